@@ -1,0 +1,15 @@
+# The two commands the README opens with. Each does its own set-up on a fresh machine.
+.PHONY: cycle test setup clean
+
+cycle: ## run a full patch cycle on the simulated account (demo fleet) -> out/
+	@scripts/setup.sh
+	@.venv/bin/tagpatch run --fleet $(or $(FLEET),fleets/demo.yaml) --out $(or $(OUT),out) $(if $(INPUT),--input '$(INPUT)')
+
+test: ## every test and check (the same command CI runs)
+	@scripts/check.sh
+
+setup:
+	@scripts/setup.sh --with-sam
+
+clean:
+	rm -rf out .aws-sam .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,56 @@
+"""TagValidation: classify every instance, explain every problem, and write the report to S3."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from tagpatch.config import ArtifactConfig, PolicyConfig
+from tagpatch.cycle import Cycle
+from tagpatch.inventory import get_jsonl_gz, put_json, put_jsonl_gz
+from tagpatch.observability import lambda_entry, logger, metrics
+from tagpatch.policy import load_policy
+from tagpatch.validation import ValidationSummary, validate_inventory
+
+ARTIFACTS = ArtifactConfig.from_env()
+POLICY = PolicyConfig.from_env()
+
+
+@lambda_entry
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    cycle = Cycle.from_payload(event.get("cycle"))
+    inventory_key = str(event["discovery"]["inventory_key"])
+    policy = load_policy(POLICY.policy_path)
+    summary = ValidationSummary()
+    instances_key = cycle.artifact_key("instances.jsonl.gz")
+    put_jsonl_gz(
+        ARTIFACTS.bucket,
+        instances_key,
+        validate_inventory(get_jsonl_gz(ARTIFACTS.bucket, inventory_key), policy, cycle, summary),
+    )
+    by_class = summary.counts_by_class()
+    report_key = cycle.artifact_key("tag-report.json")
+    put_json(
+        ARTIFACTS.bucket,
+        report_key,
+        {
+            "run_id": cycle.run_id,
+            "now": cycle.to_payload()["now"],
+            "total": summary.total,
+            "by_class": by_class,
+            "by_patch_group_key": dict(summary.by_patch_group_key),
+            "problems_by_owner": summary.problems_by_owner,
+        },
+    )
+    for name, count in by_class.items():
+        metrics.add_metric(name=f"Instances_{name}", unit=MetricUnit.Count, value=count)
+    logger.info("tags validated", extra={"by_class": by_class, "instances_key": instances_key})
+    return {
+        "instances_key": instances_key,
+        "report_key": report_key,
+        "total": summary.total,
+        "in_scope": summary.in_scope,
+        "by_class": by_class,
+        "owners_with_problems": len(summary.problems_by_owner),
+    }

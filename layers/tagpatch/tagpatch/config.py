@@ -1,0 +1,48 @@
+"""Function configuration, read from the environment once per cold start into frozen dataclasses."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tagpatch.errors import ConfigurationError
+
+
+def _required(environ: Mapping[str, str], name: str) -> str:
+    value = environ.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is not set; it is defined in template.yaml")
+    return value
+
+
+@dataclass(frozen=True)
+class ArtifactConfig:
+    """Where run artifacts live (every function that reads or writes them)."""
+
+    bucket: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ArtifactConfig:
+        return cls(bucket=_required(environ, "ARTIFACT_BUCKET"))
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Where the patch policy file is (deployed in the PatchPolicyLayer, so under /opt)."""
+
+    policy_path: Path
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> PolicyConfig:
+        return cls(policy_path=Path(_required(environ, "PATCH_POLICY_PATH")))
+
+
+@dataclass(frozen=True)
+class NotificationConfig:
+    topic_arn: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> NotificationConfig:
+        return cls(topic_arn=_required(environ, "ALERTS_TOPIC_ARN"))

@@ -1,0 +1,147 @@
+"""The cycle's input, validated at the edge, and the context every later state receives.
+
+A person re-running a cycle from the Step Functions console types this input by hand, so every
+mistake gets a message that says which key is wrong and what would be right.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Literal, TypedDict, cast
+
+from tagpatch.errors import InvalidCycleInput
+from tagpatch.tags import is_valid_patch_group_name
+
+Mode = Literal["apply", "plan"]
+MODES: Final[tuple[Mode, ...]] = ("apply", "plan")
+INPUT_KEYS: Final = frozenset({"mode", "patch_groups", "now"})
+RUN_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+
+
+class CyclePayload(TypedDict):
+    """The `cycle` object every task receives: small, and enough to find the run's artifacts."""
+
+    run_id: str
+    execution_id: str
+    now: str
+    mode: Mode
+    patch_groups: list[str] | None
+    artifact_prefix: str
+
+
+@dataclass(frozen=True)
+class Cycle:
+    run_id: str
+    execution_id: str
+    now: datetime
+    mode: Mode
+    patch_groups: frozenset[str] | None
+    artifact_prefix: str
+
+    def artifact_key(self, name: str) -> str:
+        return f"{self.artifact_prefix}{name}"
+
+    def in_scope(self, patch_group: str | None) -> bool:
+        return self.patch_groups is None or (patch_group is not None and patch_group in self.patch_groups)
+
+    def to_payload(self) -> CyclePayload:
+        return {
+            "run_id": self.run_id,
+            "execution_id": self.execution_id,
+            "now": self.now.isoformat().replace("+00:00", "Z"),
+            "mode": self.mode,
+            "patch_groups": sorted(self.patch_groups) if self.patch_groups is not None else None,
+            "artifact_prefix": self.artifact_prefix,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: object) -> Cycle:
+        """Read the `cycle` object back in a later state (it was validated when it was made)."""
+        if not isinstance(payload, Mapping):
+            raise InvalidCycleInput(
+                "the task payload has no 'cycle' object; the state machine must pass $.cycle"
+            )
+        data = cast(Mapping[str, Any], payload)
+        try:
+            groups = data["patch_groups"]
+            return cls(
+                run_id=str(data["run_id"]),
+                execution_id=str(data["execution_id"]),
+                now=parse_time(str(data["now"]), "cycle.now"),
+                mode=_mode(data["mode"]),
+                patch_groups=frozenset(groups) if groups is not None else None,
+                artifact_prefix=str(data["artifact_prefix"]),
+            )
+        except KeyError as error:
+            raise InvalidCycleInput(f"the cycle object is missing {error.args[0]!r}") from error
+
+
+def parse_time(value: str, key: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise InvalidCycleInput(
+            f"{key} {value!r} is not an ISO 8601 time; use e.g. 2026-11-29T02:00:00Z"
+        ) from error
+    if parsed.tzinfo is None:
+        raise InvalidCycleInput(f"{key} {value!r} has no UTC offset; add one, e.g. {value}Z")
+    return parsed.astimezone(UTC)
+
+
+def _mode(value: object) -> Mode:
+    if value not in MODES:
+        raise InvalidCycleInput(f'mode {value!r} is not valid; use "apply" (the default) or "plan"')
+    return value
+
+
+def _patch_groups(value: object) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise InvalidCycleInput(
+            f'patch_groups must be a non-empty list of patch group names, e.g. ["web-prod"] (got {value!r})'
+        )
+    groups = set()
+    for index, group in enumerate(value):
+        if not isinstance(group, str) or not is_valid_patch_group_name(group):
+            raise InvalidCycleInput(
+                f"patch_groups[{index}] {group!r} is not a valid patch group name "
+                "(1-256 letters, digits, spaces and _.:/=+-@)"
+            )
+        groups.add(group)
+    return frozenset(groups)
+
+
+def start_cycle(execution_input: object, *, execution_id: str, execution_name: str, start_time: str) -> Cycle:
+    """Validate a manual or scheduled execution input; evaluation time defaults to the start time."""
+    if execution_input is None:
+        execution_input = {}
+    if not isinstance(execution_input, Mapping):
+        raise InvalidCycleInput(
+            f'the execution input must be a JSON object such as {{"mode": "plan"}} (got {execution_input!r})'
+        )
+    unknown = sorted(set(execution_input) - INPUT_KEYS)
+    if unknown:
+        raise InvalidCycleInput(
+            f"unknown input key(s) {', '.join(map(repr, unknown))}; "
+            f"allowed keys are {', '.join(sorted(INPUT_KEYS))}"
+        )
+    if not RUN_ID.match(execution_name):
+        raise InvalidCycleInput(f"execution name {execution_name!r} must be 1-80 of A-Z a-z 0-9 _ -")
+    now_value = execution_input.get("now", start_time)
+    if not isinstance(now_value, str):
+        raise InvalidCycleInput(
+            f"now must be an ISO 8601 string such as 2026-11-29T02:00:00Z (got {now_value!r})"
+        )
+    now = parse_time(now_value, "now")
+    return Cycle(
+        run_id=execution_name,
+        execution_id=execution_id,
+        now=now,
+        mode=_mode(execution_input.get("mode", "apply")),
+        patch_groups=_patch_groups(execution_input.get("patch_groups")),
+        artifact_prefix=f"runs/{now:%Y/%m/%d}/{execution_name}/",
+    )

@@ -1,0 +1,32 @@
+"""Typed domain errors.
+
+A Lambda error's name in Step Functions is the exception's class name, so these names are part of
+the contract with `statemachines/patch_cycle.asl.json`: `TransientAwsError` is retried there with
+backoff and jitter; everything else is caught and reported with the state's original input kept.
+"""
+
+from __future__ import annotations
+
+
+class TagpatchError(Exception):
+    """Base class: every error tagpatch raises on purpose."""
+
+
+class InvalidCycleInput(TagpatchError):
+    """The execution input is malformed. Fails the execution at once: nothing is retried."""
+
+
+class InvalidPatchPolicy(TagpatchError):
+    """The patch policy file is missing or breaks a rule; the message names the key at fault."""
+
+
+class ConfigurationError(TagpatchError):
+    """A function's environment is incomplete or malformed (a deployment problem)."""
+
+
+class ArtifactError(TagpatchError):
+    """A run artifact in S3 is missing or unreadable."""
+
+
+class TransientAwsError(TagpatchError):
+    """Throttling or a service-side failure that outlived botocore's own retries; the ASL retries it."""

@@ -1,0 +1,106 @@
+"""Run artifacts: the fleet as compressed JSON Lines in S3, so states pass keys, never fleets."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any, TypedDict
+
+from botocore.exceptions import ClientError
+
+from tagpatch.aws import client, error_code
+from tagpatch.errors import ArtifactError
+
+
+class SsmFacts(TypedDict):
+    registered: bool
+    ping_status: str | None
+    platform_type: str | None
+    platform_name: str | None
+    platform_version: str | None
+    agent_version: str | None
+
+
+class InventoryRecord(TypedDict):
+    """One instance as discovery saw it."""
+
+    instance_id: str
+    name: str | None
+    state: str
+    tags: dict[str, str]
+    platform_details: str | None
+    instance_profile_arn: str | None
+    launch_time: str | None
+    os: str | None
+    ssm: SsmFacts
+
+
+# Functional syntax because `class` is the wire name and a Python keyword.
+InstanceReport = TypedDict(
+    "InstanceReport",
+    {
+        "instance_id": str,
+        "name": str | None,
+        "owner": str | None,
+        "class": str,
+        "reasons": list[str],
+        "warnings": list[str],
+        "patch_group": str | None,
+        "patch_group_key": str | None,
+        "maintenance_window": str | None,
+        "window_key": str | None,
+        "window_kind": str | None,
+        "os": str | None,
+        "state": str,
+        "ping_status": str | None,
+        "in_scope": bool,
+    },
+)
+"""One instance after tag validation: the line app teams and governance read."""
+
+
+def encode_jsonl_gz(records: Iterable[Any]) -> bytes:
+    buffer = io.BytesIO()
+    # mtime=0 keeps the bytes identical for identical content.
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as stream:
+        for record in records:
+            stream.write(json.dumps(record, separators=(",", ":"), sort_keys=True).encode())
+            stream.write(b"\n")
+    return buffer.getvalue()
+
+
+def decode_jsonl_gz(data: bytes) -> Iterator[Any]:
+    with gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb") as stream:
+        for line in stream:
+            if line.strip():
+                yield json.loads(line)
+
+
+def put_jsonl_gz(bucket: str, key: str, records: Iterable[Any]) -> int:
+    """Write records to S3; returns the compressed size in bytes."""
+    body = encode_jsonl_gz(records)
+    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/x-ndjson")
+    return len(body)
+
+
+def get_jsonl_gz(bucket: str, key: str) -> Iterator[Any]:
+    return decode_jsonl_gz(get_bytes(bucket, key))
+
+
+def put_json(bucket: str, key: str, document: Any) -> None:
+    body = json.dumps(document, indent=1, sort_keys=True).encode()
+    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+
+
+def get_bytes(bucket: str, key: str) -> bytes:
+    try:
+        body: bytes = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as error:
+        if error_code(error) in {"NoSuchKey", "404", "NoSuchBucket"}:
+            raise ArtifactError(
+                f"run artifact s3://{bucket}/{key} does not exist ({error_code(error)})"
+            ) from error
+        raise
+    return body

@@ -1,0 +1,315 @@
+"""The patch policy: security operations' one file of rules, as a validated, frozen model.
+
+The file (`policy/patch-policy.yaml`) ships in its own Lambda layer, so a change is reviewed and
+deployed like code. Every rule is checked here, before deploy (a unit test loads the repo's file)
+and at run time, and every error names the key at fault.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import yaml
+
+from tagpatch.errors import InvalidPatchPolicy
+from tagpatch.platforms import OPERATING_SYSTEMS
+from tagpatch.schedule import InvalidSchedule, parse_schedule
+
+POLICY_WINDOW_NAME: Final = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+# SSM's MaxConcurrency / MaxErrors pattern.
+RATE_VALUE: Final = re.compile(r"^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$")
+BASELINE_ID: Final = re.compile(
+    r"^(pb-[0-9a-f]{17}|arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:patchbaseline/pb-[0-9a-f]{17})$"
+)
+CUSTOM_BASELINE_NAME: Final = re.compile(r"^[A-Za-z0-9_.-]{3,100}$")
+SERVICE_LINKED: Final = "service-linked"
+ROLE_ARN: Final = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+
+Operation = Literal["Install", "Scan"]
+RebootOption = Literal["RebootIfNeeded", "NoReboot"]
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """How the AWS-RunPatchBaseline task of a window runs."""
+
+    operation: Operation = "Install"
+    reboot_option: RebootOption = "RebootIfNeeded"
+    max_concurrency: str = "10%"
+    max_errors: str = "5%"
+    priority: int = 1
+    service_role: str = SERVICE_LINKED  # "service-linked" or an IAM role ARN
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """Everything that defines one SSM maintenance window apart from its targets."""
+
+    schedule: str
+    timezone: str = "UTC"
+    duration_hours: int = 3
+    cutoff_hours: int = 1
+    offset_days: int | None = None
+
+
+@dataclass(frozen=True)
+class NamedWindow:
+    name: str
+    window: WindowSettings
+    task: TaskSettings
+
+
+@dataclass(frozen=True)
+class BaselineChoice:
+    """Which patch baseline an operating system uses."""
+
+    source: Literal["aws_default", "custom", "existing"]
+    reference: str | None = None  # custom baseline name, or existing baseline id / ARN
+
+    def describe(self) -> str:
+        if self.source == "aws_default":
+            return "aws-default"
+        if self.source == "custom":
+            return f"custom:{self.reference}"
+        return str(self.reference)
+
+
+@dataclass(frozen=True)
+class PatchPolicy:
+    windows: Mapping[str, NamedWindow]
+    default_window: WindowSettings  # applied to windows given as a schedule in the tag
+    default_task: TaskSettings
+    baselines: Mapping[str, BaselineChoice]
+    notification_lead_hours: tuple[int, ...] = (72, 24, 1)
+    max_window_deletion_share: float = 0.25
+    source: str = field(default="<memory>", compare=False)
+
+    def window_for_tag(self, value: str) -> WindowSettings:
+        """The window a `Maintenance Window` tag asks for: a policy window name or a schedule."""
+        named = self.windows.get(value)
+        if named is not None:
+            return named.window
+        return WindowSettings(
+            schedule=value,
+            timezone=self.default_window.timezone,
+            duration_hours=self.default_window.duration_hours,
+            cutoff_hours=self.default_window.cutoff_hours,
+            offset_days=self.default_window.offset_days,
+        )
+
+    def baseline_for(self, operating_system: str) -> BaselineChoice:
+        return self.baselines.get(operating_system, BaselineChoice("aws_default"))
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Walks a parsed YAML document, naming the dotted path of every value it rejects."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, message: str) -> InvalidPatchPolicy:
+        return InvalidPatchPolicy(f"{self.source}: {path}: {message}")
+
+    def mapping(self, value: object, path: str, allowed: frozenset[str] | None = None) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"must be a mapping (got {type(value).__name__})")
+        for key in value:
+            if not isinstance(key, str):
+                raise self.fail(path, f"keys must be strings (got {key!r})")
+            if allowed is not None and key not in allowed:
+                raise self.fail(f"{path}.{key}", f"unknown key; expected one of {', '.join(sorted(allowed))}")
+        return value
+
+    def integer(self, value: object, path: str, low: int, high: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.fail(path, f"must be a whole number from {low} to {high} (got {value!r})")
+        return value
+
+    def string(self, value: object, path: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(path, f"must be a non-empty string (got {value!r})")
+        return value.strip()
+
+
+_WINDOW_KEYS: Final = frozenset({"schedule", "timezone", "duration_hours", "cutoff_hours", "offset_days"})
+_TASK_KEYS: Final = frozenset(
+    {"operation", "reboot_option", "max_concurrency", "max_errors", "priority", "service_role"}
+)
+_TOP_KEYS: Final = frozenset({"version", "windows", "defaults", "baselines", "notifications", "reconcile"})
+
+
+def _window_settings(
+    reader: _Reader, raw: dict[str, Any], path: str, base: WindowSettings | None
+) -> WindowSettings:
+    schedule = reader.string(raw["schedule"], f"{path}.schedule") if "schedule" in raw else None
+    if schedule is None:
+        if base is None:
+            raise reader.fail(f"{path}.schedule", "is required")
+        schedule = base.schedule
+    elif schedule:
+        try:
+            schedule = parse_schedule(schedule).expression
+        except InvalidSchedule as error:
+            raise reader.fail(f"{path}.schedule", str(error)) from error
+    defaults = base or WindowSettings(schedule=schedule)
+    timezone = reader.string(raw.get("timezone", defaults.timezone), f"{path}.timezone")
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+        raise reader.fail(
+            f"{path}.timezone", f"{timezone!r} is not an IANA time zone (e.g. Europe/Berlin)"
+        ) from error
+    duration = reader.integer(
+        raw.get("duration_hours", defaults.duration_hours), f"{path}.duration_hours", 1, 24
+    )
+    cutoff = reader.integer(raw.get("cutoff_hours", defaults.cutoff_hours), f"{path}.cutoff_hours", 0, 23)
+    if cutoff >= duration:
+        raise reader.fail(
+            f"{path}.cutoff_hours",
+            f"must be less than duration_hours ({cutoff} >= {duration}): SSM stops starting tasks "
+            "this many hours before the window ends",
+        )
+    offset = raw.get("offset_days", defaults.offset_days)
+    if offset is not None:
+        offset = reader.integer(offset, f"{path}.offset_days", 1, 6)
+        if not schedule.startswith("cron("):
+            raise reader.fail(f"{path}.offset_days", "is only allowed with a cron(...) schedule")
+    return WindowSettings(schedule, timezone, duration, cutoff, offset)
+
+
+def _task_settings(reader: _Reader, raw: dict[str, Any], path: str, base: TaskSettings) -> TaskSettings:
+    operation = raw.get("operation", base.operation)
+    if operation not in ("Install", "Scan"):
+        raise reader.fail(f"{path}.operation", f"must be Install or Scan (got {operation!r})")
+    reboot = raw.get("reboot_option", base.reboot_option)
+    if reboot not in ("RebootIfNeeded", "NoReboot"):
+        raise reader.fail(f"{path}.reboot_option", f"must be RebootIfNeeded or NoReboot (got {reboot!r})")
+    rates = {}
+    for key in ("max_concurrency", "max_errors"):
+        value = str(raw.get(key, getattr(base, key)))
+        if not RATE_VALUE.match(value):
+            raise reader.fail(
+                f"{path}.{key}", f"must be a count like 10 or a percentage like 10% (got {value!r})"
+            )
+        rates[key] = value
+    priority = reader.integer(raw.get("priority", base.priority), f"{path}.priority", 0, 5)
+    role = reader.string(raw.get("service_role", base.service_role), f"{path}.service_role")
+    if role != SERVICE_LINKED and not ROLE_ARN.match(role):
+        raise reader.fail(
+            f"{path}.service_role", f"must be {SERVICE_LINKED!r} or an IAM role ARN (got {role!r})"
+        )
+    return TaskSettings(operation, reboot, rates["max_concurrency"], rates["max_errors"], priority, role)
+
+
+def _baseline(reader: _Reader, value: object, path: str) -> BaselineChoice:
+    text = reader.string(value, path)
+    if text == "aws-default":
+        return BaselineChoice("aws_default")
+    if text.startswith("custom:"):
+        name = text.removeprefix("custom:")
+        if not CUSTOM_BASELINE_NAME.match(name):
+            raise reader.fail(path, f"custom baseline name {name!r} must be 3-100 of A-Z a-z 0-9 _ . -")
+        return BaselineChoice("custom", name)
+    if BASELINE_ID.match(text):
+        return BaselineChoice("existing", text)
+    raise reader.fail(
+        path,
+        f"must be 'aws-default', 'custom:<name>' or a baseline id like pb-0123456789abcdef0 (got {text!r})",
+    )
+
+
+def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
+    reader = _Reader(source)
+    top = reader.mapping(document, "policy", _TOP_KEYS)
+    if top.get("version") != 1:
+        raise reader.fail("version", f"must be 1 (got {top.get('version')!r})")
+
+    defaults = reader.mapping(top.get("defaults", {}), "defaults", frozenset({"window", "task"}))
+    default_window = _window_settings(
+        reader,
+        reader.mapping(defaults.get("window", {}), "defaults.window", _WINDOW_KEYS - {"schedule"}),
+        "defaults.window",
+        WindowSettings(schedule=""),
+    )
+    default_task = _task_settings(
+        reader,
+        reader.mapping(defaults.get("task", {}), "defaults.task", _TASK_KEYS),
+        "defaults.task",
+        TaskSettings(),
+    )
+
+    windows: dict[str, NamedWindow] = {}
+    for name, raw in reader.mapping(top.get("windows", {}), "windows").items():
+        path = f"windows.{name}"
+        if not POLICY_WINDOW_NAME.match(name):
+            raise reader.fail(path, "window names must be 1-100 of A-Z a-z 0-9 _ . - (they become SSM names)")
+        if name.lower().startswith(("cron(", "rate(", "at(")):
+            raise reader.fail(path, "a window name must not look like a schedule expression")
+        body = reader.mapping(raw, path, _WINDOW_KEYS | {"task"})
+        window = _window_settings(reader, {k: v for k, v in body.items() if k != "task"}, path, None)
+        task = _task_settings(
+            reader,
+            reader.mapping(body.get("task", {}), f"{path}.task", _TASK_KEYS),
+            f"{path}.task",
+            default_task,
+        )
+        windows[name] = NamedWindow(name, window, task)
+
+    baselines = {}
+    for operating_system, value in reader.mapping(top.get("baselines", {}), "baselines").items():
+        if operating_system not in OPERATING_SYSTEMS:
+            raise reader.fail(
+                f"baselines.{operating_system}",
+                f"unknown operating system; expected one of {', '.join(sorted(OPERATING_SYSTEMS))}",
+            )
+        baselines[operating_system] = _baseline(reader, value, f"baselines.{operating_system}")
+
+    notifications = reader.mapping(top.get("notifications", {}), "notifications", frozenset({"lead_hours"}))
+    lead = notifications.get("lead_hours", [72, 24, 1])
+    if not isinstance(lead, list) or not lead:
+        raise reader.fail("notifications.lead_hours", "must be a non-empty list of hours")
+    lead_hours = tuple(
+        sorted(
+            {reader.integer(h, f"notifications.lead_hours[{i}]", 1, 720) for i, h in enumerate(lead)},
+            reverse=True,
+        )
+    )
+
+    reconcile = reader.mapping(
+        top.get("reconcile", {}), "reconcile", frozenset({"max_window_deletion_share"})
+    )
+    share = reconcile.get("max_window_deletion_share", 0.25)
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+        raise reader.fail(
+            "reconcile.max_window_deletion_share", f"must be a number from 0 to 1 (got {share!r})"
+        )
+
+    return PatchPolicy(
+        windows=windows,
+        default_window=default_window,
+        default_task=default_task,
+        baselines=baselines,
+        notification_lead_hours=lead_hours,
+        max_window_deletion_share=float(share),
+        source=source,
+    )
+
+
+def load_policy(path: Path) -> PatchPolicy:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InvalidPatchPolicy(f"{path}: cannot read the patch policy: {error.strerror}") from error
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise InvalidPatchPolicy(f"{path}: not valid YAML: {error}") from error
+    return parse_policy(document, str(path))

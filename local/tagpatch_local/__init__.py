@@ -1,0 +1,1 @@
+"""Local-only tooling: the simulated account, fleet files and the `tagpatch` runner. Never shipped."""

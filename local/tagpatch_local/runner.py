@@ -1,0 +1,483 @@
+"""The simulated account: moto plus tagpatch's extensions, with the stack from template.yaml in it.
+
+The state machine definition that `sam deploy` ships is executed by moto's Step Functions
+interpreter; its Lambda tasks are dispatched in-process to the real handlers, each under the
+environment template.yaml gives it. Every AWS call a handler makes goes through boto3 and is
+recorded per function.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Final, TextIO
+
+import boto3
+from moto import mock_aws
+from moto.awslambda_simple.models import LambdaSimpleBackend
+
+from tagpatch_local import simulator
+from tagpatch_local.fleet import FleetInstance, seed_fleet
+from tagpatch_local.template import FunctionSpec, Template, TemplateError, resolve, substitute_definition
+
+ACCOUNT_ID: Final = "123456789012"
+DEFAULT_REGION: Final = "us-east-1"
+MOTO_CONFIG: Final[Any] = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+READ_PREFIXES: Final = ("Describe", "Get", "List", "Head", "Lookup", "Search")
+# Writes that are the cycle's own output rather than changes to the account's patching setup.
+ARTIFACT_WRITES: Final = frozenset({"s3:PutObject", "sns:Publish"})
+# Local runs have no X-Ray daemon; everything else about the environment is the template's.
+LOCAL_ENVIRONMENT: Final = {"POWERTOOLS_TRACE_DISABLED": "true"}
+
+
+def is_write(call: str) -> bool:
+    operation = call.split(":", 1)[1]
+    return not operation.startswith(READ_PREFIXES)
+
+
+# --- recording AWS calls -------------------------------------------------------------------------
+
+
+class CallRecorder:
+    """Counts every boto3 call made while a handler runs, per function, from botocore's events."""
+
+    def __init__(self) -> None:
+        self.by_function: dict[str, Counter[str]] = {}
+        self._lock = threading.Lock()
+
+    def record(self, function: str, call: str) -> None:
+        with self._lock:
+            self.by_function.setdefault(function, Counter())[call] += 1
+
+    def total(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for calls in self.by_function.values():
+            total.update(calls)
+        return total
+
+    def snapshot(self) -> dict[str, Counter[str]]:
+        with self._lock:
+            return {name: Counter(calls) for name, calls in self.by_function.items()}
+
+
+_invocation = threading.local()  # .recorder and .function while a handler runs on this thread
+_hook_installed = False
+
+
+def _record_call(model: Any, **_: Any) -> None:
+    recorder: CallRecorder | None = getattr(_invocation, "recorder", None)
+    if recorder is not None:
+        recorder.record(_invocation.function, f"{model.service_model.endpoint_prefix}:{model.name}")
+
+
+def _install_call_hook() -> None:
+    """Register once on boto3's default session; clients made afterwards inherit the hook."""
+    global _hook_installed  # noqa: PLW0603 - one process-wide registration
+    if _hook_installed:
+        return
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    boto3.DEFAULT_SESSION.events.register("before-call", _record_call)
+    # tagpatch caches its clients; drop any made before the hook so every call is seen.
+    from tagpatch.aws import client  # noqa: PLC0415 - after the hook, deliberately
+
+    client.cache_clear()
+    _hook_installed = True
+
+
+# --- in-process Lambda -----------------------------------------------------------------------------
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    _started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
+
+
+@dataclass
+class LocalFunction:
+    spec: FunctionSpec
+    name: str
+    arn: str
+    environment: dict[str, str]
+    module: ModuleType | None = None
+
+
+class LambdaDispatcher:
+    """Replaces moto's echoing LambdaSimpleBackend.invoke with a call into the real handler."""
+
+    def __init__(self, recorder: CallRecorder, log_stream: TextIO) -> None:
+        self.functions: dict[str, LocalFunction] = {}
+        self.recorder = recorder
+        self.log_stream = log_stream
+        # Handlers share one process and os.environ, so invocations take turns.
+        self._lock = threading.Lock()
+        self._original: Callable[..., Any] | None = None
+
+    def install(self) -> None:
+        dispatcher = self
+        self._original = LambdaSimpleBackend.invoke
+
+        def invoke(
+            backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
+        ) -> bytes:
+            return dispatcher.invoke(function_name, body, response_headers)
+
+        LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign,assignment]
+
+    def uninstall(self) -> None:
+        if self._original is not None:
+            LambdaSimpleBackend.invoke = self._original  # type: ignore[method-assign]
+            self._original = None
+
+    @contextlib.contextmanager
+    def _environment(self, function: LocalFunction) -> Iterator[None]:
+        saved = dict(os.environ)
+        os.environ.update(function.environment)
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def _load(self, function: LocalFunction) -> ModuleType:
+        if function.module is None:
+            module_name, _ = function.spec.handler.rsplit(".", 1)
+            path = function.spec.code_dir / f"{module_name.replace('.', '/')}.py"
+            spec = importlib.util.spec_from_file_location(f"tagpatch_fn_{function.spec.logical_id}", path)
+            if spec is None or spec.loader is None:
+                raise TemplateError(f"cannot load handler {function.spec.handler} from {path}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)  # module-level config is read here, under the function's env
+            function.module = module
+        return function.module
+
+    def invoke(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
+        name = function_name.rsplit(":", 1)[-1]
+        function = self.functions[name]
+        event = json.loads(body) if body else {}
+        with self._lock, self._environment(function), contextlib.redirect_stdout(self.log_stream):
+            _invocation.recorder, _invocation.function = self.recorder, function.spec.logical_id
+            try:
+                module = self._load(function)
+                handler = getattr(module, function.spec.handler.rsplit(".", 1)[1])
+                context = FakeLambdaContext(name, function.arn, function.spec.memory, function.spec.timeout)
+                result = handler(event, context)
+                return json.dumps(result).encode()
+            except Exception as error:
+                response_headers["x-amz-function-error"] = "Unhandled"
+                return json.dumps(
+                    {
+                        "errorType": type(error).__name__,
+                        "errorMessage": str(error),
+                        "stackTrace": traceback.format_exception(error)[-6:],
+                    }
+                ).encode()
+            finally:
+                _invocation.recorder = None
+                self.log_stream.flush()
+
+
+# --- the account ------------------------------------------------------------------------------------
+
+
+@dataclass
+class CycleResult:
+    execution_name: str
+    execution_arn: str
+    status: str
+    output: dict[str, Any] | None
+    error: str | None
+    cause: str | None
+    events: list[dict[str, Any]]
+    calls_by_function: dict[str, Counter[str]]
+    wall_seconds: float
+
+    @property
+    def calls(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for calls in self.calls_by_function.values():
+            total.update(calls)
+        return total
+
+    @property
+    def write_calls(self) -> Counter[str]:
+        return Counter({call: count for call, count in self.calls.items() if is_write(call)})
+
+    @property
+    def resource_write_calls(self) -> Counter[str]:
+        """Writes that change the account's patching setup (not the run's own artifacts and alerts)."""
+        return Counter({call: n for call, n in self.write_calls.items() if call not in ARTIFACT_WRITES})
+
+    @property
+    def state_transitions(self) -> int:
+        return sum(1 for event in self.events if event["type"].endswith("StateEntered"))
+
+    @property
+    def max_payload_bytes(self) -> int:
+        """The largest state input or output, or task result, in the execution's history."""
+        largest = 0
+        for event in self.events:
+            for key, details in event.items():
+                if not key.endswith("EventDetails") or not isinstance(details, dict):
+                    continue
+                for field_name in ("input", "output"):
+                    value = details.get(field_name)
+                    if isinstance(value, str):
+                        largest = max(largest, len(value.encode()))
+        return largest
+
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+class SimulatedAccount:
+    """A moto account with the tagpatch stack from template.yaml created in it."""
+
+    def __init__(
+        self,
+        template_path: Path,
+        *,
+        region: str = DEFAULT_REGION,
+        parameter_overrides: Mapping[str, str] | None = None,
+        log_stream: TextIO | None = None,
+    ) -> None:
+        self.template = Template.load(template_path)
+        self.region = region
+        self.parameters = {**self.template.parameter_defaults(), **(parameter_overrides or {})}
+        self.recorder = CallRecorder()
+        self.dispatcher = LambdaDispatcher(self.recorder, log_stream or io.StringIO())
+        self.physical: dict[tuple[str, str | None], str] = {}
+        self.state_machine_arn = ""
+        self._mock: Any = None
+        self._saved_environ: dict[str, str] = {}
+        self._clients: dict[str, Any] = {}
+
+    # -- lifecycle --
+    def __enter__(self) -> SimulatedAccount:
+        self._saved_environ = dict(os.environ)
+        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            os.environ.pop(key, None)
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_REGION": self.region,
+                **LOCAL_ENVIRONMENT,
+            }
+        )
+        self._mock = mock_aws(config=MOTO_CONFIG)
+        self._mock.start()
+        simulator.install()
+        _install_call_hook()
+        self.dispatcher.install()
+        try:
+            self._deploy()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.dispatcher.uninstall()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        os.environ.clear()
+        os.environ.update(self._saved_environ)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=self.region)
+        return self._clients[service]
+
+    # -- deploying the template --
+    def _resolve(self, logical_id: str, attribute: str | None) -> str:
+        pseudo = {
+            "AWS::Region": self.region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::Partition": "aws",
+            "AWS::StackName": "tagpatch-local",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        if attribute is None and logical_id in pseudo:
+            return pseudo[logical_id]
+        if attribute is None and logical_id in self.parameters:
+            return self.parameters[logical_id]
+        key = (logical_id, attribute)
+        if key not in self.physical:
+            self._create(logical_id)
+        if key not in self.physical:
+            raise TemplateError(
+                f"the local runner cannot resolve {logical_id}{'.' + attribute if attribute else ''}"
+            )
+        return self.physical[key]
+
+    def _create(self, logical_id: str) -> None:
+        """Create a resource that a function's environment or the state machine refers to."""
+        kind = self.template.resource_type(logical_id)
+        if kind == "AWS::S3::Bucket":
+            name = f"tagpatch-local-{logical_id.lower()}-{ACCOUNT_ID}"
+            self.client("s3").create_bucket(Bucket=name)
+            self.physical.update({(logical_id, None): name, (logical_id, "Arn"): f"arn:aws:s3:::{name}"})
+        elif kind == "AWS::SNS::Topic":
+            arn = self.client("sns").create_topic(Name=f"tagpatch-local-{logical_id}")["TopicArn"]
+            self.physical.update({(logical_id, None): arn, (logical_id, "TopicName"): arn.rsplit(":", 1)[1]})
+        elif kind == "AWS::KMS::Key":
+            meta = self.client("kms").create_key(Description=logical_id)["KeyMetadata"]
+            self.physical.update({(logical_id, None): meta["KeyId"], (logical_id, "Arn"): meta["Arn"]})
+        elif kind == "AWS::Serverless::Function":
+            self._create_function(self.template.functions()[logical_id])
+        else:
+            raise TemplateError(f"the local runner does not create {kind} ({logical_id})")
+
+    def _environment_for(self, spec: FunctionSpec) -> dict[str, str]:
+        environment = {name: str(resolve(value, self._resolve)) for name, value in spec.environment.items()}
+        # Layer files are mounted under /opt in Lambda; locally, find them in the layer's source.
+        for name, value in environment.items():
+            if value.startswith("/opt/"):
+                relative = value.removeprefix("/opt/")
+                candidates = [self.template.layer_dir(layer) / relative for layer in spec.layer_ids]
+                found = next((path for path in candidates if path.exists()), None)
+                if found is None:
+                    raise TemplateError(f"{spec.logical_id}: {name}={value} is in none of its layers")
+                environment[name] = str(found)
+        return environment
+
+    def _create_function(self, spec: FunctionSpec) -> None:
+        name = f"tagpatch-local-{spec.logical_id}"
+        environment = self._environment_for(spec)
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as bundle:
+            bundle.writestr("README", "dispatched in-process by tagpatch_local.runner")
+        arn = self.client("lambda").create_function(
+            FunctionName=name,
+            Runtime="python3.13",
+            Role=self._role_arn,
+            Handler=spec.handler,
+            Code={"ZipFile": archive.getvalue()},
+            Timeout=spec.timeout,
+            MemorySize=spec.memory,
+            Environment={"Variables": environment},
+        )["FunctionArn"]
+        self.dispatcher.functions[name] = LocalFunction(
+            spec, name, arn, {**environment, "AWS_LAMBDA_FUNCTION_NAME": name, **LOCAL_ENVIRONMENT}
+        )
+        self.physical.update({(spec.logical_id, None): name, (spec.logical_id, "Arn"): arn})
+
+    def _deploy(self) -> None:
+        self._role_arn = self.client("iam").create_role(
+            RoleName="tagpatch-local-execution",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}),
+        )["Role"]["Arn"]
+        for logical_id in self.template.functions():
+            self._resolve(logical_id, "Arn")
+        machine = self.template.state_machine()
+        substitutions = {
+            name: str(resolve(value, self._resolve)) for name, value in machine.substitutions.items()
+        }
+        definition = substitute_definition(machine.definition_path.read_text(encoding="utf-8"), substitutions)
+        self.state_machine_arn = self.client("stepfunctions").create_state_machine(
+            name="tagpatch-local-patch-cycle", definition=definition, roleArn=self._role_arn, type="STANDARD"
+        )["stateMachineArn"]
+
+    @property
+    def artifact_bucket(self) -> str:
+        return self._resolve("ArtifactBucket", None)
+
+    # -- using it --
+    def seed(self, instances: Sequence[FleetInstance]) -> list[str]:
+        return seed_fleet(instances, region=self.region)
+
+    def run_cycle(
+        self,
+        execution_input: Any = None,
+        *,
+        name: str | None = None,
+        on_event: ProgressCallback | None = None,
+        timeout_seconds: float = 1800,
+    ) -> CycleResult:
+        sfn = self.client("stepfunctions")
+        name = name or f"cycle-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        before = self.recorder.snapshot()
+        started = time.monotonic()
+        arn = sfn.start_execution(
+            stateMachineArn=self.state_machine_arn,
+            name=name,
+            input=json.dumps({} if execution_input is None else execution_input),
+        )["executionArn"]
+        seen = 0
+        while True:
+            description = sfn.describe_execution(executionArn=arn)
+            events = self._history(arn)
+            if on_event is not None:
+                for event in events[seen:]:
+                    on_event(event)
+            seen = len(events)
+            if description["status"] != "RUNNING":
+                break
+            if time.monotonic() - started > timeout_seconds:
+                raise TimeoutError(f"execution {name} still running after {timeout_seconds} s")
+            time.sleep(0.02)
+        wall = time.monotonic() - started
+        after = self.recorder.snapshot()
+        calls = {
+            function: counts - before.get(function, Counter())
+            for function, counts in after.items()
+            if counts - before.get(function, Counter())
+        }
+        output = description.get("output")
+        return CycleResult(
+            execution_name=name,
+            execution_arn=arn,
+            status=description["status"],
+            output=json.loads(output) if output else None,
+            error=description.get("error"),
+            cause=description.get("cause"),
+            events=events,
+            calls_by_function=calls,
+            wall_seconds=wall,
+        )
+
+    def _history(self, arn: str) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        events: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = sfn.get_execution_history(
+                executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {})
+            )
+            events.extend(page["events"])
+            token = page.get("nextToken")
+            if not token:
+                return events
+
+
+def console() -> TextIO:
+    """Where the runner talks to the person; handler output goes to the log file instead."""
+    return sys.__stdout__ or sys.stdout

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Every test and check: lint, types, the ASL, the template, the SAM build, and pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --with-sam
+
+export SAM_CLI_TELEMETRY=0
+PY313_BIN=$(dirname "$(.venv/bin/python -c 'import sys; print(sys._base_executable)')")
+step() { printf '\n== %s\n' "$*"; }
+
+step "ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+step "mypy"
+.venv/bin/mypy
+step "statelint"
+.venv/bin/statelint statemachines/*.asl.json
+step "cfn-lint"
+.venv/bin/cfn-lint template.yaml
+step "sam validate --lint"
+.venv-sam/bin/sam validate --lint --template-file template.yaml
+step "sam build"
+PATH="$PY313_BIN:$PATH" .venv-sam/bin/sam build --template-file template.yaml --build-dir .aws-sam/build >/tmp/tagpatch-sam-build.log 2>&1 \
+  || { cat /tmp/tagpatch-sam-build.log; exit 1; }
+tail -n 3 /tmp/tagpatch-sam-build.log | head -n 1
+step "pytest"
+.venv/bin/python -m pytest -n 2 "$@"
