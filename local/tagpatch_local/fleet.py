@@ -1,0 +1,644 @@
+"""Fleet files: what EC2 instances the simulated account holds, how they are tagged, and SSM's view.
+
+A fleet file (YAML or JSON) lists `instances` explicitly and/or asks for `generate`d ones. Loading is
+strict: an unknown key, a bad enum value or a non-string tag is an error naming the file, the place
+(and for YAML the line) and the key, because a silently ignored typo makes a scenario test nothing.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import random
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final, Literal, cast, get_args
+
+import boto3
+import yaml
+from botocore.exceptions import ClientError
+from moto.ec2.models import ec2_backends
+
+from tagpatch.platforms import BY_OPERATING_SYSTEM, OPERATING_SYSTEMS
+from tagpatch_local import simulator
+
+InstanceState = Literal["running", "stopped"]
+SsmState = Literal["online", "connection_lost", "unmanaged"]
+InstanceProfile = Literal["ssm", "none"]
+
+PATCH_GROUP_KEYS: Final = ("Patch Group", "PatchGroup")
+MAINTENANCE_WINDOW_KEY: Final = "Maintenance Window"
+INSTANCE_PROFILE_NAME: Final = "tagpatch-sim-ssm-instance-profile"
+INSTANCE_ROLE_NAME: Final = "tagpatch-sim-ssm-instance-role"
+SSM_CORE_POLICY_ARN: Final = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+
+_MAX_TAGS: Final = 50  # EC2: 50 user tags per resource
+_MAX_TAG_KEY: Final = 128
+_MAX_TAG_VALUE: Final = 256
+_MAX_COUNT: Final = 100_000
+_STOP_BATCH: Final = 500
+_LOST_FOR: Final = timedelta(hours=6)  # how long ago a ConnectionLost node last pinged
+
+# Realistic tag mistakes the generator plants (bad_tag_share); kept here so tests and docs can name them.
+NEAR_MISS_PATCH_GROUP_KEYS: Final = ("Patch-Group", "patch group", "Patch_Group", "Patchgroup")
+TYPO_SCHEDULES: Final = ("cron(0 2 * * SUN *)", "rate(1 days)", "cron(0 25 ? * SUN *)", "sunday-2am")
+TAG_PROBLEMS: Final = (
+    "missing_patch_group",
+    "missing_schedule",
+    "near_miss_key",
+    "typo_schedule",
+    "invalid_patch_group",
+    "conflicting_patch_group",
+)
+
+
+class FleetError(ValueError):
+    """A fleet file is malformed. The message names the file, the place (and line) and the key."""
+
+
+@dataclass(frozen=True)
+class FleetInstance:
+    tags: Mapping[str, str]
+    os: str  # SSM OperatingSystem value (tagpatch.platforms.OPERATING_SYSTEMS)
+    state: InstanceState = "running"
+    ssm: SsmState = "online"
+    instance_profile: InstanceProfile = "ssm"
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """A `generate` block. Weight mappings map a choice to a positive relative weight."""
+
+    count: int
+    patch_groups: Mapping[str, float]
+    schedules: Mapping[str, float]  # schedule expressions or policy window names
+    os: Mapping[str, float]
+    seed: int = 0
+    name_prefix: str = "gen"
+    owners: Mapping[str, float] = field(default_factory=dict)  # empty: no Owner tag
+    patch_group_key: Mapping[str, float] = field(default_factory=lambda: {"Patch Group": 1.0})
+    bad_tag_share: float = 0.0
+    stopped_share: float = 0.0
+    unmanaged_share: float = 0.0
+    connection_lost_share: float = 0.0
+
+
+# --------------------------------------------------------------------------------------------------
+# Parsing
+
+_Path = tuple[str | int, ...]
+
+_INSTANCE_KEYS: Final = ("tags", "os", "state", "ssm", "instance_profile")
+_GENERATE_KEYS: Final = (
+    "count",
+    "seed",
+    "name_prefix",
+    "patch_groups",
+    "schedules",
+    "os",
+    "owners",
+    "patch_group_key",
+    "bad_tag_share",
+    "stopped_share",
+    "unmanaged_share",
+    "connection_lost_share",
+)
+_GENERATE_REQUIRED: Final = ("count", "patch_groups", "schedules", "os")
+_SHARES: Final = ("bad_tag_share", "stopped_share", "unmanaged_share", "connection_lost_share")
+
+
+def _format_path(path: _Path) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
+            out += f".{part}" if out else part
+        else:
+            out += f".{json.dumps(part)}" if out else json.dumps(part)
+    return out or "(top level)"
+
+
+@dataclass(frozen=True)
+class _Context:
+    source: str
+    lines: Mapping[_Path, int]
+
+    def error(self, path: _Path, message: str) -> FleetError:
+        # Report the line of the nearest enclosing node YAML told us about.
+        line = None
+        for cut in range(len(path), -1, -1):
+            line = self.lines.get(path[:cut])
+            if line is not None:
+                break
+        where = _format_path(path)
+        at = f" (line {line})" if line is not None else ""
+        return FleetError(f"{self.source}: {where}{at}: {message}")
+
+
+def _yaml_lines(node: yaml.Node, source: str, path: _Path = ()) -> dict[_Path, int]:
+    """Line numbers (1-based) of every node, keyed by its path; also rejects duplicate keys."""
+    lines: dict[_Path, int] = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        seen: set[object] = set()
+        for key_node, value_node in node.value:
+            key: Any = key_node.value if isinstance(key_node, yaml.ScalarNode) else repr(key_node)
+            if key in seen:
+                raise FleetError(
+                    f"{source}: {_format_path(path)} (line {key_node.start_mark.line + 1}): "
+                    f"duplicate key {json.dumps(key)}"
+                )
+            seen.add(key)
+            lines.update(_yaml_lines(value_node, source, (*path, key)))
+            lines[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines.update(_yaml_lines(item, source, (*path, index)))
+    return lines
+
+
+def load_fleet(path: Path) -> list[FleetInstance]:
+    """Read a fleet file (JSON if it ends in .json, YAML otherwise) and expand it."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FleetError(f"{source}: cannot read fleet file: {exc}") from exc
+    lines: dict[_Path, int] = {}
+    if path.suffix.lower() == ".json":
+        try:
+            document: object = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise FleetError(f"{source}: line {exc.lineno}: invalid JSON: {exc.msg}") from exc
+    else:
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise FleetError(f"{source}: invalid YAML: {exc}") from exc
+        if node is not None:
+            lines = _yaml_lines(node, source)
+    return _parse(document, _Context(source, lines))
+
+
+def parse_fleet(document: object, source: str) -> list[FleetInstance]:
+    """Expand an already-parsed fleet document; `source` names it in error messages."""
+    return _parse(document, _Context(source, {}))
+
+
+def _parse(document: object, ctx: _Context) -> list[FleetInstance]:
+    if document is None:
+        raise ctx.error((), "the fleet is empty; expected a mapping with 'instances' and/or 'generate'")
+    top = _mapping(document, (), ctx)
+    _check_keys(top, (), ("instances", "generate"), ctx)
+    if not top:
+        raise ctx.error((), "expected 'instances' and/or 'generate'")
+    fleet: list[FleetInstance] = []
+    if "instances" in top:
+        items = top["instances"]
+        if not isinstance(items, list):
+            raise ctx.error(("instances",), f"expected a list, got {_type_name(items)}")
+        fleet.extend(_parse_instance(item, ("instances", i), ctx) for i, item in enumerate(items))
+    if "generate" in top:
+        block = top["generate"]
+        specs: list[tuple[_Path, object]]
+        if isinstance(block, list):
+            specs = [(("generate", i), spec) for i, spec in enumerate(block)]
+        else:
+            specs = [(("generate",), block)]
+        prefixes: dict[str, _Path] = {}
+        for path, raw in specs:
+            spec = _parse_spec(raw, path, ctx)
+            if spec.name_prefix in prefixes:
+                raise ctx.error(
+                    (*path, "name_prefix"),
+                    f"name_prefix {spec.name_prefix!r} is already used by "
+                    f"{_format_path(prefixes[spec.name_prefix])}; Name tags would collide",
+                )
+            prefixes[spec.name_prefix] = path
+            fleet.extend(generate_fleet(spec))
+    return fleet
+
+
+def _type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _mapping(value: object, path: _Path, ctx: _Context) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ctx.error(path, f"expected a mapping, got {_type_name(value)}")
+    for key in value:
+        if not isinstance(key, str):
+            raise ctx.error(path, f"keys must be strings, got {key!r} ({_type_name(key)})")
+    return cast(dict[str, Any], value)
+
+
+def _check_keys(mapping: Mapping[str, object], path: _Path, allowed: Sequence[str], ctx: _Context) -> None:
+    for key in mapping:
+        if key not in allowed:
+            raise ctx.error(
+                (*path, key), f"unknown key {json.dumps(key)}; expected one of {', '.join(allowed)}"
+            )
+
+
+def _enum(value: object, path: _Path, allowed: Sequence[str], ctx: _Context) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise ctx.error(path, f"invalid value {value!r}; expected one of {', '.join(allowed)}")
+    return value
+
+
+def _operating_system(value: object, path: _Path, ctx: _Context) -> str:
+    if not isinstance(value, str) or value not in OPERATING_SYSTEMS:
+        raise ctx.error(
+            path,
+            f"unknown operating system {value!r}; expected one of {', '.join(sorted(OPERATING_SYSTEMS))}",
+        )
+    return value
+
+
+def _tags(value: object, path: _Path, ctx: _Context) -> dict[str, str]:
+    tags = _mapping(value, path, ctx)
+    if len(tags) > _MAX_TAGS:
+        raise ctx.error(path, f"{len(tags)} tags; EC2 allows at most {_MAX_TAGS}")
+    for key, tag_value in tags.items():
+        if not 1 <= len(key) <= _MAX_TAG_KEY:
+            raise ctx.error((*path, key), f"tag keys must be 1-{_MAX_TAG_KEY} characters")
+        if key.lower().startswith("aws:"):
+            raise ctx.error((*path, key), "tag keys starting with 'aws:' are reserved by AWS")
+        if not isinstance(tag_value, str):
+            # YAML turns `Owner: 42` or `Patch Group: null` into non-strings; EC2 tags are strings.
+            raise ctx.error(
+                (*path, key),
+                f"tag values must be strings, got {tag_value!r} ({_type_name(tag_value)}); quote it",
+            )
+        if len(tag_value) > _MAX_TAG_VALUE:
+            raise ctx.error((*path, key), f"tag values must be at most {_MAX_TAG_VALUE} characters")
+    return dict(tags)
+
+
+def _parse_instance(raw: object, path: _Path, ctx: _Context) -> FleetInstance:
+    item = _mapping(raw, path, ctx)
+    _check_keys(item, path, _INSTANCE_KEYS, ctx)
+    if "os" not in item:
+        raise ctx.error(path, "missing required key 'os'")
+    return FleetInstance(
+        tags=MappingProxyType(_tags(item.get("tags", {}), (*path, "tags"), ctx)),
+        os=_operating_system(item["os"], (*path, "os"), ctx),
+        state=cast(InstanceState, _enum(item.get("state", "running"), (*path, "state"), _STATES, ctx)),
+        ssm=cast(SsmState, _enum(item.get("ssm", "online"), (*path, "ssm"), _SSM_STATES, ctx)),
+        instance_profile=cast(
+            InstanceProfile,
+            _enum(item.get("instance_profile", "ssm"), (*path, "instance_profile"), _PROFILES, ctx),
+        ),
+    )
+
+
+_STATES: Final[tuple[str, ...]] = get_args(InstanceState)
+_SSM_STATES: Final[tuple[str, ...]] = get_args(SsmState)
+_PROFILES: Final[tuple[str, ...]] = get_args(InstanceProfile)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _weights(
+    value: object, path: _Path, ctx: _Context, key_check: Callable[[str, _Path], None] | None = None
+) -> dict[str, float]:
+    weights = _mapping(value, path, ctx)
+    if not weights:
+        raise ctx.error(path, "expected at least one weighted choice")
+    for key, weight in weights.items():
+        if not _number(weight) or not weight > 0 or weight == float("inf"):
+            raise ctx.error((*path, key), f"weight must be a positive number, got {weight!r}")
+        if key_check is not None:
+            key_check(key, (*path, key))
+    return {key: float(weight) for key, weight in weights.items()}
+
+
+def _parse_spec(raw: object, path: _Path, ctx: _Context) -> GeneratorSpec:
+    block = _mapping(raw, path, ctx)
+    _check_keys(block, path, _GENERATE_KEYS, ctx)
+    for key in _GENERATE_REQUIRED:
+        if key not in block:
+            raise ctx.error(path, f"missing required key {key!r}")
+    count = block["count"]
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= _MAX_COUNT:
+        raise ctx.error((*path, "count"), f"count must be an integer 0-{_MAX_COUNT}, got {count!r}")
+    seed = block.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ctx.error((*path, "seed"), f"seed must be an integer, got {seed!r}")
+    prefix = block.get("name_prefix", "gen")
+    if not isinstance(prefix, str) or not prefix:
+        raise ctx.error((*path, "name_prefix"), f"name_prefix must be a non-empty string, got {prefix!r}")
+
+    def check_os(key: str, where: _Path) -> None:
+        _operating_system(key, where, ctx)
+
+    def check_group_key(key: str, where: _Path) -> None:
+        _enum(key, where, PATCH_GROUP_KEYS, ctx)
+
+    shares: dict[str, float] = {}
+    for key in _SHARES:
+        share = block.get(key, 0.0)
+        if not _number(share) or not 0.0 <= share <= 1.0:
+            raise ctx.error((*path, key), f"share must be a number from 0 to 1, got {share!r}")
+        shares[key] = float(share)
+    state_shares = ("stopped_share", "unmanaged_share", "connection_lost_share")
+    if sum(shares[k] for k in state_shares) > 1.0:
+        raise ctx.error(path, f"{' + '.join(state_shares)} must not exceed 1")
+
+    return GeneratorSpec(
+        count=count,
+        seed=seed,
+        name_prefix=prefix,
+        patch_groups=_weights(block["patch_groups"], (*path, "patch_groups"), ctx),
+        schedules=_weights(block["schedules"], (*path, "schedules"), ctx),
+        os=_weights(block["os"], (*path, "os"), ctx, check_os),
+        owners=_weights(block["owners"], (*path, "owners"), ctx) if "owners" in block else {},
+        patch_group_key=(
+            _weights(block["patch_group_key"], (*path, "patch_group_key"), ctx, check_group_key)
+            if "patch_group_key" in block
+            else {"Patch Group": 1.0}
+        ),
+        **shares,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Generation
+
+
+def _pick(rng: random.Random, weights: Mapping[str, float]) -> str:
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+def _plant_tag_problem(rng: random.Random, tags: dict[str, str], group_key: str, problem: str) -> None:
+    match problem:
+        case "missing_patch_group":
+            del tags[group_key]
+        case "missing_schedule":
+            del tags[MAINTENANCE_WINDOW_KEY]
+        case "near_miss_key":
+            tags[rng.choice(NEAR_MISS_PATCH_GROUP_KEYS)] = tags.pop(group_key)
+        case "typo_schedule":
+            tags[MAINTENANCE_WINDOW_KEY] = rng.choice(TYPO_SCHEDULES)
+        case "invalid_patch_group":
+            # '#', '!', '?' fall outside the patch group name pattern.
+            tags[group_key] = tags[group_key] + rng.choice(("#1", "!", "?"))
+        case "conflicting_patch_group":
+            other = PATCH_GROUP_KEYS[1] if group_key == PATCH_GROUP_KEYS[0] else PATCH_GROUP_KEYS[0]
+            tags[other] = tags[group_key] + "-old"
+        case _:
+            raise AssertionError(problem)
+
+
+def generate_fleet(spec: GeneratorSpec) -> list[FleetInstance]:
+    """Deterministic for a given spec (including its seed). Shares become exact counts (rounded)."""
+    rng = random.Random(spec.seed)
+    n = spec.count
+    order = list(range(n))
+    rng.shuffle(order)
+    # Disjoint slices of one shuffle give exact, non-overlapping counts for each state.
+    stopped_n = round(spec.stopped_share * n)
+    unmanaged_n = min(round(spec.unmanaged_share * n), n - stopped_n)
+    lost_n = min(round(spec.connection_lost_share * n), n - stopped_n - unmanaged_n)
+    stopped = set(order[:stopped_n])
+    unmanaged = order[stopped_n : stopped_n + unmanaged_n]
+    no_profile = set(unmanaged[: len(unmanaged) // 2])
+    unmanaged_set = set(unmanaged)
+    lost = set(order[stopped_n + unmanaged_n : stopped_n + unmanaged_n + lost_n])
+    bad = set(rng.sample(range(n), round(spec.bad_tag_share * n)))
+
+    width = max(3, len(str(n)))
+    fleet: list[FleetInstance] = []
+    for i in range(n):
+        group_key = _pick(rng, spec.patch_group_key)
+        tags = {
+            "Name": f"{spec.name_prefix}-{i + 1:0{width}d}",
+            group_key: _pick(rng, spec.patch_groups),
+            MAINTENANCE_WINDOW_KEY: _pick(rng, spec.schedules),
+        }
+        if spec.owners:
+            tags["Owner"] = _pick(rng, spec.owners)
+        operating_system = _pick(rng, spec.os)
+        if i in bad:
+            _plant_tag_problem(rng, tags, group_key, rng.choice(TAG_PROBLEMS))
+        ssm: SsmState = "online"
+        if i in unmanaged_set:
+            ssm = "unmanaged"
+        elif i in lost:
+            ssm = "connection_lost"
+        fleet.append(
+            FleetInstance(
+                tags=MappingProxyType(tags),
+                os=operating_system,
+                state="stopped" if i in stopped else "running",
+                ssm=ssm,
+                instance_profile="none" if i in no_profile else "ssm",
+            )
+        )
+    return fleet
+
+
+# --------------------------------------------------------------------------------------------------
+# Seeding the simulated account
+
+# moto's default AMIs, by name (EC2 name-filter wildcards), so instances look plausible.
+_AMI_NAMES: Final[Mapping[str, str]] = {
+    "AMAZON_LINUX_2023": "al2023-ami-2023*x86_64",
+    "AMAZON_LINUX_2": "amzn2-ami-*x86_64*",
+    "UBUNTU": "ubuntu/images/*",
+    "REDHAT_ENTERPRISE_LINUX": "RHEL-*",
+    "SUSE": "suse-sles-*",
+    "WINDOWS": "Windows_Server-2016-English-Full-Base*",
+}
+
+
+def _choose_amis(images: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """One AMI per operating system; others fall back to any Linux image.
+
+    moto copies EC2's `Platform` ("windows") from the AMI, so Windows needs a Windows image.
+    """
+    linux = sorted((img for img in images if not img.get("Platform")), key=lambda img: str(img["ImageId"]))
+    windows = sorted(
+        (img for img in images if img.get("Platform") == "windows"), key=lambda img: str(img["ImageId"])
+    )
+    if not linux or not windows:
+        raise RuntimeError("moto's default AMIs lack a Linux or a Windows image; cannot seed a fleet")
+    chosen: dict[str, str] = {}
+    for operating_system in OPERATING_SYSTEMS:
+        pool = windows if BY_OPERATING_SYSTEM[operating_system].platform_type == "Windows" else linux
+        pattern = _AMI_NAMES.get(operating_system)
+        match = next(
+            (img for img in pool if pattern and fnmatch.fnmatchcase(str(img.get("Name", "")), pattern)), None
+        )
+        chosen[operating_system] = str((match or pool[0])["ImageId"])
+    return chosen
+
+
+def _ensure_instance_profile(iam: Any) -> None:
+    try:
+        iam.get_instance_profile(InstanceProfileName=INSTANCE_PROFILE_NAME)
+        return
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "NoSuchEntity":
+            raise
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    iam.create_role(RoleName=INSTANCE_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))
+    try:
+        iam.attach_role_policy(RoleName=INSTANCE_ROLE_NAME, PolicyArn=SSM_CORE_POLICY_ARN)
+    except ClientError as exc:
+        # moto loads AWS managed policies only with config {"iam": {"load_aws_managed_policies": True}}.
+        if exc.response["Error"]["Code"] != "NoSuchEntity":
+            raise
+    iam.create_instance_profile(InstanceProfileName=INSTANCE_PROFILE_NAME)
+    iam.add_role_to_instance_profile(InstanceProfileName=INSTANCE_PROFILE_NAME, RoleName=INSTANCE_ROLE_NAME)
+
+
+@contextmanager
+def _ec2_fast_paths(backend: Any) -> Iterator[None]:
+    """Make moto's instance creation O(1) per instance while seeding.
+
+    moto 5.2.5 scans all ~1,300 default AMIs (describe_images) and copies every reservation
+    (get_instance) for each new instance, so seeding 10,000 instances one by one is quadratic.
+    These shortcuts return the same objects for the exact lookups instance creation makes, and are
+    removed again afterwards.
+    """
+    original_describe_images = backend.describe_images
+    original_get_instance = backend.get_instance
+
+    def describe_images(
+        ami_ids: Any = None, filters: Any = None, exec_users: Any = None, owners: Any = None
+    ) -> Any:
+        if not ami_ids and not exec_users and not owners and filters and set(filters) == {"image-id"}:
+            wanted = filters["image-id"]
+            wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+            if not any("*" in w or "?" in w for w in wanted):
+                return [backend.amis[w] for w in wanted if w in backend.amis]
+        return original_describe_images(
+            ami_ids=ami_ids, filters=filters, exec_users=exec_users, owners=owners
+        )
+
+    def get_instance(instance_id: str) -> Any:
+        newest = next(reversed(backend.reservations.values()), None)
+        if newest is not None:
+            for instance in newest.instances:
+                if instance.id == instance_id:
+                    return instance
+        return original_get_instance(instance_id)
+
+    backend.describe_images = describe_images
+    backend.get_instance = get_instance
+    try:
+        yield
+    finally:
+        del backend.describe_images
+        del backend.get_instance
+
+
+def _computer_name(os_name: str, instance_id: str, private_ip: str | None, region: str) -> str:
+    if BY_OPERATING_SYSTEM[os_name].platform_type == "Windows":
+        return "EC2AMAZ-" + instance_id[-7:].upper()
+    suffix = "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
+    return f"ip-{(private_ip or '10.0.0.1').replace('.', '-')}.{suffix}"
+
+
+def seed_fleet(instances: Sequence[FleetInstance], *, region: str) -> list[str]:
+    """Create `instances` in the active moto account; return their instance ids in order.
+
+    Must run inside `mock_aws`. EC2 instances are created on moto's backend directly (through boto3
+    each costs ~10-20 ms and grows with the fleet); IAM, AMI lookup and stopping go through boto3.
+    Managed instances are registered with the simulator; stopped ones report ConnectionLost since
+    a stopped agent does not ping.
+    """
+    simulator.install()
+    if not instances:
+        return []
+    session = boto3.session.Session(region_name=region)
+    account_id = str(session.client("sts").get_caller_identity()["Account"])
+    ec2 = session.client("ec2")
+    if any(inst.instance_profile == "ssm" for inst in instances):
+        _ensure_instance_profile(session.client("iam"))
+    # Filter by name: serialising all ~1,300 default AMIs costs about a second.
+    name_filter = [{"Name": "name", "Values": sorted(set(_AMI_NAMES.values()))}]
+    amis = _choose_amis(ec2.describe_images(Owners=["amazon"], Filters=name_filter)["Images"])
+
+    backend = ec2_backends[account_id][region]
+    ids: list[str] = []
+    private_ips: list[str | None] = []
+    with _ec2_fast_paths(backend):
+        for inst in instances:
+            windows = BY_OPERATING_SYSTEM[inst.os].platform_type == "Windows"
+            instance_type = "t3.large" if windows else "t3.micro"
+            # The same keyword arguments moto's RunInstances handler passes for a minimal request.
+            reservation = backend.run_instances(
+                amis[inst.os],
+                1,
+                None,
+                [],
+                instance_type=instance_type,
+                # True skips moto's scan of ~1,300 instance-type offerings per instance (it only
+                # warns unless MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION is set anyway).
+                is_instance_type_default=True,
+                placement=None,
+                placement_hostid=None,
+                region_name=region,
+                subnet_id=None,
+                key_name=None,
+                security_group_ids=[],
+                nics=[],
+                private_ip=None,
+                associate_public_ip=None,
+                tags={"instance": dict(inst.tags)} if inst.tags else {},
+                ebs_optimized=False,
+                disable_api_stop=False,
+                instance_market_options={},
+                instance_initiated_shutdown_behavior=None,
+                launch_template={},
+                hibernation_options={},
+                monitoring_state="disabled",
+                ipv6_address_count=None,
+                metadata_options={},
+            )
+            created = reservation.instances[0]
+            if inst.instance_profile == "ssm":
+                backend.associate_iam_instance_profile(
+                    instance_id=created.id, iam_instance_profile_name=INSTANCE_PROFILE_NAME
+                )
+            ids.append(created.id)
+            private_ips.append(created.private_ip)
+
+    to_stop = [iid for iid, inst in zip(ids, instances, strict=True) if inst.state == "stopped"]
+    for start in range(0, len(to_stop), _STOP_BATCH):
+        ec2.stop_instances(InstanceIds=to_stop[start : start + _STOP_BATCH])
+
+    lost_since = datetime.now(UTC) - _LOST_FOR
+    for iid, ip, inst in zip(ids, private_ips, instances, strict=True):
+        if inst.ssm == "unmanaged":
+            continue
+        platform = BY_OPERATING_SYSTEM[inst.os]
+        online = inst.ssm == "online" and inst.state == "running"
+        simulator.register_managed_instance(
+            account_id,
+            region,
+            iid,
+            ping_status="Online" if online else "ConnectionLost",
+            platform_type=cast(simulator.PlatformType, platform.platform_type),
+            platform_name=platform.platform_name,
+            platform_version=platform.platform_version,
+            ip_address=ip,
+            computer_name=_computer_name(inst.os, iid, ip, region),
+            last_ping=None if online else lost_since,
+        )
+    return ids

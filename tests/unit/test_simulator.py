@@ -1,0 +1,326 @@
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.ssm.responses import SimpleSystemManagerResponse
+
+from tagpatch_local import simulator
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MOTO_ACCOUNT_ID", raising=False)
+
+
+@pytest.fixture
+def ssm() -> Iterator[Any]:
+    simulator.install()
+    with mock_aws():
+        yield boto3.client("ssm", region_name=REGION)
+
+
+def _register(n: int, *, start: int = 0, **overrides: Any) -> list[str]:
+    ids = []
+    for i in range(start, start + n):
+        instance_id = f"i-{i:017x}"
+        kwargs: dict[str, Any] = {
+            "ping_status": "Online",
+            "platform_type": "Linux",
+            "platform_name": "Amazon Linux",
+            "platform_version": "2023",
+            "ip_address": "10.0.0.1",
+            "computer_name": "ip-10-0-0-1.ec2.internal",
+        }
+        kwargs.update(overrides)
+        simulator.register_managed_instance(ACCOUNT, REGION, instance_id, **kwargs)
+        ids.append(instance_id)
+    return ids
+
+
+def _all_ids(ssm: Any, **kwargs: Any) -> list[str]:
+    ids: list[str] = []
+    while True:
+        page = ssm.describe_instance_information(**kwargs)
+        ids.extend(item["InstanceId"] for item in page["InstanceInformationList"])
+        if "NextToken" not in page:
+            return ids
+        kwargs["NextToken"] = page["NextToken"]
+
+
+def test_pagination_returns_every_instance_once_in_order(ssm: Any) -> None:
+    # Register out of order: output must still be sorted by instance id.
+    expected = sorted(_register(60, start=60) + _register(60))
+    pages = []
+    kwargs: dict[str, Any] = {"MaxResults": 50}
+    while True:
+        page = ssm.describe_instance_information(**kwargs)
+        pages.append([i["InstanceId"] for i in page["InstanceInformationList"]])
+        if "NextToken" not in page:
+            break
+        kwargs["NextToken"] = page["NextToken"]
+    assert [len(p) for p in pages] == [50, 50, 20]
+    assert [i for p in pages for i in p] == expected
+
+
+def test_exact_page_boundary_hands_out_no_empty_page(ssm: Any) -> None:
+    _register(50)
+    page = ssm.describe_instance_information(MaxResults=50)
+    assert len(page["InstanceInformationList"]) == 50
+    assert "NextToken" not in page
+
+
+def test_paginator_and_item_fields(ssm: Any) -> None:
+    _register(7)
+    items = [
+        item
+        for page in ssm.get_paginator("describe_instance_information").paginate(
+            PaginationConfig={"PageSize": 5}
+        )
+        for item in page["InstanceInformationList"]
+    ]
+    assert len(items) == 7
+    item = items[0]
+    assert item["ResourceType"] == "EC2Instance"
+    assert item["SourceType"] == "AWS::EC2::Instance"
+    assert item["SourceId"] == item["InstanceId"]
+    assert item["PlatformName"] == "Amazon Linux"
+    assert item["IPAddress"] == "10.0.0.1"
+    assert isinstance(item["LastPingDateTime"], datetime)
+
+
+def test_filters(ssm: Any) -> None:
+    linux = _register(3)
+    windows = _register(
+        2,
+        start=10,
+        platform_type="Windows",
+        platform_name="Microsoft Windows Server 2022 Datacenter",
+        platform_version="10.0.20348",
+    )
+    lost = _register(2, start=20, ping_status="ConnectionLost")
+    assert _all_ids(ssm, Filters=[{"Key": "PlatformTypes", "Values": ["Windows"]}]) == windows
+    assert _all_ids(ssm, Filters=[{"Key": "PingStatus", "Values": ["ConnectionLost"]}]) == lost
+    assert _all_ids(ssm, Filters=[{"Key": "InstanceIds", "Values": [linux[1], windows[0]]}]) == [
+        linux[1],
+        windows[0],
+    ]
+    # Filters AND together.
+    both = [
+        {"Key": "PlatformTypes", "Values": ["Linux"]},
+        {"Key": "PingStatus", "Values": ["Online"]},
+    ]
+    assert _all_ids(ssm, Filters=both) == linux
+    legacy = [{"key": "PingStatus", "valueSet": ["Online"]}, {"key": "PlatformTypes", "valueSet": ["Linux"]}]
+    assert _all_ids(ssm, InstanceInformationFilterList=legacy) == linux
+    assert _all_ids(ssm, Filters=[{"Key": "InstanceIds", "Values": ["i-0123456789abcdef0"]}]) == []
+
+
+def test_tag_filters_read_ec2_tags(ssm: Any) -> None:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    reservation = ec2.run_instances(
+        ImageId=image_id,
+        MinCount=2,
+        MaxCount=2,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Patch Group", "Value": "web"}]}],
+    )
+    tagged = sorted(i["InstanceId"] for i in reservation["Instances"])
+    _register(2)
+    for instance_id in tagged:
+        simulator.register_managed_instance(
+            ACCOUNT,
+            REGION,
+            instance_id,
+            ping_status="Online",
+            platform_type="Linux",
+            platform_name="Ubuntu",
+            platform_version="22.04",
+        )
+    assert _all_ids(ssm, Filters=[{"Key": "tag:Patch Group", "Values": ["web"]}]) == tagged
+    assert _all_ids(ssm, Filters=[{"Key": "tag-key", "Values": ["Patch Group"]}]) == tagged
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"MaxResults": 51}, "ValidationException"),
+        ({"MaxResults": 1000}, "ValidationException"),
+        ({"NextToken": "not-a-token"}, "InvalidNextToken"),
+        ({"Filters": [{"Key": "Colour", "Values": ["red"]}]}, "InvalidFilterKey"),
+        ({"InstanceInformationFilterList": [{"key": "tag:x", "valueSet": ["y"]}]}, "InvalidFilterKey"),
+        (
+            {"Filters": [{"Key": "PingStatus", "Values": ["Sleeping"]}]},
+            "InvalidInstanceInformationFilterValue",
+        ),
+        (
+            {
+                "Filters": [{"Key": "PingStatus", "Values": ["Online"]}],
+                "InstanceInformationFilterList": [{"key": "PingStatus", "valueSet": ["Online"]}],
+            },
+            "ValidationException",
+        ),
+    ],
+)
+def test_service_errors(ssm: Any, kwargs: dict[str, Any], code: str) -> None:
+    _register(1)
+    with pytest.raises(ClientError) as info:
+        ssm.describe_instance_information(**kwargs)
+    assert info.value.response["Error"]["Code"] == code
+
+
+def test_max_results_error_message(ssm: Any) -> None:
+    with pytest.raises(ClientError, match="less than or equal to 50"):
+        ssm.describe_instance_information(MaxResults=51)
+
+
+def test_max_results_below_minimum_rejected_client_side(ssm: Any) -> None:
+    # botocore checks minimums itself, so the request never reaches the simulator.
+    from botocore.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError):
+        ssm.describe_instance_information(MaxResults=4)
+
+
+def test_validate_output_accepts_good_and_datetime() -> None:
+    good = {
+        "InstanceInformationList": [
+            {
+                "InstanceId": "i-0123456789abcdef0",
+                "PingStatus": "Online",
+                "LastPingDateTime": datetime.now(UTC),
+                "ResourceType": "EC2Instance",
+            }
+        ]
+    }
+    simulator.validate_output("ssm", "DescribeInstanceInformation", good)
+
+
+@pytest.mark.parametrize(
+    ("item", "fragment"),
+    [
+        ({"InstanceId": "i-0123456789abcdef0", "PingStatus": "Sleeping"}, "PingStatus"),
+        ({"InstanceId": "not-an-id"}, "InstanceId"),
+        ({"InstanceId": "i-0123456789abcdef0", "IsLatestVersion": "yes"}, "IsLatestVersion"),
+        ({"InstanceId": "i-0123456789abcdef0", "Colour": "red"}, "Colour"),
+        ({"InstanceId": "i-0123456789abcdef0", "LastPingDateTime": object()}, "LastPingDateTime"),
+        ({"InstanceId": "i-0123456789abcdef0", "IamRole": "r" * 65}, "IamRole"),
+    ],
+)
+def test_validate_output_rejects_bad_fake(item: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(simulator.FakeOutputError, match=fragment):
+        simulator.validate_output("ssm", "DescribeInstanceInformation", {"InstanceInformationList": [item]})
+
+
+def test_bad_fake_output_fails_loudly_through_boto3(ssm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    _register(1)
+    state = simulator.simulator_state(ACCOUNT, REGION)
+    node = next(iter(state.managed_instances.values()))
+    monkeypatch.setitem(
+        state.managed_instances, node.instance_id, dataclasses.replace(node, agent_version="x")
+    )
+    with pytest.raises(simulator.FakeOutputError, match="AgentVersion"):
+        ssm.describe_instance_information()
+
+
+def test_install_is_idempotent() -> None:
+    name = "describe_instance_information"
+    simulator.install()
+    method = getattr(SimpleSystemManagerResponse, name)
+    simulator.install()
+    assert getattr(SimpleSystemManagerResponse, name) is method
+    assert "ssm:DescribeInstanceInformation" in simulator.installed_operations()
+
+
+def test_install_refuses_to_shadow_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    simulator.install()
+
+    def describe_instance_information(self: Any) -> None:  # what a future moto might ship
+        return None
+
+    monkeypatch.setattr(
+        SimpleSystemManagerResponse, "describe_instance_information", describe_instance_information
+    )
+    with pytest.raises(simulator.MotoImplementsOperationError, match="moto now implements"):
+        simulator.install()
+
+
+def test_state_resets_with_mock() -> None:
+    simulator.install()
+    with mock_aws():
+        _register(3)
+        client = boto3.client("ssm", region_name=REGION)
+        assert len(client.describe_instance_information()["InstanceInformationList"]) == 3
+    with mock_aws():
+        client = boto3.client("ssm", region_name=REGION)
+        assert client.describe_instance_information()["InstanceInformationList"] == []
+        assert dict(simulator.managed_instances(ACCOUNT, REGION)) == {}
+
+
+def test_set_ping_status_and_deregister(ssm: Any) -> None:
+    ids = _register(2)
+    simulator.set_ping_status(ACCOUNT, REGION, ids[0], "ConnectionLost")
+    assert _all_ids(ssm, Filters=[{"Key": "PingStatus", "Values": ["ConnectionLost"]}]) == [ids[0]]
+    simulator.deregister_managed_instance(ACCOUNT, REGION, ids[1])
+    assert _all_ids(ssm) == [ids[0]]
+
+
+def test_register_rejects_bad_enums() -> None:
+    with mock_aws(), pytest.raises(ValueError, match="ping_status"):
+        simulator.register_managed_instance(
+            ACCOUNT,
+            REGION,
+            "i-0123456789abcdef0",
+            ping_status="Up",  # type: ignore[arg-type]
+            platform_type="Linux",
+            platform_name="x",
+            platform_version="1",
+        )
+
+
+def test_pages_over_a_large_fleet_quickly(ssm: Any) -> None:
+    import time
+
+    _register(2000)
+    started = time.perf_counter()
+    assert len(_all_ids(ssm, MaxResults=50)) == 2000
+    assert time.perf_counter() - started < 10
+
+
+def test_fast_tag_lookup_matches_moto(ssm: Any) -> None:
+    from moto.ec2.models import ec2_backends
+
+    ec2 = boto3.client("ec2", region_name=REGION)
+    image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    tags = [{"Key": "Name", "Value": "a"}, {"Key": "Patch Group", "Value": "web"}]
+    reservation = ec2.run_instances(
+        ImageId=image_id,
+        MinCount=2,
+        MaxCount=2,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+    )
+    backend = ec2_backends[ACCOUNT][REGION]
+    instance_id = reservation["Instances"][0]["InstanceId"]
+    fast = backend.describe_tags(filters={"resource-id": [instance_id]})
+    # A wildcard takes moto's own (scanning) path: same rows either way.
+    slow = backend.describe_tags(filters={"resource-id": [instance_id[:-1] + "?"]})
+    assert fast == slow
+    assert [row["key"] for row in fast] == ["Name", "Patch Group"]
+    assert fast[0]["resource_type"] == "instance"
