@@ -88,7 +88,10 @@ def parse_time(value: str, key: str) -> datetime:
         ) from error
     if parsed.tzinfo is None:
         raise InvalidCycleInput(f"{key} {value!r} has no UTC offset; add one, e.g. {value}Z")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as error:  # e.g. 9999-12-31T23:00:00-05:00 is past datetime.max in UTC
+        raise InvalidCycleInput(f"{key} {value!r} is out of range once converted to UTC") from error
 
 
 def _mode(value: object) -> Mode:
@@ -123,11 +126,11 @@ def start_cycle(execution_input: object, *, execution_id: str, execution_name: s
         raise InvalidCycleInput(
             f'the execution input must be a JSON object such as {{"mode": "plan"}} (got {execution_input!r})'
         )
-    unknown = sorted(set(execution_input) - INPUT_KEYS)
+    # Sorted by repr: a Mapping from a non-JSON caller may mix key types, which sorted() cannot order.
+    unknown = sorted(map(repr, set(execution_input) - INPUT_KEYS))
     if unknown:
         raise InvalidCycleInput(
-            f"unknown input key(s) {', '.join(map(repr, unknown))}; "
-            f"allowed keys are {', '.join(sorted(INPUT_KEYS))}"
+            f"unknown input key(s) {', '.join(unknown)}; allowed keys are {', '.join(sorted(INPUT_KEYS))}"
         )
     if not RUN_ID.match(execution_name):
         raise InvalidCycleInput(f"execution name {execution_name!r} must be 1-80 of A-Z a-z 0-9 _ -")
@@ -143,5 +146,6 @@ def start_cycle(execution_input: object, *, execution_id: str, execution_name: s
         now=now,
         mode=_mode(execution_input.get("mode", "apply")),
         patch_groups=_patch_groups(execution_input.get("patch_groups")),
-        artifact_prefix=f"runs/{now:%Y/%m/%d}/{execution_name}/",
+        # Not %Y: glibc does not zero-pad years before 1000, and the prefix must sort as YYYY/MM/DD.
+        artifact_prefix=f"runs/{now.year:04d}/{now:%m/%d}/{execution_name}/",
     )

@@ -229,13 +229,13 @@ def _baseline(reader: _Reader, value: object, path: str) -> BaselineChoice:
 def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
     reader = _Reader(source)
     top = reader.mapping(document, "policy", _TOP_KEYS)
-    if top.get("version") != 1:
+    if type(top.get("version")) is not int or top.get("version") != 1:
         raise reader.fail("version", f"must be 1 (got {top.get('version')!r})")
 
     defaults = reader.mapping(top.get("defaults", {}), "defaults", frozenset({"window", "task"}))
     default_window = _window_settings(
         reader,
-        reader.mapping(defaults.get("window", {}), "defaults.window", _WINDOW_KEYS - {"schedule"}),
+        reader.mapping(defaults.get("window", {}), "defaults.window", _WINDOW_KEYS - {"schedule", "offset_days"}),
         "defaults.window",
         WindowSettings(schedule=""),
     )

@@ -1,0 +1,160 @@
+"""The sample events in events/ stay valid: manual re-run inputs and one payload per function."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tagpatch.cycle import Cycle, start_cycle
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EVENTS = REPO_ROOT / "events"
+CYCLE_INPUTS = sorted(EVENTS.glob("cycle-*.json"))
+FUNCTION_EVENTS_WITH_CYCLE = ["discovery.json", "tag_validation.json", "report_failure.json"]
+
+
+def read(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def prepare_event() -> dict[str, Any]:
+    event = read(EVENTS / "prepare_cycle.json")
+    assert isinstance(event, dict)
+    return event
+
+
+@dataclass(frozen=True)
+class FakeLambdaContext:
+    function_name: str = "tagpatch-PrepareCycleFunction"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:tagpatch-PrepareCycleFunction"
+    aws_request_id: str = "7f3c1e2a-0000-4000-8000-000000000001"
+
+
+def load_prepare_cycle_app() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "prepare_cycle_app", REPO_ROOT / "functions" / "prepare_cycle" / "app.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_json_file_in_events_is_valid_json() -> None:
+    files = sorted(EVENTS.glob("*.json"))
+    assert {path.name for path in files} >= {
+        "cycle-default.json",
+        "cycle-plan.json",
+        "cycle-patch-groups.json",
+        "cycle-at-time.json",
+        "prepare_cycle.json",
+        *FUNCTION_EVENTS_WITH_CYCLE,
+    }
+    for path in files:
+        read(path)
+
+
+def test_there_are_sample_cycle_inputs() -> None:
+    assert {path.name for path in CYCLE_INPUTS} >= {
+        "cycle-default.json",
+        "cycle-plan.json",
+        "cycle-patch-groups.json",
+        "cycle-at-time.json",
+    }
+
+
+@pytest.mark.parametrize("path", CYCLE_INPUTS, ids=lambda path: path.name)
+def test_sample_cycle_input_is_accepted(path: Path) -> None:
+    event = prepare_event()
+    cycle = start_cycle(
+        read(path),
+        execution_id=event["execution_id"],
+        execution_name=event["execution_name"],
+        start_time=event["start_time"],
+    )
+    assert cycle.run_id == "manual-2026-11-27"
+
+
+def test_sample_cycle_inputs_mean_what_their_names_say() -> None:
+    def cycle(name: str) -> Cycle:
+        return start_cycle(
+            read(EVENTS / name),
+            execution_id="arn:aws:states:us-east-1:123456789012:execution:tagpatch-patch-cycle:run",
+            execution_name="run",
+            start_time="2026-11-27T15:00:00Z",
+        )
+
+    assert cycle("cycle-default.json").to_payload()["mode"] == "apply"
+    assert cycle("cycle-default.json").patch_groups is None
+    assert cycle("cycle-plan.json").mode == "plan"
+    assert cycle("cycle-patch-groups.json").patch_groups == frozenset({"web-prod", "db-prod"})
+    assert cycle("cycle-at-time.json").to_payload()["now"] == "2026-11-29T01:00:00Z"
+
+
+def test_prepare_cycle_event_passes_start_cycle() -> None:
+    event = prepare_event()
+    assert set(event) == {"input", "execution_id", "execution_name", "start_time"}  # what the ASL sends
+    cycle = start_cycle(
+        event["input"],
+        execution_id=event["execution_id"],
+        execution_name=event["execution_name"],
+        start_time=event["start_time"],
+    )
+    assert cycle.artifact_prefix == "runs/2026/11/27/manual-2026-11-27/"
+
+
+def test_prepare_cycle_handler_accepts_the_sample_event() -> None:
+    app = load_prepare_cycle_app()
+    result = app.lambda_handler(prepare_event(), FakeLambdaContext())
+    assert result == {
+        "cycle": {
+            "run_id": "manual-2026-11-27",
+            "execution_id": (
+                "arn:aws:states:us-east-1:123456789012:execution:tagpatch-patch-cycle:manual-2026-11-27"
+            ),
+            "now": "2026-11-27T15:00:00Z",
+            "mode": "apply",
+            "patch_groups": None,
+            "artifact_prefix": "runs/2026/11/27/manual-2026-11-27/",
+        }
+    }
+
+
+@pytest.mark.parametrize("name", FUNCTION_EVENTS_WITH_CYCLE)
+def test_function_event_cycle_is_a_valid_cycle_payload(name: str) -> None:
+    event = read(EVENTS / name)
+    cycle = Cycle.from_payload(event["cycle"])
+    # The same cycle PrepareCycle makes from events/prepare_cycle.json, byte for byte.
+    event_prepare = prepare_event()
+    prepared = start_cycle(
+        event_prepare["input"],
+        execution_id=event_prepare["execution_id"],
+        execution_name=event_prepare["execution_name"],
+        start_time=event_prepare["start_time"],
+    )
+    assert cycle == prepared
+    assert cycle.to_payload() == event["cycle"]
+
+
+def test_tag_validation_event_has_discovery_results() -> None:
+    event = read(EVENTS / "tag_validation.json")
+    discovery = event["discovery"]
+    assert set(discovery) == {"inventory_key", "instances", "ssm_registered"}
+    assert discovery["inventory_key"] == Cycle.from_payload(event["cycle"]).artifact_key("inventory.jsonl.gz")
+    assert discovery["ssm_registered"] <= discovery["instances"]
+
+
+def test_report_failure_event_is_what_a_caught_error_looks_like() -> None:
+    event = read(EVENTS / "report_failure.json")
+    assert set(event) == {"cycle", "failed_state", "error"}
+    assert event["failed_state"] == "Discovery"
+    assert set(event["error"]) == {"Error", "Cause"}
+    assert json.loads(event["error"]["Cause"])["errorMessage"] == "ThrottlingException: Rate exceeded"

@@ -1,0 +1,358 @@
+"""template.yaml and the ASL agree, and the local runner's reading of the template is SAM's."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tagpatch_local.template import (
+    SUB_PLACEHOLDER,
+    FunctionSpec,
+    Template,
+    TemplateError,
+    load_template,
+    resolve,
+    substitute_definition,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+
+LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+LAMBDA_TRANSIENT_ERRORS = frozenset(
+    {
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+    }
+)
+# PrepareCycle makes no AWS calls and fails fast on bad input; ReportFailure is the failure path.
+NOT_CAUGHT = frozenset({"PrepareCycle", "ReportFailure"})
+CYCLE_FUNCTIONS = frozenset(
+    {"PrepareCycleFunction", "DiscoveryFunction", "TagValidationFunction", "ReportFailureFunction"}
+)
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return Template.load(TEMPLATE_PATH)
+
+
+@pytest.fixture(scope="module")
+def functions(template: Template) -> dict[str, FunctionSpec]:
+    return template.functions()
+
+
+@pytest.fixture(scope="module")
+def definition_text(template: Template) -> str:
+    return template.state_machine().definition_path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def states(definition_text: str) -> dict[str, Any]:
+    states: dict[str, Any] = json.loads(definition_text)["States"]
+    return states
+
+
+def task_states(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: state for name, state in states.items() if state["Type"] == "Task"}
+
+
+# --- functions ------------------------------------------------------------------------------------
+
+
+def test_functions_are_every_serverless_function(
+    template: Template, functions: dict[str, FunctionSpec]
+) -> None:
+    declared = {
+        logical_id
+        for logical_id, resource in template.resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    assert set(functions) == declared
+    assert set(functions) >= CYCLE_FUNCTIONS
+
+
+def test_globals_environment_is_merged_into_every_function(functions: dict[str, FunctionSpec]) -> None:
+    for spec in functions.values():
+        assert spec.environment["POWERTOOLS_SERVICE_NAME"] == "tagpatch", spec.logical_id
+        assert spec.environment["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}, spec.logical_id
+    # ...and a function's own variables are added, not substituted for the globals.
+    tag_validation = functions["TagValidationFunction"].environment
+    assert tag_validation["ARTIFACT_BUCKET"] == {"Ref": "ArtifactBucket"}
+    assert tag_validation["PATCH_POLICY_PATH"] == "/opt/patch-policy.yaml"
+    assert functions["ReportFailureFunction"].environment["ALERTS_TOPIC_ARN"] == {"Ref": "AlertsTopic"}
+    assert "ARTIFACT_BUCKET" not in functions["PrepareCycleFunction"].environment
+
+
+def test_layers_are_appended_to_the_global_ones(functions: dict[str, FunctionSpec]) -> None:
+    assert functions["TagValidationFunction"].layer_ids == ("TagpatchLayer", "PatchPolicyLayer")
+    assert functions["PrepareCycleFunction"].layer_ids == ("TagpatchLayer",)
+    for spec in functions.values():
+        assert spec.layer_ids[0] == "TagpatchLayer", spec.logical_id
+
+
+def test_timeout_and_memory_fall_back_to_globals(functions: dict[str, FunctionSpec]) -> None:
+    assert (functions["PrepareCycleFunction"].timeout, functions["PrepareCycleFunction"].memory) == (30, 256)
+    assert (functions["DiscoveryFunction"].timeout, functions["DiscoveryFunction"].memory) == (900, 1024)
+
+
+def test_layer_dirs_exist(template: Template) -> None:
+    assert template.layer_dir("TagpatchLayer") == REPO_ROOT / "layers" / "tagpatch"
+    assert (template.layer_dir("PatchPolicyLayer") / "patch-policy.yaml").is_file()
+    with pytest.raises(TemplateError, match=r"ArtifactBucket is a AWS::S3::Bucket, not a layer"):
+        template.layer_dir("ArtifactBucket")
+
+
+def test_every_function_handler_exists(functions: dict[str, FunctionSpec]) -> None:
+    for spec in functions.values():
+        module, _, function = spec.handler.rpartition(".")
+        assert (module, function) == ("app", "lambda_handler"), spec.logical_id
+        source = spec.code_dir / f"{module}.py"
+        assert source.is_file(), f"{spec.logical_id}: {source} is missing"
+        tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
+        defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+        assert function in defined, f"{spec.logical_id}: {source} defines no {function}()"
+
+
+def test_resource_type(template: Template) -> None:
+    assert template.resource_type("PatchCycleStateMachine") == "AWS::Serverless::StateMachine"
+    with pytest.raises(TemplateError, match=r"template.yaml has no resource 'Nope'"):
+        template.resource_type("Nope")
+
+
+def test_parameter_defaults(template: Template) -> None:
+    defaults = template.parameter_defaults()
+    assert defaults["CycleSchedule"] == "rate(1 day)"
+    assert defaults["AlertEmail"] == ""
+    assert defaults["ArtifactRetentionDays"] == "90"
+
+
+def test_load_template_rejects_a_non_template(tmp_path: Path) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text("Description: no resources here\n", encoding="utf-8")
+    with pytest.raises(TemplateError, match=r"not a CloudFormation template \(no Resources\)"):
+        load_template(path)
+
+
+def test_short_form_intrinsics_are_read_as_long_form(template: Template) -> None:
+    resources = template.resources
+    assert resources["ArtifactBucketPolicy"]["Properties"]["Bucket"] == {"Ref": "ArtifactBucket"}
+    statement = resources["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert statement["Resource"] == [
+        {"Fn::GetAtt": ["ArtifactBucket", "Arn"]},
+        {"Fn::Sub": "${ArtifactBucket.Arn}/*"},
+    ]
+    assert template.document["Conditions"]["HasAlertEmail"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlertEmail"}, ""]}]
+    }
+
+
+# --- the state machine and its substitutions ------------------------------------------------------
+
+
+def test_every_placeholder_has_a_substitution_and_every_substitution_is_used(
+    template: Template, definition_text: str
+) -> None:
+    placeholders = set(SUB_PLACEHOLDER.findall(definition_text))
+    substitutions = set(template.state_machine().substitutions)
+    assert placeholders, "the ASL uses no ${...} placeholders at all"
+    assert placeholders - substitutions == set(), "placeholders without a DefinitionSubstitutions entry"
+    assert substitutions - placeholders == set(), "DefinitionSubstitutions the ASL never uses"
+
+
+def test_every_lambda_task_invokes_a_function_of_this_template(
+    template: Template, functions: dict[str, FunctionSpec], states: dict[str, Any]
+) -> None:
+    substitutions = template.state_machine().substitutions
+    invoked = set()
+    for name, state in task_states(states).items():
+        assert state["Resource"] == LAMBDA_INVOKE, name
+        function_name = state["Parameters"]["FunctionName"]
+        placeholder = SUB_PLACEHOLDER.fullmatch(function_name)
+        assert placeholder, f"{name}: FunctionName {function_name!r} is not a ${{...}} substitution"
+        key = placeholder.group(1)
+        assert key.endswith("FunctionArn"), f"{name}: {key}"
+        value = substitutions[key]
+        assert isinstance(value, dict) and set(value) == {"Fn::GetAtt"}, f"{name}: {key} = {value!r}"
+        logical_id, attribute = value["Fn::GetAtt"]
+        assert attribute == "Arn", f"{name}: {key}"
+        assert logical_id in functions, f"{name}: {logical_id} is not an AWS::Serverless::Function"
+        assert key == f"{logical_id}Arn"
+        invoked.add(logical_id)
+    assert invoked == CYCLE_FUNCTIONS
+
+
+def test_every_task_but_prepare_and_report_catches_everything_and_keeps_its_input(
+    states: dict[str, Any],
+) -> None:
+    caught = {name: state for name, state in task_states(states).items() if name not in NOT_CAUGHT}
+    assert set(caught) >= {"Discovery", "TagValidation"}
+    for name, state in caught.items():
+        catchers = [c for c in state.get("Catch", []) if "States.ALL" in c["ErrorEquals"]]
+        assert len(catchers) == 1, f"{name} has no Catch on States.ALL"
+        result_path = catchers[0].get("ResultPath")
+        # Without a ResultPath (or with "$") the error would replace the state's input, cycle and all.
+        assert isinstance(result_path, str), f"{name}: Catch has no ResultPath"
+        assert result_path.startswith("$.") and result_path != "$", f"{name}: {result_path}"
+        # The handler records which state failed and goes on to ReportFailure.
+        handler = states[catchers[0]["Next"]]
+        assert handler["Type"] == "Pass", name
+        assert handler["Result"] == name
+        assert handler["ResultPath"] == "$.failed_state"
+        assert handler["Next"] == "ReportFailure"
+
+
+def test_prepare_cycle_failure_is_not_caught(states: dict[str, Any]) -> None:
+    """A bad execution input fails the execution at once, with InvalidCycleInput as its error."""
+    assert "Catch" not in states["PrepareCycle"]
+
+
+def test_every_task_retries_transient_errors_with_full_jitter(states: dict[str, Any]) -> None:
+    for name, state in task_states(states).items():
+        retriers = state["Retry"]
+        retried = {error for retrier in retriers for error in retrier["ErrorEquals"]}
+        assert retried >= LAMBDA_TRANSIENT_ERRORS, name
+        assert "States.ALL" not in retried, f"{name} retries every error, including bad input"
+        assert "InvalidCycleInput" not in retried, name
+        if name != "PrepareCycle":
+            assert "TransientAwsError" in retried, name
+        for retrier in retriers:
+            assert retrier["JitterStrategy"] == "FULL", f"{name}: {retrier['ErrorEquals']}"
+            assert retrier["MaxAttempts"] >= 2, name
+
+
+def test_report_failure_ends_in_the_original_error(states: dict[str, Any]) -> None:
+    assert states["ReportFailure"]["Next"] == "CycleFailed"
+    assert [c["Next"] for c in states["ReportFailure"]["Catch"]] == ["CycleFailed"]
+    assert states["CycleFailed"] == {
+        "Type": "Fail",
+        "ErrorPath": "$.error.Error",
+        "CausePath": "$.error.Cause",
+    }
+
+
+# --- resolve() ------------------------------------------------------------------------------------
+
+PHYSICAL = {
+    ("ArtifactBucket", None): "tagpatch-artifacts-1a2b",
+    ("ArtifactBucket", "Arn"): "arn:aws:s3:::tagpatch-artifacts-1a2b",
+    ("Bucket", "Arn"): "arn:aws:s3:::bucket",
+    ("AlertsKey", "Arn"): "arn:aws:kms:us-east-1:123456789012:key/k",
+    ("AWS::Region", None): "us-east-1",
+    ("AWS::AccountId", None): "123456789012",
+    ("AWS::Partition", None): "aws",
+    ("LogLevel", None): "INFO",
+}
+
+
+def resolver(logical_id: str, attribute: str | None) -> str:
+    return PHYSICAL[(logical_id, attribute)]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"Ref": "ArtifactBucket"}, "tagpatch-artifacts-1a2b"),
+        ({"Fn::GetAtt": ["AlertsKey", "Arn"]}, "arn:aws:kms:us-east-1:123456789012:key/k"),
+        ({"Fn::Sub": "tagpatch-${AWS::Region}-${AWS::AccountId}"}, "tagpatch-us-east-1-123456789012"),
+        ({"Fn::Sub": "${Bucket.Arn}/runs/*"}, "arn:aws:s3:::bucket/runs/*"),
+        (
+            {"Fn::Sub": ["${Name}/${Key}-${AWS::Region}", {"Name": {"Ref": "ArtifactBucket"}, "Key": "k"}]},
+            "tagpatch-artifacts-1a2b/k-us-east-1",
+        ),
+        (
+            {"Fn::Sub": ["arn:${AWS::Partition}:x:::${Level}", {"Level": {"Ref": "LogLevel"}}]},
+            "arn:aws:x:::INFO",
+        ),
+        (
+            {"Fn::Join": ["/", [{"Fn::GetAtt": ["ArtifactBucket", "Arn"]}, "runs", {"Ref": "LogLevel"}]]},
+            "arn:aws:s3:::tagpatch-artifacts-1a2b/runs/INFO",
+        ),
+        ({"Fn::Join": ["", []]}, ""),
+        ("plain", "plain"),
+        (7, 7),
+        (
+            {"Variables": {"A": {"Ref": "LogLevel"}, "B": [{"Ref": "AWS::Region"}, "x"]}},
+            {"Variables": {"A": "INFO", "B": ["us-east-1", "x"]}},
+        ),
+        ({"A": {"Ref": "LogLevel"}, "B": "b"}, {"A": "INFO", "B": "b"}),
+    ],
+    ids=[
+        "ref",
+        "getatt",
+        "sub-pseudo",
+        "sub-getatt",
+        "sub-list",
+        "sub-list-pseudo",
+        "join",
+        "join-empty",
+        "str",
+        "int",
+        "nested",
+        "two-keys",
+    ],
+)
+def test_resolve(value: Any, expected: Any) -> None:
+    assert resolve(value, resolver) == expected
+
+
+def test_resolve_a_policy_resource_from_the_template(template: Template) -> None:
+    props = template.resources["DiscoveryFunction"]["Properties"]
+    resource = props["Policies"][0]["Statement"][1]["Resource"]
+    assert resolve(resource, resolver) == "arn:aws:s3:::tagpatch-artifacts-1a2b/runs/*"
+
+
+def test_resolve_refuses_intrinsics_it_cannot_evaluate() -> None:
+    with pytest.raises(TemplateError, match=r"does not evaluate Fn::Select"):
+        resolve({"Fn::Select": [0, ["a"]]}, resolver)
+
+
+# --- substitute_definition() ----------------------------------------------------------------------
+
+
+def test_substitute_definition_keeps_jsonpath_untouched() -> None:
+    text = json.dumps(
+        {
+            "FunctionName": "${PrepareCycleFunctionArn}",
+            "input.$": "$",
+            "execution_id.$": "$$.Execution.Id",
+            "cycle.$": "$.cycle",
+        }
+    )
+    result = json.loads(substitute_definition(text, {"PrepareCycleFunctionArn": "arn:aws:lambda:fn"}))
+    assert result == {
+        "FunctionName": "arn:aws:lambda:fn",
+        "input.$": "$",
+        "execution_id.$": "$$.Execution.Id",
+        "cycle.$": "$.cycle",
+    }
+
+
+def test_substitute_definition_of_the_real_asl(template: Template, definition_text: str) -> None:
+    substitutions = {
+        key: f"arn:aws:lambda:us-east-1:123456789012:function:{key}"
+        for key in template.state_machine().substitutions
+    }
+    result = substitute_definition(definition_text, substitutions)
+    assert "${" not in result
+    assert "$$.Execution.StartTime" in result
+    states = json.loads(result)["States"]
+    assert states["Discovery"]["Parameters"]["FunctionName"].endswith(":function:DiscoveryFunctionArn")
+
+
+def test_substitute_definition_names_a_missing_substitution() -> None:
+    with pytest.raises(
+        TemplateError, match=r"uses \$\{DiscoveryFunctionArn\}, which DefinitionSubstitutions lacks"
+    ):
+        substitute_definition('{"FunctionName": "${DiscoveryFunctionArn}"}', {"Other": "x"})
+
+
+def test_substitute_definition_rejects_a_substitution_that_breaks_the_json() -> None:
+    with pytest.raises(json.JSONDecodeError):
+        substitute_definition('{"FunctionName": "${Fn}"}', {"Fn": 'a"b'})
