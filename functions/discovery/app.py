@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from tagpatch.config import ArtifactConfig
 from tagpatch.cycle import Cycle
 from tagpatch.discovery import DiscoveryCounts, discover

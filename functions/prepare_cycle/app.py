@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from tagpatch.cycle import start_cycle
-from tagpatch.observability import lambda_entry, logger
+from tagpatch.observability import lambda_entry, logger, metrics
 
 
 @lambda_entry
@@ -19,5 +21,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     logger.set_correlation_id(cycle.execution_id)
     payload = cycle.to_payload()
+    metrics.add_metric(name="CyclesStarted", unit=MetricUnit.Count, value=1)
     logger.info("cycle prepared", extra={"cycle": payload})
     return {"cycle": payload}

@@ -6,10 +6,12 @@ import contextlib
 import json
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from tagpatch.aws import client
 from tagpatch.config import NotificationConfig
-from tagpatch.observability import lambda_entry, logger
+from tagpatch.observability import lambda_entry, logger, metrics
 
 NOTIFICATIONS = NotificationConfig.from_env()
 
@@ -39,10 +41,7 @@ def failure_message(event: dict[str, Any]) -> tuple[str, str]:
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     subject, body = failure_message(event)
-    message_id = client("sns").publish(TopicArn=NOTIFICATIONS.topic_arn, Subject=subject, Message=body)[
-        "MessageId"
-    ]
-    logger.error(
-        "cycle failed", extra={"failed_state": event.get("failed_state"), "error": event.get("error")}
-    )
+    message_id = client("sns").publish(TopicArn=NOTIFICATIONS.topic_arn, Subject=subject, Message=body)["MessageId"]
+    metrics.add_metric(name="CyclesFailed", unit=MetricUnit.Count, value=1)
+    logger.error("cycle failed", extra={"failed_state": event.get("failed_state"), "error": event.get("error")})
     return {"message_id": message_id}

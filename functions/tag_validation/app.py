@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from tagpatch.config import ArtifactConfig, PolicyConfig
 from tagpatch.cycle import Cycle
 from tagpatch.inventory import get_jsonl_gz, put_json, put_jsonl_gz

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -13,6 +12,7 @@ from typing import Any, TextIO
 from tagpatch_local.fleet import FleetError, load_fleet
 from tagpatch_local.report import write_outputs
 from tagpatch_local.runner import CycleResult, SimulatedAccount, console
+from tagpatch_local.scenario import ScenarioCycle, ScenarioError, apply_edit, load_scenario
 from tagpatch_local.template import TemplateError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -27,11 +27,7 @@ def parse_input(value: str | None) -> Any:
     if value is None:
         return {}
     path = Path(value)
-    text = (
-        path.read_text(encoding="utf-8")
-        if not value.lstrip().startswith(("{", "[")) and path.exists()
-        else value
-    )
+    text = path.read_text(encoding="utf-8") if not value.lstrip().startswith(("{", "[")) and path.exists() else value
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
@@ -60,69 +56,85 @@ class Progress:
             took = f" ({(event['timestamp'] - started).total_seconds():.2f} s)" if started else ""
             print(f"  ✓ {name}{took}", file=self.stream, flush=True)
         elif kind in {"TaskFailed", "LambdaFunctionFailed"}:
-            details = (
-                event.get("taskFailedEventDetails") or event.get("lambdaFunctionFailedEventDetails") or {}
-            )
-            print(
-                f"  ✗ {details.get('error')}: {details.get('cause', '')[:300]}", file=self.stream, flush=True
-            )
+            details = event.get("taskFailedEventDetails") or event.get("lambdaFunctionFailedEventDetails") or {}
+            print(f"  ✗ {details.get('error')}: {details.get('cause', '')[:300]}", file=self.stream, flush=True)
 
 
-def human_summary(result: CycleResult, by_class: Counter[str], out_dir: Path) -> str:
+def human_summary(result: CycleResult, summary: dict[str, Any], out_dir: Path) -> str:
     lines = [
         f"cycle {result.execution_name}: {result.status} in {result.wall_seconds:.1f} s, "
         f"{result.state_transitions} state transitions, "
         f"largest state payload {result.max_payload_bytes:,} bytes",
     ]
     if result.status != "SUCCEEDED":
-        lines.append(f"error: {result.error}: {result.cause}")
+        lines.append(f"error: {result.error}: {summary['execution']['cause']}")
+    by_class = summary["instances"]["by_class"]
     if by_class:
-        total = sum(by_class.values())
         parts = ", ".join(f"{count} {name}" for name, count in by_class.items())
-        lines.append(f"{total} instances: {parts}")
-    calls = result.calls
+        lines.append(f"{summary['instances']['total']} instances: {parts}")
+    for kind, counts in summary["changes"].items():
+        done = ", ".join(f"{n} {action}" for action, n in counts.items() if n)
+        lines.append(f"{kind}s: {done or 'none'}")
+    if summary["problems"]:
+        lines.append(f"{len(summary['problems'])} problem(s) reported; see summary.json")
     lines.append(
-        f"AWS calls: {sum(calls.values())} ({sum(result.write_calls.values())} writes, "
+        f"AWS calls: {sum(result.calls.values())} ({sum(result.write_calls.values())} writes, "
         f"{sum(result.resource_write_calls.values())} to patching resources)"
     )
-    lines.append(f"results: {out_dir / 'summary.json'}, {out_dir / 'instances.jsonl'}")
+    lines.append(f"results: {out_dir}/ (summary.json, instances.jsonl, changes.jsonl, tag-report.json)")
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
     out = console()
-    execution_input = parse_input(args.input)
-    fleet = load_fleet(Path(args.fleet))
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    print(f"tagpatch: simulated account, fleet {args.fleet} ({len(fleet)} instances)", file=out, flush=True)
+    if args.scenario:
+        scenario = load_scenario(Path(args.scenario))
+        fleet, cycles, base = list(scenario.fleet), scenario.cycles, scenario.base
+        source = f"scenario {args.scenario}"
+    else:
+        fleet = load_fleet(Path(args.fleet))
+        cycles, base = (ScenarioCycle("cycle", (), parse_input(args.input)),), Path.cwd()
+        source = f"fleet {args.fleet}"
+    print(f"tagpatch: simulated account, {source} ({len(fleet)} instances)", file=out, flush=True)
+    summaries = []
+    status = 0
     with (
         (out_dir / "lambda.log").open("w", encoding="utf-8") as log,
         SimulatedAccount(Path(args.template), log_stream=log) as account,
     ):
         account.seed(fleet)
-        result = account.run_cycle(execution_input, on_event=Progress(out))
-        by_class = write_outputs(account, result, out_dir)
-    print(human_summary(result, by_class, out_dir), file=out, flush=True)
-    return 0 if result.status == "SUCCEEDED" else 1
+        for index, cycle in enumerate(cycles, start=1):
+            if len(cycles) > 1:
+                print(f"\n[{index}/{len(cycles)}] {cycle.name}", file=out, flush=True)
+            for edit in cycle.edits:
+                print(f"  ~ {apply_edit(account, edit, base)}", file=out, flush=True)
+            result = account.run_cycle(dict(cycle.execution_input), on_event=Progress(out))
+            cycle_dir = out_dir if len(cycles) == 1 else out_dir / f"{index:02d}-{cycle.name}"
+            summary = write_outputs(account, result, cycle_dir)
+            summaries.append({"name": cycle.name, **summary})
+            print(human_summary(result, summary, cycle_dir), file=out, flush=True)
+            status = status or (0 if result.status == "SUCCEEDED" else 1)
+    if len(cycles) > 1:
+        scenario_summary = {"cycles": [{key: value for key, value in s.items() if key != "output"} for s in summaries]}
+        (out_dir / "summary.json").write_text(json.dumps(scenario_summary, indent=2, default=str) + "\n")
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tagpatch", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="run a full patch cycle on the simulated account")
-    run_parser.add_argument(
-        "--fleet", default=str(REPO_ROOT / "fleets" / "demo.yaml"), help="fleet file (YAML/JSON)"
-    )
-    run_parser.add_argument(
-        "--input", help='execution input: inline JSON or a JSON file, e.g. \'{"mode": "plan"}\''
-    )
+    run_parser.add_argument("--fleet", default=str(REPO_ROOT / "fleets" / "demo.yaml"), help="fleet file (YAML/JSON)")
+    run_parser.add_argument("--input", help='execution input: inline JSON or a JSON file, e.g. \'{"mode": "plan"}\'')
+    run_parser.add_argument("--scenario", help="scenario file: several cycles with fleet and policy edits between them")
     run_parser.add_argument("--out", default="out", help="output folder (default: out)")
     run_parser.add_argument("--template", default=str(REPO_ROOT / "template.yaml"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         return run(args)
-    except (UsageError, FleetError, TemplateError) as error:
+    except (UsageError, FleetError, TemplateError, ScenarioError) as error:
         print(f"tagpatch: error: {error}", file=sys.stderr)
         return 2
 

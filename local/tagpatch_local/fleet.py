@@ -30,6 +30,7 @@ from tagpatch_local import simulator
 InstanceState = Literal["running", "stopped"]
 SsmState = Literal["online", "connection_lost", "unmanaged"]
 InstanceProfile = Literal["ssm", "none"]
+ExpectedClass = Literal["missing_tags", "invalid_tags", "unmanaged", "stopped", "ready"]
 
 PATCH_GROUP_KEYS: Final = ("Patch Group", "PatchGroup")
 MAINTENANCE_WINDOW_KEY: Final = "Maintenance Window"
@@ -68,6 +69,9 @@ class FleetInstance:
     state: InstanceState = "running"
     ssm: SsmState = "online"
     instance_profile: InstanceProfile = "ssm"
+    # The class tag validation should give this instance, when the fleet's author knows it: tests
+    # compare it instance by instance. Seeding ignores it.
+    expect: ExpectedClass | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ class GeneratorSpec:
 
 _Path = tuple[str | int, ...]
 
-_INSTANCE_KEYS: Final = ("tags", "os", "state", "ssm", "instance_profile")
+_INSTANCE_KEYS: Final = ("tags", "os", "state", "ssm", "instance_profile", "expect")
 _GENERATE_KEYS: Final = (
     "count",
     "seed",
@@ -241,9 +245,7 @@ def _mapping(value: object, path: _Path, ctx: _Context) -> dict[str, Any]:
 def _check_keys(mapping: Mapping[str, object], path: _Path, allowed: Sequence[str], ctx: _Context) -> None:
     for key in mapping:
         if key not in allowed:
-            raise ctx.error(
-                (*path, key), f"unknown key {json.dumps(key)}; expected one of {', '.join(allowed)}"
-            )
+            raise ctx.error((*path, key), f"unknown key {json.dumps(key)}; expected one of {', '.join(allowed)}")
 
 
 def _enum(value: object, path: _Path, allowed: Sequence[str], ctx: _Context) -> str:
@@ -295,12 +297,25 @@ def _parse_instance(raw: object, path: _Path, ctx: _Context) -> FleetInstance:
             InstanceProfile,
             _enum(item.get("instance_profile", "ssm"), (*path, "instance_profile"), _PROFILES, ctx),
         ),
+        expect=cast(ExpectedClass, _enum(item["expect"], (*path, "expect"), _CLASSES, ctx))
+        if "expect" in item
+        else None,
     )
 
 
 _STATES: Final[tuple[str, ...]] = get_args(InstanceState)
 _SSM_STATES: Final[tuple[str, ...]] = get_args(SsmState)
 _PROFILES: Final[tuple[str, ...]] = get_args(InstanceProfile)
+_CLASSES: Final[tuple[str, ...]] = get_args(ExpectedClass)
+# What each planted problem makes of an instance's class (precedence over agent and state issues).
+_PROBLEM_CLASS: Final[Mapping[str, ExpectedClass]] = {
+    "missing_patch_group": "missing_tags",
+    "missing_schedule": "missing_tags",
+    "near_miss_key": "missing_tags",
+    "typo_schedule": "invalid_tags",
+    "invalid_patch_group": "invalid_tags",
+    "conflicting_patch_group": "invalid_tags",
+}
 
 
 def _number(value: object) -> bool:
@@ -427,13 +442,21 @@ def generate_fleet(spec: GeneratorSpec) -> list[FleetInstance]:
         if spec.owners:
             tags["Owner"] = _pick(rng, spec.owners)
         operating_system = _pick(rng, spec.os)
-        if i in bad:
-            _plant_tag_problem(rng, tags, group_key, rng.choice(TAG_PROBLEMS))
+        problem = rng.choice(TAG_PROBLEMS) if i in bad else None
+        if problem is not None:
+            _plant_tag_problem(rng, tags, group_key, problem)
         ssm: SsmState = "online"
         if i in unmanaged_set:
             ssm = "unmanaged"
         elif i in lost:
             ssm = "connection_lost"
+        expect: ExpectedClass = "ready"
+        if problem is not None:
+            expect = _PROBLEM_CLASS[problem]
+        elif ssm == "unmanaged" or (ssm == "connection_lost" and i not in stopped):
+            expect = "unmanaged"
+        elif i in stopped:
+            expect = "stopped"
         fleet.append(
             FleetInstance(
                 tags=MappingProxyType(tags),
@@ -441,6 +464,7 @@ def generate_fleet(spec: GeneratorSpec) -> list[FleetInstance]:
                 state="stopped" if i in stopped else "running",
                 ssm=ssm,
                 instance_profile="none" if i in no_profile else "ssm",
+                expect=expect,
             )
         )
     return fleet
@@ -466,18 +490,14 @@ def _choose_amis(images: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     moto copies EC2's `Platform` ("windows") from the AMI, so Windows needs a Windows image.
     """
     linux = sorted((img for img in images if not img.get("Platform")), key=lambda img: str(img["ImageId"]))
-    windows = sorted(
-        (img for img in images if img.get("Platform") == "windows"), key=lambda img: str(img["ImageId"])
-    )
+    windows = sorted((img for img in images if img.get("Platform") == "windows"), key=lambda img: str(img["ImageId"]))
     if not linux or not windows:
         raise RuntimeError("moto's default AMIs lack a Linux or a Windows image; cannot seed a fleet")
     chosen: dict[str, str] = {}
     for operating_system in OPERATING_SYSTEMS:
         pool = windows if BY_OPERATING_SYSTEM[operating_system].platform_type == "Windows" else linux
         pattern = _AMI_NAMES.get(operating_system)
-        match = next(
-            (img for img in pool if pattern and fnmatch.fnmatchcase(str(img.get("Name", "")), pattern)), None
-        )
+        match = next((img for img in pool if pattern and fnmatch.fnmatchcase(str(img.get("Name", "")), pattern)), None)
         chosen[operating_system] = str((match or pool[0])["ImageId"])
     return chosen
 
@@ -491,9 +511,7 @@ def _ensure_instance_profile(iam: Any) -> None:
             raise
     trust = {
         "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
     }
     iam.create_role(RoleName=INSTANCE_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))
     try:
@@ -518,17 +536,13 @@ def _ec2_fast_paths(backend: Any) -> Iterator[None]:
     original_describe_images = backend.describe_images
     original_get_instance = backend.get_instance
 
-    def describe_images(
-        ami_ids: Any = None, filters: Any = None, exec_users: Any = None, owners: Any = None
-    ) -> Any:
+    def describe_images(ami_ids: Any = None, filters: Any = None, exec_users: Any = None, owners: Any = None) -> Any:
         if not ami_ids and not exec_users and not owners and filters and set(filters) == {"image-id"}:
             wanted = filters["image-id"]
             wanted = [wanted] if isinstance(wanted, str) else list(wanted)
             if not any("*" in w or "?" in w for w in wanted):
                 return [backend.amis[w] for w in wanted if w in backend.amis]
-        return original_describe_images(
-            ami_ids=ami_ids, filters=filters, exec_users=exec_users, owners=owners
-        )
+        return original_describe_images(ami_ids=ami_ids, filters=filters, exec_users=exec_users, owners=owners)
 
     def get_instance(instance_id: str) -> Any:
         newest = next(reversed(backend.reservations.values()), None)

@@ -1,4 +1,11 @@
-"""What a local run leaves in its output folder: summary.json, instances.jsonl and the tag report."""
+"""What a local run leaves in its output folder.
+
+- summary.json: the execution, every AWS call, instances by class, changes by resource kind,
+  problems, and the state machine's final output;
+- instances.jsonl: one line per instance (class, reasons, warnings, tags in use);
+- changes.jsonl: one line per change made (apply) or proposed (plan), in one form for both;
+- tag-report.json: problems grouped by owner, for the app teams.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from tagpatch.inventory import decode_jsonl_gz
-
 from tagpatch_local.runner import CycleResult, SimulatedAccount
 
 INSTANCE_FIELDS = (
@@ -28,6 +34,8 @@ INSTANCE_FIELDS = (
     "ping_status",
     "in_scope",
 )
+# Steps that reconcile SSM, the key of their output in the execution's final state.
+RECONCILE_STEPS = ("windows", "baselines")
 
 
 def _artifact(account: SimulatedAccount, key: str) -> bytes:
@@ -43,38 +51,95 @@ def instance_lines(account: SimulatedAccount, result: CycleResult) -> list[dict[
     return [{name: line.get(name) for name in INSTANCE_FIELDS} for line in lines]
 
 
-def summary_document(result: CycleResult, instances: list[dict[str, Any]]) -> dict[str, Any]:
+def window_failures(result: CycleResult) -> list[dict[str, Any]]:
+    return [item for item in (result.output or {}).get("window_results") or [] if "error" in item]
+
+
+def change_lines(account: SimulatedAccount, result: CycleResult) -> list[dict[str, Any]]:
+    """Every planned write; in apply mode, less those of windows SSM rejected (they were not made)."""
+    output = result.output or {}
+    failed = {item["window"] for item in window_failures(result)}
+    lines: list[dict[str, Any]] = []
+    for step in RECONCILE_STEPS:
+        if output.get(step):
+            for line in decode_jsonl_gz(_artifact(account, output[step]["changes_key"])):
+                if line["action"] in {"unchanged"} or (line.get("window") in failed and line["action"] != "blocked"):
+                    continue
+                lines.append(line)
+    return lines
+
+
+def change_counts(result: CycleResult) -> dict[str, dict[str, int]]:
+    output = result.output or {}
+    counts: dict[str, dict[str, int]] = {}
+    if output.get("windows"):
+        counts.update(output["windows"]["counts"])
+    if output.get("baselines"):
+        counts["registration"] = output["baselines"]["counts"]
+    return counts
+
+
+def problems(account: SimulatedAccount, result: CycleResult) -> list[dict[str, Any]]:
+    output = result.output or {}
+    found: list[dict[str, Any]] = []
+    for step in RECONCILE_STEPS:
+        if output.get(step):
+            found.extend(json.loads(_artifact(account, output[step]["report_key"]))["problems"])
+    found.extend(
+        {"kind": "window", "name": item["window"], "reason": f"{item['error']}: {_cause_message(item['cause'])}"}
+        for item in window_failures(result)
+    )
+    return found
+
+
+def _cause_message(cause: str) -> str:
+    try:
+        return str(json.loads(cause).get("errorMessage", cause))
+    except (ValueError, AttributeError):
+        return cause
+
+
+def summary_document(account: SimulatedAccount, result: CycleResult, instances: list[dict[str, Any]]) -> dict[str, Any]:
     by_class = Counter(line["class"] for line in instances)
     return {
         "execution": {
             "name": result.execution_name,
             "status": result.status,
             "error": result.error,
-            "cause": result.cause,
+            "cause": _cause_message(result.cause) if result.cause else None,
             "state_transitions": result.state_transitions,
             "max_payload_bytes": result.max_payload_bytes,
             "wall_seconds": round(result.wall_seconds, 3),
         },
+        "mode": ((result.output or {}).get("cycle") or {}).get("mode"),
         "aws_calls": dict(sorted(result.calls.items())),
         "aws_calls_by_function": {
-            function: dict(sorted(calls.items()))
-            for function, calls in sorted(result.calls_by_function.items())
+            function: dict(sorted(calls.items())) for function, calls in sorted(result.calls_by_function.items())
         },
         "aws_write_calls": dict(sorted(result.write_calls.items())),
         "resource_write_calls": dict(sorted(result.resource_write_calls.items())),
         "instances": {"total": len(instances), "by_class": dict(sorted(by_class.items()))},
+        "changes": change_counts(result),
+        "problems": problems(account, result),
         "output": result.output,
     }
 
 
-def write_outputs(account: SimulatedAccount, result: CycleResult, out_dir: Path) -> Counter[str]:
+def write_outputs(account: SimulatedAccount, result: CycleResult, out_dir: Path) -> dict[str, Any]:
+    """Write the cycle's files into out_dir; returns the summary document."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     instances = instance_lines(account, result)
-    summary = summary_document(result, instances)
+    summary = summary_document(account, result, instances)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
-    with (out_dir / "instances.jsonl").open("w", encoding="utf-8") as stream:
-        for line in instances:
-            stream.write(json.dumps(line, ensure_ascii=False) + "\n")
+    _write_jsonl(out_dir / "instances.jsonl", instances)
+    _write_jsonl(out_dir / "changes.jsonl", change_lines(account, result))
     validation = (result.output or {}).get("validation")
     if validation:
         (out_dir / "tag-report.json").write_bytes(_artifact(account, validation["report_key"]))
-    return Counter(summary["instances"]["by_class"])
+    return summary
+
+
+def _write_jsonl(path: Path, lines: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as stream:
+        for line in lines:
+            stream.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")

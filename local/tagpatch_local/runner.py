@@ -12,12 +12,14 @@ import contextlib
 import importlib.util
 import io
 import json
+import logging
 import os
 import sys
 import threading
 import time
 import traceback
 import uuid
+import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -47,6 +49,22 @@ LOCAL_ENVIRONMENT: Final = {"POWERTOOLS_TRACE_DISABLED": "true"}
 def is_write(call: str) -> bool:
     operation = call.split(":", 1)[1]
     return not operation.startswith(READ_PREFIXES)
+
+
+def coerce_to_shape(value: Any, shape: Any) -> Any:
+    """CloudFormation passes parameters as strings; give each value the type the API's model wants.
+
+    Keys the operation does not know are dropped (CloudFormation-only properties).
+    """
+    if shape.type_name == "structure":
+        return {key: coerce_to_shape(item, shape.members[key]) for key, item in value.items() if key in shape.members}
+    if shape.type_name == "list":
+        return [coerce_to_shape(item, shape.member) for item in value]
+    if shape.type_name in {"integer", "long"}:
+        return int(value)
+    if shape.type_name == "boolean":
+        return value if isinstance(value, bool) else str(value).lower() == "true"
+    return value
 
 
 # --- recording AWS calls -------------------------------------------------------------------------
@@ -180,7 +198,14 @@ class LambdaDispatcher:
         name = function_name.rsplit(":", 1)[-1]
         function = self.functions[name]
         event = json.loads(body) if body else {}
-        with self._lock, self._environment(function), contextlib.redirect_stdout(self.log_stream):
+        with (
+            self._lock,
+            self._environment(function),
+            contextlib.redirect_stdout(self.log_stream),
+            warnings.catch_warnings(),
+        ):
+            # A handler that fails before adding a metric makes Powertools warn; the failure is reported.
+            warnings.filterwarnings("ignore", message="No application metrics to publish")
             _invocation.recorder, _invocation.function = self.recorder, function.spec.logical_id
             try:
                 module = self._load(function)
@@ -293,6 +318,8 @@ class SimulatedAccount:
         )
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._mock.start()
+        # moto's interpreter logs every caught task failure as an error; the history has them all.
+        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
         simulator.install()
         _install_call_hook()
         self.dispatcher.install()
@@ -333,9 +360,7 @@ class SimulatedAccount:
         if key not in self.physical:
             self._create(logical_id)
         if key not in self.physical:
-            raise TemplateError(
-                f"the local runner cannot resolve {logical_id}{'.' + attribute if attribute else ''}"
-            )
+            raise TemplateError(f"the local runner cannot resolve {logical_id}{'.' + attribute if attribute else ''}")
         return self.physical[key]
 
     def _create(self, logical_id: str) -> None:
@@ -351,6 +376,14 @@ class SimulatedAccount:
         elif kind == "AWS::KMS::Key":
             meta = self.client("kms").create_key(Description=logical_id)["KeyMetadata"]
             self.physical.update({(logical_id, None): meta["KeyId"], (logical_id, "Arn"): meta["Arn"]})
+        elif kind == "AWS::SSM::PatchBaseline":
+            ssm = self.client("ssm")
+            request = coerce_to_shape(
+                resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve),
+                ssm.meta.service_model.operation_model("CreatePatchBaseline").input_shape,
+            )
+            baseline_id = ssm.create_patch_baseline(**request)["BaselineId"]
+            self.physical[(logical_id, None)] = baseline_id
         elif kind == "AWS::Serverless::Function":
             self._create_function(self.template.functions()[logical_id])
         else:
@@ -398,13 +431,20 @@ class SimulatedAccount:
         for logical_id in self.template.functions():
             self._resolve(logical_id, "Arn")
         machine = self.template.state_machine()
-        substitutions = {
-            name: str(resolve(value, self._resolve)) for name, value in machine.substitutions.items()
-        }
+        substitutions = {name: str(resolve(value, self._resolve)) for name, value in machine.substitutions.items()}
         definition = substitute_definition(machine.definition_path.read_text(encoding="utf-8"), substitutions)
         self.state_machine_arn = self.client("stepfunctions").create_state_machine(
             name="tagpatch-local-patch-cycle", definition=definition, roleArn=self._role_arn, type="STANDARD"
         )["stateMachineArn"]
+
+    def use_policy(self, path: Path) -> None:
+        """Point every function that reads the patch policy at another file (a scenario's policy edit)."""
+        if not path.is_file():
+            raise TemplateError(f"policy file {path} does not exist")
+        for function in self.dispatcher.functions.values():
+            if "PATCH_POLICY_PATH" in function.environment:
+                function.environment["PATCH_POLICY_PATH"] = str(path)
+                function.module = None  # configuration is read at import, as on a cold start
 
     @property
     def artifact_bucket(self) -> str:

@@ -88,9 +88,7 @@ class Template:
         return str(self.resources[logical_id]["Type"])
 
     def parameter_defaults(self) -> dict[str, str]:
-        return {
-            name: str(spec.get("Default", "")) for name, spec in self.document.get("Parameters", {}).items()
-        }
+        return {name: str(spec.get("Default", "")) for name, spec in self.document.get("Parameters", {}).items()}
 
     def functions(self) -> dict[str, FunctionSpec]:
         """Every AWS::Serverless::Function with Globals merged the way SAM merges them."""
@@ -182,9 +180,7 @@ def substitute_definition(definition_text: str, substitutions: Mapping[str, str]
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in substitutions:
-            raise TemplateError(
-                f"the state machine definition uses ${{{name}}}, which DefinitionSubstitutions lacks"
-            )
+            raise TemplateError(f"the state machine definition uses ${{{name}}}, which DefinitionSubstitutions lacks")
         return substitutions[name]
 
     text = SUB_PLACEHOLDER.sub(replace, definition_text)

@@ -101,12 +101,12 @@ def test_artifact_prefix_is_zero_padded() -> None:
 def test_unknown_key_is_named_and_allowed_keys_listed() -> None:
     message = rejection({"mode": "plan", "patchgroups": ["web-prod"]})
     assert "unknown input key(s) 'patchgroups'" in message
-    assert "allowed keys are mode, now, patch_groups" in message
+    assert "allowed keys are allow_mass_deletion, mode, now, patch_groups" in message
 
 
 def test_several_unknown_keys_are_all_named() -> None:
-    message = rejection({"dry_run": True, "allow_mass_deletion": True})
-    assert "'allow_mass_deletion', 'dry_run'" in message
+    message = rejection({"dry_run": True, "force": True})
+    assert "'dry_run', 'force'" in message
 
 
 @pytest.mark.parametrize(
@@ -154,9 +154,7 @@ def test_execution_name_of_80_characters_is_fine() -> None:
 
 
 def test_payload_round_trip() -> None:
-    cycle = start(
-        {"mode": "plan", "patch_groups": ["web-prod", "db-prod"], "now": "2026-11-29T01:00:00+01:00"}
-    )
+    cycle = start({"mode": "plan", "patch_groups": ["web-prod", "db-prod"], "now": "2026-11-29T01:00:00+01:00"})
     payload = cycle.to_payload()
     assert payload == {
         "run_id": EXECUTION_NAME,
@@ -165,6 +163,7 @@ def test_payload_round_trip() -> None:
         "mode": "plan",
         "patch_groups": ["db-prod", "web-prod"],
         "artifact_prefix": "runs/2026/11/29/manual-2026-11-27/",
+        "allow_mass_deletion": False,
     }
     assert Cycle.from_payload(payload) == cycle
     assert Cycle.from_payload(payload).to_payload() == payload
@@ -218,14 +217,10 @@ def test_in_scope_with_patch_groups() -> None:
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 JSON_VALUES = st.recursive(
     JSON_SCALARS,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=8,
 )
-OFFSETS = st.timedeltas(
-    min_value=timedelta(hours=-23, minutes=-59), max_value=timedelta(hours=23, minutes=59)
-)
+OFFSETS = st.timedeltas(min_value=timedelta(hours=-23, minutes=-59), max_value=timedelta(hours=23, minutes=59))
 ISO_TIMES = st.builds(
     lambda moment, offset: moment.replace(tzinfo=timezone(offset)).isoformat(),
     st.datetimes(),
@@ -248,7 +243,7 @@ def test_any_unknown_key_is_rejected_as_invalid_input(known: dict[str, Any], unk
     message = rejection({**known, **unknown})
     assert message.startswith("unknown input key(s) ")
     assert all(repr(key) in message for key in unknown)
-    assert message.endswith("allowed keys are mode, now, patch_groups")
+    assert message.endswith("allowed keys are allow_mass_deletion, mode, now, patch_groups")
 
 
 @given(execution_input=VALID_INPUTS)
@@ -290,3 +285,13 @@ def test_any_json_value_as_the_whole_input(execution_input: object) -> None:
     except InvalidCycleInput:
         return
     assert cycle.run_id == EXECUTION_NAME
+
+
+def test_allow_mass_deletion_defaults_to_false_and_accepts_booleans() -> None:
+    assert start({}).allow_mass_deletion is False
+    assert start({"allow_mass_deletion": True}).allow_mass_deletion is True
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None, [True]])
+def test_allow_mass_deletion_must_be_a_boolean(value: object) -> None:
+    assert "allow_mass_deletion must be true or false" in rejection({"allow_mass_deletion": value})

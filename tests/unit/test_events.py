@@ -117,13 +117,12 @@ def test_prepare_cycle_handler_accepts_the_sample_event() -> None:
     assert result == {
         "cycle": {
             "run_id": "manual-2026-11-27",
-            "execution_id": (
-                "arn:aws:states:us-east-1:123456789012:execution:tagpatch-patch-cycle:manual-2026-11-27"
-            ),
+            "execution_id": ("arn:aws:states:us-east-1:123456789012:execution:tagpatch-patch-cycle:manual-2026-11-27"),
             "now": "2026-11-27T15:00:00Z",
             "mode": "apply",
             "patch_groups": None,
             "artifact_prefix": "runs/2026/11/27/manual-2026-11-27/",
+            "allow_mass_deletion": False,
         }
     }
 

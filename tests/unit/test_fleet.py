@@ -134,12 +134,7 @@ def test_errors_name_file_place_and_key(doc: object, message: str) -> None:
 def test_yaml_errors_report_line_numbers(tmp_path: Path) -> None:
     path = tmp_path / "f.yaml"
     path.write_text(
-        "instances:\n"
-        "  - tags: {Name: a}\n"
-        "    os: UBUNTU\n"
-        "  - tags: {Name: b}\n"
-        "    os: UBUNTU\n"
-        "    sssm: online\n"
+        "instances:\n  - tags: {Name: a}\n    os: UBUNTU\n  - tags: {Name: b}\n    os: UBUNTU\n    sssm: online\n"
     )
     with pytest.raises(FleetError) as info:
         load_fleet(path)
@@ -218,8 +213,7 @@ def test_generator_counts_and_shares() -> None:
 def test_generator_without_owners_or_problems() -> None:
     generated = generate_fleet(_spec(owners={}, bad_tag_share=0, count=50))
     assert all(
-        set(i.tags) == {"Name", "Patch Group", "Maintenance Window"} or "PatchGroup" in i.tags
-        for i in generated
+        set(i.tags) == {"Name", "Patch Group", "Maintenance Window"} or "PatchGroup" in i.tags for i in generated
     )
     assert all("Owner" not in i.tags for i in generated)
 
@@ -245,18 +239,14 @@ def test_seed_small_fleet() -> None:
         FleetInstance(tags={"Name": "web-1", "Patch Group": "web"}, os="AMAZON_LINUX_2023"),
         FleetInstance(tags={"Name": "win-1", "PatchGroup": "app"}, os="WINDOWS", ssm="connection_lost"),
         FleetInstance(tags={"Name": "stopped-1"}, os="UBUNTU", state="stopped"),
-        FleetInstance(
-            tags={"Name": "ghost-1"}, os="REDHAT_ENTERPRISE_LINUX", ssm="unmanaged", instance_profile="none"
-        ),
+        FleetInstance(tags={"Name": "ghost-1"}, os="REDHAT_ENTERPRISE_LINUX", ssm="unmanaged", instance_profile="none"),
     ]
     with mock_aws():
         ids = fleet.seed_fleet(instances, region=REGION)
         assert len(ids) == 4
         ec2 = boto3.client("ec2", region_name=REGION)
         found = {
-            i["InstanceId"]: i
-            for r in ec2.describe_instances(InstanceIds=ids)["Reservations"]
-            for i in r["Instances"]
+            i["InstanceId"]: i for r in ec2.describe_instances(InstanceIds=ids)["Reservations"] for i in r["Instances"]
         }
         for instance_id, spec in zip(ids, instances, strict=True):
             described = found[instance_id]

@@ -385,6 +385,4 @@ def test_load_policy_names_the_file_in_a_rule_violation(tmp_path: Path) -> None:
     path.write_text("version: 1\nreconcile:\n  max_window_deletion_share: 2\n", encoding="utf-8")
     with pytest.raises(InvalidPatchPolicy) as caught:
         load_policy(path)
-    assert str(caught.value) == (
-        f"{path}: reconcile.max_window_deletion_share: must be a number from 0 to 1 (got 2)"
-    )
+    assert str(caught.value) == (f"{path}: reconcile.max_window_deletion_share: must be a number from 0 to 1 (got 2)")

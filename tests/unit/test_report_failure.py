@@ -23,6 +23,7 @@ CYCLE = {
     "mode": "apply",
     "patch_groups": None,
     "artifact_prefix": "runs/2026/11/27/manual-2026-11-27/",
+    "allow_mass_deletion": False,
 }
 
 
@@ -78,8 +79,7 @@ def test_lambda_error_cause_shows_the_error_message(app: ModuleType) -> None:
         "Error: TransientAwsError",
         "Cause: ThrottlingException: Rate exceeded",
         f"Execution: {CYCLE['execution_id']}",
-        "Steps that had finished kept their artifacts under runs/2026/11/27/manual-2026-11-27/ "
-        "in the artifact bucket.",
+        "Steps that had finished kept their artifacts under runs/2026/11/27/manual-2026-11-27/ in the artifact bucket.",
     ]
     assert "stackTrace" not in body
 
@@ -100,9 +100,7 @@ def test_non_json_cause_is_shown_as_is(app: ModuleType) -> None:
 
 @pytest.mark.parametrize("cause", ["[1, 2]", "42", "null", '{"errorType": "KeyError"}'])
 def test_json_cause_without_an_error_message_is_shown_as_is(app: ModuleType, cause: str) -> None:
-    _, body = message(
-        app, {"cycle": CYCLE, "failed_state": "Discovery", "error": {"Error": "E", "Cause": cause}}
-    )
+    _, body = message(app, {"cycle": CYCLE, "failed_state": "Discovery", "error": {"Error": "E", "Cause": cause}})
     assert f"Cause: {cause}" in body.splitlines()
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from tagpatch.schedule import InvalidSchedule, Schedule, is_schedule_expression, parse_schedule
 
 # Examples from the SSM User Guide, the tagging whitepaper and the EventBridge/SSM cron tables.
@@ -183,9 +184,7 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("expression", "reason"), INVALID, ids=[f"{i}:{e[:30]}" for i, (e, _) in enumerate(INVALID)]
-)
+@pytest.mark.parametrize(("expression", "reason"), INVALID, ids=[f"{i}:{e[:30]}" for i, (e, _) in enumerate(INVALID)])
 def test_invalid_expressions_say_why(expression: str, reason: str) -> None:
     with pytest.raises(InvalidSchedule) as caught:
         parse_schedule(expression)
@@ -273,9 +272,7 @@ def test_is_schedule_expression_is_total(text: str) -> None:
 @given(
     minute=st.integers(0, 59),
     hour=st.integers(0, 23),
-    day=st.sampled_from(
-        ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "1", "7", "MON-FRI", "TUE#2", "6L"]
-    ),
+    day=st.sampled_from(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "1", "7", "MON-FRI", "TUE#2", "6L"]),
 )
 def test_weekly_schedules_are_valid(minute: int, hour: int, day: str) -> None:
     expression = f"cron({minute} {hour} ? * {day} *)"

@@ -91,9 +91,7 @@ def test_paginator_and_item_fields(ssm: Any) -> None:
     _register(7)
     items = [
         item
-        for page in ssm.get_paginator("describe_instance_information").paginate(
-            PaginationConfig={"PageSize": 5}
-        )
+        for page in ssm.get_paginator("describe_instance_information").paginate(PaginationConfig={"PageSize": 5})
         for item in page["InstanceInformationList"]
     ]
     assert len(items) == 7
@@ -233,9 +231,7 @@ def test_bad_fake_output_fails_loudly_through_boto3(ssm: Any, monkeypatch: pytes
     _register(1)
     state = simulator.simulator_state(ACCOUNT, REGION)
     node = next(iter(state.managed_instances.values()))
-    monkeypatch.setitem(
-        state.managed_instances, node.instance_id, dataclasses.replace(node, agent_version="x")
-    )
+    monkeypatch.setitem(state.managed_instances, node.instance_id, dataclasses.replace(node, agent_version="x"))
     with pytest.raises(simulator.FakeOutputError, match="AgentVersion"):
         ssm.describe_instance_information()
 
@@ -255,9 +251,7 @@ def test_install_refuses_to_shadow_moto(monkeypatch: pytest.MonkeyPatch) -> None
     def describe_instance_information(self: Any) -> None:  # what a future moto might ship
         return None
 
-    monkeypatch.setattr(
-        SimpleSystemManagerResponse, "describe_instance_information", describe_instance_information
-    )
+    monkeypatch.setattr(SimpleSystemManagerResponse, "describe_instance_information", describe_instance_information)
     with pytest.raises(simulator.MotoImplementsOperationError, match="moto now implements"):
         simulator.install()
 

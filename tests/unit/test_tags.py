@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from tagpatch.tags import (
     CLASS_PRECEDENCE,
     MAINTENANCE_WINDOW_KEY,
@@ -72,9 +73,7 @@ def test_ready_with_schedule_and_metadata_friendly_keys() -> None:
     assert (result.window_key, result.window_kind) == ("MaintenanceWindow", "schedule")
 
 
-@pytest.mark.parametrize(
-    "group", ["web", "Web Prod", "a:b/c=d+e-f@g_h.i", "Gruppe-Ä-β-東京", "٣٤", "x" * 256]
-)
+@pytest.mark.parametrize("group", ["web", "Web Prod", "a:b/c=d+e-f@g_h.i", "Gruppe-Ä-β-東京", "٣٤", "x" * 256])
 def test_valid_patch_group_names(group: str) -> None:
     assert run({"Patch Group": group, "Maintenance Window": "rate(7 days)"}).instance_class == "ready"
 
@@ -91,10 +90,7 @@ def test_no_tags_at_all() -> None:
     result = run({})
     assert result.instance_class == "missing_tags"
     assert 'no patch group tag: add a tag with key "Patch Group" or "PatchGroup"' in joined(result)
-    assert (
-        'no maintenance window tag: add a tag with key "Maintenance Window" or "MaintenanceWindow"'
-        in joined(result)
-    )
+    assert 'no maintenance window tag: add a tag with key "Maintenance Window" or "MaintenanceWindow"' in joined(result)
     assert result.patch_group is None and result.maintenance_window is None and result.window_kind is None
 
 
@@ -159,9 +155,7 @@ def test_near_miss_next_to_real_key_is_a_warning() -> None:
 def test_conflicting_patch_group_keys() -> None:
     result = run({"Patch Group": "web", "PatchGroup": "db", "Maintenance Window": "sun-0200"})
     assert result.instance_class == "invalid_tags"
-    assert 'both "Patch Group" ("web") and "PatchGroup" ("db") are set, with different values' in joined(
-        result
-    )
+    assert 'both "Patch Group" ("web") and "PatchGroup" ("db") are set, with different values' in joined(result)
     assert result.patch_group_key == "Patch Group"
 
 
@@ -266,10 +260,7 @@ def test_not_registered_with_profile_points_at_agent_and_network() -> None:
 def test_running_but_not_online(ping: str | None) -> None:
     result = run(ping_status=ping, has_instance_profile=False)
     assert result.instance_class == "unmanaged"
-    assert (
-        f"SSM agent ping status is {ping or 'unknown'} (not Online) while the instance is running"
-        in joined(result)
-    )
+    assert f"SSM agent ping status is {ping or 'unknown'} (not Online) while the instance is running" in joined(result)
     assert "no IAM instance profile is attached" in joined(result)
 
 
@@ -359,9 +350,7 @@ interesting_keys = st.sampled_from(
 interesting_values = st.one_of(
     st.text(),
     st.text(max_size=400),
-    st.sampled_from(
-        ["sun-0200", "cron(0 2 ? * SUN *)", "rate(1 days)", "at(2020-07-07T15:55:00)", " web ", ""]
-    ),
+    st.sampled_from(["sun-0200", "cron(0 2 ? * SUN *)", "rate(1 days)", "at(2020-07-07T15:55:00)", " web ", ""]),
     st.builds(lambda body: f"cron({body})", st.text()),
     st.none(),
     st.integers(),
@@ -372,9 +361,7 @@ any_facts = st.builds(
     InstanceFacts,
     instance_id=st.text(max_size=20),
     tags=st.dictionaries(st.one_of(interesting_keys, st.text()), interesting_values, max_size=8),
-    state=st.one_of(
-        st.sampled_from(["running", "stopped", "stopping", "pending", "shutting-down"]), st.text()
-    ),
+    state=st.one_of(st.sampled_from(["running", "stopped", "stopping", "pending", "shutting-down"]), st.text()),
     ssm_registered=st.booleans(),
     ping_status=st.one_of(st.none(), st.sampled_from(["Online", "ConnectionLost", "Inactive"]), st.text()),
     has_instance_profile=st.booleans(),

@@ -34,7 +34,15 @@ LAMBDA_TRANSIENT_ERRORS = frozenset(
 # PrepareCycle makes no AWS calls and fails fast on bad input; ReportFailure is the failure path.
 NOT_CAUGHT = frozenset({"PrepareCycle", "ReportFailure"})
 CYCLE_FUNCTIONS = frozenset(
-    {"PrepareCycleFunction", "DiscoveryFunction", "TagValidationFunction", "ReportFailureFunction"}
+    {
+        "PrepareCycleFunction",
+        "DiscoveryFunction",
+        "TagValidationFunction",
+        "WindowUpsertFunction",
+        "ApplyWindowChangesFunction",
+        "BaselineAssociationFunction",
+        "ReportFailureFunction",
+    }
 )
 
 
@@ -60,15 +68,20 @@ def states(definition_text: str) -> dict[str, Any]:
 
 
 def task_states(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {name: state for name, state in states.items() if state["Type"] == "Task"}
+    """Every Task state, including those inside a Map's ItemProcessor."""
+    found = {}
+    for name, state in states.items():
+        if state["Type"] == "Task":
+            found[name] = state
+        elif state["Type"] == "Map":
+            found.update(task_states(state["ItemProcessor"]["States"]))
+    return found
 
 
 # --- functions ------------------------------------------------------------------------------------
 
 
-def test_functions_are_every_serverless_function(
-    template: Template, functions: dict[str, FunctionSpec]
-) -> None:
+def test_functions_are_every_serverless_function(template: Template, functions: dict[str, FunctionSpec]) -> None:
     declared = {
         logical_id
         for logical_id, resource in template.resources.items()
@@ -191,8 +204,9 @@ def test_every_lambda_task_invokes_a_function_of_this_template(
 def test_every_task_but_prepare_and_report_catches_everything_and_keeps_its_input(
     states: dict[str, Any],
 ) -> None:
-    caught = {name: state for name, state in task_states(states).items() if name not in NOT_CAUGHT}
-    assert set(caught) >= {"Discovery", "TagValidation"}
+    top_level = {name: state for name, state in states.items() if state["Type"] in {"Task", "Map"}}
+    caught = {name: state for name, state in top_level.items() if name not in NOT_CAUGHT}
+    assert set(caught) >= {"Discovery", "TagValidation", "WindowUpsert", "ApplyWindowChanges", "BaselineAssociation"}
     for name, state in caught.items():
         catchers = [c for c in state.get("Catch", []) if "States.ALL" in c["ErrorEquals"]]
         assert len(catchers) == 1, f"{name} has no Catch on States.ALL"
@@ -206,6 +220,17 @@ def test_every_task_but_prepare_and_report_catches_everything_and_keeps_its_inpu
         assert handler["Result"] == name
         assert handler["ResultPath"] == "$.failed_state"
         assert handler["Next"] == "ReportFailure"
+
+
+def test_a_window_that_fails_to_apply_is_recorded_and_the_map_goes_on(states: dict[str, Any]) -> None:
+    inner = states["ApplyWindowChanges"]["ItemProcessor"]["States"]
+    (catcher,) = inner["ApplyWindow"]["Catch"]
+    assert catcher["ErrorEquals"] == ["States.ALL"]
+    assert catcher["ResultPath"] == "$.error"
+    recorder = inner[catcher["Next"]]
+    assert recorder["Type"] == "Pass" and recorder["End"] is True
+    assert recorder["Parameters"] == {"window.$": "$.window", "error.$": "$.error.Error", "cause.$": "$.error.Cause"}
+    assert states["ApplyWindowChanges"]["MaxConcurrency"] >= 1
 
 
 def test_prepare_cycle_failure_is_not_caught(states: dict[str, Any]) -> None:
@@ -336,8 +361,7 @@ def test_substitute_definition_keeps_jsonpath_untouched() -> None:
 
 def test_substitute_definition_of_the_real_asl(template: Template, definition_text: str) -> None:
     substitutions = {
-        key: f"arn:aws:lambda:us-east-1:123456789012:function:{key}"
-        for key in template.state_machine().substitutions
+        key: f"arn:aws:lambda:us-east-1:123456789012:function:{key}" for key in template.state_machine().substitutions
     }
     result = substitute_definition(definition_text, substitutions)
     assert "${" not in result
@@ -347,9 +371,7 @@ def test_substitute_definition_of_the_real_asl(template: Template, definition_te
 
 
 def test_substitute_definition_names_a_missing_substitution() -> None:
-    with pytest.raises(
-        TemplateError, match=r"uses \$\{DiscoveryFunctionArn\}, which DefinitionSubstitutions lacks"
-    ):
+    with pytest.raises(TemplateError, match=r"uses \$\{DiscoveryFunctionArn\}, which DefinitionSubstitutions lacks"):
         substitute_definition('{"FunctionName": "${DiscoveryFunctionArn}"}', {"Other": "x"})
 
 

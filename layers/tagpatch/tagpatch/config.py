@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,3 +47,21 @@ class NotificationConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> NotificationConfig:
         return cls(topic_arn=_required(environ, "ALERTS_TOPIC_ARN"))
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """Ids of the custom patch baselines this stack creates, by the name the policy uses."""
+
+    custom_ids: Mapping[str, str]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> BaselineConfig:
+        raw = environ.get("CUSTOM_BASELINE_IDS", "{}")
+        try:
+            parsed = json.loads(raw)
+        except ValueError as error:
+            raise ConfigurationError(f"CUSTOM_BASELINE_IDS is not JSON: {raw!r}") from error
+        if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+            raise ConfigurationError(f"CUSTOM_BASELINE_IDS must map baseline names to ids (got {raw!r})")
+        return cls(custom_ids=parsed)

@@ -17,7 +17,7 @@ from tagpatch.tags import is_valid_patch_group_name
 
 Mode = Literal["apply", "plan"]
 MODES: Final[tuple[Mode, ...]] = ("apply", "plan")
-INPUT_KEYS: Final = frozenset({"mode", "patch_groups", "now"})
+INPUT_KEYS: Final = frozenset({"mode", "patch_groups", "now", "allow_mass_deletion"})
 RUN_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 
 
@@ -30,6 +30,7 @@ class CyclePayload(TypedDict):
     mode: Mode
     patch_groups: list[str] | None
     artifact_prefix: str
+    allow_mass_deletion: bool
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Cycle:
     mode: Mode
     patch_groups: frozenset[str] | None
     artifact_prefix: str
+    allow_mass_deletion: bool = False
 
     def artifact_key(self, name: str) -> str:
         return f"{self.artifact_prefix}{name}"
@@ -55,15 +57,14 @@ class Cycle:
             "mode": self.mode,
             "patch_groups": sorted(self.patch_groups) if self.patch_groups is not None else None,
             "artifact_prefix": self.artifact_prefix,
+            "allow_mass_deletion": self.allow_mass_deletion,
         }
 
     @classmethod
     def from_payload(cls, payload: object) -> Cycle:
         """Read the `cycle` object back in a later state (it was validated when it was made)."""
         if not isinstance(payload, Mapping):
-            raise InvalidCycleInput(
-                "the task payload has no 'cycle' object; the state machine must pass $.cycle"
-            )
+            raise InvalidCycleInput("the task payload has no 'cycle' object; the state machine must pass $.cycle")
         data = cast(Mapping[str, Any], payload)
         try:
             groups = data["patch_groups"]
@@ -74,6 +75,7 @@ class Cycle:
                 mode=_mode(data["mode"]),
                 patch_groups=frozenset(groups) if groups is not None else None,
                 artifact_prefix=str(data["artifact_prefix"]),
+                allow_mass_deletion=data.get("allow_mass_deletion") is True,
             )
         except KeyError as error:
             raise InvalidCycleInput(f"the cycle object is missing {error.args[0]!r}") from error
@@ -83,9 +85,7 @@ def parse_time(value: str, key: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as error:
-        raise InvalidCycleInput(
-            f"{key} {value!r} is not an ISO 8601 time; use e.g. 2026-11-29T02:00:00Z"
-        ) from error
+        raise InvalidCycleInput(f"{key} {value!r} is not an ISO 8601 time; use e.g. 2026-11-29T02:00:00Z") from error
     if parsed.tzinfo is None:
         raise InvalidCycleInput(f"{key} {value!r} has no UTC offset; add one, e.g. {value}Z")
     try:
@@ -136,16 +136,18 @@ def start_cycle(execution_input: object, *, execution_id: str, execution_name: s
         raise InvalidCycleInput(f"execution name {execution_name!r} must be 1-80 of A-Z a-z 0-9 _ -")
     now_value = execution_input.get("now", start_time)
     if not isinstance(now_value, str):
-        raise InvalidCycleInput(
-            f"now must be an ISO 8601 string such as 2026-11-29T02:00:00Z (got {now_value!r})"
-        )
+        raise InvalidCycleInput(f"now must be an ISO 8601 string such as 2026-11-29T02:00:00Z (got {now_value!r})")
     now = parse_time(now_value, "now")
+    allow_mass_deletion = execution_input.get("allow_mass_deletion", False)
+    if not isinstance(allow_mass_deletion, bool):
+        raise InvalidCycleInput(f"allow_mass_deletion must be true or false (got {allow_mass_deletion!r})")
     return Cycle(
         run_id=execution_name,
         execution_id=execution_id,
         now=now,
         mode=_mode(execution_input.get("mode", "apply")),
         patch_groups=_patch_groups(execution_input.get("patch_groups")),
+        allow_mass_deletion=allow_mass_deletion,
         # Not %Y: glibc does not zero-pad years before 1000, and the prefix must sort as YYYY/MM/DD.
         artifact_prefix=f"runs/{now.year:04d}/{now:%m/%d}/{execution_name}/",
     )

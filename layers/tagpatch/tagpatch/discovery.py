@@ -68,9 +68,7 @@ def to_record(instance: dict[str, Any], node: dict[str, Any] | None) -> Inventor
         "agent_version": node.get("AgentVersion") if node else None,
     }
     operating_system = (
-        operating_system_from_ssm(ssm["platform_type"], ssm["platform_name"], ssm["platform_version"])
-        if node
-        else None
+        operating_system_from_ssm(ssm["platform_type"], ssm["platform_name"], ssm["platform_version"]) if node else None
     ) or operating_system_from_ec2(instance.get("Platform"), instance.get("PlatformDetails"))
     launch_time = instance.get("LaunchTime")
     return {

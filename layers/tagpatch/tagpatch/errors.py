@@ -30,3 +30,7 @@ class ArtifactError(TagpatchError):
 
 class TransientAwsError(TagpatchError):
     """Throttling or a service-side failure that outlived botocore's own retries; the ASL retries it."""
+
+
+class WindowChangeRejected(TagpatchError):
+    """SSM refused a change to one maintenance window; the other windows still go ahead."""

@@ -99,8 +99,6 @@ def get_bytes(bucket: str, key: str) -> bytes:
         body: bytes = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as error:
         if error_code(error) in {"NoSuchKey", "404", "NoSuchBucket"}:
-            raise ArtifactError(
-                f"run artifact s3://{bucket}/{key} does not exist ({error_code(error)})"
-            ) from error
+            raise ArtifactError(f"run artifact s3://{bucket}/{key} does not exist ({error_code(error)})") from error
         raise
     return body

@@ -26,9 +26,7 @@ PLATFORMS: Final[tuple[Platform, ...]] = (
     Platform("AMAZON_LINUX_2023", "Linux", "Amazon Linux", "2023", "Linux/UNIX"),
     Platform("AMAZON_LINUX_2", "Linux", "Amazon Linux", "2", "Linux/UNIX"),
     Platform("UBUNTU", "Linux", "Ubuntu", "22.04", "Linux/UNIX"),
-    Platform(
-        "REDHAT_ENTERPRISE_LINUX", "Linux", "Red Hat Enterprise Linux", "9.4", "Red Hat Enterprise Linux"
-    ),
+    Platform("REDHAT_ENTERPRISE_LINUX", "Linux", "Red Hat Enterprise Linux", "9.4", "Red Hat Enterprise Linux"),
     Platform("SUSE", "Linux", "SLES", "15.5", "SUSE Linux"),
     Platform("DEBIAN", "Linux", "Debian GNU/Linux", "12", "Linux/UNIX"),
     Platform("CENTOS", "Linux", "CentOS Linux", "7.9.2009", "Linux/UNIX"),

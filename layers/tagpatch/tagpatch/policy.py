@@ -146,9 +146,7 @@ _TASK_KEYS: Final = frozenset(
 _TOP_KEYS: Final = frozenset({"version", "windows", "defaults", "baselines", "notifications", "reconcile"})
 
 
-def _window_settings(
-    reader: _Reader, raw: dict[str, Any], path: str, base: WindowSettings | None
-) -> WindowSettings:
+def _window_settings(reader: _Reader, raw: dict[str, Any], path: str, base: WindowSettings | None) -> WindowSettings:
     schedule = reader.string(raw["schedule"], f"{path}.schedule") if "schedule" in raw else None
     if schedule is None:
         if base is None:
@@ -164,12 +162,8 @@ def _window_settings(
     try:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
-        raise reader.fail(
-            f"{path}.timezone", f"{timezone!r} is not an IANA time zone (e.g. Europe/Berlin)"
-        ) from error
-    duration = reader.integer(
-        raw.get("duration_hours", defaults.duration_hours), f"{path}.duration_hours", 1, 24
-    )
+        raise reader.fail(f"{path}.timezone", f"{timezone!r} is not an IANA time zone (e.g. Europe/Berlin)") from error
+    duration = reader.integer(raw.get("duration_hours", defaults.duration_hours), f"{path}.duration_hours", 1, 24)
     cutoff = reader.integer(raw.get("cutoff_hours", defaults.cutoff_hours), f"{path}.cutoff_hours", 0, 23)
     if cutoff >= duration:
         raise reader.fail(
@@ -196,16 +190,12 @@ def _task_settings(reader: _Reader, raw: dict[str, Any], path: str, base: TaskSe
     for key in ("max_concurrency", "max_errors"):
         value = str(raw.get(key, getattr(base, key)))
         if not RATE_VALUE.match(value):
-            raise reader.fail(
-                f"{path}.{key}", f"must be a count like 10 or a percentage like 10% (got {value!r})"
-            )
+            raise reader.fail(f"{path}.{key}", f"must be a count like 10 or a percentage like 10% (got {value!r})")
         rates[key] = value
     priority = reader.integer(raw.get("priority", base.priority), f"{path}.priority", 0, 5)
     role = reader.string(raw.get("service_role", base.service_role), f"{path}.service_role")
     if role != SERVICE_LINKED and not ROLE_ARN.match(role):
-        raise reader.fail(
-            f"{path}.service_role", f"must be {SERVICE_LINKED!r} or an IAM role ARN (got {role!r})"
-        )
+        raise reader.fail(f"{path}.service_role", f"must be {SERVICE_LINKED!r} or an IAM role ARN (got {role!r})")
     return TaskSettings(operation, reboot, rates["max_concurrency"], rates["max_errors"], priority, role)
 
 
@@ -283,14 +273,10 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
         )
     )
 
-    reconcile = reader.mapping(
-        top.get("reconcile", {}), "reconcile", frozenset({"max_window_deletion_share"})
-    )
+    reconcile = reader.mapping(top.get("reconcile", {}), "reconcile", frozenset({"max_window_deletion_share"}))
     share = reconcile.get("max_window_deletion_share", 0.25)
     if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
-        raise reader.fail(
-            "reconcile.max_window_deletion_share", f"must be a number from 0 to 1 (got {share!r})"
-        )
+        raise reader.fail("reconcile.max_window_deletion_share", f"must be a number from 0 to 1 (got {share!r})")
 
     return PatchPolicy(
         windows=windows,

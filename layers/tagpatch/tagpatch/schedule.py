@@ -46,9 +46,7 @@ _RATE_SINGULAR: Final = frozenset({"minute", "hour", "day"})
 
 _MONTHS: Final[Mapping[str, int]] = {
     name: i + 1
-    for i, name in enumerate(
-        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-    )
+    for i, name in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"))
 }
 _DAYS: Final[Mapping[str, int]] = {
     name: i + 1 for i, name in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"))
@@ -97,9 +95,7 @@ def parse_schedule(expression: str) -> Schedule:
     if not text:
         raise InvalidSchedule(f"schedule expression is empty; use e.g. {EXAMPLE_CRON}")
     if len(text) > MAX_LENGTH:
-        raise InvalidSchedule(
-            f"schedule expression is {len(text)} characters long; SSM allows at most {MAX_LENGTH}"
-        )
+        raise InvalidSchedule(f"schedule expression is {len(text)} characters long; SSM allows at most {MAX_LENGTH}")
     kind = _kind_of(text)
     if kind is None:
         raise InvalidSchedule(
@@ -150,8 +146,7 @@ def _parse_rate(inner: str) -> str:
         if int(value_text) == 0:
             raise InvalidSchedule(f"rate({inner}): the value must be 1 or more, e.g. rate(1 day)")
         raise InvalidSchedule(
-            f"rate({inner}): value {_quote(value_text)} has a leading zero; "
-            f"write rate({int(value_text)} {unit})"
+            f"rate({inner}): value {_quote(value_text)} has a leading zero; write rate({int(value_text)} {unit})"
         )
     if unit not in _RATE_UNITS:
         raise InvalidSchedule(
@@ -161,13 +156,10 @@ def _parse_rate(inner: str) -> str:
     value = int(value_text)
     singular, plural = _RATE_UNITS[unit]
     if value == 1 and unit != singular:
-        raise InvalidSchedule(
-            f"rate({inner}): the unit must be singular when the value is 1; use rate(1 {singular})"
-        )
+        raise InvalidSchedule(f"rate({inner}): the unit must be singular when the value is 1; use rate(1 {singular})")
     if value > 1 and unit in _RATE_SINGULAR:
         raise InvalidSchedule(
-            f"rate({inner}): the unit must be plural when the value is more than 1; "
-            f"use rate({value} {plural})"
+            f"rate({inner}): the unit must be plural when the value is more than 1; use rate({value} {plural})"
         )
     if singular == "minute" and value < MIN_INTERVAL_MINUTES:
         raise InvalidSchedule(
@@ -185,8 +177,7 @@ def _parse_at(inner: str) -> str:
     match = _AT.fullmatch(stamp)
     if match is None:
         raise InvalidSchedule(
-            f"at({inner}) needs a timestamp as yyyy-mm-ddThh:mm:ss without a time zone, "
-            "e.g. at(2020-07-07T15:55:00)"
+            f"at({inner}) needs a timestamp as yyyy-mm-ddThh:mm:ss without a time zone, e.g. at(2020-07-07T15:55:00)"
         )
     year, month, day, hour, minute, second = (int(g) for g in match.groups())
     try:
@@ -298,9 +289,7 @@ def _check_seconds(raw: str) -> None:
             "(the 6-field form already runs at second 0)"
         )
     if value > 59:
-        raise InvalidSchedule(
-            f"seconds field {_quote(raw)} is out of range; use 1-59, or drop the seconds field"
-        )
+        raise InvalidSchedule(f"seconds field {_quote(raw)} is out of range; use 1-59, or drop the seconds field")
 
 
 def _too_frequent(minutes: frozenset[int], hours: frozenset[int]) -> str | None:
@@ -391,9 +380,7 @@ def _dow_special(item: str, fail: _Fail) -> bool:
         day, _, nth = item.partition("#")
         _day_value(day, item, fail)
         if not _DIGITS.fullmatch(nth) or not 1 <= int(nth) <= 5:
-            raise fail(
-                item, 'has an invalid occurrence after "#"; use 1-5, e.g. "TUE#2" for the second Tuesday'
-            )
+            raise fail(item, 'has an invalid occurrence after "#"; use 1-5, e.g. "TUE#2" for the second Tuesday')
         return True
     if item.endswith("L"):
         _day_value(item[:-1], item, fail)

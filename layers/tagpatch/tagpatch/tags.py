@@ -139,9 +139,7 @@ class _TagSpec:
     example: str
 
 
-_PATCH_GROUP_SPEC: Final = _TagSpec(
-    PATCH_GROUP_KEYS, _PATCH_GROUP_ALIASES, "patch group", '"Patch Group" = "web-prod"'
-)
+_PATCH_GROUP_SPEC: Final = _TagSpec(PATCH_GROUP_KEYS, _PATCH_GROUP_ALIASES, "patch group", '"Patch Group" = "web-prod"')
 _WINDOW_SPEC: Final = _TagSpec(
     MAINTENANCE_WINDOW_KEYS,
     _WINDOW_ALIASES,
@@ -168,8 +166,7 @@ def _read_tag(tags: Mapping[str, str], spec: _TagSpec, findings: _Findings) -> _
         for key in near_misses:
             findings.add(
                 "missing_tags",
-                f"tag {_quote(key)} looks like the {label} tag but the key must be exactly {expected}; "
-                "rename the key",
+                f"tag {_quote(key)} looks like the {label} tag but the key must be exactly {expected}; rename the key",
             )
         if not present and not near_misses:
             findings.add("missing_tags", f"no {label} tag: add a tag with key {expected}, e.g. {example}")
@@ -193,9 +190,7 @@ def _read_tag(tags: Mapping[str, str], spec: _TagSpec, findings: _Findings) -> _
                 f'both "{chosen.key}" and "{other.key}" are set (both {_quote(chosen.value)}); one is enough'
             )
     for key in near_misses:
-        findings.warnings.append(
-            f"tag {_quote(key)} looks like a misspelt {expected} key and is ignored; remove it"
-        )
+        findings.warnings.append(f"tag {_quote(key)} looks like a misspelt {expected} key and is ignored; remove it")
     return chosen
 
 
@@ -255,18 +250,14 @@ def _check_window(tag: _Tag, policy_windows: Collection[str], findings: _Finding
         try:
             parse_schedule(value)
         except InvalidSchedule as exc:
-            findings.add(
-                "invalid_tags", f"{tag.key} {_quote(value)} is not a valid schedule expression: {exc}"
-            )
+            findings.add("invalid_tags", f"{tag.key} {_quote(value)} is not a valid schedule expression: {exc}")
             return None
         return "schedule"
     names = _window_names(policy_windows)
     if value in names:
         return "policy_window"
     if names:
-        listed = ", ".join(names[:_MAX_LISTED_WINDOWS]) + (
-            ", ..." if len(names) > _MAX_LISTED_WINDOWS else ""
-        )
+        listed = ", ".join(names[:_MAX_LISTED_WINDOWS]) + (", ..." if len(names) > _MAX_LISTED_WINDOWS else "")
         known = f"known windows: {listed}"
     else:
         known = "the patch policy defines no windows"
@@ -302,15 +293,9 @@ def _check_agent_and_state(facts: InstanceFacts, findings: _Findings) -> None:
             "instance is not registered with SSM (absent from DescribeInstanceInformation), so patch "
             f"commands cannot reach it; {fix}",
         )
-    elif (
-        state not in _STOPPED_STATES and state not in _GONE_STATES and state != "pending" and ping != "Online"
-    ):
+    elif state not in _STOPPED_STATES and state not in _GONE_STATES and state != "pending" and ping != "Online":
         # Only judged while running: agents on stopped instances report ConnectionLost as a matter of course.
-        profile = (
-            "; note that no IAM instance profile is attached"
-            if facts.has_instance_profile is not True
-            else ""
-        )
+        profile = "; note that no IAM instance profile is attached" if facts.has_instance_profile is not True else ""
         findings.add(
             "unmanaged",
             f"SSM agent ping status is {ping} (not Online) while the instance is running, so patch commands "

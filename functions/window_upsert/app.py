@@ -1,0 +1,55 @@
+"""WindowUpsert: plan the maintenance windows, targets and tasks the tags ask for (no writes here).
+
+The plan is saved to S3; in apply mode the workflow's Map applies it one window at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tagpatch.changes import save_plan, windows_with_writes
+from tagpatch.config import ArtifactConfig, PolicyConfig
+from tagpatch.cycle import Cycle
+from tagpatch.desired import MAX_WINDOWS_PER_ACCOUNT, build_desired_state, fit_to_quota
+from tagpatch.inventory import get_jsonl_gz
+from tagpatch.observability import lambda_entry, logger, metrics
+from tagpatch.policy import load_policy
+from tagpatch.reconcile import plan_windows
+from tagpatch.ssm_windows import read_windows
+
+ARTIFACTS = ArtifactConfig.from_env()
+POLICY = PolicyConfig.from_env()
+
+
+@lambda_entry
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    cycle = Cycle.from_payload(event.get("cycle"))
+    policy = load_policy(POLICY.policy_path)
+    desired = build_desired_state(get_jsonl_gz(ARTIFACTS.bucket, event["validation"]["instances_key"]), policy)
+    account = read_windows()
+    windows, quota_problems = fit_to_quota(desired.windows, MAX_WINDOWS_PER_ACCOUNT - account.unowned_count)
+    plan = plan_windows(
+        replace(desired, windows=windows, problems=desired.problems + quota_problems),
+        account.windows,
+        max_deletion_share=policy.max_window_deletion_share,
+        allow_mass_deletion=cycle.allow_mass_deletion,
+    )
+    changes_key, report_key = save_plan(ARTIFACTS.bucket, cycle, "window", plan)
+    counts = {kind: plan.counts()[kind] for kind in ("window", "target", "task")}
+    to_apply = windows_with_writes(plan.changes) if cycle.mode == "apply" else []
+    metrics.add_metric(name="WindowChangesPlanned", unit=MetricUnit.Count, value=len(plan.writes()))
+    logger.info(
+        "windows planned",
+        extra={"counts": counts, "windows_to_apply": len(to_apply), "problems": len(plan.problems)},
+    )
+    return {
+        "changes_key": changes_key,
+        "report_key": report_key,
+        "counts": counts,
+        "windows_to_apply": to_apply,
+        "problems": len(plan.problems),
+    }

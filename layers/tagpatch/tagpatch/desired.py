@@ -1,0 +1,271 @@
+"""Desired state: the maintenance windows, targets, tasks and baseline registrations the tags ask for.
+
+Pure code: validated instance reports and the patch policy in, a frozen description of SSM out.
+No clock, no I/O, so every rule here is unit-tested directly.
+
+Shape of what is built, and why:
+- one window per distinct window definition (schedule, timezone, duration, cutoff, offset), not one
+  per patch group, because an account has 50 windows per Region;
+- targets select by tag value (`tag:Patch Group` or `tag:PatchGroup`, whichever key the instances
+  carry), so instances launched later are patched without another cycle; at most 50 values a
+  target and 100 targets a window;
+- one AWS-RunPatchBaseline task per distinct task setting and per 10 targets (a task's quota).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+from tagpatch.policy import PatchPolicy, TaskSettings, WindowSettings
+from tagpatch.schedule import InvalidSchedule, parse_schedule
+
+MANAGED_PREFIX: Final = "tagpatch-"
+OWNER_INFORMATION: Final = "tagpatch"  # set on every target and task tagpatch registers
+MANAGED_TAG_KEY: Final = "tagpatch:managed"
+MANAGED_TAG_VALUE: Final = "true"
+
+MAX_WINDOWS_PER_ACCOUNT: Final = 50
+MAX_TARGETS_PER_WINDOW: Final = 100
+MAX_VALUES_PER_TARGET: Final = 50
+MAX_TARGETS_PER_TASK: Final = 10
+MAX_TASKS_PER_WINDOW: Final = 20
+MAX_NAME_LENGTH: Final = 128
+
+SCHEDULABLE_CLASSES: Final = frozenset({"ready", "stopped"})
+TAG_KEY_SLUG: Final = {"Patch Group": "patch-group", "PatchGroup": "patchgroup"}
+
+
+@dataclass(frozen=True)
+class DesiredTarget:
+    name: str
+    tag_key: str  # "Patch Group" or "PatchGroup"
+    values: tuple[str, ...]  # sorted patch group names, at most 50
+
+    def ssm_targets(self) -> list[dict[str, Any]]:
+        return [{"Key": f"tag:{self.tag_key}", "Values": list(self.values)}]
+
+
+@dataclass(frozen=True)
+class DesiredTask:
+    name: str
+    settings: TaskSettings
+    target_names: tuple[str, ...]  # at most 10
+
+
+@dataclass(frozen=True)
+class DesiredWindow:
+    name: str
+    settings: WindowSettings
+    description: str
+    targets: tuple[DesiredTarget, ...]
+    tasks: tuple[DesiredTask, ...]
+    instance_count: int
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A patch group registered with one baseline for one operating system."""
+
+    patch_group: str
+    operating_system: str
+    baseline: str  # policy form: "aws-default", "custom:<name>" or a baseline id
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something the tags ask for that cannot be built; reported, never fatal."""
+
+    kind: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    windows: tuple[DesiredWindow, ...]
+    registrations: tuple[Registration, ...]
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass
+class _WindowDemand:
+    settings: WindowSettings
+    policy_name: str | None = None
+    instance_count: int = 0
+    # task settings -> tag key -> patch groups
+    groups: dict[TaskSettings, dict[str, set[str]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(set))
+    )
+
+
+def _slug(text: str) -> str:
+    replaced = text.replace("?", "x").replace("*", "all").replace("#", "n").replace("/", "every")
+    return re.sub(r"[^A-Za-z0-9]+", "-", replaced).strip("-").lower()
+
+
+def _short_hash(*parts: object) -> str:
+    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:6]
+
+
+def window_name(settings: WindowSettings, policy_name: str | None) -> str:
+    """Readable, stable and valid (`^[a-zA-Z0-9_.-]{3,128}$`).
+
+    A policy window keeps its policy name; a schedule from a tag is spelled out, with a hash of the
+    whole definition so two definitions never share a name, e.g.
+    `tagpatch-cron-0-2-x-all-sun-all-utc-3h-c1-5f2a1b`.
+    """
+    if policy_name is not None:
+        return f"{MANAGED_PREFIX}{policy_name}"[:MAX_NAME_LENGTH]
+    offset = f"-o{settings.offset_days}" if settings.offset_days else ""
+    length = f"{settings.duration_hours}h-c{settings.cutoff_hours}{offset}"
+    readable = f"{_slug(settings.schedule)}-{re.sub(r'[^A-Za-z0-9]+', '-', settings.timezone).lower()}-{length}"
+    digest = _short_hash(
+        settings.schedule,
+        settings.timezone,
+        settings.duration_hours,
+        settings.cutoff_hours,
+        settings.offset_days,
+    )
+    room = MAX_NAME_LENGTH - len(MANAGED_PREFIX) - len(digest) - 1
+    return f"{MANAGED_PREFIX}{readable[:room].rstrip('-')}-{digest}"
+
+
+def task_slug(settings: TaskSettings) -> str:
+    """Readable, plus a hash of every setting: two task settings in one window never share a name."""
+    reboot = "reboot" if settings.reboot_option == "RebootIfNeeded" else "noreboot"
+    digest = _short_hash(
+        settings.operation,
+        settings.reboot_option,
+        settings.max_concurrency,
+        settings.max_errors,
+        settings.priority,
+        settings.service_role,
+    )
+    return f"{settings.operation.lower()}-{reboot}-{digest}"
+
+
+def build_desired_state(instances: Iterable[Mapping[str, Any]], policy: PatchPolicy) -> DesiredState:
+    """From instance report lines (instances.jsonl) to the SSM setup they ask for."""
+    problems: list[Problem] = []
+    demands: dict[WindowSettings, _WindowDemand] = {}
+    policy_window_by_settings = {named.window: name for name, named in sorted(policy.windows.items())}
+    registrations: set[Registration] = set()
+    invalid_windows: set[str] = set()
+
+    for line in instances:
+        # The whole fleet, whatever the cycle's patch_groups scope: a scoped run must never
+        # read the other groups' absence as a reason to delete their windows.
+        if line.get("class") not in SCHEDULABLE_CLASSES:
+            continue
+        group, key, window_tag = (
+            line.get("patch_group"),
+            line.get("patch_group_key"),
+            line.get("maintenance_window"),
+        )
+        if not group or not key or not window_tag:
+            continue
+        named = policy.windows.get(window_tag)
+        settings = policy.window_for_tag(window_tag)
+        task = named.task if named is not None else policy.default_task
+        if named is None:
+            try:
+                # The normalised spelling, so `cron(0 2 ? * sun *)` and `cron(0 2 ? * SUN *)` share a window.
+                settings = replace(settings, schedule=parse_schedule(settings.schedule).expression)
+            except InvalidSchedule as error:  # tag validation should have caught it; never fatal here
+                if window_tag not in invalid_windows:
+                    invalid_windows.add(window_tag)
+                    problems.append(Problem("window", window_tag, f"SSM would reject this schedule: {error}"))
+                continue
+        demand = demands.get(settings)
+        if demand is None:
+            demand = demands[settings] = _WindowDemand(settings, policy_window_by_settings.get(settings))
+        demand.instance_count += 1
+        demand.groups[task][key].add(group)
+        operating_system = line.get("os")
+        if operating_system:
+            registrations.add(Registration(group, operating_system, policy.baseline_for(operating_system).describe()))
+        else:
+            problems.append(
+                Problem(
+                    "registration",
+                    group,
+                    f"instance {line.get('instance_id')} has no known operating system, so patch group "
+                    f"{group!r} cannot be registered with a baseline for it",
+                )
+            )
+
+    windows = [_build_window(demand, problems) for demand in demands.values()]
+    windows.sort(key=lambda window: window.name)
+    return DesiredState(
+        windows=tuple(windows),
+        registrations=tuple(sorted(registrations, key=lambda r: (r.patch_group, r.operating_system))),
+        problems=tuple(problems),
+    )
+
+
+def _build_window(demand: _WindowDemand, problems: list[Problem]) -> DesiredWindow:
+    name = window_name(demand.settings, demand.policy_name)
+    targets: list[DesiredTarget] = []
+    tasks: list[DesiredTask] = []
+    for task_settings in sorted(demand.groups, key=task_slug):
+        task_targets: list[DesiredTarget] = []
+        for tag_key in sorted(demand.groups[task_settings]):
+            groups = sorted(demand.groups[task_settings][tag_key])
+            for chunk, start in enumerate(range(0, len(groups), MAX_VALUES_PER_TARGET), start=1):
+                key_slug = TAG_KEY_SLUG.get(tag_key, _slug(tag_key))
+                target_name = f"{MANAGED_PREFIX}{task_slug(task_settings)}-{key_slug}-{chunk:02d}"
+                task_targets.append(
+                    DesiredTarget(target_name, tag_key, tuple(groups[start : start + MAX_VALUES_PER_TARGET]))
+                )
+        room = MAX_TARGETS_PER_WINDOW - len(targets)
+        if len(task_targets) > room:
+            for target in task_targets[room:]:
+                problems.append(
+                    Problem(
+                        "target",
+                        f"{name}/{target.name}",
+                        f"window {name} would need more than {MAX_TARGETS_PER_WINDOW} targets (SSM quota: "
+                        f"{MAX_TARGETS_PER_WINDOW} targets per window); patch groups not scheduled: "
+                        f"{', '.join(target.values[:5])}{' ...' if len(target.values) > 5 else ''}",
+                    )
+                )
+            task_targets = task_targets[: max(room, 0)]
+        targets.extend(task_targets)
+        for chunk, start in enumerate(range(0, len(task_targets), MAX_TARGETS_PER_TASK), start=1):
+            if len(tasks) >= MAX_TASKS_PER_WINDOW:
+                problems.append(
+                    Problem(
+                        "task",
+                        name,
+                        f"window {name} would need more than {MAX_TASKS_PER_WINDOW} tasks (SSM quota)",
+                    )
+                )
+                break
+            members = tuple(target.name for target in task_targets[start : start + MAX_TARGETS_PER_TASK])
+            tasks.append(DesiredTask(f"{MANAGED_PREFIX}{task_slug(task_settings)}-{chunk:02d}", task_settings, members))
+    description = f"tagpatch: {demand.settings.schedule} {demand.settings.timezone}"[:128]
+    return DesiredWindow(name, demand.settings, description, tuple(targets), tuple(tasks), demand.instance_count)
+
+
+def fit_to_quota(
+    windows: Iterable[DesiredWindow], available_slots: int
+) -> tuple[tuple[DesiredWindow, ...], tuple[Problem, ...]]:
+    """Keep what fits in the account's window quota, biggest windows first, ties by name."""
+    ranked = sorted(windows, key=lambda window: (-window.instance_count, window.name))
+    kept = ranked[: max(available_slots, 0)]
+    problems = tuple(
+        Problem(
+            "window",
+            window.name,
+            f"not created: the account's quota of {MAX_WINDOWS_PER_ACCOUNT} maintenance windows per Region is "
+            f"reached ({window.instance_count} instances on schedule {window.settings.schedule} are not scheduled); "
+            "merge schedules in the tags or raise the quota",
+        )
+        for window in ranked[max(available_slots, 0) :]
+    )
+    return tuple(sorted(kept, key=lambda window: window.name)), problems

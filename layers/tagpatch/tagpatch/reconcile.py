@@ -1,0 +1,399 @@
+"""Diff what SSM has against what the tags ask for, touching only what tagpatch owns.
+
+Pure code. The actual state is read elsewhere (tagpatch.ssm_windows) into the dataclasses below;
+the result is a list of `Change`s, the same form in plan mode and apply mode.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final, Literal
+
+from tagpatch.desired import (
+    MANAGED_PREFIX,
+    OWNER_INFORMATION,
+    DesiredState,
+    DesiredTarget,
+    DesiredWindow,
+    Problem,
+)
+from tagpatch.policy import SERVICE_LINKED, TaskSettings, WindowSettings
+
+Kind = Literal["window", "target", "task", "registration"]
+Action = Literal["create", "update", "delete", "unchanged", "blocked"]
+KINDS: Final[tuple[Kind, ...]] = ("window", "target", "task", "registration")
+WRITE_ACTIONS: Final = frozenset({"create", "update", "delete"})
+PATCH_DOCUMENT: Final = "AWS-RunPatchBaseline"
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: Kind
+    action: Action
+    name: str
+    window: str | None = None
+    before: Mapping[str, Any] | None = None
+    after: Mapping[str, Any] | None = None
+    reason: str | None = None
+    resource_id: str | None = None  # the existing window, target or task, when there is one
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Change:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ActualTarget:
+    window_target_id: str
+    name: str
+    targets: tuple[tuple[str, tuple[str, ...]], ...]  # (Key, sorted Values)
+    owner_information: str | None
+
+    @property
+    def owned(self) -> bool:
+        return self.owner_information == OWNER_INFORMATION and self.name.startswith(MANAGED_PREFIX)
+
+
+@dataclass(frozen=True)
+class ActualTask:
+    window_task_id: str
+    name: str
+    description: str | None
+    task_arn: str
+    target_ids: tuple[str, ...]
+    service_role_arn: str | None
+    max_concurrency: str | None
+    max_errors: str | None
+    priority: int | None
+    operation: str | None
+    reboot_option: str | None
+
+    @property
+    def owned(self) -> bool:
+        return self.name.startswith(MANAGED_PREFIX) and (self.description or "").startswith(OWNER_INFORMATION)
+
+
+@dataclass(frozen=True)
+class ActualWindow:
+    window_id: str
+    name: str
+    owned: bool  # carries the tagpatch:managed tag
+    schedule: str
+    timezone: str | None
+    duration_hours: int
+    cutoff_hours: int
+    offset_days: int | None
+    description: str | None
+    enabled: bool
+    targets: tuple[ActualTarget, ...] = ()
+    tasks: tuple[ActualTask, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...]
+    problems: tuple[Problem, ...] = ()
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """kind -> {created, updated, deleted, unchanged, blocked}, for summary.json."""
+        names = {
+            "create": "created",
+            "update": "updated",
+            "delete": "deleted",
+            "unchanged": "unchanged",
+            "blocked": "blocked",
+        }
+        counts: dict[str, dict[str, int]] = {kind: dict.fromkeys(names.values(), 0) for kind in KINDS}
+        for change in self.changes:
+            counts[change.kind][names[change.action]] += 1
+        return counts
+
+    def writes(self) -> tuple[Change, ...]:
+        return tuple(change for change in self.changes if change.action in WRITE_ACTIONS)
+
+
+# --- comparable forms ----------------------------------------------------------------------------------
+
+
+def window_fields(settings: WindowSettings, description: str) -> dict[str, Any]:
+    return {
+        "schedule": settings.schedule,
+        "timezone": settings.timezone,
+        "duration_hours": settings.duration_hours,
+        "cutoff_hours": settings.cutoff_hours,
+        "offset_days": settings.offset_days,
+        "description": description,
+        "enabled": True,
+    }
+
+
+def actual_window_fields(window: ActualWindow) -> dict[str, Any]:
+    return {
+        "schedule": window.schedule,
+        "timezone": window.timezone or "UTC",
+        "duration_hours": window.duration_hours,
+        "cutoff_hours": window.cutoff_hours,
+        "offset_days": window.offset_days,
+        "description": window.description,
+        "enabled": window.enabled,
+    }
+
+
+def target_fields(target: DesiredTarget) -> dict[str, Any]:
+    return {"tag_key": target.tag_key, "values": list(target.values)}
+
+
+def actual_target_fields(target: ActualTarget) -> dict[str, Any]:
+    if len(target.targets) == 1 and target.targets[0][0].startswith("tag:"):
+        key, values = target.targets[0]
+        return {"tag_key": key.removeprefix("tag:"), "values": list(values)}
+    return {"targets": [{"Key": key, "Values": list(values)} for key, values in target.targets]}
+
+
+def task_fields(settings: TaskSettings, target_names: Sequence[str]) -> dict[str, Any]:
+    return {
+        "operation": settings.operation,
+        "reboot_option": settings.reboot_option,
+        "max_concurrency": settings.max_concurrency,
+        "max_errors": settings.max_errors,
+        "priority": settings.priority,
+        "service_role": settings.service_role,
+        "targets": sorted(target_names),
+        "document": PATCH_DOCUMENT,
+    }
+
+
+def actual_task_fields(task: ActualTask, target_names_by_id: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "operation": task.operation,
+        "reboot_option": task.reboot_option,
+        "max_concurrency": task.max_concurrency,
+        "max_errors": task.max_errors,
+        "priority": task.priority,
+        "service_role": task.service_role_arn or SERVICE_LINKED,
+        "targets": sorted(target_names_by_id.get(target_id, target_id) for target_id in task.target_ids),
+        "document": task.task_arn,
+    }
+
+
+# --- the diff --------------------------------------------------------------------------------------------
+
+
+def _diff_members(window: DesiredWindow, actual: ActualWindow | None) -> list[Change]:
+    """Targets and tasks inside one window tagpatch owns (or is about to create)."""
+    changes: list[Change] = []
+    actual_targets = {target.name: target for target in (actual.targets if actual else ())}
+    actual_tasks = {task.name: task for task in (actual.tasks if actual else ())}
+    names_by_id = {target.window_target_id: target.name for target in actual_targets.values()}
+
+    desired_target_names = {target.name for target in window.targets}
+    for target in window.targets:
+        changes.append(
+            _diff_one(
+                "target",
+                target.name,
+                window.name,
+                target_fields(target),
+                actual_targets.get(target.name),
+                actual_target_fields,
+            )
+        )
+    desired_task_names = {task.name for task in window.tasks}
+    for task in window.tasks:
+        after = task_fields(task.settings, task.target_names)
+        current = actual_tasks.get(task.name)
+        changes.append(
+            _diff_one(
+                "task",
+                task.name,
+                window.name,
+                after,
+                current,
+                lambda found: actual_task_fields(found, names_by_id),
+            )
+        )
+    for name, current_task in sorted(actual_tasks.items()):
+        if name not in desired_task_names and current_task.owned:
+            changes.append(
+                Change(
+                    "task",
+                    "delete",
+                    name,
+                    window.name,
+                    actual_task_fields(current_task, names_by_id),
+                    None,
+                    resource_id=current_task.window_task_id,
+                )
+            )
+    for name, current_target in sorted(actual_targets.items()):
+        if name not in desired_target_names and current_target.owned:
+            changes.append(
+                Change(
+                    "target",
+                    "delete",
+                    name,
+                    window.name,
+                    actual_target_fields(current_target),
+                    None,
+                    resource_id=current_target.window_target_id,
+                )
+            )
+    return changes
+
+
+def _diff_one(kind: Kind, name: str, window: str, after: dict[str, Any], current: Any, read: Any) -> Change:
+    if current is None:
+        return Change(kind, "create", name, window, None, after)
+    resource_id = current.window_target_id if kind == "target" else current.window_task_id
+    if not current.owned:
+        return Change(
+            kind,
+            "blocked",
+            name,
+            window,
+            read(current),
+            after,
+            reason=f"a {kind} named {name} in window {window} was not made by tagpatch; left unchanged",
+            resource_id=resource_id,
+        )
+    before = read(current)
+    action: Action = "unchanged" if before == after else "update"
+    return Change(kind, action, name, window, before, after, resource_id=resource_id)
+
+
+def plan_windows(
+    desired: DesiredState,
+    actual: Iterable[ActualWindow],
+    *,
+    max_deletion_share: float,
+    allow_mass_deletion: bool,
+) -> Plan:
+    actual_by_name = {window.name: window for window in actual}
+    changes: list[Change] = []
+    problems: list[Problem] = list(desired.problems)
+    desired_names = {window.name for window in desired.windows}
+
+    for window in desired.windows:
+        current = actual_by_name.get(window.name)
+        after = window_fields(window.settings, window.description)
+        if current is None:
+            changes.append(Change("window", "create", window.name, window.name, None, after))
+            changes.extend(_diff_members(window, None))
+        elif not current.owned:
+            reason = (
+                f"a maintenance window named {window.name} exists ({current.window_id}) but is not tagged "
+                "tagpatch:managed=true; tagpatch will not change it. Rename or delete it, or tag it to hand it over"
+            )
+            changes.append(
+                Change(
+                    "window",
+                    "blocked",
+                    window.name,
+                    window.name,
+                    actual_window_fields(current),
+                    after,
+                    reason,
+                    resource_id=current.window_id,
+                )
+            )
+            problems.append(Problem("window", window.name, reason))
+        else:
+            before = actual_window_fields(current)
+            action: Action = "unchanged" if before == after else "update"
+            changes.append(
+                Change("window", action, window.name, window.name, before, after, resource_id=current.window_id)
+            )
+            changes.extend(_diff_members(window, current))
+
+    # Ownership needs both marks: the tag and the name prefix.
+    owned = [window for window in actual_by_name.values() if window.owned and window.name.startswith(MANAGED_PREFIX)]
+    doomed = sorted((window for window in owned if window.name not in desired_names), key=lambda w: w.name)
+    limit = max(1, math.floor(max_deletion_share * len(owned)))
+    if doomed and len(doomed) > limit and not allow_mass_deletion:
+        reason = (
+            f"safety limit: this cycle would delete {len(doomed)} of the {len(owned)} maintenance windows tagpatch "
+            f"owns (more than {max_deletion_share:.0%}, i.e. {limit}); nothing was deleted. If that is intended, "
+            'start a cycle with {"allow_mass_deletion": true}'
+        )
+        problems.append(Problem("window", "safety-limit", reason))
+        changes.extend(
+            Change(
+                "window",
+                "blocked",
+                window.name,
+                window.name,
+                actual_window_fields(window),
+                None,
+                reason,
+                resource_id=window.window_id,
+            )
+            for window in doomed
+        )
+    else:
+        changes.extend(
+            Change(
+                "window",
+                "delete",
+                window.name,
+                window.name,
+                actual_window_fields(window),
+                None,
+                resource_id=window.window_id,
+            )
+            for window in doomed
+        )
+    return Plan(tuple(changes), tuple(problems))
+
+
+@dataclass
+class RegistrationState:
+    """What DescribePatchGroups shows, and which of it tagpatch registered (its ledger)."""
+
+    actual: dict[tuple[str, str], str] = field(default_factory=dict)  # (group, os) -> baseline id
+    ledger: dict[tuple[str, str], str] = field(default_factory=dict)  # what tagpatch registered
+
+
+def plan_registrations(
+    desired: Mapping[tuple[str, str], str],
+    state: RegistrationState,
+    *,
+    problems: Sequence[Problem] = (),
+) -> Plan:
+    """desired: (patch group, OS) -> baseline id, already resolved from the policy."""
+    changes: list[Change] = []
+    for (group, operating_system), baseline_id in sorted(desired.items()):
+        name = f"{group}/{operating_system}"
+        after = {"patch_group": group, "operating_system": operating_system, "baseline_id": baseline_id}
+        current = state.actual.get((group, operating_system))
+        before = None if current is None else {**after, "baseline_id": current}
+        if current is None:
+            changes.append(Change("registration", "create", name, None, None, after))
+        elif current == baseline_id:
+            changes.append(Change("registration", "unchanged", name, None, before, after))
+        elif state.ledger.get((group, operating_system)) == current:
+            changes.append(Change("registration", "update", name, None, before, after))
+        else:
+            changes.append(
+                Change(
+                    "registration",
+                    "blocked",
+                    name,
+                    None,
+                    before,
+                    after,
+                    reason=f"patch group {group!r} is registered for {operating_system} with baseline {current}, "
+                    "which tagpatch did not register; deregister it by hand to let tagpatch manage it",
+                )
+            )
+    for (group, operating_system), registered in sorted(state.ledger.items()):
+        if (group, operating_system) in desired:
+            continue
+        if state.actual.get((group, operating_system)) == registered:
+            before = {"patch_group": group, "operating_system": operating_system, "baseline_id": registered}
+            changes.append(Change("registration", "delete", f"{group}/{operating_system}", None, before, None))
+    return Plan(tuple(changes), tuple(problems))

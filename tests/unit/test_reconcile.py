@@ -1,0 +1,666 @@
+"""Reconcile: the diff between what SSM has and what the tags ask for, touching only what tagpatch owns.
+
+The actual state is built here directly from ActualWindow/ActualTarget/ActualTask, both as tagpatch
+would have left it (`as_actual`) and with hand-made windows, targets and tasks mixed in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tagpatch.desired import OWNER_INFORMATION, DesiredState, Problem, build_desired_state
+from tagpatch.inventory import InstanceReport
+from tagpatch.policy import SERVICE_LINKED, PatchPolicy, parse_policy
+from tagpatch.reconcile import (
+    PATCH_DOCUMENT,
+    ActualTarget,
+    ActualTask,
+    ActualWindow,
+    Change,
+    Plan,
+    RegistrationState,
+    plan_registrations,
+    plan_windows,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+_DOCUMENT = yaml.safe_load((REPO_ROOT / "policy" / "patch-policy.yaml").read_text(encoding="utf-8"))
+_DOCUMENT["windows"]["roled"] = {
+    "schedule": "cron(0 4 ? * SAT *)",
+    "task": {"service_role": "arn:aws:iam::123456789012:role/patching", "max_errors": "1", "priority": 3},
+}
+POLICY: PatchPolicy = parse_policy(_DOCUMENT, "<test>")
+
+SUN = "cron(0 2 ? * SUN *)"
+MON = "cron(0 2 ? * MON *)"
+PG_TARGET = "tagpatch-install-reboot-e07bd3-patch-group-01"
+PGK_TARGET = "tagpatch-install-reboot-e07bd3-patchgroup-01"
+TASK = "tagpatch-install-reboot-e07bd3-01"
+SHARE = 0.25
+
+_counter = iter(range(1, 1_000_000))
+
+
+def line(
+    group: str = "web",
+    key: str = "Patch Group",
+    window: str = "sun-0200",
+    os: str = "AMAZON_LINUX_2023",
+    cls: str = "ready",
+) -> InstanceReport:
+    return {
+        "instance_id": f"i-{next(_counter):017x}",
+        "name": None,
+        "owner": None,
+        "class": cls,
+        "reasons": [],
+        "warnings": [],
+        "patch_group": group,
+        "patch_group_key": key,
+        "maintenance_window": window,
+        "window_key": "Maintenance Window",
+        "window_kind": "schedule" if window.startswith(("cron(", "rate(")) else "policy",
+        "os": os,
+        "state": "running",
+        "ping_status": "Online",
+        "in_scope": True,
+    }
+
+
+def desired(*lines: InstanceReport) -> DesiredState:
+    return build_desired_state(lines, POLICY)
+
+
+def target_id(window: str, target: str) -> str:
+    return f"{window}/target/{target}"
+
+
+def task_id(window: str, task: str) -> str:
+    return f"{window}/task/{task}"
+
+
+def window_id(index: int) -> str:
+    return f"mw-{index:017x}"
+
+
+def as_actual(state: DesiredState) -> list[ActualWindow]:
+    """What SSM holds after the plan for `state` was applied to an empty account."""
+    windows: list[ActualWindow] = []
+    for index, window in enumerate(state.windows):
+        targets = tuple(
+            ActualTarget(
+                target_id(window.name, target.name),
+                target.name,
+                ((f"tag:{target.tag_key}", tuple(sorted(target.values))),),
+                OWNER_INFORMATION,
+            )
+            for target in window.targets
+        )
+        tasks = tuple(
+            ActualTask(
+                window_task_id=task_id(window.name, task.name),
+                name=task.name,
+                description=f"tagpatch: {task.settings.operation} ({task.name})",
+                task_arn=PATCH_DOCUMENT,
+                target_ids=tuple(target_id(window.name, name) for name in task.target_names),
+                service_role_arn=None if task.settings.service_role == SERVICE_LINKED else task.settings.service_role,
+                max_concurrency=task.settings.max_concurrency,
+                max_errors=task.settings.max_errors,
+                priority=task.settings.priority,
+                operation=task.settings.operation,
+                reboot_option=task.settings.reboot_option,
+            )
+            for task in window.tasks
+        )
+        windows.append(
+            ActualWindow(
+                window_id=window_id(index),
+                name=window.name,
+                owned=True,
+                schedule=window.settings.schedule,
+                timezone=window.settings.timezone,
+                duration_hours=window.settings.duration_hours,
+                cutoff_hours=window.settings.cutoff_hours,
+                offset_days=window.settings.offset_days,
+                description=window.description,
+                enabled=True,
+                targets=targets,
+                tasks=tasks,
+            )
+        )
+    return windows
+
+
+def plan(
+    state: DesiredState,
+    actual: list[ActualWindow],
+    *,
+    share: float = SHARE,
+    allow_mass_deletion: bool = False,
+) -> Plan:
+    return plan_windows(state, actual, max_deletion_share=share, allow_mass_deletion=allow_mass_deletion)
+
+
+def summary(changes: tuple[Change, ...]) -> list[tuple[str, str, str, str | None]]:
+    return [(change.kind, change.action, change.name, change.window) for change in changes]
+
+
+def replace_window(windows: list[ActualWindow], name: str, **fields: Any) -> list[ActualWindow]:
+    return [dataclasses.replace(window, **fields) if window.name == name else window for window in windows]
+
+
+def hand_made_window(name: str, *, owned: bool = False, index: int = 900) -> ActualWindow:
+    return ActualWindow(
+        window_id=window_id(index),
+        name=name,
+        owned=owned,
+        schedule="rate(7 days)",
+        timezone=None,
+        duration_hours=2,
+        cutoff_hours=0,
+        offset_days=None,
+        description="made by hand",
+        enabled=True,
+        targets=(ActualTarget("hand-target", "hand-target", (("InstanceIds", ("i-1",)),), None),),
+    )
+
+
+# --- first run ----------------------------------------------------------------------------------------------
+
+
+def test_first_run_creates_everything() -> None:
+    state = desired(line("web"), line("db", key="PatchGroup"), line("reports", window="scan-daily"))
+    result = plan(state, [])
+    assert summary(result.changes) == [
+        ("window", "create", "tagpatch-scan-daily", "tagpatch-scan-daily"),
+        ("target", "create", "tagpatch-scan-noreboot-94e1fc-patch-group-01", "tagpatch-scan-daily"),
+        ("task", "create", "tagpatch-scan-noreboot-94e1fc-01", "tagpatch-scan-daily"),
+        ("window", "create", "tagpatch-sun-0200", "tagpatch-sun-0200"),
+        ("target", "create", PG_TARGET, "tagpatch-sun-0200"),
+        ("target", "create", PGK_TARGET, "tagpatch-sun-0200"),
+        ("task", "create", TASK, "tagpatch-sun-0200"),
+    ]
+    assert all(change.before is None and change.resource_id is None for change in result.changes)
+    assert result.writes() == result.changes
+    counts = result.counts()
+    assert counts["window"] == {"created": 2, "updated": 0, "deleted": 0, "unchanged": 0, "blocked": 0}
+    assert counts["target"] == {"created": 3, "updated": 0, "deleted": 0, "unchanged": 0, "blocked": 0}
+    assert counts["task"] == {"created": 2, "updated": 0, "deleted": 0, "unchanged": 0, "blocked": 0}
+    assert counts["registration"] == {"created": 0, "updated": 0, "deleted": 0, "unchanged": 0, "blocked": 0}
+    assert result.problems == ()
+
+
+def test_first_run_change_contents() -> None:
+    result = plan(desired(line("web", window="tue-2330"), line("db", window="roled")), [])
+    by_name = {(change.kind, change.name, change.window): change for change in result.changes}
+    assert by_name[("window", "tagpatch-tue-2330", "tagpatch-tue-2330")].after == {
+        "schedule": "cron(30 23 ? * TUE#2 *)",
+        "timezone": "Europe/Berlin",
+        "duration_hours": 4,
+        "cutoff_hours": 1,
+        "offset_days": 2,
+        "description": "tagpatch: cron(30 23 ? * TUE#2 *) Europe/Berlin",
+        "enabled": True,
+    }
+    assert by_name[("target", PG_TARGET, "tagpatch-tue-2330")].after == {"tag_key": "Patch Group", "values": ["web"]}
+    (roled_task,) = [c for c in result.changes if c.kind == "task" and c.window == "tagpatch-roled"]
+    (roled_target,) = [c for c in result.changes if c.kind == "target" and c.window == "tagpatch-roled"]
+    assert roled_task.action == "create"
+    assert roled_task.after == {
+        "operation": "Install",
+        "reboot_option": "RebootIfNeeded",
+        "max_concurrency": "10%",
+        "max_errors": "1",
+        "priority": 3,
+        "service_role": "arn:aws:iam::123456789012:role/patching",
+        "targets": [roled_target.name],
+        "document": "AWS-RunPatchBaseline",
+    }
+
+
+def test_desired_problems_are_carried_into_the_plan() -> None:
+    state = desired(line("web"), line("bad", window="cron(bad)"))
+    result = plan(state, [])
+    assert [(problem.kind, problem.name) for problem in result.problems] == [("window", "cron(bad)")]
+
+
+# --- idempotence --------------------------------------------------------------------------------------------
+
+fleets = st.lists(
+    st.builds(
+        line,
+        group=st.sampled_from(["web", "db", "api", "batch", "Üml-ä", "日本", "a b", "x/y"]),
+        key=st.sampled_from(["Patch Group", "PatchGroup"]),
+        window=st.sampled_from(
+            ["sun-0200", "tue-2330", "scan-daily", "roled", SUN, MON, "cron(30 1 ? * WED *)", "rate(7 days)"]
+        ),
+        os=st.sampled_from(["AMAZON_LINUX_2023", "UBUNTU", "WINDOWS"]),
+        cls=st.sampled_from(["ready", "stopped"]),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(fleets)
+def test_applying_the_plan_then_planning_again_writes_nothing(lines: list[InstanceReport]) -> None:
+    state = desired(*lines)
+    first = plan(state, [])
+    assert all(change.action == "create" for change in first.changes)
+    again = plan(state, as_actual(state))
+    assert again.writes() == ()
+    counts = again.counts()
+    assert counts["window"]["unchanged"] == len(state.windows)
+    assert counts["target"]["unchanged"] == sum(len(window.targets) for window in state.windows)
+    assert counts["task"]["unchanged"] == sum(len(window.tasks) for window in state.windows)
+    assert sum(counts[kind]["blocked"] for kind in counts) == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(fleets, fleets)
+def test_a_change_of_tags_only_touches_windows_that_changed(
+    before: list[InstanceReport], after: list[InstanceReport]
+) -> None:
+    old, new = desired(*before), desired(*after)
+    result = plan(new, as_actual(old), allow_mass_deletion=True)
+    old_windows = {window.name: window for window in old.windows}
+    new_windows = {window.name: window for window in new.windows}
+    touched = {change.window for change in result.writes() if change.window is not None}
+    for name in touched:
+        assert old_windows.get(name) != new_windows.get(name), name
+    for change in result.changes:
+        if change.kind == "window" and change.action == "delete":
+            assert change.name in old_windows
+            assert change.name not in new_windows
+        if change.kind == "window" and change.action == "create":
+            assert change.name not in old_windows
+
+
+# --- one retag ----------------------------------------------------------------------------------------------
+
+
+def test_moving_a_group_to_another_existing_window_updates_two_targets() -> None:
+    old = desired(line("web"), line("db"), line("api", window="tue-2330"))
+    new = desired(line("web"), line("db", window="tue-2330"), line("api", window="tue-2330"))
+    result = plan(new, as_actual(old))
+    writes = result.writes()
+    assert summary(writes) == [
+        ("target", "update", PG_TARGET, "tagpatch-sun-0200"),
+        ("target", "update", PG_TARGET, "tagpatch-tue-2330"),
+    ]
+    assert writes[0].before == {"tag_key": "Patch Group", "values": ["db", "web"]}
+    assert writes[0].after == {"tag_key": "Patch Group", "values": ["web"]}
+    assert writes[0].resource_id == target_id("tagpatch-sun-0200", PG_TARGET)
+    assert writes[1].before == {"tag_key": "Patch Group", "values": ["api"]}
+    assert writes[1].after == {"tag_key": "Patch Group", "values": ["api", "db"]}
+    assert result.counts()["window"]["unchanged"] == 2
+    assert result.counts()["task"]["unchanged"] == 2
+
+
+def test_moving_the_only_group_of_a_tag_key_moves_its_target() -> None:
+    old = desired(line("web"), line("db", key="PatchGroup"), line("api", window="tue-2330"))
+    new = desired(line("web"), line("db", key="PatchGroup", window="tue-2330"), line("api", window="tue-2330"))
+    result = plan(new, as_actual(old))
+    writes = result.writes()
+    assert summary(writes) == [
+        ("task", "update", TASK, "tagpatch-sun-0200"),
+        ("target", "delete", PGK_TARGET, "tagpatch-sun-0200"),
+        ("target", "create", PGK_TARGET, "tagpatch-tue-2330"),
+        ("task", "update", TASK, "tagpatch-tue-2330"),
+    ]
+    sun_task, sun_target, tue_target, tue_task = writes
+    assert sun_task.before is not None and sun_task.after is not None
+    assert sun_task.before["targets"] == [PG_TARGET, PGK_TARGET]
+    assert sun_task.after["targets"] == [PG_TARGET]
+    assert sun_target.resource_id == target_id("tagpatch-sun-0200", PGK_TARGET)
+    assert sun_target.before == {"tag_key": "PatchGroup", "values": ["db"]}
+    assert tue_target.after == {"tag_key": "PatchGroup", "values": ["db"]}
+    assert tue_task.after is not None
+    assert tue_task.after["targets"] == [PG_TARGET, PGK_TARGET]
+    assert plan(new, as_actual(new)).writes() == ()
+
+
+def test_moving_a_group_to_a_new_schedule_creates_that_window_only() -> None:
+    old = desired(line("web"), line("db"))
+    new = desired(line("web"), line("db", window=MON))
+    result = plan(new, as_actual(old))
+    mon = next(window.name for window in new.windows if window.settings.schedule == MON)
+    assert summary(result.writes()) == [
+        ("window", "create", mon, mon),
+        ("target", "create", PG_TARGET, mon),
+        ("task", "create", TASK, mon),
+        ("target", "update", PG_TARGET, "tagpatch-sun-0200"),
+    ]
+
+
+def test_removing_the_last_instance_of_a_schedule_deletes_its_window() -> None:
+    old = desired(line("web"), line("api", window="tue-2330"))
+    new = desired(line("web"))
+    result = plan(new, as_actual(old))
+    writes = result.writes()
+    assert summary(writes) == [("window", "delete", "tagpatch-tue-2330", "tagpatch-tue-2330")]
+    assert writes[0].resource_id == window_id(1)
+    assert writes[0].before is not None
+    assert writes[0].before["schedule"] == "cron(30 23 ? * TUE#2 *)"
+    assert writes[0].after is None
+    assert result.problems == ()
+
+
+# --- ownership ----------------------------------------------------------------------------------------------
+
+
+def test_an_unowned_window_with_the_desired_name_is_blocked_and_left_alone() -> None:
+    state = desired(line("web"), line("api", window="tue-2330"))
+    actual = replace_window(as_actual(desired(line("other"))), "tagpatch-sun-0200", owned=False, duration_hours=5)
+    result = plan(state, actual)
+    sun = [change for change in result.changes if change.window == "tagpatch-sun-0200"]
+    assert summary(tuple(sun)) == [("window", "blocked", "tagpatch-sun-0200", "tagpatch-sun-0200")]
+    blocked = sun[0]
+    assert blocked.resource_id == window_id(0)
+    assert blocked.reason is not None
+    assert "is not tagged tagpatch:managed=true" in blocked.reason
+    assert f"({window_id(0)})" in blocked.reason
+    assert blocked.before is not None and blocked.after is not None
+    assert (blocked.before["duration_hours"], blocked.after["duration_hours"]) == (5, 3)
+    assert result.problems == (Problem("window", "tagpatch-sun-0200", blocked.reason),)
+    # the other window goes ahead; the unowned one is never counted for deletion
+    assert summary(result.writes()) == [
+        ("window", "create", "tagpatch-tue-2330", "tagpatch-tue-2330"),
+        ("target", "create", PG_TARGET, "tagpatch-tue-2330"),
+        ("task", "create", TASK, "tagpatch-tue-2330"),
+    ]
+
+
+def test_an_unowned_tagpatch_named_window_nobody_asks_for_is_ignored() -> None:
+    result = plan(desired(line("web")), [hand_made_window("tagpatch-old", owned=False)])
+    assert "tagpatch-old" not in {change.name for change in result.changes}
+    assert "tagpatch-old" not in {change.window for change in result.changes}
+
+
+def test_unowned_targets_and_tasks_in_an_owned_window_are_never_changed() -> None:
+    state = desired(line("web"), line("db"))
+    (window,) = as_actual(desired(line("web")))
+    foreign_target = dataclasses.replace(window.targets[0], owner_information="someone-else")
+    hand_target = ActualTarget("t-hand", "manual-target", (("tag:Patch Group", ("x",)),), None)
+    prefixed_hand_target = ActualTarget("t-pre", "tagpatch-legacy", (("tag:Patch Group", ("y",)),), "ops")
+    stale_target = ActualTarget("t-stale", "tagpatch-stale", (("tag:Patch Group", ("z",)),), OWNER_INFORMATION)
+    foreign_task = dataclasses.replace(window.tasks[0], description="ops: weekly", max_concurrency="1")
+    hand_task = dataclasses.replace(window.tasks[0], window_task_id="k-hand", name="manual-task", description=None)
+    prefixed_hand_task = dataclasses.replace(
+        window.tasks[0], window_task_id="k-pre", name="tagpatch-old-01", description="hand-made"
+    )
+    stale_task = dataclasses.replace(window.tasks[0], window_task_id="k-stale", name="tagpatch-stale-01")
+    actual = dataclasses.replace(
+        window,
+        targets=(foreign_target, hand_target, prefixed_hand_target, stale_target),
+        tasks=(foreign_task, hand_task, prefixed_hand_task, stale_task),
+    )
+    result = plan(state, [actual])
+    assert summary(result.changes) == [
+        ("window", "unchanged", "tagpatch-sun-0200", "tagpatch-sun-0200"),
+        ("target", "blocked", PG_TARGET, "tagpatch-sun-0200"),
+        ("task", "blocked", TASK, "tagpatch-sun-0200"),
+        ("task", "delete", "tagpatch-stale-01", "tagpatch-sun-0200"),
+        ("target", "delete", "tagpatch-stale", "tagpatch-sun-0200"),
+    ]
+    target_change, task_change = result.changes[1], result.changes[2]
+    assert target_change.reason == (
+        f"a target named {PG_TARGET} in window tagpatch-sun-0200 was not made by tagpatch; left unchanged"
+    )
+    assert target_change.resource_id == target_id("tagpatch-sun-0200", PG_TARGET)
+    assert task_change.reason is not None
+    assert "was not made by tagpatch" in task_change.reason
+    assert result.changes[3].resource_id == "k-stale"
+    assert result.changes[4].resource_id == "t-stale"
+    untouchable = {"manual-target", "tagpatch-legacy", "manual-task", "tagpatch-old-01"}
+    assert not untouchable & {change.name for change in result.changes}
+
+
+def test_windows_not_named_tagpatch_never_appear_in_changes() -> None:
+    actual = [
+        *as_actual(desired(line("web"))),
+        hand_made_window("prod-patching", index=901),
+        hand_made_window("sun-0200", index=902),
+    ]
+    for state in (desired(line("web")), desired(line("api", window="tue-2330")), desired()):
+        result = plan(state, actual, allow_mass_deletion=True)
+        names = {change.name for change in result.changes} | {change.window for change in result.changes}
+        assert not {"prod-patching", "sun-0200"} & names
+        assert all(change.name.startswith("tagpatch-") for change in result.changes)
+
+
+def test_a_tagged_window_without_the_tagpatch_prefix_is_never_deleted() -> None:
+    actual = [*as_actual(desired(line("web"))), hand_made_window("legacy", owned=True, index=903)]
+    result = plan(desired(line("web")), actual)
+    assert result.writes() == ()
+
+
+# --- the safety limit ---------------------------------------------------------------------------------------
+
+
+def fleet_of(hours: range) -> DesiredState:
+    return desired(*(line(f"g{hour}", window=f"cron(0 {hour} ? * THU *)") for hour in hours))
+
+
+def doomed_ids(kept: range, before: range) -> set[str]:
+    keep = {window.name for window in fleet_of(kept).windows}
+    return {window.window_id for window in as_actual(fleet_of(before)) if window.name not in keep}
+
+
+def test_deleting_more_than_the_share_of_owned_windows_is_blocked() -> None:
+    actual = as_actual(fleet_of(range(8)))
+    result = plan(fleet_of(range(5)), actual)
+    assert result.writes() == ()
+    doomed = [change for change in result.changes if change.action == "blocked"]
+    assert {change.name for change in doomed} == {window.name for window in fleet_of(range(5, 8)).windows}
+    assert all(change.kind == "window" and change.after is None for change in doomed)
+    assert {change.resource_id for change in doomed} == doomed_ids(range(5), range(8))
+    assert result.counts()["window"] == {"created": 0, "updated": 0, "deleted": 0, "unchanged": 5, "blocked": 3}
+    (problem,) = result.problems
+    assert (problem.kind, problem.name) == ("window", "safety-limit")
+    assert "safety limit: this cycle would delete 3 of the 8 maintenance windows tagpatch owns" in problem.reason
+    assert "(more than 25%, i.e. 2); nothing was deleted" in problem.reason
+    assert '{"allow_mass_deletion": true}' in problem.reason
+    assert all(change.reason == problem.reason for change in doomed)
+
+
+def test_deleting_up_to_the_share_is_allowed() -> None:
+    result = plan(fleet_of(range(6)), as_actual(fleet_of(range(8))))
+    assert [change.action for change in result.writes()] == ["delete", "delete"]
+    assert {change.resource_id for change in result.writes()} == doomed_ids(range(6), range(8))
+    assert len(doomed_ids(range(6), range(8))) == 2
+    assert result.problems == ()
+
+
+def test_allow_mass_deletion_deletes_them_all() -> None:
+    result = plan(desired(), as_actual(fleet_of(range(8))), allow_mass_deletion=True)
+    assert result.counts()["window"]["deleted"] == 8
+    assert [change.action for change in result.changes] == ["delete"] * 8
+    assert result.problems == ()
+
+
+def test_deleting_the_only_owned_window_is_allowed() -> None:
+    result = plan(desired(), as_actual(fleet_of(range(1))))
+    assert summary(result.writes()) == [("window", "delete", result.changes[0].name, result.changes[0].name)]
+    assert result.problems == ()
+
+
+def test_unowned_windows_do_not_raise_the_limit() -> None:
+    actual = [
+        *as_actual(fleet_of(range(4))),
+        *(hand_made_window(f"tagpatch-hand-{index}", index=910 + index) for index in range(8)),
+    ]
+    result = plan(fleet_of(range(2)), actual)  # 2 of 4 owned: limit is max(1, floor(0.25 * 4)) = 1
+    assert result.counts()["window"]["blocked"] == 2
+    assert "delete 2 of the 4 maintenance windows" in result.problems[0].reason
+
+
+# --- updates ------------------------------------------------------------------------------------------------
+
+
+def test_a_changed_duration_updates_the_window() -> None:
+    state = desired(line("web"))
+    actual = replace_window(as_actual(state), "tagpatch-sun-0200", duration_hours=4)
+    result = plan(state, actual)
+    (write,) = result.writes()
+    assert (write.kind, write.action, write.name, write.resource_id) == (
+        "window",
+        "update",
+        "tagpatch-sun-0200",
+        window_id(0),
+    )
+    assert write.before is not None and write.after is not None
+    assert (write.before["duration_hours"], write.after["duration_hours"]) == (4, 3)
+    assert {key for key in write.after if write.before[key] != write.after[key]} == {"duration_hours"}
+
+
+def test_a_missing_timezone_reads_as_utc() -> None:
+    state = desired(line("web"))
+    assert plan(state, replace_window(as_actual(state), "tagpatch-sun-0200", timezone=None)).writes() == ()
+
+
+def test_a_disabled_window_is_enabled_again() -> None:
+    state = desired(line("web"))
+    (write,) = plan(state, replace_window(as_actual(state), "tagpatch-sun-0200", enabled=False)).writes()
+    assert write.before is not None and write.after is not None
+    assert (write.action, write.before["enabled"], write.after["enabled"]) == ("update", False, True)
+
+
+def test_a_changed_max_concurrency_updates_the_task() -> None:
+    state = desired(line("web"))
+    (window,) = as_actual(state)
+    task = dataclasses.replace(window.tasks[0], max_concurrency="5%")
+    (write,) = plan(state, [dataclasses.replace(window, tasks=(task,))]).writes()
+    assert (write.kind, write.action, write.name, write.window) == ("task", "update", TASK, "tagpatch-sun-0200")
+    assert write.resource_id == task_id("tagpatch-sun-0200", TASK)
+    assert write.before is not None and write.after is not None
+    assert (write.before["max_concurrency"], write.after["max_concurrency"]) == ("5%", "10%")
+
+
+def test_changed_target_values_update_the_target() -> None:
+    state = desired(line("web"), line("db"))
+    (window,) = as_actual(state)
+    target = dataclasses.replace(window.targets[0], targets=(("tag:Patch Group", ("old",)),))
+    (write,) = plan(state, [dataclasses.replace(window, targets=(target,))]).writes()
+    assert (write.kind, write.action, write.name) == ("target", "update", PG_TARGET)
+    assert write.before == {"tag_key": "Patch Group", "values": ["old"]}
+    assert write.after == {"tag_key": "Patch Group", "values": ["db", "web"]}
+
+
+def test_a_target_selecting_by_something_else_is_updated() -> None:
+    state = desired(line("web"))
+    (window,) = as_actual(state)
+    target = dataclasses.replace(window.targets[0], targets=(("InstanceIds", ("i-1", "i-2")),))
+    (write,) = plan(state, [dataclasses.replace(window, targets=(target,))]).writes()
+    assert write.action == "update"
+    assert write.before == {"targets": [{"Key": "InstanceIds", "Values": ["i-1", "i-2"]}]}
+
+
+# --- baseline registrations ---------------------------------------------------------------------------------
+
+
+def test_registrations_create_unchanged_update_and_blocked() -> None:
+    wanted = {
+        ("new", "UBUNTU"): "pb-new",
+        ("same", "UBUNTU"): "pb-same",
+        ("ours", "WINDOWS"): "pb-win2",
+        ("theirs", "WINDOWS"): "pb-win2",
+        ("stale-ledger", "UBUNTU"): "pb-u2",
+    }
+    state = RegistrationState(
+        actual={
+            ("same", "UBUNTU"): "pb-same",
+            ("ours", "WINDOWS"): "pb-win1",
+            ("theirs", "WINDOWS"): "pb-manual",
+            ("stale-ledger", "UBUNTU"): "pb-u1",
+        },
+        ledger={("ours", "WINDOWS"): "pb-win1", ("stale-ledger", "UBUNTU"): "pb-u0"},
+    )
+    result = plan_registrations(wanted, state)
+    assert [(change.action, change.name) for change in result.changes] == [
+        ("create", "new/UBUNTU"),
+        ("update", "ours/WINDOWS"),
+        ("unchanged", "same/UBUNTU"),
+        ("blocked", "stale-ledger/UBUNTU"),
+        ("blocked", "theirs/WINDOWS"),
+    ]
+    create, update, unchanged, stale, theirs = result.changes
+    assert create.before is None
+    assert create.after == {"patch_group": "new", "operating_system": "UBUNTU", "baseline_id": "pb-new"}
+    assert update.before == {"patch_group": "ours", "operating_system": "WINDOWS", "baseline_id": "pb-win1"}
+    assert update.after == {"patch_group": "ours", "operating_system": "WINDOWS", "baseline_id": "pb-win2"}
+    assert unchanged.before == unchanged.after
+    assert theirs.reason == (
+        "patch group 'theirs' is registered for WINDOWS with baseline pb-manual, which tagpatch did not register; "
+        "deregister it by hand to let tagpatch manage it"
+    )
+    assert stale.reason is not None
+    assert "baseline pb-u1, which tagpatch did not register" in stale.reason
+    assert all(change.kind == "registration" and change.window is None for change in result.changes)
+    assert result.counts()["registration"] == {"created": 1, "updated": 1, "deleted": 0, "unchanged": 1, "blocked": 2}
+
+
+def test_registrations_delete_only_what_the_ledger_recorded_and_is_still_there() -> None:
+    state = RegistrationState(
+        actual={
+            ("old", "UBUNTU"): "pb-1",
+            ("moved", "UBUNTU"): "pb-2",
+            ("manual", "WINDOWS"): "pb-3",
+            ("kept", "UBUNTU"): "pb-4",
+        },
+        ledger={
+            ("old", "UBUNTU"): "pb-1",
+            ("moved", "UBUNTU"): "pb-1",
+            ("gone", "UBUNTU"): "pb-1",
+            ("kept", "UBUNTU"): "pb-4",
+        },
+    )
+    result = plan_registrations({("kept", "UBUNTU"): "pb-4"}, state)
+    assert [(change.action, change.name) for change in result.changes] == [
+        ("unchanged", "kept/UBUNTU"),
+        ("delete", "old/UBUNTU"),
+    ]
+    delete = result.changes[1]
+    assert delete.before == {"patch_group": "old", "operating_system": "UBUNTU", "baseline_id": "pb-1"}
+    assert delete.after is None
+
+
+def test_registrations_never_delete_what_is_not_in_the_ledger() -> None:
+    state = RegistrationState(actual={("manual", "WINDOWS"): "pb-3", ("x", "UBUNTU"): "pb-1"}, ledger={})
+    assert plan_registrations({}, state).changes == ()
+
+
+def test_registration_problems_are_passed_through() -> None:
+    problem = Problem("registration", "web", "no OS")
+    result = plan_registrations({}, RegistrationState(), problems=[problem])
+    assert result.problems == (problem,)
+    assert result.changes == ()
+
+
+# --- the wire form ------------------------------------------------------------------------------------------
+
+
+def test_change_json_round_trip() -> None:
+    old = desired(line("web"), line("db", key="PatchGroup"), line("api", window="tue-2330"))
+    new = desired(line("web", window="roled"), line("db", key="PatchGroup", window="tue-2330"))
+    actual = [*replace_window(as_actual(old), "tagpatch-sun-0200", owned=False), hand_made_window("tagpatch-x")]
+    changes = [
+        *plan(new, actual).changes,
+        *plan_registrations(
+            {("a", "UBUNTU"): "pb-1", ("b", "UBUNTU"): "pb-2"},
+            RegistrationState({("b", "UBUNTU"): "pb-0", ("c", "UBUNTU"): "pb-9"}, {("c", "UBUNTU"): "pb-9"}),
+        ).changes,
+    ]
+    assert {change.action for change in changes} == {"create", "update", "delete", "unchanged", "blocked"}
+    for change in changes:
+        data = change.to_json()
+        assert set(data) == {"kind", "action", "name", "window", "before", "after", "reason", "resource_id"}
+        assert Change.from_json(data) == change
+        assert Change.from_json(json.loads(json.dumps(data))) == change
