@@ -113,7 +113,7 @@ def test_two_groups_on_the_same_schedule_share_one_window() -> None:
     assert window.instance_count == 3
     assert window.description == f"tagpatch: {MON} UTC"
     assert [(target.name, target.values) for target in window.targets] == [
-        ("tagpatch-install-reboot-e07bd3-patch-group-01", ("db", "web"))
+        ("tagpatch-install-reboot-patch-group-01", ("db", "web"))
     ]
     assert state.problems == ()
 
@@ -211,15 +211,15 @@ def test_targets_select_by_the_tag_key_the_instances_carry() -> None:
     state = build(line("web", key="Patch Group"), line("db", key="PatchGroup"), line("api", key="Patch Group"))
     window = only_window(state)
     assert [(target.name, target.tag_key, target.values) for target in window.targets] == [
-        ("tagpatch-install-reboot-e07bd3-patch-group-01", "Patch Group", ("api", "web")),
-        ("tagpatch-install-reboot-e07bd3-patchgroup-01", "PatchGroup", ("db",)),
+        ("tagpatch-install-reboot-patch-group-01", "Patch Group", ("api", "web")),
+        ("tagpatch-install-reboot-patchgroup-01", "PatchGroup", ("db",)),
     ]
     assert window.targets[0].ssm_targets() == [{"Key": "tag:Patch Group", "Values": ["api", "web"]}]
     assert window.targets[1].ssm_targets() == [{"Key": "tag:PatchGroup", "Values": ["db"]}]
     assert len(window.tasks) == 1
     assert window.tasks[0].target_names == (
-        "tagpatch-install-reboot-e07bd3-patch-group-01",
-        "tagpatch-install-reboot-e07bd3-patchgroup-01",
+        "tagpatch-install-reboot-patch-group-01",
+        "tagpatch-install-reboot-patchgroup-01",
     )
 
 
@@ -232,25 +232,25 @@ def test_targets_are_chunked_at_50_values() -> None:
     groups = [f"g{index:03d}" for index in range(120)]
     window = only_window(build(*(line(group) for group in reversed(groups))))
     assert [target.name for target in window.targets] == [
-        "tagpatch-install-reboot-e07bd3-patch-group-01",
-        "tagpatch-install-reboot-e07bd3-patch-group-02",
-        "tagpatch-install-reboot-e07bd3-patch-group-03",
+        "tagpatch-install-reboot-patch-group-01",
+        "tagpatch-install-reboot-patch-group-02",
+        "tagpatch-install-reboot-patch-group-03",
     ]
     assert [len(target.values) for target in window.targets] == [50, 50, 20]
     assert [value for target in window.targets for value in target.values] == groups
     assert window.targets[1].values[0] == "g050"
-    assert [(task.name, len(task.target_names)) for task in window.tasks] == [("tagpatch-install-reboot-e07bd3-01", 3)]
+    assert [(task.name, len(task.target_names)) for task in window.tasks] == [("tagpatch-install-reboot-01", 3)]
 
 
 def test_tasks_take_at_most_10_targets() -> None:
     window = only_window(build(*(line(f"g{index:04d}") for index in range(1050))))  # 21 targets
     assert len(window.targets) == 21
     assert [(task.name, len(task.target_names)) for task in window.tasks] == [
-        ("tagpatch-install-reboot-e07bd3-01", 10),
-        ("tagpatch-install-reboot-e07bd3-02", 10),
-        ("tagpatch-install-reboot-e07bd3-03", 1),
+        ("tagpatch-install-reboot-01", 10),
+        ("tagpatch-install-reboot-02", 10),
+        ("tagpatch-install-reboot-03", 1),
     ]
-    assert window.tasks[2].target_names == ("tagpatch-install-reboot-e07bd3-patch-group-21",)
+    assert window.tasks[2].target_names == ("tagpatch-install-reboot-patch-group-21",)
 
 
 def test_more_than_100_targets_in_a_window_are_dropped_with_a_problem() -> None:
@@ -258,13 +258,13 @@ def test_more_than_100_targets_in_a_window_are_dropped_with_a_problem() -> None:
     state = build(*(line(group) for group in groups))
     window = only_window(state)
     assert len(window.targets) == 100
-    assert window.targets[-1].name == "tagpatch-install-reboot-e07bd3-patch-group-100"
+    assert window.targets[-1].name == "tagpatch-install-reboot-patch-group-100"
     assert window.targets[-1].values[-1] == "g04999"
     assert len(window.tasks) == 10
     assert all(len(task.target_names) == 10 for task in window.tasks)
     assert [problem.name for problem in state.problems] == [
-        "tagpatch-sun-0200/tagpatch-install-reboot-e07bd3-patch-group-101",
-        "tagpatch-sun-0200/tagpatch-install-reboot-e07bd3-patch-group-102",
+        "tagpatch-sun-0200/tagpatch-install-reboot-patch-group-101",
+        "tagpatch-sun-0200/tagpatch-install-reboot-patch-group-102",
     ]
     first, second = state.problems
     assert first.kind == "target"
@@ -279,10 +279,10 @@ def test_more_than_100_targets_in_a_window_are_dropped_with_a_problem() -> None:
 def test_scan_daily_window_runs_a_scan_without_reboot() -> None:
     window = only_window(build(line("reports", window="scan-daily")))
     assert window.name == "tagpatch-scan-daily"
-    assert [task.name for task in window.tasks] == ["tagpatch-scan-noreboot-94e1fc-01"]
+    assert [task.name for task in window.tasks] == ["tagpatch-scan-noreboot-01"]
     assert window.tasks[0].settings == TaskSettings("Scan", "NoReboot", "10%", "5%", 1, "service-linked")
-    assert [target.name for target in window.targets] == ["tagpatch-scan-noreboot-94e1fc-patch-group-01"]
-    assert window.tasks[0].target_names == ("tagpatch-scan-noreboot-94e1fc-patch-group-01",)
+    assert [target.name for target in window.targets] == ["tagpatch-scan-noreboot-patch-group-01"]
+    assert window.tasks[0].target_names == ("tagpatch-scan-noreboot-patch-group-01",)
 
 
 def test_one_task_per_distinct_task_settings() -> None:
@@ -295,8 +295,8 @@ def test_one_task_per_distinct_task_settings() -> None:
     )
     window = only_window(build(line("a", window="install"), line("b", window="scan"), policy=policy))
     assert [(task.name, task.settings.operation, task.target_names) for task in window.tasks] == [
-        ("tagpatch-install-reboot-e07bd3-01", "Install", ("tagpatch-install-reboot-e07bd3-patch-group-01",)),
-        ("tagpatch-scan-noreboot-94e1fc-01", "Scan", ("tagpatch-scan-noreboot-94e1fc-patch-group-01",)),
+        ("tagpatch-install-reboot-01", "Install", ("tagpatch-install-reboot-patch-group-01",)),
+        ("tagpatch-scan-noreboot-01", "Scan", ("tagpatch-scan-noreboot-patch-group-01",)),
     ]
     assert [target.values for target in window.targets] == [("a",), ("b",)]
 

@@ -6,6 +6,7 @@ would have left it (`as_actual`) and with hand-made windows, targets and tasks m
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from pathlib import Path
@@ -40,9 +41,9 @@ POLICY: PatchPolicy = parse_policy(_DOCUMENT, "<test>")
 
 SUN = "cron(0 2 ? * SUN *)"
 MON = "cron(0 2 ? * MON *)"
-PG_TARGET = "tagpatch-install-reboot-e07bd3-patch-group-01"
-PGK_TARGET = "tagpatch-install-reboot-e07bd3-patchgroup-01"
-TASK = "tagpatch-install-reboot-e07bd3-01"
+PG_TARGET = "tagpatch-install-reboot-patch-group-01"
+PGK_TARGET = "tagpatch-install-reboot-patchgroup-01"
+TASK = "tagpatch-install-reboot-01"
 SHARE = 0.25
 
 _counter = iter(range(1, 1_000_000))
@@ -180,8 +181,8 @@ def test_first_run_creates_everything() -> None:
     result = plan(state, [])
     assert summary(result.changes) == [
         ("window", "create", "tagpatch-scan-daily", "tagpatch-scan-daily"),
-        ("target", "create", "tagpatch-scan-noreboot-94e1fc-patch-group-01", "tagpatch-scan-daily"),
-        ("task", "create", "tagpatch-scan-noreboot-94e1fc-01", "tagpatch-scan-daily"),
+        ("target", "create", "tagpatch-scan-noreboot-patch-group-01", "tagpatch-scan-daily"),
+        ("task", "create", "tagpatch-scan-noreboot-01", "tagpatch-scan-daily"),
         ("window", "create", "tagpatch-sun-0200", "tagpatch-sun-0200"),
         ("target", "create", PG_TARGET, "tagpatch-sun-0200"),
         ("target", "create", PGK_TARGET, "tagpatch-sun-0200"),
@@ -664,3 +665,38 @@ def test_change_json_round_trip() -> None:
         assert set(data) == {"kind", "action", "name", "window", "before", "after", "reason", "resource_id"}
         assert Change.from_json(data) == change
         assert Change.from_json(json.loads(json.dumps(data))) == change
+
+
+def test_a_baseline_takes_at_most_25_patch_groups_and_the_rest_are_reported() -> None:
+    desired = {(f"group-{index:02d}", "UBUNTU"): "pb-0123456789abcdef0" for index in range(30)}
+    state = RegistrationState(actual={("other", "UBUNTU"): "pb-0123456789abcdef0"})
+    result = plan_registrations(desired, state)
+    created = [change.name for change in result.changes if change.action == "create"]
+    blocked = [change for change in result.changes if change.action == "blocked"]
+    # One slot is taken by a registration tagpatch does not own.
+    assert created == [f"group-{index:02d}/UBUNTU" for index in range(24)]
+    assert [change.name for change in blocked] == [f"group-{index:02d}/UBUNTU" for index in range(24, 30)]
+    assert "SSM quota: 25 patch groups per baseline" in str(blocked[0].reason)
+    assert len(result.problems) == 6
+
+
+def test_deregistering_frees_a_slot_on_the_baseline_in_the_same_plan() -> None:
+    full = {(f"old-{index:02d}", "UBUNTU"): "pb-0123456789abcdef0" for index in range(25)}
+    state = RegistrationState(actual=dict(full), ledger=dict(full))
+    desired = {key: value for key, value in list(full.items())[1:]} | {("new", "UBUNTU"): "pb-0123456789abcdef0"}
+    actions = {change.name: change.action for change in plan_registrations(desired, state).changes}
+    assert actions["old-00/UBUNTU"] == "delete"
+    assert actions["new/UBUNTU"] == "create"
+
+
+def test_a_changed_task_setting_in_the_policy_is_an_update_not_a_recreate() -> None:
+    before = desired(line("web"))
+    document = copy.deepcopy(_DOCUMENT)
+    document["defaults"]["task"]["max_concurrency"] = "25%"
+    after = build_desired_state([line("web")], parse_policy(document, "<test>"))
+    changed = plan_windows(after, as_actual(before), max_deletion_share=SHARE, allow_mass_deletion=False)
+    (update,) = changed.writes()
+    assert summary((update,)) == [("task", "update", TASK, update.window)]
+    assert update.before is not None
+    assert update.after is not None
+    assert (update.before["max_concurrency"], update.after["max_concurrency"]) == ("10%", "25%")

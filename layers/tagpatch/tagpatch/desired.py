@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
@@ -136,17 +136,33 @@ def window_name(settings: WindowSettings, policy_name: str | None) -> str:
 
 
 def task_slug(settings: TaskSettings) -> str:
-    """Readable, plus a hash of every setting: two task settings in one window never share a name."""
     reboot = "reboot" if settings.reboot_option == "RebootIfNeeded" else "noreboot"
-    digest = _short_hash(
-        settings.operation,
-        settings.reboot_option,
-        settings.max_concurrency,
-        settings.max_errors,
-        settings.priority,
-        settings.service_role,
-    )
-    return f"{settings.operation.lower()}-{reboot}-{digest}"
+    return f"{settings.operation.lower()}-{reboot}"
+
+
+def task_slugs(all_settings: Iterable[TaskSettings]) -> dict[TaskSettings, str]:
+    """Names for the task settings of one window.
+
+    Usually a window has one task setting and its name stays the same when a setting changes, so
+    the change is an update, not a delete and create. Only when two settings in one window would
+    share a name does each get a hash of all its settings.
+    """
+    settings_list = list(all_settings)
+    plain = Counter(task_slug(settings) for settings in settings_list)
+    slugs = {}
+    for settings in settings_list:
+        slug = task_slug(settings)
+        if plain[slug] > 1:
+            slug += "-" + _short_hash(
+                settings.operation,
+                settings.reboot_option,
+                settings.max_concurrency,
+                settings.max_errors,
+                settings.priority,
+                settings.service_role,
+            )
+        slugs[settings] = slug
+    return slugs
 
 
 def build_desired_state(instances: Iterable[Mapping[str, Any]], policy: PatchPolicy) -> DesiredState:
@@ -212,13 +228,14 @@ def _build_window(demand: _WindowDemand, problems: list[Problem]) -> DesiredWind
     name = window_name(demand.settings, demand.policy_name)
     targets: list[DesiredTarget] = []
     tasks: list[DesiredTask] = []
-    for task_settings in sorted(demand.groups, key=task_slug):
+    slugs = task_slugs(demand.groups)
+    for task_settings in sorted(demand.groups, key=slugs.__getitem__):
         task_targets: list[DesiredTarget] = []
         for tag_key in sorted(demand.groups[task_settings]):
             groups = sorted(demand.groups[task_settings][tag_key])
             for chunk, start in enumerate(range(0, len(groups), MAX_VALUES_PER_TARGET), start=1):
                 key_slug = TAG_KEY_SLUG.get(tag_key, _slug(tag_key))
-                target_name = f"{MANAGED_PREFIX}{task_slug(task_settings)}-{key_slug}-{chunk:02d}"
+                target_name = f"{MANAGED_PREFIX}{slugs[task_settings]}-{key_slug}-{chunk:02d}"
                 task_targets.append(
                     DesiredTarget(target_name, tag_key, tuple(groups[start : start + MAX_VALUES_PER_TARGET]))
                 )
@@ -247,7 +264,7 @@ def _build_window(demand: _WindowDemand, problems: list[Problem]) -> DesiredWind
                 )
                 break
             members = tuple(target.name for target in task_targets[start : start + MAX_TARGETS_PER_TASK])
-            tasks.append(DesiredTask(f"{MANAGED_PREFIX}{task_slug(task_settings)}-{chunk:02d}", task_settings, members))
+            tasks.append(DesiredTask(f"{MANAGED_PREFIX}{slugs[task_settings]}-{chunk:02d}", task_settings, members))
     description = f"tagpatch: {demand.settings.schedule} {demand.settings.timezone}"[:128]
     return DesiredWindow(name, demand.settings, description, tuple(targets), tuple(tasks), demand.instance_count)
 

@@ -7,6 +7,7 @@ the result is a list of `Change`s, the same form in plan mode and apply mode.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
@@ -23,6 +24,7 @@ from tagpatch.policy import SERVICE_LINKED, TaskSettings, WindowSettings
 
 Kind = Literal["window", "target", "task", "registration"]
 Action = Literal["create", "update", "delete", "unchanged", "blocked"]
+MAX_PATCH_GROUPS_PER_BASELINE: Final = 25
 KINDS: Final[tuple[Kind, ...]] = ("window", "target", "task", "registration")
 WRITE_ACTIONS: Final = frozenset({"create", "update", "delete"})
 PATCH_DOCUMENT: Final = "AWS-RunPatchBaseline"
@@ -363,37 +365,57 @@ def plan_registrations(
     state: RegistrationState,
     *,
     problems: Sequence[Problem] = (),
+    max_groups_per_baseline: int = MAX_PATCH_GROUPS_PER_BASELINE,
 ) -> Plan:
-    """desired: (patch group, OS) -> baseline id, already resolved from the policy."""
+    """desired: (patch group, OS) -> baseline id, already resolved from the policy.
+
+    A baseline holds at most 25 patch groups: registrations beyond that are reported as blocked
+    (in patch group order, so the same groups are blocked every cycle), never attempted.
+    """
     changes: list[Change] = []
+    found = list(problems)
+    deleted = {
+        key for key, registered in state.ledger.items() if key not in desired and state.actual.get(key) == registered
+    }
+    moving = {
+        key
+        for key, baseline_id in desired.items()
+        if key in state.actual and state.actual[key] != baseline_id and state.ledger.get(key) == state.actual[key]
+    }
+    # Groups each baseline will hold once this plan is applied, before any new registration.
+    load = Counter(baseline for key, baseline in state.actual.items() if key not in deleted and key not in moving)
     for (group, operating_system), baseline_id in sorted(desired.items()):
         name = f"{group}/{operating_system}"
         after = {"patch_group": group, "operating_system": operating_system, "baseline_id": baseline_id}
         current = state.actual.get((group, operating_system))
         before = None if current is None else {**after, "baseline_id": current}
-        if current is None:
-            changes.append(Change("registration", "create", name, None, None, after))
-        elif current == baseline_id:
+        if current == baseline_id:
             changes.append(Change("registration", "unchanged", name, None, before, after))
-        elif state.ledger.get((group, operating_system)) == current:
-            changes.append(Change("registration", "update", name, None, before, after))
-        else:
-            changes.append(
-                Change(
-                    "registration",
-                    "blocked",
-                    name,
-                    None,
-                    before,
-                    after,
-                    reason=f"patch group {group!r} is registered for {operating_system} with baseline {current}, "
-                    "which tagpatch did not register; deregister it by hand to let tagpatch manage it",
-                )
-            )
-    for (group, operating_system), registered in sorted(state.ledger.items()):
-        if (group, operating_system) in desired:
             continue
-        if state.actual.get((group, operating_system)) == registered:
-            before = {"patch_group": group, "operating_system": operating_system, "baseline_id": registered}
-            changes.append(Change("registration", "delete", f"{group}/{operating_system}", None, before, None))
-    return Plan(tuple(changes), tuple(problems))
+        if current is not None and state.ledger.get((group, operating_system)) != current:
+            reason = (
+                f"patch group {group!r} is registered for {operating_system} with baseline {current}, "
+                "which tagpatch did not register; deregister it by hand to let tagpatch manage it"
+            )
+            changes.append(Change("registration", "blocked", name, None, before, after, reason))
+            found.append(Problem("registration", name, reason))
+            continue
+        if load[baseline_id] >= max_groups_per_baseline:
+            reason = (
+                f"baseline {baseline_id} already holds {max_groups_per_baseline} patch groups (SSM quota: "
+                f"{max_groups_per_baseline} patch groups per baseline); {group!r} is not registered for "
+                f"{operating_system} and uses the account's default baseline for it"
+            )
+            changes.append(Change("registration", "blocked", name, None, before, after, reason))
+            found.append(Problem("registration", name, reason))
+            continue
+        load[baseline_id] += 1
+        changes.append(Change("registration", "create" if current is None else "update", name, None, before, after))
+    for group, operating_system in sorted(deleted):
+        before = {
+            "patch_group": group,
+            "operating_system": operating_system,
+            "baseline_id": state.ledger[(group, operating_system)],
+        }
+        changes.append(Change("registration", "delete", f"{group}/{operating_system}", None, before, None))
+    return Plan(tuple(changes), tuple(found))

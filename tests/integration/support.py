@@ -1,0 +1,80 @@
+"""Small builders for integration scenarios in the simulated account."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from types import MappingProxyType
+from typing import Any
+
+from tagpatch_local.fleet import FleetInstance
+from tagpatch_local.report import change_lines, problems
+from tagpatch_local.runner import CycleResult, SimulatedAccount
+
+_names = itertools.count(1)
+
+
+def instance(
+    group: str | None,
+    window: str | None,
+    *,
+    os: str = "AMAZON_LINUX_2023",
+    key: str = "Patch Group",
+    name: str | None = None,
+    state: str = "running",
+    ssm: str = "online",
+) -> FleetInstance:
+    tags = {"Name": name or f"node-{next(_names)}", "Owner": "team-test"}
+    if group is not None:
+        tags[key] = group
+    if window is not None:
+        tags["Maintenance Window"] = window
+    return FleetInstance(tags=MappingProxyType(tags), os=os, state=state, ssm=ssm)  # type: ignore[arg-type]
+
+
+def run_ok(account: SimulatedAccount, execution_input: Any = None) -> CycleResult:
+    result = account.run_cycle(execution_input)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    return result
+
+
+def changes(account: SimulatedAccount, result: CycleResult) -> list[dict[str, Any]]:
+    return change_lines(account, result)
+
+
+def change_keys(account: SimulatedAccount, result: CycleResult) -> set[tuple[str, str, str, str | None]]:
+    return {(c["kind"], c["action"], c["name"], c.get("window")) for c in changes(account, result)}
+
+
+def reported(account: SimulatedAccount, result: CycleResult) -> list[dict[str, Any]]:
+    return problems(account, result)
+
+
+def ssm_windows(account: SimulatedAccount) -> dict[str, dict[str, Any]]:
+    ssm = account.client("ssm")
+    return {w["Name"]: w for w in ssm.describe_maintenance_windows(MaxResults=100)["WindowIdentities"]}
+
+
+def window_targets(account: SimulatedAccount, window_id: str) -> list[dict[str, Any]]:
+    targets: list[dict[str, Any]] = account.client("ssm").describe_maintenance_window_targets(
+        WindowId=window_id, MaxResults=100
+    )["Targets"]
+    return targets
+
+
+def registrations(account: SimulatedAccount) -> dict[tuple[str, str], str]:
+    mappings = account.client("ssm").describe_patch_groups(MaxResults=100)["Mappings"]
+    return {
+        (m["PatchGroup"], m["BaselineIdentity"]["OperatingSystem"]): m["BaselineIdentity"]["BaselineId"]
+        for m in mappings
+    }
+
+
+def pages(count: int, size: int) -> int:
+    return math.ceil(count / size)
+
+
+def by_name(lines: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for line in lines:
+        yield str(line["name"]), line

@@ -1,0 +1,159 @@
+"""Least privilege, proven: every call a function makes is granted, and every grant is used.
+
+The calls are the ones botocore saw while the real handlers ran a set of cycles chosen to take
+every path (create, update, delete, move a registration, fail and report), not a list kept by hand.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tagpatch_local.runner import SimulatedAccount
+from tagpatch_local.template import Template
+
+from .support import instance, run_ok
+
+REPO = Path(__file__).resolve().parents[2]
+# Actions IAM checks on a call besides the call's own action.
+IMPLIED: dict[str, set[str]] = {
+    "ssm:CreateMaintenanceWindow": {"ssm:AddTagsToResource"},  # it is given Tags
+    "sns:Publish": {"kms:GenerateDataKey", "kms:Decrypt"},  # the topic is KMS-encrypted
+}
+# Operations whose IAM action has another name.
+ACTION_NAMES = {"s3:HeadObject": "s3:GetObject", "s3:ListObjectsV2": "s3:ListBucket"}
+
+
+def iam_actions(call: str) -> set[str]:
+    return {ACTION_NAMES.get(call, call), *IMPLIED.get(call, set())}
+
+
+def granted_actions(template: Template, logical_id: str) -> set[str]:
+    granted: set[str] = set()
+    for policy in template.resources[logical_id]["Properties"].get("Policies", []):
+        assert isinstance(policy, dict) and "Statement" in policy, (
+            f"{logical_id}: only inline statements are allowed, so this test can read them (got {policy!r})"
+        )
+        for statement in policy["Statement"]:
+            assert statement["Effect"] == "Allow"
+            actions = statement["Action"]
+            granted.update([actions] if isinstance(actions, str) else actions)
+    return granted
+
+
+def write_policy(path: Path, edit: Any) -> Path:
+    """The repo's policy with `edit(document)` applied, written to `path`."""
+    document = yaml.safe_load((REPO / "policy" / "patch-policy.yaml").read_text())
+    edit(document)
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def instance_id(account: SimulatedAccount, name: str) -> str:
+    reservations = account.client("ec2").describe_instances(Filters=[{"Name": "tag:Name", "Values": [name]}])
+    return str(reservations["Reservations"][0]["Instances"][0]["InstanceId"])
+
+
+@pytest.fixture(scope="module")
+def observed_calls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Counter[str]]:
+    """Every call each function made over cycles that take every path."""
+    folder = tmp_path_factory.mktemp("policies")
+    calls: dict[str, Counter[str]] = {}
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        ubuntu = account.client("ssm").create_patch_baseline(Name="team-ubuntu", OperatingSystem="UBUNTU")
+
+        # An inline daily 06:00 schedule with the same length as the policy's scan-daily window lands in
+        # that window with a second task, so removing it later deregisters a task and a target.
+        def first(policy: dict[str, Any]) -> None:
+            policy["baselines"]["UBUNTU"] = ubuntu["BaselineId"]
+            policy["defaults"]["window"] = {"timezone": "UTC", "duration_hours": 2, "cutoff_hours": 1}
+
+        def second(policy: dict[str, Any]) -> None:
+            policy["windows"]["sun-0200"]["duration_hours"] = 4  # a window update
+            policy["defaults"]["task"]["max_concurrency"] = "20%"  # a task update
+            policy["defaults"]["window"] = {"timezone": "UTC", "duration_hours": 2, "cutoff_hours": 1}
+            # UBUNTU goes back to the AWS default: the registration tagpatch made is moved.
+
+        account.use_policy(write_policy(folder / "first.yaml", first))
+        account.seed(
+            [
+                instance("web", "sun-0200", name="a"),
+                instance("db", "cron(0 6 ? * * *)", os="UBUNTU", name="b"),
+                instance("scan", "scan-daily", os="WINDOWS", name="c"),
+                instance("gone", "tue-2330", name="d"),
+            ]
+        )
+        results = [run_ok(account)]
+        ec2 = account.client("ec2")
+        ec2.create_tags(Resources=[instance_id(account, "a")], Tags=[{"Key": "Patch Group", "Value": "web2"}])
+        ec2.create_tags(
+            Resources=[instance_id(account, "b")], Tags=[{"Key": "Maintenance Window", "Value": "sun-0200"}]
+        )
+        ec2.terminate_instances(InstanceIds=[instance_id(account, "d")])
+        account.use_policy(write_policy(folder / "second.yaml", second))
+        results.append(run_ok(account))
+        # A failing cycle exercises ReportFailure: without its bucket, Discovery cannot save the inventory.
+        bucket, s3 = account.artifact_bucket, account.client("s3")
+        versions = s3.list_object_versions(Bucket=bucket)
+        for item in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
+            s3.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
+        s3.delete_bucket(Bucket=bucket)
+        failed = account.run_cycle({})
+        assert failed.status == "FAILED"
+        results.append(failed)
+    for result in results:
+        for function, counts in result.calls_by_function.items():
+            calls.setdefault(function, Counter()).update(counts)
+    return calls
+
+
+def test_the_scenario_takes_every_write_path(observed_calls: dict[str, Counter[str]]) -> None:
+    apply_calls = set(observed_calls["ApplyWindowChangesFunction"])
+    assert {
+        "ssm:CreateMaintenanceWindow",
+        "ssm:UpdateMaintenanceWindow",
+        "ssm:DeleteMaintenanceWindow",
+        "ssm:RegisterTargetWithMaintenanceWindow",
+        "ssm:UpdateMaintenanceWindowTarget",
+        "ssm:DeregisterTargetFromMaintenanceWindow",
+        "ssm:RegisterTaskWithMaintenanceWindow",
+        "ssm:UpdateMaintenanceWindowTask",
+        "ssm:DeregisterTaskFromMaintenanceWindow",
+    } <= apply_calls
+    assert {
+        "ssm:RegisterPatchBaselineForPatchGroup",
+        "ssm:DeregisterPatchBaselineForPatchGroup",
+        "ssm:GetPatchBaseline",
+    } <= set(observed_calls["BaselineAssociationFunction"])
+    assert "sns:Publish" in observed_calls["ReportFailureFunction"]
+
+
+@pytest.mark.parametrize("function", sorted(Template.load(REPO / "template.yaml").functions()))
+def test_each_function_is_granted_exactly_what_it_calls(function: str, observed_calls: dict[str, Counter[str]]) -> None:
+    template = Template.load(REPO / "template.yaml")
+    needed = set().union(*(iam_actions(call) for call in observed_calls.get(function, Counter())))
+    granted = granted_actions(template, function)
+    assert needed - granted == set(), f"{function} calls what its policy does not grant"
+    assert granted - needed == set(), f"{function} is granted what it never calls"
+
+
+def test_wildcard_resources_only_where_the_action_has_no_resource_level_permissions() -> None:
+    # Per the Service Authorization Reference, these actions cannot be scoped to a resource.
+    unscopable = {
+        "ec2:DescribeInstances",
+        "ssm:DescribeInstanceInformation",
+        "ssm:DescribeMaintenanceWindows",
+        "ssm:CreateMaintenanceWindow",
+        "ssm:DescribePatchBaselines",
+        "ssm:DescribePatchGroups",
+    }
+    template = Template.load(REPO / "template.yaml")
+    for function in template.functions():
+        for policy in template.resources[function]["Properties"].get("Policies", []):
+            for statement in policy["Statement"]:
+                if statement["Resource"] == "*":
+                    assert set(statement["Action"]) <= unscopable, (function, statement["Sid"])
