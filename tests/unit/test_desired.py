@@ -214,8 +214,15 @@ def test_targets_select_by_the_tag_key_the_instances_carry() -> None:
         ("tagpatch-install-reboot-patch-group-01", "Patch Group", ("api", "web")),
         ("tagpatch-install-reboot-patchgroup-01", "PatchGroup", ("db",)),
     ]
-    assert window.targets[0].ssm_targets() == [{"Key": "tag:Patch Group", "Values": ["api", "web"]}]
-    assert window.targets[1].ssm_targets() == [{"Key": "tag:PatchGroup", "Values": ["db"]}]
+    # Patch group AND window tag: a group split over two windows is patched once, in each member's own.
+    assert window.targets[0].ssm_targets() == [
+        {"Key": "tag:Patch Group", "Values": ["api", "web"]},
+        {"Key": "tag:Maintenance Window", "Values": [SUN]},
+    ]
+    assert window.targets[1].ssm_targets() == [
+        {"Key": "tag:PatchGroup", "Values": ["db"]},
+        {"Key": "tag:Maintenance Window", "Values": [SUN]},
+    ]
     assert len(window.tasks) == 1
     assert window.tasks[0].target_names == (
         "tagpatch-install-reboot-patch-group-01",
@@ -582,3 +589,22 @@ def test_build_desired_state_never_raises(lines: list[InstanceReport]) -> None:
     for problem in state.problems:
         assert problem.kind in {"window", "registration", "target", "task"}
         assert problem.reason
+
+
+def test_a_group_split_over_two_windows_is_targeted_in_each_by_its_members_window_tag() -> None:
+    state = build(line("web", window="sun-0200"), line("web", window="tue-2330"), line("web", window=SUN))
+    targets = {window.name: window.targets for window in state.windows}
+    assert set(targets) == {"tagpatch-sun-0200", "tagpatch-tue-2330"}
+    # sun-0200 and the identical inline schedule are one window: both tag spellings select it.
+    (sun,) = targets["tagpatch-sun-0200"]
+    assert sun.values == ("web",) and sun.window_values == (SUN, "sun-0200")
+    (tue,) = targets["tagpatch-tue-2330"]
+    assert tue.values == ("web",) and tue.window_values == ("tue-2330",)
+
+
+def test_the_window_key_without_a_space_gets_its_own_target() -> None:
+    (window,) = build(line("web"), {**line("db"), "window_key": "MaintenanceWindow"}).windows
+    assert [(t.name, t.window_key, t.values) for t in window.targets] == [
+        ("tagpatch-install-reboot-patch-group-01", "Maintenance Window", ("web",)),
+        ("tagpatch-install-reboot-patch-group-maintenancewindow-01", "MaintenanceWindow", ("db",)),
+    ]

@@ -42,12 +42,23 @@ TAG_KEY_SLUG: Final = {"Patch Group": "patch-group", "PatchGroup": "patchgroup"}
 
 @dataclass(frozen=True)
 class DesiredTarget:
+    """Instances whose patch group is one of `values` AND whose window tag is one of `window_values`.
+
+    Both conditions: selecting by patch group alone would patch a group's instances in every window
+    any of its members asked for.
+    """
+
     name: str
     tag_key: str  # "Patch Group" or "PatchGroup"
     values: tuple[str, ...]  # sorted patch group names, at most 50
+    window_key: str = "Maintenance Window"  # or "MaintenanceWindow"
+    window_values: tuple[str, ...] = ()  # the window tag values that resolve to this window
 
     def ssm_targets(self) -> list[dict[str, Any]]:
-        return [{"Key": f"tag:{self.tag_key}", "Values": list(self.values)}]
+        return [
+            {"Key": f"tag:{self.tag_key}", "Values": list(self.values)},
+            {"Key": f"tag:{self.window_key}", "Values": list(self.window_values)},
+        ]
 
 
 @dataclass(frozen=True)
@@ -97,10 +108,12 @@ class _WindowDemand:
     settings: WindowSettings
     policy_name: str | None = None
     instance_count: int = 0
-    # task settings -> tag key -> patch groups
-    groups: dict[TaskSettings, dict[str, set[str]]] = field(
+    # task settings -> (patch group key, window key) -> patch groups
+    groups: dict[TaskSettings, dict[tuple[str, str], set[str]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(set))
     )
+    # window key -> the tag values (as instances carry them) that resolve to this window
+    window_values: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
 
 def _slug(text: str) -> str:
@@ -201,7 +214,9 @@ def build_desired_state(instances: Iterable[Mapping[str, Any]], policy: PatchPol
         if demand is None:
             demand = demands[settings] = _WindowDemand(settings, policy_window_by_settings.get(settings))
         demand.instance_count += 1
-        demand.groups[task][key].add(group)
+        window_key = line.get("window_key") or "Maintenance Window"
+        demand.groups[task][(key, window_key)].add(group)
+        demand.window_values[window_key].add(window_tag)
         operating_system = line.get("os")
         if operating_system:
             registrations.add(Registration(group, operating_system, policy.baseline_for(operating_system).describe()))
@@ -231,13 +246,22 @@ def _build_window(demand: _WindowDemand, problems: list[Problem]) -> DesiredWind
     slugs = task_slugs(demand.groups)
     for task_settings in sorted(demand.groups, key=slugs.__getitem__):
         task_targets: list[DesiredTarget] = []
-        for tag_key in sorted(demand.groups[task_settings]):
-            groups = sorted(demand.groups[task_settings][tag_key])
+        for tag_key, window_key in sorted(demand.groups[task_settings]):
+            groups = sorted(demand.groups[task_settings][(tag_key, window_key)])
+            window_values = tuple(sorted(demand.window_values[window_key])[:MAX_VALUES_PER_TARGET])
+            key_slug = TAG_KEY_SLUG.get(tag_key, _slug(tag_key))
+            if window_key != "Maintenance Window":
+                key_slug += "-" + _slug(window_key)
             for chunk, start in enumerate(range(0, len(groups), MAX_VALUES_PER_TARGET), start=1):
-                key_slug = TAG_KEY_SLUG.get(tag_key, _slug(tag_key))
                 target_name = f"{MANAGED_PREFIX}{slugs[task_settings]}-{key_slug}-{chunk:02d}"
                 task_targets.append(
-                    DesiredTarget(target_name, tag_key, tuple(groups[start : start + MAX_VALUES_PER_TARGET]))
+                    DesiredTarget(
+                        target_name,
+                        tag_key,
+                        tuple(groups[start : start + MAX_VALUES_PER_TARGET]),
+                        window_key,
+                        window_values,
+                    )
                 )
         room = MAX_TARGETS_PER_WINDOW - len(targets)
         if len(task_targets) > room:

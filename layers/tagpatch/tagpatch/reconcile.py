@@ -146,14 +146,31 @@ def actual_window_fields(window: ActualWindow) -> dict[str, Any]:
     }
 
 
+PATCH_GROUP_TAG_KEYS: Final = frozenset({"tag:Patch Group", "tag:PatchGroup"})
+WINDOW_TAG_KEYS: Final = frozenset({"tag:Maintenance Window", "tag:MaintenanceWindow"})
+
+
 def target_fields(target: DesiredTarget) -> dict[str, Any]:
-    return {"tag_key": target.tag_key, "values": list(target.values)}
+    return {
+        "tag_key": target.tag_key,
+        "values": list(target.values),
+        "window_key": target.window_key,
+        "window_values": list(target.window_values),
+    }
 
 
 def actual_target_fields(target: ActualTarget) -> dict[str, Any]:
-    if len(target.targets) == 1 and target.targets[0][0].startswith("tag:"):
-        key, values = target.targets[0]
-        return {"tag_key": key.removeprefix("tag:"), "values": list(values)}
+    keys = {key for key, _ in target.targets}
+    if len(target.targets) == 2 and keys & PATCH_GROUP_TAG_KEYS and keys & WINDOW_TAG_KEYS:
+        found = dict(target.targets)
+        (group_key,) = keys & PATCH_GROUP_TAG_KEYS
+        (window_key,) = keys & WINDOW_TAG_KEYS
+        return {
+            "tag_key": group_key.removeprefix("tag:"),
+            "values": list(found[group_key]),
+            "window_key": window_key.removeprefix("tag:"),
+            "window_values": list(found[window_key]),
+        }
     return {"targets": [{"Key": key, "Values": list(values)} for key, values in target.targets]}
 
 

@@ -153,7 +153,10 @@ def _window_request(after: Mapping[str, Any]) -> dict[str, Any]:
 
 def _target_request(name: str, after: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "Targets": [{"Key": f"tag:{after['tag_key']}", "Values": list(after["values"])}],
+        "Targets": [
+            {"Key": f"tag:{after['tag_key']}", "Values": list(after["values"])},
+            {"Key": f"tag:{after['window_key']}", "Values": list(after["window_values"])},
+        ],
         "OwnerInformation": OWNER_INFORMATION,
         "Name": name,
         "Description": f"{OWNER_INFORMATION}: instances tagged {after['tag_key']} in {len(after['values'])} groups",
