@@ -5,8 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
+
+from tagpatch_local import simulator
+from tagpatch_local.runner import SimulatedAccount
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO_ROOT / "template.yaml"
@@ -26,10 +32,30 @@ os.environ.update(
 )
 
 
-@pytest.fixture
-def account() -> Iterator[object]:
-    """A fresh simulated account with the tagpatch stack deployed from template.yaml."""
-    from tagpatch_local.runner import SimulatedAccount
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials per test too, in case a test or a library changed the environment."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MOTO_ACCOUNT_ID", raising=False)
 
+
+@pytest.fixture
+def ssm() -> Iterator[Any]:
+    """An SSM client on a bare moto account with the simulator's extensions installed."""
+    simulator.install()
+    with mock_aws():
+        yield boto3.client("ssm", region_name="us-east-1")
+
+
+@pytest.fixture
+def account() -> Iterator[SimulatedAccount]:
+    """A fresh simulated account with the tagpatch stack deployed from template.yaml."""
     with SimulatedAccount(TEMPLATE) as simulated:
         yield simulated

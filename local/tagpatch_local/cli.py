@@ -9,13 +9,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from botocore.exceptions import ClientError, NoCredentialsError
+
 from tagpatch_local.fleet import FleetError, load_fleet
 from tagpatch_local.report import write_outputs
-from tagpatch_local.runner import CycleResult, SimulatedAccount, console
+from tagpatch_local.runner import CycleResult, DeployedStack, SimulatedAccount, console
 from tagpatch_local.scenario import ScenarioCycle, ScenarioError, apply_edit, load_scenario
 from tagpatch_local.template import TemplateError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+DEMO_FLEET = REPO_ROOT / "fleets" / "demo.yaml"
 
 
 class UsageError(ValueError):
@@ -85,7 +88,23 @@ def human_summary(result: CycleResult, summary: dict[str, Any], out_dir: Path) -
     return "\n".join(lines)
 
 
+def run_deployed(args: argparse.Namespace) -> int:
+    """One cycle of a stack deployed with `sam deploy`, with the caller's credentials."""
+    out = console()
+    if args.scenario or args.fleet:
+        raise UsageError("--stack runs the deployed stack's real fleet; it takes no --fleet or --scenario")
+    account = DeployedStack.from_stack(args.stack, args.region)
+    print(f"tagpatch: stack {args.stack}, state machine {account.state_machine_arn}", file=out, flush=True)
+    result = account.run_cycle(parse_input(args.input), on_event=Progress(out))
+    out_dir = Path(args.out)
+    summary = write_outputs(account, result, out_dir)
+    print(human_summary(result, summary, out_dir), file=out, flush=True)
+    return 0 if result.status == "SUCCEEDED" else 1
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.stack:
+        return run_deployed(args)
     out = console()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -94,9 +113,9 @@ def run(args: argparse.Namespace) -> int:
         fleet, cycles, base = list(scenario.fleet), scenario.cycles, scenario.base
         source = f"scenario {args.scenario}"
     else:
-        fleet = load_fleet(Path(args.fleet))
+        fleet = load_fleet(Path(args.fleet or DEMO_FLEET))
         cycles, base = (ScenarioCycle("cycle", (), parse_input(args.input)),), Path.cwd()
-        source = f"fleet {args.fleet}"
+        source = f"fleet {args.fleet or DEMO_FLEET}"
     print(f"tagpatch: simulated account, {source} ({len(fleet)} instances)", file=out, flush=True)
     summaries = []
     status = 0
@@ -126,15 +145,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tagpatch", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="run a full patch cycle on the simulated account")
-    run_parser.add_argument("--fleet", default=str(REPO_ROOT / "fleets" / "demo.yaml"), help="fleet file (YAML/JSON)")
+    run_parser.add_argument("--fleet", help=f"fleet file (YAML/JSON) for the simulated account (default: {DEMO_FLEET})")
     run_parser.add_argument("--input", help='execution input: inline JSON or a JSON file, e.g. \'{"mode": "plan"}\'')
     run_parser.add_argument("--scenario", help="scenario file: several cycles with fleet and policy edits between them")
     run_parser.add_argument("--out", default="out", help="output folder (default: out)")
+    run_parser.add_argument("--stack", help="run a cycle of this deployed stack instead, with your AWS credentials")
+    run_parser.add_argument("--region", help="the deployed stack's Region (default: your AWS configuration's)")
     run_parser.add_argument("--template", default=str(REPO_ROOT / "template.yaml"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         return run(args)
-    except (UsageError, FleetError, TemplateError, ScenarioError) as error:
+    except (UsageError, FleetError, TemplateError, ScenarioError, NoCredentialsError, ClientError) as error:
         print(f"tagpatch: error: {error}", file=sys.stderr)
         return 2
 

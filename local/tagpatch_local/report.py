@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tagpatch.inventory import decode_jsonl_gz
-from tagpatch_local.runner import CycleResult, SimulatedAccount
+from tagpatch_local.runner import Account, CycleResult
 
 INSTANCE_FIELDS = (
     "instance_id",
@@ -38,12 +38,12 @@ INSTANCE_FIELDS = (
 RECONCILE_STEPS = ("windows", "baselines")
 
 
-def _artifact(account: SimulatedAccount, key: str) -> bytes:
+def _artifact(account: Account, key: str) -> bytes:
     body: bytes = account.client("s3").get_object(Bucket=account.artifact_bucket, Key=key)["Body"].read()
     return body
 
 
-def instance_lines(account: SimulatedAccount, result: CycleResult) -> list[dict[str, Any]]:
+def instance_lines(account: Account, result: CycleResult) -> list[dict[str, Any]]:
     validation = (result.output or {}).get("validation")
     if not validation:
         return []
@@ -55,7 +55,7 @@ def window_failures(result: CycleResult) -> list[dict[str, Any]]:
     return [item for item in (result.output or {}).get("window_results") or [] if "error" in item]
 
 
-def change_lines(account: SimulatedAccount, result: CycleResult) -> list[dict[str, Any]]:
+def change_lines(account: Account, result: CycleResult) -> list[dict[str, Any]]:
     """Every planned write; in apply mode, less those of windows SSM rejected (they were not made)."""
     output = result.output or {}
     failed = {item["window"] for item in window_failures(result)}
@@ -79,7 +79,7 @@ def change_counts(result: CycleResult) -> dict[str, dict[str, int]]:
     return counts
 
 
-def problems(account: SimulatedAccount, result: CycleResult) -> list[dict[str, Any]]:
+def problems(account: Account, result: CycleResult) -> list[dict[str, Any]]:
     output = result.output or {}
     found: list[dict[str, Any]] = []
     for step in RECONCILE_STEPS:
@@ -99,7 +99,7 @@ def _cause_message(cause: str) -> str:
         return cause
 
 
-def summary_document(account: SimulatedAccount, result: CycleResult, instances: list[dict[str, Any]]) -> dict[str, Any]:
+def summary_document(account: Account, result: CycleResult, instances: list[dict[str, Any]]) -> dict[str, Any]:
     by_class = Counter(line["class"] for line in instances)
     return {
         "execution": {
@@ -125,7 +125,7 @@ def summary_document(account: SimulatedAccount, result: CycleResult, instances: 
     }
 
 
-def write_outputs(account: SimulatedAccount, result: CycleResult, out_dir: Path) -> dict[str, Any]:
+def write_outputs(account: Account, result: CycleResult, out_dir: Path) -> dict[str, Any]:
     """Write the cycle's files into out_dir; returns the summary document."""
     out_dir.mkdir(parents=True, exist_ok=True)
     instances = instance_lines(account, result)

@@ -93,7 +93,6 @@ class CallRecorder:
 
 
 _invocation = threading.local()  # .recorder and .function while a handler runs on this thread
-_hook_installed = False
 
 
 def _record_call(model: Any, **_: Any) -> None:
@@ -103,18 +102,16 @@ def _record_call(model: Any, **_: Any) -> None:
 
 
 def _install_call_hook() -> None:
-    """Register once on boto3's default session; clients made afterwards inherit the hook."""
-    global _hook_installed  # noqa: PLW0603 - one process-wide registration
-    if _hook_installed:
-        return
-    if boto3.DEFAULT_SESSION is None:
-        boto3.setup_default_session()
-    boto3.DEFAULT_SESSION.events.register("before-call", _record_call)
-    # tagpatch caches its clients; drop any made before the hook so every call is seen.
-    from tagpatch.aws import client  # noqa: PLC0415 - after the hook, deliberately
+    """Give this mock its own default boto3 session, with the recording hook, and no stale clients.
 
+    moto swaps boto3.DEFAULT_SESSION for None on every start, so each simulated account registers
+    the hook again; tagpatch's cached clients are dropped so the handlers make new ones from it.
+    """
+    from tagpatch.aws import client  # noqa: PLC0415 - the layer's cache, cleared deliberately
+
+    boto3.setup_default_session()
+    boto3.DEFAULT_SESSION.events.register("before-call", _record_call)
     client.cache_clear()
-    _hook_installed = True
 
 
 # --- in-process Lambda -----------------------------------------------------------------------------
@@ -300,6 +297,7 @@ class SimulatedAccount:
         self.state_machine_arn = ""
         self._mock: Any = None
         self._saved_environ: dict[str, str] = {}
+        self._saved_log_stream: Any = None
         self._clients: dict[str, Any] = {}
 
     # -- lifecycle --
@@ -323,6 +321,12 @@ class SimulatedAccount:
         simulator.install()
         _install_call_hook()
         self.dispatcher.install()
+        # Powertools' handler keeps the stream it was created with; point it at this run's log.
+        from tagpatch.observability import logger as handler_logger  # noqa: PLC0415
+
+        handler = handler_logger.registered_handler
+        if isinstance(handler, logging.StreamHandler):
+            self._saved_log_stream = handler.setStream(self.dispatcher.log_stream)
         try:
             self._deploy()
         except BaseException:
@@ -331,6 +335,14 @@ class SimulatedAccount:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        from tagpatch.aws import client  # noqa: PLC0415
+        from tagpatch.observability import logger as handler_logger  # noqa: PLC0415
+
+        handler = handler_logger.registered_handler
+        if self._saved_log_stream is not None and isinstance(handler, logging.StreamHandler):
+            handler.setStream(self._saved_log_stream)
+            self._saved_log_stream = None
+        client.cache_clear()  # its clients belong to this account's session
         self.dispatcher.uninstall()
         if self._mock is not None:
             self._mock.stop()
@@ -462,60 +474,120 @@ class SimulatedAccount:
         on_event: ProgressCallback | None = None,
         timeout_seconds: float = 1800,
     ) -> CycleResult:
-        sfn = self.client("stepfunctions")
-        name = name or f"cycle-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
         before = self.recorder.snapshot()
-        started = time.monotonic()
-        arn = sfn.start_execution(
-            stateMachineArn=self.state_machine_arn,
-            name=name,
-            input=json.dumps({} if execution_input is None else execution_input),
-        )["executionArn"]
-        seen = 0
-        while True:
-            description = sfn.describe_execution(executionArn=arn)
-            events = self._history(arn)
-            if on_event is not None:
-                for event in events[seen:]:
-                    on_event(event)
-            seen = len(events)
-            if description["status"] != "RUNNING":
-                break
-            if time.monotonic() - started > timeout_seconds:
-                raise TimeoutError(f"execution {name} still running after {timeout_seconds} s")
-            time.sleep(0.02)
-        wall = time.monotonic() - started
+        result = execute_cycle(
+            self.client("stepfunctions"), self.state_machine_arn, execution_input, name, on_event, timeout_seconds, 0.02
+        )
         after = self.recorder.snapshot()
-        calls = {
+        result.calls_by_function = {
             function: counts - before.get(function, Counter())
             for function, counts in after.items()
             if counts - before.get(function, Counter())
         }
-        output = description.get("output")
-        return CycleResult(
-            execution_name=name,
-            execution_arn=arn,
-            status=description["status"],
-            output=json.loads(output) if output else None,
-            error=description.get("error"),
-            cause=description.get("cause"),
-            events=events,
-            calls_by_function=calls,
-            wall_seconds=wall,
+        return result
+
+
+class DeployedStack:
+    """A tagpatch stack deployed with `sam deploy`, reached with the caller's AWS credentials.
+
+    Runs the same state machine and reports the same way as the simulated account, except that the
+    functions' AWS calls are not recorded (they run in Lambda, not in this process).
+    """
+
+    def __init__(self, *, state_machine_arn: str, artifact_bucket: str, region: str | None = None) -> None:
+        self.state_machine_arn = state_machine_arn
+        self.artifact_bucket = artifact_bucket
+        self.region = region
+        self._clients: dict[str, Any] = {}
+
+    @classmethod
+    def from_stack(cls, stack_name: str, region: str | None = None) -> DeployedStack:
+        cloudformation = boto3.client("cloudformation", region_name=region)
+        (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+        outputs = {item["OutputKey"]: item["OutputValue"] for item in stack.get("Outputs", [])}
+        missing = {"PatchCycleStateMachineArn", "ArtifactBucketName"} - set(outputs)
+        if missing:
+            raise TemplateError(f"stack {stack_name} has no output(s) {sorted(missing)}; is it a tagpatch stack?")
+        return cls(
+            state_machine_arn=outputs["PatchCycleStateMachineArn"],
+            artifact_bucket=outputs["ArtifactBucketName"],
+            region=region,
         )
 
-    def _history(self, arn: str) -> list[dict[str, Any]]:
-        sfn = self.client("stepfunctions")
-        events: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            page = sfn.get_execution_history(
-                executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {})
-            )
-            events.extend(page["events"])
-            token = page.get("nextToken")
-            if not token:
-                return events
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=self.region)
+        return self._clients[service]
+
+    def run_cycle(
+        self,
+        execution_input: Any = None,
+        *,
+        name: str | None = None,
+        on_event: ProgressCallback | None = None,
+        timeout_seconds: float = 3600,
+    ) -> CycleResult:
+        return execute_cycle(
+            self.client("stepfunctions"), self.state_machine_arn, execution_input, name, on_event, timeout_seconds, 2.0
+        )
+
+
+def execute_cycle(
+    sfn: Any,
+    state_machine_arn: str,
+    execution_input: Any,
+    name: str | None,
+    on_event: ProgressCallback | None,
+    timeout_seconds: float,
+    poll_seconds: float,
+) -> CycleResult:
+    """Start one execution and follow it to the end, passing each new history event to on_event."""
+    name = name or f"cycle-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    started = time.monotonic()
+    arn = sfn.start_execution(
+        stateMachineArn=state_machine_arn,
+        name=name,
+        input=json.dumps({} if execution_input is None else execution_input),
+    )["executionArn"]
+    seen = 0
+    while True:
+        description = sfn.describe_execution(executionArn=arn)
+        events = execution_history(sfn, arn)
+        if on_event is not None:
+            for event in events[seen:]:
+                on_event(event)
+        seen = len(events)
+        if description["status"] != "RUNNING":
+            break
+        if time.monotonic() - started > timeout_seconds:
+            raise TimeoutError(f"execution {name} still running after {timeout_seconds} s")
+        time.sleep(poll_seconds)
+    output = description.get("output")
+    return CycleResult(
+        execution_name=name,
+        execution_arn=arn,
+        status=description["status"],
+        output=json.loads(output) if output else None,
+        error=description.get("error"),
+        cause=description.get("cause"),
+        events=events,
+        calls_by_function={},
+        wall_seconds=time.monotonic() - started,
+    )
+
+
+def execution_history(sfn: Any, arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        page = sfn.get_execution_history(executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {}))
+        events.extend(page["events"])
+        token = page.get("nextToken")
+        if not token:
+            return events
+
+
+Account = SimulatedAccount | DeployedStack
 
 
 def console() -> TextIO:

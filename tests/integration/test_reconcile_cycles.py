@@ -243,3 +243,29 @@ def _instance_id(account: SimulatedAccount, name: str) -> str:
     )["Reservations"]
     (instance_id,) = [i["InstanceId"] for r in reservations for i in r["Instances"]]
     return str(instance_id)
+
+
+@pytest.mark.parametrize("size", [30, 600])
+def test_ssm_reads_depend_on_windows_not_instances(size: int) -> None:
+    groups, windows = ["web", "db", "api"], ["sun-0200", "tue-2330", "scan-daily"]
+    fleet = [instance(groups[i % 3], windows[i % 3]) for i in range(size)]
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        account.seed(fleet)
+        run_ok(account)
+        rerun = run_ok(account)
+    reconcile_reads = {
+        call: count
+        for function in ("WindowUpsertFunction", "BaselineAssociationFunction")
+        for call, count in rerun.calls_by_function[function].items()
+        if call.startswith("ssm:")
+    }
+    # The same for 30 and for 600 instances: 1 listing, 3 tag lookups, 3 x (targets, tasks, task details).
+    assert reconcile_reads == {
+        "ssm:DescribeMaintenanceWindows": 1,
+        "ssm:ListTagsForResource": 3,
+        "ssm:DescribeMaintenanceWindowTargets": 3,
+        "ssm:DescribeMaintenanceWindowTasks": 3,
+        "ssm:GetMaintenanceWindowTask": 3,
+        "ssm:DescribePatchBaselines": 1,
+        "ssm:DescribePatchGroups": 1,
+    }

@@ -23,19 +23,6 @@ REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 
 
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("MOTO_ACCOUNT_ID", raising=False)
-
-
 def _gen(**overrides: Any) -> dict[str, Any]:
     block: dict[str, Any] = {
         "count": 10,

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,26 +14,6 @@ from tagpatch_local import simulator
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-
-
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("MOTO_ACCOUNT_ID", raising=False)
-
-
-@pytest.fixture
-def ssm() -> Iterator[Any]:
-    simulator.install()
-    with mock_aws():
-        yield boto3.client("ssm", region_name=REGION)
 
 
 def _register(n: int, *, start: int = 0, **overrides: Any) -> list[str]:

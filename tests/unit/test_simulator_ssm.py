@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -17,26 +16,6 @@ from tagpatch_local import simulator
 
 REGION = "us-east-1"
 ARN_RE = r"^arn:aws:ssm:us-east-1:075727635805:patchbaseline/pb-0[0-9a-f]{16}$"
-
-
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("MOTO_ACCOUNT_ID", raising=False)
-
-
-@pytest.fixture
-def ssm() -> Iterator[Any]:
-    simulator.install()
-    with mock_aws():
-        yield boto3.client("ssm", region_name=REGION)
 
 
 def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:

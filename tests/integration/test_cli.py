@@ -1,0 +1,160 @@
+"""`tagpatch run`: the files it writes, its exit codes and its error messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tagpatch_local.cli import main
+from tagpatch_local.fleet import load_fleet
+from tagpatch_local.runner import SimulatedAccount
+
+REPO = Path(__file__).resolve().parents[2]
+FLEET = """
+instances:
+  - tags: {"Patch Group": "web", "Maintenance Window": "sun-0200", "Name": "web-1", "Owner": "team-web"}
+    os: AMAZON_LINUX_2023
+  - tags: {"Patch-Group": "web", "Maintenance Window": "sun-0200", "Name": "web-2"}
+    os: UBUNTU
+"""
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Path:
+    path = tmp_path / "fleet.yaml"
+    path.write_text(FLEET)
+    return path
+
+
+def test_a_run_writes_the_summary_instances_and_changes(fleet: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["run", "--fleet", str(fleet), "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["execution"]["status"] == "SUCCEEDED"
+    assert summary["execution"]["state_transitions"] >= 6
+    assert 0 < summary["execution"]["max_payload_bytes"] < 256 * 1024
+    assert summary["aws_calls"]["ec2:DescribeInstances"] == 1
+    assert summary["aws_write_calls"]["ssm:CreateMaintenanceWindow"] == 1
+    assert summary["instances"] == {"total": 2, "by_class": {"missing_tags": 1, "ready": 1}}
+    assert summary["changes"]["window"]["created"] == 1
+    lines = [json.loads(line) for line in (out / "instances.jsonl").read_text().splitlines()]
+    by_name = {line["name"]: line for line in lines}
+    assert by_name["web-1"]["class"] == "ready"
+    assert by_name["web-2"]["class"] == "missing_tags"
+    assert set(by_name["web-1"]) >= {
+        "instance_id",
+        "name",
+        "class",
+        "reasons",
+        "warnings",
+        "patch_group",
+        "maintenance_window",
+        "os",
+    }
+    changes = [json.loads(line) for line in (out / "changes.jsonl").read_text().splitlines()]
+    assert {(c["kind"], c["action"]) for c in changes} >= {
+        ("window", "create"),
+        ("target", "create"),
+        ("task", "create"),
+        ("registration", "create"),
+    }
+    report = json.loads((out / "tag-report.json").read_text())
+    assert report["problems_by_owner"]["(no Owner tag)"][0]["name"] == "web-2"
+
+
+def test_plan_input_from_a_file(fleet: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert (
+        main(["run", "--fleet", str(fleet), "--out", str(out), "--input", str(REPO / "events" / "cycle-plan.json")])
+        == 0
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["mode"] == "plan"
+    assert summary["resource_write_calls"] == {}
+    assert summary["changes"]["window"]["created"] == 1
+
+
+def test_a_scenario_reports_every_cycle(tmp_path: Path, fleet: Path) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(
+        f"fleet: {fleet}\n"
+        "cycles:\n"
+        "  - name: first\n"
+        "  - name: rerun\n"
+        "  - name: move\n"
+        "    edits:\n"
+        '      - retag: {select: {Name: web-1}, set: {"Maintenance Window": "cron(0 4 ? * SAT *)"}}\n'
+    )
+    out = tmp_path / "out"
+    assert main(["run", "--scenario", str(scenario), "--out", str(out)]) == 0
+    cycles = json.loads((out / "summary.json").read_text())["cycles"]
+    assert [cycle["name"] for cycle in cycles] == ["first", "rerun", "move"]
+    assert cycles[1]["resource_write_calls"] == {}
+    assert cycles[2]["changes"]["window"] == {"created": 1, "updated": 0, "deleted": 1, "unchanged": 0, "blocked": 0}
+    assert (out / "03-move" / "changes.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("fleet_text", "message"),
+    [
+        ("instances:\n  - os: UBUNTU\n    sssm: online\n", 'unknown key "sssm"'),
+        ("instances:\n  - os: BEOS\n", "BEOS"),
+        ("instances: [\n", "fleet"),
+    ],
+)
+def test_a_bad_fleet_file_exits_2_naming_the_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fleet_text: str, message: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(fleet_text)
+    assert main(["run", "--fleet", str(path), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("tagpatch: error: ")
+    assert message in error
+    assert str(path) in error
+
+
+def test_input_that_is_not_json_exits_2(fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--fleet", str(fleet), "--out", str(tmp_path / "out"), "--input", "{mode: plan}"]) == 2
+    assert "--input: not valid JSON at line 1 column 2" in capsys.readouterr().err
+
+
+def test_input_the_state_machine_rejects_exits_1_with_its_reason(fleet: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["run", "--fleet", str(fleet), "--out", str(out), "--input", '{"mode": "yolo"}']) == 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["execution"]["error"] == "InvalidCycleInput"
+    assert "mode 'yolo' is not valid" in summary["execution"]["cause"]
+
+
+def test_a_deployed_stack_is_run_and_reported_the_same_way(
+    account: SimulatedAccount, fleet: Path, tmp_path: Path
+) -> None:
+    """`--stack` finds the state machine and bucket in the stack's outputs and reports like a local run.
+
+    Here the "deployed" stack is the simulated one, described by a CloudFormation stack in moto.
+    """
+    account.seed(load_fleet(fleet))
+    outputs = {
+        "PatchCycleStateMachineArn": {"Value": account.state_machine_arn},
+        "ArtifactBucketName": {"Value": account.artifact_bucket},
+    }
+    account.client("cloudformation").create_stack(
+        StackName="tagpatch",
+        TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}, "Outputs": outputs}),
+    )
+    out = tmp_path / "out"
+    assert main(["run", "--stack", "tagpatch", "--region", "us-east-1", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["execution"]["status"] == "SUCCEEDED"
+    assert summary["instances"]["by_class"] == {"missing_tags": 1, "ready": 1}
+    assert summary["aws_calls"] == {}  # calls made inside Lambda are not visible from here
+
+
+def test_an_unknown_stack_exits_2(
+    account: SimulatedAccount, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--stack", "nope", "--region", "us-east-1", "--out", str(tmp_path)]) == 2
+    assert "nope" in capsys.readouterr().err
