@@ -29,6 +29,7 @@ from types import ModuleType
 from typing import Any, Final, TextIO
 
 import boto3
+from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
@@ -65,6 +66,13 @@ def coerce_to_shape(value: Any, shape: Any) -> Any:
     if shape.type_name == "boolean":
         return value if isinstance(value, bool) else str(value).lower() == "true"
     return value
+
+
+class _RawBody(io.BytesIO):
+    """What botocore reads an HTTP response body from."""
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.getvalue()
 
 
 # --- recording AWS calls -------------------------------------------------------------------------
@@ -321,6 +329,11 @@ class SimulatedAccount:
         simulator.install()
         _install_call_hook()
         self.dispatcher.install()
+        # The shared layer's Logger and Metrics read the environment when first imported: give this
+        # process the environment every function shares (template Globals), as Lambda would.
+        os.environ.update(
+            {name: str(resolve(value, self._resolve)) for name, value in self.template.global_environment().items()}
+        )
         # Powertools' handler keeps the stream it was created with; point it at this run's log.
         from tagpatch.observability import logger as handler_logger  # noqa: PLC0415
 
@@ -448,6 +461,33 @@ class SimulatedAccount:
         self.state_machine_arn = self.client("stepfunctions").create_state_machine(
             name="tagpatch-local-patch-cycle", definition=definition, roleArn=self._role_arn, type="STANDARD"
         )["stateMachineArn"]
+
+    def fail_next(self, service: str, operation: str, code: str, *, times: int, status: int = 503) -> None:
+        """Make the handlers' next `times` calls of an operation fail on the wire with `code`.
+
+        The error is a real HTTP error response, parsed by botocore as the service would send it, so
+        botocore's own retries, tagpatch's error mapping and the state machine's Retry all see it.
+        """
+        remaining = {"count": times}
+        protocol = self.client(service).meta.service_model.protocol
+
+        def respond(request: Any, **_: Any) -> AWSResponse | None:
+            if remaining["count"] <= 0 or getattr(_invocation, "recorder", None) is None:
+                return None
+            remaining["count"] -= 1
+            if protocol in {"ec2", "query"}:
+                body = (
+                    f"<Response><Errors><Error><Code>{code}</Code><Message>simulated {code}</Message>"
+                    "</Error></Errors><RequestID>tagpatch-sim</RequestID></Response>"
+                ).encode()
+                headers = {"Content-Type": "text/xml"}
+            else:
+                body = json.dumps({"__type": code, "message": f"simulated {code}"}).encode()
+                headers = {"Content-Type": "application/x-amz-json-1.1"}
+            return AWSResponse(request.url, status, headers, _RawBody(body))
+
+        # First: moto answers every request from its own before-send handler.
+        boto3.DEFAULT_SESSION.events.register_first(f"before-send.{service}.{operation}", respond)
 
     def use_policy(self, path: Path) -> None:
         """Point every function that reads the patch policy at another file (a scenario's policy edit)."""

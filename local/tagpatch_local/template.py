@@ -90,6 +90,11 @@ class Template:
     def parameter_defaults(self) -> dict[str, str]:
         return {name: str(spec.get("Default", "")) for name, spec in self.document.get("Parameters", {}).items()}
 
+    def global_environment(self) -> dict[str, Any]:
+        """Environment variables every function gets from the Globals block."""
+        variables: dict[str, Any] = self.document.get("Globals", {}).get("Function", {}).get("Environment", {})
+        return dict(variables.get("Variables", {}))
+
     def functions(self) -> dict[str, FunctionSpec]:
         """Every AWS::Serverless::Function with Globals merged the way SAM merges them."""
         globals_ = self.document.get("Globals", {}).get("Function", {})
@@ -98,10 +103,7 @@ class Template:
             if resource["Type"] != "AWS::Serverless::Function":
                 continue
             props = resource.get("Properties", {})
-            environment = {
-                **globals_.get("Environment", {}).get("Variables", {}),
-                **props.get("Environment", {}).get("Variables", {}),
-            }
+            environment = {**self.global_environment(), **props.get("Environment", {}).get("Variables", {})}
             # SAM appends a function's Layers to the global ones.
             layers = [*globals_.get("Layers", []), *props.get("Layers", [])]
             layer_ids = tuple(layer["Ref"] for layer in layers if isinstance(layer, dict) and "Ref" in layer)

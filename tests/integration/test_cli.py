@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -158,3 +161,28 @@ def test_an_unknown_stack_exits_2(
 ) -> None:
     assert main(["run", "--stack", "nope", "--region", "us-east-1", "--out", str(tmp_path)]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_the_console_command_runs_in_a_plain_environment(fleet: Path, tmp_path: Path) -> None:
+    """As `make cycle` runs it: a fresh process with none of the test suite's environment."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AWS_", "POWERTOOLS_", "PYTEST_")) and key != "MOTO_ACCOUNT_ID"
+    }
+    out = tmp_path / "out"
+    completed = subprocess.run(
+        [sys.executable, "-m", "tagpatch_local.cli", "run", "--fleet", str(fleet), "--out", str(out)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "SUCCEEDED" in completed.stdout
+    assert "  > Discovery" in completed.stdout and "  ✓ BaselineAssociation" in completed.stdout
+    assert json.loads((out / "summary.json").read_text())["execution"]["status"] == "SUCCEEDED"
+    # The functions' logs go to the log file, as structured JSON with the correlation id.
+    log_lines = [json.loads(line) for line in (out / "lambda.log").read_text().splitlines() if line.startswith("{")]
+    assert any(line.get("message") == "inventory written" and line.get("correlation_id") for line in log_lines)

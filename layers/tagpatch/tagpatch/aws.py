@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from tagpatch.errors import TransientAwsError
 
 _CLIENT_CONFIG: Final = Config(
-    retries={"mode": "standard", "max_attempts": 5},
+    retries={"mode": "standard", "total_max_attempts": 5},  # the first try and four retries
     user_agent_extra="tagpatch",
 )
 
