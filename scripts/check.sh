@@ -22,6 +22,12 @@ step "sam validate --lint"
 step "sam build"
 PATH="$PY313_BIN:$PATH" .venv-sam/bin/sam build --template-file template.yaml --build-dir .aws-sam/build >/tmp/tagpatch-sam-build.log 2>&1 \
   || { cat /tmp/tagpatch-sam-build.log; exit 1; }
-tail -n 3 /tmp/tagpatch-sam-build.log | head -n 1
+grep -m1 "Build Succeeded" /tmp/tagpatch-sam-build.log
+# The layer must hold the shared package and arm64 (not the build machine's) native modules.
+test -f .aws-sam/build/TagpatchLayer/python/tagpatch/policy.py || { echo "layer lacks the tagpatch package"; exit 1; }
+if find .aws-sam/build/TagpatchLayer/python -name '*.so' | grep -v aarch64 | grep -q .; then
+  echo "layer holds non-arm64 native modules:"; find .aws-sam/build/TagpatchLayer/python -name '*.so' | grep -v aarch64; exit 1
+fi
+echo "layer: tagpatch package and arm64 native modules only"
 step "pytest"
 .venv/bin/python -m pytest -n 2 "$@"

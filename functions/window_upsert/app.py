@@ -12,9 +12,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tagpatch.changes import save_plan, windows_with_writes
-from tagpatch.config import ArtifactConfig, PolicyConfig
+from tagpatch.config import ArtifactConfig, PolicyConfig, TaskRoleConfig
 from tagpatch.cycle import Cycle
-from tagpatch.desired import MAX_WINDOWS_PER_ACCOUNT, build_desired_state, fit_to_quota
+from tagpatch.desired import MAX_WINDOWS_PER_ACCOUNT, build_desired_state, fit_to_quota, unpassable_roles
 from tagpatch.inventory import get_jsonl_gz
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
@@ -23,6 +23,7 @@ from tagpatch.ssm_windows import read_windows
 
 ARTIFACTS = ArtifactConfig.from_env()
 POLICY = PolicyConfig.from_env()
+TASK_ROLE = TaskRoleConfig.from_env()
 
 
 @lambda_entry
@@ -32,6 +33,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     desired = build_desired_state(get_jsonl_gz(ARTIFACTS.bucket, event["validation"]["instances_key"]), policy)
     account = read_windows()
     windows, quota_problems = fit_to_quota(desired.windows, MAX_WINDOWS_PER_ACCOUNT - account.unowned_count)
+    quota_problems += unpassable_roles(windows, TASK_ROLE.passable_role_arn)
     plan = plan_windows(
         replace(desired, windows=windows, problems=desired.problems + quota_problems),
         account.windows,

@@ -32,13 +32,26 @@ def iam_actions(call: str) -> set[str]:
     return {ACTION_NAMES.get(call, call), *IMPLIED.get(call, set())}
 
 
-def granted_actions(template: Template, logical_id: str) -> set[str]:
-    granted: set[str] = set()
+def policy_documents(template: Template, logical_id: str, *, conditional: bool) -> list[dict[str, Any]]:
+    """The function's inline policies; `conditional` picks those behind an Fn::If instead."""
+    documents = []
     for policy in template.resources[logical_id]["Properties"].get("Policies", []):
-        assert isinstance(policy, dict) and "Statement" in policy, (
-            f"{logical_id}: only inline statements are allowed, so this test can read them (got {policy!r})"
-        )
-        for statement in policy["Statement"]:
+        if "Fn::If" in policy:
+            _, when_true, when_false = policy["Fn::If"]
+            assert when_false == {"Ref": "AWS::NoValue"}, f"{logical_id}: {policy!r}"
+            if conditional:
+                documents.append(when_true)
+        elif not conditional:
+            documents.append(policy)
+    for document in documents:
+        assert "Statement" in document, f"{logical_id}: only inline statements, so this test can read them"
+    return documents
+
+
+def granted_actions(template: Template, logical_id: str, *, conditional: bool = False) -> set[str]:
+    granted: set[str] = set()
+    for document in policy_documents(template, logical_id, conditional=conditional):
+        for statement in document["Statement"]:
             assert statement["Effect"] == "Allow"
             actions = statement["Action"]
             granted.update([actions] if isinstance(actions, str) else actions)
@@ -138,7 +151,20 @@ def test_each_function_is_granted_exactly_what_it_calls(function: str, observed_
     needed = set().union(*(iam_actions(call) for call in observed_calls.get(function, Counter())))
     granted = granted_actions(template, function)
     assert needed - granted == set(), f"{function} calls what its policy does not grant"
+    # Grants that exist only when a template parameter asks for them are checked below.
     assert granted - needed == set(), f"{function} is granted what it never calls"
+
+
+def test_passing_a_task_role_is_granted_only_for_the_configured_role_and_only_to_ssm() -> None:
+    template = Template.load(REPO / "template.yaml")
+    conditional = {function: granted_actions(template, function, conditional=True) for function in template.functions()}
+    assert {function: actions for function, actions in conditional.items() if actions} == {
+        "ApplyWindowChangesFunction": {"iam:PassRole"}
+    }
+    (document,) = policy_documents(template, "ApplyWindowChangesFunction", conditional=True)
+    (statement,) = document["Statement"]
+    assert statement["Resource"] == {"Ref": "PatchTaskServiceRoleArn"}
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}}
 
 
 def test_wildcard_resources_only_where_the_action_has_no_resource_level_permissions() -> None:
@@ -153,7 +179,7 @@ def test_wildcard_resources_only_where_the_action_has_no_resource_level_permissi
     }
     template = Template.load(REPO / "template.yaml")
     for function in template.functions():
-        for policy in template.resources[function]["Properties"].get("Policies", []):
+        for policy in policy_documents(template, function, conditional=False):
             for statement in policy["Statement"]:
                 if statement["Resource"] == "*":
                     assert set(statement["Action"]) <= unscopable, (function, statement["Sid"])

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,7 @@ from tagpatch.desired import (
     DesiredWindow,
     build_desired_state,
     fit_to_quota,
+    unpassable_roles,
     window_name,
 )
 from tagpatch.inventory import InstanceReport
@@ -608,3 +610,13 @@ def test_the_window_key_without_a_space_gets_its_own_target() -> None:
         ("tagpatch-install-reboot-patch-group-01", "Maintenance Window", ("web",)),
         ("tagpatch-install-reboot-patch-group-maintenancewindow-01", "MaintenanceWindow", ("db",)),
     ]
+
+
+def test_a_task_role_the_stack_cannot_pass_is_reported() -> None:
+    document = yaml.safe_load((REPO_ROOT / "policy" / "patch-policy.yaml").read_text())
+    document["defaults"]["task"]["service_role"] = "arn:aws:iam::123456789012:role/patching"
+    state = build_desired_state([line("web")], parse_policy(document, "<test>"))
+    (problem,) = unpassable_roles(state.windows, None)
+    assert "PatchTaskServiceRoleArn=(empty)" in problem.reason
+    assert unpassable_roles(state.windows, "arn:aws:iam::123456789012:role/patching") == ()
+    assert unpassable_roles(build(line("web")).windows, None) == ()  # service-linked needs no role

@@ -50,6 +50,17 @@ class NotificationConfig:
 
 
 @dataclass(frozen=True)
+class TaskRoleConfig:
+    """The IAM role the stack lets tagpatch pass to SSM for patch tasks, if any."""
+
+    passable_role_arn: str | None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> TaskRoleConfig:
+        return cls(passable_role_arn=environ.get("PATCH_TASK_SERVICE_ROLE_ARN", "").strip() or None)
+
+
+@dataclass(frozen=True)
 class BaselineConfig:
     """Ids of the custom patch baselines this stack creates, by the name the policy uses."""
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from tagpatch.policy import PatchPolicy, TaskSettings, WindowSettings
+from tagpatch.policy import SERVICE_LINKED, PatchPolicy, TaskSettings, WindowSettings
 from tagpatch.schedule import InvalidSchedule, parse_schedule
 
 MANAGED_PREFIX: Final = "tagpatch-"
@@ -291,6 +291,25 @@ def _build_window(demand: _WindowDemand, problems: list[Problem]) -> DesiredWind
             tasks.append(DesiredTask(f"{MANAGED_PREFIX}{slugs[task_settings]}-{chunk:02d}", task_settings, members))
     description = f"tagpatch: {demand.settings.schedule} {demand.settings.timezone}"[:128]
     return DesiredWindow(name, demand.settings, description, tuple(targets), tuple(tasks), demand.instance_count)
+
+
+def unpassable_roles(windows: Iterable[DesiredWindow], passable_role_arn: str | None) -> tuple[Problem, ...]:
+    """Tasks whose service role the stack was not deployed to pass (registering them would be denied)."""
+    problems = []
+    for window in windows:
+        for task in window.tasks:
+            role = task.settings.service_role
+            if role not in (SERVICE_LINKED, passable_role_arn):
+                problems.append(
+                    Problem(
+                        "task",
+                        f"{window.name}/{task.name}",
+                        f"the policy gives this task the role {role}, but the stack was deployed with "
+                        f"PatchTaskServiceRoleArn={passable_role_arn or '(empty)'}; redeploy with that parameter "
+                        "set to this role, or use service-linked",
+                    )
+                )
+    return tuple(problems)
 
 
 def fit_to_quota(
