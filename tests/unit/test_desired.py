@@ -7,7 +7,6 @@ in the fleet's tags can make the build raise.
 
 from __future__ import annotations
 
-import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,8 @@ from tagpatch.desired import (
 from tagpatch.inventory import InstanceReport
 from tagpatch.policy import PatchPolicy, TaskSettings, WindowSettings, load_policy, parse_policy
 
+from .builders import instance_line
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POLICY = load_policy(REPO_ROOT / "policy" / "patch-policy.yaml")
 
@@ -49,8 +50,6 @@ TIMEZONES = (
     "Etc/GMT-5",
 )
 
-_ids = itertools.count(1)
-
 
 def line(
     group: str | None = "web",
@@ -62,24 +61,8 @@ def line(
     in_scope: bool = True,
     instance_id: str | None = None,
 ) -> InstanceReport:
-    """One line of instances.jsonl, as tag validation writes it."""
-    return {
-        "instance_id": instance_id or f"i-{next(_ids):017x}",
-        "name": None,
-        "owner": None,
-        "class": cls,
-        "reasons": [],
-        "warnings": [],
-        "patch_group": group,
-        "patch_group_key": key,
-        "maintenance_window": window,
-        "window_key": "Maintenance Window" if window else None,
-        "window_kind": None if window is None else ("schedule" if window.startswith("cron(") else "policy"),
-        "os": os,
-        "state": "stopped" if cls == "stopped" else "running",
-        "ping_status": "Online",
-        "in_scope": in_scope,
-    }
+    """An instance line; here the default window is the sun-0200 schedule spelled inline."""
+    return instance_line(group, key, window, os, cls, in_scope=in_scope, instance_id=instance_id)
 
 
 def build(*lines: InstanceReport, policy: PatchPolicy = POLICY) -> DesiredState:

@@ -31,6 +31,8 @@ from tagpatch.reconcile import (
     plan_windows,
 )
 
+from .builders import instance_line
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _DOCUMENT = yaml.safe_load((REPO_ROOT / "policy" / "patch-policy.yaml").read_text(encoding="utf-8"))
 _DOCUMENT["windows"]["roled"] = {
@@ -46,33 +48,7 @@ PGK_TARGET = "tagpatch-install-reboot-patchgroup-01"
 TASK = "tagpatch-install-reboot-01"
 SHARE = 0.25
 
-_counter = iter(range(1, 1_000_000))
-
-
-def line(
-    group: str = "web",
-    key: str = "Patch Group",
-    window: str = "sun-0200",
-    os: str = "AMAZON_LINUX_2023",
-    cls: str = "ready",
-) -> InstanceReport:
-    return {
-        "instance_id": f"i-{next(_counter):017x}",
-        "name": None,
-        "owner": None,
-        "class": cls,
-        "reasons": [],
-        "warnings": [],
-        "patch_group": group,
-        "patch_group_key": key,
-        "maintenance_window": window,
-        "window_key": "Maintenance Window",
-        "window_kind": "schedule" if window.startswith(("cron(", "rate(")) else "policy",
-        "os": os,
-        "state": "running",
-        "ping_status": "Online",
-        "in_scope": True,
-    }
+line = instance_line
 
 
 def desired(*lines: InstanceReport) -> DesiredState:
