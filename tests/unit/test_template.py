@@ -378,3 +378,19 @@ def test_substitute_definition_names_a_missing_substitution() -> None:
 def test_substitute_definition_rejects_a_substitution_that_breaks_the_json() -> None:
     with pytest.raises(json.JSONDecodeError):
         substitute_definition('{"FunctionName": "${Fn}"}', {"Fn": 'a"b'})
+
+
+def test_a_hung_cycle_times_out_and_raises_an_alarm(template: Template) -> None:
+    definition = json.loads(template.state_machine().definition_path.read_text())
+    assert 0 < definition["TimeoutSeconds"] <= 24 * 3600
+    alarm = template.resources["CycleTimedOutAlarm"]["Properties"]
+    assert alarm["MetricName"] == "ExecutionsTimedOut"
+    assert alarm["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": "PatchCycleStateMachine"}}]
+    assert alarm["AlarmActions"] == [{"Ref": "AlertsTopic"}]
+
+
+def test_function_logs_have_a_retention(template: Template) -> None:
+    logging = template.document["Globals"]["Function"]["LoggingConfig"]
+    assert logging["LogFormat"] == "JSON"
+    group = template.resources[logging["LogGroup"]["Ref"]]
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
