@@ -89,12 +89,6 @@ class CallRecorder:
         with self._lock:
             self.by_function.setdefault(function, Counter())[call] += 1
 
-    def total(self) -> Counter[str]:
-        total: Counter[str] = Counter()
-        for calls in self.by_function.values():
-            total.update(calls)
-        return total
-
     def snapshot(self) -> dict[str, Counter[str]]:
         with self._lock:
             return {name: Counter(calls) for name, calls in self.by_function.items()}
@@ -498,9 +492,13 @@ class SimulatedAccount:
                 function.environment["PATCH_POLICY_PATH"] = str(path)
                 function.module = None  # configuration is read at import, as on a cold start
 
+    def physical_id(self, logical_id: str) -> str:
+        """What `!Ref <logical_id>` is in this account (a bucket name, a topic ARN, a baseline id)."""
+        return self._resolve(logical_id, None)
+
     @property
     def artifact_bucket(self) -> str:
-        return self._resolve("ArtifactBucket", None)
+        return self.physical_id("ArtifactBucket")
 
     # -- using it --
     def seed(self, instances: Sequence[FleetInstance]) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
 from types import MappingProxyType
 from typing import Any
 
@@ -73,8 +72,3 @@ def registrations(account: SimulatedAccount) -> dict[tuple[str, str], str]:
 
 def pages(count: int, size: int) -> int:
     return math.ceil(count / size)
-
-
-def by_name(lines: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for line in lines:
-        yield str(line["name"]), line

@@ -112,7 +112,7 @@ def test_a_failing_state_is_reported_on_the_alerts_topic_with_the_input_kept(acc
     sqs = account.client("sqs")
     queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    topic_arn = account._resolve("AlertsTopic", None)
+    topic_arn = account.physical_id("AlertsTopic")
     account.client("sns").subscribe(
         TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
     )

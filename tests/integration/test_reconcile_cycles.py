@@ -153,7 +153,7 @@ def test_a_patch_group_with_three_operating_systems_is_registered_for_each(accou
     run_ok(account)
     registered = registrations(account)
     assert set(registered) == {("mixed", "AMAZON_LINUX_2023"), ("mixed", "UBUNTU"), ("mixed", "WINDOWS")}
-    custom = account._resolve("WindowsCriticalBaseline", None)
+    custom = account.physical_id("WindowsCriticalBaseline")
     assert registered[("mixed", "WINDOWS")] == custom
     assert registered[("mixed", "UBUNTU")].startswith("arn:aws:ssm:us-east-1:")  # the AWS-managed baseline
 
