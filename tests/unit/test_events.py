@@ -16,7 +16,15 @@ from tagpatch.cycle import Cycle, start_cycle
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = REPO_ROOT / "events"
 CYCLE_INPUTS = sorted(EVENTS.glob("cycle-*.json"))
-FUNCTION_EVENTS_WITH_CYCLE = ["discovery.json", "tag_validation.json", "report_failure.json"]
+FUNCTION_EVENTS_WITH_CYCLE = [
+    "discovery.json",
+    "tag_validation.json",
+    "window_upsert.json",
+    "apply_window_changes.json",
+    "baseline_association.json",
+    "report_failure.json",
+]
+FUNCTIONS = REPO_ROOT / "functions"
 
 
 def read(path: Path) -> Any:
@@ -157,3 +165,23 @@ def test_report_failure_event_is_what_a_caught_error_looks_like() -> None:
     assert event["failed_state"] == "Discovery"
     assert set(event["error"]) == {"Error", "Cause"}
     assert json.loads(event["error"]["Cause"])["errorMessage"] == "ThrottlingException: Rate exceeded"
+
+
+def test_every_function_has_a_sample_event() -> None:
+    functions = {path.name for path in FUNCTIONS.iterdir() if (path / "app.py").exists()}
+    assert functions == {path.stem for path in EVENTS.glob("*.json") if not path.name.startswith("cycle-")}
+
+
+def test_reconcile_events_carry_what_the_state_machine_passes() -> None:
+    definition = read(REPO_ROOT / "statemachines" / "patch_cycle.asl.json")
+    states = definition["States"]
+    for state, event_name in (
+        ("WindowUpsert", "window_upsert.json"),
+        ("BaselineAssociation", "baseline_association.json"),
+    ):
+        payload_keys = {key.removesuffix(".$") for key in states[state]["Parameters"]["Payload"]}
+        assert set(read(EVENTS / event_name)) == payload_keys
+        selector = states["TagValidation"]["ResultSelector"]
+        assert set(read(EVENTS / event_name)["validation"]) == {key.removesuffix(".$") for key in selector}
+    item_keys = states["ApplyWindowChanges"]["ItemSelector"]
+    assert set(read(EVENTS / "apply_window_changes.json")) == {key.removesuffix(".$") for key in item_keys}
