@@ -9,10 +9,16 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import settings
 from moto import mock_aws
 
 from tagpatch_local import simulator
 from tagpatch_local.runner import SimulatedAccount
+
+# No per-example deadline: CI shares two cores between two test workers, and a slow example is
+# not a wrong one.
+settings.register_profile("tagpatch", deadline=None)
+settings.load_profile("tagpatch")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO_ROOT / "template.yaml"
