@@ -14,6 +14,7 @@ from tagpatch.config import ArtifactConfig
 from tagpatch.cycle import Cycle
 from tagpatch.errors import InvalidCycleInput, WindowChangeRejected
 from tagpatch.observability import lambda_entry, logger, metrics
+from tagpatch.reconcile import write_counts
 from tagpatch.ssm_windows import apply_window
 
 ARTIFACTS = ArtifactConfig.from_env()
@@ -27,7 +28,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     window = str(event["window"])
     changes = list(load_changes(ARTIFACTS.bucket, str(event["changes_key"]), window))
     try:
-        applied = apply_window(changes, cycle.run_id)
+        apply_window(changes, cycle.run_id)
     except ClientError as error:
         if error_code(error) in TRANSIENT_ERROR_CODES:
             raise
@@ -35,7 +36,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             f"SSM rejected a change to maintenance window {window}: {error_code(error)}: "
             f"{error.response.get('Error', {}).get('Message', error)}"
         ) from error
-    metrics.add_metric(name="WindowChangesApplied", unit=MetricUnit.Count, value=sum(applied.counts.values()))
+    applied = write_counts(changes)
+    metrics.add_metric(name="WindowChangesApplied", unit=MetricUnit.Count, value=sum(applied.values()))
     # Not **counts: "created" is a reserved LogRecord attribute.
-    logger.info("window applied", extra={"window": window, "applied": applied.counts})
-    return {"window": window, **applied.counts}
+    logger.info("window applied", extra={"window": window, "applied": applied})
+    return {"window": window, **applied}

@@ -7,11 +7,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.changes import save_plan
+from tagpatch.changes import desired_state_of_run, save_plan
 from tagpatch.config import ArtifactConfig, BaselineConfig, PolicyConfig
 from tagpatch.cycle import Cycle
-from tagpatch.desired import build_desired_state
-from tagpatch.inventory import get_jsonl_gz
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
 from tagpatch.reconcile import Plan, plan_registrations
@@ -31,7 +29,7 @@ BASELINES = BaselineConfig.from_env()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     cycle = Cycle.from_payload(event.get("cycle"))
     policy = load_policy(POLICY.policy_path)
-    desired = build_desired_state(get_jsonl_gz(ARTIFACTS.bucket, event["validation"]["instances_key"]), policy)
+    desired = desired_state_of_run(ARTIFACTS.bucket, event["validation"], policy)
     resolver = BaselineResolver(BASELINES.custom_ids)
     wanted = desired_registrations(desired.registrations, resolver)
     state = read_registrations(ARTIFACTS.bucket)

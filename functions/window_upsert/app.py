@@ -11,11 +11,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.changes import save_plan, windows_with_writes
+from tagpatch.changes import desired_state_of_run, save_plan, windows_with_writes
 from tagpatch.config import ArtifactConfig, PolicyConfig, TaskRoleConfig
 from tagpatch.cycle import Cycle
-from tagpatch.desired import MAX_WINDOWS_PER_ACCOUNT, build_desired_state, fit_to_quota, unpassable_roles
-from tagpatch.inventory import get_jsonl_gz
+from tagpatch.desired import MAX_WINDOWS_PER_ACCOUNT, fit_to_quota, unpassable_roles
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
 from tagpatch.reconcile import plan_windows
@@ -30,7 +29,7 @@ TASK_ROLE = TaskRoleConfig.from_env()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     cycle = Cycle.from_payload(event.get("cycle"))
     policy = load_policy(POLICY.policy_path)
-    desired = build_desired_state(get_jsonl_gz(ARTIFACTS.bucket, event["validation"]["instances_key"]), policy)
+    desired = desired_state_of_run(ARTIFACTS.bucket, event["validation"], policy)
     account = read_windows()
     windows, quota_problems = fit_to_quota(desired.windows, MAX_WINDOWS_PER_ACCOUNT - account.unowned_count)
     quota_problems += unpassable_roles(windows, TASK_ROLE.passable_role_arn)

@@ -63,7 +63,7 @@ def change_lines(account: Account, result: CycleResult) -> list[dict[str, Any]]:
     for step in RECONCILE_STEPS:
         if output.get(step):
             for line in decode_jsonl_gz(_artifact(account, output[step]["changes_key"])):
-                if line["action"] in {"unchanged"} or (line.get("window") in failed and line["action"] != "blocked"):
+                if line["action"] == "unchanged" or (line.get("window") in failed and line["action"] != "blocked"):
                     continue
                 lines.append(line)
     return lines

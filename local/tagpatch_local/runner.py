@@ -279,7 +279,17 @@ class CycleResult:
 ProgressCallback = Callable[[dict[str, Any]], None]
 
 
-class SimulatedAccount:
+class _Clients:
+    """One boto3 client per service for the runner's own calls (seeding, executions, reports)."""
+
+    def client(self, service: str) -> Any:
+        clients: dict[str, Any] = self.__dict__.setdefault("_clients", {})
+        if service not in clients:
+            clients[service] = boto3.client(service, region_name=self.__dict__.get("region"))
+        return clients[service]
+
+
+class SimulatedAccount(_Clients):
     """A moto account with the tagpatch stack from template.yaml created in it."""
 
     def __init__(
@@ -300,7 +310,6 @@ class SimulatedAccount:
         self._mock: Any = None
         self._saved_environ: dict[str, str] = {}
         self._saved_log_stream: Any = None
-        self._clients: dict[str, Any] = {}
 
     # -- lifecycle --
     def __enter__(self) -> SimulatedAccount:
@@ -356,11 +365,6 @@ class SimulatedAccount:
             self._mock = None
         os.environ.clear()
         os.environ.update(self._saved_environ)
-
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)
-        return self._clients[service]
 
     # -- deploying the template --
     def _resolve(self, logical_id: str, attribute: str | None) -> str:
@@ -525,7 +529,7 @@ class SimulatedAccount:
         return result
 
 
-class DeployedStack:
+class DeployedStack(_Clients):
     """A tagpatch stack deployed with `sam deploy`, reached with the caller's AWS credentials.
 
     Runs the same state machine and reports the same way as the simulated account, except that the
@@ -536,7 +540,6 @@ class DeployedStack:
         self.state_machine_arn = state_machine_arn
         self.artifact_bucket = artifact_bucket
         self.region = region
-        self._clients: dict[str, Any] = {}
 
     @classmethod
     def from_stack(cls, stack_name: str, region: str | None = None) -> DeployedStack:
@@ -551,11 +554,6 @@ class DeployedStack:
             artifact_bucket=outputs["ArtifactBucketName"],
             region=region,
         )
-
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)
-        return self._clients[service]
 
     def run_cycle(
         self,

@@ -1042,11 +1042,28 @@ def _update_maintenance_window(response: Any) -> dict[str, Any]:
 # Maintenance window targets
 
 
+def _member(window: Any, kind: str, member_id: str) -> Any:
+    """A window's target or task (`kind` is "targets" or "tasks"), or SSM's DoesNotExistException."""
+    member = getattr(window, kind).get(member_id)
+    if member is None:
+        noun = kind.removesuffix("s")
+        raise DoesNotExistException(f"Maintenance window {noun} {member_id} does not exist in {window.id}.")
+    return member
+
+
+def _update_fields(
+    member: Any, params: Mapping[str, Any], fields: Iterable[tuple[str, str]], replace_all: bool
+) -> None:
+    """Update* semantics: given fields change; with Replace=true, fields not given become null."""
+    for key, attribute in fields:
+        if key in params:
+            setattr(member, attribute, params[key])
+        elif replace_all:
+            setattr(member, attribute, None)
+
+
 def _target(window: Any, target_id: str) -> Any:
-    target = window.targets.get(target_id)
-    if target is None:
-        raise DoesNotExistException(f"Maintenance window target {target_id} does not exist in {window.id}.")
-    return target
+    return _member(window, "targets", target_id)
 
 
 def _target_output(target: Any) -> dict[str, Any]:
@@ -1104,6 +1121,14 @@ def _describe_maintenance_window_targets(response: Any) -> dict[str, Any]:
     return _drop_none({"Targets": [_target_output(t) for t in page], "NextToken": token})
 
 
+_TARGET_UPDATABLE: Final = (
+    ("Targets", "targets"),
+    ("OwnerInformation", "owner_information"),
+    ("Name", "name"),
+    ("Description", "description"),
+)
+
+
 @_operation("UpdateMaintenanceWindowTarget")
 def _update_maintenance_window_target(response: Any) -> dict[str, Any]:
     params = _request(response)
@@ -1113,16 +1138,7 @@ def _update_maintenance_window_target(response: Any) -> dict[str, Any]:
     replace_all = bool(params.get("Replace"))
     if replace_all and "Targets" not in params:
         raise ValidationException("When Replace is true, these parameters are required: Targets.")
-    for key, attribute in (
-        ("Targets", "targets"),
-        ("OwnerInformation", "owner_information"),
-        ("Name", "name"),
-        ("Description", "description"),
-    ):
-        if key in params:
-            setattr(target, attribute, params[key])
-        elif replace_all:
-            setattr(target, attribute, None)
+    _update_fields(target, params, _TARGET_UPDATABLE, replace_all)
     output = _target_output(target)
     output.pop("ResourceType")
     return output
@@ -1157,10 +1173,7 @@ def _deregister_target_from_maintenance_window(response: Any) -> dict[str, Any]:
 
 
 def _task(window: Any, task_id: str) -> Any:
-    task = window.tasks.get(task_id)
-    if task is None:
-        raise DoesNotExistException(f"Maintenance window task {task_id} does not exist in {window.id}.")
-    return task
+    return _member(window, "tasks", task_id)
 
 
 def _task_output(task: Any) -> dict[str, Any]:
@@ -1272,11 +1285,7 @@ def _update_maintenance_window_task(response: Any) -> dict[str, Any]:
     replace_all = bool(params.get("Replace"))
     if replace_all and "TaskArn" not in params:
         raise ValidationException("When Replace is true, these parameters are required: TaskArn.")
-    for key, attribute in _TASK_UPDATABLE:
-        if key in params:
-            setattr(task, attribute, params[key])
-        elif replace_all:
-            setattr(task, attribute, None)
+    _update_fields(task, params, _TASK_UPDATABLE, replace_all)
     return _drop_none({**_task_output(task), "TaskInvocationParameters": task.task_invocation_parameters})
 
 

@@ -61,11 +61,19 @@ def transient_errors_raised_as_retryable() -> Iterator[None]:
         raise
 
 
-def paginate(method: Callable[..., dict[str, Any]], result_key: str, **kwargs: Any) -> Iterator[Any]:
+def paginate(
+    method: Callable[..., dict[str, Any]],
+    result_key: str,
+    *,
+    on_page: Callable[[], None] | None = None,
+    **kwargs: Any,
+) -> Iterator[Any]:
     """Yield every item of a NextToken-paginated list operation, one page request at a time."""
     token: str | None = None
     while True:
         page = method(**kwargs, **({"NextToken": token} if token else {}))
+        if on_page is not None:
+            on_page()
         yield from page.get(result_key, [])
         token = page.get("NextToken")
         if not token:

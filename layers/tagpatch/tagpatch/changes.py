@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from tagpatch.cycle import Cycle
-from tagpatch.desired import Problem
+from tagpatch.desired import DesiredState, Problem, build_desired_state
 from tagpatch.inventory import get_jsonl_gz, put_json, put_jsonl_gz
-from tagpatch.reconcile import Change, Plan
+from tagpatch.policy import PatchPolicy
+from tagpatch.reconcile import WRITE_ACTIONS, Change, Plan
 
 
 def save_plan(bucket: str, cycle: Cycle, name: str, plan: Plan) -> tuple[str, str]:
@@ -23,6 +25,11 @@ def save_plan(bucket: str, cycle: Cycle, name: str, plan: Plan) -> tuple[str, st
     return changes_key, report_key
 
 
+def desired_state_of_run(bucket: str, validation: Mapping[str, Any], policy: PatchPolicy) -> DesiredState:
+    """What the run's validated instances (TagValidation's artifact) ask SSM for."""
+    return build_desired_state(get_jsonl_gz(bucket, str(validation["instances_key"])), policy)
+
+
 def problem_json(problem: Problem) -> dict[str, str]:
     return {"kind": problem.kind, "name": problem.name, "reason": problem.reason}
 
@@ -34,6 +41,4 @@ def load_changes(bucket: str, key: str, window: str | None = None) -> Iterator[C
 
 
 def windows_with_writes(changes: Iterable[Change]) -> list[str]:
-    return sorted(
-        {change.window for change in changes if change.window and change.action in {"create", "update", "delete"}}
-    )
+    return sorted({change.window for change in changes if change.window and change.action in WRITE_ACTIONS})

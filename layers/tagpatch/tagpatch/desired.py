@@ -178,6 +178,20 @@ def task_slugs(all_settings: Iterable[TaskSettings]) -> dict[TaskSettings, str]:
     return slugs
 
 
+def _resolve_window_tag(window_tag: str, policy: PatchPolicy) -> tuple[WindowSettings, TaskSettings] | Problem:
+    """The window and task a `Maintenance Window` tag value asks for, or why SSM would reject it."""
+    named = policy.windows.get(window_tag)
+    if named is not None:
+        return named.window, named.task
+    settings = policy.window_for_tag(window_tag)
+    try:
+        # The normalised spelling, so `cron(0 2 ? * sun *)` and `cron(0 2 ? * SUN *)` share a window.
+        normalised = parse_schedule(settings.schedule).expression
+    except InvalidSchedule as error:  # tag validation should have caught it; never fatal here
+        return Problem("window", window_tag, f"SSM would reject this schedule: {error}")
+    return replace(settings, schedule=normalised), policy.default_task
+
+
 def build_desired_state(instances: Iterable[Mapping[str, Any]], policy: PatchPolicy) -> DesiredState:
     """From instance report lines (instances.jsonl) to the SSM setup they ask for."""
     problems: list[Problem] = []
@@ -185,6 +199,7 @@ def build_desired_state(instances: Iterable[Mapping[str, Any]], policy: PatchPol
     policy_window_by_settings = {named.window: name for name, named in sorted(policy.windows.items())}
     registrations: set[Registration] = set()
     invalid_windows: set[str] = set()
+    resolved: dict[str, tuple[WindowSettings, TaskSettings] | Problem] = {}
 
     for line in instances:
         # The whole fleet, whatever the cycle's patch_groups scope: a scoped run must never
@@ -198,18 +213,16 @@ def build_desired_state(instances: Iterable[Mapping[str, Any]], policy: PatchPol
         )
         if not group or not key or not window_tag:
             continue
-        named = policy.windows.get(window_tag)
-        settings = policy.window_for_tag(window_tag)
-        task = named.task if named is not None else policy.default_task
-        if named is None:
-            try:
-                # The normalised spelling, so `cron(0 2 ? * sun *)` and `cron(0 2 ? * SUN *)` share a window.
-                settings = replace(settings, schedule=parse_schedule(settings.schedule).expression)
-            except InvalidSchedule as error:  # tag validation should have caught it; never fatal here
-                if window_tag not in invalid_windows:
-                    invalid_windows.add(window_tag)
-                    problems.append(Problem("window", window_tag, f"SSM would reject this schedule: {error}"))
-                continue
+        # A fleet has a handful of distinct window tags: resolve each once, not once per instance.
+        if window_tag not in resolved:
+            resolved[window_tag] = _resolve_window_tag(window_tag, policy)
+        found = resolved[window_tag]
+        if isinstance(found, Problem):
+            if window_tag not in invalid_windows:
+                invalid_windows.add(window_tag)
+                problems.append(found)
+            continue
+        settings, task = found
         demand = demands.get(settings)
         if demand is None:
             demand = demands[settings] = _WindowDemand(settings, policy_window_by_settings.get(settings))

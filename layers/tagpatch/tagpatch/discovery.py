@@ -27,33 +27,35 @@ class DiscoveryCounts:
     ec2_pages: int = 0
     ssm_pages: int = 0
 
+    def count_ec2_page(self) -> None:
+        self.ec2_pages += 1
+
+    def count_ssm_page(self) -> None:
+        self.ssm_pages += 1
+
 
 @tracer.capture_method
 def managed_instances(counts: DiscoveryCounts) -> dict[str, dict[str, Any]]:
     """SSM's view of every managed node, keyed by instance id."""
-    ssm = client("ssm")
-    nodes: dict[str, dict[str, Any]] = {}
-
-    def page(**kwargs: Any) -> dict[str, Any]:
-        counts.ssm_pages += 1
-        response: dict[str, Any] = ssm.describe_instance_information(**kwargs)
-        return response
-
-    for node in paginate(page, "InstanceInformationList", MaxResults=SSM_PAGE_SIZE):
-        nodes[node["InstanceId"]] = node
-    return nodes
+    nodes = paginate(
+        client("ssm").describe_instance_information,
+        "InstanceInformationList",
+        on_page=counts.count_ssm_page,
+        MaxResults=SSM_PAGE_SIZE,
+    )
+    return {node["InstanceId"]: node for node in nodes}
 
 
 def _ec2_instances(counts: DiscoveryCounts) -> Iterator[dict[str, Any]]:
-    ec2 = client("ec2")
-
-    def page(**kwargs: Any) -> dict[str, Any]:
-        counts.ec2_pages += 1
-        response: dict[str, Any] = ec2.describe_instances(**kwargs)
-        return response
-
     filters = [{"Name": "instance-state-name", "Values": NON_TERMINATED_STATES}]
-    for reservation in paginate(page, "Reservations", MaxResults=EC2_PAGE_SIZE, Filters=filters):
+    reservations = paginate(
+        client("ec2").describe_instances,
+        "Reservations",
+        on_page=counts.count_ec2_page,
+        MaxResults=EC2_PAGE_SIZE,
+        Filters=filters,
+    )
+    for reservation in reservations:
         yield from reservation.get("Instances", [])
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
 
@@ -27,6 +27,14 @@ Action = Literal["create", "update", "delete", "unchanged", "blocked"]
 MAX_PATCH_GROUPS_PER_BASELINE: Final = 25
 KINDS: Final[tuple[Kind, ...]] = ("window", "target", "task", "registration")
 WRITE_ACTIONS: Final = frozenset({"create", "update", "delete"})
+# How summaries name each action's count.
+PAST_TENSE: Final[Mapping[str, str]] = {
+    "create": "created",
+    "update": "updated",
+    "delete": "deleted",
+    "unchanged": "unchanged",
+    "blocked": "blocked",
+}
 PATCH_DOCUMENT: Final = "AWS-RunPatchBaseline"
 
 
@@ -103,20 +111,22 @@ class Plan:
 
     def counts(self) -> dict[str, dict[str, int]]:
         """kind -> {created, updated, deleted, unchanged, blocked}, for summary.json."""
-        names = {
-            "create": "created",
-            "update": "updated",
-            "delete": "deleted",
-            "unchanged": "unchanged",
-            "blocked": "blocked",
-        }
-        counts: dict[str, dict[str, int]] = {kind: dict.fromkeys(names.values(), 0) for kind in KINDS}
+        counts: dict[str, dict[str, int]] = {kind: dict.fromkeys(PAST_TENSE.values(), 0) for kind in KINDS}
         for change in self.changes:
-            counts[change.kind][names[change.action]] += 1
+            counts[change.kind][PAST_TENSE[change.action]] += 1
         return counts
 
     def writes(self) -> tuple[Change, ...]:
         return tuple(change for change in self.changes if change.action in WRITE_ACTIONS)
+
+
+def write_counts(changes: Iterable[Change]) -> dict[str, int]:
+    """{created, updated, deleted} over the writes among `changes` (what applying them does)."""
+    counts = {PAST_TENSE[action]: 0 for action in ("create", "update", "delete")}
+    for change in changes:
+        if change.action in WRITE_ACTIONS:
+            counts[PAST_TENSE[change.action]] += 1
+    return counts
 
 
 # --- comparable forms ----------------------------------------------------------------------------------
@@ -236,33 +246,43 @@ def _diff_members(window: DesiredWindow, actual: ActualWindow | None) -> list[Ch
                 lambda found: actual_task_fields(found, names_by_id),
             )
         )
-    for name, current_task in sorted(actual_tasks.items()):
-        if name not in desired_task_names and current_task.owned:
-            changes.append(
-                Change(
-                    "task",
-                    "delete",
-                    name,
-                    window.name,
-                    actual_task_fields(current_task, names_by_id),
-                    None,
-                    resource_id=current_task.window_task_id,
-                )
-            )
-    for name, current_target in sorted(actual_targets.items()):
-        if name not in desired_target_names and current_target.owned:
-            changes.append(
-                Change(
-                    "target",
-                    "delete",
-                    name,
-                    window.name,
-                    actual_target_fields(current_target),
-                    None,
-                    resource_id=current_target.window_target_id,
-                )
-            )
+    changes.extend(
+        _deletions(
+            "task",
+            window.name,
+            actual_tasks,
+            desired_task_names,
+            lambda task: actual_task_fields(task, names_by_id),
+            lambda task: task.window_task_id,
+        )
+    )
+    changes.extend(
+        _deletions(
+            "target",
+            window.name,
+            actual_targets,
+            desired_target_names,
+            actual_target_fields,
+            lambda target: target.window_target_id,
+        )
+    )
     return changes
+
+
+def _deletions(
+    kind: Kind,
+    window: str,
+    actual: Mapping[str, Any],
+    desired_names: set[str],
+    read: Callable[[Any], dict[str, Any]],
+    resource_id: Callable[[Any], str],
+) -> list[Change]:
+    """Owned members of a window that nothing asks for any more; unowned ones are never touched."""
+    return [
+        Change(kind, "delete", name, window, read(current), None, resource_id=resource_id(current))
+        for name, current in sorted(actual.items())
+        if name not in desired_names and current.owned
+    ]
 
 
 def _diff_one(kind: Kind, name: str, window: str, after: dict[str, Any], current: Any, read: Any) -> Change:

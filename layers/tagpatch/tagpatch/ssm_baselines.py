@@ -7,7 +7,7 @@ artifact bucket; a registration that is not in the ledger is never changed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -18,7 +18,7 @@ from tagpatch.desired import Problem, Registration
 from tagpatch.errors import ArtifactError
 from tagpatch.inventory import get_bytes, put_json
 from tagpatch.observability import tracer
-from tagpatch.reconcile import Change, RegistrationState
+from tagpatch.reconcile import Change, RegistrationState, write_counts
 
 LEDGER_KEY: Final = "state/baseline-registrations.json"
 PATCH_GROUP_PAGE_SIZE: Final = 100
@@ -126,11 +126,10 @@ def ledger_document(ledger: Mapping[tuple[str, str], str]) -> list[dict[str, Any
 
 
 @tracer.capture_method
-def apply_registrations(changes: Iterable[Change], state: RegistrationState, bucket: str) -> dict[str, int]:
+def apply_registrations(changes: Sequence[Change], state: RegistrationState, bucket: str) -> dict[str, int]:
     """Register, move and deregister; then save the ledger, only if it changed."""
     ssm = client("ssm")
     ledger = dict(state.ledger)
-    counts = {"created": 0, "updated": 0, "deleted": 0}
     for change in changes:
         before, after = change.before or {}, change.after or {}
         key = (str((after or before)["patch_group"]), str((after or before)["operating_system"]))
@@ -140,8 +139,6 @@ def apply_registrations(changes: Iterable[Change], state: RegistrationState, buc
         if change.action in ("create", "update"):
             ssm.register_patch_baseline_for_patch_group(BaselineId=after["baseline_id"], PatchGroup=key[0])
             ledger[key] = str(after["baseline_id"])
-        if change.action in ("create", "update", "delete"):
-            counts[{"create": "created", "update": "updated", "delete": "deleted"}[change.action]] += 1
     if ledger != state.ledger:
         put_json(bucket, LEDGER_KEY, ledger_document(ledger))
-    return counts
+    return write_counts(changes)

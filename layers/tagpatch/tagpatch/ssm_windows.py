@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from tagpatch.aws import client, paginate
@@ -128,15 +128,6 @@ def client_token(*parts: str) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:64]
 
 
-@dataclass
-class AppliedWindow:
-    window: str
-    counts: dict[str, int] = field(default_factory=lambda: {"created": 0, "updated": 0, "deleted": 0})
-
-    def count(self, change: Change) -> None:
-        self.counts[{"create": "created", "update": "updated", "delete": "deleted"}[change.action]] += 1
-
-
 def _window_request(after: Mapping[str, Any]) -> dict[str, Any]:
     request: dict[str, Any] = {
         "Description": after["description"],
@@ -185,7 +176,7 @@ def _task_request(name: str, after: Mapping[str, Any], target_ids: Sequence[str]
 
 
 @tracer.capture_method
-def apply_window(changes: Iterable[Change], run_id: str) -> AppliedWindow:
+def apply_window(changes: Iterable[Change], run_id: str) -> None:
     """Apply one window's changes in an order SSM accepts.
 
     Targets exist before the tasks that point at them; tasks stop pointing at targets before those
@@ -196,14 +187,12 @@ def apply_window(changes: Iterable[Change], run_id: str) -> AppliedWindow:
     for change in changes:
         by_kind[change.kind].append(change)
     (window_change,) = by_kind["window"]
-    applied = AppliedWindow(window_change.name)
 
     if window_change.action == "delete":
         ssm.delete_maintenance_window(WindowId=window_change.resource_id)
-        applied.count(window_change)
-        return applied
+        return
     if window_change.action == "blocked":
-        return applied
+        return
     if window_change.action == "create":
         assert window_change.after is not None
         window_id = ssm.create_maintenance_window(
@@ -212,7 +201,6 @@ def apply_window(changes: Iterable[Change], run_id: str) -> AppliedWindow:
             ClientToken=client_token(run_id, window_change.name),
             **_window_request(window_change.after),
         )["WindowId"]
-        applied.count(window_change)
     else:
         window_id = str(window_change.resource_id)
         if window_change.action == "update":
@@ -224,7 +212,6 @@ def apply_window(changes: Iterable[Change], run_id: str) -> AppliedWindow:
                 Replace=True,
                 **_window_request(window_change.after),
             )
-            applied.count(window_change)
 
     target_ids = {change.name: change.resource_id for change in by_kind["target"] if change.resource_id}
     for change in by_kind["target"]:
@@ -236,7 +223,6 @@ def apply_window(changes: Iterable[Change], run_id: str) -> AppliedWindow:
                 ClientToken=client_token(run_id, window_change.name, change.name),
                 **_target_request(change.name, change.after),
             )["WindowTargetId"]
-            applied.count(change)
         elif change.action == "update":
             assert change.after is not None
             ssm.update_maintenance_window_target(
@@ -245,7 +231,6 @@ def apply_window(changes: Iterable[Change], run_id: str) -> AppliedWindow:
                 Replace=True,
                 **_target_request(change.name, change.after),
             )
-            applied.count(change)
 
     for change in by_kind["task"]:
         if change.action in ("create", "update"):
@@ -262,15 +247,11 @@ def apply_window(changes: Iterable[Change], run_id: str) -> AppliedWindow:
                 ssm.update_maintenance_window_task(
                     WindowId=window_id, WindowTaskId=change.resource_id, Replace=True, **request
                 )
-            applied.count(change)
     for change in by_kind["task"]:
         if change.action == "delete":
             ssm.deregister_task_from_maintenance_window(WindowId=window_id, WindowTaskId=change.resource_id)
-            applied.count(change)
     for change in by_kind["target"]:
         if change.action == "delete":
             ssm.deregister_target_from_maintenance_window(
                 WindowId=window_id, WindowTargetId=change.resource_id, Safe=True
             )
-            applied.count(change)
-    return applied
