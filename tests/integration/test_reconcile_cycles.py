@@ -188,7 +188,7 @@ def test_a_policy_that_names_a_missing_baseline_is_reported_and_the_rest_goes_on
 def test_a_window_ssm_rejects_does_not_stop_the_others(
     account: SimulatedAccount, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(simulator, "MAX_TARGETS_PER_WINDOW", 1)
+    monkeypatch.setattr(simulator.quotas, "MAX_TARGETS_PER_WINDOW", 1)
     # sun-0200 needs two targets (both tag keys); tue-2330 needs one.
     account.seed(
         [instance("web", "sun-0200"), instance("web", "sun-0200", key="PatchGroup"), instance("db", "tue-2330")]

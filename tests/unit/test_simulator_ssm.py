@@ -93,7 +93,7 @@ def test_correction_fails_loudly_when_moto_drops_the_operation(monkeypatch: pyte
 
 def test_correction_requires_a_reason() -> None:
     with pytest.raises(simulator.SimulatorError, match="must say why"):
-        simulator._correction("GetMaintenanceWindow", why=" ")
+        simulator.correction("GetMaintenanceWindow", why=" ")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -276,7 +276,7 @@ def test_offset_with_cron_and_cutoff_against_stored_duration(ssm: Any) -> None:
 
 
 def test_window_quota(ssm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulator, "MAX_MAINTENANCE_WINDOWS", 2)
+    monkeypatch.setattr(simulator.quotas, "MAX_MAINTENANCE_WINDOWS", 2)
     _window(ssm, Name="one")
     _window(ssm, Name="two")
     with pytest.raises(ClientError) as exc:
@@ -285,9 +285,9 @@ def test_window_quota(ssm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_window_quota_default_is_50() -> None:
-    assert simulator.MAX_MAINTENANCE_WINDOWS == 50
-    assert simulator.MAX_TARGETS_PER_WINDOW == 100
-    assert simulator.MAX_TASKS_PER_WINDOW == 20
+    assert simulator.quotas.MAX_MAINTENANCE_WINDOWS == 50
+    assert simulator.quotas.MAX_TARGETS_PER_WINDOW == 100
+    assert simulator.quotas.MAX_TASKS_PER_WINDOW == 20
 
 
 # --------------------------------------------------------------------------------------------------
@@ -391,7 +391,7 @@ def test_target_validation(ssm: Any, overrides: dict[str, Any], fragment: str) -
 
 
 def test_target_quota(ssm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulator, "MAX_TARGETS_PER_WINDOW", 2)
+    monkeypatch.setattr(simulator.quotas, "MAX_TARGETS_PER_WINDOW", 2)
     window_id = _window(ssm)
     _target(ssm, window_id)
     _target(ssm, window_id)
@@ -545,7 +545,7 @@ def test_task_validation(ssm: Any, overrides: dict[str, Any], fragment: str) -> 
 
 
 def test_task_quota(ssm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulator, "MAX_TASKS_PER_WINDOW", 2)
+    monkeypatch.setattr(simulator.quotas, "MAX_TASKS_PER_WINDOW", 2)
     window_id = _window(ssm)
     _task(ssm, window_id)
     _task(ssm, window_id)
@@ -729,7 +729,7 @@ def test_register_unknown_baseline(ssm: Any) -> None:
 
 
 def test_patch_groups_per_baseline_quota(ssm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulator, "MAX_PATCH_GROUPS_PER_BASELINE", 1)
+    monkeypatch.setattr(simulator.quotas, "MAX_PATCH_GROUPS_PER_BASELINE", 1)
     custom = _baseline(ssm)
     ssm.register_patch_baseline_for_patch_group(BaselineId=custom, PatchGroup="a")
     with pytest.raises(ClientError) as exc:
@@ -754,7 +754,7 @@ def test_create_patch_baseline_with_tags(ssm: Any) -> None:
 def test_create_patch_baseline_defaults_to_windows_and_quota(ssm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     custom = ssm.create_patch_baseline(Name="no-os")["BaselineId"]
     assert ssm.get_patch_baseline(BaselineId=custom)["OperatingSystem"] == "WINDOWS"
-    monkeypatch.setattr(simulator, "MAX_PATCH_BASELINES", 1)
+    monkeypatch.setattr(simulator.quotas, "MAX_PATCH_BASELINES", 1)
     with pytest.raises(ClientError) as exc:
         ssm.create_patch_baseline(Name="second")
     assert _code(exc) == "ResourceLimitExceededException"
@@ -781,3 +781,9 @@ def test_state_resets_with_mock(aws_env: None) -> None:
     with mock_aws():
         client = boto3.client("ssm", region_name=REGION)
         assert client.describe_patch_groups()["Mappings"] == []
+
+
+def test_predefined_baselines_are_for_operating_systems_ssm_knows() -> None:
+    # The simulator's list comes from the Patch Manager guide; SSM's model is the other witness.
+    enum = simulator.core.service_model("ssm").shape_for("OperatingSystem").enum
+    assert set(enum) >= simulator.baselines.OPERATING_SYSTEMS

@@ -1,0 +1,63 @@
+"""The simulated account's extensions to moto: one module per service or concern.
+
+- `core`: the operation registry (`@operation`, `@correction`, `install()`), output validation
+  against botocore's shapes, and SSM request helpers.
+- `quotas`: the documented limits. `schedules`: what SSM accepts as a window schedule.
+- `instances`: managed nodes and DescribeInstanceInformation. `windows`: maintenance windows,
+  targets and tasks. `baselines`: patch baselines and patch groups. `ec2`: moto speed-ups.
+
+Simulated state lives on moto's backends, so it is reset whenever moto resets them (each `mock_aws`
+start). Nothing here imports tagpatch: the simulator's rules come from AWS's documentation, so that a
+bug in tagpatch is never copied into its judge.
+"""
+
+from __future__ import annotations
+
+from tagpatch_local.simulator import baselines, core, ec2, quotas, schedules, windows
+from tagpatch_local.simulator.core import (
+    FakeOutputError,
+    MotoImplementsOperationError,
+    MotoLacksOperationError,
+    SimulatorError,
+    corrected_operations,
+    correction,
+    install,
+    installed_operations,
+    operation,
+    validate_output,
+)
+from tagpatch_local.simulator.instances import (
+    PingStatus,
+    PlatformType,
+    deregister_managed_instance,
+    managed_instances,
+    register_managed_instance,
+    set_ping_status,
+    simulator_state,
+)
+
+__all__ = [
+    "FakeOutputError",
+    "MotoImplementsOperationError",
+    "MotoLacksOperationError",
+    "PingStatus",
+    "PlatformType",
+    "SimulatorError",
+    "baselines",
+    "core",
+    "corrected_operations",
+    "correction",
+    "deregister_managed_instance",
+    "ec2",
+    "install",
+    "installed_operations",
+    "managed_instances",
+    "operation",
+    "quotas",
+    "register_managed_instance",
+    "schedules",
+    "set_ping_status",
+    "simulator_state",
+    "validate_output",
+    "windows",
+]
