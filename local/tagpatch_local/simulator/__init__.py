@@ -13,7 +13,17 @@ bug in tagpatch is never copied into its judge.
 
 from __future__ import annotations
 
-from tagpatch_local.simulator import baselines, core, ec2, quotas, schedules, windows
+from tagpatch_local.simulator import (
+    baselines,
+    clock,
+    core,
+    ec2,
+    occurrences,
+    quotas,
+    schedules,
+    window_schedule,
+    windows,
+)
 from tagpatch_local.simulator.core import (
     FakeOutputError,
     MotoImplementsOperationError,
@@ -44,6 +54,7 @@ __all__ = [
     "PlatformType",
     "SimulatorError",
     "baselines",
+    "clock",
     "core",
     "corrected_operations",
     "correction",
@@ -52,6 +63,7 @@ __all__ = [
     "install",
     "installed_operations",
     "managed_instances",
+    "occurrences",
     "operation",
     "quotas",
     "register_managed_instance",
@@ -59,5 +71,6 @@ __all__ = [
     "set_ping_status",
     "simulator_state",
     "validate_output",
+    "window_schedule",
     "windows",
 ]

@@ -10,6 +10,7 @@ from typing import Any, Final
 from moto.ssm.exceptions import ValidationException
 
 from tagpatch_local.simulator import quotas
+from tagpatch_local.simulator.clock import now
 from tagpatch_local.simulator.core import (
     DoesNotExistException,
     ResourceLimitExceededException,
@@ -23,6 +24,7 @@ from tagpatch_local.simulator.core import (
     ssm_backend,
     validate_input,
 )
+from tagpatch_local.simulator.occurrences import WindowTiming
 from tagpatch_local.simulator.schedules import check_window_settings
 
 
@@ -47,6 +49,22 @@ def _window_extras(window: Any) -> _WindowExtras:
         setattr(window, _EXTRAS_ATTR, extras)
     assert isinstance(extras, _WindowExtras)
     return extras
+
+
+def window_timing(window: Any) -> WindowTiming:
+    """What decides when `window` runs (moto's window object plus what the simulator keeps)."""
+    return WindowTiming(
+        schedule=window.schedule,
+        created=_window_extras(window).created,
+        timezone=window.schedule_timezone,
+        offset_days=window.schedule_offset,
+        start_date=window.start_date,
+        end_date=window.end_date,
+    )
+
+
+def window_enabled(window: Any) -> bool:
+    return _window_extras(window).enabled
 
 
 def _window(response: Any, window_id: str) -> Any:
@@ -107,6 +125,7 @@ def _create_maintenance_window(response: Any) -> dict[str, Any]:
         tags=params.get("Tags"),
     )
     extras = _window_extras(backend.windows[window_id])
+    extras.created = extras.modified = now(response.current_account, response.region)
     extras.allow_unassociated_targets = bool(params.get("AllowUnassociatedTargets"))
     return {"WindowId": window_id}
 
@@ -198,7 +217,7 @@ def _update_maintenance_window(response: Any) -> dict[str, Any]:
     extras.allow_unassociated_targets = bool(new("AllowUnassociatedTargets", extras.allow_unassociated_targets))
     if "Enabled" in params:
         extras.enabled = bool(params["Enabled"])
-    extras.modified = datetime.now(UTC)
+    extras.modified = now(response.current_account, response.region)
     return _window_output(window)
 
 
