@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from moto.ssm.exceptions import InvalidResourceId
+from moto.ssm.models import ssm_backends
 from moto.utilities.utils import get_partition, load_resource
 
 from tagpatch_local.simulator import quotas
@@ -489,3 +490,24 @@ def _remove_tags_from_resource(response: Any) -> dict[str, Any]:
     else:
         backend.remove_tags_from_resource(resource_type=resource_type, resource_id=resource_id, keys=keys)
     return {}
+
+
+def baseline_for_patch_group(account_id: str, region: str, patch_group: str, operating_system: str) -> tuple[str, str]:
+    """(baseline id, compliance level of its first approval rule) that a node in `patch_group` uses.
+
+    Patch Manager uses the baseline registered for the node's patch group and OS, else the OS's default
+    baseline. Predefined baselines report every patch as UNSPECIFIED.
+    """
+    state = simulator_state(account_id, region)
+    with state.lock:
+        baseline_id = state.patch_groups.get((patch_group, operating_system)) if patch_group else None
+    if baseline_id is None:
+        managed = managed_baselines(region).get(operating_system)
+        if managed is None:
+            raise DoesNotExistException(f"The simulator has no default patch baseline for {operating_system}.")
+        return managed.baseline_id, "UNSPECIFIED"
+    custom = ssm_backends[account_id][region].baselines.get(baseline_id)
+    if custom is None:
+        return baseline_id, "UNSPECIFIED"
+    rules = (custom.approval_rules or {}).get("PatchRules") or [{}]
+    return baseline_id, str(rules[0].get("ComplianceLevel") or "UNSPECIFIED")

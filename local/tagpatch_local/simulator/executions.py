@@ -1,0 +1,711 @@
+"""Maintenance window runs in the simulated account: executions, Run Command, patch state, compliance.
+
+`run_window` does what SSM does when a window's start time comes: a window execution, one task
+execution per task (by Priority), one task invocation per window target the task names, each a Run
+Command command with one command invocation per instance, and afterwards the patch state and Patch
+compliance of every instance AWS-RunPatchBaseline reached. Which instances a target selects is the
+caller's input (from target resolution), so this module only models what happens to them.
+
+Rules, from the Run Command and Patch Manager sections of the Systems Manager User Guide:
+
+- A running node whose agent is online runs the document. How AWS-RunPatchBaseline behaves on it is the
+  node's simulated `PatchProfile` (missing patches, critical ones among them, and what the next Install
+  does: succeed, fail or time out).
+- A stopped node is never reached: Delivery Timed Out (Status TimedOut). A running node whose agent is
+  not online: Undeliverable (Status Failed). Neither counts toward MaxErrors.
+- MaxConcurrency splits the targets into batches; after each batch, once errors (Failed and Execution
+  Timed Out) exceed MaxErrors, the invocations not yet sent end Cancelled/Terminated and the command
+  fails.
+- Scan reports what is missing and changes nothing. An Install that succeeds leaves nothing missing
+  (with NoReboot the installs are pending a reboot); one that fails leaves the patches missing and counts
+  them failed; one that times out reports nothing new.
+
+What the documents leave open is in docs/simulator.md. Never imports tagpatch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal
+
+from moto.ec2.models import ec2_backends
+from moto.ssm.exceptions import ValidationException
+from moto.ssm.models import ssm_backends
+
+from tagpatch_local.simulator.core import (
+    DoesNotExistException,
+    drop_none,
+    filters_of,
+    operation,
+    page_of,
+    request_params,
+    ssm_backend,
+    validate_input,
+)
+from tagpatch_local.simulator.instances import simulator_state
+
+PatchResult = Literal["success", "failed", "timeout"]
+PATCH_RESULTS: Final = frozenset({"success", "failed", "timeout"})
+_STATE_ATTR: Final = "tagpatch_runs"
+_RUN_SECONDS: Final = 5 * 60  # how long one batch of AWS-RunPatchBaseline takes in the simulation
+PATCH_DOCUMENT: Final = "AWS-RunPatchBaseline"
+
+
+@dataclass(frozen=True)
+class PatchProfile:
+    """How AWS-RunPatchBaseline behaves on one node (the fleet file's `patch:` block)."""
+
+    operating_system: str
+    missing: int = 0
+    critical: int = 0
+    result: PatchResult = "success"
+    installed: int = 0
+
+
+@dataclass
+class PatchState:
+    """What DescribeInstancePatchStates reports for a node after its last Scan or Install."""
+
+    instance_id: str
+    patch_group: str
+    baseline_id: str
+    operation: str
+    started: datetime
+    ended: datetime
+    reboot_option: str
+    installed: int
+    installed_pending_reboot: int
+    missing: int
+    failed: int
+    critical_missing: int
+    execution_id: str
+    severity_of_missing: str  # the baseline's compliance level for patches it approves
+
+    @property
+    def compliant(self) -> bool:
+        return self.missing == 0 and self.failed == 0
+
+    def to_output(self) -> dict[str, Any]:
+        other = max(0, self.missing + self.failed - self.critical_missing)
+        return {
+            "InstanceId": self.instance_id,
+            "PatchGroup": self.patch_group,
+            "BaselineId": self.baseline_id,
+            "InstalledCount": self.installed,
+            "InstalledOtherCount": 0,
+            "InstalledPendingRebootCount": self.installed_pending_reboot,
+            "InstalledRejectedCount": 0,
+            "MissingCount": self.missing,
+            "FailedCount": self.failed,
+            "UnreportedNotApplicableCount": 0,
+            "NotApplicableCount": 0,
+            "OperationStartTime": self.started,
+            "OperationEndTime": self.ended,
+            "Operation": self.operation,
+            "RebootOption": self.reboot_option,
+            "CriticalNonCompliantCount": self.critical_missing,
+            "SecurityNonCompliantCount": self.critical_missing,
+            "OtherNonCompliantCount": other,
+        }
+
+
+@dataclass
+class CommandInvocation:
+    command_id: str
+    instance_id: str
+    requested: datetime
+    status: str
+    status_details: str
+    document: str
+    parameters: Mapping[str, list[str]]
+
+    def to_output(self) -> dict[str, Any]:
+        return {
+            "CommandId": self.command_id,
+            "InstanceId": self.instance_id,
+            "DocumentName": self.document,
+            "DocumentVersion": "$DEFAULT",
+            "RequestedDateTime": self.requested,
+            "Status": self.status,
+            "StatusDetails": self.status_details,
+        }
+
+
+@dataclass
+class TaskInvocation:
+    invocation_id: str
+    command_id: str
+    window_target_id: str
+    owner_information: str | None
+    parameters: str
+    status: str
+    status_details: str
+    started: datetime
+    ended: datetime
+
+
+@dataclass
+class TaskExecution:
+    task_execution_id: str
+    window_task_id: str
+    task_arn: str
+    task_type: str
+    priority: int
+    max_concurrency: str
+    max_errors: str
+    service_role: str | None
+    status: str
+    status_details: str
+    started: datetime
+    ended: datetime
+    invocations: list[TaskInvocation] = field(default_factory=list)
+
+
+@dataclass
+class WindowExecution:
+    window_execution_id: str
+    window_id: str
+    status: str
+    status_details: str
+    started: datetime
+    ended: datetime
+    tasks: list[TaskExecution] = field(default_factory=list)
+
+
+@dataclass
+class RunState:
+    """Everything window runs leave behind, for one account and Region."""
+
+    profiles: dict[str, PatchProfile] = field(default_factory=dict)
+    executions: dict[str, WindowExecution] = field(default_factory=dict)  # in start order
+    commands: dict[str, list[CommandInvocation]] = field(default_factory=dict)
+    patch_states: dict[str, PatchState] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def run_state(account_id: str, region: str) -> RunState:
+    backend = ssm_backends[account_id][region]
+    state = getattr(backend, _STATE_ATTR, None)
+    if state is None:
+        state = RunState()
+        setattr(backend, _STATE_ATTR, state)
+    assert isinstance(state, RunState)
+    return state
+
+
+def set_patch_profile(account_id: str, region: str, instance_id: str, profile: PatchProfile) -> None:
+    if profile.result not in PATCH_RESULTS:
+        raise ValueError(f"patch result {profile.result!r} is not one of {sorted(PATCH_RESULTS)}")
+    if not 0 <= profile.critical <= profile.missing:
+        raise ValueError("critical counts patches among the missing ones: 0 <= critical <= missing")
+    run_state(account_id, region).profiles[instance_id] = profile
+
+
+# --- running a window ---------------------------------------------------------------------------------
+
+
+def _limit(value: str | None, total: int, *, default: int) -> int:
+    """MaxConcurrency or MaxErrors as a number of targets ("10", or "10%" of `total`)."""
+    if not value:
+        return default
+    if value.endswith("%"):
+        return math.floor(int(value[:-1]) * total / 100)
+    return int(value)
+
+
+def _tag(tags: Mapping[str, str], *keys: str) -> str:
+    return next((tags[key] for key in keys if key in tags), "")
+
+
+def _baseline_for(account_id: str, region: str, patch_group: str, operating_system: str) -> tuple[str, str]:
+    """(baseline id, compliance level) that applies: the group's registration, else the OS default."""
+    from tagpatch_local.simulator.baselines import baseline_for_patch_group  # noqa: PLC0415 - import cycle
+
+    return baseline_for_patch_group(account_id, region, patch_group, operating_system)
+
+
+def _reach(account_id: str, region: str, instance_id: str) -> tuple[str, str] | None:
+    """(Status, StatusDetails) for a node Run Command cannot reach, or None if it runs the command."""
+    reservation_instance = ec2_backends[account_id][region].get_instance(instance_id)
+    if reservation_instance.state != "running":
+        return "TimedOut", "Delivery Timed Out"
+    managed = simulator_state(account_id, region).managed_instances.get(instance_id)
+    if managed is None or managed.ping_status != "Online":
+        return "Failed", "Undeliverable"
+    return None
+
+
+def _patch(
+    account_id: str,
+    region: str,
+    instance_id: str,
+    operation_name: str,
+    reboot_option: str,
+    started: datetime,
+    command_id: str,
+) -> tuple[str, str]:
+    """Run AWS-RunPatchBaseline on one reachable node; update its profile and patch state."""
+    state = run_state(account_id, region)
+    profile = state.profiles.get(instance_id) or PatchProfile(operating_system="AMAZON_LINUX_2023")
+    ended = started + timedelta(seconds=_RUN_SECONDS)
+    if operation_name == "Install" and profile.result == "timeout":
+        return "TimedOut", "Execution Timed Out"  # nothing reported: the operation never finished
+    tags = ec2_backends[account_id][region].tags.get(instance_id, {})
+    group = _tag(tags, "Patch Group", "PatchGroup")
+    baseline_id, severity = _baseline_for(account_id, region, group, profile.operating_system)
+    previous = state.patch_states.get(instance_id)
+    pending = previous.installed_pending_reboot if previous is not None else 0
+    installed, failed, missing, critical = profile.installed, 0, profile.missing, profile.critical
+    status = ("Success", "Success")
+    if operation_name == "Install":
+        if profile.result == "success":
+            installed, missing, critical = profile.installed + profile.missing, 0, 0
+            pending = pending + profile.missing if reboot_option == "NoReboot" else 0
+            state.profiles[instance_id] = replace(profile, installed=installed, missing=0, critical=0)
+        else:
+            failed, status = profile.missing, ("Failed", "Failed")
+    state.patch_states[instance_id] = PatchState(
+        instance_id=instance_id,
+        patch_group=group,
+        baseline_id=baseline_id,
+        operation=operation_name,
+        started=started,
+        ended=ended,
+        reboot_option=reboot_option,
+        installed=installed,
+        installed_pending_reboot=pending,
+        missing=missing if not failed else 0,
+        failed=failed,
+        critical_missing=critical,
+        execution_id=command_id,
+        severity_of_missing=severity,
+    )
+    return status
+
+
+def _run_command(
+    account_id: str,
+    region: str,
+    instance_ids: list[str],
+    parameters: Mapping[str, list[str]],
+    max_concurrency: str | None,
+    max_errors: str | None,
+    started: datetime,
+) -> tuple[str, str, str, datetime]:
+    """One Run Command command over `instance_ids`; (command id, Status, StatusDetails, end time)."""
+    command_id = str(uuid.uuid4())
+    operation_name = (parameters.get("Operation") or ["Scan"])[0]
+    reboot_option = (parameters.get("RebootOption") or ["RebootIfNeeded"])[0]
+    total = len(instance_ids)
+    batch_size = max(1, _limit(max_concurrency, total, default=50))
+    allowed_errors = _limit(max_errors, total, default=0)
+    invocations: list[CommandInvocation] = []
+    errors = undelivered = 0
+    clock = started
+    for batch_start in range(0, total, batch_size):
+        batch = instance_ids[batch_start : batch_start + batch_size]
+        if errors > allowed_errors:
+            invocations += [
+                CommandInvocation(command_id, i, clock, "Cancelled", "Terminated", PATCH_DOCUMENT, parameters)
+                for i in batch
+            ]
+            continue
+        for instance_id in batch:
+            unreachable = _reach(account_id, region, instance_id)
+            if unreachable is not None:
+                undelivered += 1
+                status, details = unreachable
+            else:
+                status, details = _patch(
+                    account_id, region, instance_id, operation_name, reboot_option, clock, command_id
+                )
+                errors += status in ("Failed", "TimedOut")
+            invocations.append(
+                CommandInvocation(command_id, instance_id, clock, status, details, PATCH_DOCUMENT, parameters)
+            )
+        clock += timedelta(seconds=_RUN_SECONDS)
+    run_state(account_id, region).commands[command_id] = invocations
+    if errors > allowed_errors:
+        return command_id, "Failed", "Failed", clock
+    if undelivered:
+        return command_id, "Failed", "Incomplete", clock
+    return command_id, "Success", "Success", clock
+
+
+_TASK_STATUS: Final = {"Success": "SUCCESS", "Failed": "FAILED", "TimedOut": "TIMED_OUT"}
+
+
+def run_window(
+    account_id: str, region: str, window_id: str, started: datetime, selected: Mapping[str, Iterable[str]]
+) -> WindowExecution:
+    """Run one window at `started`. `selected`: WindowTargetId -> the instance ids it selects now."""
+    window = ssm_backends[account_id][region].get_maintenance_window(window_id)
+    execution = WindowExecution(str(uuid.uuid4()), window_id, "IN_PROGRESS", "", started, started)
+    tasks = sorted(window.tasks.values(), key=lambda t: (t.priority if t.priority is not None else 1, t.window_task_id))
+    for task in tasks:
+        task_started = execution.ended
+        target_ids = [v for t in task.targets or () if t.get("Key") == "WindowTargetIds" for v in t.get("Values", [])]
+        run_command = (task.task_invocation_parameters or {}).get("RunCommand") or {}
+        parameters: dict[str, list[str]] = dict(run_command.get("Parameters") or task.task_parameters or {})
+        task_execution = TaskExecution(
+            str(uuid.uuid4()),
+            task.window_task_id,
+            task.task_arn,
+            task.task_type,
+            task.priority if task.priority is not None else 1,
+            task.max_concurrency or "",
+            task.max_errors or "",
+            task.service_role_arn,
+            "IN_PROGRESS",
+            "",
+            task_started,
+            task_started,
+        )
+        for target_id in target_ids:
+            target = window.targets.get(target_id)
+            instance_ids = sorted(selected.get(target_id, ()))
+            if not instance_ids:
+                continue  # SSM creates no invocation for a target that selects nothing
+            command_id, status, details, ended = _run_command(
+                account_id,
+                region,
+                instance_ids,
+                parameters,
+                task.max_concurrency,
+                task.max_errors,
+                task_started,
+            )
+            task_execution.invocations.append(
+                TaskInvocation(
+                    str(uuid.uuid4()),
+                    command_id,
+                    target_id,
+                    getattr(target, "owner_information", None),
+                    json.dumps({"documentName": task.task_arn, "parameters": parameters}),
+                    _TASK_STATUS.get(status, "FAILED"),
+                    details,
+                    task_started,
+                    ended,
+                )
+            )
+            task_execution.ended = max(task_execution.ended, ended)
+        failed = [i for i in task_execution.invocations if i.status != "SUCCESS"]
+        task_execution.status = "FAILED" if failed else "SUCCESS"
+        task_execution.status_details = (
+            f"{len(failed)} of {len(task_execution.invocations)} invocations did not succeed" if failed else ""
+        )
+        execution.tasks.append(task_execution)
+        execution.ended = task_execution.ended
+    failed_tasks = [t for t in execution.tasks if t.status != "SUCCESS"]
+    execution.status = "FAILED" if failed_tasks else "SUCCESS"
+    execution.status_details = (
+        f"One or more tasks in the orchestration failed ({len(failed_tasks)})." if failed_tasks else ""
+    )
+    state = run_state(account_id, region)
+    with state.lock:
+        state.executions[execution.window_execution_id] = execution
+    return execution
+
+
+# --- reading it back through the SSM API ------------------------------------------------------------
+
+
+def _state(response: Any) -> RunState:
+    return run_state(response.current_account, response.region)
+
+
+def _time_filter(filters: Mapping[str, frozenset[str]], key: str) -> datetime | None:
+    values = filters.get(key)
+    if not values:
+        return None
+    (text,) = sorted(values)[:1]
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise ValidationException(f"Filter {key} value {text!r} is not an ISO 8601 timestamp.") from error
+
+
+def _execution(response: Any, execution_id: str) -> WindowExecution:
+    execution = _state(response).executions.get(execution_id)
+    if execution is None:
+        raise DoesNotExistException(f"Maintenance window execution {execution_id} does not exist.")
+    return execution
+
+
+def _task_execution(execution: WindowExecution, task_execution_id: str) -> TaskExecution:
+    for task in execution.tasks:
+        if task.task_execution_id == task_execution_id:
+            return task
+    raise DoesNotExistException(
+        f"Task execution {task_execution_id} does not exist in window execution {execution.window_execution_id}."
+    )
+
+
+def _execution_output(execution: WindowExecution) -> dict[str, Any]:
+    return drop_none(
+        {
+            "WindowId": execution.window_id,
+            "WindowExecutionId": execution.window_execution_id,
+            "Status": execution.status,
+            "StatusDetails": execution.status_details or None,
+            "StartTime": execution.started,
+            "EndTime": execution.ended,
+        }
+    )
+
+
+_PAGE: Final = (10, 100)
+
+
+@operation("DescribeMaintenanceWindowExecutions")
+def _describe_maintenance_window_executions(response: Any) -> dict[str, Any]:
+    params = request_params(response)
+    validate_input("DescribeMaintenanceWindowExecutions", params)
+    window_id = params.get("WindowId", "")
+    ssm_backend(response).get_maintenance_window(window_id)  # moto: DoesNotExistException
+    filters = filters_of(params, ("ExecutedBefore", "ExecutedAfter"))
+    before, after = _time_filter(filters, "ExecutedBefore"), _time_filter(filters, "ExecutedAfter")
+    found = [
+        e
+        for e in _state(response).executions.values()
+        if e.window_id == window_id
+        and (before is None or e.started <= before)
+        and (after is None or e.started >= after)
+    ]
+    found.sort(key=lambda e: e.started, reverse=True)  # newest first, as the console shows them
+    page, token = page_of("DescribeMaintenanceWindowExecutions", found, params, _PAGE)
+    return drop_none({"WindowExecutions": [_execution_output(e) for e in page], "NextToken": token})
+
+
+@operation("GetMaintenanceWindowExecution")
+def _get_maintenance_window_execution(response: Any) -> dict[str, Any]:
+    execution = _execution(response, request_params(response).get("WindowExecutionId", ""))
+    output = _execution_output(execution)
+    output.pop("WindowId")
+    return {**output, "TaskIds": [t.task_execution_id for t in execution.tasks]}
+
+
+def _task_output(execution: WindowExecution, task: TaskExecution) -> dict[str, Any]:
+    return drop_none(
+        {
+            "WindowExecutionId": execution.window_execution_id,
+            "TaskExecutionId": task.task_execution_id,
+            "Status": task.status,
+            "StatusDetails": task.status_details or None,
+            "StartTime": task.started,
+            "EndTime": task.ended,
+            "TaskArn": task.task_arn,
+            "TaskType": task.task_type,
+        }
+    )
+
+
+@operation("DescribeMaintenanceWindowExecutionTasks")
+def _describe_maintenance_window_execution_tasks(response: Any) -> dict[str, Any]:
+    params = request_params(response)
+    execution = _execution(response, params.get("WindowExecutionId", ""))
+    statuses = filters_of(params, ("Status",)).get("Status")
+    tasks = [t for t in execution.tasks if statuses is None or t.status in statuses]
+    page, token = page_of("DescribeMaintenanceWindowExecutionTasks", tasks, params, _PAGE)
+    return drop_none({"WindowExecutionTaskIdentities": [_task_output(execution, t) for t in page], "NextToken": token})
+
+
+@operation("GetMaintenanceWindowExecutionTask")
+def _get_maintenance_window_execution_task(response: Any) -> dict[str, Any]:
+    params = request_params(response)
+    execution = _execution(response, params.get("WindowExecutionId", ""))
+    task = _task_execution(execution, params.get("TaskId", ""))
+    output = _task_output(execution, task)
+    output.pop("TaskType")
+    return drop_none(
+        {
+            **output,
+            "ServiceRole": task.service_role,
+            "Type": task.task_type,
+            "Priority": task.priority,
+            "MaxConcurrency": task.max_concurrency or None,
+            "MaxErrors": task.max_errors or None,
+        }
+    )
+
+
+@operation("DescribeMaintenanceWindowExecutionTaskInvocations")
+def _describe_maintenance_window_execution_task_invocations(response: Any) -> dict[str, Any]:
+    params = request_params(response)
+    execution = _execution(response, params.get("WindowExecutionId", ""))
+    task = _task_execution(execution, params.get("TaskId", ""))
+    statuses = filters_of(params, ("Status",)).get("Status")
+    invocations = [i for i in task.invocations if statuses is None or i.status in statuses]
+    page, token = page_of("DescribeMaintenanceWindowExecutionTaskInvocations", invocations, params, _PAGE)
+    identities = [
+        drop_none(
+            {
+                "WindowExecutionId": execution.window_execution_id,
+                "TaskExecutionId": task.task_execution_id,
+                "InvocationId": i.invocation_id,
+                "ExecutionId": i.command_id,
+                "TaskType": task.task_type,
+                "Parameters": i.parameters,
+                "Status": i.status,
+                "StatusDetails": i.status_details,
+                "StartTime": i.started,
+                "EndTime": i.ended,
+                "OwnerInformation": i.owner_information,
+                "WindowTargetId": i.window_target_id,
+            }
+        )
+        for i in page
+    ]
+    return drop_none({"WindowExecutionTaskInvocationIdentities": identities, "NextToken": token})
+
+
+@operation("ListCommandInvocations")
+def _list_command_invocations(response: Any) -> dict[str, Any]:
+    params = request_params(response)
+    validate_input("ListCommandInvocations", params)
+    commands = _state(response).commands
+    command_id, instance_id = params.get("CommandId"), params.get("InstanceId")
+    if command_id is not None and command_id not in commands:
+        return {"CommandInvocations": []}
+    chosen = [commands[command_id]] if command_id is not None else list(commands.values())
+    invocations = [i for group in chosen for i in group if instance_id is None or i.instance_id == instance_id]
+    for item in params.get("Filters") or ():
+        if item.get("key") == "Status":
+            invocations = [i for i in invocations if i.status == item.get("value")]
+        else:
+            raise ValidationException(
+                f"The simulated account filters ListCommandInvocations by Status only, not {item}."
+            )
+    page, token = page_of("ListCommandInvocations", invocations, params, (1, 50))
+    return drop_none({"CommandInvocations": [i.to_output() for i in page], "NextToken": token})
+
+
+def _patch_states_page(operation_name: str, states: list[PatchState], params: Mapping[str, Any]) -> dict[str, Any]:
+    page, token = page_of(operation_name, states, params, _PAGE)
+    return drop_none({"InstancePatchStates": [s.to_output() for s in page], "NextToken": token})
+
+
+@operation("DescribeInstancePatchStates")
+def _describe_instance_patch_states(response: Any) -> dict[str, Any]:
+    params = request_params(response)
+    validate_input("DescribeInstancePatchStates", params)
+    known = _state(response).patch_states
+    states = [known[i] for i in params.get("InstanceIds") or () if i in known]
+    return _patch_states_page("DescribeInstancePatchStates", states, params)
+
+
+@operation("DescribeInstancePatchStatesForPatchGroup")
+def _describe_instance_patch_states_for_patch_group(response: Any) -> dict[str, Any]:
+    params = request_params(response)
+    validate_input("DescribeInstancePatchStatesForPatchGroup", params)
+    if params.get("Filters"):
+        raise ValidationException("The simulated account does not filter DescribeInstancePatchStatesForPatchGroup.")
+    group = params.get("PatchGroup")
+    states = sorted(
+        (s for s in _state(response).patch_states.values() if s.patch_group == group), key=lambda s: s.instance_id
+    )
+    return _patch_states_page("DescribeInstancePatchStatesForPatchGroup", states, params)
+
+
+def _severity_summary(state: PatchState) -> dict[str, int]:
+    summary = dict.fromkeys(
+        (
+            "CriticalCount",
+            "HighCount",
+            "MediumCount",
+            "LowCount",
+            "InformationalCount",
+            "UnspecifiedCount",
+        ),
+        0,
+    )
+    summary["CriticalCount"] = state.critical_missing
+    level = {"CRITICAL": "CriticalCount", "HIGH": "HighCount", "MEDIUM": "MediumCount", "LOW": "LowCount"}.get(
+        state.severity_of_missing, "UnspecifiedCount"
+    )
+    summary[level] += max(0, state.missing + state.failed - state.critical_missing)
+    return summary
+
+
+def _resource_summary(state: PatchState) -> dict[str, Any]:
+    non_compliant = state.missing + state.failed
+    severity = _severity_summary(state)
+    overall = next(
+        (name.removesuffix("Count").upper() for name, count in severity.items() if count),
+        "UNSPECIFIED",
+    )
+    return {
+        "ComplianceType": "Patch",
+        "ResourceType": "ManagedInstance",
+        "ResourceId": state.instance_id,
+        "Status": "COMPLIANT" if state.compliant else "NON_COMPLIANT",
+        "OverallSeverity": overall,
+        "ExecutionSummary": {
+            "ExecutionTime": state.ended,
+            "ExecutionId": state.execution_id,
+            "ExecutionType": "Command",
+        },
+        "CompliantSummary": {"CompliantCount": state.installed, "SeveritySummary": dict.fromkeys(severity, 0)},
+        "NonCompliantSummary": {"NonCompliantCount": non_compliant, "SeveritySummary": severity},
+    }
+
+
+def _compliance_filters(params: Mapping[str, Any]) -> dict[str, set[str]]:
+    result: dict[str, set[str]] = {}
+    for item in params.get("Filters") or ():
+        key, kind = item.get("Key"), item.get("Type", "EQUAL")
+        if key not in ("ComplianceType", "Status", "InstanceId") or kind != "EQUAL":
+            raise ValidationException(
+                f"The simulated account filters compliance summaries on ComplianceType, Status and InstanceId with "
+                f"EQUAL only, not {key} {kind}."
+            )
+        result[str(key)] = set(item.get("Values") or ())
+    return result
+
+
+@operation("ListResourceComplianceSummaries")
+def _list_resource_compliance_summaries(response: Any) -> dict[str, Any]:
+    params = request_params(response)
+    filters = _compliance_filters(params)
+    if "ComplianceType" in filters and "Patch" not in filters["ComplianceType"]:
+        return {"ResourceComplianceSummaryItems": []}
+    items = [_resource_summary(s) for _, s in sorted(_state(response).patch_states.items())]
+    if "Status" in filters:
+        items = [i for i in items if i["Status"] in filters["Status"]]
+    if "InstanceId" in filters:
+        items = [i for i in items if i["ResourceId"] in filters["InstanceId"]]
+    page, token = page_of("ListResourceComplianceSummaries", items, params, (1, 50))
+    return drop_none({"ResourceComplianceSummaryItems": page, "NextToken": token})
+
+
+@operation("ListComplianceSummaries")
+def _list_compliance_summaries(response: Any) -> dict[str, Any]:
+    params = request_params(response)
+    filters = _compliance_filters(params)
+    states = list(_state(response).patch_states.values())
+    if not states or ("ComplianceType" in filters and "Patch" not in filters["ComplianceType"]):
+        return {"ComplianceSummaryItems": []}
+    compliant = [s for s in states if s.compliant]
+    non_compliant = [s for s in states if not s.compliant]
+    severity = dict.fromkeys(_severity_summary(states[0]), 0)
+    for state in non_compliant:
+        for name, count in _severity_summary(state).items():
+            severity[name] += 1 if count else 0
+    return {
+        "ComplianceSummaryItems": [
+            {
+                "ComplianceType": "Patch",
+                "CompliantSummary": {
+                    "CompliantCount": len(compliant),
+                    "SeveritySummary": dict.fromkeys(severity, 0),
+                },
+                "NonCompliantSummary": {"NonCompliantCount": len(non_compliant), "SeveritySummary": severity},
+            }
+        ]
+    }

@@ -1,0 +1,169 @@
+"""Window runs in the simulated account, read back through the SSM API as a caller would."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+
+from tagpatch_local.simulator import executions, register_managed_instance
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+START = datetime(2026, 11, 29, 2, tzinfo=UTC)
+
+
+def launch(count: int, *, group: str = "web", state: str = "running", ping: str = "Online") -> list[str]:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    reservation = ec2.run_instances(
+        ImageId="ami-12c6146b",
+        MinCount=count,
+        MaxCount=count,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Patch Group", "Value": group}]}],
+    )
+    ids = [i["InstanceId"] for i in reservation["Instances"]]
+    if state == "stopped":
+        ec2.stop_instances(InstanceIds=ids)
+    for instance_id in ids:
+        register_managed_instance(
+            ACCOUNT,
+            REGION,
+            instance_id,
+            ping_status=ping,  # type: ignore[arg-type]
+            platform_type="Linux",
+            platform_name="Amazon Linux",
+            platform_version="2023",
+        )
+    return ids
+
+
+def profile(instance_id: str, **settings: Any) -> None:
+    executions.set_patch_profile(
+        ACCOUNT, REGION, instance_id, executions.PatchProfile(operating_system="AMAZON_LINUX_2023", **settings)
+    )
+
+
+def window_with_task(
+    ssm: Any, *, operation: str = "Install", reboot: str = "RebootIfNeeded", **limits: str
+) -> tuple[str, str]:
+    window_id = ssm.create_maintenance_window(
+        Name="night", Schedule="cron(0 2 ? * SUN *)", Duration=3, Cutoff=1, AllowUnassociatedTargets=False
+    )["WindowId"]
+    target_id = ssm.register_target_with_maintenance_window(
+        WindowId=window_id, ResourceType="INSTANCE", Targets=[{"Key": "tag:Patch Group", "Values": ["web"]}]
+    )["WindowTargetId"]
+    ssm.register_task_with_maintenance_window(
+        WindowId=window_id,
+        TaskType="RUN_COMMAND",
+        TaskArn="AWS-RunPatchBaseline",
+        Targets=[{"Key": "WindowTargetIds", "Values": [target_id]}],
+        TaskInvocationParameters={"RunCommand": {"Parameters": {"Operation": [operation], "RebootOption": [reboot]}}},
+        MaxConcurrency=limits.get("concurrency", "10"),
+        MaxErrors=limits.get("errors", "10"),
+    )
+    return window_id, target_id
+
+
+def invocation_statuses(ssm: Any, command_id: str) -> dict[str, tuple[str, str]]:
+    found = ssm.list_command_invocations(CommandId=command_id)["CommandInvocations"]
+    return {i["InstanceId"]: (i["Status"], i["StatusDetails"]) for i in found}
+
+
+def the_command(ssm: Any, window_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    (execution,) = ssm.describe_maintenance_window_executions(WindowId=window_id)["WindowExecutions"]
+    (task,) = ssm.describe_maintenance_window_execution_tasks(WindowExecutionId=execution["WindowExecutionId"])[
+        "WindowExecutionTaskIdentities"
+    ]
+    (invocation,) = ssm.describe_maintenance_window_execution_task_invocations(
+        WindowExecutionId=execution["WindowExecutionId"], TaskId=task["TaskExecutionId"]
+    )["WindowExecutionTaskInvocationIdentities"]
+    return execution, invocation
+
+
+def test_each_node_s_outcome_follows_its_state_and_profile(ssm: Any) -> None:
+    ok, failing, hanging = launch(3)
+    (stopped,) = launch(1, state="stopped")
+    (offline,) = launch(1, ping="ConnectionLost")
+    profile(ok, missing=6, critical=2)
+    profile(failing, missing=3, result="failed")
+    profile(hanging, missing=1, result="timeout")
+    window_id, target_id = window_with_task(ssm)
+    executions.run_window(ACCOUNT, REGION, window_id, START, {target_id: [ok, failing, hanging, stopped, offline]})
+
+    execution, invocation = the_command(ssm, window_id)
+    assert execution["Status"] == "FAILED"
+    assert invocation["WindowTargetId"] == target_id
+    assert invocation_statuses(ssm, invocation["ExecutionId"]) == {
+        ok: ("Success", "Success"),
+        failing: ("Failed", "Failed"),
+        hanging: ("TimedOut", "Execution Timed Out"),
+        stopped: ("TimedOut", "Delivery Timed Out"),
+        offline: ("Failed", "Undeliverable"),
+    }
+    states = {
+        s["InstanceId"]: s
+        for s in ssm.describe_instance_patch_states(InstanceIds=[ok, failing, hanging, stopped])["InstancePatchStates"]
+    }
+    assert set(states) == {ok, failing}  # nothing reported where the operation never finished
+    assert (states[ok]["InstalledCount"], states[ok]["MissingCount"], states[ok]["Operation"]) == (6, 0, "Install")
+    assert (states[failing]["FailedCount"], states[failing]["PatchGroup"]) == (3, "web")
+    compliance = {
+        item["ResourceId"]: item["Status"]
+        for item in ssm.list_resource_compliance_summaries(Filters=[{"Key": "ComplianceType", "Values": ["Patch"]}])[
+            "ResourceComplianceSummaryItems"
+        ]
+    }
+    assert compliance == {ok: "COMPLIANT", failing: "NON_COMPLIANT"}
+
+
+def test_undelivered_nodes_do_not_count_toward_max_errors(ssm: Any) -> None:
+    ok = launch(2)
+    stopped = launch(3, state="stopped")
+    window_id, target_id = window_with_task(ssm, errors="0")
+    executions.run_window(ACCOUNT, REGION, window_id, START, {target_id: ok + stopped})
+    _, invocation = the_command(ssm, window_id)
+    assert invocation["StatusDetails"] == "Incomplete"  # undelivered, but MaxErrors 0 was not passed
+    assert [s for s, _ in invocation_statuses(ssm, invocation["ExecutionId"]).values()].count("Success") == 2
+
+
+def test_passing_max_errors_stops_the_remaining_batches(ssm: Any) -> None:
+    nodes = launch(4)
+    for node in nodes:
+        profile(node, missing=2, result="failed")
+    window_id, target_id = window_with_task(ssm, concurrency="1", errors="0")
+    executions.run_window(ACCOUNT, REGION, window_id, START, {target_id: nodes})
+    execution, invocation = the_command(ssm, window_id)
+    statuses = sorted(invocation_statuses(ssm, invocation["ExecutionId"]).values())
+    assert statuses == [("Cancelled", "Terminated")] * 3 + [("Failed", "Failed")]
+    assert (execution["Status"], invocation["Status"]) == ("FAILED", "FAILED")
+
+
+def test_scan_reports_and_no_reboot_installs_wait_for_a_reboot(ssm: Any) -> None:
+    (node,) = launch(1)
+    profile(node, missing=4, critical=1)
+    scan_window, scan_target = window_with_task(ssm, operation="Scan")
+    executions.run_window(ACCOUNT, REGION, scan_window, START, {scan_target: [node]})
+    (state,) = ssm.describe_instance_patch_states(InstanceIds=[node])["InstancePatchStates"]
+    assert (state["Operation"], state["MissingCount"], state["CriticalNonCompliantCount"]) == ("Scan", 4, 1)
+
+    ssm.delete_maintenance_window(WindowId=scan_window)
+    install_window, install_target = window_with_task(ssm, reboot="NoReboot")
+    executions.run_window(ACCOUNT, REGION, install_window, START, {install_target: [node]})
+    (state,) = ssm.describe_instance_patch_states(InstanceIds=[node])["InstancePatchStates"]
+    assert (state["MissingCount"], state["InstalledPendingRebootCount"], state["RebootOption"]) == (0, 4, "NoReboot")
+    (group_state,) = ssm.describe_instance_patch_states_for_patch_group(PatchGroup="web")["InstancePatchStates"]
+    assert group_state["InstanceId"] == node
+    (summary,) = ssm.list_compliance_summaries()["ComplianceSummaryItems"]
+    assert summary["CompliantSummary"]["CompliantCount"] == 1
+
+
+def test_get_operations_agree_with_the_listings(ssm: Any) -> None:
+    (node,) = launch(1)
+    window_id, target_id = window_with_task(ssm)
+    run = executions.run_window(ACCOUNT, REGION, window_id, START, {target_id: [node]})
+    got = ssm.get_maintenance_window_execution(WindowExecutionId=run.window_execution_id)
+    assert got["Status"] == "SUCCESS" and len(got["TaskIds"]) == 1
+    task = ssm.get_maintenance_window_execution_task(
+        WindowExecutionId=run.window_execution_id, TaskId=got["TaskIds"][0]
+    )
+    assert (task["TaskArn"], task["Type"], task["MaxErrors"]) == ("AWS-RunPatchBaseline", "RUN_COMMAND", "10")
