@@ -167,3 +167,25 @@ def test_get_operations_agree_with_the_listings(ssm: Any) -> None:
         WindowExecutionId=run.window_execution_id, TaskId=got["TaskIds"][0]
     )
     assert (task["TaskArn"], task["Type"], task["MaxErrors"]) == ("AWS-RunPatchBaseline", "RUN_COMMAND", "10")
+
+
+def test_advancing_the_clock_runs_every_due_window_with_targets_resolved_at_each_run(ssm: Any) -> None:
+    from tagpatch_local.simulator import clock
+
+    clock.set_now(ACCOUNT, REGION, datetime(2026, 11, 28, tzinfo=UTC))  # a Saturday
+    (early,) = launch(1)
+    window_id, _ = window_with_task(ssm)  # Sundays 02:00 UTC
+    paused_id = ssm.create_maintenance_window(
+        Name="paused", Schedule="rate(1 day)", Duration=2, Cutoff=1, AllowUnassociatedTargets=False
+    )["WindowId"]
+    ssm.update_maintenance_window(WindowId=paused_id, Enabled=False)
+
+    first = executions.advance_clock(ACCOUNT, REGION, datetime(2026, 11, 30, tzinfo=UTC))
+    assert [(e.window_id, e.started) for e in first] == [(window_id, datetime(2026, 11, 29, 2, tzinfo=UTC))]
+    (late,) = launch(1)  # tagged into the group between two runs
+    second = executions.advance_clock(ACCOUNT, REGION, datetime(2026, 12, 14, tzinfo=UTC))
+    assert [e.started.day for e in second] == [6, 13]
+    (invocation,) = second[0].tasks[0].invocations
+    assert set(invocation_statuses(ssm, invocation.command_id)) == {early, late}
+    assert clock.now(ACCOUNT, REGION) == datetime(2026, 12, 14, tzinfo=UTC)
+    assert len(ssm.describe_maintenance_window_executions(WindowId=window_id)["WindowExecutions"]) == 3

@@ -38,6 +38,7 @@ from moto.ec2.models import ec2_backends
 from moto.ssm.exceptions import ValidationException
 from moto.ssm.models import ssm_backends
 
+from tagpatch_local.simulator import clock
 from tagpatch_local.simulator.core import (
     DoesNotExistException,
     drop_none,
@@ -49,6 +50,7 @@ from tagpatch_local.simulator.core import (
     validate_input,
 )
 from tagpatch_local.simulator.instances import simulator_state
+from tagpatch_local.simulator.occurrences import occurrences
 
 PatchResult = Literal["success", "failed", "timeout"]
 PATCH_RESULTS: Final = frozenset({"success", "failed", "timeout"})
@@ -709,3 +711,36 @@ def _list_compliance_summaries(response: Any) -> dict[str, Any]:
             }
         ]
     }
+
+
+# --- the clock moves: windows that fall due run ------------------------------------------------------
+
+
+def advance_clock(account_id: str, region: str, until: datetime) -> list[WindowExecution]:
+    """Move the simulated clock to `until`, running in time order every window run that falls due.
+
+    Each run resolves its targets at its own start time, as SSM does, so a node tagged or registered
+    after one run and before the next is picked up by the next.
+    """
+    from tagpatch_local.simulator.targets import instances_selected_by_targets  # noqa: PLC0415 - import cycle
+    from tagpatch_local.simulator.windows import window_enabled, window_timing  # noqa: PLC0415
+
+    current = clock.now(account_id, region)
+    if until < current:
+        raise ValueError(f"the simulated clock is at {current.isoformat()}; it cannot go back to {until.isoformat()}")
+    backend = ssm_backends[account_id][region]
+    due = sorted(
+        (run, window_id)
+        for window_id, window in backend.windows.items()
+        if window_enabled(window)
+        for run in occurrences(window_timing(window), current, until)
+    )
+    ran = []
+    for run, window_id in due:
+        clock.set_now(account_id, region, run)
+        if window_id not in backend.windows:
+            continue
+        selected = instances_selected_by_targets(account_id, region, window_id)
+        ran.append(run_window(account_id, region, window_id, run, selected))
+    clock.set_now(account_id, region, until)
+    return ran
