@@ -1,0 +1,79 @@
+"""PatchMonitoring: one outcome per instance for the windows that ran since the last cycle; alert owners.
+
+It only reads SSM. In apply mode it also alerts owners of failed and missed instances and moves its
+watermark, so that no run is reported twice or skipped; a plan-mode cycle reports without either.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tagpatch.changes import desired_state_of_run
+from tagpatch.config import ArtifactConfig, NotificationConfig, PolicyConfig
+from tagpatch.cycle import Cycle, parse_time
+from tagpatch.errors import ArtifactError
+from tagpatch.inventory import get_bytes, get_jsonl_gz, put_json, put_jsonl_gz
+from tagpatch.monitoring import (
+    OUTCOMES,
+    alerts_for,
+    expected_windows,
+    instance_results,
+    next_watermark,
+    owned_window_ids,
+    publish_alert,
+    read_patch_states,
+    read_window_runs,
+)
+from tagpatch.observability import lambda_entry, logger, metrics
+from tagpatch.policy import load_policy
+
+ARTIFACTS = ArtifactConfig.from_env()
+POLICY = PolicyConfig.from_env()
+NOTIFICATIONS = NotificationConfig.from_env()
+WATERMARK_KEY: Final = "state/monitoring-watermark.json"
+FIRST_LOOKBACK: Final = timedelta(days=7)  # a first cycle reports the last week's runs
+DEFAULT_OWNER: Final = "unowned"
+
+
+def read_watermark(bucket: str) -> datetime | None:
+    try:
+        return parse_time(str(json.loads(get_bytes(bucket, WATERMARK_KEY))["read_until"]), WATERMARK_KEY)
+    except ArtifactError:
+        return None  # first cycle
+
+
+@lambda_entry
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    cycle = Cycle.from_payload(event.get("cycle"))
+    policy = load_policy(POLICY.policy_path)
+    validation = event["validation"]
+    desired = desired_state_of_run(ARTIFACTS.bucket, validation, policy)
+    after = read_watermark(ARTIFACTS.bucket) or cycle.now - FIRST_LOOKBACK
+    runs = read_window_runs(owned_window_ids(w.name for w in desired.windows), after, cycle.now)
+    lines = [
+        line for line in get_jsonl_gz(ARTIFACTS.bucket, str(validation["instances_key"])) if line.get("in_scope", True)
+    ]
+    states = read_patch_states(line["instance_id"] for line in lines)
+    results = list(instance_results(lines, expected_windows(desired), runs, states))
+    results_key = cycle.artifact_key("patch-results.jsonl.gz")
+    put_jsonl_gz(ARTIFACTS.bucket, results_key, results)
+    by_outcome = dict.fromkeys(OUTCOMES, 0) | Counter(str(r["outcome"]) for r in results)
+    alerts = alerts_for(results, DEFAULT_OWNER)
+    sent = 0
+    if cycle.mode == "apply":
+        sent = sum(1 for alert in alerts if publish_alert(NOTIFICATIONS.topic_arn, alert))
+        watermark = next_watermark(runs, cycle.now)
+        put_json(ARTIFACTS.bucket, WATERMARK_KEY, {"read_until": watermark.isoformat().replace("+00:00", "Z")})
+    for outcome, count in by_outcome.items():
+        metrics.add_metric(name=f"Outcome_{outcome}", unit=MetricUnit.Count, value=count)
+    logger.info(
+        "patching monitored",
+        extra={"by_outcome": by_outcome, "window_runs": len(runs), "alerts": sent, "since": after.isoformat()},
+    )
+    return {"results_key": results_key, "by_outcome": by_outcome, "window_runs": len(runs), "alerts_sent": sent}

@@ -1,0 +1,370 @@
+"""PatchMonitoring: what happened to each instance in the windows that ran since the last cycle.
+
+Pure outcome rules first, then thin reads of SSM. Reads grow with the windows that ran and with
+instances/50, never with instances x windows: one listing of executions per tagpatch window, their
+tasks and task invocations, the command invocations of each invocation (50 a page), and patch states
+50 instances a call.
+
+Every instance in scope gets exactly one outcome, with a reason naming the window, the time and
+SSM's status:
+- `patched`: the Install ran on it and succeeded;
+- `failed`: the command failed or timed out on it;
+- `missed`: its tags put it in a window that ran, but it was not patched (stopped, agent offline,
+  not sent because MaxErrors was reached, the window did not succeed in starting, or the window's
+  targets did not select it: the last one is a targeting error);
+- `scanned`: only a Scan ran;
+- `not_due`: no window for it ran in the period;
+- `not_scheduled`: its tags give it no window.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal
+
+from tagpatch.aws import client, paginate
+from tagpatch.desired import DesiredState
+from tagpatch.observability import tracer
+
+Outcome = Literal["patched", "failed", "missed", "scanned", "not_due", "not_scheduled"]
+OUTCOMES: Final[tuple[Outcome, ...]] = ("patched", "failed", "missed", "scanned", "not_due", "not_scheduled")
+ALERTED: Final = frozenset({"failed", "missed"})
+SCHEDULABLE_CLASSES: Final = frozenset({"ready", "stopped"})
+PATCH_STATE_BATCH: Final = 50  # DescribeInstancePatchStates takes at most 50 InstanceIds
+PAGE_SIZE: Final = 100
+COMMAND_PAGE_SIZE: Final = 50  # ListCommandInvocations maximum
+_ONE_SECOND: Final = timedelta(seconds=1)
+
+# Run Command StatusDetails that mean the node was never reached (they do not count toward MaxErrors).
+_UNREACHED: Final[Mapping[str, str]] = {
+    "Delivery Timed Out": "the instance was not reachable (stopped, or its agent was not running)",
+    "Undeliverable": "SSM could not deliver the command (the agent is offline or the node is gone)",
+    "Terminated": "it was not sent: the task had already passed its MaxErrors limit",
+}
+
+
+@dataclass(frozen=True)
+class InstanceRun:
+    """What one command invocation did to one instance."""
+
+    instance_id: str
+    status: str
+    status_details: str
+
+
+@dataclass(frozen=True)
+class WindowRun:
+    """One execution of a tagpatch window, with every instance its commands reached."""
+
+    window_name: str
+    window_execution_id: str
+    status: str
+    status_details: str
+    started: datetime
+    operations: frozenset[str]  # AWS-RunPatchBaseline operations its tasks ran (Install, Scan)
+    instances: Mapping[str, tuple[str, InstanceRun]] = field(default_factory=dict)  # id -> (operation, run)
+
+
+@dataclass(frozen=True)
+class PatchState:
+    missing: int
+    critical_missing: int
+    installed: int
+    failed: int
+    pending_reboot: int
+    operation: str
+    operation_end: datetime
+
+
+@dataclass(frozen=True)
+class InstanceOutcome:
+    outcome: Outcome
+    reason: str
+    window: str | None
+    command_status: str | None
+
+
+def expected_windows(desired: DesiredState) -> Mapping[tuple[str, str, str, str], str]:
+    """(patch group key, patch group, window key, window tag value) -> the window tagpatch put it in."""
+    found: dict[tuple[str, str, str, str], str] = {}
+    for window in desired.windows:
+        for target in window.targets:
+            for group in target.values:
+                for value in target.window_values:
+                    found[(target.tag_key, group, target.window_key, value)] = window.name
+    return found
+
+
+def window_of(line: Mapping[str, Any], expected: Mapping[tuple[str, str, str, str], str]) -> str | None:
+    if line.get("class") not in SCHEDULABLE_CLASSES:
+        return None
+    key = (
+        str(line.get("patch_group_key") or ""),
+        str(line.get("patch_group") or ""),
+        str(line.get("window_key") or "Maintenance Window"),
+        str(line.get("maintenance_window") or ""),
+    )
+    return expected.get(key)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _at(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def outcome_of(window: str | None, runs: Sequence[WindowRun], instance_id: str) -> InstanceOutcome:
+    """The outcome of one instance, from the runs of its window in the period (oldest first)."""
+    if window is None:
+        return InstanceOutcome("not_scheduled", "its tags give it no maintenance window", None, None)
+    if not runs:
+        return InstanceOutcome("not_due", f"window {window} did not run in this period", window, None)
+    run = runs[-1]  # the latest run tells the instance's state now
+    where = f"window {window} at {_at(run.started)}"
+    reached = run.instances.get(instance_id)
+    if reached is None:
+        if run.status not in ("SUCCESS", "FAILED"):
+            return InstanceOutcome(
+                "missed", f"{where} ended {run.status}: {run.status_details}".rstrip(": "), window, None
+            )
+        return InstanceOutcome(
+            "missed",
+            f"{where} ran, but its targets did not select this instance: check its tags and the window's targets",
+            window,
+            None,
+        )
+    operation, result = reached
+    status = f"{result.status}/{result.status_details}"
+    if result.status == "Success":
+        if operation == "Install":
+            return InstanceOutcome("patched", f"{where}: Install succeeded", window, status)
+        return InstanceOutcome("scanned", f"{where}: Scan succeeded (nothing installed)", window, status)
+    if result.status_details in _UNREACHED:
+        return InstanceOutcome("missed", f"{where}: {_UNREACHED[result.status_details]} ({status})", window, status)
+    return InstanceOutcome("failed", f"{where}: {operation} ended {status}", window, status)
+
+
+def compliance_of(state: PatchState | None) -> str:
+    if state is None:
+        return "UNKNOWN"
+    return "COMPLIANT" if state.missing == 0 and state.failed == 0 else "NON_COMPLIANT"
+
+
+# --- reading SSM -----------------------------------------------------------------------------------------
+
+
+def _parameters_operation(parameters: str | None) -> str:
+    """The Operation of an AWS-RunPatchBaseline task invocation (its Parameters are JSON text)."""
+    try:
+        decoded = json.loads(parameters or "{}")
+    except ValueError:
+        return "Install"
+    found = decoded.get("parameters", decoded).get("Operation") if isinstance(decoded, dict) else None
+    return str(found[0]) if isinstance(found, list) and found else "Install"
+
+
+@tracer.capture_method
+def read_window_runs(windows: Mapping[str, str], after: datetime, before: datetime) -> list[WindowRun]:
+    """Executions of `windows` (name -> id) that started in (after, before], oldest first."""
+    ssm = client("ssm")
+    runs: list[WindowRun] = []
+    for name, window_id in sorted(windows.items()):
+        for execution in paginate(
+            ssm.describe_maintenance_window_executions,
+            "WindowExecutions",
+            WindowId=window_id,
+            MaxResults=PAGE_SIZE,
+            Filters=[
+                {"Key": "ExecutedAfter", "Values": [_iso(after)]},
+                {"Key": "ExecutedBefore", "Values": [_iso(before)]},
+            ],
+        ):
+            started = execution.get("StartTime")
+            if not isinstance(started, datetime) or not after < started <= before:
+                continue
+            runs.append(_read_execution(name, execution))
+    runs.sort(key=lambda run: run.started)
+    return runs
+
+
+def _read_execution(name: str, execution: Mapping[str, Any]) -> WindowRun:
+    ssm = client("ssm")
+    execution_id = str(execution["WindowExecutionId"])
+    instances: dict[str, tuple[str, InstanceRun]] = {}
+    operations: set[str] = set()
+    for task in paginate(
+        ssm.describe_maintenance_window_execution_tasks,
+        "WindowExecutionTaskIdentities",
+        WindowExecutionId=execution_id,
+        MaxResults=PAGE_SIZE,
+    ):
+        for invocation in paginate(
+            ssm.describe_maintenance_window_execution_task_invocations,
+            "WindowExecutionTaskInvocationIdentities",
+            WindowExecutionId=execution_id,
+            TaskId=task["TaskExecutionId"],
+            MaxResults=PAGE_SIZE,
+        ):
+            operation = _parameters_operation(invocation.get("Parameters"))
+            operations.add(operation)
+            command_id = invocation.get("ExecutionId")
+            if not command_id:
+                continue
+            for item in paginate(
+                ssm.list_command_invocations, "CommandInvocations", CommandId=command_id, MaxResults=COMMAND_PAGE_SIZE
+            ):
+                run = InstanceRun(
+                    str(item["InstanceId"]), str(item.get("Status", "")), str(item.get("StatusDetails", ""))
+                )
+                # An Install result outranks a Scan of the same node in the same window.
+                if run.instance_id not in instances or operation == "Install":
+                    instances[run.instance_id] = (operation, run)
+    return WindowRun(
+        window_name=name,
+        window_execution_id=execution_id,
+        status=str(execution.get("Status", "")),
+        status_details=str(execution.get("StatusDetails", "")),
+        started=execution["StartTime"],
+        operations=frozenset(operations),
+        instances=instances,
+    )
+
+
+def _batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@tracer.capture_method
+def read_patch_states(instance_ids: Iterable[str]) -> dict[str, PatchState]:
+    ssm = client("ssm")
+    states: dict[str, PatchState] = {}
+    for batch in _batches(sorted(set(instance_ids)), PATCH_STATE_BATCH):
+        for item in paginate(
+            ssm.describe_instance_patch_states, "InstancePatchStates", InstanceIds=list(batch), MaxResults=PAGE_SIZE
+        ):
+            states[str(item["InstanceId"])] = PatchState(
+                missing=int(item.get("MissingCount", 0)),
+                critical_missing=int(item.get("CriticalNonCompliantCount", 0)),
+                installed=int(item.get("InstalledCount", 0)),
+                failed=int(item.get("FailedCount", 0)),
+                pending_reboot=int(item.get("InstalledPendingRebootCount", 0)),
+                operation=str(item.get("Operation", "")),
+                operation_end=item["OperationEndTime"],
+            )
+    return states
+
+
+# --- joining, alerting, remembering where we got to ---------------------------------------------------
+
+
+def instance_results(
+    lines: Iterable[Mapping[str, Any]],
+    expected: Mapping[tuple[str, str, str, str], str],
+    runs: Sequence[WindowRun],
+    states: Mapping[str, PatchState],
+) -> Iterator[dict[str, Any]]:
+    """One result line per in-scope instance (patch-results.jsonl)."""
+    runs_by_window: dict[str, list[WindowRun]] = {}
+    for run in runs:
+        runs_by_window.setdefault(run.window_name, []).append(run)
+    for line in lines:
+        if not line.get("in_scope", True):
+            continue
+        instance_id = str(line["instance_id"])
+        window = window_of(line, expected)
+        found = outcome_of(window, runs_by_window.get(window or "", []), instance_id)
+        state = states.get(instance_id)
+        yield {
+            "instance_id": instance_id,
+            "name": line.get("name"),
+            "owner": line.get("owner"),
+            "patch_group": line.get("patch_group"),
+            "window": found.window,
+            "outcome": found.outcome,
+            "reason": found.reason,
+            "command_status": found.command_status,
+            "installed": state.installed if state else None,
+            "missing": state.missing if state else None,
+            "critical_missing": state.critical_missing if state else None,
+            "failed": state.failed if state else None,
+            "pending_reboot": state.pending_reboot if state else None,
+            "compliance": compliance_of(state),
+            "operation": state.operation if state else None,
+            "operation_end": _iso(state.operation_end) if state else None,
+        }
+
+
+@dataclass(frozen=True)
+class Alert:
+    owner: str
+    patch_group: str
+    severity: str  # "error" when an instance failed, else "warning"
+    instances: tuple[Mapping[str, Any], ...]
+
+    def subject(self) -> str:
+        counts = ", ".join(
+            f"{sum(1 for i in self.instances if i['outcome'] == outcome)} {outcome}"
+            for outcome in ("failed", "missed")
+            if any(i["outcome"] == outcome for i in self.instances)
+        )
+        return f"tagpatch: {counts} in patch group {self.patch_group}"[:100]
+
+    def body(self, limit: int = 50) -> str:
+        lines = [
+            f"Patch group {self.patch_group} (owner {self.owner}) had instances that were not patched:",
+            "",
+            *(
+                f"- {i['instance_id']} ({i.get('name') or 'no Name tag'}): {i['outcome']}: {i['reason']}"
+                for i in self.instances[:limit]
+            ),
+        ]
+        if len(self.instances) > limit:
+            lines.append(f"... and {len(self.instances) - limit} more in the run's patch-results artifact")
+        return "\n".join(lines)
+
+
+def alerts_for(results: Iterable[Mapping[str, Any]], default_owner: str) -> list[Alert]:
+    """One alert per owner and patch group with failed or missed instances."""
+    grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for result in results:
+        if result["outcome"] in ALERTED:
+            key = (str(result.get("owner") or default_owner), str(result.get("patch_group") or "(none)"))
+            grouped.setdefault(key, []).append(result)
+    return [
+        Alert(owner, group, "error" if any(i["outcome"] == "failed" for i in items) else "warning", tuple(items))
+        for (owner, group), items in sorted(grouped.items())
+    ]
+
+
+def publish_alert(topic_arn: str, alert: Alert) -> str:
+    attributes = {
+        "owner": {"DataType": "String", "StringValue": alert.owner},
+        "patch_group": {"DataType": "String", "StringValue": alert.patch_group},
+        "severity": {"DataType": "String", "StringValue": alert.severity},
+    }
+    response = client("sns").publish(
+        TopicArn=topic_arn, Subject=alert.subject(), Message=alert.body(), MessageAttributes=attributes
+    )
+    return str(response["MessageId"])
+
+
+def owned_window_ids(names: Iterable[str]) -> dict[str, str]:
+    """name -> id of the windows among `names` that exist (tagpatch's windows, by their owned names)."""
+    wanted = set(names)
+    return {
+        str(identity["Name"]): str(identity["WindowId"])
+        for identity in paginate(client("ssm").describe_maintenance_windows, "WindowIdentities", MaxResults=PAGE_SIZE)
+        if identity.get("Name") in wanted
+    }
+
+
+def next_watermark(runs: Sequence[WindowRun], before: datetime) -> datetime:
+    """Where the next cycle starts reading: `before`, unless a run is still going (read it again)."""
+    unfinished = [run.started for run in runs if run.status in ("PENDING", "IN_PROGRESS", "CANCELLING")]
+    return min([before, *(moment - _ONE_SECOND for moment in unfinished)])

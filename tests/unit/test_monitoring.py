@@ -1,0 +1,107 @@
+"""PatchMonitoring's outcome rules: one outcome per instance, with the reason a person needs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tagpatch.monitoring import (
+    InstanceRun,
+    PatchState,
+    WindowRun,
+    alerts_for,
+    compliance_of,
+    instance_results,
+    next_watermark,
+    outcome_of,
+)
+
+SUNDAY = datetime(2026, 11, 29, 2, tzinfo=UTC)
+
+
+def run(status: str = "SUCCESS", operation: str = "Install", **instances: tuple[str, str]) -> WindowRun:
+    return WindowRun(
+        window_name="tagpatch-sun-0200",
+        window_execution_id="e" * 36,
+        status=status,
+        status_details="" if status == "SUCCESS" else "One or more tasks in the orchestration failed.",
+        started=SUNDAY,
+        operations=frozenset({operation}),
+        instances={i: (operation, InstanceRun(i, s, d)) for i, (s, d) in instances.items()},
+    )
+
+
+@pytest.mark.parametrize(
+    ("result", "operation", "expected", "words"),
+    [
+        (("Success", "Success"), "Install", "patched", "Install succeeded"),
+        (("Success", "Success"), "Scan", "scanned", "nothing installed"),
+        (("Failed", "Failed"), "Install", "failed", "Install ended Failed/Failed"),
+        (("TimedOut", "Execution Timed Out"), "Install", "failed", "Execution Timed Out"),
+        (("TimedOut", "Delivery Timed Out"), "Install", "missed", "not reachable"),
+        (("Failed", "Undeliverable"), "Install", "missed", "could not deliver"),
+        (("Cancelled", "Terminated"), "Install", "missed", "MaxErrors"),
+    ],
+)
+def test_the_command_status_decides_the_outcome(
+    result: tuple[str, str], operation: str, expected: str, words: str
+) -> None:
+    found = outcome_of("tagpatch-sun-0200", [run(operation=operation, i1=result)], "i1")
+    assert found.outcome == expected
+    assert words in found.reason and "tagpatch-sun-0200" in found.reason and "2026-11-29 02:00 UTC" in found.reason
+
+
+def test_a_window_that_ran_without_selecting_the_instance_is_a_targeting_miss() -> None:
+    found = outcome_of("tagpatch-sun-0200", [run(i2=("Success", "Success"))], "i1")
+    assert (found.outcome, found.command_status) == ("missed", None)
+    assert "targets did not select this instance" in found.reason
+
+
+def test_no_window_and_no_run() -> None:
+    assert outcome_of(None, [], "i1").outcome == "not_scheduled"
+    assert outcome_of("tagpatch-sun-0200", [], "i1").outcome == "not_due"
+
+
+def test_the_latest_run_counts() -> None:
+    earlier = run(i1=("Failed", "Failed"))
+    later = WindowRun(
+        **{**earlier.__dict__, "started": SUNDAY.replace(day=30), "instances": run(i1=("Success", "Success")).instances}
+    )
+    assert outcome_of("tagpatch-sun-0200", [earlier, later], "i1").outcome == "patched"
+
+
+def test_compliance_follows_the_patch_state() -> None:
+    clean = PatchState(0, 0, 5, 0, 0, "Install", SUNDAY)
+    assert compliance_of(None) == "UNKNOWN"
+    assert compliance_of(clean) == "COMPLIANT"
+    assert compliance_of(PatchState(3, 1, 5, 0, 0, "Scan", SUNDAY)) == "NON_COMPLIANT"
+
+
+def test_results_join_tags_runs_and_states_and_alerts_group_by_owner_and_group() -> None:
+    web = {"class": "ready", "patch_group": "web", "patch_group_key": "Patch Group", "in_scope": True}
+    web |= {"maintenance_window": "sun-0200", "window_key": "Maintenance Window"}
+    lines: list[dict[str, Any]] = [
+        {**web, "instance_id": "i1", "name": "a", "owner": "web-team"},
+        {**web, "instance_id": "i2", "name": "b", "owner": None},
+        {"instance_id": "i3", "name": "c", "owner": "db-team", "class": "missing_tags", "in_scope": True},
+        {"instance_id": "i4", "name": "d", "owner": "x", "class": "ready", "patch_group": "other", "in_scope": False},
+    ]
+    expected = {("Patch Group", "web", "Maintenance Window", "sun-0200"): "tagpatch-sun-0200"}
+    states = {"i1": PatchState(0, 0, 7, 0, 0, "Install", SUNDAY)}
+    results = list(instance_results(lines, expected, [run(i1=("Success", "Success"), i2=("Failed", "Failed"))], states))
+    assert [(r["instance_id"], r["outcome"], r["compliance"]) for r in results] == [
+        ("i1", "patched", "COMPLIANT"),
+        ("i2", "failed", "UNKNOWN"),
+        ("i3", "not_scheduled", "UNKNOWN"),
+    ]
+    (alert,) = alerts_for(results, default_owner="platform")
+    assert (alert.owner, alert.patch_group, alert.severity) == ("platform", "web", "error")
+    assert "i2" in alert.body() and "1 failed" in alert.subject()
+
+
+def test_an_unfinished_run_is_read_again_next_cycle() -> None:
+    before = SUNDAY.replace(hour=6)
+    assert next_watermark([run()], before) == before
+    assert next_watermark([run(status="IN_PROGRESS")], before) < SUNDAY
