@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -189,3 +190,27 @@ def test_advancing_the_clock_runs_every_due_window_with_targets_resolved_at_each
     assert set(invocation_statuses(ssm, invocation.command_id)) == {early, late}
     assert clock.now(ACCOUNT, REGION) == datetime(2026, 12, 14, tzinfo=UTC)
     assert len(ssm.describe_maintenance_window_executions(WindowId=window_id)["WindowExecutions"]) == 3
+
+
+def test_a_run_emits_the_aws_ssm_events_that_rules_match(ssm: Any) -> None:
+    sqs, events = boto3.client("sqs", region_name=REGION), boto3.client("events", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="failed-windows")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(
+        Name="failed-windows",
+        EventPattern=json.dumps(
+            {
+                "source": ["aws.ssm"],
+                "detail-type": ["Maintenance Window Execution State-change Notification"],
+                "detail": {"status": ["FAILED", "TIMED_OUT"]},
+            }
+        ),
+    )
+    events.put_targets(Rule="failed-windows", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    (node,) = launch(1)
+    profile(node, missing=1, result="failed")
+    window_id, target_id = window_with_task(ssm)
+    executions.run_window(ACCOUNT, REGION, window_id, START, {target_id: [node]})
+    (message,) = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    detail = json.loads(message["Body"])["detail"]
+    assert (detail["window-id"], detail["status"]) == (window_id, "FAILED")

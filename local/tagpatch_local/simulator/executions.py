@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 from moto.ec2.models import ec2_backends
+from moto.events.models import events_backends
 from moto.ssm.exceptions import ValidationException
 from moto.ssm.models import ssm_backends
 
@@ -335,7 +336,8 @@ def _run_command(
     run_state(account_id, region).commands[command_id] = invocations
     if errors > allowed_errors:
         return command_id, "Failed", "Failed", clock
-    if undelivered:
+    if errors or undelivered:
+        # Attempted everywhere, not all Success, but not enough errors to fail the command.
         return command_id, "Failed", "Incomplete", clock
     return command_id, "Success", "Success", clock
 
@@ -412,6 +414,7 @@ def run_window(
     state = run_state(account_id, region)
     with state.lock:
         state.executions[execution.window_execution_id] = execution
+    _emit(account_id, region, _window_events(account_id, region, execution))
     return execution
 
 
@@ -711,6 +714,100 @@ def _list_compliance_summaries(response: Any) -> dict[str, Any]:
             }
         ]
     }
+
+
+# --- the events a run emits on the default event bus ---------------------------------------------------
+
+_EVENT_SOURCE: Final = "aws.ssm"
+_EVENTS_PER_CALL: Final = 10  # PutEvents takes at most 10 entries
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _window_events(account_id: str, region: str, execution: WindowExecution) -> list[dict[str, Any]]:
+    """The terminal state-change events of one run, as the User Guide's event examples show them."""
+    window_arn = f"arn:aws:ssm:{region}:{account_id}:maintenancewindow/{execution.window_id}"
+    common = {"window-id": execution.window_id, "window-execution-id": execution.window_execution_id}
+    events: list[dict[str, Any]] = []
+
+    def add(detail_type: str, detail: dict[str, Any], resources: list[str], at: datetime) -> None:
+        events.append(
+            {
+                "Source": _EVENT_SOURCE,
+                "DetailType": detail_type,
+                "Detail": json.dumps(detail),
+                "Resources": resources,
+                "Time": at.timestamp(),  # moto formats a number as AWS does; a string it would not quote
+                "EventBusName": "default",
+            }
+        )
+
+    for task in execution.tasks:
+        task_detail = {**common, "task-execution-id": task.task_execution_id}
+        for invocation in task.invocations:
+            for item in run_state(account_id, region).commands.get(invocation.command_id, []):
+                add(
+                    "EC2 Command Invocation Status-change Notification",
+                    {
+                        "command-id": item.command_id,
+                        "document-name": item.document,
+                        "instance-id": item.instance_id,
+                        "requested-date-time": _iso(item.requested),
+                        "status": item.status,
+                    },
+                    [f"arn:aws:ec2:{region}:{account_id}:instance/{item.instance_id}"],
+                    invocation.ended,
+                )
+            add(
+                "EC2 Command Status-change Notification",
+                {
+                    "command-id": invocation.command_id,
+                    "document-name": task.task_arn,
+                    "requested-date-time": _iso(invocation.started),
+                    "status": invocation.status_details if invocation.status != "SUCCESS" else "Success",
+                },
+                [],
+                invocation.ended,
+            )
+            add(
+                "Maintenance Window Task Target Invocation State-change Notification",
+                {
+                    **task_detail,
+                    "window-target-id": invocation.window_target_id,
+                    "owner-information": invocation.owner_information or "",
+                    "status": invocation.status,
+                    "start-time": _iso(invocation.started),
+                    "end-time": _iso(invocation.ended),
+                },
+                [window_arn],
+                invocation.ended,
+            )
+        add(
+            "Maintenance Window Task Execution State-change Notification",
+            {**task_detail, "status": task.status, "start-time": _iso(task.started), "end-time": _iso(task.ended)},
+            [window_arn],
+            task.ended,
+        )
+    add(
+        "Maintenance Window Execution State-change Notification",
+        {
+            **common,
+            "status": execution.status,
+            "start-time": _iso(execution.started),
+            "end-time": _iso(execution.ended),
+        },
+        [window_arn],
+        execution.ended,
+    )
+    return events
+
+
+def _emit(account_id: str, region: str, events: list[dict[str, Any]]) -> None:
+    backend = events_backends[account_id][region]
+    for start in range(0, len(events), _EVENTS_PER_CALL):
+        backend.put_events(events[start : start + _EVENTS_PER_CALL])
 
 
 # --- the clock moves: windows that fall due run ------------------------------------------------------
