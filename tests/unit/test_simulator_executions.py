@@ -214,3 +214,37 @@ def test_a_run_emits_the_aws_ssm_events_that_rules_match(ssm: Any) -> None:
     (message,) = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
     detail = json.loads(message["Body"])["detail"]
     assert (detail["window-id"], detail["status"]) == (window_id, "FAILED")
+
+
+def test_a_rule_delivers_to_an_sns_topic_only_when_the_topic_policy_lets_eventbridge_publish(ssm: Any) -> None:
+    from tagpatch_local.simulator.events import FAILED_DELIVERIES
+
+    sns, sqs, events = (boto3.client(s, region_name=REGION) for s in ("sns", "sqs", "events"))
+    topic_arn = sns.create_topic(Name="alerts")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    events.put_rule(Name="to-topic", EventPattern=json.dumps({"source": ["aws.ssm"]}))
+    events.put_targets(Rule="to-topic", Targets=[{"Id": "topic", "Arn": topic_arn}])
+    entry = {"Source": "aws.ssm", "DetailType": "test", "Detail": json.dumps({"n": 1})}
+    from moto.events.models import events_backends
+
+    FAILED_DELIVERIES.clear()
+    events_backends[ACCOUNT][REGION].put_events([entry])  # the default topic policy names the account only
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue_url)
+    assert [d.rule for d in FAILED_DELIVERIES] == ["to-topic"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+            }
+        ],
+    }
+    sns.set_topic_attributes(TopicArn=topic_arn, AttributeName="Policy", AttributeValue=json.dumps(policy))
+    events_backends[ACCOUNT][REGION].put_events([entry])
+    (message,) = sqs.receive_message(QueueUrl=queue_url)["Messages"]
+    assert json.loads(json.loads(message["Body"])["Message"])["detail"] == {"n": 1}
