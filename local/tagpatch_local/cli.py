@@ -290,10 +290,15 @@ def run_deployed(args: argparse.Namespace) -> int:
     execution_input = read_input_option(args.input) if args.input is not None else {}
     out_dir = Path(args.out)
     earlier = earlier_run_files(out_dir, force=args.force)
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
     from tagpatch_local.runner import DeployedStack  # noqa: PLC0415
 
     console = _console(args)
-    account = DeployedStack.from_stack(args.stack, args.region)
+    try:
+        account = DeployedStack.from_stack(args.stack, args.region)
+    except (BotoCoreError, ClientError) as error:  # no credentials, no Region, no such stack
+        raise UsageError(f"--stack {args.stack}: {error}") from error
     prepare_out_dir(out_dir, earlier)
     mode = _mode(execution_input)
     console.say(f"tagpatch: stack {args.stack}, state machine {account.state_machine_arn}, {_mode_note(mode)}")
@@ -388,11 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError  # noqa: PLC0415
-
     try:
         return run(args)
-    except (InputError, TemplateError, NoCredentialsError, NoRegionError, ClientError) as error:
+    except (InputError, TemplateError) as error:
         print(f"tagpatch: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -18,9 +18,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal, cast, get_args
 
-import boto3
-from botocore.exceptions import ClientError
-
 from tagpatch.platforms import BY_OPERATING_SYSTEM, OPERATING_SYSTEMS
 from tagpatch_local.documents import DocPath, Document, InputError, format_path, load_document
 
@@ -458,6 +455,8 @@ def _choose_amis(images: Sequence[Mapping[str, Any]]) -> dict[str, str]:
 
 
 def _ensure_instance_profile(iam: Any) -> None:
+    from botocore.exceptions import ClientError  # noqa: PLC0415 - see seed_fleet
+
     try:
         iam.get_instance_profile(InstanceProfileName=INSTANCE_PROFILE_NAME)
         return
@@ -531,7 +530,8 @@ def seed_fleet(instances: Sequence[FleetInstance], *, region: str) -> list[str]:
     Managed instances are registered with the simulator; stopped ones report ConnectionLost since
     a stopped agent does not ping.
     """
-    # moto takes about a second to import: loaded here, so checking input files stays instant.
+    # boto3 and moto take about a second to import: loaded here, so checking input files stays instant.
+    import boto3  # noqa: PLC0415
     from moto.ec2.models import ec2_backends  # noqa: PLC0415
 
     from tagpatch_local import simulator  # noqa: PLC0415
