@@ -343,11 +343,16 @@ def run_local(args: argparse.Namespace) -> int:
             result = account.run_cycle(dict(cycle.execution_input), on_event=Progress(console.stream, console.marks))
             cycle_dir = out_dir if len(cycles) == 1 else out_dir / f"{index:02d}-{cycle.name}"
             summary, pending = report_cycle(account, result, cycle_dir, _mode(cycle.execution_input), warnings, console)
-            summaries.append({"name": cycle.name, **summary})
+            summaries.append(summary)
             outcomes.append((result.status == "SUCCEEDED", pending))
     document: dict[str, Any] = summaries[0]
     if len(cycles) > 1:
-        document = {"cycles": [{key: value for key, value in s.items() if key != "output"} for s in summaries]}
+        document = {
+            "cycles": [
+                {"name": cycle.name, **{key: value for key, value in summary.items() if key != "output"}}
+                for cycle, summary in zip(cycles, summaries, strict=True)
+            ]
+        }
         (out_dir / "summary.json").write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(document, indent=2, default=str))
