@@ -313,10 +313,10 @@ def run_local(args: argparse.Namespace) -> int:
     checked = check_local_run(args)
     out_dir = Path(args.out)
     earlier = earlier_run_files(out_dir, force=args.force)
+    prepare_out_dir(out_dir, earlier)
     console = _console(args)
     for warning in checked.all_warnings():
         print(f"tagpatch: warning: {warning}", file=sys.stderr, flush=True)
-    prepare_out_dir(out_dir, earlier)
     from tagpatch_local.runner import SimulatedAccount  # noqa: PLC0415
 
     cycles = checked.cycles
