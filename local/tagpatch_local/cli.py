@@ -1,73 +1,256 @@
-"""`tagpatch run`: a full patch cycle on the simulated account, from a fleet file."""
+"""`tagpatch run`: a full patch cycle on the simulated account, from a fleet file.
+
+Exit status: 0 the run succeeded; 1 a cycle failed; 2 bad input or arguments (nothing is written);
+3 with --detailed-exitcode, a plan-mode cycle found changes pending.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
 import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TextIO
 
-from botocore.exceptions import ClientError, NoCredentialsError
-
-from tagpatch_local.fleet import FleetError, load_fleet
-from tagpatch_local.report import write_outputs
-from tagpatch_local.runner import CycleResult, DeployedStack, SimulatedAccount, console
-from tagpatch_local.scenario import ScenarioCycle, ScenarioError, apply_edit, load_scenario
+from tagpatch_local.documents import InputError
+from tagpatch_local.fleet import FleetInstance, load_fleet
+from tagpatch_local.plan_view import count_lines, has_pending_changes, read_changes, render_changes
+from tagpatch_local.preflight import check_policy, read_input_option, stack_policy_path
+from tagpatch_local.scenario import ScenarioCycle, apply_edit, load_scenario
 from tagpatch_local.template import TemplateError
+
+if TYPE_CHECKING:
+    from tagpatch_local.runner import Account, CycleResult
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_FLEET = REPO_ROOT / "fleets" / "demo.yaml"
 
+EXIT_OK: Final = 0
+EXIT_CYCLE_FAILED: Final = 1
+EXIT_BAD_INPUT: Final = 2
+EXIT_CHANGES_PENDING: Final = 3
 
-class UsageError(ValueError):
+# What a run writes into its output folder (report.py's files and the functions' log), and the
+# folders of a scenario's cycles: only these are cleared before the next run.
+RUN_FILES: Final = frozenset({"summary.json", "instances.jsonl", "changes.jsonl", "tag-report.json", "lambda.log"})
+CYCLE_FOLDER: Final = re.compile(r"^\d{2,}-[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class UsageError(InputError):
     """A bad command-line argument: reported in one line, exit status 2."""
 
 
-def parse_input(value: str | None) -> Any:
-    """`--input` is inline JSON or the path of a JSON file (e.g. events/cycle-plan.json)."""
-    if value is None:
-        return {}
-    path = Path(value)
-    text = path.read_text(encoding="utf-8") if not value.lstrip().startswith(("{", "[")) and path.exists() else value
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        source = str(path) if text is not value else "--input"
-        raise UsageError(
-            f"{source}: not valid JSON at line {error.lineno} column {error.colno}: {error.msg}"
-        ) from error
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line, like every other bad input (argparse would print the usage block first)."""
+        self.exit(EXIT_BAD_INPUT, f"tagpatch: error: {message}; see `{self.prog} --help`\n")
+
+
+@dataclass(frozen=True)
+class Marks:
+    """Symbols for the console; plain ASCII when the stream cannot encode the others (CI logs)."""
+
+    start: str = ">"
+    done: str = "✓"
+    failed: str = "✗"
+    arrow: str = "→"
+
+    @classmethod
+    def for_stream(cls, stream: TextIO) -> Marks:
+        try:
+            "✓✗→".encode(stream.encoding or "ascii")
+        except (UnicodeEncodeError, LookupError):
+            return cls(done="ok", failed="FAILED", arrow="->")
+        return cls()
 
 
 class Progress:
-    """Prints states as they start and finish."""
+    """Prints states as they start and finish, one whole line each, flushed (readable when piped).
 
-    def __init__(self, stream: TextIO) -> None:
+    Map iterations are named by their window, so concurrent ones can be told apart.
+    """
+
+    def __init__(self, stream: TextIO, marks: Marks) -> None:
         self.stream = stream
+        self.marks = marks
         self.entered: dict[str, datetime] = {}
+
+    def _say(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = str(event["type"])
         if kind.endswith("StateEntered") and not kind.startswith(("Map", "Pass")):
-            name = event["stateEnteredEventDetails"]["name"]
-            self.entered[name] = event["timestamp"]
-            print(f"  > {name}", file=self.stream, flush=True)
+            details = event["stateEnteredEventDetails"]
+            label = _label(details["name"], details.get("input"))
+            self.entered[label] = event["timestamp"]
+            self._say(f"  {self.marks.start} {label}")
         elif kind.endswith("StateExited") and not kind.startswith("Pass"):
-            name = event["stateExitedEventDetails"]["name"]
-            started = self.entered.get(name)
+            details = event["stateExitedEventDetails"]
+            label = _label(details["name"], details.get("output"))
+            started = self.entered.pop(label, None)
             took = f" ({(event['timestamp'] - started).total_seconds():.2f} s)" if started else ""
-            print(f"  ✓ {name}{took}", file=self.stream, flush=True)
+            self._say(f"  {self.marks.done} {label}{took}")
         elif kind in {"TaskFailed", "LambdaFunctionFailed"}:
             details = event.get("taskFailedEventDetails") or event.get("lambdaFunctionFailedEventDetails") or {}
-            print(f"  ✗ {details.get('error')}: {details.get('cause', '')[:300]}", file=self.stream, flush=True)
+            cause = " ".join(str(details.get("cause", "")).split())[:300]
+            self._say(f"  {self.marks.failed} {details.get('error')}: {cause}")
 
 
-def human_summary(result: CycleResult, summary: dict[str, Any], out_dir: Path) -> str:
+def _label(state: str, payload: object) -> str:
+    """`ApplyWindow tagpatch-sun-0200` for a Map iteration, else the state's name."""
+    if isinstance(payload, str) and payload.startswith("{") and '"window"' in payload:
+        try:
+            window = json.loads(payload).get("window")
+        except ValueError:
+            window = None
+        if isinstance(window, str):
+            return f"{state} {window}"
+    return state
+
+
+# --- checking everything before the account is built ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckedRun:
+    """A local run whose every input has been read and checked."""
+
+    source: str
+    fleet: Sequence[FleetInstance]
+    cycles: tuple[ScenarioCycle, ...]
+    warnings: tuple[str, ...]  # the stack policy's defaults; a scenario's policy edits carry their own
+
+    def all_warnings(self) -> list[str]:
+        edits = [edit for cycle in self.cycles for edit in cycle.edits]
+        return [*self.warnings, *(warning for edit in edits for warning in edit.warnings)]
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    if args.stack and (args.fleet is not None or args.scenario is not None):
+        raise UsageError("--stack runs the deployed stack's real fleet; it takes no --fleet or --scenario")
+    if args.region and not args.stack:
+        raise UsageError("--region is the deployed stack's Region; it goes with --stack only")
+    if args.scenario and (args.fleet is not None or args.input is not None):
+        raise UsageError(
+            "--scenario names its own fleet and each cycle's input; drop --fleet/--input, "
+            "or put them in the scenario (`fleet:`, and `input:` on a cycle)"
+        )
+
+
+def check_local_run(args: argparse.Namespace) -> CheckedRun:
+    warnings = tuple(check_policy(stack_policy_path(Path(args.template))))
+    if args.scenario:
+        scenario = load_scenario(Path(args.scenario))
+        return CheckedRun(f"scenario {args.scenario}", scenario.fleet, scenario.cycles, warnings)
+    fleet_path = Path(args.fleet) if args.fleet else DEMO_FLEET
+    fleet = load_fleet(fleet_path)
+    execution_input = read_input_option(args.input) if args.input is not None else {}
+    return CheckedRun(f"fleet {fleet_path}", fleet, (ScenarioCycle("cycle", (), execution_input),), warnings)
+
+
+def earlier_run_files(out_dir: Path, *, force: bool) -> list[Path]:
+    """What an earlier run left in `out_dir`, to clear; refuses a file, or others' files without --force."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir}: is a file; give a folder for the results")
+    if not out_dir.exists():
+        ancestor = next(parent for parent in out_dir.absolute().parents if parent.exists())
+        if not ancestor.is_dir():
+            raise UsageError(f"--out {out_dir}: {ancestor} is not a folder; give a folder for the results")
+        return []
+    ours: list[Path] = []
+    others: list[Path] = []
+    for entry in sorted(out_dir.iterdir()):
+        (ours if _is_run_output(entry) else others).append(entry)
+    if others and not force:
+        names = ", ".join(entry.name for entry in others[:3]) + (", ..." if len(others) > 3 else "")
+        raise UsageError(
+            f"--out {out_dir}: holds files tagpatch run did not write ({names}); give an empty or new folder, "
+            "or add --force to replace only the earlier run's files and keep these"
+        )
+    return ours
+
+
+def _is_run_output(entry: Path) -> bool:
+    if entry.is_symlink():
+        return False
+    if entry.is_file():
+        return entry.name in RUN_FILES
+    return (
+        entry.is_dir()
+        and CYCLE_FOLDER.match(entry.name) is not None
+        and all(child.is_file() and not child.is_symlink() and child.name in RUN_FILES for child in entry.iterdir())
+    )
+
+
+def prepare_out_dir(out_dir: Path, earlier: Sequence[Path]) -> None:
+    """Create the folder, make sure it takes files, then clear the earlier run's files from it."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+        for entry in earlier:
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    except OSError as error:
+        raise UsageError(
+            f"--out {out_dir}: cannot write there: {error.strerror}; give a folder you can write"
+        ) from error
+
+
+# --- running and reporting -----------------------------------------------------------------------
+
+
+@dataclass
+class Console:
+    stream: TextIO
+    marks: Marks
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.stream, flush=True)
+
+
+def _console(args: argparse.Namespace) -> Console:
+    """With --json, stdout carries only the JSON; the person reads the rest on stderr."""
+    from tagpatch_local.runner import console  # noqa: PLC0415 - loads moto: only once input is checked
+
+    stream = (sys.__stderr__ or sys.stderr) if args.json else console()
+    return Console(stream, Marks.for_stream(stream))
+
+
+def _mode(execution_input: Mapping[str, Any]) -> str:
+    return str(execution_input.get("mode", "apply"))
+
+
+def _mode_note(mode: str) -> str:
+    return "mode plan: shows what would change, writes nothing to SSM" if mode == "plan" else "mode apply"
+
+
+def report_cycle(
+    account: Account,
+    result: CycleResult,
+    cycle_dir: Path,
+    mode: str,
+    warnings: Sequence[str],
+    console: Console,
+) -> tuple[dict[str, Any], bool]:
+    """Write the cycle's files and tell the person; returns the summary and whether changes are pending."""
+    from tagpatch_local.report import write_outputs  # noqa: PLC0415
+
+    summary = write_outputs(account, result, cycle_dir, extra={"warnings": list(warnings)})
+    changes = read_changes(cycle_dir)
+    plan = mode == "plan"
     lines = [
-        f"cycle {result.execution_name}: {result.status} in {result.wall_seconds:.1f} s, "
-        f"{result.state_transitions} state transitions, "
-        f"largest state payload {result.max_payload_bytes:,} bytes",
+        f"cycle {result.execution_name} ({mode}): {result.status} in {result.wall_seconds:.1f} s, "
+        f"{result.state_transitions} state transitions, largest state payload {result.max_payload_bytes:,} bytes",
     ]
     if result.status != "SUCCEEDED":
         lines.append(f"error: {result.error}: {summary['execution']['cause']}")
@@ -75,89 +258,151 @@ def human_summary(result: CycleResult, summary: dict[str, Any], out_dir: Path) -
     if by_class:
         parts = ", ".join(f"{count} {name}" for name, count in by_class.items())
         lines.append(f"{summary['instances']['total']} instances: {parts}")
-    for kind, counts in summary["changes"].items():
-        done = ", ".join(f"{n} {action}" for action, n in counts.items() if n)
-        lines.append(f"{kind}s: {done or 'none'}")
+    lines.extend(count_lines(summary["changes"], plan=plan))
+    diff = render_changes(changes, arrow=console.marks.arrow)
+    if diff:
+        lines.append("plan (nothing was written):" if plan else "changes made:")
+        lines.extend(f"  {line}" for line in diff)
+    elif result.status == "SUCCEEDED":
+        lines.append("plan: no changes; SSM matches the tags" if plan else "no changes were needed")
     if summary["problems"]:
         lines.append(f"{len(summary['problems'])} problem(s) reported; see summary.json")
     lines.append(
         f"AWS calls: {sum(result.calls.values())} ({sum(result.write_calls.values())} writes, "
         f"{sum(result.resource_write_calls.values())} to patching resources)"
     )
-    lines.append(f"results: {out_dir}/ (summary.json, instances.jsonl, changes.jsonl, tag-report.json)")
-    return "\n".join(lines)
+    lines.append(f"results: {cycle_dir}/ (summary.json, instances.jsonl, changes.jsonl, tag-report.json)")
+    console.say("\n".join(lines))
+    return summary, plan and has_pending_changes(changes)
+
+
+def exit_status(results: Sequence[tuple[bool, bool]], *, detailed: bool) -> int:
+    """From each cycle's (succeeded, changes pending in plan mode): a failure outranks pending changes."""
+    if not all(succeeded for succeeded, _ in results):
+        return EXIT_CYCLE_FAILED
+    if detailed and any(pending for _, pending in results):
+        return EXIT_CHANGES_PENDING
+    return EXIT_OK
 
 
 def run_deployed(args: argparse.Namespace) -> int:
     """One cycle of a stack deployed with `sam deploy`, with the caller's credentials."""
-    out = console()
-    if args.scenario or args.fleet:
-        raise UsageError("--stack runs the deployed stack's real fleet; it takes no --fleet or --scenario")
-    account = DeployedStack.from_stack(args.stack, args.region)
-    print(f"tagpatch: stack {args.stack}, state machine {account.state_machine_arn}", file=out, flush=True)
-    result = account.run_cycle(parse_input(args.input), on_event=Progress(out))
+    execution_input = read_input_option(args.input) if args.input is not None else {}
     out_dir = Path(args.out)
-    summary = write_outputs(account, result, out_dir)
-    print(human_summary(result, summary, out_dir), file=out, flush=True)
-    return 0 if result.status == "SUCCEEDED" else 1
+    earlier = earlier_run_files(out_dir, force=args.force)
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    from tagpatch_local.runner import DeployedStack  # noqa: PLC0415
+
+    console = _console(args)
+    try:
+        account = DeployedStack.from_stack(args.stack, args.region)
+    except (BotoCoreError, ClientError) as error:  # no credentials, no Region, no such stack
+        raise UsageError(f"--stack {args.stack}: {error}") from error
+    prepare_out_dir(out_dir, earlier)
+    mode = _mode(execution_input)
+    console.say(f"tagpatch: stack {args.stack}, state machine {account.state_machine_arn}, {_mode_note(mode)}")
+    result = account.run_cycle(execution_input, on_event=Progress(console.stream, console.marks))
+    summary, pending = report_cycle(account, result, out_dir, mode, (), console)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    return exit_status([(result.status == "SUCCEEDED", pending)], detailed=args.detailed_exitcode)
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.stack:
-        return run_deployed(args)
-    out = console()
+def run_local(args: argparse.Namespace) -> int:
+    checked = check_local_run(args)
     out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if args.scenario:
-        scenario = load_scenario(Path(args.scenario))
-        fleet, cycles, base = list(scenario.fleet), scenario.cycles, scenario.base
-        source = f"scenario {args.scenario}"
-    else:
-        fleet = load_fleet(Path(args.fleet or DEMO_FLEET))
-        cycles, base = (ScenarioCycle("cycle", (), parse_input(args.input)),), Path.cwd()
-        source = f"fleet {args.fleet or DEMO_FLEET}"
-    print(f"tagpatch: simulated account, {source} ({len(fleet)} instances)", file=out, flush=True)
-    summaries = []
-    status = 0
+    earlier = earlier_run_files(out_dir, force=args.force)
+    prepare_out_dir(out_dir, earlier)
+    console = _console(args)
+    for warning in checked.all_warnings():
+        print(f"tagpatch: warning: {warning}", file=sys.stderr, flush=True)
+    from tagpatch_local.runner import SimulatedAccount  # noqa: PLC0415
+
+    cycles = checked.cycles
+    modes = sorted({_mode(cycle.execution_input) for cycle in cycles})
+    console.say(
+        f"tagpatch: simulated account, {checked.source} ({len(checked.fleet)} instances), "
+        f"{_mode_note(modes[0]) if len(modes) == 1 else 'modes ' + ' and '.join(modes)}"
+    )
+    summaries: list[dict[str, Any]] = []
+    outcomes: list[tuple[bool, bool]] = []
+    warnings = checked.warnings
     with (
         (out_dir / "lambda.log").open("w", encoding="utf-8") as log,
         SimulatedAccount(Path(args.template), log_stream=log) as account,
     ):
-        account.seed(fleet)
+        account.seed(checked.fleet)
         for index, cycle in enumerate(cycles, start=1):
             if len(cycles) > 1:
-                print(f"\n[{index}/{len(cycles)}] {cycle.name}", file=out, flush=True)
+                console.say(f"\n[{index}/{len(cycles)}] {cycle.name}")
             for edit in cycle.edits:
-                print(f"  ~ {apply_edit(account, edit, base)}", file=out, flush=True)
-            result = account.run_cycle(dict(cycle.execution_input), on_event=Progress(out))
+                console.say(f"  edit: {apply_edit(account, edit)}")
+                if edit.kind == "policy":
+                    warnings = edit.warnings
+            result = account.run_cycle(dict(cycle.execution_input), on_event=Progress(console.stream, console.marks))
             cycle_dir = out_dir if len(cycles) == 1 else out_dir / f"{index:02d}-{cycle.name}"
-            summary = write_outputs(account, result, cycle_dir)
-            summaries.append({"name": cycle.name, **summary})
-            print(human_summary(result, summary, cycle_dir), file=out, flush=True)
-            status = status or (0 if result.status == "SUCCEEDED" else 1)
+            summary, pending = report_cycle(account, result, cycle_dir, _mode(cycle.execution_input), warnings, console)
+            summaries.append(summary)
+            outcomes.append((result.status == "SUCCEEDED", pending))
+    document: dict[str, Any] = summaries[0]
     if len(cycles) > 1:
-        scenario_summary = {"cycles": [{key: value for key, value in s.items() if key != "output"} for s in summaries]}
-        (out_dir / "summary.json").write_text(json.dumps(scenario_summary, indent=2, default=str) + "\n")
-    return status
+        document = {
+            "cycles": [
+                {"name": cycle.name, **{key: value for key, value in summary.items() if key != "output"}}
+                for cycle, summary in zip(cycles, summaries, strict=True)
+            ]
+        }
+        (out_dir / "summary.json").write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(document, indent=2, default=str))
+    return exit_status(outcomes, detailed=args.detailed_exitcode)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tagpatch", description=__doc__)
+def run(args: argparse.Namespace) -> int:
+    check_arguments(args)
+    return run_deployed(args) if args.stack else run_local(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tagpatch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    run_parser = commands.add_parser("run", help="run a full patch cycle on the simulated account")
+    run_parser = commands.add_parser(
+        "run",
+        help="run a full patch cycle on the simulated account",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run_parser.add_argument("--fleet", help=f"fleet file (YAML/JSON) for the simulated account (default: {DEMO_FLEET})")
     run_parser.add_argument("--input", help='execution input: inline JSON or a JSON file, e.g. \'{"mode": "plan"}\'')
-    run_parser.add_argument("--scenario", help="scenario file: several cycles with fleet and policy edits between them")
-    run_parser.add_argument("--out", default="out", help="output folder (default: out)")
+    run_parser.add_argument(
+        "--scenario", help="scenario file: several cycles with fleet and policy edits between them (not with --fleet)"
+    )
+    run_parser.add_argument(
+        "--out", default="out", help="output folder (default: out); an earlier run's files in it are replaced"
+    )
+    run_parser.add_argument(
+        "--force", action="store_true", help="use an --out folder that holds other files too (they are kept)"
+    )
+    run_parser.add_argument(
+        "--detailed-exitcode", action="store_true", help="exit 3 when a plan-mode cycle finds changes pending"
+    )
+    run_parser.add_argument(
+        "--json", action="store_true", help="print the summary as JSON on stdout (progress: stderr)"
+    )
     run_parser.add_argument("--stack", help="run a cycle of this deployed stack instead, with your AWS credentials")
     run_parser.add_argument("--region", help="the deployed stack's Region (default: your AWS configuration's)")
     run_parser.add_argument("--template", default=str(REPO_ROOT / "template.yaml"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (UsageError, FleetError, TemplateError, ScenarioError, NoCredentialsError, ClientError) as error:
+    except (InputError, TemplateError) as error:
         print(f"tagpatch: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

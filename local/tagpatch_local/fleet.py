@@ -10,7 +10,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import random
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,13 +18,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal, cast, get_args
 
-import boto3
-import yaml
-from botocore.exceptions import ClientError
-from moto.ec2.models import ec2_backends
-
 from tagpatch.platforms import BY_OPERATING_SYSTEM, OPERATING_SYSTEMS
-from tagpatch_local import simulator
+from tagpatch_local.documents import DocPath, Document, InputError, format_path, load_document
 
 InstanceState = Literal["running", "stopped"]
 SsmState = Literal["online", "connection_lost", "unmanaged"]
@@ -58,7 +52,7 @@ TAG_PROBLEMS: Final = (
 )
 
 
-class FleetError(ValueError):
+class FleetError(InputError):
     """A fleet file is malformed. The message names the file, the place (and line) and the key."""
 
 
@@ -95,7 +89,7 @@ class GeneratorSpec:
 # --------------------------------------------------------------------------------------------------
 # Parsing
 
-_Path = tuple[str | int, ...]
+_Path = DocPath
 
 _INSTANCE_KEYS: Final = ("tags", "os", "state", "ssm", "instance_profile", "expect")
 _GENERATE_KEYS: Final = (
@@ -116,83 +110,41 @@ _GENERATE_REQUIRED: Final = ("count", "patch_groups", "schedules", "os")
 _SHARES: Final = ("bad_tag_share", "stopped_share", "unmanaged_share", "connection_lost_share")
 
 
-def _format_path(path: _Path) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
-            out += f".{part}" if out else part
-        else:
-            out += f".{json.dumps(part)}" if out else json.dumps(part)
-    return out or "(top level)"
-
-
 @dataclass(frozen=True)
 class _Context:
     source: str
     lines: Mapping[_Path, int]
+    prefix: _Path = ()  # where the fleet sits in its file (a scenario's `add` edit)
 
     def error(self, path: _Path, message: str) -> FleetError:
-        # Report the line of the nearest enclosing node YAML told us about.
-        line = None
-        for cut in range(len(path), -1, -1):
-            line = self.lines.get(path[:cut])
-            if line is not None:
-                break
-        where = _format_path(path)
-        at = f" (line {line})" if line is not None else ""
-        return FleetError(f"{self.source}: {where}{at}: {message}")
-
-
-def _yaml_lines(node: yaml.Node, source: str, path: _Path = ()) -> dict[_Path, int]:
-    """Line numbers (1-based) of every node, keyed by its path; also rejects duplicate keys."""
-    lines: dict[_Path, int] = {path: node.start_mark.line + 1}
-    if isinstance(node, yaml.MappingNode):
-        seen: set[object] = set()
-        for key_node, value_node in node.value:
-            key: Any = key_node.value if isinstance(key_node, yaml.ScalarNode) else repr(key_node)
-            if key in seen:
-                raise FleetError(
-                    f"{source}: {_format_path(path)} (line {key_node.start_mark.line + 1}): "
-                    f"duplicate key {json.dumps(key)}"
-                )
-            seen.add(key)
-            lines.update(_yaml_lines(value_node, source, (*path, key)))
-            lines[(*path, key)] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            lines.update(_yaml_lines(item, source, (*path, index)))
-    return lines
+        return FleetError(f"{Document(self.source, None, self.lines).where((*self.prefix, *path))}: {message}")
 
 
 def load_fleet(path: Path) -> list[FleetInstance]:
     """Read a fleet file (JSON if it ends in .json, YAML otherwise) and expand it."""
-    source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise FleetError(f"{source}: cannot read fleet file: {exc}") from exc
-    lines: dict[_Path, int] = {}
-    if path.suffix.lower() == ".json":
-        try:
-            document: object = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FleetError(f"{source}: line {exc.lineno}: invalid JSON: {exc.msg}") from exc
-    else:
-        try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            document = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise FleetError(f"{source}: invalid YAML: {exc}") from exc
-        if node is not None:
-            lines = _yaml_lines(node, source)
-    return _parse(document, _Context(source, lines))
+    document = load_document(path, "fleet file", FleetError)
+    return _parse(document.value, _Context(document.source, document.lines))
 
 
 def parse_fleet(document: object, source: str) -> list[FleetInstance]:
     """Expand an already-parsed fleet document; `source` names it in error messages."""
     return _parse(document, _Context(source, {}))
+
+
+def parse_fleet_in(document: Document, path: DocPath) -> list[FleetInstance]:
+    """Expand the fleet at `path` inside a larger file; errors name its lines there."""
+    return _parse(_value_at(document.value, path), _Context(document.source, document.lines, path))
+
+
+def parse_tags_in(document: Document, path: DocPath) -> dict[str, str]:
+    """Check the tags at `path` inside a larger file by EC2's rules, as a fleet file's tags are."""
+    return _tags(_value_at(document.value, path), (), _Context(document.source, document.lines, path))
+
+
+def _value_at(value: Any, path: DocPath) -> Any:
+    for part in path:
+        value = value[part]
+    return value
 
 
 def _parse(document: object, ctx: _Context) -> list[FleetInstance]:
@@ -222,7 +174,7 @@ def _parse(document: object, ctx: _Context) -> list[FleetInstance]:
                 raise ctx.error(
                     (*path, "name_prefix"),
                     f"name_prefix {spec.name_prefix!r} is already used by "
-                    f"{_format_path(prefixes[spec.name_prefix])}; Name tags would collide",
+                    f"{format_path(prefixes[spec.name_prefix])}; Name tags would collide",
                 )
             prefixes[spec.name_prefix] = path
             fleet.extend(generate_fleet(spec))
@@ -503,6 +455,8 @@ def _choose_amis(images: Sequence[Mapping[str, Any]]) -> dict[str, str]:
 
 
 def _ensure_instance_profile(iam: Any) -> None:
+    from botocore.exceptions import ClientError  # noqa: PLC0415 - see seed_fleet
+
     try:
         iam.get_instance_profile(InstanceProfileName=INSTANCE_PROFILE_NAME)
         return
@@ -576,6 +530,12 @@ def seed_fleet(instances: Sequence[FleetInstance], *, region: str) -> list[str]:
     Managed instances are registered with the simulator; stopped ones report ConnectionLost since
     a stopped agent does not ping.
     """
+    # boto3 and moto take about a second to import: loaded here, so checking input files stays instant.
+    import boto3  # noqa: PLC0415
+    from moto.ec2.models import ec2_backends  # noqa: PLC0415
+
+    from tagpatch_local import simulator  # noqa: PLC0415
+
     simulator.install()
     if not instances:
         return []

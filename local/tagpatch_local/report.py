@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -125,11 +126,13 @@ def summary_document(account: Account, result: CycleResult, instances: list[dict
     }
 
 
-def write_outputs(account: Account, result: CycleResult, out_dir: Path) -> dict[str, Any]:
-    """Write the cycle's files into out_dir; returns the summary document."""
+def write_outputs(
+    account: Account, result: CycleResult, out_dir: Path, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Write the cycle's files into out_dir; returns the summary document, with `extra`'s keys added."""
     out_dir.mkdir(parents=True, exist_ok=True)
     instances = instance_lines(account, result)
-    summary = summary_document(account, result, instances)
+    summary = {**summary_document(account, result, instances), **(extra or {})}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     _write_jsonl(out_dir / "instances.jsonl", instances)
     _write_jsonl(out_dir / "changes.jsonl", change_lines(account, result))

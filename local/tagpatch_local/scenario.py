@@ -15,35 +15,59 @@
           - policy: ../policy/strict-policy.yaml
         input: {"mode": "plan"}
 
+The whole file is checked when it is loaded, before any cycle runs: every cycle's input, every
+edit's shape, every policy it names, and that each `select` still matches an instance at that point
+of the scenario (the edits are played over the fleet's tags without AWS). A mistake in cycle 5 is
+reported before cycle 1 starts.
+
 Edits go through boto3 against the simulated account, as a person's console clicks would.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import yaml
+from tagpatch_local.documents import DocPath, Document, InputError, load_document
+from tagpatch_local.fleet import FleetInstance, load_fleet, parse_fleet_in, parse_tags_in
+from tagpatch_local.preflight import check_execution_input, check_policy
 
-from tagpatch_local import simulator
-from tagpatch_local.fleet import FleetError, FleetInstance, load_fleet, parse_fleet
-from tagpatch_local.runner import ACCOUNT_ID, SimulatedAccount
+if TYPE_CHECKING:
+    from tagpatch_local.runner import SimulatedAccount
 
 EDIT_KINDS: Final = ("retag", "untag", "add", "remove", "stop", "start", "policy")
-CYCLE_KEYS: Final = frozenset({"name", "edits", "input"})
+# The keys each edit that selects instances takes.
+SELECTING_EDIT_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
+    "retag": ("select", "set"),
+    "untag": ("select", "keys"),
+    "remove": ("select",),
+    "stop": ("select",),
+    "start": ("select",),
+}
+CYCLE_KEYS: Final = ("name", "edits", "input")
+TOP_KEYS: Final = ("fleet", "instances", "generate", "cycles")
+# A cycle's name becomes the folder of its results: no separators, no "..".
+CYCLE_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(InputError):
     """A malformed scenario file; the message names the cycle and edit at fault."""
 
 
 @dataclass(frozen=True)
 class Edit:
     kind: str
-    spec: Any
     where: str
+    select: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)  # retag: the tags to set
+    keys: tuple[str, ...] = ()  # untag: the tag keys to remove
+    instances: tuple[FleetInstance, ...] = ()  # add
+    policy: Path | None = None  # policy: the file, resolved
+    policy_label: str = ""  # policy: as the scenario wrote it
+    warnings: tuple[str, ...] = ()  # policy: the defaults it relies on
 
 
 @dataclass(frozen=True)
@@ -61,53 +85,150 @@ class Scenario:
 
 
 def load_scenario(path: Path) -> Scenario:
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise ScenarioError(f"{path}: cannot read the scenario: {error}") from error
-    return parse_scenario(document, path)
+    return parse_scenario(load_document(path, "scenario", ScenarioError), path)
 
 
-def parse_scenario(document: Any, path: Path) -> Scenario:
-    if not isinstance(document, dict):
-        raise ScenarioError(f"{path}: a scenario is a mapping with `fleet` and `cycles`")
-    unknown = set(document) - {"fleet", "instances", "generate", "cycles"}
-    if unknown:
-        raise ScenarioError(f"{path}: unknown key(s) {sorted(unknown)}; expected fleet, instances, generate, cycles")
+class _Reader:
+    """Walks the scenario document; every error names the place and its line."""
+
+    def __init__(self, document: Document) -> None:
+        self.document = document
+
+    def fail(self, path: DocPath, message: str) -> ScenarioError:
+        return ScenarioError(f"{self.document.where(path)}: {message}")
+
+    def mapping(self, value: object, path: DocPath, allowed: Sequence[str], example: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"must be a mapping, e.g. {example} (got {_shown(value)})")
+        for key in value:
+            if key not in allowed:
+                raise self.fail((*path, str(key)), f"unknown key {key!r}; expected {', '.join(allowed)}")
+        return value
+
+
+def _shown(value: object) -> str:
+    return "nothing" if value is None else f"{type(value).__name__} {value!r}"[:80]
+
+
+def parse_scenario(document: Document, path: Path) -> Scenario:
+    reader = _Reader(document)
+    top = reader.mapping(document.value, (), TOP_KEYS, "{fleet: fleet.yaml, cycles: [...]}")
     base = path.parent
-    if "fleet" in document:
-        fleet = load_fleet(base / str(document["fleet"]))
+    if "fleet" in top:
+        if "instances" in top or "generate" in top:
+            raise reader.fail(("fleet",), "give either `fleet` (a file) or `instances`/`generate`, not both")
+        if not isinstance(top["fleet"], str):
+            raise reader.fail(("fleet",), f"must be the path of a fleet file (got {_shown(top['fleet'])})")
+        fleet = load_fleet(base / top["fleet"])
+    elif "instances" not in top and "generate" not in top:
+        raise reader.fail((), "a scenario needs `fleet` (a fleet file) or inline `instances`/`generate`")
     else:
-        fleet = parse_fleet({k: v for k, v in document.items() if k in ("instances", "generate")}, str(path))
-    raw_cycles = document.get("cycles")
+        fleet = parse_fleet_in(
+            Document(document.source, {k: v for k, v in top.items() if k != "cycles"}, document.lines), ()
+        )
+    raw_cycles = top.get("cycles")
     if not isinstance(raw_cycles, list) or not raw_cycles:
-        raise ScenarioError(f"{path}: cycles must be a non-empty list")
-    cycles = []
-    for index, raw in enumerate(raw_cycles):
-        where = f"{path}: cycles[{index}]"
-        if not isinstance(raw, dict) or set(raw) - CYCLE_KEYS:
-            raise ScenarioError(f"{where}: a cycle is a mapping with keys {sorted(CYCLE_KEYS)}")
-        name = str(raw.get("name", f"cycle-{index + 1}"))
-        edits = []
-        for edit_index, edit in enumerate(raw.get("edits") or []):
-            edit_where = f"{where}.edits[{edit_index}]"
-            if not isinstance(edit, dict) or len(edit) != 1 or next(iter(edit)) not in EDIT_KINDS:
-                raise ScenarioError(f"{edit_where}: an edit is one of {', '.join(EDIT_KINDS)} (got {edit!r})")
-            ((kind, spec),) = edit.items()
-            edits.append(Edit(kind, spec, edit_where))
-        execution_input = raw.get("input") or {}
-        if not isinstance(execution_input, dict):
-            raise ScenarioError(f"{where}.input: must be a mapping (the execution input)")
-        cycles.append(ScenarioCycle(name, tuple(edits), execution_input))
-    return Scenario(tuple(fleet), tuple(cycles), base)
+        raise reader.fail(("cycles",), f"must be a non-empty list of cycles (got {_shown(raw_cycles)})")
+    cycles = tuple(_parse_cycle(reader, raw, index, base) for index, raw in enumerate(raw_cycles))
+    _check_selections(fleet, cycles)
+    return Scenario(tuple(fleet), cycles, base)
+
+
+def _parse_cycle(reader: _Reader, raw: object, index: int, base: Path) -> ScenarioCycle:
+    path: DocPath = ("cycles", index)
+    cycle = reader.mapping(raw, path, CYCLE_KEYS, "{name: rerun, edits: [...], input: {mode: plan}}")
+    name = cycle.get("name", f"cycle-{index + 1}")
+    if not isinstance(name, str) or not CYCLE_NAME.match(name):
+        raise reader.fail(
+            (*path, "name"), f"must be 1-64 of A-Z a-z 0-9 _ . - (it names the results folder), got {name!r}"
+        )
+    raw_edits = cycle.get("edits")
+    raw_edits = [] if raw_edits is None else raw_edits
+    if not isinstance(raw_edits, list):
+        raise reader.fail((*path, "edits"), f"must be a list of edits (got {_shown(raw_edits)})")
+    edits = tuple(_parse_edit(reader, edit, (*path, "edits", i), base) for i, edit in enumerate(raw_edits))
+    raw_input = cycle.get("input")
+    execution_input = (
+        {} if raw_input is None else check_execution_input(raw_input, reader.document.where((*path, "input")))
+    )
+    return ScenarioCycle(name, edits, execution_input)
+
+
+def _parse_edit(reader: _Reader, raw: object, path: DocPath, base: Path) -> Edit:
+    if not isinstance(raw, dict) or len(raw) != 1 or next(iter(raw)) not in EDIT_KINDS:
+        raise reader.fail(path, f"an edit is one mapping key of {', '.join(EDIT_KINDS)} (got {_shown(raw)})")
+    ((kind, spec),) = raw.items()
+    where = reader.document.where(path)
+    spec_path: DocPath = (*path, kind)
+    if kind == "policy":
+        if not isinstance(spec, str) or not spec:
+            raise reader.fail(spec_path, f"must be the path of a policy file (got {_shown(spec)})")
+        policy = (base / spec).resolve()
+        try:
+            warnings = check_policy(policy)
+        except InputError as error:
+            raise ScenarioError(f"{where}: {error}") from error
+        return Edit(kind, where, policy=policy, policy_label=spec, warnings=tuple(warnings))
+    if kind == "add":
+        reader.mapping(spec, spec_path, ("instances", "generate"), "{instances: [{tags: {...}, os: UBUNTU}]}")
+        return Edit(kind, where, instances=tuple(parse_fleet_in(reader.document, spec_path)))
+    allowed = SELECTING_EDIT_KEYS[kind]
+    body = reader.mapping(spec, spec_path, allowed, "{select: {Name: web-1}}")
+    for key in allowed:
+        if key not in body:
+            raise reader.fail(spec_path, f"{kind} needs {' and '.join(allowed)}; {key!r} is missing")
+    select = _nonempty_tags(reader, body, spec_path, "select", "{Name: web-1}")
+    if kind == "retag":
+        return Edit(kind, where, select=select, tags=_nonempty_tags(reader, body, spec_path, "set", "{Owner: ops}"))
+    if kind == "untag":
+        keys = body["keys"]
+        if not isinstance(keys, list) or not keys or not all(isinstance(key, str) and key for key in keys):
+            raise reader.fail(
+                (*spec_path, "keys"), f'must be a list of tag keys, e.g. ["Patch Group"] (got {_shown(keys)})'
+            )
+        return Edit(kind, where, select=select, keys=tuple(keys))
+    return Edit(kind, where, select=select)
+
+
+def _nonempty_tags(reader: _Reader, body: Mapping[str, Any], path: DocPath, key: str, example: str) -> dict[str, str]:
+    value = body[key]
+    if not isinstance(value, dict) or not value:
+        raise reader.fail((*path, key), f"must map tag keys to values, e.g. {example} (got {_shown(value)})")
+    return parse_tags_in(reader.document, (*path, key))
+
+
+def _check_selections(fleet: Sequence[FleetInstance], cycles: Sequence[ScenarioCycle]) -> None:
+    """Play the edits over the fleet's tags, so a `select` that matches nothing fails before any cycle."""
+    live = [dict(instance.tags) for instance in fleet]
+    for cycle in cycles:
+        for edit in cycle.edits:
+            if edit.kind == "add":
+                live.extend(dict(instance.tags) for instance in edit.instances)
+            if not edit.select:
+                continue
+            chosen = [tags for tags in live if all(tags.get(k) == v for k, v in edit.select.items())]
+            if not chosen:
+                raise ScenarioError(
+                    f"{edit.where}: no instance matches {dict(edit.select)} by then (cycle {cycle.name!r}); "
+                    "check the tag values, and edits before this one"
+                )
+            if edit.kind == "retag":
+                for tags in chosen:
+                    tags.update(edit.tags)
+            elif edit.kind == "untag":
+                if not any(key in tags for key in edit.keys for tags in chosen):
+                    raise ScenarioError(
+                        f"{edit.where}: none of the {len(chosen)} selected instance(s) has tag(s) {list(edit.keys)}"
+                    )
+                for tags in chosen:
+                    for key in edit.keys:
+                        tags.pop(key, None)
+            elif edit.kind == "remove":
+                live = [tags for tags in live if not any(tags is gone for gone in chosen)]
 
 
 def _selected(account: SimulatedAccount, edit: Edit) -> list[str]:
-    spec = edit.spec if isinstance(edit.spec, dict) else {}
-    select = spec.get("select")
-    if not isinstance(select, dict) or not select:
-        raise ScenarioError(f"{edit.where}: `select` must map tag keys to values, e.g. {{Name: web-1}}")
-    filters = [{"Name": f"tag:{key}", "Values": [str(value)]} for key, value in select.items()]
+    filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in edit.select.items()]
     filters.append({"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]})
     ids = [
         instance["InstanceId"]
@@ -116,48 +237,42 @@ def _selected(account: SimulatedAccount, edit: Edit) -> list[str]:
         for instance in reservation["Instances"]
     ]
     if not ids:
-        raise ScenarioError(f"{edit.where}: no instance matches {select}")
+        raise ScenarioError(f"{edit.where}: no instance matches {dict(edit.select)}")
     return ids
 
 
-def apply_edit(account: SimulatedAccount, edit: Edit, base: Path) -> str:
-    """Apply one edit; returns a one-line description for the console."""
+def apply_edit(account: SimulatedAccount, edit: Edit) -> str:
+    """Apply one (checked) edit; returns a one-line description for the console."""
+    from tagpatch_local import simulator  # noqa: PLC0415 - moto is loaded only once input is checked
+    from tagpatch_local.runner import ACCOUNT_ID  # noqa: PLC0415
+
     ec2 = account.client("ec2")
     if edit.kind == "policy":
-        account.use_policy((base / str(edit.spec)).resolve())
-        return f"policy is now {edit.spec}"
+        assert edit.policy is not None
+        account.use_policy(edit.policy)
+        return f"policy is now {edit.policy_label}"
     if edit.kind == "add":
-        try:
-            added = parse_fleet(edit.spec, edit.where)
-        except FleetError as error:
-            raise ScenarioError(str(error)) from error
-        return f"added {len(account.seed(added))} instance(s)"
+        return f"added {len(account.seed(edit.instances))} instance(s)"
     ids = _selected(account, edit)
     if edit.kind == "retag":
-        tags = edit.spec.get("set") or {}
-        ec2.create_tags(Resources=ids, Tags=[{"Key": str(k), "Value": str(v)} for k, v in tags.items()])
-        return f"retagged {len(ids)} instance(s): {tags}"
+        ec2.create_tags(Resources=ids, Tags=[{"Key": k, "Value": v} for k, v in edit.tags.items()])
+        return f"retagged {len(ids)} instance(s): {dict(edit.tags)}"
     if edit.kind == "untag":
-        keys = edit.spec.get("keys") or []
-        ec2.delete_tags(Resources=ids, Tags=[{"Key": str(key)} for key in keys])
-        return f"removed tag(s) {keys} from {len(ids)} instance(s)"
+        ec2.delete_tags(Resources=ids, Tags=[{"Key": key} for key in edit.keys])
+        return f"removed tag(s) {list(edit.keys)} from {len(ids)} instance(s)"
     if edit.kind == "remove":
         ec2.terminate_instances(InstanceIds=ids)
         for instance_id in ids:  # SSM forgets a terminated node
             if instance_id in simulator.managed_instances(ACCOUNT_ID, account.region):
                 simulator.deregister_managed_instance(ACCOUNT_ID, account.region, instance_id)
         return f"terminated {len(ids)} instance(s)"
+    status: simulator.PingStatus = "ConnectionLost" if edit.kind == "stop" else "Online"
     if edit.kind == "stop":
         ec2.stop_instances(InstanceIds=ids)
-        _set_ping(account, ids, "ConnectionLost")
-        return f"stopped {len(ids)} instance(s)"
-    ec2.start_instances(InstanceIds=ids)
-    _set_ping(account, ids, "Online")
-    return f"started {len(ids)} instance(s)"
-
-
-def _set_ping(account: SimulatedAccount, ids: Sequence[str], status: simulator.PingStatus) -> None:
+    else:
+        ec2.start_instances(InstanceIds=ids)
     managed = simulator.managed_instances(ACCOUNT_ID, account.region)
     for instance_id in ids:
         if instance_id in managed:
             simulator.set_ping_status(ACCOUNT_ID, account.region, instance_id, status)
+    return f"{'stopped' if edit.kind == 'stop' else 'started'} {len(ids)} instance(s)"

@@ -6,12 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from tagpatch_local.cli import main
-from tagpatch_local.fleet import load_fleet
+from tagpatch_local.fleet import FleetInstance, load_fleet
 from tagpatch_local.runner import SimulatedAccount
 
 REPO = Path(__file__).resolve().parents[2]
@@ -121,15 +122,35 @@ def test_a_bad_fleet_file_exits_2_naming_the_problem(
 
 def test_input_that_is_not_json_exits_2(fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--fleet", str(fleet), "--out", str(tmp_path / "out"), "--input", "{mode: plan}"]) == 2
-    assert "--input: not valid JSON at line 1 column 2" in capsys.readouterr().err
+    assert "--input: line 1 column 2: not valid JSON" in capsys.readouterr().err
 
 
-def test_input_the_state_machine_rejects_exits_1_with_its_reason(fleet: Path, tmp_path: Path) -> None:
+def test_input_the_state_machine_would_reject_exits_2_before_any_run(
+    fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
-    assert main(["run", "--fleet", str(fleet), "--out", str(out), "--input", '{"mode": "yolo"}']) == 1
+    assert main(["run", "--fleet", str(fleet), "--out", str(out), "--input", '{"mode": "yolo"}']) == 2
+    assert "--input: mode 'yolo' is not valid" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_failed_cycle_exits_1_and_reports_why(
+    fleet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A cycle fails only on the AWS side, so the failure is injected into the account the CLI builds."""
+    seed = SimulatedAccount.seed
+
+    def seed_then_deny(account: SimulatedAccount, instances: Sequence[FleetInstance]) -> list[str]:
+        account.fail_next("ssm", "DescribeInstanceInformation", "AccessDeniedException", times=1, status=400)
+        return seed(account, instances)
+
+    monkeypatch.setattr(SimulatedAccount, "seed", seed_then_deny)
+    out = tmp_path / "out"
+    assert main(["run", "--fleet", str(fleet), "--out", str(out), "--detailed-exitcode"]) == 1
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["execution"]["error"] == "InvalidCycleInput"
-    assert "mode 'yolo' is not valid" in summary["execution"]["cause"]
+    assert summary["execution"]["status"] == "FAILED"
+    console = capfd.readouterr().out  # the console is the process's own stdout
+    assert "(apply): FAILED" in console and "AccessDeniedException" in console
 
 
 def test_a_deployed_stack_is_run_and_reported_the_same_way(

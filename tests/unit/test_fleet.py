@@ -140,7 +140,7 @@ def test_json_fleet(tmp_path: Path) -> None:
     path.write_text(json.dumps({"instances": [_instance()], "generate": _gen(count=3)}))
     assert len(load_fleet(path)) == 4
     path.write_text("{not json")
-    with pytest.raises(FleetError, match="invalid JSON"):
+    with pytest.raises(FleetError, match="not valid JSON"):
         load_fleet(path)
 
 
