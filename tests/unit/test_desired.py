@@ -603,3 +603,72 @@ def test_a_task_role_the_stack_cannot_pass_is_reported() -> None:
     assert "PatchTaskServiceRoleArn=(empty)" in problem.reason
     assert unpassable_roles(state.windows, "arn:aws:iam::123456789012:role/patching") == ()
     assert unpassable_roles(build(line("web")).windows, None) == ()  # service-linked needs no role
+
+
+# --- what the targets select -------------------------------------------------------------------------
+
+
+def selects(target: Any, group: str, window_tag: str) -> bool:
+    """SSM's rule for one of tagpatch's targets: both tag values, exactly as written."""
+    return group in target.values and window_tag in target.window_values
+
+
+def test_each_route_into_a_shared_window_carries_only_its_own_window_values() -> None:
+    # A Scan window and an inline schedule with the same definition share one window, with a Scan
+    # and an Install task. A Scan-route instance must not be selected by the Install task.
+    policy = custom_policy({"scan": {"schedule": MON, "task": {"operation": "Scan", "reboot_option": "NoReboot"}}})
+    window = only_window(build(line("web", window="scan"), line("web", window=MON), policy=policy))
+    tasks = {task.settings.operation: task for task in window.tasks}
+    targets = {target.name: target for target in window.targets}
+
+    def operations_selecting(window_tag: str) -> list[str]:
+        return sorted(
+            operation
+            for operation, task in tasks.items()
+            if any(selects(targets[name], "web", window_tag) for name in task.target_names)
+        )
+
+    assert operations_selecting("scan") == ["Scan"]
+    assert operations_selecting(MON) == ["Install"]
+
+
+def test_more_than_50_window_values_are_split_across_targets_not_dropped() -> None:
+    # 60 spellings of one schedule (extra spaces inside are the same SSM schedule) and 55 groups.
+    spellings = ["cron(0" + " " * width + "2 ? * SUN *)" for width in range(1, 61)]
+    groups = [f"g{index:02d}" for index in range(55)]
+    lines = [line(groups[index % 55], window=spelling) for index, spelling in enumerate(spellings)]
+    lines += [line(group) for group in groups]
+    state = build(*lines)
+    window = only_window(state)
+    assert not state.problems
+    assert all(len(t.values) <= 50 and len(t.window_values) <= 50 for t in window.targets)
+    # Every (group, window value) pair an instance carries is selected by exactly one target.
+    for instance in lines:
+        assert instance["patch_group"] is not None and instance["maintenance_window"] is not None
+        hits = [t for t in window.targets if selects(t, instance["patch_group"], instance["maintenance_window"])]
+        assert len(hits) == 1, instance
+    assert len(window.targets) == 4  # 2 chunks of groups x 2 chunks of window values
+    assert sum(len(task.target_names) for task in window.tasks) == 4
+
+
+def rejected_line(tags: dict[str, str], *, registered: bool = True) -> InstanceReport:
+    result = line(tags.get("Patch Group"), window=tags.get("Maintenance Window"), cls="invalid_tags")
+    result["targeting_tags"] = tags
+    result["ping_status"] = "Online" if registered else None
+    return result
+
+
+def test_an_invalid_instance_that_the_targets_still_select_is_reported_with_the_task() -> None:
+    conflict = rejected_line({"Patch Group": "web", "PatchGroup": "db", "Maintenance Window": SUN})
+    unregistered = rejected_line(
+        {"Patch Group": "web", "PatchGroup": "db", "Maintenance Window": SUN}, registered=False
+    )
+    padded = rejected_line({"Patch Group": "web", "Maintenance Window": f" {SUN}"})
+    state = build(line("web"), line("db", key="PatchGroup"), conflict, unregistered, padded)
+    window = only_window(state)
+    reported = {problem.name: problem.reason for problem in state.problems if problem.kind == "instance"}
+    # Only the conflict is selected (by both targets); SSM never selects an unregistered node and
+    # matches the padded value as written.
+    assert set(reported) == {conflict["instance_id"]}
+    assert f"{window.name}/{window.tasks[0].name}" in reported[conflict["instance_id"]]
+    assert "twice" in reported[conflict["instance_id"]]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,16 +62,28 @@ def test_ready_with_policy_window() -> None:
         maintenance_window="sun-0200",
         window_key="Maintenance Window",
         window_kind="policy_window",
+        targeting_tags={"Patch Group": "web-prod", "Maintenance Window": "sun-0200"},
     )
 
 
 def test_ready_with_schedule_and_metadata_friendly_keys() -> None:
-    result = run({"PatchGroup": "db", "MaintenanceWindow": " cron(30 23 ? * TUE#1 *) "})
+    result = run({"PatchGroup": "db", "MaintenanceWindow": "cron(30 23 ? * TUE#1 *)"})
     assert result.instance_class == "ready"
     assert result.reasons == ()
     assert (result.patch_group, result.patch_group_key) == ("db", "PatchGroup")
     assert result.maintenance_window == "cron(30 23 ? * TUE#1 *)"
     assert (result.window_key, result.window_kind) == ("MaintenanceWindow", "schedule")
+
+
+@pytest.mark.parametrize("key", ["Maintenance Window", "MaintenanceWindow"])
+@pytest.mark.parametrize("value", [" cron(30 23 ? * TUE#1 *) ", "sun-0200 ", "\tsun-0200"])
+def test_window_value_with_whitespace_is_invalid_and_shown(key: str, value: str) -> None:
+    # SSM matches window tags exactly as written: a target for "sun-0200" never selects "sun-0200 ".
+    result = run({"PatchGroup": "db", key: value})
+    assert result.instance_class == "invalid_tags"
+    assert json.dumps(value) in joined(result)
+    assert "whitespace" in joined(result)
+    assert result.targeting_tags == {"PatchGroup": "db", key: value}
 
 
 @pytest.mark.parametrize("group", ["web", "Web Prod", "a:b/c=d+e-f@g_h.i", "Gruppe-Ä-β-東京", "٣٤", "x" * 256])
@@ -157,12 +170,18 @@ def test_conflicting_patch_group_keys() -> None:
     assert result.instance_class == "invalid_tags"
     assert 'both "Patch Group" ("web") and "PatchGroup" ("db") are set, with different values' in joined(result)
     assert result.patch_group_key == "Patch Group"
+    # What SSM will do: a target on either key still selects it.
+    assert "a window target on either key still selects it" in joined(result)
+    assert result.targeting_tags == {"Patch Group": "web", "PatchGroup": "db", "Maintenance Window": "sun-0200"}
 
 
 def test_equal_patch_group_keys_warn() -> None:
     result = run({"Patch Group": "web", "PatchGroup": "web", "Maintenance Window": "sun-0200"})
     assert result.instance_class == "ready"
-    assert result.warnings == ('both "Patch Group" and "PatchGroup" are set (both "web"); one is enough',)
+    (warning,) = result.warnings
+    assert warning.startswith('both "Patch Group" and "PatchGroup" are set (both "web")')
+    # Targets by each key both select it: say what that means.
+    assert "twice" in warning
 
 
 def test_empty_primary_key_falls_back_with_warning() -> None:

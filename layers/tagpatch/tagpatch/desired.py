@@ -15,9 +15,10 @@ Shape of what is built, and why:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -104,16 +105,24 @@ class DesiredState:
 
 
 @dataclass
+class _Route:
+    """The instances that reach one window with one task setting, by one pair of tag keys."""
+
+    groups: set[str] = field(default_factory=set)
+    # Only the window tag values of this route: a value that asks for another task setting in the
+    # same window must not be selected by this route's targets.
+    window_values: set[str] = field(default_factory=set)
+
+
+@dataclass
 class _WindowDemand:
     settings: WindowSettings
     policy_name: str | None = None
     instance_count: int = 0
-    # task settings -> (patch group key, window key) -> patch groups
-    groups: dict[TaskSettings, dict[tuple[str, str], set[str]]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(set))
+    # task settings -> (patch group key, window key) -> route
+    routes: dict[TaskSettings, dict[tuple[str, str], _Route]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(_Route))
     )
-    # window key -> the tag values (as instances carry them) that resolve to this window
-    window_values: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
 
 def _slug(text: str) -> str:
@@ -201,10 +210,15 @@ def build_desired_state(instances: Iterable[Mapping[str, Any]], policy: PatchPol
     invalid_windows: set[str] = set()
     resolved: dict[str, tuple[WindowSettings, TaskSettings] | Problem] = {}
 
+    rejected: list[Mapping[str, Any]] = []
+
     for line in instances:
         # The whole fleet, whatever the cycle's patch_groups scope: a scoped run must never
         # read the other groups' absence as a reason to delete their windows.
         if line.get("class") not in SCHEDULABLE_CLASSES:
+            # A node SSM knows (it has a ping status) is selected by tags whatever tagpatch thinks of them.
+            if line.get("class") == "invalid_tags" and line.get("targeting_tags") and line.get("ping_status"):
+                rejected.append(line)
             continue
         group, key, window_tag = (
             line.get("patch_group"),
@@ -228,8 +242,9 @@ def build_desired_state(instances: Iterable[Mapping[str, Any]], policy: PatchPol
             demand = demands[settings] = _WindowDemand(settings, policy_window_by_settings.get(settings))
         demand.instance_count += 1
         window_key = line.get("window_key") or "Maintenance Window"
-        demand.groups[task][(key, window_key)].add(group)
-        demand.window_values[window_key].add(window_tag)
+        route = demand.routes[task][(key, window_key)]
+        route.groups.add(group)
+        route.window_values.add(window_tag)
         operating_system = line.get("os")
         if operating_system:
             registrations.add(Registration(group, operating_system, policy.baseline_for(operating_system).describe()))
@@ -245,6 +260,7 @@ def build_desired_state(instances: Iterable[Mapping[str, Any]], policy: PatchPol
 
     windows = [_build_window(demand, problems) for demand in demands.values()]
     windows.sort(key=lambda window: window.name)
+    problems.extend(_rejected_but_selected(rejected, windows))
     return DesiredState(
         windows=tuple(windows),
         registrations=tuple(sorted(registrations, key=lambda r: (r.patch_group, r.operating_system))),
@@ -256,26 +272,19 @@ def _build_window(demand: _WindowDemand, problems: list[Problem]) -> DesiredWind
     name = window_name(demand.settings, demand.policy_name)
     targets: list[DesiredTarget] = []
     tasks: list[DesiredTask] = []
-    slugs = task_slugs(demand.groups)
-    for task_settings in sorted(demand.groups, key=slugs.__getitem__):
+    slugs = task_slugs(demand.routes)
+    for task_settings in sorted(demand.routes, key=slugs.__getitem__):
         task_targets: list[DesiredTarget] = []
-        for tag_key, window_key in sorted(demand.groups[task_settings]):
-            groups = sorted(demand.groups[task_settings][(tag_key, window_key)])
-            window_values = tuple(sorted(demand.window_values[window_key])[:MAX_VALUES_PER_TARGET])
+        for (tag_key, window_key), route in sorted(demand.routes[task_settings].items()):
             key_slug = TAG_KEY_SLUG.get(tag_key, _slug(tag_key))
             if window_key != "Maintenance Window":
                 key_slug += "-" + _slug(window_key)
-            for chunk, start in enumerate(range(0, len(groups), MAX_VALUES_PER_TARGET), start=1):
+            # Both lists are cut into chunks of 50 (a target's Values limit) and every pair of chunks
+            # gets a target, so each (group, window value) pair is selected once and none is dropped.
+            pairs = itertools.product(_chunks(route.groups), _chunks(route.window_values))
+            for chunk, (groups, window_values) in enumerate(pairs, start=1):
                 target_name = f"{MANAGED_PREFIX}{slugs[task_settings]}-{key_slug}-{chunk:02d}"
-                task_targets.append(
-                    DesiredTarget(
-                        target_name,
-                        tag_key,
-                        tuple(groups[start : start + MAX_VALUES_PER_TARGET]),
-                        window_key,
-                        window_values,
-                    )
-                )
+                task_targets.append(DesiredTarget(target_name, tag_key, groups, window_key, window_values))
         room = MAX_TARGETS_PER_WINDOW - len(targets)
         if len(task_targets) > room:
             for target in task_targets[room:]:
@@ -304,6 +313,54 @@ def _build_window(demand: _WindowDemand, problems: list[Problem]) -> DesiredWind
             tasks.append(DesiredTask(f"{MANAGED_PREFIX}{slugs[task_settings]}-{chunk:02d}", task_settings, members))
     description = f"tagpatch: {demand.settings.schedule} {demand.settings.timezone}"[:128]
     return DesiredWindow(name, demand.settings, description, tuple(targets), tuple(tasks), demand.instance_count)
+
+
+def _chunks(values: Iterable[str]) -> list[tuple[str, ...]]:
+    ordered = sorted(values)
+    return [
+        tuple(ordered[start : start + MAX_VALUES_PER_TARGET]) for start in range(0, len(ordered), MAX_VALUES_PER_TARGET)
+    ]
+
+
+def _rejected_but_selected(lines: Iterable[Mapping[str, Any]], windows: Sequence[DesiredWindow]) -> list[Problem]:
+    """Instances whose tags are rejected but that these targets still select when the window runs.
+
+    SSM matches each target's tags as written, on either patch group key, so an instance with, say,
+    "Patch Group" = web and "PatchGroup" = db is selected by any target for web or for db in the
+    window its window tag names. No target can exclude it, so the report says what SSM will do.
+    """
+    by_keys: dict[tuple[str, str], list[tuple[DesiredWindow, DesiredTarget]]] = defaultdict(list)
+    for window in windows:
+        for target in window.targets:
+            by_keys[(target.tag_key, target.window_key)].append((window, target))
+    problems = []
+    for line in lines:
+        tags: Mapping[str, str] = line["targeting_tags"]
+        hits: list[str] = []
+        for (tag_key, window_key), candidates in sorted(by_keys.items()):
+            group, window_tag = tags.get(tag_key), tags.get(window_key)
+            if group is None or window_tag is None:
+                continue
+            for window, target in candidates:
+                if group in target.values and window_tag in target.window_values:
+                    tasks = [task.name for task in window.tasks if target.name in task.target_names]
+                    hits.extend(f"{window.name}/{task}" for task in tasks)
+        if hits:
+            twice = (
+                " (some through two of their targets; AWS does not say whether a task then runs twice)"
+                if len(hits) > len(set(hits))
+                else ""
+            )
+            problems.append(
+                Problem(
+                    "instance",
+                    str(line.get("instance_id")),
+                    f"{line.get('name') or line.get('instance_id')} has invalid patching tags but SSM will still run "
+                    f"{', '.join(sorted(set(hits)))} on it{twice}, because those targets match its tags as written; "
+                    "fix its tags (see the validation report) so that it is patched as intended",
+                )
+            )
+    return problems
 
 
 def unpassable_roles(windows: Iterable[DesiredWindow], passable_role_arn: str | None) -> tuple[Problem, ...]:

@@ -6,7 +6,7 @@ import gzip
 import io
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from botocore.exceptions import ClientError
 
@@ -56,6 +56,8 @@ InstanceReport = TypedDict(
         "state": str,
         "ping_status": str | None,
         "in_scope": bool,
+        # The patch group and window tags as written, for judging what SSM's targets select.
+        "targeting_tags": NotRequired[dict[str, str]],
     },
 )
 """One instance after tag validation: the line app teams and governance read."""

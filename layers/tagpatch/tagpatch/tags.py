@@ -73,6 +73,9 @@ class Classification:
     maintenance_window: str | None  # the window tag value, stripped
     window_key: str | None
     window_kind: WindowKind | None  # schedule expression vs name of a policy-defined window
+    # Every patch group and window tag the instance carries, as written: SSM's targets match these
+    # raw values on either key, whatever tagpatch made of them.
+    targeting_tags: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -183,11 +186,15 @@ def _read_tag(tags: Mapping[str, str], spec: _TagSpec, findings: _Findings) -> _
             findings.add(
                 "invalid_tags",
                 f'both "{chosen.key}" ({_quote(chosen.value)}) and "{other.key}" ({_quote(other.value)}) are '
-                f"set, with different values; an instance has one {label}: remove one tag or make them equal",
+                f"set, with different values; an instance has one {label}: remove one tag or make them equal. "
+                "SSM sees no conflict: a window target on either key still selects it (the window report "
+                "names any task of tagpatch's that does)",
             )
         else:
             findings.warnings.append(
-                f'both "{chosen.key}" and "{other.key}" are set (both {_quote(chosen.value)}); one is enough'
+                f'both "{chosen.key}" and "{other.key}" are set (both {_quote(chosen.value)}); a window whose '
+                "targets select by each key reaches this instance through two targets, and AWS does not say "
+                "whether its task then runs on it twice: remove one tag"
             )
     for key in near_misses:
         findings.warnings.append(f"tag {_quote(key)} looks like a misspelt {expected} key and is ignored; remove it")
@@ -246,6 +253,14 @@ def _window_names(policy_windows: object) -> list[str]:
 
 def _check_window(tag: _Tag, policy_windows: Collection[str], findings: _Findings) -> WindowKind | None:
     value = tag.value
+    if tag.raw != value:
+        # Like the patch group: window targets match the tag value exactly as written, so a target
+        # for "sun-0200" never selects " sun-0200" and the instance would silently go unpatched.
+        findings.add(
+            "invalid_tags",
+            f"{tag.key} value {_quote(tag.raw)} has leading or trailing whitespace; SSM matches window "
+            f"tags exactly, so no maintenance window target would select it: change it to {_quote(value)}",
+        )
     if is_schedule_expression(value):
         try:
             parse_schedule(value)
@@ -331,6 +346,8 @@ def classify(facts: InstanceFacts, policy_windows: Collection[str]) -> Classific
 
     _check_agent_and_state(facts, findings)
 
+    targeting_keys = (*PATCH_GROUP_KEYS, *MAINTENANCE_WINDOW_KEYS)
+    targeting_tags = {key: tags[key] for key in targeting_keys if key in tags}
     instance_class: InstanceClass = next((c for c in CLASS_PRECEDENCE if findings.by_class.get(c)), "ready")
     reasons = tuple(r for c in CLASS_PRECEDENCE for r in findings.by_class.get(c, []))
     return Classification(
@@ -342,4 +359,5 @@ def classify(facts: InstanceFacts, policy_windows: Collection[str]) -> Classific
         maintenance_window=window.value if window is not None else None,
         window_key=window.key if window is not None else None,
         window_kind=window_kind,
+        targeting_tags=targeting_tags,
     )

@@ -49,6 +49,7 @@ def report_instance(record: InventoryRecord, policy: PatchPolicy, cycle: Cycle) 
         "state": record["state"],
         "ping_status": record["ssm"]["ping_status"],
         "in_scope": cycle.in_scope(result.patch_group),
+        "targeting_tags": dict(result.targeting_tags),
     }
 
 

@@ -23,6 +23,7 @@ from tagpatch_local.simulator import (
     occurrences,
     quotas,
     schedules,
+    targets,
     window_schedule,
     windows,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "schedules",
     "set_ping_status",
     "simulator_state",
+    "targets",
     "validate_output",
     "window_schedule",
     "windows",
