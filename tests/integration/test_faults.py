@@ -178,7 +178,7 @@ def test_a_registration_held_by_another_baseline_is_still_refused(faulty: Simula
 
     def register_first(stubber: Any, send: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
         if event_name.endswith("RegisterPatchBaselineForPatchGroup") and b'"db"' in request.body:
-            faulty.faults.handle = original  # type: ignore[method-assign,assignment]
+            faulty.faults.handle = original  # type: ignore[method-assign]
             ssm.register_patch_baseline_for_patch_group(BaselineId=other, PatchGroup="db")
         return original(stubber, send, event_name, request, **kwargs)
 
