@@ -6,15 +6,12 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
 
-from tagpatch.aws import TRANSIENT_ERROR_CODES, error_code
-from tagpatch.changes import load_changes
+from tagpatch.changes import applied_counts, load_changes, save_applied
 from tagpatch.config import ArtifactConfig
 from tagpatch.cycle import Cycle
-from tagpatch.errors import InvalidCycleInput, WindowChangeRejected
+from tagpatch.errors import InvalidCycleInput, TransientAwsError, WindowChangeRejected
 from tagpatch.observability import lambda_entry, logger, metrics
-from tagpatch.reconcile import write_counts
 from tagpatch.ssm_windows import apply_window
 
 ARTIFACTS = ArtifactConfig.from_env()
@@ -27,17 +24,21 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         raise InvalidCycleInput(f"ApplyWindowChanges was called in {cycle.mode} mode; it only runs in apply mode")
     window = str(event["window"])
     changes = list(load_changes(ARTIFACTS.bucket, str(event["changes_key"]), window))
-    try:
-        apply_window(changes, cycle.run_id)
-    except ClientError as error:
-        if error_code(error) in TRANSIENT_ERROR_CODES:
-            raise
-        raise WindowChangeRejected(
-            f"SSM rejected a change to maintenance window {window}: {error_code(error)}: "
-            f"{error.response.get('Error', {}).get('Message', error)}"
-        ) from error
-    applied = write_counts(changes)
-    metrics.add_metric(name="WindowChangesApplied", unit=MetricUnit.Count, value=sum(applied.values()))
+    result = apply_window(changes, cycle.run_id)
+    # Saved before any failure is raised, so the report can tell what was written and what was not.
+    applied_key = save_applied(ARTIFACTS.bucket, cycle, window, result.outcomes)
+    by_kind = applied_counts(result.outcomes)
+    totals = {label: sum(counts[label] for counts in by_kind.values()) for label in next(iter(by_kind.values()))}
+    metrics.add_metric(
+        name="WindowChangesApplied",
+        unit=MetricUnit.Count,
+        value=totals["created"] + totals["updated"] + totals["deleted"],
+    )
+    if result.failure is not None:
+        message = f"{result.describe_failure()} (outcomes: s3://{ARTIFACTS.bucket}/{applied_key})"
+        if result.retryable:
+            raise TransientAwsError(message)
+        raise WindowChangeRejected(message)
     # Not **counts: "created" is a reserved LogRecord attribute.
-    logger.info("window applied", extra={"window": window, "applied": applied})
-    return {"window": window, **applied}
+    logger.info("window applied", extra={"window": window, "applied": totals})
+    return {"window": window, **totals, "applied": by_kind, "applied_key": applied_key}

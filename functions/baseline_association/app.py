@@ -7,9 +7,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.changes import desired_state_of_run, save_plan
+from tagpatch.changes import applied_counts, desired_state_of_run, save_applied, save_plan
 from tagpatch.config import ArtifactConfig, BaselineConfig, PolicyConfig
 from tagpatch.cycle import Cycle
+from tagpatch.errors import RegistrationRejected, TransientAwsError
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
 from tagpatch.reconcile import Plan, plan_registrations
@@ -42,12 +43,27 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         plan.problems,
     )
     changes_key, report_key = save_plan(ARTIFACTS.bucket, cycle, "registration", plan)
-    applied = apply_registrations(plan.writes(), state, ARTIFACTS.bucket) if cycle.mode == "apply" else {}
-    metrics.add_metric(name="RegistrationChanges", unit=MetricUnit.Count, value=len(plan.writes()))
-    logger.info("registrations reconciled", extra={"counts": plan.counts()["registration"], "applied": applied})
-    return {
+    planned = plan.counts()["registration"]
+    result: dict[str, Any] = {
         "changes_key": changes_key,
         "report_key": report_key,
-        "counts": plan.counts()["registration"],
+        "counts": planned,
+        "planned": planned,
+        "applied_key": None,
         "problems": len(plan.problems),
     }
+    made = 0
+    if cycle.mode == "apply":
+        applied = apply_registrations(plan.writes(), state, ARTIFACTS.bucket)
+        result["applied_key"] = save_applied(ARTIFACTS.bucket, cycle, "registrations", applied.outcomes)
+        done = applied_counts(applied.outcomes)["registration"]
+        # What SSM now has, not what was planned: unchanged and blocked come from the plan.
+        result["counts"] = {**planned, **done}
+        made = done["created"] + done["updated"] + done["deleted"]
+        if applied.failures:
+            metrics.add_metric(name="RegistrationChanges", unit=MetricUnit.Count, value=made)
+            message = f"{applied.describe_failures()} (outcomes: s3://{ARTIFACTS.bucket}/{result['applied_key']})"
+            raise TransientAwsError(message) if applied.retryable else RegistrationRejected(message)
+    metrics.add_metric(name="RegistrationChanges", unit=MetricUnit.Count, value=made)
+    logger.info("registrations reconciled", extra={"counts": result["counts"]})
+    return result

@@ -3,7 +3,7 @@
 - summary.json: the execution, every AWS call, instances by class, changes by resource kind,
   problems, and the state machine's final output;
 - instances.jsonl: one line per instance (class, reasons, warnings, tags in use);
-- changes.jsonl: one line per change made (apply) or proposed (plan), in one form for both;
+- changes.jsonl: one line per change proposed (plan) or attempted (apply, with its outcome);
 - tag-report.json: problems grouped by owner, for the app teams.
 """
 
@@ -15,7 +15,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from tagpatch.changes import DONE, applied_key
+from tagpatch.cycle import Cycle
 from tagpatch.inventory import decode_jsonl_gz
+from tagpatch.reconcile import PAST_TENSE
 from tagpatch_local.runner import Account, CycleResult
 
 INSTANCE_FIELDS = (
@@ -56,27 +61,81 @@ def window_failures(result: CycleResult) -> list[dict[str, Any]]:
     return [item for item in (result.output or {}).get("window_results") or [] if "error" in item]
 
 
-def change_lines(account: Account, result: CycleResult) -> list[dict[str, Any]]:
-    """Every planned write; in apply mode, less those of windows SSM rejected (they were not made)."""
+def _optional_artifact(account: Account, key: str) -> bytes | None:
+    """An artifact a step may not have written (it failed, or its Lambda died first)."""
+    try:
+        return _artifact(account, key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "AccessDenied", "403"}:
+            return None
+        raise
+
+
+def _cycle(result: CycleResult) -> Cycle | None:
+    payload = (result.output or {}).get("cycle")
+    return Cycle.from_payload(payload) if payload else None
+
+
+def _outcomes(account: Account, key: str) -> dict[tuple[str, str, str | None], dict[str, Any]] | None:
+    body = _optional_artifact(account, key)
+    if body is None:
+        return None
+    return {(item["kind"], item["name"], item.get("window")): item for item in json.loads(body)}
+
+
+def _plan_lines(account: Account, result: CycleResult, step: str) -> list[dict[str, Any]]:
     output = result.output or {}
-    failed = {item["window"] for item in window_failures(result)}
+    return list(decode_jsonl_gz(_artifact(account, output[step]["changes_key"]))) if output.get(step) else []
+
+
+def change_lines(account: Account, result: CycleResult) -> list[dict[str, Any]]:
+    """Every planned write, and blocked change. In apply mode each write says what became of it:
+    `outcome` is applied, already_done (an earlier attempt made it), failed (with SSM's `error`),
+    not_attempted (an earlier change of its window failed), or unknown (its Lambda died before it
+    could record what it did; the next cycle reconciles)."""
+    cycle = _cycle(result)
+    applying = cycle is not None and cycle.mode == "apply"
     lines: list[dict[str, Any]] = []
     for step in RECONCILE_STEPS:
-        if output.get(step):
-            for line in decode_jsonl_gz(_artifact(account, output[step]["changes_key"])):
-                if line["action"] == "unchanged" or (line.get("window") in failed and line["action"] != "blocked"):
-                    continue
-                lines.append(line)
+        outcomes_by_group: dict[str | None, dict[tuple[str, str, str | None], dict[str, Any]] | None] = {}
+        for line in _plan_lines(account, result, step):
+            if line["action"] == "unchanged":
+                continue
+            if applying and line["action"] != "blocked":
+                assert cycle is not None
+                group = line.get("window") if step == "windows" else None
+                if group not in outcomes_by_group:
+                    outcomes_by_group[group] = _outcomes(account, applied_key(cycle, group or "registrations"))
+                found = (outcomes_by_group[group] or {}).get((line["kind"], line["name"], line.get("window")))
+                line["outcome"] = found["outcome"] if found else "unknown"
+                if found and found.get("error"):
+                    line["error"] = found["error"]
+            lines.append(line)
     return lines
 
 
-def change_counts(result: CycleResult) -> dict[str, dict[str, int]]:
+def change_counts(account: Account, result: CycleResult) -> dict[str, dict[str, int]]:
+    """kind -> counts. In apply mode created/updated/deleted count what SSM now has (applied or
+    found already done) and not_applied what was planned but is not in SSM; plan mode counts the plan."""
     output = result.output or {}
     counts: dict[str, dict[str, int]] = {}
     if output.get("windows"):
-        counts.update(output["windows"]["counts"])
+        counts.update({kind: dict(value) for kind, value in output["windows"]["counts"].items()})
     if output.get("baselines"):
-        counts["registration"] = output["baselines"]["counts"]
+        counts["registration"] = dict(output["baselines"].get("planned") or output["baselines"]["counts"])
+    cycle = _cycle(result)
+    if cycle is None or cycle.mode != "apply":
+        return counts
+    for kind_counts in counts.values():
+        kind_counts.update(created=0, updated=0, deleted=0, not_applied=0)
+    for line in change_lines(account, result):
+        if line["action"] == "blocked":
+            continue
+        kind_counts = counts.setdefault(
+            line["kind"], {"created": 0, "updated": 0, "deleted": 0, "unchanged": 0, "blocked": 0, "not_applied": 0}
+        )
+        label = PAST_TENSE[line["action"]] if line["outcome"] in DONE else "not_applied"
+        kind_counts[label] += 1
     return counts
 
 
@@ -120,7 +179,7 @@ def summary_document(account: Account, result: CycleResult, instances: list[dict
         "aws_write_calls": dict(sorted(result.write_calls.items())),
         "resource_write_calls": dict(sorted(result.resource_write_calls.items())),
         "instances": {"total": len(instances), "by_class": dict(sorted(by_class.items()))},
-        "changes": change_counts(result),
+        "changes": change_counts(account, result),
         "problems": problems(account, result),
         "output": result.output,
     }

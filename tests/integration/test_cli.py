@@ -96,7 +96,14 @@ def test_a_scenario_reports_every_cycle(tmp_path: Path, fleet: Path) -> None:
     cycles = json.loads((out / "summary.json").read_text())["cycles"]
     assert [cycle["name"] for cycle in cycles] == ["first", "rerun", "move"]
     assert cycles[1]["resource_write_calls"] == {}
-    assert cycles[2]["changes"]["window"] == {"created": 1, "updated": 0, "deleted": 1, "unchanged": 0, "blocked": 0}
+    assert cycles[2]["changes"]["window"] == {
+        "created": 1,
+        "updated": 0,
+        "deleted": 1,
+        "unchanged": 0,
+        "blocked": 0,
+        "not_applied": 0,
+    }
     assert (out / "03-move" / "changes.jsonl").exists()
 
 

@@ -12,8 +12,17 @@ from contextlib import contextmanager
 from typing import Any, Final
 
 import boto3
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore.retries.standard import (
+    ModeledRetryableChecker,
+    OrRetryChecker,
+    RetryContext,
+    ThrottledRetryableChecker,
+    ThrottlingStatusCodeChecker,
+    TransientRetryableChecker,
+)
 
 from tagpatch.errors import TransientAwsError
 
@@ -22,27 +31,19 @@ _CLIENT_CONFIG: Final = Config(
     user_agent_extra="tagpatch",
 )
 
-# Error codes that mean "try again later" rather than "this request is wrong".
-TRANSIENT_ERROR_CODES: Final[frozenset[str]] = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "ServiceUnavailable",
-        "InternalError",
-        "InternalServerError",
-        "InternalFailure",
-        "SlowDown",
-        "RequestTimeout",
-    }
+# The checkers botocore's standard retry mode uses (StandardRetryConditions, less its attempt count
+# and its DynamoDB/IdP special cases): every service's throttling codes, 429, 5xx, errors a model
+# marks retryable, connection errors and read timeouts. No hand-kept list.
+_RETRY_CONDITIONS: Final = OrRetryChecker(
+    [TransientRetryableChecker(), ThrottledRetryableChecker(), ThrottlingStatusCodeChecker(), ModeledRetryableChecker()]
 )
+_services_used: set[str] = set()
 
 
 @functools.cache
 def client(service_name: str) -> Any:
     """The process-wide client for a service (region and credentials from the environment)."""
+    _services_used.add(service_name)
     return boto3.client(service_name, config=_CLIENT_CONFIG)
 
 
@@ -50,14 +51,55 @@ def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
+def error_message(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Message", error))
+
+
+def describe_error(error: BaseException) -> str:
+    """`Code: message` for a service error, `ExceptionClass: text` for anything else."""
+    if isinstance(error, ClientError):
+        return f"{error_code(error)}: {error_message(error)}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _operation_model(operation_name: str) -> Any:
+    """The failed operation's model, for the errors a service models as retryable."""
+    for service in sorted(_services_used):
+        model = client(service).meta.service_model
+        if operation_name in model.operation_names:
+            return model.operation_model(operation_name)
+    return None
+
+
+def is_transient(error: BaseException) -> bool:
+    """Would botocore's standard retry mode try this again (throttling, 5xx, connection, timeout)?"""
+    if isinstance(error, ClientError):
+        metadata = error.response.get("ResponseMetadata", {})
+        status = metadata.get("HTTPStatusCode")
+        context = RetryContext(
+            attempt_number=1,
+            operation_model=_operation_model(error.operation_name),
+            parsed_response=error.response,
+            http_response=AWSResponse("", status, metadata.get("HTTPHeaders", {}), None) if status else None,
+        )
+    elif isinstance(error, Exception):
+        context = RetryContext(attempt_number=1, caught_exception=error)
+    else:
+        return False
+    return bool(_RETRY_CONDITIONS.is_retryable(context))
+
+
 @contextmanager
 def transient_errors_raised_as_retryable() -> Iterator[None]:
-    """Re-raise throttling and 5xx errors as TransientAwsError so the workflow retries them."""
+    """Re-raise what outlived botocore's retries (throttling, 5xx, connection errors, read timeouts)
+    as TransientAwsError, so the workflow retries it with backoff."""
     try:
         yield
-    except ClientError as error:
-        if error_code(error) in TRANSIENT_ERROR_CODES:
-            raise TransientAwsError(f"{error_code(error)}: {error}") from error
+    except TransientAwsError:
+        raise
+    except Exception as error:
+        if is_transient(error):
+            raise TransientAwsError(describe_error(error)) from error
         raise
 
 

@@ -1,15 +1,64 @@
-"""Plans as run artifacts: every change (and every unchanged resource) as JSON Lines in S3."""
+"""Plans as run artifacts: every change (and every unchanged resource) as JSON Lines in S3, and what
+applying them did."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, Final, Literal
 
 from tagpatch.cycle import Cycle
 from tagpatch.desired import DesiredState, Problem, build_desired_state
 from tagpatch.inventory import get_jsonl_gz, put_json, put_jsonl_gz
 from tagpatch.policy import PatchPolicy
-from tagpatch.reconcile import WRITE_ACTIONS, Change, Plan
+from tagpatch.reconcile import KINDS, PAST_TENSE, WRITE_ACTIONS, Change, Plan
+
+# applied: SSM made the change now. already_done: it was made before (an earlier attempt whose answer
+# was lost, or a crashed invocation); found, not repeated. failed: SSM refused it (or it outlived
+# every retry). not_attempted: an earlier change of the same window failed first.
+Outcome = Literal["applied", "already_done", "failed", "not_attempted"]
+DONE: Final[frozenset[str]] = frozenset({"applied", "already_done"})
+
+
+@dataclass(frozen=True)
+class ChangeOutcome:
+    kind: str
+    action: str
+    name: str
+    window: str | None
+    outcome: Outcome
+    resource_id: str | None = None
+    error: str | None = None  # SSM's code and message when failed
+
+    @classmethod
+    def of(
+        cls, change: Change, outcome: Outcome, resource_id: str | None = None, error: str | None = None
+    ) -> ChangeOutcome:
+        return cls(change.kind, change.action, change.name, change.window, outcome, resource_id, error)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def applied_counts(outcomes: Iterable[ChangeOutcome]) -> dict[str, dict[str, int]]:
+    """kind -> {created, updated, deleted, not_applied}: what is now done in SSM, and what is not."""
+    labels = ("created", "updated", "deleted", "not_applied")
+    counts: dict[str, dict[str, int]] = {kind: dict.fromkeys(labels, 0) for kind in KINDS}
+    for item in outcomes:
+        label = PAST_TENSE[item.action] if item.outcome in DONE else "not_applied"
+        counts[item.kind][label] += 1
+    return counts
+
+
+def applied_key(cycle: Cycle, name: str) -> str:
+    """Where one apply step's outcomes go: `applied/<window>.json` or `applied/registrations.json`."""
+    return cycle.artifact_key(f"applied/{name}.json")
+
+
+def save_applied(bucket: str, cycle: Cycle, name: str, outcomes: Iterable[ChangeOutcome]) -> str:
+    key = applied_key(cycle, name)
+    put_json(bucket, key, [item.to_json() for item in outcomes])
+    return key
 
 
 def save_plan(bucket: str, cycle: Cycle, name: str, plan: Plan) -> tuple[str, str]:

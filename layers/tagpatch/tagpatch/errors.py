@@ -34,3 +34,7 @@ class TransientAwsError(TagpatchError):
 
 class WindowChangeRejected(TagpatchError):
     """SSM refused a change to one maintenance window; the other windows still go ahead."""
+
+
+class RegistrationRejected(TagpatchError):
+    """SSM refused a patch group registration; the others were still made and the ledger kept."""

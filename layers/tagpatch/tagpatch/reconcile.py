@@ -191,10 +191,18 @@ def task_fields(settings: TaskSettings, target_names: Sequence[str]) -> dict[str
         "max_concurrency": settings.max_concurrency,
         "max_errors": settings.max_errors,
         "priority": settings.priority,
-        "service_role": settings.service_role,
+        "service_role": _service_role(settings.service_role),
         "targets": sorted(target_names),
         "document": PATCH_DOCUMENT,
     }
+
+
+# SSM reports a task registered without ServiceRoleArn with the service-linked role it then uses.
+SERVICE_LINKED_ROLE_SUFFIX: Final = ":role/aws-service-role/ssm.amazonaws.com/AWSServiceRoleForAmazonSSM"
+
+
+def _service_role(arn: str | None) -> str:
+    return SERVICE_LINKED if not arn or arn.endswith(SERVICE_LINKED_ROLE_SUFFIX) else arn
 
 
 def actual_task_fields(task: ActualTask, target_names_by_id: Mapping[str, str]) -> dict[str, Any]:
@@ -204,7 +212,7 @@ def actual_task_fields(task: ActualTask, target_names_by_id: Mapping[str, str]) 
         "max_concurrency": task.max_concurrency,
         "max_errors": task.max_errors,
         "priority": task.priority,
-        "service_role": task.service_role_arn or SERVICE_LINKED,
+        "service_role": _service_role(task.service_role_arn),
         "targets": sorted(target_names_by_id.get(target_id, target_id) for target_id in task.target_ids),
         "document": task.task_arn,
     }

@@ -11,14 +11,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from tagpatch.aws import client, error_code, paginate
+from tagpatch.aws import client, describe_error, error_code, is_transient, paginate
+from tagpatch.changes import ChangeOutcome, Outcome
 from tagpatch.desired import Problem, Registration
 from tagpatch.errors import ArtifactError
 from tagpatch.inventory import get_bytes, put_json
 from tagpatch.observability import tracer
-from tagpatch.reconcile import Change, RegistrationState, write_counts
+from tagpatch.reconcile import Change, RegistrationState
 
 LEDGER_KEY: Final = "state/baseline-registrations.json"
 PATCH_GROUP_PAGE_SIZE: Final = 100
@@ -118,27 +119,152 @@ def read_registrations(bucket: str) -> RegistrationState:
     return state
 
 
-def ledger_document(ledger: Mapping[tuple[str, str], str]) -> list[dict[str, Any]]:
+def ledger_document(
+    ledger: Mapping[tuple[str, str], str], pending: Iterable[tuple[str, str]] = ()
+) -> list[dict[str, Any]]:
+    """The ledger as stored; `pending` entries are about to be registered (intent, not yet confirmed)."""
+    pending = set(pending)
     return [
-        {"patch_group": group, "operating_system": os_name, "baseline_id": baseline_id}
+        {
+            "patch_group": group,
+            "operating_system": os_name,
+            "baseline_id": baseline_id,
+            **({"pending": True} if (group, os_name) in pending else {}),
+        }
         for (group, os_name), baseline_id in sorted(ledger.items())
     ]
 
 
+def _same_baseline(left: str, right: str) -> bool:
+    # An AWS-managed baseline is registered by ARN and may be reported by id, or the other way round.
+    return left.rsplit("/", 1)[-1] == right.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class RegistrationApplication:
+    outcomes: tuple[ChangeOutcome, ...]
+    retryable: bool = False  # stopped by throttling or a 5xx that outlived botocore's retries
+
+    @property
+    def failures(self) -> list[ChangeOutcome]:
+        return [item for item in self.outcomes if item.outcome == "failed"]
+
+    def describe_failures(self) -> str:
+        return "; ".join(
+            f"SSM rejected {item.action} of registration {item.name}: {item.error}" for item in self.failures
+        )
+
+
+class _Ledger:
+    """The registration ledger, written so that it never loses a registration SSM made.
+
+    Every registration is recorded (marked pending) before it is requested, and confirmed after; a
+    deregistration is dropped after it is done. A crash between the two leaves an entry that
+    DescribePatchGroups settles on the next cycle: it is kept if SSM shows that registration, and
+    dropped if not. Entries a definite refusal proves were never made are dropped at once.
+    """
+
+    def __init__(self, state: RegistrationState, bucket: str) -> None:
+        self.bucket = bucket
+        # What was stored, and what of it SSM still shows (an unconfirmed or stale entry is not).
+        self.stored = dict(state.ledger)
+        self.entries = {key: b for key, b in state.ledger.items() if _same_baseline(state.actual.get(key, ""), b)}
+        self.pending: set[tuple[str, str]] = set()
+        self.saved_pending = False
+
+    def intend(self, registrations: Mapping[tuple[str, str], str]) -> None:
+        if registrations:
+            self.entries.update(registrations)
+            self.pending.update(registrations)
+            self.save()
+
+    def confirm(self, key: tuple[str, str]) -> None:
+        self.pending.discard(key)
+
+    def drop(self, key: tuple[str, str]) -> None:
+        self.entries.pop(key, None)
+        self.pending.discard(key)
+
+    def save(self) -> None:
+        put_json(self.bucket, LEDGER_KEY, ledger_document(self.entries, self.pending))
+        self.saved_pending = bool(self.pending)
+        self.stored = dict(self.entries)
+
+    def save_if_changed(self) -> None:
+        # A rerun with nothing to change writes nothing.
+        if self.entries != self.stored or self.saved_pending != bool(self.pending):
+            self.save()
+
+
+def _registration_key(change: Change) -> tuple[str, str]:
+    found = change.after or change.before or {}
+    return str(found["patch_group"]), str(found["operating_system"])
+
+
 @tracer.capture_method
-def apply_registrations(changes: Sequence[Change], state: RegistrationState, bucket: str) -> dict[str, int]:
-    """Register, move and deregister; then save the ledger, only if it changed."""
+def apply_registrations(changes: Sequence[Change], state: RegistrationState, bucket: str) -> RegistrationApplication:
+    """Register, move and deregister, safely more than once, keeping the ledger in step with SSM.
+
+    A registration SSM refuses is reported and the others still go ahead. Throttling or a 5xx that
+    outlives botocore's retries stops here (its outcome is unknown, so its ledger entry stays pending)
+    and the workflow retries the state, which plans again from what SSM then shows.
+    """
+    ledger = _Ledger(state, bucket)
+    ledger.intend({_registration_key(c): str((c.after or {})["baseline_id"]) for c in changes if c.action == "create"})
+    outcomes: list[ChangeOutcome] = []
+    retryable = False
+    try:
+        for index, change in enumerate(changes):
+            try:
+                outcomes.append(ChangeOutcome.of(change, _apply_registration(change, ledger)))
+            except (ClientError, BotoCoreError) as error:
+                outcomes.append(ChangeOutcome.of(change, "failed", error=describe_error(error)))
+                key = _registration_key(change)
+                if is_transient(error):
+                    retryable = True
+                    outcomes.extend(ChangeOutcome.of(later, "not_attempted") for later in changes[index + 1 :])
+                    break
+                if key in ledger.pending:
+                    ledger.drop(key)  # refused: SSM did not make it
+    finally:
+        ledger.save_if_changed()
+    return RegistrationApplication(tuple(outcomes), retryable)
+
+
+def _apply_registration(change: Change, ledger: _Ledger) -> Outcome:
     ssm = client("ssm")
-    ledger = dict(state.ledger)
-    for change in changes:
-        before, after = change.before or {}, change.after or {}
-        key = (str((after or before)["patch_group"]), str((after or before)["operating_system"]))
-        if change.action in ("update", "delete"):
-            ssm.deregister_patch_baseline_for_patch_group(BaselineId=before["baseline_id"], PatchGroup=key[0])
-            ledger.pop(key, None)
-        if change.action in ("create", "update"):
-            ssm.register_patch_baseline_for_patch_group(BaselineId=after["baseline_id"], PatchGroup=key[0])
-            ledger[key] = str(after["baseline_id"])
-    if ledger != state.ledger:
-        put_json(bucket, LEDGER_KEY, ledger_document(ledger))
-    return write_counts(changes)
+    key = _registration_key(change)
+    outcome: Outcome = "applied"
+    if change.action in ("update", "delete"):
+        assert change.before is not None
+        try:
+            ssm.deregister_patch_baseline_for_patch_group(BaselineId=change.before["baseline_id"], PatchGroup=key[0])
+        except ClientError as error:
+            if error_code(error) != "DoesNotExistException":
+                raise
+            outcome = "already_done"  # an earlier attempt deregistered it
+        ledger.drop(key)
+    if change.action in ("create", "update"):
+        assert change.after is not None
+        baseline_id = str(change.after["baseline_id"])
+        if change.action == "update":
+            ledger.intend({key: baseline_id})
+        outcome = _register(key, baseline_id)
+        ledger.confirm(key)
+    return outcome
+
+
+def _register(key: tuple[str, str], baseline_id: str) -> Outcome:
+    ssm = client("ssm")
+    try:
+        ssm.register_patch_baseline_for_patch_group(BaselineId=baseline_id, PatchGroup=key[0])
+    except ClientError as error:
+        if error_code(error) != "AlreadyExistsException":
+            raise
+        # Done already if an earlier attempt (whose answer was lost) registered this very baseline;
+        # a registration with another baseline is a real conflict.
+        registered = ssm.get_patch_baseline_for_patch_group(PatchGroup=key[0], OperatingSystem=key[1])
+        if not _same_baseline(str(registered.get("BaselineId", "")), baseline_id):
+            raise
+        return "already_done"
+    return "applied"

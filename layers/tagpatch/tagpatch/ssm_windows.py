@@ -12,11 +12,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from tagpatch.aws import client, paginate
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tagpatch.aws import client, describe_error, error_code, is_transient, paginate
+from tagpatch.changes import DONE, ChangeOutcome, Outcome
 from tagpatch.desired import MANAGED_PREFIX, MANAGED_TAG_KEY, MANAGED_TAG_VALUE, OWNER_INFORMATION
 from tagpatch.observability import tracer
 from tagpatch.policy import SERVICE_LINKED
-from tagpatch.reconcile import PATCH_DOCUMENT, ActualTarget, ActualTask, ActualWindow, Change
+from tagpatch.reconcile import PATCH_DOCUMENT, WRITE_ACTIONS, ActualTarget, ActualTask, ActualWindow, Change
 
 WINDOW_PAGE_SIZE: Final = 100  # DescribeMaintenanceWindows maximum
 MEMBER_PAGE_SIZE: Final = 100
@@ -124,7 +127,11 @@ def _first(values: Sequence[str] | None) -> str | None:
 
 
 def client_token(*parts: str) -> str:
-    """Idempotency token: a retried Lambda re-sends the same create and SSM does it once."""
+    """Idempotency token: a retried Lambda re-sends the same create and SSM does it once.
+
+    Built from the run id (the execution name, the same for every Lambda retry of the cycle) and
+    the names, so it is stable within a cycle and differs between cycles. SSM allows 64 characters.
+    """
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:64]
 
 
@@ -175,83 +182,247 @@ def _task_request(name: str, after: Mapping[str, Any], target_ids: Sequence[str]
     return request
 
 
+class NotOwnedByTagpatch(Exception):
+    """SSM would accept the request, but doing it would touch something tagpatch does not own."""
+
+
+@dataclass(frozen=True)
+class WindowApplication:
+    """What applying one window's changes did, change by change, in the order they were tried."""
+
+    window: str
+    outcomes: tuple[ChangeOutcome, ...]
+    failure: ChangeOutcome | None = None  # the change that stopped the window, if one did
+    retryable: bool = False  # the failure was throttling or a 5xx that outlived botocore's retries
+
+    def describe_failure(self) -> str:
+        if self.failure is None:
+            return ""
+        done = sum(1 for item in self.outcomes if item.outcome in DONE)
+        skipped = sum(1 for item in self.outcomes if item.outcome == "not_attempted")
+        return (
+            f"SSM rejected {self.failure.action} of {self.failure.kind} {self.failure.name} in maintenance window "
+            f"{self.window}: {self.failure.error}. {done} change(s) of this window are in SSM; "
+            f"{skipped} were not attempted"
+        )
+
+
 @tracer.capture_method
-def apply_window(changes: Iterable[Change], run_id: str) -> None:
-    """Apply one window's changes in an order SSM accepts.
+def apply_window(changes: Iterable[Change], run_id: str) -> WindowApplication:
+    """Apply one window's changes in an order SSM accepts, safely more than once.
 
     Targets exist before the tasks that point at them; tasks stop pointing at targets before those
-    targets go. Deleting a window takes its targets and tasks with it.
+    targets go. Deleting a window takes its targets and tasks with it. A Lambda retry runs the same
+    plan again, so a create first looks for the owned resource of that name (an earlier attempt may
+    have made it), creates carry a ClientToken stable within the cycle (a request SSM did but whose
+    answer was lost is not done twice), and deleting something already gone counts as done. The
+    first change SSM refuses stops the window: what came before it stays, what follows is not tried.
     """
-    ssm = client("ssm")
-    by_kind: dict[str, list[Change]] = {"window": [], "target": [], "task": []}
-    for change in changes:
-        by_kind[change.kind].append(change)
-    (window_change,) = by_kind["window"]
+    return _WindowApplier(list(changes), run_id).run()
 
-    if window_change.action == "delete":
-        ssm.delete_maintenance_window(WindowId=window_change.resource_id)
-        return
-    if window_change.action == "blocked":
-        return
-    if window_change.action == "create":
-        assert window_change.after is not None
-        window_id = ssm.create_maintenance_window(
-            Name=window_change.name,
-            Tags=[{"Key": MANAGED_TAG_KEY, "Value": MANAGED_TAG_VALUE}],
-            ClientToken=client_token(run_id, window_change.name),
-            **_window_request(window_change.after),
-        )["WindowId"]
-    else:
-        window_id = str(window_change.resource_id)
-        if window_change.action == "update":
-            assert window_change.after is not None
-            ssm.update_maintenance_window(
-                WindowId=window_id,
-                Name=window_change.name,
+
+class _WindowApplier:
+    def __init__(self, changes: list[Change], run_id: str) -> None:
+        self.ssm = client("ssm")
+        self.run_id = run_id
+        by_kind: dict[str, list[Change]] = {"window": [], "target": [], "task": []}
+        for change in changes:
+            by_kind[change.kind].append(change)
+        (self.window_change,) = by_kind["window"]
+        self.window_id = self.window_change.resource_id
+        self.target_ids = {change.name: change.resource_id for change in by_kind["target"] if change.resource_id}
+        self._members: dict[str, dict[str, tuple[str, bool]]] | None = None
+        # The order SSM needs: window, target upserts, task upserts, task deletes, target deletes.
+        self.ordered = [
+            *([self.window_change] if self.window_change.action in WRITE_ACTIONS else []),
+            *(c for c in by_kind["target"] if c.action in ("create", "update")),
+            *(c for c in by_kind["task"] if c.action in ("create", "update")),
+            *(c for c in by_kind["task"] if c.action == "delete"),
+            *(c for c in by_kind["target"] if c.action == "delete"),
+        ]
+        if self.window_change.action in ("delete", "blocked"):
+            self.ordered = self.ordered[:1] if self.window_change.action == "delete" else []
+
+    def run(self) -> WindowApplication:
+        outcomes: list[ChangeOutcome] = []
+        for index, change in enumerate(self.ordered):
+            try:
+                outcome, resource_id = self._apply(change)
+            except (ClientError, NotOwnedByTagpatch, BotoCoreError) as error:
+                failure = ChangeOutcome.of(change, "failed", change.resource_id, describe_error(error))
+                rest = [
+                    ChangeOutcome.of(later, "not_attempted", later.resource_id) for later in self.ordered[index + 1 :]
+                ]
+                return WindowApplication(
+                    self.window_change.name, (*outcomes, failure, *rest), failure, retryable=is_transient(error)
+                )
+            outcomes.append(ChangeOutcome.of(change, outcome, resource_id))
+        return WindowApplication(self.window_change.name, tuple(outcomes))
+
+    def _apply(self, change: Change) -> tuple[Outcome, str | None]:
+        if change.kind == "window":
+            return self._window(change)
+        if change.action == "delete":
+            return self._deregister(change)
+        if change.action == "update":
+            self._update_member(change)
+            return "applied", change.resource_id
+        return self._create_member(change)
+
+    # -- the window --
+    def _window(self, change: Change) -> tuple[Outcome, str | None]:
+        if change.action == "delete":
+            return delete_window(str(change.resource_id)), change.resource_id
+        assert change.after is not None
+        if change.action == "update":
+            self.ssm.update_maintenance_window(
+                WindowId=self.window_id,
+                Name=change.name,
                 Enabled=True,
                 Replace=True,
-                **_window_request(window_change.after),
+                **_window_request(change.after),
             )
+            return "applied", self.window_id
+        existing = _owned_window_named(change.name)
+        if existing is not None:
+            self.window_id = existing
+            return "already_done", existing
+        self.window_id = self.ssm.create_maintenance_window(
+            Name=change.name,
+            Tags=[{"Key": MANAGED_TAG_KEY, "Value": MANAGED_TAG_VALUE}],
+            ClientToken=client_token(self.run_id, change.name),
+            **_window_request(change.after),
+        )["WindowId"]
+        return "applied", self.window_id
 
-    target_ids = {change.name: change.resource_id for change in by_kind["target"] if change.resource_id}
-    for change in by_kind["target"]:
-        if change.action == "create":
-            assert change.after is not None
-            target_ids[change.name] = ssm.register_target_with_maintenance_window(
-                WindowId=window_id,
+    # -- targets and tasks --
+    def _members_by_name(self, kind: str) -> dict[str, tuple[str, bool]]:
+        """The window's targets or tasks as SSM has them now: name -> (id, owned by tagpatch).
+
+        Listings only: the names and ownership marks are all there (no GetMaintenanceWindowTask).
+        """
+        if self._members is None:
+            ssm, window_id = self.ssm, self.window_id
+            targets = paginate(
+                ssm.describe_maintenance_window_targets, "Targets", WindowId=window_id, MaxResults=MEMBER_PAGE_SIZE
+            )
+            tasks = paginate(
+                ssm.describe_maintenance_window_tasks, "Tasks", WindowId=window_id, MaxResults=MEMBER_PAGE_SIZE
+            )
+            owned_target = (
+                ActualTarget(t["WindowTargetId"], t.get("Name", ""), (), t.get("OwnerInformation")) for t in targets
+            )
+            owned_task = (_listed_task(t) for t in tasks)
+            self._members = {
+                "target": {t.name: (t.window_target_id, t.owned) for t in owned_target},
+                "task": {t.name: (t.window_task_id, t.owned) for t in owned_task},
+            }
+        return self._members[kind]
+
+    def _create_member(self, change: Change) -> tuple[Outcome, str | None]:
+        assert change.after is not None
+        found = self._members_by_name(change.kind).get(change.name)
+        if found is not None:
+            member_id, owned = found
+            if not owned:
+                raise NotOwnedByTagpatch(
+                    f"a {change.kind} named {change.name} appeared in the window and is not tagpatch's"
+                )
+            if change.kind == "target":
+                self.target_ids[change.name] = member_id
+            return "already_done", member_id
+        token = client_token(self.run_id, self.window_change.name, change.name)
+        if change.kind == "target":
+            member_id = self.ssm.register_target_with_maintenance_window(
+                WindowId=self.window_id,
                 ResourceType="INSTANCE",
-                ClientToken=client_token(run_id, window_change.name, change.name),
+                ClientToken=token,
                 **_target_request(change.name, change.after),
             )["WindowTargetId"]
-        elif change.action == "update":
-            assert change.after is not None
-            ssm.update_maintenance_window_target(
-                WindowId=window_id,
+            self.target_ids[change.name] = member_id
+        else:
+            member_id = self.ssm.register_task_with_maintenance_window(
+                WindowId=self.window_id, TaskType="RUN_COMMAND", ClientToken=token, **self._task_request(change)
+            )["WindowTaskId"]
+        return "applied", member_id
+
+    def _task_request(self, change: Change) -> dict[str, Any]:
+        assert change.after is not None
+        return _task_request(change.name, change.after, [self.target_ids[name] for name in change.after["targets"]])
+
+    def _update_member(self, change: Change) -> None:
+        assert change.after is not None
+        if change.kind == "target":
+            self.ssm.update_maintenance_window_target(
+                WindowId=self.window_id,
                 WindowTargetId=change.resource_id,
                 Replace=True,
                 **_target_request(change.name, change.after),
             )
+        else:
+            self.ssm.update_maintenance_window_task(
+                WindowId=self.window_id, WindowTaskId=change.resource_id, Replace=True, **self._task_request(change)
+            )
 
-    for change in by_kind["task"]:
-        if change.action in ("create", "update"):
-            assert change.after is not None
-            request = _task_request(change.name, change.after, [target_ids[name] for name in change.after["targets"]])
-            if change.action == "create":
-                ssm.register_task_with_maintenance_window(
-                    WindowId=window_id,
-                    TaskType="RUN_COMMAND",
-                    ClientToken=client_token(run_id, window_change.name, change.name),
-                    **request,
+    def _deregister(self, change: Change) -> tuple[Outcome, str | None]:
+        try:
+            if change.kind == "task":
+                self.ssm.deregister_task_from_maintenance_window(
+                    WindowId=self.window_id, WindowTaskId=change.resource_id
                 )
             else:
-                ssm.update_maintenance_window_task(
-                    WindowId=window_id, WindowTaskId=change.resource_id, Replace=True, **request
+                self.ssm.deregister_target_from_maintenance_window(
+                    WindowId=self.window_id, WindowTargetId=change.resource_id, Safe=True
                 )
-    for change in by_kind["task"]:
-        if change.action == "delete":
-            ssm.deregister_task_from_maintenance_window(WindowId=window_id, WindowTaskId=change.resource_id)
-    for change in by_kind["target"]:
-        if change.action == "delete":
-            ssm.deregister_target_from_maintenance_window(
-                WindowId=window_id, WindowTargetId=change.resource_id, Safe=True
+        except ClientError as error:
+            if error_code(error) == "DoesNotExistException":
+                return "already_done", change.resource_id  # an earlier attempt did it
+            raise
+        return "applied", change.resource_id
+
+
+def _listed_task(summary: Mapping[str, Any]) -> ActualTask:
+    """A task as the listing shows it: enough to know its name and owner, not its settings."""
+    return ActualTask(
+        window_task_id=summary["WindowTaskId"],
+        name=summary.get("Name", ""),
+        description=summary.get("Description"),
+        task_arn=summary.get("TaskArn", ""),
+        target_ids=(),
+        service_role_arn=None,
+        max_concurrency=None,
+        max_errors=None,
+        priority=None,
+        operation=None,
+        reboot_option=None,
+    )
+
+
+def delete_window(window_id: str) -> Outcome:
+    """Delete a window; one that is already gone (an earlier attempt deleted it) counts as done."""
+    try:
+        client("ssm").delete_maintenance_window(WindowId=window_id)
+    except ClientError as error:
+        if error_code(error) == "DoesNotExistException":
+            return "already_done"
+        raise
+    return "applied"
+
+
+def _owned_window_named(name: str) -> str | None:
+    """The id of the window tagpatch owns with this name, if an earlier attempt already created it."""
+    ssm = client("ssm")
+    for identity in paginate(
+        ssm.describe_maintenance_windows,
+        "WindowIdentities",
+        Filters=[{"Key": "Name", "Values": [name]}],
+        MaxResults=WINDOW_PAGE_SIZE,
+    ):
+        if identity.get("Name") != name:
+            continue
+        if not _has_managed_tag(identity["WindowId"]):
+            raise NotOwnedByTagpatch(
+                f"a maintenance window named {name} ({identity['WindowId']}) exists and is not tagpatch's"
             )
+        return str(identity["WindowId"])
+    return None

@@ -75,6 +75,10 @@ class AlreadyExistsException(SSMException):
     code = "AlreadyExistsException"
 
 
+class IdempotentParameterMismatch(SSMException):
+    code = "IdempotentParameterMismatch"
+
+
 class TargetInUseException(SSMException):
     code = "TargetInUseException"
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -13,6 +14,7 @@ from tagpatch_local.simulator import quotas
 from tagpatch_local.simulator.clock import now
 from tagpatch_local.simulator.core import (
     DoesNotExistException,
+    IdempotentParameterMismatch,
     ResourceLimitExceededException,
     TargetInUseException,
     correction,
@@ -39,6 +41,36 @@ class _WindowExtras:
 
 
 _EXTRAS_ATTR: Final = "tagpatch_extras"
+_TOKENS_ATTR: Final = "tagpatch_client_tokens"
+# What SSM uses for a task registered without ServiceRoleArn (API reference, ServiceRoleArn: "If you
+# do not specify a service role ARN, Systems Manager uses a service-linked role in your account").
+SERVICE_LINKED_ROLE_PATH: Final = "role/aws-service-role/ssm.amazonaws.com/AWSServiceRoleForAmazonSSM"
+
+
+def service_linked_role_arn(account_id: str) -> str:
+    return f"arn:aws:iam::{account_id}:{SERVICE_LINKED_ROLE_PATH}"
+
+
+def _idempotent(response: Any, operation: str, params: Mapping[str, Any], create: Callable[[], str]) -> str:
+    """ClientToken as SSM documents it: a retried request with the same token and the same parameters
+    returns the first call's id without creating again; the same token with other parameters is
+    IdempotentParameterMismatch. Tokens are remembered for the backend's life (SSM does not say how
+    long it keeps them)."""
+    token = params.get("ClientToken")
+    if token is None:
+        return create()
+    tokens: dict[tuple[str, str], tuple[str, str]] = ssm_backend(response).__dict__.setdefault(_TOKENS_ATTR, {})
+    request = json.dumps({k: v for k, v in params.items() if k != "ClientToken"}, sort_keys=True, default=str)
+    if (operation, token) in tokens:
+        first_request, resource_id = tokens[(operation, token)]
+        if first_request != request:
+            raise IdempotentParameterMismatch(
+                f"The ClientToken {token} was used with different parameters in an earlier {operation} call."
+            )
+        return resource_id
+    resource_id = create()
+    tokens[(operation, token)] = (request, resource_id)
+    return resource_id
 
 
 def _window_extras(window: Any) -> _WindowExtras:
@@ -107,12 +139,20 @@ def _create_maintenance_window(response: Any) -> dict[str, Any]:
         cutoff=params.get("Cutoff"),
     )
     backend = ssm_backend(response)
+    return {
+        "WindowId": _idempotent(
+            response, "CreateMaintenanceWindow", params, lambda: _new_window(response, backend, params)
+        )
+    }
+
+
+def _new_window(response: Any, backend: Any, params: Mapping[str, Any]) -> str:
     if len(backend.windows) >= quotas.MAX_MAINTENANCE_WINDOWS:
         raise ResourceLimitExceededException(
             f"Maintenance window limit exceeded: an account can have at most {quotas.MAX_MAINTENANCE_WINDOWS} "
             "maintenance windows per Region."
         )
-    window_id = backend.create_maintenance_window(
+    window_id: str = backend.create_maintenance_window(
         name=params.get("Name"),
         description=params.get("Description"),
         duration=params.get("Duration"),
@@ -127,7 +167,7 @@ def _create_maintenance_window(response: Any) -> dict[str, Any]:
     extras = _window_extras(backend.windows[window_id])
     extras.created = extras.modified = now(response.current_account, response.region)
     extras.allow_unassociated_targets = bool(params.get("AllowUnassociatedTargets"))
-    return {"WindowId": window_id}
+    return window_id
 
 
 @correction(
@@ -272,12 +312,19 @@ def _register_target_with_maintenance_window(response: Any) -> dict[str, Any]:
     params = request_params(response)
     validate_input("RegisterTargetWithMaintenanceWindow", params)
     window = _window(response, params.get("WindowId", ""))
+    target_id = _idempotent(
+        response, "RegisterTargetWithMaintenanceWindow", params, lambda: _new_target(response, window, params)
+    )
+    return {"WindowTargetId": target_id}
+
+
+def _new_target(response: Any, window: Any, params: Mapping[str, Any]) -> str:
     if len(window.targets) >= quotas.MAX_TARGETS_PER_WINDOW:
         raise ResourceLimitExceededException(
             f"Maintenance window {window.id} already has the maximum of {quotas.MAX_TARGETS_PER_WINDOW} targets."
         )
     # moto keeps OwnerInformation on its target object; only its serialiser drops it.
-    target_id = ssm_backend(response).register_target_with_maintenance_window(
+    target_id: str = ssm_backend(response).register_target_with_maintenance_window(
         window_id=window.id,
         resource_type=params.get("ResourceType"),
         targets=params.get("Targets"),
@@ -285,7 +332,7 @@ def _register_target_with_maintenance_window(response: Any) -> dict[str, Any]:
         name=params.get("Name"),
         description=params.get("Description"),
     )
-    return {"WindowTargetId": target_id}
+    return target_id
 
 
 @correction(
@@ -390,16 +437,23 @@ def _register_task_with_maintenance_window(response: Any) -> dict[str, Any]:
     params = request_params(response)
     validate_input("RegisterTaskWithMaintenanceWindow", params)
     window = _window(response, params.get("WindowId", ""))
+    task_id = _idempotent(
+        response, "RegisterTaskWithMaintenanceWindow", params, lambda: _new_task(response, window, params)
+    )
+    return {"WindowTaskId": task_id}
+
+
+def _new_task(response: Any, window: Any, params: Mapping[str, Any]) -> str:
     if len(window.tasks) >= quotas.MAX_TASKS_PER_WINDOW:
         raise ResourceLimitExceededException(
             f"Maintenance window {window.id} already has the maximum of {quotas.MAX_TASKS_PER_WINDOW} tasks."
         )
     # moto keeps TaskType on its task object; only its serialiser names it wrongly.
-    task_id = ssm_backend(response).register_task_with_maintenance_window(
+    task_id: str = ssm_backend(response).register_task_with_maintenance_window(
         window_id=window.id,
         targets=params.get("Targets"),
         task_arn=params.get("TaskArn"),
-        service_role_arn=params.get("ServiceRoleArn"),
+        service_role_arn=params.get("ServiceRoleArn") or service_linked_role_arn(response.current_account),
         task_type=params.get("TaskType"),
         task_parameters=params.get("TaskParameters"),
         task_invocation_parameters=params.get("TaskInvocationParameters"),
@@ -412,7 +466,7 @@ def _register_task_with_maintenance_window(response: Any) -> dict[str, Any]:
         cutoff_behavior=params.get("CutoffBehavior"),
         alarm_configurations=params.get("AlarmConfiguration"),
     )
-    return {"WindowTaskId": task_id}
+    return task_id
 
 
 @correction(
@@ -469,6 +523,8 @@ def _update_maintenance_window_task(response: Any) -> dict[str, Any]:
     if replace_all and "TaskArn" not in params:
         raise ValidationException("When Replace is true, these parameters are required: TaskArn.")
     _update_fields(task, params, _TASK_UPDATABLE, replace_all)
+    if not task.service_role_arn:
+        task.service_role_arn = service_linked_role_arn(response.current_account)
     return drop_none({**_task_output(task), "TaskInvocationParameters": task.task_invocation_parameters})
 
 
