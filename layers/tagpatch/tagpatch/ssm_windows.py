@@ -186,13 +186,15 @@ def apply_window(changes: Iterable[Change], run_id: str) -> None:
     by_kind: dict[str, list[Change]] = {"window": [], "target": [], "task": []}
     for change in changes:
         by_kind[change.kind].append(change)
-    (window_change,) = by_kind["window"]
-
-    if window_change.action == "delete":
-        ssm.delete_maintenance_window(WindowId=window_change.resource_id)
+    # Deletes: the window itself, or owned duplicates of its name (left by a past race).
+    for change in by_kind["window"]:
+        if change.action == "delete":
+            ssm.delete_maintenance_window(WindowId=change.resource_id)
+    remaining = [change for change in by_kind["window"] if change.action != "delete"]
+    if not remaining:
         return
-    if window_change.action == "blocked":
-        return
+    (window_change,) = remaining
+    # A blocked window may still hold tagpatch's own members to deregister: go on with its id.
     if window_change.action == "create":
         assert window_change.after is not None
         window_id = ssm.create_maintenance_window(
@@ -208,7 +210,8 @@ def apply_window(changes: Iterable[Change], run_id: str) -> None:
             ssm.update_maintenance_window(
                 WindowId=window_id,
                 Name=window_change.name,
-                Enabled=True,
+                # The plan keeps the window's actual state: an operator's pause is never undone.
+                Enabled=bool(window_change.after.get("enabled", True)),
                 Replace=True,
                 **_window_request(window_change.after),
             )
