@@ -185,7 +185,7 @@ def test_a_policy_that_names_a_missing_baseline_is_reported_and_the_rest_goes_on
     assert "tagpatch-sun-0200" in ssm_windows(account)
 
 
-def test_a_window_ssm_rejects_does_not_stop_the_others(
+def test_a_window_ssm_rejects_does_not_stop_the_others_and_the_cycle_fails(
     account: SimulatedAccount, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(simulator.quotas, "MAX_TARGETS_PER_WINDOW", 1)
@@ -193,8 +193,9 @@ def test_a_window_ssm_rejects_does_not_stop_the_others(
     account.seed(
         [instance("web", "sun-0200"), instance("web", "sun-0200", key="PatchGroup"), instance("db", "tue-2330")]
     )
-    result = run_ok(account)
-    assert result.output is not None
+    result = account.run_cycle()
+    assert (result.status, result.error) == ("FAILED", "WindowChangesRejected")
+    assert result.output is not None  # what the Fail state received
     failed = [item for item in result.output["window_results"] if "error" in item]
     assert [item["window"] for item in failed] == ["tagpatch-sun-0200"]
     assert failed[0]["error"] == "WindowChangeRejected"

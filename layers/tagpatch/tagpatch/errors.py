@@ -34,3 +34,7 @@ class TransientAwsError(TagpatchError):
 
 class WindowChangeRejected(TagpatchError):
     """SSM refused a change to one maintenance window; the other windows still go ahead."""
+
+
+class CycleAlreadyRunning(TagpatchError):
+    """An older execution of the state machine is still running; this one stops before it reads or writes."""
