@@ -285,6 +285,5 @@ def test_ssm_reads_depend_on_windows_not_instances(size: int) -> None:
         "ssm:DescribeMaintenanceWindowTargets": 3,
         "ssm:DescribeMaintenanceWindowTasks": 3,
         "ssm:GetMaintenanceWindowTask": 3,
-        "ssm:DescribePatchBaselines": 1,
         "ssm:DescribePatchGroups": 1,
     }
