@@ -328,7 +328,8 @@ def plan_windows(
     for name, owned_windows in sorted(owned_by_name.items()):
         if not owned_windows:
             continue
-        # Two owned windows with one name are left by a past race: keep the oldest id, remove the rest.
+        # Two owned windows with one name are left by a past race: keep the lowest id (any stable choice
+        # will do: ids are random), remove the rest.
         kept[name], *duplicates = owned_windows
         for duplicate in duplicates:
             changes.extend(_remove_duplicate(duplicate, kept[name], problems))
