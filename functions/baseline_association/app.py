@@ -35,7 +35,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     wanted = desired_registrations(desired.registrations, resolver)
     state = read_registrations(ARTIFACTS.bucket)
     plan = plan_registrations(
-        wanted, state, problems=[p for p in desired.problems if p.kind == "registration"] + resolver.problems
+        wanted,
+        state,
+        problems=[p for p in desired.problems if p.kind == "registration"] + resolver.problems,
+        max_deletion_share=policy.max_window_deletion_share,
+        allow_mass_deletion=cycle.allow_mass_deletion,
     )
     # A scoped cycle (patch_groups in the input) changes only those groups' registrations.
     plan = Plan(

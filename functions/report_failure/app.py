@@ -1,4 +1,8 @@
-"""ReportFailure: tell operators which state failed and why, then let the execution fail."""
+"""ReportFailure: tell operators which state failed and why, then let the execution fail.
+
+It receives the execution's whole state (keys and counts only), so a cycle that ends because SSM
+rejected some windows' changes names each of those windows with SSM's reason.
+"""
 
 from __future__ import annotations
 
@@ -14,28 +18,61 @@ from tagpatch.config import NotificationConfig
 from tagpatch.observability import lambda_entry, logger, metrics
 
 NOTIFICATIONS = NotificationConfig.from_env()
+# SNS caps a message at 256 KB; a long list of rejected windows is cut, with the count kept.
+MAX_LISTED_WINDOWS = 50
+# A failed BaselineAssociation means patch group registrations were not (all) made.
+REGISTRATION_STATE = "BaselineAssociation"
+
+
+def _message_of(cause: str) -> str:
+    # Lambda errors carry a JSON cause; show its message, not the envelope.
+    with contextlib.suppress(ValueError, AttributeError):
+        return str(json.loads(cause).get("errorMessage", cause))
+    return cause
+
+
+def rejected_windows(event: dict[str, Any]) -> list[dict[str, str]]:
+    """The ApplyWindowChanges iterations that failed: window, error and SSM's reason."""
+    results = event.get("window_results") or []
+    return [
+        {
+            "window": str(item.get("window", "?")),
+            "error": str(item.get("error", "")),
+            "reason": _message_of(str(item.get("cause", ""))),
+        }
+        for item in results
+        if isinstance(item, dict) and "error" in item
+    ]
 
 
 def failure_message(event: dict[str, Any]) -> tuple[str, str]:
     cycle = event.get("cycle") or {}
     failed_state = str(event.get("failed_state", "unknown state"))
     error = event.get("error") or {}
-    cause = str(error.get("Cause", ""))
-    # Lambda errors carry a JSON cause; show its message, not the envelope.
-    with contextlib.suppress(ValueError, AttributeError):
-        cause = json.loads(cause).get("errorMessage", cause)
+    cause = _message_of(str(error.get("Cause", "")))
     subject = f"tagpatch cycle failed in {failed_state}"[:100]
-    body = "\n".join(
-        [
-            f"The patch cycle {cycle.get('run_id', '?')} failed in state {failed_state}.",
-            f"Error: {error.get('Error', 'unknown')}",
-            f"Cause: {cause}",
-            f"Execution: {cycle.get('execution_id', '?')}",
-            "Steps that had finished kept their artifacts under "
-            f"{cycle.get('artifact_prefix', '?')} in the artifact bucket.",
-        ]
-    )
-    return subject, body
+    lines = [
+        f"The patch cycle {cycle.get('run_id', '?')} failed in state {failed_state}.",
+        f"Error: {error.get('Error', 'unknown')}",
+        f"Cause: {cause}",
+    ]
+    rejected = rejected_windows(event)
+    if rejected:
+        lines.append(f"Maintenance windows whose changes SSM rejected ({len(rejected)}):")
+        lines.extend(f"- {item['window']}: {item['error']}: {item['reason']}" for item in rejected[:MAX_LISTED_WINDOWS])
+        if len(rejected) > MAX_LISTED_WINDOWS:
+            lines.append(f"- and {len(rejected) - MAX_LISTED_WINDOWS} more (see the execution's window_results)")
+    lines += [
+        f"Execution: {cycle.get('execution_id', '?')}",
+        "Steps that had finished kept their artifacts under "
+        f"{cycle.get('artifact_prefix', '?')} in the artifact bucket.",
+    ]
+    return subject, "\n".join(lines)
+
+
+def changes_rejected(event: dict[str, Any]) -> int:
+    """What the ChangesRejected metric counts: rejected windows, plus a failed registration step."""
+    return len(rejected_windows(event)) + (1 if event.get("failed_state") == REGISTRATION_STATE else 0)
 
 
 @lambda_entry
@@ -43,5 +80,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     subject, body = failure_message(event)
     message_id = client("sns").publish(TopicArn=NOTIFICATIONS.topic_arn, Subject=subject, Message=body)["MessageId"]
     metrics.add_metric(name="CyclesFailed", unit=MetricUnit.Count, value=1)
-    logger.error("cycle failed", extra={"failed_state": event.get("failed_state"), "error": event.get("error")})
+    metrics.add_metric(name="ChangesRejected", unit=MetricUnit.Count, value=changes_rejected(event))
+    logger.error(
+        "cycle failed",
+        extra={
+            "failed_state": event.get("failed_state"),
+            "error": event.get("error"),
+            "rejected_windows": rejected_windows(event),
+        },
+    )
     return {"message_id": message_id}

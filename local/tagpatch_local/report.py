@@ -1,7 +1,8 @@
 """What a local run leaves in its output folder.
 
 - summary.json: the execution, every AWS call, instances by class, changes by resource kind,
-  problems, and the state machine's final output;
+  problems, failures (what SSM rejected, and the execution's error), and the state machine's final
+  output (for a failed execution, the state its Fail state received);
 - instances.jsonl: one line per instance (class, reasons, warnings, tags in use);
 - changes.jsonl: one line per change proposed (plan) or attempted (apply, with its outcome);
 - tag-report.json: problems grouped by owner, for the app teams.
@@ -152,6 +153,24 @@ def problems(account: Account, result: CycleResult) -> list[dict[str, Any]]:
     return found
 
 
+def failures(result: CycleResult) -> list[dict[str, Any]]:
+    """What did not happen: every window SSM rejected, and the execution's own error if it failed."""
+    found: list[dict[str, Any]] = [
+        {"kind": "window", "name": item["window"], "error": item["error"], "reason": _cause_message(item["cause"])}
+        for item in window_failures(result)
+    ]
+    if result.status != "SUCCEEDED":
+        found.append(
+            {
+                "kind": "execution",
+                "name": ((result.output or {}).get("failed_state")) or result.execution_name,
+                "error": result.error,
+                "reason": _cause_message(result.cause or ""),
+            }
+        )
+    return found
+
+
 def _cause_message(cause: str) -> str:
     try:
         return str(json.loads(cause).get("errorMessage", cause))
@@ -181,6 +200,7 @@ def summary_document(account: Account, result: CycleResult, instances: list[dict
         "instances": {"total": len(instances), "by_class": dict(sorted(by_class.items()))},
         "changes": change_counts(account, result),
         "problems": problems(account, result),
+        "failures": failures(result),
         "output": result.output,
     }
 

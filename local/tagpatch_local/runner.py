@@ -372,7 +372,7 @@ class CycleResult:
     execution_name: str
     execution_arn: str
     status: str
-    output: dict[str, Any] | None
+    output: dict[str, Any] | None  # the final output; for a failed execution, what its Fail state received
     error: str | None
     cause: str | None
     events: list[dict[str, Any]]
@@ -599,7 +599,10 @@ class SimulatedAccount(_Clients):
         substitutions = {name: str(resolve(value, self._resolve)) for name, value in machine.substitutions.items()}
         definition = substitute_definition(machine.definition_path.read_text(encoding="utf-8"), substitutions)
         self.state_machine_arn = self.client("stepfunctions").create_state_machine(
-            name="tagpatch-local-patch-cycle", definition=definition, roleArn=self._role_arn, type="STANDARD"
+            name=str(resolve(machine.name, self._resolve)) if machine.name else "tagpatch-local-patch-cycle",
+            definition=definition,
+            roleArn=self._role_arn,
+            type="STANDARD",
         )["stateMachineArn"]
 
     @property
@@ -763,13 +766,22 @@ def execute_cycle(
         execution_name=name,
         execution_arn=arn,
         status=description["status"],
-        output=json.loads(output) if output else None,
+        output=json.loads(output) if output else state_at_failure(events),
         error=description.get("error"),
         cause=description.get("cause"),
         events=events,
         calls_by_function={},
         wall_seconds=time.monotonic() - started,
     )
+
+
+def state_at_failure(events: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """A failed execution has no output; the state its Fail state received tells what was done."""
+    for event in reversed(events):
+        if event["type"] == "FailStateEntered":
+            state = event.get("stateEnteredEventDetails", {}).get("input")
+            return json.loads(state) if state else None
+    return None
 
 
 def execution_history(sfn: Any, arn: str) -> list[dict[str, Any]]:

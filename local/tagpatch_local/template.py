@@ -66,6 +66,7 @@ class StateMachineSpec:
     logical_id: str
     definition_path: Path
     substitutions: Mapping[str, Any]
+    name: Any = None  # the Name property, which may hold intrinsics
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ class Template:
             logical_id=logical_id,
             definition_path=self.root / str(props["DefinitionUri"]),
             substitutions=props.get("DefinitionSubstitutions", {}),
+            name=props.get("Name"),
         )
 
 

@@ -72,3 +72,11 @@ def registrations(account: SimulatedAccount) -> dict[tuple[str, str], str]:
 
 def pages(count: int, size: int) -> int:
     return math.ceil(count / size)
+
+
+def run_with_rejected_windows(account: SimulatedAccount) -> CycleResult:
+    """A cycle in which SSM rejected at least one window: it ends FAILED and says so, never SUCCEEDED."""
+    result = account.run_cycle()
+    assert (result.status, result.error) == ("FAILED", "WindowChangesRejected"), (result.error, result.cause)
+    assert result.output is not None  # the state the Fail state received, with every window's result
+    return result

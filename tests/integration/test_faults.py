@@ -20,7 +20,7 @@ from tagpatch_local.report import change_counts, change_lines
 from tagpatch_local.runner import READ_TIMEOUT, SimulatedAccount
 from tests.conftest import TEMPLATE
 
-from .support import instance, run_ok
+from .support import instance, run_ok, run_with_rejected_windows
 
 
 @pytest.fixture(autouse=True)
@@ -135,7 +135,7 @@ def windows_named(account: SimulatedAccount) -> list[str]:
 
 def test_a_request_failed_before_sending_never_reaches_the_service(faulty: SimulatedAccount) -> None:
     faulty.fail_next("ssm", "CreateMaintenanceWindow", "ValidationException", times=2, status=400)
-    result = run_ok(faulty)
+    result = run_with_rejected_windows(faulty)
     failed = [item for item in result.output["window_results"] if "error" in item]  # type: ignore[index]
     assert len(failed) == 2
     assert windows_named(faulty) == []
@@ -211,7 +211,7 @@ def test_a_crash_after_half_a_windows_writes_then_a_rerun_ends_as_a_clean_run(
     first_window = sorted(clean_state["windows"])[0]
     half = window_writes(clean_state, first_window) // 2
     faulty.crash_after_writes("ApplyWindowChangesFunction", half)
-    crashed = run_ok(faulty)  # the Map records the window that died; the others go ahead
+    crashed = run_with_rejected_windows(faulty)  # the Map records the window that died; the others go ahead
     (failure,) = [item for item in crashed.output["window_results"] if "error" in item]  # type: ignore[index]
     assert failure["error"] == "SimulatedCrash"
     outcomes = {line["outcome"] for line in change_lines(faulty, crashed) if line.get("window") == failure["window"]}
@@ -246,7 +246,7 @@ def test_a_crash_halfway_through_registrations_keeps_the_ledger_and_a_rerun_ends
 
 def test_a_window_ssm_rejects_halfway_reports_what_was_written_and_what_was_not(faulty: SimulatedAccount) -> None:
     faulty.fail_next("ssm", "RegisterTaskWithMaintenanceWindow", "ValidationException", times=1, status=400)
-    result = run_ok(faulty)
+    result = run_with_rejected_windows(faulty)
     (failure,) = [item for item in result.output["window_results"] if "error" in item]  # type: ignore[index]
     assert failure["error"] == "WindowChangeRejected"
     message = json.loads(failure["cause"])["errorMessage"]

@@ -153,9 +153,27 @@ def test_a_patch_group_with_three_operating_systems_is_registered_for_each(accou
     run_ok(account)
     registered = registrations(account)
     assert set(registered) == {("mixed", "AMAZON_LINUX_2023"), ("mixed", "UBUNTU"), ("mixed", "WINDOWS")}
-    custom = account.physical_id("WindowsCriticalBaseline")
-    assert registered[("mixed", "WINDOWS")] == custom
-    assert registered[("mixed", "UBUNTU")].startswith("arn:aws:ssm:us-east-1:")  # the AWS-managed baseline
+    # The policy's defaults: the stack's own baseline for every OS.
+    assert registered == {
+        ("mixed", "AMAZON_LINUX_2023"): account.physical_id("AmazonLinux2023Baseline"),
+        ("mixed", "UBUNTU"): account.physical_id("UbuntuBaseline"),
+        ("mixed", "WINDOWS"): account.physical_id("WindowsCriticalBaseline"),
+    }
+
+
+def test_aws_default_leaves_the_group_unregistered_and_says_so(account: SimulatedAccount, tmp_path: Path) -> None:
+    policy = yaml.safe_load((REPO / "policy" / "patch-policy.yaml").read_text())
+    policy["baselines"]["UBUNTU"] = "aws-default"
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    account.use_policy(path)
+    account.seed([instance("mixed", "sun-0200", os=os) for os in ("AMAZON_LINUX_2023", "UBUNTU", "SUSE")])
+    result = run_ok(account)
+    # Neither the listed aws-default nor an OS the policy does not list is registered with anything.
+    assert set(registrations(account)) == {("mixed", "AMAZON_LINUX_2023")}
+    reasons = [p["reason"] for p in reported(account, result) if p["kind"] == "registration"]
+    for os in ("UBUNTU", "SUSE"):
+        assert any(f"leaves {os} on aws-default" in reason for reason in reasons), os
 
 
 def test_a_registration_tagpatch_did_not_make_is_never_moved(account: SimulatedAccount) -> None:
@@ -185,7 +203,7 @@ def test_a_policy_that_names_a_missing_baseline_is_reported_and_the_rest_goes_on
     assert "tagpatch-sun-0200" in ssm_windows(account)
 
 
-def test_a_window_ssm_rejects_does_not_stop_the_others(
+def test_a_window_ssm_rejects_does_not_stop_the_others_and_the_cycle_fails(
     account: SimulatedAccount, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(simulator.quotas, "MAX_TARGETS_PER_WINDOW", 1)
@@ -193,8 +211,9 @@ def test_a_window_ssm_rejects_does_not_stop_the_others(
     account.seed(
         [instance("web", "sun-0200"), instance("web", "sun-0200", key="PatchGroup"), instance("db", "tue-2330")]
     )
-    result = run_ok(account)
-    assert result.output is not None
+    result = account.run_cycle()
+    assert (result.status, result.error) == ("FAILED", "WindowChangesRejected")
+    assert result.output is not None  # what the Fail state received
     failed = [item for item in result.output["window_results"] if "error" in item]
     assert [item["window"] for item in failed] == ["tagpatch-sun-0200"]
     assert failed[0]["error"] == "WindowChangeRejected"
@@ -266,6 +285,5 @@ def test_ssm_reads_depend_on_windows_not_instances(size: int) -> None:
         "ssm:DescribeMaintenanceWindowTargets": 3,
         "ssm:DescribeMaintenanceWindowTasks": 3,
         "ssm:GetMaintenanceWindowTask": 3,
-        "ssm:DescribePatchBaselines": 1,
         "ssm:DescribePatchGroups": 1,
     }

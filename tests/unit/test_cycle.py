@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tagpatch.cycle import INPUT_KEYS, MODES, Cycle, start_cycle
-from tagpatch.errors import InvalidCycleInput
+from tagpatch.cycle import INPUT_KEYS, MODES, Cycle, ensure_first_running, start_cycle
+from tagpatch.errors import CycleAlreadyRunning, InvalidCycleInput
 
 EXECUTION_ID = "arn:aws:states:us-east-1:123456789012:execution:tagpatch-patch-cycle:manual-2026-11-27"
 EXECUTION_NAME = "manual-2026-11-27"
@@ -295,3 +295,40 @@ def test_allow_mass_deletion_defaults_to_false_and_accepts_booleans() -> None:
 @pytest.mark.parametrize("value", ["yes", 1, None, [True]])
 def test_allow_mass_deletion_must_be_a_boolean(value: object) -> None:
     assert "allow_mass_deletion must be true or false" in rejection({"allow_mass_deletion": value})
+
+
+# --- one cycle at a time ------------------------------------------------------------------------------------
+
+
+def _execution(name: str, started: str) -> dict[str, object]:
+    return {
+        "executionArn": f"arn:aws:states:us-east-1:123456789012:execution:tagpatch-patch-cycle:{name}",
+        "name": name,
+        "startDate": datetime.fromisoformat(started),
+    }
+
+
+def test_the_oldest_running_execution_goes_on_and_a_younger_one_stops() -> None:
+    old, new = _execution("scheduled", "2026-11-29T02:00:00+00:00"), _execution("manual", "2026-11-29T02:00:01+00:00")
+    ensure_first_running([old, new], execution_arn=str(old["executionArn"]), start_time="2026-11-29T02:00:00Z")
+    with pytest.raises(CycleAlreadyRunning, match=r"execution scheduled of this state machine.*is still running"):
+        ensure_first_running([old, new], execution_arn=str(new["executionArn"]), start_time="2026-11-29T02:00:01Z")
+
+
+def test_two_executions_started_in_the_same_instant_agree_on_one_winner() -> None:
+    a, b = _execution("a", "2026-11-29T02:00:00+00:00"), _execution("b", "2026-11-29T02:00:00+00:00")
+    outcomes = []
+    for me in (a, b):
+        try:
+            ensure_first_running([a, b], execution_arn=str(me["executionArn"]), start_time="2026-11-29T02:00:00Z")
+            outcomes.append("runs")
+        except CycleAlreadyRunning:
+            outcomes.append("stops")
+    assert outcomes == ["runs", "stops"]
+
+
+def test_an_execution_not_yet_listed_uses_its_own_start_time() -> None:
+    old = _execution("scheduled", "2026-11-29T02:00:00+00:00")
+    with pytest.raises(CycleAlreadyRunning):
+        ensure_first_running([old], execution_arn="arn:new", start_time="2026-11-29T02:05:00Z")
+    ensure_first_running([], execution_arn="arn:new", start_time="2026-11-29T02:05:00Z")

@@ -436,8 +436,8 @@ def test_one_registration_per_group_and_os_with_the_policy_baseline() -> None:
         line("skipped", os="UBUNTU", cls="unmanaged"),
     )
     assert [(r.patch_group, r.operating_system, r.baseline) for r in state.registrations] == [
-        ("db", "UBUNTU", "aws-default"),
-        ("web", "AMAZON_LINUX_2023", "aws-default"),
+        ("db", "UBUNTU", "custom:tagpatch-ubuntu"),
+        ("web", "AMAZON_LINUX_2023", "custom:tagpatch-amazon-linux-2023"),
         ("win", "WINDOWS", "custom:tagpatch-windows-critical"),
     ]
 
@@ -445,8 +445,8 @@ def test_one_registration_per_group_and_os_with_the_policy_baseline() -> None:
 def test_a_group_with_three_operating_systems_gets_three_registrations() -> None:
     state = build(line("mixed", os="WINDOWS"), line("mixed", os="UBUNTU"), line("mixed", os="AMAZON_LINUX_2"))
     assert [(r.operating_system, r.baseline) for r in state.registrations] == [
-        ("AMAZON_LINUX_2", "aws-default"),
-        ("UBUNTU", "aws-default"),
+        ("AMAZON_LINUX_2", "custom:tagpatch-amazon-linux-2"),
+        ("UBUNTU", "custom:tagpatch-ubuntu"),
         ("WINDOWS", "custom:tagpatch-windows-critical"),
     ]
     assert only_window(state).targets[0].values == ("mixed",)

@@ -9,7 +9,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from tagpatch.cycle import Cycle, start_cycle
 
@@ -109,7 +111,9 @@ def test_sample_cycle_inputs_mean_what_their_names_say() -> None:
 
 def test_prepare_cycle_event_passes_start_cycle() -> None:
     event = prepare_event()
-    assert set(event) == {"input", "execution_id", "execution_name", "start_time"}  # what the ASL sends
+    definition = read(REPO_ROOT / "statemachines" / "patch_cycle.asl.json")
+    sent = definition["States"]["PrepareCycle"]["Parameters"]["Payload"]
+    assert set(event) == {key.removesuffix(".$") for key in sent}  # what the ASL sends
     cycle = start_cycle(
         event["input"],
         execution_id=event["execution_id"],
@@ -121,7 +125,15 @@ def test_prepare_cycle_event_passes_start_cycle() -> None:
 
 def test_prepare_cycle_handler_accepts_the_sample_event() -> None:
     app = load_prepare_cycle_app()
-    result = app.lambda_handler(prepare_event(), FakeLambdaContext())
+    event = prepare_event()
+    with mock_aws():
+        # The sample's state machine exists and runs no other execution.
+        boto3.client("stepfunctions", region_name="us-east-1").create_state_machine(
+            name=event["state_machine_id"].rsplit(":", 1)[1],
+            definition=json.dumps({"StartAt": "S", "States": {"S": {"Type": "Succeed"}}}),
+            roleArn="arn:aws:iam::123456789012:role/tagpatch-patch-cycle",
+        )
+        result = app.lambda_handler(event, FakeLambdaContext())
     assert result == {
         "cycle": {
             "run_id": "manual-2026-11-27",

@@ -87,8 +87,8 @@ def test_window_for_tag_uses_non_trivial_defaults() -> None:
 def test_baseline_for(policy: PatchPolicy) -> None:
     assert policy.baseline_for("WINDOWS") == BaselineChoice("custom", "tagpatch-windows-critical")
     assert policy.baseline_for("WINDOWS").describe() == "custom:tagpatch-windows-critical"
-    assert policy.baseline_for("UBUNTU") == BaselineChoice("aws_default")
-    # An OS the file does not list gets AWS's default baseline.
+    assert policy.baseline_for("UBUNTU") == BaselineChoice("custom", "tagpatch-ubuntu")
+    # An OS the file does not list gets the account's default baseline.
     assert policy.baseline_for("SUSE") == BaselineChoice("aws_default")
     assert policy.baseline_for("SUSE").describe() == "aws-default"
 

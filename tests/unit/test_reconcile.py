@@ -515,11 +515,23 @@ def test_a_missing_timezone_reads_as_utc() -> None:
     assert plan(state, replace_window(as_actual(state), "tagpatch-sun-0200", timezone=None)).writes() == ()
 
 
-def test_a_disabled_window_is_enabled_again() -> None:
+def test_a_window_an_operator_disabled_stays_disabled_and_is_reported_as_paused() -> None:
     state = desired(line("web"))
-    (write,) = plan(state, replace_window(as_actual(state), "tagpatch-sun-0200", enabled=False)).writes()
+    result = plan(state, replace_window(as_actual(state), "tagpatch-sun-0200", enabled=False))
+    assert result.writes() == ()
+    (window,) = [change for change in result.changes if change.kind == "window"]
+    assert window.after is not None and window.after["enabled"] is False
+    (paused,) = result.problems
+    assert (paused.kind, paused.name) == ("window", "tagpatch-sun-0200")
+    assert paused.reason.startswith("paused: ")
+
+
+def test_a_paused_window_whose_settings_change_is_updated_and_stays_paused() -> None:
+    state = desired(line("web"))
+    actual = replace_window(as_actual(state), "tagpatch-sun-0200", enabled=False, duration_hours=5)
+    (write,) = plan(state, actual).writes()
     assert write.before is not None and write.after is not None
-    assert (write.action, write.before["enabled"], write.after["enabled"]) == ("update", False, True)
+    assert (write.action, write.before["enabled"], write.after["enabled"]) == ("update", False, False)
 
 
 def test_a_changed_max_concurrency_updates_the_task() -> None:
@@ -688,3 +700,102 @@ def test_a_changed_task_setting_in_the_policy_is_an_update_not_a_recreate() -> N
     assert update.before is not None
     assert update.after is not None
     assert (update.before["max_concurrency"], update.after["max_concurrency"]) == ("10%", "25%")
+
+
+# --- ownership inside a window, duplicates, and the safety limit for registrations ---------------------
+
+
+def with_foreign_members(window: ActualWindow) -> ActualWindow:
+    foreign_target = ActualTarget("their-target", "their-target", (("InstanceIds", ("i-1",)),), None)
+    foreign_task = dataclasses.replace(window.tasks[0], window_task_id="their-task", name="their-task", description="x")
+    return dataclasses.replace(window, targets=(*window.targets, foreign_target), tasks=(*window.tasks, foreign_task))
+
+
+def test_a_window_no_longer_needed_that_holds_foreign_members_is_left_and_reported() -> None:
+    before = desired(line("web"), line("db", window="tue-2330"))
+    actual = [
+        with_foreign_members(window) if window.name == "tagpatch-tue-2330" else window for window in as_actual(before)
+    ]
+    result = plan(desired(line("web")), actual, share=1.0)
+    changes = [change for change in result.changes if change.window == "tagpatch-tue-2330"]
+    assert summary(tuple(changes)) == [
+        ("window", "blocked", "tagpatch-tue-2330", "tagpatch-tue-2330"),
+        ("task", "delete", TASK, "tagpatch-tue-2330"),
+        ("target", "delete", PG_TARGET, "tagpatch-tue-2330"),
+    ]
+    (kept,) = [window for window in actual if window.name == "tagpatch-tue-2330"]
+    assert changes[0].resource_id == kept.window_id
+    (problem,) = [p for p in result.problems if p.name == "tagpatch-tue-2330"]
+    assert "target their-target" in problem.reason and "task their-task" in problem.reason
+    # Only tagpatch's own members are written: nothing of theirs, and not the window.
+    assert {change.resource_id for change in result.writes()} == {
+        task_id("tagpatch-tue-2330", TASK),
+        target_id("tagpatch-tue-2330", PG_TARGET),
+    }
+
+
+def test_an_unneeded_window_with_only_owned_members_is_deleted() -> None:
+    before = desired(line("web"), line("db", window="tue-2330"))
+    result = plan(desired(line("web")), as_actual(before), share=1.0)
+    assert summary(result.writes()) == [("window", "delete", "tagpatch-tue-2330", "tagpatch-tue-2330")]
+    assert result.problems == ()
+
+
+def test_owned_windows_sharing_a_name_are_reduced_to_one_and_reported() -> None:
+    state = desired(line("web"))
+    (window,) = as_actual(state)
+    duplicate = dataclasses.replace(window, window_id=window_id(7))
+    result = plan(state, [duplicate, window])
+    (write,) = result.writes()
+    assert (write.kind, write.action, write.name, write.resource_id) == (
+        "window",
+        "delete",
+        "tagpatch-sun-0200",
+        window_id(7),
+    )
+    assert write.reason is not None and write.reason.startswith("duplicate:")
+    (problem,) = result.problems
+    assert window_id(7) in problem.reason and window_id(0) in problem.reason
+    # The kept window is compared as usual.
+    assert [c.action for c in result.changes if c.resource_id == window_id(0)] == ["unchanged"]
+
+
+def test_a_duplicate_holding_foreign_members_is_left_and_reported() -> None:
+    state = desired(line("web"))
+    (window,) = as_actual(state)
+    duplicate = with_foreign_members(dataclasses.replace(window, window_id=window_id(7)))
+    result = plan(state, [window, duplicate])
+    assert result.writes() == ()
+    (problem,) = result.problems
+    assert problem.reason.startswith("duplicate:") and "left in place" in problem.reason
+
+
+def test_duplicates_do_not_count_against_the_deletion_limit() -> None:
+    web = desired(line("web"))
+    (window,) = as_actual(web)
+    duplicates = [dataclasses.replace(window, window_id=window_id(index)) for index in (1, 2, 3)]
+    result = plan(web, [window, *duplicates], share=0.25)
+    assert [change.action for change in result.writes()] == ["delete", "delete", "delete"]
+
+
+def test_a_mass_deregistration_is_blocked_by_the_safety_limit() -> None:
+    owned = {(f"group-{index}", "UBUNTU"): "pb-1" for index in range(8)}
+    state = RegistrationState(actual=dict(owned), ledger=dict(owned))
+    result = plan_registrations({}, state, max_deletion_share=0.25, allow_mass_deletion=False)
+    assert result.writes() == ()
+    assert {change.action for change in result.changes} == {"blocked"}
+    (problem,) = result.problems
+    assert problem.name == "safety-limit"
+    assert "deregister 8 of the 8 patch group registrations" in problem.reason
+    allowed = plan_registrations({}, state, max_deletion_share=0.25, allow_mass_deletion=True)
+    assert [change.action for change in allowed.writes()] == ["delete"] * 8
+
+
+def test_deregistrations_within_the_safety_limit_go_ahead() -> None:
+    owned = {(f"group-{index}", "UBUNTU"): "pb-1" for index in range(8)}
+    state = RegistrationState(actual=dict(owned), ledger=dict(owned))
+    wanted = {key: value for key, value in owned.items() if key != ("group-0", "UBUNTU")}
+    wanted.pop(("group-1", "UBUNTU"))
+    result = plan_registrations(wanted, state, max_deletion_share=0.25)
+    assert [change.name for change in result.writes()] == ["group-0/UBUNTU", "group-1/UBUNTU"]
+    assert result.problems == ()

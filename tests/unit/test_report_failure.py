@@ -128,3 +128,34 @@ def test_subject_fits_sns_limit(app: ModuleType) -> None:
     assert len(subject) == 100
     assert subject.startswith("tagpatch cycle failed in SSS")
     assert f"failed in state {'S' * 200}." in body  # the body keeps the full name
+
+
+def test_rejected_windows_are_named_with_ssms_reason(app: ModuleType) -> None:
+    cause = json.dumps({"errorType": "WindowChangeRejected", "errorMessage": "SSM rejected a change: Quota"})
+    event = {
+        "cycle": CYCLE,
+        "failed_state": "ApplyWindowChanges",
+        "error": {"Error": "WindowChangesRejected", "Cause": "SSM rejected the changes of at least one window."},
+        "window_results": [
+            {"window": "tagpatch-a", "created": 1, "updated": 0, "deleted": 0},
+            {"window": "tagpatch-b", "error": "WindowChangeRejected", "cause": cause},
+        ],
+    }
+    _, body = message(app, event)
+    assert "Maintenance windows whose changes SSM rejected (1):" in body.splitlines()
+    assert "- tagpatch-b: WindowChangeRejected: SSM rejected a change: Quota" in body.splitlines()
+    assert "tagpatch-a" not in body
+    assert app.changes_rejected(event) == 1
+
+
+def test_a_failed_registration_step_counts_as_a_rejected_change(app: ModuleType) -> None:
+    assert app.changes_rejected({"failed_state": "BaselineAssociation", "error": {}}) == 1
+    assert app.changes_rejected({"failed_state": "Discovery", "error": {}}) == 0
+
+
+def test_a_long_list_of_rejected_windows_is_cut_with_the_count_kept(app: ModuleType) -> None:
+    results = [{"window": f"tagpatch-{i:03d}", "error": "E", "cause": "c"} for i in range(60)]
+    _, body = message(app, {"cycle": CYCLE, "failed_state": "ApplyWindowChanges", "window_results": results})
+    assert "Maintenance windows whose changes SSM rejected (60):" in body
+    assert "- and 10 more (see the execution's window_results)" in body
+    assert "tagpatch-050" not in body

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tagpatch_local.template import (
     SUB_PLACEHOLDER,
@@ -31,7 +32,7 @@ LAMBDA_TRANSIENT_ERRORS = frozenset(
         "Lambda.TooManyRequestsException",
     }
 )
-# PrepareCycle makes no AWS calls and fails fast on bad input; ReportFailure is the failure path.
+# PrepareCycle fails fast (bad input, or another cycle running); ReportFailure is the failure path.
 NOT_CAUGHT = frozenset({"PrepareCycle", "ReportFailure"})
 CYCLE_FUNCTIONS = frozenset(
     {
@@ -394,3 +395,46 @@ def test_function_logs_have_a_retention(template: Template) -> None:
     assert logging["LogFormat"] == "JSON"
     group = template.resources[logging["LogGroup"]["Ref"]]
     assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_rejected_changes_raise_an_alarm_on_the_metric_report_failure_emits(template: Template) -> None:
+    alarm = template.resources["ChangesRejectedAlarm"]["Properties"]
+    environment = template.global_environment()
+    assert alarm["Namespace"] == environment["POWERTOOLS_METRICS_NAMESPACE"]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": environment["POWERTOOLS_SERVICE_NAME"]}]
+    source = (REPO_ROOT / "functions" / "report_failure" / "app.py").read_text()
+    assert f'name="{alarm["MetricName"]}"' in source
+    assert alarm["AlarmActions"] == [{"Ref": "AlertsTopic"}]
+
+
+def test_a_rejected_window_ends_the_cycle_failed_after_the_registrations(states: dict[str, Any]) -> None:
+    assert states["BaselineAssociation"]["Next"] == "FindRejectedWindows"
+    choice = states[states["FindRejectedWindows"]["Next"]]
+    (rule,) = choice["Choices"]
+    assert choice["Default"] == "CycleComplete"
+    rejected = states[rule["Next"]]
+    assert rejected["Result"]["Error"] == "WindowChangesRejected"
+    assert states[rejected["Next"]]["Next"] == "ReportFailure"
+    assert states["ReportFailure"]["Next"] == "CycleFailed"
+
+
+def test_the_policy_defaults_to_the_stacks_own_baselines_with_compliance_levels(template: Template) -> None:
+    policy = yaml.safe_load((REPO_ROOT / "policy" / "patch-policy.yaml").read_text())
+    environment = template.functions()["BaselineAssociationFunction"].environment
+    text = environment["CUSTOM_BASELINE_IDS"]["Fn::Sub"]
+    ids = json.loads(SUB_PLACEHOLDER.sub(lambda match: match.group(1), text))
+    baselines = {
+        resource["Properties"]["Name"]: resource["Properties"]
+        for resource in template.resources.values()
+        if resource["Type"] == "AWS::SSM::PatchBaseline"
+    }
+    for operating_system, choice in policy["baselines"].items():
+        assert choice.startswith("custom:"), operating_system
+        name = choice.removeprefix("custom:")
+        assert ids[name] in {
+            logical for logical, r in template.resources.items() if r["Type"].endswith("PatchBaseline")
+        }
+        baseline = baselines[name]
+        assert baseline["OperatingSystem"] == operating_system
+        for rule in baseline["ApprovalRules"]["PatchRules"]:
+            assert rule["ComplianceLevel"] not in (None, "UNSPECIFIED"), (name, rule)

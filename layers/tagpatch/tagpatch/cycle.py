@@ -7,12 +7,12 @@ mistake gets a message that says which key is wrong and what would be right.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypedDict, cast
 
-from tagpatch.errors import InvalidCycleInput
+from tagpatch.errors import CycleAlreadyRunning, InvalidCycleInput
 from tagpatch.tags import is_valid_patch_group_name
 
 Mode = Literal["apply", "plan"]
@@ -151,3 +151,36 @@ def start_cycle(execution_input: object, *, execution_id: str, execution_name: s
         # Not %Y: glibc does not zero-pad years before 1000, and the prefix must sort as YYYY/MM/DD.
         artifact_prefix=f"runs/{now.year:04d}/{now:%m/%d}/{execution_name}/",
     )
+
+
+def execution_order(execution: Mapping[str, Any]) -> tuple[datetime, str]:
+    """Older first; two executions started in the same instant are ordered by ARN, the same way by both."""
+    started = execution["startDate"]
+    if isinstance(started, str):
+        started = parse_time(started, "startDate")
+    return started.astimezone(UTC), str(execution["executionArn"])
+
+
+def ensure_first_running(running: Iterable[Mapping[str, Any]], *, execution_arn: str, start_time: str) -> None:
+    """Let only the oldest running execution go on; any other fails before it reads or writes anything.
+
+    `running` is ListExecutions(statusFilter=RUNNING) for this state machine. Both of two racing
+    executions see each other and apply the same order, so exactly one goes on.
+    """
+    executions = list(running)
+    # Both sides must compare the same timestamps, so this execution's own comes from the listing too;
+    # the context's start time only stands in while the listing does not show it yet.
+    listed = [execution for execution in executions if execution["executionArn"] == execution_arn]
+    mine = execution_order(listed[0]) if listed else (parse_time(start_time, "start_time"), execution_arn)
+    older = [
+        execution
+        for execution in executions
+        if execution["executionArn"] != execution_arn and execution_order(execution) < mine
+    ]
+    if older:
+        first = min(older, key=execution_order)
+        raise CycleAlreadyRunning(
+            f"execution {first.get('name', first['executionArn'])} of this state machine, started "
+            f"{execution_order(first)[0].isoformat()}, is still running; this cycle stops so that two cycles never "
+            "change the same maintenance windows at once. Start it again once that one has ended"
+        )

@@ -38,3 +38,7 @@ class WindowChangeRejected(TagpatchError):
 
 class RegistrationRejected(TagpatchError):
     """SSM refused a patch group registration; the others were still made and the ledger kept."""
+
+
+class CycleAlreadyRunning(TagpatchError):
+    """An older execution of the state machine is still running; this one stops before it reads or writes."""

@@ -320,20 +320,36 @@ def plan_windows(
     max_deletion_share: float,
     allow_mass_deletion: bool,
 ) -> Plan:
-    actual_by_name = {window.name: window for window in actual}
+    windows_by_name: dict[str, list[ActualWindow]] = {}
+    for found in sorted(actual, key=lambda w: w.window_id):
+        windows_by_name.setdefault(found.name, []).append(found)
     changes: list[Change] = []
     problems: list[Problem] = list(desired.problems)
     desired_names = {window.name for window in desired.windows}
 
+    # Ownership needs both marks: the tag and the name prefix.
+    owned_by_name = {
+        name: [window for window in same_name if window.owned and name.startswith(MANAGED_PREFIX)]
+        for name, same_name in windows_by_name.items()
+    }
+    kept: dict[str, ActualWindow] = {}
+    for name, owned_windows in sorted(owned_by_name.items()):
+        if not owned_windows:
+            continue
+        # Two owned windows with one name are left by a past race: keep the lowest id (any stable choice
+        # will do: ids are random), remove the rest.
+        kept[name], *duplicates = owned_windows
+        for duplicate in duplicates:
+            changes.extend(_remove_duplicate(duplicate, kept[name], problems))
+
     for window in desired.windows:
-        current = actual_by_name.get(window.name)
+        unowned = [other for other in windows_by_name.get(window.name, []) if not other.owned]
+        current = kept.get(window.name)
         after = window_fields(window.settings, window.description)
-        if current is None:
-            changes.append(Change("window", "create", window.name, window.name, None, after))
-            changes.extend(_diff_members(window, None))
-        elif not current.owned:
+        if unowned:
+            blocker = unowned[0]
             reason = (
-                f"a maintenance window named {window.name} exists ({current.window_id}) but is not tagged "
+                f"a maintenance window named {window.name} exists ({blocker.window_id}) but is not tagged "
                 "tagpatch:managed=true; tagpatch will not change it. Rename or delete it, or tag it to hand it over"
             )
             changes.append(
@@ -342,14 +358,28 @@ def plan_windows(
                     "blocked",
                     window.name,
                     window.name,
-                    actual_window_fields(current),
+                    actual_window_fields(blocker),
                     after,
                     reason,
-                    resource_id=current.window_id,
+                    resource_id=blocker.window_id,
                 )
             )
             problems.append(Problem("window", window.name, reason))
+        elif current is None:
+            changes.append(Change("window", "create", window.name, window.name, None, after))
+            changes.extend(_diff_members(window, None))
         else:
+            # An operator pauses a window by disabling it; tagpatch never enables it again.
+            after["enabled"] = current.enabled
+            if not current.enabled:
+                problems.append(
+                    Problem(
+                        "window",
+                        window.name,
+                        f"paused: maintenance window {window.name} ({current.window_id}) is disabled, so its "
+                        "instances are not patched; tagpatch keeps it disabled. Enable it to resume patching",
+                    )
+                )
             before = actual_window_fields(current)
             action: Action = "unchanged" if before == after else "update"
             changes.append(
@@ -357,9 +387,8 @@ def plan_windows(
             )
             changes.extend(_diff_members(window, current))
 
-    # Ownership needs both marks: the tag and the name prefix.
-    owned = [window for window in actual_by_name.values() if window.owned and window.name.startswith(MANAGED_PREFIX)]
-    doomed = sorted((window for window in owned if window.name not in desired_names), key=lambda w: w.name)
+    owned = sorted(kept.values(), key=lambda w: w.name)
+    doomed = [gone for gone in owned if gone.name not in desired_names]
     limit = max(1, math.floor(max_deletion_share * len(owned)))
     if doomed and len(doomed) > limit and not allow_mass_deletion:
         reason = (
@@ -372,17 +401,36 @@ def plan_windows(
             Change(
                 "window",
                 "blocked",
-                window.name,
-                window.name,
-                actual_window_fields(window),
+                gone.name,
+                gone.name,
+                actual_window_fields(gone),
                 None,
                 reason,
-                resource_id=window.window_id,
+                resource_id=gone.window_id,
             )
-            for window in doomed
+            for gone in doomed
         )
     else:
-        changes.extend(
+        for gone in doomed:
+            changes.extend(_delete_window(gone, problems))
+    return Plan(tuple(changes), tuple(problems))
+
+
+def _foreign_members(window: ActualWindow) -> list[str]:
+    return [f"target {t.name or t.window_target_id}" for t in window.targets if not t.owned] + [
+        f"task {t.name or t.window_task_id}" for t in window.tasks if not t.owned
+    ]
+
+
+def _delete_window(window: ActualWindow, problems: list[Problem], reason: str | None = None) -> list[Change]:
+    """Delete an owned window, unless someone else registered targets or tasks in it.
+
+    Deleting a window deletes everything in it, so a window holding members tagpatch does not own is
+    left in place and reported; the members tagpatch owns in it are deregistered.
+    """
+    foreign = _foreign_members(window)
+    if not foreign:
+        return [
             Change(
                 "window",
                 "delete",
@@ -390,11 +438,76 @@ def plan_windows(
                 window.name,
                 actual_window_fields(window),
                 None,
+                reason,
                 resource_id=window.window_id,
             )
-            for window in doomed
+        ]
+    blocked_reason = (
+        f"maintenance window {window.name} ({window.window_id}) is no longer needed, but it holds "
+        f"{', '.join(sorted(foreign))}, which tagpatch did not register; the window is left in place and only "
+        "tagpatch's own targets and tasks are removed. Move or deregister the others, then the next cycle deletes it"
+    )
+    problems.append(Problem("window", window.name, blocked_reason))
+    names_by_id = {target.window_target_id: target.name for target in window.targets}
+    return [
+        Change(
+            "window",
+            "blocked",
+            window.name,
+            window.name,
+            actual_window_fields(window),
+            None,
+            blocked_reason,
+            resource_id=window.window_id,
+        ),
+        *(
+            Change(
+                "task",
+                "delete",
+                task.name,
+                window.name,
+                actual_task_fields(task, names_by_id),
+                None,
+                resource_id=task.window_task_id,
+            )
+            for task in sorted(window.tasks, key=lambda t: t.name)
+            if task.owned
+        ),
+        *(
+            Change(
+                "target",
+                "delete",
+                target.name,
+                window.name,
+                actual_target_fields(target),
+                None,
+                resource_id=target.window_target_id,
+            )
+            for target in sorted(window.targets, key=lambda t: t.name)
+            if target.owned
+        ),
+    ]
+
+
+def _remove_duplicate(duplicate: ActualWindow, kept: ActualWindow, problems: list[Problem]) -> list[Change]:
+    reason = (
+        f"duplicate: {duplicate.window_id} is a second maintenance window named {duplicate.name} that tagpatch "
+        f"owns (left by two cycles that ran at once); {kept.window_id} is kept"
+    )
+    foreign = _foreign_members(duplicate)
+    if foreign:
+        # Deleting it would delete what others registered in it; a person has to sort it out.
+        problems.append(
+            Problem(
+                "window",
+                duplicate.name,
+                f"{reason}. The duplicate also holds {', '.join(sorted(foreign))}, which tagpatch did not "
+                "register, so it is left in place: move those to another window and delete it",
+            )
         )
-    return Plan(tuple(changes), tuple(problems))
+        return []
+    problems.append(Problem("window", duplicate.name, f"{reason}; the duplicate is deleted"))
+    return _delete_window(duplicate, problems, reason)
 
 
 @dataclass
@@ -411,24 +524,38 @@ def plan_registrations(
     *,
     problems: Sequence[Problem] = (),
     max_groups_per_baseline: int = MAX_PATCH_GROUPS_PER_BASELINE,
+    max_deletion_share: float = 0.25,
+    allow_mass_deletion: bool = False,
 ) -> Plan:
     """desired: (patch group, OS) -> baseline id, already resolved from the policy.
 
     A baseline holds at most 25 patch groups: registrations beyond that are reported as blocked
     (in patch group order, so the same groups are blocked every cycle), never attempted.
+    Deregistrations obey the same safety limit as window deletions.
     """
     changes: list[Change] = []
     found = list(problems)
     deleted = {
         key for key, registered in state.ledger.items() if key not in desired and state.actual.get(key) == registered
     }
+    owned = sum(1 for key, registered in state.ledger.items() if state.actual.get(key) == registered)
+    limit = max(1, math.floor(max_deletion_share * owned))
+    blocked_reason = None
+    if len(deleted) > limit and not allow_mass_deletion:
+        blocked_reason = (
+            f"safety limit: this cycle would deregister {len(deleted)} of the {owned} patch group registrations "
+            f"tagpatch owns (more than {max_deletion_share:.0%}, i.e. {limit}); nothing was deregistered. If that "
+            'is intended, start a cycle with {"allow_mass_deletion": true}'
+        )
+        found.append(Problem("registration", "safety-limit", blocked_reason))
     moving = {
         key
         for key, baseline_id in desired.items()
         if key in state.actual and state.actual[key] != baseline_id and state.ledger.get(key) == state.actual[key]
     }
     # Groups each baseline will hold once this plan is applied, before any new registration.
-    load = Counter(baseline for key, baseline in state.actual.items() if key not in deleted and key not in moving)
+    freed = deleted if blocked_reason is None else set()
+    load = Counter(baseline for key, baseline in state.actual.items() if key not in freed and key not in moving)
     for (group, operating_system), baseline_id in sorted(desired.items()):
         name = f"{group}/{operating_system}"
         after = {"patch_group": group, "operating_system": operating_system, "baseline_id": baseline_id}
@@ -462,5 +589,8 @@ def plan_registrations(
             "operating_system": operating_system,
             "baseline_id": state.ledger[(group, operating_system)],
         }
-        changes.append(Change("registration", "delete", f"{group}/{operating_system}", None, before, None))
+        action: Action = "delete" if blocked_reason is None else "blocked"
+        changes.append(
+            Change("registration", action, f"{group}/{operating_system}", None, before, None, blocked_reason)
+        )
     return Plan(tuple(changes), tuple(found))

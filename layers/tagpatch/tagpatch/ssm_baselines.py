@@ -27,7 +27,12 @@ PATCH_GROUP_PAGE_SIZE: Final = 100
 
 @dataclass
 class BaselineResolver:
-    """Turns the policy's `aws-default`, `custom:<name>` and `pb-...` into baseline ids, once per OS."""
+    """Turns the policy's `custom:<name>` and `pb-...` into baseline ids, once per OS.
+
+    `aws-default` resolves to no baseline: the OS's patch groups stay unregistered, so the account's
+    default baseline for that OS applies. AWS's documentation does not settle whether a patch group
+    may be registered with an AWS-managed baseline (docs/decisions.md), so tagpatch never tries.
+    """
 
     custom_ids: Mapping[str, str]
     resolved: dict[tuple[str, str], str | None] = field(default_factory=dict)
@@ -41,7 +46,13 @@ class BaselineResolver:
 
     def _resolve(self, operating_system: str, choice: str) -> str | None:
         if choice == "aws-default":
-            return self._aws_default(operating_system)
+            self._problem(
+                operating_system,
+                f"the policy leaves {operating_system} on aws-default: its patch groups are not registered, so the "
+                f"account's default patch baseline for {operating_system} applies (AWS's predefined baselines "
+                "report every patch's compliance level as Unspecified)",
+            )
+            return None
         if choice.startswith("custom:"):
             name = choice.removeprefix("custom:")
             baseline_id = self.custom_ids.get(name)
@@ -53,20 +64,6 @@ class BaselineResolver:
                 )
             return baseline_id
         return self._existing(operating_system, choice)
-
-    def _aws_default(self, operating_system: str) -> str | None:
-        identities = client("ssm").describe_patch_baselines(
-            Filters=[
-                {"Key": "OWNER", "Values": ["AWS"]},
-                {"Key": "OPERATING_SYSTEM", "Values": [operating_system]},
-            ],
-            MaxResults=100,
-        )["BaselineIdentities"]
-        defaults = [i for i in identities if i.get("BaselineName", "").endswith("DefaultPatchBaseline")]
-        if not defaults:
-            self._problem(operating_system, f"no AWS-managed default patch baseline exists for {operating_system}")
-            return None
-        return str(sorted(defaults, key=lambda i: i["BaselineName"])[0]["BaselineId"])
 
     def _existing(self, operating_system: str, baseline_id: str) -> str | None:
         try:

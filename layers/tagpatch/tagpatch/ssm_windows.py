@@ -228,20 +228,25 @@ class _WindowApplier:
         by_kind: dict[str, list[Change]] = {"window": [], "target": [], "task": []}
         for change in changes:
             by_kind[change.kind].append(change)
-        (self.window_change,) = by_kind["window"]
+        # Deletes first: the window itself, or owned duplicates of its name (left by a past race).
+        deletes = [change for change in by_kind["window"] if change.action == "delete"]
+        remaining = [change for change in by_kind["window"] if change.action != "delete"]
+        self.window_change = remaining[0] if remaining else deletes[0]
         self.window_id = self.window_change.resource_id
         self.target_ids = {change.name: change.resource_id for change in by_kind["target"] if change.resource_id}
         self._members: dict[str, dict[str, tuple[str, bool]]] | None = None
-        # The order SSM needs: window, target upserts, task upserts, task deletes, target deletes.
+        # The order SSM needs: window, target upserts, task upserts, task deletes, target deletes. A
+        # blocked window may still hold tagpatch's own members to deregister: go on with its id.
         self.ordered = [
-            *([self.window_change] if self.window_change.action in WRITE_ACTIONS else []),
+            *deletes,
+            *([self.window_change] if remaining and self.window_change.action in WRITE_ACTIONS else []),
             *(c for c in by_kind["target"] if c.action in ("create", "update")),
             *(c for c in by_kind["task"] if c.action in ("create", "update")),
             *(c for c in by_kind["task"] if c.action == "delete"),
             *(c for c in by_kind["target"] if c.action == "delete"),
         ]
-        if self.window_change.action in ("delete", "blocked"):
-            self.ordered = self.ordered[:1] if self.window_change.action == "delete" else []
+        if not remaining:
+            self.ordered = deletes
 
     def run(self) -> WindowApplication:
         outcomes: list[ChangeOutcome] = []
@@ -278,7 +283,8 @@ class _WindowApplier:
             self.ssm.update_maintenance_window(
                 WindowId=self.window_id,
                 Name=change.name,
-                Enabled=True,
+                # The plan keeps the window's actual state: an operator's pause is never undone.
+                Enabled=bool(change.after.get("enabled", True)),
                 Replace=True,
                 **_window_request(change.after),
             )
