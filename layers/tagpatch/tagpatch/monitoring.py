@@ -26,13 +26,12 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 from tagpatch.aws import client, paginate
-from tagpatch.desired import DesiredState
+from tagpatch.desired import SCHEDULABLE_CLASSES, DesiredState
 from tagpatch.observability import tracer
 
 Outcome = Literal["patched", "failed", "missed", "scanned", "not_due", "not_scheduled"]
 OUTCOMES: Final[tuple[Outcome, ...]] = ("patched", "failed", "missed", "scanned", "not_due", "not_scheduled")
 ALERTED: Final = frozenset({"failed", "missed"})
-SCHEDULABLE_CLASSES: Final = frozenset({"ready", "stopped"})
 PATCH_STATE_BATCH: Final = 50  # DescribeInstancePatchStates takes at most 50 InstanceIds
 PAGE_SIZE: Final = 100
 COMMAND_PAGE_SIZE: Final = 50  # ListCommandInvocations maximum

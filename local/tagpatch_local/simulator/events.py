@@ -32,7 +32,7 @@ class FailedDelivery:
     reason: str
 
 
-FAILED_DELIVERIES: list[FailedDelivery] = []  # cleared with each new mock by the runner
+FAILED_DELIVERIES: list[FailedDelivery] = []  # process-wide: a test clears it before it looks
 
 
 def _allows_eventbridge(policy_json: str, topic_arn: str) -> bool:
