@@ -5,6 +5,7 @@
 - `quotas`: the documented limits. `schedules`: what SSM accepts as a window schedule.
 - `instances`: managed nodes and DescribeInstanceInformation. `windows`: maintenance windows,
   targets and tasks. `baselines`: patch baselines and patch groups. `ec2`: moto speed-ups.
+- `iam`: IAM enforced for assumed-role credentials (action, resource ARN, conditions).
 
 Simulated state lives on moto's backends, so it is reset whenever moto resets them (each `mock_aws`
 start). Nothing here imports tagpatch: the simulator's rules come from AWS's documentation, so that a
@@ -13,7 +14,7 @@ bug in tagpatch is never copied into its judge.
 
 from __future__ import annotations
 
-from tagpatch_local.simulator import baselines, core, ec2, quotas, schedules, windows
+from tagpatch_local.simulator import baselines, core, ec2, iam, quotas, schedules, windows
 from tagpatch_local.simulator.core import (
     FakeOutputError,
     MotoImplementsOperationError,
@@ -49,6 +50,7 @@ __all__ = [
     "correction",
     "deregister_managed_instance",
     "ec2",
+    "iam",
     "install",
     "installed_operations",
     "managed_instances",
