@@ -582,6 +582,22 @@ def authorize_s3_action(response: Any, bucket_name: str | None, key_name: str | 
     if operation in {"ListBucket", "ListObjectsV2", "ListObjects"} and prefix_value is None:
         prefix_value = ""  # a listing without Prefix is the prefix ""
     checks = s3_authorizations(operation, bucket_name, key_name, prefix_value)
+    try:
+        _enforce_s3(response, principal, account, checks, bucket_name, key_name)
+    except AccessDenied as denied:
+        if str(getattr(response, "method", "")).upper() == "HEAD":
+            denied.description = ""  # a HEAD response has no body: the caller sees only the 403
+        raise
+
+
+def _enforce_s3(
+    response: Any,
+    principal: Principal,
+    account: str,
+    checks: Sequence[Authorization],
+    bucket_name: str | None,
+    key_name: str | None,
+) -> None:
     enforce(principal, checks, "s3")
     if (
         checks[0].action == "s3:GetObject"
