@@ -119,11 +119,10 @@ def test_every_condition_in_a_statement_must_hold() -> None:
         "ForAllValues:StringEquals": {"aws:TagKeys": ["tagpatch:managed"]},
     }
     policy = allow("ssm:CreateMaintenanceWindow", Condition=condition)
-    tagged = {"aws:RequestTag/tagpatch:managed": ("true",), "aws:TagKeys": ("tagpatch:managed",)}
-    assert decide(policy, "ssm:CreateMaintenanceWindow", **tagged) is Decision.ALLOW
-    assert decide(policy, "ssm:CreateMaintenanceWindow", **{**tagged, "aws:TagKeys": ("a", "tagpatch:managed")}) is (
-        Decision.IMPLICIT_DENY
-    )
+    tagged: dict[str, tuple[str, ...]] = {REQUEST_TAG: ("true",), "aws:TagKeys": ("tagpatch:managed",)}
+    assert decide(policy, "ssm:CreateMaintenanceWindow", "*", **tagged) is Decision.ALLOW
+    extra_key = {**tagged, "aws:TagKeys": ("a", "tagpatch:managed")}
+    assert decide(policy, "ssm:CreateMaintenanceWindow", "*", **extra_key) is Decision.IMPLICIT_DENY
     assert decide(policy, "ssm:CreateMaintenanceWindow") is Decision.IMPLICIT_DENY
 
 
