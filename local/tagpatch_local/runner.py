@@ -457,7 +457,13 @@ class SimulatedAccount(_Clients):
             self.client("s3").create_bucket(Bucket=name)
             self.physical.update({(logical_id, None): name, (logical_id, "Arn"): f"arn:aws:s3:::{name}"})
         elif kind == "AWS::SNS::Topic":
-            arn = self.client("sns").create_topic(Name=f"tagpatch-local-{logical_id}")["TopicArn"]
+            properties = self.template.resources[logical_id].get("Properties", {})
+            # The topic's key matters: publishing to an encrypted topic needs the publisher's KMS permissions.
+            key = properties.get("KmsMasterKeyId")
+            attributes = {"KmsMasterKeyId": str(resolve(key, self._resolve))} if key is not None else {}
+            arn = self.client("sns").create_topic(Name=f"tagpatch-local-{logical_id}", Attributes=attributes)[
+                "TopicArn"
+            ]
             self.physical.update({(logical_id, None): arn, (logical_id, "TopicName"): arn.rsplit(":", 1)[1]})
         elif kind == "AWS::KMS::Key":
             meta = self.client("kms").create_key(Description=logical_id)["KeyMetadata"]
