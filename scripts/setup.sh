@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates or refreshes the two virtualenvs from the pinned lock files. Safe to run again:
+# Creates or refreshes the virtualenvs from the pinned lock files. Safe to run again:
 # it reinstalls only when a lock file has changed since the last run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,4 +34,5 @@ ensure_venv() {  # dir, lock file, extra install command
 ensure_venv .venv requirements/dev.txt
 if [ "${1:-}" = "--with-sam" ]; then
   ensure_venv .venv-sam requirements/sam.txt
+  ensure_venv .venv-checkov requirements/checkov.txt
 fi

@@ -48,6 +48,17 @@ READ_PREFIXES: Final = ("Describe", "Get", "List", "Head", "Lookup", "Search")
 ARTIFACT_WRITES: Final = frozenset({"s3:PutObject", "sns:Publish"})
 # Local runs have no X-Ray daemon; everything else about the environment is the template's.
 LOCAL_ENVIRONMENT: Final = {"POWERTOOLS_TRACE_DISABLED": "true"}
+# The runner's own credentials: the account's root, which the simulated IAM does not restrict.
+ROOT_CREDENTIALS: Final = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+# Lambda's execution-role trust policy: only the Lambda service may assume a function's role.
+LAMBDA_TRUST_POLICY: Final = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
 
 
 def is_write(call: str) -> bool:
@@ -144,7 +155,41 @@ class LocalFunction:
     name: str
     arn: str
     environment: dict[str, str]
+    role_arn: str = ""
     module: ModuleType | None = None
+
+
+def _role_credentials(sts: Any, role_arn: str, session_name: str) -> dict[str, str]:
+    """Temporary credentials for a function's role, as Lambda gives each invocation (moto STS)."""
+    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+    return {
+        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": credentials["SessionToken"],
+    }
+
+
+@contextlib.contextmanager
+def _signing_as(credentials: Mapping[str, str]) -> Iterator[None]:
+    """Make every boto3 client created meanwhile sign with `credentials`, and none outlive it.
+
+    tagpatch caches its clients per process (tagpatch.aws.client); a client made under one function's
+    role must never serve another function, so the cache is emptied on the way in and out.
+    """
+    from tagpatch.aws import client  # noqa: PLC0415 - the layer's cache, cleared deliberately
+
+    session = boto3.DEFAULT_SESSION._session if boto3.DEFAULT_SESSION is not None else None
+    client.cache_clear()
+    if session is not None:
+        session.set_credentials(
+            credentials["AWS_ACCESS_KEY_ID"], credentials["AWS_SECRET_ACCESS_KEY"], credentials["AWS_SESSION_TOKEN"]
+        )
+    try:
+        yield
+    finally:
+        client.cache_clear()
+        if session is not None:
+            session.set_credentials(ROOT_CREDENTIALS["aws_access_key_id"], ROOT_CREDENTIALS["aws_secret_access_key"])
 
 
 class LambdaDispatcher:
@@ -157,6 +202,7 @@ class LambdaDispatcher:
         # Handlers share one process and os.environ, so invocations take turns.
         self._lock = threading.Lock()
         self._original: Callable[..., Any] | None = None
+        self.sts: Any = None  # the account's STS client (root credentials), set when it deploys
 
     def install(self) -> None:
         dispatcher = self
@@ -175,9 +221,10 @@ class LambdaDispatcher:
             self._original = None
 
     @contextlib.contextmanager
-    def _environment(self, function: LocalFunction) -> Iterator[None]:
+    def _environment(self, function: LocalFunction, credentials: Mapping[str, str]) -> Iterator[None]:
         saved = dict(os.environ)
         os.environ.update(function.environment)
+        os.environ.update(credentials)
         try:
             yield
         finally:
@@ -200,9 +247,22 @@ class LambdaDispatcher:
         name = function_name.rsplit(":", 1)[-1]
         function = self.functions[name]
         event = json.loads(body) if body else {}
+        with self._lock:
+            # Each invocation signs as its own function's role; Lambda names the session after the function.
+            credentials = _role_credentials(self.sts, function.role_arn, name) if function.role_arn else None
+            return self._invoke(function, name, event, credentials, response_headers)
+
+    def _invoke(
+        self,
+        function: LocalFunction,
+        name: str,
+        event: Any,
+        credentials: Mapping[str, str] | None,
+        response_headers: dict[str, str],
+    ) -> bytes:
         with (
-            self._lock,
-            self._environment(function),
+            self._environment(function, credentials or {}),
+            _signing_as(credentials) if credentials else contextlib.nullcontext(),
             contextlib.redirect_stdout(self.log_stream),
             warnings.catch_warnings(),
         ):
@@ -423,7 +483,9 @@ class _Clients:
     def client(self, service: str) -> Any:
         clients: dict[str, Any] = self.__dict__.setdefault("_clients", {})
         if service not in clients:
-            clients[service] = boto3.client(service, region_name=self.__dict__.get("region"))
+            # Explicit keys: a client made while a handler runs must not pick up that function's role.
+            credentials = ROOT_CREDENTIALS if isinstance(self, SimulatedAccount) else {}
+            clients[service] = boto3.client(service, region_name=self.__dict__.get("region"), **credentials)
         return clients[service]
 
 
@@ -469,6 +531,7 @@ class SimulatedAccount(_Clients):
         # moto's interpreter logs every caught task failure as an error; the history has them all.
         logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
         simulator.install()
+        simulator.iam.reset_allowed_checks()
         _install_call_hook()
         self.dispatcher.install()
         # The shared layer's Logger and Metrics read the environment when first imported: give this
@@ -536,7 +599,13 @@ class SimulatedAccount(_Clients):
             self.client("s3").create_bucket(Bucket=name)
             self.physical.update({(logical_id, None): name, (logical_id, "Arn"): f"arn:aws:s3:::{name}"})
         elif kind == "AWS::SNS::Topic":
-            arn = self.client("sns").create_topic(Name=f"tagpatch-local-{logical_id}")["TopicArn"]
+            properties = self.template.resources[logical_id].get("Properties", {})
+            # The topic's key matters: publishing to an encrypted topic needs the publisher's KMS permissions.
+            key = properties.get("KmsMasterKeyId")
+            attributes = {"KmsMasterKeyId": str(resolve(key, self._resolve))} if key is not None else {}
+            arn = self.client("sns").create_topic(Name=f"tagpatch-local-{logical_id}", Attributes=attributes)[
+                "TopicArn"
+            ]
             self.physical.update({(logical_id, None): arn, (logical_id, "TopicName"): arn.rsplit(":", 1)[1]})
         elif kind == "AWS::KMS::Key":
             meta = self.client("kms").create_key(Description=logical_id)["KeyMetadata"]
@@ -567,8 +636,58 @@ class SimulatedAccount(_Clients):
                 environment[name] = str(found)
         return environment
 
+    def _condition(self, expression: Any) -> Any:
+        """Evaluate a template condition (Fn::Equals/Not/And/Or, Condition) with the stack's parameters."""
+        if isinstance(expression, dict) and len(expression) == 1:
+            ((name, argument),) = expression.items()
+            if name == "Condition":
+                return self._condition(self.template.document.get("Conditions", {})[argument])
+            if name == "Fn::Equals":
+                left, right = (self._condition(item) for item in argument)
+                return str(left) == str(right)
+            if name == "Fn::Not":
+                return not self._condition(argument[0])
+            if name == "Fn::And":
+                return all(self._condition(item) for item in argument)
+            if name == "Fn::Or":
+                return any(self._condition(item) for item in argument)
+        return resolve(expression, self._resolve)
+
+    def _policy_documents(self, logical_id: str) -> list[dict[str, Any]]:
+        """A function's inline policies as CloudFormation would deploy them (Fn::If decided)."""
+        documents = []
+        for policy in self.template.resources[logical_id].get("Properties", {}).get("Policies", []):
+            chosen = policy
+            if isinstance(policy, dict) and "Fn::If" in policy:
+                condition, when_true, when_false = policy["Fn::If"]
+                chosen = when_true if self._condition({"Condition": condition}) else when_false
+                if chosen == {"Ref": "AWS::NoValue"}:
+                    continue
+            if not isinstance(chosen, dict) or "Statement" not in chosen:
+                # A managed policy or SAM policy template would grant what the runner cannot see.
+                raise TemplateError(f"{logical_id}: the local runner deploys only inline policy statements: {chosen!r}")
+            documents.append(resolve(chosen, self._resolve))
+        return documents
+
+    def _create_role(self, logical_id: str) -> str:
+        """The function's execution role, holding exactly its policies from template.yaml."""
+        iam = self.client("iam")
+        role_name = f"tagpatch-local-{logical_id}Role"
+        arn = str(iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=LAMBDA_TRUST_POLICY)["Role"]["Arn"])
+        for index, document in enumerate(self._policy_documents(logical_id)):
+            iam.put_role_policy(RoleName=role_name, PolicyName=f"policy-{index}", PolicyDocument=json.dumps(document))
+        return arn
+
+    def role_arn(self, logical_id: str) -> str:
+        """The execution role of a function (by its template logical id)."""
+        for function in self.dispatcher.functions.values():
+            if function.spec.logical_id == logical_id:
+                return function.role_arn
+        raise TemplateError(f"no function {logical_id} in this account")
+
     def _create_function(self, spec: FunctionSpec) -> None:
         name = f"tagpatch-local-{spec.logical_id}"
+        role_arn = self._create_role(spec.logical_id)
         environment = self._environment_for(spec)
         archive = io.BytesIO()
         with zipfile.ZipFile(archive, "w") as bundle:
@@ -576,7 +695,7 @@ class SimulatedAccount(_Clients):
         arn = self.client("lambda").create_function(
             FunctionName=name,
             Runtime="python3.13",
-            Role=self._role_arn,
+            Role=role_arn,
             Handler=spec.handler,
             Code={"ZipFile": archive.getvalue()},
             Timeout=spec.timeout,
@@ -584,13 +703,15 @@ class SimulatedAccount(_Clients):
             Environment={"Variables": environment},
         )["FunctionArn"]
         self.dispatcher.functions[name] = LocalFunction(
-            spec, name, arn, {**environment, "AWS_LAMBDA_FUNCTION_NAME": name, **LOCAL_ENVIRONMENT}
+            spec, name, arn, {**environment, "AWS_LAMBDA_FUNCTION_NAME": name, **LOCAL_ENVIRONMENT}, role_arn
         )
         self.physical.update({(spec.logical_id, None): name, (spec.logical_id, "Arn"): arn})
 
     def _deploy(self) -> None:
+        self.dispatcher.sts = self.client("sts")
+        # The state machine's own calls (invoking the functions) are not evaluated by the simulated IAM.
         self._role_arn = self.client("iam").create_role(
-            RoleName="tagpatch-local-execution",
+            RoleName="tagpatch-local-PatchCycleStateMachineRole",
             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}),
         )["Role"]["Arn"]
         for logical_id in self.template.functions():

@@ -2,11 +2,14 @@
 
 The calls are the ones botocore saw while the real handlers ran a set of cycles chosen to take
 every path (create, update, delete, move a registration, fail and report), not a list kept by hand.
+Actions are compared by name; resources by the checks the simulated account's IAM made for each
+call (its ARN derivation is AWS's stand-in and never reads tagpatch), against the deployed policies.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -16,15 +19,20 @@ import yaml
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 from tagpatch_local.runner import READ_TIMEOUT, SimulatedAccount
+from tagpatch_local.simulator import iam
+from tagpatch_local.simulator.iam import Authorization, Decision, evaluate, statement_applies
 from tagpatch_local.template import Template
 
 from .support import instance, run_ok
 
 REPO = Path(__file__).resolve().parents[2]
-# Actions IAM checks on a call besides the call's own action.
+# Companion permissions: actions IAM checks on a call besides the call's own action, from AWS's
+# documentation (not from the template).
 IMPLIED: dict[str, set[str]] = {
-    "ssm:CreateMaintenanceWindow": {"ssm:AddTagsToResource"},  # it is given Tags
-    "sns:Publish": {"kms:GenerateDataKey", "kms:Decrypt"},  # the topic is KMS-encrypted
+    # SSM User Guide, tagging on create: a create with Tags also needs ssm:AddTagsToResource.
+    "ssm:CreateMaintenanceWindow": {"ssm:AddTagsToResource"},
+    # SNS Developer Guide, encryption at rest: publishing to an SSE-KMS topic uses the caller's key permissions.
+    "sns:Publish": {"kms:GenerateDataKey", "kms:Decrypt"},
 }
 # Operations whose IAM action has another name.
 ACTION_NAMES = {"s3:HeadObject": "s3:GetObject", "s3:ListObjectsV2": "s3:ListBucket"}
@@ -73,8 +81,15 @@ def instance_id(account: SimulatedAccount, name: str) -> str:
     return str(reservations["Reservations"][0]["Instances"][0]["InstanceId"])
 
 
+@dataclass
+class Observed:
+    calls: dict[str, Counter[str]]  # function -> service:Operation -> count
+    checks: dict[str, list[Authorization]]  # function -> every check its calls passed
+    policies: dict[str, list[dict[str, Any]]]  # function -> its role's policies as deployed
+
+
 @pytest.fixture(scope="module")
-def observed_calls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Counter[str]]:
+def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
     """Every call each function made over cycles that take every path."""
     folder = tmp_path_factory.mktemp("policies")
     calls: dict[str, Counter[str]] = {}
@@ -104,6 +119,8 @@ def observed_calls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Counte
         )
         # A create whose every answer is lost is retried by the workflow, which finds the window made.
         account.fail_next("ssm", "CreateMaintenanceWindow", READ_TIMEOUT, times=5, mode="response_lost")
+        # A registration whose answer is lost meets AlreadyExists on retry and reads what is registered.
+        account.fail_next("ssm", "RegisterPatchBaselineForPatchGroup", READ_TIMEOUT, times=1, mode="response_lost")
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda _: None))
             results = [run_ok(account)]
@@ -124,10 +141,27 @@ def observed_calls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Counte
         failed = account.run_cycle({})
         assert failed.status == "FAILED"
         results.append(failed)
+        roles = {account.role_arn(function).rsplit("/", 1)[1]: function for function in account.template.functions()}
+        checks: dict[str, list[Authorization]] = {function: [] for function in roles.values()}
+        for role, check in iam.allowed_checks():
+            checks[roles[role]].append(check)
+        client = account.client("iam")
+        policies = {
+            function: [
+                client.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+                for name in client.list_role_policies(RoleName=role)["PolicyNames"]
+            ]
+            for role, function in roles.items()
+        }
     for result in results:
         for function, counts in result.calls_by_function.items():
             calls.setdefault(function, Counter()).update(counts)
-    return calls
+    return Observed(calls, checks, policies)
+
+
+@pytest.fixture(scope="module")
+def observed_calls(observed: Observed) -> dict[str, Counter[str]]:
+    return observed.calls
 
 
 def test_the_scenario_takes_every_write_path(observed_calls: dict[str, Counter[str]]) -> None:
@@ -147,6 +181,7 @@ def test_the_scenario_takes_every_write_path(observed_calls: dict[str, Counter[s
         "ssm:RegisterPatchBaselineForPatchGroup",
         "ssm:DeregisterPatchBaselineForPatchGroup",
         "ssm:GetPatchBaseline",
+        "ssm:GetPatchBaselineForPatchGroup",
     } <= set(observed_calls["BaselineAssociationFunction"])
     assert "sns:Publish" in observed_calls["ReportFailureFunction"]
 
@@ -182,6 +217,7 @@ def test_wildcard_resources_only_where_the_action_has_no_resource_level_permissi
         "ssm:CreateMaintenanceWindow",
         "ssm:DescribePatchBaselines",
         "ssm:DescribePatchGroups",
+        "ssm:GetPatchBaselineForPatchGroup",
     }
     template = Template.load(REPO / "template.yaml")
     for function in template.functions():
@@ -189,3 +225,59 @@ def test_wildcard_resources_only_where_the_action_has_no_resource_level_permissi
             for statement in policy["Statement"]:
                 if statement["Resource"] == "*":
                     assert set(statement["Action"]) <= unscopable, (function, statement["Sid"])
+
+
+@pytest.mark.parametrize("function", sorted(Template.load(REPO / "template.yaml").functions()))
+def test_every_call_is_allowed_on_its_resource_by_the_functions_policy(function: str, observed: Observed) -> None:
+    # Each IAM action of each recorded call was checked on a resource and allowed by this function's role.
+    checked = {check.action for check in observed.checks[function]}
+    needed = set().union(*(iam_actions(call) for call in observed.calls.get(function, Counter())))
+    assert needed - checked == set(), f"{function}: calls the simulated IAM never checked"
+    for check in observed.checks[function]:
+        assert evaluate(observed.policies[function], check) is Decision.ALLOW, (function, check)
+
+
+@pytest.mark.parametrize("function", sorted(Template.load(REPO / "template.yaml").functions()))
+def test_every_resource_a_statement_grants_is_used_by_some_call(function: str, observed: Observed) -> None:
+    unused = []
+    for policy in observed.policies[function]:
+        for statement in policy["Statement"]:
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for resource in resources:
+                narrowed = {**statement, "Resource": resource}
+                if not any(statement_applies(narrowed, check) for check in observed.checks[function]):
+                    unused.append((statement.get("Sid"), resource))
+    assert unused == [], f"{function}: statements whose resources no call used"
+
+
+def test_window_writes_are_conditioned_on_ownership_and_creation_on_the_ownership_tag() -> None:
+    template = Template.load(REPO / "template.yaml")
+    (policy,) = policy_documents(template, "ApplyWindowChangesFunction", conditional=False)
+    by_sid = {statement["Sid"]: statement for statement in policy["Statement"]}
+    owned = {"StringEquals": {"aws:ResourceTag/tagpatch:managed": "true"}}
+    assert by_sid["ChangeOwnedWindows"]["Condition"] == owned
+    for sid in ("CreateOwnedWindows", "TagWindowsOnCreate"):
+        assert by_sid[sid]["Condition"]["StringEquals"] == {"aws:RequestTag/tagpatch:managed": "true"}
+
+
+def test_the_alerts_key_policy_names_the_account_and_only_used_service_principals() -> None:
+    template = Template.load(REPO / "template.yaml")
+    statements = template.resources["AlertsKey"]["Properties"]["KeyPolicy"]["Statement"]
+    services = [s for s in statements if "Service" in s["Principal"]]
+    assert [s["Principal"]["Service"] for s in services] == ["cloudwatch.amazonaws.com"]  # only the alarms publish
+    for statement in services:
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    alarm_topics = [
+        r["Properties"]["AlarmActions"] for r in template.resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    assert alarm_topics and all(actions == [{"Ref": "AlertsTopic"}] for actions in alarm_topics)
+
+
+def test_failed_and_timed_out_executions_each_raise_an_alarm() -> None:
+    template = Template.load(REPO / "template.yaml")
+    metrics = {
+        r["Properties"]["MetricName"]
+        for r in template.resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Namespace"] == "AWS/States"
+    }
+    assert {"ExecutionsFailed", "ExecutionsTimedOut"} <= metrics

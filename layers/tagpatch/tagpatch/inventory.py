@@ -6,7 +6,7 @@ import gzip
 import io
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any, NotRequired, TypedDict
+from typing import Any, Final, NotRequired, TypedDict
 
 from botocore.exceptions import ClientError
 
@@ -96,11 +96,36 @@ def put_json(bucket: str, key: str, document: Any) -> None:
     client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
 
 
+# What S3 answers for a key that does not exist, to a caller allowed to know (s3:ListBucket).
+MISSING_KEY_CODES: Final = frozenset({"NoSuchKey", "404"})
+
+
 def get_bytes(bucket: str, key: str) -> bytes:
     try:
         body: bytes = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as error:
-        if error_code(error) in {"NoSuchKey", "404", "NoSuchBucket"}:
+        if error_code(error) in {*MISSING_KEY_CODES, "NoSuchBucket"}:
             raise ArtifactError(f"run artifact s3://{bucket}/{key} does not exist ({error_code(error)})") from error
+        raise
+    return body
+
+
+def get_bytes_if_exists(bucket: str, key: str) -> bytes | None:
+    """The object's bytes, or None only when S3 says the key does not exist.
+
+    S3 answers GetObject on a missing key with 403 AccessDenied unless the caller may list the bucket,
+    and AWS does not document whether that check honours an s3:prefix condition. So the key is looked
+    up with a listing of exactly its own name (which a prefix-scoped s3:ListBucket allows) before it is
+    read. AccessDenied, NoSuchBucket and every other error are raised: they never mean "no object".
+    """
+    s3 = client("s3")
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+    if not any(item.get("Key") == key for item in listed):
+        return None
+    try:
+        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as error:
+        if error_code(error) in MISSING_KEY_CODES:
+            return None  # deleted between the listing and the read
         raise
     return body

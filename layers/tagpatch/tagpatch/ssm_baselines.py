@@ -16,8 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tagpatch.aws import client, describe_error, error_code, is_transient, paginate
 from tagpatch.changes import ChangeOutcome, Outcome
 from tagpatch.desired import Problem, Registration
-from tagpatch.errors import ArtifactError
-from tagpatch.inventory import get_bytes, put_json
+from tagpatch.inventory import get_bytes_if_exists, put_json
 from tagpatch.observability import tracer
 from tagpatch.reconcile import Change, RegistrationState
 
@@ -107,10 +106,9 @@ def read_registrations(bucket: str) -> RegistrationState:
     for mapping in paginate(client("ssm").describe_patch_groups, "Mappings", MaxResults=PATCH_GROUP_PAGE_SIZE):
         identity = mapping.get("BaselineIdentity", {})
         state.actual[(mapping["PatchGroup"], identity.get("OperatingSystem", ""))] = identity.get("BaselineId", "")
-    try:
-        ledger = json.loads(get_bytes(bucket, LEDGER_KEY))
-    except ArtifactError:
-        ledger = []  # first cycle: tagpatch has registered nothing yet
+    raw = get_bytes_if_exists(bucket, LEDGER_KEY)
+    # No ledger only when S3 says so (the first cycle); a denied read fails the state instead.
+    ledger = json.loads(raw) if raw is not None else []
     for entry in ledger:
         state.ledger[(entry["patch_group"], entry["operating_system"])] = entry["baseline_id"]
     return state

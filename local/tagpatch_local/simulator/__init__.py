@@ -5,6 +5,7 @@
 - `quotas`: the documented limits. `schedules`: what SSM accepts as a window schedule.
 - `instances`: managed nodes and DescribeInstanceInformation. `windows`: maintenance windows,
   targets and tasks. `baselines`: patch baselines and patch groups. `ec2`: moto speed-ups.
+- `iam`: IAM enforced for assumed-role credentials (action, resource ARN, conditions).
 
 Simulated state lives on moto's backends, so it is reset whenever moto resets them (each `mock_aws`
 start). Nothing here imports tagpatch: the simulator's rules come from AWS's documentation, so that a
@@ -20,6 +21,7 @@ from tagpatch_local.simulator import (
     ec2,
     events,
     executions,
+    iam,
     occurrences,
     quotas,
     schedules,
@@ -65,6 +67,7 @@ __all__ = [
     "ec2",
     "events",
     "executions",
+    "iam",
     "install",
     "installed_operations",
     "managed_instances",

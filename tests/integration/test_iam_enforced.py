@@ -1,0 +1,138 @@
+"""IAM is enforced on the functions in a real cycle: each runs as its own role, and only what that allows works."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+from moto.sts.models import sts_backends
+
+from tagpatch_local.runner import SimulatedAccount
+from tagpatch_local.template import load_template
+
+from .support import instance, run_ok
+
+REPO = Path(__file__).resolve().parents[2]
+LEDGER_KEY = "state/baseline-registrations.json"
+
+
+@contextmanager
+def template_variant(edit: Callable[[dict[str, Any]], None]) -> Iterator[Path]:
+    """template.yaml with `edit` applied, beside it (its CodeUri paths are relative), removed afterwards."""
+    document = load_template(REPO / "template.yaml")
+    edit(document)
+    path = REPO / f".template-test-{uuid.uuid4().hex[:8]}.yaml"
+    # Long-form intrinsics (Ref, Fn::Sub) read back exactly as the short forms did.
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    try:
+        yield path
+    finally:
+        path.unlink()
+
+
+def statements(document: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    (policy,) = [p for p in document["Resources"][function]["Properties"]["Policies"] if "Statement" in p]
+    found: list[dict[str, Any]] = policy["Statement"]
+    return found
+
+
+def failed_state(result: Any) -> dict[str, Any]:
+    """ReportFailure's input: the state that failed and its error."""
+    for event in result.events:
+        if event["type"] == "TaskStateEntered" and event["stateEnteredEventDetails"]["name"] == "ReportFailure":
+            document: dict[str, Any] = json.loads(event["stateEnteredEventDetails"]["input"])
+            return document
+    raise AssertionError("ReportFailure never ran")
+
+
+def test_each_function_runs_under_its_own_role() -> None:
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        account.seed([instance("web", "sun-0200")])
+        run_ok(account)
+        iam = account.client("iam")
+        for logical_id in account.template.functions():
+            role = account.role_arn(logical_id).rsplit("/", 1)[1]
+            names = iam.list_role_policies(RoleName=role)["PolicyNames"]
+            deployed = [iam.get_role_policy(RoleName=role, PolicyName=n)["PolicyDocument"] for n in names]
+            granted = {
+                a
+                for d in deployed
+                for s in d["Statement"]
+                for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+            }
+            if logical_id == "PrepareCycleFunction":
+                assert granted == {"states:ListExecutions"}  # it only asks whether a cycle is running
+            else:
+                assert granted, logical_id
+        # One assumed-role session per invocation, named after the function (as Lambda does).
+        sessions = {role.session_name for role in sts_backends["123456789012"]["aws"].assumed_roles}
+        assert "tagpatch-local-DiscoveryFunction" in sessions
+
+
+def test_the_first_cycle_in_a_fresh_account_succeeds_and_writes_the_ledger() -> None:
+    # On the previous main the ledger read was a GetObject on a missing key without s3:ListBucket: 403.
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        account.seed([instance("web", "sun-0200")])
+        run_ok(account)
+        ledger = account.client("s3").get_object(Bucket=account.artifact_bucket, Key=LEDGER_KEY)
+        assert json.loads(ledger["Body"].read()) == [
+            {"patch_group": "web", "operating_system": "AMAZON_LINUX_2023", "baseline_id": ledger_baseline(account)}
+        ]
+        assert run_ok(account).resource_write_calls == {}  # and a rerun writes nothing
+
+
+def ledger_baseline(account: SimulatedAccount) -> str:
+    mappings = account.client("ssm").describe_patch_groups()["Mappings"]
+    return str(mappings[0]["BaselineIdentity"]["BaselineId"])
+
+
+def test_a_denied_ledger_read_fails_the_cycle_instead_of_meaning_no_ledger() -> None:
+    def without_listing(document: dict[str, Any]) -> None:
+        policy = statements(document, "BaselineAssociationFunction")
+        policy[:] = [s for s in policy if s["Sid"] != "FindRegistrationLedger"]
+
+    with template_variant(without_listing) as path, SimulatedAccount(path) as account:
+        account.seed([instance("web", "sun-0200")])
+        result = account.run_cycle({})
+        assert result.status == "FAILED"
+        failure = failed_state(result)
+        assert failure["error"]["Error"] == "AccessDenied"
+        assert "ListObjectsV2" in failure["error"]["Cause"]
+        # Nothing was registered on a guess that there was no ledger.
+        assert account.client("ssm").describe_patch_groups()["Mappings"] == []
+
+
+def test_a_call_the_policy_does_not_grant_fails_with_access_denied() -> None:
+    def narrow(document: dict[str, Any]) -> None:
+        # The windows' writes scoped to one window id only: creating targets in a new window is denied.
+        for statement in statements(document, "ApplyWindowChangesFunction"):
+            if statement["Sid"] == "ChangeOwnedWindows":
+                statement["Resource"] = {
+                    "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:maintenancewindow/mw-0"
+                }
+
+    with template_variant(narrow) as path, SimulatedAccount(path) as account:
+        account.seed([instance("web", "sun-0200")])
+        result = account.run_cycle({})
+        causes = [
+            json.dumps(event, default=str)
+            for event in result.events
+            if "AccessDeniedException" in json.dumps(event, default=str)
+            and "RegisterTargetWithMaintenanceWindow" in json.dumps(event, default=str)
+        ]
+        assert causes, "RegisterTargetWithMaintenanceWindow was not denied"
+        assert (
+            "assumed-role/tagpatch-local-ApplyWindowChangesFunctionRole/tagpatch-local-ApplyWindowChangesFunction"
+            in causes[0]
+        )
+        assert (
+            account.client("ssm").describe_maintenance_window_targets(
+                WindowId=account.client("ssm").describe_maintenance_windows()["WindowIdentities"][0]["WindowId"]
+            )["Targets"]
+            == []
+        )

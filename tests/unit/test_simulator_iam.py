@@ -1,0 +1,270 @@
+"""The simulated account's IAM: policy evaluation as IAM documents it, and denials as each service sends them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from tagpatch_local import simulator
+from tagpatch_local.simulator.iam import Authorization, Decision, evaluate
+
+ACCOUNT = "123456789012"
+WINDOW_ARN = f"arn:aws:ssm:us-east-1:{ACCOUNT}:maintenancewindow/mw-0123456789abcdef0"
+
+
+def allow(action: Any, resource: Any = "*", **extra: Any) -> dict[str, Any]:
+    return {"Statement": [{"Effect": "Allow", "Action": action, "Resource": resource, **extra}]}
+
+
+def decide(policy: dict[str, Any], action: str, resource: str = "*", **context: tuple[str, ...]) -> Decision:
+    return evaluate([policy], Authorization(action, resource, context))
+
+
+# --- evaluation ---------------------------------------------------------------------------------------
+
+
+def test_allow_needs_both_action_and_resource() -> None:
+    policy = allow("ssm:UpdateMaintenanceWindow", WINDOW_ARN)
+    assert decide(policy, "ssm:UpdateMaintenanceWindow", WINDOW_ARN) is Decision.ALLOW
+    assert decide(policy, "ssm:DeleteMaintenanceWindow", WINDOW_ARN) is Decision.IMPLICIT_DENY
+    assert decide(policy, "ssm:UpdateMaintenanceWindow", WINDOW_ARN[:-1] + "1") is Decision.IMPLICIT_DENY
+
+
+def test_no_policy_is_an_implicit_deny() -> None:
+    assert evaluate([], Authorization("s3:GetObject", "arn:aws:s3:::b/k")) is Decision.IMPLICIT_DENY
+
+
+def test_an_explicit_deny_beats_any_allow() -> None:
+    policies = [allow("ssm:*", "*"), {"Statement": [{"Effect": "Deny", "Action": "ssm:Delete*", "Resource": "*"}]}]
+    assert evaluate(policies, Authorization("ssm:DeleteMaintenanceWindow", WINDOW_ARN)) is Decision.EXPLICIT_DENY
+    assert evaluate(policies, Authorization("ssm:UpdateMaintenanceWindow", WINDOW_ARN)) is Decision.ALLOW
+
+
+def test_wildcards_star_and_question_mark() -> None:
+    assert decide(allow("ssm:Describe*"), "ssm:DescribeMaintenanceWindows") is Decision.ALLOW
+    assert decide(allow("SSM:describe*"), "ssm:DescribeMaintenanceWindows") is Decision.ALLOW  # actions ignore case
+    assert decide(allow("ssm:Get?"), "ssm:GetPatchBaseline") is Decision.IMPLICIT_DENY
+    assert decide(allow("s3:GetObject", "arn:aws:s3:::b/runs/*"), "s3:GetObject", "arn:aws:s3:::b/runs/x/y") is (
+        Decision.ALLOW
+    )
+    assert decide(allow("s3:GetObject", "arn:aws:s3:::b/run?/k"), "s3:GetObject", "arn:aws:s3:::b/runs/k") is (
+        Decision.ALLOW
+    )
+    # ARNs are case-sensitive.
+    assert decide(allow("s3:GetObject", "arn:aws:s3:::b/RUNS/*"), "s3:GetObject", "arn:aws:s3:::b/runs/k") is (
+        Decision.IMPLICIT_DENY
+    )
+    # An action without resource-level permissions is authorised on "*" only.
+    assert decide(allow("ec2:DescribeInstances", "arn:aws:ec2:*:*:instance/*"), "ec2:DescribeInstances") is (
+        Decision.IMPLICIT_DENY
+    )
+
+
+def test_not_action_and_not_resource() -> None:
+    policy = {"Statement": [{"Effect": "Allow", "NotAction": "ssm:Delete*", "NotResource": "arn:aws:s3:::secret/*"}]}
+    assert decide(policy, "ssm:UpdateMaintenanceWindow", WINDOW_ARN) is Decision.ALLOW
+    assert decide(policy, "ssm:DeleteMaintenanceWindow", WINDOW_ARN) is Decision.IMPLICIT_DENY
+    assert decide(policy, "s3:GetObject", "arn:aws:s3:::secret/k") is Decision.IMPLICIT_DENY
+
+
+RESOURCE_TAG, REQUEST_TAG = "aws:ResourceTag/tagpatch:managed", "aws:RequestTag/tagpatch:managed"
+PASSED, SSM = "iam:PassedToService", "ssm.amazonaws.com"
+
+
+@pytest.mark.parametrize(
+    ("condition", "context", "expected"),
+    [
+        # aws:ResourceTag on an owned and a foreign window
+        ({"StringEquals": {RESOURCE_TAG: "true"}}, {RESOURCE_TAG: ("true",)}, True),
+        ({"StringEquals": {RESOURCE_TAG: "true"}}, {RESOURCE_TAG: ("yes",)}, False),
+        ({"StringEquals": {RESOURCE_TAG: "true"}}, {}, False),
+        # condition key names are case-insensitive
+        ({"StringEquals": {RESOURCE_TAG.upper(): "true"}}, {RESOURCE_TAG: ("true",)}, True),
+        # aws:RequestTag and aws:TagKeys on create
+        ({"StringEquals": {REQUEST_TAG: "true"}}, {REQUEST_TAG: ("true",)}, True),
+        ({"ForAllValues:StringEquals": {"aws:TagKeys": ["m"]}}, {"aws:TagKeys": ("m",)}, True),
+        ({"ForAllValues:StringEquals": {"aws:TagKeys": ["m"]}}, {"aws:TagKeys": ("m", "x")}, False),
+        ({"ForAnyValue:StringEquals": {"aws:TagKeys": ["x"]}}, {"aws:TagKeys": ("tagpatch:managed", "x")}, True),
+        ({"ForAnyValue:StringEquals": {"aws:TagKeys": ["x"]}}, {}, False),
+        # iam:PassedToService
+        ({"StringEquals": {PASSED: SSM}}, {PASSED: (SSM,)}, True),
+        ({"StringEquals": {PASSED: SSM}}, {PASSED: ("ec2.amazonaws.com",)}, False),
+        # s3:prefix
+        ({"StringLike": {"s3:prefix": "state/*"}}, {"s3:prefix": ("state/ledger.json",)}, True),
+        ({"StringLike": {"s3:prefix": "state/*"}}, {"s3:prefix": ("runs/",)}, False),
+        ({"StringEquals": {"s3:prefix": "state/ledger.json"}}, {"s3:prefix": ("",)}, False),
+        # aws:SourceAccount; negation, IfExists and Null on a missing key
+        ({"StringEquals": {"aws:SourceAccount": ACCOUNT}}, {"aws:SourceAccount": (ACCOUNT,)}, True),
+        ({"StringNotEquals": {"aws:SourceAccount": ACCOUNT}}, {}, True),
+        ({"StringEqualsIfExists": {"aws:SourceAccount": ACCOUNT}}, {}, True),
+        ({"Null": {"aws:ResourceTag/owner": "true"}}, {}, True),
+        ({"Null": {"aws:ResourceTag/owner": "true"}}, {"aws:ResourceTag/owner": ("me",)}, False),
+    ],
+)
+def test_condition_keys(condition: dict[str, Any], context: dict[str, tuple[str, ...]], expected: bool) -> None:
+    policy = allow("ssm:UpdateMaintenanceWindow", "*", Condition=condition)
+    decision = decide(policy, "ssm:UpdateMaintenanceWindow", WINDOW_ARN, **context)
+    assert (decision is Decision.ALLOW) is expected
+
+
+def test_every_condition_in_a_statement_must_hold() -> None:
+    condition = {
+        "StringEquals": {"aws:RequestTag/tagpatch:managed": "true"},
+        "ForAllValues:StringEquals": {"aws:TagKeys": ["tagpatch:managed"]},
+    }
+    policy = allow("ssm:CreateMaintenanceWindow", Condition=condition)
+    tagged: dict[str, tuple[str, ...]] = {REQUEST_TAG: ("true",), "aws:TagKeys": ("tagpatch:managed",)}
+    assert decide(policy, "ssm:CreateMaintenanceWindow", "*", **tagged) is Decision.ALLOW
+    extra_key = {**tagged, "aws:TagKeys": ("a", "tagpatch:managed")}
+    assert decide(policy, "ssm:CreateMaintenanceWindow", "*", **extra_key) is Decision.IMPLICIT_DENY
+    assert decide(policy, "ssm:CreateMaintenanceWindow") is Decision.IMPLICIT_DENY
+
+
+# --- through boto3: each protocol's denial ---------------------------------------------------------
+
+
+@pytest.fixture
+def account() -> Iterator[dict[str, Any]]:
+    """A moto account with a bucket, an encrypted topic and a window; `as_role(policy)` gives role clients."""
+    with mock_aws():
+        simulator.install()
+        root = {"region_name": "us-east-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        s3 = boto3.client("s3", **root)
+        s3.create_bucket(Bucket="art")
+        s3.put_object(Bucket="art", Key="runs/present", Body=b"x")
+        key = boto3.client("kms", **root).create_key()["KeyMetadata"]
+        topic = boto3.client("sns", **root).create_topic(Name="alerts", Attributes={"KmsMasterKeyId": key["KeyId"]})
+        ssm = boto3.client("ssm", **root)
+        window = ssm.create_maintenance_window(
+            Name="mine", Schedule="cron(0 2 ? * SUN *)", Duration=2, Cutoff=1, AllowUnassociatedTargets=False
+        )["WindowId"]
+        iam, sts = boto3.client("iam", **root), boto3.client("sts", **root)
+        roles = iter(range(1000))
+
+        def as_role(*statements: dict[str, Any]) -> Any:
+            name = f"role-{next(roles)}"
+            arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+            if statements:
+                document = json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+                iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=document)
+            credentials = sts.assume_role(RoleArn=arn, RoleSessionName="fn")["Credentials"]
+            return boto3.Session(
+                aws_access_key_id=credentials["AccessKeyId"],
+                aws_secret_access_key=credentials["SecretAccessKey"],
+                aws_session_token=credentials["SessionToken"],
+                region_name="us-east-1",
+            )
+
+        yield {"as_role": as_role, "window": window, "topic": topic["TopicArn"], "key": key["Arn"], "root": root}
+
+
+def error_of(call: Any, **kwargs: Any) -> dict[str, Any]:
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    response: dict[str, Any] = caught.value.response
+    return {"code": response["Error"]["Code"], "message": response["Error"].get("Message", ""), **response}
+
+
+def test_ssm_denial_is_a_json_access_denied_exception_naming_the_window(account: dict[str, Any]) -> None:
+    session = account["as_role"]()
+    error = error_of(session.client("ssm").get_maintenance_window, WindowId=account["window"])
+    arn = f"arn:aws:ssm:us-east-1:{ACCOUNT}:maintenancewindow/{account['window']}"
+    assert error["code"] == "AccessDeniedException"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error["message"] == (
+        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/role-0/fn is not authorized to perform: "
+        f"ssm:GetMaintenanceWindow on resource: {arn} because no identity-based policy allows the "
+        "ssm:GetMaintenanceWindow action"
+    )
+
+
+def test_ssm_window_writes_see_the_windows_tags(account: dict[str, Any]) -> None:
+    owned_only = {
+        "Effect": "Allow",
+        "Action": "ssm:UpdateMaintenanceWindow",
+        "Resource": f"arn:aws:ssm:us-east-1:{ACCOUNT}:maintenancewindow/*",
+        "Condition": {"StringEquals": {"aws:ResourceTag/tagpatch:managed": "true"}},
+    }
+    ssm = account["as_role"](owned_only).client("ssm")
+    assert error_of(ssm.update_maintenance_window, WindowId=account["window"], Duration=3)["code"] == (
+        "AccessDeniedException"
+    )
+    boto3.client("ssm", **account["root"]).add_tags_to_resource(
+        ResourceType="MaintenanceWindow",
+        ResourceId=account["window"],
+        Tags=[{"Key": "tagpatch:managed", "Value": "true"}],
+    )
+    ssm.update_maintenance_window(WindowId=account["window"], Duration=3)
+
+
+def test_ssm_explicit_deny_message(account: dict[str, Any]) -> None:
+    session = account["as_role"](
+        {"Effect": "Allow", "Action": "ssm:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "ssm:DescribeMaintenanceWindows", "Resource": "*"},
+    )
+    error = error_of(session.client("ssm").describe_maintenance_windows)
+    assert error["message"].endswith("ssm:DescribeMaintenanceWindows with an explicit deny in an identity-based policy")
+
+
+def test_ec2_denial_is_unauthorized_operation(account: dict[str, Any]) -> None:
+    error = error_of(account["as_role"]().client("ec2").describe_instances)
+    assert error["code"] == "UnauthorizedOperation"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert "is not authorized to perform: ec2:DescribeInstances" in error["message"]
+
+
+def test_sns_denial_is_authorization_error_and_the_topic_key_is_checked(account: dict[str, Any]) -> None:
+    publish = {"Effect": "Allow", "Action": "sns:Publish", "Resource": account["topic"]}
+    error = error_of(account["as_role"]().client("sns").publish, TopicArn=account["topic"], Message="m")
+    assert error["code"] == "AuthorizationError"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 403
+    # Allowed to publish, but not to use the topic's key.
+    error = error_of(account["as_role"](publish).client("sns").publish, TopicArn=account["topic"], Message="m")
+    assert error["code"] == "KMSAccessDenied"
+    assert "kms:GenerateDataKey" in error["message"]
+    key = {"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": account["key"]}
+    account["as_role"](publish, key).client("sns").publish(TopicArn=account["topic"], Message="m")
+
+
+def test_s3_denial_is_access_denied_403(account: dict[str, Any]) -> None:
+    s3 = account["as_role"]({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::art/runs/*"})
+    assert s3.client("s3").get_object(Bucket="art", Key="runs/present")["Body"].read() == b"x"
+    error = error_of(s3.client("s3").put_object, Bucket="art", Key="runs/present", Body=b"y")
+    assert error["code"] == "AccessDenied"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert "s3:PutObject on resource: arn:aws:s3:::art/runs/present" in error["message"]
+
+
+def test_s3_missing_key_is_403_without_list_bucket_and_404_with_it(account: dict[str, Any]) -> None:
+    get = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::art/*"}
+    without = account["as_role"](get).client("s3")
+    assert error_of(without.get_object, Bucket="art", Key="runs/missing")["code"] == "AccessDenied"
+    assert error_of(without.head_object, Bucket="art", Key="runs/missing")["code"] == "403"
+    listing = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::art"}
+    with_list = account["as_role"](get, listing).client("s3")
+    assert error_of(with_list.get_object, Bucket="art", Key="runs/missing")["code"] == "NoSuchKey"
+    assert error_of(with_list.head_object, Bucket="art", Key="runs/missing")["code"] == "404"
+
+
+def test_s3_prefix_scoped_listing(account: dict[str, Any]) -> None:
+    listing = {
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": "arn:aws:s3:::art",
+        "Condition": {"StringEquals": {"s3:prefix": "runs/present"}},
+    }
+    s3 = account["as_role"](listing).client("s3")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="art", Prefix="runs/present")["Contents"]] == ["runs/present"]
+    assert error_of(s3.list_objects_v2, Bucket="art", Prefix="runs/")["code"] == "AccessDenied"
+    assert error_of(s3.list_objects_v2, Bucket="art")["code"] == "AccessDenied"
+
+
+def test_the_runners_own_keys_are_not_restricted(account: dict[str, Any]) -> None:
+    ssm = boto3.client("ssm", **account["root"])
+    assert ssm.get_maintenance_window(WindowId=account["window"])["Name"] == "mine"
