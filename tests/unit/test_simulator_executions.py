@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import pytest
+from botocore.exceptions import ClientError
 
 from tagpatch_local.simulator import executions, register_managed_instance
 
@@ -248,3 +250,34 @@ def test_a_rule_delivers_to_an_sns_topic_only_when_the_topic_policy_lets_eventbr
     events_backends[ACCOUNT][REGION].put_events([entry])
     (message,) = sqs.receive_message(QueueUrl=queue_url)["Messages"]
     assert json.loads(json.loads(message["Body"])["Message"])["detail"] == {"n": 1}
+
+
+def test_get_command_invocation_answers_for_a_window_run_command(ssm: Any) -> None:
+    reached, stopped = launch(1)[0], launch(1, state="stopped", ping="ConnectionLost")[0]
+    profile(reached, missing=2, result="failed")
+    window_id, target_id = window_with_task(ssm)
+    executions.run_window(ACCOUNT, REGION, window_id, START, {target_id: [reached, stopped]})
+    _, invocation = the_command(ssm, window_id)
+    command_id = invocation["ExecutionId"]
+    failed = ssm.get_command_invocation(CommandId=command_id, InstanceId=reached)
+    assert (failed["Status"], failed["StatusDetails"], failed["ResponseCode"]) == ("Failed", "Failed", 1)
+    assert failed["ExecutionStartDateTime"].startswith(START.strftime("%Y-%m-%dT%H:%M"))
+    unreached = ssm.get_command_invocation(CommandId=command_id, InstanceId=stopped)
+    assert (unreached["StatusDetails"], unreached["ResponseCode"]) == ("Delivery Timed Out", -1)
+    assert "ExecutionStartDateTime" not in unreached
+    with pytest.raises(ClientError) as missing:
+        ssm.get_command_invocation(CommandId=command_id, InstanceId="i-0123456789abcdef0")
+    assert missing.value.response["Error"]["Code"] == "InvocationDoesNotExist"
+
+
+def test_next_execution_time_follows_the_clock_and_the_window_state(ssm: Any) -> None:
+    from tagpatch_local.simulator import clock
+
+    clock.set_now(ACCOUNT, REGION, START)
+    window_id, _ = window_with_task(ssm)
+    got = ssm.get_maintenance_window(WindowId=window_id)
+    listed = {w["WindowId"]: w for w in ssm.describe_maintenance_windows()["WindowIdentities"]}
+    schedule = ssm.describe_maintenance_window_schedule(WindowId=window_id)["ScheduledWindowExecutions"]
+    assert got["NextExecutionTime"] == listed[window_id]["NextExecutionTime"] == schedule[0]["ExecutionTime"]
+    ssm.update_maintenance_window(WindowId=window_id, Enabled=False)
+    assert "NextExecutionTime" not in ssm.get_maintenance_window(WindowId=window_id)

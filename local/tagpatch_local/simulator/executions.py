@@ -36,12 +36,13 @@ from typing import Any, Final, Literal
 
 from moto.ec2.models import ec2_backends
 from moto.events.models import events_backends
-from moto.ssm.exceptions import ValidationException
+from moto.ssm.exceptions import SSMException, ValidationException
 from moto.ssm.models import ssm_backends
 
 from tagpatch_local.simulator import clock
 from tagpatch_local.simulator.core import (
     DoesNotExistException,
+    correction,
     drop_none,
     filters_of,
     operation,
@@ -589,6 +590,54 @@ def _list_command_invocations(response: Any) -> dict[str, Any]:
             )
     page, token = page_of("ListCommandInvocations", invocations, params, (1, 50))
     return drop_none({"CommandInvocations": [i.to_output() for i in page], "NextToken": token})
+
+
+class InvocationDoesNotExist(SSMException):
+    code = "InvocationDoesNotExist"
+
+
+# The Run Command statuses of a node the command never ran on (not delivered, or not sent).
+_NOT_RUN: Final = frozenset({"Undeliverable", "Delivery Timed Out", "Terminated"})
+
+
+@correction(
+    "GetCommandInvocation",
+    why="moto knows only the commands SendCommand sent, not those a maintenance window's Run Command task sends",
+)
+def _get_command_invocation(response: Any) -> dict[str, Any]:
+    params = request_params(response)
+    validate_input("GetCommandInvocation", params)
+    command_id, instance_id = str(params["CommandId"]), str(params["InstanceId"])
+    invocations = _state(response).commands.get(command_id)
+    if invocations is None:  # a command someone sent with SendCommand: moto's own answer
+        found: dict[str, Any] = ssm_backend(response).get_command_invocation(
+            command_id, instance_id, params.get("PluginName")
+        )
+        return found
+    if params.get("PluginName"):
+        raise ValidationException("The simulated account does not model AWS-RunPatchBaseline's plugins by name.")
+    invocation = next((i for i in invocations if i.instance_id == instance_id), None)
+    if invocation is None:
+        raise InvocationDoesNotExist(f"Command {command_id} has no invocation for instance {instance_id}.")
+    ran = invocation.status_details not in _NOT_RUN
+    ended = invocation.requested + timedelta(seconds=_RUN_SECONDS)
+    stamp = "%Y-%m-%dT%H:%M:%SZ"  # the output shape's ISO 8601 pattern allows one decimal digit at most
+    return drop_none(
+        {
+            "CommandId": command_id,
+            "InstanceId": instance_id,
+            "DocumentName": invocation.document,
+            "DocumentVersion": "$DEFAULT",
+            "Status": invocation.status,
+            "StatusDetails": invocation.status_details,
+            "ResponseCode": {"Success": 0, "Failed": 1}.get(invocation.status, -1) if ran else -1,
+            # A command that never ran on the node has no execution times.
+            "ExecutionStartDateTime": invocation.requested.strftime(stamp) if ran else None,
+            "ExecutionEndDateTime": ended.strftime(stamp) if ran else None,
+            "StandardOutputContent": "",
+            "StandardErrorContent": "",
+        }
+    )
 
 
 def _patch_states_page(operation_name: str, states: list[PatchState], params: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from tagpatch_local.simulator.core import (
     ssm_backend,
     validate_input,
 )
-from tagpatch_local.simulator.occurrences import WindowTiming
+from tagpatch_local.simulator.occurrences import WindowTiming, next_run
 from tagpatch_local.simulator.schedules import check_window_settings
 
 
@@ -177,8 +177,17 @@ def _new_window(response: Any, backend: Any, params: Mapping[str, Any]) -> str:
 def _get_maintenance_window(response: Any) -> dict[str, Any]:
     window = _window(response, request_params(response).get("WindowId", ""))
     extras = _window_extras(window)
-    # NextExecutionTime is omitted: the simulator does not run schedules.
-    return {**_window_output(window), "CreatedDate": extras.created, "ModifiedDate": extras.modified}
+    output = {**_window_output(window), "CreatedDate": extras.created, "ModifiedDate": extras.modified}
+    return drop_none({**output, "NextExecutionTime": _next_execution_time(response, window)})
+
+
+def _next_execution_time(response: Any, window: Any) -> str | None:
+    """The window's next run after the clock, as DescribeMaintenanceWindowSchedule spells times; absent
+    for a disabled window and once the schedule has no run left (EndDate passed, an at() that ran)."""
+    if not window_enabled(window):
+        return None
+    found = next_run(window_timing(window), now(response.current_account, response.region))
+    return found.strftime("%Y-%m-%dT%H:%MZ") if found is not None else None
 
 
 _WINDOW_IDENTITY_FIELDS: Final = (
@@ -193,6 +202,7 @@ _WINDOW_IDENTITY_FIELDS: Final = (
     "ScheduleOffset",
     "EndDate",
     "StartDate",
+    "NextExecutionTime",
 )
 
 
@@ -211,8 +221,8 @@ def _describe_maintenance_windows(response: Any) -> dict[str, Any]:
     page, token = page_of("DescribeMaintenanceWindows", windows, params, quotas.WINDOW_PAGE_BOUNDS)
     identities = []
     for window in page:
-        full = _window_output(window)
-        identities.append({k: full[k] for k in _WINDOW_IDENTITY_FIELDS if k in full})
+        full = {**_window_output(window), "NextExecutionTime": _next_execution_time(response, window)}
+        identities.append({k: full[k] for k in _WINDOW_IDENTITY_FIELDS if full.get(k) is not None})
     return drop_none({"WindowIdentities": identities, "NextToken": token})
 
 
