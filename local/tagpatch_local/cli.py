@@ -14,15 +14,16 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TextIO
 
+from tagpatch.cycle import iso_z
 from tagpatch_local.documents import InputError
 from tagpatch_local.fleet import FleetInstance, load_fleet
 from tagpatch_local.plan_view import count_lines, has_pending_changes, read_changes, render_changes
 from tagpatch_local.preflight import check_policy, read_input_option, stack_policy_path
-from tagpatch_local.scenario import ScenarioCycle, apply_edit, load_scenario
+from tagpatch_local.scenario import ScenarioCycle, apply_edit, load_scenario, parse_start
 from tagpatch_local.template import TemplateError
 
 if TYPE_CHECKING:
@@ -38,7 +39,9 @@ EXIT_CHANGES_PENDING: Final = 3
 
 # What a run writes into its output folder (report.py's files and the functions' log), and the
 # folders of a scenario's cycles: only these are cleared before the next run.
-RUN_FILES: Final = frozenset({"summary.json", "instances.jsonl", "changes.jsonl", "tag-report.json", "lambda.log"})
+RUN_FILES: Final = frozenset(
+    {"summary.json", "instances.jsonl", "changes.jsonl", "tag-report.json", "patch-results.jsonl", "lambda.log"}
+)
 CYCLE_FOLDER: Final = re.compile(r"^\d{2,}-[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -126,6 +129,7 @@ class CheckedRun:
     fleet: Sequence[FleetInstance]
     cycles: tuple[ScenarioCycle, ...]
     warnings: tuple[str, ...]  # the stack policy's defaults; a scenario's policy edits carry their own
+    start: datetime | None = None  # the simulated clock at the first cycle; None: real time
 
     def all_warnings(self) -> list[str]:
         edits = [edit for cycle in self.cycles for edit in cycle.edits]
@@ -142,17 +146,24 @@ def check_arguments(args: argparse.Namespace) -> None:
             "--scenario names its own fleet and each cycle's input; drop --fleet/--input, "
             "or put them in the scenario (`fleet:`, and `input:` on a cycle)"
         )
+    if args.now is not None and (args.scenario or args.stack):
+        raise UsageError(
+            "--now sets the simulated clock for a single local cycle; a scenario sets it with `start:` "
+            "and `advance:`, and a deployed stack runs on AWS's clock (its input takes a `now`)"
+        )
 
 
 def check_local_run(args: argparse.Namespace) -> CheckedRun:
     warnings = tuple(check_policy(stack_policy_path(Path(args.template))))
     if args.scenario:
         scenario = load_scenario(Path(args.scenario))
-        return CheckedRun(f"scenario {args.scenario}", scenario.fleet, scenario.cycles, warnings)
+        start = scenario.start or datetime.now(UTC).replace(microsecond=0)
+        return CheckedRun(f"scenario {args.scenario}", scenario.fleet, scenario.cycles, warnings, start)
     fleet_path = Path(args.fleet) if args.fleet else DEMO_FLEET
     fleet = load_fleet(fleet_path)
     execution_input = read_input_option(args.input) if args.input is not None else {}
-    return CheckedRun(f"fleet {fleet_path}", fleet, (ScenarioCycle("cycle", (), execution_input),), warnings)
+    fixed = parse_start(args.now, "--now") if args.now is not None else None
+    return CheckedRun(f"fleet {fleet_path}", fleet, (ScenarioCycle("cycle", (), execution_input),), warnings, fixed)
 
 
 def earlier_run_files(out_dir: Path, *, force: bool) -> list[Path]:
@@ -259,6 +270,13 @@ def report_cycle(
         parts = ", ".join(f"{count} {name}" for name, count in by_class.items())
         lines.append(f"{summary['instances']['total']} instances: {parts}")
     lines.extend(count_lines(summary["changes"], plan=plan))
+    patching = summary.get("patching")
+    if patching:
+        outcomes = ", ".join(f"{count} {name}" for name, count in patching["by_outcome"].items() if count)
+        lines.append(
+            f"patching {patching['since']} to {patching['until']}: {outcomes or 'no instances in scope'} "
+            f"({patching['window_runs']} window run(s) read, {patching['alerts_sent']} owner alert(s) sent)"
+        )
     diff = render_changes(changes, arrow=console.marks.arrow)
     if diff:
         lines.append("plan (nothing was written):" if plan else "changes made:")
@@ -271,7 +289,9 @@ def report_cycle(
         f"AWS calls: {sum(result.calls.values())} ({sum(result.write_calls.values())} writes, "
         f"{sum(result.resource_write_calls.values())} to patching resources)"
     )
-    lines.append(f"results: {cycle_dir}/ (summary.json, instances.jsonl, changes.jsonl, tag-report.json)")
+    lines.append(
+        f"results: {cycle_dir}/ (summary.json, instances.jsonl, changes.jsonl, tag-report.json, patch-results.jsonl)"
+    )
     console.say("\n".join(lines))
     return summary, plan and has_pending_changes(changes)
 
@@ -332,10 +352,17 @@ def run_local(args: argparse.Namespace) -> int:
         (out_dir / "lambda.log").open("w", encoding="utf-8") as log,
         SimulatedAccount(Path(args.template), log_stream=log) as account,
     ):
+        if checked.start is not None:
+            account.set_clock(checked.start)
         account.seed(checked.fleet)
         for index, cycle in enumerate(cycles, start=1):
             if len(cycles) > 1:
                 console.say(f"\n[{index}/{len(cycles)}] {cycle.name}")
+            if cycle.advance is not None:
+                runs = account.advance(cycle.advance)
+                console.say(f"  clock: {iso_z(account.now())} ({len(runs)} maintenance window run(s) meanwhile)")
+                for run in runs:
+                    console.say(f"    {iso_z(run.started)} {run.window_name}: {run.status}")
             for edit in cycle.edits:
                 console.say(f"  edit: {apply_edit(account, edit)}")
                 if edit.kind == "policy":
@@ -389,6 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run_parser.add_argument(
         "--json", action="store_true", help="print the summary as JSON on stdout (progress: stderr)"
+    )
+    run_parser.add_argument(
+        "--now", help="the simulated clock for a single local cycle, ISO 8601 UTC, e.g. 2026-11-29T03:00:00Z"
     )
     run_parser.add_argument("--stack", help="run a cycle of this deployed stack instead, with your AWS credentials")
     run_parser.add_argument("--region", help="the deployed stack's Region (default: your AWS configuration's)")

@@ -25,6 +25,7 @@ InstanceState = Literal["running", "stopped"]
 SsmState = Literal["online", "connection_lost", "unmanaged"]
 InstanceProfile = Literal["ssm", "none"]
 ExpectedClass = Literal["missing_tags", "invalid_tags", "unmanaged", "stopped", "ready"]
+PatchOutcome = Literal["success", "failed", "timeout"]
 
 PATCH_GROUP_KEYS: Final = ("Patch Group", "PatchGroup")
 MAINTENANCE_WINDOW_KEY: Final = "Maintenance Window"
@@ -57,6 +58,19 @@ class FleetError(InputError):
 
 
 @dataclass(frozen=True)
+class FleetPatch:
+    """How AWS-RunPatchBaseline behaves on the instance (simulated): the fleet file's `patch:` block.
+
+    A Scan reports `missing` and changes nothing; an Install with `result: success` installs them all,
+    `failed` leaves them missing and counts them failed, `timeout` reports nothing new.
+    """
+
+    missing: int = 0  # applicable patches not installed yet
+    critical: int = 0  # of those, Critical or Important security patches
+    result: PatchOutcome = "success"  # what the next Install does
+
+
+@dataclass(frozen=True)
 class FleetInstance:
     tags: Mapping[str, str]
     os: str  # SSM OperatingSystem value (tagpatch.platforms.OPERATING_SYSTEMS)
@@ -66,6 +80,16 @@ class FleetInstance:
     # The class tag validation should give this instance, when the fleet's author knows it: tests
     # compare it instance by instance. Seeding ignores it.
     expect: ExpectedClass | None = None
+    patch: FleetPatch = FleetPatch()
+
+
+@dataclass(frozen=True)
+class PatchDistribution:
+    """A `generate` block's `patch:`: weights over missing counts, critical counts and Install results."""
+
+    missing: Mapping[int, float] = field(default_factory=lambda: {0: 1.0})
+    critical: Mapping[int, float] = field(default_factory=lambda: {0: 1.0})  # capped at the missing count
+    result: Mapping[str, float] = field(default_factory=lambda: {"success": 1.0})
 
 
 @dataclass(frozen=True)
@@ -84,6 +108,7 @@ class GeneratorSpec:
     stopped_share: float = 0.0
     unmanaged_share: float = 0.0
     connection_lost_share: float = 0.0
+    patch: PatchDistribution = PatchDistribution()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -91,7 +116,9 @@ class GeneratorSpec:
 
 _Path = DocPath
 
-_INSTANCE_KEYS: Final = ("tags", "os", "state", "ssm", "instance_profile", "expect")
+_INSTANCE_KEYS: Final = ("tags", "os", "state", "ssm", "instance_profile", "expect", "patch")
+PATCH_KEYS: Final = ("missing", "critical", "result")
+_MAX_PATCHES: Final = 10_000  # far above any real count of missing patches; catches a stray digit
 _GENERATE_KEYS: Final = (
     "count",
     "seed",
@@ -105,6 +132,7 @@ _GENERATE_KEYS: Final = (
     "stopped_share",
     "unmanaged_share",
     "connection_lost_share",
+    "patch",
 )
 _GENERATE_REQUIRED: Final = ("count", "patch_groups", "schedules", "os")
 _SHARES: Final = ("bad_tag_share", "stopped_share", "unmanaged_share", "connection_lost_share")
@@ -252,13 +280,45 @@ def _parse_instance(raw: object, path: _Path, ctx: _Context) -> FleetInstance:
         expect=cast(ExpectedClass, _enum(item["expect"], (*path, "expect"), _CLASSES, ctx))
         if "expect" in item
         else None,
+        patch=parse_patch(item["patch"], (*path, "patch"), ctx) if "patch" in item else FleetPatch(),
     )
+
+
+def _patch_count(value: object, path: _Path, ctx: _Context) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_PATCHES:
+        raise ctx.error(path, f"must be a whole number of patches from 0 to {_MAX_PATCHES}, got {value!r}")
+    return value
+
+
+def parse_patch(raw: object, path: _Path, ctx: _Context, base: FleetPatch | None = None) -> FleetPatch:
+    """A `patch:` block; keys it leaves out keep `base`'s values (a scenario edit) or the defaults."""
+    block = _mapping(raw, path, ctx)
+    _check_keys(block, path, PATCH_KEYS, ctx)
+    base = base or FleetPatch()
+    missing = _patch_count(block["missing"], (*path, "missing"), ctx) if "missing" in block else base.missing
+    critical = _patch_count(block["critical"], (*path, "critical"), ctx) if "critical" in block else base.critical
+    if critical > missing:
+        raise ctx.error(path, f"critical ({critical}) counts patches among the missing ones ({missing}); lower it")
+    result = (
+        cast(PatchOutcome, _enum(block["result"], (*path, "result"), _PATCH_OUTCOMES, ctx))
+        if "result" in block
+        else base.result
+    )
+    return FleetPatch(missing=missing, critical=critical, result=result)
+
+
+def parse_patch_in(document: Document, path: DocPath) -> Mapping[str, Any]:
+    """A scenario edit's `set:` for `patch:` checked for shape; applied over each instance's block later."""
+    ctx = _Context(document.source, document.lines)
+    parse_patch(_value_at(document.value, path), path, ctx)  # the keys and values alone are valid
+    return dict(_value_at(document.value, path))
 
 
 _STATES: Final[tuple[str, ...]] = get_args(InstanceState)
 _SSM_STATES: Final[tuple[str, ...]] = get_args(SsmState)
 _PROFILES: Final[tuple[str, ...]] = get_args(InstanceProfile)
 _CLASSES: Final[tuple[str, ...]] = get_args(ExpectedClass)
+_PATCH_OUTCOMES: Final[tuple[str, ...]] = get_args(PatchOutcome)
 # What each planted problem makes of an instance's class (precedence over agent and state issues).
 _PROBLEM_CLASS: Final[Mapping[str, ExpectedClass]] = {
     "missing_patch_group": "missing_tags",
@@ -321,6 +381,7 @@ def _parse_spec(raw: object, path: _Path, ctx: _Context) -> GeneratorSpec:
         raise ctx.error(path, f"{' + '.join(state_shares)} must not exceed 1")
 
     return GeneratorSpec(
+        patch=_parse_distribution(block["patch"], (*path, "patch"), ctx) if "patch" in block else PatchDistribution(),
         count=count,
         seed=seed,
         name_prefix=prefix,
@@ -334,6 +395,35 @@ def _parse_spec(raw: object, path: _Path, ctx: _Context) -> GeneratorSpec:
             else {"Patch Group": 1.0}
         ),
         **shares,
+    )
+
+
+def _counts(value: object, path: _Path, ctx: _Context) -> dict[int, float]:
+    """Weights keyed by a number of patches, e.g. {0: 3, 6: 1} (JSON spells the keys as strings)."""
+    if not isinstance(value, dict) or not value:
+        raise ctx.error(path, f"expected a mapping of patch counts to weights, e.g. {{0: 3, 6: 1}}, got {value!r}")
+    counts: dict[int, float] = {}
+    for key, weight in value.items():
+        where = (*path, str(key))
+        if not _number(weight) or not weight > 0 or weight == float("inf"):
+            raise ctx.error(where, f"weight must be a positive number, got {weight!r}")
+        count: object = int(key) if isinstance(key, str) and key.isdigit() else key
+        counts[_patch_count(count, where, ctx)] = float(weight)
+    return counts
+
+
+def _parse_distribution(raw: object, path: _Path, ctx: _Context) -> PatchDistribution:
+    block = _mapping(raw, path, ctx)
+    _check_keys(block, path, PATCH_KEYS, ctx)
+
+    def check_result(key: str, where: _Path) -> None:
+        _enum(key, where, _PATCH_OUTCOMES, ctx)
+
+    default = PatchDistribution()
+    return PatchDistribution(
+        missing=_counts(block["missing"], (*path, "missing"), ctx) if "missing" in block else default.missing,
+        critical=_counts(block["critical"], (*path, "critical"), ctx) if "critical" in block else default.critical,
+        result=_weights(block["result"], (*path, "result"), ctx, check_result) if "result" in block else default.result,
     )
 
 
@@ -394,6 +484,7 @@ def generate_fleet(spec: GeneratorSpec) -> list[FleetInstance]:
         if spec.owners:
             tags["Owner"] = _pick(rng, spec.owners)
         operating_system = _pick(rng, spec.os)
+        patch = _draw_patch(rng, spec.patch)
         problem = rng.choice(TAG_PROBLEMS) if i in bad else None
         if problem is not None:
             _plant_tag_problem(rng, tags, group_key, problem)
@@ -417,9 +508,17 @@ def generate_fleet(spec: GeneratorSpec) -> list[FleetInstance]:
                 ssm=ssm,
                 instance_profile="none" if i in no_profile else "ssm",
                 expect=expect,
+                patch=patch,
             )
         )
     return fleet
+
+
+def _draw_patch(rng: random.Random, distribution: PatchDistribution) -> FleetPatch:
+    missing = int(rng.choices(list(distribution.missing), weights=list(distribution.missing.values()))[0])
+    critical = int(rng.choices(list(distribution.critical), weights=list(distribution.critical.values()))[0])
+    result = cast(PatchOutcome, _pick(rng, distribution.result))
+    return FleetPatch(missing=missing, critical=min(critical, missing), result=result)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -615,4 +714,20 @@ def seed_fleet(instances: Sequence[FleetInstance], *, region: str) -> list[str]:
             computer_name=_computer_name(inst.os, iid, ip, region),
             last_ping=None if online else lost_since,
         )
+    for iid, inst in zip(ids, instances, strict=True):
+        set_patch_behaviour(account_id, region, iid, inst.os, inst.patch)
     return ids
+
+
+def set_patch_behaviour(account_id: str, region: str, instance_id: str, os_name: str, patch: FleetPatch) -> None:
+    """Tell the simulated account how AWS-RunPatchBaseline will behave on an instance."""
+    from tagpatch_local.simulator import executions  # noqa: PLC0415
+
+    executions.set_patch_profile(
+        account_id,
+        region,
+        instance_id,
+        executions.PatchProfile(
+            operating_system=os_name, missing=patch.missing, critical=patch.critical, result=patch.result
+        ),
+    )

@@ -5,7 +5,9 @@
   output (for a failed execution, the state its Fail state received);
 - instances.jsonl: one line per instance (class, reasons, warnings, tags in use);
 - changes.jsonl: one line per change proposed (plan) or attempted (apply, with its outcome);
-- tag-report.json: problems grouped by owner, for the app teams.
+- tag-report.json: problems grouped by owner, for the app teams;
+- patch-results.jsonl: PatchMonitoring's outcome per instance in scope (patched, failed, missed,
+  scanned, not_due, not_scheduled), with its reason, Run Command status and patch counts.
 """
 
 from __future__ import annotations
@@ -56,6 +58,21 @@ def instance_lines(account: Account, result: CycleResult) -> list[dict[str, Any]
         return []
     lines = decode_jsonl_gz(_artifact(account, validation["instances_key"]))
     return [{name: line.get(name) for name in INSTANCE_FIELDS} for line in lines]
+
+
+def patch_result_lines(account: Account, result: CycleResult) -> list[dict[str, Any]]:
+    monitoring = (result.output or {}).get("monitoring")
+    if not monitoring:
+        return []
+    return list(decode_jsonl_gz(_artifact(account, monitoring["results_key"])))
+
+
+def patching_summary(result: CycleResult) -> dict[str, Any] | None:
+    """PatchMonitoring's counts: outcome -> instances, window runs read, alerts sent, the period read."""
+    monitoring = (result.output or {}).get("monitoring")
+    if not monitoring:
+        return None
+    return {key: value for key, value in monitoring.items() if key != "results_key"}
 
 
 def window_failures(result: CycleResult) -> list[dict[str, Any]]:
@@ -199,6 +216,7 @@ def summary_document(account: Account, result: CycleResult, instances: list[dict
         "resource_write_calls": dict(sorted(result.resource_write_calls.items())),
         "instances": {"total": len(instances), "by_class": dict(sorted(by_class.items()))},
         "changes": change_counts(account, result),
+        "patching": patching_summary(result),
         "problems": problems(account, result),
         "failures": failures(result),
         "output": result.output,
@@ -215,6 +233,7 @@ def write_outputs(
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     _write_jsonl(out_dir / "instances.jsonl", instances)
     _write_jsonl(out_dir / "changes.jsonl", change_lines(account, result))
+    _write_jsonl(out_dir / "patch-results.jsonl", patch_result_lines(account, result))
     validation = (result.output or {}).get("validation")
     if validation:
         (out_dir / "tag-report.json").write_bytes(_artifact(account, validation["report_key"]))

@@ -24,7 +24,8 @@ import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Final, Literal, TextIO
@@ -35,6 +36,7 @@ from botocore.exceptions import ReadTimeoutError
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.botocore_stubber import BotocoreStubber
+from moto.ssm.models import ssm_backends
 
 from tagpatch_local import simulator
 from tagpatch_local.fleet import FleetInstance, seed_fleet
@@ -489,6 +491,16 @@ class _Clients:
         return clients[service]
 
 
+@dataclass(frozen=True)
+class WindowRunSummary:
+    """A maintenance window run the simulated account made while its clock advanced."""
+
+    window_id: str
+    window_name: str
+    started: datetime
+    status: str
+
+
 class SimulatedAccount(_Clients):
     """A moto account with the tagpatch stack from template.yaml created in it."""
 
@@ -608,8 +620,35 @@ class SimulatedAccount(_Clients):
             ]
             self.physical.update({(logical_id, None): arn, (logical_id, "TopicName"): arn.rsplit(":", 1)[1]})
         elif kind == "AWS::KMS::Key":
-            meta = self.client("kms").create_key(Description=logical_id)["KeyMetadata"]
+            properties = self.template.resources[logical_id].get("Properties", {})
+            key_policy = resolve(properties.get("KeyPolicy"), self._resolve)
+            extra = {"Policy": json.dumps(key_policy)} if key_policy else {}
+            meta = self.client("kms").create_key(Description=logical_id, **extra)["KeyMetadata"]
             self.physical.update({(logical_id, None): meta["KeyId"], (logical_id, "Arn"): meta["Arn"]})
+        elif kind == "AWS::Events::Rule":
+            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+            events = self.client("events")
+            name = f"tagpatch-local-{logical_id}"
+            arn = events.put_rule(
+                Name=name,
+                EventPattern=json.dumps(properties["EventPattern"]),
+                State=properties.get("State", "ENABLED"),
+                Description=properties.get("Description", ""),
+            )["RuleArn"]
+            self.physical.update({(logical_id, None): name, (logical_id, "Arn"): arn})
+            targets = [
+                coerce_to_shape(target, events.meta.service_model.shape_for("Target"))
+                for target in properties.get("Targets", [])
+            ]
+            if targets:
+                events.put_targets(Rule=name, Targets=targets)
+        elif kind == "AWS::SNS::TopicPolicy":
+            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+            for topic_arn in properties["Topics"]:
+                self.client("sns").set_topic_attributes(
+                    TopicArn=topic_arn, AttributeName="Policy", AttributeValue=json.dumps(properties["PolicyDocument"])
+                )
+            self.physical[(logical_id, None)] = logical_id
         elif kind == "AWS::SSM::PatchBaseline":
             ssm = self.client("ssm")
             request = coerce_to_shape(
@@ -716,6 +755,11 @@ class SimulatedAccount(_Clients):
         )["Role"]["Arn"]
         for logical_id in self.template.functions():
             self._resolve(logical_id, "Arn")
+        # Resources nothing refers to that still shape what happens: rules that route events, the
+        # topic policies that let them deliver.
+        for logical_id in self.template.resources:
+            if self.template.resource_type(logical_id) in ("AWS::Events::Rule", "AWS::SNS::TopicPolicy"):
+                self._resolve(logical_id, None)
         machine = self.template.state_machine()
         substitutions = {name: str(resolve(value, self._resolve)) for name, value in machine.substitutions.items()}
         definition = substitute_definition(machine.definition_path.read_text(encoding="utf-8"), substitutions)
@@ -791,6 +835,38 @@ class SimulatedAccount(_Clients):
     # -- using it --
     def seed(self, instances: Sequence[FleetInstance]) -> list[str]:
         return seed_fleet(instances, region=self.region)
+
+    def now(self) -> datetime:
+        """The simulated account's clock."""
+        return simulator.clock.now(ACCOUNT_ID, self.region)
+
+    def set_clock(self, moment: datetime) -> None:
+        """Fix the clock (it then moves only when advanced); cycles take their time from it."""
+        simulator.clock.set_now(ACCOUNT_ID, self.region, moment)
+
+    def advance(self, delta: timedelta) -> list[WindowRunSummary]:
+        """Move the clock forward, running every maintenance window run that falls due, in time order."""
+        if simulator.clock.clock(ACCOUNT_ID, self.region).fixed is None:
+            self.set_clock(self.now().replace(microsecond=0))
+        ran = simulator.executions.advance_clock(ACCOUNT_ID, self.region, self.now() + delta)
+        backend = ssm_backends[ACCOUNT_ID][self.region]
+        return [
+            WindowRunSummary(
+                window_id=run.window_id,
+                window_name=getattr(backend.windows.get(run.window_id), "name", run.window_id),
+                started=run.started,
+                status=run.status,
+            )
+            for run in ran
+        ]
+
+    def set_patch_behaviour(self, instance_id: str, fields: Mapping[str, Any]) -> None:
+        """Change how AWS-RunPatchBaseline behaves on an instance (a scenario's `patch` edit)."""
+        state = simulator.executions.run_state(ACCOUNT_ID, self.region)
+        current = state.profiles.get(instance_id)
+        if current is None:
+            raise TemplateError(f"instance {instance_id} has no simulated patch behaviour; was it seeded?")
+        simulator.executions.set_patch_profile(ACCOUNT_ID, self.region, instance_id, replace(current, **fields))
 
     def run_cycle(
         self,

@@ -1,11 +1,14 @@
 """Scenarios: several cycles in one simulated account, with fleet and policy edits between them.
 
     fleet: ../fleets/demo.yaml          # or inline `instances:` / `generate:` as in a fleet file
+    start: 2026-11-27T12:00:00Z         # the simulated clock at the first cycle (default: now)
     cycles:
       - name: first
       - name: rerun                     # nothing changed: expect zero writes
-      - name: move-web-to-tuesday
+      - name: after-the-weekend
+        advance: 3d                     # 90m, 36h, 8d: windows that fall due run, in time order
         edits:
+          - patch: {select: {Name: db-1}, set: {result: failed, missing: 4}}
           - retag: {select: {"Patch Group": web-prod}, set: {"Maintenance Window": tue-2330}}
           - untag: {select: {Name: web-3}, keys: ["Patch Group"]}
           - add: {instances: [{tags: {...}, os: UBUNTU}]}
@@ -20,7 +23,9 @@ edit's shape, every policy it names, and that each `select` still matches an ins
 of the scenario (the edits are played over the fleet's tags without AWS). A mistake in cycle 5 is
 reported before cycle 1 starts.
 
-Edits go through boto3 against the simulated account, as a person's console clicks would.
+Edits go through boto3 against the simulated account, as a person's console clicks would. A cycle's
+`advance` moves the simulated clock before its edits; every maintenance window run that falls due
+meanwhile runs, and the cycle's evaluation time is the clock's time.
 """
 
 from __future__ import annotations
@@ -28,17 +33,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from tagpatch_local.documents import DocPath, Document, InputError, load_document
-from tagpatch_local.fleet import FleetInstance, load_fleet, parse_fleet_in, parse_tags_in
+from tagpatch_local.fleet import FleetInstance, load_fleet, parse_fleet_in, parse_patch_in, parse_tags_in
 from tagpatch_local.preflight import check_execution_input, check_policy
 
 if TYPE_CHECKING:
     from tagpatch_local.runner import SimulatedAccount
 
-EDIT_KINDS: Final = ("retag", "untag", "add", "remove", "stop", "start", "policy")
+EDIT_KINDS: Final = ("retag", "untag", "add", "remove", "stop", "start", "policy", "patch")
 # The keys each edit that selects instances takes.
 SELECTING_EDIT_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     "retag": ("select", "set"),
@@ -46,9 +52,14 @@ SELECTING_EDIT_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     "remove": ("select",),
     "stop": ("select",),
     "start": ("select",),
+    "patch": ("select", "set"),
 }
-CYCLE_KEYS: Final = ("name", "edits", "input")
-TOP_KEYS: Final = ("fleet", "instances", "generate", "cycles")
+CYCLE_KEYS: Final = ("name", "advance", "edits", "input")
+TOP_KEYS: Final = ("fleet", "instances", "generate", "start", "cycles")
+# How far a cycle moves the clock: a whole number of minutes, hours or days.
+ADVANCE: Final = re.compile(r"^([1-9][0-9]{0,5})([mhd])$")
+_UNITS: Final = {"m": "minutes", "h": "hours", "d": "days"}
+MAX_ADVANCE: Final = timedelta(days=400)
 # A cycle's name becomes the folder of its results: no separators, no "..".
 CYCLE_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -68,6 +79,7 @@ class Edit:
     policy: Path | None = None  # policy: the file, resolved
     policy_label: str = ""  # policy: as the scenario wrote it
     warnings: tuple[str, ...] = ()  # policy: the defaults it relies on
+    patch: Mapping[str, Any] = field(default_factory=dict)  # patch: the fields of the `patch:` block to set
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,7 @@ class ScenarioCycle:
     name: str
     edits: tuple[Edit, ...] = ()
     execution_input: Mapping[str, Any] = field(default_factory=dict)
+    advance: timedelta | None = None  # moves the simulated clock before the edits
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,34 @@ class Scenario:
     fleet: tuple[FleetInstance, ...]
     cycles: tuple[ScenarioCycle, ...]
     base: Path
+    start: datetime | None = None  # None: the clock starts at the current time
+
+
+def parse_advance(value: object, where: str) -> timedelta:
+    """`90m`, `36h`, `8d` -> a timedelta; anything else is refused with an example."""
+    match = ADVANCE.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ScenarioError(f"{where}: advance must be a whole number of m, h or d, e.g. 90m, 36h, 8d (got {value!r})")
+    delta = timedelta(**{_UNITS[match[2]]: int(match[1])})
+    if delta > MAX_ADVANCE:
+        raise ScenarioError(f"{where}: advance {value} is more than {MAX_ADVANCE.days} days; split it over cycles")
+    return delta
+
+
+def parse_start(value: object, where: str) -> datetime:
+    """An ISO 8601 UTC time (YAML may already have read it as a datetime)."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as error:
+            raise ScenarioError(f"{where}: {value!r} is not an ISO 8601 time, e.g. 2026-11-29T01:00:00Z") from error
+    else:
+        raise ScenarioError(f"{where}: must be an ISO 8601 UTC time, e.g. 2026-11-29T01:00:00Z (got {value!r})")
+    if moment.tzinfo is None or moment.utcoffset() != timedelta(0):
+        raise ScenarioError(f"{where}: {value!s} must be in UTC, e.g. 2026-11-29T01:00:00Z")
+    return moment.astimezone(UTC)
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -123,15 +164,15 @@ def parse_scenario(document: Document, path: Path) -> Scenario:
     elif "instances" not in top and "generate" not in top:
         raise reader.fail((), "a scenario needs `fleet` (a fleet file) or inline `instances`/`generate`")
     else:
-        fleet = parse_fleet_in(
-            Document(document.source, {k: v for k, v in top.items() if k != "cycles"}, document.lines), ()
-        )
+        fleet_keys = {key: value for key, value in top.items() if key not in ("cycles", "start")}
+        fleet = parse_fleet_in(Document(document.source, fleet_keys, document.lines), ())
     raw_cycles = top.get("cycles")
     if not isinstance(raw_cycles, list) or not raw_cycles:
         raise reader.fail(("cycles",), f"must be a non-empty list of cycles (got {_shown(raw_cycles)})")
     cycles = tuple(_parse_cycle(reader, raw, index, base) for index, raw in enumerate(raw_cycles))
     _check_selections(fleet, cycles)
-    return Scenario(tuple(fleet), cycles, base)
+    start = parse_start(top["start"], document.where(("start",))) if "start" in top else None
+    return Scenario(tuple(fleet), cycles, base, start)
 
 
 def _parse_cycle(reader: _Reader, raw: object, index: int, base: Path) -> ScenarioCycle:
@@ -151,7 +192,8 @@ def _parse_cycle(reader: _Reader, raw: object, index: int, base: Path) -> Scenar
     execution_input = (
         {} if raw_input is None else check_execution_input(raw_input, reader.document.where((*path, "input")))
     )
-    return ScenarioCycle(name, edits, execution_input)
+    advance = parse_advance(cycle["advance"], reader.document.where((*path, "advance"))) if "advance" in cycle else None
+    return ScenarioCycle(name, edits, execution_input, advance)
 
 
 def _parse_edit(reader: _Reader, raw: object, path: DocPath, base: Path) -> Edit:
@@ -178,6 +220,14 @@ def _parse_edit(reader: _Reader, raw: object, path: DocPath, base: Path) -> Edit
         if key not in body:
             raise reader.fail(spec_path, f"{kind} needs {' and '.join(allowed)}; {key!r} is missing")
     select = _nonempty_tags(reader, body, spec_path, "select", "{Name: web-1}")
+    if kind == "patch":
+        try:
+            fields = parse_patch_in(reader.document, (*spec_path, "set"))
+        except InputError as error:
+            raise ScenarioError(str(error)) from error
+        if not fields:
+            raise reader.fail((*spec_path, "set"), "must set at least one of missing, critical, result")
+        return Edit(kind, where, select=select, patch=fields)
     if kind == "retag":
         return Edit(kind, where, select=select, tags=_nonempty_tags(reader, body, spec_path, "set", "{Owner: ops}"))
     if kind == "untag":
@@ -247,6 +297,11 @@ def apply_edit(account: SimulatedAccount, edit: Edit) -> str:
     from tagpatch_local.runner import ACCOUNT_ID  # noqa: PLC0415
 
     ec2 = account.client("ec2")
+    if edit.kind == "patch":
+        ids = _selected(account, edit)
+        for instance_id in ids:
+            account.set_patch_behaviour(instance_id, edit.patch)
+        return f"patch behaviour of {len(ids)} instance(s): {dict(edit.patch)}"
     if edit.kind == "policy":
         assert edit.policy is not None
         account.use_policy(edit.policy)
