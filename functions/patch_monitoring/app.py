@@ -15,10 +15,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tagpatch.changes import desired_state_of_run
-from tagpatch.config import ArtifactConfig, NotificationConfig, PolicyConfig
-from tagpatch.cycle import Cycle, parse_time
-from tagpatch.errors import ArtifactError
-from tagpatch.inventory import get_bytes, get_jsonl_gz, put_json, put_jsonl_gz
+from tagpatch.config import ArtifactConfig, OwnerNotificationConfig, PolicyConfig
+from tagpatch.cycle import Cycle, iso_z, parse_time
+from tagpatch.inventory import get_bytes_if_exists, get_jsonl_gz, put_json, put_jsonl_gz
 from tagpatch.monitoring import (
     OUTCOMES,
     alerts_for,
@@ -35,17 +34,22 @@ from tagpatch.policy import load_policy
 
 ARTIFACTS = ArtifactConfig.from_env()
 POLICY = PolicyConfig.from_env()
-NOTIFICATIONS = NotificationConfig.from_env()
+NOTIFICATIONS = OwnerNotificationConfig.from_env()
 WATERMARK_KEY: Final = "state/monitoring-watermark.json"
 FIRST_LOOKBACK: Final = timedelta(days=7)  # a first cycle reports the last week's runs
 DEFAULT_OWNER: Final = "unowned"
 
 
 def read_watermark(bucket: str) -> datetime | None:
-    try:
-        return parse_time(str(json.loads(get_bytes(bucket, WATERMARK_KEY))["read_until"]), WATERMARK_KEY)
-    except ArtifactError:
-        return None  # first cycle
+    """Where the last apply-mode cycle stopped reading; None on the first cycle (S3 lists no such key).
+
+    A denied or failed read raises: it must never pass for a first cycle, which would report a week
+    of runs again.
+    """
+    body = get_bytes_if_exists(bucket, WATERMARK_KEY)
+    if body is None:
+        return None
+    return parse_time(str(json.loads(body)["read_until"]), WATERMARK_KEY)
 
 
 @lambda_entry
@@ -69,11 +73,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if cycle.mode == "apply":
         sent = sum(1 for alert in alerts if publish_alert(NOTIFICATIONS.topic_arn, alert))
         watermark = next_watermark(runs, cycle.now)
-        put_json(ARTIFACTS.bucket, WATERMARK_KEY, {"read_until": watermark.isoformat().replace("+00:00", "Z")})
+        put_json(ARTIFACTS.bucket, WATERMARK_KEY, {"read_until": iso_z(watermark)})
     for outcome, count in by_outcome.items():
         metrics.add_metric(name=f"Outcome_{outcome}", unit=MetricUnit.Count, value=count)
     logger.info(
         "patching monitored",
         extra={"by_outcome": by_outcome, "window_runs": len(runs), "alerts": sent, "since": after.isoformat()},
     )
-    return {"results_key": results_key, "by_outcome": by_outcome, "window_runs": len(runs), "alerts_sent": sent}
+    return {
+        "results_key": results_key,
+        "by_outcome": by_outcome,
+        "window_runs": len(runs),
+        "alerts_sent": sent,
+        "since": iso_z(after),
+        "until": iso_z(cycle.now),
+    }

@@ -42,11 +42,24 @@ class PolicyConfig:
 
 @dataclass(frozen=True)
 class NotificationConfig:
+    """The operators' alerts topic (a cycle that failed, a change SSM rejected)."""
+
     topic_arn: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> NotificationConfig:
         return cls(topic_arn=_required(environ, "ALERTS_TOPIC_ARN"))
+
+
+@dataclass(frozen=True)
+class OwnerNotificationConfig:
+    """The app teams' notifications topic; each team subscribes with a filter policy on `owner`."""
+
+    topic_arn: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> OwnerNotificationConfig:
+        return cls(topic_arn=_required(environ, "NOTIFICATIONS_TOPIC_ARN"))
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ class Cycle:
         return {
             "run_id": self.run_id,
             "execution_id": self.execution_id,
-            "now": self.now.isoformat().replace("+00:00", "Z"),
+            "now": iso_z(self.now),
             "mode": self.mode,
             "patch_groups": sorted(self.patch_groups) if self.patch_groups is not None else None,
             "artifact_prefix": self.artifact_prefix,
@@ -79,6 +79,11 @@ class Cycle:
             )
         except KeyError as error:
             raise InvalidCycleInput(f"the cycle object is missing {error.args[0]!r}") from error
+
+
+def iso_z(moment: datetime) -> str:
+    """A UTC time in ISO 8601 with `Z`, as the artifacts and the execution input spell it."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_time(value: str, key: str) -> datetime:

@@ -26,8 +26,10 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 from tagpatch.aws import client, paginate
-from tagpatch.desired import SCHEDULABLE_CLASSES, DesiredState
+from tagpatch.cycle import iso_z
+from tagpatch.desired import DesiredState
 from tagpatch.observability import tracer
+from tagpatch.ssm_windows import is_owned_window
 
 Outcome = Literal["patched", "failed", "missed", "scanned", "not_due", "not_scheduled"]
 OUTCOMES: Final[tuple[Outcome, ...]] = ("patched", "failed", "missed", "scanned", "not_due", "not_scheduled")
@@ -98,29 +100,40 @@ def expected_windows(desired: DesiredState) -> Mapping[tuple[str, str, str, str]
 
 
 def window_of(line: Mapping[str, Any], expected: Mapping[tuple[str, str, str, str], str]) -> str | None:
-    if line.get("class") not in SCHEDULABLE_CLASSES:
+    """The tagpatch window whose targets match the instance's tags exactly, whatever its class.
+
+    SSM selects by tag, not by tagpatch's classification: a stopped or unmanaged instance that carries
+    a ready instance's tags is still in that window's targets, and its outcome must say what happened.
+    """
+    if not line.get("patch_group") or not line.get("maintenance_window"):
         return None
     key = (
         str(line.get("patch_group_key") or ""),
-        str(line.get("patch_group") or ""),
+        str(line["patch_group"]),
         str(line.get("window_key") or "Maintenance Window"),
-        str(line.get("maintenance_window") or ""),
+        str(line["maintenance_window"]),
     )
     return expected.get(key)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+def not_scheduled_reason(instance_class: str | None) -> str:
+    if instance_class in ("missing_tags", "invalid_tags"):
+        return f"its tags give it no maintenance window ({instance_class}; the tag report says what to fix)"
+    if instance_class == "unmanaged":
+        return "SSM does not manage it, and no tagpatch window targets its tags"
+    return "no tagpatch window targets its tags"
 
 
 def _at(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def outcome_of(window: str | None, runs: Sequence[WindowRun], instance_id: str) -> InstanceOutcome:
+def outcome_of(
+    window: str | None, runs: Sequence[WindowRun], instance_id: str, instance_class: str | None = "ready"
+) -> InstanceOutcome:
     """The outcome of one instance, from the runs of its window in the period (oldest first)."""
     if window is None:
-        return InstanceOutcome("not_scheduled", "its tags give it no maintenance window", None, None)
+        return InstanceOutcome("not_scheduled", not_scheduled_reason(instance_class), None, None)
     if not runs:
         return InstanceOutcome("not_due", f"window {window} did not run in this period", window, None)
     run = runs[-1]  # the latest run tells the instance's state now
@@ -130,6 +143,14 @@ def outcome_of(window: str | None, runs: Sequence[WindowRun], instance_id: str) 
         if run.status not in ("SUCCESS", "FAILED"):
             return InstanceOutcome(
                 "missed", f"{where} ended {run.status}: {run.status_details}".rstrip(": "), window, None
+            )
+        if instance_class == "unmanaged":
+            return InstanceOutcome(
+                "missed",
+                f"{where} ran; SSM does not manage this instance, so the window could not select it: "
+                "check its SSM agent and instance profile",
+                window,
+                None,
             )
         return InstanceOutcome(
             "missed",
@@ -179,8 +200,8 @@ def read_window_runs(windows: Mapping[str, str], after: datetime, before: dateti
             WindowId=window_id,
             MaxResults=PAGE_SIZE,
             Filters=[
-                {"Key": "ExecutedAfter", "Values": [_iso(after)]},
-                {"Key": "ExecutedBefore", "Values": [_iso(before)]},
+                {"Key": "ExecutedAfter", "Values": [iso_z(after)]},
+                {"Key": "ExecutedBefore", "Values": [iso_z(before)]},
             ],
         ):
             started = execution.get("StartTime")
@@ -277,7 +298,7 @@ def instance_results(
             continue
         instance_id = str(line["instance_id"])
         window = window_of(line, expected)
-        found = outcome_of(window, runs_by_window.get(window or "", []), instance_id)
+        found = outcome_of(window, runs_by_window.get(window or "", []), instance_id, line.get("class"))
         state = states.get(instance_id)
         yield {
             "instance_id": instance_id,
@@ -295,7 +316,7 @@ def instance_results(
             "pending_reboot": state.pending_reboot if state else None,
             "compliance": compliance_of(state),
             "operation": state.operation if state else None,
-            "operation_end": _iso(state.operation_end) if state else None,
+            "operation_end": iso_z(state.operation_end) if state else None,
         }
 
 
@@ -354,12 +375,15 @@ def publish_alert(topic_arn: str, alert: Alert) -> str:
 
 
 def owned_window_ids(names: Iterable[str]) -> dict[str, str]:
-    """name -> id of the windows among `names` that exist (tagpatch's windows, by their owned names)."""
+    """name -> id of the windows among `names` that tagpatch owns (its name and its ownership tag).
+
+    A window someone else made under one of these names is not tagpatch's and is never reported.
+    """
     wanted = set(names)
     return {
         str(identity["Name"]): str(identity["WindowId"])
         for identity in paginate(client("ssm").describe_maintenance_windows, "WindowIdentities", MaxResults=PAGE_SIZE)
-        if identity.get("Name") in wanted
+        if identity.get("Name") in wanted and is_owned_window(str(identity["WindowId"]))
     }
 
 

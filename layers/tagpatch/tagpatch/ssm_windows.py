@@ -38,7 +38,7 @@ def read_windows() -> AccountWindows:
     unowned = 0
     for identity in paginate(ssm.describe_maintenance_windows, "WindowIdentities", MaxResults=WINDOW_PAGE_SIZE):
         name = identity.get("Name", "")
-        owned = name.startswith(MANAGED_PREFIX) and _has_managed_tag(identity["WindowId"])
+        owned = name.startswith(MANAGED_PREFIX) and is_owned_window(identity["WindowId"])
         if not owned:
             unowned += 1
         if not name.startswith(MANAGED_PREFIX):
@@ -50,7 +50,8 @@ def read_windows() -> AccountWindows:
     return AccountWindows(tuple(windows), unowned)
 
 
-def _has_managed_tag(window_id: str) -> bool:
+def is_owned_window(window_id: str) -> bool:
+    """Whether the window carries tagpatch's ownership tag."""
     tags = client("ssm").list_tags_for_resource(ResourceType="MaintenanceWindow", ResourceId=window_id)
     return any(
         tag.get("Key") == MANAGED_TAG_KEY and tag.get("Value") == MANAGED_TAG_VALUE for tag in tags.get("TagList", [])
@@ -426,7 +427,7 @@ def _owned_window_named(name: str) -> str | None:
     ):
         if identity.get("Name") != name:
             continue
-        if not _has_managed_tag(identity["WindowId"]):
+        if not is_owned_window(identity["WindowId"]):
             raise NotOwnedByTagpatch(
                 f"a maintenance window named {name} ({identity['WindowId']}) exists and is not tagpatch's"
             )
