@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import itertools
 import math
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+import yaml
 
 from tagpatch_local.fleet import FleetInstance
 from tagpatch_local.report import change_lines, problems
 from tagpatch_local.runner import CycleResult, SimulatedAccount
+from tagpatch_local.template import load_template
+
+REPO = Path(__file__).resolve().parents[2]
 
 _names = itertools.count(1)
 
@@ -80,3 +89,17 @@ def run_with_rejected_windows(account: SimulatedAccount) -> CycleResult:
     assert (result.status, result.error) == ("FAILED", "WindowChangesRejected"), (result.error, result.cause)
     assert result.output is not None  # the state the Fail state received, with every window's result
     return result
+
+
+@contextmanager
+def template_variant(edit: Callable[[dict[str, Any]], None]) -> Iterator[Path]:
+    """template.yaml with `edit` applied, beside it (its CodeUri paths are relative), removed afterwards."""
+    document = load_template(REPO / "template.yaml")
+    edit(document)
+    path = REPO / f".template-test-{uuid.uuid4().hex[:8]}.yaml"
+    # Long-form intrinsics (Ref, Fn::Sub) read back exactly as the short forms did.
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    try:
+        yield path
+    finally:
+        path.unlink()

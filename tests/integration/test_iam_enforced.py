@@ -3,36 +3,17 @@
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
 from moto.sts.models import sts_backends
 
 from tagpatch_local.runner import SimulatedAccount
-from tagpatch_local.template import load_template
 
-from .support import instance, run_ok
+from .support import instance, run_ok, template_variant
 
 REPO = Path(__file__).resolve().parents[2]
 LEDGER_KEY = "state/baseline-registrations.json"
-
-
-@contextmanager
-def template_variant(edit: Callable[[dict[str, Any]], None]) -> Iterator[Path]:
-    """template.yaml with `edit` applied, beside it (its CodeUri paths are relative), removed afterwards."""
-    document = load_template(REPO / "template.yaml")
-    edit(document)
-    path = REPO / f".template-test-{uuid.uuid4().hex[:8]}.yaml"
-    # Long-form intrinsics (Ref, Fn::Sub) read back exactly as the short forms did.
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    try:
-        yield path
-    finally:
-        path.unlink()
 
 
 def statements(document: dict[str, Any], function: str) -> list[dict[str, Any]]:

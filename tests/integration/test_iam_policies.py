@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -124,6 +125,9 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda _: None))
             results = [run_ok(account)]
+        # A week of window runs, one failing Install among them: the next cycle reads every run and alerts.
+        account.set_patch_behaviour(instance_id(account, "a"), {"missing": 2, "result": "failed"})
+        account.advance(timedelta(days=8))
         ec2 = account.client("ec2")
         ec2.create_tags(Resources=[instance_id(account, "a")], Tags=[{"Key": "Patch Group", "Value": "web2"}])
         ec2.create_tags(
@@ -184,6 +188,12 @@ def test_the_scenario_takes_every_write_path(observed_calls: dict[str, Counter[s
         "ssm:GetPatchBaselineForPatchGroup",
     } <= set(observed_calls["BaselineAssociationFunction"])
     assert "sns:Publish" in observed_calls["ReportFailureFunction"]
+    assert {
+        "ssm:DescribeMaintenanceWindowExecutionTasks",
+        "ssm:DescribeMaintenanceWindowExecutionTaskInvocations",
+        "ssm:ListCommandInvocations",
+        "sns:Publish",
+    } <= set(observed_calls["PatchMonitoringFunction"])
 
 
 @pytest.mark.parametrize("function", sorted(Template.load(REPO / "template.yaml").functions()))
@@ -218,6 +228,10 @@ def test_wildcard_resources_only_where_the_action_has_no_resource_level_permissi
         "ssm:DescribePatchBaselines",
         "ssm:DescribePatchGroups",
         "ssm:GetPatchBaselineForPatchGroup",
+        "ssm:DescribeMaintenanceWindowExecutionTasks",
+        "ssm:DescribeMaintenanceWindowExecutionTaskInvocations",
+        "ssm:ListCommandInvocations",
+        "ssm:DescribeInstancePatchStates",
     }
     template = Template.load(REPO / "template.yaml")
     for function in template.functions():
@@ -264,13 +278,27 @@ def test_the_alerts_key_policy_names_the_account_and_only_used_service_principal
     template = Template.load(REPO / "template.yaml")
     statements = template.resources["AlertsKey"]["Properties"]["KeyPolicy"]["Statement"]
     services = [s for s in statements if "Service" in s["Principal"]]
-    assert [s["Principal"]["Service"] for s in services] == ["cloudwatch.amazonaws.com"]  # only the alarms publish
+    # Only the alarms and the window-run rule publish to an encrypted topic as a service.
+    assert [s["Principal"]["Service"] for s in services] == ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
     for statement in services:
         assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
     alarm_topics = [
         r["Properties"]["AlarmActions"] for r in template.resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"
     ]
     assert alarm_topics and all(actions == [{"Ref": "AlertsTopic"}] for actions in alarm_topics)
+    rule_targets = [
+        target["Arn"]
+        for r in template.resources.values()
+        if r["Type"] == "AWS::Events::Rule"
+        for target in r["Properties"]["Targets"]
+    ]
+    assert rule_targets == [{"Ref": "AlertsTopic"}]
+    encrypted = {
+        logical_id
+        for logical_id, r in template.resources.items()
+        if r["Type"] == "AWS::SNS::Topic" and r["Properties"].get("KmsMasterKeyId") == {"Ref": "AlertsKey"}
+    }
+    assert encrypted == {"AlertsTopic", "NotificationsTopic"}
 
 
 def test_failed_and_timed_out_executions_each_raise_an_alarm() -> None:

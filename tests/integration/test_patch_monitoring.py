@@ -1,0 +1,234 @@
+"""PatchMonitoring through the real state machine, with maintenance windows that run in the simulated
+account as its clock advances: one outcome per instance, owner alerts, the watermark, and the alert of
+a failed window run within minutes."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tagpatch_local import cli
+from tagpatch_local.runner import SimulatedAccount
+from tagpatch_local.simulator import events
+
+from .support import instance, run_ok, template_variant
+
+REPO = Path(__file__).resolve().parents[2]
+OUTCOMES = ("patched", "failed", "missed", "scanned", "not_due", "not_scheduled")
+FRIDAY_NOON = datetime(2026, 11, 27, 12, tzinfo=UTC)  # the Sunday window sun-0200 opens 38 h later
+
+# What scenarios/patch-night.yaml says each instance's line shows after its `sunday` cycle.
+SUNDAY = {
+    "web-1": ("patched", "Success/Success", "COMPLIANT"),
+    "web-2": ("patched", "Success/Success", "COMPLIANT"),
+    "web-3": ("failed", "Failed/Failed", "NON_COMPLIANT"),
+    "web-4": ("failed", "TimedOut/Execution Timed Out", "UNKNOWN"),
+    "web-5": ("missed", "TimedOut/Delivery Timed Out", "UNKNOWN"),
+    "web-6": ("missed", "Failed/Undeliverable", "UNKNOWN"),
+    "web-7": ("missed", None, "UNKNOWN"),
+    "batch-1": ("scanned", "Success/Success", "NON_COMPLIANT"),
+    "app-win-1": ("not_due", None, "UNKNOWN"),
+    "legacy-1": ("not_scheduled", None, "UNKNOWN"),
+}
+NEXT_SUNDAY = {
+    **SUNDAY,
+    "web-3": ("patched", "Success/Success", "COMPLIANT"),
+    "web-5": ("patched", "Success/Success", "COMPLIANT"),
+    "web-7": ("patched", "Success/Success", "COMPLIANT"),
+}
+
+
+def lines(path: Path) -> dict[str, dict[str, Any]]:
+    return {line["name"]: line for line in map(json.loads, path.read_text().splitlines())}
+
+
+@pytest.fixture(scope="module")
+def patch_night(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("patch-night") / "out"
+    status = cli.main(["run", "--scenario", str(REPO / "scenarios" / "patch-night.yaml"), "--out", str(out)])
+    assert status == cli.EXIT_OK
+    return out
+
+
+@pytest.mark.parametrize(("cycle", "expected"), [("03-sunday", SUNDAY), ("04-next-sunday", NEXT_SUNDAY)])
+def test_every_instance_gets_the_outcome_its_state_and_tags_imply(
+    patch_night: Path, cycle: str, expected: dict[str, tuple[str, str | None, str]]
+) -> None:
+    found = lines(patch_night / cycle / "patch-results.jsonl")
+    assert len(found) == 13  # one line per instance in scope, and only one
+    for name, (outcome, command_status, compliance) in expected.items():
+        line = found[name]
+        assert (line["outcome"], line["command_status"], line["compliance"]) == (outcome, command_status, compliance), (
+            name,
+            line,
+        )
+        if outcome not in ("not_due", "not_scheduled"):
+            assert line["window"] and line["window"] in line["reason"], line
+    # MaxErrors 5% of three instances lets no error through: the first one tried fails, the other two
+    # are not sent (which one goes first is SSM's choice).
+    database = Counter(found[name]["outcome"] for name in ("db-1", "db-2", "db-3"))
+    assert database == {"failed": 1, "missed": 2}
+    for name in ("db-1", "db-2", "db-3"):
+        if found[name]["outcome"] == "missed":
+            assert found[name]["command_status"] == "Cancelled/Terminated"
+            assert "MaxErrors" in found[name]["reason"]
+    if cycle == "03-sunday":  # retagged after Friday's cycle: the window's targets did not know it yet
+        assert "targets did not select" in found["web-7"]["reason"]
+    summary = json.loads((patch_night / cycle / "summary.json").read_text())
+    counted = Counter(line["outcome"] for line in found.values())
+    assert summary["patching"]["by_outcome"] == {outcome: counted[outcome] for outcome in OUTCOMES}
+
+
+def test_patch_counts_follow_what_the_install_did(patch_night: Path) -> None:
+    sunday = lines(patch_night / "03-sunday" / "patch-results.jsonl")
+    assert (sunday["web-1"]["installed"], sunday["web-1"]["missing"], sunday["web-1"]["critical_missing"]) == (6, 0, 0)
+    assert sunday["web-1"]["pending_reboot"] == 0  # RebootIfNeeded: the reboot happened
+    assert (sunday["web-3"]["failed"], sunday["web-3"]["missing"]) == (4, 0)
+    assert (sunday["batch-1"]["missing"], sunday["batch-1"]["critical_missing"], sunday["batch-1"]["installed"]) == (
+        9,
+        2,
+        0,
+    )
+    assert sunday["web-1"]["operation"] == "Install" and sunday["batch-1"]["operation"] == "Scan"
+    assert sunday["web-1"]["operation_end"].startswith("2026-11-29T02:")
+
+
+def test_before_any_window_runs_everything_is_not_due_or_not_scheduled(patch_night: Path) -> None:
+    for cycle in ("01-friday", "02-saturday-plan"):
+        outcomes = Counter(line["outcome"] for line in lines(patch_night / cycle / "patch-results.jsonl").values())
+        assert outcomes == {"not_due": 12, "not_scheduled": 1}
+
+
+def test_the_plan_cycle_sends_no_alert_and_the_next_cycle_reads_from_the_last_apply(patch_night: Path) -> None:
+    plan = json.loads((patch_night / "02-saturday-plan" / "summary.json").read_text())["patching"]
+    sunday = json.loads((patch_night / "03-sunday" / "summary.json").read_text())["patching"]
+    nxt = json.loads((patch_night / "04-next-sunday" / "summary.json").read_text())["patching"]
+    assert plan["alerts_sent"] == 0
+    assert sunday["since"] == "2026-11-27T12:00:00Z"  # the plan cycle did not move the watermark
+    assert (sunday["until"], nxt["since"], nxt["until"]) == (
+        "2026-11-29T12:00:00Z",
+        "2026-11-29T12:00:00Z",
+        "2026-12-06T12:00:00Z",
+    )
+    # Two web alerts (web-prod) and one for the database group, then two the week after.
+    assert (sunday["alerts_sent"], nxt["alerts_sent"]) == (3, 2)
+
+
+# --- alerts, watermark and the EventBridge rule in one simulated account ------------------------------
+
+
+def owner_queue(account: SimulatedAccount, owner: str) -> Any:
+    """An SQS queue subscribed to the notifications topic with a filter policy on `owner`."""
+    sqs, sns = account.client("sqs"), account.client("sns")
+    url = sqs.create_queue(QueueName=f"owner-{owner}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(
+        TopicArn=account.physical_id("NotificationsTopic"),
+        Protocol="sqs",
+        Endpoint=arn,
+        Attributes={"FilterPolicy": json.dumps({"owner": [owner]})},
+    )
+
+    def drain() -> list[dict[str, Any]]:
+        found = []
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+    return drain
+
+
+def alerts_queue(account: SimulatedAccount) -> Any:
+    sqs, sns = account.client("sqs"), account.client("sns")
+    url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=account.physical_id("AlertsTopic"), Protocol="sqs", Endpoint=arn)
+
+    def drain() -> list[str]:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        return [str(json.loads(message["Body"])["Message"]) for message in messages]
+
+    return drain
+
+
+def sunday_account(account: SimulatedAccount) -> dict[str, str]:
+    """Two teams' windows on Sunday: team-test's at 02:00, whose one instance fails, and team-db's at 03:00,
+    which succeeds. Returns name -> instance id."""
+    account.set_clock(FRIDAY_NOON)
+    database = instance("db", "cron(0 3 ? * SUN *)", name="db-ok")
+    fleet = [instance("web", "sun-0200", name="web-bad"), replace(database, tags={**database.tags, "Owner": "team-db"})]
+    ids = dict(zip(("web-bad", "db-ok"), account.seed(fleet), strict=True))
+    account.set_patch_behaviour(ids["web-bad"], {"missing": 3, "result": "failed"})
+    return ids
+
+
+def test_owners_are_alerted_once_each_and_a_failed_window_run_reaches_the_alerts_topic() -> None:
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        sunday_account(account)
+        team_test, team_db, alerts = (
+            owner_queue(account, "team-test"),
+            owner_queue(account, "team-db"),
+            alerts_queue(account),
+        )
+        events.FAILED_DELIVERIES.clear()
+        run_ok(account)
+        runs = account.advance(timedelta(hours=38))  # Sunday 02:00: the window runs and fails
+        assert [run.status for run in runs] == ["FAILED"]
+        # The EventBridge rule delivered the failed window execution to the alerts topic, before any cycle.
+        (delivered,) = alerts()
+        assert runs[0].window_id in delivered and "FAILED" in delivered
+        assert events.FAILED_DELIVERIES == []
+        result = run_ok(account)
+        assert result.output and result.output["monitoring"]["alerts_sent"] == 1
+        (message,) = team_test()
+        assert message["MessageAttributes"]["owner"]["Value"] == "team-test"
+        assert message["MessageAttributes"]["patch_group"]["Value"] == "web"
+        assert message["MessageAttributes"]["severity"]["Value"] == "error"
+        assert "web-bad" in message["Message"] and "db-ok" not in message["Message"]
+        assert team_db() == []  # its instance was patched: nothing to say
+        # A rerun with nothing new to read reports nothing twice.
+        again = run_ok(account)
+        assert again.output and again.output["monitoring"]["window_runs"] == 0
+        assert again.output["monitoring"]["alerts_sent"] == 0
+        assert team_test() == []
+
+
+def test_a_cycle_that_could_not_alert_moves_no_watermark_so_the_next_one_reports_the_runs() -> None:
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        sunday_account(account)
+        team_test = owner_queue(account, "team-test")
+        run_ok(account)
+        account.advance(timedelta(hours=40))
+        account.fail_next("sns", "Publish", "InternalError", times=30, status=500)
+        failed = account.run_cycle()
+        assert (failed.status, (failed.output or {}).get("failed_state")) == ("FAILED", "PatchMonitoring")
+        account.clear_faults()
+        assert team_test() == []
+        result = run_ok(account)
+        assert result.output and result.output["monitoring"]["window_runs"] == 2
+        assert len(team_test()) == 1
+
+
+def without_events_key_grant(document: dict[str, Any]) -> None:
+    statements = document["Resources"]["AlertsKey"]["Properties"]["KeyPolicy"]["Statement"]
+    statements[:] = [s for s in statements if s["Sid"] != "WindowRunRulePublishesToTopic"]
+
+
+def test_without_the_key_policy_grant_eventbridge_cannot_deliver_to_the_encrypted_topic() -> None:
+    with template_variant(without_events_key_grant) as path, SimulatedAccount(path) as account:
+        sunday_account(account)
+        alerts = alerts_queue(account)
+        events.FAILED_DELIVERIES.clear()
+        run_ok(account)
+        account.advance(timedelta(hours=38))
+        assert alerts() == []
+        (failure,) = events.FAILED_DELIVERIES
+        assert "key policy" in failure.reason
