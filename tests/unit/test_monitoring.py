@@ -43,6 +43,7 @@ def run(status: str = "SUCCESS", operation: str = "Install", **instances: tuple[
         (("TimedOut", "Delivery Timed Out"), "Install", "missed", "not reachable"),
         (("Failed", "Undeliverable"), "Install", "missed", "could not deliver"),
         (("Cancelled", "Terminated"), "Install", "missed", "MaxErrors"),
+        (("Cancelled", "Cancelled"), "Install", "missed", "cutoff"),
     ],
 )
 def test_the_command_status_decides_the_outcome(
@@ -70,6 +71,23 @@ def test_the_latest_run_counts() -> None:
         **{**earlier.__dict__, "started": SUNDAY.replace(day=30), "instances": run(i1=("Success", "Success")).instances}
     )
     assert outcome_of("tagpatch-sun-0200", [earlier, later], "i1").outcome == "patched"
+
+
+def test_a_skipped_run_changes_nothing_but_is_the_reason_when_it_is_the_only_one() -> None:
+    patched = run(i1=("Success", "Success"))
+    skipped = WindowRun(
+        **{
+            **patched.__dict__,
+            "status": "SKIPPED_OVERLAPPING",
+            "status_details": "The previous execution of this maintenance window runs until 2026-11-30T04:00Z.",
+            "started": SUNDAY.replace(day=30),
+            "instances": {},
+        }
+    )
+    assert outcome_of("tagpatch-sun-0200", [patched, skipped], "i1").outcome == "patched"
+    alone = outcome_of("tagpatch-sun-0200", [skipped], "i1")
+    assert alone.outcome == "missed"
+    assert "SKIPPED_OVERLAPPING" in alone.reason and "2026-11-30 02:00 UTC" in alone.reason
 
 
 def test_compliance_follows_the_patch_state() -> None:

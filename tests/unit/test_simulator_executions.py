@@ -47,10 +47,16 @@ def profile(instance_id: str, **settings: Any) -> None:
 
 
 def window_with_task(
-    ssm: Any, *, operation: str = "Install", reboot: str = "RebootIfNeeded", **limits: str
+    ssm: Any,
+    *,
+    operation: str = "Install",
+    reboot: str = "RebootIfNeeded",
+    schedule: str = "cron(0 2 ? * SUN *)",
+    cutoff_behavior: str = "CONTINUE_TASK",
+    **limits: str,
 ) -> tuple[str, str]:
     window_id = ssm.create_maintenance_window(
-        Name="night", Schedule="cron(0 2 ? * SUN *)", Duration=3, Cutoff=1, AllowUnassociatedTargets=False
+        Name="night", Schedule=schedule, Duration=3, Cutoff=1, AllowUnassociatedTargets=False
     )["WindowId"]
     target_id = ssm.register_target_with_maintenance_window(
         WindowId=window_id, ResourceType="INSTANCE", Targets=[{"Key": "tag:Patch Group", "Values": ["web"]}]
@@ -63,6 +69,7 @@ def window_with_task(
         TaskInvocationParameters={"RunCommand": {"Parameters": {"Operation": [operation], "RebootOption": [reboot]}}},
         MaxConcurrency=limits.get("concurrency", "10"),
         MaxErrors=limits.get("errors", "10"),
+        CutoffBehavior=cutoff_behavior,
     )
     return window_id, target_id
 
@@ -281,3 +288,45 @@ def test_next_execution_time_follows_the_clock_and_the_window_state(ssm: Any) ->
     assert got["NextExecutionTime"] == listed[window_id]["NextExecutionTime"] == schedule[0]["ExecutionTime"]
     ssm.update_maintenance_window(WindowId=window_id, Enabled=False)
     assert "NextExecutionTime" not in ssm.get_maintenance_window(WindowId=window_id)
+
+
+@pytest.mark.parametrize("behaviour", ["CONTINUE_TASK", "CANCEL_TASK"])
+def test_the_cutoff_stops_new_tasks_and_cancels_a_cancel_task_command(ssm: Any, behaviour: str) -> None:
+    nodes = launch(30)  # one at a time, five simulated minutes each: 150 minutes, past the 2-hour cutoff
+    window_id, target_id = window_with_task(ssm, concurrency="1", cutoff_behavior=behaviour)
+    ssm.register_task_with_maintenance_window(
+        WindowId=window_id,
+        TaskType="RUN_COMMAND",
+        TaskArn="AWS-RunPatchBaseline",
+        Targets=[{"Key": "WindowTargetIds", "Values": [target_id]}],
+        TaskInvocationParameters={"RunCommand": {"Parameters": {"Operation": ["Scan"]}}},
+        Priority=2,
+        MaxConcurrency="10",
+        MaxErrors="1",
+    )
+    run = executions.run_window(ACCOUNT, REGION, window_id, START, {target_id: nodes})
+
+    (execution,) = ssm.describe_maintenance_window_executions(WindowId=window_id)["WindowExecutions"]
+    assert execution["Status"] == "TIMED_OUT" and "cutoff" in execution["StatusDetails"]
+    (task,) = run.tasks  # the priority-2 Scan would start after the cutoff: it never starts
+    statuses = [s for s, _ in invocation_statuses(ssm, task.invocations[0].command_id).values()]
+    if behaviour == "CANCEL_TASK":
+        assert (statuses.count("Success"), statuses.count("Cancelled")) == (24, 6)
+        assert task.status == "TIMED_OUT"
+    else:
+        assert statuses.count("Success") == 30
+        assert task.status == "SUCCESS"
+
+
+def test_a_run_due_while_the_previous_one_runs_is_skipped_overlapping(ssm: Any) -> None:
+    from tagpatch_local.simulator import clock
+
+    clock.set_now(ACCOUNT, REGION, START)
+    nodes = launch(13)  # one at a time: 65 simulated minutes, longer than the hourly schedule
+    window_id, _ = window_with_task(ssm, schedule="rate(1 hour)", concurrency="1")
+    runs = executions.advance_clock(ACCOUNT, REGION, START.replace(hour=5, minute=30))
+
+    assert [r.status for r in runs] == ["SUCCESS", "SKIPPED_OVERLAPPING", "SUCCESS"]
+    listed = ssm.describe_maintenance_window_executions(WindowId=window_id)["WindowExecutions"]
+    assert sorted(e["Status"] for e in listed) == ["SKIPPED_OVERLAPPING", "SUCCESS", "SUCCESS"]
+    assert not runs[1].tasks and len(nodes) == 13

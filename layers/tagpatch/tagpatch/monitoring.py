@@ -44,7 +44,9 @@ _UNREACHED: Final[Mapping[str, str]] = {
     "Delivery Timed Out": "the instance was not reachable (stopped, or its agent was not running)",
     "Undeliverable": "SSM could not deliver the command (the agent is offline or the node is gone)",
     "Terminated": "it was not sent: the task had already passed its MaxErrors limit",
+    "Cancelled": "it was not patched before the window's cutoff (the task's CutoffBehavior is CANCEL_TASK)",
 }
+SKIPPED: Final = "SKIPPED_OVERLAPPING"  # SSM did not start the run: the previous one was still running
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,9 @@ def outcome_of(
         return InstanceOutcome("not_scheduled", not_scheduled_reason(instance_class), None, None)
     if not runs:
         return InstanceOutcome("not_due", f"window {window} did not run in this period", window, None)
-    run = runs[-1]  # the latest run tells the instance's state now
+    # The latest run that started tells the instance's state now; a skipped run changed nothing.
+    started = [run for run in runs if run.status != SKIPPED]
+    run = started[-1] if started else runs[-1]
     where = f"window {window} at {_at(run.started)}"
     reached = run.instances.get(instance_id)
     if reached is None:

@@ -301,8 +301,13 @@ def _run_command(
     max_concurrency: str | None,
     max_errors: str | None,
     started: datetime,
+    cancel_at: datetime | None = None,
 ) -> tuple[str, str, str, datetime]:
-    """One Run Command command over `instance_ids`; (command id, Status, StatusDetails, end time)."""
+    """One Run Command command over `instance_ids`; (command id, Status, StatusDetails, end time).
+
+    `cancel_at`: the window's cutoff for a task whose CutoffBehavior is CANCEL_TASK. SSM then sends
+    CancelCommand; the simulator cancels every batch not started by then (a running batch finishes).
+    """
     command_id = str(uuid.uuid4())
     operation_name = (parameters.get("Operation") or ["Scan"])[0]
     reboot_option = (parameters.get("RebootOption") or ["RebootIfNeeded"])[0]
@@ -312,8 +317,16 @@ def _run_command(
     invocations: list[CommandInvocation] = []
     errors = undelivered = 0
     clock = started
+    cancelled = False
     for batch_start in range(0, total, batch_size):
         batch = instance_ids[batch_start : batch_start + batch_size]
+        if cancel_at is not None and clock >= cancel_at:
+            cancelled = True
+            invocations += [
+                CommandInvocation(command_id, i, clock, "Cancelled", "Cancelled", PATCH_DOCUMENT, parameters)
+                for i in batch
+            ]
+            continue
         if errors > allowed_errors:
             invocations += [
                 CommandInvocation(command_id, i, clock, "Cancelled", "Terminated", PATCH_DOCUMENT, parameters)
@@ -335,6 +348,8 @@ def _run_command(
             )
         clock += timedelta(seconds=_RUN_SECONDS)
     run_state(account_id, region).commands[command_id] = invocations
+    if cancelled:
+        return command_id, "Cancelled", "Cancelled", clock
     if errors > allowed_errors:
         return command_id, "Failed", "Failed", clock
     if errors or undelivered:
@@ -343,7 +358,8 @@ def _run_command(
     return command_id, "Success", "Success", clock
 
 
-_TASK_STATUS: Final = {"Success": "SUCCESS", "Failed": "FAILED", "TimedOut": "TIMED_OUT"}
+# A command cancelled at the cutoff leaves its task TIMED_OUT (CutoffBehavior in the API reference).
+_TASK_STATUS: Final = {"Success": "SUCCESS", "Failed": "FAILED", "TimedOut": "TIMED_OUT", "Cancelled": "TIMED_OUT"}
 
 
 def run_window(
@@ -352,9 +368,17 @@ def run_window(
     """Run one window at `started`. `selected`: WindowTargetId -> the instance ids it selects now."""
     window = ssm_backends[account_id][region].get_maintenance_window(window_id)
     execution = WindowExecution(str(uuid.uuid4()), window_id, "IN_PROGRESS", "", started, started)
+    # "No maintenance window tasks are permitted to start after the resulting end time minus the number
+    # of hours you specify for Cutoff" (CreateMaintenanceWindow).
+    cutoff_at = started + timedelta(hours=int(window.duration) - int(window.cutoff))
     tasks = sorted(window.tasks.values(), key=lambda t: (t.priority if t.priority is not None else 1, t.window_task_id))
+    not_started = 0
     for task in tasks:
         task_started = execution.ended
+        if task_started >= cutoff_at:
+            not_started += 1
+            continue
+        cancel_at = cutoff_at if task.cutoff_behavior == "CANCEL_TASK" else None
         target_ids = [v for t in task.targets or () if t.get("Key") == "WindowTargetIds" for v in t.get("Values", [])]
         run_command = (task.task_invocation_parameters or {}).get("RunCommand") or {}
         parameters: dict[str, list[str]] = dict(run_command.get("Parameters") or task.task_parameters or {})
@@ -385,6 +409,7 @@ def run_window(
                 task.max_concurrency,
                 task.max_errors,
                 task_started,
+                cancel_at,
             )
             task_execution.invocations.append(
                 TaskInvocation(
@@ -401,17 +426,25 @@ def run_window(
             )
             task_execution.ended = max(task_execution.ended, ended)
         failed = [i for i in task_execution.invocations if i.status != "SUCCESS"]
-        task_execution.status = "FAILED" if failed else "SUCCESS"
+        cut_off = [i for i in task_execution.invocations if i.status == "TIMED_OUT" and i.status_details == "Cancelled"]
+        task_execution.status = "TIMED_OUT" if cut_off else "FAILED" if failed else "SUCCESS"
         task_execution.status_details = (
             f"{len(failed)} of {len(task_execution.invocations)} invocations did not succeed" if failed else ""
         )
         execution.tasks.append(task_execution)
         execution.ended = task_execution.ended
     failed_tasks = [t for t in execution.tasks if t.status != "SUCCESS"]
-    execution.status = "FAILED" if failed_tasks else "SUCCESS"
-    execution.status_details = (
-        f"One or more tasks in the orchestration failed ({len(failed_tasks)})." if failed_tasks else ""
-    )
+    if not_started or any(t.status == "TIMED_OUT" for t in execution.tasks):
+        execution.status = "TIMED_OUT"
+        execution.status_details = (
+            f"The maintenance window reached its cutoff at {_iso(cutoff_at)}; "
+            f"{not_started} task(s) not started, {len(failed_tasks)} did not succeed."
+        )
+    else:
+        execution.status = "FAILED" if failed_tasks else "SUCCESS"
+        execution.status_details = (
+            f"One or more tasks in the orchestration failed ({len(failed_tasks)})." if failed_tasks else ""
+        )
     state = run_state(account_id, region)
     with state.lock:
         state.executions[execution.window_execution_id] = execution
@@ -862,6 +895,31 @@ def _emit(account_id: str, region: str, events: list[dict[str, Any]]) -> None:
 # --- the clock moves: windows that fall due run ------------------------------------------------------
 
 
+def _busy_until(account_id: str, region: str, window_id: str) -> datetime | None:
+    """When the window's latest execution ends (its tasks may outlast the window's Duration)."""
+    ends = [e.ended for e in run_state(account_id, region).executions.values() if e.window_id == window_id]
+    return max(ends, default=None)
+
+
+def _skip_overlapping(
+    account_id: str, region: str, window_id: str, run: datetime, busy_until: datetime
+) -> WindowExecution:
+    """A run that falls due while the window's previous execution is still running is not started."""
+    execution = WindowExecution(
+        str(uuid.uuid4()),
+        window_id,
+        "SKIPPED_OVERLAPPING",
+        f"The previous execution of this maintenance window runs until {_iso(busy_until)}.",
+        run,
+        run,
+    )
+    state = run_state(account_id, region)
+    with state.lock:
+        state.executions[execution.window_execution_id] = execution
+    _emit(account_id, region, _window_events(account_id, region, execution))
+    return execution
+
+
 def advance_clock(account_id: str, region: str, until: datetime) -> list[WindowExecution]:
     """Move the simulated clock to `until`, running in time order every window run that falls due.
 
@@ -885,6 +943,10 @@ def advance_clock(account_id: str, region: str, until: datetime) -> list[WindowE
     for run, window_id in due:
         clock.set_now(account_id, region, run)
         if window_id not in backend.windows:
+            continue
+        busy_until = _busy_until(account_id, region, window_id)
+        if busy_until is not None and run < busy_until:
+            ran.append(_skip_overlapping(account_id, region, window_id, run, busy_until))
             continue
         selected = instances_selected_by_targets(account_id, region, window_id)
         ran.append(run_window(account_id, region, window_id, run, selected))
