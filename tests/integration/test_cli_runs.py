@@ -141,6 +141,7 @@ def test_a_plan_without_changes_exits_0_and_replaces_the_earlier_run(tmp_path: P
         "instances.jsonl",
         "lambda.log",
         "notes.txt",
+        "patch-results.jsonl",
         "summary.json",
         "tag-report.json",
     ]

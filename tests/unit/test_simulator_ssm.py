@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -112,7 +113,7 @@ def test_get_maintenance_window_has_every_field(ssm: Any) -> None:
     assert window["Description"] == "web"
     assert isinstance(window["CreatedDate"], datetime)
     assert isinstance(window["ModifiedDate"], datetime)
-    assert "NextExecutionTime" not in window
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\dZ", window["NextExecutionTime"])
 
 
 def test_get_unknown_window(ssm: Any) -> None:
