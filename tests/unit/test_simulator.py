@@ -297,3 +297,47 @@ def test_fast_tag_lookup_matches_moto(ssm: Any) -> None:
     assert fast == slow
     assert [row["key"] for row in fast] == ["Name", "Patch Group"]
     assert fast[0]["resource_type"] == "instance"
+
+
+@pytest.mark.parametrize(
+    ("filters", "page_size"),
+    [
+        ([], 5),
+        ([{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}], 5),
+        ([{"Name": "instance-state-name", "Values": ["stopped"]}], 1000),
+        ([{"Name": "tag:Patch Group", "Values": ["web"]}], 6),
+    ],
+)
+def test_paged_describe_instances_answers_as_moto_does(
+    ssm: Any, monkeypatch: pytest.MonkeyPatch, filters: list[dict[str, Any]], page_size: int
+) -> None:
+    from moto.ec2.responses.instances import InstanceResponse
+
+    ec2 = boto3.client("ec2", region_name=REGION)
+    image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    for count, group in ((3, "web"), (1, "db"), (9, "web"), (2, "db"), (4, "web")):  # multi-instance reservations
+        ids = [
+            i["InstanceId"]
+            for i in ec2.run_instances(
+                ImageId=image_id,
+                MinCount=count,
+                MaxCount=count,
+                TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Patch Group", "Value": group}]}],
+            )["Instances"]
+        ]
+        ec2.stop_instances(InstanceIds=ids[::2])
+
+    def pages() -> list[list[tuple[str, list[str]]]]:
+        found = []
+        for page in ec2.get_paginator("describe_instances").paginate(
+            Filters=filters, PaginationConfig={"PageSize": page_size}
+        ):
+            found.append(
+                [(r["ReservationId"], [i["InstanceId"] for i in r["Instances"]]) for r in page["Reservations"]]
+            )
+        return found
+
+    paged = pages()
+    monkeypatch.setattr(InstanceResponse, "describe_instances", InstanceResponse.describe_instances.__wrapped__)  # type: ignore[attr-defined]
+    assert paged == pages()
+    assert sum(len(ids) for page in paged for _, ids in page) > 0

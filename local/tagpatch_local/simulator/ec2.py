@@ -1,11 +1,14 @@
-"""EC2: make moto's per-resource tag lookup fast enough for 10,000-instance fleets."""
+"""EC2: make moto's tag lookup and DescribeInstances paging fast enough for 100,000-instance fleets."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from moto.core.responses import ActionResult
 from moto.ec2.models.tags import TagBackend
-from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
+from moto.ec2.responses.instances import InstanceResponse
+from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, filter_reservations, get_prefix
 
 from tagpatch_local.simulator.core import MARKER, moto_patch
 
@@ -37,3 +40,43 @@ def _install_fast_tag_lookup() -> None:
 
     setattr(describe_tags, MARKER, "ec2:describe_tags fast path")
     TagBackend.describe_tags = describe_tags  # type: ignore[method-assign]
+
+
+@moto_patch
+def _install_paged_describe_instances() -> None:
+    """Serve a DescribeInstances page without copying every reservation in the Region.
+
+    moto 5.2.5 copies and filters every reservation for every page, then slices one page out: reading
+    100,000 instances 1,000 a page makes 100 passes over all of them. This answers the same page
+    (moto's pagination by reservation, its filters, its NextToken) by copying only the reservations it
+    looks at. Requests with InstanceIds keep moto's own path.
+    """
+    original = InstanceResponse.describe_instances
+    if getattr(original, MARKER, None) is not None:
+        return
+
+    def describe_instances(self: Any) -> ActionResult:
+        token = self._get_param("NextToken")
+        reservations = list(self.ec2_backend.reservations.values())
+        ids = [reservation.id for reservation in reservations] if token else []
+        if self._get_param("InstanceIds", []) or "InstanceId.1" in self.data or (token and token not in ids):
+            result: ActionResult = original(self)  # moto's own answers and errors
+            return result
+        self.error_on_dryrun()
+        filters = self._filters_from_querystring()
+        max_results = int(self._get_param("MaxResults", 100))
+        page: list[Any] = []
+        more = False
+        for reservation in reservations[ids.index(token) + 1 if token else 0 :]:
+            kept = filter_reservations([copy.copy(reservation)], filters)
+            if not kept:
+                continue
+            if len(page) == max_results:
+                more = True
+                break
+            page.extend(kept)
+        return ActionResult({"Reservations": page, "NextToken": page[-1].id if more else None})
+
+    describe_instances.__wrapped__ = original  # type: ignore[attr-defined]  # the tests compare both
+    setattr(describe_instances, MARKER, "ec2:DescribeInstances paged without copying the Region")
+    InstanceResponse.describe_instances = describe_instances  # type: ignore[method-assign]
