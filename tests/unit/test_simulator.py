@@ -268,13 +268,11 @@ def test_register_rejects_bad_enums() -> None:
         )
 
 
-def test_pages_over_a_large_fleet_quickly(ssm: Any) -> None:
-    import time
-
-    _register(2000)
-    started = time.perf_counter()
-    assert len(_all_ids(ssm, MaxResults=50)) == 2000
-    assert time.perf_counter() - started < 10
+def test_pages_over_a_large_fleet_see_every_node_once(ssm: Any) -> None:
+    # Its speed is measured in benchmarks/ (Discovery's pages), not timed here.
+    registered = _register(2000)
+    found = _all_ids(ssm, MaxResults=50)
+    assert found == sorted(registered) and len(set(found)) == 2000
 
 
 def test_fast_tag_lookup_matches_moto(ssm: Any) -> None:
