@@ -339,3 +339,62 @@ def test_paged_describe_instances_answers_as_moto_does(
     monkeypatch.setattr(InstanceResponse, "describe_instances", InstanceResponse.describe_instances.__wrapped__)  # type: ignore[attr-defined]
     assert paged == pages()
     assert sum(len(ids) for page in paged for _, ids in page) > 0
+
+
+def test_remembered_attribute_names_serialise_exactly_as_moto_does(ssm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    from moto.core.serialize import AttributePicker
+
+    ec2 = boto3.client("ec2", region_name=REGION)
+    image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ids = [
+        i["InstanceId"]
+        for i in ec2.run_instances(
+            ImageId=image_id,
+            MinCount=4,
+            MaxCount=4,
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": [{"Key": "Patch Group", "Value": "web"}, {"Key": "Name", "Value": "a"}],
+                }
+            ],
+        )["Instances"]
+    ]
+    ec2.stop_instances(InstanceIds=ids[:1])
+    for instance_id in ids[1:]:
+        simulator.register_managed_instance(
+            ACCOUNT,
+            REGION,
+            instance_id,
+            ping_status="Online",
+            platform_type="Linux",
+            platform_name="Ubuntu",
+            platform_version="22.04",
+        )
+    ssm.create_maintenance_window(
+        Name="web-sunday", Schedule="cron(0 2 ? * SUN *)", Duration=3, Cutoff=1, AllowUnassociatedTargets=False
+    )
+    bodies: list[bytes] = []
+
+    def keep_body(http_response: Any, **_: Any) -> None:
+        bodies.append(re.sub(rb"<requestId>[^<]*</requestId>", b"", http_response.content))
+
+    for client in (ec2, ssm):
+        client.meta.events.register("after-call.*.*", keep_body)
+
+    def calls() -> list[bytes]:
+        bodies.clear()
+        ec2.describe_instances()
+        ec2.describe_instances(InstanceIds=ids[:2])
+        ec2.describe_tags()
+        ssm.describe_instance_information()
+        ssm.describe_maintenance_windows()
+        ssm.describe_patch_baselines()
+        return list(bodies)
+
+    remembered = calls()
+    assert len(remembered) == 6 and all(remembered)
+    monkeypatch.setattr(AttributePicker, "__call__", AttributePicker.__call__.__wrapped__)  # type: ignore[attr-defined]
+    assert calls() == remembered

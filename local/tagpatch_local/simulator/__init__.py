@@ -4,7 +4,8 @@
   against botocore's shapes, and SSM request helpers.
 - `quotas`: the documented limits. `schedules`: what SSM accepts as a window schedule.
 - `instances`: managed nodes and DescribeInstanceInformation. `windows`: maintenance windows,
-  targets and tasks. `baselines`: patch baselines and patch groups. `ec2`: moto speed-ups.
+  targets and tasks. `baselines`: patch baselines and patch groups. `ec2`, `serialization`: moto
+  speed-ups that answer exactly as moto does.
 - `iam`: IAM enforced for assumed-role credentials (action, resource ARN, conditions).
 
 Simulated state lives on moto's backends, so it is reset whenever moto resets them (each `mock_aws`
@@ -25,6 +26,7 @@ from tagpatch_local.simulator import (
     occurrences,
     quotas,
     schedules,
+    serialization,
     stepfunctions,
     targets,
     window_schedule,
@@ -77,6 +79,7 @@ __all__ = [
     "quotas",
     "register_managed_instance",
     "schedules",
+    "serialization",
     "set_ping_status",
     "simulator_state",
     "stepfunctions",
