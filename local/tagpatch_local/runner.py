@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import traceback
+import tracemalloc
 import uuid
 import warnings
 import zipfile
@@ -151,6 +152,16 @@ class FakeLambdaContext:
         return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
 
 
+@dataclass(frozen=True)
+class FunctionRun:
+    """One Lambda invocation as the simulated account ran it (benchmarks read these)."""
+
+    function: str  # the template's logical id
+    memory_mb: int  # its MemorySize
+    seconds: float  # wall time of the handler, AWS calls to the in-process simulator included
+    peak_bytes: int | None  # peak Python allocations during the handler, when measured
+
+
 @dataclass
 class LocalFunction:
     spec: FunctionSpec
@@ -205,6 +216,8 @@ class LambdaDispatcher:
         self._lock = threading.Lock()
         self._original: Callable[..., Any] | None = None
         self.sts: Any = None  # the account's STS client (root credentials), set when it deploys
+        self.runs: list[FunctionRun] = []
+        self.measure_memory = False  # tracemalloc slows handlers several times: benchmarks only
 
     def install(self) -> None:
         dispatcher = self
@@ -245,6 +258,21 @@ class LambdaDispatcher:
             function.module = module
         return function.module
 
+    @contextlib.contextmanager
+    def _measured(self, function: LocalFunction) -> Iterator[None]:
+        if self.measure_memory:
+            tracemalloc.start()
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            seconds = time.perf_counter() - started
+            peak = None
+            if self.measure_memory:
+                peak = tracemalloc.get_traced_memory()[1]
+                tracemalloc.stop()
+            self.runs.append(FunctionRun(function.spec.logical_id, function.spec.memory, seconds, peak))
+
     def invoke(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
         name = function_name.rsplit(":", 1)[-1]
         function = self.functions[name]
@@ -275,7 +303,8 @@ class LambdaDispatcher:
                 module = self._load(function)
                 handler = getattr(module, function.spec.handler.rsplit(".", 1)[1])
                 context = FakeLambdaContext(name, function.arn, function.spec.memory, function.spec.timeout)
-                result = handler(event, context)
+                with self._measured(function):
+                    result = handler(event, context)
                 return json.dumps(result).encode()
             except Exception as error:
                 response_headers["x-amz-function-error"] = "Unhandled"
@@ -440,6 +469,7 @@ class CycleResult:
     events: list[dict[str, Any]]
     calls_by_function: dict[str, Counter[str]]
     wall_seconds: float
+    function_runs: list[FunctionRun] = field(default_factory=list)  # simulated account only
 
     @property
     def calls(self) -> Counter[str]:
@@ -877,6 +907,7 @@ class SimulatedAccount(_Clients):
         timeout_seconds: float = 1800,
     ) -> CycleResult:
         before = self.recorder.snapshot()
+        runs_before = len(self.dispatcher.runs)
         result = execute_cycle(
             self.client("stepfunctions"), self.state_machine_arn, execution_input, name, on_event, timeout_seconds, 0.02
         )
@@ -886,6 +917,7 @@ class SimulatedAccount(_Clients):
             for function, counts in after.items()
             if counts - before.get(function, Counter())
         }
+        result.function_runs = self.dispatcher.runs[runs_before:]
         return result
 
 
@@ -946,18 +978,24 @@ def execute_cycle(
         input=json.dumps({} if execution_input is None else execution_input),
     )["executionArn"]
     seen = 0
+    events: list[dict[str, Any]] = []
+    wait = poll_seconds
     while True:
         description = sfn.describe_execution(executionArn=arn)
-        events = execution_history(sfn, arn)
+        finished = description["status"] != "RUNNING"
+        if on_event is not None or finished:
+            events = execution_history(sfn, arn)
         if on_event is not None:
             for event in events[seen:]:
                 on_event(event)
         seen = len(events)
-        if description["status"] != "RUNNING":
+        if finished:
             break
         if time.monotonic() - started > timeout_seconds:
             raise TimeoutError(f"execution {name} still running after {timeout_seconds} s")
-        time.sleep(poll_seconds)
+        time.sleep(wait)
+        # Polling shares the process with a simulated execution: back off, up to ten times the first wait.
+        wait = min(wait * 1.5, poll_seconds * 10)
     output = description.get("output")
     return CycleResult(
         execution_name=name,
