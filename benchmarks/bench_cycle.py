@@ -3,9 +3,15 @@
     .venv/bin/python benchmarks/bench_cycle.py --sizes 1000 10000
 
 For each size: seed a generated fleet, run two cycles back to back (the second one sees no change),
-and record wall time, AWS calls by operation, write calls, the largest state payload and peak
-memory. Results go to benchmarks/results/cycle-<N>.json and a Markdown table to stdout; the README
-quotes them. These are measurements, not pass/fail tests.
+and record wall time, AWS calls by operation, write calls, the largest state payload, state
+transitions, each function's duration and peak Python allocations (a second pass under
+tracemalloc, which slows handlers, so durations come from the first pass), and the AWS cost of each
+cycle from those measurements and the published prices in PRICES. Results go to
+benchmarks/results/cycle-<N>.json and a Markdown table to stdout; the README quotes them. These are
+measurements, not pass/fail tests.
+
+Local handler durations include the in-process simulated AWS answering each call (no network), so the
+Lambda cost below prices that time, not AWS's latency.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tagpatch_local.fleet import GeneratorSpec, generate_fleet
-from tagpatch_local.runner import CycleResult, SimulatedAccount
+from tagpatch_local.runner import CycleResult, FunctionRun, SimulatedAccount
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -45,6 +51,56 @@ def fleet_spec(count: int, patch_groups: int, schedules: int) -> GeneratorSpec:
     )
 
 
+# Published on-demand prices, US East (N. Virginia), USD, as read on 2026-11-29. Systems Manager and EC2
+# charge nothing per Describe/Register/Get API request (neither pricing page lists one).
+PRICES: dict[str, Any] = {
+    "source": {
+        "step_functions": "https://aws.amazon.com/step-functions/pricing/ (Standard: $0.025 per 1,000 transitions)",
+        "lambda": "https://aws.amazon.com/lambda/pricing/ (Arm: $0.0000133334 per GB-second; $0.20 per 1M requests)",
+        "s3": "https://aws.amazon.com/s3/pricing/ (Standard: PUT/COPY/POST/LIST $0.005, GET $0.0004 per 1,000)",
+        "sns": "https://aws.amazon.com/sns/pricing/ (standard topics: $0.50 per 1M publishes after the free tier)",
+    },
+    "state_transition": 0.025 / 1000,
+    "lambda_gb_second_arm64": 0.0000133334,
+    "lambda_request": 0.20 / 1_000_000,
+    "s3_write_request": 0.005 / 1000,
+    "s3_read_request": 0.0004 / 1000,
+    "sns_publish": 0.50 / 1_000_000,
+}
+S3_WRITES = ("s3:PutObject", "s3:CopyObject", "s3:ListObjectsV2", "s3:ListObjects", "s3:CreateMultipartUpload")
+S3_READS = ("s3:GetObject", "s3:HeadObject")
+
+
+def function_figures(runs: list[FunctionRun]) -> dict[str, dict[str, Any]]:
+    figures: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        entry = figures.setdefault(
+            run.function, {"invocations": 0, "seconds": 0.0, "max_seconds": 0.0, "memory_mb": run.memory_mb}
+        )
+        entry["invocations"] += 1
+        entry["seconds"] = round(entry["seconds"] + run.seconds, 3)
+        entry["max_seconds"] = round(max(entry["max_seconds"], run.seconds), 3)
+        if run.peak_bytes is not None:
+            entry["peak_mib"] = round(max(entry.get("peak_mib", 0.0), run.peak_bytes / 2**20), 1)
+    return figures
+
+
+def cycle_cost(result: CycleResult) -> dict[str, float]:
+    calls = result.calls
+    # Lambda bills each invocation's duration, rounded up to the millisecond, at its configured memory.
+    gb_seconds = sum(run.memory_mb / 1024 * (int(run.seconds * 1000) + 1) / 1000 for run in result.function_runs)
+    cost = {
+        "step_functions": result.state_transitions * PRICES["state_transition"],
+        "lambda": gb_seconds * PRICES["lambda_gb_second_arm64"] + len(result.function_runs) * PRICES["lambda_request"],
+        "s3_requests": sum(calls[op] for op in S3_WRITES) * PRICES["s3_write_request"]
+        + sum(calls[op] for op in S3_READS) * PRICES["s3_read_request"],
+        "sns": calls["sns:Publish"] * PRICES["sns_publish"],
+        "api_requests": 0.0,
+    }
+    cost["total"] = sum(cost.values())
+    return {key: round(value, 6) for key, value in cost.items()} | {"lambda_gb_seconds": round(gb_seconds, 3)}
+
+
 def cycle_figures(result: CycleResult) -> dict[str, Any]:
     return {
         "status": result.status,
@@ -55,21 +111,46 @@ def cycle_figures(result: CycleResult) -> dict[str, Any]:
         "aws_calls_by_operation": dict(sorted(result.calls.items())),
         "write_calls": sum(result.write_calls.values()),
         "resource_write_calls": sum(result.resource_write_calls.values()),
+        "functions": function_figures(result.function_runs),
+        "cost_usd": cycle_cost(result),
     }
 
 
-def measure(count: int, patch_groups: int, schedules: int) -> dict[str, Any]:
+def run_two_cycles(
+    count: int, patch_groups: int, schedules: int, *, memory: bool
+) -> tuple[float, CycleResult, CycleResult]:
     fleet = generate_fleet(fleet_spec(count, patch_groups, schedules))
     with SimulatedAccount(ROOT / "template.yaml", log_stream=io.StringIO()) as account:
+        account.dispatcher.measure_memory = memory
         started = time.monotonic()
         account.seed(fleet)
         seed_seconds = time.monotonic() - started
         first = account.run_cycle(name=f"bench-{count}-first")
         second = account.run_cycle(name=f"bench-{count}-second")
+    return seed_seconds, first, second
+
+
+def with_peaks(timed: CycleResult, traced: CycleResult) -> CycleResult:
+    """The timed pass's runs, each with the peak allocations of the same invocation in the traced pass."""
+    if [run.function for run in timed.function_runs] != [run.function for run in traced.function_runs]:
+        raise RuntimeError("the traced pass invoked other functions than the timed pass")
+    timed.function_runs = [
+        FunctionRun(run.function, run.memory_mb, run.seconds, peak.peak_bytes)
+        for run, peak in zip(timed.function_runs, traced.function_runs, strict=True)
+    ]
+    return timed
+
+
+def measure(count: int, patch_groups: int, schedules: int, *, memory: bool = True) -> dict[str, Any]:
+    seed_seconds, first, second = run_two_cycles(count, patch_groups, schedules, memory=False)
+    if memory:
+        _, traced_first, traced_second = run_two_cycles(count, patch_groups, schedules, memory=True)
+        first, second = with_peaks(first, traced_first), with_peaks(second, traced_second)
     return {
         "instances": count,
         "patch_groups": patch_groups,
         "schedules": schedules,
+        "prices": PRICES,
         "seed_seconds": round(seed_seconds, 2),
         "first_cycle": cycle_figures(first),
         "second_cycle": cycle_figures(second),
@@ -84,19 +165,25 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--patch-groups", type=int, default=200)
     parser.add_argument("--schedules", type=int, default=20)
+    parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where cycle-<N>.json goes")
     args = parser.parse_args()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    print("| instances | cycle | wall s | AWS calls | writes (patching resources) | max payload B | transitions |")
-    print("|---|---|---|---|---|---|---|")
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(
+        "| instances | cycle | wall s | AWS calls | writes (patching resources) | max payload B | transitions "
+        "| Lambda GB-s | cost USD |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
-        figures = measure(size, args.patch_groups, args.schedules)
-        (RESULTS / f"cycle-{size}.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        figures = measure(size, args.patch_groups, args.schedules, memory=not args.no_memory)
+        (args.out / f"cycle-{size}.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
         for label in ("first_cycle", "second_cycle"):
             cycle = figures[label]
             print(
                 f"| {size:,} | {label.split('_')[0]} | {cycle['wall_seconds']} | {cycle['aws_calls']} | "
                 f"{cycle['write_calls']} ({cycle['resource_write_calls']}) | {cycle['max_payload_bytes']:,} | "
-                f"{cycle['state_transitions']} |",
+                f"{cycle['state_transitions']} | {cycle['cost_usd']['lambda_gb_seconds']} | "
+                f"{cycle['cost_usd']['total']:.6f} |",
                 flush=True,
             )
 

@@ -1,0 +1,43 @@
+"""The cycle benchmark at 1,000 instances, as a smoke check: it runs and its figures add up.
+
+No timing is asserted (speed belongs in benchmarks/results/); what is checked is that every function
+the cycle ran is measured, that the cost is the sum of its parts, and that a rerun with nothing
+changed writes no patching resource.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench_cycle() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_cycle", ROOT / "benchmarks" / "bench_cycle.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_cycle"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_cycle_benchmark_at_1000_instances_measures_every_function_and_prices_the_cycle() -> None:
+    bench = _bench_cycle()
+    figures = bench.measure(1000, 20, 20, memory=True)
+    first, second = figures["first_cycle"], figures["second_cycle"]
+    assert first["status"] == second["status"] == "SUCCEEDED"
+    assert second["resource_write_calls"] == 0
+    for cycle in (first, second):
+        functions = cycle["functions"]
+        assert {"DiscoveryFunction", "TagValidationFunction", "PatchMonitoringFunction"} <= set(functions)
+        assert all(entry["peak_mib"] > 0 and entry["seconds"] > 0 for entry in functions.values())
+        cost = cycle["cost_usd"]
+        parts = ("step_functions", "lambda", "s3_requests", "sns", "api_requests")
+        assert abs(cost["total"] - sum(cost[part] for part in parts)) < 1e-5
+        assert cost["step_functions"] == round(cycle["state_transitions"] * 0.025 / 1000, 6)
+        invocations = sum(entry["invocations"] for entry in functions.values())
+        assert cost["lambda"] >= invocations * 0.20 / 1_000_000
+    assert first["functions"]["ApplyWindowChangesFunction"]["invocations"] >= 1  # the Map's iterations
