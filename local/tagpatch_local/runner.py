@@ -824,6 +824,15 @@ class SimulatedAccount(_Clients):
                 function.environment["PATCH_POLICY_PATH"] = str(path)
                 function.module = None  # configuration is read at import, as on a cold start
 
+    def use_exceptions(self, path: Path) -> None:
+        """Point every function that reads the patch exceptions at another file (a scenario's edit)."""
+        if not path.is_file():
+            raise TemplateError(f"exceptions file {path} does not exist")
+        for function in self.dispatcher.functions.values():
+            if "PATCH_EXCEPTIONS_PATH" in function.environment:
+                function.environment["PATCH_EXCEPTIONS_PATH"] = str(path)
+                function.module = None  # configuration is read at import, as on a cold start
+
     def physical_id(self, logical_id: str) -> str:
         """What `!Ref <logical_id>` is in this account (a bucket name, a topic ARN, a baseline id)."""
         return self._resolve(logical_id, None)

@@ -110,6 +110,18 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
             # UBUNTU goes back to the AWS default: the registration tagpatch made is moved.
 
         account.use_policy(write_policy(folder / "first.yaml", first))
+        # An exception that is due a notice at once: the first cycle writes the notice ledger, the next reads it.
+        expires = (account.now() + timedelta(days=10)).date().isoformat()
+        exceptions = folder / "exceptions.yaml"
+        exceptions.write_text(
+            yaml.safe_dump(
+                {
+                    "settings": {"notice_days": [14]},
+                    "exceptions": [{"name": "c", "reason": "vendor", "approved_by": "gov", "expires": expires}],
+                }
+            )
+        )
+        account.use_exceptions(exceptions)
         account.seed(
             [
                 instance("web", "sun-0200", name="a"),
