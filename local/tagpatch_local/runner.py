@@ -790,8 +790,6 @@ class SimulatedAccount(_Clients):
         for logical_id in self.template.resources:
             if self.template.resource_type(logical_id) in kinds and self.enabled(logical_id):
                 self._resolve(logical_id, None)
-        if self.config_recorder:
-            simulator.config.start_recorder(ACCOUNT_ID, self.region, self.now)
         machine = self.template.state_machine()
         substitutions = {name: str(resolve(value, self._resolve)) for name, value in machine.substitutions.items()}
         definition = substitute_definition(machine.definition_path.read_text(encoding="utf-8"), substitutions)
@@ -801,6 +799,32 @@ class SimulatedAccount(_Clients):
             roleArn=self._role_arn,
             type="STANDARD",
         )["stateMachineArn"]
+        if self.config_recorder:
+            simulator.config.start_recorder(ACCOUNT_ID, self.region, self.now)
+            self._capture_notifications()
+
+    def _capture_notifications(self) -> None:
+        """Subscribe a queue to the notifications topic, so a run can show every message it got."""
+        sqs = self.client("sqs")
+        self._notifications_queue = sqs.create_queue(QueueName="tagpatch-local-notifications-capture")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=self._notifications_queue, AttributeNames=["QueueArn"])
+        self.client("sns").subscribe(
+            TopicArn=self.physical_id("NotificationsTopic"), Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"]
+        )
+
+    def drain_notifications(self) -> list[dict[str, Any]]:
+        """The messages published to the notifications topic since the last drain (config_recorder only)."""
+        url = getattr(self, "_notifications_queue", None)
+        if url is None:
+            return []
+        sqs, found = self.client("sqs"), []
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                body = json.loads(message["Body"])
+                attributes = {k: v.get("Value") for k, v in body.get("MessageAttributes", {}).items()}
+                found.append({"subject": body.get("Subject"), "attributes": attributes, "message": body.get("Message")})
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return found
 
     @property
     def faults(self) -> FaultInjector:
