@@ -16,6 +16,7 @@ import yaml
 from tagpatch.inventory import decode_jsonl_gz
 from tagpatch_local.fleet import FleetInstance
 from tagpatch_local.runner import ACCOUNT_ID, SimulatedAccount
+from tagpatch_local.scenario import Edit, apply_edit
 from tagpatch_local.simulator import config, events
 
 from .support import instance, run_ok, template_variant
@@ -214,3 +215,42 @@ def test_compliance_change_events_carry_the_documented_detail(account: Simulated
     assert detail["resourceId"] == bad and detail["messageType"] == "ComplianceChangeNotification"
     assert detail["newEvaluationResult"]["complianceType"] == "NON_COMPLIANT"
     assert "oldEvaluationResult" not in detail
+
+
+def test_stop_and_start_are_changes_config_evaluates(account: SimulatedAccount) -> None:
+    (node,) = account.seed([instance("web", "sun-0200", name="web-1")])
+    state = config.state(ACCOUNT_ID, account.region)
+    assert results(account, SSM)[node]["ComplianceType"] == "COMPLIANT"
+    before = len(state.invocations)
+    account.advance(timedelta(minutes=10))
+    apply_edit(account, Edit("stop", "test", select={"Name": "web-1"}))
+    # The state change is a new configuration item: the tag rule is invoked for it, and the SSM rule
+    # stops judging a stopped instance.
+    assert [i.resource_id for i in state.invocations[before:]] == [node]
+    assert results(account, SSM)[node]["ComplianceType"] == "NOT_APPLICABLE"
+    assert results(account, TAGS)[node]["ComplianceType"] == "COMPLIANT"
+    history = account.client("config").get_resource_config_history(resourceType="AWS::EC2::Instance", resourceId=node)
+    items = history["configurationItems"]
+    assert [i["configurationItemStatus"] for i in items] == ["OK", "ResourceDiscovered"]  # newest first
+    assert json.loads(items[0]["configuration"])["state"]["name"] == "stopped"
+    apply_edit(account, Edit("start", "test", select={"Name": "web-1"}))
+    assert results(account, SSM)[node]["ComplianceType"] == "COMPLIANT"
+
+
+def test_an_older_evaluation_never_replaces_a_newer_one(account: SimulatedAccount) -> None:
+    (node,) = account.seed([bare("bare-1")])
+    state = config.state(ACCOUNT_ID, account.region)
+    token = next(t for t, (rule, _) in state.tokens.items() if rule == TAGS)
+    older = START - timedelta(hours=1)
+    account.client("config").put_evaluations(
+        Evaluations=[
+            {
+                "ComplianceResourceType": "AWS::EC2::Instance",
+                "ComplianceResourceId": node,
+                "ComplianceType": "COMPLIANT",
+                "OrderingTimestamp": older,
+            }
+        ],
+        ResultToken=token,
+    )
+    assert results(account, TAGS)[node]["ComplianceType"] == "NON_COMPLIANT"
