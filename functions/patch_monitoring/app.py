@@ -90,7 +90,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         sent = sum(1 for alert in alerts if publish_alert(NOTIFICATIONS.topic_arn, alert))
         for notice in notices:
             publish_notice(NOTIFICATIONS.topic_arn, notice)
-            # Recorded per notice: a crash after some publishes re-sends none of them.
+            # The ledger is written after the publishes: a failure part-way re-sends some (at least once,
+            # like the alerts), never skips one.
             ledger[notice.key] = iso_z(cycle.now)
             notices_sent += 1
         kept = prune_ledger(ledger, cycle.now)

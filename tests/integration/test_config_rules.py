@@ -254,3 +254,29 @@ def test_an_older_evaluation_never_replaces_a_newer_one(account: SimulatedAccoun
         ResultToken=token,
     )
     assert results(account, TAGS)[node]["ComplianceType"] == "NON_COMPLIANT"
+
+
+def test_the_patch_compliance_rule_follows_patch_manager_where_it_is_turned_on() -> None:
+    overrides = {"PatchComplianceConfigRule": "true"}
+    with SimulatedAccount(REPO / "template.yaml", config_recorder=True, parameter_overrides=overrides) as account:
+        account.set_clock(START)
+        team = owner_queue(account, "team-test")
+        (node,) = account.seed([instance("web", "sun-0200", name="web-1")])
+        account.set_patch_behaviour(node, {"missing": 3, "result": "failed"})
+        run_ok(account)
+        assert results(account, "tagpatch-local-patch-compliance") == {}  # no patch operation yet
+        account.advance(timedelta(hours=40))  # Sunday 02:00: the Install fails
+        (verdict,) = results(account, "tagpatch-local-patch-compliance").values()
+        assert verdict["ComplianceType"] == "NON_COMPLIANT"
+        assert verdict["EvaluationResultIdentifier"]["EvaluationResultQualifier"]["ResourceType"] == (
+            "AWS::SSM::PatchCompliance"
+        )
+        (told,) = [m for m in team() if m["MessageAttributes"].get("rule", {}).get("Value", "").endswith("compliance")]
+        assert "web-1" in told["Subject"] and "missing or failed patches" in told["Message"]
+
+
+def test_without_the_parameter_the_stack_has_no_config_resources() -> None:
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        assert config.state(ACCOUNT_ID, account.region).rules == {}
+        names = account.client("lambda").list_functions()["Functions"]
+        assert not any("Config" in f["FunctionName"] for f in names)

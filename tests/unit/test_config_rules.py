@@ -154,6 +154,15 @@ def test_which_changes_are_told(event: dict[str, Any], told: bool) -> None:
     assert (compliance_change(event, "stack-") is not None) is told
 
 
+def test_a_patch_compliance_change_is_told_about_its_instance() -> None:
+    event = change("NON_COMPLIANT", "COMPLIANT", rule="stack-patch-compliance", annotation=None)
+    event["detail"] |= {"resourceType": "AWS::SSM::PatchCompliance", "resourceId": "AWS::SSM::PatchCompliance/i-9"}
+    found = compliance_change(event, "stack-")
+    assert found is not None and (found.kind, found.resource_id) == ("patch_compliance", "i-9")
+    event["detail"]["resourceType"] = "AWS::S3::Bucket"
+    assert compliance_change(event, "stack-") is None
+
+
 def test_the_message_says_what_is_wrong_and_the_fix() -> None:
     found = compliance_change(change("NON_COMPLIANT", None, rule="stack-instance-profile", annotation=None), "stack-")
     assert found is not None

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from tagpatch.aws import client, paginate
+from botocore.exceptions import ClientError
+
+from tagpatch.aws import client, error_code, paginate
 from tagpatch.cycle import parse_time
 from tagpatch.errors import InvalidConfigEvent, InvalidCycleInput
 from tagpatch.exceptions import ExceptionSet
@@ -31,6 +33,7 @@ from tagpatch.validation import owner_of
 
 ComplianceType = Literal["COMPLIANT", "NON_COMPLIANT", "NOT_APPLICABLE", "INSUFFICIENT_DATA"]
 RESOURCE_TYPE: Final = "AWS::EC2::Instance"
+TOLD_RESOURCE_TYPES: Final = frozenset({RESOURCE_TYPE, "AWS::SSM::PatchCompliance"})
 PUT_EVALUATIONS_BATCH: Final = 100  # PutEvaluations takes at most 100 evaluations
 ANNOTATION_LIMIT: Final = 256  # Evaluation.Annotation maximum length
 TAG_PROBLEM_CLASSES: Final = frozenset({"missing_tags", "invalid_tags"})
@@ -275,7 +278,7 @@ def compliance_change(event: Mapping[str, Any], prefix: str) -> ComplianceChange
         return None
     rule = str(detail.get("configRuleName", ""))
     kind = rule_kind(rule, prefix)
-    if kind is None or detail.get("resourceType") != RESOURCE_TYPE:
+    if kind is None or detail.get("resourceType") not in TOLD_RESOURCE_TYPES:
         return None
     new = detail.get("newEvaluationResult") or {}
     old = detail.get("oldEvaluationResult") or {}
@@ -286,17 +289,18 @@ def compliance_change(event: Mapping[str, Any], prefix: str) -> ComplianceChange
     if new_type != "NON_COMPLIANT" and not (new_type == "COMPLIANT" and old_type == "NON_COMPLIANT"):
         return None
     annotation = new.get("annotation")
-    return ComplianceChange(
-        rule, kind, str(detail.get("resourceId", "")), new_type, old_type, str(annotation) if annotation else None
-    )
+    # A patch compliance item names its instance; AWS does not document its id's form beyond that,
+    # so the instance id is taken from the end of it.
+    resource_id = str(detail.get("resourceId", "")).rsplit("/", 1)[-1]
+    return ComplianceChange(rule, kind, resource_id, new_type, old_type, str(annotation) if annotation else None)
 
 
 def describe_instance(instance_id: str) -> tuple[str | None, str | None]:
     """(Name, Owner) of an instance; (None, None) if EC2 no longer knows it."""
     try:
         response = client("ec2").describe_instances(InstanceIds=[instance_id])
-    except Exception as error:  # InvalidInstanceID.NotFound: terminated and gone
-        if "InvalidInstanceID" in str(error):
+    except ClientError as error:  # terminated and gone, or not an instance id at all
+        if error_code(error) in ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
             return None, None
         raise
     for reservation in response.get("Reservations", []):
