@@ -73,9 +73,14 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000])
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    print(
-        "| instances | first evaluation s (with seeding) | invocations | periodic run s | PutEvaluations (bound n/100) |"
+    columns = (
+        "instances",
+        "first evaluation s (with seeding)",
+        "invocations",
+        "periodic run s",
+        "PutEvaluations (n/100)",
     )
+    print("| " + " | ".join(columns) + " |")
     print("|---|---|---|---|---|")
     for size in args.sizes:
         figures = measure(size)
