@@ -7,8 +7,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.config import ArtifactConfig, PolicyConfig
+from tagpatch.config import ArtifactConfig, ExceptionsConfig, PolicyConfig
 from tagpatch.cycle import Cycle
+from tagpatch.exceptions import load_exceptions
 from tagpatch.inventory import get_jsonl_gz, put_json, put_jsonl_gz
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
@@ -16,6 +17,7 @@ from tagpatch.validation import ValidationSummary, validate_inventory
 
 ARTIFACTS = ArtifactConfig.from_env()
 POLICY = PolicyConfig.from_env()
+EXCEPTIONS = ExceptionsConfig.from_env()
 
 
 @lambda_entry
@@ -23,12 +25,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     cycle = Cycle.from_payload(event.get("cycle"))
     inventory_key = str(event["discovery"]["inventory_key"])
     policy = load_policy(POLICY.policy_path)
+    # A bad exceptions file or entry never stops the cycle: it is reported, and the rules apply.
+    exceptions = load_exceptions(EXCEPTIONS.exceptions_path, cycle.now)
     summary = ValidationSummary()
     instances_key = cycle.artifact_key("instances.jsonl.gz")
     put_jsonl_gz(
         ARTIFACTS.bucket,
         instances_key,
-        validate_inventory(get_jsonl_gz(ARTIFACTS.bucket, inventory_key), policy, cycle, summary),
+        validate_inventory(get_jsonl_gz(ARTIFACTS.bucket, inventory_key), policy, cycle, summary, exceptions),
     )
     by_class = summary.counts_by_class()
     report_key = cycle.artifact_key("tag-report.json")
@@ -42,10 +46,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "by_class": by_class,
             "by_patch_group_key": dict(summary.by_patch_group_key),
             "problems_by_owner": summary.problems_by_owner,
+            "exception_errors": list(exceptions.errors),
+            "expired_exceptions": summary.expired_exceptions,
         },
     )
     for name, count in by_class.items():
         metrics.add_metric(name=f"Instances_{name}", unit=MetricUnit.Count, value=count)
+    for error in exceptions.errors:
+        logger.warning("patch exception ignored", extra={"error": error})
     logger.info("tags validated", extra={"by_class": by_class, "instances_key": instances_key})
     return {
         "instances_key": instances_key,
@@ -54,4 +62,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "in_scope": summary.in_scope,
         "by_class": by_class,
         "owners_with_problems": len(summary.problems_by_owner),
+        "exception_errors": len(exceptions.errors),
+        "expired_exceptions": summary.expired_exceptions,
     }

@@ -40,7 +40,16 @@ EXIT_CHANGES_PENDING: Final = 3
 # What a run writes into its output folder (report.py's files and the functions' log), and the
 # folders of a scenario's cycles: only these are cleared before the next run.
 RUN_FILES: Final = frozenset(
-    {"summary.json", "instances.jsonl", "changes.jsonl", "tag-report.json", "patch-results.jsonl", "lambda.log"}
+    {
+        "summary.json",
+        "instances.jsonl",
+        "changes.jsonl",
+        "tag-report.json",
+        "patch-results.jsonl",
+        "config.jsonl",
+        "notifications.jsonl",
+        "lambda.log",
+    }
 )
 CYCLE_FOLDER: Final = re.compile(r"^\d{2,}-[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -130,6 +139,7 @@ class CheckedRun:
     cycles: tuple[ScenarioCycle, ...]
     warnings: tuple[str, ...]  # the stack policy's defaults; a scenario's policy edits carry their own
     start: datetime | None = None  # the simulated clock at the first cycle; None: real time
+    config_recorder: bool = False  # the scenario's `config_recorder`: AWS Config rules evaluate
 
     def all_warnings(self) -> list[str]:
         edits = [edit for cycle in self.cycles for edit in cycle.edits]
@@ -158,7 +168,9 @@ def check_local_run(args: argparse.Namespace) -> CheckedRun:
     if args.scenario:
         scenario = load_scenario(Path(args.scenario))
         start = scenario.start or datetime.now(UTC).replace(microsecond=0)
-        return CheckedRun(f"scenario {args.scenario}", scenario.fleet, scenario.cycles, warnings, start)
+        return CheckedRun(
+            f"scenario {args.scenario}", scenario.fleet, scenario.cycles, warnings, start, scenario.config_recorder
+        )
     fleet_path = Path(args.fleet) if args.fleet else DEMO_FLEET
     fleet = load_fleet(fleet_path)
     execution_input = read_input_option(args.input) if args.input is not None else {}
@@ -289,9 +301,15 @@ def report_cycle(
         f"AWS calls: {sum(result.calls.values())} ({sum(result.write_calls.values())} writes, "
         f"{sum(result.resource_write_calls.values())} to patching resources)"
     )
-    lines.append(
-        f"results: {cycle_dir}/ (summary.json, instances.jsonl, changes.jsonl, tag-report.json, patch-results.jsonl)"
-    )
+    config = summary.get("config")
+    if config:
+        counts = ", ".join(f"{count} {name}" for name, count in config["by_compliance"].items())
+        lines.append(
+            f"AWS Config: {counts or 'no evaluations'} ({config['rules']} rule(s); config.jsonl); "
+            f"{config['notifications']} notification(s) since the last cycle (notifications.jsonl)"
+        )
+    files = "summary.json, instances.jsonl, changes.jsonl, tag-report.json, patch-results.jsonl"
+    lines.append(f"results: {cycle_dir}/ ({files}{', config.jsonl, notifications.jsonl' if config else ''})")
     console.say("\n".join(lines))
     return summary, plan and has_pending_changes(changes)
 
@@ -350,7 +368,7 @@ def run_local(args: argparse.Namespace) -> int:
     warnings = checked.warnings
     with (
         (out_dir / "lambda.log").open("w", encoding="utf-8") as log,
-        SimulatedAccount(Path(args.template), log_stream=log) as account,
+        SimulatedAccount(Path(args.template), log_stream=log, config_recorder=checked.config_recorder) as account,
     ):
         if checked.start is not None:
             account.set_clock(checked.start)

@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tagpatch.changes import DONE, applied_key
-from tagpatch.cycle import Cycle
+from tagpatch.cycle import Cycle, iso_z
 from tagpatch.inventory import decode_jsonl_gz
 from tagpatch.reconcile import PAST_TENSE
 from tagpatch_local.runner import Account, CycleResult
@@ -30,6 +30,9 @@ INSTANCE_FIELDS = (
     "instance_id",
     "name",
     "class",
+    "tag_class",
+    "exception",
+    "expired_exception",
     "reasons",
     "warnings",
     "patch_group",
@@ -237,7 +240,51 @@ def write_outputs(
     validation = (result.output or {}).get("validation")
     if validation:
         (out_dir / "tag-report.json").write_bytes(_artifact(account, validation["report_key"]))
+    if getattr(account, "config_recorder", False):
+        lines = config_lines(account)
+        _write_jsonl(out_dir / "config.jsonl", lines)
+        drain = getattr(account, "drain_notifications", None)
+        notifications = drain() if drain is not None else []
+        _write_jsonl(out_dir / "notifications.jsonl", notifications)
+        summary["config"] = {
+            "rules": len({line["rule"] for line in lines}),
+            "by_compliance": dict(sorted(Counter(str(line["compliance"]) for line in lines).items())),
+            "notifications": len(notifications),
+        }
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     return summary
+
+
+def config_lines(account: Account) -> list[dict[str, Any]]:
+    """One line per (Config rule, instance) from AWS Config's own answers, with the instance's Name."""
+    config, ec2 = account.client("config"), account.client("ec2")
+    names: dict[str, tuple[str | None, str | None]] = {}
+    for page in ec2.get_paginator("describe_instances").paginate():
+        for reservation in page["Reservations"]:
+            for instance in reservation["Instances"]:
+                tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+                names[instance["InstanceId"]] = (tags.get("Name"), tags.get("Owner"))
+    rules = [r["ConfigRuleName"] for r in config.describe_compliance_by_config_rule()["ComplianceByConfigRules"]]
+    lines = []
+    for rule in sorted(rules):
+        for page in config.get_paginator("get_compliance_details_by_config_rule").paginate(ConfigRuleName=rule):
+            for item in page["EvaluationResults"]:
+                qualifier = item["EvaluationResultIdentifier"]["EvaluationResultQualifier"]
+                instance_id = str(qualifier["ResourceId"])
+                name, owner = names.get(instance_id, (None, None))
+                lines.append(
+                    {
+                        "rule": rule,
+                        "instance_id": instance_id,
+                        "name": name,
+                        "owner": owner,
+                        "compliance": item["ComplianceType"],
+                        "annotation": item.get("Annotation"),
+                        "resource_type": qualifier["ResourceType"],
+                        "evaluated": iso_z(item["EvaluationResultIdentifier"]["OrderingTimestamp"]),
+                    }
+                )
+    return lines
 
 
 def _write_jsonl(path: Path, lines: list[dict[str, Any]]) -> None:

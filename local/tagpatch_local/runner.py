@@ -541,10 +541,17 @@ class SimulatedAccount(_Clients):
         region: str = DEFAULT_REGION,
         parameter_overrides: Mapping[str, str] | None = None,
         log_stream: TextIO | None = None,
+        config_recorder: bool = False,
     ) -> None:
+        """config_recorder: the account records EC2 instances in AWS Config and the stack is deployed
+        with ConfigRules=true (unless parameter_overrides says otherwise), so its rules evaluate."""
         self.template = Template.load(template_path)
         self.region = region
-        self.parameters = {**self.template.parameter_defaults(), **(parameter_overrides or {})}
+        self.config_recorder = config_recorder
+        recorder_parameters = (
+            {"ConfigRules": "true"} if config_recorder and "ConfigRules" in self.template.parameter_defaults() else {}
+        )
+        self.parameters = {**self.template.parameter_defaults(), **recorder_parameters, **(parameter_overrides or {})}
         self.recorder = CallRecorder()
         self.dispatcher = LambdaDispatcher(self.recorder, log_stream or io.StringIO())
         self.physical: dict[tuple[str, str | None], str] = {}
@@ -689,6 +696,21 @@ class SimulatedAccount(_Clients):
             self.physical[(logical_id, None)] = baseline_id
         elif kind == "AWS::Serverless::Function":
             self._create_function(self.template.functions()[logical_id])
+        elif kind == "AWS::Lambda::Permission":
+            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+            extra = {k: properties[k] for k in ("SourceArn", "SourceAccount") if k in properties}
+            self.client("lambda").add_permission(
+                FunctionName=properties["FunctionName"],
+                StatementId=logical_id,
+                Action=properties["Action"],
+                Principal=properties["Principal"],
+                **extra,
+            )
+            self.physical[(logical_id, None)] = logical_id
+        elif kind == "AWS::Config::ConfigRule":
+            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+            rule = simulator.config.put_rule(ACCOUNT_ID, self.region, properties)
+            self.physical.update({(logical_id, None): rule.name, (logical_id, "Arn"): rule.arn})
         else:
             raise TemplateError(f"the local runner does not create {kind} ({logical_id})")
 
@@ -705,11 +727,16 @@ class SimulatedAccount(_Clients):
                 environment[name] = str(found)
         return environment
 
+    def enabled(self, logical_id: str) -> bool:
+        """Whether CloudFormation creates the resource: its Condition, if any, holds for these parameters."""
+        condition = self.template.resources[logical_id].get("Condition")
+        return condition is None or bool(self._condition({"Condition": condition}))
+
     def _condition(self, expression: Any) -> Any:
         """Evaluate a template condition (Fn::Equals/Not/And/Or, Condition) with the stack's parameters."""
         if isinstance(expression, dict) and len(expression) == 1:
             ((name, argument),) = expression.items()
-            if name == "Condition":
+            if name in ("Condition", "Fn::Condition"):  # the short form !Condition loads as Fn::Condition
                 return self._condition(self.template.document.get("Conditions", {})[argument])
             if name == "Fn::Equals":
                 left, right = (self._condition(item) for item in argument)
@@ -784,11 +811,14 @@ class SimulatedAccount(_Clients):
             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}),
         )["Role"]["Arn"]
         for logical_id in self.template.functions():
-            self._resolve(logical_id, "Arn")
+            if self.enabled(logical_id):
+                self._resolve(logical_id, "Arn")
         # Resources nothing refers to that still shape what happens: rules that route events, the
-        # topic policies that let them deliver.
+        # topic policies that let them deliver, the permissions that let services invoke functions,
+        # and Config rules (which evaluate only while the account's recorder runs).
+        kinds = ("AWS::Events::Rule", "AWS::SNS::TopicPolicy", "AWS::Lambda::Permission", "AWS::Config::ConfigRule")
         for logical_id in self.template.resources:
-            if self.template.resource_type(logical_id) in ("AWS::Events::Rule", "AWS::SNS::TopicPolicy"):
+            if self.template.resource_type(logical_id) in kinds and self.enabled(logical_id):
                 self._resolve(logical_id, None)
         machine = self.template.state_machine()
         substitutions = {name: str(resolve(value, self._resolve)) for name, value in machine.substitutions.items()}
@@ -799,6 +829,32 @@ class SimulatedAccount(_Clients):
             roleArn=self._role_arn,
             type="STANDARD",
         )["stateMachineArn"]
+        if self.config_recorder:
+            simulator.config.start_recorder(ACCOUNT_ID, self.region, self.now)
+            self._capture_notifications()
+
+    def _capture_notifications(self) -> None:
+        """Subscribe a queue to the notifications topic, so a run can show every message it got."""
+        sqs = self.client("sqs")
+        self._notifications_queue = sqs.create_queue(QueueName="tagpatch-local-notifications-capture")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=self._notifications_queue, AttributeNames=["QueueArn"])
+        self.client("sns").subscribe(
+            TopicArn=self.physical_id("NotificationsTopic"), Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"]
+        )
+
+    def drain_notifications(self) -> list[dict[str, Any]]:
+        """The messages published to the notifications topic since the last drain (config_recorder only)."""
+        url = getattr(self, "_notifications_queue", None)
+        if url is None:
+            return []
+        sqs, found = self.client("sqs"), []
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                body = json.loads(message["Body"])
+                attributes = {k: v.get("Value") for k, v in body.get("MessageAttributes", {}).items()}
+                found.append({"subject": body.get("Subject"), "attributes": attributes, "message": body.get("Message")})
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return found
 
     @property
     def faults(self) -> FaultInjector:
@@ -854,6 +910,15 @@ class SimulatedAccount(_Clients):
                 function.environment["PATCH_POLICY_PATH"] = str(path)
                 function.module = None  # configuration is read at import, as on a cold start
 
+    def use_exceptions(self, path: Path) -> None:
+        """Point every function that reads the patch exceptions at another file (a scenario's edit)."""
+        if not path.is_file():
+            raise TemplateError(f"exceptions file {path} does not exist")
+        for function in self.dispatcher.functions.values():
+            if "PATCH_EXCEPTIONS_PATH" in function.environment:
+                function.environment["PATCH_EXCEPTIONS_PATH"] = str(path)
+                function.module = None  # configuration is read at import, as on a cold start
+
     def physical_id(self, logical_id: str) -> str:
         """What `!Ref <logical_id>` is in this account (a bucket name, a topic ARN, a baseline id)."""
         return self._resolve(logical_id, None)
@@ -864,7 +929,17 @@ class SimulatedAccount(_Clients):
 
     # -- using it --
     def seed(self, instances: Sequence[FleetInstance]) -> list[str]:
-        return seed_fleet(instances, region=self.region)
+        ids = seed_fleet(instances, region=self.region)
+        self.config_observe()
+        return ids
+
+    def config_observe(self) -> int:
+        """Let AWS Config notice what changed (and run its periodic rules that fall due) at the clock's time.
+
+        The recorder sees changes within minutes in AWS; here, when this is called: after seeding, each
+        scenario edit, a clock advance and before each cycle. Returns the configuration items recorded.
+        """
+        return simulator.config.observe(ACCOUNT_ID, self.region)
 
     def now(self) -> datetime:
         """The simulated account's clock."""
@@ -879,6 +954,7 @@ class SimulatedAccount(_Clients):
         if simulator.clock.clock(ACCOUNT_ID, self.region).fixed is None:
             self.set_clock(self.now().replace(microsecond=0))
         ran = simulator.executions.advance_clock(ACCOUNT_ID, self.region, self.now() + delta)
+        self.config_observe()
         backend = ssm_backends[ACCOUNT_ID][self.region]
         return [
             WindowRunSummary(
@@ -906,6 +982,7 @@ class SimulatedAccount(_Clients):
         on_event: ProgressCallback | None = None,
         timeout_seconds: float = 1800,
     ) -> CycleResult:
+        self.config_observe()
         before = self.recorder.snapshot()
         runs_before = len(self.dispatcher.runs)
         result = execute_cycle(

@@ -16,7 +16,9 @@
           - stop: {select: {Name: db-1}}
           - start: {select: {Name: db-1}}
           - policy: ../policy/strict-policy.yaml
+          - exceptions: exceptions/vendor.yaml  # the patch exceptions file from here on
         input: {"mode": "plan"}
+    config_recorder: true               # AWS Config records instances and the stack's Config rules run
 
 The whole file is checked when it is loaded, before any cycle runs: every cycle's input, every
 edit's shape, every policy it names, and that each `select` still matches an instance at that point
@@ -37,6 +39,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+import yaml
+
+from tagpatch.errors import InvalidPatchExceptions
+from tagpatch.exceptions import parse_exceptions
 from tagpatch_local.documents import DocPath, Document, InputError, load_document
 from tagpatch_local.fleet import FleetInstance, load_fleet, parse_fleet_in, parse_patch_in, parse_tags_in
 from tagpatch_local.preflight import check_execution_input, check_policy
@@ -44,7 +50,7 @@ from tagpatch_local.preflight import check_execution_input, check_policy
 if TYPE_CHECKING:
     from tagpatch_local.runner import SimulatedAccount
 
-EDIT_KINDS: Final = ("retag", "untag", "add", "remove", "stop", "start", "policy", "patch")
+EDIT_KINDS: Final = ("retag", "untag", "add", "remove", "stop", "start", "policy", "patch", "exceptions")
 # The keys each edit that selects instances takes.
 SELECTING_EDIT_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     "retag": ("select", "set"),
@@ -55,7 +61,7 @@ SELECTING_EDIT_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     "patch": ("select", "set"),
 }
 CYCLE_KEYS: Final = ("name", "advance", "edits", "input")
-TOP_KEYS: Final = ("fleet", "instances", "generate", "start", "cycles")
+TOP_KEYS: Final = ("fleet", "instances", "generate", "start", "cycles", "config_recorder")
 # How far a cycle moves the clock: a whole number of minutes, hours or days.
 ADVANCE: Final = re.compile(r"^([1-9][0-9]{0,5})([mhd])$")
 _UNITS: Final = {"m": "minutes", "h": "hours", "d": "days"}
@@ -80,6 +86,7 @@ class Edit:
     policy_label: str = ""  # policy: as the scenario wrote it
     warnings: tuple[str, ...] = ()  # policy: the defaults it relies on
     patch: Mapping[str, Any] = field(default_factory=dict)  # patch: the fields of the `patch:` block to set
+    exceptions: Path | None = None  # exceptions: the patch exceptions file, resolved
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,7 @@ class Scenario:
     cycles: tuple[ScenarioCycle, ...]
     base: Path
     start: datetime | None = None  # None: the clock starts at the current time
+    config_recorder: bool = False  # AWS Config records EC2 instances and the stack's Config rules evaluate
 
 
 def parse_advance(value: object, where: str) -> timedelta:
@@ -164,7 +172,7 @@ def parse_scenario(document: Document, path: Path) -> Scenario:
     elif "instances" not in top and "generate" not in top:
         raise reader.fail((), "a scenario needs `fleet` (a fleet file) or inline `instances`/`generate`")
     else:
-        fleet_keys = {key: value for key, value in top.items() if key not in ("cycles", "start")}
+        fleet_keys = {key: value for key, value in top.items() if key not in ("cycles", "start", "config_recorder")}
         fleet = parse_fleet_in(Document(document.source, fleet_keys, document.lines), ())
     raw_cycles = top.get("cycles")
     if not isinstance(raw_cycles, list) or not raw_cycles:
@@ -172,7 +180,10 @@ def parse_scenario(document: Document, path: Path) -> Scenario:
     cycles = tuple(_parse_cycle(reader, raw, index, base) for index, raw in enumerate(raw_cycles))
     _check_selections(fleet, cycles)
     start = parse_start(top["start"], document.where(("start",))) if "start" in top else None
-    return Scenario(tuple(fleet), cycles, base, start)
+    recorder = top.get("config_recorder", False)
+    if not isinstance(recorder, bool):
+        raise reader.fail(("config_recorder",), f"must be true or false (got {_shown(recorder)})")
+    return Scenario(tuple(fleet), cycles, base, start, recorder)
 
 
 def _parse_cycle(reader: _Reader, raw: object, index: int, base: Path) -> ScenarioCycle:
@@ -211,6 +222,19 @@ def _parse_edit(reader: _Reader, raw: object, path: DocPath, base: Path) -> Edit
         except InputError as error:
             raise ScenarioError(f"{where}: {error}") from error
         return Edit(kind, where, policy=policy, policy_label=spec, warnings=tuple(warnings))
+    if kind == "exceptions":
+        if not isinstance(spec, str) or not spec:
+            raise reader.fail(spec_path, f"must be the path of a patch exceptions file (got {_shown(spec)})")
+        exceptions = (base / spec).resolve()
+        if not exceptions.is_file():
+            raise reader.fail(spec_path, f"{spec}: no such file")
+        # Its entries are checked when each cycle runs (against that cycle's time), as in AWS; a file
+        # that cannot be an exceptions file at all is refused now.
+        try:
+            parse_exceptions(yaml.safe_load(exceptions.read_text(encoding="utf-8")), spec, datetime.now(UTC))
+        except (yaml.YAMLError, InvalidPatchExceptions) as error:
+            raise ScenarioError(f"{where}: {error}") from error
+        return Edit(kind, where, exceptions=exceptions, policy_label=spec)
     if kind == "add":
         reader.mapping(spec, spec_path, ("instances", "generate"), "{instances: [{tags: {...}, os: UBUNTU}]}")
         return Edit(kind, where, instances=tuple(parse_fleet_in(reader.document, spec_path)))
@@ -292,7 +316,16 @@ def _selected(account: SimulatedAccount, edit: Edit) -> list[str]:
 
 
 def apply_edit(account: SimulatedAccount, edit: Edit) -> str:
-    """Apply one (checked) edit; returns a one-line description for the console."""
+    """Apply one (checked) edit; returns a one-line description for the console.
+
+    AWS Config (when the account records) notices the change at once, at the clock's time.
+    """
+    said = _apply_edit(account, edit)
+    account.config_observe()
+    return said
+
+
+def _apply_edit(account: SimulatedAccount, edit: Edit) -> str:
     from tagpatch_local import simulator  # noqa: PLC0415 - moto is loaded only once input is checked
     from tagpatch_local.runner import ACCOUNT_ID  # noqa: PLC0415
 
@@ -306,6 +339,10 @@ def apply_edit(account: SimulatedAccount, edit: Edit) -> str:
         assert edit.policy is not None
         account.use_policy(edit.policy)
         return f"policy is now {edit.policy_label}"
+    if edit.kind == "exceptions":
+        assert edit.exceptions is not None
+        account.use_exceptions(edit.exceptions)
+        return f"patch exceptions are now {edit.policy_label}"
     if edit.kind == "add":
         return f"added {len(account.seed(edit.instances))} instance(s)"
     ids = _selected(account, edit)

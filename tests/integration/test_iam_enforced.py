@@ -32,7 +32,7 @@ def failed_state(result: Any) -> dict[str, Any]:
 
 
 def test_each_function_runs_under_its_own_role() -> None:
-    with SimulatedAccount(REPO / "template.yaml") as account:
+    with SimulatedAccount(REPO / "template.yaml", config_recorder=True) as account:  # every function deployed
         account.seed([instance("web", "sun-0200")])
         run_ok(account)
         iam = account.client("iam")

@@ -19,8 +19,8 @@ import pytest
 import yaml
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
-from tagpatch_local.runner import READ_TIMEOUT, SimulatedAccount
-from tagpatch_local.simulator import iam
+from tagpatch_local.runner import ACCOUNT_ID, READ_TIMEOUT, SimulatedAccount
+from tagpatch_local.simulator import config, iam
 from tagpatch_local.simulator.iam import Authorization, Decision, evaluate, statement_applies
 from tagpatch_local.template import Template
 
@@ -35,6 +35,8 @@ IMPLIED: dict[str, set[str]] = {
     # SNS Developer Guide, encryption at rest: publishing to an SSE-KMS topic uses the caller's key permissions.
     "sns:Publish": {"kms:GenerateDataKey", "kms:Decrypt"},
 }
+# Functions that no cycle invokes: AWS Config and EventBridge do.
+OUTSIDE_CYCLES = frozenset({"ConfigTagRuleFunction", "ConfigNotifierFunction"})
 # Operations whose IAM action has another name.
 ACTION_NAMES = {"s3:HeadObject": "s3:GetObject", "s3:ListObjectsV2": "s3:ListBucket"}
 
@@ -94,7 +96,9 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
     """Every call each function made over cycles that take every path."""
     folder = tmp_path_factory.mktemp("policies")
     calls: dict[str, Counter[str]] = {}
-    with SimulatedAccount(REPO / "template.yaml") as account:
+    # With the Config recorder on, the stack's Config rules run: the tag rule on every change and daily,
+    # the notifier on every compliance change.
+    with SimulatedAccount(REPO / "template.yaml", config_recorder=True) as account:
         ubuntu = account.client("ssm").create_patch_baseline(Name="team-ubuntu", OperatingSystem="UBUNTU")
 
         # An inline daily 06:00 schedule with the same length as the policy's scan-daily window lands in
@@ -110,12 +114,25 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
             # UBUNTU goes back to the AWS default: the registration tagpatch made is moved.
 
         account.use_policy(write_policy(folder / "first.yaml", first))
+        # An exception that is due a notice at once: the first cycle writes the notice ledger, the next reads it.
+        expires = (account.now() + timedelta(days=10)).date().isoformat()
+        exceptions = folder / "exceptions.yaml"
+        exceptions.write_text(
+            yaml.safe_dump(
+                {
+                    "settings": {"notice_days": [14]},
+                    "exceptions": [{"name": "c", "reason": "vendor", "approved_by": "gov", "expires": expires}],
+                }
+            )
+        )
+        account.use_exceptions(exceptions)
         account.seed(
             [
                 instance("web", "sun-0200", name="a"),
                 instance("db", "cron(0 6 ? * * *)", os="UBUNTU", name="b"),
                 instance("scan", "scan-daily", os="WINDOWS", name="c"),
                 instance("gone", "tue-2330", name="d"),
+                instance(None, None, name="e"),  # untagged: the Config notifier tells its owner
             ]
         )
         # A create whose every answer is lost is retried by the workflow, which finds the window made.
@@ -129,6 +146,8 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
         account.set_patch_behaviour(instance_id(account, "a"), {"missing": 2, "result": "failed"})
         account.advance(timedelta(days=8))
         ec2 = account.client("ec2")
+        # Every item Config records from here is oversized: the tag rule reads it from the history.
+        config.state(ACCOUNT_ID, account.region).oversized_bytes = 10
         ec2.create_tags(Resources=[instance_id(account, "a")], Tags=[{"Key": "Patch Group", "Value": "web2"}])
         ec2.create_tags(
             Resources=[instance_id(account, "b")], Tags=[{"Key": "Maintenance Window", "Value": "sun-0200"}]
@@ -157,9 +176,12 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
             ]
             for role, function in roles.items()
         }
+        # AWS Config and EventBridge invoke these outside any cycle.
+        outside = {f: c for f, c in account.recorder.snapshot().items() if f in OUTSIDE_CYCLES}
     for result in results:
         for function, counts in result.calls_by_function.items():
             calls.setdefault(function, Counter()).update(counts)
+    calls.update(outside)
     return Observed(calls, checks, policies)
 
 
@@ -194,6 +216,10 @@ def test_the_scenario_takes_every_write_path(observed_calls: dict[str, Counter[s
         "ssm:ListCommandInvocations",
         "sns:Publish",
     } <= set(observed_calls["PatchMonitoringFunction"])
+    assert {"config:PutEvaluations", "config:GetResourceConfigHistory", "ec2:DescribeInstances"} <= set(
+        observed_calls["ConfigTagRuleFunction"]
+    )
+    assert {"ec2:DescribeInstances", "sns:Publish"} <= set(observed_calls["ConfigNotifierFunction"])
 
 
 @pytest.mark.parametrize("function", sorted(Template.load(REPO / "template.yaml").functions()))
@@ -232,6 +258,8 @@ def test_wildcard_resources_only_where_the_action_has_no_resource_level_permissi
         "ssm:DescribeMaintenanceWindowExecutionTaskInvocations",
         "ssm:ListCommandInvocations",
         "ssm:DescribeInstancePatchStates",
+        "config:PutEvaluations",
+        "config:GetResourceConfigHistory",
     }
     template = Template.load(REPO / "template.yaml")
     for function in template.functions():
@@ -292,7 +320,8 @@ def test_the_alerts_key_policy_names_the_account_and_only_used_service_principal
         if r["Type"] == "AWS::Events::Rule"
         for target in r["Properties"]["Targets"]
     ]
-    assert rule_targets == [{"Ref": "AlertsTopic"}]
+    # The Config notifier rule targets a function, not a topic: the function publishes with its own role.
+    assert rule_targets == [{"Ref": "AlertsTopic"}, {"Fn::GetAtt": ["ConfigNotifierFunction", "Arn"]}]
     encrypted = {
         logical_id
         for logical_id, r in template.resources.items()

@@ -20,7 +20,7 @@ from tagpatch_local.simulator import events
 from .support import instance, run_ok, template_variant
 
 REPO = Path(__file__).resolve().parents[2]
-OUTCOMES = ("patched", "failed", "missed", "scanned", "not_due", "not_scheduled")
+OUTCOMES = ("patched", "failed", "missed", "scanned", "not_due", "not_scheduled", "excepted")
 FRIDAY_NOON = datetime(2026, 11, 27, 12, tzinfo=UTC)  # the Sunday window sun-0200 opens 38 h later
 
 # What scenarios/patch-night.yaml says each instance's line shows after its `sunday` cycle.

@@ -41,6 +41,18 @@ class PolicyConfig:
 
 
 @dataclass(frozen=True)
+class ExceptionsConfig:
+    """Where governance's patch exceptions file is (in the PatchPolicyLayer); unset means none."""
+
+    exceptions_path: Path | None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ExceptionsConfig:
+        value = environ.get("PATCH_EXCEPTIONS_PATH", "").strip()
+        return cls(exceptions_path=Path(value) if value else None)
+
+
+@dataclass(frozen=True)
 class NotificationConfig:
     """The operators' alerts topic (a cycle that failed, a change SSM rejected)."""
 
@@ -89,3 +101,14 @@ class BaselineConfig:
         if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
             raise ConfigurationError(f"CUSTOM_BASELINE_IDS must map baseline names to ids (got {raw!r})")
         return cls(custom_ids=parsed)
+
+
+@dataclass(frozen=True)
+class ConfigRulesConfig:
+    """The prefix of tagpatch's AWS Config rule names (the stack name and a dash)."""
+
+    rule_prefix: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ConfigRulesConfig:
+        return cls(rule_prefix=_required(environ, "CONFIG_RULE_PREFIX"))

@@ -215,9 +215,12 @@ def build_desired_state(instances: Iterable[Mapping[str, Any]], policy: PatchPol
     for line in instances:
         # The whole fleet, whatever the cycle's patch_groups scope: a scoped run must never
         # read the other groups' absence as a reason to delete their windows.
-        if line.get("class") not in SCHEDULABLE_CLASSES:
+        # An excepted instance keeps its windows (its tag class decides): an exception reports it
+        # differently, it does not take its window away from the other instances (docs/decisions.md).
+        instance_class = line.get("tag_class", line.get("class"))
+        if instance_class not in SCHEDULABLE_CLASSES:
             # A node SSM knows (it has a ping status) is selected by tags whatever tagpatch thinks of them.
-            if line.get("class") == "invalid_tags" and line.get("targeting_tags") and line.get("ping_status"):
+            if instance_class == "invalid_tags" and line.get("targeting_tags") and line.get("ping_status"):
                 rejected.append(line)
             continue
         group, key, window_tag = (

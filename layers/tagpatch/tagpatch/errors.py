@@ -20,6 +20,10 @@ class InvalidPatchPolicy(TagpatchError):
     """The patch policy file is missing or breaks a rule; the message names the key at fault."""
 
 
+class InvalidPatchExceptions(TagpatchError):
+    """The patch exceptions file breaks a rule (raised before deploy; at run time it is reported instead)."""
+
+
 class ConfigurationError(TagpatchError):
     """A function's environment is incomplete or malformed (a deployment problem)."""
 
@@ -42,3 +46,7 @@ class RegistrationRejected(TagpatchError):
 
 class CycleAlreadyRunning(TagpatchError):
     """An older execution of the state machine is still running; this one stops before it reads or writes."""
+
+
+class InvalidConfigEvent(TagpatchError):
+    """An event sent to the Config rule function is not one AWS Config sends to a custom rule."""

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from tagpatch.aws import client, error_code
 from tagpatch.errors import ArtifactError
+from tagpatch.exceptions import ExceptionSummary
 
 
 class SsmFacts(TypedDict):
@@ -58,6 +59,12 @@ InstanceReport = TypedDict(
         "in_scope": bool,
         # The patch group and window tags as written, for judging what SSM's targets select.
         "targeting_tags": NotRequired[dict[str, str]],
+        # The class the tags alone give; `class` is `excepted` while a patch exception is live.
+        "tag_class": NotRequired[str],
+        # The live patch exception (reason, expires, approved_by, ticket, selector), if any.
+        "exception": NotRequired[ExceptionSummary],
+        # The latest exception that matched but has expired: the instance is held to the rules again.
+        "expired_exception": NotRequired[ExceptionSummary],
     },
 )
 """One instance after tag validation: the line app teams and governance read."""

@@ -14,7 +14,9 @@ SSM's status:
   targets did not select it: the last one is a targeting error);
 - `scanned`: only a Scan ran;
 - `not_due`: no window for it ran in the period;
-- `not_scheduled`: its tags give it no window.
+- `not_scheduled`: its tags give it no window;
+- `excepted`: a live patch exception covers it (patch-exceptions.yaml); it is never alerted, and its
+  reason says what its window did, if one ran.
 """
 
 from __future__ import annotations
@@ -28,11 +30,20 @@ from typing import Any, Final, Literal
 from tagpatch.aws import client, paginate
 from tagpatch.cycle import iso_z
 from tagpatch.desired import DesiredState
+from tagpatch.exceptions import Notice
 from tagpatch.observability import tracer
 from tagpatch.ssm_windows import is_owned_window
 
-Outcome = Literal["patched", "failed", "missed", "scanned", "not_due", "not_scheduled"]
-OUTCOMES: Final[tuple[Outcome, ...]] = ("patched", "failed", "missed", "scanned", "not_due", "not_scheduled")
+Outcome = Literal["patched", "failed", "missed", "scanned", "not_due", "not_scheduled", "excepted"]
+OUTCOMES: Final[tuple[Outcome, ...]] = (
+    "patched",
+    "failed",
+    "missed",
+    "scanned",
+    "not_due",
+    "not_scheduled",
+    "excepted",
+)
 ALERTED: Final = frozenset({"failed", "missed"})
 PATCH_STATE_BATCH: Final = 50  # DescribeInstancePatchStates takes at most 50 InstanceIds
 PAGE_SIZE: Final = 100
@@ -173,6 +184,16 @@ def outcome_of(
     return InstanceOutcome("failed", f"{where}: {operation} ended {status}", window, status)
 
 
+def excepted_outcome(found: InstanceOutcome, exception: Mapping[str, Any]) -> InstanceOutcome:
+    """An excepted instance's outcome: what its window did, said but not alerted."""
+    ticket = f", ticket {exception['ticket']}" if exception.get("ticket") else ""
+    reason = (
+        f"patch exception until {exception.get('expires')} ({exception.get('reason')}; approved by "
+        f"{exception.get('approved_by')}{ticket}); without it: {found.outcome}: {found.reason}"
+    )
+    return InstanceOutcome("excepted", reason, found.window, found.command_status)
+
+
 def compliance_of(state: PatchState | None) -> str:
     if state is None:
         return "UNKNOWN"
@@ -302,7 +323,12 @@ def instance_results(
             continue
         instance_id = str(line["instance_id"])
         window = window_of(line, expected)
-        found = outcome_of(window, runs_by_window.get(window or "", []), instance_id, line.get("class"))
+        found = outcome_of(
+            window, runs_by_window.get(window or "", []), instance_id, line.get("tag_class", line.get("class"))
+        )
+        exception = line.get("exception") if line.get("class") == "excepted" else None
+        if isinstance(exception, Mapping):
+            found = excepted_outcome(found, exception)
         state = states.get(instance_id)
         yield {
             "instance_id": instance_id,
@@ -312,6 +338,7 @@ def instance_results(
             "window": found.window,
             "outcome": found.outcome,
             "reason": found.reason,
+            "exception": line.get("exception") if found.outcome == "excepted" else None,
             "command_status": found.command_status,
             "installed": state.installed if state else None,
             "missing": state.missing if state else None,
@@ -374,6 +401,18 @@ def publish_alert(topic_arn: str, alert: Alert) -> str:
     }
     response = client("sns").publish(
         TopicArn=topic_arn, Subject=alert.subject(), Message=alert.body(), MessageAttributes=attributes
+    )
+    return str(response["MessageId"])
+
+
+def publish_notice(topic_arn: str, notice: Notice) -> str:
+    """An exception's expiry notice to one owner (governance gets its own copy under its owner value)."""
+    attributes = {
+        "owner": {"DataType": "String", "StringValue": notice.owner},
+        "kind": {"DataType": "String", "StringValue": f"exception_{notice.kind}"},
+    }
+    response = client("sns").publish(
+        TopicArn=topic_arn, Subject=notice.subject(), Message=notice.body(), MessageAttributes=attributes
     )
     return str(response["MessageId"])
 

@@ -8,11 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tagpatch.cycle import Cycle
+from tagpatch.exceptions import ExceptionSet
 from tagpatch.inventory import InstanceReport, InventoryRecord
 from tagpatch.policy import PatchPolicy
 from tagpatch.tags import CLASS_PRECEDENCE, InstanceFacts, classify
 
 OWNER_TAG_KEYS = ("Owner", "owner", "Team", "team")
+EXCEPTED = "excepted"
+# The report's classes: the tag classes, and `excepted` for an instance under a live patch exception.
+REPORT_CLASSES: tuple[str, ...] = (*CLASS_PRECEDENCE, EXCEPTED)
 
 
 def owner_of(tags: dict[str, str]) -> str | None:
@@ -23,7 +27,9 @@ def owner_of(tags: dict[str, str]) -> str | None:
     return None
 
 
-def report_instance(record: InventoryRecord, policy: PatchPolicy, cycle: Cycle) -> InstanceReport:
+def report_instance(
+    record: InventoryRecord, policy: PatchPolicy, cycle: Cycle, exceptions: ExceptionSet | None = None
+) -> InstanceReport:
     facts = InstanceFacts(
         instance_id=record["instance_id"],
         tags=record["tags"],
@@ -33,11 +39,13 @@ def report_instance(record: InventoryRecord, policy: PatchPolicy, cycle: Cycle) 
         has_instance_profile=record["instance_profile_arn"] is not None,
     )
     result = classify(facts, policy.windows.keys())
-    return {
+    match = (exceptions or ExceptionSet()).match(record["instance_id"], record["tags"], cycle.now)
+    report: InstanceReport = {
         "instance_id": record["instance_id"],
         "name": record["name"],
         "owner": owner_of(record["tags"]),
-        "class": result.instance_class,
+        "class": EXCEPTED if match.live is not None else result.instance_class,
+        "tag_class": result.instance_class,
         "reasons": list(result.reasons),
         "warnings": list(result.warnings),
         "patch_group": result.patch_group,
@@ -51,6 +59,11 @@ def report_instance(record: InventoryRecord, policy: PatchPolicy, cycle: Cycle) 
         "in_scope": cycle.in_scope(result.patch_group),
         "targeting_tags": dict(result.targeting_tags),
     }
+    if match.live is not None:
+        report["exception"] = match.live.summary()
+    elif match.expired is not None:
+        report["expired_exception"] = match.expired.summary()
+    return report
 
 
 @dataclass
@@ -62,6 +75,7 @@ class ValidationSummary:
     by_class: Counter[str] = field(default_factory=Counter)
     by_patch_group_key: Counter[str] = field(default_factory=Counter)
     problems_by_owner: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    expired_exceptions: int = 0  # instances whose exception has expired (held to the rules again)
 
     def add(self, report: InstanceReport) -> None:
         self.total += 1
@@ -69,25 +83,33 @@ class ValidationSummary:
         self.by_class[report["class"]] += 1
         if report["patch_group_key"]:
             self.by_patch_group_key[report["patch_group_key"]] += 1
+        if report.get("expired_exception"):
+            self.expired_exceptions += 1
         if report["class"] != "ready" or report["warnings"]:
             self.problems_by_owner[report["owner"] or "(no Owner tag)"].append(
                 {
                     "instance_id": report["instance_id"],
                     "name": report["name"],
                     "class": report["class"],
+                    "tag_class": report.get("tag_class", report["class"]),
+                    "exception": report.get("exception"),
                     "reasons": report["reasons"],
                     "warnings": report["warnings"],
                 }
             )
 
     def counts_by_class(self) -> dict[str, int]:
-        return {name: self.by_class.get(name, 0) for name in CLASS_PRECEDENCE}
+        return {name: self.by_class.get(name, 0) for name in REPORT_CLASSES}
 
 
 def validate_inventory(
-    records: Iterable[InventoryRecord], policy: PatchPolicy, cycle: Cycle, summary: ValidationSummary
+    records: Iterable[InventoryRecord],
+    policy: PatchPolicy,
+    cycle: Cycle,
+    summary: ValidationSummary,
+    exceptions: ExceptionSet | None = None,
 ) -> Iterator[InstanceReport]:
     for record in records:
-        report = report_instance(record, policy, cycle)
+        report = report_instance(record, policy, cycle, exceptions)
         summary.add(report)
         yield report

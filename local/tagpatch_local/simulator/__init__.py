@@ -7,6 +7,7 @@
   targets and tasks. `baselines`: patch baselines and patch groups. `ec2`, `serialization`: moto
   speed-ups that answer exactly as moto does.
 - `iam`: IAM enforced for assumed-role credentials (action, resource ARN, conditions).
+- `config`: AWS Config's recorder of EC2 instances, rule evaluation and compliance queries.
 
 Simulated state lives on moto's backends, so it is reset whenever moto resets them (each `mock_aws`
 start). Nothing here imports tagpatch: the simulator's rules come from AWS's documentation, so that a
@@ -18,6 +19,7 @@ from __future__ import annotations
 from tagpatch_local.simulator import (
     baselines,
     clock,
+    config,
     core,
     ec2,
     events,
@@ -63,6 +65,7 @@ __all__ = [
     "SimulatorError",
     "baselines",
     "clock",
+    "config",
     "core",
     "corrected_operations",
     "correction",

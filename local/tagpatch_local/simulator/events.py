@@ -1,4 +1,11 @@
-"""EventBridge rules that target SNS topics: delivered as EventBridge does, or dropped as it does.
+"""EventBridge rules that target SNS topics or Lambda functions: delivered as EventBridge does, or
+dropped as it does.
+
+Lambda targets (moto 5.2.5 ignores them): the EventBridge User Guide ("Amazon EventBridge permissions"
+and "Lambda permissions" under resource-based policies) says the function's resource policy must let
+`events.amazonaws.com` invoke it (AWS::Lambda::Permission in a template); otherwise the invocation
+fails and is recorded here. Allowed, the function is invoked with the event (after the target's
+InputTransformer). EventBridge invokes asynchronously; the simulator invokes at once, in order.
 
 moto 5.2.5 raises NotImplementedError when a matching rule targets an SNS topic. The EventBridge User
 Guide ("Amazon SNS permissions" under resource-based policies) says the topic's access policy must let
@@ -16,6 +23,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
+from moto.awslambda.utils import get_backend as lambda_backend
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
 from moto.kms.models import kms_backends
@@ -132,6 +140,66 @@ def _deliver_to_topic(rule: Any, target: dict[str, Any], event: Any) -> None:
     sns_backends[arn.account][arn.region].publish(message=message, arn=target["Arn"])
 
 
+@dataclass(frozen=True)
+class LambdaDelivery:
+    rule: str
+    function_arn: str
+    error: str | None
+
+
+LAMBDA_DELIVERIES: list[LambdaDelivery] = []  # process-wide, like FAILED_DELIVERIES
+
+
+def _allows_rule(policy_json: str, rule_arn: str) -> bool:
+    try:
+        wire = json.loads(policy_json)
+        policy = json.loads(wire["Policy"]) if isinstance(wire.get("Policy"), str) else wire
+    except (ValueError, TypeError):
+        return False
+    for statement in _listed(policy.get("Statement")):
+        principal = statement.get("Principal")
+        services = _listed(principal.get("Service")) if isinstance(principal, dict) else _listed(principal)
+        if statement.get("Effect") != "Allow" or _EVENTS_PRINCIPAL not in services:
+            continue
+        if "lambda:InvokeFunction" not in _listed(statement.get("Action")):
+            continue
+        source = (statement.get("Condition") or {}).get("ArnLike", {}).get("AWS:SourceArn")
+        if source is None or source == rule_arn:
+            return True
+    return False
+
+
+def _deliver_to_function(rule: Any, target: dict[str, Any], event: Any) -> None:
+    arn = parse_arn(target["Arn"])
+    backend = lambda_backend(arn.account, arn.region)
+    try:
+        policy = backend.get_policy(target["Arn"])
+    except Exception:
+        policy = "{}"
+    if not _allows_rule(policy, rule.arn):
+        FAILED_DELIVERIES.append(
+            FailedDelivery(
+                rule.name, target["Arn"], "the function's policy does not let events.amazonaws.com invoke it"
+            )
+        )
+        return
+    transformer = target.get("InputTransformer", {})
+    body: Any = EventTemplateParser.parse(
+        input_template=transformer.get("InputTemplate"),
+        input_paths_map=transformer.get("InputPathsMap", {}),
+        event=event,
+    )
+    headers: dict[str, str] = {}
+    error = None
+    try:
+        backend.invoke(target["Arn"], None, body if isinstance(body, str) else json.dumps(body), {}, headers)
+        if headers.get("x-amz-function-error"):
+            error = "the function returned an error"
+    except Exception as exc:  # the handler raised: EventBridge would retry, then drop it
+        error = f"{type(exc).__name__}: {exc}"
+    LAMBDA_DELIVERIES.append(LambdaDelivery(rule.name, target["Arn"], error))
+
+
 @moto_patch
 def _install_sns_targets() -> None:
     original = Rule.send_to_targets
@@ -140,10 +208,13 @@ def _install_sns_targets() -> None:
 
     def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
         topics = [t for t in self.targets if parse_arn(t["Arn"]).service == "sns"]
-        if topics and self.event_pattern.matches_event(original_event):
+        functions = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]
+        if (topics or functions) and self.event_pattern.matches_event(original_event):
             for target in topics:
                 _deliver_to_topic(self, target, original_event)
-        others = [t for t in self.targets if t not in topics]
+            for target in functions:
+                _deliver_to_function(self, target, original_event)
+        others = [t for t in self.targets if t not in topics and t not in functions]
         if not others:
             return
         saved, self.targets = self.targets, others

@@ -1,0 +1,31 @@
+"""AWS Config custom rule: are an instance's patching tags present and valid (TagValidation's own check)?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tagpatch.config import ExceptionsConfig, PolicyConfig
+from tagpatch.config_rules import evaluation_counts, evaluations_for_event, notification_time, put_evaluations
+from tagpatch.exceptions import load_exceptions
+from tagpatch.observability import lambda_entry, logger, metrics
+from tagpatch.policy import load_policy
+
+POLICY = PolicyConfig.from_env()
+EXCEPTIONS = ExceptionsConfig.from_env()
+
+
+@lambda_entry
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    policy = load_policy(POLICY.policy_path)
+    # Time is an input: the notification's creation time, as Config stamped it.
+    exceptions = load_exceptions(EXCEPTIONS.exceptions_path, notification_time(event))
+    evaluations, token = evaluations_for_event(event, policy.windows.keys(), exceptions)
+    failed = put_evaluations(evaluations, token)
+    counts = evaluation_counts(evaluations)
+    for compliance, count in counts.items():
+        metrics.add_metric(name=f"Evaluations_{compliance}", unit=MetricUnit.Count, value=count)
+    logger.info("instances evaluated", extra={"rule": event.get("configRuleName"), "counts": counts, "failed": failed})
+    return {"evaluations": len(evaluations), "by_compliance": counts, "failed": failed}
