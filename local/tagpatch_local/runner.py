@@ -687,6 +687,20 @@ class SimulatedAccount(_Clients):
             )
             baseline_id = ssm.create_patch_baseline(**request)["BaselineId"]
             self.physical[(logical_id, None)] = baseline_id
+        elif kind == "AWS::SSM::ResourceDataSync":
+            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+            destination = properties["S3Destination"]
+            self.client("ssm").create_resource_data_sync(
+                SyncName=properties["SyncName"],
+                SyncType=properties.get("SyncType", "SyncToDestination"),
+                S3Destination={
+                    "BucketName": destination["BucketName"],
+                    "Prefix": destination.get("BucketPrefix", ""),
+                    "SyncFormat": destination["SyncFormat"],
+                    "Region": destination["BucketRegion"],
+                },
+            )
+            self.physical[(logical_id, None)] = properties["SyncName"]
         elif kind == "AWS::Serverless::Function":
             self._create_function(self.template.functions()[logical_id])
         else:
@@ -787,8 +801,11 @@ class SimulatedAccount(_Clients):
             self._resolve(logical_id, "Arn")
         # Resources nothing refers to that still shape what happens: rules that route events, the
         # topic policies that let them deliver.
-        for logical_id in self.template.resources:
-            if self.template.resource_type(logical_id) in ("AWS::Events::Rule", "AWS::SNS::TopicPolicy"):
+        for logical_id, resource in self.template.resources.items():
+            if "Condition" in resource and not self._condition({"Condition": resource["Condition"]}):
+                continue
+            kind = self.template.resource_type(logical_id)
+            if kind in ("AWS::Events::Rule", "AWS::SNS::TopicPolicy", "AWS::SSM::ResourceDataSync"):
                 self._resolve(logical_id, None)
         machine = self.template.state_machine()
         substitutions = {name: str(resolve(value, self._resolve)) for name, value in machine.substitutions.items()}
