@@ -31,7 +31,19 @@ ensure_venv() {  # dir, lock file, extra install command
   echo "$want" > "$stamp"
 }
 
+# Headless Chromium (Debian's package) renders report.html in the test command; skipped when present.
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then return; fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup: no chromium and no apt-get; install Chromium to render report.html in the tests" >&2; return
+  fi
+  echo "setup: installing chromium (Debian's package)"
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+}
+
 ensure_venv .venv requirements/dev.txt
+ensure_chromium
 if [ "${1:-}" = "--with-sam" ]; then
   ensure_venv .venv-sam requirements/sam.txt
   ensure_venv .venv-checkov requirements/checkov.txt

@@ -39,6 +39,7 @@ EXIT_CHANGES_PENDING: Final = 3
 
 # What a run writes into its output folder (report.py's files and the functions' log), and the
 # folders of a scenario's cycles: only these are cleared before the next run.
+COMPLIANCE_FOLDER: Final = "compliance"
 RUN_FILES: Final = frozenset(
     {
         "summary.json",
@@ -48,6 +49,7 @@ RUN_FILES: Final = frozenset(
         "patch-results.jsonl",
         "config.jsonl",
         "notifications.jsonl",
+        "report.html",
         "lambda.log",
     }
 )
@@ -200,15 +202,30 @@ def earlier_run_files(out_dir: Path, *, force: bool) -> list[Path]:
     return ours
 
 
+def _is_compliance_folder(entry: Path) -> bool:
+    """The compliance/ folder a run copies from the bucket: only regular files and folders below it."""
+    return (
+        entry.name == COMPLIANCE_FOLDER
+        and entry.is_dir()
+        and not entry.is_symlink()
+        and all(not child.is_symlink() and (child.is_file() or child.is_dir()) for child in entry.rglob("*"))
+    )
+
+
 def _is_run_output(entry: Path) -> bool:
     if entry.is_symlink():
         return False
     if entry.is_file():
         return entry.name in RUN_FILES
+    if _is_compliance_folder(entry):
+        return True
     return (
         entry.is_dir()
         and CYCLE_FOLDER.match(entry.name) is not None
-        and all(child.is_file() and not child.is_symlink() and child.name in RUN_FILES for child in entry.iterdir())
+        and all(
+            _is_compliance_folder(child) or (child.is_file() and not child.is_symlink() and child.name in RUN_FILES)
+            for child in entry.iterdir()
+        )
     )
 
 
@@ -289,6 +306,15 @@ def report_cycle(
             f"patching {patching['since']} to {patching['until']}: {outcomes or 'no instances in scope'} "
             f"({patching['window_runs']} window run(s) read, {patching['alerts_sent']} owner alert(s) sent)"
         )
+    compliance = (result.output or {}).get("compliance")
+    if compliance:
+        counts = compliance["counts"]
+        percent = compliance["compliance_percent"]
+        lines.append(
+            f"compliance: {'n/a' if percent is None else f'{percent}%'} compliant "
+            f"({counts['compliant']} compliant, {counts['non_compliant']} non-compliant, {counts['unknown']} unknown "
+            f"of {counts['instances']} instances); report.html"
+        )
     diff = render_changes(changes, arrow=console.marks.arrow)
     if diff:
         lines.append("plan (nothing was written):" if plan else "changes made:")
@@ -308,7 +334,9 @@ def report_cycle(
             f"AWS Config: {counts or 'no evaluations'} ({config['rules']} rule(s); config.jsonl); "
             f"{config['notifications']} notification(s) since the last cycle (notifications.jsonl)"
         )
-    files = "summary.json, instances.jsonl, changes.jsonl, tag-report.json, patch-results.jsonl"
+    files = (
+        "summary.json, instances.jsonl, changes.jsonl, tag-report.json, patch-results.jsonl, report.html, compliance/"
+    )
     lines.append(f"results: {cycle_dir}/ ({files}{', config.jsonl, notifications.jsonl' if config else ''})")
     console.say("\n".join(lines))
     return summary, plan and has_pending_changes(changes)

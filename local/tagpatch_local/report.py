@@ -7,7 +7,10 @@
 - changes.jsonl: one line per change proposed (plan) or attempted (apply, with its outcome);
 - tag-report.json: problems grouped by owner, for the app teams;
 - patch-results.jsonl: PatchMonitoring's outcome per instance in scope (patched, failed, missed,
-  scanned, not_due, not_scheduled), with its reason, Run Command status and patch counts.
+  scanned, not_due, not_scheduled), with its reason, Run Command status and patch counts;
+- report.html: ComplianceExport's report, a page to open in a browser;
+- compliance/: every object under the bucket's compliance/ prefix (snapshots by day, the latest view,
+  the reports), with S3's key layout kept; a plan-mode cycle's snapshot is in its run artifacts instead.
 """
 
 from __future__ import annotations
@@ -252,6 +255,7 @@ def write_outputs(
             "notifications": len(notifications),
         }
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    write_compliance(account, result, out_dir)
     return summary
 
 
@@ -285,6 +289,20 @@ def config_lines(account: Account) -> list[dict[str, Any]]:
                     }
                 )
     return lines
+
+
+def write_compliance(account: Account, result: CycleResult, out_dir: Path) -> None:
+    """report.html, and the bucket's compliance/ objects under out_dir/compliance/ (S3's key layout)."""
+    compliance = (result.output or {}).get("compliance")
+    if not compliance:
+        return
+    (out_dir / "report.html").write_bytes(_artifact(account, compliance["report_key"]))
+    s3 = account.client("s3")
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=account.artifact_bucket, Prefix="compliance/"):
+        for item in page.get("Contents", []):
+            target = out_dir / str(item["Key"])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(_artifact(account, str(item["Key"])))
 
 
 def _write_jsonl(path: Path, lines: list[dict[str, Any]]) -> None:

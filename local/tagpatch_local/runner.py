@@ -694,6 +694,20 @@ class SimulatedAccount(_Clients):
             )
             baseline_id = ssm.create_patch_baseline(**request)["BaselineId"]
             self.physical[(logical_id, None)] = baseline_id
+        elif kind == "AWS::SSM::ResourceDataSync":
+            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+            destination = properties["S3Destination"]
+            self.client("ssm").create_resource_data_sync(
+                SyncName=properties["SyncName"],
+                SyncType=properties.get("SyncType", "SyncToDestination"),
+                S3Destination={
+                    "BucketName": destination["BucketName"],
+                    "Prefix": destination.get("BucketPrefix", ""),
+                    "SyncFormat": destination["SyncFormat"],
+                    "Region": destination["BucketRegion"],
+                },
+            )
+            self.physical[(logical_id, None)] = properties["SyncName"]
         elif kind == "AWS::Serverless::Function":
             self._create_function(self.template.functions()[logical_id])
         elif kind == "AWS::Lambda::Permission":
@@ -815,8 +829,14 @@ class SimulatedAccount(_Clients):
                 self._resolve(logical_id, "Arn")
         # Resources nothing refers to that still shape what happens: rules that route events, the
         # topic policies that let them deliver, the permissions that let services invoke functions,
-        # and Config rules (which evaluate only while the account's recorder runs).
-        kinds = ("AWS::Events::Rule", "AWS::SNS::TopicPolicy", "AWS::Lambda::Permission", "AWS::Config::ConfigRule")
+        # Config rules (which evaluate only while the account's recorder runs) and the data sync.
+        kinds = (
+            "AWS::Events::Rule",
+            "AWS::SNS::TopicPolicy",
+            "AWS::Lambda::Permission",
+            "AWS::Config::ConfigRule",
+            "AWS::SSM::ResourceDataSync",
+        )
         for logical_id in self.template.resources:
             if self.template.resource_type(logical_id) in kinds and self.enabled(logical_id):
                 self._resolve(logical_id, None)

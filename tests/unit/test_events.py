@@ -197,3 +197,12 @@ def test_reconcile_events_carry_what_the_state_machine_passes() -> None:
         assert set(read(EVENTS / event_name)["validation"]) == {key.removesuffix(".$") for key in selector}
     item_keys = states["ApplyWindowChanges"]["ItemSelector"]
     assert set(read(EVENTS / "apply_window_changes.json")) == {key.removesuffix(".$") for key in item_keys}
+
+
+def test_compliance_export_event_carries_what_the_state_machine_passes() -> None:
+    payload = read(REPO_ROOT / "statemachines" / "patch_cycle.asl.json")["States"]["ComplianceExport"]["Parameters"][
+        "Payload"
+    ]
+    event = read(EVENTS / "compliance_export.json")
+    assert set(event) == {key.removesuffix(".$") for key in payload}
+    assert set(event["monitoring"]) == {key.removesuffix(".$") for key in payload["monitoring"]}

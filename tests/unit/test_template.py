@@ -43,6 +43,7 @@ CYCLE_FUNCTIONS = frozenset(
         "ApplyWindowChangesFunction",
         "BaselineAssociationFunction",
         "PatchMonitoringFunction",
+        "ComplianceExportFunction",
         "ReportFailureFunction",
     }
 )
@@ -409,9 +410,11 @@ def test_rejected_changes_raise_an_alarm_on_the_metric_report_failure_emits(temp
 
 
 def test_a_rejected_window_ends_the_cycle_failed_after_the_registrations(states: dict[str, Any]) -> None:
-    # Registrations and monitoring run whether or not a window was rejected; then the cycle fails.
+    # Registrations, monitoring and the compliance export run whether or not a window was rejected;
+    # then the cycle fails.
     assert states["BaselineAssociation"]["Next"] == "PatchMonitoring"
-    assert states["PatchMonitoring"]["Next"] == "FindRejectedWindows"
+    assert states["PatchMonitoring"]["Next"] == "ComplianceExport"
+    assert states["ComplianceExport"]["Next"] == "FindRejectedWindows"
     choice = states[states["FindRejectedWindows"]["Next"]]
     (rule,) = choice["Choices"]
     assert choice["Default"] == "CycleComplete"

@@ -136,3 +136,7 @@ def get_bytes_if_exists(bucket: str, key: str) -> bytes | None:
             return None  # deleted between the listing and the read
         raise
     return body
+
+
+def put_bytes(bucket: str, key: str, body: bytes, content_type: str) -> None:
+    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)

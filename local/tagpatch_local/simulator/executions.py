@@ -39,7 +39,7 @@ from moto.events.models import events_backends
 from moto.ssm.exceptions import SSMException, ValidationException
 from moto.ssm.models import ssm_backends
 
-from tagpatch_local.simulator import clock
+from tagpatch_local.simulator import clock, data_sync
 from tagpatch_local.simulator.core import (
     DoesNotExistException,
     correction,
@@ -298,6 +298,10 @@ def _patch(
         critical_missing=critical,
         execution_id=command_id,
         severity_of_missing=severity,
+    )
+    patched = state.patch_states[instance_id]
+    data_sync.patch_state_changed(
+        account_id, region, patched.to_output(), _resource_summary(patched), tags, profile.operating_system
     )
     return status
 

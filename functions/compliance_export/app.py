@@ -1,0 +1,67 @@
+"""ComplianceExport: one snapshot record per instance, for Athena and QuickSight, and report.html.
+
+In apply mode it writes the day's partition (`compliance/snapshots/dt=YYYY-MM-DD/`), the "latest" view
+and report.html beside them; in plan mode it writes the same files under the run's artifacts only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tagpatch.config import ArtifactConfig
+from tagpatch.cycle import Cycle, iso_z
+from tagpatch.export import (
+    LATEST_KEY,
+    LATEST_REPORT_KEY,
+    compliance_percent,
+    next_window_starts,
+    report_key,
+    snapshot_key,
+    snapshot_records,
+    summarize,
+)
+from tagpatch.inventory import decode_jsonl_gz, encode_jsonl_gz, get_bytes_if_exists, get_jsonl_gz, put_bytes
+from tagpatch.observability import lambda_entry, logger, metrics
+from tagpatch.report_html import render
+
+ARTIFACTS = ArtifactConfig.from_env()
+
+
+@lambda_entry
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    cycle = Cycle.from_payload(event.get("cycle"))
+    validation = event["validation"]
+    monitoring = event["monitoring"]
+    results = {str(r["instance_id"]): r for r in get_jsonl_gz(ARTIFACTS.bucket, str(monitoring["results_key"]))}
+    previous_body = get_bytes_if_exists(ARTIFACTS.bucket, LATEST_KEY)
+    previous = {str(r["instance_id"]): r for r in decode_jsonl_gz(previous_body)} if previous_body else {}
+    next_starts = next_window_starts({str(r["window"]) for r in results.values() if r.get("window")})
+    lines = get_jsonl_gz(ARTIFACTS.bucket, str(validation["instances_key"]))
+    records = list(snapshot_records(lines, results, next_starts, previous, cycle.now))
+    body = encode_jsonl_gz(records)
+    page = render(records, generated_at=iso_z(cycle.now)).encode()
+    if cycle.mode == "apply":
+        keys = {"snapshot_key": snapshot_key(cycle.now), "latest_key": LATEST_KEY}
+        report_keys = [report_key(cycle.now), LATEST_REPORT_KEY]
+    else:
+        keys = {"snapshot_key": cycle.artifact_key("compliance-snapshot.jsonl.gz")}
+        report_keys = [cycle.artifact_key("report.html")]
+    for key in keys.values():
+        put_bytes(ARTIFACTS.bucket, key, body, "application/x-ndjson")
+    for key in report_keys:
+        put_bytes(ARTIFACTS.bucket, key, page, "text/html; charset=utf-8")
+    counts = summarize(records)
+    percent = compliance_percent(counts)
+    metrics.add_metric(name="InstancesCompliant", unit=MetricUnit.Count, value=counts["compliant"])
+    metrics.add_metric(name="InstancesNonCompliant", unit=MetricUnit.Count, value=counts["non_compliant"])
+    logger.info("compliance exported", extra={"counts": counts, "bytes": len(body), "keys": keys})
+    return {
+        **keys,
+        "report_key": report_keys[0],
+        "counts": counts,
+        "compliance_percent": percent,
+        "bytes": len(body),
+    }

@@ -1,0 +1,133 @@
+"""The compliance snapshot: one record per instance, for Athena, QuickSight and report.html.
+
+Snapshots are gzip JSON Lines, partitioned by date under `compliance/snapshots/dt=YYYY-MM-DD/`, and the
+same records are kept under `compliance/latest/` so that "now" needs no partition scan. A record joins
+what TagValidation said of the instance (class, reasons, patch group, window) with what PatchMonitoring
+said of its last window (outcome, patch state), the window's next start, and the last successful
+install, carried over from the previous snapshot when this cycle saw none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from tagpatch.aws import client, paginate
+from tagpatch.cycle import iso_z, parse_time
+from tagpatch.ssm_windows import is_owned_window
+
+SNAPSHOTS_PREFIX: Final = "compliance/snapshots/"
+LATEST_KEY: Final = "compliance/latest/snapshot.jsonl.gz"
+REPORTS_PREFIX: Final = "compliance/reports/"
+LATEST_REPORT_KEY: Final = "compliance/reports/latest/report.html"
+SNAPSHOT_FILE: Final = "snapshot.jsonl.gz"
+PAGE_SIZE: Final = 100
+SCHEMA_VERSION: Final = 1
+
+
+def snapshot_key(now: datetime) -> str:
+    return f"{SNAPSHOTS_PREFIX}dt={now:%Y-%m-%d}/{SNAPSHOT_FILE}"
+
+
+def report_key(now: datetime) -> str:
+    return f"{REPORTS_PREFIX}dt={now:%Y-%m-%d}/report.html"
+
+
+def next_window_starts(names: Iterable[str]) -> dict[str, str]:
+    """name -> NextExecutionTime (as SSM gives it) of tagpatch's own windows among `names`."""
+    wanted = set(names)
+    if not wanted:
+        return {}
+    found: dict[str, str] = {}
+    for identity in paginate(client("ssm").describe_maintenance_windows, "WindowIdentities", MaxResults=PAGE_SIZE):
+        name = identity.get("Name")
+        if name in wanted and identity.get("NextExecutionTime") and is_owned_window(str(identity["WindowId"])):
+            found[str(name)] = str(identity["NextExecutionTime"])
+    return found
+
+
+def _days_between(earlier: str | None, now: datetime) -> int | None:
+    if not earlier:
+        return None
+    return max(0, (now - parse_time(earlier, "last_success_time")).days)
+
+
+def _last_success(result: Mapping[str, Any] | None, previous: Mapping[str, Any] | None) -> str | None:
+    """When the instance last finished an Install operation without a failed patch."""
+    if result and result.get("operation") == "Install" and result.get("failed") == 0 and result.get("operation_end"):
+        return str(result["operation_end"])
+    return str(previous["last_success_time"]) if previous and previous.get("last_success_time") else None
+
+
+def _outcome_time(result: Mapping[str, Any] | None) -> str | None:
+    if result and result.get("outcome") in {"patched", "failed", "scanned"}:
+        return result.get("operation_end")
+    return None
+
+
+def snapshot_records(
+    lines: Iterable[Mapping[str, Any]],
+    results: Mapping[str, Mapping[str, Any]],
+    next_starts: Mapping[str, str],
+    previous: Mapping[str, Mapping[str, Any]],
+    now: datetime,
+) -> Iterator[dict[str, Any]]:
+    """One record per instance TagValidation saw, in its order.
+
+    `results` are PatchMonitoring's lines by instance id (in-scope instances only), `previous` the last
+    snapshot's records by instance id. Optional inventory fields (`exception`) pass through as given.
+    """
+    snapshot_date = f"{now:%Y-%m-%d}"
+    for line in lines:
+        instance_id = str(line["instance_id"])
+        result = results.get(instance_id)
+        window = result.get("window") if result else None
+        last_success = _last_success(result, previous.get(instance_id))
+        yield {
+            "schema_version": SCHEMA_VERSION,
+            "snapshot_date": snapshot_date,
+            "exported_at": iso_z(now),
+            "instance_id": instance_id,
+            "name": line.get("name"),
+            "owner": line.get("owner"),
+            "os": line.get("os"),
+            "state": line.get("state"),
+            "ping_status": line.get("ping_status"),
+            "class": line.get("class"),
+            "reasons": list(line.get("reasons") or []),
+            "exception": line.get("exception"),
+            "in_scope": bool(line.get("in_scope", True)),
+            "patch_group": line.get("patch_group"),
+            "maintenance_window_tag": line.get("maintenance_window"),
+            "window": window,
+            "next_window_start": next_starts.get(window) if window else None,
+            "last_outcome": result.get("outcome") if result else None,
+            "last_outcome_reason": result.get("reason") if result else None,
+            "last_outcome_time": _outcome_time(result),
+            "compliance": result.get("compliance", "UNKNOWN") if result else "UNKNOWN",
+            "missing": result.get("missing") if result else None,
+            "critical_missing": result.get("critical_missing") if result else None,
+            "failed": result.get("failed") if result else None,
+            "pending_reboot": result.get("pending_reboot") if result else None,
+            "last_success_time": last_success,
+            "days_since_last_success": _days_between(last_success, now),
+        }
+
+
+def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """The counts the state returns: instances, by compliance, and excepted instances."""
+    counts = {"instances": 0, "compliant": 0, "non_compliant": 0, "unknown": 0, "excepted": 0}
+    for record in records:
+        counts["instances"] += 1
+        compliance = record.get("compliance")
+        counts[{"COMPLIANT": "compliant", "NON_COMPLIANT": "non_compliant"}.get(str(compliance), "unknown")] += 1
+        if record.get("class") == "excepted":
+            counts["excepted"] += 1
+    return counts
+
+
+def compliance_percent(counts: Mapping[str, int]) -> float | None:
+    """Compliant share of the instances whose compliance is known, in percent (None when none is)."""
+    known = counts["compliant"] + counts["non_compliant"]
+    return round(100.0 * counts["compliant"] / known, 1) if known else None

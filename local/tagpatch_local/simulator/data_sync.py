@@ -1,0 +1,197 @@
+"""SSM resource data sync (SyncToDestination, S3), which moto lacks.
+
+From the SSM User Guide ("Walkthrough: Use resource data sync to aggregate inventory data", "Creating
+a resource data sync for Inventory") and the API reference (CreateResourceDataSync,
+ListResourceDataSync, DeleteResourceDataSync):
+- an account has at most 5 syncs per Region (ResourceDataSyncCountExceededException past that);
+  a second sync of one name is ResourceDataSyncAlreadyExistsException; deleting an unknown one is
+  ResourceDataSyncNotFoundException;
+- SSM writes one object per managed node and data type, at
+  `<prefix>/<type>/accountid=<account>/region=<region>/resourcetype=ManagedInstanceInventory/<node>.json`,
+  in the JsonSerDe format: one JSON object per line, each with `resourceId`, `captureTime` and
+  `schemaVersion` beside the type's own fields;
+- SSM writes as ssm.amazonaws.com, which the bucket policy must allow (s3:PutObject with
+  bucket-owner-full-control); the simulator writes straight to moto's S3 backend and does not
+  evaluate that bucket policy (see docs/simulator.md).
+
+The sync is updated when a node's patch state changes (executions.py calls `patch_state_changed`);
+AWS updates a sync "when new data is available" and does not document the delay, so the simulator
+writes at once. AWS:ComplianceItem lines are one per missing critical patch with simulated ids: the
+simulator models counts of patches, not the patches themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from moto.s3.models import s3_backends
+from moto.ssm.exceptions import SSMException
+from moto.ssm.models import ssm_backends
+
+from tagpatch_local.simulator.core import drop_none, operation, request_params, ssm_backend, validate_input
+
+SYNCS_PER_REGION: Final = 5
+_STATE_ATTR: Final = "_tagpatch_data_syncs"
+_LOCK = threading.Lock()
+
+
+class ResourceDataSyncAlreadyExistsException(SSMException):
+    code = "ResourceDataSyncAlreadyExistsException"
+
+
+class ResourceDataSyncCountExceededException(SSMException):
+    code = "ResourceDataSyncCountExceededException"
+
+
+class ResourceDataSyncNotFoundException(SSMException):
+    code = "ResourceDataSyncNotFoundException"
+
+
+@dataclass(frozen=True)
+class Sync:
+    name: str
+    bucket: str
+    prefix: str
+    region: str
+    created: datetime
+
+
+def _syncs(backend: Any) -> dict[str, Sync]:
+    found = getattr(backend, _STATE_ATTR, None)
+    if found is None:
+        found = {}
+        setattr(backend, _STATE_ATTR, found)
+    assert isinstance(found, dict)
+    return found
+
+
+@operation("CreateResourceDataSync")
+def _create(response: Any) -> dict[str, Any]:
+    params = request_params(response)
+    validate_input("CreateResourceDataSync", params)
+    name = str(params["SyncName"])
+    destination = params.get("S3Destination")
+    if params.get("SyncType", "SyncToDestination") != "SyncToDestination" or not destination:
+        raise SSMException("ValidationException", "The simulated account supports SyncToDestination to S3 only.")
+    syncs = _syncs(ssm_backend(response))
+    with _LOCK:
+        if name in syncs:
+            raise ResourceDataSyncAlreadyExistsException(f"Sync {name} already exists.")
+        if len(syncs) >= SYNCS_PER_REGION:
+            raise ResourceDataSyncCountExceededException(f"You can have at most {SYNCS_PER_REGION} syncs.")
+        syncs[name] = Sync(
+            name,
+            str(destination["BucketName"]),
+            str(destination.get("Prefix") or ""),
+            str(destination["Region"]),
+            datetime.now(),
+        )
+    return {}
+
+
+@operation("DeleteResourceDataSync")
+def _delete(response: Any) -> dict[str, Any]:
+    params = request_params(response)
+    validate_input("DeleteResourceDataSync", params)
+    with _LOCK:
+        if _syncs(ssm_backend(response)).pop(str(params["SyncName"]), None) is None:
+            raise ResourceDataSyncNotFoundException(f"Sync {params['SyncName']} does not exist.")
+    return {}
+
+
+@operation("ListResourceDataSync")
+def _list(response: Any) -> dict[str, Any]:
+    params = request_params(response)
+    validate_input("ListResourceDataSync", params)
+    items = [
+        {
+            "SyncName": sync.name,
+            "SyncType": "SyncToDestination",
+            "S3Destination": drop_none(
+                {
+                    "BucketName": sync.bucket,
+                    "Prefix": sync.prefix or None,
+                    "SyncFormat": "JsonSerDe",
+                    "Region": sync.region,
+                }
+            ),
+            "SyncCreatedTime": sync.created,
+            "LastStatus": "Successful",
+        }
+        for sync in _syncs(ssm_backend(response)).values()
+    ]
+    return {"ResourceDataSyncItems": items}
+
+
+def _lines(records: Sequence[Mapping[str, Any]], instance_id: str, capture_time: str) -> bytes:
+    meta = {"resourceId": instance_id, "captureTime": capture_time, "schemaVersion": "1.0"}
+    return "".join(json.dumps({**record, **meta}, default=str) + "\n" for record in records).encode()
+
+
+def patch_state_changed(
+    account_id: str,
+    region: str,
+    patch_summary: Mapping[str, Any],
+    compliance_summary: Mapping[str, Any],
+    tags: Mapping[str, str],
+    platform_name: str,
+) -> None:
+    """Write the node's objects to every sync of the account and Region (the hook executions.py calls)."""
+    syncs = list(_syncs(ssm_backends[account_id][region]).values())
+    if not syncs:
+        return
+    instance_id = str(patch_summary["InstanceId"])
+    capture_time = f"{patch_summary['OperationEndTime']:%Y-%m-%dT%H:%M:%SZ}"
+    severity = compliance_summary["NonCompliantSummary"]["SeveritySummary"]
+    execution = compliance_summary["ExecutionSummary"]
+    objects = {
+        "AWS:PatchSummary": [{k: v for k, v in patch_summary.items() if k != "InstanceId"}],
+        "AWS:ComplianceSummary": [
+            {
+                "ComplianceType": "Patch",
+                "Status": compliance_summary["Status"],
+                "OverallSeverity": compliance_summary["OverallSeverity"],
+                "CompliantCriticalCount": 0,
+                "NonCompliantCriticalCount": severity["CriticalCount"],
+                "NonCompliantHighCount": severity["HighCount"],
+                "NonCompliantLowCount": severity["LowCount"],
+                "ExecutionId": execution["ExecutionId"],
+                "ExecutionTime": capture_time,
+            }
+        ],
+        "AWS:ComplianceItem": [
+            {
+                "ComplianceType": "Patch",
+                "ExecutionType": "Command",
+                "ExecutionId": execution["ExecutionId"],
+                "ExecutionTime": capture_time,
+                "Id": f"simulated-critical-{n}",
+                "Title": f"Simulated critical patch {n}",
+                "Status": "NON_COMPLIANT",
+                "Severity": "CRITICAL",
+                "PatchBaselineId": patch_summary["BaselineId"],
+                "PatchGroup": patch_summary["PatchGroup"],
+                "PatchState": "Missing",
+            }
+            for n in range(1, int(patch_summary["CriticalNonCompliantCount"]) + 1)
+        ],
+        "AWS:InstanceInformation": [
+            {"InstanceId": instance_id, "InstanceStatus": "Active", "ResourceType": "EC2Instance"}
+            | {"PlatformName": platform_name, "AgentType": "amazon-ssm-agent"}
+        ],
+        "AWS:Tag": [{"Key": key, "Value": value} for key, value in sorted(tags.items())],
+    }
+    s3 = s3_backends[account_id]["aws"]
+    for sync in syncs:
+        base = f"{sync.prefix}/" if sync.prefix else ""
+        for data_type, records in objects.items():
+            key = (
+                f"{base}{data_type}/accountid={account_id}/region={region}/"
+                f"resourcetype=ManagedInstanceInventory/{instance_id}.json"
+            )
+            s3.put_object(sync.bucket, key, _lines(records, instance_id, capture_time))

@@ -1,0 +1,119 @@
+"""ComplianceExport through the real state machine on the patch-night scenario: the snapshot and
+report.html in the output folder with S3's key layout, the named queries on DuckDB over those files,
+and the page as headless Chromium (Debian's package) renders it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tagpatch.inventory import decode_jsonl_gz
+from tagpatch_local import cli
+from tests.compliance_sql import connect, named_queries, run
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "tests" / "artifacts"  # the screenshot a person can look at after the test command
+SUNDAY = "03-sunday"
+
+
+@pytest.fixture(scope="module")
+def patch_night(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("patch-night") / "out"
+    status = cli.main(["run", "--scenario", str(REPO / "scenarios" / "patch-night.yaml"), "--out", str(out)])
+    assert status == cli.EXIT_OK
+    return out
+
+
+def jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_the_output_folder_keeps_s3s_key_layout(patch_night: Path) -> None:
+    cycle = patch_night / SUNDAY
+    assert (cycle / "report.html").is_file()
+    snapshots = sorted(p.relative_to(cycle).as_posix() for p in (cycle / "compliance" / "snapshots").rglob("*.gz"))
+    layout = re.compile(r"compliance/snapshots/dt=\d{4}-\d{2}-\d{2}/snapshot\.jsonl\.gz")
+    assert snapshots and all(layout.fullmatch(s) for s in snapshots)
+    assert (cycle / "compliance" / "latest" / "snapshot.jsonl.gz").is_file()
+    latest_report = cycle / "compliance" / "reports" / "latest" / "report.html"
+    assert latest_report.read_bytes() == (cycle / "report.html").read_bytes()
+
+
+def test_one_record_per_instance_agreeing_with_monitoring(patch_night: Path) -> None:
+    cycle = patch_night / SUNDAY
+    latest = (cycle / "compliance/latest/snapshot.jsonl.gz").read_bytes()
+    records = {r["instance_id"]: r for r in decode_jsonl_gz(latest)}
+    instances = jsonl(cycle / "instances.jsonl")
+    assert set(records) == {line["instance_id"] for line in instances}
+    for result in jsonl(cycle / "patch-results.jsonl"):
+        record = records[result["instance_id"]]
+        assert (record["last_outcome"], record["compliance"], record["window"]) == (
+            result["outcome"],
+            result["compliance"],
+            result["window"],
+        )
+        if record["window"]:
+            assert record["next_window_start"], record
+        if result["outcome"] == "patched":
+            assert record["days_since_last_success"] == 0 and record["last_success_time"]
+
+
+def test_the_named_queries_answer_what_the_scenario_implies(patch_night: Path) -> None:
+    cycle = patch_night / SUNDAY
+    connection = connect(cycle)
+    queries = {logical_id: str(p["QueryString"]) for logical_id, p in named_queries().items()}
+    results = jsonl(cycle / "patch-results.jsonl")
+    compliance = Counter(r["compliance"] for r in results)
+    now = {row["compliance"]: row["instances"] for row in run(connection, queries["ComplianceNowQuery"])}
+    instances = jsonl(cycle / "instances.jsonl")
+    assert now == Counter({**compliance, "UNKNOWN": compliance["UNKNOWN"] + len(instances) - len(results)}) - Counter()
+    failed_windows = {row["window"] for row in run(connection, queries["WindowFailuresQuery"])}
+    assert failed_windows == {r["window"] for r in results if r["outcome"] == "failed"}
+    tag_problems = {row["instance_id"] for row in run(connection, queries["TagProblemsQuery"])}
+    problem_classes = {"missing_tags", "invalid_tags", "unmanaged"}
+    assert tag_problems == {i["instance_id"] for i in instances if i["class"] in problem_classes}
+    for sql in queries.values():
+        run(connection, sql)  # every query runs on the scenario's files
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail("chromium is not installed; scripts/setup.sh installs Debian's package")
+    return found
+
+
+def test_report_html_renders_in_headless_chromium_with_the_expected_figures(patch_night: Path) -> None:
+    cycle = patch_night / SUNDAY
+    page = cycle / "report.html"
+    html = page.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "report.html must load nothing"
+    chromium = _chromium()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"]
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    results = jsonl(cycle / "patch-results.jsonl")
+    compliant = sum(r["compliance"] == "COMPLIANT" for r in results)
+    known = sum(r["compliance"] in {"COMPLIANT", "NON_COMPLIANT"} for r in results)
+    assert f'id="compliance-percent">{100.0 * compliant / known:.1f}%<' in dom
+    assert f'id="compliant">{compliant}<' in dom
+    for r in results:
+        if r["outcome"] in {"failed", "missed"}:
+            assert r["instance_id"] in dom.split('id="actions"', 1)[1]
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "report.png"
+    subprocess.run(
+        [chromium, *flags, "--window-size=1280,1800", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

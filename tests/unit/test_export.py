@@ -1,0 +1,65 @@
+"""The compliance record and report.html: what passes through, what carries over, what a person sees."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from tagpatch.export import compliance_percent, snapshot_key, snapshot_records, summarize
+from tagpatch.report_html import FIXES, action_of, render
+
+NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
+EXCEPTION = {"reason": "vendor appliance", "expires": "2027-01-31", "approved_by": "ciso@example.com"}
+
+
+def test_the_snapshot_key_is_partitioned_by_the_cycles_date() -> None:
+    assert snapshot_key(NOW) == "compliance/snapshots/dt=2026-11-29/snapshot.jsonl.gz"
+
+
+def test_exception_and_the_excepted_class_pass_through_and_count_apart() -> None:
+    lines: list[dict[str, Any]] = [
+        {"instance_id": "i-1", "class": "excepted", "exception": EXCEPTION, "in_scope": True},
+        {"instance_id": "i-2", "class": "ready"},
+    ]
+    results = {"i-2": {"outcome": "patched", "compliance": "COMPLIANT", "window": "w", "operation": "Install"}}
+    excepted, ready = snapshot_records(lines, results, {"w": "2026-12-06T02:00Z"}, {}, NOW)
+    assert (excepted["exception"], excepted["class"], excepted["compliance"]) == (EXCEPTION, "excepted", "UNKNOWN")
+    assert ready["exception"] is None and ready["next_window_start"] == "2026-12-06T02:00Z"
+    counts = summarize([excepted, ready])
+    assert counts == {"instances": 2, "compliant": 1, "non_compliant": 0, "unknown": 1, "excepted": 1}
+    assert compliance_percent(counts) == 100.0
+    page = render([excepted, ready], generated_at="2026-11-29T12:00:00Z")
+    assert 'id="excepted">1<' in page and 'id="needing-action">0<' in page
+
+
+def test_the_last_successful_install_carries_over_until_a_new_one() -> None:
+    line = {"instance_id": "i-1", "class": "ready"}
+    previous = {"i-1": {"last_success_time": "2026-11-01T02:30:00Z"}}
+    scan = {"outcome": "scanned", "operation": "Scan", "failed": 0, "operation_end": "2026-11-28T06:00:00Z"}
+    (record,) = snapshot_records([line], {"i-1": scan}, {}, previous, NOW)
+    assert (record["last_success_time"], record["days_since_last_success"]) == ("2026-11-01T02:30:00Z", 28)
+    failed = {"outcome": "failed", "operation": "Install", "failed": 2, "operation_end": "2026-11-29T02:30:00Z"}
+    (record,) = snapshot_records([line], {"i-1": failed}, {}, previous, NOW)
+    assert record["last_success_time"] == "2026-11-01T02:30:00Z"
+    patched = {"outcome": "patched", "operation": "Install", "failed": 0, "operation_end": "2026-11-29T02:30:00Z"}
+    (record,) = snapshot_records([line], {"i-1": patched}, {}, previous, NOW)
+    assert (record["last_success_time"], record["days_since_last_success"]) == ("2026-11-29T02:30:00Z", 0)
+    (record,) = snapshot_records([line], {}, {}, {}, NOW)
+    assert record["last_success_time"] is None and record["days_since_last_success"] is None
+
+
+def test_each_instance_that_needs_action_gets_the_fix_for_what_is_wrong() -> None:
+    assert action_of({"last_outcome": "failed"}) == FIXES["failed"]
+    assert action_of({"last_outcome": "missed"}) == FIXES["missed"]
+    assert action_of({"class": "ready", "critical_missing": 3}) == FIXES["critical"]
+    assert action_of({"class": "missing_tags", "reasons": ["no Patch Group tag"]}) == FIXES["invalid"]
+    assert action_of({"class": "unmanaged"}) == FIXES["unmanaged"]
+    assert action_of({"class": "excepted", "last_outcome": "failed"}) is None
+    assert action_of({"class": "ready", "compliance": "COMPLIANT", "last_outcome": "patched"}) is None
+
+
+def test_the_page_escapes_what_tags_say_and_loads_nothing() -> None:
+    line = {"instance_id": "i-1", "class": "invalid_tags", "name": "<script>x</script>", "reasons": ["bad <tag>"]}
+    page = render(snapshot_records([line], {}, {}, {}, NOW), generated_at="now")
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "http://" not in page and "https://" not in page

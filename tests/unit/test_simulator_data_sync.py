@@ -1,0 +1,62 @@
+"""The simulated resource data sync: its API rules and the objects a patch state change writes."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tagpatch_local.runner import ACCOUNT_ID, SimulatedAccount
+from tagpatch_local.simulator import data_sync
+
+
+def test_the_stacks_sync_gets_every_type_in_the_documented_layout_when_a_patch_state_changes(
+    account: SimulatedAccount,
+) -> None:
+    ssm = account.client("ssm")
+    (sync,) = ssm.list_resource_data_sync()["ResourceDataSyncItems"]
+    assert sync["S3Destination"]["Prefix"] == "resource-data-sync"
+    with pytest.raises(ClientError) as existing:
+        ssm.create_resource_data_sync(
+            SyncName=sync["SyncName"],
+            S3Destination={"BucketName": account.artifact_bucket, "SyncFormat": "JsonSerDe", "Region": "us-east-1"},
+        )
+    assert existing.value.response["Error"]["Code"] == "ResourceDataSyncAlreadyExistsException"
+    summary = {
+        "InstanceId": "i-0123456789abcdef0",
+        "PatchGroup": "web",
+        "BaselineId": "pb-0123456789abcdef0",
+        "CriticalNonCompliantCount": 2,
+        "OperationEndTime": datetime(2026, 11, 29, 2, 30),
+        "MissingCount": 2,
+    }
+    compliance = {
+        "Status": "NON_COMPLIANT",
+        "OverallSeverity": "CRITICAL",
+        "ExecutionSummary": {"ExecutionId": "cmd-1"},
+        "NonCompliantSummary": {"SeveritySummary": {"CriticalCount": 2, "HighCount": 0, "LowCount": 0}},
+    }
+    region = ssm.meta.region_name
+    data_sync.patch_state_changed(ACCOUNT_ID, region, summary, compliance, {"Patch Group": "web"}, "AMAZON_LINUX_2023")
+    s3 = account.client("s3")
+    for data_type, lines in (
+        ("AWS:PatchSummary", 1),
+        ("AWS:ComplianceSummary", 1),
+        ("AWS:ComplianceItem", 2),
+        ("AWS:InstanceInformation", 1),
+        ("AWS:Tag", 1),
+    ):
+        key = (
+            f"resource-data-sync/{data_type}/accountid={ACCOUNT_ID}/region={region}/"
+            "resourcetype=ManagedInstanceInventory/i-0123456789abcdef0.json"
+        )
+        body = s3.get_object(Bucket=account.artifact_bucket, Key=key)["Body"].read().decode()
+        records = [json.loads(line) for line in body.splitlines()]
+        assert len(records) == lines, data_type
+        assert all(r["resourceId"] == "i-0123456789abcdef0" and r["schemaVersion"] == "1.0" for r in records)
+    ssm.delete_resource_data_sync(SyncName=sync["SyncName"])
+    with pytest.raises(ClientError) as missing:
+        ssm.delete_resource_data_sync(SyncName=sync["SyncName"])
+    assert missing.value.response["Error"]["Code"] == "ResourceDataSyncNotFoundException"
