@@ -88,6 +88,18 @@ def test_an_excepted_instance_is_reported_not_alerted_until_its_exception_expire
         assert results["vendor-box"]["outcome"] == "excepted"
         assert "until 2026-12-01" in results["vendor-box"]["reason"]
         assert any(f"without it: {o}" in results["vendor-box"]["reason"] for o in ("failed", "missed"))
+        # The compliance export marks it excepted, with the exception, and asks its owner for nothing.
+        compliance = sunday.output["compliance"]  # type: ignore[index]
+        assert compliance["counts"]["excepted"] == 1
+        records = by_name(account, compliance["snapshot_key"])
+        assert (records["vendor-box"]["class"], records["vendor-box"]["tag_class"]) == ("excepted", "ready")
+        assert records["vendor-box"]["exception"]["ticket"] == "CHG-7"
+        assert records["web-bad"]["exception"] is None and records["web-bad"]["tag_class"] == "ready"
+        page = account.client("s3").get_object(Bucket=account.artifact_bucket, Key=compliance["report_key"])
+        html = page["Body"].read().decode()
+        assert '<div class=big id="excepted">1</div>' in html
+        needing_action = html.split("Instances that need action", 1)[1]
+        assert "web-bad" in needing_action and "vendor-box" not in needing_action
         (alert,) = team()  # the failure alert names web-bad only; no second expiry notice
         assert "web-bad" in alert["Message"] and "vendor-box" not in alert["Message"]
         assert governance() == []

@@ -95,6 +95,8 @@ def snapshot_records(
             "state": line.get("state"),
             "ping_status": line.get("ping_status"),
             "class": line.get("class"),
+            # What the tags alone give; differs from class only for an excepted instance.
+            "tag_class": line.get("tag_class") or line.get("class"),
             "reasons": list(line.get("reasons") or []),
             "exception": line.get("exception"),
             "in_scope": bool(line.get("in_scope", True)),
