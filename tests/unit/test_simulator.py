@@ -492,7 +492,7 @@ def test_fast_ec2_serialiser_writes_exactly_what_moto_does(ssm: Any, monkeypatch
     ],
 )
 def test_fast_xml_writer_matches_xmltodict(body: dict[str, Any]) -> None:
-    import xmltodict
+    import xmltodict  # type: ignore[import-untyped]
     from moto.core.serialize import EC2Serializer
 
     from tagpatch_local.simulator.serialization import _Unusual, fast_unparse
