@@ -515,3 +515,50 @@ def test_fast_xml_writer_matches_xmltodict(body: dict[str, Any]) -> None:
             assert serializer._serialize_body(body) == expected
         return
     assert fast == reference()
+
+
+def test_planned_json_structures_serialise_exactly_as_moto_does(ssm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SSM answers (moto's and the simulator's fakes) with planned structures against moto's own path."""
+    from moto.core.serialize import JSONSerializer
+
+    ids = _register(7)
+    _register(3, start=7, ping_status="ConnectionLost", ip_address=None, computer_name=None)
+    _register(2, start=10, platform_type="Windows", platform_name="Microsoft Windows Server 2022")
+    window = ssm.create_maintenance_window(
+        Name="web-sunday", Schedule="cron(0 2 ? * SUN *)", Duration=3, Cutoff=1, AllowUnassociatedTargets=False
+    )["WindowId"]
+    ssm.register_target_with_maintenance_window(
+        WindowId=window, ResourceType="INSTANCE", Targets=[{"Key": "InstanceIds", "Values": ids[:2]}]
+    )
+    ssm.put_parameter(Name="/odd", Value='a & b <c> "d" é ✓', Type="String")
+    ssm.create_patch_baseline(Name="web", OperatingSystem="AMAZON_LINUX_2023", Description="x")
+    bodies: list[bytes] = []
+
+    def keep_body(http_response: Any, **_: Any) -> None:
+        bodies.append(http_response.content)
+
+    ssm.meta.events.register("after-call.*.*", keep_body)
+
+    def calls() -> list[bytes]:
+        bodies.clear()
+        for page_size in (5, 50):
+            for filters in ([], [{"Key": "PingStatus", "Values": ["ConnectionLost"]}]):
+                for _ in ssm.get_paginator("describe_instance_information").paginate(
+                    Filters=filters, PaginationConfig={"PageSize": page_size}
+                ):
+                    pass
+        ssm.describe_instance_information(Filters=[{"Key": "PlatformTypes", "Values": ["MacOS"]}])  # empty
+        ssm.describe_maintenance_windows()
+        ssm.describe_maintenance_window_targets(WindowId=window)
+        ssm.get_parameter(Name="/odd")
+        ssm.describe_patch_baselines()
+        return list(bodies)
+
+    planned = calls()
+    assert len(planned) > 8 and all(planned)
+    monkeypatch.setattr(
+        JSONSerializer,
+        "_serialize_type_structure",
+        JSONSerializer._serialize_type_structure.__wrapped__,  # type: ignore[attr-defined]
+    )
+    assert calls() == planned

@@ -16,7 +16,13 @@ from collections.abc import Callable
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from moto.core.serialize import AttributePicker, AttributePickerContext, EC2Serializer, ResponseSerializer
+from moto.core.serialize import (
+    AttributePicker,
+    AttributePickerContext,
+    EC2Serializer,
+    JSONSerializer,
+    ResponseSerializer,
+)
 
 from tagpatch_local.simulator.core import MARKER, moto_patch
 
@@ -245,8 +251,10 @@ def _install_fast_ec2_body() -> None:
 
 
 @moto_patch
-def _install_planned_ec2_structures() -> None:
-    """Serialise an EC2 structure from a plan made once per (structure, place in the response, class).
+def _install_planned_structures() -> None:
+    """Serialise a structure from a plan made once per (structure, place in the response, class).
+
+    For EC2's XML and for the JSON protocol (SSM, the simulator's fake operations included).
 
     moto's `_serialize_structure_member` builds an `AttributePickerContext` and joins the key path for
     every member of every structure; the remembered attribute names above still compute their cache
@@ -255,7 +263,14 @@ def _install_planned_ec2_structures() -> None:
     answer as moto would (an instance-level `Meta`, a picker or serialiser that overrides these
     methods) takes moto's own path.
     """
-    original = EC2Serializer._serialize_type_structure
+    for serializer_class in (EC2Serializer, JSONSerializer):
+        _plan_structures(serializer_class)
+
+
+def _plan_structures(serializer_class: type[ResponseSerializer]) -> None:
+    original = serializer_class.__dict__.get("_serialize_type_structure")
+    if original is None:
+        original = serializer_class._serialize_type_structure
     if getattr(original, MARKER, None) is not None:
         return
     base_member = ResponseSerializer._serialize_structure_member
@@ -264,6 +279,9 @@ def _install_planned_ec2_structures() -> None:
     plans: dict[tuple[Any, ...], tuple[Any, tuple[tuple[tuple[str, ...], Any], ...]]] = {}
 
     def _serialize_type_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if getattr(shape, "is_document_type", False):  # JSON writes a document as it is
+            original(self, serialized, value, shape, key)
+            return
         if value is None:
             return
         picker = self._value_picker
@@ -328,6 +346,6 @@ def _install_planned_ec2_structures() -> None:
         if key:
             self._default_serialize(serialized, wrapper, shape, key)
 
-    setattr(_serialize_type_structure, MARKER, "moto EC2 serialiser: structures from a per-place plan")
+    setattr(_serialize_type_structure, MARKER, "moto serialiser: structures from a per-place plan")
     _serialize_type_structure.__wrapped__ = original  # type: ignore[attr-defined]  # the tests compare both
-    EC2Serializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
+    serializer_class._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
