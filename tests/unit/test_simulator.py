@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.core.serialize import TimestampSerializer
 from moto.ssm.responses import SimpleSystemManagerResponse
 
 from tagpatch_local import simulator
@@ -474,6 +475,32 @@ def test_fast_ec2_serialiser_writes_exactly_what_moto_does(ssm: Any, monkeypatch
     for name in ("_serialize_body", "_serialize_type_structure"):
         monkeypatch.setattr(EC2Serializer, name, getattr(EC2Serializer, name).__wrapped__)
     assert calls() == fast
+    convert = TimestampSerializer._convert_timestamp_to_str
+    monkeypatch.setattr(TimestampSerializer, "_convert_timestamp_to_str", convert.__wrapped__)  # type: ignore[attr-defined]
+    assert calls() == fast
+
+
+@pytest.mark.parametrize("timestamp_format", ["iso8601", "iso8601_zeroed", "unixtimestamp", "rfc822"])
+def test_remembered_timestamps_convert_as_moto_does(timestamp_format: str) -> None:
+    import datetime as dt
+
+    serializer = TimestampSerializer(timestamp_format)
+    convert = TimestampSerializer._convert_timestamp_to_str
+    values: list[Any] = [
+        "2026-11-29T01:02:03Z",
+        "2026-11-29T01:02:03.456789Z",
+        "2026-11-29T01:02:03+02:00",
+        "2026-11-29T01:02:03.000+0000",
+        "2026-11-29T01:02:03",
+        "2026-11-29",
+        "1764378123",
+        dt.datetime(2026, 11, 29, 1, 2, 3, tzinfo=dt.UTC),
+        1764378123.5,
+    ]
+    for value in values * 2:  # the second round answers from what was remembered
+        expected = convert.__wrapped__(serializer, value, timestamp_format)  # type: ignore[attr-defined]
+        assert convert(serializer, value, timestamp_format) == expected
+        assert type(convert(serializer, value, timestamp_format)) is type(expected)
 
 
 @pytest.mark.parametrize(
@@ -561,4 +588,7 @@ def test_planned_json_structures_serialise_exactly_as_moto_does(ssm: Any, monkey
         "_serialize_type_structure",
         JSONSerializer._serialize_type_structure.__wrapped__,  # type: ignore[attr-defined]
     )
+    assert calls() == planned
+    convert = TimestampSerializer._convert_timestamp_to_str
+    monkeypatch.setattr(TimestampSerializer, "_convert_timestamp_to_str", convert.__wrapped__)  # type: ignore[attr-defined]
     assert calls() == planned

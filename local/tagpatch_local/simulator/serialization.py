@@ -12,6 +12,7 @@ both ways and compares them byte for byte.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -22,6 +23,7 @@ from moto.core.serialize import (
     EC2Serializer,
     JSONSerializer,
     ResponseSerializer,
+    TimestampSerializer,
 )
 
 from tagpatch_local.simulator.core import MARKER, moto_patch
@@ -349,3 +351,42 @@ def _plan_structures(serializer_class: type[ResponseSerializer]) -> None:
     setattr(_serialize_type_structure, MARKER, "moto serialiser: structures from a per-place plan")
     _serialize_type_structure.__wrapped__ = original  # type: ignore[attr-defined]  # the tests compare both
     serializer_class._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------------------------------
+# Timestamps moto keeps as ISO 8601 strings: parsed once per distinct string and format
+
+# A full date and time: its reading depends on nothing but the string (no "today" filled in by dateutil).
+_FULL_ISO_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
+_TIMESTAMP_MEMO_LIMIT = 200_000
+
+
+@moto_patch
+def _install_remembered_timestamps() -> None:
+    """Convert each distinct timestamp string once.
+
+    moto keeps an EC2 instance's LaunchTime and its network attachments' AttachTime as strings, and
+    its serialiser parses each with dateutil on every response (three per instance, about 70 us each).
+    The written value depends only on the string and the format, so it is remembered for strings that
+    hold a full date and time. Everything else takes moto's path.
+    """
+    original = TimestampSerializer._convert_timestamp_to_str
+    if getattr(original, MARKER, None) is not None:
+        return
+    # (string, format) -> what moto writes (a string, or a number for unixtimestamp)
+    remembered: dict[tuple[str, str], Any] = {}
+
+    def _convert_timestamp_to_str(self: TimestampSerializer, value: Any, timestamp_format: str) -> Any:
+        if type(value) is not str or _FULL_ISO_TIMESTAMP.match(value) is None:
+            return original(self, value, timestamp_format)
+        key = (value, timestamp_format)
+        text = remembered.get(key)
+        if text is None:
+            if len(remembered) >= _TIMESTAMP_MEMO_LIMIT:
+                remembered.clear()
+            text = remembered[key] = original(self, value, timestamp_format)
+        return text
+
+    setattr(_convert_timestamp_to_str, MARKER, "moto serialiser: timestamp strings converted once")
+    _convert_timestamp_to_str.__wrapped__ = original  # type: ignore[attr-defined]  # the tests compare both
+    TimestampSerializer._convert_timestamp_to_str = _convert_timestamp_to_str  # type: ignore[method-assign]
