@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from moto.core.serialize import (
     AttributePicker,
     AttributePickerContext,
+    BaseJSONSerializer,
+    BaseXMLSerializer,
     EC2Serializer,
     JSONSerializer,
     ResponseSerializer,
@@ -269,6 +272,36 @@ def _install_planned_structures() -> None:
         _plan_structures(serializer_class)
 
 
+_XML_STRING, _XML_BOOLEAN, _XML_INTEGER, _JSON_STRING = (object() for _ in range(4))
+
+
+def _leaf_kind(cls: type[Any], shape: Any) -> object:
+    """How a scalar member is written when the serialiser uses moto's own methods for it, else None."""
+    if (
+        cls._serialize is not ResponseSerializer._serialize
+        or cls.get_serialized_name is not ResponseSerializer.get_serialized_name
+    ):
+        return None
+    type_name = shape.type_name
+    method = getattr(cls, f"_serialize_type_{type_name}", None)
+    if cls._default_serialize is BaseXMLSerializer._default_serialize:
+        if shape.serialization.get("xmlNamespace") or shape.serialization.get("xmlAttribute", False):
+            return None
+        if type_name == "string" and method is BaseXMLSerializer._serialize_type_string:
+            return _XML_STRING
+        if type_name == "boolean" and method is BaseXMLSerializer._serialize_type_boolean:
+            return _XML_BOOLEAN
+        if type_name in ("integer", "long") and method is BaseXMLSerializer._serialize_type_integer:
+            return _XML_INTEGER
+    elif (
+        cls._default_serialize is ResponseSerializer._default_serialize
+        and type_name == "string"
+        and method is BaseJSONSerializer._serialize_type_string
+    ):
+        return _JSON_STRING
+    return None
+
+
 def _plan_structures(serializer_class: type[ResponseSerializer]) -> None:
     original = serializer_class.__dict__.get("_serialize_type_structure")
     if original is None:
@@ -277,8 +310,9 @@ def _plan_structures(serializer_class: type[ResponseSerializer]) -> None:
         return
     base_member = ResponseSerializer._serialize_structure_member
     base_get_value = ResponseSerializer.get_value
-    # key -> (transformers kept alive beside their id, per member: (names, transform path))
-    plans: dict[tuple[Any, ...], tuple[Any, tuple[tuple[tuple[str, ...], Any], ...]]] = {}
+    # key -> (transformers kept alive beside their id, per member: (names, transform path, leaf kind,
+    # serialised name))
+    plans: dict[tuple[Any, ...], tuple[Any, tuple[tuple[tuple[str, ...], Any, object, str], ...]]] = {}
 
     def _serialize_type_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
         if getattr(shape, "is_document_type", False):  # JSON writes a document as it is
@@ -302,6 +336,7 @@ def _plan_structures(serializer_class: type[ResponseSerializer]) -> None:
         members = shape.members
         operation_model = self.operation_model
         plan_key = (
+            cls,
             type(picker),
             tuple(picker.alias_providers),
             id(transformers),
@@ -329,11 +364,15 @@ def _plan_structures(serializer_class: type[ResponseSerializer]) -> None:
                 )
                 names = tuple(picker.get_possible_keys(context))
                 path = f"{key_path}.{member_key}"
-                steps.append((names, _first_transform_path(transformers, path) if transformers else _NO_TRANSFORM))
+                transform_path = _first_transform_path(transformers, path) if transformers else _NO_TRANSFORM
+                leaf = _leaf_kind(cls, member_shape)
+                steps.append((names, transform_path, leaf, member_shape.serialization.get("name", member_key)))
             plan = plans[plan_key] = (transformers, tuple(steps))
         wrapper = self.MAP_TYPE() if key else serialized
         serialize = self._serialize
-        for (member_key, member_shape), (names, transform_path) in zip(members.items(), plan[1], strict=True):
+        for (member_key, member_shape), (names, transform_path, leaf, name_out) in zip(
+            members.items(), plan[1], strict=True
+        ):
             member_shape.parent = shape
             member_value = None
             for name in names:
@@ -343,7 +382,22 @@ def _plan_structures(serializer_class: type[ResponseSerializer]) -> None:
                     break
             if transform_path is not _NO_TRANSFORM:
                 member_value = transformers[transform_path](member_value)
-            if member_value is not None:
+            if member_value is None:
+                continue
+            # Scalars written as moto's _serialize -> _serialize_type_* -> _default_serialize would.
+            if leaf is _XML_STRING:
+                wrapper[name_out] = str(member_value)
+            elif leaf is _XML_BOOLEAN:
+                is_true = member_value is True
+                says_true = str(member_value).lower() == "true"
+                wrapper[name_out] = "true" if is_true or says_true else "false"
+            elif leaf is _XML_INTEGER:
+                wrapper[name_out] = int(member_value)
+            elif leaf is _JSON_STRING:
+                if isinstance(member_value, Enum):
+                    member_value = member_value.value
+                wrapper[name_out] = str(member_value) if member_value not in [None, {}, []] else member_value
+            else:
                 serialize(wrapper, member_value, member_shape, member_key)
         if key:
             self._default_serialize(serialized, wrapper, shape, key)
