@@ -370,13 +370,15 @@ def _plan_structures(serializer_class: type[ResponseSerializer]) -> None:
             plan = plans[plan_key] = (transformers, tuple(steps))
         wrapper = self.MAP_TYPE() if key else serialized
         serialize = self._serialize
+        plain = not hasattr(value, "__getitem__")
         for (member_key, member_shape), (names, transform_path, leaf, name_out) in zip(
             members.items(), plan[1], strict=True
         ):
             member_shape.parent = shape
-            member_value = None
+            member_value: Any = None
             for name in names:
-                found = _get_value(value, name)
+                # _get_value's own branch for an object without __getitem__ and a plain name.
+                found: Any = getattr(value, name, _MISSING) if plain and "." not in name else _get_value(value, name)
                 if found is not _MISSING:
                     member_value = found
                     break
