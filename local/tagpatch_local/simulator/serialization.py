@@ -190,6 +190,9 @@ def _emit_element(name: str, value: Any, out: list[str]) -> None:
                 cdata = "" if child is None else _text(child)
                 continue
             _check_name(key)
+            if type(child) is str:  # most children: written here rather than by a call
+                out.append(f"<{key}>{_escape(child)}</{key}>" if child else f"<{key}/>")
+                continue
             if isinstance(child, list) and not child:
                 continue
             _emit_element(key, child, out)
