@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -8,6 +9,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.core.serialize import TimestampSerializer
 from moto.ssm.responses import SimpleSystemManagerResponse
 
 from tagpatch_local import simulator
@@ -398,3 +400,195 @@ def test_remembered_attribute_names_serialise_exactly_as_moto_does(ssm: Any, mon
     assert len(remembered) == 6 and all(remembered)
     monkeypatch.setattr(AttributePicker, "__call__", AttributePicker.__call__.__wrapped__)  # type: ignore[attr-defined]
     assert calls() == remembered
+
+
+def test_fast_ec2_serialiser_writes_exactly_what_moto_does(ssm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planned structures and the XML writer (`simulator/serialization.py`) against moto's own path."""
+    import re
+
+    from moto.core.serialize import EC2Serializer
+
+    ec2 = boto3.client("ec2", region_name=REGION)
+    image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    windows_image = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "platform", "Values": ["windows"]}])[
+        "Images"
+    ]
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_role(RoleName="node", AssumeRolePolicyDocument="{}")
+    iam.create_instance_profile(InstanceProfileName="node")
+    iam.add_role_to_instance_profile(InstanceProfileName="node", RoleName="node")
+    odd = "a & b <c> \"d\" 'e' é ✓"
+    launches: list[dict[str, Any]] = [
+        {"MinCount": 3, "MaxCount": 3, "Tags": [("Patch Group", "web"), ("Name", odd)]},
+        {"MinCount": 1, "MaxCount": 1, "Tags": [("Patch Group", ""), ("Owner", "team-a")]},
+        {"MinCount": 2, "MaxCount": 2, "Tags": [], "IamInstanceProfile": {"Name": "node"}},
+        {"MinCount": 4, "MaxCount": 4, "Tags": [("PatchGroup", "db")], "Windows": True},
+        {"MinCount": 1, "MaxCount": 1, "Tags": [(odd, odd)], "KeyName": None},
+    ]
+    ids: list[str] = []
+    for launch in launches:
+        kwargs: dict[str, Any] = {
+            "ImageId": windows_image[0]["ImageId"] if launch.get("Windows") and windows_image else image_id,
+            "MinCount": launch["MinCount"],
+            "MaxCount": launch["MaxCount"],
+        }
+        if launch["Tags"]:
+            kwargs["TagSpecifications"] = [
+                {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in launch["Tags"]]}
+            ]
+        if "IamInstanceProfile" in launch:
+            kwargs["IamInstanceProfile"] = launch["IamInstanceProfile"]
+        ids.extend(i["InstanceId"] for i in ec2.run_instances(**kwargs)["Instances"])
+    ec2.stop_instances(InstanceIds=ids[::3])
+    ec2.terminate_instances(InstanceIds=ids[1:2])
+    bodies: list[bytes] = []
+
+    def keep_body(http_response: Any, **_: Any) -> None:
+        bodies.append(re.sub(rb"<requestId>[^<]*</requestId>", b"", http_response.content))
+
+    ec2.meta.events.register("after-call.*.*", keep_body)
+    live = [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
+
+    def calls() -> list[bytes]:
+        bodies.clear()
+        for page_size in (5, 6, 1000):
+            for filters in ([], live, [{"Name": "tag:Patch Group", "Values": ["web", ""]}]):
+                for _ in ec2.get_paginator("describe_instances").paginate(
+                    Filters=filters, PaginationConfig={"PageSize": page_size}
+                ):
+                    pass
+        ec2.describe_instances(Filters=[{"Name": "tag:Patch Group", "Values": ["nobody"]}])  # empty
+        ec2.describe_instances(InstanceIds=ids[:2])
+        ec2.describe_instance_status(IncludeAllInstances=True)
+        ec2.describe_tags()
+        ec2.describe_images(Owners=["amazon"])
+        ec2.describe_iam_instance_profile_associations()
+        for code in ("NotAnInstanceId", "i-00000000000000000"):  # errors take the same path
+            with pytest.raises(ClientError):
+                ec2.describe_instances(InstanceIds=[code])
+        return list(bodies)
+
+    fast = calls()
+    assert len(fast) > 12 and all(fast)
+    assert any(b"<iamInstanceProfile>" in body for body in fast)
+    assert any(b"a &amp; b &lt;c&gt;" in body for body in fast)
+    for name in ("_serialize_body", "_serialize_type_structure"):
+        monkeypatch.setattr(EC2Serializer, name, getattr(EC2Serializer, name).__wrapped__)
+    assert calls() == fast
+    convert = TimestampSerializer._convert_timestamp_to_str
+    monkeypatch.setattr(TimestampSerializer, "_convert_timestamp_to_str", convert.__wrapped__)  # type: ignore[attr-defined]
+    assert calls() == fast
+
+
+@pytest.mark.parametrize("timestamp_format", ["iso8601", "iso8601_zeroed", "unixtimestamp", "rfc822"])
+def test_remembered_timestamps_convert_as_moto_does(timestamp_format: str) -> None:
+    import datetime as dt
+
+    serializer = TimestampSerializer(timestamp_format)
+    convert = TimestampSerializer._convert_timestamp_to_str
+    values: list[Any] = [
+        "2026-11-29T01:02:03Z",
+        "2026-11-29T01:02:03.456789Z",
+        "2026-11-29T01:02:03+02:00",
+        "2026-11-29T01:02:03.000+0000",
+        "2026-11-29T01:02:03",
+        "2026-11-29",
+        "1764378123",
+        dt.datetime(2026, 11, 29, 1, 2, 3, tzinfo=dt.UTC),
+        1764378123.5,
+    ]
+    for value in values * 2:  # the second round answers from what was remembered
+        expected = convert.__wrapped__(serializer, value, timestamp_format)  # type: ignore[attr-defined]
+        assert convert(serializer, value, timestamp_format) == expected
+        assert type(convert(serializer, value, timestamp_format)) is type(expected)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"R": {"@xmlns": "http://x/", "a": "1 & <2>", "b": "", "c": None, "d": [], "e": ["x", "", None]}},
+        {"R": {"a": {"b": {"c": [{"d": True, "e": False, "f": 3, "g": 2.5}, {}, {"h": {"#text": "t"}}]}}}},
+        {"R": {"@xmlns": 'q"uote', "#text": "cdata", "a": "z"}},
+        {"R": {}},
+        {"R": None},
+        {"R": {"a": [["nested"]]}},  # xmltodict writes str(list): the fallback does
+        {"R": {"@attr": "x"}},
+        {"R": {"a": ("t", "u")}},
+        {"R": {"bad name": "x"}},
+        {"R": "x", "S": "y"},
+    ],
+)
+def test_fast_xml_writer_matches_xmltodict(body: dict[str, Any]) -> None:
+    import xmltodict  # type: ignore[import-untyped]
+    from moto.core.serialize import EC2Serializer
+
+    from tagpatch_local.simulator.serialization import _Unusual, fast_unparse
+
+    def reference() -> str:
+        return str(xmltodict.unparse(body, full_document=True, pretty=False, short_empty_elements=True))
+
+    try:
+        fast = fast_unparse(body)
+    except _Unusual:
+        # Unusual bodies are left to xmltodict, through the patched serialiser too.
+        serializer = EC2Serializer.__new__(EC2Serializer)
+        serializer.pretty_print = False
+        try:
+            expected = reference()
+        except ValueError as error:
+            with pytest.raises(ValueError, match=re.escape(str(error))):
+                serializer._serialize_body(body)
+        else:
+            assert serializer._serialize_body(body) == expected
+        return
+    assert fast == reference()
+
+
+def test_planned_json_structures_serialise_exactly_as_moto_does(ssm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SSM answers (moto's and the simulator's fakes) with planned structures against moto's own path."""
+    from moto.core.serialize import JSONSerializer
+
+    ids = _register(7)
+    _register(3, start=7, ping_status="ConnectionLost", ip_address=None, computer_name=None)
+    _register(2, start=10, platform_type="Windows", platform_name="Microsoft Windows Server 2022")
+    window = ssm.create_maintenance_window(
+        Name="web-sunday", Schedule="cron(0 2 ? * SUN *)", Duration=3, Cutoff=1, AllowUnassociatedTargets=False
+    )["WindowId"]
+    ssm.register_target_with_maintenance_window(
+        WindowId=window, ResourceType="INSTANCE", Targets=[{"Key": "InstanceIds", "Values": ids[:2]}]
+    )
+    ssm.put_parameter(Name="/odd", Value='a & b <c> "d" é ✓', Type="String")
+    ssm.create_patch_baseline(Name="web", OperatingSystem="AMAZON_LINUX_2023", Description="x")
+    bodies: list[bytes] = []
+
+    def keep_body(http_response: Any, **_: Any) -> None:
+        bodies.append(http_response.content)
+
+    ssm.meta.events.register("after-call.*.*", keep_body)
+
+    def calls() -> list[bytes]:
+        bodies.clear()
+        for page_size in (5, 50):
+            for filters in ([], [{"Key": "PingStatus", "Values": ["ConnectionLost"]}]):
+                for _ in ssm.get_paginator("describe_instance_information").paginate(
+                    Filters=filters, PaginationConfig={"PageSize": page_size}
+                ):
+                    pass
+        ssm.describe_instance_information(Filters=[{"Key": "PlatformTypes", "Values": ["MacOS"]}])  # empty
+        ssm.describe_maintenance_windows()
+        ssm.describe_maintenance_window_targets(WindowId=window)
+        ssm.get_parameter(Name="/odd")
+        ssm.describe_patch_baselines()
+        return list(bodies)
+
+    planned = calls()
+    assert len(planned) > 8 and all(planned)
+    monkeypatch.setattr(
+        JSONSerializer,
+        "_serialize_type_structure",
+        JSONSerializer._serialize_type_structure.__wrapped__,  # type: ignore[attr-defined]
+    )
+    assert calls() == planned
+    convert = TimestampSerializer._convert_timestamp_to_str
+    monkeypatch.setattr(TimestampSerializer, "_convert_timestamp_to_str", convert.__wrapped__)  # type: ignore[attr-defined]
+    assert calls() == planned

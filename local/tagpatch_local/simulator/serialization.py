@@ -12,10 +12,22 @@ both ways and compares them byte for byte.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
-from moto.core.serialize import AttributePicker, AttributePickerContext
+from moto.core.serialize import (
+    AttributePicker,
+    AttributePickerContext,
+    BaseJSONSerializer,
+    BaseXMLSerializer,
+    EC2Serializer,
+    JSONSerializer,
+    ResponseSerializer,
+    TimestampSerializer,
+)
 
 from tagpatch_local.simulator.core import MARKER, moto_patch
 
@@ -107,3 +119,333 @@ def _first_transform_path(transformers: dict[str, Callable[[Any], Any]], path: s
         if path.endswith(transform_path):
             return transform_path
     return _NO_TRANSFORM
+
+
+# --------------------------------------------------------------------------------------------------
+# EC2 response bodies: the XML xmltodict writes, without its per-element SAX machinery
+
+
+class _Unusual(Exception):
+    """The body holds something the fast writer does not model: moto's own path writes it."""
+
+
+_VALID_NAMES: set[str] = set()
+
+
+def _check_name(name: Any) -> str:
+    if name in _VALID_NAMES:
+        return str(name)
+    if (
+        type(name) is not str
+        or not name
+        or name[0] in "?!@#"
+        or any(ch in name for ch in "<>/\"'=")
+        or any(ch.isspace() for ch in name)
+    ):
+        raise _Unusual(name)  # xmltodict raises (or treats it specially): let it
+    _VALID_NAMES.add(name)
+    return name
+
+
+def _escape(text: str) -> str:
+    # xml.sax.saxutils.escape without entities, as XMLGenerator.characters uses it.
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    return text
+
+
+def _text(value: Any) -> str:
+    # xmltodict's _convert_value_to_string for the scalars moto's serialiser produces.
+    if isinstance(value, str):
+        return str.__str__(value)  # the characters, also of a str subclass such as a str Enum
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    raise _Unusual(type(value))
+
+
+def _emit_element(name: str, value: Any, out: list[str]) -> None:
+    """xmltodict._emit(name, value) with pretty=False, short_empty_elements=True and no attributes."""
+    items = value if isinstance(value, list) else (value,)
+    for item in items:
+        if item is None:
+            out.append(f"<{name}/>")
+            continue
+        if not isinstance(item, dict):
+            if isinstance(item, list | tuple | set | bytes | bytearray | memoryview):
+                raise _Unusual(type(item))
+            text = _text(item)
+            out.append(f"<{name}>{_escape(text)}</{name}>" if text else f"<{name}/>")
+            continue
+        cdata = ""
+        opened = len(out)
+        out.append("")  # the start tag, decided once we know whether anything follows
+        for key, child in item.items():
+            if key == "#text":
+                cdata = "" if child is None else _text(child)
+                continue
+            _check_name(key)
+            if type(child) is str:  # most children: written here rather than by a call
+                out.append(f"<{key}>{_escape(child)}</{key}>" if child else f"<{key}/>")
+                continue
+            if isinstance(child, list) and not child:
+                continue
+            _emit_element(key, child, out)
+        if len(out) == opened + 1 and not cdata:
+            out[opened] = f"<{name}/>"
+            continue
+        out[opened] = f"<{name}>"
+        if cdata:
+            out.append(_escape(cdata))
+        out.append(f"</{name}>")
+
+
+def fast_unparse(body: Any) -> str:
+    """What `xmltodict.unparse(body, full_document=True, short_empty_elements=True)` returns.
+
+    Handles the bodies moto's EC2 serialiser builds: one root element whose only attribute is
+    `@xmlns` (a string), nested dicts and lists of strings, numbers, booleans and None. Anything
+    else raises `_Unusual`, and the caller falls back to xmltodict.
+    """
+    if not isinstance(body, dict) or len(body) != 1:
+        raise _Unusual(body)
+    ((root, content),) = body.items()
+    _check_name(root)
+    if not isinstance(content, dict):
+        raise _Unusual(content)
+    attrs = ""
+    children = content
+    namespace = content.get("@xmlns")
+    if namespace is not None:
+        if type(namespace) is not str:
+            raise _Unusual(namespace)
+        attrs = f" xmlns={quoteattr(namespace)}"
+        children = {key: value for key, value in content.items() if key != "@xmlns"}
+    out: list[str] = ['<?xml version="1.0" encoding="utf-8"?>\n']
+    inner: list[str] = []
+    _emit_element(root, [children], inner)
+    first = inner[0]  # "<root>" or "<root/>": put the attribute in
+    inner[0] = first[:-2] + attrs + "/>" if first.endswith("/>") else first[:-1] + attrs + ">"
+    out.extend(inner)
+    return "".join(out)
+
+
+@moto_patch
+def _install_fast_ec2_body() -> None:
+    original = EC2Serializer._serialize_body
+    if getattr(original, MARKER, None) is not None:
+        return
+
+    def _serialize_body(self: EC2Serializer, body: Any) -> str:
+        if not self.pretty_print:
+            try:
+                return fast_unparse(body)
+            except _Unusual:
+                pass
+        return original(self, body)
+
+    setattr(_serialize_body, MARKER, "moto EC2 serialiser: XML written without xmltodict's SAX path")
+    _serialize_body.__wrapped__ = original  # type: ignore[attr-defined]  # the tests compare both
+    EC2Serializer._serialize_body = _serialize_body  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------------------------------
+# EC2 structures: each member's attribute names and transformer, worked out once per place
+
+
+@moto_patch
+def _install_planned_structures() -> None:
+    """Serialise a structure from a plan made once per (structure, place in the response, class).
+
+    For EC2's XML and for the JSON protocol (SSM, the simulator's fake operations included).
+
+    moto's `_serialize_structure_member` builds an `AttributePickerContext` and joins the key path for
+    every member of every structure; the remembered attribute names above still compute their cache
+    key per member. The plan holds, for each member, the names to try and the response transformer
+    that applies, so a structure costs one path join and one dict lookup. Whatever the plan cannot
+    answer as moto would (an instance-level `Meta`, a picker or serialiser that overrides these
+    methods) takes moto's own path.
+    """
+    for serializer_class in (EC2Serializer, JSONSerializer):
+        _plan_structures(serializer_class)
+
+
+_XML_STRING, _XML_BOOLEAN, _XML_INTEGER, _JSON_STRING = (object() for _ in range(4))
+
+
+def _leaf_kind(cls: type[Any], shape: Any) -> object:
+    """How a scalar member is written when the serialiser uses moto's own methods for it, else None."""
+    if (
+        cls._serialize is not ResponseSerializer._serialize
+        or cls.get_serialized_name is not ResponseSerializer.get_serialized_name
+    ):
+        return None
+    type_name = shape.type_name
+    method = getattr(cls, f"_serialize_type_{type_name}", None)
+    if cls._default_serialize is BaseXMLSerializer._default_serialize:
+        if shape.serialization.get("xmlNamespace") or shape.serialization.get("xmlAttribute", False):
+            return None
+        if type_name == "string" and method is BaseXMLSerializer._serialize_type_string:
+            return _XML_STRING
+        if type_name == "boolean" and method is BaseXMLSerializer._serialize_type_boolean:
+            return _XML_BOOLEAN
+        if type_name in ("integer", "long") and method is BaseXMLSerializer._serialize_type_integer:
+            return _XML_INTEGER
+    elif (
+        cls._default_serialize is ResponseSerializer._default_serialize
+        and type_name == "string"
+        and method is BaseJSONSerializer._serialize_type_string
+    ):
+        return _JSON_STRING
+    return None
+
+
+def _plan_structures(serializer_class: type[ResponseSerializer]) -> None:
+    original = serializer_class.__dict__.get("_serialize_type_structure")
+    if original is None:
+        original = serializer_class._serialize_type_structure
+    if getattr(original, MARKER, None) is not None:
+        return
+    base_member = ResponseSerializer._serialize_structure_member
+    base_get_value = ResponseSerializer.get_value
+    # key -> (transformers kept alive beside their id, per member: (names, transform path, leaf kind,
+    # serialised name))
+    plans: dict[tuple[Any, ...], tuple[Any, tuple[tuple[tuple[str, ...], Any, object, str], ...]]] = {}
+
+    def _serialize_type_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if getattr(shape, "is_document_type", False):  # JSON writes a document as it is
+            original(self, serialized, value, shape, key)
+            return
+        if value is None:
+            return
+        picker = self._value_picker
+        cls = type(self)
+        if (
+            not isinstance(picker, AttributePicker)
+            or getattr(type(picker).__call__, MARKER, None) is None
+            or cls._serialize_structure_member is not base_member
+            or cls.get_value is not base_get_value
+            or "Meta" in getattr(value, "__dict__", ())
+        ):
+            original(self, serialized, value, shape, key)
+            return
+        key_path = ".".join(self.path)
+        transformers = picker.response_transformers
+        members = shape.members
+        operation_model = self.operation_model
+        plan_key = (
+            cls,
+            type(picker),
+            tuple(picker.alias_providers),
+            id(transformers),
+            len(transformers),
+            operation_model.service_model.service_name,
+            operation_model.name,
+            shape.name,
+            tuple(members),
+            key_path,
+            type(value),
+            id(getattr(value, "Meta", None)),
+        )
+        plan = plans.get(plan_key)
+        if plan is None or plan[0] is not transformers:
+            steps = []
+            for member_key, member_shape in members.items():
+                member_shape.parent = shape
+                context = AttributePickerContext(
+                    obj=value,
+                    key=member_key,
+                    shape=member_shape,
+                    operation_model=operation_model,
+                    service_model=operation_model.service_model,
+                    key_path=key_path,
+                )
+                names = tuple(picker.get_possible_keys(context))
+                path = f"{key_path}.{member_key}"
+                transform_path = _first_transform_path(transformers, path) if transformers else _NO_TRANSFORM
+                leaf = _leaf_kind(cls, member_shape)
+                steps.append((names, transform_path, leaf, member_shape.serialization.get("name", member_key)))
+            plan = plans[plan_key] = (transformers, tuple(steps))
+        wrapper = self.MAP_TYPE() if key else serialized
+        serialize = self._serialize
+        plain = not hasattr(value, "__getitem__")
+        for (member_key, member_shape), (names, transform_path, leaf, name_out) in zip(
+            members.items(), plan[1], strict=True
+        ):
+            member_shape.parent = shape
+            member_value: Any = None
+            for name in names:
+                # _get_value's own branch for an object without __getitem__ and a plain name.
+                found: Any = getattr(value, name, _MISSING) if plain and "." not in name else _get_value(value, name)
+                if found is not _MISSING:
+                    member_value = found
+                    break
+            if transform_path is not _NO_TRANSFORM:
+                member_value = transformers[transform_path](member_value)
+            if member_value is None:
+                continue
+            # Scalars written as moto's _serialize -> _serialize_type_* -> _default_serialize would.
+            if leaf is _XML_STRING:
+                wrapper[name_out] = str(member_value)
+            elif leaf is _XML_BOOLEAN:
+                is_true = member_value is True
+                says_true = str(member_value).lower() == "true"
+                wrapper[name_out] = "true" if is_true or says_true else "false"
+            elif leaf is _XML_INTEGER:
+                wrapper[name_out] = int(member_value)
+            elif leaf is _JSON_STRING:
+                if isinstance(member_value, Enum):
+                    member_value = member_value.value
+                wrapper[name_out] = str(member_value) if member_value not in [None, {}, []] else member_value
+            else:
+                serialize(wrapper, member_value, member_shape, member_key)
+        if key:
+            self._default_serialize(serialized, wrapper, shape, key)
+
+    setattr(_serialize_type_structure, MARKER, "moto serialiser: structures from a per-place plan")
+    _serialize_type_structure.__wrapped__ = original  # type: ignore[attr-defined]  # the tests compare both
+    serializer_class._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------------------------------
+# Timestamps moto keeps as ISO 8601 strings: parsed once per distinct string and format
+
+# A full date and time: its reading depends on nothing but the string (no "today" filled in by dateutil).
+_FULL_ISO_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
+_TIMESTAMP_MEMO_LIMIT = 200_000
+
+
+@moto_patch
+def _install_remembered_timestamps() -> None:
+    """Convert each distinct timestamp string once.
+
+    moto keeps an EC2 instance's LaunchTime and its network attachments' AttachTime as strings, and
+    its serialiser parses each with dateutil on every response (three per instance, about 70 us each).
+    The written value depends only on the string and the format, so it is remembered for strings that
+    hold a full date and time. Everything else takes moto's path.
+    """
+    original = TimestampSerializer._convert_timestamp_to_str
+    if getattr(original, MARKER, None) is not None:
+        return
+    # (string, format) -> what moto writes (a string, or a number for unixtimestamp)
+    remembered: dict[tuple[str, str], Any] = {}
+
+    def _convert_timestamp_to_str(self: TimestampSerializer, value: Any, timestamp_format: str) -> Any:
+        if type(value) is not str or _FULL_ISO_TIMESTAMP.match(value) is None:
+            return original(self, value, timestamp_format)
+        key = (value, timestamp_format)
+        text = remembered.get(key)
+        if text is None:
+            if len(remembered) >= _TIMESTAMP_MEMO_LIMIT:
+                remembered.clear()
+            text = remembered[key] = original(self, value, timestamp_format)
+        return text
+
+    setattr(_convert_timestamp_to_str, MARKER, "moto serialiser: timestamp strings converted once")
+    _convert_timestamp_to_str.__wrapped__ = original  # type: ignore[attr-defined]  # the tests compare both
+    TimestampSerializer._convert_timestamp_to_str = _convert_timestamp_to_str  # type: ignore[method-assign]
