@@ -48,9 +48,11 @@ RUN_FILES: Final = frozenset(
         "patch-results.jsonl",
         "config.jsonl",
         "notifications.jsonl",
+        "reminders.jsonl",
         "lambda.log",
     }
 )
+NOTIFICATIONS_FOLDER: Final = "notifications"  # notifications/<owner>.jsonl
 CYCLE_FOLDER: Final = re.compile(r"^\d{2,}-[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -205,11 +207,27 @@ def _is_run_output(entry: Path) -> bool:
         return False
     if entry.is_file():
         return entry.name in RUN_FILES
+    if entry.is_dir() and entry.name == NOTIFICATIONS_FOLDER:
+        return _is_notifications_folder(entry)
     return (
         entry.is_dir()
         and CYCLE_FOLDER.match(entry.name) is not None
-        and all(child.is_file() and not child.is_symlink() and child.name in RUN_FILES for child in entry.iterdir())
+        and all(
+            (child.is_file() and not child.is_symlink() and child.name in RUN_FILES)
+            or (
+                child.is_dir()
+                and not child.is_symlink()
+                and child.name == NOTIFICATIONS_FOLDER
+                and _is_notifications_folder(child)
+            )
+            for child in entry.iterdir()
+        )
     )
+
+
+def _is_notifications_folder(entry: Path) -> bool:
+    """notifications/<owner>.jsonl: what each owner's subscribed queue received."""
+    return all(child.is_file() and not child.is_symlink() and child.suffix == ".jsonl" for child in entry.iterdir())
 
 
 def prepare_out_dir(out_dir: Path, earlier: Sequence[Path]) -> None:

@@ -42,6 +42,7 @@ CYCLE_FUNCTIONS = frozenset(
         "WindowUpsertFunction",
         "ApplyWindowChangesFunction",
         "BaselineAssociationFunction",
+        "PrePatchNotificationFunction",
         "PatchMonitoringFunction",
         "ReportFailureFunction",
     }
@@ -410,7 +411,8 @@ def test_rejected_changes_raise_an_alarm_on_the_metric_report_failure_emits(temp
 
 def test_a_rejected_window_ends_the_cycle_failed_after_the_registrations(states: dict[str, Any]) -> None:
     # Registrations and monitoring run whether or not a window was rejected; then the cycle fails.
-    assert states["BaselineAssociation"]["Next"] == "PatchMonitoring"
+    assert states["BaselineAssociation"]["Next"] == "PrePatchNotification"
+    assert states["PrePatchNotification"]["Next"] == "PatchMonitoring"
     assert states["PatchMonitoring"]["Next"] == "FindRejectedWindows"
     choice = states[states["FindRejectedWindows"]["Next"]]
     (rule,) = choice["Choices"]
