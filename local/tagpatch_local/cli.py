@@ -326,7 +326,15 @@ def report_cycle(
             f"AWS Config: {counts or 'no evaluations'} ({config['rules']} rule(s); config.jsonl); "
             f"{config['notifications']} notification(s) since the last cycle (notifications.jsonl)"
         )
-    files = "summary.json, instances.jsonl, changes.jsonl, tag-report.json, patch-results.jsonl"
+    reminders = summary.get("reminders") or {}
+    if reminders:
+        counts = ", ".join(f"{reminders.get(label, 0)} {label}" for label in ("create", "unchanged", "delete"))
+        lines.append(f"reminders: {counts} (reminders.jsonl){' (plan: none written)' if plan else ''}")
+    received = summary.get("notifications_by_owner") or {}
+    if any(received.values()):
+        per_owner = ", ".join(f"{owner} {count}" for owner, count in received.items() if count)
+        lines.append(f"notifications received since the last cycle: {per_owner} (notifications/<owner>.jsonl)")
+    files = "summary.json, instances.jsonl, changes.jsonl, tag-report.json, patch-results.jsonl, reminders.jsonl"
     lines.append(f"results: {cycle_dir}/ ({files}{', config.jsonl, notifications.jsonl' if config else ''})")
     console.say("\n".join(lines))
     return summary, plan and has_pending_changes(changes)

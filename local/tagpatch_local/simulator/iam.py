@@ -604,6 +604,10 @@ def authorize_normal_action(response: Any) -> None:
                     raise kms_denial(denial_message(principal, check, decision))
                 _ALLOWED.append((principal.role_name, check))
         return
+    elif service == "sqs" and params.get("QueueUrl"):
+        # SQS actions on a queue are authorised on its ARN (Service Authorization Reference: resource type queue).
+        _, _, _, queue_account, queue = str(params["QueueUrl"]).rstrip("/").rsplit("/", 4)[-5:]
+        checks = [Authorization(f"sqs:{operation}", f"arn:{PARTITION}:sqs:{region}:{queue_account}:{queue}")]
     elif service == "scheduler":
         checks = scheduler_authorizations(operation, params, response.uri, region, account)
     elif service == "states" and operation in STATE_MACHINE_OPERATIONS and params.get("stateMachineArn"):

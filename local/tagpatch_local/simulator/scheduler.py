@@ -189,7 +189,7 @@ def _dead_letter(session: boto3.session.Session, target: Mapping[str, Any], erro
         return
     _, _, _, region, account, queue = str(arn).split(":", 5)
     sqs = session.client("sqs", region_name=region)
-    url = sqs.get_queue_url(QueueName=queue, QueueOwnerAWSAccountId=account)["QueueUrl"]
+    url = f"https://sqs.{region}.amazonaws.com/{account}/{queue}"  # Scheduler needs only sqs:SendMessage
     code = error.response.get("Error", {})
     sqs.send_message(
         QueueUrl=url,
