@@ -141,7 +141,9 @@ def test_a_plan_without_changes_exits_0_and_replaces_the_earlier_run(tmp_path: P
         "instances.jsonl",
         "lambda.log",
         "notes.txt",
+        "notifications",
         "patch-results.jsonl",
+        "reminders.jsonl",
         "summary.json",
         "tag-report.json",
     ]
