@@ -185,3 +185,14 @@ def test_scheduler_refuses_what_aws_refuses(account: SimulatedAccount) -> None:
     create()
     with pytest.raises(ClientError, match="ConflictException"):
         create()
+
+
+def test_a_cycle_scoped_to_some_patch_groups_leaves_reminders_alone(account: SimulatedAccount) -> None:
+    run_ok(account)
+    before = set(schedules(account))
+    account.client("ec2").create_tags(
+        Resources=[instance_id(account, "web-2")], Tags=[{"Key": "Maintenance Window", "Value": "cron(0 3 ? * SUN *)"}]
+    )
+    scoped = run_ok(account, {"patch_groups": ["web-prod"]})
+    assert output(scoped)["skipped"] and scheduler_writes(scoped) == set()
+    assert set(schedules(account)) == before
