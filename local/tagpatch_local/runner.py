@@ -862,12 +862,16 @@ class SimulatedAccount(_Clients):
             self._capture_notifications()
 
     def _capture_notifications(self) -> None:
-        """Subscribe a queue to the notifications topic, so a run can show every message it got."""
+        """Subscribe a queue to the notifications topic, so a run can show every message it got but reminders."""
         sqs = self.client("sqs")
         self._notifications_queue = sqs.create_queue(QueueName="tagpatch-local-notifications-capture")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=self._notifications_queue, AttributeNames=["QueueArn"])
+        # Pre-patch reminders have their own files (notifications/<owner>.jsonl, reminders.jsonl).
         self.client("sns").subscribe(
-            TopicArn=self.physical_id("NotificationsTopic"), Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"]
+            TopicArn=self.physical_id("NotificationsTopic"),
+            Protocol="sqs",
+            Endpoint=arn["Attributes"]["QueueArn"],
+            Attributes={"FilterPolicy": json.dumps({"lead_hours": [{"exists": False}]})},
         )
 
     def drain_notifications(self) -> list[dict[str, Any]]:
