@@ -50,9 +50,11 @@ RUN_FILES: Final = frozenset(
         "config.jsonl",
         "notifications.jsonl",
         "report.html",
+        "reminders.jsonl",
         "lambda.log",
     }
 )
+NOTIFICATIONS_FOLDER: Final = "notifications"  # notifications/<owner>.jsonl
 CYCLE_FOLDER: Final = re.compile(r"^\d{2,}-[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -219,14 +221,28 @@ def _is_run_output(entry: Path) -> bool:
         return entry.name in RUN_FILES
     if _is_compliance_folder(entry):
         return True
+    if entry.is_dir() and entry.name == NOTIFICATIONS_FOLDER:
+        return _is_notifications_folder(entry)
     return (
         entry.is_dir()
         and CYCLE_FOLDER.match(entry.name) is not None
         and all(
-            _is_compliance_folder(child) or (child.is_file() and not child.is_symlink() and child.name in RUN_FILES)
+            _is_compliance_folder(child)
+            or (child.is_file() and not child.is_symlink() and child.name in RUN_FILES)
+            or (
+                child.is_dir()
+                and not child.is_symlink()
+                and child.name == NOTIFICATIONS_FOLDER
+                and _is_notifications_folder(child)
+            )
             for child in entry.iterdir()
         )
     )
+
+
+def _is_notifications_folder(entry: Path) -> bool:
+    """notifications/<owner>.jsonl: what each owner's subscribed queue received."""
+    return all(child.is_file() and not child.is_symlink() and child.suffix == ".jsonl" for child in entry.iterdir())
 
 
 def prepare_out_dir(out_dir: Path, earlier: Sequence[Path]) -> None:
@@ -334,8 +350,17 @@ def report_cycle(
             f"AWS Config: {counts or 'no evaluations'} ({config['rules']} rule(s); config.jsonl); "
             f"{config['notifications']} notification(s) since the last cycle (notifications.jsonl)"
         )
+    reminders = summary.get("reminders") or {}
+    if reminders:
+        counts = ", ".join(f"{reminders.get(label, 0)} {label}" for label in ("create", "unchanged", "delete"))
+        lines.append(f"reminders: {counts} (reminders.jsonl){' (plan: none written)' if plan else ''}")
+    received = summary.get("notifications_by_owner") or {}
+    if any(received.values()):
+        per_owner = ", ".join(f"{owner} {count}" for owner, count in received.items() if count)
+        lines.append(f"notifications received since the last cycle: {per_owner} (notifications/<owner>.jsonl)")
     files = (
-        "summary.json, instances.jsonl, changes.jsonl, tag-report.json, patch-results.jsonl, report.html, compliance/"
+        "summary.json, instances.jsonl, changes.jsonl, tag-report.json, patch-results.jsonl, reminders.jsonl, "
+        "report.html, compliance/"
     )
     lines.append(f"results: {cycle_dir}/ ({files}{', config.jsonl, notifications.jsonl' if config else ''})")
     console.say("\n".join(lines))

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -243,6 +244,18 @@ def write_outputs(
     validation = (result.output or {}).get("validation")
     if validation:
         (out_dir / "tag-report.json").write_bytes(_artifact(account, validation["report_key"]))
+    reminders = reminder_lines(account, result)
+    _write_jsonl(out_dir / "reminders.jsonl", reminders)
+    summary["reminders"] = dict(sorted(Counter(str(line["change"]) for line in reminders).items()))
+    drain_owners = getattr(account, "drain_owner_notifications", None)
+    if drain_owners is not None:
+        received = drain_owners()
+        folder = out_dir / "notifications"
+        folder.mkdir(exist_ok=True)
+        for owner, messages in received.items():
+            _write_jsonl(folder / f"{owner_file_name(owner)}.jsonl", messages)
+        summary["notifications_by_owner"] = {owner: len(messages) for owner, messages in received.items()}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     if getattr(account, "config_recorder", False):
         lines = config_lines(account)
         _write_jsonl(out_dir / "config.jsonl", lines)
@@ -257,6 +270,19 @@ def write_outputs(
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     write_compliance(account, result, out_dir)
     return summary
+
+
+def owner_file_name(owner: str) -> str:
+    """A file name for an owner's notifications (tag values may hold characters a path must not)."""
+    return re.sub(r"[^A-Za-z0-9_.@+-]", "_", owner).lstrip(".")[:100] or "_"
+
+
+def reminder_lines(account: Account, result: CycleResult) -> list[dict[str, Any]]:
+    """PrePatchNotification's reminders: one line per pending (created or unchanged) or deleted reminder."""
+    reminders = (result.output or {}).get("reminders")
+    if not reminders or not reminders.get("reminders_key"):
+        return []
+    return list(decode_jsonl_gz(_artifact(account, reminders["reminders_key"])))
 
 
 def config_lines(account: Account) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import random
+import re
 import sys
 import threading
 import time
@@ -560,6 +561,7 @@ class SimulatedAccount(_Clients):
         self._saved_environ: dict[str, str] = {}
         self._saved_log_stream: Any = None
         self._faults: FaultInjector | None = None
+        self._owner_queues: dict[str, str] = {}  # owner -> queue URL (subscribe_owner_queues)
 
     # -- lifecycle --
     def __enter__(self) -> SimulatedAccount:
@@ -725,6 +727,32 @@ class SimulatedAccount(_Clients):
             properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
             rule = simulator.config.put_rule(ACCOUNT_ID, self.region, properties)
             self.physical.update({(logical_id, None): rule.name, (logical_id, "Arn"): rule.arn})
+        elif kind == "AWS::Scheduler::ScheduleGroup":
+            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+            name = str(properties.get("Name") or f"tagpatch-local-{logical_id}")
+            arn = self.client("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
+            self.physical.update({(logical_id, None): name, (logical_id, "Arn"): arn})
+        elif kind == "AWS::SQS::Queue":
+            sqs = self.client("sqs")
+            name = f"tagpatch-local-{logical_id}"
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            self.physical.update({(logical_id, None): url, (logical_id, "Arn"): arn, (logical_id, "QueueName"): name})
+        elif kind == "AWS::IAM::Role":
+            # A service role (Scheduler's): its trust policy and inline policies as the template gives them.
+            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+            iam = self.client("iam")
+            role_name = f"tagpatch-local-{logical_id}"
+            arn = iam.create_role(
+                RoleName=role_name, AssumeRolePolicyDocument=json.dumps(properties["AssumeRolePolicyDocument"])
+            )["Role"]["Arn"]
+            for policy in properties.get("Policies", []):
+                iam.put_role_policy(
+                    RoleName=role_name,
+                    PolicyName=policy["PolicyName"],
+                    PolicyDocument=json.dumps(policy["PolicyDocument"]),
+                )
+            self.physical.update({(logical_id, None): role_name, (logical_id, "Arn"): arn})
         else:
             raise TemplateError(f"the local runner does not create {kind} ({logical_id})")
 
@@ -854,12 +882,16 @@ class SimulatedAccount(_Clients):
             self._capture_notifications()
 
     def _capture_notifications(self) -> None:
-        """Subscribe a queue to the notifications topic, so a run can show every message it got."""
+        """Subscribe a queue to the notifications topic, so a run can show every message it got but reminders."""
         sqs = self.client("sqs")
         self._notifications_queue = sqs.create_queue(QueueName="tagpatch-local-notifications-capture")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=self._notifications_queue, AttributeNames=["QueueArn"])
+        # Pre-patch reminders have their own files (notifications/<owner>.jsonl, reminders.jsonl).
         self.client("sns").subscribe(
-            TopicArn=self.physical_id("NotificationsTopic"), Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"]
+            TopicArn=self.physical_id("NotificationsTopic"),
+            Protocol="sqs",
+            Endpoint=arn["Attributes"]["QueueArn"],
+            Attributes={"FilterPolicy": json.dumps({"lead_hours": [{"exists": False}]})},
         )
 
     def drain_notifications(self) -> list[dict[str, Any]]:
@@ -874,6 +906,58 @@ class SimulatedAccount(_Clients):
                 attributes = {k: v.get("Value") for k, v in body.get("MessageAttributes", {}).items()}
                 found.append({"subject": body.get("Subject"), "attributes": attributes, "message": body.get("Message")})
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+    def subscribe_owner_queues(self) -> list[str]:
+        """One SQS queue per distinct Owner tag, subscribed to the notifications topic with a filter
+        policy on `owner`, as a team would subscribe (README). Returns the owners newly subscribed."""
+        queues = self._owner_queues
+        owners: set[str] = set()
+        for page in self.client("ec2").get_paginator("describe_instances").paginate():
+            for reservation in page["Reservations"]:
+                for item in reservation["Instances"]:
+                    owners.update(t["Value"] for t in item.get("Tags", []) if t["Key"] == "Owner" and t["Value"])
+        sqs, sns = self.client("sqs"), self.client("sns")
+        added = []
+        for owner in sorted(owners - set(queues)):
+            label = re.sub(r"[^A-Za-z0-9_-]", "-", owner)[:50]
+            url = sqs.create_queue(QueueName=f"tagpatch-local-owner-{label}-{len(queues)}")["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            sns.subscribe(
+                TopicArn=self.physical_id("NotificationsTopic"),
+                Protocol="sqs",
+                Endpoint=arn,
+                Attributes={"FilterPolicy": json.dumps({"owner": [owner]})},
+            )
+            queues[owner] = url
+            added.append(owner)
+        return added
+
+    def drain_owner_notifications(self) -> dict[str, list[dict[str, Any]]]:
+        """owner -> the messages its queue received since the last drain (structured JSON where sent)."""
+        queues = self._owner_queues
+        sqs, found = self.client("sqs"), {}
+        for owner, url in sorted(queues.items()):
+            received = []
+            while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                for message in messages:
+                    body = json.loads(message["Body"])
+                    text = body.get("Message")
+                    try:
+                        parsed: Any = json.loads(text) if isinstance(text, str) else text
+                    except ValueError:
+                        parsed = text
+                    attributes = {k: v.get("Value") for k, v in body.get("MessageAttributes", {}).items()}
+                    received.append(
+                        {
+                            "read_at": self.now().isoformat().replace("+00:00", "Z"),
+                            "subject": body.get("Subject"),
+                            "attributes": attributes,
+                            "message": parsed,
+                        }
+                    )
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            found[owner] = received
         return found
 
     @property
@@ -951,6 +1035,7 @@ class SimulatedAccount(_Clients):
     def seed(self, instances: Sequence[FleetInstance]) -> list[str]:
         ids = seed_fleet(instances, region=self.region)
         self.config_observe()
+        self.subscribe_owner_queues()
         return ids
 
     def config_observe(self) -> int:
@@ -973,6 +1058,7 @@ class SimulatedAccount(_Clients):
         """Move the clock forward, running every maintenance window run that falls due, in time order."""
         if simulator.clock.clock(ACCOUNT_ID, self.region).fixed is None:
             self.set_clock(self.now().replace(microsecond=0))
+        self.subscribe_owner_queues()
         ran = simulator.executions.advance_clock(ACCOUNT_ID, self.region, self.now() + delta)
         self.config_observe()
         backend = ssm_backends[ACCOUNT_ID][self.region]
@@ -1003,6 +1089,7 @@ class SimulatedAccount(_Clients):
         timeout_seconds: float = 1800,
     ) -> CycleResult:
         self.config_observe()
+        self.subscribe_owner_queues()
         before = self.recorder.snapshot()
         runs_before = len(self.dispatcher.runs)
         result = execute_cycle(

@@ -141,7 +141,9 @@ def test_a_plan_without_changes_exits_0_and_replaces_the_earlier_run(tmp_path: P
         "instances.jsonl",
         "lambda.log",
         "notes.txt",
+        "notifications",
         "patch-results.jsonl",
+        "reminders.jsonl",
         "report.html",  # a plan's report.html (its snapshot stays in the run's artifacts: no compliance/)
         "summary.json",
         "tag-report.json",

@@ -34,6 +34,8 @@ IMPLIED: dict[str, set[str]] = {
     "ssm:CreateMaintenanceWindow": {"ssm:AddTagsToResource"},
     # SNS Developer Guide, encryption at rest: publishing to an SSE-KMS topic uses the caller's key permissions.
     "sns:Publish": {"kms:GenerateDataKey", "kms:Decrypt"},
+    # Service Authorization Reference, EventBridge Scheduler: CreateSchedule's dependent action iam:PassRole.
+    "scheduler:CreateSchedule": {"iam:PassRole"},
 }
 # Functions that no cycle invokes: AWS Config and EventBridge do.
 OUTSIDE_CYCLES = frozenset({"ConfigTagRuleFunction", "ConfigNotifierFunction"})
@@ -89,6 +91,7 @@ class Observed:
     calls: dict[str, Counter[str]]  # function -> service:Operation -> count
     checks: dict[str, list[Authorization]]  # function -> every check its calls passed
     policies: dict[str, list[dict[str, Any]]]  # function -> its role's policies as deployed
+    service_checks: dict[str, list[Authorization]]  # a service's role (Scheduler's) -> its allowed checks
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +158,11 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
         ec2.terminate_instances(InstanceIds=[instance_id(account, "d")])
         account.use_policy(write_policy(folder / "second.yaml", second))
         results.append(run_ok(account))
+        # A tag moves an instance between windows before their reminders fire: stale reminders are deleted.
+        ec2.create_tags(
+            Resources=[instance_id(account, "b")], Tags=[{"Key": "Maintenance Window", "Value": "scan-daily"}]
+        )
+        results.append(run_ok(account))
         # A failing cycle exercises ReportFailure: without its bucket, Discovery cannot save the inventory.
         bucket, s3 = account.artifact_bucket, account.client("s3")
         versions = s3.list_object_versions(Bucket=bucket)
@@ -166,8 +174,12 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
         results.append(failed)
         roles = {account.role_arn(function).rsplit("/", 1)[1]: function for function in account.template.functions()}
         checks: dict[str, list[Authorization]] = {function: [] for function in roles.values()}
+        service_checks: dict[str, list[Authorization]] = {}  # roles services assume (Scheduler's)
         for role, check in iam.allowed_checks():
-            checks[roles[role]].append(check)
+            if role in roles:
+                checks[roles[role]].append(check)
+            else:
+                service_checks.setdefault(role, []).append(check)
         client = account.client("iam")
         policies = {
             function: [
@@ -182,7 +194,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
         for function, counts in result.calls_by_function.items():
             calls.setdefault(function, Counter()).update(counts)
     calls.update(outside)
-    return Observed(calls, checks, policies)
+    return Observed(calls, checks, policies, service_checks)
 
 
 @pytest.fixture(scope="module")
@@ -220,6 +232,9 @@ def test_the_scenario_takes_every_write_path(observed_calls: dict[str, Counter[s
         observed_calls["ConfigTagRuleFunction"]
     )
     assert {"ec2:DescribeInstances", "sns:Publish"} <= set(observed_calls["ConfigNotifierFunction"])
+    assert {"scheduler:CreateSchedule", "scheduler:DeleteSchedule", "ssm:DescribeMaintenanceWindowSchedule"} <= set(
+        observed_calls["PrePatchNotificationFunction"]
+    )
 
 
 @pytest.mark.parametrize("function", sorted(Template.load(REPO / "template.yaml").functions()))
@@ -260,6 +275,8 @@ def test_wildcard_resources_only_where_the_action_has_no_resource_level_permissi
         "ssm:DescribeInstancePatchStates",
         "config:PutEvaluations",
         "config:GetResourceConfigHistory",
+        "ssm:DescribeMaintenanceWindowSchedule",
+        "scheduler:ListSchedules",
     }
     template = Template.load(REPO / "template.yaml")
     for function in template.functions():
@@ -290,6 +307,27 @@ def test_every_resource_a_statement_grants_is_used_by_some_call(function: str, o
                 if not any(statement_applies(narrowed, check) for check in observed.checks[function]):
                     unused.append((statement.get("Sid"), resource))
     assert unused == [], f"{function}: statements whose resources no call used"
+
+
+def test_scheduler_delivers_reminders_with_its_own_role_and_only_to_the_notifications_topic(
+    observed: Observed,
+) -> None:
+    (role,) = observed.service_checks
+    assert role == "tagpatch-local-ReminderRole"
+    actions = {check.action for check in observed.service_checks[role]}
+    assert actions == {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"}
+    topics = {check.resource for check in observed.service_checks[role] if check.action == "sns:Publish"}
+    assert topics == {f"arn:aws:sns:us-east-1:{ACCOUNT_ID}:tagpatch-local-NotificationsTopic"}
+    template = Template.load(REPO / "template.yaml")
+    trust = template.resources["ReminderRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "scheduler.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+        }
+    ]
 
 
 def test_window_writes_are_conditioned_on_ownership_and_creation_on_the_ownership_tag() -> None:

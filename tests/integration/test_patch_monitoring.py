@@ -124,7 +124,11 @@ def test_the_plan_cycle_sends_no_alert_and_the_next_cycle_reads_from_the_last_ap
 
 
 def owner_queue(account: SimulatedAccount, owner: str) -> Any:
-    """An SQS queue subscribed to the notifications topic with a filter policy on `owner`."""
+    """An SQS queue subscribed to the notifications topic with a filter policy on `owner`.
+
+    Pre-patch reminders (the messages with a `lead_hours` attribute) are filtered out: they are tested
+    in test_reminders.py, and a team that wants only alerts subscribes this way.
+    """
     sqs, sns = account.client("sqs"), account.client("sns")
     url = sqs.create_queue(QueueName=f"owner-{owner}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -132,7 +136,7 @@ def owner_queue(account: SimulatedAccount, owner: str) -> Any:
         TopicArn=account.physical_id("NotificationsTopic"),
         Protocol="sqs",
         Endpoint=arn,
-        Attributes={"FilterPolicy": json.dumps({"owner": [owner]})},
+        Attributes={"FilterPolicy": json.dumps({"owner": [owner], "lead_hours": [{"exists": False}]})},
     )
 
     def drain() -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ FUNCTION_EVENTS_WITH_CYCLE = [
     "window_upsert.json",
     "apply_window_changes.json",
     "baseline_association.json",
+    "pre_patch_notification.json",
     "report_failure.json",
 ]
 FUNCTIONS = REPO_ROOT / "functions"

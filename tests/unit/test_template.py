@@ -42,6 +42,7 @@ CYCLE_FUNCTIONS = frozenset(
         "WindowUpsertFunction",
         "ApplyWindowChangesFunction",
         "BaselineAssociationFunction",
+        "PrePatchNotificationFunction",
         "PatchMonitoringFunction",
         "ComplianceExportFunction",
         "ReportFailureFunction",
@@ -410,9 +411,10 @@ def test_rejected_changes_raise_an_alarm_on_the_metric_report_failure_emits(temp
 
 
 def test_a_rejected_window_ends_the_cycle_failed_after_the_registrations(states: dict[str, Any]) -> None:
-    # Registrations, monitoring and the compliance export run whether or not a window was rejected;
-    # then the cycle fails.
-    assert states["BaselineAssociation"]["Next"] == "PatchMonitoring"
+    # Registrations, reminders, monitoring and the compliance export run whether or not a window was
+    # rejected; then the cycle fails.
+    assert states["BaselineAssociation"]["Next"] == "PrePatchNotification"
+    assert states["PrePatchNotification"]["Next"] == "PatchMonitoring"
     assert states["PatchMonitoring"]["Next"] == "ComplianceExport"
     assert states["ComplianceExport"]["Next"] == "FindRejectedWindows"
     choice = states[states["FindRejectedWindows"]["Next"]]

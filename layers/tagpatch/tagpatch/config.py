@@ -112,3 +112,20 @@ class ConfigRulesConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ConfigRulesConfig:
         return cls(rule_prefix=_required(environ, "CONFIG_RULE_PREFIX"))
+
+
+@dataclass(frozen=True)
+class ReminderConfig:
+    """Where PrePatchNotification keeps reminders and how Scheduler delivers them."""
+
+    schedule_group: str
+    role_arn: str  # the role Scheduler assumes to publish (iam:PassRole to scheduler.amazonaws.com)
+    dead_letter_arn: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ReminderConfig:
+        return cls(
+            schedule_group=_required(environ, "REMINDER_SCHEDULE_GROUP"),
+            role_arn=_required(environ, "REMINDER_ROLE_ARN"),
+            dead_letter_arn=_required(environ, "REMINDER_DEAD_LETTER_ARN"),
+        )

@@ -86,6 +86,8 @@ class PatchPolicy:
     default_task: TaskSettings
     baselines: Mapping[str, BaselineChoice]
     notification_lead_hours: tuple[int, ...] = (72, 24, 1)
+    # How often cycles run: reminders are kept for window runs within the largest lead time plus this.
+    notification_cycle_interval_hours: int = 24
     max_window_deletion_share: float = 0.25
     source: str = field(default="<memory>", compare=False)
 
@@ -262,7 +264,9 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
             )
         baselines[operating_system] = _baseline(reader, value, f"baselines.{operating_system}")
 
-    notifications = reader.mapping(top.get("notifications", {}), "notifications", frozenset({"lead_hours"}))
+    notifications = reader.mapping(
+        top.get("notifications", {}), "notifications", frozenset({"lead_hours", "cycle_interval_hours"})
+    )
     lead = notifications.get("lead_hours", [72, 24, 1])
     if not isinstance(lead, list) or not lead:
         raise reader.fail("notifications.lead_hours", "must be a non-empty list of hours")
@@ -271,6 +275,10 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
             {reader.integer(h, f"notifications.lead_hours[{i}]", 1, 720) for i, h in enumerate(lead)},
             reverse=True,
         )
+    )
+
+    interval = reader.integer(
+        notifications.get("cycle_interval_hours", 24), "notifications.cycle_interval_hours", 1, 168
     )
 
     reconcile = reader.mapping(top.get("reconcile", {}), "reconcile", frozenset({"max_window_deletion_share"}))
@@ -284,6 +292,7 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
         default_task=default_task,
         baselines=baselines,
         notification_lead_hours=lead_hours,
+        notification_cycle_interval_hours=interval,
         max_window_deletion_share=float(share),
         source=source,
     )

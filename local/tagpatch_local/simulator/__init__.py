@@ -7,6 +7,10 @@
   targets and tasks. `baselines`: patch baselines and patch groups. `ec2`, `serialization`: moto
   speed-ups that answer exactly as moto does.
 - `iam`: IAM enforced for assumed-role credentials (action, resource ARN, conditions).
+- `scheduler`: EventBridge Scheduler's validation moto lacks, and one-time schedules that fire as
+  the clock advances (SNS Publish through the universal target, with the schedule's role).
+- `sns`: filter policies on String and String.Array attributes, and MessageStructure json, as SNS
+  documents them.
 - `config`: AWS Config's recorder of EC2 instances, rule evaluation and compliance queries.
 
 Simulated state lives on moto's backends, so it is reset whenever moto resets them (each `mock_aws`
@@ -28,8 +32,10 @@ from tagpatch_local.simulator import (
     iam,
     occurrences,
     quotas,
+    scheduler,
     schedules,
     serialization,
+    sns,
     stepfunctions,
     targets,
     window_schedule,
@@ -83,10 +89,12 @@ __all__ = [
     "operation",
     "quotas",
     "register_managed_instance",
+    "scheduler",
     "schedules",
     "serialization",
     "set_ping_status",
     "simulator_state",
+    "sns",
     "stepfunctions",
     "targets",
     "validate_output",

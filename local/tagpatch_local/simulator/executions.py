@@ -940,6 +940,7 @@ def advance_clock(account_id: str, region: str, until: datetime) -> list[WindowE
     Each run resolves its targets at its own start time, as SSM does, so a node tagged or registered
     after one run and before the next is picked up by the next.
     """
+    from tagpatch_local.simulator.scheduler import fire_due  # noqa: PLC0415 - import cycle
     from tagpatch_local.simulator.targets import instances_selected_by_targets  # noqa: PLC0415 - import cycle
     from tagpatch_local.simulator.windows import window_enabled, window_timing  # noqa: PLC0415
 
@@ -955,6 +956,7 @@ def advance_clock(account_id: str, region: str, until: datetime) -> list[WindowE
     )
     ran = []
     for run, window_id in due:
+        fire_due(account_id, region, run)  # EventBridge Scheduler's one-time schedules due by then
         clock.set_now(account_id, region, run)
         if window_id not in backend.windows:
             continue
@@ -964,5 +966,6 @@ def advance_clock(account_id: str, region: str, until: datetime) -> list[WindowE
             continue
         selected = instances_selected_by_targets(account_id, region, window_id)
         ran.append(run_window(account_id, region, window_id, run, selected))
+    fire_due(account_id, region, until)
     clock.set_now(account_id, region, until)
     return ran

@@ -298,6 +298,39 @@ def ssm_arn(region: str, account: str, resource_type: str, resource_id: str) -> 
 STATE_MACHINE_OPERATIONS: Final = frozenset({"ListExecutions", "StartExecution", "DescribeStateMachine"})
 
 
+# EventBridge Scheduler (Service Authorization Reference): CreateSchedule, GetSchedule, UpdateSchedule
+# and DeleteSchedule on resource type `schedule`, arn:${Partition}:scheduler:${Region}:${Account}:
+# schedule/${GroupName}/${ScheduleName}; Create and Update also need iam:PassRole on the target's
+# role (dependent action). ListSchedules and ListScheduleGroups have no resource type ("*"); the
+# group operations act on `schedule-group`, ...:schedule-group/${GroupName}.
+SCHEDULER_SCHEDULE_OPERATIONS: Final = frozenset({"CreateSchedule", "GetSchedule", "UpdateSchedule", "DeleteSchedule"})
+SCHEDULER_GROUP_OPERATIONS: Final = frozenset({"CreateScheduleGroup", "GetScheduleGroup", "DeleteScheduleGroup"})
+
+
+def scheduler_authorizations(
+    operation: str, params: Mapping[str, Any], uri: str, region: str, account: str
+) -> list[Authorization]:
+    from urllib.parse import parse_qs, unquote, urlsplit  # noqa: PLC0415
+
+    parts = urlsplit(uri)
+    name = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1])
+    query = parse_qs(parts.query)
+    action = f"scheduler:{operation}"
+    base = f"arn:{PARTITION}:scheduler:{region}:{account}"
+    if operation in SCHEDULER_SCHEDULE_OPERATIONS:
+        group = str(params.get("GroupName") or (query.get("groupName") or ["default"])[0])
+        checks = [Authorization(action, f"{base}:schedule/{group}/{name}")]
+        role = (params.get("Target") or {}).get("RoleArn") if isinstance(params.get("Target"), dict) else None
+        if operation in {"CreateSchedule", "UpdateSchedule"} and role:
+            checks.append(
+                Authorization("iam:PassRole", str(role), {"iam:PassedToService": ("scheduler.amazonaws.com",)})
+            )
+        return checks
+    if operation in SCHEDULER_GROUP_OPERATIONS:
+        return [Authorization(action, f"{base}:schedule-group/{name}")]
+    return [Authorization(action, "*")]
+
+
 TagReader = Callable[[str, str], Mapping[str, str]]
 """(SSM ResourceTypeForTagging, resource id) -> the resource's tags."""
 
@@ -571,6 +604,12 @@ def authorize_normal_action(response: Any) -> None:
                     raise kms_denial(denial_message(principal, check, decision))
                 _ALLOWED.append((principal.role_name, check))
         return
+    elif service == "sqs" and params.get("QueueUrl"):
+        # SQS actions on a queue are authorised on its ARN (Service Authorization Reference: resource type queue).
+        _, _, _, queue_account, queue = str(params["QueueUrl"]).rstrip("/").rsplit("/", 4)[-5:]
+        checks = [Authorization(f"sqs:{operation}", f"arn:{PARTITION}:sqs:{region}:{queue_account}:{queue}")]
+    elif service == "scheduler":
+        checks = scheduler_authorizations(operation, params, response.uri, region, account)
     elif service == "states" and operation in STATE_MACHINE_OPERATIONS and params.get("stateMachineArn"):
         checks = [Authorization(f"states:{operation}", str(params["stateMachineArn"]))]
     else:

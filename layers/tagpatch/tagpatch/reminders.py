@@ -1,0 +1,418 @@
+"""PrePatchNotification: one reminder per upcoming window run and lead time, as one-time Scheduler schedules.
+
+Upcoming runs come from SSM (DescribeMaintenanceWindowSchedule), so SSM's own evaluation of time
+zone, offset, start and end dates is the truth: tagpatch keeps no second schedule evaluator.
+
+Each reminder is an EventBridge Scheduler schedule in tagpatch's schedule group, `at(...)` in UTC,
+deleted by Scheduler after it fires, that publishes to the notifications topic through the universal
+SNS Publish target with message attributes `owner` and `patch_group` (String.Array), `window` and
+`lead_hours` (Number). Its name is deterministic and carries a digest of its content, so that:
+- a rerun with nothing changed finds every name and writes nothing;
+- a changed message (a tag moved an instance, the policy changed the window) is a new name: the
+  old schedule is deleted, the new one created;
+- a schedule whose name tagpatch would never make is not tagpatch's and is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import zoneinfo
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from html import escape
+from typing import Any, Final
+
+from tagpatch.aws import client, paginate
+from tagpatch.cycle import iso_z
+from tagpatch.desired import DesiredState, DesiredWindow
+from tagpatch.monitoring import expected_windows, window_of
+from tagpatch.observability import tracer
+from tagpatch.policy import PatchPolicy
+
+NAME_PREFIX: Final = "tagpatch-"
+# tagpatch-<window digest 8>-<window start yyyymmddHHMM>-<lead>h-<content digest 8>: at most 46 characters.
+OWNED_NAME: Final = re.compile(r"^tagpatch-[0-9a-f]{8}-\d{12}-\d{1,3}h-[0-9a-f]{8}$")
+NAME_LIMIT: Final = 64  # Scheduler's schedule name: 1-64 of [0-9a-zA-Z-_.]
+UNIVERSAL_SNS_PUBLISH: Final = "arn:aws:scheduler:::aws-sdk:sns:publish"
+SNS_MESSAGE_LIMIT: Final = 256 * 1024  # bytes, message and attributes together
+MESSAGE_BUDGET: Final = 200 * 1024  # what a reminder's Input may use, leaving room for attributes
+LISTED: Final = 50  # instances listed in a message; the rest are in the full list in S3
+PAGE_SIZE: Final = 100
+DEFAULT_OWNER: Final = "unowned"
+MACHINE_PROTOCOLS: Final = ("sqs", "lambda", "https", "http", "firehose")
+
+
+class ReminderError(Exception):
+    """A reminder that cannot be built as asked (a developer error, not bad input)."""
+
+
+@dataclass(frozen=True)
+class UpcomingRun:
+    window: str
+    window_id: str
+    start: datetime
+
+
+@dataclass(frozen=True)
+class ReminderTarget:
+    """Where reminders go and how Scheduler delivers them (from the stack)."""
+
+    topic_arn: str
+    role_arn: str
+    dead_letter_arn: str
+    group: str
+
+
+@dataclass(frozen=True)
+class Reminder:
+    name: str
+    window: str
+    window_start: datetime
+    lead_hours: int
+    send_at: datetime
+    owners: tuple[str, ...]
+    patch_groups: tuple[str, ...]
+    instances: int
+    publish: Mapping[str, Any]  # the SNS Publish request the schedule sends
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "window": self.window,
+            "window_start": iso_z(self.window_start),
+            "lead_hours": self.lead_hours,
+            "send_at": iso_z(self.send_at),
+            "patch_groups": list(self.patch_groups),
+            "owners": list(self.owners),
+            "instances": self.instances,
+        }
+
+
+@dataclass(frozen=True)
+class ReminderPlan:
+    create: tuple[Reminder, ...]
+    delete: tuple[str, ...]  # names of tagpatch's schedules no longer wanted
+    unchanged: tuple[Reminder, ...]
+    foreign: int  # schedules in the group that tagpatch does not own (left alone)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "create": len(self.create),
+            "delete": len(self.delete),
+            "unchanged": len(self.unchanged),
+            "foreign": self.foreign,
+        }
+
+
+def horizon(policy: PatchPolicy) -> timedelta:
+    """How far ahead reminders are kept: the largest lead time plus the time to the next cycle."""
+    return timedelta(hours=max(policy.notification_lead_hours) + policy.notification_cycle_interval_hours)
+
+
+def at_expression(moment: datetime) -> str:
+    """Scheduler's one-time expression, `at(yyyy-mm-ddThh:mm:ss)`, read in ScheduleExpressionTimezone (UTC)."""
+    return f"at({moment.astimezone(zoneinfo.ZoneInfo('UTC')).strftime('%Y-%m-%dT%H:%M:%S')})"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def schedule_name(window: str, start: datetime, lead_hours: int, content: str) -> str:
+    name = f"{NAME_PREFIX}{_digest(window)}-{start.strftime('%Y%m%d%H%M')}-{lead_hours}h-{_digest(content)}"
+    if len(name) > NAME_LIMIT or not OWNED_NAME.match(name):
+        raise ReminderError(f"reminder name {name!r} is not a valid schedule name")
+    return name
+
+
+def is_owned(name: str) -> bool:
+    return bool(OWNED_NAME.match(name))
+
+
+# --- which instances a window patches ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowInstances:
+    """A window's instances, as its reminders describe them."""
+
+    instances: tuple[Mapping[str, Any], ...]  # sorted by owner, patch group, instance id
+
+    @property
+    def owners(self) -> tuple[str, ...]:
+        return tuple(sorted({str(i["owner"]) for i in self.instances}))
+
+    @property
+    def patch_groups(self) -> tuple[str, ...]:
+        return tuple(sorted({str(i["patch_group"]) for i in self.instances}))
+
+    def counts(self) -> list[dict[str, Any]]:
+        counted = Counter((str(i["owner"]), str(i["patch_group"])) for i in self.instances)
+        return [{"owner": o, "patch_group": g, "instances": n} for (o, g), n in sorted(counted.items())]
+
+
+def instances_by_window(lines: Iterable[Mapping[str, Any]], desired: DesiredState) -> dict[str, WindowInstances]:
+    """window name -> the in-scope instances whose tags put them in it (excepted ones included, marked)."""
+    expected = expected_windows(desired)
+    found: dict[str, list[Mapping[str, Any]]] = {}
+    for line in lines:
+        if not line.get("in_scope", True):
+            continue
+        window = window_of(line, expected)
+        if window is None:
+            continue
+        found.setdefault(window, []).append(
+            {
+                "instance_id": str(line["instance_id"]),
+                "name": line.get("name"),
+                "owner": str(line.get("owner") or DEFAULT_OWNER),
+                "patch_group": str(line["patch_group"]),
+                "excepted": line.get("class") == "excepted",
+            }
+        )
+    return {
+        window: WindowInstances(tuple(sorted(items, key=lambda i: (i["owner"], i["patch_group"], i["instance_id"]))))
+        for window, items in found.items()
+    }
+
+
+# --- the message ------------------------------------------------------------------------------------
+
+
+def _instance_line(item: Mapping[str, Any]) -> str:
+    name = escape(str(item.get("name") or "no Name tag"), quote=False)
+    excepted = " [excepted: a patch exception covers it; it is not patched]" if item.get("excepted") else ""
+    return (
+        f"- {item['instance_id']} ({name}), owner {escape(str(item['owner']), quote=False)}, "
+        f"patch group {escape(str(item['patch_group']), quote=False)}{excepted}"
+    )
+
+
+def message_text(facts: Mapping[str, Any], listed: Sequence[Mapping[str, Any]]) -> str:
+    """The e-mail readable body. Every name and value from a tag is escaped."""
+    window = escape(str(facts["window"]), quote=False)
+    lines = [
+        f"In {facts['lead_hours']} hour(s), maintenance window {window} patches the instances below.",
+        "",
+        f"Starts:    {facts['window_start']} (UTC), {facts['window_start_local']} ({facts['timezone']})",
+        f"Duration:  {facts['duration_hours']} hours (no new tasks start in its last {facts['cutoff_hours']})",
+        f"Operation: {facts['operation']}, reboot option {facts['reboot_option']}",
+        f"Instances: {facts['instances']}",
+        "",
+        "Per owner and patch group:",
+        *(
+            f"- {escape(c['owner'], quote=False)} / {escape(c['patch_group'], quote=False)}: {c['instances']}"
+            for c in facts["counts"]
+        ),
+        "",
+        f"Instances ({len(listed)} of {facts['instances']} listed):",
+        *(_instance_line(item) for item in listed),
+    ]
+    if len(listed) < int(facts["instances"]):
+        lines.append(f"... and {int(facts['instances']) - len(listed)} more.")
+    lines += [
+        f"The full list: s3://{facts['list_bucket']}/{facts['list_key']}",
+        "",
+        "What you can do: to move an instance to another window, change its `Maintenance Window` tag",
+        "(a window name from the patch policy or a cron expression); the next tagpatch cycle moves it and",
+        "its reminders. To keep it from being patched, ask security operations for a patch exception.",
+        "Questions: your platform team (the owner of the tagpatch stack).",
+    ]
+    return "\n".join(lines)
+
+
+def publish_request(
+    facts: Mapping[str, Any], instances: Sequence[Mapping[str, Any]], topic_arn: str, limit: int = LISTED
+) -> dict[str, Any]:
+    """The SNS Publish request: JSON message structure, text for e-mail, JSON for machine subscribers.
+
+    The listed instances shrink until the request fits the budget, so any window fits SNS's limit.
+    """
+    listed = list(instances[:limit])
+    while True:
+        structured = json.dumps({**facts, "listed": listed}, sort_keys=True)
+        body = {"default": message_text(facts, listed), **dict.fromkeys(MACHINE_PROTOCOLS, structured)}
+        message = json.dumps(body, sort_keys=True)
+        if len(message.encode()) <= MESSAGE_BUDGET or not listed:
+            break
+        listed = listed[: len(listed) // 2]
+    hours = "1 hour" if facts["lead_hours"] == 1 else f"{facts['lead_hours']} hours"
+    subject = f"tagpatch: {facts['window']} patches {facts['instances']} instance(s) in {hours}"
+    return {
+        "TopicArn": topic_arn,
+        "Subject": re.sub(r"[^\x20-\x7e]", "?", subject)[:100],  # SNS: ASCII, no line breaks, at most 100
+        "MessageStructure": "json",
+        "Message": message,
+        "MessageAttributes": {
+            "owner": {"DataType": "String.Array", "StringValue": json.dumps(list(facts["owners"]))},
+            "patch_group": {"DataType": "String.Array", "StringValue": json.dumps(list(facts["patch_groups"]))},
+            "window": {"DataType": "String", "StringValue": str(facts["window"])},
+            "lead_hours": {"DataType": "Number", "StringValue": str(facts["lead_hours"])},
+        },
+    }
+
+
+# --- desired reminders ------------------------------------------------------------------------------
+
+
+def desired_reminders(
+    runs: Iterable[UpcomingRun],
+    windows: Mapping[str, DesiredWindow],
+    members: Mapping[str, WindowInstances],
+    lead_hours: Iterable[int],
+    now: datetime,
+    topic_arn: str,
+    list_location: Mapping[str, tuple[str, str]],
+) -> list[Reminder]:
+    """One reminder per (run, lead time) whose send time is after `now`, for windows with instances.
+
+    list_location: window -> (bucket, key) of the full instance list.
+    """
+    reminders = []
+    for run in runs:
+        window = windows.get(run.window)
+        found = members.get(run.window)
+        if window is None or found is None or not found.instances:
+            continue
+        task = window.tasks[0].settings if window.tasks else None
+        local = run.start.astimezone(zoneinfo.ZoneInfo(window.settings.timezone))
+        for lead in sorted(set(lead_hours), reverse=True):
+            send_at = run.start - timedelta(hours=lead)
+            if send_at <= now:
+                continue
+            bucket, key = list_location[run.window]
+            facts = {
+                "window": run.window,
+                "window_id": run.window_id,
+                "window_start": iso_z(run.start),
+                "window_start_local": local.strftime("%Y-%m-%d %H:%M %Z"),
+                "timezone": window.settings.timezone,
+                "duration_hours": window.settings.duration_hours,
+                "cutoff_hours": window.settings.cutoff_hours,
+                "operation": task.operation if task else "Install",
+                "reboot_option": task.reboot_option if task else "RebootIfNeeded",
+                "lead_hours": lead,
+                "instances": len(found.instances),
+                "counts": found.counts(),
+                "owners": list(found.owners),
+                "patch_groups": list(found.patch_groups),
+                "list_bucket": bucket,
+                "list_key": key,
+            }
+            request = publish_request(facts, found.instances, topic_arn)
+            # The name digests the message without the list's key (a new key every cycle).
+            content = json.dumps(
+                {k: v for k, v in facts.items() if k not in ("list_key", "list_bucket")}
+                | {"listed": [i["instance_id"] for i in found.instances]},
+                sort_keys=True,
+            )
+            reminders.append(
+                Reminder(
+                    name=schedule_name(run.window, run.start, lead, content),
+                    window=run.window,
+                    window_start=run.start,
+                    lead_hours=lead,
+                    send_at=send_at,
+                    owners=found.owners,
+                    patch_groups=found.patch_groups,
+                    instances=len(found.instances),
+                    publish=request,
+                )
+            )
+    return sorted(reminders, key=lambda r: (r.send_at, r.window, r.name))
+
+
+def plan_reminders(desired: Sequence[Reminder], existing: Iterable[str]) -> ReminderPlan:
+    """What to create and delete, given the names of the schedules now in the group."""
+    names = list(existing)
+    owned = {name for name in names if is_owned(name)}
+    wanted = {reminder.name for reminder in desired}
+    return ReminderPlan(
+        create=tuple(r for r in desired if r.name not in owned),
+        delete=tuple(sorted(owned - wanted)),
+        unchanged=tuple(r for r in desired if r.name in owned),
+        foreign=len(names) - len(owned),
+    )
+
+
+# --- reading and writing AWS ------------------------------------------------------------------------
+
+
+def _execution_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@tracer.capture_method
+def read_upcoming_runs(windows: Mapping[str, str], after: datetime, before: datetime) -> list[UpcomingRun]:
+    """Runs of `windows` (name -> id) scheduled in (after, before], from SSM."""
+    ssm = client("ssm")
+    runs = []
+    for name, window_id in sorted(windows.items()):
+        for item in paginate(
+            ssm.describe_maintenance_window_schedule,
+            "ScheduledWindowExecutions",
+            WindowId=window_id,
+            MaxResults=PAGE_SIZE,
+            Filters=[
+                {"Key": "ScheduledAfter", "Values": [iso_z(after)]},
+                {"Key": "ScheduledBefore", "Values": [iso_z(before)]},
+            ],
+        ):
+            start = _execution_time(str(item["ExecutionTime"]))
+            if after < start <= before:
+                runs.append(UpcomingRun(name, window_id, start))
+    return sorted(runs, key=lambda run: (run.start, run.window))
+
+
+@tracer.capture_method
+def existing_schedules(group: str) -> list[str]:
+    """Names of every schedule in the group (tagpatch's and anyone else's)."""
+    return [
+        str(item["Name"])
+        for item in paginate(client("scheduler").list_schedules, "Schedules", GroupName=group, MaxResults=PAGE_SIZE)
+    ]
+
+
+def schedule_request(reminder: Reminder, target: ReminderTarget) -> dict[str, Any]:
+    return {
+        "Name": reminder.name,
+        "GroupName": target.group,
+        "Description": (
+            f"tagpatch reminder: window {reminder.window} at {iso_z(reminder.window_start)}, {reminder.lead_hours}h"
+        )[:512],
+        "ScheduleExpression": at_expression(reminder.send_at),
+        "ScheduleExpressionTimezone": "UTC",
+        "FlexibleTimeWindow": {"Mode": "OFF"},
+        "ActionAfterCompletion": "DELETE",
+        "State": "ENABLED",
+        "Target": {
+            "Arn": UNIVERSAL_SNS_PUBLISH,
+            "RoleArn": target.role_arn,
+            "Input": json.dumps(reminder.publish, sort_keys=True),
+            "DeadLetterConfig": {"Arn": target.dead_letter_arn},
+            # A reminder an hour late is still useful; one a day late is not.
+            "RetryPolicy": {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 10},
+        },
+    }
+
+
+def apply_reminders(plan: ReminderPlan, target: ReminderTarget) -> tuple[int, int]:
+    """Create and delete; a schedule already made or already gone counts as done (a retried cycle)."""
+    scheduler = client("scheduler")
+    created = deleted = 0
+    for name in plan.delete:
+        # Already gone: fired and deleted by Scheduler, or deleted by an earlier attempt.
+        with contextlib.suppress(scheduler.exceptions.ResourceNotFoundException):
+            scheduler.delete_schedule(Name=name, GroupName=target.group)
+        deleted += 1
+    for reminder in plan.create:
+        # Already there: made by an earlier attempt whose answer was lost (same name, same content).
+        with contextlib.suppress(scheduler.exceptions.ConflictException):
+            scheduler.create_schedule(**schedule_request(reminder, target))
+        created += 1
+    return created, deleted

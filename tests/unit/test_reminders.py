@@ -1,0 +1,162 @@
+"""PrePatchNotification's rules: which reminders a cycle wants, their names, and what it changes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tagpatch.desired import build_desired_state
+from tagpatch.policy import load_policy, parse_policy
+from tagpatch.reminders import (
+    NAME_LIMIT,
+    SNS_MESSAGE_LIMIT,
+    UpcomingRun,
+    at_expression,
+    desired_reminders,
+    horizon,
+    instances_by_window,
+    is_owned,
+    plan_reminders,
+    schedule_name,
+)
+
+from .builders import instance_line
+
+REPO = Path(__file__).resolve().parents[2]
+POLICY = load_policy(REPO / "policy" / "patch-policy.yaml")
+SUNDAY = datetime(2026, 11, 29, 2, tzinfo=UTC)
+TOPIC = "arn:aws:sns:us-east-1:123456789012:notifications"
+
+
+def line(owner: str, group: str, window: str = "sun-0200", cls: str = "ready", name: str | None = None) -> Any:
+    found = dict(instance_line(group=group, window=window, cls=cls))
+    found["owner"] = owner
+    found["name"] = name
+    if cls == "excepted":
+        found["tag_class"] = "ready"
+    return found
+
+
+def reminders(lines: list[Any], now: datetime, runs: list[datetime] | None = None) -> list[Any]:
+    desired = build_desired_state(lines, POLICY)
+    members = instances_by_window(lines, desired)
+    windows = {w.name: w for w in desired.windows}
+    upcoming = [UpcomingRun(name, "mw-0123456789abcdef0", start) for name in windows for start in runs or [SUNDAY]]
+    locations = {name: ("bucket", f"runs/x/reminders/{name}.jsonl.gz") for name in windows}
+    return desired_reminders(upcoming, windows, members, POLICY.notification_lead_hours, now, TOPIC, locations)
+
+
+def test_one_reminder_per_run_and_lead_time_whose_send_time_is_still_ahead() -> None:
+    lines = [line("team-a", "web"), line("team-b", "db")]
+    early = reminders(lines, SUNDAY - timedelta(days=4))
+    assert [(r.lead_hours, r.send_at) for r in early] == [
+        (72, SUNDAY - timedelta(hours=72)),
+        (24, SUNDAY - timedelta(hours=24)),
+        (1, SUNDAY - timedelta(hours=1)),
+    ]
+    # Time is an input: two hours before the window only the 1-hour reminder is still to come.
+    late = reminders(lines, SUNDAY - timedelta(hours=2))
+    assert [r.lead_hours for r in late] == [1]
+    assert reminders(lines, SUNDAY - timedelta(hours=1)) == []
+
+
+def test_the_horizon_is_the_largest_lead_time_plus_the_cycle_interval() -> None:
+    assert horizon(POLICY) == timedelta(hours=72 + 24)
+    document = {"version": 1, "notifications": {"lead_hours": [2, 48], "cycle_interval_hours": 6}}
+    assert horizon(parse_policy(document)) == timedelta(hours=54)
+
+
+def test_names_are_deterministic_owned_and_at_most_64_characters() -> None:
+    lines = [line("team-a", "web")]
+    first = reminders(lines, SUNDAY - timedelta(days=4))
+    again = reminders(lines, SUNDAY - timedelta(days=4, hours=-1))  # a later cycle, nothing changed
+    assert [r.name for r in first] == [r.name for r in again]
+    assert all(len(r.name) <= NAME_LIMIT and is_owned(r.name) for r in first)
+    longest = schedule_name("w" * 100, SUNDAY, 720, "x" * 10_000)
+    assert len(longest) <= NAME_LIMIT
+    assert not is_owned("tagpatch-by-hand") and not is_owned("someone-elses-schedule")
+
+
+def test_a_changed_window_membership_changes_the_name() -> None:
+    before = reminders([line("team-a", "web"), line("team-b", "db")], SUNDAY - timedelta(days=4))
+    after = reminders([line("team-a", "web")], SUNDAY - timedelta(days=4))
+    assert {r.name for r in before}.isdisjoint({r.name for r in after})
+
+
+def test_a_rerun_writes_nothing_and_stale_ones_are_deleted_and_foreign_ones_left_alone() -> None:
+    wanted = reminders([line("team-a", "web")], SUNDAY - timedelta(days=4))
+    existing = [r.name for r in wanted]
+    rerun = plan_reminders(wanted, [*existing, "someone-elses-schedule"])
+    assert rerun.create == () and rerun.delete == ()
+    assert rerun.counts() == {"create": 0, "delete": 0, "unchanged": 3, "foreign": 1}
+    moved = reminders([line("team-a", "web"), line("team-b", "db")], SUNDAY - timedelta(days=4))
+    plan = plan_reminders(moved, [*existing, "someone-elses-schedule"])
+    assert set(plan.delete) == set(existing)
+    assert [r.name for r in plan.create] == [r.name for r in moved]
+    assert "someone-elses-schedule" not in plan.delete
+
+
+def test_the_message_counts_per_owner_and_patch_group_and_carries_filterable_attributes() -> None:
+    lines = [line("team-a", "web", name="<b>web-1</b>"), line("team-a", "web"), line("team-b", "db")]
+    (reminder, *_) = reminders(lines, SUNDAY - timedelta(days=4))
+    request = reminder.publish
+    assert request["MessageStructure"] == "json"
+    attributes = request["MessageAttributes"]
+    assert attributes["owner"] == {"DataType": "String.Array", "StringValue": '["team-a", "team-b"]'}
+    assert attributes["patch_group"]["DataType"] == "String.Array"
+    assert json.loads(attributes["patch_group"]["StringValue"]) == ["db", "web"]
+    assert attributes["lead_hours"] == {"DataType": "Number", "StringValue": "72"}
+    body = json.loads(request["Message"])
+    text = body["default"]
+    assert "2026-11-29T02:00:00Z (UTC)" in text and "Install, reboot option RebootIfNeeded" in text
+    assert "team-a / web: 2" in text and "team-b / db: 1" in text
+    assert "&lt;b&gt;web-1&lt;/b&gt;" in text and "<b>" not in text  # tag values are escaped
+    structured = json.loads(body["sqs"])
+    assert structured["counts"] == [
+        {"owner": "team-a", "patch_group": "web", "instances": 2},
+        {"owner": "team-b", "patch_group": "db", "instances": 1},
+    ]
+    assert structured["list_key"].endswith(".jsonl.gz")
+
+
+def test_the_window_time_zone_is_shown_beside_utc() -> None:
+    (reminder, *_) = reminders(
+        [line("team-a", "web", window="tue-2330")],
+        datetime(2026, 12, 1, tzinfo=UTC),
+        runs=[datetime(2026, 12, 10, 22, 30, tzinfo=UTC)],
+    )
+    text = json.loads(reminder.publish["Message"])["default"]
+    assert "2026-12-10T22:30:00Z (UTC), 2026-12-10 23:30 CET (Europe/Berlin)" in text
+
+
+def test_an_excepted_instance_is_listed_and_marked() -> None:
+    lines = [line("team-a", "web"), line("team-a", "web", cls="excepted")]
+    (reminder, *_) = reminders(lines, SUNDAY - timedelta(days=4))
+    assert reminder.instances == 2
+    assert json.loads(reminder.publish["Message"])["default"].count("[excepted:") == 1
+
+
+def test_a_window_of_100000_instances_stays_under_the_sns_limit() -> None:
+    lines = [line(f"team-{i % 40}", f"group-{i % 30}") for i in range(100_000)]
+    (reminder, *_) = reminders(lines, SUNDAY - timedelta(days=4))
+    size = len(json.dumps(reminder.publish).encode())
+    assert size < SNS_MESSAGE_LIMIT
+    assert reminder.instances == 100_000
+    text = json.loads(reminder.publish["Message"])["default"]
+    assert "... and 99950 more." in text
+
+
+def test_at_expressions_are_utc_seconds() -> None:
+    assert at_expression(datetime(2026, 11, 28, 3, 0, 30, tzinfo=UTC)) == "at(2026-11-28T03:00:30)"
+
+
+@pytest.mark.parametrize("lead", [[], [0], "72"])
+def test_the_policy_rejects_bad_lead_hours(lead: object) -> None:
+    from tagpatch.errors import InvalidPatchPolicy
+
+    with pytest.raises(InvalidPatchPolicy, match=r"notifications\.lead_hours"):
+        parse_policy({"version": 1, "notifications": {"lead_hours": lead}})

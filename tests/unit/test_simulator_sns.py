@@ -1,0 +1,71 @@
+"""SNS filter policies and JSON message structure in the simulated account, as the SNS Developer Guide says."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from tagpatch_local import simulator
+
+
+@pytest.fixture
+def topic() -> Iterator[tuple[Any, Any, str]]:
+    with mock_aws():
+        simulator.install()
+        sns, sqs = boto3.client("sns", "us-east-1"), boto3.client("sqs", "us-east-1")
+        yield sns, sqs, sns.create_topic(Name="notifications")["TopicArn"]
+
+
+def subscribe(sns: Any, sqs: Any, topic_arn: str, name: str, policy: dict[str, Any]) -> str:
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes={"FilterPolicy": json.dumps(policy)})
+    return str(url)
+
+
+def received(sqs: Any, url: str) -> list[dict[str, Any]]:
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(message["Body"]) for message in messages]
+
+
+def publish(sns: Any, topic_arn: str, data_type: str, value: str) -> None:
+    attributes = {"owner": {"DataType": data_type, "StringValue": value}}
+    sns.publish(TopicArn=topic_arn, Message=value, MessageAttributes=attributes)
+
+
+def test_a_string_array_attribute_matches_when_any_element_matches(topic: tuple[Any, Any, str]) -> None:
+    sns, sqs, arn = topic
+    team_a = subscribe(sns, sqs, arn, "a", {"owner": ["team-a"]})
+    team_b = subscribe(sns, sqs, arn, "b", {"owner": ["team-b"]})
+    prefixed = subscribe(sns, sqs, arn, "p", {"owner": [{"prefix": "team-"}]})
+    publish(sns, arn, "String.Array", '["team-a", "team-c"]')
+    assert [m["Message"] for m in received(sqs, team_a)] == ['["team-a", "team-c"]']
+    assert received(sqs, team_b) == []
+    # An operator applies to each element (moto applied it to the array's JSON text).
+    assert len(received(sqs, prefixed)) == 1
+
+
+def test_a_string_attribute_is_compared_as_the_string_it_is(topic: tuple[Any, Any, str]) -> None:
+    sns, sqs, arn = topic
+    team_b = subscribe(sns, sqs, arn, "b", {"owner": ["team-b"]})
+    publish(sns, arn, "String", '["team-b"]')  # a String that looks like an array is not one
+    assert received(sqs, team_b) == []
+    publish(sns, arn, "String", "team-b")
+    assert [m["Message"] for m in received(sqs, team_b)] == ["team-b"]
+
+
+def test_json_message_structure_needs_a_default_and_each_protocol_gets_its_own(topic: tuple[Any, Any, str]) -> None:
+    sns, sqs, arn = topic
+    with pytest.raises(ClientError, match="No default entry"):
+        sns.publish(TopicArn=arn, Message=json.dumps({"sqs": "x"}), MessageStructure="json")
+    with pytest.raises(ClientError, match="failed to parse"):
+        sns.publish(TopicArn=arn, Message="not json", MessageStructure="json")
+    queue = subscribe(sns, sqs, arn, "q", {})
+    sns.publish(TopicArn=arn, Message=json.dumps({"default": "text", "sqs": '{"a": 1}'}), MessageStructure="json")
+    assert [m["Message"] for m in received(sqs, queue)] == ['{"a": 1}']
