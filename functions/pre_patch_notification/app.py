@@ -64,7 +64,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         put_jsonl_gz(ARTIFACTS.bucket, key, members[name].instances)
         locations[name] = (ARTIFACTS.bucket, key)
     wanted = desired_reminders(
-        runs, windows, members, policy.notification_lead_hours, cycle.now, NOTIFICATIONS.topic_arn, locations
+        runs,
+        windows,
+        members,
+        policy.notification_lead_hours,
+        cycle.now,
+        NOTIFICATIONS.topic_arn,
+        locations,
+        contact=policy.notification_contact,
     )
     plan = plan_reminders(wanted, existing_schedules(REMINDERS.schedule_group))
     created = deleted = 0

@@ -160,3 +160,38 @@ def test_the_policy_rejects_bad_lead_hours(lead: object) -> None:
 
     with pytest.raises(InvalidPatchPolicy, match=r"notifications\.lead_hours"):
         parse_policy({"version": 1, "notifications": {"lead_hours": lead}})
+
+
+def test_the_message_says_how_to_move_an_instance_and_whom_to_ask() -> None:
+    lines = [line("team-a", "web")]
+    desired = build_desired_state(lines, POLICY)
+    windows = {w.name: w for w in desired.windows}
+    upcoming = [UpcomingRun(name, "mw-0123456789abcdef0", SUNDAY) for name in windows]
+    locations = {name: ("bucket", f"runs/x/reminders/{name}.jsonl.gz") for name in windows}
+    (reminder, *_) = desired_reminders(
+        upcoming,
+        windows,
+        instances_by_window(lines, desired),
+        POLICY.notification_lead_hours,
+        SUNDAY - timedelta(days=4),
+        TOPIC,
+        locations,
+        contact="<platform@example.com>",
+    )
+    text = json.loads(reminder.publish["Message"])["default"]
+    assert "change its `Maintenance Window` tag" in text
+    assert "Questions: &lt;platform@example.com&gt;." in text
+
+
+@pytest.mark.parametrize("contact", ["", "   ", 7, "x" * 301])
+def test_the_policy_rejects_a_bad_contact(contact: object) -> None:
+    from tagpatch.errors import InvalidPatchPolicy
+
+    with pytest.raises(InvalidPatchPolicy, match=r"notifications\.contact"):
+        parse_policy({"version": 1, "notifications": {"contact": contact}})
+
+
+def test_the_policy_reads_the_contact() -> None:
+    policy = parse_policy({"version": 1, "notifications": {"contact": " #patching "}})
+    assert policy.notification_contact == "#patching"
+    assert "platform team" in POLICY.notification_contact

@@ -88,6 +88,8 @@ class PatchPolicy:
     notification_lead_hours: tuple[int, ...] = (72, 24, 1)
     # How often cycles run: reminders are kept for window runs within the largest lead time plus this.
     notification_cycle_interval_hours: int = 24
+    # Whom a reminder tells teams to ask (the policy's notifications.contact).
+    notification_contact: str = "your platform team (the owner of the tagpatch stack)"
     max_window_deletion_share: float = 0.25
     source: str = field(default="<memory>", compare=False)
 
@@ -265,7 +267,7 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
         baselines[operating_system] = _baseline(reader, value, f"baselines.{operating_system}")
 
     notifications = reader.mapping(
-        top.get("notifications", {}), "notifications", frozenset({"lead_hours", "cycle_interval_hours"})
+        top.get("notifications", {}), "notifications", frozenset({"lead_hours", "cycle_interval_hours", "contact"})
     )
     lead = notifications.get("lead_hours", [72, 24, 1])
     if not isinstance(lead, list) or not lead:
@@ -281,6 +283,10 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
         notifications.get("cycle_interval_hours", 24), "notifications.cycle_interval_hours", 1, 168
     )
 
+    contact = notifications.get("contact", PatchPolicy.notification_contact)
+    if not isinstance(contact, str) or not contact.strip() or len(contact) > 300:
+        raise reader.fail("notifications.contact", f"must be a text of 1 to 300 characters (got {contact!r})")
+
     reconcile = reader.mapping(top.get("reconcile", {}), "reconcile", frozenset({"max_window_deletion_share"}))
     share = reconcile.get("max_window_deletion_share", 0.25)
     if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
@@ -293,6 +299,7 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
         baselines=baselines,
         notification_lead_hours=lead_hours,
         notification_cycle_interval_hours=interval,
+        notification_contact=contact.strip(),
         max_window_deletion_share=float(share),
         source=source,
     )

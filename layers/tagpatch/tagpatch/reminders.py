@@ -221,7 +221,7 @@ def message_text(facts: Mapping[str, Any], listed: Sequence[Mapping[str, Any]]) 
         "What you can do: to move an instance to another window, change its `Maintenance Window` tag",
         "(a window name from the patch policy or a cron expression); the next tagpatch cycle moves it and",
         "its reminders. To keep it from being patched, ask security operations for a patch exception.",
-        "Questions: your platform team (the owner of the tagpatch stack).",
+        f"Questions: {escape(str(facts.get('contact') or 'your platform team'), quote=False)}.",
     ]
     return "\n".join(lines)
 
@@ -268,6 +268,7 @@ def desired_reminders(
     now: datetime,
     topic_arn: str,
     list_location: Mapping[str, tuple[str, str]],
+    contact: str = "your platform team (the owner of the tagpatch stack)",
 ) -> list[Reminder]:
     """One reminder per (run, lead time) whose send time is after `now`, for windows with instances.
 
@@ -303,6 +304,7 @@ def desired_reminders(
                 "patch_groups": list(found.patch_groups),
                 "list_bucket": bucket,
                 "list_key": key,
+                "contact": contact,
             }
             request = publish_request(facts, found.instances, topic_arn)
             # The name digests the message without the list's key (a new key every cycle).
