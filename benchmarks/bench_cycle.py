@@ -22,6 +22,7 @@ import json
 import platform
 import resource
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -131,12 +132,18 @@ def run_two_cycles(
 
 
 def with_peaks(timed: CycleResult, traced: CycleResult) -> CycleResult:
-    """The timed pass's runs, each with the peak allocations of the same invocation in the traced pass."""
-    if [run.function for run in timed.function_runs] != [run.function for run in traced.function_runs]:
+    """The timed pass's runs, each with the largest peak its function reached in the traced pass.
+
+    Map iterations run concurrently, so the two passes may invoke the functions in another order;
+    they must invoke the same functions the same number of times.
+    """
+    if Counter(run.function for run in timed.function_runs) != Counter(run.function for run in traced.function_runs):
         raise RuntimeError("the traced pass invoked other functions than the timed pass")
+    peaks: dict[str, int] = {}
+    for run in traced.function_runs:
+        peaks[run.function] = max(peaks.get(run.function, 0), run.peak_bytes or 0)
     timed.function_runs = [
-        FunctionRun(run.function, run.memory_mb, run.seconds, peak.peak_bytes)
-        for run, peak in zip(timed.function_runs, traced.function_runs, strict=True)
+        FunctionRun(run.function, run.memory_mb, run.seconds, peaks[run.function]) for run in timed.function_runs
     ]
     return timed
 
