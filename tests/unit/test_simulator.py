@@ -19,9 +19,11 @@ REGION = "us-east-1"
 
 
 def _register(n: int, *, start: int = 0, **overrides: Any) -> list[str]:
-    ids = []
-    for i in range(start, start + n):
-        instance_id = f"i-{i:017x}"
+    return _register_ids([f"i-{i:017x}" for i in range(start, start + n)], **overrides)
+
+
+def _register_ids(ids: list[str], **overrides: Any) -> list[str]:
+    for instance_id in ids:
         kwargs: dict[str, Any] = {
             "ping_status": "Online",
             "platform_type": "Linux",
@@ -32,7 +34,6 @@ def _register(n: int, *, start: int = 0, **overrides: Any) -> list[str]:
         }
         kwargs.update(overrides)
         simulator.register_managed_instance(ACCOUNT, REGION, instance_id, **kwargs)
-        ids.append(instance_id)
     return ids
 
 
@@ -123,16 +124,7 @@ def test_tag_filters_read_ec2_tags(ssm: Any) -> None:
     )
     tagged = sorted(i["InstanceId"] for i in reservation["Instances"])
     _register(2)
-    for instance_id in tagged:
-        simulator.register_managed_instance(
-            ACCOUNT,
-            REGION,
-            instance_id,
-            ping_status="Online",
-            platform_type="Linux",
-            platform_name="Ubuntu",
-            platform_version="22.04",
-        )
+    _register_ids(tagged, platform_name="Ubuntu", platform_version="22.04")
     assert _all_ids(ssm, Filters=[{"Key": "tag:Patch Group", "Values": ["web"]}]) == tagged
     assert _all_ids(ssm, Filters=[{"Key": "tag-key", "Values": ["Patch Group"]}]) == tagged
 
@@ -365,16 +357,7 @@ def test_remembered_attribute_names_serialise_exactly_as_moto_does(ssm: Any, mon
         )["Instances"]
     ]
     ec2.stop_instances(InstanceIds=ids[:1])
-    for instance_id in ids[1:]:
-        simulator.register_managed_instance(
-            ACCOUNT,
-            REGION,
-            instance_id,
-            ping_status="Online",
-            platform_type="Linux",
-            platform_name="Ubuntu",
-            platform_version="22.04",
-        )
+    _register_ids(ids[1:], platform_name="Ubuntu", platform_version="22.04")
     ssm.create_maintenance_window(
         Name="web-sunday", Schedule="cron(0 2 ? * SUN *)", Duration=3, Cutoff=1, AllowUnassociatedTargets=False
     )

@@ -130,14 +130,19 @@ def _deliver_to_topic(rule: Any, target: dict[str, Any], event: Any) -> None:
             )
         )
         return
+    message = _target_input(target, event)
+    sns_backends[arn.account][arn.region].publish(message=message, arn=target["Arn"])
+
+
+def _target_input(target: dict[str, Any], event: Any) -> str:
+    """What EventBridge sends the target: the event, or what the target's InputTransformer makes of it."""
     transformer = target.get("InputTransformer", {})
     body: Any = EventTemplateParser.parse(
         input_template=transformer.get("InputTemplate"),
         input_paths_map=transformer.get("InputPathsMap", {}),
         event=event,
     )
-    message = body if isinstance(body, str) else json.dumps(body)
-    sns_backends[arn.account][arn.region].publish(message=message, arn=target["Arn"])
+    return body if isinstance(body, str) else json.dumps(body)
 
 
 @dataclass(frozen=True)
@@ -183,16 +188,11 @@ def _deliver_to_function(rule: Any, target: dict[str, Any], event: Any) -> None:
             )
         )
         return
-    transformer = target.get("InputTransformer", {})
-    body: Any = EventTemplateParser.parse(
-        input_template=transformer.get("InputTemplate"),
-        input_paths_map=transformer.get("InputPathsMap", {}),
-        event=event,
-    )
+    body = _target_input(target, event)
     headers: dict[str, str] = {}
     error = None
     try:
-        backend.invoke(target["Arn"], None, body if isinstance(body, str) else json.dumps(body), {}, headers)
+        backend.invoke(target["Arn"], None, body, {}, headers)
         if headers.get("x-amz-function-error"):
             error = "the function returned an error"
     except Exception as exc:  # the handler raised: EventBridge would retry, then drop it
