@@ -9,12 +9,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
 from botocore.retries.standard import (
     ModeledRetryableChecker,
     OrRetryChecker,
@@ -40,11 +42,44 @@ _RETRY_CONDITIONS: Final = OrRetryChecker(
 _services_used: set[str] = set()
 
 
+_ZERO: Final = timedelta(0)
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """botocore's response timestamp parser, without dateutil for the ISO 8601 UTC strings AWS sends.
+
+    botocore parses every timestamp with dateutil, about 150 us each; a DescribeInstances page of
+    1,000 instances holds several thousand (launch, attachment and usage times), which made the parse
+    the largest part of Discovery. `datetime.fromisoformat` reads the same strings in about 1 us.
+    Anything else (epoch numbers from JSON protocols, RFC 822, other offsets) goes to botocore's own.
+    """
+    if type(value) is str:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.utcoffset() == _ZERO:
+                return parsed
+    result: datetime = DEFAULT_TIMESTAMP_PARSER(value)
+    return result
+
+
+def _default_session() -> boto3.session.Session:
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    session = boto3.DEFAULT_SESSION
+    assert session is not None
+    # Parsers are made per response from the session's factory, so this applies to every client.
+    session._session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
+    return session
+
+
 @functools.cache
 def client(service_name: str) -> Any:
     """The process-wide client for a service (region and credentials from the environment)."""
     _services_used.add(service_name)
-    return boto3.client(service_name, config=_CLIENT_CONFIG)
+    return _default_session().client(service_name, config=_CLIENT_CONFIG)
 
 
 def error_code(error: ClientError) -> str:

@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 from moto.core.responses import ActionResult
+from moto.ec2.models import ec2_backends
 from moto.ec2.models.tags import TagBackend
 from moto.ec2.responses.instances import InstanceResponse
 from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, filter_reservations, get_prefix
@@ -80,3 +81,17 @@ def _install_paged_describe_instances() -> None:
     describe_instances.__wrapped__ = original  # type: ignore[attr-defined]  # the tests compare both
     setattr(describe_instances, MARKER, "ec2:DescribeInstances paged without copying the Region")
     InstanceResponse.describe_instances = describe_instances  # type: ignore[method-assign]
+
+
+def instance_tag_values(account_id: str, region: str, key: str) -> set[str]:
+    """Every non-empty value of tag `key` on an instance, read from moto's tag store.
+
+    For the harness (the runner subscribes one queue per Owner), not for tagpatch: listing them
+    through DescribeInstances would serialise and parse the whole fleet once more per cycle.
+    """
+    tags: dict[str, dict[str, str]] = ec2_backends[account_id][region].tags
+    return {
+        value
+        for resource_id, resource_tags in tags.items()
+        if resource_id.startswith("i-") and (value := resource_tags.get(key))
+    }
