@@ -1,4 +1,7 @@
-"""Discovery: write the inventory of every non-terminated instance to S3 and return its key."""
+"""Discovery: list a bounded share of the fleet from the cursor, write it to S3, return the next cursor.
+
+The workflow calls it until the cursor's phase is `done`; see tagpatch.discovery.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +10,40 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.config import ArtifactConfig
+from tagpatch.config import ArtifactConfig, DiscoveryConfig
 from tagpatch.cycle import Cycle
-from tagpatch.discovery import DiscoveryCounts, discover
-from tagpatch.inventory import put_jsonl_gz
+from tagpatch.discovery import TIME_SHARE, DiscoveryCursor, discover_some
 from tagpatch.observability import lambda_entry, logger, metrics
 
 ARTIFACTS = ArtifactConfig.from_env()
+DISCOVERY = DiscoveryConfig.from_env()
 
 
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     cycle = Cycle.from_payload(event.get("cycle"))
-    counts = DiscoveryCounts()
-    key = cycle.artifact_key("inventory.jsonl.gz")
-    size = put_jsonl_gz(ARTIFACTS.bucket, key, discover(counts))
-    metrics.add_metric(name="InstancesDiscovered", unit=MetricUnit.Count, value=counts.instances)
+    before = DiscoveryCursor.from_payload(event.get("discovery"))
+    cursor = discover_some(
+        before,
+        cycle,
+        ARTIFACTS.bucket,
+        items=DISCOVERY.items_per_invocation,
+        seconds=context.get_remaining_time_in_millis() / 1000 * TIME_SHARE,
+    )
+    if cursor.phase == "done":
+        metrics.add_metric(name="InstancesDiscovered", unit=MetricUnit.Count, value=cursor.instances)
     logger.info(
-        "inventory written",
+        "fleet listed" if cursor.phase == "done" else "part of the fleet listed",
         extra={
-            "inventory_key": key,
-            "instances": counts.instances,
-            "ssm_registered": counts.ssm_registered,
-            "ec2_pages": counts.ec2_pages,
-            "ssm_pages": counts.ssm_pages,
-            "bytes": size,
+            "phase": cursor.phase,
+            "invocation": cursor.invocations,
+            "instances": cursor.instances,
+            "listed_instances": cursor.instances - before.instances,
+            "ssm_registered": cursor.ssm_registered,
+            "ec2_pages": cursor.ec2_pages,
+            "ssm_pages": cursor.ssm_pages,
+            "inventory_parts": cursor.inventory_parts,
+            "managed_parts": cursor.managed_parts,
         },
     )
-    return {
-        "inventory_key": key,
-        "instances": counts.instances,
-        "ssm_registered": counts.ssm_registered,
-    }
+    return cursor.to_payload()

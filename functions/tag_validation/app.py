@@ -9,8 +9,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tagpatch.config import ArtifactConfig, ExceptionsConfig, PolicyConfig
 from tagpatch.cycle import Cycle
+from tagpatch.discovery import DiscoveryCursor, read_inventory
+from tagpatch.errors import InvalidCycleInput
 from tagpatch.exceptions import load_exceptions
-from tagpatch.inventory import get_jsonl_gz, put_json, put_jsonl_gz
+from tagpatch.inventory import put_json, put_jsonl_gz
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
 from tagpatch.validation import ValidationSummary, validate_inventory
@@ -23,7 +25,9 @@ EXCEPTIONS = ExceptionsConfig.from_env()
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     cycle = Cycle.from_payload(event.get("cycle"))
-    inventory_key = str(event["discovery"]["inventory_key"])
+    discovery = DiscoveryCursor.from_payload(event.get("discovery"))
+    if discovery.phase != "done":
+        raise InvalidCycleInput(f"discovery is not done (phase {discovery.phase!r}): the inventory is incomplete")
     policy = load_policy(POLICY.policy_path)
     # A bad exceptions file or entry never stops the cycle: it is reported, and the rules apply.
     exceptions = load_exceptions(EXCEPTIONS.exceptions_path, cycle.now)
@@ -32,7 +36,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     put_jsonl_gz(
         ARTIFACTS.bucket,
         instances_key,
-        validate_inventory(get_jsonl_gz(ARTIFACTS.bucket, inventory_key), policy, cycle, summary, exceptions),
+        validate_inventory(
+            read_inventory(ARTIFACTS.bucket, cycle, discovery.inventory_parts), policy, cycle, summary, exceptions
+        ),
     )
     by_class = summary.counts_by_class()
     report_key = cycle.artifact_key("tag-report.json")

@@ -581,8 +581,9 @@ def _ensure_instance_profile(iam: Any) -> None:
 def _ec2_fast_paths(backend: Any) -> Iterator[None]:
     """Make moto's instance creation O(1) per instance while seeding.
 
-    moto 5.2.5 scans all ~1,300 default AMIs (describe_images) and copies every reservation
-    (get_instance) for each new instance, so seeding 10,000 instances one by one is quadratic.
+    moto 5.2.5 scans all ~1,300 default AMIs (describe_images), copies every reservation
+    (get_instance) and lists every volume (describe_volumes, to tag the new root volume) for each new
+    instance, so seeding 10,000 instances one by one is quadratic (100,000 did not finish seeding).
     These shortcuts return the same objects for the exact lookups instance creation makes, and are
     removed again afterwards.
     """
@@ -605,13 +606,21 @@ def _ec2_fast_paths(backend: Any) -> Iterator[None]:
                     return instance
         return original_get_instance(instance_id)
 
+    def describe_volumes(volume_ids: Any = None, filters: Any = None) -> Any:
+        if not filters and volume_ids and len(volume_ids) == 1 and volume_ids[0] in backend.volumes:
+            return [backend.volumes[volume_ids[0]]]
+        return original_describe_volumes(volume_ids=volume_ids, filters=filters)
+
+    original_describe_volumes = backend.describe_volumes
     backend.describe_images = describe_images
     backend.get_instance = get_instance
+    backend.describe_volumes = describe_volumes
     try:
         yield
     finally:
         del backend.describe_images
         del backend.get_instance
+        del backend.describe_volumes
 
 
 def _computer_name(os_name: str, instance_id: str, private_ip: str | None, region: str) -> str:

@@ -81,7 +81,55 @@ def test_discovery_pages_instead_of_calling_per_instance(account: SimulatedAccou
     registered = sum(1 for item in fleet if item.ssm != "unmanaged")
     assert calls["ec2:DescribeInstances"] == pages(1120, 1000) == 2
     assert calls["ssm:DescribeInstanceInformation"] == pages(registered, 50)
-    assert set(calls) == {"ec2:DescribeInstances", "ssm:DescribeInstanceInformation", "s3:PutObject"}
+    # One invocation (the default share is 25,000): a managed-node part and an inventory part, and
+    # the node part read back for the join.
+    assert calls["s3:PutObject"] == 2
+    assert calls["s3:GetObject"] == 1
+    assert set(calls) == {"ec2:DescribeInstances", "ssm:DescribeInstanceInformation", "s3:PutObject", "s3:GetObject"}
+
+
+def test_discovery_in_bounded_invocations_lists_every_instance_once() -> None:
+    """A share of 300 items per invocation: the workflow loops Discovery from its cursor, each
+    invocation takes whole pages up to its share, and TagValidation reads every part: the same
+    instances report as one invocation gives, nothing lost or listed twice."""
+    fleet = generate_fleet(
+        GeneratorSpec(
+            count=1120,
+            patch_groups={"web": 1},
+            schedules={"sun-0200": 1},
+            os={"UBUNTU": 1, "WINDOWS": 1},
+            unmanaged_share=0.1,
+            seed=5,
+        )
+    )
+    reports = {}
+    for share in ("300", "25000"):
+        overrides = {"DiscoveryItemsPerInvocation": share}
+        with SimulatedAccount(REPO / "template.yaml", parameter_overrides=overrides) as acc:
+            ids = acc.seed(fleet)
+            result = run_ok(acc)
+            lines = instance_lines(acc, result)
+            assert sorted(line["instance_id"] for line in lines) == sorted(ids)
+            # Each account draws its own instance ids: compare by the fleet entry each line is for.
+            position = {instance_id: index for index, instance_id in enumerate(ids)}
+            by_entry = sorted(({**line, "instance_id": position[line["instance_id"]]} for line in lines), key=str)
+            reports[share] = (result, by_entry)
+    chunked, whole = reports["300"], reports["25000"]
+    assert chunked[1] == whole[1]
+    registered = sum(1 for item in fleet if item.ssm != "unmanaged")
+    assert chunked[0].output is not None
+    discovery = chunked[0].output["discovery"]
+    calls = chunked[0].calls_by_function["DiscoveryFunction"]
+    # Pages of 50 nodes (six to a share of 300) and of 300 instances (one to a share).
+    assert calls["ssm:DescribeInstanceInformation"] == discovery["ssm_pages"] == pages(registered, 50)
+    assert calls["ec2:DescribeInstances"] == discovery["ec2_pages"] == pages(1120, 300)
+    assert discovery["managed_parts"] == pages(pages(registered, 50), 6)
+    # The last node invocation goes on to the first instance page with the share it has left.
+    assert discovery["invocations"] == discovery["managed_parts"] + discovery["inventory_parts"] - 1
+    assert discovery["inventory_parts"] == pages(1120, 300)
+    invocations = [run for run in chunked[0].function_runs if run.function == "DiscoveryFunction"]
+    assert len(invocations) == discovery["invocations"] > 1
+    assert (discovery["instances"], discovery["ssm_registered"]) == (1120, registered)
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ import pytest
 from moto import mock_aws
 
 from tagpatch.cycle import Cycle, start_cycle
+from tagpatch.discovery import DiscoveryCursor
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = REPO_ROOT / "events"
@@ -166,10 +167,18 @@ def test_function_event_cycle_is_a_valid_cycle_payload(name: str) -> None:
 
 def test_tag_validation_event_has_discovery_results() -> None:
     event = read(EVENTS / "tag_validation.json")
-    discovery = event["discovery"]
-    assert set(discovery) == {"inventory_key", "instances", "ssm_registered"}
-    assert discovery["inventory_key"] == Cycle.from_payload(event["cycle"]).artifact_key("inventory.jsonl.gz")
-    assert discovery["ssm_registered"] <= discovery["instances"]
+    discovery = DiscoveryCursor.from_payload(event["discovery"])
+    # What the Discovery state's ResultSelector keeps, once the FleetListed choice lets it through.
+    assert discovery.to_payload() == event["discovery"]
+    assert discovery.phase == "done"
+    assert discovery.ssm_registered <= discovery.instances
+
+
+def test_discovery_event_starts_where_the_workflow_starts_it() -> None:
+    states = json.loads((REPO_ROOT / "statemachines" / "patch_cycle.asl.json").read_text())["States"]
+    assert read(EVENTS / "discovery.json")["discovery"] == states["StartDiscovery"]["Result"]
+    selected = {name.removesuffix(".$") for name in states["Discovery"]["ResultSelector"]}
+    assert selected == set(DiscoveryCursor().to_payload())
 
 
 def test_report_failure_event_is_what_a_caught_error_looks_like() -> None:

@@ -129,3 +129,21 @@ class ReminderConfig:
             role_arn=_required(environ, "REMINDER_ROLE_ARN"),
             dead_letter_arn=_required(environ, "REMINDER_DEAD_LETTER_ARN"),
         )
+
+
+@dataclass(frozen=True)
+class DiscoveryConfig:
+    """How much one Discovery invocation lists before it hands its cursor to the next."""
+
+    items_per_invocation: int  # nodes and instances, counted by whole pages
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> DiscoveryConfig:
+        raw = _required(environ, "DISCOVERY_ITEMS_PER_INVOCATION")
+        try:
+            items = int(raw)
+        except ValueError:
+            items = 0
+        if items < 1:
+            raise ConfigurationError(f"DISCOVERY_ITEMS_PER_INVOCATION must be a positive integer, got {raw!r}")
+        return cls(items_per_invocation=items)

@@ -1,65 +1,105 @@
 """Discovery: every non-terminated instance, joined with what SSM knows about it.
 
-Two paginated listings and a join in memory: ceil(N/1000) DescribeInstances calls and ceil(M/50)
-DescribeInstanceInformation calls, never a call per instance.
+Two paginated listings and a join, never a call per instance: ceil(M/50) DescribeInstanceInformation
+calls, then ceil(N/1000) DescribeInstances calls. A listing's pages form a chain (each page's token
+comes from the one before), so they cannot be fanned out; instead the workflow calls Discovery again
+and again, each invocation taking a bounded share of the pages from a cursor, until both listings are
+done (docs/decisions.md, "Discovery in bounded invocations"). Each invocation writes its own part:
+managed nodes to `managed-nodes/part-NNNNN.jsonl.gz`, inventory records to
+`inventory/part-NNNNN.jsonl.gz`, and TagValidation reads the inventory parts in order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, Final
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Final, Literal, cast, get_args
 
-from tagpatch.aws import client, paginate
-from tagpatch.inventory import InventoryRecord, SsmFacts
+from tagpatch.aws import client
+from tagpatch.cycle import Cycle
+from tagpatch.errors import DiscoveryStalled, InvalidCycleInput
+from tagpatch.inventory import InventoryRecord, SsmFacts, get_jsonl_gz, put_jsonl_gz
 from tagpatch.observability import tracer
 from tagpatch.platforms import operating_system_from_ec2, operating_system_from_ssm
 
 EC2_PAGE_SIZE: Final = 1000  # DescribeInstances maximum
+EC2_MIN_PAGE_SIZE: Final = 5  # DescribeInstances minimum
 SSM_PAGE_SIZE: Final = 50  # DescribeInstanceInformation maximum
 NON_TERMINATED_STATES: Final = ["pending", "running", "shutting-down", "stopping", "stopped"]
+# What an invocation keeps of a managed node: the fields `to_record` reads.
+NODE_FIELDS: Final = ("InstanceId", "PingStatus", "PlatformType", "PlatformName", "PlatformVersion", "AgentVersion")
+# Stop taking pages once this share of the function's time is gone: a slow Region or throttling
+# backoff ends an invocation early, it never runs one into its timeout.
+TIME_SHARE: Final = 0.5
+
+Phase = Literal["managed_nodes", "instances", "done"]
+PHASES: Final = get_args(Phase)
 
 
-@dataclass
-class DiscoveryCounts:
+@dataclass(frozen=True)
+class DiscoveryCursor:
+    """Where a cycle's discovery stands between two invocations (the state's payload, a few hundred bytes)."""
+
+    phase: Phase = "managed_nodes"
+    token: str | None = None  # the next page of the current listing
+    managed_parts: int = 0
+    inventory_parts: int = 0
     instances: int = 0
     ssm_registered: int = 0
-    ec2_pages: int = 0
     ssm_pages: int = 0
+    ec2_pages: int = 0
+    invocations: int = 0
 
-    def count_ec2_page(self) -> None:
-        self.ec2_pages += 1
+    @classmethod
+    def from_payload(cls, payload: Any) -> DiscoveryCursor:
+        if payload is None:
+            return cls()
+        if not isinstance(payload, Mapping):
+            raise InvalidCycleInput(f"discovery must be an object, got {type(payload).__name__}")
+        unknown = set(payload) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise InvalidCycleInput(f"discovery has unknown fields {sorted(unknown)}")
+        phase = payload.get("phase", "managed_nodes")
+        if phase not in PHASES:
+            raise InvalidCycleInput(f"discovery.phase must be one of {list(PHASES)}, got {phase!r}")
+        token = payload.get("token")
+        if token is not None and (not isinstance(token, str) or not token):
+            raise InvalidCycleInput("discovery.token must be a non-empty string or null")
+        counts = {}
+        for name in ("managed_parts", "inventory_parts", "instances", "ssm_registered", "ssm_pages", "ec2_pages"):
+            value = payload.get(name, 0)
+            if type(value) is not int or value < 0:
+                raise InvalidCycleInput(f"discovery.{name} must be a non-negative integer, got {value!r}")
+            counts[name] = value
+        invocations = payload.get("invocations", 0)
+        if type(invocations) is not int or invocations < 0:
+            raise InvalidCycleInput(f"discovery.invocations must be a non-negative integer, got {invocations!r}")
+        return cls(phase=cast(Phase, phase), token=token, invocations=invocations, **counts)
 
-    def count_ssm_page(self) -> None:
-        self.ssm_pages += 1
-
-
-@tracer.capture_method
-def managed_instances(counts: DiscoveryCounts) -> dict[str, dict[str, Any]]:
-    """SSM's view of every managed node, keyed by instance id."""
-    nodes = paginate(
-        client("ssm").describe_instance_information,
-        "InstanceInformationList",
-        on_page=counts.count_ssm_page,
-        MaxResults=SSM_PAGE_SIZE,
-    )
-    return {node["InstanceId"]: node for node in nodes}
-
-
-def _ec2_instances(counts: DiscoveryCounts) -> Iterator[dict[str, Any]]:
-    filters = [{"Name": "instance-state-name", "Values": NON_TERMINATED_STATES}]
-    reservations = paginate(
-        client("ec2").describe_instances,
-        "Reservations",
-        on_page=counts.count_ec2_page,
-        MaxResults=EC2_PAGE_SIZE,
-        Filters=filters,
-    )
-    for reservation in reservations:
-        yield from reservation.get("Instances", [])
+    def to_payload(self) -> dict[str, Any]:
+        return asdict(self)
 
 
-def to_record(instance: dict[str, Any], node: dict[str, Any] | None) -> InventoryRecord:
+def managed_nodes_key(cycle: Cycle, part: int) -> str:
+    return cycle.artifact_key(f"managed-nodes/part-{part:05d}.jsonl.gz")
+
+
+def inventory_key(cycle: Cycle, part: int) -> str:
+    return cycle.artifact_key(f"inventory/part-{part:05d}.jsonl.gz")
+
+
+def inventory_keys(cycle: Cycle, parts: int) -> list[str]:
+    """The inventory parts Discovery wrote for `cycle`, in order."""
+    return [inventory_key(cycle, part) for part in range(parts)]
+
+
+def read_inventory(bucket: str, cycle: Cycle, parts: int) -> Iterator[InventoryRecord]:
+    for key in inventory_keys(cycle, parts):
+        yield from get_jsonl_gz(bucket, key)
+
+
+def to_record(instance: dict[str, Any], node: Mapping[str, Any] | None) -> InventoryRecord:
     tags = {tag["Key"]: tag.get("Value", "") for tag in instance.get("Tags", [])}
     ssm: SsmFacts = {
         "registered": node is not None,
@@ -86,13 +126,107 @@ def to_record(instance: dict[str, Any], node: dict[str, Any] | None) -> Inventor
     }
 
 
+@dataclass
+class _Budget:
+    """How much more this invocation may list: items (deterministic) and time (a safety net)."""
+
+    share: int  # items per invocation, as configured
+    deadline: float  # a `clock()` value
+    clock: Callable[[], float] = time.monotonic
+    spent: int = 0
+
+    def spend(self, items: int) -> None:
+        self.spent += items
+
+    @property
+    def left(self) -> bool:
+        return self.spent < self.share and self.clock() < self.deadline
+
+    @property
+    def ec2_page_size(self) -> int:
+        """Whole pages up to the share, so a small share still lists in steps of it."""
+        return max(EC2_MIN_PAGE_SIZE, min(EC2_PAGE_SIZE, self.share))
+
+
+def _next_token(cursor: DiscoveryCursor, page: Mapping[str, Any]) -> str | None:
+    token = page.get("NextToken") or None
+    if token is not None and token == cursor.token:
+        raise DiscoveryStalled(f"{cursor.phase}: the service returned the token it was given; listing would not end")
+    return token
+
+
+def _list_managed_nodes(cursor: DiscoveryCursor, budget: _Budget) -> tuple[DiscoveryCursor, list[dict[str, Any]]]:
+    nodes: list[dict[str, Any]] = []
+    while True:
+        page = client("ssm").describe_instance_information(
+            MaxResults=SSM_PAGE_SIZE, **({"NextToken": cursor.token} if cursor.token else {})
+        )
+        listed = page.get("InstanceInformationList", [])
+        nodes.extend({field: node[field] for field in NODE_FIELDS if field in node} for node in listed)
+        budget.spend(max(len(listed), 1))
+        cursor = replace(cursor, token=_next_token(cursor, page), ssm_pages=cursor.ssm_pages + 1)
+        if cursor.token is None or not budget.left:
+            return cursor, nodes
+
+
+def _list_instances(
+    cursor: DiscoveryCursor, budget: _Budget, nodes: Mapping[str, Mapping[str, Any]]
+) -> tuple[DiscoveryCursor, list[InventoryRecord]]:
+    records: list[InventoryRecord] = []
+    page_size = budget.ec2_page_size
+    filters = [{"Name": "instance-state-name", "Values": NON_TERMINATED_STATES}]
+    registered = 0
+    while True:
+        page = client("ec2").describe_instances(
+            MaxResults=page_size, Filters=filters, **({"NextToken": cursor.token} if cursor.token else {})
+        )
+        listed = 0
+        for reservation in page.get("Reservations", []):
+            for instance in reservation.get("Instances", []):
+                node = nodes.get(instance["InstanceId"])
+                registered += node is not None
+                records.append(to_record(instance, node))
+                listed += 1
+        budget.spend(max(listed, 1))
+        cursor = replace(cursor, token=_next_token(cursor, page), ec2_pages=cursor.ec2_pages + 1)
+        if cursor.token is None or not budget.left:
+            cursor = replace(
+                cursor, instances=cursor.instances + len(records), ssm_registered=cursor.ssm_registered + registered
+            )
+            return cursor, records
+
+
 @tracer.capture_method
-def discover(counts: DiscoveryCounts) -> Iterator[InventoryRecord]:
-    """Yield one record per non-terminated instance, in the order EC2 lists them."""
-    nodes = managed_instances(counts)
-    for instance in _ec2_instances(counts):
-        counts.instances += 1
-        node = nodes.get(instance["InstanceId"])
-        if node is not None:
-            counts.ssm_registered += 1
-        yield to_record(instance, node)
+def discover_some(
+    cursor: DiscoveryCursor,
+    cycle: Cycle,
+    bucket: str,
+    *,
+    items: int,
+    seconds: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> DiscoveryCursor:
+    """List up to about `items` nodes and instances (whole pages) from `cursor`, for at most about
+    `seconds`; write what was listed as parts; return the cursor for the next invocation."""
+    if cursor.phase == "done":
+        return cursor
+    budget = _Budget(share=items, deadline=clock() + seconds, clock=clock)
+    cursor = replace(cursor, invocations=cursor.invocations + 1)
+    if cursor.phase == "managed_nodes":
+        cursor, nodes = _list_managed_nodes(cursor, budget)
+        put_jsonl_gz(bucket, managed_nodes_key(cycle, cursor.managed_parts), nodes)
+        cursor = replace(cursor, managed_parts=cursor.managed_parts + 1)
+        if cursor.token is not None:
+            return cursor
+        cursor = replace(cursor, phase="instances")
+        if not budget.left:
+            return cursor
+    managed = {
+        node["InstanceId"]: node
+        for part in range(cursor.managed_parts)
+        for node in get_jsonl_gz(bucket, managed_nodes_key(cycle, part))
+    }
+    cursor, records = _list_instances(cursor, budget, managed)
+    put_jsonl_gz(bucket, inventory_key(cycle, cursor.inventory_parts), records)
+    cursor = replace(cursor, inventory_parts=cursor.inventory_parts + 1)
+    return cursor if cursor.token is not None else replace(cursor, phase="done")

@@ -50,3 +50,7 @@ class CycleAlreadyRunning(TagpatchError):
 
 class InvalidConfigEvent(TagpatchError):
     """An event sent to the Config rule function is not one AWS Config sends to a custom rule."""
+
+
+class DiscoveryStalled(TagpatchError):
+    """A listing answered with the token it was given: paging on would never end."""
