@@ -177,6 +177,14 @@ def problems(account: Account, result: CycleResult) -> list[dict[str, Any]]:
     return found
 
 
+def holds(account: Account, result: CycleResult) -> list[dict[str, Any]]:
+    """Patch groups with held instances: which are scanned only, which patched by id (window-report.json)."""
+    windows = (result.output or {}).get("windows")
+    if not windows:
+        return []
+    return list(json.loads(_artifact(account, windows["report_key"])).get("holds", []))
+
+
 def failures(result: CycleResult) -> list[dict[str, Any]]:
     """What did not happen: every window SSM rejected, and the execution's own error if it failed."""
     found: list[dict[str, Any]] = [
@@ -225,6 +233,7 @@ def summary_document(account: Account, result: CycleResult, instances: list[dict
         "changes": change_counts(account, result),
         "patching": patching_summary(result),
         "problems": problems(account, result),
+        "holds": holds(account, result),
         "failures": failures(result),
         "output": result.output,
     }
