@@ -3,7 +3,7 @@
 - summary.json: the execution, every AWS call, instances by class, changes by resource kind,
   problems, failures (what SSM rejected, and the execution's error), and the state machine's final
   output (for a failed execution, the state its Fail state received);
-- instances.jsonl: one line per instance (class, reasons, warnings, tags in use);
+- instances.jsonl: one line per instance (class, exception and hold, reasons, warnings, tags in use);
 - changes.jsonl: one line per change proposed (plan) or attempted (apply, with its outcome);
 - tag-report.json: problems grouped by owner, for the app teams;
 - patch-results.jsonl: PatchMonitoring's outcome per instance in scope (patched, failed, missed,
@@ -36,6 +36,7 @@ INSTANCE_FIELDS = (
     "class",
     "tag_class",
     "exception",
+    "held",
     "expired_exception",
     "reasons",
     "warnings",
