@@ -793,3 +793,15 @@ def test_held_groups_of_a_route_share_their_id_targets() -> None:
         ("tagpatch-install-reboot-patch-group-ids-01", 2),
         ("tagpatch-install-reboot-patch-group-held-01", 2),
     ]
+
+
+def test_no_hold_is_applied_in_a_window_already_over_a_quota(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tagpatch.desired as desired  # noqa: PLC0415
+
+    monkeypatch.setattr(desired, "MAX_TARGETS_PER_WINDOW", 1)
+    # Two routes (one per patch group key) need two tag targets: one is already cut. Holding web would
+    # only move the cut, so it is not applied, and both problems are said.
+    state = build(line("db", key="PatchGroup"), line("web"), held_line("web"))
+    assert state.holds == ()
+    assert sorted(problem.kind for problem in state.problems) == ["hold", "target"]
+    assert [t.name for t in only_window(state).targets] == ["tagpatch-install-reboot-patch-group-01"]

@@ -314,14 +314,14 @@ def _build_window(demand: _WindowDemand, problems: list[Problem], holds: list[Ho
 
     A hold never costs the other instances their patching: the window is first laid out with no
     hold, then each held group (in a stable order) is taken out of the tag targets only if the
-    layout with it needs no target or task beyond the quotas the layout without it already needed.
-    A hold that does not fit keeps its group tag-based (its held instances are then patched) and is
-    reported as a `hold` problem.
+    layout with it fits every quota (no target or task left out). In a window already over a quota
+    no hold is applied, so a hold can never shift the cut onto other instances. A hold that does not
+    fit keeps its group tag-based (its held instances are then patched) and is reported as a `hold`
+    problem.
     """
     name = window_name(demand.settings, demand.policy_name)
     slugs = task_slugs(demand.routes)
     targets, tasks, layout_problems = _layout(demand, name, slugs, frozenset())
-    baseline = len(layout_problems)
     candidates: list[_HeldGroup] = [
         (task_settings, keys, group)
         for task_settings in sorted(demand.routes, key=slugs.__getitem__)
@@ -334,7 +334,7 @@ def _build_window(demand: _WindowDemand, problems: list[Problem], holds: list[Ho
     for candidate in candidates:
         trial = accepted | {candidate}
         trial_targets, trial_tasks, trial_problems = _layout(demand, name, slugs, trial)
-        if len(trial_problems) <= baseline:
+        if not trial_problems:
             accepted, targets, tasks, layout_problems = trial, trial_targets, trial_tasks, trial_problems
             continue
         task_settings, (tag_key, _), group = candidate
