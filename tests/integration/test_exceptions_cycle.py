@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+import tagpatch.desired
 from tagpatch.inventory import decode_jsonl_gz
 from tagpatch_local.runner import SimulatedAccount
 
@@ -243,8 +244,7 @@ def test_a_hold_scans_the_held_instance_patches_the_rest_by_id_and_ends_with_its
 def test_a_hold_too_large_for_the_quotas_is_reported_and_the_group_is_still_patched(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tagpatch.desired  # noqa: PLC0415 - the handlers run in this process and read the quota at build time
-
+    # The handlers run in this process and read the quota at build time.
     # Two targets a window (AWS allows 100; a smaller quota makes the case without 5,000 instances):
     # db and web by tag fit, web's hold needs an id target and a held target beside db's.
     monkeypatch.setattr(tagpatch.desired, "MAX_TARGETS_PER_WINDOW", 2)
@@ -261,6 +261,7 @@ def test_a_hold_too_large_for_the_quotas_is_reported_and_the_group_is_still_patc
                 {"Key": "tag:Maintenance Window", "Values": ["sun-0200"]},
             ]
         }
+        assert tasks == {"tagpatch-install-reboot-01": (["Install"], [f"{PG}-01"])}
         account.advance(timedelta(hours=40))
         for name in ("web-1", "web-2", "db-1", "vendor-box"):
             assert patch_state(account, ids[name])["Operation"] == "Install", name

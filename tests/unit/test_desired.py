@@ -16,6 +16,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tagpatch import desired as desired_module
 from tagpatch.desired import (
     MAX_NAME_LENGTH,
     DesiredState,
@@ -752,9 +753,8 @@ def test_a_hold_in_a_scan_route_changes_nothing() -> None:
 def test_a_hold_too_large_for_the_quota_keeps_the_group_tag_based_and_is_reported(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import tagpatch.desired as desired  # noqa: PLC0415 - the quota is read at build time
 
-    monkeypatch.setattr(desired, "MAX_TARGETS_PER_WINDOW", 2)
+    monkeypatch.setattr(desired_module, "MAX_TARGETS_PER_WINDOW", 2)
     lines = [line("db"), line("web"), held_line("web", instance_id="i-00000000000000009")]
     state = build(*lines)
     window = only_window(state)
@@ -768,9 +768,8 @@ def test_a_hold_too_large_for_the_quota_keeps_the_group_tag_based_and_is_reporte
 
 
 def test_holds_that_fit_are_kept_when_a_later_one_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
-    import tagpatch.desired as desired  # noqa: PLC0415
 
-    monkeypatch.setattr(desired, "MAX_TARGETS_PER_WINDOW", 3)
+    monkeypatch.setattr(desired_module, "MAX_TARGETS_PER_WINDOW", 3)
     lines = [line("db"), line("app"), held_line("app"), held_line("web"), *(line("web") for _ in range(50))]
     state = build(*lines)
     # Held groups of a route share their id targets. app's hold fits in 3 targets beside the tag
@@ -796,9 +795,8 @@ def test_held_groups_of_a_route_share_their_id_targets() -> None:
 
 
 def test_no_hold_is_applied_in_a_window_already_over_a_quota(monkeypatch: pytest.MonkeyPatch) -> None:
-    import tagpatch.desired as desired  # noqa: PLC0415
 
-    monkeypatch.setattr(desired, "MAX_TARGETS_PER_WINDOW", 1)
+    monkeypatch.setattr(desired_module, "MAX_TARGETS_PER_WINDOW", 1)
     # Two routes (one per patch group key) need two tag targets: one is already cut. Holding web would
     # only move the cut, so it is not applied, and both problems are said.
     state = build(line("db", key="PatchGroup"), line("web"), held_line("web"))
