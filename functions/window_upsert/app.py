@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.changes import desired_state_of_run, save_plan, windows_with_writes
+from tagpatch.changes import desired_state_of_run, hold_json, save_plan, windows_with_writes
 from tagpatch.config import ArtifactConfig, PolicyConfig, TaskRoleConfig
 from tagpatch.cycle import Cycle
 from tagpatch.desired import MAX_WINDOWS_PER_ACCOUNT, fit_to_quota, unpassable_roles
@@ -39,13 +39,21 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         max_deletion_share=policy.max_window_deletion_share,
         allow_mass_deletion=cycle.allow_mass_deletion,
     )
-    changes_key, report_key = save_plan(ARTIFACTS.bucket, cycle, "window", plan)
+    kept = {window.name for window in windows}
+    # What is held back (scanned, not installed) and what is patched by id instead, in plan mode too.
+    holds = [hold_json(hold) for hold in desired.holds if hold.window in kept]
+    changes_key, report_key = save_plan(ARTIFACTS.bucket, cycle, "window", plan, {"holds": holds})
     counts = {kind: plan.counts()[kind] for kind in ("window", "target", "task")}
     to_apply = windows_with_writes(plan.changes) if cycle.mode == "apply" else []
     metrics.add_metric(name="WindowChangesPlanned", unit=MetricUnit.Count, value=len(plan.writes()))
     logger.info(
         "windows planned",
-        extra={"counts": counts, "windows_to_apply": len(to_apply), "problems": len(plan.problems)},
+        extra={
+            "counts": counts,
+            "windows_to_apply": len(to_apply),
+            "problems": len(plan.problems),
+            "holds": len(holds),
+        },
     )
     return {
         "changes_key": changes_key,
@@ -53,4 +61,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "counts": counts,
         "windows_to_apply": to_apply,
         "problems": len(plan.problems),
+        "held_instances": sum(len(hold["held"]) for hold in holds),
     }

@@ -331,6 +331,13 @@ def report_cycle(
             f"({counts['compliant']} compliant, {counts['non_compliant']} non-compliant, {counts['unknown']} unknown "
             f"of {counts['instances']} instances); report.html"
         )
+    for hold in summary.get("holds") or []:
+        held = ", ".join(hold["held"][:5]) + (" ..." if len(hold["held"]) > 5 else "")
+        lines.append(
+            f"held back{' (plan)' if plan else ''}: {held} in patch group {hold['patch_group']} ({hold['window']}): "
+            f"scanned only by {hold['scan_task']}-*; its {len(hold['installed_by_id'])} other instance(s) "
+            f"patched by id by {hold['install_task']}-*"
+        )
     diff = render_changes(changes, arrow=console.marks.arrow)
     if diff:
         lines.append("plan (nothing was written):" if plan else "changes made:")

@@ -3,7 +3,7 @@
 - summary.json: the execution, every AWS call, instances by class, changes by resource kind,
   problems, failures (what SSM rejected, and the execution's error), and the state machine's final
   output (for a failed execution, the state its Fail state received);
-- instances.jsonl: one line per instance (class, reasons, warnings, tags in use);
+- instances.jsonl: one line per instance (class, exception and hold, reasons, warnings, tags in use);
 - changes.jsonl: one line per change proposed (plan) or attempted (apply, with its outcome);
 - tag-report.json: problems grouped by owner, for the app teams;
 - patch-results.jsonl: PatchMonitoring's outcome per instance in scope (patched, failed, missed,
@@ -36,6 +36,7 @@ INSTANCE_FIELDS = (
     "class",
     "tag_class",
     "exception",
+    "held",
     "expired_exception",
     "reasons",
     "warnings",
@@ -177,6 +178,14 @@ def problems(account: Account, result: CycleResult) -> list[dict[str, Any]]:
     return found
 
 
+def holds(account: Account, result: CycleResult) -> list[dict[str, Any]]:
+    """Patch groups with held instances: which are scanned only, which patched by id (window-report.json)."""
+    windows = (result.output or {}).get("windows")
+    if not windows:
+        return []
+    return list(json.loads(_artifact(account, windows["report_key"])).get("holds", []))
+
+
 def failures(result: CycleResult) -> list[dict[str, Any]]:
     """What did not happen: every window SSM rejected, and the execution's own error if it failed."""
     found: list[dict[str, Any]] = [
@@ -225,6 +234,7 @@ def summary_document(account: Account, result: CycleResult, instances: list[dict
         "changes": change_counts(account, result),
         "patching": patching_summary(result),
         "problems": problems(account, result),
+        "holds": holds(account, result),
         "failures": failures(result),
         "output": result.output,
     }

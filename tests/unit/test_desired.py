@@ -16,6 +16,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tagpatch import desired as desired_module
 from tagpatch.desired import (
     MAX_NAME_LENGTH,
     DesiredState,
@@ -672,3 +673,133 @@ def test_an_invalid_instance_that_the_targets_still_select_is_reported_with_the_
     assert set(reported) == {conflict["instance_id"]}
     assert f"{window.name}/{window.tasks[0].name}" in reported[conflict["instance_id"]]
     assert "twice" in reported[conflict["instance_id"]]
+
+
+# --- holds: a patch exception with hold: true ------------------------------------------------------------
+
+
+def held_line(group: str = "web", *, instance_id: str | None = None, window: str | None = SUN) -> InstanceReport:
+    found = line(group, window=window, cls="excepted", instance_id=instance_id)
+    found["tag_class"] = "ready"
+    found["held"] = True
+    return found
+
+
+def test_a_held_instance_takes_its_group_out_of_the_tag_targets_into_id_targets() -> None:
+    state = build(
+        line("db"),
+        line("web", instance_id="i-00000000000000003"),
+        line("web", instance_id="i-00000000000000001"),
+        held_line(instance_id="i-00000000000000002"),
+    )
+    window = only_window(state)
+    by_name = {target.name: target for target in window.targets}
+    assert by_name["tagpatch-install-reboot-patch-group-01"].values == ("db",)  # web left the tag target
+    others = by_name["tagpatch-install-reboot-patch-group-ids-01"]
+    assert others.instance_ids == ("i-00000000000000001", "i-00000000000000003")
+    assert others.ssm_targets() == [{"Key": "InstanceIds", "Values": ["i-00000000000000001", "i-00000000000000003"]}]
+    held = by_name["tagpatch-install-reboot-patch-group-held-01"]
+    assert held.ssm_targets() == [{"Key": "InstanceIds", "Values": ["i-00000000000000002"]}]
+    install, scan = window.tasks
+    assert (install.name, install.settings.operation) == ("tagpatch-install-reboot-01", "Install")
+    assert install.target_names == (
+        "tagpatch-install-reboot-patch-group-01",
+        "tagpatch-install-reboot-patch-group-ids-01",
+    )
+    # Same settings but Scan, and never a reboot: a held instance is reported on, not touched.
+    assert scan.name == "tagpatch-install-reboot-held-01"
+    assert scan.settings == TaskSettings("Scan", "NoReboot", "10%", "5%", 1, "service-linked")
+    assert scan.target_names == ("tagpatch-install-reboot-patch-group-held-01",)
+    (hold,) = state.holds
+    assert (hold.window, hold.patch_group, hold.held) == ("tagpatch-sun-0200", "web", ("i-00000000000000002",))
+    assert hold.installed == ("i-00000000000000001", "i-00000000000000003")
+    assert state.problems == ()
+
+
+def test_id_targets_are_chunked_at_50_sorted_and_the_same_in_any_order() -> None:
+    ids = [f"i-{index:017x}" for index in range(1, 131)]
+    lines = [line("web", instance_id=instance_id) for instance_id in ids[:120]]
+    lines += [held_line(instance_id=instance_id) for instance_id in ids[120:]]
+    window = only_window(build(*lines))
+    chunks = [t.instance_ids for t in window.targets if "-ids-" in t.name]
+    assert [len(chunk) for chunk in chunks] == [50, 50, 20]
+    assert [i for chunk in chunks for i in chunk] == ids[:120]
+    assert [t.name for t in window.targets] == [
+        "tagpatch-install-reboot-patch-group-ids-01",
+        "tagpatch-install-reboot-patch-group-ids-02",
+        "tagpatch-install-reboot-patch-group-ids-03",
+        "tagpatch-install-reboot-patch-group-held-01",
+    ]
+    # No tag target is left for the route: web was its only group.
+    assert [task.name for task in window.tasks] == ["tagpatch-install-reboot-01", "tagpatch-install-reboot-held-01"]
+    assert build(*reversed(lines)) == build(*lines)
+
+
+def test_without_a_held_instance_nothing_changes() -> None:
+    plain = build(line("web", instance_id="i-00000000000000001"), line("db"))
+    excepted = line("web", cls="excepted", instance_id="i-00000000000000001")
+    excepted["tag_class"] = "ready"
+    assert build(excepted, line("db")).windows == plain.windows
+    assert plain.holds == ()
+
+
+def test_a_hold_in_a_scan_route_changes_nothing() -> None:
+    state = build(held_line("reports", window="scan-daily"), line("reports", window="scan-daily"))
+    window = only_window(state)
+    assert [target.name for target in window.targets] == ["tagpatch-scan-noreboot-patch-group-01"]
+    assert state.holds == () and state.problems == ()
+
+
+def test_a_hold_too_large_for_the_quota_keeps_the_group_tag_based_and_is_reported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+
+    monkeypatch.setattr(desired_module, "MAX_TARGETS_PER_WINDOW", 2)
+    lines = [line("db"), line("web"), held_line("web", instance_id="i-00000000000000009")]
+    state = build(*lines)
+    window = only_window(state)
+    # web needs an id target and a held target beside db's tag target: 3 > 2. Patching goes on.
+    assert [(t.name, t.values) for t in window.targets] == [("tagpatch-install-reboot-patch-group-01", ("db", "web"))]
+    assert [task.name for task in window.tasks] == ["tagpatch-install-reboot-01"]
+    (problem,) = state.problems
+    assert (problem.kind, problem.name) == ("hold", "tagpatch-sun-0200/web")
+    assert "i-00000000000000009" in problem.reason and "NOT held back" in problem.reason
+    assert state.holds == ()
+
+
+def test_holds_that_fit_are_kept_when_a_later_one_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
+
+    monkeypatch.setattr(desired_module, "MAX_TARGETS_PER_WINDOW", 3)
+    lines = [line("db"), line("app"), held_line("app"), held_line("web"), *(line("web") for _ in range(50))]
+    state = build(*lines)
+    # Held groups of a route share their id targets. app's hold fits in 3 targets beside the tag
+    # target of db and web; web's 50 others would make the ids 51, two targets: 4 in all.
+    assert [hold.patch_group for hold in state.holds] == ["app"]
+    assert [(p.kind, p.name) for p in state.problems] == [("hold", "tagpatch-sun-0200/web")]
+    by_name = {t.name: t for t in only_window(state).targets}
+    assert set(by_name) == {
+        "tagpatch-install-reboot-patch-group-01",
+        "tagpatch-install-reboot-patch-group-ids-01",
+        "tagpatch-install-reboot-patch-group-held-01",
+    }
+    assert by_name["tagpatch-install-reboot-patch-group-01"].values == ("db", "web")
+
+
+def test_held_groups_of_a_route_share_their_id_targets() -> None:
+    state = build(line("app"), held_line("app"), line("web"), held_line("web"))
+    assert [hold.patch_group for hold in state.holds] == ["app", "web"]
+    assert [(t.name, len(t.instance_ids)) for t in only_window(state).targets] == [
+        ("tagpatch-install-reboot-patch-group-ids-01", 2),
+        ("tagpatch-install-reboot-patch-group-held-01", 2),
+    ]
+
+
+def test_no_hold_is_applied_in_a_window_already_over_a_quota(monkeypatch: pytest.MonkeyPatch) -> None:
+
+    monkeypatch.setattr(desired_module, "MAX_TARGETS_PER_WINDOW", 1)
+    # Two routes (one per patch group key) need two tag targets: one is already cut. Holding web would
+    # only move the cut, so it is not applied, and both problems are said.
+    state = build(line("db", key="PatchGroup"), line("web"), held_line("web"))
+    assert state.holds == ()
+    assert sorted(problem.kind for problem in state.problems) == ["hold", "target"]
+    assert [t.name for t in only_window(state).targets] == ["tagpatch-install-reboot-patch-group-01"]

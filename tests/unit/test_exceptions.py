@@ -76,6 +76,8 @@ def test_the_repository_file_is_valid_before_deploy() -> None:
         (GOOD | {"name": "a", "approved_by": " "}, "approved_by must be"),
         (GOOD | {"tag": {"a": "1", "b": "2"}}, "one key: value"),
         (GOOD | {"name": "a", "colour": "red"}, "unknown key 'colour'"),
+        (GOOD | {"name": "a", "hold": "yes please"}, "hold must be true or false"),
+        (GOOD | {"name": "a", "hold": 1}, "hold must be true or false"),
         ("i-0123456789abcdef0", "must be a mapping"),
     ],
 )
@@ -174,6 +176,54 @@ def test_monitoring_reports_an_excepted_failure_without_alerting() -> None:
     assert "until 2026-12-20" in result["reason"] and "without it: failed" in result["reason"]
     assert result["exception"]["approved_by"] == "jane (governance)"
     assert alerts_for([result], "unowned") == []
+
+
+def test_hold_is_false_unless_given_and_marks_the_line_held_while_live() -> None:
+    assert exceptions(GOOD | {"name": "a"}).exceptions[0].hold is False
+    found = exceptions(GOOD | {"instance_id": "i-0123456789abcdef0", "hold": True})
+    assert found.errors == () and found.exceptions[0].hold is True
+    line = report_instance(record(), POLICY, cycle(), found)
+    assert line["held"] is True and line["exception"]["hold"] is True
+    assert "held" not in report_instance(record(), POLICY, cycle(), exceptions(GOOD | {"name": "x"}))
+    after = report_instance(record(), POLICY, cycle(datetime(2026, 12, 21, tzinfo=UTC)), found)
+    assert "held" not in after and after["class"] == "ready"
+
+
+def test_a_hold_entry_is_rejected_before_deploy_when_malformed(tmp_path: Path) -> None:
+    path = tmp_path / "patch-exceptions.yaml"
+    path.write_text(
+        "exceptions:\n  - name: a\n    reason: r\n    approved_by: b\n    expires: 2026-12-01\n    hold: 'true'\n"
+    )
+    with pytest.raises(InvalidPatchExceptions, match="hold must be true or false"):
+        load_exceptions(path, NOW, strict=True)
+    assert load_exceptions(path, NOW).exceptions == ()  # at run time: dropped with its reason
+    path.write_text(
+        "exceptions:\n  - name: a\n    reason: r\n    approved_by: b\n    expires: 2026-12-01\n    hold: true\n"
+    )
+    assert load_exceptions(path, NOW, strict=True).exceptions[0].hold is True
+
+
+def test_monitoring_reports_a_held_instance_scanned_by_id_as_excepted_and_held() -> None:
+    found = exceptions(GOOD | {"name": "billing-1", "hold": True})
+    lines = list(validate_inventory([record(Name="billing-1")], POLICY, cycle(), ValidationSummary(), found))
+    run = WindowRun(
+        "tagpatch-sun-0200",
+        "e" * 36,
+        "SUCCESS",
+        "",
+        NOW,
+        frozenset({"Install", "Scan"}),
+        {"i-0123456789abcdef0": ("Scan", InstanceRun("i-0123456789abcdef0", "Success", "Success"))},
+    )
+    expected = {("InstanceIds", "i-0123456789abcdef0", "", ""): "tagpatch-sun-0200"}
+    (result,) = instance_results(lines, expected, [run], {})
+    assert result["outcome"] == "excepted" and result["window"] == "tagpatch-sun-0200"
+    assert "patching held back (scan only); scanned" in result["reason"]
+    assert alerts_for([result], "unowned") == []
+    # Selected by tag after all (the hold did not fit SSM's quotas): the reason says so.
+    by_tag = {("Patch Group", "web", "Maintenance Window", "sun-0200"): "tagpatch-sun-0200"}
+    (result,) = instance_results(lines, by_tag, [run], {})
+    assert "hold NOT applied" in result["reason"]
 
 
 def _lines(now: datetime, found: ExceptionSet) -> list[Any]:

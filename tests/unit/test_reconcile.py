@@ -561,7 +561,55 @@ def test_a_target_selecting_by_something_else_is_updated() -> None:
     target = dataclasses.replace(window.targets[0], targets=(("InstanceIds", ("i-1", "i-2")),))
     (write,) = plan(state, [dataclasses.replace(window, targets=(target,))]).writes()
     assert write.action == "update"
-    assert write.before == {"targets": [{"Key": "InstanceIds", "Values": ["i-1", "i-2"]}]}
+    assert write.before == {"instance_ids": ["i-1", "i-2"]}
+    assert groups_of(write.after) == {"tag_key": "Patch Group", "values": ["web"]}
+
+
+def held(group: str, instance_id: str) -> InstanceReport:
+    found = line(group, cls="excepted", instance_id=instance_id)
+    found["tag_class"], found["held"] = "ready", True
+    return found
+
+
+def test_a_hold_switches_a_same_named_target_from_tags_to_ids_by_update_and_back() -> None:
+    plain = desired(line("web", instance_id="i-00000000000000001"))
+    holding = desired(line("web", instance_id="i-00000000000000001"), held("web", "i-00000000000000002"))
+    # The group's only tag target and its id target, had they one name, differ by Targets only.
+    (ids_target,) = [t for t in holding.windows[0].targets if "-ids-" in t.name]
+    (window,) = as_actual(plain)
+    renamed = dataclasses.replace(ids_target, name=PG_TARGET)
+    switched = dataclasses.replace(
+        holding.windows[0],
+        targets=(renamed,),
+        tasks=(dataclasses.replace(holding.windows[0].tasks[0], target_names=(PG_TARGET,)),),
+    )
+    (write,) = plan(dataclasses.replace(holding, windows=(switched,)), [window]).writes()
+    assert (write.kind, write.action, write.name) == ("target", "update", PG_TARGET)
+    assert write.after == {"instance_ids": ["i-00000000000000001"]}
+
+
+def test_a_hold_creates_id_targets_and_a_scan_task_and_its_end_deletes_them() -> None:
+    plain = desired(line("web", instance_id="i-00000000000000001"), line("db"))
+    holding = desired(line("web", instance_id="i-00000000000000001"), held("web", "i-00000000000000002"), line("db"))
+    writes = plan(holding, as_actual(plain)).writes()
+    assert sorted((w.kind, w.action, w.name) for w in writes) == [
+        ("target", "create", "tagpatch-install-reboot-patch-group-held-01"),
+        ("target", "create", "tagpatch-install-reboot-patch-group-ids-01"),
+        ("target", "update", PG_TARGET),
+        ("task", "create", "tagpatch-install-reboot-held-01"),
+        ("task", "update", TASK),
+    ]
+    (scan,) = [w for w in writes if w.name == "tagpatch-install-reboot-held-01"]
+    assert scan.after is not None and (scan.after["operation"], scan.after["reboot_option"]) == ("Scan", "NoReboot")
+    assert plan(holding, as_actual(holding)).writes() == ()  # a rerun writes nothing
+    back = plan(plain, as_actual(holding)).writes()
+    assert sorted((w.kind, w.action, w.name) for w in back) == [
+        ("target", "delete", "tagpatch-install-reboot-patch-group-held-01"),
+        ("target", "delete", "tagpatch-install-reboot-patch-group-ids-01"),
+        ("target", "update", PG_TARGET),
+        ("task", "delete", "tagpatch-install-reboot-held-01"),
+        ("task", "update", TASK),
+    ]
 
 
 # --- baseline registrations ---------------------------------------------------------------------------------

@@ -140,6 +140,17 @@ def test_an_excepted_instance_is_listed_and_marked() -> None:
     assert json.loads(reminder.publish["Message"])["default"].count("[excepted:") == 1
 
 
+def test_a_held_instance_is_marked_held_and_the_others_patched() -> None:
+    held = line("team-a", "web", cls="excepted")
+    held["held"] = True
+    lines = [line("team-a", "web"), held, line("team-a", "web", cls="excepted")]
+    (reminder, *_) = reminders(lines, SUNDAY - timedelta(days=4))
+    text = json.loads(reminder.publish["Message"])["default"]
+    assert reminder.instances == 3  # the held one is still in the window, for its Scan
+    assert text.count("[held: a patch exception holds patching back; the window only scans it]") == 1
+    assert text.count("[excepted: a patch exception covers it; it is patched") == 1
+
+
 def test_a_window_of_100000_instances_stays_under_the_sns_limit() -> None:
     lines = [line(f"team-{i % 40}", f"group-{i % 30}") for i in range(100_000)]
     (reminder, *_) = reminders(lines, SUNDAY - timedelta(days=4))

@@ -377,6 +377,11 @@ def test_update_unknown_target(ssm: Any) -> None:
         ({"Description": "d" * 129}, "length less than or equal to 128"),
         ({"Targets": [{"Key": f"tag:k{i}", "Values": ["v"]} for i in range(6)]}, "less than or equal to 5"),
         ({"Targets": [{"Key": "tag:k", "Values": [f"v{i}" for i in range(51)]}]}, "less than or equal to 50"),
+        # Targets by id: Key=InstanceIds, at most 50 Values like any target (the API's Target shape).
+        (
+            {"Targets": [{"Key": "InstanceIds", "Values": [f"i-{i:017x}" for i in range(51)]}]},
+            "less than or equal to 50",
+        ),
     ],
 )
 def test_target_validation(ssm: Any, overrides: dict[str, Any], fragment: str) -> None:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
 from tagpatch.cycle import Cycle
-from tagpatch.desired import DesiredState, Problem, build_desired_state
+from tagpatch.desired import DesiredState, Hold, Problem, build_desired_state
 from tagpatch.inventory import get_jsonl_gz, put_json, put_jsonl_gz
 from tagpatch.policy import PatchPolicy
 from tagpatch.reconcile import KINDS, PAST_TENSE, WRITE_ACTIONS, Change, Plan
@@ -61,15 +61,22 @@ def save_applied(bucket: str, cycle: Cycle, name: str, outcomes: Iterable[Change
     return key
 
 
-def save_plan(bucket: str, cycle: Cycle, name: str, plan: Plan) -> tuple[str, str]:
-    """Write `<name>-changes.jsonl.gz` and `<name>-report.json`; return both keys."""
+def save_plan(
+    bucket: str, cycle: Cycle, name: str, plan: Plan, extra: Mapping[str, Any] | None = None
+) -> tuple[str, str]:
+    """Write `<name>-changes.jsonl.gz` and `<name>-report.json` (with `extra`'s keys); return both keys."""
     changes_key = cycle.artifact_key(f"{name}-changes.jsonl.gz")
     report_key = cycle.artifact_key(f"{name}-report.json")
     put_jsonl_gz(bucket, changes_key, (change.to_json() for change in plan.changes))
     put_json(
         bucket,
         report_key,
-        {"mode": cycle.mode, "counts": plan.counts(), "problems": [problem_json(p) for p in plan.problems]},
+        {
+            "mode": cycle.mode,
+            "counts": plan.counts(),
+            "problems": [problem_json(p) for p in plan.problems],
+            **(extra or {}),
+        },
     )
     return changes_key, report_key
 
@@ -77,6 +84,19 @@ def save_plan(bucket: str, cycle: Cycle, name: str, plan: Plan) -> tuple[str, st
 def desired_state_of_run(bucket: str, validation: Mapping[str, Any], policy: PatchPolicy) -> DesiredState:
     """What the run's validated instances (TagValidation's artifact) ask SSM for."""
     return build_desired_state(get_jsonl_gz(bucket, str(validation["instances_key"])), policy)
+
+
+def hold_json(hold: Hold) -> dict[str, Any]:
+    """A hold as the window report shows it: which instances are scanned only, which installed by id."""
+    return {
+        "window": hold.window,
+        "patch_group": hold.patch_group,
+        "tag_key": hold.tag_key,
+        "held": list(hold.held),
+        "scan_task": hold.scan_task,
+        "installed_by_id": list(hold.installed),
+        "install_task": hold.task,
+    }
 
 
 def problem_json(problem: Problem) -> dict[str, str]:

@@ -46,7 +46,8 @@ class DesiredTarget:
     """Instances whose patch group is one of `values` AND whose window tag is one of `window_values`.
 
     Both conditions: selecting by patch group alone would patch a group's instances in every window
-    any of its members asked for.
+    any of its members asked for. A target with `instance_ids` selects those instances instead (a
+    patch group with a held instance, see `Hold`); `values` and `window_values` are then empty.
     """
 
     name: str
@@ -54,8 +55,11 @@ class DesiredTarget:
     values: tuple[str, ...]  # sorted patch group names, at most 50
     window_key: str = "Maintenance Window"  # or "MaintenanceWindow"
     window_values: tuple[str, ...] = ()  # the window tag values that resolve to this window
+    instance_ids: tuple[str, ...] = ()  # sorted, at most 50: selects these instances, not tags
 
     def ssm_targets(self) -> list[dict[str, Any]]:
+        if self.instance_ids:
+            return [{"Key": "InstanceIds", "Values": list(self.instance_ids)}]
         return [
             {"Key": f"tag:{self.tag_key}", "Values": list(self.values)},
             {"Key": f"tag:{self.window_key}", "Values": list(self.window_values)},
@@ -98,20 +102,48 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """A patch group whose instances in one window route are selected by id, so some can be held back.
+
+    SSM's targets select by tag and cannot exclude an instance, so the group leaves the route's tag
+    targets: its other instances are selected by id for the route's Install task (`installed`), and
+    the held ones by id for a Scan task with the same settings (`held`, task `scan_task`).
+    """
+
+    window: str
+    task: str  # the route's Install task settings, as a task name prefix (e.g. tagpatch-install-reboot)
+    scan_task: str
+    tag_key: str
+    patch_group: str
+    held: tuple[str, ...]  # instance ids
+    installed: tuple[str, ...]  # instance ids
+
+
+@dataclass(frozen=True)
 class DesiredState:
     windows: tuple[DesiredWindow, ...]
     registrations: tuple[Registration, ...]
     problems: tuple[Problem, ...] = ()
+    holds: tuple[Hold, ...] = ()
 
 
 @dataclass
 class _Route:
     """The instances that reach one window with one task setting, by one pair of tag keys."""
 
-    groups: set[str] = field(default_factory=set)
-    # Only the window tag values of this route: a value that asks for another task setting in the
-    # same window must not be selected by this route's targets.
-    window_values: set[str] = field(default_factory=set)
+    # patch group -> the window tag values its instances in this route carry. Only this route's
+    # values: a value that asks for another task setting in the same window must not be selected by
+    # this route's targets.
+    window_values: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # patch group -> instance id -> held (a live exception with hold: true covers it)
+    members: dict[str, dict[str, bool]] = field(default_factory=lambda: defaultdict(dict))
+
+    @property
+    def groups(self) -> set[str]:
+        return set(self.window_values)
+
+    def held_groups(self) -> list[str]:
+        return sorted(group for group, members in self.members.items() if any(members.values()))
 
 
 @dataclass
@@ -246,8 +278,8 @@ def build_desired_state(instances: Iterable[Mapping[str, Any]], policy: PatchPol
         demand.instance_count += 1
         window_key = line.get("window_key") or "Maintenance Window"
         route = demand.routes[task][(key, window_key)]
-        route.groups.add(group)
-        route.window_values.add(window_tag)
+        route.window_values[group].add(window_tag)
+        route.members[group][str(line.get("instance_id"))] = bool(line.get("held"))
         operating_system = line.get("os")
         if operating_system:
             registrations.add(Registration(group, operating_system, policy.baseline_for(operating_system).describe()))
@@ -261,61 +293,162 @@ def build_desired_state(instances: Iterable[Mapping[str, Any]], policy: PatchPol
                 )
             )
 
-    windows = [_build_window(demand, problems) for demand in demands.values()]
+    holds: list[Hold] = []
+    windows = [_build_window(demand, problems, holds) for demand in demands.values()]
     windows.sort(key=lambda window: window.name)
     problems.extend(_rejected_but_selected(rejected, windows))
     return DesiredState(
         windows=tuple(windows),
         registrations=tuple(sorted(registrations, key=lambda r: (r.patch_group, r.operating_system))),
         problems=tuple(problems),
+        holds=tuple(sorted(holds, key=lambda hold: (hold.window, hold.task, hold.tag_key, hold.patch_group))),
     )
 
 
-def _build_window(demand: _WindowDemand, problems: list[Problem]) -> DesiredWindow:
+# A held group: (task settings, (patch group key, window key), patch group).
+_HeldGroup = tuple[TaskSettings, tuple[str, str], str]
+
+
+def _build_window(demand: _WindowDemand, problems: list[Problem], holds: list[Hold] | None = None) -> DesiredWindow:
+    """The window's targets and tasks, with every hold that fits SSM's quotas.
+
+    A hold never costs the other instances their patching: the window is first laid out with no
+    hold, then each held group (in a stable order) is taken out of the tag targets only if the
+    layout with it fits every quota (no target or task left out). In a window already over a quota
+    no hold is applied, so a hold can never shift the cut onto other instances. A hold that does not
+    fit keeps its group tag-based (its held instances are then patched) and is reported as a `hold`
+    problem.
+    """
     name = window_name(demand.settings, demand.policy_name)
+    slugs = task_slugs(demand.routes)
+    targets, tasks, layout_problems = _layout(demand, name, slugs, frozenset())
+    candidates: list[_HeldGroup] = [
+        (task_settings, keys, group)
+        for task_settings in sorted(demand.routes, key=slugs.__getitem__)
+        # Only an Install task patches; a Scan route already holds every instance back.
+        if task_settings.operation == "Install"
+        for keys, route in sorted(demand.routes[task_settings].items())
+        for group in route.held_groups()
+    ]
+    accepted: frozenset[_HeldGroup] = frozenset()
+    for candidate in candidates:
+        trial = accepted | {candidate}
+        trial_targets, trial_tasks, trial_problems = _layout(demand, name, slugs, trial)
+        if not trial_problems:
+            accepted, targets, tasks, layout_problems = trial, trial_targets, trial_tasks, trial_problems
+            continue
+        task_settings, (tag_key, _), group = candidate
+        members = demand.routes[task_settings][candidate[1]].members[group]
+        held = sorted(instance for instance, is_held in members.items() if is_held)
+        problems.append(
+            Problem(
+                "hold",
+                f"{name}/{group}",
+                f"patch group {group!r} ({tag_key}) in window {name}: its {len(held)} held instance(s) "
+                f"({', '.join(held[:5])}{' ...' if len(held) > 5 else ''}) are NOT held back, because selecting "
+                f"the group's {len(members)} instances by id would need more targets or tasks than SSM allows "
+                f"({MAX_TARGETS_PER_WINDOW} targets and {MAX_TASKS_PER_WINDOW} tasks per window, "
+                f"{MAX_TARGETS_PER_TASK} targets per task, {MAX_VALUES_PER_TARGET} ids per target); the group "
+                "stays selected by tag and is patched. Narrow the exception, or move the held instances to a "
+                "patch group of their own",
+            )
+        )
+    problems.extend(layout_problems)
+    if holds is not None:
+        for task_settings, keys, group in sorted(accepted, key=lambda held: (slugs[held[0]], held[1], held[2])):
+            members = demand.routes[task_settings][keys].members[group]
+            holds.append(
+                Hold(
+                    window=name,
+                    task=f"{MANAGED_PREFIX}{slugs[task_settings]}",
+                    scan_task=f"{MANAGED_PREFIX}{slugs[task_settings]}-held",
+                    tag_key=keys[0],
+                    patch_group=group,
+                    held=tuple(sorted(i for i, is_held in members.items() if is_held)),
+                    installed=tuple(sorted(i for i, is_held in members.items() if not is_held)),
+                )
+            )
+    description = f"tagpatch: {demand.settings.schedule} {demand.settings.timezone}"[:128]
+    return DesiredWindow(name, demand.settings, description, tuple(targets), tuple(tasks), demand.instance_count)
+
+
+def _layout(
+    demand: _WindowDemand, name: str, slugs: Mapping[TaskSettings, str], held_groups: frozenset[_HeldGroup]
+) -> tuple[list[DesiredTarget], list[DesiredTask], list[Problem]]:
+    """Targets and tasks for the window, with `held_groups` selected by id; and the quota problems."""
     targets: list[DesiredTarget] = []
     tasks: list[DesiredTask] = []
-    slugs = task_slugs(demand.routes)
+    problems: list[Problem] = []
     for task_settings in sorted(demand.routes, key=slugs.__getitem__):
         task_targets: list[DesiredTarget] = []
+        held_targets: list[DesiredTarget] = []
         for (tag_key, window_key), route in sorted(demand.routes[task_settings].items()):
             key_slug = TAG_KEY_SLUG.get(tag_key, _slug(tag_key))
             if window_key != "Maintenance Window":
                 key_slug += "-" + _slug(window_key)
+            held_here = {
+                group
+                for settings, keys, group in held_groups
+                if (settings, keys) == (task_settings, (tag_key, window_key))
+            }
+            by_tag = [group for group in route.window_values if group not in held_here]
+            window_values = set().union(*(route.window_values[group] for group in by_tag)) if by_tag else set()
             # Both lists are cut into chunks of 50 (a target's Values limit) and every pair of chunks
             # gets a target, so each (group, window value) pair is selected once and none is dropped.
-            pairs = itertools.product(_chunks(route.groups), _chunks(route.window_values))
-            for chunk, (groups, window_values) in enumerate(pairs, start=1):
+            pairs = itertools.product(_chunks(by_tag), _chunks(window_values))
+            for chunk, (groups, values) in enumerate(pairs, start=1):
                 target_name = f"{MANAGED_PREFIX}{slugs[task_settings]}-{key_slug}-{chunk:02d}"
-                task_targets.append(DesiredTarget(target_name, tag_key, groups, window_key, window_values))
-        room = MAX_TARGETS_PER_WINDOW - len(targets)
-        if len(task_targets) > room:
-            for target in task_targets[room:]:
-                problems.append(
-                    Problem(
-                        "target",
-                        f"{name}/{target.name}",
-                        f"window {name} would need more than {MAX_TARGETS_PER_WINDOW} targets (SSM quota: "
-                        f"{MAX_TARGETS_PER_WINDOW} targets per window); patch groups not scheduled: "
-                        f"{', '.join(target.values[:5])}{' ...' if len(target.values) > 5 else ''}",
+                task_targets.append(DesiredTarget(target_name, tag_key, groups, window_key, values))
+            # A held group's instances, by id: the others for this task, the held ones for the Scan task.
+            by_id = [route.members[group] for group in sorted(held_here)]
+            installed = [i for found in by_id for i, is_held in found.items() if not is_held]
+            held = [i for found in by_id for i, is_held in found.items() if is_held]
+            for chunk, ids in enumerate(_chunks(installed), start=1):
+                target_name = f"{MANAGED_PREFIX}{slugs[task_settings]}-{key_slug}-ids-{chunk:02d}"
+                task_targets.append(DesiredTarget(target_name, tag_key, (), window_key, (), ids))
+            for chunk, ids in enumerate(_chunks(held), start=1):
+                target_name = f"{MANAGED_PREFIX}{slugs[task_settings]}-{key_slug}-held-{chunk:02d}"
+                held_targets.append(DesiredTarget(target_name, tag_key, (), window_key, (), ids))
+        task_names = (f"{MANAGED_PREFIX}{slugs[task_settings]}", f"{MANAGED_PREFIX}{slugs[task_settings]}-held")
+        # The held instances are scanned, never installed on or rebooted: Operation Scan, NoReboot.
+        scan_settings = replace(task_settings, operation="Scan", reboot_option="NoReboot")
+        for settings, prefix, wanted in (
+            (task_settings, task_names[0], task_targets),
+            (scan_settings, task_names[1], held_targets),
+        ):
+            members = wanted
+            room = MAX_TARGETS_PER_WINDOW - len(targets)
+            if len(members) > room:
+                for target in members[room:]:
+                    selects = (
+                        f"patch groups not scheduled: {', '.join(target.values[:5])}"
+                        f"{' ...' if len(target.values) > 5 else ''}"
+                        if not target.instance_ids
+                        else f"{len(target.instance_ids)} instances by id not scheduled"
                     )
-                )
-            task_targets = task_targets[: max(room, 0)]
-        targets.extend(task_targets)
-        for chunk, start in enumerate(range(0, len(task_targets), MAX_TARGETS_PER_TASK), start=1):
-            if len(tasks) >= MAX_TASKS_PER_WINDOW:
-                problems.append(
-                    Problem(
-                        "task",
-                        name,
-                        f"window {name} would need more than {MAX_TASKS_PER_WINDOW} tasks (SSM quota)",
+                    problems.append(
+                        Problem(
+                            "target",
+                            f"{name}/{target.name}",
+                            f"window {name} would need more than {MAX_TARGETS_PER_WINDOW} targets (SSM quota: "
+                            f"{MAX_TARGETS_PER_WINDOW} targets per window); {selects}",
+                        )
                     )
-                )
-                break
-            members = tuple(target.name for target in task_targets[start : start + MAX_TARGETS_PER_TASK])
-            tasks.append(DesiredTask(f"{MANAGED_PREFIX}{slugs[task_settings]}-{chunk:02d}", task_settings, members))
-    description = f"tagpatch: {demand.settings.schedule} {demand.settings.timezone}"[:128]
-    return DesiredWindow(name, demand.settings, description, tuple(targets), tuple(tasks), demand.instance_count)
+                members = members[: max(room, 0)]
+            targets.extend(members)
+            for chunk, start in enumerate(range(0, len(members), MAX_TARGETS_PER_TASK), start=1):
+                if len(tasks) >= MAX_TASKS_PER_WINDOW:
+                    problems.append(
+                        Problem(
+                            "task",
+                            name,
+                            f"window {name} would need more than {MAX_TASKS_PER_WINDOW} tasks (SSM quota)",
+                        )
+                    )
+                    break
+                names = tuple(target.name for target in members[start : start + MAX_TARGETS_PER_TASK])
+                tasks.append(DesiredTask(f"{prefix}-{chunk:02d}", settings, names))
+    return targets, tasks, problems
 
 
 def _chunks(values: Iterable[str]) -> list[tuple[str, ...]]:

@@ -3,7 +3,8 @@
 The file (`policy/patch-exceptions.yaml`) ships in the PatchPolicyLayer next to the patch policy, so
 a change is reviewed and deployed like code. Each entry selects instances by exactly one of
 `instance_id`, `name`, `patch_group` or `tag` ({key: value}), and carries `reason`, `approved_by`,
-`expires` (an ISO date; `until` is accepted as the same key) and optionally `ticket`.
+`expires` (an ISO date; `until` is accepted as the same key) and optionally `ticket` and `hold`
+(true: the instances' windows scan them instead of installing, see tagpatch.desired).
 
 An exception is live up to and including its expiry date (UTC) and is then ignored: the instance is
 held to the rules again with nobody having to remember. Bad input never aborts a cycle: a malformed
@@ -19,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, TypedDict
+from typing import Any, Final, NotRequired, TypedDict
 
 import yaml
 
@@ -27,7 +28,7 @@ from tagpatch.errors import InvalidPatchExceptions
 
 INSTANCE_ID: Final = re.compile(r"^(i|mi)-[0-9a-f]{8,17}$")
 SELECTORS: Final = ("instance_id", "name", "patch_group", "tag")
-_ENTRY_KEYS: Final = frozenset({*SELECTORS, "reason", "approved_by", "expires", "until", "ticket"})
+_ENTRY_KEYS: Final = frozenset({*SELECTORS, "reason", "approved_by", "expires", "until", "ticket", "hold"})
 _TOP_KEYS: Final = frozenset({"version", "settings", "exceptions"})
 _SETTINGS_KEYS: Final = frozenset({"max_days", "notice_days", "governance_owner"})
 DEFAULT_MAX_DAYS: Final = 90
@@ -45,6 +46,8 @@ class ExceptionSummary(TypedDict):
     approved_by: str
     ticket: str | None
     selector: str
+    # Present (true) only for an exception that holds patching back: the window scans, never installs.
+    hold: NotRequired[bool]
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class PatchException:
     expires: date  # the last day (UTC) the exception holds
     ticket: str | None = None
     tag_key: str | None = None  # for `tag`
+    hold: bool = False  # hold patching back: the instances' windows scan them and install nothing
 
     @property
     def selector(self) -> str:
@@ -81,13 +85,16 @@ class PatchException:
         return (self.expires - now.astimezone(UTC).date()).days
 
     def summary(self) -> ExceptionSummary:
-        return {
+        found: ExceptionSummary = {
             "reason": self.reason,
             "expires": self.expires.isoformat(),
             "approved_by": self.approved_by,
             "ticket": self.ticket,
             "selector": self.selector,
         }
+        if self.hold:
+            found["hold"] = True
+        return found
 
 
 @dataclass(frozen=True)
@@ -177,7 +184,15 @@ def _entry(raw: object, where: str, now: datetime, max_days: int) -> PatchExcept
         expires=_expiry(raw, where, now, max_days),
         ticket=_text(raw, "ticket", where, required=False),
         tag_key=tag_key,
+        hold=_hold(raw, where),
     )
+
+
+def _hold(entry: Mapping[str, Any], where: str) -> bool:
+    value = entry.get("hold", False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{where}: hold must be true or false (got {value!r})")
+    return value
 
 
 def _settings(raw: object, source: str) -> tuple[int, tuple[int, ...], str]:

@@ -63,6 +63,8 @@ InstanceReport = TypedDict(
         "tag_class": NotRequired[str],
         # The live patch exception (reason, expires, approved_by, ticket, selector), if any.
         "exception": NotRequired[ExceptionSummary],
+        # True while that live exception says `hold: true`: patching is held back (Scan, no Install).
+        "held": NotRequired[bool],
         # The latest exception that matched but has expired: the instance is held to the rules again.
         "expired_exception": NotRequired[ExceptionSummary],
     },

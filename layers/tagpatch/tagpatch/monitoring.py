@@ -101,11 +101,20 @@ class InstanceOutcome:
     command_status: str | None
 
 
+INSTANCE_ID_KEY: Final = "InstanceIds"
+
+
 def expected_windows(desired: DesiredState) -> Mapping[tuple[str, str, str, str], str]:
-    """(patch group key, patch group, window key, window tag value) -> the window tagpatch put it in."""
+    """(patch group key, patch group, window key, window tag value) -> the window tagpatch put it in.
+
+    An instance a target selects by id (a patch group with a held instance) is keyed
+    ("InstanceIds", instance id, "", ""): its window is the one whose id target names it.
+    """
     found: dict[tuple[str, str, str, str], str] = {}
     for window in desired.windows:
         for target in window.targets:
+            for instance_id in target.instance_ids:
+                found[(INSTANCE_ID_KEY, instance_id, "", "")] = window.name
             for group in target.values:
                 for value in target.window_values:
                     found[(target.tag_key, group, target.window_key, value)] = window.name
@@ -117,7 +126,11 @@ def window_of(line: Mapping[str, Any], expected: Mapping[tuple[str, str, str, st
 
     SSM selects by tag, not by tagpatch's classification: a stopped or unmanaged instance that carries
     a ready instance's tags is still in that window's targets, and its outcome must say what happened.
+    An instance selected by id is in the window of that target.
     """
+    by_id = expected.get((INSTANCE_ID_KEY, str(line.get("instance_id")), "", ""))
+    if by_id is not None:
+        return by_id
     if not line.get("patch_group") or not line.get("maintenance_window"):
         return None
     key = (
@@ -184,12 +197,25 @@ def outcome_of(
     return InstanceOutcome("failed", f"{where}: {operation} ended {status}", window, status)
 
 
-def excepted_outcome(found: InstanceOutcome, exception: Mapping[str, Any]) -> InstanceOutcome:
-    """An excepted instance's outcome: what its window did, said but not alerted."""
+def excepted_outcome(
+    found: InstanceOutcome, exception: Mapping[str, Any], *, hold: Literal["held", "not_applied"] | None = None
+) -> InstanceOutcome:
+    """An excepted instance's outcome: what its window did, said but not alerted.
+
+    `hold`: the exception holds patching back and the window selects the instance by id for its Scan
+    task (`held`), or the hold could not be applied within SSM's quotas (`not_applied`).
+    """
     ticket = f", ticket {exception['ticket']}" if exception.get("ticket") else ""
+    if hold == "held":
+        # The window scanned it and installed nothing: that is the hold working, not a miss.
+        what = f"patching held back (scan only); {found.outcome}: {found.reason}"
+    elif hold == "not_applied":
+        what = f"hold NOT applied (see the window report's hold problems); {found.outcome}: {found.reason}"
+    else:
+        what = f"without it: {found.outcome}: {found.reason}"
     reason = (
         f"patch exception until {exception.get('expires')} ({exception.get('reason')}; approved by "
-        f"{exception.get('approved_by')}{ticket}); without it: {found.outcome}: {found.reason}"
+        f"{exception.get('approved_by')}{ticket}); {what}"
     )
     return InstanceOutcome("excepted", reason, found.window, found.command_status)
 
@@ -316,6 +342,8 @@ def instance_results(
 ) -> Iterator[dict[str, Any]]:
     """One result line per in-scope instance (patch-results.jsonl)."""
     runs_by_window: dict[str, list[WindowRun]] = {}
+    # Instances a target selects by id: a held one is there for its window's Scan task.
+    held_ids = {key[1]: window for key, window in expected.items() if key[0] == INSTANCE_ID_KEY}
     for run in runs:
         runs_by_window.setdefault(run.window_name, []).append(run)
     for line in lines:
@@ -328,7 +356,11 @@ def instance_results(
         )
         exception = line.get("exception") if line.get("class") == "excepted" else None
         if isinstance(exception, Mapping):
-            found = excepted_outcome(found, exception)
+            hold: Literal["held", "not_applied"] | None = None
+            if line.get("held") and window is not None:
+                # By id in its window: the Scan task's; by tag: the hold did not fit SSM's quotas.
+                hold = "held" if held_ids.get(instance_id) == window else "not_applied"
+            found = excepted_outcome(found, exception, hold=hold)
         state = states.get(instance_id)
         yield {
             "instance_id": instance_id,

@@ -158,9 +158,12 @@ def actual_window_fields(window: ActualWindow) -> dict[str, Any]:
 
 PATCH_GROUP_TAG_KEYS: Final = frozenset({"tag:Patch Group", "tag:PatchGroup"})
 WINDOW_TAG_KEYS: Final = frozenset({"tag:Maintenance Window", "tag:MaintenanceWindow"})
+INSTANCE_IDS_KEY: Final = "InstanceIds"  # a target of a held patch group (tagpatch.desired.Hold)
 
 
 def target_fields(target: DesiredTarget) -> dict[str, Any]:
+    if target.instance_ids:
+        return {"instance_ids": list(target.instance_ids)}
     return {
         "tag_key": target.tag_key,
         "values": list(target.values),
@@ -181,6 +184,8 @@ def actual_target_fields(target: ActualTarget) -> dict[str, Any]:
             "window_key": window_key.removeprefix("tag:"),
             "window_values": list(found[window_key]),
         }
+    if len(target.targets) == 1 and target.targets[0][0] == INSTANCE_IDS_KEY:
+        return {"instance_ids": list(target.targets[0][1])}
     return {"targets": [{"Key": key, "Values": list(values)} for key, values in target.targets]}
 
 

@@ -30,7 +30,7 @@ from typing import Any, Final
 from tagpatch.aws import client, paginate
 from tagpatch.cycle import iso_z
 from tagpatch.desired import DesiredState, DesiredWindow
-from tagpatch.monitoring import expected_windows, window_of
+from tagpatch.monitoring import INSTANCE_ID_KEY, expected_windows, window_of
 from tagpatch.observability import tracer
 from tagpatch.policy import PatchPolicy
 
@@ -173,6 +173,9 @@ def instances_by_window(lines: Iterable[Mapping[str, Any]], desired: DesiredStat
                 "owner": str(line.get("owner") or DEFAULT_OWNER),
                 "patch_group": str(line["patch_group"]),
                 "excepted": line.get("class") == "excepted",
+                # Held only where its window selects it by id for the Scan task (the hold fitted).
+                "held": bool(line.get("held"))
+                and expected.get((INSTANCE_ID_KEY, str(line["instance_id"]), "", "")) == window,
             }
         )
     return {
@@ -186,7 +189,12 @@ def instances_by_window(lines: Iterable[Mapping[str, Any]], desired: DesiredStat
 
 def _instance_line(item: Mapping[str, Any]) -> str:
     name = escape(str(item.get("name") or "no Name tag"), quote=False)
-    excepted = " [excepted: a patch exception covers it; it is not patched]" if item.get("excepted") else ""
+    excepted = ""
+    if item.get("held"):
+        excepted = " [held: a patch exception holds patching back; the window only scans it]"
+    elif item.get("excepted"):
+        # Without hold an exception changes reports, not the window: the instance is patched as usual.
+        excepted = " [excepted: a patch exception covers it; it is patched, but a failure is not alerted]"
     return (
         f"- {item['instance_id']} ({name}), owner {escape(str(item['owner']), quote=False)}, "
         f"patch group {escape(str(item['patch_group']), quote=False)}{excepted}"

@@ -19,7 +19,15 @@ from tagpatch.changes import DONE, ChangeOutcome, Outcome
 from tagpatch.desired import MANAGED_PREFIX, MANAGED_TAG_KEY, MANAGED_TAG_VALUE, OWNER_INFORMATION
 from tagpatch.observability import tracer
 from tagpatch.policy import SERVICE_LINKED
-from tagpatch.reconcile import PATCH_DOCUMENT, WRITE_ACTIONS, ActualTarget, ActualTask, ActualWindow, Change
+from tagpatch.reconcile import (
+    INSTANCE_IDS_KEY,
+    PATCH_DOCUMENT,
+    WRITE_ACTIONS,
+    ActualTarget,
+    ActualTask,
+    ActualWindow,
+    Change,
+)
 
 WINDOW_PAGE_SIZE: Final = 100  # DescribeMaintenanceWindows maximum
 MEMBER_PAGE_SIZE: Final = 100
@@ -151,6 +159,14 @@ def _window_request(after: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _target_request(name: str, after: Mapping[str, Any]) -> dict[str, Any]:
+    if "instance_ids" in after:
+        # A patch group with a held instance: its instances by id (at most 50 a target).
+        return {
+            "Targets": [{"Key": INSTANCE_IDS_KEY, "Values": list(after["instance_ids"])}],
+            "OwnerInformation": OWNER_INFORMATION,
+            "Name": name,
+            "Description": f"{OWNER_INFORMATION}: {len(after['instance_ids'])} instances by id (patch exception hold)",
+        }
     return {
         "Targets": [
             {"Key": f"tag:{after['tag_key']}", "Values": list(after["values"])},

@@ -61,6 +61,9 @@ def report_instance(
     }
     if match.live is not None:
         report["exception"] = match.live.summary()
+        if match.live.hold:
+            # WindowUpsert reads this: the instance's window scans it instead of installing.
+            report["held"] = True
     elif match.expired is not None:
         report["expired_exception"] = match.expired.summary()
     return report
