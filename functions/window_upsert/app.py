@@ -20,6 +20,11 @@ from tagpatch.policy import load_policy
 from tagpatch.reconcile import plan_windows
 from tagpatch.ssm_windows import read_windows
 
+# Problems that mean part of what the tags and exceptions ask for is not set up (quotas, a hold that
+# does not fit): counted for PlanShortfallsAlarm. Tag problems are the owners' to fix, a pause is an
+# operator's choice, and neither is counted.
+SHORTFALL_KINDS = frozenset({"target", "task", "hold"})
+
 ARTIFACTS = ArtifactConfig.from_env()
 POLICY = PolicyConfig.from_env()
 TASK_ROLE = TaskRoleConfig.from_env()
@@ -46,12 +51,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     counts = {kind: plan.counts()[kind] for kind in ("window", "target", "task")}
     to_apply = windows_with_writes(plan.changes) if cycle.mode == "apply" else []
     metrics.add_metric(name="WindowChangesPlanned", unit=MetricUnit.Count, value=len(plan.writes()))
+    shortfalls = sum(1 for problem in plan.problems if problem.kind in SHORTFALL_KINDS)
+    metrics.add_metric(name="PlanShortfalls", unit=MetricUnit.Count, value=shortfalls)
     logger.info(
         "windows planned",
         extra={
             "counts": counts,
             "windows_to_apply": len(to_apply),
             "problems": len(plan.problems),
+            "shortfalls": shortfalls,
             "holds": len(holds),
         },
     )

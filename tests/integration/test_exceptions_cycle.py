@@ -3,19 +3,20 @@ its owner and governance are told before and at expiry, and after expiry the rul
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-import tagpatch.desired
 from tagpatch.inventory import decode_jsonl_gz
+from tagpatch_local.fleet import GeneratorSpec, generate_fleet
 from tagpatch_local.runner import SimulatedAccount
 
 from .support import instance, reported, run_ok
+from .test_cycle_safety import metric_values
 from .test_patch_monitoring import FRIDAY_NOON, owner_queue
 
 REPO = Path(__file__).resolve().parents[2]
@@ -241,19 +242,23 @@ def test_a_hold_scans_the_held_instance_patches_the_rest_by_id_and_ends_with_its
         assert run_ok(account).resource_write_calls == {}
 
 
-def test_a_hold_too_large_for_the_quotas_is_reported_and_the_group_is_still_patched(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The handlers run in this process and read the quota at build time.
-    # Two targets a window (AWS allows 100; a smaller quota makes the case without 5,000 instances):
-    # db and web by tag fit, web's hold needs an id target and a held target beside db's.
-    monkeypatch.setattr(tagpatch.desired, "MAX_TARGETS_PER_WINDOW", 2)
-    with SimulatedAccount(REPO / "template.yaml") as account:
+def test_a_hold_too_large_for_the_quotas_is_reported_alarmed_and_the_group_is_still_patched(tmp_path: Path) -> None:
+    # SSM's own quotas, no smaller stand-in: web holds 5,002 instances besides the held one, which
+    # selected by id would need 101 targets of 50 (plus db's and the held one's), over the 100 a
+    # window may have. So the hold is not applied, said so, counted for the alarm, and web stays
+    # selected by tag: every web instance, the one to be held too, is patched.
+    log = io.StringIO()
+    with SimulatedAccount(REPO / "template.yaml", log_stream=log) as account:
         ids = seed_hold_fleet(account, tmp_path)
+        crowd = generate_fleet(
+            GeneratorSpec(count=5_000, patch_groups={"web": 1}, schedules={"sun-0200": 1}, os={"UBUNTU": 1}, seed=9)
+        )
+        account.seed(crowd)
         friday = run_ok(account)
         (problem,) = [p for p in reported(account, friday) if p["kind"] == "hold"]
         assert problem["name"] == "tagpatch-sun-0200/web"
         assert ids["vendor-box"] in problem["reason"] and "NOT held back" in problem["reason"]
+        assert metric_values(log.getvalue(), "PlanShortfalls") == [1.0]
         targets, tasks = members(account, "tagpatch-sun-0200")
         assert targets == {
             f"{PG}-01": [
@@ -269,3 +274,11 @@ def test_a_hold_too_large_for_the_quotas_is_reported_and_the_group_is_still_patc
         assert results["vendor-box"]["outcome"] == "excepted"
         assert "hold NOT applied" in results["vendor-box"]["reason"]
         assert results["web-1"]["outcome"] == "patched"
+
+
+def test_a_hold_that_fits_is_not_a_shortfall(tmp_path: Path) -> None:
+    log = io.StringIO()
+    with SimulatedAccount(REPO / "template.yaml", log_stream=log) as account:
+        seed_hold_fleet(account, tmp_path)
+        run_ok(account)
+        assert metric_values(log.getvalue(), "PlanShortfalls") == [0.0]

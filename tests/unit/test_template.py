@@ -400,14 +400,19 @@ def test_function_logs_have_a_retention(template: Template) -> None:
     assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
 
 
-def test_rejected_changes_raise_an_alarm_on_the_metric_report_failure_emits(template: Template) -> None:
-    alarm = template.resources["ChangesRejectedAlarm"]["Properties"]
+@pytest.mark.parametrize(
+    ("alarm_name", "function"),
+    [("ChangesRejectedAlarm", "report_failure"), ("PlanShortfallsAlarm", "window_upsert")],
+)
+def test_an_alarm_watches_the_metric_its_function_emits(template: Template, alarm_name: str, function: str) -> None:
+    alarm = template.resources[alarm_name]["Properties"]
     environment = template.global_environment()
     assert alarm["Namespace"] == environment["POWERTOOLS_METRICS_NAMESPACE"]
     assert alarm["Dimensions"] == [{"Name": "service", "Value": environment["POWERTOOLS_SERVICE_NAME"]}]
-    source = (REPO_ROOT / "functions" / "report_failure" / "app.py").read_text()
+    source = (REPO_ROOT / "functions" / function / "app.py").read_text()
     assert f'name="{alarm["MetricName"]}"' in source
     assert alarm["AlarmActions"] == [{"Ref": "AlertsTopic"}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
 
 
 def test_a_rejected_window_ends_the_cycle_failed_after_the_registrations(states: dict[str, Any]) -> None:
