@@ -99,6 +99,7 @@ __all__ = [
     "sns",
     "stepfunctions",
     "targets",
+    "throttling",
     "validate_output",
     "window_schedule",
     "windows",

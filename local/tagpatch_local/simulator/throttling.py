@@ -115,7 +115,9 @@ SCHEDULER_OPERATIONS: Final = frozenset({"CreateSchedule", "DeleteSchedule", "Ge
 
 def scheduler_rate(region: str) -> Rate:
     per_second = 1000 if region in SCHEDULER_PRIMARY_REGIONS else 250
-    return Rate("scheduler schedule requests", per_second, per_second, "ThrottlingException", 400, True, SCHEDULER_QUOTAS_PAGE)
+    return Rate(
+        "scheduler schedule requests", per_second, per_second, "ThrottlingException", 400, True, SCHEDULER_QUOTAS_PAGE
+    )
 
 
 def _is_filtered_or_paginated(params: Mapping[str, Sequence[str]]) -> bool:
