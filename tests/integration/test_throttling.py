@@ -13,15 +13,20 @@ import io
 import json
 import re
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
+
+import botocore.endpoint
+import pytest
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 from tagpatch.inventory import decode_jsonl_gz
 from tagpatch_local.fleet import FleetInstance, GeneratorSpec, generate_fleet
 from tagpatch_local.report import instance_lines
-from tagpatch_local.runner import CycleResult, SimulatedAccount
+from tagpatch_local.runner import ACCOUNT_ID, CycleResult, SimulatedAccount
 from tagpatch_local.simulator.throttling import Throttle
 
-from .support import REPO, registrations
+from .support import REPO, instance, registrations, run_ok
 
 INSTANCES = 2000
 MOMENT = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # one clock for both runs: outputs carry dates
@@ -156,3 +161,28 @@ def test_a_cycle_throttled_at_documented_rates_succeeds_with_the_unthrottled_out
         assert throttled_outputs[name] == value, f"{name} differs under throttling (refused: {refused})"
     assert len(plain_outputs["instances"]) == INSTANCES
     assert throttled_result.output is not None
+
+
+def test_a_write_over_its_rate_is_not_carried_out_and_a_run_that_cannot_get_it_through_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # botocore's backoff and the state machine's Retry waits, without the sleeping; the buckets' clock
+    # stands still, so an emptied bucket stays empty through every retry.
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=lambda _: None))
+    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda _: None))
+    with SimulatedAccount(REPO / "template.yaml", log_stream=io.StringIO()) as account:
+        account.seed([instance("web", "sun-0200"), instance("db", "cron(0 6 ? * * *)")])
+        throttle = account.throttle_at_documented_rates()
+        throttle.clock = lambda: 0.0
+        while throttle.admit(ACCOUNT_ID, account.region, "ssm", "CreateMaintenanceWindow") is None:
+            pass  # empty the bucket
+        result = account.run_cycle()
+        assert result.status == "FAILED", "a run whose windows SSM never accepted must not succeed"
+        assert account.client("ssm").describe_maintenance_windows()["WindowIdentities"] == []
+        refused = throttle.throttled[(ACCOUNT_ID, account.region, "ssm:CreateMaintenanceWindow")] - 1  # the probe's
+        # Every attempt of both windows was refused: botocore's 5 a call, for each of the state machine's tries.
+        assert refused == account.faults.injected["ssm:CreateMaintenanceWindow throttled"] >= 2 * 5
+        # Once the bucket refills, a rerun creates both windows.
+        account.clear_faults()
+        run_ok(account)
+        assert len(account.client("ssm").describe_maintenance_windows()["WindowIdentities"]) == 2
