@@ -52,6 +52,8 @@ def cycle_figures(result: CycleResult, throttle: Throttle) -> dict[str, Any]:
         "error": result.error,
         "wall_seconds": round(result.wall_seconds, 1),
         "refused": throttle.total_throttled(),
+        # Task failures the state machine saw (each one a Retry or a Catch): 0 when botocore absorbed all.
+        "task_failures": sum(1 for event in result.events if event["type"] == "TaskFailed"),
         "over_rate": {key[2]: list(value) for key, value in throttle.over_rate().items()},
         "buckets": bucket_figures(throttle),
         "monitoring": {key: value for key, value in monitoring.items() if key != "results_key"},
@@ -92,7 +94,11 @@ def main() -> None:
         for label in ("first_cycle", "second_cycle"):
             cycle = figures[label]
             refused = {name: b["refused"] for name, b in cycle["buckets"].items() if b["refused"]}
-            print(f"{size:,} {label}: {cycle['status']} in {cycle['wall_seconds']} s, refused {refused}", flush=True)
+            print(
+                f"{size:,} {label}: {cycle['status']} in {cycle['wall_seconds']} s, refused {refused}, "
+                f"task failures {cycle['task_failures']}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
