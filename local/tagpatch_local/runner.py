@@ -385,6 +385,7 @@ class FaultInjector:
         self.faults: list[_Fault] = []
         self.crashes: list[_Crash] = []
         self.injected: Counter[str] = Counter()  # `service:Operation mode` -> how many faults fired
+        self.throttle: simulator.throttling.Throttle | None = None  # throttle_at_documented_rates()
         self._lock = threading.Lock()
         self._original: Callable[..., Any] | None = None
 
@@ -414,6 +415,7 @@ class FaultInjector:
         with self._lock:
             self.faults.clear()
             self.crashes.clear()
+            self.throttle = None
 
     def handle(
         self, stubber: BotocoreStubber, original: Callable[..., Any], event_name: str, request: Any, **kwargs: Any
@@ -421,6 +423,7 @@ class FaultInjector:
         function = getattr(_invocation, "function", None) if getattr(_invocation, "recorder", None) else None
         _, service, operation = event_name.split(".", 2)
         fault = None
+        throttle = None
         if function is not None:
             with self._lock:
                 crash = next((c for c in self.crashes if c.fires(function, service, operation)), None)
@@ -431,30 +434,43 @@ class FaultInjector:
                 fault = next((f for f in self.faults if f.fires(service, operation)), None)
                 if fault is not None:
                     self.injected[f"{service}:{operation} {fault.mode}"] += 1
+                throttle = self.throttle
+            if fault is None and throttle is not None:
+                refused = throttle.admit(
+                    ACCOUNT_ID,
+                    self.account.region,
+                    service,
+                    operation,
+                    params=simulator.throttling.query_parameters(request.body) if service == "ec2" else None,
+                    url=request.url,
+                )
+                if refused is not None:  # not carried out, as AWS answers a request over its rate
+                    with self._lock:
+                        self.injected[f"{service}:{operation} throttled"] += 1
+                    return self._error_response(request, service, refused.code, refused.status, "Rate exceeded")
         if fault is None:
             return original(stubber, event_name, request, **kwargs)
         if fault.mode == "response_lost":
             original(stubber, event_name, request, **kwargs)  # the service does it; the answer is lost
         if fault.code == READ_TIMEOUT:
             raise ReadTimeoutError(endpoint_url=request.url)
-        return self._error_response(request, service, fault)
+        return self._error_response(request, service, fault.code, fault.status, f"simulated {fault.code}")
 
-    def _error_response(self, request: Any, service: str, fault: _Fault) -> AWSResponse:
+    def _error_response(self, request: Any, service: str, code: str, status: int, message: str) -> AWSResponse:
         protocol = self.account.client(service).meta.service_model.protocol
-        message = f"simulated {fault.code}"
         if protocol in {"ec2", "query"}:
             body = (
-                f"<Response><Errors><Error><Code>{fault.code}</Code><Message>{message}</Message>"
+                f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message>"
                 "</Error></Errors><RequestID>tagpatch-sim</RequestID></Response>"
             ).encode()
             headers = {"Content-Type": "text/xml"}
         elif protocol == "rest-xml":
-            body = f"<Error><Code>{fault.code}</Code><Message>{message}</Message></Error>".encode()
+            body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
             headers = {"Content-Type": "application/xml"}
         else:
-            body = json.dumps({"__type": fault.code, "message": message}).encode()
+            body = json.dumps({"__type": code, "message": message}).encode()
             headers = {"Content-Type": "application/x-amz-json-1.1"}
-        return AWSResponse(request.url, fault.status, headers, _RawBody(body))
+        return AWSResponse(request.url, status, headers, _RawBody(body))
 
 
 # --- the account ------------------------------------------------------------------------------------
@@ -990,6 +1006,17 @@ class SimulatedAccount(_Clients):
     ) -> None:
         """Throttle a share of the handlers' requests to a service (seeded), until clear_faults()."""
         self.faults.add(_Fault(service, None, code, status, "not_sent", remaining=None, share=share, seed=seed))
+
+    def throttle_at_documented_rates(self) -> simulator.throttling.Throttle:
+        """Throttle the handlers' requests with token buckets at AWS's documented rates, until clear_faults().
+
+        A request over its bucket's rate is answered with the service's throttling error (EC2
+        RequestLimitExceeded 503, SSM ThrottlingException 400, S3 SlowDown 503) without being carried
+        out. The returned Throttle records what each bucket accepted and refused (simulator.throttling).
+        """
+        throttle = simulator.throttling.Throttle()
+        self.faults.throttle = throttle
+        return throttle
 
     def crash_after_writes(self, function: str, writes: int, *, service: str = "ssm") -> None:
         """Kill a function's invocation once it has made `writes` more writes to `service`.

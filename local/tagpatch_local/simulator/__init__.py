@@ -12,6 +12,7 @@
 - `sns`: filter policies on String and String.Array attributes, and MessageStructure json, as SNS
   documents them.
 - `config`: AWS Config's recorder of EC2 instances, rule evaluation and compliance queries.
+- `throttling`: token buckets at the request rates AWS documents (off unless a runner turns it on).
 
 Simulated state lives on moto's backends, so it is reset whenever moto resets them (each `mock_aws`
 start). Nothing here imports tagpatch: the simulator's rules come from AWS's documentation, so that a
@@ -38,6 +39,7 @@ from tagpatch_local.simulator import (
     sns,
     stepfunctions,
     targets,
+    throttling,
     window_schedule,
     windows,
 )
@@ -97,6 +99,7 @@ __all__ = [
     "sns",
     "stepfunctions",
     "targets",
+    "throttling",
     "validate_output",
     "window_schedule",
     "windows",
