@@ -65,6 +65,30 @@ def test_state_payloads_hold_keys_and_counts_not_the_fleet(account: SimulatedAcc
     assert result.output["validation"]["by_class"]["ready"] == 1500
 
 
+def test_state_payloads_stay_under_8_kib_with_as_many_windows_as_an_account_may_have(
+    account: SimulatedAccount,
+) -> None:
+    """Payloads grow with the windows a cycle changes (their names in the plan and the Map's results),
+    not with instances: at SSM's quota of 50 windows per Region, every window created, the largest
+    state is still under 8 KiB."""
+    schedules = {f"cron({minute} 3 ? * SUN *)": 1.0 for minute in range(0, 50)}
+    fleet = generate_fleet(
+        GeneratorSpec(
+            count=600,
+            patch_groups={f"app-{index:03d}": 1.0 for index in range(200)},
+            schedules=schedules,
+            os={"AMAZON_LINUX_2023": 1, "WINDOWS": 1},
+            seed=11,
+        )
+    )
+    account.seed(fleet)
+    result = run_ok(account)
+    assert result.output is not None
+    assert result.output["windows"]["counts"]["window"]["created"] == 50
+    assert len(result.output["window_results"]) == 50
+    assert result.max_payload_bytes < 8 * 1024
+
+
 def test_discovery_pages_instead_of_calling_per_instance(account: SimulatedAccount) -> None:
     fleet = generate_fleet(
         GeneratorSpec(
