@@ -213,4 +213,4 @@ def test_the_console_command_runs_in_a_plain_environment(fleet: Path, tmp_path: 
     assert json.loads((out / "summary.json").read_text())["execution"]["status"] == "SUCCEEDED"
     # The functions' logs go to the log file, as structured JSON with the correlation id.
     log_lines = [json.loads(line) for line in (out / "lambda.log").read_text().splitlines() if line.startswith("{")]
-    assert any(line.get("message") == "inventory written" and line.get("correlation_id") for line in log_lines)
+    assert any(line.get("message") == "fleet listed" and line.get("correlation_id") for line in log_lines)
