@@ -2,8 +2,10 @@
 
     .venv/bin/python benchmarks/bench_cycle.py --sizes 1000 10000
 
-For each size: seed a generated fleet, run two cycles back to back (the second one sees no change),
-and record wall time, AWS calls by operation, write calls, the largest state payload, state
+For each size: seed a generated fleet, run a first cycle, move the simulated clock on eight days so
+every window runs once (the window runs patch the fleet in the simulator), run the daily cycle that
+follows (PatchMonitoring then reads every run's results), and rerun it at once (it sees no change).
+For each cycle it records wall time, AWS calls by operation, write calls, the largest state payload, state
 transitions, each function's duration and peak Python allocations (a second pass under
 tracemalloc, which slows handlers, so durations come from the first pass), and the AWS cost of each
 cycle from those measurements and the published prices in PRICES. Results go to
@@ -23,6 +25,8 @@ import platform
 import resource
 import time
 from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -117,18 +121,33 @@ def cycle_figures(result: CycleResult) -> dict[str, Any]:
     }
 
 
-def run_two_cycles(
-    count: int, patch_groups: int, schedules: int, *, memory: bool
-) -> tuple[float, CycleResult, CycleResult]:
+CYCLES = ("first_cycle", "after_window_runs", "rerun")
+START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)  # a Friday: every weekly window runs in the next 8 days
+
+
+@dataclass
+class Run:
+    seed_seconds: float
+    advance_seconds: float
+    window_runs: int
+    cycles: dict[str, CycleResult]
+
+
+def run_cycles(count: int, patch_groups: int, schedules: int, *, memory: bool) -> Run:
     fleet = generate_fleet(fleet_spec(count, patch_groups, schedules))
     with SimulatedAccount(ROOT / "template.yaml", log_stream=io.StringIO()) as account:
         account.dispatcher.measure_memory = memory
+        account.set_clock(START)
         started = time.monotonic()
         account.seed(fleet)
         seed_seconds = time.monotonic() - started
         first = account.run_cycle(name=f"bench-{count}-first")
-        second = account.run_cycle(name=f"bench-{count}-second")
-    return seed_seconds, first, second
+        started = time.monotonic()
+        runs = account.advance(timedelta(days=8))
+        advance_seconds = time.monotonic() - started
+        after = account.run_cycle(name=f"bench-{count}-after-window-runs")
+        rerun = account.run_cycle(name=f"bench-{count}-rerun")
+    return Run(seed_seconds, advance_seconds, len(runs), dict(zip(CYCLES, (first, after, rerun), strict=True)))
 
 
 def with_peaks(timed: CycleResult, traced: CycleResult) -> CycleResult:
@@ -149,18 +168,20 @@ def with_peaks(timed: CycleResult, traced: CycleResult) -> CycleResult:
 
 
 def measure(count: int, patch_groups: int, schedules: int, *, memory: bool = True) -> dict[str, Any]:
-    seed_seconds, first, second = run_two_cycles(count, patch_groups, schedules, memory=False)
+    timed = run_cycles(count, patch_groups, schedules, memory=False)
+    cycles = timed.cycles
     if memory:
-        _, traced_first, traced_second = run_two_cycles(count, patch_groups, schedules, memory=True)
-        first, second = with_peaks(first, traced_first), with_peaks(second, traced_second)
+        traced = run_cycles(count, patch_groups, schedules, memory=True)
+        cycles = {label: with_peaks(cycles[label], traced.cycles[label]) for label in CYCLES}
     return {
         "instances": count,
         "patch_groups": patch_groups,
         "schedules": schedules,
         "prices": PRICES,
-        "seed_seconds": round(seed_seconds, 2),
-        "first_cycle": cycle_figures(first),
-        "second_cycle": cycle_figures(second),
+        "seed_seconds": round(timed.seed_seconds, 2),
+        "advance_seconds": round(timed.advance_seconds, 2),
+        "window_runs": timed.window_runs,
+        **{label: cycle_figures(cycles[label]) for label in CYCLES},
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -184,10 +205,10 @@ def main() -> None:
     for size in args.sizes:
         figures = measure(size, args.patch_groups, args.schedules, memory=not args.no_memory)
         (args.out / f"cycle-{size}.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-        for label in ("first_cycle", "second_cycle"):
+        for label in CYCLES:
             cycle = figures[label]
             print(
-                f"| {size:,} | {label.split('_')[0]} | {cycle['wall_seconds']} | {cycle['aws_calls']} | "
+                f"| {size:,} | {label.replace('_', ' ')} | {cycle['wall_seconds']} | {cycle['aws_calls']} | "
                 f"{cycle['write_calls']} ({cycle['resource_write_calls']}) | {cycle['max_payload_bytes']:,} | "
                 f"{cycle['state_transitions']} | {cycle['cost_usd']['lambda_gb_seconds']} | "
                 f"{cycle['cost_usd']['total']:.6f} |",
