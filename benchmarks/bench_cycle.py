@@ -188,6 +188,73 @@ def measure(count: int, patch_groups: int, schedules: int, *, memory: bool = Tru
     }
 
 
+FUNCTION_ORDER = (
+    "PrepareCycleFunction",
+    "DiscoveryFunction",
+    "TagValidationFunction",
+    "WindowUpsertFunction",
+    "ApplyWindowChangesFunction",
+    "BaselineAssociationFunction",
+    "PrePatchNotificationFunction",
+    "PatchMonitoringFunction",
+    "ComplianceExportFunction",
+    "ReportFailureFunction",
+)
+
+
+def markdown_tables(results: list[dict[str, Any]]) -> str:
+    """The README's tables, from benchmarks/results/cycle-<N>.json, so the figures are the files'."""
+    lines = [
+        "| instances | cycle | wall time | AWS calls | writes to patching resources | largest state payload "
+        "| state transitions | Lambda GB-s | Step Functions | Lambda | S3 | SNS | EC2 and SSM APIs | AWS cost |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for figures in results:
+        for label in CYCLES:
+            cycle, cost = figures[label], figures[label]["cost_usd"]
+            lines.append(
+                f"| {figures['instances']:,} | {label.replace('_', ' ')} | {cycle['wall_seconds']} s "
+                f"| {cycle['aws_calls']:,} | {cycle['resource_write_calls']:,} | {cycle['max_payload_bytes']:,} B "
+                f"| {cycle['state_transitions']} | {cost['lambda_gb_seconds']} | ${cost['step_functions']:.5f} "
+                f"| ${cost['lambda']:.5f} | ${cost['s3_requests']:.5f} | ${cost['sns']:.5f} "
+                f"| ${cost['api_requests']:.5f} "
+                f"| ${cost['total']:.5f} |"
+            )
+    lines += ["", "| function | " + " | ".join(f"{r['instances']:,}" for r in results) + " | MemorySize |"]
+    lines.append("|---|" + "---:|" * (len(results) + 1))
+    for function in FUNCTION_ORDER:
+        cells, memory = [], None
+        for figures in results:
+            entry = None
+            ran = [figures[label]["functions"][function] for label in CYCLES if function in figures[label]["functions"]]
+            for candidate in ran:  # durations from the cycle in which the function ran longest
+                if entry is None or candidate["max_seconds"] > entry["max_seconds"]:
+                    entry = candidate
+            if entry is None:
+                cells.append("-")
+                continue
+            memory = entry["memory_mb"]
+            peak = max(candidate.get("peak_mib", 0.0) for candidate in ran)  # over every cycle
+            many = (
+                f" ({entry['invocations']} invocations, {entry['seconds']} s in all)"
+                if entry["invocations"] > 1
+                else ""
+            )
+            cells.append(f"{entry['max_seconds']} s, {peak} MiB{many}")
+        if memory is not None:
+            lines.append(f"| {function.removesuffix('Function')} | " + " | ".join(cells) + f" | {memory} MB |")
+    operations = sorted({op for figures in results for op in figures["after_window_runs"]["aws_calls_by_operation"]})
+    lines += [
+        "",
+        "| API call (daily cycle after the window runs) | " + " | ".join(f"{r['instances']:,}" for r in results) + " |",
+    ]
+    lines.append("|---|" + "---:|" * len(results))
+    for operation in operations:
+        counts = [figures["after_window_runs"]["aws_calls_by_operation"].get(operation, 0) for figures in results]
+        lines.append(f"| `{operation}` | " + " | ".join(f"{count:,}" for count in counts) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
@@ -195,7 +262,12 @@ def main() -> None:
     parser.add_argument("--schedules", type=int, default=20)
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where cycle-<N>.json goes")
+    parser.add_argument("--tables", action="store_true", help="print the README's tables from --out and stop")
     args = parser.parse_args()
+    if args.tables:
+        found = [json.loads((args.out / f"cycle-{size}.json").read_text(encoding="utf-8")) for size in args.sizes]
+        print(markdown_tables(found))
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     print(
         "| instances | cycle | wall s | AWS calls | writes (patching resources) | max payload B | transitions "
