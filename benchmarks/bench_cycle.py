@@ -90,13 +90,27 @@ def function_figures(runs: list[FunctionRun]) -> dict[str, dict[str, Any]]:
     return figures
 
 
-def cycle_cost(result: CycleResult) -> dict[str, float]:
-    calls = result.calls
-    # Lambda bills each invocation's duration, rounded up to the millisecond, at its configured memory.
-    gb_seconds = sum(run.memory_mb / 1024 * (int(run.seconds * 1000) + 1) / 1000 for run in result.function_runs)
+# Lambda allocates CPU in proportion to memory, the equivalent of one vCPU at 1,769 MB
+# (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html). The local durations ran
+# on one full core, so below 1,769 MB a CPU-bound handler would run 1,769/MemorySize times longer in
+# Lambda and bill about the same GB-s as at 1,769 MB: each function is priced at
+# max(MemorySize, 1,769 MB) of local seconds.
+FULL_VCPU_MB = 1769
+
+
+def cycle_cost(figures: dict[str, Any]) -> dict[str, float]:
+    """The AWS cost of one cycle from its measured figures (functions, calls, transitions) and PRICES."""
+    calls = Counter(figures["aws_calls_by_operation"])
+    functions = figures["functions"].values()
+    # Billed per invocation, rounded up to the millisecond: at most 1 ms more per invocation.
+    gb_seconds = sum(
+        max(entry["memory_mb"], FULL_VCPU_MB) / 1024 * (entry["seconds"] + entry["invocations"] / 1000)
+        for entry in functions
+    )
+    invocations = sum(entry["invocations"] for entry in functions)
     cost = {
-        "step_functions": result.state_transitions * PRICES["state_transition"],
-        "lambda": gb_seconds * PRICES["lambda_gb_second_arm64"] + len(result.function_runs) * PRICES["lambda_request"],
+        "step_functions": figures["state_transitions"] * PRICES["state_transition"],
+        "lambda": gb_seconds * PRICES["lambda_gb_second_arm64"] + invocations * PRICES["lambda_request"],
         "s3_requests": sum(calls[op] for op in S3_WRITES) * PRICES["s3_write_request"]
         + sum(calls[op] for op in S3_READS) * PRICES["s3_read_request"],
         "sns": calls["sns:Publish"] * PRICES["sns_publish"],
@@ -107,7 +121,7 @@ def cycle_cost(result: CycleResult) -> dict[str, float]:
 
 
 def cycle_figures(result: CycleResult) -> dict[str, Any]:
-    return {
+    figures: dict[str, Any] = {
         "status": result.status,
         "wall_seconds": round(result.wall_seconds, 2),
         "state_transitions": result.state_transitions,
@@ -117,8 +131,9 @@ def cycle_figures(result: CycleResult) -> dict[str, Any]:
         "write_calls": sum(result.write_calls.values()),
         "resource_write_calls": sum(result.resource_write_calls.values()),
         "functions": function_figures(result.function_runs),
-        "cost_usd": cycle_cost(result),
     }
+    figures["cost_usd"] = cycle_cost(figures)
+    return figures
 
 
 CYCLES = ("first_cycle", "after_window_runs", "rerun")
@@ -188,20 +203,6 @@ def measure(count: int, patch_groups: int, schedules: int, *, memory: bool = Tru
     }
 
 
-FUNCTION_ORDER = (
-    "PrepareCycleFunction",
-    "DiscoveryFunction",
-    "TagValidationFunction",
-    "WindowUpsertFunction",
-    "ApplyWindowChangesFunction",
-    "BaselineAssociationFunction",
-    "PrePatchNotificationFunction",
-    "PatchMonitoringFunction",
-    "ComplianceExportFunction",
-    "ReportFailureFunction",
-)
-
-
 def markdown_tables(results: list[dict[str, Any]]) -> str:
     """The README's tables, from benchmarks/results/cycle-<N>.json, so the figures are the files'."""
     lines = [
@@ -222,7 +223,9 @@ def markdown_tables(results: list[dict[str, Any]]) -> str:
             )
     lines += ["", "| function | " + " | ".join(f"{r['instances']:,}" for r in results) + " | MemorySize |"]
     lines.append("|---|" + "---:|" * (len(results) + 1))
-    for function in FUNCTION_ORDER:
+    # In the order the workflow first ran them (each cycle's figures keep invocation order).
+    order = dict.fromkeys(name for figures in results for label in CYCLES for name in figures[label]["functions"])
+    for function in order:
         cells, memory = [], None
         for figures in results:
             entry = None
@@ -263,7 +266,19 @@ def main() -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where cycle-<N>.json goes")
     parser.add_argument("--tables", action="store_true", help="print the README's tables from --out and stop")
+    parser.add_argument(
+        "--reprice", action="store_true", help="recompute cost_usd in --out's results (PRICES or the model changed)"
+    )
     args = parser.parse_args()
+    if args.reprice:
+        for size in args.sizes:
+            path = args.out / f"cycle-{size}.json"
+            figures = json.loads(path.read_text(encoding="utf-8"))
+            figures["prices"] = PRICES
+            for label in CYCLES:
+                figures[label]["cost_usd"] = cycle_cost(figures[label])
+            path.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        return
     if args.tables:
         found = [json.loads((args.out / f"cycle-{size}.json").read_text(encoding="utf-8")) for size in args.sizes]
         print(markdown_tables(found))

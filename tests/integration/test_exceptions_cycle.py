@@ -172,6 +172,18 @@ def seed_hold_fleet(account: SimulatedAccount, tmp_path: Path) -> dict[str, str]
 PG = "tagpatch-install-reboot-patch-group"
 
 
+def assert_web_and_db_selected_by_tag(account: SimulatedAccount) -> None:
+    """The window as it is with no hold: one tag target for both groups, one Install task."""
+    targets, tasks = members(account, "tagpatch-sun-0200")
+    assert targets == {
+        f"{PG}-01": [
+            {"Key": "tag:Patch Group", "Values": ["db", "web"]},
+            {"Key": "tag:Maintenance Window", "Values": ["sun-0200"]},
+        ]
+    }
+    assert tasks == {"tagpatch-install-reboot-01": (["Install"], [f"{PG}-01"])}
+
+
 def test_a_hold_scans_the_held_instance_patches_the_rest_by_id_and_ends_with_its_exception(tmp_path: Path) -> None:
     with SimulatedAccount(REPO / "template.yaml") as account:
         ids = seed_hold_fleet(account, tmp_path)
@@ -230,14 +242,7 @@ def test_a_hold_scans_the_held_instance_patches_the_rest_by_id_and_ends_with_its
         # (3) Wednesday: the exception has expired; the group is selected by tag again.
         account.advance(timedelta(days=3))
         after = run_ok(account)
-        targets, tasks = members(account, "tagpatch-sun-0200")
-        assert targets == {
-            f"{PG}-01": [
-                {"Key": "tag:Patch Group", "Values": ["db", "web"]},
-                {"Key": "tag:Maintenance Window", "Values": ["sun-0200"]},
-            ]
-        }
-        assert tasks == {"tagpatch-install-reboot-01": (["Install"], [f"{PG}-01"])}
+        assert_web_and_db_selected_by_tag(account)
         assert after.output["windows"]["held_instances"] == 0  # type: ignore[index]
         assert run_ok(account).resource_write_calls == {}
 
@@ -259,14 +264,7 @@ def test_a_hold_too_large_for_the_quotas_is_reported_alarmed_and_the_group_is_st
         assert problem["name"] == "tagpatch-sun-0200/web"
         assert ids["vendor-box"] in problem["reason"] and "NOT held back" in problem["reason"]
         assert metric_values(log.getvalue(), "PlanShortfalls") == [1.0]
-        targets, tasks = members(account, "tagpatch-sun-0200")
-        assert targets == {
-            f"{PG}-01": [
-                {"Key": "tag:Patch Group", "Values": ["db", "web"]},
-                {"Key": "tag:Maintenance Window", "Values": ["sun-0200"]},
-            ]
-        }
-        assert tasks == {"tagpatch-install-reboot-01": (["Install"], [f"{PG}-01"])}
+        assert_web_and_db_selected_by_tag(account)
         account.advance(timedelta(hours=40))
         for name in ("web-1", "web-2", "db-1", "vendor-box"):
             assert patch_state(account, ids[name])["Operation"] == "Install", name
