@@ -32,6 +32,7 @@ from typing import Any
 
 from tagpatch_local.fleet import GeneratorSpec, generate_fleet
 from tagpatch_local.runner import CycleResult, FunctionRun, SimulatedAccount
+from tagpatch_local.template import Template
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -221,7 +222,8 @@ def markdown_tables(results: list[dict[str, Any]]) -> str:
                 f"| ${cost['api_requests']:.5f} "
                 f"| ${cost['total']:.5f} |"
             )
-    lines += ["", "| function | " + " | ".join(f"{r['instances']:,}" for r in results) + " | MemorySize |"]
+    deployed = {name: spec.memory for name, spec in Template.load(ROOT / "template.yaml").functions().items()}
+    lines += ["", "| function | " + " | ".join(f"{r['instances']:,}" for r in results) + " | MemorySize now |"]
     lines.append("|---|" + "---:|" * (len(results) + 1))
     # In the order the workflow first ran them (each cycle's figures keep invocation order).
     order = dict.fromkeys(name for figures in results for label in CYCLES for name in figures[label]["functions"])
@@ -245,7 +247,11 @@ def markdown_tables(results: list[dict[str, Any]]) -> str:
             )
             cells.append(f"{entry['max_seconds']} s, {peak} MiB{many}")
         if memory is not None:
-            lines.append(f"| {function.removesuffix('Function')} | " + " | ".join(cells) + f" | {memory} MB |")
+            lines.append(
+                f"| {function.removesuffix('Function')} | "
+                + " | ".join(cells)
+                + f" | {deployed.get(function, memory)} MB |"
+            )
     operations = sorted({op for figures in results for op in figures["after_window_runs"]["aws_calls_by_operation"]})
     lines += [
         "",
