@@ -16,6 +16,8 @@ from tagpatch.discovery import DiscoveryCursor, discover_some, read_inventory
 from tagpatch.errors import DiscoveryStalled, InvalidCycleInput
 from tagpatch_local import simulator
 
+from .test_simulator import _register_ids
+
 REGION = "us-east-1"
 BUCKET = "artifacts"
 CYCLE = Cycle(
@@ -43,18 +45,7 @@ def fleet(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
             ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
             for _ in range(120)
         ]
-        for instance_id in ids:
-            simulator.register_managed_instance(
-                "123456789012",
-                REGION,
-                instance_id,
-                ping_status="Online",
-                platform_type="Linux",
-                platform_name="Amazon Linux",
-                platform_version="2023",
-                ip_address="10.0.0.1",
-                computer_name="ip-10-0-0-1.ec2.internal",
-            )
+        _register_ids(ids)
         try:
             yield ids
         finally:

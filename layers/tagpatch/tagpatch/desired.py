@@ -41,6 +41,9 @@ SCHEDULABLE_CLASSES: Final = frozenset({"ready", "stopped"})
 TAG_KEY_SLUG: Final = {"Patch Group": "patch-group", "PatchGroup": "patchgroup"}
 
 
+INSTANCE_IDS_KEY: Final = "InstanceIds"  # the target key that selects instances by id
+
+
 @dataclass(frozen=True)
 class DesiredTarget:
     """Instances whose patch group is one of `values` AND whose window tag is one of `window_values`.
@@ -59,7 +62,7 @@ class DesiredTarget:
 
     def ssm_targets(self) -> list[dict[str, Any]]:
         if self.instance_ids:
-            return [{"Key": "InstanceIds", "Values": list(self.instance_ids)}]
+            return [{"Key": INSTANCE_IDS_KEY, "Values": list(self.instance_ids)}]
         return [
             {"Key": f"tag:{self.tag_key}", "Values": list(self.values)},
             {"Key": f"tag:{self.window_key}", "Values": list(self.window_values)},

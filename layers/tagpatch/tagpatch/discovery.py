@@ -35,6 +35,15 @@ TIME_SHARE: Final = 0.5
 
 Phase = Literal["managed_nodes", "instances", "done"]
 PHASES: Final = get_args(Phase)
+COUNT_FIELDS: Final = (
+    "managed_parts",
+    "inventory_parts",
+    "instances",
+    "ssm_registered",
+    "ssm_pages",
+    "ec2_pages",
+    "invocations",
+)
 
 
 @dataclass(frozen=True)
@@ -67,36 +76,29 @@ class DiscoveryCursor:
         if token is not None and (not isinstance(token, str) or not token):
             raise InvalidCycleInput("discovery.token must be a non-empty string or null")
         counts = {}
-        for name in ("managed_parts", "inventory_parts", "instances", "ssm_registered", "ssm_pages", "ec2_pages"):
+        for name in COUNT_FIELDS:
             value = payload.get(name, 0)
             if type(value) is not int or value < 0:
                 raise InvalidCycleInput(f"discovery.{name} must be a non-negative integer, got {value!r}")
             counts[name] = value
-        invocations = payload.get("invocations", 0)
-        if type(invocations) is not int or invocations < 0:
-            raise InvalidCycleInput(f"discovery.invocations must be a non-negative integer, got {invocations!r}")
-        return cls(phase=cast(Phase, phase), token=token, invocations=invocations, **counts)
+        return cls(phase=cast(Phase, phase), token=token, **counts)
 
     def to_payload(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def managed_nodes_key(cycle: Cycle, part: int) -> str:
-    return cycle.artifact_key(f"managed-nodes/part-{part:05d}.jsonl.gz")
+def part_key(cycle: Cycle, listing: Literal["managed-nodes", "inventory"], part: int) -> str:
+    return cycle.artifact_key(f"{listing}/part-{part:05d}.jsonl.gz")
 
 
-def inventory_key(cycle: Cycle, part: int) -> str:
-    return cycle.artifact_key(f"inventory/part-{part:05d}.jsonl.gz")
-
-
-def inventory_keys(cycle: Cycle, parts: int) -> list[str]:
-    """The inventory parts Discovery wrote for `cycle`, in order."""
-    return [inventory_key(cycle, part) for part in range(parts)]
+def read_parts(bucket: str, cycle: Cycle, listing: Literal["managed-nodes", "inventory"], parts: int) -> Iterator[Any]:
+    """The records of a listing's parts, in the order Discovery wrote them."""
+    for part in range(parts):
+        yield from get_jsonl_gz(bucket, part_key(cycle, listing, part))
 
 
 def read_inventory(bucket: str, cycle: Cycle, parts: int) -> Iterator[InventoryRecord]:
-    for key in inventory_keys(cycle, parts):
-        yield from get_jsonl_gz(bucket, key)
+    return read_parts(bucket, cycle, "inventory", parts)
 
 
 def to_record(instance: dict[str, Any], node: Mapping[str, Any] | None) -> InventoryRecord:
@@ -214,19 +216,15 @@ def discover_some(
     cursor = replace(cursor, invocations=cursor.invocations + 1)
     if cursor.phase == "managed_nodes":
         cursor, nodes = _list_managed_nodes(cursor, budget)
-        put_jsonl_gz(bucket, managed_nodes_key(cycle, cursor.managed_parts), nodes)
+        put_jsonl_gz(bucket, part_key(cycle, "managed-nodes", cursor.managed_parts), nodes)
         cursor = replace(cursor, managed_parts=cursor.managed_parts + 1)
         if cursor.token is not None:
             return cursor
         cursor = replace(cursor, phase="instances")
         if not budget.left:
             return cursor
-    managed = {
-        node["InstanceId"]: node
-        for part in range(cursor.managed_parts)
-        for node in get_jsonl_gz(bucket, managed_nodes_key(cycle, part))
-    }
+    managed = {node["InstanceId"]: node for node in read_parts(bucket, cycle, "managed-nodes", cursor.managed_parts)}
     cursor, records = _list_instances(cursor, budget, managed)
-    put_jsonl_gz(bucket, inventory_key(cycle, cursor.inventory_parts), records)
+    put_jsonl_gz(bucket, part_key(cycle, "inventory", cursor.inventory_parts), records)
     cursor = replace(cursor, inventory_parts=cursor.inventory_parts + 1)
     return cursor if cursor.token is not None else replace(cursor, phase="done")

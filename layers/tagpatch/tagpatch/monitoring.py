@@ -29,7 +29,7 @@ from typing import Any, Final, Literal
 
 from tagpatch.aws import client, paginate
 from tagpatch.cycle import iso_z
-from tagpatch.desired import DesiredState
+from tagpatch.desired import INSTANCE_IDS_KEY, DesiredState
 from tagpatch.exceptions import Notice
 from tagpatch.observability import tracer
 from tagpatch.ssm_windows import is_owned_window
@@ -101,7 +101,13 @@ class InstanceOutcome:
     command_status: str | None
 
 
-INSTANCE_ID_KEY: Final = "InstanceIds"
+def _by_id(instance_id: str) -> tuple[str, str, str, str]:
+    return (INSTANCE_IDS_KEY, instance_id, "", "")
+
+
+def selected_by_id(line: Mapping[str, Any], expected: Mapping[tuple[str, str, str, str], str]) -> bool:
+    """Whether a target selects the instance by id (its patch group has a held instance and the hold fitted)."""
+    return _by_id(str(line.get("instance_id"))) in expected
 
 
 def expected_windows(desired: DesiredState) -> Mapping[tuple[str, str, str, str], str]:
@@ -114,7 +120,7 @@ def expected_windows(desired: DesiredState) -> Mapping[tuple[str, str, str, str]
     for window in desired.windows:
         for target in window.targets:
             for instance_id in target.instance_ids:
-                found[(INSTANCE_ID_KEY, instance_id, "", "")] = window.name
+                found[_by_id(instance_id)] = window.name
             for group in target.values:
                 for value in target.window_values:
                     found[(target.tag_key, group, target.window_key, value)] = window.name
@@ -128,7 +134,7 @@ def window_of(line: Mapping[str, Any], expected: Mapping[tuple[str, str, str, st
     a ready instance's tags is still in that window's targets, and its outcome must say what happened.
     An instance selected by id is in the window of that target.
     """
-    by_id = expected.get((INSTANCE_ID_KEY, str(line.get("instance_id")), "", ""))
+    by_id = expected.get(_by_id(str(line.get("instance_id"))))
     if by_id is not None:
         return by_id
     if not line.get("patch_group") or not line.get("maintenance_window"):
@@ -342,8 +348,6 @@ def instance_results(
 ) -> Iterator[dict[str, Any]]:
     """One result line per in-scope instance (patch-results.jsonl)."""
     runs_by_window: dict[str, list[WindowRun]] = {}
-    # Instances a target selects by id: a held one is there for its window's Scan task.
-    held_ids = {key[1]: window for key, window in expected.items() if key[0] == INSTANCE_ID_KEY}
     for run in runs:
         runs_by_window.setdefault(run.window_name, []).append(run)
     for line in lines:
@@ -358,8 +362,8 @@ def instance_results(
         if isinstance(exception, Mapping):
             hold: Literal["held", "not_applied"] | None = None
             if line.get("held") and window is not None:
-                # By id in its window: the Scan task's; by tag: the hold did not fit SSM's quotas.
-                hold = "held" if held_ids.get(instance_id) == window else "not_applied"
+                # By id: its window's Scan task has it; by tag: the hold did not fit SSM's quotas.
+                hold = "held" if selected_by_id(line, expected) else "not_applied"
             found = excepted_outcome(found, exception, hold=hold)
         state = states.get(instance_id)
         yield {

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
 
 from tagpatch.desired import (
+    INSTANCE_IDS_KEY,
     MANAGED_PREFIX,
     OWNER_INFORMATION,
     DesiredState,
@@ -158,7 +159,6 @@ def actual_window_fields(window: ActualWindow) -> dict[str, Any]:
 
 PATCH_GROUP_TAG_KEYS: Final = frozenset({"tag:Patch Group", "tag:PatchGroup"})
 WINDOW_TAG_KEYS: Final = frozenset({"tag:Maintenance Window", "tag:MaintenanceWindow"})
-INSTANCE_IDS_KEY: Final = "InstanceIds"  # a target of a held patch group (tagpatch.desired.Hold)
 
 
 def target_fields(target: DesiredTarget) -> dict[str, Any]:

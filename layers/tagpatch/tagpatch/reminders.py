@@ -30,7 +30,7 @@ from typing import Any, Final
 from tagpatch.aws import client, paginate
 from tagpatch.cycle import iso_z
 from tagpatch.desired import DesiredState, DesiredWindow
-from tagpatch.monitoring import INSTANCE_ID_KEY, expected_windows, window_of
+from tagpatch.monitoring import expected_windows, selected_by_id, window_of
 from tagpatch.observability import tracer
 from tagpatch.policy import PatchPolicy
 
@@ -174,8 +174,7 @@ def instances_by_window(lines: Iterable[Mapping[str, Any]], desired: DesiredStat
                 "patch_group": str(line["patch_group"]),
                 "excepted": line.get("class") == "excepted",
                 # Held only where its window selects it by id for the Scan task (the hold fitted).
-                "held": bool(line.get("held"))
-                and expected.get((INSTANCE_ID_KEY, str(line["instance_id"]), "", "")) == window,
+                "held": bool(line.get("held")) and selected_by_id(line, expected),
             }
         )
     return {

@@ -16,11 +16,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tagpatch.aws import client, describe_error, error_code, is_transient, paginate
 from tagpatch.changes import DONE, ChangeOutcome, Outcome
-from tagpatch.desired import MANAGED_PREFIX, MANAGED_TAG_KEY, MANAGED_TAG_VALUE, OWNER_INFORMATION
+from tagpatch.desired import (
+    INSTANCE_IDS_KEY,
+    MANAGED_PREFIX,
+    MANAGED_TAG_KEY,
+    MANAGED_TAG_VALUE,
+    OWNER_INFORMATION,
+)
 from tagpatch.observability import tracer
 from tagpatch.policy import SERVICE_LINKED
 from tagpatch.reconcile import (
-    INSTANCE_IDS_KEY,
     PATCH_DOCUMENT,
     WRITE_ACTIONS,
     ActualTarget,
