@@ -158,18 +158,27 @@ def test_the_summary_counts_excepted_instances_and_their_exception() -> None:
     assert [w.name for w in build_desired_state(lines, POLICY).windows] == ["tagpatch-sun-0200"]
 
 
-def test_monitoring_reports_an_excepted_failure_without_alerting() -> None:
-    found = exceptions(GOOD | {"name": "billing-1"})
-    lines = list(validate_inventory([record(Name="billing-1")], POLICY, cycle(), ValidationSummary(), found))
-    run = WindowRun(
+def _lines(now: datetime, found: ExceptionSet) -> list[Any]:
+    return list(validate_inventory([record(Name="billing-1")], POLICY, cycle(now), ValidationSummary(), found))
+
+
+def _run(status: str, operations: frozenset[str], operation: str, instance_status: str) -> WindowRun:
+    """A run of tagpatch-sun-0200 that reached i-0123456789abcdef0 with `operation`."""
+    instance = "i-0123456789abcdef0"
+    return WindowRun(
         "tagpatch-sun-0200",
         "e" * 36,
-        "FAILED",
+        status,
         "",
         NOW,
-        frozenset({"Install"}),
-        {"i-0123456789abcdef0": ("Install", InstanceRun("i-0123456789abcdef0", "Failed", "Failed"))},
+        operations,
+        {instance: (operation, InstanceRun(instance, instance_status, instance_status))},
     )
+
+
+def test_monitoring_reports_an_excepted_failure_without_alerting() -> None:
+    lines = _lines(NOW, exceptions(GOOD | {"name": "billing-1"}))
+    run = _run("FAILED", frozenset({"Install"}), "Install", "Failed")
     expected = {("Patch Group", "web", "Maintenance Window", "sun-0200"): "tagpatch-sun-0200"}
     (result,) = instance_results(lines, expected, [run], {})
     assert result["outcome"] == "excepted"
@@ -204,17 +213,8 @@ def test_a_hold_entry_is_rejected_before_deploy_when_malformed(tmp_path: Path) -
 
 
 def test_monitoring_reports_a_held_instance_scanned_by_id_as_excepted_and_held() -> None:
-    found = exceptions(GOOD | {"name": "billing-1", "hold": True})
-    lines = list(validate_inventory([record(Name="billing-1")], POLICY, cycle(), ValidationSummary(), found))
-    run = WindowRun(
-        "tagpatch-sun-0200",
-        "e" * 36,
-        "SUCCESS",
-        "",
-        NOW,
-        frozenset({"Install", "Scan"}),
-        {"i-0123456789abcdef0": ("Scan", InstanceRun("i-0123456789abcdef0", "Success", "Success"))},
-    )
+    lines = _lines(NOW, exceptions(GOOD | {"name": "billing-1", "hold": True}))
+    run = _run("SUCCESS", frozenset({"Install", "Scan"}), "Scan", "Success")
     expected = {("InstanceIds", "i-0123456789abcdef0", "", ""): "tagpatch-sun-0200"}
     (result,) = instance_results(lines, expected, [run], {})
     assert result["outcome"] == "excepted" and result["window"] == "tagpatch-sun-0200"
@@ -224,10 +224,6 @@ def test_monitoring_reports_a_held_instance_scanned_by_id_as_excepted_and_held()
     by_tag = {("Patch Group", "web", "Maintenance Window", "sun-0200"): "tagpatch-sun-0200"}
     (result,) = instance_results(lines, by_tag, [run], {})
     assert "hold NOT applied" in result["reason"]
-
-
-def _lines(now: datetime, found: ExceptionSet) -> list[Any]:
-    return list(validate_inventory([record(Name="billing-1")], POLICY, cycle(now), ValidationSummary(), found))
 
 
 def test_notices_go_once_to_the_owner_and_governance_before_and_at_expiry() -> None:
