@@ -10,7 +10,7 @@
 - `scheduler`: EventBridge Scheduler's validation moto lacks, and one-time schedules that fire as
   the clock advances (SNS Publish through the universal target, with the schedule's role).
 - `sns`: filter policies on String and String.Array attributes, and MessageStructure json, as SNS
-  documents them.
+  documents them. `sqs`: a queue's message counts against one reading of the clock (speed).
 - `config`: AWS Config's recorder of EC2 instances, rule evaluation and compliance queries.
 - `throttling`: token buckets at the request rates AWS documents (off unless a runner turns it on).
 
@@ -37,6 +37,7 @@ from tagpatch_local.simulator import (
     schedules,
     serialization,
     sns,
+    sqs,
     stepfunctions,
     targets,
     throttling,
@@ -97,6 +98,7 @@ __all__ = [
     "set_ping_status",
     "simulator_state",
     "sns",
+    "sqs",
     "stepfunctions",
     "targets",
     "throttling",
