@@ -575,3 +575,36 @@ def test_planned_json_structures_serialise_exactly_as_moto_does(ssm: Any, monkey
     convert = TimestampSerializer._convert_timestamp_to_str
     monkeypatch.setattr(TimestampSerializer, "_convert_timestamp_to_str", convert.__wrapped__)  # type: ignore[attr-defined]
     assert calls() == planned
+
+
+def test_planned_lookups_read_the_instance_dict_only_where_getattr_would() -> None:
+    """The generated writers look a name up in the instance's dict only when getattr could find it nowhere else."""
+    from tagpatch_local.simulator.serialization import _read_from_instance_dict
+
+    class Plain:
+        kind = "class attribute"
+
+        def __init__(self) -> None:
+            self.own = 1
+
+        @property
+        def computed(self) -> int:
+            return 2
+
+    class Child(Plain):
+        pass
+
+    class Dynamic:
+        def __getattr__(self, name: str) -> str:
+            return name
+
+    class Slotted:
+        __slots__ = ("own",)
+
+    child = _read_from_instance_dict(Child)
+    assert child("own") and child("missing")
+    assert not child("kind") and not child("computed") and not child("__init__")
+    for cls in (Dynamic, Slotted, str, datetime):  # getattr is not a dict lookup for these
+        assert not _read_from_instance_dict(cls)("own"), cls
+    for name in ("own", "missing"):
+        assert getattr(Child(), name, None) == Child().__dict__.get(name)

@@ -305,6 +305,94 @@ def _leaf_kind(cls: type[Any], shape: Any) -> object:
     return None
 
 
+_Step = tuple[tuple[str, ...], Any, object, str]
+_Writer = Callable[[Any, Any, Any, Any, Any, Any], None]
+_Plan = tuple[Any, tuple[_Step, ...], dict[bool, _Writer]]
+_COMPILED_NAMESPACE: dict[str, Any] = {
+    "_MISSING": _MISSING,
+    "_get_value": _get_value,
+    "_Enum": Enum,
+}
+
+
+def _read_from_instance_dict(cls: type[Any]) -> Callable[[str], bool]:
+    """Whether `getattr(obj, name, default)` is `obj.__dict__.get(name, default)` for objects of cls.
+
+    True when objects of the class have an instance dict, nothing on the class or its bases is
+    called that name (no property, method, slot or class attribute) and the class keeps Python's
+    attribute lookup (no __getattr__ or __getattribute__ of its own): then only the instance's own
+    dict can hold it, and a dict lookup answers a miss without raising and catching AttributeError
+    inside getattr.
+    """
+    own_lookup = ("__getattribute__", "__getattr__", "__slots__")
+    has_instance_dict = any("__dict__" in vars(klass) for klass in cls.__mro__)
+    if not has_instance_dict or any(
+        name in vars(klass) for klass in cls.__mro__ if klass is not object for name in own_lookup
+    ):
+        return lambda name: False
+    on_class = {name for klass in cls.__mro__ for name in vars(klass)}
+    return lambda name: name not in on_class
+
+
+def _compile_plan(steps: tuple[_Step, ...], member_keys: tuple[str, ...], cls: type[Any], plain: bool) -> _Writer:
+    """One function that writes a structure's members as the planned loop would, member by member.
+
+    The loop over a plan paid, for each member of each object, a tuple unpacking, a loop over the
+    names to try and a chain of tests on the member's kind. All of that is known once the plan is
+    made, so it is written out as straight-line Python: for each member, the lookups in the plan's
+    order (`getattr` for an object read by attribute and a plain name, else `_get_value`, as
+    `_get_value` itself would), the response transformer, and the scalar conversions moto's
+    `_serialize_type_*` and `_default_serialize` make; any other member goes to moto's `_serialize`.
+    Strings in the source are `repr`s, so no name can change the code.
+    """
+    lines = ["def write(value, wrapper, serialize, transformers, shape, members):"]
+    in_dict = _read_from_instance_dict(cls) if plain else (lambda name: False)
+    if any(in_dict(name) for names, *_ in steps for name in names if "." not in name):
+        lines.append("    own = value.__dict__")
+    for (names, transform_path, leaf, name_out), member_key in zip(steps, member_keys, strict=True):
+        lines.append(f"    # {member_key}")
+        pad = "    "
+        for position, name in enumerate(names):
+            if "." in name or not plain:
+                lookup = f"_get_value(value, {name!r})"
+            elif in_dict(name):
+                lookup = f"own.get({name!r}, _MISSING)"
+            else:
+                lookup = f"getattr(value, {name!r}, _MISSING)"
+            lines.append(f"{pad}v = {lookup}")
+            lines.append(f"{pad}if v is _MISSING:")
+            pad += "    "
+            if position == len(names) - 1:
+                lines.append(f"{pad}v = None")
+        if not names:
+            lines.append("    v = None")
+        if transform_path is not _NO_TRANSFORM:
+            lines.append(f"    v = transformers[{transform_path!r}](v)")
+        lines.append("    if v is not None:")
+        if leaf is _XML_STRING:
+            lines.append(f"        wrapper[{name_out!r}] = str(v)")
+        elif leaf is _XML_BOOLEAN:
+            lines.append(
+                f"        wrapper[{name_out!r}] = 'true' if v is True or str(v).lower() == 'true' else 'false'"
+            )
+        elif leaf is _XML_INTEGER:
+            lines.append(f"        wrapper[{name_out!r}] = int(v)")
+        elif leaf is _JSON_STRING:
+            lines.append("        if isinstance(v, _Enum):")
+            lines.append("            v = v.value")
+            lines.append(f"        wrapper[{name_out!r}] = str(v) if v not in [None, {{}}, []] else v")
+        else:
+            lines.append(f"        member_shape = members[{member_key!r}]")
+            lines.append("        member_shape.parent = shape")
+            lines.append(f"        serialize(wrapper, v, member_shape, {member_key!r})")
+    if len(lines) == 1:
+        lines.append("    pass")
+    namespace = dict(_COMPILED_NAMESPACE)
+    exec(compile("\n".join(lines), "<tagpatch_local planned structure>", "exec"), namespace)  # noqa: S102
+    writer: _Writer = namespace["write"]
+    return writer
+
+
 def _plan_structures(serializer_class: type[ResponseSerializer]) -> None:
     original = serializer_class.__dict__.get("_serialize_type_structure")
     if original is None:
@@ -314,29 +402,13 @@ def _plan_structures(serializer_class: type[ResponseSerializer]) -> None:
     base_member = ResponseSerializer._serialize_structure_member
     base_get_value = ResponseSerializer.get_value
     # key -> (transformers kept alive beside their id, per member: (names, transform path, leaf kind,
-    # serialised name))
-    plans: dict[tuple[Any, ...], tuple[Any, tuple[tuple[tuple[str, ...], Any, object, str], ...]]] = {}
+    # serialised name), the plan's writers by whether the value is read by attribute)
+    plans: dict[tuple[Any, ...], _Plan] = {}
 
-    def _serialize_type_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
-        if getattr(shape, "is_document_type", False):  # JSON writes a document as it is
-            original(self, serialized, value, shape, key)
-            return
-        if value is None:
-            return
+    def _find_plan(self: Any, value: Any, shape: Any, key_path: str, members: Any) -> _Plan:
         picker = self._value_picker
         cls = type(self)
-        if (
-            not isinstance(picker, AttributePicker)
-            or getattr(type(picker).__call__, MARKER, None) is None
-            or cls._serialize_structure_member is not base_member
-            or cls.get_value is not base_get_value
-            or "Meta" in getattr(value, "__dict__", ())
-        ):
-            original(self, serialized, value, shape, key)
-            return
-        key_path = ".".join(self.path)
         transformers = picker.response_transformers
-        members = shape.members
         operation_model = self.operation_model
         plan_key = (
             cls,
@@ -370,40 +442,43 @@ def _plan_structures(serializer_class: type[ResponseSerializer]) -> None:
                 transform_path = _first_transform_path(transformers, path) if transformers else _NO_TRANSFORM
                 leaf = _leaf_kind(cls, member_shape)
                 steps.append((names, transform_path, leaf, member_shape.serialization.get("name", member_key)))
-            plan = plans[plan_key] = (transformers, tuple(steps))
-        wrapper = self.MAP_TYPE() if key else serialized
-        serialize = self._serialize
-        plain = not hasattr(value, "__getitem__")
-        for (member_key, member_shape), (names, transform_path, leaf, name_out) in zip(
-            members.items(), plan[1], strict=True
+            plan = plans[plan_key] = (transformers, tuple(steps), {})
+        return plan
+
+    def _serialize_type_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if getattr(shape, "is_document_type", False):  # JSON writes a document as it is
+            original(self, serialized, value, shape, key)
+            return
+        if value is None:
+            return
+        picker = self._value_picker
+        cls = type(self)
+        if (
+            not isinstance(picker, AttributePicker)
+            or getattr(type(picker).__call__, MARKER, None) is None
+            or cls._serialize_structure_member is not base_member
+            or cls.get_value is not base_get_value
+            or "Meta" in getattr(value, "__dict__", ())
         ):
-            member_shape.parent = shape
-            member_value: Any = None
-            for name in names:
-                # _get_value's own branch for an object without __getitem__ and a plain name.
-                found: Any = getattr(value, name, _MISSING) if plain and "." not in name else _get_value(value, name)
-                if found is not _MISSING:
-                    member_value = found
-                    break
-            if transform_path is not _NO_TRANSFORM:
-                member_value = transformers[transform_path](member_value)
-            if member_value is None:
-                continue
-            # Scalars written as moto's _serialize -> _serialize_type_* -> _default_serialize would.
-            if leaf is _XML_STRING:
-                wrapper[name_out] = str(member_value)
-            elif leaf is _XML_BOOLEAN:
-                is_true = member_value is True
-                says_true = str(member_value).lower() == "true"
-                wrapper[name_out] = "true" if is_true or says_true else "false"
-            elif leaf is _XML_INTEGER:
-                wrapper[name_out] = int(member_value)
-            elif leaf is _JSON_STRING:
-                if isinstance(member_value, Enum):
-                    member_value = member_value.value
-                wrapper[name_out] = str(member_value) if member_value not in [None, {}, []] else member_value
-            else:
-                serialize(wrapper, member_value, member_shape, member_key)
+            original(self, serialized, value, shape, key)
+            return
+        key_path = ".".join(self.path)
+        transformers = picker.response_transformers
+        members = shape.members
+        # One serialiser writes one response: within it the picker, its transformers and the shapes
+        # stay the same objects, so a plan is found again by identity without building its full key.
+        seen = self.__dict__.setdefault("_tagpatch_plans", {})
+        seen_key = (id(shape), key_path, type(value), id(getattr(value, "Meta", None)), len(transformers))
+        plan = seen.get(seen_key)
+        if plan is None or plan[0] is not transformers:
+            plan = seen[seen_key] = _find_plan(self, value, shape, key_path, members)
+        wrapper = self.MAP_TYPE() if key else serialized
+        plain = not hasattr(value, "__getitem__")
+        writers = plan[2]
+        write = writers.get(plain)
+        if write is None:
+            write = writers[plain] = _compile_plan(plan[1], tuple(members), type(value), plain)
+        write(value, wrapper, self._serialize, transformers, shape, members)
         if key:
             self._default_serialize(serialized, wrapper, shape, key)
 
