@@ -12,8 +12,9 @@ import pytest
 from moto import mock_aws
 
 from tagpatch import aws
+from tagpatch.config import MonitoringConfig
 from tagpatch.cycle import Cycle
-from tagpatch.errors import InvalidCycleInput, MonitoringStalled
+from tagpatch.errors import ConfigurationError, InvalidCycleInput, MonitoringStalled
 from tagpatch.inventory import get_bytes, put_jsonl_gz
 from tagpatch.monitoring_reads import MonitoringCursor, begin, part_key, patch_states, read_some, window_runs
 from tagpatch_local import simulator
@@ -194,3 +195,10 @@ def test_a_window_that_did_not_run_in_the_read_window_reads_nothing(fleet: tuple
     assert (cursor.window_runs, cursor.commands, cursor.command_parts) == (0, 0, 0)
     assert window_runs(BUCKET, CYCLE, cursor) == []
     assert (cursor.phase, cursor.instances, cursor.state_parts) == ("done", 120, 1)
+
+
+@pytest.mark.parametrize("raw", ["", "0", "-5", "many"])
+def test_the_share_must_be_a_positive_integer(raw: str) -> None:
+    with pytest.raises(ConfigurationError, match="MONITORING_ITEMS_PER_INVOCATION"):
+        MonitoringConfig.from_env({"MONITORING_ITEMS_PER_INVOCATION": raw})
+    assert MonitoringConfig.from_env({"MONITORING_ITEMS_PER_INVOCATION": "50"}).items_per_invocation == 50
