@@ -1,7 +1,12 @@
 """PatchMonitoring: one outcome per instance for the windows that ran since the last cycle; alert owners.
 
-It only reads SSM. In apply mode it also alerts owners of failed and missed instances and moves its
-watermark, so that no run is reported twice or skipped; a plan-mode cycle reports without either.
+The workflow invokes it in two roles, by the cursor's phase (tagpatch.monitoring_reads). Until the
+phase is `done` it reads a bounded share of SSM from the cursor, writes it as parts and returns the
+next cursor; the first of these invocations fixes the read window (from the watermark) and the owned
+windows. With the phase `done` it composes: it reads the parts back, gives every instance one outcome
+and writes patch-results. It only reads SSM. In apply mode the composing invocation also alerts owners
+of failed and missed instances and moves the watermark, so that no run is reported twice or skipped;
+a plan-mode cycle reports without either.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tagpatch.changes import desired_state_of_run
-from tagpatch.config import ArtifactConfig, ExceptionsConfig, OwnerNotificationConfig, PolicyConfig
+from tagpatch.config import ArtifactConfig, ExceptionsConfig, MonitoringConfig, OwnerNotificationConfig, PolicyConfig
 from tagpatch.cycle import Cycle, iso_z, parse_time
 from tagpatch.exceptions import due_notices, load_exceptions, prune_ledger
 from tagpatch.inventory import get_bytes_if_exists, get_jsonl_gz, put_json, put_jsonl_gz
@@ -28,9 +33,8 @@ from tagpatch.monitoring import (
     owned_window_ids,
     publish_alert,
     publish_notice,
-    read_patch_states,
-    read_window_runs,
 )
+from tagpatch.monitoring_reads import TIME_SHARE, MonitoringCursor, begin, patch_states, read_some, window_runs
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
 
@@ -38,6 +42,7 @@ ARTIFACTS = ArtifactConfig.from_env()
 POLICY = PolicyConfig.from_env()
 NOTIFICATIONS = OwnerNotificationConfig.from_env()
 EXCEPTIONS = ExceptionsConfig.from_env()
+MONITORING = MonitoringConfig.from_env()
 WATERMARK_KEY: Final = "state/monitoring-watermark.json"
 NOTICE_LEDGER_KEY: Final = "state/exception-notices.json"  # notice key -> when it was sent
 FIRST_LOOKBACK: Final = timedelta(days=7)  # a first cycle reports the last week's runs
@@ -67,15 +72,54 @@ def read_notice_ledger(bucket: str) -> dict[str, str]:
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     cycle = Cycle.from_payload(event.get("cycle"))
+    cursor = MonitoringCursor.from_payload(event.get("monitoring_reads"))
+    if cursor.phase == "done":
+        return compose(cycle, event["validation"], cursor)
+    return read(cycle, event["validation"], cursor, context)
+
+
+def read(cycle: Cycle, validation: dict[str, Any], before: MonitoringCursor, context: LambdaContext) -> dict[str, Any]:
+    """A bounded share of the reads from the cursor; the first invocation fixes what every one reads."""
+    cursor = before
+    if not cursor.started:
+        desired = desired_state_of_run(ARTIFACTS.bucket, validation, load_policy(POLICY.policy_path))
+        since = read_watermark(ARTIFACTS.bucket) or cycle.now - FIRST_LOOKBACK
+        owned = owned_window_ids(w.name for w in desired.windows)
+        cursor = begin(cursor, cycle, ARTIFACTS.bucket, since, cycle.now, owned)
+    cursor = read_some(
+        cursor,
+        cycle,
+        ARTIFACTS.bucket,
+        str(validation["instances_key"]),
+        items=MONITORING.items_per_invocation,
+        seconds=context.get_remaining_time_in_millis() / 1000 * TIME_SHARE,
+    )
+    logger.info(
+        "patching read" if cursor.phase == "done" else "part of patching read",
+        extra={
+            "phase": cursor.phase,
+            "invocation": cursor.invocations,
+            "requests": cursor.requests - before.requests,
+            "since": cursor.since,
+            "windows": cursor.windows,
+            "window_runs": cursor.window_runs,
+            "commands": cursor.commands,
+            "instances": cursor.instances,
+        },
+    )
+    return cursor.to_payload()
+
+
+def compose(cycle: Cycle, validation: dict[str, Any], cursor: MonitoringCursor) -> dict[str, Any]:
+    """One outcome per instance from the parts the reads wrote; alerts, notices and watermark in apply mode."""
     policy = load_policy(POLICY.policy_path)
-    validation = event["validation"]
     desired = desired_state_of_run(ARTIFACTS.bucket, validation, policy)
-    after = read_watermark(ARTIFACTS.bucket) or cycle.now - FIRST_LOOKBACK
-    runs = read_window_runs(owned_window_ids(w.name for w in desired.windows), after, cycle.now)
+    after, until = cursor.read_window()
+    runs = window_runs(ARTIFACTS.bucket, cycle, cursor)
     lines = [
         line for line in get_jsonl_gz(ARTIFACTS.bucket, str(validation["instances_key"])) if line.get("in_scope", True)
     ]
-    states = read_patch_states(line["instance_id"] for line in lines)
+    states = patch_states(ARTIFACTS.bucket, cycle, cursor)
     results = list(instance_results(lines, expected_windows(desired), runs, states))
     results_key = cycle.artifact_key("patch-results.jsonl.gz")
     put_jsonl_gz(ARTIFACTS.bucket, results_key, results)
@@ -97,7 +141,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         kept = prune_ledger(ledger, cycle.now)
         if notices or kept != ledger:
             put_json(ARTIFACTS.bucket, NOTICE_LEDGER_KEY, {"sent": kept})
-        watermark = next_watermark(runs, cycle.now)
+        watermark = next_watermark(runs, until)
         put_json(ARTIFACTS.bucket, WATERMARK_KEY, {"read_until": iso_z(watermark)})
     for outcome, count in by_outcome.items():
         metrics.add_metric(name=f"Outcome_{outcome}", unit=MetricUnit.Count, value=count)
@@ -109,6 +153,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "alerts": sent,
             "exception_notices": notices_sent,
             "since": after.isoformat(),
+            "read_invocations": cursor.invocations,
+            "read_requests": cursor.requests,
         },
     )
     return {
@@ -118,5 +164,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "alerts_sent": sent,
         "exception_notices": notices_sent if cycle.mode == "apply" else len(notices),
         "since": iso_z(after),
-        "until": iso_z(cycle.now),
+        "until": iso_z(until),
     }

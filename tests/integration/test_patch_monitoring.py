@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.moto_api._internal import mock_random
 
 from tagpatch_local import cli
+from tagpatch_local.fleet import GeneratorSpec, PatchDistribution, generate_fleet
+from tagpatch_local.report import patch_result_lines
 from tagpatch_local.runner import SimulatedAccount
 from tagpatch_local.simulator import events
 
@@ -236,3 +239,101 @@ def test_without_the_key_policy_grant_eventbridge_cannot_deliver_to_the_encrypte
         assert alerts() == []
         (failure,) = events.FAILED_DELIVERIES
         assert "key policy" in failure.reason
+
+
+def notifications_queue(account: SimulatedAccount) -> Any:
+    """Every message on the notifications topic but pre-patch reminders (owner alerts, exception notices)."""
+    sqs, sns = account.client("sqs"), account.client("sns")
+    url = sqs.create_queue(QueueName="every-owner")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(
+        TopicArn=account.physical_id("NotificationsTopic"),
+        Protocol="sqs",
+        Endpoint=arn,
+        Attributes={"FilterPolicy": json.dumps({"lead_hours": [{"exists": False}]})},
+    )
+
+    def drain() -> list[dict[str, Any]]:
+        found = []
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                body = json.loads(message["Body"])
+                attributes = {name: value["Value"] for name, value in body.get("MessageAttributes", {}).items()}
+                found.append({"subject": body.get("Subject"), "message": body["Message"], "attributes": attributes})
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+    return drain
+
+
+def by_entry(position: dict[str, str], text: str) -> str:
+    for instance_id, entry in position.items():
+        text = text.replace(instance_id, entry)
+    return text
+
+
+def test_monitoring_in_bounded_invocations_reports_exactly_what_one_invocation_reports() -> None:
+    """A share of 50 items per invocation: the workflow loops MonitoringReads from its cursor, each
+    invocation reading whole pages and batches up to its share; PatchMonitoring then composes the same
+    patch results, counts and owner alerts, byte for byte, as with one invocation, and reads nothing twice."""
+    fleet = generate_fleet(
+        GeneratorSpec(
+            count=400,
+            seed=11,
+            patch_groups={"web": 2, "db": 1, "batch": 1},
+            schedules={"sun-0200": 2, "cron(30 3 ? * TUE *)": 1, "cron(0 4 ? * THU *)": 1},
+            os={"AMAZON_LINUX_2023": 3, "WINDOWS": 1},
+            owners={"team-a": 1, "team-b": 1},
+            bad_tag_share=0.05,
+            stopped_share=0.05,
+            unmanaged_share=0.05,
+            connection_lost_share=0.05,
+            patch=PatchDistribution(missing={0: 1.0, 4: 2.0}, result={"success": 6.0, "failed": 2.0, "timeout": 1.0}),
+        )
+    )
+    reports = {}
+    for share in ("50", "25000"):
+        overrides = {"MonitoringItemsPerInvocation": share}
+        # Both accounts draw the same ids: which instance SSM sends a command to first (and so which
+        # are not sent once MaxErrors is passed) follows the ids.
+        mock_random.seed(1)
+        with SimulatedAccount(REPO / "template.yaml", parameter_overrides=overrides) as account:
+            account.set_clock(FRIDAY_NOON)
+            ids = account.seed(fleet)
+            notifications = notifications_queue(account)
+            run_ok(account)
+            notifications()  # the first cycle's (nothing ran yet)
+            runs = account.advance(timedelta(days=8))  # every window runs once
+            assert len(runs) >= 3
+            result = run_ok(account)
+            assert result.output is not None
+            # Each account draws its own instance ids: name each by its fleet entry.
+            position = {instance_id: f"<entry {index}>" for index, instance_id in enumerate(ids)}
+            results = [
+                by_entry(position, json.dumps(line, sort_keys=True)) for line in patch_result_lines(account, result)
+            ]
+            alerts = sorted(by_entry(position, json.dumps(message, sort_keys=True)) for message in notifications())
+            reports[share] = (result, sorted(results), alerts)
+    (chunked, chunked_lines, chunked_alerts), (whole, whole_lines, whole_alerts) = reports["50"], reports["25000"]
+    assert chunked_lines == whole_lines and len(whole_lines) == 400
+    assert chunked_alerts == whole_alerts and whole_alerts  # some instances failed: their owners heard of it
+    assert chunked.output is not None and whole.output is not None
+    monitoring = {k: v for k, v in chunked.output["monitoring"].items() if k not in ("results_key",)}
+    assert monitoring == {k: v for k, v in whole.output["monitoring"].items() if k not in ("results_key",)}
+    assert monitoring["by_outcome"]["patched"] and monitoring["by_outcome"]["failed"]
+    assert monitoring["alerts_sent"] == len(whole_alerts)
+    # Many invocations against one, the same SSM reads (nothing read twice), and one composing invocation.
+    reads = chunked.output["monitoring_reads"]
+    assert reads["phase"] == "done" and whole.output["monitoring_reads"]["invocations"] == 1
+    invocations = [run for run in chunked.function_runs if run.function == "PatchMonitoringFunction"]
+    assert len(invocations) == reads["invocations"] + 1 > 3
+    chunked_calls = chunked.calls_by_function["PatchMonitoringFunction"]
+    whole_calls = whole.calls_by_function["PatchMonitoringFunction"]
+    for operation in (
+        "ssm:DescribeMaintenanceWindowExecutions",
+        "ssm:ListCommandInvocations",
+        "ssm:DescribeInstancePatchStates",
+    ):
+        assert chunked_calls[operation] == whole_calls[operation] > 0, operation
+    assert reads["requests"] == whole.output["monitoring_reads"]["requests"]
+    assert reads["instances"] == len(whole_lines)

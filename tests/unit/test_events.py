@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from tagpatch.cycle import Cycle, start_cycle
 from tagpatch.discovery import DiscoveryCursor
+from tagpatch.monitoring_reads import MonitoringCursor
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = REPO_ROOT / "events"
@@ -179,6 +180,18 @@ def test_discovery_event_starts_where_the_workflow_starts_it() -> None:
     assert read(EVENTS / "discovery.json")["discovery"] == states["StartDiscovery"]["Result"]
     selected = {name.removesuffix(".$") for name in states["Discovery"]["ResultSelector"]}
     assert selected == set(DiscoveryCursor().to_payload())
+
+
+def test_patch_monitoring_event_starts_where_the_workflow_starts_its_reads() -> None:
+    states = json.loads((REPO_ROOT / "statemachines" / "patch_cycle.asl.json").read_text())["States"]
+    event = read(EVENTS / "patch_monitoring.json")
+    assert event["monitoring_reads"] == states["StartMonitoring"]["Result"]
+    assert MonitoringCursor.from_payload(event["monitoring_reads"]) == MonitoringCursor()
+    selected = {name.removesuffix(".$") for name in states["MonitoringReads"]["ResultSelector"]}
+    assert selected == set(MonitoringCursor().to_payload())
+    # Both the reads and the composing invocation get what the event carries.
+    for state in ("MonitoringReads", "PatchMonitoring"):
+        assert {key.removesuffix(".$") for key in states[state]["Parameters"]["Payload"]} == set(event)
 
 
 def test_report_failure_event_is_what_a_caught_error_looks_like() -> None:

@@ -438,7 +438,10 @@ def test_a_rejected_window_ends_the_cycle_failed_after_the_registrations(states:
     # Registrations, reminders, monitoring and the compliance export run whether or not a window was
     # rejected; then the cycle fails.
     assert states["BaselineAssociation"]["Next"] == "PrePatchNotification"
-    assert states["PrePatchNotification"]["Next"] == "PatchMonitoring"
+    assert states["PrePatchNotification"]["Next"] == "StartMonitoring"
+    assert states["StartMonitoring"]["Next"] == "MonitoringReads"
+    assert states["MonitoringReads"]["Next"] == "MonitoringRead"
+    assert states["MonitoringRead"]["Choices"][0]["Next"] == "PatchMonitoring"
     assert states["PatchMonitoring"]["Next"] == "ComplianceExport"
     assert states["ComplianceExport"]["Next"] == "FindRejectedWindows"
     choice = states[states["FindRejectedWindows"]["Next"]]

@@ -147,3 +147,21 @@ class DiscoveryConfig:
         if items < 1:
             raise ConfigurationError(f"DISCOVERY_ITEMS_PER_INVOCATION must be a positive integer, got {raw!r}")
         return cls(items_per_invocation=items)
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    """How much one PatchMonitoring invocation reads before it hands its cursor to the next."""
+
+    items_per_invocation: int  # executions, tasks, invocations, command invocations and patch states
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> MonitoringConfig:
+        raw = _required(environ, "MONITORING_ITEMS_PER_INVOCATION")
+        try:
+            items = int(raw)
+        except ValueError:
+            items = 0
+        if items < 1:
+            raise ConfigurationError(f"MONITORING_ITEMS_PER_INVOCATION must be a positive integer, got {raw!r}")
+        return cls(items_per_invocation=items)

@@ -54,3 +54,7 @@ class InvalidConfigEvent(TagpatchError):
 
 class DiscoveryStalled(TagpatchError):
     """A listing answered with the token it was given: paging on would never end."""
+
+
+class MonitoringStalled(TagpatchError):
+    """A listing PatchMonitoring reads answered with the token it was given: paging on would never end."""

@@ -1,9 +1,9 @@
 """PatchMonitoring: what happened to each instance in the windows that ran since the last cycle.
 
-Pure outcome rules first, then thin reads of SSM. Reads grow with the windows that ran and with
-instances/50, never with instances x windows: one listing of executions per tagpatch window, their
-tasks and task invocations, the command invocations of each invocation (50 a page), and patch states
-50 instances a call.
+Pure outcome rules first. The reads of SSM are in tagpatch.monitoring_reads (bounded invocations from
+a cursor); they grow with the windows that ran and with instances/50, never with instances x windows:
+one listing of executions per tagpatch window, their tasks and task invocations, the command
+invocations of each invocation (50 a page), and patch states 50 instances a call.
 
 Every instance in scope gets exactly one outcome, with a reason naming the window, the time and
 SSM's status:
@@ -31,7 +31,6 @@ from tagpatch.aws import client, paginate
 from tagpatch.cycle import iso_z
 from tagpatch.desired import INSTANCE_IDS_KEY, DesiredState
 from tagpatch.exceptions import Notice
-from tagpatch.observability import tracer
 from tagpatch.ssm_windows import is_owned_window
 
 Outcome = Literal["patched", "failed", "missed", "scanned", "not_due", "not_scheduled", "excepted"]
@@ -235,7 +234,7 @@ def compliance_of(state: PatchState | None) -> str:
 # --- reading SSM -----------------------------------------------------------------------------------------
 
 
-def _parameters_operation(parameters: str | None) -> str:
+def parameters_operation(parameters: str | None) -> str:
     """The Operation of an AWS-RunPatchBaseline task invocation (its Parameters are JSON text)."""
     try:
         decoded = json.loads(parameters or "{}")
@@ -243,98 +242,6 @@ def _parameters_operation(parameters: str | None) -> str:
         return "Install"
     found = decoded.get("parameters", decoded).get("Operation") if isinstance(decoded, dict) else None
     return str(found[0]) if isinstance(found, list) and found else "Install"
-
-
-@tracer.capture_method
-def read_window_runs(windows: Mapping[str, str], after: datetime, before: datetime) -> list[WindowRun]:
-    """Executions of `windows` (name -> id) that started in (after, before], oldest first."""
-    ssm = client("ssm")
-    runs: list[WindowRun] = []
-    for name, window_id in sorted(windows.items()):
-        for execution in paginate(
-            ssm.describe_maintenance_window_executions,
-            "WindowExecutions",
-            WindowId=window_id,
-            MaxResults=PAGE_SIZE,
-            Filters=[
-                {"Key": "ExecutedAfter", "Values": [iso_z(after)]},
-                {"Key": "ExecutedBefore", "Values": [iso_z(before)]},
-            ],
-        ):
-            started = execution.get("StartTime")
-            if not isinstance(started, datetime) or not after < started <= before:
-                continue
-            runs.append(_read_execution(name, execution))
-    runs.sort(key=lambda run: run.started)
-    return runs
-
-
-def _read_execution(name: str, execution: Mapping[str, Any]) -> WindowRun:
-    ssm = client("ssm")
-    execution_id = str(execution["WindowExecutionId"])
-    instances: dict[str, tuple[str, InstanceRun]] = {}
-    operations: set[str] = set()
-    for task in paginate(
-        ssm.describe_maintenance_window_execution_tasks,
-        "WindowExecutionTaskIdentities",
-        WindowExecutionId=execution_id,
-        MaxResults=PAGE_SIZE,
-    ):
-        for invocation in paginate(
-            ssm.describe_maintenance_window_execution_task_invocations,
-            "WindowExecutionTaskInvocationIdentities",
-            WindowExecutionId=execution_id,
-            TaskId=task["TaskExecutionId"],
-            MaxResults=PAGE_SIZE,
-        ):
-            operation = _parameters_operation(invocation.get("Parameters"))
-            operations.add(operation)
-            command_id = invocation.get("ExecutionId")
-            if not command_id:
-                continue
-            for item in paginate(
-                ssm.list_command_invocations, "CommandInvocations", CommandId=command_id, MaxResults=COMMAND_PAGE_SIZE
-            ):
-                run = InstanceRun(
-                    str(item["InstanceId"]), str(item.get("Status", "")), str(item.get("StatusDetails", ""))
-                )
-                # An Install result outranks a Scan of the same node in the same window.
-                if run.instance_id not in instances or operation == "Install":
-                    instances[run.instance_id] = (operation, run)
-    return WindowRun(
-        window_name=name,
-        window_execution_id=execution_id,
-        status=str(execution.get("Status", "")),
-        status_details=str(execution.get("StatusDetails", "")),
-        started=execution["StartTime"],
-        operations=frozenset(operations),
-        instances=instances,
-    )
-
-
-def _batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-@tracer.capture_method
-def read_patch_states(instance_ids: Iterable[str]) -> dict[str, PatchState]:
-    ssm = client("ssm")
-    states: dict[str, PatchState] = {}
-    for batch in _batches(sorted(set(instance_ids)), PATCH_STATE_BATCH):
-        for item in paginate(
-            ssm.describe_instance_patch_states, "InstancePatchStates", InstanceIds=list(batch), MaxResults=PAGE_SIZE
-        ):
-            states[str(item["InstanceId"])] = PatchState(
-                missing=int(item.get("MissingCount", 0)),
-                critical_missing=int(item.get("CriticalNonCompliantCount", 0)),
-                installed=int(item.get("InstalledCount", 0)),
-                failed=int(item.get("FailedCount", 0)),
-                pending_reboot=int(item.get("InstalledPendingRebootCount", 0)),
-                operation=str(item.get("Operation", "")),
-                operation_end=item["OperationEndTime"],
-            )
-    return states
 
 
 # --- joining, alerting, remembering where we got to ---------------------------------------------------

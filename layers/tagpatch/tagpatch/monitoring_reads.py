@@ -1,0 +1,419 @@
+"""PatchMonitoring's SSM reads, in bounded invocations from a cursor (as Discovery lists the fleet).
+
+At 100,000 instances the reads are about 2,000 DescribeInstancePatchStates calls and 2,000
+ListCommandInvocations pages, plus the window reads; AWS documents no latency for any of them, so the
+workflow calls PatchMonitoring again and again, each invocation reading a bounded share from a cursor
+(docs/decisions.md, "PatchMonitoring in bounded invocations"). The reads go in three phases, each
+written as parts under the run's prefix, in order:
+
+- `windows`: per owned window (sorted by name) the executions that started in (since, until], their
+  tasks and task invocations (`monitoring/runs/part-NNNNN.jsonl.gz`, one record per execution, with
+  the Run Command commands its invocations started);
+- `commands`: the command invocations of each of those commands, 50 a page
+  (`monitoring/commands/part-NNNNN.jsonl.gz`);
+- `patch_states`: DescribeInstancePatchStates, 50 in-scope instances a call
+  (`monitoring/patch-states/part-NNNNN.jsonl.gz`).
+
+The read window (`since`, `until`) and the owned windows (`monitoring/windows.json`) are fixed by the
+first invocation, so every invocation reads the same runs. A retried invocation starts from the same
+cursor, so it repeats the same reads into the same part key. The composing invocation reads the parts
+back with `window_runs` and `patch_states`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from typing import Any, Final, Literal, cast, get_args
+
+from tagpatch.aws import client
+from tagpatch.cycle import Cycle, iso_z, parse_time
+from tagpatch.errors import ArtifactError, InvalidCycleInput, MonitoringStalled
+from tagpatch.inventory import get_bytes, get_jsonl_gz, put_json, put_jsonl_gz
+from tagpatch.monitoring import (
+    COMMAND_PAGE_SIZE,
+    PAGE_SIZE,
+    PATCH_STATE_BATCH,
+    InstanceRun,
+    PatchState,
+    WindowRun,
+    parameters_operation,
+)
+from tagpatch.observability import tracer
+
+# Stop reading once this share of the function's time is gone, as Discovery does.
+TIME_SHARE: Final = 0.5
+
+Phase = Literal["windows", "commands", "patch_states", "done"]
+PHASES: Final = get_args(Phase)
+Listing = Literal["runs", "commands", "patch-states"]
+COUNT_FIELDS: Final = (
+    "position",
+    "windows",
+    "window_runs",
+    "commands",
+    "instances",
+    "run_parts",
+    "command_parts",
+    "state_parts",
+    "requests",
+    "invocations",
+)
+
+
+@dataclass(frozen=True)
+class MonitoringCursor:
+    """Where a cycle's monitoring reads stand between two invocations (a few hundred bytes)."""
+
+    phase: Phase = "windows"
+    since: str | None = None  # the read window, fixed by the first invocation
+    until: str | None = None
+    token: str | None = None  # the next ListCommandInvocations page of the command at `position`
+    position: int = 0  # the next owned window (by name), command, or in-scope instance (by id) of the phase
+    windows: int = 0  # owned windows to read
+    window_runs: int = 0  # their executions that started in (since, until]
+    commands: int = 0  # the Run Command commands those executions started
+    instances: int = 0  # in-scope instances whose patch state was asked for
+    run_parts: int = 0
+    command_parts: int = 0
+    state_parts: int = 0
+    requests: int = 0
+    invocations: int = 0
+
+    @classmethod
+    def from_payload(cls, payload: Any) -> MonitoringCursor:
+        if payload is None:
+            return cls()
+        if not isinstance(payload, Mapping):
+            raise InvalidCycleInput(f"monitoring_reads must be an object, got {type(payload).__name__}")
+        unknown = set(payload) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise InvalidCycleInput(f"monitoring_reads has unknown fields {sorted(unknown)}")
+        phase = payload.get("phase", "windows")
+        if phase not in PHASES:
+            raise InvalidCycleInput(f"monitoring_reads.phase must be one of {list(PHASES)}, got {phase!r}")
+        texts: dict[str, str | None] = {}
+        for name in ("since", "until", "token"):
+            value = payload.get(name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise InvalidCycleInput(f"monitoring_reads.{name} must be a non-empty string or null")
+            texts[name] = value
+        since, until = texts["since"], texts["until"]
+        if (since is None) != (until is None):
+            raise InvalidCycleInput("monitoring_reads.since and .until are set together or not at all")
+        if since is not None and until is not None:
+            if parse_time(since, "monitoring_reads.since") > parse_time(until, "monitoring_reads.until"):
+                raise InvalidCycleInput(f"monitoring_reads.since {since!r} is after .until {until!r}")
+        elif phase != "windows":
+            raise InvalidCycleInput(f"monitoring_reads in phase {phase!r} has no read window (since, until)")
+        if texts["token"] is not None and phase != "commands":
+            raise InvalidCycleInput(f"monitoring_reads.token is only read in phase 'commands', not {phase!r}")
+        counts = {}
+        for name in COUNT_FIELDS:
+            value = payload.get(name, 0)
+            if type(value) is not int or value < 0:
+                raise InvalidCycleInput(f"monitoring_reads.{name} must be a non-negative integer, got {value!r}")
+            counts[name] = value
+        return cls(phase=cast(Phase, phase), since=since, until=until, token=texts["token"], **counts)
+
+    def to_payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def started(self) -> bool:
+        return self.since is not None
+
+    def read_window(self) -> tuple[datetime, datetime]:
+        if self.since is None or self.until is None:
+            raise InvalidCycleInput("monitoring_reads has no read window (since, until)")
+        return parse_time(self.since, "monitoring_reads.since"), parse_time(self.until, "monitoring_reads.until")
+
+
+def part_key(cycle: Cycle, listing: Listing, part: int) -> str:
+    return cycle.artifact_key(f"monitoring/{listing}/part-{part:05d}.jsonl.gz")
+
+
+def windows_key(cycle: Cycle) -> str:
+    return cycle.artifact_key("monitoring/windows.json")
+
+
+def read_parts(bucket: str, cycle: Cycle, listing: Listing, parts: int) -> Iterator[Any]:
+    """The records of a listing's parts, in the order the invocations wrote them."""
+    for part in range(parts):
+        yield from get_jsonl_gz(bucket, part_key(cycle, listing, part))
+
+
+def begin(
+    cursor: MonitoringCursor, cycle: Cycle, bucket: str, since: datetime, until: datetime, windows: Mapping[str, str]
+) -> MonitoringCursor:
+    """Fix the read window and the owned windows (name -> id) for every invocation of this cycle."""
+    if cursor.started:
+        return cursor
+    put_json(bucket, windows_key(cycle), dict(sorted(windows.items())))
+    return replace(cursor, since=iso_z(since), until=iso_z(until), windows=len(windows))
+
+
+@dataclass
+class _Budget:
+    """How much more this invocation may read: items (deterministic) and time (a safety net)."""
+
+    share: int
+    deadline: float  # a `clock()` value
+    clock: Callable[[], float] = time.monotonic
+    spent: int = 0
+    requests: int = 0
+
+    def page(self, items: int) -> None:
+        self.requests += 1
+        self.spent += max(items, 1)
+
+    @property
+    def left(self) -> bool:
+        return self.spent < self.share and self.clock() < self.deadline
+
+
+def _stalled_check(operation: str, sent: str | None, page: Mapping[str, Any]) -> str | None:
+    token = page.get("NextToken") or None
+    if token is not None and token == sent:
+        raise MonitoringStalled(f"{operation}: the service returned the token it was given; paging would not end")
+    return token
+
+
+def _pages(operation: str, budget: _Budget, result_key: str, **kwargs: Any) -> Iterator[Any]:
+    """Every item of a listing read whole within one invocation (bounded by windows, not instances)."""
+    method = getattr(client("ssm"), operation)
+    token: str | None = None
+    while True:
+        page = method(**kwargs, **({"NextToken": token} if token else {}))
+        items = page.get(result_key, [])
+        budget.page(len(items))
+        yield from items
+        token = _stalled_check(operation, token, page)
+        if token is None:
+            return
+
+
+def _read_execution(name: str, execution: Mapping[str, Any], budget: _Budget) -> dict[str, Any]:
+    """One execution: its status and the commands (operation, command id) its task invocations started."""
+    execution_id = str(execution["WindowExecutionId"])
+    operations: set[str] = set()
+    commands: list[list[str]] = []
+    for task in _pages(
+        "describe_maintenance_window_execution_tasks",
+        budget,
+        "WindowExecutionTaskIdentities",
+        WindowExecutionId=execution_id,
+        MaxResults=PAGE_SIZE,
+    ):
+        for invocation in _pages(
+            "describe_maintenance_window_execution_task_invocations",
+            budget,
+            "WindowExecutionTaskInvocationIdentities",
+            WindowExecutionId=execution_id,
+            TaskId=task["TaskExecutionId"],
+            MaxResults=PAGE_SIZE,
+        ):
+            operation = parameters_operation(invocation.get("Parameters"))
+            operations.add(operation)
+            if invocation.get("ExecutionId"):
+                commands.append([operation, str(invocation["ExecutionId"])])
+    return {
+        "window": name,
+        "execution_id": execution_id,
+        "status": str(execution.get("Status", "")),
+        "status_details": str(execution.get("StatusDetails", "")),
+        "started": execution["StartTime"].isoformat(),
+        "operations": sorted(operations),
+        "commands": commands,
+    }
+
+
+def _read_windows(cursor: MonitoringCursor, cycle: Cycle, bucket: str, budget: _Budget) -> MonitoringCursor:
+    after, before = cursor.read_window()
+    windows = sorted(json.loads(get_bytes(bucket, windows_key(cycle))).items())
+    if len(windows) != cursor.windows:
+        raise ArtifactError(f"{windows_key(cycle)} names {len(windows)} windows; the cursor expects {cursor.windows}")
+    records: list[dict[str, Any]] = []
+    read = 0
+    while cursor.position + read < len(windows) and (read == 0 or budget.left):
+        name, window_id = windows[cursor.position + read]
+        for execution in _pages(
+            "describe_maintenance_window_executions",
+            budget,
+            "WindowExecutions",
+            WindowId=window_id,
+            MaxResults=PAGE_SIZE,
+            Filters=[
+                {"Key": "ExecutedAfter", "Values": [iso_z(after)]},
+                {"Key": "ExecutedBefore", "Values": [iso_z(before)]},
+            ],
+        ):
+            started = execution.get("StartTime")
+            if isinstance(started, datetime) and after < started <= before:
+                records.append(_read_execution(name, execution, budget))
+        read += 1
+    if read:
+        put_jsonl_gz(bucket, part_key(cycle, "runs", cursor.run_parts), records)
+        cursor = replace(
+            cursor,
+            position=cursor.position + read,
+            run_parts=cursor.run_parts + 1,
+            window_runs=cursor.window_runs + len(records),
+            commands=cursor.commands + sum(len(record["commands"]) for record in records),
+        )
+    return replace(cursor, phase="commands", position=0) if cursor.position >= len(windows) else cursor
+
+
+def _commands(bucket: str, cycle: Cycle, cursor: MonitoringCursor) -> list[str]:
+    """The command ids of the runs read, in the order they were read (an index names each)."""
+    found = [
+        command_id for run in read_parts(bucket, cycle, "runs", cursor.run_parts) for _, command_id in run["commands"]
+    ]
+    if len(found) != cursor.commands:
+        raise ArtifactError(f"the run parts name {len(found)} commands; the cursor expects {cursor.commands}")
+    return found
+
+
+def _read_commands(cursor: MonitoringCursor, cycle: Cycle, bucket: str, budget: _Budget) -> MonitoringCursor:
+    commands = _commands(bucket, cycle, cursor)
+    ssm = client("ssm")
+    records: list[list[Any]] = []
+    pages = 0
+    while cursor.position < len(commands) and (pages == 0 or budget.left):
+        page = ssm.list_command_invocations(
+            CommandId=commands[cursor.position],
+            MaxResults=COMMAND_PAGE_SIZE,
+            **({"NextToken": cursor.token} if cursor.token else {}),
+        )
+        items = page.get("CommandInvocations", [])
+        budget.page(len(items))
+        pages += 1
+        records.extend(
+            [cursor.position, str(item["InstanceId"]), str(item.get("Status", "")), str(item.get("StatusDetails", ""))]
+            for item in items
+        )
+        token = _stalled_check("list_command_invocations", cursor.token, page)
+        cursor = replace(cursor, token=token, position=cursor.position + (token is None))
+    if pages:
+        put_jsonl_gz(bucket, part_key(cycle, "commands", cursor.command_parts), records)
+        cursor = replace(cursor, command_parts=cursor.command_parts + 1)
+    return replace(cursor, phase="patch_states", position=0) if cursor.position >= len(commands) else cursor
+
+
+def _in_scope_ids(bucket: str, instances_key: str) -> list[str]:
+    return sorted(
+        {str(line["instance_id"]) for line in get_jsonl_gz(bucket, instances_key) if line.get("in_scope", True)}
+    )
+
+
+def _read_patch_states(
+    cursor: MonitoringCursor, cycle: Cycle, bucket: str, instances_key: str, budget: _Budget
+) -> MonitoringCursor:
+    ids = _in_scope_ids(bucket, instances_key)
+    records: list[dict[str, Any]] = []
+    batches = 0
+    position = cursor.position
+    while position < len(ids) and (batches == 0 or budget.left):
+        batch = ids[position : position + PATCH_STATE_BATCH]
+        for item in _pages(
+            "describe_instance_patch_states", budget, "InstancePatchStates", InstanceIds=batch, MaxResults=PAGE_SIZE
+        ):
+            records.append(
+                {
+                    "instance_id": str(item["InstanceId"]),
+                    "missing": int(item.get("MissingCount", 0)),
+                    "critical_missing": int(item.get("CriticalNonCompliantCount", 0)),
+                    "installed": int(item.get("InstalledCount", 0)),
+                    "failed": int(item.get("FailedCount", 0)),
+                    "pending_reboot": int(item.get("InstalledPendingRebootCount", 0)),
+                    "operation": str(item.get("Operation", "")),
+                    "operation_end": item["OperationEndTime"].isoformat(),
+                }
+            )
+        position += len(batch)
+        batches += 1
+    if batches:
+        put_jsonl_gz(bucket, part_key(cycle, "patch-states", cursor.state_parts), records)
+        cursor = replace(cursor, state_parts=cursor.state_parts + 1)
+    cursor = replace(cursor, position=position, instances=len(ids))
+    return replace(cursor, phase="done", position=0) if position >= len(ids) else cursor
+
+
+@tracer.capture_method
+def read_some(
+    cursor: MonitoringCursor,
+    cycle: Cycle,
+    bucket: str,
+    instances_key: str,
+    *,
+    items: int,
+    seconds: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> MonitoringCursor:
+    """Read up to about `items` records (whole pages, whole windows, whole batches of 50 instances)
+    from `cursor`, for at most about `seconds`; write them as parts; return the next cursor."""
+    if cursor.phase == "done":
+        return cursor
+    if not cursor.started:
+        raise InvalidCycleInput("monitoring_reads has no read window (since, until); begin() fixes it")
+    budget = _Budget(share=items, deadline=clock() + seconds, clock=clock)
+    cursor = replace(cursor, invocations=cursor.invocations + 1)
+    if cursor.phase == "windows":
+        cursor = _read_windows(cursor, cycle, bucket, budget)
+    if cursor.phase == "commands" and (budget.requests == 0 or budget.left):
+        cursor = _read_commands(cursor, cycle, bucket, budget)
+    if cursor.phase == "patch_states" and (budget.requests == 0 or budget.left):
+        cursor = _read_patch_states(cursor, cycle, bucket, instances_key, budget)
+    return replace(cursor, requests=cursor.requests + budget.requests)
+
+
+# --- what the composing invocation reads back ---------------------------------------------------------
+
+
+def window_runs(bucket: str, cycle: Cycle, cursor: MonitoringCursor) -> list[WindowRun]:
+    """The executions read, with every instance their commands reached, oldest first."""
+    records = list(read_parts(bucket, cycle, "runs", cursor.run_parts))
+    owner: list[tuple[int, str]] = [
+        (index, operation) for index, record in enumerate(records) for operation, _ in record["commands"]
+    ]
+    if len(owner) != cursor.commands:
+        raise ArtifactError(f"the run parts name {len(owner)} commands; the cursor expects {cursor.commands}")
+    instances: list[dict[str, tuple[str, InstanceRun]]] = [{} for _ in records]
+    for command, instance_id, status, details in read_parts(bucket, cycle, "commands", cursor.command_parts):
+        index, operation = owner[command]
+        reached = instances[index]
+        # An Install result outranks a Scan of the same node in the same window.
+        if instance_id not in reached or operation == "Install":
+            reached[instance_id] = (operation, InstanceRun(instance_id, status, details))
+    runs = [
+        WindowRun(
+            window_name=str(record["window"]),
+            window_execution_id=str(record["execution_id"]),
+            status=str(record["status"]),
+            status_details=str(record["status_details"]),
+            started=datetime.fromisoformat(record["started"]),
+            operations=frozenset(record["operations"]),
+            instances=reached,
+        )
+        for record, reached in zip(records, instances, strict=True)
+    ]
+    runs.sort(key=lambda run: run.started)
+    return runs
+
+
+def patch_states(bucket: str, cycle: Cycle, cursor: MonitoringCursor) -> dict[str, PatchState]:
+    return {
+        str(record["instance_id"]): PatchState(
+            missing=record["missing"],
+            critical_missing=record["critical_missing"],
+            installed=record["installed"],
+            failed=record["failed"],
+            pending_reboot=record["pending_reboot"],
+            operation=record["operation"],
+            operation_end=datetime.fromisoformat(record["operation_end"]),
+        )
+        for record in read_parts(bucket, cycle, "patch-states", cursor.state_parts)
+    }
