@@ -31,7 +31,7 @@ from tagpatch.monitoring import (
     instance_results,
     next_watermark,
     owned_window_ids,
-    publish_alert,
+    publish_alerts,
     publish_notice,
 )
 from tagpatch.monitoring_reads import TIME_SHARE, MonitoringCursor, begin, patch_states, read_some, window_runs
@@ -131,7 +131,7 @@ def compose(cycle: Cycle, validation: dict[str, Any], cursor: MonitoringCursor) 
     sent = 0
     notices_sent = 0
     if cycle.mode == "apply":
-        sent = sum(1 for alert in alerts if publish_alert(NOTIFICATIONS.topic_arn, alert))
+        sent = publish_alerts(NOTIFICATIONS.topic_arn, alerts)
         for notice in notices:
             publish_notice(NOTIFICATIONS.topic_arn, notice)
             # The ledger is written after the publishes: a failure part-way re-sends some (at least once,

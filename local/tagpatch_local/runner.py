@@ -50,7 +50,7 @@ DEFAULT_REGION: Final = "us-east-1"
 MOTO_CONFIG: Final[Any] = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 READ_PREFIXES: Final = ("Describe", "Get", "List", "Head", "Lookup", "Search")
 # Writes that are the cycle's own output rather than changes to the account's patching setup.
-ARTIFACT_WRITES: Final = frozenset({"s3:PutObject", "sns:Publish"})
+ARTIFACT_WRITES: Final = frozenset({"s3:PutObject", "sns:Publish", "sns:PublishBatch"})
 # Local runs have no X-Ray daemon; everything else about the environment is the template's.
 LOCAL_ENVIRONMENT: Final = {"POWERTOOLS_TRACE_DISABLED": "true"}
 # The runner's own credentials: the account's root, which the simulated IAM does not restrict.

@@ -34,13 +34,15 @@ IMPLIED: dict[str, set[str]] = {
     "ssm:CreateMaintenanceWindow": {"ssm:AddTagsToResource"},
     # SNS Developer Guide, encryption at rest: publishing to an SSE-KMS topic uses the caller's key permissions.
     "sns:Publish": {"kms:GenerateDataKey", "kms:Decrypt"},
+    "sns:PublishBatch": {"kms:GenerateDataKey", "kms:Decrypt"},
     # Service Authorization Reference, EventBridge Scheduler: CreateSchedule's dependent action iam:PassRole.
     "scheduler:CreateSchedule": {"iam:PassRole"},
 }
 # Functions that no cycle invokes: AWS Config and EventBridge do.
 OUTSIDE_CYCLES = frozenset({"ConfigTagRuleFunction", "ConfigNotifierFunction"})
 # Operations whose IAM action has another name.
-ACTION_NAMES = {"s3:HeadObject": "s3:GetObject", "s3:ListObjectsV2": "s3:ListBucket"}
+# SNS API Reference, PublishBatch: a batch is authorised as sns:Publish (there is no sns:PublishBatch action).
+ACTION_NAMES = {"s3:HeadObject": "s3:GetObject", "s3:ListObjectsV2": "s3:ListBucket", "sns:PublishBatch": "sns:Publish"}
 
 
 def iam_actions(call: str) -> set[str]:
@@ -226,7 +228,7 @@ def test_the_scenario_takes_every_write_path(observed_calls: dict[str, Counter[s
         "ssm:DescribeMaintenanceWindowExecutionTasks",
         "ssm:DescribeMaintenanceWindowExecutionTaskInvocations",
         "ssm:ListCommandInvocations",
-        "sns:Publish",
+        "sns:PublishBatch",
     } <= set(observed_calls["PatchMonitoringFunction"])
     assert {"config:PutEvaluations", "config:GetResourceConfigHistory", "ec2:DescribeInstances"} <= set(
         observed_calls["ConfigTagRuleFunction"]

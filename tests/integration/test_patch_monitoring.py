@@ -214,7 +214,7 @@ def test_a_cycle_that_could_not_alert_moves_no_watermark_so_the_next_one_reports
         team_test = owner_queue(account, "team-test")
         run_ok(account)
         account.advance(timedelta(hours=40))
-        account.fail_next("sns", "Publish", "InternalError", times=30, status=500)
+        account.fail_next("sns", "PublishBatch", "InternalError", times=30, status=500)
         failed = account.run_cycle()
         assert (failed.status, (failed.output or {}).get("failed_state")) == ("FAILED", "PatchMonitoring")
         account.clear_faults()

@@ -123,3 +123,90 @@ def test_an_unfinished_run_is_read_again_next_cycle() -> None:
     before = SUNDAY.replace(hour=6)
     assert next_watermark([run()], before) == before
     assert next_watermark([run(status="IN_PROGRESS")], before) < SUNDAY
+
+
+def _alert(owner: str, group: str, lines: int = 1) -> Any:
+    from tagpatch.monitoring import Alert
+
+    instances = tuple(
+        {
+            "instance_id": f"i-{n:017x}",
+            "name": "x" * (200 if lines == 1 else 1000),
+            "outcome": "failed",
+            "reason": "r" * 200,
+        }
+        for n in range(lines)
+    )
+    return Alert(owner, group, "error", instances)
+
+
+def test_batches_hold_at_most_ten_entries_and_256_kib_in_order() -> None:
+    from tagpatch.monitoring import BATCH_BYTES, alert_entry, batches, entry_bytes
+
+    small = [alert_entry(_alert("team-a", f"g{n}"), str(n)) for n in range(23)]
+    assert [len(b) for b in batches(small)] == [10, 10, 3]
+    assert [e["Id"] for b in batches(small) for e in b] == [str(n) for n in range(23)]
+    large = [alert_entry(_alert("team-a", f"g{n}", lines=50), str(n)) for n in range(12)]
+    sizes = [sum(entry_bytes(e) for e in b) for b in batches(large)]
+    assert all(size <= BATCH_BYTES for size in sizes) and sum(len(b) for b in batches(large)) == 12
+    assert len(sizes) == 3  # 50 long lines are about 60 KiB an alert: four fit in a batch
+
+
+@pytest.fixture
+def alerts_topic(monkeypatch: pytest.MonkeyPatch) -> Any:
+    import boto3
+    from moto import mock_aws
+
+    from tagpatch_local import simulator
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        simulator.install()
+        yield boto3.client("sns", "us-east-1").create_topic(Name="alerts")["TopicArn"]
+
+
+def test_every_alert_is_published_ten_to_a_call(alerts_topic: str) -> None:
+    import boto3
+
+    from tagpatch.monitoring import publish_alerts
+
+    sqs, sns = boto3.client("sqs", "us-east-1"), boto3.client("sns", "us-east-1")
+    url = sqs.create_queue(QueueName="everything")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=alerts_topic, Protocol="sqs", Endpoint=queue_arn)
+    alerts = [_alert(f"team-{n % 3}", f"app-{n:03d}") for n in range(25)]
+
+    assert publish_alerts(alerts_topic, alerts) == 25
+
+    bodies = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            bodies.append(message["Body"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert len(bodies) == 25
+    assert all(any(f"app-{n:03d}" in body for body in bodies) for n in range(25))
+
+
+@pytest.mark.parametrize(
+    ("refusal", "raised"),
+    [("InternalError", "TransientAwsError"), ("InvalidParameterValue", "NotificationRejected")],
+)
+def test_an_alert_sns_refuses_is_never_counted_as_sent(
+    alerts_topic: str, monkeypatch: pytest.MonkeyPatch, refusal: str, raised: str
+) -> None:
+    from moto.sns import exceptions
+    from moto.sns.models import SNSBackend
+
+    from tagpatch import errors
+    from tagpatch.monitoring import publish_alerts
+
+    corrected = SNSBackend.publish
+
+    def refuse_one_group(self: SNSBackend, message: str, *args: Any, **kwargs: Any) -> str:
+        if "app-007" in message:
+            raise getattr(exceptions, refusal)("refused")
+        return corrected(self, message, *args, **kwargs)
+
+    monkeypatch.setattr(SNSBackend, "publish", refuse_one_group)
+    with pytest.raises(getattr(errors, raised), match=r"1 of 10 alerts: team-1/app-007"):
+        publish_alerts(alerts_topic, [_alert(f"team-{n % 3}", f"app-{n:03d}") for n in range(25)])

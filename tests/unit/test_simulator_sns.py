@@ -69,3 +69,55 @@ def test_json_message_structure_needs_a_default_and_each_protocol_gets_its_own(t
     queue = subscribe(sns, sqs, arn, "q", {})
     sns.publish(TopicArn=arn, Message=json.dumps({"default": "text", "sqs": '{"a": 1}'}), MessageStructure="json")
     assert [m["Message"] for m in received(sqs, queue)] == ['{"a": 1}']
+
+
+def batch_entry(entry_id: str, message: str, owner: str = "team-a") -> dict[str, Any]:
+    return {
+        "Id": entry_id,
+        "Message": message,
+        "MessageAttributes": {"owner": {"DataType": "String", "StringValue": owner}},
+    }
+
+
+def test_publish_batch_delivers_each_entry_with_its_attributes(topic: tuple[Any, Any, str]) -> None:
+    sns, sqs, arn = topic
+    team_a = subscribe(sns, sqs, arn, "a", {"owner": ["team-a"]})
+    entries = [batch_entry(str(i), f"alert {i}", "team-a" if i % 2 else "team-b") for i in range(10)]
+    answer = sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=entries)
+    assert sorted(e["Id"] for e in answer["Successful"]) == sorted(str(i) for i in range(10))
+    assert answer["Failed"] == []
+    assert sorted(m["Message"] for m in received(sqs, team_a)) == sorted(f"alert {i}" for i in range(1, 10, 2))
+
+
+def test_a_batch_over_256_kib_in_all_is_refused_whole(topic: tuple[Any, Any, str]) -> None:
+    sns, _, arn = topic
+    # Each entry is well under the per-message limit; together they are over the batch's.
+    entries = [batch_entry(str(i), "x" * 40_000) for i in range(7)]
+    with pytest.raises(ClientError) as refused:
+        sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=entries)
+    assert refused.value.response["Error"]["Code"] == "BatchRequestTooLong"
+    answer = sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=entries[:6])
+    assert len(answer["Successful"]) == 6
+
+
+def test_every_refused_entry_is_answered_in_failed(
+    topic: tuple[Any, Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.sns.exceptions import InternalError
+    from moto.sns.models import SNSBackend
+
+    sns, _, arn = topic
+    corrected = SNSBackend.publish
+
+    def publish_failing_one(self: SNSBackend, message: str, *args: Any, **kwargs: Any) -> str:
+        if message == "unlucky":
+            raise InternalError("Internal error")  # moto dropped such an entry from both lists
+        return corrected(self, message, *args, **kwargs)
+
+    monkeypatch.setattr(SNSBackend, "publish", publish_failing_one)
+    structure = {**batch_entry("2", "{}"), "MessageStructure": "json"}  # no "default": InvalidParameter
+    entries = [batch_entry("0", "fine"), batch_entry("1", "unlucky"), structure]
+    answer = sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=entries)
+    assert [e["Id"] for e in answer["Successful"]] == ["0"]
+    failed = {e["Id"]: (e["Code"], e["SenderFault"]) for e in answer["Failed"]}
+    assert failed == {"1": ("InternalError", False), "2": ("InvalidParameter", True)}

@@ -58,3 +58,7 @@ class DiscoveryStalled(TagpatchError):
 
 class MonitoringStalled(TagpatchError):
     """A listing PatchMonitoring reads answered with the token it was given: paging on would never end."""
+
+
+class NotificationRejected(TagpatchError):
+    """SNS refused a notification for a fault of the request (its answer says SenderFault)."""

@@ -30,6 +30,7 @@ from typing import Any, Final, Literal
 from tagpatch.aws import client, paginate
 from tagpatch.cycle import iso_z
 from tagpatch.desired import INSTANCE_IDS_KEY, DesiredState
+from tagpatch.errors import NotificationRejected, TransientAwsError
 from tagpatch.exceptions import Notice
 from tagpatch.ssm_windows import is_owned_window
 
@@ -336,16 +337,70 @@ def alerts_for(results: Iterable[Mapping[str, Any]], default_owner: str) -> list
     ]
 
 
-def publish_alert(topic_arn: str, alert: Alert) -> str:
-    attributes = {
-        "owner": {"DataType": "String", "StringValue": alert.owner},
-        "patch_group": {"DataType": "String", "StringValue": alert.patch_group},
-        "severity": {"DataType": "String", "StringValue": alert.severity},
+# SNS PublishBatch: at most 10 entries, and at most 256 KiB for all of them together, body and
+# attributes (the topic's default MaximumMessageSize; Amazon SNS API Reference, PublishBatch).
+BATCH_ENTRIES: Final = 10
+BATCH_BYTES: Final = 262_144
+
+
+def alert_entry(alert: Alert, entry_id: str) -> dict[str, Any]:
+    return {
+        "Id": entry_id,
+        "Subject": alert.subject(),
+        "Message": alert.body(),
+        "MessageAttributes": {
+            "owner": {"DataType": "String", "StringValue": alert.owner},
+            "patch_group": {"DataType": "String", "StringValue": alert.patch_group},
+            "severity": {"DataType": "String", "StringValue": alert.severity},
+        },
     }
-    response = client("sns").publish(
-        TopicArn=topic_arn, Subject=alert.subject(), Message=alert.body(), MessageAttributes=attributes
-    )
-    return str(response["MessageId"])
+
+
+def entry_bytes(entry: Mapping[str, Any]) -> int:
+    """What an entry counts against the batch limit: its body and its attributes' names, types and values."""
+    size = len(str(entry["Message"]).encode())
+    for name, attribute in entry.get("MessageAttributes", {}).items():
+        size += len(name.encode()) + len(attribute["DataType"].encode()) + len(attribute["StringValue"].encode())
+    return size
+
+
+def batches(entries: Sequence[Mapping[str, Any]]) -> Iterator[list[Mapping[str, Any]]]:
+    """Consecutive batches of at most BATCH_ENTRIES entries and BATCH_BYTES bytes, in order."""
+    batch: list[Mapping[str, Any]] = []
+    size = 0
+    for entry in entries:
+        entry_size = entry_bytes(entry)
+        if batch and (len(batch) == BATCH_ENTRIES or size + entry_size > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(entry)
+        size += entry_size
+    if batch:
+        yield batch
+
+
+def publish_alerts(topic_arn: str, alerts: Sequence[Alert]) -> int:
+    """Publish every alert, ten to a PublishBatch call; returns how many SNS accepted (all of them).
+
+    SNS answers a batch entry by entry. An entry it refused raises: TransientAwsError when SNS says
+    the fault was its own (the workflow retries, and alerts already sent go again: at least once),
+    NotificationRejected when the fault was the request's. Nothing refused passes for sent.
+    """
+    entries = [alert_entry(alert, str(index)) for index, alert in enumerate(alerts)]
+    sent = 0
+    for batch in batches(entries):
+        response = client("sns").publish_batch(TopicArn=topic_arn, PublishBatchRequestEntries=batch)
+        failed = response.get("Failed", [])
+        if failed:
+            refused = [(alerts[int(f["Id"])], f) for f in failed]
+            described = "; ".join(
+                f"{alert.owner}/{alert.patch_group}: {f['Code']}: {f.get('Message', '')}" for alert, f in refused
+            )
+            if all(f.get("SenderFault") for f in failed):
+                raise NotificationRejected(f"SNS refused {len(failed)} of {len(batch)} alerts: {described}")
+            raise TransientAwsError(f"SNS failed {len(failed)} of {len(batch)} alerts: {described}")
+        sent += len(response.get("Successful", []))
+    return sent
 
 
 def publish_notice(topic_arn: str, notice: Notice) -> str:

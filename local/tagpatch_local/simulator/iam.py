@@ -588,7 +588,9 @@ def authorize_normal_action(response: Any) -> None:
     region = getattr(response, "region", region) or region
     if service == "ssm":
         checks = ssm_authorizations(operation, params, region, account, _ssm_tag_reader(account, region))
-    elif service == "sns" and operation == "Publish" and params.get("TopicArn"):
+    elif service == "sns" and operation in ("Publish", "PublishBatch") and params.get("TopicArn"):
+        # There is no sns:PublishBatch action: a batch needs sns:Publish on the topic (Amazon SNS API
+        # Reference, PublishBatch; the Service Authorization Reference lists no PublishBatch action).
         topic = str(params["TopicArn"])
         checks = [Authorization("sns:Publish", topic)]
         enforce(principal, checks, service)

@@ -10,7 +10,17 @@ From the Amazon SNS Developer Guide:
   every protocol without a key of its own); anything else is InvalidParameter. moto accepted a message
   without `default` and failed only at delivery.
 
-Both are corrected by replacing moto internals (`moto_patch`), not handlers: they sit below Publish.
+- PublishBatch: "the maximum total payload size (the sum of the individual lengths of all of the
+  batched messages)" is 256 KiB by default, the topic's MaximumMessageSize, body and attributes
+  together (API Reference, PublishBatch); a larger batch is refused whole with BatchRequestTooLong.
+  moto did not check it. And SNS answers a batch entry by entry: an entry it refuses is reported in
+  `Failed` with its code and SenderFault. moto reported only InvalidParameter failures and dropped
+  every other refused entry from both lists, so a caller saw fewer answers than entries and no
+  error.
+
+All are corrected by replacing moto internals (`moto_patch`), not handlers: they sit below Publish.
+How SNS sizes an attribute for the batch total is not documented beyond "body and attributes";
+the simulator counts each attribute's name, data type and value in UTF-8 bytes.
 """
 
 from __future__ import annotations
@@ -19,7 +29,13 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
-from moto.sns.exceptions import InvalidParameterValue
+from moto.sns.exceptions import (
+    BatchEntryIdsNotDistinct,
+    InvalidParameterValue,
+    SNSException,
+    SNSInvalidParameter,
+    TooManyEntriesInBatchRequest,
+)
 from moto.sns.models import SNSBackend
 from moto.sns.utils import FilterPolicyMatcher
 
@@ -27,6 +43,31 @@ from tagpatch_local.simulator.core import MARKER, moto_patch
 
 NO_DEFAULT: Final = "Invalid parameter: Message Structure - No default entry in JSON message body"
 NOT_JSON: Final = "Invalid parameter: Message Structure - JSON message body failed to parse"
+DEFAULT_MAXIMUM_MESSAGE_SIZE: Final = 262_144  # 256 KiB: a topic's MaximumMessageSize by default
+
+
+class BatchRequestTooLong(SNSException):
+    code = "BatchRequestTooLong"
+
+
+class EmptyBatchRequest(SNSException):
+    code = "EmptyBatchRequest"
+
+
+def batch_bytes(entries: list[dict[str, Any]]) -> int:
+    """Every entry's body and attributes (name, data type and value) in UTF-8 bytes."""
+    size = 0
+    for entry in entries:
+        size += len(str(entry.get("Message", "")).encode())
+        for name, attribute in (entry.get("MessageAttributes") or {}).items():
+            value = attribute.get("Value", attribute.get("StringValue", attribute.get("BinaryValue", "")))
+            size += len(name.encode()) + len(str(attribute.get("Type", attribute.get("DataType", ""))).encode())
+            size += len(value) if isinstance(value, bytes) else len(str(value).encode())
+    return size
+
+
+def _failed_entry(entry_id: str, error: SNSException) -> dict[str, Any]:
+    return {"Id": entry_id, "Code": error.code, "Message": error.message, "SenderFault": error.code != "InternalError"}
 
 
 def _element(value: Any) -> dict[str, Any]:
@@ -86,3 +127,42 @@ def _install_sns_corrections() -> None:
 
         setattr(publish, MARKER, "sns: message structure")
         SNSBackend.publish = publish  # type: ignore[method-assign]
+    if getattr(SNSBackend.publish_batch, MARKER, None) is None:
+
+        def publish_batch(
+            self: SNSBackend, topic_arn: str, publish_batch_request_entries: list[dict[str, Any]]
+        ) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+            entries = publish_batch_request_entries
+            topic = self.get_topic(topic_arn)
+            if not entries:
+                raise EmptyBatchRequest("The batch request doesn't contain any entries.")
+            if len(entries) > 10:
+                raise TooManyEntriesInBatchRequest
+            if len({entry["Id"] for entry in entries}) != len(entries):
+                raise BatchEntryIdsNotDistinct
+            if topic.fifo_topic and not all("MessageGroupId" in entry for entry in entries):
+                raise SNSInvalidParameter("Invalid parameter: The MessageGroupId parameter is required for FIFO topics")
+            # moto keeps no MaximumMessageSize on a topic, so every topic has the default.
+            if batch_bytes(entries) > DEFAULT_MAXIMUM_MESSAGE_SIZE:
+                raise BatchRequestTooLong("The length of all the batch messages put together is more than the limit.")
+            successful: list[dict[str, str]] = []
+            failed: list[dict[str, Any]] = []
+            for entry in entries:  # moto's loop, with every refused entry answered
+                try:
+                    message_id = self.publish(
+                        message=entry["Message"],
+                        arn=topic_arn,
+                        subject=entry.get("Subject"),
+                        message_attributes=entry.get("MessageAttributes", {}),
+                        group_id=entry.get("MessageGroupId"),
+                        deduplication_id=entry.get("MessageDeduplicationId"),
+                        message_structure=entry.get("MessageStructure"),
+                    )
+                except SNSException as error:
+                    failed.append(_failed_entry(str(entry["Id"]), error))
+                    continue
+                successful.append({"MessageId": message_id, "Id": entry["Id"]})
+            return successful, failed
+
+        setattr(publish_batch, MARKER, "sns: publish batch size and failed entries")
+        SNSBackend.publish_batch = publish_batch  # type: ignore[method-assign]
