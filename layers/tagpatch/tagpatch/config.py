@@ -131,6 +131,17 @@ class ReminderConfig:
         )
 
 
+def _positive_int(environ: Mapping[str, str], name: str) -> int:
+    raw = _required(environ, name)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigurationError(f"{name} must be a positive integer, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class DiscoveryConfig:
     """How much one Discovery invocation lists before it hands its cursor to the next."""
@@ -139,14 +150,7 @@ class DiscoveryConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> DiscoveryConfig:
-        raw = _required(environ, "DISCOVERY_ITEMS_PER_INVOCATION")
-        try:
-            items = int(raw)
-        except ValueError:
-            items = 0
-        if items < 1:
-            raise ConfigurationError(f"DISCOVERY_ITEMS_PER_INVOCATION must be a positive integer, got {raw!r}")
-        return cls(items_per_invocation=items)
+        return cls(items_per_invocation=_positive_int(environ, "DISCOVERY_ITEMS_PER_INVOCATION"))
 
 
 @dataclass(frozen=True)
@@ -157,11 +161,4 @@ class MonitoringConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> MonitoringConfig:
-        raw = _required(environ, "MONITORING_ITEMS_PER_INVOCATION")
-        try:
-            items = int(raw)
-        except ValueError:
-            items = 0
-        if items < 1:
-            raise ConfigurationError(f"MONITORING_ITEMS_PER_INVOCATION must be a positive integer, got {raw!r}")
-        return cls(items_per_invocation=items)
+        return cls(items_per_invocation=_positive_int(environ, "MONITORING_ITEMS_PER_INVOCATION"))

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Final, Literal, cast, get_args
 
 from tagpatch.aws import client
-from tagpatch.cycle import Cycle
+from tagpatch.cycle import Cycle, read_cursor
 from tagpatch.errors import DiscoveryStalled, InvalidCycleInput
 from tagpatch.inventory import InventoryRecord, SsmFacts, get_jsonl_gz, put_jsonl_gz
 from tagpatch.observability import tracer
@@ -64,23 +64,10 @@ class DiscoveryCursor:
     def from_payload(cls, payload: Any) -> DiscoveryCursor:
         if payload is None:
             return cls()
-        if not isinstance(payload, Mapping):
-            raise InvalidCycleInput(f"discovery must be an object, got {type(payload).__name__}")
-        unknown = set(payload) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise InvalidCycleInput(f"discovery has unknown fields {sorted(unknown)}")
-        phase = payload.get("phase", "managed_nodes")
-        if phase not in PHASES:
-            raise InvalidCycleInput(f"discovery.phase must be one of {list(PHASES)}, got {phase!r}")
+        payload, phase, counts = read_cursor(payload, "discovery", cls.__dataclass_fields__, PHASES, COUNT_FIELDS)
         token = payload.get("token")
         if token is not None and (not isinstance(token, str) or not token):
             raise InvalidCycleInput("discovery.token must be a non-empty string or null")
-        counts = {}
-        for name in COUNT_FIELDS:
-            value = payload.get(name, 0)
-            if type(value) is not int or value < 0:
-                raise InvalidCycleInput(f"discovery.{name} must be a non-negative integer, got {value!r}")
-            counts[name] = value
         return cls(phase=cast(Phase, phase), token=token, **counts)
 
     def to_payload(self) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any, Final, Literal, cast, get_args
 
 from tagpatch.aws import client
-from tagpatch.cycle import Cycle, iso_z, parse_time
+from tagpatch.cycle import Cycle, iso_z, parse_time, read_cursor
 from tagpatch.errors import ArtifactError, InvalidCycleInput, MonitoringStalled
 from tagpatch.inventory import get_bytes, get_jsonl_gz, put_json, put_jsonl_gz
 from tagpatch.monitoring import (
@@ -87,14 +87,9 @@ class MonitoringCursor:
     def from_payload(cls, payload: Any) -> MonitoringCursor:
         if payload is None:
             return cls()
-        if not isinstance(payload, Mapping):
-            raise InvalidCycleInput(f"monitoring_reads must be an object, got {type(payload).__name__}")
-        unknown = set(payload) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise InvalidCycleInput(f"monitoring_reads has unknown fields {sorted(unknown)}")
-        phase = payload.get("phase", "windows")
-        if phase not in PHASES:
-            raise InvalidCycleInput(f"monitoring_reads.phase must be one of {list(PHASES)}, got {phase!r}")
+        payload, phase, counts = read_cursor(
+            payload, "monitoring_reads", cls.__dataclass_fields__, PHASES, COUNT_FIELDS
+        )
         texts: dict[str, str | None] = {}
         for name in ("since", "until", "token"):
             value = payload.get(name)
@@ -111,12 +106,6 @@ class MonitoringCursor:
             raise InvalidCycleInput(f"monitoring_reads in phase {phase!r} has no read window (since, until)")
         if texts["token"] is not None and phase != "commands":
             raise InvalidCycleInput(f"monitoring_reads.token is only read in phase 'commands', not {phase!r}")
-        counts = {}
-        for name in COUNT_FIELDS:
-            value = payload.get(name, 0)
-            if type(value) is not int or value < 0:
-                raise InvalidCycleInput(f"monitoring_reads.{name} must be a non-negative integer, got {value!r}")
-            counts[name] = value
         return cls(phase=cast(Phase, phase), since=since, until=until, token=texts["token"], **counts)
 
     def to_payload(self) -> dict[str, Any]:
