@@ -12,8 +12,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tagpatch.config import ArtifactConfig, DiscoveryConfig
 from tagpatch.cycle import Cycle
-from tagpatch.discovery import TIME_SHARE, DiscoveryCursor, discover_some
+from tagpatch.discovery import DiscoveryCursor, discover_some
 from tagpatch.observability import lambda_entry, logger, metrics
+from tagpatch.read_loop import TIME_SHARE
 
 ARTIFACTS = ArtifactConfig.from_env()
 DISCOVERY = DiscoveryConfig.from_env()

@@ -34,9 +34,10 @@ from tagpatch.monitoring import (
     publish_alerts,
     publish_notice,
 )
-from tagpatch.monitoring_reads import TIME_SHARE, MonitoringCursor, begin, patch_states, read_some, window_runs
+from tagpatch.monitoring_reads import MonitoringCursor, begin, patch_states, read_some, window_runs
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
+from tagpatch.read_loop import TIME_SHARE
 
 ARTIFACTS = ArtifactConfig.from_env()
 POLICY = PolicyConfig.from_env()

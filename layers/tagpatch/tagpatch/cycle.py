@@ -81,31 +81,6 @@ class Cycle:
             raise InvalidCycleInput(f"the cycle object is missing {error.args[0]!r}") from error
 
 
-def read_cursor(
-    payload: object, name: str, fields: Iterable[str], phases: tuple[str, ...], count_fields: Iterable[str]
-) -> tuple[Mapping[str, Any], str, dict[str, int]]:
-    """A read loop's cursor as a state passed it: the object, its phase (default the first) and its counts.
-
-    Unknown fields, a phase not in `phases` and a count that is not a non-negative integer are
-    InvalidCycleInput naming the field, so a hand-edited console input fails clearly.
-    """
-    if not isinstance(payload, Mapping):
-        raise InvalidCycleInput(f"{name} must be an object, got {type(payload).__name__}")
-    unknown = set(payload) - set(fields)
-    if unknown:
-        raise InvalidCycleInput(f"{name} has unknown fields {sorted(unknown)}")
-    phase = payload.get("phase", phases[0])
-    if phase not in phases:
-        raise InvalidCycleInput(f"{name}.phase must be one of {list(phases)}, got {phase!r}")
-    counts = {}
-    for field in count_fields:
-        value = payload.get(field, 0)
-        if type(value) is not int or value < 0:
-            raise InvalidCycleInput(f"{name}.{field} must be a non-negative integer, got {value!r}")
-        counts[field] = value
-    return payload, str(phase), counts
-
-
 def iso_z(moment: datetime) -> str:
     """A UTC time in ISO 8601 with `Z`, as the artifacts and the execution input spell it."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -17,11 +17,12 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Final, Literal, cast, get_args
 
 from tagpatch.aws import client
-from tagpatch.cycle import Cycle, read_cursor
+from tagpatch.cycle import Cycle
 from tagpatch.errors import DiscoveryStalled, InvalidCycleInput
-from tagpatch.inventory import InventoryRecord, SsmFacts, get_jsonl_gz, put_jsonl_gz
+from tagpatch.inventory import InventoryRecord, SsmFacts, put_jsonl_gz
 from tagpatch.observability import tracer
 from tagpatch.platforms import operating_system_from_ec2, operating_system_from_ssm
+from tagpatch.read_loop import Budget, next_token, part_key, read_cursor, read_parts
 
 EC2_PAGE_SIZE: Final = 1000  # DescribeInstances maximum
 EC2_MIN_PAGE_SIZE: Final = 5  # DescribeInstances minimum
@@ -29,9 +30,6 @@ SSM_PAGE_SIZE: Final = 50  # DescribeInstanceInformation maximum
 NON_TERMINATED_STATES: Final = ["pending", "running", "shutting-down", "stopping", "stopped"]
 # What an invocation keeps of a managed node: the fields `to_record` reads.
 NODE_FIELDS: Final = ("InstanceId", "PingStatus", "PlatformType", "PlatformName", "PlatformVersion", "AgentVersion")
-# Stop taking pages once this share of the function's time is gone: a slow Region or throttling
-# backoff ends an invocation early, it never runs one into its timeout.
-TIME_SHARE: Final = 0.5
 
 Phase = Literal["managed_nodes", "instances", "done"]
 PHASES: Final = get_args(Phase)
@@ -74,17 +72,8 @@ class DiscoveryCursor:
         return asdict(self)
 
 
-def part_key(cycle: Cycle, listing: Literal["managed-nodes", "inventory"], part: int) -> str:
-    return cycle.artifact_key(f"{listing}/part-{part:05d}.jsonl.gz")
-
-
-def read_parts(bucket: str, cycle: Cycle, listing: Literal["managed-nodes", "inventory"], parts: int) -> Iterator[Any]:
-    """The records of a listing's parts, in the order Discovery wrote them."""
-    for part in range(parts):
-        yield from get_jsonl_gz(bucket, part_key(cycle, listing, part))
-
-
 def read_inventory(bucket: str, cycle: Cycle, parts: int) -> Iterator[InventoryRecord]:
+    """The inventory records Discovery wrote, in the order EC2 listed them."""
     return read_parts(bucket, cycle, "inventory", parts)
 
 
@@ -115,36 +104,16 @@ def to_record(instance: dict[str, Any], node: Mapping[str, Any] | None) -> Inven
     }
 
 
-@dataclass
-class _Budget:
-    """How much more this invocation may list: items (deterministic) and time (a safety net)."""
-
-    share: int  # items per invocation, as configured
-    deadline: float  # a `clock()` value
-    clock: Callable[[], float] = time.monotonic
-    spent: int = 0
-
-    def spend(self, items: int) -> None:
-        self.spent += items
-
-    @property
-    def left(self) -> bool:
-        return self.spent < self.share and self.clock() < self.deadline
-
-    @property
-    def ec2_page_size(self) -> int:
-        """Whole pages up to the share, so a small share still lists in steps of it."""
-        return max(EC2_MIN_PAGE_SIZE, min(EC2_PAGE_SIZE, self.share))
+def _ec2_page_size(share: int) -> int:
+    """Whole pages up to the share, so a small share still lists in steps of it."""
+    return max(EC2_MIN_PAGE_SIZE, min(EC2_PAGE_SIZE, share))
 
 
 def _next_token(cursor: DiscoveryCursor, page: Mapping[str, Any]) -> str | None:
-    token = page.get("NextToken") or None
-    if token is not None and token == cursor.token:
-        raise DiscoveryStalled(f"{cursor.phase}: the service returned the token it was given; listing would not end")
-    return token
+    return next_token(cursor.token, page, DiscoveryStalled, cursor.phase)
 
 
-def _list_managed_nodes(cursor: DiscoveryCursor, budget: _Budget) -> tuple[DiscoveryCursor, list[dict[str, Any]]]:
+def _list_managed_nodes(cursor: DiscoveryCursor, budget: Budget) -> tuple[DiscoveryCursor, list[dict[str, Any]]]:
     nodes: list[dict[str, Any]] = []
     while True:
         page = client("ssm").describe_instance_information(
@@ -152,17 +121,17 @@ def _list_managed_nodes(cursor: DiscoveryCursor, budget: _Budget) -> tuple[Disco
         )
         listed = page.get("InstanceInformationList", [])
         nodes.extend({field: node[field] for field in NODE_FIELDS if field in node} for node in listed)
-        budget.spend(max(len(listed), 1))
+        budget.page(len(listed))
         cursor = replace(cursor, token=_next_token(cursor, page), ssm_pages=cursor.ssm_pages + 1)
         if cursor.token is None or not budget.left:
             return cursor, nodes
 
 
 def _list_instances(
-    cursor: DiscoveryCursor, budget: _Budget, nodes: Mapping[str, Mapping[str, Any]]
+    cursor: DiscoveryCursor, budget: Budget, nodes: Mapping[str, Mapping[str, Any]]
 ) -> tuple[DiscoveryCursor, list[InventoryRecord]]:
     records: list[InventoryRecord] = []
-    page_size = budget.ec2_page_size
+    page_size = _ec2_page_size(budget.share)
     filters = [{"Name": "instance-state-name", "Values": NON_TERMINATED_STATES}]
     registered = 0
     while True:
@@ -176,7 +145,7 @@ def _list_instances(
                 registered += node is not None
                 records.append(to_record(instance, node))
                 listed += 1
-        budget.spend(max(listed, 1))
+        budget.page(listed)
         cursor = replace(cursor, token=_next_token(cursor, page), ec2_pages=cursor.ec2_pages + 1)
         if cursor.token is None or not budget.left:
             cursor = replace(
@@ -199,7 +168,7 @@ def discover_some(
     `seconds`; write what was listed as parts; return the cursor for the next invocation."""
     if cursor.phase == "done":
         return cursor
-    budget = _Budget(share=items, deadline=clock() + seconds, clock=clock)
+    budget = Budget(share=items, deadline=clock() + seconds, clock=clock)
     cursor = replace(cursor, invocations=cursor.invocations + 1)
     if cursor.phase == "managed_nodes":
         cursor, nodes = _list_managed_nodes(cursor, budget)

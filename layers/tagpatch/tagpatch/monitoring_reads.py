@@ -29,8 +29,9 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Literal, cast, get_args
 
+from tagpatch import read_loop
 from tagpatch.aws import client
-from tagpatch.cycle import Cycle, iso_z, parse_time, read_cursor
+from tagpatch.cycle import Cycle, iso_z, parse_time
 from tagpatch.errors import ArtifactError, InvalidCycleInput, MonitoringStalled
 from tagpatch.inventory import get_bytes, get_jsonl_gz, put_json, put_jsonl_gz
 from tagpatch.monitoring import (
@@ -43,9 +44,7 @@ from tagpatch.monitoring import (
     parameters_operation,
 )
 from tagpatch.observability import tracer
-
-# Stop reading once this share of the function's time is gone, as Discovery does.
-TIME_SHARE: Final = 0.5
+from tagpatch.read_loop import Budget, next_token, read_cursor
 
 Phase = Literal["windows", "commands", "patch_states", "done"]
 PHASES: Final = get_args(Phase)
@@ -122,7 +121,7 @@ class MonitoringCursor:
 
 
 def part_key(cycle: Cycle, listing: Listing, part: int) -> str:
-    return cycle.artifact_key(f"monitoring/{listing}/part-{part:05d}.jsonl.gz")
+    return read_loop.part_key(cycle, f"monitoring/{listing}", part)
 
 
 def windows_key(cycle: Cycle) -> str:
@@ -130,9 +129,7 @@ def windows_key(cycle: Cycle) -> str:
 
 
 def read_parts(bucket: str, cycle: Cycle, listing: Listing, parts: int) -> Iterator[Any]:
-    """The records of a listing's parts, in the order the invocations wrote them."""
-    for part in range(parts):
-        yield from get_jsonl_gz(bucket, part_key(cycle, listing, part))
+    return read_loop.read_parts(bucket, cycle, f"monitoring/{listing}", parts)
 
 
 def begin(
@@ -145,33 +142,11 @@ def begin(
     return replace(cursor, since=iso_z(since), until=iso_z(until), windows=len(windows))
 
 
-@dataclass
-class _Budget:
-    """How much more this invocation may read: items (deterministic) and time (a safety net)."""
-
-    share: int
-    deadline: float  # a `clock()` value
-    clock: Callable[[], float] = time.monotonic
-    spent: int = 0
-    requests: int = 0
-
-    def page(self, items: int) -> None:
-        self.requests += 1
-        self.spent += max(items, 1)
-
-    @property
-    def left(self) -> bool:
-        return self.spent < self.share and self.clock() < self.deadline
-
-
 def _stalled_check(operation: str, sent: str | None, page: Mapping[str, Any]) -> str | None:
-    token = page.get("NextToken") or None
-    if token is not None and token == sent:
-        raise MonitoringStalled(f"{operation}: the service returned the token it was given; paging would not end")
-    return token
+    return next_token(sent, page, MonitoringStalled, operation)
 
 
-def _pages(operation: str, budget: _Budget, result_key: str, **kwargs: Any) -> Iterator[Any]:
+def _pages(operation: str, budget: Budget, result_key: str, **kwargs: Any) -> Iterator[Any]:
     """Every item of a listing read whole within one invocation (bounded by windows, not instances)."""
     method = getattr(client("ssm"), operation)
     token: str | None = None
@@ -185,7 +160,7 @@ def _pages(operation: str, budget: _Budget, result_key: str, **kwargs: Any) -> I
             return
 
 
-def _read_execution(name: str, execution: Mapping[str, Any], budget: _Budget) -> dict[str, Any]:
+def _read_execution(name: str, execution: Mapping[str, Any], budget: Budget) -> dict[str, Any]:
     """One execution: its status and the commands (operation, command id) its task invocations started."""
     execution_id = str(execution["WindowExecutionId"])
     operations: set[str] = set()
@@ -220,7 +195,7 @@ def _read_execution(name: str, execution: Mapping[str, Any], budget: _Budget) ->
     }
 
 
-def _read_windows(cursor: MonitoringCursor, cycle: Cycle, bucket: str, budget: _Budget) -> MonitoringCursor:
+def _read_windows(cursor: MonitoringCursor, cycle: Cycle, bucket: str, budget: Budget) -> MonitoringCursor:
     after, before = cursor.read_window()
     windows = sorted(json.loads(get_bytes(bucket, windows_key(cycle))).items())
     if len(windows) != cursor.windows:
@@ -266,7 +241,7 @@ def _commands(bucket: str, cycle: Cycle, cursor: MonitoringCursor) -> list[str]:
     return found
 
 
-def _read_commands(cursor: MonitoringCursor, cycle: Cycle, bucket: str, budget: _Budget) -> MonitoringCursor:
+def _read_commands(cursor: MonitoringCursor, cycle: Cycle, bucket: str, budget: Budget) -> MonitoringCursor:
     commands = _commands(bucket, cycle, cursor)
     ssm = client("ssm")
     records: list[list[Any]] = []
@@ -299,7 +274,7 @@ def _in_scope_ids(bucket: str, instances_key: str) -> list[str]:
 
 
 def _read_patch_states(
-    cursor: MonitoringCursor, cycle: Cycle, bucket: str, instances_key: str, budget: _Budget
+    cursor: MonitoringCursor, cycle: Cycle, bucket: str, instances_key: str, budget: Budget
 ) -> MonitoringCursor:
     ids = _in_scope_ids(bucket, instances_key)
     records: list[dict[str, Any]] = []
@@ -348,7 +323,7 @@ def read_some(
         return cursor
     if not cursor.started:
         raise InvalidCycleInput("monitoring_reads has no read window (since, until); begin() fixes it")
-    budget = _Budget(share=items, deadline=clock() + seconds, clock=clock)
+    budget = Budget(share=items, deadline=clock() + seconds, clock=clock)
     cursor = replace(cursor, invocations=cursor.invocations + 1)
     if cursor.phase == "windows":
         cursor = _read_windows(cursor, cycle, bucket, budget)
