@@ -19,11 +19,12 @@ from typing import Any, Final
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.changes import desired_state_of_run
+from tagpatch.changes import instance_lines
 from tagpatch.config import ArtifactConfig, ExceptionsConfig, MonitoringConfig, OwnerNotificationConfig, PolicyConfig
 from tagpatch.cycle import Cycle, iso_z, parse_time
+from tagpatch.desired import build_desired_state
 from tagpatch.exceptions import due_notices, load_exceptions, prune_ledger
-from tagpatch.inventory import get_bytes_if_exists, get_jsonl_gz, put_json, put_jsonl_gz
+from tagpatch.inventory import get_bytes_if_exists, put_json, put_jsonl_gz
 from tagpatch.monitoring import (
     OUTCOMES,
     alerts_for,
@@ -34,7 +35,7 @@ from tagpatch.monitoring import (
     publish_alerts,
     publish_notice,
 )
-from tagpatch.monitoring_reads import MonitoringCursor, begin, patch_states, read_some, window_runs
+from tagpatch.monitoring_reads import MonitoringCursor, begin, in_scope_ids, patch_states, read_some, window_runs
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
 from tagpatch.read_loop import TIME_SHARE
@@ -83,15 +84,15 @@ def read(cycle: Cycle, validation: dict[str, Any], before: MonitoringCursor, con
     """A bounded share of the reads from the cursor; the first invocation fixes what every one reads."""
     cursor = before
     if not cursor.started:
-        desired = desired_state_of_run(ARTIFACTS.bucket, validation, load_policy(POLICY.policy_path))
+        lines = instance_lines(ARTIFACTS.bucket, validation)
+        desired = build_desired_state(lines, load_policy(POLICY.policy_path))
         since = read_watermark(ARTIFACTS.bucket) or cycle.now - FIRST_LOOKBACK
         owned = owned_window_ids(w.name for w in desired.windows)
-        cursor = begin(cursor, cycle, ARTIFACTS.bucket, since, cycle.now, owned)
+        cursor = begin(cursor, cycle, ARTIFACTS.bucket, since, cycle.now, owned, in_scope_ids(lines))
     cursor = read_some(
         cursor,
         cycle,
         ARTIFACTS.bucket,
-        str(validation["instances_key"]),
         items=MONITORING.items_per_invocation,
         seconds=context.get_remaining_time_in_millis() / 1000 * TIME_SHARE,
     )
@@ -113,13 +114,11 @@ def read(cycle: Cycle, validation: dict[str, Any], before: MonitoringCursor, con
 
 def compose(cycle: Cycle, validation: dict[str, Any], cursor: MonitoringCursor) -> dict[str, Any]:
     """One outcome per instance from the parts the reads wrote; alerts, notices and watermark in apply mode."""
-    policy = load_policy(POLICY.policy_path)
-    desired = desired_state_of_run(ARTIFACTS.bucket, validation, policy)
+    every_line = instance_lines(ARTIFACTS.bucket, validation)
+    desired = build_desired_state(every_line, load_policy(POLICY.policy_path))
     after, until = cursor.read_window()
     runs = window_runs(ARTIFACTS.bucket, cycle, cursor)
-    lines = [
-        line for line in get_jsonl_gz(ARTIFACTS.bucket, str(validation["instances_key"])) if line.get("in_scope", True)
-    ]
+    lines = [line for line in every_line if line.get("in_scope", True)]
     states = patch_states(ARTIFACTS.bucket, cycle, cursor)
     results = list(instance_results(lines, expected_windows(desired), runs, states))
     results_key = cycle.artifact_key("patch-results.jsonl.gz")

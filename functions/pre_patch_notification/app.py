@@ -13,10 +13,11 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.changes import desired_state_of_run
+from tagpatch.changes import instance_lines
 from tagpatch.config import ArtifactConfig, OwnerNotificationConfig, PolicyConfig, ReminderConfig
 from tagpatch.cycle import Cycle
-from tagpatch.inventory import get_jsonl_gz, put_jsonl_gz
+from tagpatch.desired import build_desired_state
+from tagpatch.inventory import put_jsonl_gz
 from tagpatch.monitoring import owned_window_ids
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
@@ -52,8 +53,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         }
     policy = load_policy(POLICY.policy_path)
     validation = event["validation"]
-    desired = desired_state_of_run(ARTIFACTS.bucket, validation, policy)
-    lines = list(get_jsonl_gz(ARTIFACTS.bucket, str(validation["instances_key"])))
+    lines = instance_lines(ARTIFACTS.bucket, validation)
+    desired = build_desired_state(lines, policy)
     members = instances_by_window(lines, desired)
     windows = {w.name: w for w in desired.windows}
     ids = owned_window_ids(windows)

@@ -15,8 +15,16 @@ from tagpatch import aws
 from tagpatch.config import MonitoringConfig
 from tagpatch.cycle import Cycle
 from tagpatch.errors import ConfigurationError, InvalidCycleInput, MonitoringStalled
-from tagpatch.inventory import get_bytes, put_jsonl_gz
-from tagpatch.monitoring_reads import MonitoringCursor, begin, part_key, patch_states, read_some, window_runs
+from tagpatch.inventory import get_bytes, get_jsonl_gz, put_jsonl_gz
+from tagpatch.monitoring_reads import (
+    MonitoringCursor,
+    begin,
+    in_scope_ids,
+    part_key,
+    patch_states,
+    read_some,
+    window_runs,
+)
 from tagpatch_local import simulator
 from tagpatch_local.simulator import executions
 
@@ -58,14 +66,18 @@ def fleet() -> Iterator[tuple[dict[str, str], list[str]]]:
             aws.client.cache_clear()
 
 
+def scope() -> list[str]:
+    return in_scope_ids(get_jsonl_gz(BUCKET, INSTANCES_KEY))
+
+
 def started(windows: dict[str, str]) -> MonitoringCursor:
-    return begin(MonitoringCursor(), CYCLE, BUCKET, SINCE, CYCLE.now, windows)
+    return begin(MonitoringCursor(), CYCLE, BUCKET, SINCE, CYCLE.now, windows, scope())
 
 
 def read_all(cursor: MonitoringCursor, items: int) -> tuple[MonitoringCursor, int]:
     invocations = 0
     while cursor.phase != "done":
-        cursor = read_some(cursor, CYCLE, BUCKET, INSTANCES_KEY, items=items, seconds=60)
+        cursor = read_some(cursor, CYCLE, BUCKET, items=items, seconds=60)
         invocations += 1
     return cursor, invocations
 
@@ -100,11 +112,11 @@ def test_no_cursor_starts_with_the_windows_and_no_read_window() -> None:
     assert MonitoringCursor.from_payload(None) == MonitoringCursor(phase="windows")
     assert MonitoringCursor.from_payload({"phase": "windows"}).started is False
     with pytest.raises(InvalidCycleInput, match="no read window"):
-        read_some(MonitoringCursor(), CYCLE, BUCKET, INSTANCES_KEY, items=100, seconds=60)
+        read_some(MonitoringCursor(), CYCLE, BUCKET, items=100, seconds=60)
 
 
 def test_the_payload_round_trips(fleet: tuple[dict[str, str], list[str]]) -> None:
-    cursor = read_some(started(fleet[0]), CYCLE, BUCKET, INSTANCES_KEY, items=60, seconds=60)
+    cursor = read_some(started(fleet[0]), CYCLE, BUCKET, items=60, seconds=60)
     assert MonitoringCursor.from_payload(cursor.to_payload()) == cursor
 
 
@@ -114,7 +126,7 @@ def test_the_first_invocation_fixes_the_read_window_and_later_ones_keep_it(
     cursor = started(fleet[0])
     assert (cursor.since, cursor.until, cursor.windows) == ("2026-11-29T01:00:00Z", "2026-11-29T06:00:00Z", 1)
     # Begun again (a later invocation), nothing moves.
-    assert begin(cursor, CYCLE, BUCKET, SINCE - timedelta(days=1), CYCLE.now, {}) == cursor
+    assert begin(cursor, CYCLE, BUCKET, SINCE - timedelta(days=1), CYCLE.now, {}, []) == cursor
 
 
 def test_a_small_share_reads_in_several_invocations_exactly_what_one_invocation_reads(
@@ -148,19 +160,17 @@ def test_a_small_share_reads_in_several_invocations_exactly_what_one_invocation_
 def test_a_retried_invocation_repeats_the_same_reads_into_the_same_part(
     fleet: tuple[dict[str, str], list[str]],
 ) -> None:
-    first = read_some(started(fleet[0]), CYCLE, BUCKET, INSTANCES_KEY, items=60, seconds=60)
-    second = read_some(first, CYCLE, BUCKET, INSTANCES_KEY, items=60, seconds=60)
+    first = read_some(started(fleet[0]), CYCLE, BUCKET, items=60, seconds=60)
+    second = read_some(first, CYCLE, BUCKET, items=60, seconds=60)
     key = part_key(CYCLE, "commands", first.command_parts)
     written = get_bytes(BUCKET, key)
-    assert read_some(first, CYCLE, BUCKET, INSTANCES_KEY, items=60, seconds=60) == second
+    assert read_some(first, CYCLE, BUCKET, items=60, seconds=60) == second
     assert get_bytes(BUCKET, key) == written
 
 
 def test_time_ends_an_invocation_before_its_share_does(fleet: tuple[dict[str, str], list[str]]) -> None:
     ticks = iter(range(0, 1000, 10))  # every reading of the clock is 10 s later
-    cursor = read_some(
-        started(fleet[0]), CYCLE, BUCKET, INSTANCES_KEY, items=100_000, seconds=15, clock=lambda: next(ticks)
-    )
+    cursor = read_some(started(fleet[0]), CYCLE, BUCKET, items=100_000, seconds=15, clock=lambda: next(ticks))
     # Started at 0 with a deadline of 15: the window is read and then the clock says 10 (in time),
     # the first command page at 20 (too late).
     assert (cursor.phase, cursor.position, cursor.command_parts) == ("commands", 0, 1)
@@ -176,9 +186,7 @@ def test_every_invocation_makes_progress_however_small_its_share(fleet: tuple[di
 
 def test_a_token_that_comes_back_unchanged_stops_the_cycle(fleet: tuple[dict[str, str], list[str]]) -> None:
     ticks = iter(range(0, 1000, 10))
-    first = read_some(
-        started(fleet[0]), CYCLE, BUCKET, INSTANCES_KEY, items=100_000, seconds=15, clock=lambda: next(ticks)
-    )
+    first = read_some(started(fleet[0]), CYCLE, BUCKET, items=100_000, seconds=15, clock=lambda: next(ticks))
     assert first.token is not None
 
     def same_token(parsed: dict[str, Any], **_: Any) -> None:
@@ -186,11 +194,11 @@ def test_a_token_that_comes_back_unchanged_stops_the_cycle(fleet: tuple[dict[str
 
     aws.client("ssm").meta.events.register("after-call.ssm.ListCommandInvocations", same_token)
     with pytest.raises(MonitoringStalled, match="returned the token it was given"):
-        read_some(first, CYCLE, BUCKET, INSTANCES_KEY, items=100_000, seconds=60)
+        read_some(first, CYCLE, BUCKET, items=100_000, seconds=60)
 
 
 def test_a_window_that_did_not_run_in_the_read_window_reads_nothing(fleet: tuple[dict[str, str], list[str]]) -> None:
-    before = begin(MonitoringCursor(), CYCLE, BUCKET, SINCE - timedelta(days=2), SINCE, fleet[0])
+    before = begin(MonitoringCursor(), CYCLE, BUCKET, SINCE - timedelta(days=2), SINCE, fleet[0], scope())
     cursor, _ = read_all(before, items=100_000)
     assert (cursor.window_runs, cursor.commands, cursor.command_parts) == (0, 0, 0)
     assert window_runs(BUCKET, CYCLE, cursor) == []

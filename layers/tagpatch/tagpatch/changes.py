@@ -86,6 +86,12 @@ def desired_state_of_run(bucket: str, validation: Mapping[str, Any], policy: Pat
     return build_desired_state(get_jsonl_gz(bucket, str(validation["instances_key"])), policy)
 
 
+def instance_lines(bucket: str, validation: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """TagValidation's instance lines of the run, for a function that needs them besides the desired
+    state: decode them once and pass them to `build_desired_state`."""
+    return list(get_jsonl_gz(bucket, str(validation["instances_key"])))
+
+
 def hold_json(hold: Hold) -> dict[str, Any]:
     """A hold as the window report shows it: which instances are scanned only, which installed by id."""
     return {

@@ -14,8 +14,9 @@ written as parts under the run's prefix, in order:
 - `patch_states`: DescribeInstancePatchStates, 50 in-scope instances a call
   (`monitoring/patch-states/part-NNNNN.jsonl.gz`).
 
-The read window (`since`, `until`) and the owned windows (`monitoring/windows.json`) are fixed by the
-first invocation, so every invocation reads the same runs. A retried invocation starts from the same
+The read window (`since`, `until`), the owned windows (`monitoring/windows.json`) and the in-scope
+instance ids (`monitoring/instance-ids.jsonl.gz`) are fixed by the first invocation, so every
+invocation reads the same runs and instances. A retried invocation starts from the same
 cursor, so it repeats the same reads into the same part key. The composing invocation reads the parts
 back with `window_runs` and `patch_states`.
 """
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Literal, cast, get_args
@@ -132,13 +133,30 @@ def read_parts(bucket: str, cycle: Cycle, listing: Listing, parts: int) -> Itera
     return read_loop.read_parts(bucket, cycle, f"monitoring/{listing}", parts)
 
 
+def instance_ids_key(cycle: Cycle) -> str:
+    return cycle.artifact_key("monitoring/instance-ids.jsonl.gz")
+
+
+def in_scope_ids(lines: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The in-scope instances of TagValidation's report, sorted: the ids whose patch state is read."""
+    return sorted({str(line["instance_id"]) for line in lines if line.get("in_scope", True)})
+
+
 def begin(
-    cursor: MonitoringCursor, cycle: Cycle, bucket: str, since: datetime, until: datetime, windows: Mapping[str, str]
+    cursor: MonitoringCursor,
+    cycle: Cycle,
+    bucket: str,
+    since: datetime,
+    until: datetime,
+    windows: Mapping[str, str],
+    instance_ids: Sequence[str],
 ) -> MonitoringCursor:
-    """Fix the read window and the owned windows (name -> id) for every invocation of this cycle."""
+    """Fix what every invocation of this cycle reads: the read window, the owned windows (name -> id)
+    and the in-scope instance ids (written once, so no later invocation decodes the whole report)."""
     if cursor.started:
         return cursor
     put_json(bucket, windows_key(cycle), dict(sorted(windows.items())))
+    put_jsonl_gz(bucket, instance_ids_key(cycle), instance_ids)
     return replace(cursor, since=iso_z(since), until=iso_z(until), windows=len(windows))
 
 
@@ -267,16 +285,8 @@ def _read_commands(cursor: MonitoringCursor, cycle: Cycle, bucket: str, budget: 
     return replace(cursor, phase="patch_states", position=0) if cursor.position >= len(commands) else cursor
 
 
-def _in_scope_ids(bucket: str, instances_key: str) -> list[str]:
-    return sorted(
-        {str(line["instance_id"]) for line in get_jsonl_gz(bucket, instances_key) if line.get("in_scope", True)}
-    )
-
-
-def _read_patch_states(
-    cursor: MonitoringCursor, cycle: Cycle, bucket: str, instances_key: str, budget: Budget
-) -> MonitoringCursor:
-    ids = _in_scope_ids(bucket, instances_key)
+def _read_patch_states(cursor: MonitoringCursor, cycle: Cycle, bucket: str, budget: Budget) -> MonitoringCursor:
+    ids = [str(instance_id) for instance_id in get_jsonl_gz(bucket, instance_ids_key(cycle))]
     records: list[dict[str, Any]] = []
     batches = 0
     position = cursor.position
@@ -311,7 +321,6 @@ def read_some(
     cursor: MonitoringCursor,
     cycle: Cycle,
     bucket: str,
-    instances_key: str,
     *,
     items: int,
     seconds: float,
@@ -330,7 +339,7 @@ def read_some(
     if cursor.phase == "commands" and (budget.requests == 0 or budget.left):
         cursor = _read_commands(cursor, cycle, bucket, budget)
     if cursor.phase == "patch_states" and (budget.requests == 0 or budget.left):
-        cursor = _read_patch_states(cursor, cycle, bucket, instances_key, budget)
+        cursor = _read_patch_states(cursor, cycle, bucket, budget)
     return replace(cursor, requests=cursor.requests + budget.requests)
 
 
