@@ -342,7 +342,7 @@ def _build_window(demand: _WindowDemand, problems: list[Problem], holds: list[Ho
             continue
         task_settings, (tag_key, _), group = candidate
         members = demand.routes[task_settings][candidate[1]].members[group]
-        held = sorted(instance for instance, is_held in members.items() if is_held)
+        held, _ = _held_and_installed(members)
         problems.append(
             Problem(
                 "hold",
@@ -359,7 +359,7 @@ def _build_window(demand: _WindowDemand, problems: list[Problem], holds: list[Ho
     problems.extend(layout_problems)
     if holds is not None:
         for task_settings, keys, group in sorted(accepted, key=lambda held: (slugs[held[0]], held[1], held[2])):
-            members = demand.routes[task_settings][keys].members[group]
+            held, installed = _held_and_installed(demand.routes[task_settings][keys].members[group])
             holds.append(
                 Hold(
                     window=name,
@@ -367,12 +367,20 @@ def _build_window(demand: _WindowDemand, problems: list[Problem], holds: list[Ho
                     scan_task=f"{MANAGED_PREFIX}{slugs[task_settings]}-held",
                     tag_key=keys[0],
                     patch_group=group,
-                    held=tuple(sorted(i for i, is_held in members.items() if is_held)),
-                    installed=tuple(sorted(i for i, is_held in members.items() if not is_held)),
+                    held=held,
+                    installed=installed,
                 )
             )
     description = f"tagpatch: {demand.settings.schedule} {demand.settings.timezone}"[:128]
     return DesiredWindow(name, demand.settings, description, tuple(targets), tuple(tasks), demand.instance_count)
+
+
+def _held_and_installed(members: Mapping[str, bool]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A held group's instance ids, sorted: those held back, and the others."""
+    return (
+        tuple(sorted(i for i, is_held in members.items() if is_held)),
+        tuple(sorted(i for i, is_held in members.items() if not is_held)),
+    )
 
 
 def _layout(
@@ -419,7 +427,7 @@ def _layout(
             (task_settings, task_names[0], task_targets),
             (scan_settings, task_names[1], held_targets),
         ):
-            members = wanted
+            members = wanted  # cut below to what the window's quota leaves room for
             room = MAX_TARGETS_PER_WINDOW - len(targets)
             if len(members) > room:
                 for target in members[room:]:
