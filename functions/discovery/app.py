@@ -14,7 +14,7 @@ from tagpatch.config import ArtifactConfig, DiscoveryConfig
 from tagpatch.cycle import Cycle
 from tagpatch.discovery import DiscoveryCursor, discover_some
 from tagpatch.observability import lambda_entry, logger, metrics
-from tagpatch.read_loop import TIME_SHARE
+from tagpatch.read_loop import seconds_to_read
 
 ARTIFACTS = ArtifactConfig.from_env()
 DISCOVERY = DiscoveryConfig.from_env()
@@ -29,7 +29,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         cycle,
         ARTIFACTS.bucket,
         items=DISCOVERY.items_per_invocation,
-        seconds=context.get_remaining_time_in_millis() / 1000 * TIME_SHARE,
+        seconds=seconds_to_read(context.get_remaining_time_in_millis()),
     )
     if cursor.phase == "done":
         metrics.add_metric(name="InstancesDiscovered", unit=MetricUnit.Count, value=cursor.instances)

@@ -38,7 +38,7 @@ from tagpatch.monitoring import (
 from tagpatch.monitoring_reads import MonitoringCursor, begin, in_scope_ids, patch_states, read_some, window_runs
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
-from tagpatch.read_loop import TIME_SHARE
+from tagpatch.read_loop import seconds_to_read
 
 ARTIFACTS = ArtifactConfig.from_env()
 POLICY = PolicyConfig.from_env()
@@ -94,7 +94,7 @@ def read(cycle: Cycle, validation: dict[str, Any], before: MonitoringCursor, con
         cycle,
         ARTIFACTS.bucket,
         items=MONITORING.items_per_invocation,
-        seconds=context.get_remaining_time_in_millis() / 1000 * TIME_SHARE,
+        seconds=seconds_to_read(context.get_remaining_time_in_millis()),
     )
     logger.info(
         "patching read" if cursor.phase == "done" else "part of patching read",

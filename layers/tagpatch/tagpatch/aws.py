@@ -7,7 +7,7 @@ retry mode gives every client the same throttling behaviour.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -138,20 +138,36 @@ def transient_errors_raised_as_retryable() -> Iterator[None]:
         raise
 
 
+def next_token(sent: str | None, page: Mapping[str, Any], stalled: type[Exception], listing: str) -> str | None:
+    """The page's NextToken (None at the end); raises `stalled` if it is the token that was sent."""
+    token = page.get("NextToken") or None
+    if token is not None and token == sent:
+        raise stalled(f"{listing}: the service returned the token it was given; paging would not end")
+    return token
+
+
 def paginate(
     method: Callable[..., dict[str, Any]],
     result_key: str,
     *,
-    on_page: Callable[[], None] | None = None,
+    on_page: Callable[[Mapping[str, Any]], None] | None = None,
+    stalled: type[Exception] | None = None,
     **kwargs: Any,
 ) -> Iterator[Any]:
-    """Yield every item of a NextToken-paginated list operation, one page request at a time."""
+    """Yield every item of a NextToken-paginated list operation, one page request at a time.
+
+    `on_page` sees each page as it arrives; with `stalled`, a page that hands back the token it was
+    sent raises that error instead of paging forever.
+    """
     token: str | None = None
     while True:
         page = method(**kwargs, **({"NextToken": token} if token else {}))
         if on_page is not None:
-            on_page()
+            on_page(page)
         yield from page.get(result_key, [])
-        token = page.get("NextToken")
+        if stalled is not None:
+            token = next_token(token, page, stalled, method.__name__)
+        else:
+            token = page.get("NextToken") or None
         if not token:
             return

@@ -16,13 +16,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Final, Literal, cast, get_args
 
-from tagpatch.aws import client
+from tagpatch.aws import client, next_token
 from tagpatch.cycle import Cycle
 from tagpatch.errors import DiscoveryStalled, InvalidCycleInput
 from tagpatch.inventory import InventoryRecord, SsmFacts, put_jsonl_gz
 from tagpatch.observability import tracer
 from tagpatch.platforms import operating_system_from_ec2, operating_system_from_ssm
-from tagpatch.read_loop import Budget, next_token, part_key, read_cursor, read_parts
+from tagpatch.read_loop import Budget, part_key, read_cursor, read_parts
 
 EC2_PAGE_SIZE: Final = 1000  # DescribeInstances maximum
 EC2_MIN_PAGE_SIZE: Final = 5  # DescribeInstances minimum

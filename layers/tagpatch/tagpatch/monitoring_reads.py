@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any, Final, Literal, cast, get_args
 
 from tagpatch import read_loop
-from tagpatch.aws import client
+from tagpatch.aws import client, next_token, paginate
 from tagpatch.cycle import Cycle, iso_z, parse_time
 from tagpatch.errors import ArtifactError, InvalidCycleInput, MonitoringStalled
 from tagpatch.inventory import get_bytes, get_jsonl_gz, put_json, put_jsonl_gz
@@ -45,7 +45,7 @@ from tagpatch.monitoring import (
     parameters_operation,
 )
 from tagpatch.observability import tracer
-from tagpatch.read_loop import Budget, next_token, read_cursor
+from tagpatch.read_loop import Budget, read_cursor
 
 Phase = Literal["windows", "commands", "patch_states", "done"]
 PHASES: Final = get_args(Phase)
@@ -166,16 +166,11 @@ def _stalled_check(operation: str, sent: str | None, page: Mapping[str, Any]) ->
 
 def _pages(operation: str, budget: Budget, result_key: str, **kwargs: Any) -> Iterator[Any]:
     """Every item of a listing read whole within one invocation (bounded by windows, not instances)."""
-    method = getattr(client("ssm"), operation)
-    token: str | None = None
-    while True:
-        page = method(**kwargs, **({"NextToken": token} if token else {}))
-        items = page.get(result_key, [])
-        budget.page(len(items))
-        yield from items
-        token = _stalled_check(operation, token, page)
-        if token is None:
-            return
+
+    def count(page: Mapping[str, Any]) -> None:
+        budget.page(len(page.get(result_key, [])))
+
+    return paginate(getattr(client("ssm"), operation), result_key, on_page=count, stalled=MonitoringStalled, **kwargs)
 
 
 def _read_execution(name: str, execution: Mapping[str, Any], budget: Budget) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 Each invocation reads whole pages until it has read its share of items or used `TIME_SHARE` of its
 remaining time (a slow Region or throttling backoff ends an invocation early, never in its timeout),
 writes what it read as numbered parts under the run's prefix, and returns the next cursor; a token
-that comes back unchanged would page forever, so it raises. docs/decisions.md, "Discovery in bounded
-invocations" and "PatchMonitoring in bounded invocations".
+that comes back unchanged would page forever, so it raises (`tagpatch.aws.next_token`).
+docs/decisions.md, "Discovery in bounded invocations" and "PatchMonitoring in bounded invocations".
 """
 
 from __future__ import annotations
@@ -15,11 +15,16 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from tagpatch.cycle import Cycle
-from tagpatch.errors import InvalidCycleInput, TagpatchError
+from tagpatch.errors import InvalidCycleInput
 from tagpatch.inventory import get_jsonl_gz
 
 # Stop reading once this share of the function's remaining time is gone.
 TIME_SHARE: Final = 0.5
+
+
+def seconds_to_read(remaining_millis: int) -> float:
+    """How long an invocation with `remaining_millis` left (LambdaContext) may read."""
+    return remaining_millis / 1000 * TIME_SHARE
 
 
 @dataclass
@@ -40,14 +45,6 @@ class Budget:
     @property
     def left(self) -> bool:
         return self.spent < self.share and self.clock() < self.deadline
-
-
-def next_token(sent: str | None, page: Mapping[str, Any], stalled: type[TagpatchError], listing: str) -> str | None:
-    """The page's NextToken (None at the end); raises `stalled` if it is the token that was sent."""
-    token = page.get("NextToken") or None
-    if token is not None and token == sent:
-        raise stalled(f"{listing}: the service returned the token it was given; paging would not end")
-    return token
 
 
 def part_key(cycle: Cycle, listing: str, part: int) -> str:
