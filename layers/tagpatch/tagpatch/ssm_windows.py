@@ -128,6 +128,7 @@ def _with_members(window: ActualWindow) -> ActualWindow:
                 priority=task.get("Priority"),
                 operation=_first(parameters.get("Operation")),
                 reboot_option=_first(parameters.get("RebootOption")),
+                cutoff_behavior=task.get("CutoffBehavior"),
             )
         )
     return ActualWindow(**{**window.__dict__, "targets": targets, "tasks": tuple(tasks)})
@@ -196,6 +197,7 @@ def _task_request(name: str, after: Mapping[str, Any], target_ids: Sequence[str]
         "Priority": after["priority"],
         "MaxConcurrency": after["max_concurrency"],
         "MaxErrors": after["max_errors"],
+        "CutoffBehavior": after["cutoff_behavior"],
         "Name": name,
         "Description": f"{OWNER_INFORMATION}: {after['operation']} with {after['reboot_option']}",
     }
@@ -423,6 +425,7 @@ def _listed_task(summary: Mapping[str, Any]) -> ActualTask:
         priority=None,
         operation=None,
         reboot_option=None,
+        cutoff_behavior=None,
     )
 
 
