@@ -76,3 +76,16 @@ def run(connection: duckdb.DuckDBPyConnection, athena_sql: str) -> list[dict[str
     cursor = connection.execute(duckdb_sql(athena_sql))
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def glue_schema(template: Template | None = None) -> dict[str, dict[str, str]]:
+    """Glue table name -> column -> Glue type, partition keys included, for every AWS::Glue::Table."""
+    template = template or Template.load(REPO / "template.yaml")
+    schema: dict[str, dict[str, str]] = {}
+    for resource in template.resources.values():
+        if resource["Type"] != "AWS::Glue::Table":
+            continue
+        table = resource["Properties"]["TableInput"]
+        columns = [*table["StorageDescriptor"]["Columns"], *table.get("PartitionKeys", [])]
+        schema[str(table["Name"])] = {str(c["Name"]): str(c["Type"]) for c in columns}
+    return schema

@@ -58,7 +58,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     members = instances_by_window(lines, desired)
     windows = {w.name: w for w in desired.windows}
     ids = owned_window_ids(windows)
-    runs = read_upcoming_runs(ids, cycle.now, cycle.now + horizon(policy))
+    timezones = {name: window.settings.timezone for name, window in windows.items()}
+    runs = read_upcoming_runs(ids, timezones, cycle.now, cycle.now + horizon(policy))
     locations: dict[str, tuple[str, str]] = {}
     for name in sorted({run.window for run in runs} & set(members)):
         key = cycle.artifact_key(f"reminders/{name}-instances.jsonl.gz")

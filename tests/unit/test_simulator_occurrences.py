@@ -116,12 +116,30 @@ def test_describe_maintenance_window_schedule_answers_from_the_simulated_clock(s
     answer = ssm.describe_maintenance_window_schedule(
         WindowId=window_id, Filters=[{"Key": "ScheduledBefore", "Values": ["2027-01-31T00:00:00Z"]}]
     )
+    # A window with a ScheduleTimezone is answered in its local time with the offset, as SSM does
+    # (NextExecutionTime "2024-03-12T09:00-05:00" for America/Chicago; see docs/simulator.md).
     assert [run["ExecutionTime"] for run in answer["ScheduledWindowExecutions"]] == [
-        "2026-11-12T22:30Z",  # second Tuesday of November is the 10th
-        "2026-12-10T22:30Z",
-        "2027-01-14T22:30Z",
+        "2026-11-12T23:30+01:00",  # second Tuesday of November is the 10th
+        "2026-12-10T23:30+01:00",
+        "2027-01-14T23:30+01:00",
     ]
+    assert ssm.get_maintenance_window(WindowId=window_id)["NextExecutionTime"] == "2026-11-12T23:30+01:00"
     first_page = ssm.describe_maintenance_window_schedule(WindowId=window_id, MaxResults=2)
     assert len(first_page["ScheduledWindowExecutions"]) == 2 and "NextToken" in first_page
     ssm.update_maintenance_window(WindowId=window_id, Enabled=False)
     assert ssm.describe_maintenance_window_schedule(WindowId=window_id)["ScheduledWindowExecutions"] == []
+
+
+def test_a_utc_window_and_a_window_without_a_time_zone_are_answered_with_z(ssm: Any) -> None:
+    from tagpatch_local.simulator import clock
+
+    clock.set_now("123456789012", "us-east-1", utc(2026, 11, 1))
+    common = {"Schedule": "cron(0 2 ? * SUN *)", "Duration": 3, "Cutoff": 1, "AllowUnassociatedTargets": False}
+    for name, zone in (
+        ("plain", {}),
+        ("utc", {"ScheduleTimezone": "UTC"}),
+        ("london", {"ScheduleTimezone": "Europe/London"}),
+    ):
+        window_id = ssm.create_maintenance_window(Name=name, **common, **zone)["WindowId"]
+        (first, *_) = ssm.describe_maintenance_window_schedule(WindowId=window_id)["ScheduledWindowExecutions"]
+        assert first["ExecutionTime"] == "2026-11-01T02:00Z", name  # London is on UTC in November

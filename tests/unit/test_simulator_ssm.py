@@ -113,7 +113,8 @@ def test_get_maintenance_window_has_every_field(ssm: Any) -> None:
     assert window["Description"] == "web"
     assert isinstance(window["CreatedDate"], datetime)
     assert isinstance(window["ModifiedDate"], datetime)
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\dZ", window["NextExecutionTime"])
+    # Paris local time with its offset, as SSM answers a window with a ScheduleTimezone.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d\+0[12]:00", window["NextExecutionTime"])
 
 
 def test_get_unknown_window(ssm: Any) -> None:

@@ -62,3 +62,7 @@ class MonitoringStalled(TagpatchError):
 
 class NotificationRejected(TagpatchError):
     """SNS refused a notification for a fault of the request (its answer says SenderFault)."""
+
+
+class ScheduleTimeUnreadable(TagpatchError):
+    """SSM gave a window run's time in a form tagpatch cannot read; the message names the value."""

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from tagpatch.aws import client, paginate
 from tagpatch.cycle import iso_z, parse_time
-from tagpatch.ssm_windows import is_owned_window
+from tagpatch.ssm_windows import is_owned_window, window_run_time
 
 SNAPSHOTS_PREFIX: Final = "compliance/snapshots/"
 LATEST_KEY: Final = "compliance/latest/snapshot.jsonl.gz"
@@ -35,7 +35,8 @@ def report_key(now: datetime) -> str:
 
 
 def next_window_starts(names: Iterable[str]) -> dict[str, str]:
-    """name -> NextExecutionTime (as SSM gives it) of tagpatch's own windows among `names`."""
+    """name -> NextExecutionTime, in UTC, of tagpatch's own windows among `names` (SSM gives a window
+    with a ScheduleTimezone its local time and offset; the record holds one form)."""
     wanted = set(names)
     if not wanted:
         return {}
@@ -43,7 +44,8 @@ def next_window_starts(names: Iterable[str]) -> dict[str, str]:
     for identity in paginate(client("ssm").describe_maintenance_windows, "WindowIdentities", MaxResults=PAGE_SIZE):
         name = identity.get("Name")
         if name in wanted and identity.get("NextExecutionTime") and is_owned_window(str(identity["WindowId"])):
-            found[str(name)] = str(identity["NextExecutionTime"])
+            start = window_run_time(identity["NextExecutionTime"], identity.get("ScheduleTimezone"))
+            found[str(name)] = iso_z(start)
     return found
 
 

@@ -33,6 +33,7 @@ from tagpatch.desired import DesiredState, DesiredWindow
 from tagpatch.monitoring import expected_windows, selected_by_id, window_of
 from tagpatch.observability import tracer
 from tagpatch.policy import PatchPolicy, TaskSettings
+from tagpatch.ssm_windows import window_run_time
 
 NAME_PREFIX: Final = "tagpatch-"
 # tagpatch-<window digest 8>-<window start yyyymmddHHMM>-<lead>h-<content digest 8>: at most 46 characters.
@@ -361,13 +362,14 @@ def plan_reminders(desired: Sequence[Reminder], existing: Iterable[str]) -> Remi
 # --- reading and writing AWS ------------------------------------------------------------------------
 
 
-def _execution_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 @tracer.capture_method
-def read_upcoming_runs(windows: Mapping[str, str], after: datetime, before: datetime) -> list[UpcomingRun]:
-    """Runs of `windows` (name -> id) scheduled in (after, before], from SSM."""
+def read_upcoming_runs(
+    windows: Mapping[str, str], timezones: Mapping[str, str], after: datetime, before: datetime
+) -> list[UpcomingRun]:
+    """Runs of `windows` (name -> id) scheduled in (after, before], from SSM.
+
+    timezones: name -> the window's ScheduleTimezone, to read a run time SSM gives without a zone.
+    """
     ssm = client("ssm")
     runs = []
     for name, window_id in sorted(windows.items()):
@@ -381,7 +383,7 @@ def read_upcoming_runs(windows: Mapping[str, str], after: datetime, before: date
                 {"Key": "ScheduledBefore", "Values": [iso_z(before)]},
             ],
         ):
-            start = _execution_time(str(item["ExecutionTime"]))
+            start = window_run_time(item.get("ExecutionTime"), timezones.get(name))
             if after < start <= before:
                 runs.append(UpcomingRun(name, window_id, start))
     return sorted(runs, key=lambda run: (run.start, run.window))

@@ -8,8 +8,10 @@ owns. Writes happen only in apply mode, one window at a time (the workflow fans 
 from __future__ import annotations
 
 import hashlib
+import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -23,6 +25,7 @@ from tagpatch.desired import (
     MANAGED_TAG_VALUE,
     OWNER_INFORMATION,
 )
+from tagpatch.errors import ScheduleTimeUnreadable
 from tagpatch.observability import tracer
 from tagpatch.policy import SERVICE_LINKED
 from tagpatch.reconcile import (
@@ -36,6 +39,31 @@ from tagpatch.reconcile import (
 
 WINDOW_PAGE_SIZE: Final = 100  # DescribeMaintenanceWindows maximum
 MEMBER_PAGE_SIZE: Final = 100
+
+
+def window_run_time(value: object, timezone: str | None) -> datetime:
+    """A window run's time as SSM spells it (ExecutionTime, NextExecutionTime), as an instant in UTC.
+
+    The API reference says only "ISO-8601 Extended format". Seen: `2020-02-19T16:00Z` (its example),
+    `2020-02-25T00:08:15.099Z`, and a window with a ScheduleTimezone in its local time with the offset,
+    `2024-03-12T09:00-05:00`. A value with no zone is read in the window's ScheduleTimezone (UTC when it
+    has none), the zone its schedule is written in.
+    """
+    if not isinstance(value, str):
+        raise ScheduleTimeUnreadable(f"SSM gave the window run time {value!r}, which is not an ISO 8601 string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise ScheduleTimeUnreadable(f"SSM gave the window run time {value!r}, which is not ISO 8601") from error
+    if parsed.tzinfo is None:
+        try:
+            parsed = parsed.replace(tzinfo=zoneinfo.ZoneInfo(timezone or "UTC"))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+            raise ScheduleTimeUnreadable(
+                f"SSM gave the window run time {value!r} with no zone, "
+                f"and the window's time zone {timezone!r} is unknown"
+            ) from error
+    return parsed.astimezone(UTC)
 
 
 @dataclass(frozen=True)

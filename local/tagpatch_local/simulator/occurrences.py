@@ -214,3 +214,15 @@ def occurrences(timing: WindowTiming, after: datetime, before: datetime) -> Iter
 def next_run(timing: WindowTiming, now: datetime, *, horizon_days: int = 400) -> datetime | None:
     """The first start after `now`, or None if there is none within the horizon (or EndDate passed)."""
     return next(occurrences(timing, now, now + timedelta(days=horizon_days)), None)
+
+
+def spelled_run_time(run: datetime, timing: WindowTiming) -> str:
+    """A run's time as SSM answers it (ExecutionTime, NextExecutionTime): minutes, in the window's time
+    zone with its offset (`2024-03-12T09:00-05:00` for America/Chicago), `Z` where the offset is zero
+    (`2020-02-19T16:00Z`, the API reference's example). See docs/simulator.md for what is inferred."""
+    local = run.astimezone(_zone(timing))
+    offset = local.utcoffset()
+    if not offset:
+        return local.strftime("%Y-%m-%dT%H:%MZ")
+    zone = local.strftime("%z")  # +hhmm
+    return f"{local:%Y-%m-%dT%H:%M}{zone[:3]}:{zone[3:]}"

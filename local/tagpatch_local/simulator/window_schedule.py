@@ -2,8 +2,9 @@
 
 From the API reference: WindowId (or Targets with ResourceType), Filters `ScheduledAfter` and
 `ScheduledBefore` (ISO 8601), MaxResults at least 1, NextToken; each ScheduledWindowExecution is
-WindowId, Name and ExecutionTime as `yyyy-mm-ddThh:mmZ` (no seconds). What the reference leaves open
-(the default page size, how far ahead an open-ended query reaches) is in docs/simulator.md.
+WindowId, Name and ExecutionTime, spelled as SSM is seen to spell it (occurrences.spelled_run_time).
+What the reference leaves open (the default page size, how far ahead an open-ended query reaches) is
+in docs/simulator.md.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from moto.ssm.exceptions import ValidationException
 
 from tagpatch_local.simulator.clock import now
 from tagpatch_local.simulator.core import drop_none, filters_of, operation, page_of, request_params, ssm_backend
-from tagpatch_local.simulator.occurrences import WindowTiming, occurrences
+from tagpatch_local.simulator.occurrences import WindowTiming, occurrences, spelled_run_time
 from tagpatch_local.simulator.windows import window_enabled, window_timing
 
 DEFAULT_PAGE_SIZE: Final = 50
@@ -54,7 +55,7 @@ def _describe_maintenance_window_schedule(response: Any) -> dict[str, Any]:
         return {"ScheduledWindowExecutions": []}  # a disabled window does not run (see docs/simulator.md)
     timing: WindowTiming = window_timing(window)
     runs = [
-        {"WindowId": window.id, "Name": window.name, "ExecutionTime": run.strftime("%Y-%m-%dT%H:%MZ")}
+        {"WindowId": window.id, "Name": window.name, "ExecutionTime": spelled_run_time(run, timing)}
         for run in occurrences(timing, after - timedelta(microseconds=1), before)
     ]
     page, token = page_of(

@@ -26,7 +26,7 @@ from tagpatch_local.simulator.core import (
     ssm_backend,
     validate_input,
 )
-from tagpatch_local.simulator.occurrences import WindowTiming, next_run
+from tagpatch_local.simulator.occurrences import WindowTiming, next_run, spelled_run_time
 from tagpatch_local.simulator.schedules import check_window_settings
 
 
@@ -186,8 +186,9 @@ def _next_execution_time(response: Any, window: Any) -> str | None:
     for a disabled window and once the schedule has no run left (EndDate passed, an at() that ran)."""
     if not window_enabled(window):
         return None
-    found = next_run(window_timing(window), now(response.current_account, response.region))
-    return found.strftime("%Y-%m-%dT%H:%MZ") if found is not None else None
+    timing = window_timing(window)
+    found = next_run(timing, now(response.current_account, response.region))
+    return spelled_run_time(found, timing) if found is not None else None
 
 
 _WINDOW_IDENTITY_FIELDS: Final = (
