@@ -336,7 +336,14 @@ def test_the_alerts_key_policy_names_the_account_and_only_used_service_principal
     # Only the alarms and the window-run rule publish to an encrypted topic as a service.
     assert [s["Principal"]["Service"] for s in services] == ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
     for statement in services:
-        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+        # The SNS Developer Guide's form: a service's KMS requests carry no aws:SourceAccount to test.
+        assert "Condition" not in statement
+    # The topic policy replaces the default one, so it lets each of those services publish, scoped.
+    topic_policy = template.resources["AlertsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert sorted(s["Principal"]["Service"] for s in topic_policy) == sorted(
+        s["Principal"]["Service"] for s in services
+    )
+    assert all("aws:SourceArn" in next(iter(s["Condition"].values())) for s in topic_policy)
     alarm_topics = [
         r["Properties"]["AlarmActions"] for r in template.resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"
     ]
