@@ -344,6 +344,12 @@ def report_cycle(
         lines.extend(f"  {line}" for line in diff)
     elif result.status == "SUCCEEDED":
         lines.append("plan: no changes; SSM matches the tags" if plan else "no changes were needed")
+    # A dropped exception changes who is held to the rules: say which, not only in summary.json.
+    lines.extend(
+        f"patch exception dropped: {problem['reason']}"
+        for problem in summary["problems"]
+        if problem["kind"] == "exception"
+    )
     if summary["problems"]:
         lines.append(f"{len(summary['problems'])} problem(s) reported; see summary.json")
     lines.append(

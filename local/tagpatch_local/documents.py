@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,22 @@ import yaml
 # Aliases may repeat shared blocks (anchors are fine); beyond this many extra values they are a
 # "billion laughs" document, which would hang every walk over it.
 MAX_ALIAS_EXPANSION: Final = 100_000
+# Every input file is read whole and parsed in Python: this bounds the time and memory that takes
+# (a fleet of thousands of instances is a few hundred KB; larger fleets use `generate`).
+MAX_FILE_BYTES: Final = 4 * 1024 * 1024
+_TOO_LARGE: Final = "use a fleet's `generate` block for large fleets"
+_TIMESTAMP_TAG: Final = "tag:yaml.org,2002:timestamp"
+
+
+class TextDatesLoader(yaml.SafeLoader):
+    """SafeLoader that keeps YAML 1.1 timestamps as the text written: a tag value `2026-02-30` stays
+    that text instead of PyYAML's ValueError (and `2026-02-28` is not turned into a date object)."""
+
+
+TextDatesLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != _TIMESTAMP_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 DocPath = tuple[str | int, ...]
 
@@ -63,15 +80,27 @@ class Document:
 
 
 def read_text(path: Path, what: str, error: type[InputError] = InputError) -> str:
-    """The file's text, or an `error` saying why it cannot be read (missing, a folder, not UTF-8)."""
-    if path.is_dir():
-        raise error(f"{path}: is a folder; give the path of a {what}")
+    """The file's text, or an `error` saying why it cannot be read: missing, a folder, not a regular
+    file (a device or a named pipe would never end or never answer), over MAX_FILE_BYTES, not UTF-8."""
     try:
-        data = path.read_bytes()
+        info = path.stat()
     except FileNotFoundError as exc:
         raise error(f"{path}: no such {what}; check the path (relative paths start from {Path.cwd()})") from exc
     except OSError as exc:
         raise error(f"{path}: cannot read the {what}: {exc.strerror}") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise error(f"{path}: is a folder; give the path of a {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise error(f"{path}: not a regular file (a device, a named pipe or a socket); give the path of a {what}")
+    if info.st_size > MAX_FILE_BYTES:
+        raise error(f"{path}: {info.st_size:,} bytes; at most {MAX_FILE_BYTES:,} bytes: {_TOO_LARGE}")
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat()
+    except OSError as exc:
+        raise error(f"{path}: cannot read the {what}: {exc.strerror}") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise error(f"{path}: more than {MAX_FILE_BYTES:,} bytes; at most {MAX_FILE_BYTES:,} bytes: {_TOO_LARGE}")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -102,7 +131,7 @@ def parse_json(text: str, source: str, error: type[InputError] = InputError) -> 
 
 def parse_yaml(text: str, source: str, error: type[InputError] = InputError) -> Document:
     """YAML (safe tags only) with line numbers, refusing duplicate keys and alias bombs."""
-    loader = yaml.SafeLoader(text)
+    loader = TextDatesLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:

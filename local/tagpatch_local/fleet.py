@@ -36,7 +36,8 @@ SSM_CORE_POLICY_ARN: Final = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCo
 _MAX_TAGS: Final = 50  # EC2: 50 user tags per resource
 _MAX_TAG_KEY: Final = 128
 _MAX_TAG_VALUE: Final = 256
-_MAX_COUNT: Final = 100_000
+# One fleet, however many `generate` blocks it has: bounds the time and memory a fleet file can cost.
+MAX_INSTANCES: Final = 100_000
 _STOP_BATCH: Final = 500
 _LOST_FOR: Final = timedelta(hours=6)  # how long ago a ConnectionLost node last pinged
 
@@ -143,6 +144,7 @@ class _Context:
     source: str
     lines: Mapping[_Path, int]
     prefix: _Path = ()  # where the fleet sits in its file (a scenario's `add` edit)
+    already: int = 0  # instances the scenario holds before this fleet is added
 
     def error(self, path: _Path, message: str) -> FleetError:
         return FleetError(f"{Document(self.source, None, self.lines).where((*self.prefix, *path))}: {message}")
@@ -159,9 +161,9 @@ def parse_fleet(document: object, source: str) -> list[FleetInstance]:
     return _parse(document, _Context(source, {}))
 
 
-def parse_fleet_in(document: Document, path: DocPath) -> list[FleetInstance]:
-    """Expand the fleet at `path` inside a larger file; errors name its lines there."""
-    return _parse(_value_at(document.value, path), _Context(document.source, document.lines, path))
+def parse_fleet_in(document: Document, path: DocPath, already: int = 0) -> list[FleetInstance]:
+    """Expand the fleet at `path` inside a larger file, on top of `already` instances; errors name its lines."""
+    return _parse(_value_at(document.value, path), _Context(document.source, document.lines, path, already))
 
 
 def parse_tags_in(document: Document, path: DocPath) -> dict[str, str]:
@@ -205,6 +207,12 @@ def _parse(document: object, ctx: _Context) -> list[FleetInstance]:
                     f"{format_path(prefixes[spec.name_prefix])}; Name tags would collide",
                 )
             prefixes[spec.name_prefix] = path
+            total = ctx.already + len(fleet) + spec.count
+            if total > MAX_INSTANCES:
+                raise ctx.error(
+                    (*path, "count"),
+                    f"brings the fleet to {total:,} instances; at most {MAX_INSTANCES:,} instances in all",
+                )
             fleet.extend(generate_fleet(spec))
     return fleet
 
@@ -355,8 +363,8 @@ def _parse_spec(raw: object, path: _Path, ctx: _Context) -> GeneratorSpec:
         if key not in block:
             raise ctx.error(path, f"missing required key {key!r}")
     count = block["count"]
-    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= _MAX_COUNT:
-        raise ctx.error((*path, "count"), f"count must be an integer 0-{_MAX_COUNT}, got {count!r}")
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_INSTANCES:
+        raise ctx.error((*path, "count"), f"count must be an integer 0-{MAX_INSTANCES}, got {count!r}")
     seed = block.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ctx.error((*path, "seed"), f"seed must be an integer, got {seed!r}")

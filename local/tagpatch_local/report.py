@@ -175,6 +175,12 @@ def problems(account: Account, result: CycleResult) -> list[dict[str, Any]]:
         {"kind": "window", "name": item["window"], "reason": f"{item['error']}: {_cause_message(item['cause'])}"}
         for item in window_failures(result)
     )
+    validation = output.get("validation")
+    if validation and validation.get("exception_errors"):
+        report = json.loads(_artifact(account, validation["report_key"]))
+        found.extend(
+            {"kind": "exception", "name": "patch exceptions", "reason": error} for error in report["exception_errors"]
+        )
     return found
 
 

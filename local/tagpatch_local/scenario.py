@@ -39,10 +39,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import yaml
-
 from tagpatch.errors import InvalidPatchExceptions
-from tagpatch.exceptions import parse_exceptions
+from tagpatch.exceptions import parse_exceptions, read_exceptions_file
 from tagpatch_local.documents import DocPath, Document, InputError, load_document
 from tagpatch_local.fleet import FleetInstance, load_fleet, parse_fleet_in, parse_patch_in, parse_tags_in
 from tagpatch_local.preflight import check_execution_input, check_policy
@@ -142,6 +140,7 @@ class _Reader:
 
     def __init__(self, document: Document) -> None:
         self.document = document
+        self.instances = 0  # the fleet's and every `add` so far: all share one cap
 
     def fail(self, path: DocPath, message: str) -> ScenarioError:
         return ScenarioError(f"{self.document.where(path)}: {message}")
@@ -174,6 +173,7 @@ def parse_scenario(document: Document, path: Path) -> Scenario:
     else:
         fleet_keys = {key: value for key, value in top.items() if key not in ("cycles", "start", "config_recorder")}
         fleet = parse_fleet_in(Document(document.source, fleet_keys, document.lines), ())
+    reader.instances = len(fleet)
     raw_cycles = top.get("cycles")
     if not isinstance(raw_cycles, list) or not raw_cycles:
         raise reader.fail(("cycles",), f"must be a non-empty list of cycles (got {_shown(raw_cycles)})")
@@ -226,18 +226,23 @@ def _parse_edit(reader: _Reader, raw: object, path: DocPath, base: Path) -> Edit
         if not isinstance(spec, str) or not spec:
             raise reader.fail(spec_path, f"must be the path of a patch exceptions file (got {_shown(spec)})")
         exceptions = (base / spec).resolve()
-        if not exceptions.is_file():
+        if not exceptions.exists():
             raise reader.fail(spec_path, f"{spec}: no such file")
-        # Its entries are checked when each cycle runs (against that cycle's time), as in AWS; a file
-        # that cannot be an exceptions file at all is refused now.
+        # Read as strictly as every other input: a bad entry is refused now. Only how far away an
+        # expiry may be waits for each cycle, as it depends on that cycle's time.
         try:
-            parse_exceptions(yaml.safe_load(exceptions.read_text(encoding="utf-8")), spec, datetime.now(UTC))
-        except (yaml.YAMLError, InvalidPatchExceptions) as error:
+            document, entries_read = read_exceptions_file(exceptions, spec)
+            found = parse_exceptions(document, spec, None, entries_read)
+        except InvalidPatchExceptions as error:
             raise ScenarioError(f"{where}: {error}") from error
+        if found.errors:
+            raise ScenarioError(f"{where}: {found.errors[0]}")
         return Edit(kind, where, exceptions=exceptions, policy_label=spec)
     if kind == "add":
         reader.mapping(spec, spec_path, ("instances", "generate"), "{instances: [{tags: {...}, os: UBUNTU}]}")
-        return Edit(kind, where, instances=tuple(parse_fleet_in(reader.document, spec_path)))
+        added = tuple(parse_fleet_in(reader.document, spec_path, reader.instances))
+        reader.instances += len(added)
+        return Edit(kind, where, instances=added)
     allowed = SELECTING_EDIT_KEYS[kind]
     body = reader.mapping(spec, spec_path, allowed, "{select: {Name: web-1}}")
     for key in allowed:

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from tagpatch.inventory import decode_jsonl_gz
+from tagpatch_local.cli import Console, Marks, report_cycle
 from tagpatch_local.fleet import GeneratorSpec, generate_fleet
 from tagpatch_local.runner import SimulatedAccount
 
@@ -280,3 +281,25 @@ def test_a_hold_that_fits_is_not_a_shortfall(tmp_path: Path) -> None:
         seed_hold_fleet(account, tmp_path)
         run_ok(account)
         assert metric_values(log.getvalue(), "PlanShortfalls") == [0.0]
+
+
+def test_a_bad_entry_is_dropped_and_reported_in_the_problems_and_the_console(tmp_path: Path) -> None:
+    # An impossible date once failed TagValidation and so the whole cycle (PyYAML's ValueError).
+    path = tmp_path / "exceptions.yaml"
+    path.write_text(
+        "exceptions:\n"
+        "  - {name: vendor-box, reason: vendor, approved_by: gov, expires: 2026-12-01}\n"
+        "  - {name: web-bad, reason: typo, approved_by: gov, expires: 2026-02-30}\n"
+    )
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        account.set_clock(FRIDAY_NOON)
+        account.seed([instance("web", "sun-0200", name="web-bad"), instance("web", "sun-0200", name="vendor-box")])
+        account.use_exceptions(path)
+        result = run_ok(account)
+        assert result.output["validation"]["by_class"]["excepted"] == 1  # type: ignore[index]
+        (problem,) = [p for p in reported(account, result) if p["kind"] == "exception"]
+        assert "exceptions[1] (line 3): expires '2026-02-30' is not an ISO date" in problem["reason"]
+        console = Console(io.StringIO(), Marks())
+        report_cycle(account, result, tmp_path / "out", "apply", (), console)
+        shown = console.stream.getvalue()  # type: ignore[attr-defined]
+        assert "patch exception dropped: exceptions.yaml: exceptions[1] (line 3): expires '2026-02-30'" in shown

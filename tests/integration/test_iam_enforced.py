@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
 from moto.sts.models import sts_backends
 
 from tagpatch_local.runner import SimulatedAccount
@@ -118,3 +119,48 @@ def test_a_call_the_policy_does_not_grant_fails_with_access_denied() -> None:
             )["Targets"]
             == []
         )
+
+
+def instance_id(account: SimulatedAccount, name: str) -> str:
+    reservations = account.client("ec2").describe_instances(Filters=[{"Name": "tag:Name", "Values": [name]}])
+    return str(reservations["Reservations"][0]["Instances"][0]["InstanceId"])
+
+
+def test_a_retag_updates_and_removes_window_targets_and_tasks_under_the_functions_role(tmp_path: Path) -> None:
+    # The SAR authorises UpdateMaintenanceWindowTarget and DeregisterTargetFromMaintenanceWindow on the
+    # window AND on windowtarget/<id>, the ...Task pair on windowtask/<id> too; neither of these is
+    # taggable, so a grant on maintenancewindow/* under aws:ResourceTag could never allow them.
+    policy = yaml.safe_load((REPO / "policy" / "patch-policy.yaml").read_text())
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        account.seed(
+            [
+                instance("web", "sun-0200", name="a"),
+                instance("db", "sun-0200", name="b"),
+                # An inline schedule equal to scan-daily's lands in that window with a second task.
+                instance("inline", "cron(0 6 ? * * *)", name="c"),
+                instance("scan", "scan-daily", os="WINDOWS", name="d"),
+            ]
+        )
+        policy["defaults"]["window"] = {"timezone": "UTC", "duration_hours": 2, "cutoff_hours": 1}
+        account.use_policy(write_yaml(tmp_path / "first.yaml", policy))
+        run_ok(account)
+        ec2 = account.client("ec2")
+        ec2.create_tags(Resources=[instance_id(account, "a")], Tags=[{"Key": "Patch Group", "Value": "web2"}])
+        ec2.create_tags(
+            Resources=[instance_id(account, "b")], Tags=[{"Key": "Maintenance Window", "Value": "tue-2330"}]
+        )
+        ec2.terminate_instances(InstanceIds=[instance_id(account, "c")])
+        policy["defaults"]["task"]["max_concurrency"] = "20%"
+        account.use_policy(write_yaml(tmp_path / "second.yaml", policy))
+        second = run_ok(account)
+        assert {
+            "ssm:UpdateMaintenanceWindowTarget",
+            "ssm:DeregisterTargetFromMaintenanceWindow",
+            "ssm:UpdateMaintenanceWindowTask",
+            "ssm:DeregisterTaskFromMaintenanceWindow",
+        } <= set(second.calls_by_function["ApplyWindowChangesFunction"])
+
+
+def write_yaml(path: Path, document: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(document))
+    return path

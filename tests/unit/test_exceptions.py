@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -253,3 +255,68 @@ def test_a_notice_names_the_exception_and_its_instances() -> None:
     notice = due_notices(_lines(now, found), found.notice_days, "governance", "unowned", {}, now)[0]
     assert notice.subject() == "tagpatch: patch exception name=billing-1 expires in 6 days"
     assert "i-0123456789abcdef0 (billing-1)" in notice.body() and "CHG-1" in notice.body()
+
+
+# --- reading the file as strictly as the runner's other input files (issue #21) --------------------
+
+ENTRY = "  - name: {name}\n    reason: r\n    approved_by: b\n    expires: {expires}\n"
+
+
+def exceptions_file(tmp_path: Path, body: str | bytes) -> Path:
+    path = tmp_path / "patch-exceptions.yaml"
+    if isinstance(body, bytes):
+        path.write_bytes(body)
+    else:
+        path.write_text(body, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("entry", "words"),
+    [
+        (  # PyYAML kept the last `name` without a word
+            ENTRY.format(name="a", expires="2026-12-01") + "    name: b\n",
+            "exceptions[1] (line 6): duplicate key 'name' on line 10",
+        ),
+        (ENTRY.format(name="a", expires="2026-02-30"), "exceptions[1] (line 6): expires '2026-02-30' is not"),
+        (ENTRY.format(name="a", expires="2026-12-01T25:00"), "exceptions[1] (line 6): expires '2026-12-01T25:00'"),
+        (ENTRY.format(name="a", expires="2026-12-01") + '    hold: "yes"\n', "exceptions[1] (line 6): hold must be"),
+    ],
+)
+def test_a_bad_entry_is_dropped_with_its_line_and_the_others_kept(tmp_path: Path, entry: str, words: str) -> None:
+    path = exceptions_file(tmp_path, "exceptions:\n" + ENTRY.format(name="kept", expires="2026-12-01") + entry)
+    found = load_exceptions(path, NOW)  # at run time: never an exception out of here
+    assert [e.selector for e in found.exceptions] == ["name=kept"]
+    (error,) = found.errors
+    assert words in error, error
+    with pytest.raises(InvalidPatchExceptions, match=re.escape(words)):
+        load_exceptions(path, NOW, strict=True)
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"exceptions:\n  - name: caf\xe9\n", "line 2: byte 0xe9 is not UTF-8"),
+        ("exceptions: []\nexceptions: []\n", "(line 2): duplicate key 'exceptions'"),
+        ("exceptions: [\n", "not valid YAML: line 2"),
+        ("x" * (2 * 1024 * 1024), "larger than"),
+    ],
+)
+def test_an_unreadable_file_is_ignored_with_its_reason(tmp_path: Path, body: str | bytes, words: str) -> None:
+    path = exceptions_file(tmp_path, body)
+    found = load_exceptions(path, NOW)
+    assert found.exceptions == ()
+    (error,) = found.errors
+    assert "ignored entirely" in error and words in error and "\n" not in error, error
+
+
+def test_an_expiry_written_as_a_time_still_reads_as_its_day(tmp_path: Path) -> None:
+    path = exceptions_file(tmp_path, "exceptions:\n" + ENTRY.format(name="a", expires="2026-12-01T10:00:00Z"))
+    assert load_exceptions(path, NOW, strict=True).exceptions[0].expires == date(2026, 12, 1)
+
+
+def test_a_named_pipe_is_never_opened(tmp_path: Path) -> None:
+    path = tmp_path / "patch-exceptions.yaml"
+    os.mkfifo(path)  # opening it to read would block until a writer came
+    found = load_exceptions(path, NOW)
+    assert found.exceptions == () and "not a regular file" in found.errors[0]

@@ -293,3 +293,12 @@ def test_seeding_leaves_moto_backend_unpatched() -> None:
         backend = ec2_backends["123456789012"][REGION]
         assert "describe_images" not in vars(backend)
         assert "get_instance" not in vars(backend)
+
+
+@pytest.mark.parametrize("written", ["2026-02-30", "2026-02-28", "2026-02-28T25:00:00"])
+def test_a_tag_value_yaml_would_read_as_a_date_is_the_text_written(tmp_path: Path, written: str) -> None:
+    # PyYAML turned 2026-02-30 into a ValueError traceback, and 2026-02-28 into a date object.
+    path = tmp_path / "fleet.yaml"
+    path.write_text(f"instances:\n  - os: UBUNTU\n    tags: {{Name: box, Installed: {written}}}\n")
+    (only,) = load_fleet(path)
+    assert only.tags["Installed"] == written

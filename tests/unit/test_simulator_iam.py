@@ -12,7 +12,16 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from tagpatch_local import simulator
-from tagpatch_local.simulator.iam import Authorization, Decision, evaluate
+from tagpatch_local.simulator import sar
+from tagpatch_local.simulator.iam import (
+    Authorization,
+    Decision,
+    Request,
+    UnidentifiedResourceError,
+    authorizations,
+    evaluate,
+)
+from tagpatch_local.simulator.sar import UnknownActionError
 
 ACCOUNT = "123456789012"
 WINDOW_ARN = f"arn:aws:ssm:us-east-1:{ACCOUNT}:maintenancewindow/mw-0123456789abcdef0"
@@ -268,3 +277,127 @@ def test_s3_prefix_scoped_listing(account: dict[str, Any]) -> None:
 def test_the_runners_own_keys_are_not_restricted(account: dict[str, Any]) -> None:
     ssm = boto3.client("ssm", **account["root"])
     assert ssm.get_maintenance_window(WindowId=account["window"])["Name"] == "mine"
+
+
+# --- what a request is authorised as: derived from the Service Authorization Reference --------------
+
+REGION = "us-east-1"
+
+
+def checks_for(service: str, operation: str, **params: Any) -> list[Authorization]:
+    return authorizations(Request(service, operation, params, REGION, ACCOUNT))
+
+
+def test_every_resource_the_sar_requires_is_checked() -> None:
+    # ssm:UpdateMaintenanceWindowTarget: maintenancewindow* and windowtarget* (SAR).
+    update = checks_for("ssm", "UpdateMaintenanceWindowTarget", WindowId="mw-1", WindowTargetId="t-1")
+    assert [(c.action, c.resource) for c in update] == [
+        ("ssm:UpdateMaintenanceWindowTarget", f"arn:aws:ssm:{REGION}:{ACCOUNT}:maintenancewindow/mw-1"),
+        ("ssm:UpdateMaintenanceWindowTarget", f"arn:aws:ssm:{REGION}:{ACCOUNT}:windowtarget/t-1"),
+    ]
+    task = checks_for("ssm", "DeregisterTaskFromMaintenanceWindow", WindowId="mw-1", WindowTaskId="k-1")
+    assert [c.resource for c in task] == [
+        f"arn:aws:ssm:{REGION}:{ACCOUNT}:maintenancewindow/mw-1",
+        f"arn:aws:ssm:{REGION}:{ACCOUNT}:windowtask/k-1",
+    ]
+
+
+def test_a_required_resource_missing_from_the_policy_is_denied() -> None:
+    window_only = allow("ssm:UpdateMaintenanceWindowTarget", f"arn:aws:ssm:{REGION}:{ACCOUNT}:maintenancewindow/*")
+    checks = checks_for("ssm", "UpdateMaintenanceWindowTarget", WindowId="mw-1", WindowTargetId="t-1")
+    assert [evaluate([window_only], c) for c in checks] == [Decision.ALLOW, Decision.IMPLICIT_DENY]
+
+
+def test_an_action_without_resource_types_is_checked_on_star_and_others_never_are() -> None:
+    assert [c.resource for c in checks_for("ec2", "DescribeInstances")] == ["*"]
+    assert [c.resource for c in checks_for("ssm", "DescribeMaintenanceWindows")] == ["*"]
+    # A resource the SAR requires but the request does not name fails loudly, rather than `*`.
+    with pytest.raises(UnidentifiedResourceError, match="windowtarget"):
+        checks_for("ssm", "UpdateMaintenanceWindowTarget", WindowId="mw-1")
+    with pytest.raises(UnidentifiedResourceError, match="queue"):
+        checks_for("sqs", "CreateQueue", QueueName="q")
+    # A parameter that should be the resource's ARN but is another type's.
+    with pytest.raises(UnidentifiedResourceError, match="topic"):
+        checks_for("sns", "Publish", TopicArn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:q")
+
+
+def test_an_operation_the_sar_does_not_define_is_refused() -> None:
+    with pytest.raises(UnknownActionError):
+        checks_for("ssm", "PatchEverything")
+
+
+def test_operations_named_otherwise_in_iam_use_the_action_name() -> None:
+    assert [c.action for c in checks_for("sns", "PublishBatch", TopicArn=f"arn:aws:sns:{REGION}:{ACCOUNT}:t")] == [
+        "sns:Publish"
+    ]
+    listing = checks_for("s3", "ListObjectsV2", Bucket="b", prefix="runs/")
+    assert [(c.action, c.resource) for c in listing] == [("s3:ListBucket", "arn:aws:s3:::b")]
+
+
+def test_a_condition_key_the_action_does_not_support_is_absent_so_never_matches() -> None:
+    # s3:prefix is a ListBucket key, not a GetObject one (SAR): a GetObject request never carries it.
+    (listing,) = checks_for("s3", "ListBucket", Bucket="b", prefix="runs/")
+    (read,) = checks_for("s3", "GetObject", Bucket="b", Key="runs/k", prefix="runs/")
+    assert listing.context == {"s3:prefix": ("runs/",)}
+    assert read.context == {}
+    scoped = allow("s3:*", "*", Condition={"StringLike": {"s3:prefix": "runs/*"}})
+    assert evaluate([scoped], listing) is Decision.ALLOW
+    assert evaluate([scoped], read) is Decision.IMPLICIT_DENY
+    # aws:RequestTag/aws:TagKeys only where listed: CreateMaintenanceWindow yes, DescribeMaintenanceWindows no.
+    tags = [{"Key": "tagpatch:managed", "Value": "true"}]
+    create = checks_for("ssm", "CreateMaintenanceWindow", Name="w", Tags=tags)
+    assert create[0].context == {REQUEST_TAG: ("true",), "aws:TagKeys": ("tagpatch:managed",)}
+    assert checks_for("ssm", "DescribeMaintenanceWindows", Tags=tags)[0].context == {}
+    # iam:PassedToService rides on the iam:PassRole check the task registration makes.
+    role = f"arn:aws:iam::{ACCOUNT}:role/task"
+    register = checks_for("ssm", "RegisterTaskWithMaintenanceWindow", WindowId="mw-1", ServiceRoleArn=role)
+    assert register[-1] == Authorization("iam:PassRole", role, {PASSED: (SSM,)})
+
+
+def test_resource_tags_reach_only_resource_types_that_list_them() -> None:
+    def tags_of(service: str, resource_type: str, parts: Any) -> dict[str, str]:
+        return {"tagpatch:managed": "true"}
+
+    request = Request("ssm", "UpdateMaintenanceWindow", {"WindowId": "mw-1"}, REGION, ACCOUNT)
+    (window,) = authorizations(request, tags_of)
+    assert window.context[RESOURCE_TAG] == ("true",)
+    assert window.context["ssm:resourceTag/tagpatch:managed"] == ("true",)
+    # GetPatchBaselineForPatchGroup has no resource type: no resource, no resource tags.
+    request = Request("ssm", "GetPatchBaselineForPatchGroup", {"PatchGroup": "g"}, REGION, ACCOUNT)
+    assert authorizations(request, tags_of)[0].context == {}
+
+
+def test_global_condition_keys_are_always_supported_but_tag_keys_are_not() -> None:
+    assert sar.key_supported("aws:SourceArn", ())
+    assert sar.key_supported("aws:SecureTransport", ())
+    assert not sar.key_supported("aws:ResourceTag/owner", ())
+    assert sar.key_supported("aws:ResourceTag/owner", ("aws:ResourceTag/${TagKey}",))
+    assert sar.key_supported("ssm:resourceTag/owner", ("ssm:resourceTag/tag-key",))
+    assert not sar.key_supported("s3:prefix", ("s3:delimiter",))
+
+
+def test_the_sar_is_loaded_once_and_each_action_indexed_once() -> None:
+    assert sar.action("ssm:UpdateMaintenanceWindowTarget") is sar.action("SSM:updatemaintenancewindowtarget")
+    definition = sar.action("ssm:UpdateMaintenanceWindowTarget")
+    assert {(r.type.name, r.required) for r in definition.resources} == {
+        ("maintenancewindow", True),
+        ("windowtarget", True),
+    }
+
+
+def test_a_target_update_granted_on_the_window_only_is_denied_on_the_target(account: dict[str, Any]) -> None:
+    root = boto3.client("ssm", **account["root"])
+    target = root.register_target_with_maintenance_window(
+        WindowId=account["window"], ResourceType="INSTANCE", Targets=[{"Key": "tag:Patch Group", "Values": ["web"]}]
+    )["WindowTargetId"]
+    windows = f"arn:aws:ssm:us-east-1:{ACCOUNT}:maintenancewindow/*"
+    window_only = {"Effect": "Allow", "Action": "ssm:UpdateMaintenanceWindowTarget", "Resource": windows}
+    ssm = account["as_role"](window_only).client("ssm")
+    error = error_of(
+        ssm.update_maintenance_window_target, WindowId=account["window"], WindowTargetId=target, Name="new"
+    )
+    assert error["code"] == "AccessDeniedException"
+    assert f"on resource: arn:aws:ssm:us-east-1:{ACCOUNT}:windowtarget/{target} " in error["message"]
+    both = {**window_only, "Resource": [windows, f"arn:aws:ssm:us-east-1:{ACCOUNT}:windowtarget/*"]}
+    ssm = account["as_role"](both).client("ssm")
+    ssm.update_maintenance_window_target(WindowId=account["window"], WindowTargetId=target, Name="new")

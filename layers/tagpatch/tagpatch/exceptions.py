@@ -16,6 +16,7 @@ file is rejected before deploy.
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -36,6 +37,20 @@ DEFAULT_NOTICE_DAYS: Final = (7,)
 DEFAULT_GOVERNANCE_OWNER: Final = "governance"
 _PATCH_GROUP_KEYS: Final = ("Patch Group", "PatchGroup")
 _TEXT_LIMIT: Final = 500
+# Far above any real file (an entry is a few hundred bytes); stops a stray huge file being read whole.
+MAX_FILE_BYTES: Final = 1024 * 1024
+_TIMESTAMP_TAG: Final = "tag:yaml.org,2002:timestamp"
+
+
+class _TextDatesLoader(yaml.SafeLoader):
+    """SafeLoader without YAML 1.1's timestamps: `expires: 2026-02-30` stays the text written, so an
+    impossible date is an entry's error with its line instead of PyYAML's ValueError."""
+
+
+_TextDatesLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != _TIMESTAMP_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 class ExceptionSummary(TypedDict):
@@ -131,19 +146,33 @@ def _text(entry: Mapping[str, Any], key: str, where: str, *, required: bool = Tr
     return value.strip()
 
 
-def _expiry(entry: Mapping[str, Any], where: str, now: datetime, max_days: int) -> date:
+def _iso_day(text: str, where: str) -> date:
+    """An ISO date, or a full ISO time read as its UTC day (`2026-12-01T10:00:00Z`)."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text) if "T" in text else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise ValueError(f"{where}: expires {text!r} is not an ISO date (YYYY-MM-DD)")
+    return moment.astimezone(UTC).date() if moment.tzinfo else moment.date()
+
+
+def _expiry(entry: Mapping[str, Any], where: str, now: datetime | None, max_days: int) -> date:
     if "expires" in entry and "until" in entry:
         raise ValueError(f"{where}: give one of expires or until, not both")
     if "expires" not in entry and "until" not in entry:
         raise ValueError(f"{where}: expires is required (an ISO date, e.g. 2026-12-31); exceptions must end")
     raw = entry.get("expires", entry.get("until"))
     if isinstance(raw, datetime):
-        raw = raw.date()
+        raw = raw.astimezone(UTC).date() if raw.tzinfo else raw.date()
     if not isinstance(raw, date):
-        try:
-            raw = date.fromisoformat(str(raw).strip())
-        except ValueError:
-            raise ValueError(f"{where}: expires {raw!r} is not an ISO date (YYYY-MM-DD)") from None
+        raw = _iso_day(str(raw).strip(), where)
+    if now is None:
+        return raw
     latest = now.astimezone(UTC).date() + timedelta(days=max_days)
     if raw > latest:
         raise ValueError(
@@ -153,7 +182,7 @@ def _expiry(entry: Mapping[str, Any], where: str, now: datetime, max_days: int) 
     return raw
 
 
-def _entry(raw: object, where: str, now: datetime, max_days: int) -> PatchException:
+def _entry(raw: object, where: str, now: datetime | None, max_days: int) -> PatchException:
     if not isinstance(raw, Mapping):
         raise ValueError(f"{where}: must be a mapping (got {type(raw).__name__})")
     unknown = sorted(str(k) for k in raw if k not in _ENTRY_KEYS)
@@ -219,11 +248,15 @@ def _settings(raw: object, source: str) -> tuple[int, tuple[int, ...], str]:
     return max_days, tuple(sorted(set(notice), reverse=True)), owner.strip()
 
 
-def parse_exceptions(document: object, source: str, now: datetime) -> ExceptionSet:
+def parse_exceptions(
+    document: object, source: str, now: datetime | None, entries_read: Sequence[EntryRead] = ()
+) -> ExceptionSet:
     """The file's exceptions; entries that break a rule are dropped into `errors`.
 
     A file that is not an exceptions file at all (wrong top level, bad settings) raises
     InvalidPatchExceptions; callers at run time turn that into "no exceptions" plus the error.
+    `now` None checks everything but the expiry horizon (which depends on when the cycle runs);
+    `entries_read` gives each entry's line and duplicate key, when the document came from a file.
     """
     if document is None:
         return ExceptionSet(source=source)
@@ -241,11 +274,106 @@ def parse_exceptions(document: object, source: str, now: datetime) -> ExceptionS
     parsed: list[PatchException] = []
     errors: list[str] = []
     for index, raw in enumerate(entries):
+        read = entries_read[index] if index < len(entries_read) else EntryRead()
+        where = f"{source}: exceptions[{index}]" + (f" (line {read.line})" if read.line else "")
         try:
-            parsed.append(_entry(raw, f"{source}: exceptions[{index}]", now, max_days))
+            if read.duplicate:
+                raise ValueError(f"{where}: {read.duplicate}; keep only one")
+            parsed.append(_entry(raw, where, now, max_days))
         except ValueError as error:
             errors.append(str(error))
     return ExceptionSet(tuple(parsed), tuple(errors), max_days, notice_days, governance, source)
+
+
+@dataclass(frozen=True)
+class EntryRead:
+    """What reading the file told about one entry: its line, and a key it gives twice."""
+
+    line: int | None = None
+    duplicate: str | None = None
+
+
+def read_exceptions_file(path: Path, source: str) -> tuple[object, tuple[EntryRead, ...]]:
+    """The file's YAML, read strictly: a regular file within MAX_FILE_BYTES, UTF-8, dates kept as text,
+    a key given twice refused (PyYAML keeps the last one). A problem with the whole file raises
+    InvalidPatchExceptions naming its line; a duplicate key inside an entry only condemns that entry."""
+    try:
+        info = path.stat()
+    except OSError as error:
+        raise InvalidPatchExceptions(f"{source}: cannot read it: {error.strerror}") from error
+    if not stat.S_ISREG(info.st_mode):
+        raise InvalidPatchExceptions(f"{source}: not a regular file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise InvalidPatchExceptions(f"{source}: {info.st_size:,} bytes, larger than {MAX_FILE_BYTES:,}")
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise InvalidPatchExceptions(f"{source}: cannot read it: {error.strerror}") from error
+    if len(data) > MAX_FILE_BYTES:
+        raise InvalidPatchExceptions(f"{source}: larger than {MAX_FILE_BYTES:,} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise InvalidPatchExceptions(
+            f"{source}: line {line}: byte 0x{data[error.start]:02x} is not UTF-8; save the file as UTF-8"
+        ) from error
+    loader = _TextDatesLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, ()
+        entries_read = _check_keys_once(node, source)
+        return loader.construct_document(node), entries_read
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
+        raise InvalidPatchExceptions(f"{source}: not valid YAML: {where}{error.problem}") from error
+    except (yaml.YAMLError, RecursionError) as error:
+        raise InvalidPatchExceptions(f"{source}: not valid YAML: {' '.join(str(error).split())}") from error
+    finally:
+        loader.dispose()
+
+
+def _duplicate_key(node: yaml.Node) -> str | None:
+    """The first key a mapping (or any mapping inside it) gives twice, with its line."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            seen: set[object] = set()
+            for key_node, value_node in current.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else id(key_node)
+                if key in seen:
+                    return f"duplicate key {key!r} on line {key_node.start_mark.line + 1}"
+                seen.add(key)
+                stack.append(value_node)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+    return None
+
+
+def _check_keys_once(root: yaml.Node, source: str) -> tuple[EntryRead, ...]:
+    """Refuse a key given twice outside the entries; return each entry's line and duplicate key."""
+    if not isinstance(root, yaml.MappingNode):
+        return ()
+    entries: tuple[EntryRead, ...] = ()
+    seen: set[object] = set()
+    for key_node, value_node in root.value:
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else id(key_node)
+        if key in seen:
+            raise InvalidPatchExceptions(
+                f"{source}: (line {key_node.start_mark.line + 1}): duplicate key {key!r}; keep only one"
+            )
+        seen.add(key)
+        if key == "exceptions" and isinstance(value_node, yaml.SequenceNode):
+            entries = tuple(EntryRead(item.start_mark.line + 1, _duplicate_key(item)) for item in value_node.value)
+        else:
+            duplicate = _duplicate_key(value_node)
+            if duplicate is not None:
+                raise InvalidPatchExceptions(f"{source}: {key}: {duplicate}; keep only one")
+    return entries
 
 
 def load_exceptions(path: Path | None, now: datetime, *, strict: bool = False) -> ExceptionSet:
@@ -254,13 +382,13 @@ def load_exceptions(path: Path | None, now: datetime, *, strict: bool = False) -
     strict (the pre-deploy check) raises on any dropped entry; otherwise a broken file yields no
     exceptions and its error, so the cycle goes on holding every instance to the rules.
     """
-    if path is None or not path.is_file():
+    if path is None or not path.exists():
         return ExceptionSet(source=str(path))
     source = path.name
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        found = parse_exceptions(document, source, now)
-    except (yaml.YAMLError, UnicodeDecodeError, InvalidPatchExceptions) as error:
+        document, entries_read = read_exceptions_file(path, source)
+        found = parse_exceptions(document, source, now, entries_read)
+    except InvalidPatchExceptions as error:
         if strict:
             raise InvalidPatchExceptions(str(error)) from error
         return ExceptionSet(errors=(f"{source}: ignored entirely: {error}",), source=source)

@@ -28,69 +28,10 @@ from typing import Any, Final
 from moto.core.authorization import ActionAuthenticatorMixin
 from werkzeug.exceptions import HTTPException
 
-from tagpatch_local.simulator.core import MARKER, moto_patch
+from tagpatch_local.simulator import sar
+from tagpatch_local.simulator.core import MARKER, SimulatorError, moto_patch
 
 PARTITION: Final = "aws"
-
-# Operations whose IAM action has another name (Service Authorization Reference, "Actions" tables).
-ACTION_NAMES: Final[Mapping[str, str]] = {
-    "s3:ListObjectsV2": "s3:ListBucket",
-    "s3:ListObjects": "s3:ListBucket",
-    "s3:HeadObject": "s3:GetObject",
-    "s3:HeadBucket": "s3:ListBucket",
-    "s3:ListBucketVersions": "s3:ListBucketVersions",
-    "s3:ListObjectVersions": "s3:ListBucketVersions",
-}
-
-# SSM operations whose resource is the maintenance window named by WindowId (resource type
-# `maintenancewindow`, arn:${Partition}:ssm:${Region}:${Account}:maintenancewindow/${ResourceId}).
-SSM_WINDOW_OPERATIONS: Final = frozenset(
-    {
-        "GetMaintenanceWindow",
-        "UpdateMaintenanceWindow",
-        "DeleteMaintenanceWindow",
-        "RegisterTargetWithMaintenanceWindow",
-        "UpdateMaintenanceWindowTarget",
-        "DeregisterTargetFromMaintenanceWindow",
-        "RegisterTaskWithMaintenanceWindow",
-        "UpdateMaintenanceWindowTask",
-        "DeregisterTaskFromMaintenanceWindow",
-        "DescribeMaintenanceWindowTargets",
-        "DescribeMaintenanceWindowTasks",
-        "GetMaintenanceWindowTask",
-        "DescribeMaintenanceWindowExecutions",
-    }
-)
-# SSM operations whose resource is the patch baseline named by BaselineId (resource type
-# `patchbaseline`). RegisterPatchBaselineForPatchGroup is authorised on the baseline only: the SAR
-# lists no patch-group resource type or condition key.
-SSM_BASELINE_OPERATIONS: Final = frozenset(
-    {
-        "GetPatchBaseline",
-        "UpdatePatchBaseline",
-        "DeletePatchBaseline",
-        "RegisterPatchBaselineForPatchGroup",
-        "DeregisterPatchBaselineForPatchGroup",
-        "RegisterDefaultPatchBaseline",
-        "DescribeEffectivePatchesForPatchBaseline",
-    }
-)
-# ResourceTypeForTagging -> the SAR resource type in the ARN.
-SSM_TAGGABLE: Final[Mapping[str, str]] = {
-    "MaintenanceWindow": "maintenancewindow",
-    "PatchBaseline": "patchbaseline",
-    "Document": "document",
-    "Parameter": "parameter",
-    "ManagedInstance": "managed-instance",
-}
-# Operations that create a resource with its tags; SSM also authorises ssm:AddTagsToResource.
-SSM_TAG_ON_CREATE: Final[Mapping[str, str]] = {
-    "CreateMaintenanceWindow": "maintenancewindow",
-    "CreatePatchBaseline": "patchbaseline",
-}
-# Operations that pass a role to SSM in ServiceRoleArn (iam:PassRole, iam:PassedToService).
-SSM_PASSES_ROLE: Final = frozenset({"RegisterTaskWithMaintenanceWindow", "UpdateMaintenanceWindowTask"})
-
 
 # --------------------------------------------------------------------------------------------------
 # The request as IAM sees it
@@ -268,125 +209,273 @@ def evaluate(policies: Iterable[Mapping[str, Any]], request: Authorization) -> D
 
 
 # --------------------------------------------------------------------------------------------------
-# From a request to the checks it needs (the per-operation ARN table)
+# From a request to the checks it needs
+#
+# The IAM action, the resource types it is authorised on (every required one), their ARN formats and
+# the condition keys each supports all come from the Service Authorization Reference (`sar`). What is
+# kept by hand, because no published definition says it, is in the four tables below.
+
+# API operations whose IAM action has another name (S3 User Guide, "Amazon S3 actions"; SNS API
+# Reference, PublishBatch: a batch is authorised as sns:Publish, there is no sns:PublishBatch action).
+ACTION_NAMES: Final[Mapping[str, str]] = {
+    "s3:ListObjectsV2": "s3:ListBucket",
+    "s3:ListObjects": "s3:ListBucket",
+    "s3:HeadObject": "s3:GetObject",
+    "s3:HeadBucket": "s3:ListBucket",
+    "s3:ListObjectVersions": "s3:ListBucketVersions",
+    "sns:PublishBatch": "sns:Publish",
+}
 
 
-def _ssm_tags(params: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
-    tags = {str(t.get("Key")): str(t.get("Value", "")) for t in params.get("Tags") or ()}
-    context: dict[str, tuple[str, ...]] = {f"aws:RequestTag/{key}": (value,) for key, value in tags.items()}
-    if tags:
-        context["aws:TagKeys"] = tuple(tags)
-    return context
+@dataclass(frozen=True)
+class Request:
+    """An API request as IAM sees it: the operation, its parameters, and where it was sent."""
+
+    service: str  # the IAM service prefix
+    operation: str
+    params: Mapping[str, Any]
+    region: str
+    account: str
+    uri: str = ""
 
 
-def _resource_tags(tags: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
-    context: dict[str, tuple[str, ...]] = {}
-    for key, value in tags.items():
-        context[f"aws:ResourceTag/{key}"] = (value,)
-        context[f"ssm:resourceTag/{key}"] = (value,)
-    return context
+ArnParts = Mapping[str, str] | str
+"""A resource a request names: values for its ARN format's placeholders, or its whole ARN."""
+Locator = Callable[[Request], list[ArnParts]]
 
 
-def ssm_arn(region: str, account: str, resource_type: str, resource_id: str) -> str:
-    if resource_id.startswith("arn:"):
-        return resource_id  # AWS-managed baselines are named by their full ARN (in AWS's accounts)
-    return f"arn:{PARTITION}:ssm:{region}:{account}:{resource_type}/{resource_id}"
+def _values(request: Request, name: str) -> list[str]:
+    value = request.params.get(name)
+    items = value if isinstance(value, list) else [value]
+    return [str(item) for item in items if item not in (None, "")]
 
 
-# Step Functions operations authorised on the state machine (Service Authorization Reference:
-# resource type stateMachine).
-STATE_MACHINE_OPERATIONS: Final = frozenset({"ListExecutions", "StartExecution", "DescribeStateMachine"})
+def _param(placeholder: str, name: str, prefix: str = "") -> Locator:
+    """The placeholder is the request parameter `name` (each of a list's items; ids with `prefix` only)."""
+    return lambda request: [{placeholder: v} for v in _values(request, name) if v.startswith(prefix)]
 
 
-# EventBridge Scheduler (Service Authorization Reference): CreateSchedule, GetSchedule, UpdateSchedule
-# and DeleteSchedule on resource type `schedule`, arn:${Partition}:scheduler:${Region}:${Account}:
-# schedule/${GroupName}/${ScheduleName}; Create and Update also need iam:PassRole on the target's
-# role (dependent action). ListSchedules and ListScheduleGroups have no resource type ("*"); the
-# group operations act on `schedule-group`, ...:schedule-group/${GroupName}.
-SCHEDULER_SCHEDULE_OPERATIONS: Final = frozenset({"CreateSchedule", "GetSchedule", "UpdateSchedule", "DeleteSchedule"})
-SCHEDULER_GROUP_OPERATIONS: Final = frozenset({"CreateScheduleGroup", "GetScheduleGroup", "DeleteScheduleGroup"})
+def _arn_param(name: str) -> Locator:
+    """The request parameter `name` is the resource's ARN."""
+    return lambda request: list(_values(request, name))
 
 
-def scheduler_authorizations(
-    operation: str, params: Mapping[str, Any], uri: str, region: str, account: str
-) -> list[Authorization]:
+def _tagged(kind: str, placeholder: str) -> Locator:
+    """The resource a tagging call names by ResourceType (SSM's ResourceTypeForTagging) and ResourceId."""
+    return lambda request: (
+        [{placeholder: v} for v in _values(request, "ResourceId")] if request.params.get("ResourceType") == kind else []
+    )
+
+
+def _id_or_arn(placeholder: str, name: str) -> Locator:
+    # An AWS-managed patch baseline is named by its full ARN (in AWS's own account).
+    return lambda request: [v if v.startswith("arn:") else {placeholder: v} for v in _values(request, name)]
+
+
+def _names_nothing(request: Request) -> list[ArnParts]:
+    return []
+
+
+def _first(*locators: Locator) -> Locator:
+    return lambda request: next((found for locate in locators if (found := locate(request))), [])
+
+
+def _queue(request: Request) -> list[ArnParts]:
+    # https://sqs.<region>.amazonaws.com/<account>/<name>: the queue's own account fills ${Account}.
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    return [
+        dict(zip(("Account", "QueueName"), urlsplit(url).path.strip("/").split("/"), strict=True))
+        for url in _values(request, "QueueUrl")
+    ]
+
+
+def _schedule(request: Request) -> list[ArnParts]:
+    # The schedule's name is the URI's last segment; its group the GroupName member (body or query), or
+    # "default" when absent (EventBridge Scheduler API Reference).
     from urllib.parse import parse_qs, unquote, urlsplit  # noqa: PLC0415
 
-    parts = urlsplit(uri)
-    name = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1])
-    query = parse_qs(parts.query)
-    action = f"scheduler:{operation}"
-    base = f"arn:{PARTITION}:scheduler:{region}:{account}"
-    if operation in SCHEDULER_SCHEDULE_OPERATIONS:
-        group = str(params.get("GroupName") or (query.get("groupName") or ["default"])[0])
-        checks = [Authorization(action, f"{base}:schedule/{group}/{name}")]
-        role = (params.get("Target") or {}).get("RoleArn") if isinstance(params.get("Target"), dict) else None
-        if operation in {"CreateSchedule", "UpdateSchedule"} and role:
-            checks.append(
-                Authorization("iam:PassRole", str(role), {"iam:PassedToService": ("scheduler.amazonaws.com",)})
+    parts = urlsplit(request.uri)
+    group = request.params.get("GroupName") or (parse_qs(parts.query).get("groupName") or ["default"])[0]
+    return [{"GroupName": str(group), "ScheduleName": unquote(parts.path.rstrip("/").rsplit("/", 1)[-1])}]
+
+
+def _schedule_group(request: Request) -> list[ArnParts]:
+    from urllib.parse import unquote, urlsplit  # noqa: PLC0415
+
+    return [{"GroupName": unquote(urlsplit(request.uri).path.rstrip("/").rsplit("/", 1)[-1])}]
+
+
+# Which request parameter names each resource type's ARN placeholders (API references, per operation).
+# A required resource type with no entry here, or whose parameter is missing, fails the request loudly.
+RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
+    ("ssm", "maintenancewindow"): _first(_param("ResourceId", "WindowId"), _tagged("MaintenanceWindow", "ResourceId")),
+    ("ssm", "windowtarget"): _param("WindowTargetId", "WindowTargetId"),
+    ("ssm", "windowtask"): _param("WindowTaskId", "WindowTaskId"),
+    ("ssm", "patchbaseline"): _first(
+        _id_or_arn("PatchBaselineIdResourceId", "BaselineId"), _tagged("PatchBaseline", "PatchBaselineIdResourceId")
+    ),
+    ("ssm", "instance"): _param("InstanceId", "InstanceIds", prefix="i-"),
+    ("ssm", "managed-instance"): _first(
+        _param("InstanceId", "InstanceIds", prefix="mi-"), _tagged("ManagedInstance", "InstanceId")
+    ),
+    ("ssm", "document"): _tagged("Document", "DocumentName"),
+    ("ssm", "parameter"): _tagged("Parameter", "ParameterNameWithoutLeadingSlash"),
+    ("s3", "bucket"): _param("BucketName", "Bucket"),
+    ("s3", "object"): lambda request: [
+        {"BucketName": str(request.params["Bucket"]), "ObjectName": key}
+        for key in _values(request, "Key")
+        if request.params.get("Bucket")
+    ],
+    ("sns", "topic"): _arn_param("TopicArn"),
+    ("sqs", "queue"): _queue,
+    ("states", "statemachine"): _arn_param("stateMachineArn"),
+    ("states", "maprun"): _arn_param("mapRunArn"),
+    ("states", "execution"): _arn_param("executionArn"),
+    ("scheduler", "schedule"): _schedule,
+    ("scheduler", "schedule-group"): _schedule_group,
+}
+
+# Actions for which the SAR marks several resource types required where the API takes exactly one of
+# them (ListExecutions: stateMachineArn or mapRunArn; DescribeInstancePatchStates: EC2 instance or
+# managed-node ids): the request is authorised on the ones it names, and must name at least one.
+ONE_OF_REQUIRED: Final[Mapping[str, frozenset[str]]] = {
+    "states:ListExecutions": frozenset({"statemachine", "maprun"}),
+    "states:DescribeExecution": frozenset({"execution", "express"}),
+    "ssm:DescribeInstancePatchStates": frozenset({"instance", "managed-instance"}),
+}
+
+# Roles a request passes to a service (iam:PassRole with iam:PassedToService): the parameter that
+# carries the role and the service it goes to (SSM User Guide, maintenance window task roles; the SAR's
+# dependent action for Scheduler's CreateSchedule and UpdateSchedule).
+PASSES_ROLE: Final[Mapping[str, tuple[tuple[str, ...], str]]] = {
+    "ssm:RegisterTaskWithMaintenanceWindow": (("ServiceRoleArn",), "ssm.amazonaws.com"),
+    "ssm:UpdateMaintenanceWindowTask": (("ServiceRoleArn",), "ssm.amazonaws.com"),
+    "scheduler:CreateSchedule": (("Target", "RoleArn"), "scheduler.amazonaws.com"),
+    "scheduler:UpdateSchedule": (("Target", "RoleArn"), "scheduler.amazonaws.com"),
+}
+
+# Creating an SSM resource with Tags also checks ssm:AddTagsToResource (SSM User Guide, "Tagging on
+# create"); the new resource's id does not exist yet, so the check is on that type's every ARN.
+SSM_TAG_ON_CREATE: Final[Mapping[str, str]] = {
+    "ssm:CreateMaintenanceWindow": "maintenancewindow",
+    "ssm:CreatePatchBaseline": "patchbaseline",
+}
+
+
+class UnidentifiedResourceError(SimulatorError):
+    """The SAR requires a resource the simulator cannot identify in the request: never guess `*`."""
+
+
+TagReader = Callable[[str, str, ArnParts], Mapping[str, str]]
+"""(service, SAR resource type, the resource as the request names it) -> its tags."""
+
+
+def _no_tags(service: str, resource_type: str, parts: ArnParts) -> Mapping[str, str]:
+    return {}
+
+
+def _tag_context(prefix: str, tags: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    return {f"{prefix}{key}": (value,) for key, value in tags.items()}
+
+
+def _request_context(request: Request) -> dict[str, tuple[str, ...]]:
+    """Condition keys from the request itself; each check keeps those its action and resource support."""
+    context: dict[str, tuple[str, ...]] = {}
+    tags = request.params.get("Tags")
+    if isinstance(tags, list) and tags:
+        pairs = {str(t.get("Key")): str(t.get("Value", "")) for t in tags if isinstance(t, dict)}
+        context.update(_tag_context("aws:RequestTag/", pairs))
+        context["aws:TagKeys"] = tuple(pairs)
+    elif request.operation == "RemoveTagsFromResource":
+        context["aws:TagKeys"] = tuple(_values(request, "TagKeys"))
+    if "prefix" in request.params:
+        context["s3:prefix"] = (str(request.params["prefix"]),)
+    return context
+
+
+def _supported(
+    definition: sar.ActionDefinition, type_name: str | None, context: Mapping[str, tuple[str, ...]]
+) -> dict[str, tuple[str, ...]]:
+    # A key the action and its resource type do not list is absent from the request, as in IAM.
+    listed = definition.supported_keys(type_name)
+    return {key: values for key, values in context.items() if sar.key_supported(key, listed)}
+
+
+def _arn(request: Request, resource: sar.ResourceType, parts: ArnParts, action: str) -> str:
+    if isinstance(parts, str):
+        if not sar.arn_has_format(parts, resource.arn):
+            raise UnidentifiedResourceError(f"{action}: {parts} is not a {resource.name} ARN ({resource.arn})")
+        return parts
+    values = {"Partition": PARTITION, "Region": request.region, "Account": request.account, **parts}
+    try:
+        return sar.fill_arn(resource.arn, values)
+    except sar.UnfilledArnError as error:
+        raise UnidentifiedResourceError(f"{action} on {resource.name}: {error}") from error
+
+
+def authorizations(request: Request, tags_of: TagReader = _no_tags) -> list[Authorization]:
+    """Every check IAM makes for a request: its action on each resource the SAR requires, and companions."""
+    name = f"{request.service}:{request.operation}"
+    definition = sar.action(ACTION_NAMES.get(name, name))
+    action = definition.action
+    context = _request_context(request)
+    checks: list[Authorization] = []
+    if not definition.resources:
+        checks.append(Authorization(action, "*", _supported(definition, None, context)))
+    else:
+        named = {
+            row.type.name: RESOURCE_LOCATORS.get((request.service, row.type.name), _names_nothing)(request)
+            for row in definition.resources
+        }
+        one_of = ONE_OF_REQUIRED.get(action, frozenset())
+        missing = [row.type.name for row in definition.resources if row.required and row.type.name not in one_of]
+        missing = [type_name for type_name in missing if not named[type_name]]
+        if missing or (one_of and not any(named[type_name] for type_name in one_of)):
+            wanted = missing or sorted(one_of)
+            raise UnidentifiedResourceError(
+                f"{action} requires resource type(s) {', '.join(wanted)} ({sar.SOURCE}), which the simulator "
+                f"cannot identify in this {request.operation} request"
             )
-        return checks
-    if operation in SCHEDULER_GROUP_OPERATIONS:
-        return [Authorization(action, f"{base}:schedule-group/{name}")]
-    return [Authorization(action, "*")]
-
-
-TagReader = Callable[[str, str], Mapping[str, str]]
-"""(SSM ResourceTypeForTagging, resource id) -> the resource's tags."""
-
-
-def ssm_authorizations(
-    operation: str, params: Mapping[str, Any], region: str, account: str, tags_of: TagReader
-) -> list[Authorization]:
-    action = f"ssm:{operation}"
-    if operation in SSM_WINDOW_OPERATIONS and params.get("WindowId"):
-        window = str(params["WindowId"])
-        checks = [
-            Authorization(
-                action,
-                ssm_arn(region, account, "maintenancewindow", window),
-                _resource_tags(tags_of("MaintenanceWindow", window)),
+        if not any(named.values()):
+            raise UnidentifiedResourceError(
+                f"{action} is authorised on one of {', '.join(r.type.name for r in definition.resources)} "
+                f"({sar.SOURCE}), none of which the simulator can identify in this {request.operation} request"
             )
-        ]
-        role = params.get("ServiceRoleArn")
-        if operation in SSM_PASSES_ROLE and role:
-            checks.append(Authorization("iam:PassRole", str(role), {"iam:PassedToService": ("ssm.amazonaws.com",)}))
-        return checks
-    if operation in SSM_BASELINE_OPERATIONS and params.get("BaselineId"):
-        baseline = str(params["BaselineId"])
-        tags = {} if baseline.startswith("arn:") else tags_of("PatchBaseline", baseline)
-        return [Authorization(action, ssm_arn(region, account, "patchbaseline", baseline), _resource_tags(tags))]
-    if operation in {"AddTagsToResource", "RemoveTagsFromResource", "ListTagsForResource"}:
-        kind, resource_id = str(params.get("ResourceType", "")), str(params.get("ResourceId", ""))
-        arn_type = SSM_TAGGABLE.get(kind)
-        if arn_type is None:
-            return [Authorization(action, "*")]
-        context = _resource_tags(tags_of(kind, resource_id))
-        if operation == "AddTagsToResource":
-            context.update(_ssm_tags(params))
-        elif operation == "RemoveTagsFromResource":
-            context["aws:TagKeys"] = tuple(str(k) for k in params.get("TagKeys") or ())
-        return [Authorization(action, ssm_arn(region, account, arn_type, resource_id), context)]
-    if operation in SSM_TAG_ON_CREATE:
-        request_tags = _ssm_tags(params)
-        checks = [Authorization(action, "*", request_tags)]
-        if params.get("Tags"):
-            # Which ARN SSM checks ssm:AddTagsToResource against for tag-on-create is not documented;
-            # the new resource's id is not known yet, so the check is on that type's every ARN.
-            pending = ssm_arn(region, account, SSM_TAG_ON_CREATE[operation], "*")
-            checks.append(Authorization("ssm:AddTagsToResource", pending, request_tags))
-        return checks
-    return [Authorization(action, "*")]
+        for row in definition.resources:
+            for parts in named[row.type.name]:
+                resource_context = {
+                    **context,
+                    **_tag_context("aws:ResourceTag/", tags_of(request.service, row.type.name, parts)),
+                    **_tag_context(f"{request.service}:resourceTag/", tags_of(request.service, row.type.name, parts)),
+                }
+                arn = _arn(request, row.type, parts, action)
+                checks.append(Authorization(action, arn, _supported(definition, row.type.name, resource_context)))
+    checks += _companion_checks(request, action, context)
+    return checks
 
 
-def s3_authorizations(operation: str, bucket: str | None, key: str | None, prefix: str | None) -> list[Authorization]:
-    action = ACTION_NAMES.get(f"s3:{operation}", f"s3:{operation}")
-    if not bucket:
-        return [Authorization(action, "*")]
-    if key and action not in {"s3:ListBucket", "s3:ListBucketVersions"}:
-        return [Authorization(action, f"arn:{PARTITION}:s3:::{bucket}/{key}")]
-    context = {"s3:prefix": (prefix,)} if prefix is not None else {}
-    return [Authorization(action, f"arn:{PARTITION}:s3:::{bucket}", context)]
+def _companion_checks(request: Request, action: str, context: Mapping[str, tuple[str, ...]]) -> list[Authorization]:
+    checks: list[Authorization] = []
+    if action in PASSES_ROLE:
+        path, service = PASSES_ROLE[action]
+        role: Any = request.params
+        for step in path:
+            role = role.get(step) if isinstance(role, dict) else None
+        if role:
+            pass_role = sar.action("iam:PassRole")
+            passed = _supported(pass_role, "role", {"iam:PassedToService": (service,)})
+            checks.append(Authorization(pass_role.action, str(role), passed))
+    if action in SSM_TAG_ON_CREATE and request.params.get("Tags"):
+        add_tags = sar.action("ssm:AddTagsToResource")
+        pending = sar.resource_types("ssm")[SSM_TAG_ON_CREATE[action]]
+        arn = _arn(request, pending, {key: "*" for key in _placeholders(pending.arn)}, add_tags.action)
+        checks.append(Authorization(add_tags.action, arn, _supported(add_tags, pending.name, context)))
+    return checks
+
+
+def _placeholders(arn_format: str) -> list[str]:
+    return [p for p in re.findall(r"\$\{([^}]+)\}", arn_format) if p not in {"Partition", "Region", "Account"}]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -489,13 +578,19 @@ def role_policies(account: str, role_name: str) -> list[dict[str, Any]]:
     return documents
 
 
-def _ssm_tag_reader(account: str, region: str) -> TagReader:
+def _tag_reader(account: str, region: str) -> TagReader:
+    """The tags of the resources moto keeps tags for that the simulator reads: SSM's windows and baselines."""
     from moto.ssm.models import ssm_backends  # noqa: PLC0415
 
-    backend = ssm_backends[account][region]
+    # SAR resource type -> SSM's ResourceTypeForTagging.
+    ssm_kinds = {"maintenancewindow": "MaintenanceWindow", "patchbaseline": "PatchBaseline"}
 
-    def tags_of(kind: str, resource_id: str) -> Mapping[str, str]:
-        tags: Mapping[str, Mapping[str, str]] = backend._resource_tags.get(kind) or {}
+    def tags_of(service: str, resource_type: str, parts: ArnParts) -> Mapping[str, str]:
+        kind = ssm_kinds.get(resource_type) if service == "ssm" else None
+        if kind is None or isinstance(parts, str):
+            return {}  # an ARN-named baseline is AWS-managed: AWS's, untagged in this account
+        (resource_id,) = parts.values()
+        tags: Mapping[str, Mapping[str, str]] = ssm_backends[account][region]._resource_tags.get(kind) or {}
         return dict(tags.get(resource_id) or {})
 
     return tags_of
@@ -586,15 +681,11 @@ def authorize_normal_action(response: Any) -> None:
     operation = response._get_action()
     params = _params(response)
     region = getattr(response, "region", region) or region
-    if service == "ssm":
-        checks = ssm_authorizations(operation, params, region, account, _ssm_tag_reader(account, region))
-    elif service == "sns" and operation in ("Publish", "PublishBatch") and params.get("TopicArn"):
-        # There is no sns:PublishBatch action: a batch needs sns:Publish on the topic (Amazon SNS API
-        # Reference, PublishBatch; the Service Authorization Reference lists no PublishBatch action).
-        topic = str(params["TopicArn"])
-        checks = [Authorization("sns:Publish", topic)]
-        enforce(principal, checks, service)
-        key_arn = _topic_key_arn(account, region, topic)
+    request = Request(service, operation, params, region, account, str(getattr(response, "uri", "") or ""))
+    checks = authorizations(request, _tag_reader(account, region))
+    enforce(principal, checks, service)
+    if service == "sns" and checks[0].action == "sns:Publish":
+        key_arn = _topic_key_arn(account, region, checks[0].resource)
         if key_arn is not None:
             # SNS uses the publisher's permissions on the topic's KMS key (Amazon SNS Developer
             # Guide, "Encryption at rest": kms:GenerateDataKey* and kms:Decrypt).
@@ -605,18 +696,6 @@ def authorize_normal_action(response: Any) -> None:
                 if decision is not Decision.ALLOW:
                     raise kms_denial(denial_message(principal, check, decision))
                 _ALLOWED.append((principal.role_name, check))
-        return
-    elif service == "sqs" and params.get("QueueUrl"):
-        # SQS actions on a queue are authorised on its ARN (Service Authorization Reference: resource type queue).
-        _, _, _, queue_account, queue = str(params["QueueUrl"]).rstrip("/").rsplit("/", 4)[-5:]
-        checks = [Authorization(f"sqs:{operation}", f"arn:{PARTITION}:sqs:{region}:{queue_account}:{queue}")]
-    elif service == "scheduler":
-        checks = scheduler_authorizations(operation, params, response.uri, region, account)
-    elif service == "states" and operation in STATE_MACHINE_OPERATIONS and params.get("stateMachineArn"):
-        checks = [Authorization(f"states:{operation}", str(params["stateMachineArn"]))]
-    else:
-        checks = [Authorization(f"{service}:{operation}", "*")]
-    enforce(principal, checks, service)
 
 
 def authorize_s3_action(response: Any, bucket_name: str | None, key_name: str | None) -> None:
@@ -633,7 +712,10 @@ def authorize_s3_action(response: Any, bucket_name: str | None, key_name: str | 
     prefix_value = (prefix[0] if isinstance(prefix, list) else prefix) if prefix is not None else None
     if operation in {"ListBucket", "ListObjectsV2", "ListObjects"} and prefix_value is None:
         prefix_value = ""  # a listing without Prefix is the prefix ""
-    checks = s3_authorizations(operation, bucket_name, key_name, prefix_value)
+    params = {"Bucket": bucket_name, "Key": key_name}
+    if prefix_value is not None and not key_name:
+        params["prefix"] = prefix_value
+    checks = authorizations(Request("s3", operation, params, "", account))
     try:
         _enforce_s3(response, principal, account, checks, bucket_name, key_name)
     except AccessDenied as denied:
