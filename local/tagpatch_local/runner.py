@@ -67,6 +67,31 @@ LAMBDA_TRUST_POLICY: Final = json.dumps(
 )
 
 
+# The SAM policy templates the runner expands, as samtranslator's policy_templates.json defines them
+# (AWS SAM Developer Guide, "Policy template list"): template name -> its statement from its parameters.
+SAM_POLICY_TEMPLATES: Final[Mapping[str, Callable[[Mapping[str, Any]], dict[str, Any]]]] = {
+    "LambdaInvokePolicy": lambda parameters: {
+        "Effect": "Allow",
+        "Action": ["lambda:InvokeFunction"],
+        "Resource": {
+            "Fn::Sub": [
+                "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${functionName}*",
+                {"functionName": parameters["FunctionName"]},
+            ]
+        },
+    },
+}
+# The state machine's execution role: SAM lets Step Functions assume it.
+STATES_TRUST_POLICY: Final = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
+
+
 def is_write(call: str) -> bool:
     operation = call.split(":", 1)[1]
     return not operation.startswith(READ_PREFIXES)
@@ -708,6 +733,22 @@ class SimulatedAccount(_Clients):
                     TopicArn=topic_arn, AttributeName="Policy", AttributeValue=json.dumps(properties["PolicyDocument"])
                 )
             self.physical[(logical_id, None)] = logical_id
+        elif kind == "AWS::CloudWatch::Alarm":
+            cloudwatch = self.client("cloudwatch")
+            name = f"tagpatch-local-{logical_id}"
+            request = coerce_to_shape(
+                resolve(self.template.resources[logical_id]["Properties"], self._resolve),
+                cloudwatch.meta.service_model.operation_model("PutMetricAlarm").input_shape,
+            )
+            cloudwatch.put_metric_alarm(**{**request, "AlarmName": name})
+            arn = f"arn:aws:cloudwatch:{self.region}:{ACCOUNT_ID}:alarm:{name}"
+            self.physical.update({(logical_id, None): name, (logical_id, "Arn"): arn})
+        elif kind == "AWS::S3::BucketPolicy":
+            properties = resolve(self._decided(self.template.resources[logical_id]["Properties"]), self._resolve)
+            self.client("s3").put_bucket_policy(
+                Bucket=properties["Bucket"], Policy=json.dumps(properties["PolicyDocument"])
+            )
+            self.physical[(logical_id, None)] = logical_id
         elif kind == "AWS::SSM::PatchBaseline":
             ssm = self.client("ssm")
             request = coerce_to_shape(
@@ -811,8 +852,20 @@ class SimulatedAccount(_Clients):
                 return any(self._condition(item) for item in argument)
         return resolve(expression, self._resolve)
 
+    def _decided(self, value: Any) -> Any:
+        """`value` with each Fn::If replaced by its chosen branch and AWS::NoValue dropped."""
+        if isinstance(value, list):
+            return [item for item in (self._decided(item) for item in value) if item != {"Ref": "AWS::NoValue"}]
+        if not isinstance(value, dict):
+            return value
+        if set(value) == {"Fn::If"}:
+            condition, when_true, when_false = value["Fn::If"]
+            return self._decided(when_true if self._condition({"Condition": condition}) else when_false)
+        return {key: self._decided(item) for key, item in value.items()}
+
     def _policy_documents(self, logical_id: str) -> list[dict[str, Any]]:
-        """A function's inline policies as CloudFormation would deploy them (Fn::If decided)."""
+        """A function's or the state machine's policies as SAM and CloudFormation would deploy them
+        (Fn::If decided, SAM policy templates in SAM_POLICY_TEMPLATES expanded)."""
         documents = []
         for policy in self.template.resources[logical_id].get("Properties", {}).get("Policies", []):
             chosen = policy
@@ -821,8 +874,11 @@ class SimulatedAccount(_Clients):
                 chosen = when_true if self._condition({"Condition": condition}) else when_false
                 if chosen == {"Ref": "AWS::NoValue"}:
                     continue
+            if isinstance(chosen, dict) and len(chosen) == 1 and next(iter(chosen)) in SAM_POLICY_TEMPLATES:
+                ((name, parameters),) = chosen.items()
+                chosen = {"Version": "2012-10-17", "Statement": [SAM_POLICY_TEMPLATES[name](parameters)]}
             if not isinstance(chosen, dict) or "Statement" not in chosen:
-                # A managed policy or SAM policy template would grant what the runner cannot see.
+                # A managed policy or another SAM policy template would grant what the runner cannot see.
                 raise TemplateError(f"{logical_id}: the local runner deploys only inline policy statements: {chosen!r}")
             documents.append(resolve(chosen, self._resolve))
         return documents
@@ -835,6 +891,11 @@ class SimulatedAccount(_Clients):
         for index, document in enumerate(self._policy_documents(logical_id)):
             iam.put_role_policy(RoleName=role_name, PolicyName=f"policy-{index}", PolicyDocument=json.dumps(document))
         return arn
+
+    @property
+    def state_machine_role_name(self) -> str:
+        """The state machine's execution role, holding its Policies from template.yaml."""
+        return f"tagpatch-local-{self.template.state_machine().logical_id}Role"
 
     def role_arn(self, logical_id: str) -> str:
         """The execution role of a function (by its template logical id)."""
@@ -867,20 +928,26 @@ class SimulatedAccount(_Clients):
 
     def _deploy(self) -> None:
         self.dispatcher.sts = self.client("sts")
-        # The state machine's own calls (invoking the functions) are not evaluated by the simulated IAM.
-        self._role_arn = self.client("iam").create_role(
-            RoleName="tagpatch-local-PatchCycleStateMachineRole",
-            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}),
+        machine = self.template.state_machine()
+        iam = self.client("iam")
+        # Step Functions invokes each function under this role (simulator/stepfunctions.py checks it).
+        self._role_arn = iam.create_role(
+            RoleName=self.state_machine_role_name, AssumeRolePolicyDocument=STATES_TRUST_POLICY
         )["Role"]["Arn"]
         for logical_id in self.template.functions():
             if self.enabled(logical_id):
                 self._resolve(logical_id, "Arn")
+        for index, document in enumerate(self._policy_documents(machine.logical_id)):
+            iam.put_role_policy(
+                RoleName=self.state_machine_role_name, PolicyName=f"policy-{index}", PolicyDocument=json.dumps(document)
+            )
         # Resources nothing refers to that still shape what happens: rules that route events, the
-        # topic policies that let them deliver, the permissions that let services invoke functions,
+        # topic and bucket policies that let services deliver, the permissions that let services invoke functions,
         # Config rules (which evaluate only while the account's recorder runs) and the data sync.
         kinds = (
             "AWS::Events::Rule",
             "AWS::SNS::TopicPolicy",
+            "AWS::S3::BucketPolicy",
             "AWS::Lambda::Permission",
             "AWS::Config::ConfigRule",
             "AWS::SSM::ResourceDataSync",
@@ -888,7 +955,6 @@ class SimulatedAccount(_Clients):
         for logical_id in self.template.resources:
             if self.template.resource_type(logical_id) in kinds and self.enabled(logical_id):
                 self._resolve(logical_id, None)
-        machine = self.template.state_machine()
         substitutions = {name: str(resolve(value, self._resolve)) for name, value in machine.substitutions.items()}
         definition = substitute_definition(machine.definition_path.read_text(encoding="utf-8"), substitutions)
         self.state_machine_arn = self.client("stepfunctions").create_state_machine(
@@ -897,6 +963,11 @@ class SimulatedAccount(_Clients):
             roleArn=self._role_arn,
             type="STANDARD",
         )["stateMachineArn"]
+        self.physical[(machine.logical_id, None)] = self.state_machine_arn
+        # Alarms watch the state machine too, so they come last; each notifies as CloudWatch does.
+        for logical_id in self.template.resources:
+            if self.template.resource_type(logical_id) == "AWS::CloudWatch::Alarm" and self.enabled(logical_id):
+                self._resolve(logical_id, None)
         if self.config_recorder:
             simulator.config.start_recorder(ACCOUNT_ID, self.region, self.now)
             self._capture_notifications()

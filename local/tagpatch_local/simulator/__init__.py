@@ -7,10 +7,12 @@
   targets and tasks. `baselines`: patch baselines and patch groups. `ec2`, `serialization`: moto
   speed-ups that answer exactly as moto does.
 - `iam`: IAM enforced for assumed-role credentials (action, resource ARN, conditions).
+- `resource_policies`: topic, key, bucket and queue policies, for roles and for service principals.
 - `scheduler`: EventBridge Scheduler's validation moto lacks, and one-time schedules that fire as
   the clock advances (SNS Publish through the universal target, with the schedule's role).
 - `sns`: filter policies on String and String.Array attributes, and MessageStructure json, as SNS
   documents them. `sqs`: a queue's message counts against one reading of the clock (speed).
+- `cloudwatch`: alarms that run their SNS actions as `cloudwatch.amazonaws.com`, and their history.
 - `config`: AWS Config's recorder of EC2 instances, rule evaluation and compliance queries.
 - `throttling`: token buckets at the request rates AWS documents (off unless a runner turns it on).
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 from tagpatch_local.simulator import (
     baselines,
     clock,
+    cloudwatch,
     config,
     core,
     data_sync,
@@ -33,6 +36,7 @@ from tagpatch_local.simulator import (
     iam,
     occurrences,
     quotas,
+    resource_policies,
     scheduler,
     schedules,
     serialization,
@@ -75,6 +79,7 @@ __all__ = [
     "SimulatorError",
     "baselines",
     "clock",
+    "cloudwatch",
     "config",
     "core",
     "corrected_operations",
@@ -92,6 +97,7 @@ __all__ = [
     "operation",
     "quotas",
     "register_managed_instance",
+    "resource_policies",
     "scheduler",
     "schedules",
     "serialization",

@@ -18,7 +18,6 @@ policy fails here as it would in AWS.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from dataclasses import dataclass
 from typing import Any, Final
@@ -26,11 +25,11 @@ from typing import Any, Final
 from moto.awslambda.utils import get_backend as lambda_backend
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
-from moto.kms.models import kms_backends
 from moto.sns.models import sns_backends
 from moto.utilities.arns import parse_arn
 
 from tagpatch_local.simulator.core import MARKER, moto_patch
+from tagpatch_local.simulator.resource_policies import service_publish_refusal
 
 _EVENTS_PRINCIPAL: Final = "events.amazonaws.com"
 
@@ -45,90 +44,17 @@ class FailedDelivery:
 FAILED_DELIVERIES: list[FailedDelivery] = []  # process-wide: a test clears it before it looks
 
 
-def _allows_eventbridge(policy_json: str, topic_arn: str) -> bool:
-    try:
-        policy = json.loads(policy_json)
-    except ValueError:
-        return False
-    for statement in policy.get("Statement", []):
-        if statement.get("Effect") != "Allow":
-            continue
-        principal = statement.get("Principal")
-        services = principal.get("Service", []) if isinstance(principal, dict) else []
-        services = [services] if isinstance(services, str) else services
-        actions = statement.get("Action", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        resources = statement.get("Resource", [])
-        resources = [resources] if isinstance(resources, str) else resources
-        if (
-            (principal == "*" or _EVENTS_PRINCIPAL in services)
-            and any(a in ("sns:Publish", "sns:*", "*") for a in actions)
-            and any(r in (topic_arn, "*") for r in resources)
-        ):
-            return True
-    return False
-
-
-_KEY_ACTIONS: Final = ("kms:GenerateDataKey", "kms:Decrypt")
-
-
 def _listed(value: Any) -> list[Any]:
     return [value] if isinstance(value, str | dict) else list(value or [])
 
 
-def _key_allows_eventbridge(policy_json: str, account: str) -> bool:
-    """Whether a key policy lets EventBridge use the key for both actions SNS needs.
-
-    Conditions other than StringEquals on aws:SourceAccount make the statement count as not
-    applying (the simulator does not evaluate them; see docs/simulator.md).
-    """
-    try:
-        policy = json.loads(policy_json)
-    except ValueError:
-        return False
-    allowed: set[str] = set()
-    for statement in _listed(policy.get("Statement")):
-        principal = statement.get("Principal")
-        services = _listed(principal.get("Service")) if isinstance(principal, dict) else []
-        if statement.get("Effect") != "Allow" or _EVENTS_PRINCIPAL not in services:
-            continue
-        condition = statement.get("Condition") or {}
-        if condition and condition != {"StringEquals": {"aws:SourceAccount": account}}:
-            continue
-        for action in _KEY_ACTIONS:
-            if any(fnmatch.fnmatchcase(action.lower(), str(a).lower()) for a in _listed(statement.get("Action"))):
-                allowed.add(action)
-    return allowed == set(_KEY_ACTIONS)
-
-
-def _topic_key_policy(topic: Any, account: str, region: str) -> str | None:
-    """The key policy of the topic's customer managed key; None for an unencrypted topic."""
-    key_id = str(getattr(topic, "kms_master_key_id", "") or "")
-    if not key_id:
-        return None
-    backend = kms_backends[account][region]
-    key = backend.keys.get(backend.get_key_id(key_id))
-    return str(key.policy) if key is not None else ""
-
-
 def _deliver_to_topic(rule: Any, target: dict[str, Any], event: Any) -> None:
     arn = parse_arn(target["Arn"])
-    topic = sns_backends[arn.account][arn.region].topics.get(target["Arn"])
-    if topic is None:
-        FAILED_DELIVERIES.append(FailedDelivery(rule.name, target["Arn"], "the topic does not exist"))
-        return
-    if not _allows_eventbridge(topic.policy, target["Arn"]):
-        FAILED_DELIVERIES.append(
-            FailedDelivery(rule.name, target["Arn"], "the topic policy does not let events.amazonaws.com publish")
-        )
-        return
-    key_policy = _topic_key_policy(topic, arn.account, arn.region)
-    if key_policy is not None and not _key_allows_eventbridge(key_policy, arn.account):
-        FAILED_DELIVERIES.append(
-            FailedDelivery(
-                rule.name, target["Arn"], "the topic's KMS key policy does not let events.amazonaws.com use it"
-            )
-        )
+    # EventBridge User Guide ("Amazon SNS permissions"): the rule's ARN and account are the source.
+    source = {"aws:SourceArn": (str(rule.arn),), "aws:SourceAccount": (str(rule.account_id),)}
+    refusal = service_publish_refusal(_EVENTS_PRINCIPAL, target["Arn"], source)
+    if refusal is not None:
+        FAILED_DELIVERIES.append(FailedDelivery(rule.name, target["Arn"], refusal))
         return
     message = _target_input(target, event)
     sns_backends[arn.account][arn.region].publish(message=message, arn=target["Arn"])

@@ -12,8 +12,9 @@ it ignores Resource and Condition. This module replaces moto's two authorisation
 
 What a request is authorised as (IAM action, resource ARN, condition keys) comes from the Service
 Authorization Reference, per operation, in `authorizations()`; a denial answers in the service's own
-protocol with AWS's wording. Resource-based policies (bucket, key and topic policies), SCPs,
-permission boundaries and session policies are not evaluated (see docs/simulator.md).
+protocol with AWS's wording. Resource-based policies (bucket, key, topic and queue policies) are
+evaluated beside the role's by `resource_policies.decide_for_role`; SCPs, permission boundaries and
+session policies are not (see docs/simulator.md).
 """
 
 from __future__ import annotations
@@ -61,6 +62,22 @@ class Decision(Enum):
     ALLOW = "allow"
     IMPLICIT_DENY = "implicit deny"
     EXPLICIT_DENY = "explicit deny"
+    # Resource-based policies (simulator/resource_policies.py): a Deny there, or a resource (a KMS
+    # key) whose policy must allow and does not.
+    RESOURCE_EXPLICIT_DENY = "explicit deny in a resource-based policy"
+    RESOURCE_IMPLICIT_DENY = "no resource-based policy allows"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who makes a request, as a resource-based policy's Principal element names it.
+
+    `aws` holds the ARNs an AWS principal answers to (an assumed role's session and role ARN, or an
+    account's root ARN and id); `service` a service principal such as events.amazonaws.com.
+    """
+
+    aws: frozenset[str] = frozenset()
+    service: str | None = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -170,7 +187,36 @@ def condition_holds(operator: str, key: str, policy_values: Any, context: Mappin
     return one(present[0])
 
 
-def statement_applies(statement: Mapping[str, Any], request: Authorization) -> bool:
+def principal_matches(element: Any, caller: Caller) -> bool:
+    """Whether a Principal element names the caller. "*" is everyone; {"AWS": "*"} every AWS
+    principal (not a service); an account id stands for the account's root ARN."""
+    if element == "*":
+        return True
+    if not isinstance(element, Mapping):
+        return False
+    for kind, names in element.items():
+        for name in _as_list(names):
+            if kind == "Service" and caller.service is not None and str(name) == caller.service:
+                return True
+            if kind == "AWS" and caller.service is None:
+                wanted = f"arn:{PARTITION}:iam::{name}:root" if str(name).isdigit() else str(name)
+                if wanted == "*" or wanted in caller.aws:
+                    return True
+    return False
+
+
+def statement_applies(statement: Mapping[str, Any], request: Authorization, caller: Caller | None = None) -> bool:
+    """Whether a statement applies to a request. With a caller, the statement is from a resource-based
+    policy and its Principal (or NotPrincipal) must name the caller."""
+    if caller is not None:
+        if "Principal" in statement:
+            if not principal_matches(statement["Principal"], caller):
+                return False
+        elif "NotPrincipal" in statement:
+            if principal_matches(statement["NotPrincipal"], caller):
+                return False
+        else:
+            return False
     if "Action" in statement:
         if not any(action_matches(p, request.action) for p in _as_list(statement["Action"])):
             return False
@@ -194,12 +240,13 @@ def statement_applies(statement: Mapping[str, Any], request: Authorization) -> b
     return True
 
 
-def evaluate(policies: Iterable[Mapping[str, Any]], request: Authorization) -> Decision:
-    """Identity-based policy evaluation: explicit Deny, then Allow, else implicit deny."""
+def evaluate(policies: Iterable[Mapping[str, Any]], request: Authorization, caller: Caller | None = None) -> Decision:
+    """Policy evaluation: explicit Deny, then Allow, else implicit deny. Without a caller the policies
+    are identity-based; with one, resource-based (each statement must name the caller)."""
     allowed = False
     for policy in policies:
         for statement in _as_list(policy.get("Statement")):
-            if not statement_applies(statement, request):
+            if not statement_applies(statement, request, caller):
                 continue
             if statement.get("Effect") == "Deny":
                 return Decision.EXPLICIT_DENY
@@ -500,11 +547,11 @@ class AccessDenied(HTTPException):
 
 def denial_message(principal: Principal, request: Authorization, decision: Decision) -> str:
     on = "" if request.resource == "*" else f" on resource: {request.resource}"
-    why = (
-        "with an explicit deny in an identity-based policy"
-        if decision is Decision.EXPLICIT_DENY
-        else f"because no identity-based policy allows the {request.action} action"
-    )
+    why = {
+        Decision.EXPLICIT_DENY: "with an explicit deny in an identity-based policy",
+        Decision.RESOURCE_EXPLICIT_DENY: "with an explicit deny in a resource-based policy",
+        Decision.RESOURCE_IMPLICIT_DENY: f"because no resource-based policy allows the {request.action} action",
+    }.get(decision, f"because no identity-based policy allows the {request.action} action")
     return f"User: {principal.arn} is not authorized to perform: {request.action}{on} {why}"
 
 
@@ -596,7 +643,7 @@ def _tag_reader(account: str, region: str) -> TagReader:
     return tags_of
 
 
-def _topic_key_arn(account: str, region: str, topic_arn: str) -> str | None:
+def topic_key_arn(account: str, region: str, topic_arn: str) -> str | None:
     from moto.kms.models import kms_backends  # noqa: PLC0415
     from moto.sns.models import sns_backends  # noqa: PLC0415
 
@@ -659,11 +706,18 @@ def reset_allowed_checks() -> None:
     _ALLOWED.clear()
 
 
+def decide(principal: Principal, policies: Sequence[Mapping[str, Any]], check: Authorization) -> Decision:
+    """The role's identity-based policies together with the resource's own policy, if it has one."""
+    from tagpatch_local.simulator import resource_policies  # noqa: PLC0415 - it builds on this module
+
+    return resource_policies.decide_for_role(principal, policies, check)
+
+
 def enforce(principal: Principal, checks: Sequence[Authorization], service: str) -> None:
     """Raise the service's denial unless every check is allowed."""
     policies = role_policies(principal.account, principal.role_name)
     for check in checks:
-        decision = evaluate(policies, check)
+        decision = decide(principal, policies, check)
         if decision is not Decision.ALLOW:
             raise denial(_protocol(service), service, denial_message(principal, check, decision))
     _ALLOWED.extend((principal.role_name, check) for check in checks)
@@ -685,14 +739,15 @@ def authorize_normal_action(response: Any) -> None:
     checks = authorizations(request, _tag_reader(account, region))
     enforce(principal, checks, service)
     if service == "sns" and checks[0].action == "sns:Publish":
-        key_arn = _topic_key_arn(account, region, checks[0].resource)
+        topic = checks[0].resource
+        key_arn = topic_key_arn(account, region, topic)
         if key_arn is not None:
             # SNS uses the publisher's permissions on the topic's KMS key (Amazon SNS Developer
             # Guide, "Encryption at rest": kms:GenerateDataKey* and kms:Decrypt).
             policies = role_policies(account, principal.role_name)
             for action in ("kms:GenerateDataKey", "kms:Decrypt"):
-                check = Authorization(action, key_arn)
-                decision = evaluate(policies, check)
+                check = Authorization(action, key_arn, {"kms:EncryptionContext:aws:sns:topicArn": (topic,)})
+                decision = decide(principal, policies, check)
                 if decision is not Decision.ALLOW:
                     raise kms_denial(denial_message(principal, check, decision))
                 _ALLOWED.append((principal.role_name, check))
@@ -743,7 +798,7 @@ def _enforce_s3(
         # HeadObject API reference, "Permissions"). Whether that implicit check supplies s3:prefix is
         # not documented: the simulator supplies none, so only an unconditioned grant reveals a 404.
         listing = Authorization("s3:ListBucket", f"arn:{PARTITION}:s3:::{bucket_name}")
-        if evaluate(role_policies(account, principal.role_name), listing) is not Decision.ALLOW:
+        if decide(principal, role_policies(account, principal.role_name), listing) is not Decision.ALLOW:
             raise denial("rest-xml", "s3", "Access Denied")
         _ALLOWED.append((principal.role_name, listing))
 

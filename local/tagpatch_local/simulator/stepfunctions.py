@@ -1,4 +1,5 @@
-"""Step Functions executions start at the simulated clock's time, and ListExecutions may lag.
+"""Step Functions executions start at the simulated clock's time, invoke functions under their role, and
+ListExecutions may lag.
 
 A cycle takes its evaluation time from `$$.Execution.StartTime` (PrepareCycle), as it does in AWS.
 moto stamps an execution with the host's wall clock; once a scenario has set the simulated clock,
@@ -17,11 +18,16 @@ import threading
 import time
 from typing import Any, Final
 
+from botocore.exceptions import ClientError
 from moto.stepfunctions.models import StepFunctionBackend
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (
+    StateTaskServiceLambda,
+)
 from moto.stepfunctions.parser.backend.execution import Execution
 
-from tagpatch_local.simulator import clock
-from tagpatch_local.simulator.core import MARKER, moto_patch
+from tagpatch_local.simulator import clock, iam
+from tagpatch_local.simulator.core import MARKER, moto_patch, service_model
 
 # (account, region) -> seconds an execution stays out of ListExecutions after it starts.
 _LISTING_LAG: dict[tuple[str, str], float] = {}
@@ -76,3 +82,65 @@ def _install_listing_lag() -> None:
 
     setattr(list_executions, MARKER, "stepfunctions: ListExecutions may lag behind StartExecution")
     StepFunctionBackend.list_executions = list_executions  # type: ignore[method-assign,assignment]
+
+
+# --------------------------------------------------------------------------------------------------
+# The state machine's own Lambda invocations, under its role
+#
+# Step Functions invokes a task's function with the state machine's role (Step Functions Developer
+# Guide, "IAM policies for invoking AWS Lambda functions": lambda:InvokeFunction on the function).
+# moto's interpreter invokes with fixed keys and no check. A denied invoke fails the task the way
+# AWS reports it: error `Lambda.AWSLambdaException` (Lambda's AccessDeniedException is not in Lambda's
+# API model, so Step Functions' SDK names it by its base exception), cause "User: ... is not
+# authorized to perform: lambda:InvokeFunction on resource: ... (Service: AWSLambda; Status Code:
+# 403; Error Code: AccessDeniedException; ...)"; the state's Retry and Catch then apply as written.
+
+STATES_SESSION: Final = "tagpatch-sim-states"  # Step Functions' session names are opaque; any will do
+
+
+def invoke_refusal(role_arn: str, function: str, region: str) -> ClientError | None:
+    """Lambda's AccessDeniedException if the role may not invoke the function, else None."""
+    account = role_arn.split(":")[4]
+    principal = iam.Principal(role_arn.rsplit("/", 1)[-1], STATES_SESSION, account)
+    if function.startswith("arn:"):
+        function_arn = function
+    else:
+        function_arn = f"arn:{iam.PARTITION}:lambda:{region}:{account}:function:{function}"
+    check = iam.Authorization("lambda:InvokeFunction", function_arn)
+    decision = iam.decide(principal, iam.role_policies(account, principal.role_name), check)
+    if decision is iam.Decision.ALLOW:
+        return None
+    error = {"Code": "AccessDeniedException", "Message": iam.denial_message(principal, check, decision)}
+    metadata = {"HTTPStatusCode": 403, "RequestId": "tagpatch-sim"}
+    return ClientError({"Error": error, "ResponseMetadata": metadata}, "Invoke")
+
+
+def _lambda_error_names() -> frozenset[str]:
+    return frozenset(shape.name for shape in service_model("lambda").error_shapes)
+
+
+@moto_patch
+def _install_invoke_authorisation() -> None:
+    original = lambda_eval_utils._invoke_lambda_function
+    if getattr(original, MARKER, None) is not None:
+        return
+
+    def invoke(parameters: dict[str, Any], region: str, state_credentials: Any) -> Any:
+        refusal = invoke_refusal(str(state_credentials.role_arn), str(parameters["FunctionName"]), region)
+        if refusal is not None:
+            raise refusal
+        return original(parameters=parameters, region=region, state_credentials=state_credentials)
+
+    setattr(invoke, MARKER, "stepfunctions: lambda:InvokeFunction under the state machine's role")
+    lambda_eval_utils._invoke_lambda_function = invoke
+
+    name_error = StateTaskServiceLambda._error_cause_from_client_error
+
+    def error_cause(client_error: ClientError) -> tuple[str, str]:
+        error, cause = name_error(client_error)
+        if client_error.response["Error"]["Code"] not in _lambda_error_names():
+            error = "Lambda.AWSLambdaException"
+        return error, cause
+
+    setattr(error_cause, MARKER, "stepfunctions: unmodelled Lambda errors are AWSLambdaException")
+    StateTaskServiceLambda._error_cause_from_client_error = staticmethod(error_cause)  # type: ignore[method-assign]

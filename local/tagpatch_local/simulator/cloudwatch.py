@@ -1,0 +1,220 @@
+"""CloudWatch alarms that act: an alarm that changes state runs its actions, as CloudWatch does.
+
+moto 5.2.5 stores alarms and changes their state (SetAlarmState) but never runs an action, and has no
+DescribeAlarmHistory. From the CloudWatch API reference and user guide:
+- SetAlarmState: "When the updated state differs from the previous value, the action configured for
+  the appropriate state is invoked" (AlarmActions for ALARM, OKActions for OK, InsufficientDataActions
+  for INSUFFICIENT_DATA), and only while ActionsEnabled.
+- An SNS action is a Publish by the service principal `cloudwatch.amazonaws.com` on behalf of the
+  alarm: the topic policy must allow it (and, for an encrypted topic, the key policy must let the
+  service use the key). A refused action is not retried; the alarm's history records it as an
+  `Action` item, "Failed to execute action <topic ARN>. Received error: ..." (AWS re:Post knowledge
+  center, "Why didn't I receive an SNS notification for my CloudWatch alarm trigger?"), and a
+  delivered one as "Successfully executed action <topic ARN>".
+- The request context CloudWatch sends with its Publish: `aws:SourceArn` is the alarm's ARN (the same
+  article scopes a topic policy with it); `aws:SourceAccount` the alarm's account (the global
+  condition key's documented meaning; CloudWatch's guide does not list it). See docs/simulator.md.
+
+The notification's body is the JSON CloudWatch sends to SNS subscribers (AlarmName, NewStateValue,
+Trigger, ...), its subject `ALARM: "<name>" in <Region name>`. Only SNS actions are run; any other
+action (EC2, Auto Scaling, SSM) is recorded as not simulated. Alarms do not evaluate metric data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import botocore.session
+from moto.cloudwatch.models import Alarm, CloudWatchBackend, cloudwatch_backends
+from moto.cloudwatch.responses import CloudWatchResponse
+from moto.sns.models import sns_backends
+
+from tagpatch_local.simulator import clock
+from tagpatch_local.simulator.core import MARKER, moto_patch, operation
+from tagpatch_local.simulator.resource_policies import service_publish_refusal
+
+CLOUDWATCH_PRINCIPAL: Final = "cloudwatch.amazonaws.com"
+_HISTORY_ATTR: Final = "tagpatch_history"
+HISTORY_SUMMARY_LENGTH: Final = 255
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One entry of an alarm's history, in DescribeAlarmHistory's terms."""
+
+    alarm_name: str
+    timestamp: datetime
+    item_type: str  # StateUpdate | Action | ConfigurationUpdate
+    summary: str
+    data: str
+
+    def as_output(self) -> dict[str, Any]:
+        return {
+            "AlarmName": self.alarm_name,
+            "AlarmType": "MetricAlarm",
+            "Timestamp": self.timestamp,
+            "HistoryItemType": self.item_type,
+            # The model caps a summary at 255 characters; the whole error is in HistoryData.
+            "HistorySummary": self.summary[:HISTORY_SUMMARY_LENGTH],
+            "HistoryData": self.data,
+        }
+
+
+def history(alarm: Alarm) -> list[HistoryItem]:
+    found = getattr(alarm, _HISTORY_ATTR, None)
+    if found is None:
+        found = []
+        setattr(alarm, _HISTORY_ATTR, found)
+    assert isinstance(found, list)
+    return found
+
+
+def _region_name(region: str) -> str:
+    endpoints = botocore.session.get_session().get_data("endpoints")
+    for partition in endpoints["partitions"]:
+        if region in partition["regions"]:
+            return str(partition["regions"][region].get("description", region))
+    return region
+
+
+def notification(alarm: Alarm, account: str, old_state: str, when: datetime) -> tuple[str, str]:
+    """(subject, message) of the notification CloudWatch publishes for a state change."""
+    body = {
+        "AlarmName": alarm.name,
+        "AlarmDescription": alarm.description,
+        "AWSAccountId": account,
+        "NewStateValue": alarm.state_value,
+        "NewStateReason": alarm.state_reason,
+        "StateChangeTime": when.isoformat(timespec="milliseconds"),
+        "Region": _region_name(alarm.region_name),
+        "AlarmArn": alarm.alarm_arn,
+        "OldStateValue": old_state,
+        "AlarmActions": list(alarm.alarm_actions),
+        "OKActions": list(alarm.ok_actions),
+        "InsufficientDataActions": list(alarm.insufficient_data_actions),
+        "Trigger": {
+            "MetricName": alarm.metric_name,
+            "Namespace": alarm.namespace,
+            "StatisticType": "Statistic",
+            "Statistic": str(alarm.statistic or "").upper(),
+            "Unit": alarm.unit,
+            "Dimensions": [{"value": d.value, "name": d.name} for d in alarm.dimensions],
+            "Period": alarm.period,
+            "EvaluationPeriods": alarm.evaluation_periods,
+            "ComparisonOperator": alarm.comparison_operator,
+            "Threshold": alarm.threshold,
+            "TreatMissingData": alarm.treat_missing_data,
+        },
+    }
+    subject = f'{alarm.state_value}: "{alarm.name}" in {_region_name(alarm.region_name)}'
+    return subject[:100], json.dumps(body)
+
+
+def _actions_for(alarm: Alarm) -> list[str]:
+    by_state: dict[str, list[str]] = {
+        "ALARM": alarm.alarm_actions,
+        "OK": alarm.ok_actions,
+        "INSUFFICIENT_DATA": alarm.insufficient_data_actions,
+    }
+    return list(by_state.get(alarm.state_value) or [])
+
+
+def run_actions(alarm: Alarm, account: str, old_state: str) -> None:
+    """Run the actions of the alarm's new state, recording each in the alarm's history."""
+    when = clock.now(account, alarm.region_name)
+    items = history(alarm)
+    items.append(
+        HistoryItem(
+            alarm.name,
+            when,
+            "StateUpdate",
+            f"Alarm updated from {old_state} to {alarm.state_value}",
+            json.dumps({"oldState": {"stateValue": old_state}, "newState": {"stateValue": alarm.state_value}}),
+        )
+    )
+    if not alarm.actions_enabled:
+        return
+    for action in _actions_for(alarm):
+        if not action.startswith("arn:aws:sns:"):
+            summary = f'Failed to execute action {action}. Received error: "not simulated"'
+            items.append(HistoryItem(alarm.name, when, "Action", summary, "{}"))
+            continue
+        source = {"aws:SourceArn": (alarm.alarm_arn,), "aws:SourceAccount": (account,)}
+        refusal = service_publish_refusal(CLOUDWATCH_PRINCIPAL, action, source)
+        if refusal is not None:
+            error = f"Resource: {alarm.alarm_arn} is not authorized to perform: SNS:Publish on resource: {action}"
+            items.append(
+                HistoryItem(
+                    alarm.name,
+                    when,
+                    "Action",
+                    f'Failed to execute action {action}. Received error: "{error}"',
+                    json.dumps({"actionState": "Failed", "error": error, "simulatorReason": refusal}),
+                )
+            )
+            continue
+        subject, message = notification(alarm, account, old_state, when)
+        _, _, _, region, owner, _ = action.split(":", 5)
+        sns_backends[owner][region].publish(message=message, arn=action, subject=subject)
+        items.append(
+            HistoryItem(
+                alarm.name,
+                when,
+                "Action",
+                f"Successfully executed action {action}",
+                json.dumps({"actionState": "Succeeded", "notificationResource": action}),
+            )
+        )
+
+
+def failed_actions(account: str, region: str) -> list[HistoryItem]:
+    """Every refused alarm action so far in this account and Region (what a test looks for)."""
+    backend = cloudwatch_backends[account][region]
+    return [
+        item
+        for alarm in backend.alarms.values()
+        for item in history(alarm)
+        if item.item_type == "Action" and item.summary.startswith("Failed")
+    ]
+
+
+@moto_patch
+def _install_alarm_actions() -> None:
+    original: Callable[..., None] = CloudWatchBackend.set_alarm_state
+    if getattr(original, MARKER, None) is not None:
+        return
+
+    def set_alarm_state(
+        self: CloudWatchBackend, alarm_name: str, reason: str, reason_data: str, state_value: str
+    ) -> None:
+        alarm = self.alarms.get(alarm_name)
+        old_state = alarm.state_value if alarm is not None else None
+        original(self, alarm_name, reason, reason_data, state_value)
+        alarm = self.alarms[alarm_name]
+        if old_state != alarm.state_value:
+            run_actions(alarm, self.account_id, str(old_state))
+
+    setattr(set_alarm_state, MARKER, "cloudwatch: a state change runs the alarm's actions")
+    CloudWatchBackend.set_alarm_state = set_alarm_state  # type: ignore[method-assign]
+
+
+@operation("DescribeAlarmHistory", service="cloudwatch", response_class=CloudWatchResponse)
+def _describe_alarm_history(response: Any) -> dict[str, Any]:
+    backend = cloudwatch_backends[response.current_account][response.region]
+    name = response._get_param("AlarmName")
+    kind = response._get_param("HistoryItemType")
+    items = [
+        item
+        for alarm in backend.alarms.values()
+        if name in (None, alarm.name)
+        for item in history(alarm)
+        if kind in (None, item.item_type)
+    ]
+    newest_first = response._get_param("ScanBy") != "TimestampAscending"
+    items.sort(key=lambda item: item.timestamp, reverse=newest_first)
+    limit = int(response._get_param("MaxRecords") or 100)
+    return {"AlarmHistoryItems": [item.as_output() for item in items[:limit]]}

@@ -1,0 +1,118 @@
+"""Every operator alarm in template.yaml reaches the alerts topic, as CloudWatch delivers it: through the
+topic policy and the key policy of the encrypted topic, as `cloudwatch.amazonaws.com`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tagpatch_local.runner import ACCOUNT_ID, SimulatedAccount
+from tagpatch_local.simulator import cloudwatch
+
+from .support import template_variant
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def alarm_ids(account: SimulatedAccount) -> list[str]:
+    return [
+        logical_id
+        for logical_id in account.template.resources
+        if account.template.resource_type(logical_id) == "AWS::CloudWatch::Alarm" and account.enabled(logical_id)
+    ]
+
+
+def alerts_queue(account: SimulatedAccount) -> Callable[[], list[dict[str, Any]]]:
+    sqs, sns = account.client("sqs"), account.client("sns")
+    url = sqs.create_queue(QueueName="operators")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=account.physical_id("AlertsTopic"), Protocol="sqs", Endpoint=arn)
+
+    def drain() -> list[dict[str, Any]]:
+        found = []
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+    return drain
+
+
+def set_alarm(account: SimulatedAccount, logical_id: str) -> None:
+    account.client("cloudwatch").set_alarm_state(
+        AlarmName=account.physical_id(logical_id), StateValue="ALARM", StateReason="test: threshold crossed"
+    )
+
+
+@contextmanager
+def deployed(edit: Callable[[dict[str, Any]], None] | None = None) -> Iterator[SimulatedAccount]:
+    if edit is None:
+        with SimulatedAccount(REPO / "template.yaml") as account:
+            yield account
+        return
+    with template_variant(edit) as path, SimulatedAccount(path) as account:
+        yield account
+
+
+def test_every_alarm_set_to_alarm_delivers_one_message_to_the_alerts_topic() -> None:
+    with deployed() as account:
+        alerts = alerts_queue(account)
+        ids = alarm_ids(account)
+        assert {"CycleFailedAlarm", "CycleTimedOutAlarm", "ChangesRejectedAlarm", "PlanShortfallsAlarm"} <= set(ids)
+        assert "ReminderDeadLetterAlarm" in ids
+        for logical_id in ids:
+            set_alarm(account, logical_id)
+            (delivered,) = alerts()
+            body = json.loads(delivered["Message"])
+            assert (body["AlarmName"], body["NewStateValue"], body["OldStateValue"]) == (
+                account.physical_id(logical_id),
+                "ALARM",
+                "OK",
+            )
+            assert delivered["Subject"].startswith(f'ALARM: "{account.physical_id(logical_id)}"')
+        assert cloudwatch.failed_actions(ACCOUNT_ID, account.region) == []
+        # Setting ALARM again is no change of state: nothing more is sent.
+        set_alarm(account, ids[0])
+        assert alerts() == []
+
+
+def without_sid(resource: str, sid: str, path: tuple[str, ...]) -> Callable[[dict[str, Any]], None]:
+    def edit(document: dict[str, Any]) -> None:
+        node: Any = document["Resources"][resource]["Properties"]
+        for key in path:
+            node = node[key]
+        before = len(node)
+        node[:] = [statement for statement in node if statement.get("Sid") != sid]
+        assert len(node) == before - 1, f"{resource} has no statement {sid}"
+
+    return edit
+
+
+def assert_delivery_refused(account: SimulatedAccount) -> None:
+    alerts = alerts_queue(account)
+    set_alarm(account, "CycleFailedAlarm")
+    assert alerts() == []  # a lost alert
+    history = account.client("cloudwatch").describe_alarm_history(
+        AlarmName=account.physical_id("CycleFailedAlarm"), HistoryItemType="Action"
+    )["AlarmHistoryItems"]
+    (item,) = history
+    topic = account.physical_id("AlertsTopic")
+    assert item["HistorySummary"].startswith(f"Failed to execute action {topic}. Received error:")
+
+
+def test_without_the_topic_policy_statement_for_alarms_the_alert_is_lost_and_the_history_says_so() -> None:
+    edit = without_sid("AlertsTopicPolicy", "AlarmsPublish", ("PolicyDocument", "Statement"))
+    with deployed(edit) as account:
+        assert_delivery_refused(account)
+
+
+def test_without_the_key_policy_statement_for_alarms_the_alert_is_lost_and_the_history_says_so() -> None:
+    edit = without_sid("AlertsKey", "AlarmsPublishToTopic", ("KeyPolicy", "Statement"))
+    with deployed(edit) as account:
+        assert_delivery_refused(account)
+        (failed,) = cloudwatch.failed_actions(ACCOUNT_ID, account.region)
+        assert "key policy" in json.loads(failed.data)["simulatorReason"]
