@@ -8,6 +8,7 @@ call (its ARN derivation is AWS's stand-in and never reads tagpatch), against th
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -165,12 +166,23 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
             Resources=[instance_id(account, "b")], Tags=[{"Key": "Maintenance Window", "Value": "scan-daily"}]
         )
         results.append(run_ok(account))
-        # A failing cycle exercises ReportFailure: without its bucket, Discovery cannot save the inventory.
-        bucket, s3 = account.artifact_bucket, account.client("s3")
-        versions = s3.list_object_versions(Bucket=bucket)
-        for item in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
-            s3.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
-        s3.delete_bucket(Bucket=bucket)
+        # Two starts whose listings lag: the second's lease write is refused and it reads the holder.
+        before_race = account.recorder.snapshot()
+        account.lag_execution_listings(3600)
+        sfn = account.client("stepfunctions")
+        racing = [
+            sfn.start_execution(stateMachineArn=account.state_machine_arn, name=name, input="{}")["executionArn"]
+            for name in ("race-1", "race-2")
+        ]
+        while any(sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" for arn in racing):
+            time.sleep(0.05)
+        assert sorted(sfn.describe_execution(executionArn=arn)["status"] for arn in racing) == ["FAILED", "SUCCEEDED"]
+        account.clear_faults()
+        after_race = account.recorder.snapshot()
+        for function, counts in after_race.items():
+            calls.setdefault(function, Counter()).update(counts - before_race.get(function, Counter()))
+        # A failing cycle exercises ReportFailure: Discovery is refused the instance listing.
+        account.fail_next("ec2", "DescribeInstances", "UnauthorizedOperation", times=1, status=403)
         failed = account.run_cycle({})
         assert failed.status == "FAILED"
         results.append(failed)
