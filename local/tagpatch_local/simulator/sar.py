@@ -117,7 +117,10 @@ def _definition(service: str, lowered_name: str) -> ActionDefinition:
 def action(qualified: str) -> ActionDefinition:
     """`service:Action` (any case) as the SAR defines it; UnknownActionError if it has no such action."""
     service, _, name = qualified.partition(":")
-    return _definition(service.lower(), name.lower())
+    try:
+        return _definition(service.lower(), name.lower())
+    except UnknownActionError:
+        raise UnknownActionError(f"the Service Authorization Reference ({SOURCE}) has no action {qualified}") from None
 
 
 def exists(qualified: str) -> bool:
