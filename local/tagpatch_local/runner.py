@@ -49,8 +49,9 @@ ACCOUNT_ID: Final = "123456789012"
 DEFAULT_REGION: Final = "us-east-1"
 MOTO_CONFIG: Final[Any] = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 READ_PREFIXES: Final = ("Describe", "Get", "List", "Head", "Lookup", "Search")
-# Writes that are the cycle's own output rather than changes to the account's patching setup.
-ARTIFACT_WRITES: Final = frozenset({"s3:PutObject", "sns:Publish", "sns:PublishBatch"})
+# Writes that are the cycle's own output rather than changes to the account's patching setup
+# (s3:DeleteObject: only the cycle lease, released at the end of every cycle).
+ARTIFACT_WRITES: Final = frozenset({"s3:PutObject", "s3:DeleteObject", "sns:Publish", "sns:PublishBatch"})
 # Local runs have no X-Ray daemon; everything else about the environment is the template's.
 LOCAL_ENVIRONMENT: Final = {"POWERTOOLS_TRACE_DISABLED": "true"}
 # The runner's own credentials: the account's root, which the simulated IAM does not restrict.
@@ -683,6 +684,7 @@ class SimulatedAccount(_Clients):
         if self._faults is not None:
             self._faults.uninstall()
             self._faults = None
+        simulator.stepfunctions.set_listing_lag(ACCOUNT_ID, self.region, 0)
         self.dispatcher.uninstall()
         if self._mock is not None:
             self._mock.stop()
@@ -1123,9 +1125,15 @@ class SimulatedAccount(_Clients):
         """
         self.faults.add_crash(_Crash(function, service, writes))
 
+    def lag_execution_listings(self, seconds: float) -> None:
+        """ListExecutions leaves out executions started less than `seconds` ago (eventual consistency),
+        until clear_faults()."""
+        simulator.stepfunctions.set_listing_lag(ACCOUNT_ID, self.region, seconds)
+
     def clear_faults(self) -> None:
         if self._faults is not None:
             self._faults.clear()
+        simulator.stepfunctions.set_listing_lag(ACCOUNT_ID, self.region, 0)
 
     def use_policy(self, path: Path) -> None:
         """Point every function that reads the patch policy at another file (a scenario's policy edit)."""

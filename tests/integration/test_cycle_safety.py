@@ -101,6 +101,53 @@ def test_two_executions_started_at_once_reconcile_once(account: SimulatedAccount
     assert ssm_write_count(account, before) == 0
 
 
+def _run_together(account: SimulatedAccount, names: tuple[str, ...]) -> dict[str, Any]:
+    sfn = account.client("stepfunctions")
+    arns = [
+        sfn.start_execution(stateMachineArn=account.state_machine_arn, name=name, input="{}")["executionArn"]
+        for name in names
+    ]
+    deadline = time.monotonic() + 600
+    while any(sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" for arn in arns):
+        assert time.monotonic() < deadline, "executions still running"
+        time.sleep(0.05)
+    return {arn: sfn.describe_execution(executionArn=arn) for arn in arns}
+
+
+def test_two_starts_whose_listings_lag_still_let_exactly_one_cycle_through(account: SimulatedAccount) -> None:
+    # ListExecutions is eventually consistent: the schedule's retry can start a second execution that
+    # neither lists the first nor is listed by it. The cycle lease in S3 still lets only one through.
+    account.seed([instance("web", "sun-0200"), instance("db", "tue-2330", os="UBUNTU")])
+    account.lag_execution_listings(3600)
+    ended = _run_together(account, ("scheduled", "scheduled-retry"))
+    assert sorted(description["status"] for description in ended.values()) == ["FAILED", "SUCCEEDED"]
+    (loser,) = [description for description in ended.values() if description["status"] == "FAILED"]
+    (winner,) = [description for description in ended.values() if description["status"] == "SUCCEEDED"]
+    assert loser["error"] == "CycleAlreadyRunning"
+    assert winner["name"] in loser["cause"]
+    entered = [
+        event["stateEnteredEventDetails"]["name"]
+        for event in execution_history(account.client("stepfunctions"), loser["executionArn"])
+        if event["type"].endswith("StateEntered")
+    ]
+    assert entered == ["PrepareCycle"]
+    names = [w["Name"] for w in account.client("ssm").describe_maintenance_windows()["WindowIdentities"]]
+    assert sorted(names) == sorted(set(names)) and len(names) == 2
+    # The winner released the lease at its end, so the next cycle runs (and writes nothing).
+    before = account.recorder.snapshot()
+    run_ok(account)
+    assert ssm_write_count(account, before) == 0
+
+
+def test_a_failed_cycle_releases_the_lease(account: SimulatedAccount) -> None:
+    account.seed([instance("web", "sun-0200")])
+    account.fail_next("ec2", "DescribeInstances", code="UnauthorizedOperation", status=403, times=1)
+    failed = account.run_cycle()
+    assert failed.status == "FAILED" and failed.error != "CycleAlreadyRunning"
+    account.clear_faults()
+    run_ok(account)
+
+
 def test_an_execution_started_after_the_first_one_ended_runs(account: SimulatedAccount) -> None:
     account.seed([instance("web", "sun-0200")])
     run_ok(account)

@@ -139,16 +139,23 @@ class UnfilledArnError(SimulatorError):
     """An ARN format's placeholder has no value in the request."""
 
 
+@functools.cache
+def _arn_parts(arn_format: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The format's literal text and its placeholders, alternating (literal, name, literal, ...)."""
+    pieces = _PLACEHOLDER.split(arn_format)
+    return tuple(pieces[0::2]), tuple(pieces[1::2])
+
+
 def fill_arn(arn_format: str, values: Mapping[str, str]) -> str:
     """The SAR's ARN format with each `${Placeholder}` filled from `values`."""
-
-    def fill(match: re.Match[str]) -> str:
-        value = values.get(match.group(1))
+    literals, names = _arn_parts(arn_format)
+    filled = [literals[0]]
+    for name, literal in zip(names, literals[1:], strict=True):
+        value = values.get(name)
         if not value:
-            raise UnfilledArnError(f"no value for ${{{match.group(1)}}} in {arn_format}")
-        return value
-
-    return _PLACEHOLDER.sub(fill, arn_format)
+            raise UnfilledArnError(f"no value for ${{{name}}} in {arn_format}")
+        filled += [value, literal]
+    return "".join(filled)
 
 
 @functools.lru_cache(maxsize=4096)
