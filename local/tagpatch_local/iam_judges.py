@@ -213,12 +213,10 @@ def _as_list(value: Any) -> list[Any]:
 
 def _expand(pattern: str) -> list[sar.ActionDefinition]:
     """The SAR actions an Action pattern names (`*` and `?` wildcards)."""
-    from policy_sentry.querying.actions import get_actions_for_service  # noqa: PLC0415
-
     service, _, name = pattern.partition(":")
     if not any(c in name for c in "*?"):
         return [sar.action(pattern)] if sar.exists(pattern) else []
-    names = get_actions_for_service(service.lower())
+    names = sar.action_names(service)
     return [sar.action(n) for n in names if fnmatch.fnmatchcase(n.partition(":")[2].lower(), name.lower())]
 
 

