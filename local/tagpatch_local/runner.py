@@ -233,6 +233,30 @@ def _signing_as(credentials: Mapping[str, str]) -> Iterator[None]:
             session.set_credentials(ROOT_CREDENTIALS["aws_access_key_id"], ROOT_CREDENTIALS["aws_secret_access_key"])
 
 
+class _FunctionLogs(io.TextIOBase):
+    """A function's stdout as Lambda ships it to CloudWatch Logs: written to the run's log, and each
+    embedded-metric-format line (Powertools Metrics) extracted into CloudWatch metrics, as CloudWatch
+    Logs does, so the alarms that watch them evaluate (simulator.cloudwatch.put_emf)."""
+
+    def __init__(self, log: TextIO, region: str) -> None:
+        self.log = log
+        self.region = region
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        if self._pending or '"_aws"' in text:
+            self._pending += text
+            while "\n" in self._pending:
+                line, self._pending = self._pending.split("\n", 1)
+                if '"_aws"' in line:
+                    simulator.cloudwatch.put_emf(ACCOUNT_ID, self.region, line)
+        return len(text)
+
+    def flush(self) -> None:
+        self.log.flush()
+
+
 class LambdaDispatcher:
     """Replaces moto's echoing LambdaSimpleBackend.invoke with a call into the real handler."""
 
@@ -245,6 +269,7 @@ class LambdaDispatcher:
         self._original: Callable[..., Any] | None = None
         self.sts: Any = None  # the account's STS client (root credentials), set when it deploys
         self.runs: list[FunctionRun] = []
+        self.region = DEFAULT_REGION  # where the functions' metrics go (the account's Region)
         self.measure_memory = False  # tracemalloc slows handlers several times: benchmarks only
 
     def install(self) -> None:
@@ -321,7 +346,7 @@ class LambdaDispatcher:
         with (
             self._environment(function, credentials or {}),
             _signing_as(credentials) if credentials else contextlib.nullcontext(),
-            contextlib.redirect_stdout(self.log_stream),
+            contextlib.redirect_stdout(_FunctionLogs(self.log_stream, self.region)),
             warnings.catch_warnings(),
         ):
             # A handler that fails before adding a metric makes Powertools warn; the failure is reported.
@@ -598,6 +623,7 @@ class SimulatedAccount(_Clients):
         self.parameters = {**self.template.parameter_defaults(), **recorder_parameters, **(parameter_overrides or {})}
         self.recorder = CallRecorder()
         self.dispatcher = LambdaDispatcher(self.recorder, log_stream or io.StringIO())
+        self.dispatcher.region = region
         self.physical: dict[tuple[str, str | None], str] = {}
         self.state_machine_arn = ""
         self._mock: Any = None

@@ -41,13 +41,11 @@ IMPLIED: dict[str, set[str]] = {
 }
 # Functions that no cycle invokes: AWS Config and EventBridge do.
 OUTSIDE_CYCLES = frozenset({"ConfigTagRuleFunction", "ConfigNotifierFunction"})
-# Operations whose IAM action has another name.
-# SNS API Reference, PublishBatch: a batch is authorised as sns:Publish (there is no sns:PublishBatch action).
-ACTION_NAMES = {"s3:HeadObject": "s3:GetObject", "s3:ListObjectsV2": "s3:ListBucket", "sns:PublishBatch": "sns:Publish"}
 
 
 def iam_actions(call: str) -> set[str]:
-    return {ACTION_NAMES.get(call, call), *IMPLIED.get(call, set())}
+    # The simulator's table of operations whose IAM action has another name (one declaration).
+    return {iam.ACTION_NAMES.get(call, call), *IMPLIED.get(call, set())}
 
 
 def policy_documents(template: Template, logical_id: str, *, conditional: bool) -> list[dict[str, Any]]:

@@ -19,12 +19,14 @@ import time
 from typing import Any, Final
 
 from botocore.exceptions import ClientError
+from moto.cloudwatch.models import cloudwatch_backends
 from moto.stepfunctions.models import StepFunctionBackend
+from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (
     StateTaskServiceLambda,
 )
-from moto.stepfunctions.parser.backend.execution import Execution
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 
 from tagpatch_local.simulator import clock, iam
 from tagpatch_local.simulator.core import MARKER, moto_patch, service_model
@@ -144,3 +146,43 @@ def _install_invoke_authorisation() -> None:
 
     setattr(error_cause, MARKER, "stepfunctions: unmodelled Lambda errors are AWSLambdaException")
     StateTaskServiceLambda._error_cause_from_client_error = staticmethod(error_cause)  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------------------------------
+# Execution metrics
+#
+# Step Functions publishes AWS/States execution metrics per state machine (Step Functions Developer
+# Guide, "Metrics dimension for Step Functions executions": ExecutionsSucceeded, ExecutionsFailed,
+# ExecutionsAborted and ExecutionsTimedOut, dimension StateMachineArn), so alarms on them evaluate.
+
+EXECUTION_METRICS: Final = {
+    ExecutionStatus.SUCCEEDED: "ExecutionsSucceeded",
+    ExecutionStatus.FAILED: "ExecutionsFailed",
+    ExecutionStatus.ABORTED: "ExecutionsAborted",
+    ExecutionStatus.TIMED_OUT: "ExecutionsTimedOut",
+}
+
+
+@moto_patch
+def _install_execution_metrics() -> None:
+    original = BaseExecutionWorkerCommunication.terminated
+    if getattr(original, MARKER, None) is not None:
+        return
+
+    def terminated(self: Any) -> None:
+        original(self)
+        execution = self.execution
+        metric = EXECUTION_METRICS.get(execution.exec_status)
+        if metric is None:
+            return
+        datum = {
+            "MetricName": metric,
+            "Value": 1.0,
+            "Unit": "Count",
+            "Dimensions": [{"Name": "StateMachineArn", "Value": execution.state_machine_arn}],
+            "Timestamp": execution.stop_date,
+        }
+        cloudwatch_backends[execution.account_id][execution.region_name].put_metric_data("AWS/States", [datum])
+
+    setattr(terminated, MARKER, "stepfunctions: AWS/States execution metrics")
+    BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
