@@ -1,5 +1,6 @@
-"""PrepareCycle: validate the execution input, make sure no other cycle is running, and fix the
-cycle's evaluation time and artifact prefix."""
+"""PrepareCycle: validate the execution input, make sure no other cycle is running (ListExecutions,
+then the cycle lease, which holds when the listing lags: tagpatch.lease), and fix the cycle's
+evaluation time and artifact prefix."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tagpatch.aws import client
-from tagpatch.cycle import ensure_first_running, start_cycle
+from tagpatch.config import ArtifactConfig
+from tagpatch.cycle import ensure_first_running, parse_time, start_cycle
 from tagpatch.errors import CycleAlreadyRunning
+from tagpatch.lease import take_lease
 from tagpatch.observability import lambda_entry, logger, metrics
 
 EXECUTION_PAGE_SIZE: Final = 100
+ARTIFACTS = ArtifactConfig.from_env()
 
 
 @lambda_entry
@@ -39,6 +43,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     running = [execution for page in pages for execution in page["executions"]]
     try:
         ensure_first_running(running, execution_arn=cycle.execution_id, start_time=start_time)
+        # The listing may lag behind a start seconds ago; the lease's conditional write does not.
+        take_lease(ARTIFACTS.bucket, cycle.execution_id, parse_time(start_time, "start_time"))
     except CycleAlreadyRunning:
         metrics.add_metric(name="CyclesRefused", unit=MetricUnit.Count, value=1)
         raise

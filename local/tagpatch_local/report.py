@@ -29,6 +29,7 @@ from tagpatch.changes import DONE, applied_key
 from tagpatch.cycle import Cycle, iso_z
 from tagpatch.inventory import decode_jsonl_gz
 from tagpatch.reconcile import PAST_TENSE
+from tagpatch_local.outfiles import write_atomically, write_jsonl_atomically, write_text_atomically
 from tagpatch_local.runner import Account, CycleResult
 
 INSTANCE_FIELDS = (
@@ -193,6 +194,14 @@ def holds(account: Account, result: CycleResult) -> list[dict[str, Any]]:
     return list(json.loads(_artifact(account, windows["report_key"])).get("holds", []))
 
 
+def blocked_windows(account: Account, result: CycleResult) -> list[dict[str, Any]]:
+    """Windows the cycle left alone although the tags need them changed (window-report.json)."""
+    windows = (result.output or {}).get("windows")
+    if not windows:
+        return []
+    return list(json.loads(_artifact(account, windows["report_key"])).get("blocked_windows", []))
+
+
 def failures(result: CycleResult) -> list[dict[str, Any]]:
     """What did not happen: every window SSM rejected, and the execution's own error if it failed."""
     found: list[dict[str, Any]] = [
@@ -242,6 +251,7 @@ def summary_document(account: Account, result: CycleResult, instances: list[dict
         "patching": patching_summary(result),
         "problems": problems(account, result),
         "holds": holds(account, result),
+        "blocked_windows": blocked_windows(account, result),
         "failures": failures(result),
         "output": result.output,
     }
@@ -254,13 +264,13 @@ def write_outputs(
     out_dir.mkdir(parents=True, exist_ok=True)
     instances = instance_lines(account, result)
     summary = {**summary_document(account, result, instances), **(extra or {})}
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    _write_summary(out_dir, summary)
     _write_jsonl(out_dir / "instances.jsonl", instances)
     _write_jsonl(out_dir / "changes.jsonl", change_lines(account, result))
     _write_jsonl(out_dir / "patch-results.jsonl", patch_result_lines(account, result))
     validation = (result.output or {}).get("validation")
     if validation:
-        (out_dir / "tag-report.json").write_bytes(_artifact(account, validation["report_key"]))
+        write_atomically(out_dir / "tag-report.json", _artifact(account, validation["report_key"]))
     reminders = reminder_lines(account, result)
     _write_jsonl(out_dir / "reminders.jsonl", reminders)
     summary["reminders"] = dict(sorted(Counter(str(line["change"]) for line in reminders).items()))
@@ -272,7 +282,7 @@ def write_outputs(
         for owner, messages in received.items():
             _write_jsonl(folder / f"{owner_file_name(owner)}.jsonl", messages)
         summary["notifications_by_owner"] = {owner: len(messages) for owner, messages in received.items()}
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    _write_summary(out_dir, summary)
     if getattr(account, "config_recorder", False):
         lines = config_lines(account)
         _write_jsonl(out_dir / "config.jsonl", lines)
@@ -284,7 +294,7 @@ def write_outputs(
             "by_compliance": dict(sorted(Counter(str(line["compliance"]) for line in lines).items())),
             "notifications": len(notifications),
         }
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+        _write_summary(out_dir, summary)
     write_compliance(account, result, out_dir)
     return summary
 
@@ -339,16 +349,18 @@ def write_compliance(account: Account, result: CycleResult, out_dir: Path) -> No
     compliance = (result.output or {}).get("compliance")
     if not compliance:
         return
-    (out_dir / "report.html").write_bytes(_artifact(account, compliance["report_key"]))
+    write_atomically(out_dir / "report.html", _artifact(account, compliance["report_key"]))
     s3 = account.client("s3")
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=account.artifact_bucket, Prefix="compliance/"):
         for item in page.get("Contents", []):
             target = out_dir / str(item["Key"])
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(_artifact(account, str(item["Key"])))
+            write_atomically(target, _artifact(account, str(item["Key"])))
 
 
 def _write_jsonl(path: Path, lines: list[dict[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8") as stream:
-        for line in lines:
-            stream.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+    write_jsonl_atomically(path, lines)
+
+
+def _write_summary(out_dir: Path, summary: Mapping[str, Any]) -> None:
+    write_text_atomically(out_dir / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")

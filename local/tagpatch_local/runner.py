@@ -49,8 +49,9 @@ ACCOUNT_ID: Final = "123456789012"
 DEFAULT_REGION: Final = "us-east-1"
 MOTO_CONFIG: Final[Any] = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 READ_PREFIXES: Final = ("Describe", "Get", "List", "Head", "Lookup", "Search")
-# Writes that are the cycle's own output rather than changes to the account's patching setup.
-ARTIFACT_WRITES: Final = frozenset({"s3:PutObject", "sns:Publish", "sns:PublishBatch"})
+# Writes that are the cycle's own output rather than changes to the account's patching setup
+# (s3:DeleteObject: only the cycle lease, released at the end of every cycle).
+ARTIFACT_WRITES: Final = frozenset({"s3:PutObject", "s3:DeleteObject", "sns:Publish", "sns:PublishBatch"})
 # Local runs have no X-Ray daemon; everything else about the environment is the template's.
 LOCAL_ENVIRONMENT: Final = {"POWERTOOLS_TRACE_DISABLED": "true"}
 # The runner's own credentials: the account's root, which the simulated IAM does not restrict.
@@ -232,6 +233,30 @@ def _signing_as(credentials: Mapping[str, str]) -> Iterator[None]:
             session.set_credentials(ROOT_CREDENTIALS["aws_access_key_id"], ROOT_CREDENTIALS["aws_secret_access_key"])
 
 
+class _FunctionLogs(io.TextIOBase):
+    """A function's stdout as Lambda ships it to CloudWatch Logs: written to the run's log, and each
+    embedded-metric-format line (Powertools Metrics) extracted into CloudWatch metrics, as CloudWatch
+    Logs does, so the alarms that watch them evaluate (simulator.cloudwatch.put_emf)."""
+
+    def __init__(self, log: TextIO, region: str) -> None:
+        self.log = log
+        self.region = region
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        if self._pending or '"_aws"' in text:
+            self._pending += text
+            while "\n" in self._pending:
+                line, self._pending = self._pending.split("\n", 1)
+                if '"_aws"' in line:
+                    simulator.cloudwatch.put_emf(ACCOUNT_ID, self.region, line)
+        return len(text)
+
+    def flush(self) -> None:
+        self.log.flush()
+
+
 class LambdaDispatcher:
     """Replaces moto's echoing LambdaSimpleBackend.invoke with a call into the real handler."""
 
@@ -244,6 +269,7 @@ class LambdaDispatcher:
         self._original: Callable[..., Any] | None = None
         self.sts: Any = None  # the account's STS client (root credentials), set when it deploys
         self.runs: list[FunctionRun] = []
+        self.region = DEFAULT_REGION  # where the functions' metrics go (the account's Region)
         self.measure_memory = False  # tracemalloc slows handlers several times: benchmarks only
 
     def install(self) -> None:
@@ -320,7 +346,7 @@ class LambdaDispatcher:
         with (
             self._environment(function, credentials or {}),
             _signing_as(credentials) if credentials else contextlib.nullcontext(),
-            contextlib.redirect_stdout(self.log_stream),
+            contextlib.redirect_stdout(_FunctionLogs(self.log_stream, self.region)),
             warnings.catch_warnings(),
         ):
             # A handler that fails before adding a metric makes Powertools warn; the failure is reported.
@@ -597,6 +623,7 @@ class SimulatedAccount(_Clients):
         self.parameters = {**self.template.parameter_defaults(), **recorder_parameters, **(parameter_overrides or {})}
         self.recorder = CallRecorder()
         self.dispatcher = LambdaDispatcher(self.recorder, log_stream or io.StringIO())
+        self.dispatcher.region = region
         self.physical: dict[tuple[str, str | None], str] = {}
         self.state_machine_arn = ""
         self._mock: Any = None
@@ -657,6 +684,7 @@ class SimulatedAccount(_Clients):
         if self._faults is not None:
             self._faults.uninstall()
             self._faults = None
+        simulator.stepfunctions.set_listing_lag(ACCOUNT_ID, self.region, 0)
         self.dispatcher.uninstall()
         if self._mock is not None:
             self._mock.stop()
@@ -1097,9 +1125,15 @@ class SimulatedAccount(_Clients):
         """
         self.faults.add_crash(_Crash(function, service, writes))
 
+    def lag_execution_listings(self, seconds: float) -> None:
+        """ListExecutions leaves out executions started less than `seconds` ago (eventual consistency),
+        until clear_faults()."""
+        simulator.stepfunctions.set_listing_lag(ACCOUNT_ID, self.region, seconds)
+
     def clear_faults(self) -> None:
         if self._faults is not None:
             self._faults.clear()
+        simulator.stepfunctions.set_listing_lag(ACCOUNT_ID, self.region, 0)
 
     def use_policy(self, path: Path) -> None:
         """Point every function that reads the patch policy at another file (a scenario's policy edit)."""
@@ -1199,8 +1233,25 @@ class SimulatedAccount(_Clients):
             if counts - before.get(function, Counter())
         }
         result.function_runs = self.dispatcher.runs[runs_before:]
+        _release_finished_threads()
         _settle_long_lived_objects()
         return result
+
+
+def _release_finished_threads() -> None:
+    """Join the threads moto's Step Functions interpreter started and finished.
+
+    It keeps every thread it starts (one per state with a timeout, one per Map iteration) in a module
+    list and never joins them, so each cycle left about sixteen 8 MiB stacks mapped: a long scenario
+    ran out of address space. Joining a finished thread returns its stack.
+    """
+    from moto.stepfunctions.parser import utils as sfn_parser  # noqa: PLC0415 - moto's own module
+
+    threads = sfn_parser.TMP_THREADS
+    finished = [thread for thread in threads if not thread.is_alive()]
+    for thread in finished:
+        thread.join()
+    threads[:] = [thread for thread in threads if thread.is_alive()]
 
 
 def _settle_long_lived_objects() -> None:

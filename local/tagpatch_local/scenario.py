@@ -39,7 +39,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from tagpatch.errors import InvalidPatchExceptions
+from tagpatch.cycle import check_sane_time
+from tagpatch.errors import InvalidCycleInput, InvalidPatchExceptions
 from tagpatch.exceptions import parse_exceptions, read_exceptions_file
 from tagpatch_local.documents import DocPath, Document, InputError, load_document
 from tagpatch_local.fleet import FleetInstance, load_fleet, parse_fleet_in, parse_patch_in, parse_tags_in
@@ -128,6 +129,10 @@ def parse_start(value: object, where: str) -> datetime:
         raise ScenarioError(f"{where}: must be an ISO 8601 UTC time, e.g. 2026-11-29T01:00:00Z (got {value!r})")
     if moment.tzinfo is None or moment.utcoffset() != timedelta(0):
         raise ScenarioError(f"{where}: {value!s} must be in UTC, e.g. 2026-11-29T01:00:00Z")
+    try:
+        check_sane_time(moment, f"{value!s}")
+    except InvalidCycleInput as error:
+        raise ScenarioError(f"{where}: {error}") from error
     return moment.astimezone(UTC)
 
 

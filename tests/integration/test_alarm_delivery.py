@@ -12,7 +12,7 @@ from typing import Any
 from tagpatch_local.runner import ACCOUNT_ID, SimulatedAccount
 from tagpatch_local.simulator import cloudwatch
 
-from .support import template_variant
+from .support import instance, run_ok, run_with_rejected_windows, template_variant
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -116,3 +116,27 @@ def test_without_the_key_policy_statement_for_alarms_the_alert_is_lost_and_the_h
         assert_delivery_refused(account)
         (failed,) = cloudwatch.failed_actions(ACCOUNT_ID, account.region)
         assert "key policy" in json.loads(failed.data)["simulatorReason"]
+
+
+def alarm_names(messages: list[dict[str, Any]]) -> list[str]:
+    return sorted(json.loads(m["Message"])["AlarmName"] for m in messages if m.get("Subject", "").startswith("ALARM"))
+
+
+def test_a_cycle_whose_window_ssm_rejects_raises_its_alarms_from_the_metrics_it_emits() -> None:
+    # No SetAlarmState: ReportFailure's ChangesRejected metric (an EMF log line) and Step Functions'
+    # ExecutionsFailed reach the alarms, which notify the alerts topic through its policies.
+    with deployed() as account:
+        account.seed([instance("web", "sun-0200")])
+        alerts = alerts_queue(account)
+        run_ok(account)
+        assert alarm_names(alerts()) == []  # a good cycle: PlanShortfalls 0, nothing failed
+        account.fail_next("ssm", "UpdateMaintenanceWindow", "ValidationException", times=1, status=400)
+        account.client("ssm").update_maintenance_window(
+            WindowId=account.client("ssm").describe_maintenance_windows()["WindowIdentities"][0]["WindowId"],
+            Duration=5,
+        )
+        run_with_rejected_windows(account)
+        assert alarm_names(alerts()) == sorted(
+            account.physical_id(logical_id) for logical_id in ("ChangesRejectedAlarm", "CycleFailedAlarm")
+        )
+        assert cloudwatch.failed_actions(ACCOUNT_ID, account.region) == []

@@ -98,6 +98,26 @@ CASES: list[tuple[str, Callable[[Path], None], tuple[str, ...], tuple[str, ...]]
         ("exceptions.yaml: line 3: byte 0xe9 is not UTF-8",),
     ),
     (
+        "input-now-before-2000",
+        nothing,
+        ("--input", '{"now": "1999-12-31T00:00:00Z"}'),
+        ("--input: now '1999-12-31T00:00:00Z' is outside 2000-01-01 to 2100-01-01",),
+    ),
+    ("now-after-2100", nothing, ("--now", "2150-01-01T00:00:00Z"), ("--now: 2150-01-01T00:00:00Z is outside 2000",)),
+    ("now-year-one", nothing, ("--now", "0001-01-01T00:00:00Z"), ("--now: 0001-01-01T00:00:00Z is outside 2000",)),
+    (
+        "now-and-input-now-disagree",
+        nothing,
+        ("--now", "2026-11-29T03:00:00Z", "--input", '{"now": "2026-12-01T00:00:00Z"}'),
+        ("--now 2026-11-29T03:00:00Z and the input's now 2026-12-01T00:00:00Z disagree",),
+    ),
+    (
+        "scenario-start-1970",
+        write("old.yaml", "fleet: fleet.yaml\nstart: 1970-01-01T00:00:00Z\ncycles: [{name: one}]\n"),
+        ("--scenario", "old.yaml"),
+        ("old.yaml: start (line 2): 1970-01-01T00:00:00Z is outside 2000-01-01 to 2100-01-01",),
+    ),
+    (
         "scenario-exception-fifo",
         named_pipe("exceptions.yaml"),
         ("--scenario", "scenario.yaml"),
@@ -133,3 +153,30 @@ def test_a_scenarios_adds_share_the_fleets_cap(work: Path) -> None:
     (work / "adds.yaml").write_text("fleet: fleet.yaml\ncycles:\n  - name: one\n    edits:\n" + adds)
     completed = tagpatch("--scenario", "adds.yaml", "--out", "out", cwd=work, timeout=120)
     assert_refused(completed, "adds.yaml: cycles[0].edits[1].add.generate.count (line 6): ", "120,001 instances")
+
+
+# --- --out ------------------------------------------------------------------------------------------
+
+
+def test_an_out_path_too_long_for_the_system_is_refused(work: Path) -> None:
+    completed = tagpatch("--fleet", "fleet.yaml", "--out", "x" * 5000, cwd=work, timeout=60)
+    assert_refused(completed, "--out xxx", "File name too long")
+
+
+@pytest.mark.parametrize(
+    "link",
+    ["summary.json", "lambda.log", "compliance", "notifications", "01-first/summary.json", "01-first/compliance"],
+)
+def test_force_never_writes_through_a_symbolic_link(work: Path, link: str) -> None:
+    outside = work / "outside"
+    outside.mkdir()
+    (outside / "victim.txt").write_text("keep me")
+    out = work / "out"
+    (out / link).parent.mkdir(parents=True, exist_ok=True)
+    (out / "notes.txt").write_text("mine")
+    target = outside if "." not in Path(link).name else outside / "victim.txt"
+    (out / link).symlink_to(target)
+    completed = tagpatch("--fleet", "fleet.yaml", "--out", "out", "--force", cwd=work, timeout=60)
+    assert_refused(completed, f"--out out: {link} is a symbolic link")
+    assert sorted(path.name for path in outside.iterdir()) == ["victim.txt"]
+    assert (outside / "victim.txt").read_text() == "keep me"

@@ -101,6 +101,53 @@ def test_two_executions_started_at_once_reconcile_once(account: SimulatedAccount
     assert ssm_write_count(account, before) == 0
 
 
+def _run_together(account: SimulatedAccount, names: tuple[str, ...]) -> dict[str, Any]:
+    sfn = account.client("stepfunctions")
+    arns = [
+        sfn.start_execution(stateMachineArn=account.state_machine_arn, name=name, input="{}")["executionArn"]
+        for name in names
+    ]
+    deadline = time.monotonic() + 600
+    while any(sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" for arn in arns):
+        assert time.monotonic() < deadline, "executions still running"
+        time.sleep(0.05)
+    return {arn: sfn.describe_execution(executionArn=arn) for arn in arns}
+
+
+def test_two_starts_whose_listings_lag_still_let_exactly_one_cycle_through(account: SimulatedAccount) -> None:
+    # ListExecutions is eventually consistent: the schedule's retry can start a second execution that
+    # neither lists the first nor is listed by it. The cycle lease in S3 still lets only one through.
+    account.seed([instance("web", "sun-0200"), instance("db", "tue-2330", os="UBUNTU")])
+    account.lag_execution_listings(3600)
+    ended = _run_together(account, ("scheduled", "scheduled-retry"))
+    assert sorted(description["status"] for description in ended.values()) == ["FAILED", "SUCCEEDED"]
+    (loser,) = [description for description in ended.values() if description["status"] == "FAILED"]
+    (winner,) = [description for description in ended.values() if description["status"] == "SUCCEEDED"]
+    assert loser["error"] == "CycleAlreadyRunning"
+    assert winner["name"] in loser["cause"]
+    entered = [
+        event["stateEnteredEventDetails"]["name"]
+        for event in execution_history(account.client("stepfunctions"), loser["executionArn"])
+        if event["type"].endswith("StateEntered")
+    ]
+    assert entered == ["PrepareCycle"]
+    names = [w["Name"] for w in account.client("ssm").describe_maintenance_windows()["WindowIdentities"]]
+    assert sorted(names) == sorted(set(names)) and len(names) == 2
+    # The winner released the lease at its end, so the next cycle runs (and writes nothing).
+    before = account.recorder.snapshot()
+    run_ok(account)
+    assert ssm_write_count(account, before) == 0
+
+
+def test_a_failed_cycle_releases_the_lease(account: SimulatedAccount) -> None:
+    account.seed([instance("web", "sun-0200")])
+    account.fail_next("ec2", "DescribeInstances", code="UnauthorizedOperation", status=403, times=1)
+    failed = account.run_cycle()
+    assert failed.status == "FAILED" and failed.error != "CycleAlreadyRunning"
+    account.clear_faults()
+    run_ok(account)
+
+
 def test_an_execution_started_after_the_first_one_ended_runs(account: SimulatedAccount) -> None:
     account.seed([instance("web", "sun-0200")])
     run_ok(account)
@@ -147,8 +194,12 @@ def test_a_window_ssm_rejects_ends_the_cycle_failed_and_says_so(monkeypatch: pyt
         tue = ssm_windows(account)["tagpatch-tue-2330"]
         assert len(window_targets(account, tue["WindowId"])) == 1
         assert len(registrations(account)) == 2
-        # The alert names the window and SSM's reason.
-        (alert,) = drain()
+        # The alert names the window and SSM's reason; the alarms on the metrics the failed cycle
+        # emitted (ChangesRejected, AWS/States ExecutionsFailed) notify the same topic.
+        messages = drain()
+        (alert,) = [m for m in messages if not m["Subject"].startswith("ALARM")]
+        raised = sorted(json.loads(m["Message"])["AlarmName"] for m in messages if m["Subject"].startswith("ALARM"))
+        assert raised == ["tagpatch-local-ChangesRejectedAlarm", "tagpatch-local-CycleFailedAlarm"]
         assert alert["Subject"] == "tagpatch cycle failed in ApplyWindowChanges"
         assert "Error: WindowChangesRejected" in alert["Message"]
         rejected = [line for line in alert["Message"].splitlines() if line.startswith("- tagpatch-sun-0200: ")]
@@ -246,3 +297,69 @@ def test_a_mass_untag_does_not_deregister_every_patch_group(account: SimulatedAc
     assert any(p["kind"] == "registration" and "safety limit" in p["reason"] for p in reported(account, blocked))
     run_ok(account, {"allow_mass_deletion": True})
     assert registrations(account) == {}
+
+
+# --- a blocked window is never silent (issue #21) -------------------------------------------------------
+
+
+def test_a_window_whose_name_is_taken_by_someone_else_is_a_counted_shortfall_named_in_the_summary() -> None:
+    log = io.StringIO()
+    with SimulatedAccount(REPO / "template.yaml", log_stream=log) as account:
+        account.client("ssm").create_maintenance_window(
+            Name="tagpatch-sun-0200",
+            Schedule="cron(0 2 ? * SUN *)",
+            Duration=2,
+            Cutoff=1,
+            AllowUnassociatedTargets=True,
+        )
+        account.seed([instance("web", "sun-0200", name="a"), instance("db", "tue-2330", name="b")])
+        result = run_ok(account)
+        assert metric_values(log.getvalue(), "PlanShortfalls") == [1.0]
+        assert result.output is not None and result.output["windows"]["blocked_windows"] == 1
+        summary = summary_document(account, result, [])
+        (blocked,) = summary["blocked_windows"]
+        assert blocked["name"] == "tagpatch-sun-0200" and "not tagged tagpatch:managed=true" in blocked["reason"]
+
+
+def test_windows_the_safety_limit_keeps_are_each_a_counted_shortfall(account: SimulatedAccount) -> None:
+    keep = instance("web", "sun-0200")
+    others = [instance(f"g{i}", f"cron(0 {i} ? * MON *)", name=f"gone-{i}") for i in range(4)]
+    account.seed([keep, *others])
+    run_ok(account)
+    ec2 = account.client("ec2")
+    names = {f"gone-{i}" for i in range(4)}
+    gone = [
+        item["InstanceId"]
+        for reservation in ec2.describe_instances()["Reservations"]
+        for item in reservation["Instances"]
+        if {tag["Key"]: tag["Value"] for tag in item.get("Tags", [])}.get("Name") in names
+    ]
+    ec2.terminate_instances(InstanceIds=gone)
+    blocked = run_ok(account)
+    assert blocked.output is not None and blocked.output["windows"]["blocked_windows"] == 4
+    summary = summary_document(account, blocked, [])
+    assert len(summary["blocked_windows"]) == 4
+    assert all("safety limit" in item["reason"] for item in summary["blocked_windows"])
+
+
+def test_an_operators_tagpatch_backup_task_survives_in_an_owned_window(account: SimulatedAccount) -> None:
+    account.seed([instance("web", "sun-0200", name="a")])
+    run_ok(account)
+    ssm = account.client("ssm")
+    window_id = ssm_windows(account)["tagpatch-sun-0200"]["WindowId"]
+    (target,) = window_targets(account, window_id)
+    backup = ssm.register_task_with_maintenance_window(
+        WindowId=window_id,
+        Name="tagpatch-backup",
+        Description="tagpatch backup of /data",
+        TaskArn="AWS-RunShellScript",
+        TaskType="RUN_COMMAND",
+        Targets=[{"Key": "WindowTargetIds", "Values": [target["WindowTargetId"]]}],
+        TaskInvocationParameters={"RunCommand": {"Parameters": {"commands": ["backup /data"]}}},
+        MaxConcurrency="1",
+        MaxErrors="1",
+    )["WindowTaskId"]
+    rerun = run_ok(account)
+    tasks = {t["WindowTaskId"]: t["Name"] for t in ssm.describe_maintenance_window_tasks(WindowId=window_id)["Tasks"]}
+    assert tasks[backup] == "tagpatch-backup"
+    assert [call for call in rerun.write_calls if call.startswith(SSM_WRITES)] == []  # and nothing else changed

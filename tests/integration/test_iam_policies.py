@@ -8,6 +8,7 @@ call (its ARN derivation is AWS's stand-in and never reads tagpatch), against th
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,13 +41,11 @@ IMPLIED: dict[str, set[str]] = {
 }
 # Functions that no cycle invokes: AWS Config and EventBridge do.
 OUTSIDE_CYCLES = frozenset({"ConfigTagRuleFunction", "ConfigNotifierFunction"})
-# Operations whose IAM action has another name.
-# SNS API Reference, PublishBatch: a batch is authorised as sns:Publish (there is no sns:PublishBatch action).
-ACTION_NAMES = {"s3:HeadObject": "s3:GetObject", "s3:ListObjectsV2": "s3:ListBucket", "sns:PublishBatch": "sns:Publish"}
 
 
 def iam_actions(call: str) -> set[str]:
-    return {ACTION_NAMES.get(call, call), *IMPLIED.get(call, set())}
+    # The simulator's table of operations whose IAM action has another name (one declaration).
+    return {iam.ACTION_NAMES.get(call, call), *IMPLIED.get(call, set())}
 
 
 def policy_documents(template: Template, logical_id: str, *, conditional: bool) -> list[dict[str, Any]]:
@@ -165,12 +164,23 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
             Resources=[instance_id(account, "b")], Tags=[{"Key": "Maintenance Window", "Value": "scan-daily"}]
         )
         results.append(run_ok(account))
-        # A failing cycle exercises ReportFailure: without its bucket, Discovery cannot save the inventory.
-        bucket, s3 = account.artifact_bucket, account.client("s3")
-        versions = s3.list_object_versions(Bucket=bucket)
-        for item in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
-            s3.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
-        s3.delete_bucket(Bucket=bucket)
+        # Two starts whose listings lag: the second's lease write is refused and it reads the holder.
+        before_race = account.recorder.snapshot()
+        account.lag_execution_listings(3600)
+        sfn = account.client("stepfunctions")
+        racing = [
+            sfn.start_execution(stateMachineArn=account.state_machine_arn, name=name, input="{}")["executionArn"]
+            for name in ("race-1", "race-2")
+        ]
+        while any(sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" for arn in racing):
+            time.sleep(0.05)
+        assert sorted(sfn.describe_execution(executionArn=arn)["status"] for arn in racing) == ["FAILED", "SUCCEEDED"]
+        account.clear_faults()
+        after_race = account.recorder.snapshot()
+        for function, counts in after_race.items():
+            calls.setdefault(function, Counter()).update(counts - before_race.get(function, Counter()))
+        # A failing cycle exercises ReportFailure: Discovery is refused the instance listing.
+        account.fail_next("ec2", "DescribeInstances", "UnauthorizedOperation", times=1, status=403)
         failed = account.run_cycle({})
         assert failed.status == "FAILED"
         results.append(failed)

@@ -188,19 +188,19 @@ def test_a_failing_state_is_reported_on_the_alerts_topic_with_the_input_kept(acc
     account.client("sns").subscribe(
         TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
     )
-    # Discovery cannot write its inventory once the bucket is gone.
-    account.client("s3").delete_bucket(Bucket=account.artifact_bucket)
+    # Discovery is refused the instance listing (a permission taken away).
+    account.fail_next("ec2", "DescribeInstances", "UnauthorizedOperation", times=1, status=403)
 
     result = account.run_cycle({"mode": "plan"})
 
     assert result.status == "FAILED"
-    assert result.error == "NoSuchBucket" or "NoSuchBucket" in (result.cause or "")
+    assert result.error == "UnauthorizedOperation" or "UnauthorizedOperation" in (result.cause or "")
     messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1)["Messages"]
     body = messages[0]["Body"]
     assert "failed in state Discovery" in body
-    assert "NoSuchBucket" in body
+    assert "UnauthorizedOperation" in body
     entered = [e["stateEnteredEventDetails"]["name"] for e in result.events if "stateEnteredEventDetails" in e]
-    assert entered[-3:] == ["DiscoveryFailed", "ReportFailure", "CycleFailed"]
+    assert entered[-4:] == ["DiscoveryFailed", "ReportFailure", "ReleaseAfterFailure", "CycleFailed"]
     # The failure handler received the original cycle, not just the error.
     report_input = next(
         json.loads(e["stateEnteredEventDetails"]["input"])

@@ -151,10 +151,32 @@ def test_a_reminder_the_role_may_not_publish_goes_to_the_dead_letter_queue(accou
     assert account.drain_owner_notifications() == {"team-data": [], "team-web": []}
 
 
+def test_a_reminder_whose_topic_key_does_not_admit_the_role_goes_to_the_dead_letter_queue(
+    account: SimulatedAccount,
+) -> None:
+    # Scheduler publishes with the role's identity policy AND the topic key's policy: the role's own
+    # kms:GenerateDataKey grant counts only while the key policy delegates to the account.
+    run_ok(account)
+    kms = account.client("kms")
+    key = account.physical_id("AlertsKey")
+    policy = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+    (delegation,) = [s for s in policy["Statement"] if s["Sid"] == "AccountAdministers"]
+    delegation["Principal"] = {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:role/key-administrator"}
+    kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
+    account.advance(timedelta(days=1))  # the two 72-hour reminders fall due
+    failed = [d for d in scheduler.deliveries(ACCOUNT_ID, account.region) if not d.delivered]
+    assert len(failed) == 2 and all("KMSAccessDenied" in str(d.error) for d in failed)
+    dead = account.client("sqs").receive_message(
+        QueueUrl=account.physical_id("ReminderDeadLetterQueue"), MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )["Messages"]
+    assert [m["MessageAttributes"]["ERROR_CODE"]["StringValue"] for m in dead] == ["KMSAccessDenied"] * 2
+    assert account.drain_owner_notifications() == {"team-data": [], "team-web": []}
+
+
 def test_scheduler_refuses_what_aws_refuses(account: SimulatedAccount) -> None:
     client = account.client("scheduler")
     group = account.physical_id("ReminderScheduleGroup")
-    target = {
+    target: dict[str, str] = {
         "Arn": "arn:aws:scheduler:::aws-sdk:sns:publish",
         "RoleArn": "arn:aws:iam::123456789012:role/r",
         "Input": "{}",
@@ -171,11 +193,13 @@ def test_scheduler_refuses_what_aws_refuses(account: SimulatedAccount) -> None:
         }
         client.create_schedule(**request)
 
-    cases = [
+    cases: list[tuple[dict[str, Any], str, str]] = [
         ({"GroupName": "no-such-group"}, "ResourceNotFoundException", "Schedule group no-such-group does not exist"),
         ({"ScheduleExpression": "at(2026-12-01 00:00)"}, "ValidationException", "Invalid Schedule Expression"),
         ({"ScheduleExpression": "at(2026-11-25T11:00:00)"}, "ValidationException", "is in the past"),
         ({"Name": "has space"}, "ValidationException", "failed to satisfy constraint"),
+        # An Input over 256 KiB (see docs/simulator.md for what is known of Scheduler's limit).
+        ({"Target": {**target, "Input": json.dumps({"Message": "x" * 262_144})}}, "ValidationException", "Input"),
     ]
     for overrides, code, words in cases:
         with pytest.raises(ClientError) as raised:

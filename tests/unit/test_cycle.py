@@ -91,8 +91,9 @@ def test_all_keys_together() -> None:
 def test_artifact_prefix_is_zero_padded() -> None:
     cycle = start({"now": "2027-03-04T05:06:07Z"}, name="a")
     assert cycle.artifact_prefix == "runs/2027/03/04/a/"
-    # strftime's %Y is not zero-padded on glibc; the prefix must still be YYYY.
-    assert start({"now": "0999-01-02T00:00:00Z"}, name="a").artifact_prefix == "runs/0999/01/02/a/"
+    # A year before 1000 (which strftime's %Y would not pad) is now refused as outside the sane range.
+    with pytest.raises(InvalidCycleInput, match="is outside 2000-01-01 to 2100-01-01"):
+        start({"now": "0999-01-02T00:00:00Z"}, name="a")
 
 
 # --- rejected input -------------------------------------------------------------------------------
@@ -272,7 +273,7 @@ def test_any_offset_time_is_the_same_instant_in_utc(now: str) -> None:
     try:
         cycle = start({"now": now})
     except InvalidCycleInput as error:
-        assert "out of range once converted to UTC" in str(error)
+        assert "out of range once converted to UTC" in str(error) or "is outside 2000-01-01 to 2100-01-01" in str(error)
         return
     assert cycle.now == datetime.fromisoformat(now)
     assert cycle.now.tzinfo is UTC
@@ -332,3 +333,16 @@ def test_an_execution_not_yet_listed_uses_its_own_start_time() -> None:
     with pytest.raises(CycleAlreadyRunning):
         ensure_first_running([old], execution_arn="arn:new", start_time="2026-11-29T02:05:00Z")
     ensure_first_running([], execution_arn="arn:new", start_time="2026-11-29T02:05:00Z")
+
+
+@pytest.mark.parametrize(
+    "now", ["1999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "2100-01-01T00:00:01Z", "9999-12-31T00:00:00Z"]
+)
+def test_a_now_outside_a_sane_range_is_refused_before_anything_is_written(now: str) -> None:
+    with pytest.raises(InvalidCycleInput, match=re.escape(f"now {now!r} is outside 2000-01-01 to 2100-01-01")):
+        start_cycle({"now": now}, execution_id="e", execution_name="run", start_time="2026-11-29T02:00:00Z")
+
+
+@pytest.mark.parametrize("now", ["2000-01-01T00:00:00Z", "2099-12-31T23:59:59Z"])
+def test_a_now_at_the_range_edges_is_accepted(now: str) -> None:
+    assert start_cycle({"now": now}, execution_id="e", execution_name="run", start_time=now).now.year in (2000, 2099)

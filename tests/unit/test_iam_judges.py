@@ -119,3 +119,29 @@ def test_the_command_exits_1_on_a_finding_0_without_and_2_on_a_suppression_witho
     unreasoned = tmp_path / "unreasoned.yaml"
     unreasoned.write_text("suppressions:\n  - {judge: sar, code: RESOURCE_STAR, where: FnRole/p, reason: ''}\n")
     assert main([str(good), "--suppressions", str(unreasoned)]) == 2
+
+
+def test_a_role_must_grant_every_resource_type_the_sar_requires_for_an_action() -> None:
+    # Defect 2's shape: target updates granted on the window only. The SAR requires windowtarget too.
+    window_only = {"Sid": "W", "Effect": "Allow", "Action": "ssm:UpdateMaintenanceWindowTarget", "Resource": WINDOWS}
+    findings, _ = judge(template(window_only), [])
+    assert [(f.code, f.where) for f in findings if f.judge == "sar"] == [("REQUIRED_RESOURCE_NOT_GRANTED", "FnRole")]
+    assert "windowtarget" in findings[0].detail
+    targets = {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:windowtarget/*"}
+    member = {"Sid": "T", "Effect": "Allow", "Action": "ssm:UpdateMaintenanceWindowTarget", "Resource": targets}
+    findings, _ = judge(template(window_only, member), [])
+    assert codes(findings, "sar") == set()
+    # Where the API takes one of two types the SAR marks required, one is enough.
+    machine = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:m"}
+    listing = {"Sid": "L", "Effect": "Allow", "Action": "states:ListExecutions", "Resource": machine}
+    findings, _ = judge(template(listing), [])
+    assert codes(findings, "sar") == set()
+
+
+def test_a_policy_behind_a_condition_is_judged_whichever_way_the_condition_goes() -> None:
+    conditional = template(GOOD)
+    role = conditional["Resources"]["FnRole"]["Properties"]
+    bad = {"PolicyName": "q", "PolicyDocument": {"Version": "2012-10-17", "Statement": [BAD[0]]}}
+    role["Policies"] = [{"Fn::If": ["HasSomething", role["Policies"][0], bad]}]
+    findings, _ = judge(conditional, [])
+    assert ("UNKNOWN_ACTION", "NoSuchAction") in codes(findings, "sar")

@@ -12,6 +12,7 @@ import pytest
 from tagpatch.policy import parse_policy
 from tagpatch_local.cli import Marks, Progress, UsageError, earlier_run_files, exit_status, prepare_out_dir
 from tagpatch_local.documents import MAX_ALIAS_EXPANSION, InputError, parse_json, parse_yaml
+from tagpatch_local.outfiles import write_atomically, write_jsonl_atomically
 from tagpatch_local.plan_view import count_lines, has_pending_changes, render_changes
 from tagpatch_local.preflight import (
     MAX_PATCH_GROUPS_BYTES,
@@ -220,3 +221,41 @@ def test_marks_fall_back_to_ascii_and_map_iterations_are_named() -> None:
     progress({"type": "TaskStateExited", "timestamp": start + timedelta(seconds=2),
               "stateExitedEventDetails": {"name": "ApplyWindow", "output": '{"window": "w-2"}'}})  # fmt: skip
     assert out.getvalue().splitlines() == ["  > ApplyWindow w-1", "  > ApplyWindow w-2", "  ✓ ApplyWindow w-2 (2.00 s)"]
+
+
+# --- the output folder: unreadable, and written atomically (issue #21) -----------------------------
+
+
+def test_an_out_folder_that_cannot_be_listed_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Root reads any folder, so the refusal a user sees is made here by the listing itself failing.
+    (tmp_path / "out").mkdir()
+
+    def denied(self: Path) -> Any:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "iterdir", denied)
+    with pytest.raises(UsageError, match=r"--out .*out: cannot read it: Permission denied"):
+        earlier_run_files(tmp_path / "out", force=False)
+
+
+def test_a_file_is_replaced_whole_never_written_in_place(tmp_path: Path) -> None:
+    # A hard link shares the file's contents: writing in place would change the other name too.
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text("theirs")
+    target = tmp_path / "summary.json"
+    target.hardlink_to(elsewhere)
+    write_atomically(target, b"ours")
+    assert target.read_text() == "ours" and elsewhere.read_text() == "theirs"
+
+
+def test_a_write_that_fails_midway_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "changes.jsonl"
+    target.write_text("old\n")
+
+    def lines() -> Any:
+        yield {"a": 1}
+        raise RuntimeError("the report failed midway")
+
+    with pytest.raises(RuntimeError, match="midway"):
+        write_jsonl_atomically(target, lines())
+    assert target.read_text() == "old\n" and [path.name for path in tmp_path.iterdir()] == ["changes.jsonl"]

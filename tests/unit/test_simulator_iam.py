@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -22,6 +23,7 @@ from tagpatch_local.simulator.iam import (
     evaluate,
 )
 from tagpatch_local.simulator.sar import UnknownActionError
+from tagpatch_local.template import Template, resolve
 
 ACCOUNT = "123456789012"
 WINDOW_ARN = f"arn:aws:ssm:us-east-1:{ACCOUNT}:maintenancewindow/mw-0123456789abcdef0"
@@ -322,7 +324,7 @@ def test_an_action_without_resource_types_is_checked_on_star_and_others_never_ar
 
 
 def test_an_operation_the_sar_does_not_define_is_refused() -> None:
-    with pytest.raises(UnknownActionError):
+    with pytest.raises(UnknownActionError, match="has no action ssm:PatchEverything"):
         checks_for("ssm", "PatchEverything")
 
 
@@ -401,3 +403,39 @@ def test_a_target_update_granted_on_the_window_only_is_denied_on_the_target(acco
     both = {**window_only, "Resource": [windows, f"arn:aws:ssm:us-east-1:{ACCOUNT}:windowtarget/*"]}
     ssm = account["as_role"](both).client("ssm")
     ssm.update_maintenance_window_target(WindowId=account["window"], WindowTargetId=target, Name="new")
+
+
+def test_the_templates_member_grants_change_targets_of_owned_windows_only(account: dict[str, Any]) -> None:
+    # ApplyWindowChanges's statements as deployed: the windowtarget/* grant carries no tag condition
+    # (targets cannot be tagged), so ownership rests on the window's own check.
+    template = Template.load(Path(__file__).resolve().parents[2] / "template.yaml")
+    (policy,) = [
+        p for p in template.resources["ApplyWindowChangesFunction"]["Properties"]["Policies"] if "Statement" in p
+    ]
+    pseudo = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": ACCOUNT}
+    statements = resolve(policy["Statement"], lambda name, attribute: pseudo.get(name, f"arn:aws:s3:::{name.lower()}"))
+    ssm = account["as_role"](*statements).client("ssm")
+    root = boto3.client("ssm", **account["root"])
+    foreign = account["window"]
+    owned = root.create_maintenance_window(
+        Name="owned",
+        Schedule="cron(0 2 ? * SUN *)",
+        Duration=2,
+        Cutoff=1,
+        AllowUnassociatedTargets=False,
+        Tags=[{"Key": "tagpatch:managed", "Value": "true"}],
+    )["WindowId"]
+    targets = {
+        window: root.register_target_with_maintenance_window(
+            WindowId=window, ResourceType="INSTANCE", Targets=[{"Key": "tag:Patch Group", "Values": ["web"]}]
+        )["WindowTargetId"]
+        for window in (foreign, owned)
+    }
+    ssm.update_maintenance_window_target(WindowId=owned, WindowTargetId=targets[owned], Name="renamed")
+    error = error_of(
+        ssm.update_maintenance_window_target, WindowId=foreign, WindowTargetId=targets[foreign], Name="renamed"
+    )
+    assert f"on resource: arn:aws:ssm:us-east-1:{ACCOUNT}:maintenancewindow/{foreign} " in error["message"]
+    error = error_of(ssm.deregister_target_from_maintenance_window, WindowId=foreign, WindowTargetId=targets[foreign])
+    assert error["code"] == "AccessDeniedException"
+    ssm.deregister_target_from_maintenance_window(WindowId=owned, WindowTargetId=targets[owned])

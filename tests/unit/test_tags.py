@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -412,3 +413,27 @@ def test_untyped_junk_does_not_raise(tags: Any) -> None:
         None,  # type: ignore[arg-type]
     )
     assert result.instance_class == "missing_tags"
+
+
+# --- a one-off at() window already past can never run (issue #21) -----------------------------------
+
+NOW = datetime(2026, 11, 29, 6, tzinfo=UTC)
+
+
+def test_a_one_off_window_already_past_is_a_tag_problem_not_ready() -> None:
+    tags = {"Patch Group": "web", "Maintenance Window": "at(2026-11-28T02:00:00)"}
+    result = classify(facts(tags), WINDOWS, now=NOW)
+    assert result.instance_class == "invalid_tags"
+    assert "this window can never run" in joined(result) and "2026-11-28T02:00:00" in joined(result)
+
+
+def test_a_one_off_window_still_ahead_is_ready() -> None:
+    tags = {"Patch Group": "web", "Maintenance Window": "at(2026-11-29T07:00:00)"}
+    assert classify(facts(tags), WINDOWS, now=NOW).instance_class == "ready"
+
+
+def test_a_one_off_window_is_read_in_the_windows_time_zone() -> None:
+    # 02:00 in Los Angeles is 10:00 UTC: still ahead at 06:00 UTC.
+    tags = {"Patch Group": "web", "Maintenance Window": "at(2026-11-29T02:00:00)"}
+    assert classify(facts(tags), WINDOWS, now=NOW).instance_class == "invalid_tags"
+    assert classify(facts(tags), WINDOWS, now=NOW, timezone="America/Los_Angeles").instance_class == "ready"

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tagpatch.lease import LEASE_SECONDS
 from tagpatch_local.template import (
     SUB_PLACEHOLDER,
     FunctionSpec,
@@ -33,7 +34,8 @@ LAMBDA_TRANSIENT_ERRORS = frozenset(
     }
 )
 # PrepareCycle fails fast (bad input, or another cycle running); ReportFailure is the failure path.
-NOT_CAUGHT = frozenset({"PrepareCycle", "ReportFailure"})
+# ReportFailure and ReleaseAfterFailure are the failure path itself: each goes on to CycleFailed.
+NOT_CAUGHT = frozenset({"PrepareCycle", "ReportFailure", "ReleaseAfterFailure"})
 CYCLE_FUNCTIONS = frozenset(
     {
         "PrepareCycleFunction",
@@ -46,6 +48,7 @@ CYCLE_FUNCTIONS = frozenset(
         "PatchMonitoringFunction",
         "ComplianceExportFunction",
         "ReportFailureFunction",
+        "ReleaseCycleFunction",
     }
 )
 
@@ -104,7 +107,7 @@ def test_globals_environment_is_merged_into_every_function(functions: dict[str, 
     assert tag_validation["ARTIFACT_BUCKET"] == {"Ref": "ArtifactBucket"}
     assert tag_validation["PATCH_POLICY_PATH"] == "/opt/patch-policy.yaml"
     assert functions["ReportFailureFunction"].environment["ALERTS_TOPIC_ARN"] == {"Ref": "AlertsTopic"}
-    assert "ARTIFACT_BUCKET" not in functions["PrepareCycleFunction"].environment
+    assert "ALERTS_TOPIC_ARN" not in functions["PrepareCycleFunction"].environment
 
 
 def test_layers_are_appended_to_the_global_ones(functions: dict[str, FunctionSpec]) -> None:
@@ -275,9 +278,16 @@ def test_every_task_retries_transient_errors_with_full_jitter(states: dict[str, 
             assert retrier["MaxAttempts"] >= 2, name
 
 
-def test_report_failure_ends_in_the_original_error(states: dict[str, Any]) -> None:
-    assert states["ReportFailure"]["Next"] == "CycleFailed"
-    assert [c["Next"] for c in states["ReportFailure"]["Catch"]] == ["CycleFailed"]
+def test_report_failure_releases_the_lease_and_ends_in_the_original_error(states: dict[str, Any]) -> None:
+    assert states["ReportFailure"]["Next"] == "ReleaseAfterFailure"
+    assert [c["Next"] for c in states["ReportFailure"]["Catch"]] == ["ReleaseAfterFailure"]
+    release = states["ReleaseAfterFailure"]
+    assert release["Next"] == "CycleFailed"
+    # A release that fails keeps the original $.error, which CycleFailed ends in.
+    assert [(c["ErrorEquals"], c["ResultPath"], c["Next"]) for c in release["Catch"]] == [
+        (["States.ALL"], "$.lease_release_error", "CycleFailed")
+    ]
+    assert release["ResultPath"] == "$.lease_release"
     assert states["CycleFailed"] == {
         "Type": "Fail",
         "ErrorPath": "$.error.Error",
@@ -446,11 +456,19 @@ def test_a_rejected_window_ends_the_cycle_failed_after_the_registrations(states:
     assert states["ComplianceExport"]["Next"] == "FindRejectedWindows"
     choice = states[states["FindRejectedWindows"]["Next"]]
     (rule,) = choice["Choices"]
-    assert choice["Default"] == "CycleComplete"
+    assert choice["Default"] == "ReleaseCycle"
+    assert states["ReleaseCycle"]["Next"] == "CycleComplete"
     rejected = states[rule["Next"]]
     assert rejected["Result"]["Error"] == "WindowChangesRejected"
     assert states[rejected["Next"]]["Next"] == "ReportFailure"
-    assert states["ReportFailure"]["Next"] == "CycleFailed"
+    assert states["ReportFailure"]["Next"] == "ReleaseAfterFailure"
+    assert states["ReleaseAfterFailure"]["Next"] == "CycleFailed"
+
+
+def test_the_cycle_lease_lasts_as_long_as_the_state_machine_lets_an_execution_run() -> None:
+    # A lease never outlives its execution, and a crashed execution's lease expires when it is over.
+    definition = json.loads((REPO_ROOT / "statemachines" / "patch_cycle.asl.json").read_text())
+    assert definition["TimeoutSeconds"] == LEASE_SECONDS
 
 
 def test_the_policy_defaults_to_the_stacks_own_baselines_with_compliance_levels(template: Template) -> None:

@@ -18,6 +18,9 @@ from tagpatch.tags import is_valid_patch_group_name
 Mode = Literal["apply", "plan"]
 MODES: Final[tuple[Mode, ...]] = ("apply", "plan")
 INPUT_KEYS: Final = frozenset({"mode", "patch_groups", "now", "allow_mass_deletion"})
+# The times a cycle may run at: anything outside is a mistake in the input, not a schedule.
+EARLIEST_NOW: Final = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_NOW: Final = datetime(2100, 1, 1, tzinfo=UTC)
 RUN_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 
 
@@ -99,6 +102,15 @@ def parse_time(value: str, key: str) -> datetime:
         raise InvalidCycleInput(f"{key} {value!r} is out of range once converted to UTC") from error
 
 
+def check_sane_time(moment: datetime, what: str) -> None:
+    """Refuse a time no real cycle runs at (a typo, an epoch 0): windows, expiries and artifact keys
+    all derive from it, so it must be refused before anything is written, not found out after."""
+    if not EARLIEST_NOW <= moment < LATEST_NOW:
+        raise InvalidCycleInput(
+            f"{what} is outside {EARLIEST_NOW:%Y-%m-%d} to {LATEST_NOW:%Y-%m-%d}; give the time the cycle runs at"
+        )
+
+
 def _mode(value: object) -> Mode:
     if value not in MODES:
         raise InvalidCycleInput(f'mode {value!r} is not valid; use "apply" (the default) or "plan"')
@@ -143,6 +155,7 @@ def start_cycle(execution_input: object, *, execution_id: str, execution_name: s
     if not isinstance(now_value, str):
         raise InvalidCycleInput(f"now must be an ISO 8601 string such as 2026-11-29T02:00:00Z (got {now_value!r})")
     now = parse_time(now_value, "now")
+    check_sane_time(now, f"now {now_value!r}")
     allow_mass_deletion = execution_input.get("allow_mass_deletion", False)
     if not isinstance(allow_mass_deletion, bool):
         raise InvalidCycleInput(f"allow_mass_deletion must be true or false (got {allow_mass_deletion!r})")

@@ -19,9 +19,10 @@ import itertools
 import json
 import re
 import unicodedata
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final, Literal
 
 ScheduleKind = Literal["cron", "rate", "at"]
@@ -185,6 +186,14 @@ def _parse_at(inner: str) -> str:
     except ValueError as exc:
         raise InvalidSchedule(f"at({inner}) is not a real date and time ({exc})") from None
     return f"at({stamp.upper()})"
+
+
+def one_off_start(schedule: Schedule, timezone: str) -> datetime | None:
+    """When an at() window runs, as a UTC instant: SSM reads its time in the window's time zone."""
+    if schedule.kind != "at":
+        return None
+    local = datetime.fromisoformat(schedule.expression[len("at(") : -1])
+    return local.replace(tzinfo=zoneinfo.ZoneInfo(timezone)).astimezone(UTC)
 
 
 # --- cron -------------------------------------------------------------------------------------

@@ -11,9 +11,10 @@ import json
 import unicodedata
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Final, Literal
 
-from tagpatch.schedule import InvalidSchedule, is_schedule_expression, parse_schedule
+from tagpatch.schedule import InvalidSchedule, is_schedule_expression, one_off_start, parse_schedule
 
 PATCH_GROUP_KEYS: Final = ("Patch Group", "PatchGroup")
 # Instances with instance-metadata tags enabled can't carry keys with spaces, hence the second key
@@ -251,7 +252,15 @@ def _window_names(policy_windows: object) -> list[str]:
         return []
 
 
-def _check_window(tag: _Tag, policy_windows: Collection[str], findings: _Findings) -> WindowKind | None:
+@dataclass(frozen=True)
+class _When:
+    """The cycle's time and the time zone schedule-tag windows get; `now` None skips the time checks."""
+
+    now: datetime | None
+    timezone: str
+
+
+def _check_window(tag: _Tag, policy_windows: Collection[str], findings: _Findings, when: _When) -> WindowKind | None:
     value = tag.value
     if tag.raw != value:
         # Like the patch group: window targets match the tag value exactly as written, so a target
@@ -263,9 +272,18 @@ def _check_window(tag: _Tag, policy_windows: Collection[str], findings: _Finding
         )
     if is_schedule_expression(value):
         try:
-            parse_schedule(value)
+            schedule = parse_schedule(value)
         except InvalidSchedule as exc:
             findings.add("invalid_tags", f"{tag.key} {_quote(value)} is not a valid schedule expression: {exc}")
+            return None
+        start = one_off_start(schedule, when.timezone)
+        if start is not None and when.now is not None and start < when.now:
+            findings.add(
+                "invalid_tags",
+                f"{tag.key} {_quote(value)} was due once, at {start:%Y-%m-%dT%H:%M:%S}Z, before this cycle's "
+                f"time {when.now:%Y-%m-%dT%H:%M:%S}Z: this window can never run; give a later at(...) time or a "
+                "cron(...) schedule",
+            )
             return None
         return "schedule"
     names = _window_names(policy_windows)
@@ -333,8 +351,13 @@ def _check_agent_and_state(facts: InstanceFacts, findings: _Findings) -> None:
         findings.warnings.append(f"EC2 state {shown} is not recognised; treated as running")
 
 
-def classify(facts: InstanceFacts, policy_windows: Collection[str]) -> Classification:
-    """Classify one instance; `reasons` holds every problem, `instance_class` the most severe."""
+def classify(
+    facts: InstanceFacts, policy_windows: Collection[str], *, now: datetime | None = None, timezone: str = "UTC"
+) -> Classification:
+    """Classify one instance; `reasons` holds every problem, `instance_class` the most severe.
+
+    With `now`, a one-off at() window already past (read in `timezone`, the zone schedule-tag
+    windows get) is a tag problem: no window tagpatch could create would ever run it."""
     findings = _Findings()
     tags = _tag_map(facts.tags)
 
@@ -342,7 +365,8 @@ def classify(facts: InstanceFacts, policy_windows: Collection[str]) -> Classific
     if group is not None:
         _check_patch_group(group, findings)
     window = _read_tag(tags, _WINDOW_SPEC, findings)
-    window_kind = _check_window(window, policy_windows, findings) if window is not None else None
+    when = _When(now, timezone)
+    window_kind = _check_window(window, policy_windows, findings, when) if window is not None else None
 
     _check_agent_and_state(facts, findings)
 

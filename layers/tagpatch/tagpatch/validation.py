@@ -38,7 +38,7 @@ def report_instance(
         ping_status=record["ssm"]["ping_status"],
         has_instance_profile=record["instance_profile_arn"] is not None,
     )
-    result = classify(facts, policy.windows.keys())
+    result = classify(facts, policy.windows.keys(), now=cycle.now, timezone=policy.default_window.timezone)
     match = (exceptions or ExceptionSet()).match(record["instance_id"], record["tags"], cycle.now)
     report: InstanceReport = {
         "instance_id": record["instance_id"],

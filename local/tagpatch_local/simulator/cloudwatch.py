@@ -17,7 +17,16 @@ DescribeAlarmHistory. From the CloudWatch API reference and user guide:
 
 The notification's body is the JSON CloudWatch sends to SNS subscribers (AlarmName, NewStateValue,
 Trigger, ...), its subject `ALARM: "<name>" in <Region name>`. Only SNS actions are run; any other
-action (EC2, Auto Scaling, SSM) is recorded as not simulated. Alarms do not evaluate metric data.
+action (EC2, Auto Scaling, SSM) is recorded as not simulated.
+
+Metrics reach alarms too. A metric alarm (one metric, a Statistic) is evaluated when data arrives for
+its namespace, metric name and exact dimensions (PutMetricData, or `put_emf` for the embedded metric
+format lines a function prints, which CloudWatch Logs extracts in AWS): the EvaluationPeriods periods
+ending with the new datapoint's period, each aggregated by the alarm's statistic and compared with the
+threshold; DatapointsToAlarm of them (EvaluationPeriods by default) breaching is ALARM, fewer is OK,
+and a period without data is not breaching unless TreatMissingData is `breaching`. CloudWatch
+evaluates every minute on its own; the simulator evaluates when data arrives, so an alarm returns to
+OK only when later data says so.
 """
 
 from __future__ import annotations
@@ -25,11 +34,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import botocore.session
-from moto.cloudwatch.models import Alarm, CloudWatchBackend, cloudwatch_backends
+from moto.cloudwatch.models import Alarm, CloudWatchBackend, MetricDatum, cloudwatch_backends
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.sns.models import sns_backends
 
@@ -218,3 +227,127 @@ def _describe_alarm_history(response: Any) -> dict[str, Any]:
     items.sort(key=lambda item: item.timestamp, reverse=newest_first)
     limit = int(response._get_param("MaxRecords") or 100)
     return {"AlarmHistoryItems": [item.as_output() for item in items[:limit]]}
+
+
+# --------------------------------------------------------------------------------------------------
+# Metric data reaching alarms
+
+_COMPARE: Final[dict[str, Callable[[float, float], bool]]] = {
+    "GreaterThanOrEqualToThreshold": lambda value, threshold: value >= threshold,
+    "GreaterThanThreshold": lambda value, threshold: value > threshold,
+    "LessThanThreshold": lambda value, threshold: value < threshold,
+    "LessThanOrEqualToThreshold": lambda value, threshold: value <= threshold,
+}
+_STATISTIC: Final[dict[str, Callable[[list[float]], float]]] = {
+    "Sum": sum,
+    "Maximum": max,
+    "Minimum": min,
+    "Average": lambda values: sum(values) / len(values),
+    "SampleCount": lambda values: float(len(values)),
+}
+
+
+def _period_start(moment: datetime, period: int) -> datetime:
+    epoch = int(moment.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % period, tz=UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _matches(alarm: Alarm, datum: Any) -> bool:
+    return (
+        datum.namespace == alarm.namespace
+        and datum.name == alarm.metric_name
+        and {(d.name, d.value) for d in datum.dimensions} == {(d.name, d.value) for d in alarm.dimensions}
+    )
+
+
+def evaluate(backend: CloudWatchBackend, alarm: Alarm, latest: datetime) -> None:
+    """Evaluate a metric alarm over the periods ending with `latest`'s, and change its state if due."""
+    compare = _COMPARE.get(str(alarm.comparison_operator))
+    statistic = _STATISTIC.get(str(alarm.statistic))
+    if compare is None or statistic is None or alarm.metric_data_queries:
+        return  # anomaly detection, extended statistics and metric math are not evaluated
+    period = int(alarm.period)
+    last = _period_start(_aware(latest), period)
+    starts = [last - timedelta(seconds=period * n) for n in range(int(alarm.evaluation_periods))]
+    values: dict[datetime, list[float]] = {start: [] for start in starts}
+    for datum in backend.metric_data:
+        if isinstance(datum, MetricDatum) and _matches(alarm, datum):
+            start = _period_start(_aware(datum.timestamp), period)
+            if start in values:
+                values[start].append(float(datum.value))
+    breaching, missing_breach = 0, alarm.treat_missing_data == "breaching"
+    for start in starts:
+        points = values[start]
+        if points:
+            breaching += compare(statistic(points), float(alarm.threshold))
+        elif missing_breach:
+            breaching += 1
+    needed = int(alarm.datapoints_to_alarm or alarm.evaluation_periods)
+    state = "ALARM" if breaching >= needed else "OK"
+    if state == alarm.state_value:
+        return
+    shown = ", ".join(f"{statistic(values[s]):g} ({s:%d/%m/%y %H:%M:%S})" for s in starts if values[s])
+    reason = (
+        f"Threshold Crossed: {breaching} out of the last {len(starts)} datapoints [{shown}] "
+        f"{'was' if state == 'ALARM' else 'was not'} {alarm.comparison_operator} the threshold ({alarm.threshold:g})"
+    )
+    backend.set_alarm_state(alarm.name, reason, json.dumps({"evaluatedDatapoints": len(starts)}), state)
+
+
+@moto_patch
+def _install_metric_evaluation() -> None:
+    original: Callable[..., None] = CloudWatchBackend.put_metric_data
+    if getattr(original, MARKER, None) is not None:
+        return
+
+    def put_metric_data(self: CloudWatchBackend, namespace: str, metric_data: list[dict[str, Any]]) -> None:
+        before = len(self.metric_data)
+        original(self, namespace, metric_data)
+        added = self.metric_data[before:]
+        for alarm in list(self.alarms.values()):
+            arrived = [datum for datum in added if _matches(alarm, datum)]
+            if arrived:
+                evaluate(self, alarm, max(_aware(datum.timestamp) for datum in arrived))
+
+    setattr(put_metric_data, MARKER, "cloudwatch: metric data is evaluated by the alarms that watch it")
+    CloudWatchBackend.put_metric_data = put_metric_data  # type: ignore[method-assign]
+
+
+def put_emf(account: str, region: str, line: str) -> int:
+    """Extract the metrics of one embedded-metric-format log line, as CloudWatch Logs does; returns
+    how many datapoints were put. A line that is not EMF puts nothing."""
+    try:
+        document = json.loads(line)
+    except ValueError:
+        return 0
+    meta = document.get("_aws") if isinstance(document, dict) else None
+    if not isinstance(meta, dict):
+        return 0
+    timestamp = datetime.fromtimestamp(int(meta.get("Timestamp", 0)) / 1000, tz=UTC)
+    backend = cloudwatch_backends[account][region]
+    put = 0
+    for directive in meta.get("CloudWatchMetrics") or []:
+        for dimension_set in directive.get("Dimensions") or [[]]:
+            dimensions = [{"Name": name, "Value": str(document[name])} for name in dimension_set if name in document]
+            data = []
+            for metric in directive.get("Metrics") or []:
+                value = document.get(metric.get("Name"))
+                for one in value if isinstance(value, list) else [value]:
+                    if isinstance(one, int | float):
+                        data.append(
+                            {
+                                "MetricName": metric["Name"],
+                                "Value": float(one),
+                                "Unit": metric.get("Unit"),
+                                "Dimensions": dimensions,
+                                "Timestamp": timestamp,
+                            }
+                        )
+            if data:
+                backend.put_metric_data(str(directive.get("Namespace")), data)
+                put += len(data)
+    return put

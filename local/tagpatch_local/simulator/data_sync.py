@@ -10,9 +10,11 @@ ListResourceDataSync, DeleteResourceDataSync):
   `<prefix>/<type>/accountid=<account>/region=<region>/resourcetype=ManagedInstanceInventory/<node>.json`,
   in the JsonSerDe format: one JSON object per line, each with `resourceId`, `captureTime` and
   `schemaVersion` beside the type's own fields;
-- SSM writes as ssm.amazonaws.com, which the bucket policy must allow (s3:PutObject with
-  bucket-owner-full-control); the simulator writes straight to moto's S3 backend and does not
-  evaluate that bucket policy (see docs/simulator.md).
+- SSM writes as ssm.amazonaws.com, which the bucket policy must allow: s3:GetBucketAcl on the bucket
+  and s3:PutObject with the `bucket-owner-full-control` ACL, its requests carrying aws:SourceAccount
+  and aws:SourceArn (the sync's ARN), the keys the User Guide's bucket policy conditions on. The
+  simulator judges both through `resource_policies` before it writes; a refused sync writes nothing
+  and ListResourceDataSync answers LastStatus Failed with the reason (AWS's wording is not documented).
 
 The sync is updated when a node's patch state changes (executions.py calls `patch_state_changed`);
 AWS updates a sync "when new data is available" and does not document the delay, so the simulator
@@ -34,9 +36,13 @@ from moto.ssm.exceptions import SSMException
 from moto.ssm.models import ssm_backends
 
 from tagpatch_local.simulator.core import drop_none, operation, request_params, ssm_backend, validate_input
+from tagpatch_local.simulator.iam import PARTITION, Authorization, Decision
+from tagpatch_local.simulator.resource_policies import decide_for_service
 
 SYNCS_PER_REGION: Final = 5
+SSM_PRINCIPAL: Final = "ssm.amazonaws.com"
 _STATE_ATTR: Final = "_tagpatch_data_syncs"
+_STATUS_ATTR: Final = "_tagpatch_data_sync_status"
 _LOCK = threading.Lock()
 
 
@@ -66,6 +72,16 @@ def _syncs(backend: Any) -> dict[str, Sync]:
     if found is None:
         found = {}
         setattr(backend, _STATE_ATTR, found)
+    assert isinstance(found, dict)
+    return found
+
+
+def _statuses(backend: Any) -> dict[str, str]:
+    """Sync name -> why its last write failed (absent: it succeeded, or has not written yet)."""
+    found = getattr(backend, _STATUS_ATTR, None)
+    if found is None:
+        found = {}
+        setattr(backend, _STATUS_ATTR, found)
     assert isinstance(found, dict)
     return found
 
@@ -121,11 +137,34 @@ def _list(response: Any) -> dict[str, Any]:
                 }
             ),
             "SyncCreatedTime": sync.created,
-            "LastStatus": "Successful",
+            **_status_fields(_statuses(ssm_backend(response)).get(sync.name)),
         }
         for sync in _syncs(ssm_backend(response)).values()
     ]
     return {"ResourceDataSyncItems": items}
+
+
+def _status_fields(failure: str | None) -> dict[str, str]:
+    if failure is None:
+        return {"LastStatus": "Successful"}
+    return {"LastStatus": "Failed", "LastSyncStatusMessage": failure}
+
+
+def delivery_refusal(account_id: str, region: str, sync: Sync, keys: Sequence[str]) -> str | None:
+    """Why the bucket policy refuses SSM's writes for a sync, or None when it allows them all."""
+    source = {
+        "aws:SourceAccount": (account_id,),
+        "aws:SourceArn": (f"arn:{PARTITION}:ssm:{region}:{account_id}:resource-data-sync/{sync.name}",),
+    }
+    bucket = f"arn:{PARTITION}:s3:::{sync.bucket}"
+    checks = [Authorization("s3:GetBucketAcl", bucket, source)]
+    acl = {**source, "s3:x-amz-acl": ("bucket-owner-full-control",)}
+    checks += [Authorization("s3:PutObject", f"{bucket}/{key}", acl) for key in keys]
+    for check in checks:
+        decision = decide_for_service(SSM_PRINCIPAL, account_id, check)
+        if decision is not Decision.ALLOW:
+            return f"{SSM_PRINCIPAL} may not {check.action} on {check.resource} ({decision.value})"
+    return None
 
 
 def _lines(records: Sequence[Mapping[str, Any]], instance_id: str, capture_time: str) -> bytes:
@@ -187,11 +226,20 @@ def patch_state_changed(
         "AWS:Tag": [{"Key": key, "Value": value} for key, value in sorted(tags.items())],
     }
     s3 = s3_backends[account_id]["aws"]
+    statuses = _statuses(ssm_backends[account_id][region])
     for sync in syncs:
         base = f"{sync.prefix}/" if sync.prefix else ""
-        for data_type, records in objects.items():
-            key = (
+        keys = {
+            data_type: (
                 f"{base}{data_type}/accountid={account_id}/region={region}/"
                 f"resourcetype=ManagedInstanceInventory/{instance_id}.json"
             )
-            s3.put_object(sync.bucket, key, _lines(records, instance_id, capture_time))
+            for data_type in objects
+        }
+        refusal = delivery_refusal(account_id, region, sync, list(keys.values()))
+        if refusal is not None:
+            statuses[sync.name] = refusal
+            continue
+        statuses.pop(sync.name, None)
+        for data_type, records in objects.items():
+            s3.put_object(sync.bucket, keys[data_type], _lines(records, instance_id, capture_time))

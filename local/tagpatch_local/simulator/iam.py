@@ -445,6 +445,8 @@ def _supported(
     definition: sar.ActionDefinition, type_name: str | None, context: Mapping[str, tuple[str, ...]]
 ) -> dict[str, tuple[str, ...]]:
     # A key the action and its resource type do not list is absent from the request, as in IAM.
+    if not context:
+        return {}
     listed = definition.supported_keys(type_name)
     return {key: values for key, values in context.items() if sar.key_supported(key, listed)}
 

