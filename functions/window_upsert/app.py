@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.changes import desired_state_of_run, hold_json, save_plan, windows_with_writes
+from tagpatch.changes import desired_state_of_run, hold_json, problem_json, save_plan, windows_with_writes
 from tagpatch.config import ArtifactConfig, PolicyConfig, TaskRoleConfig
 from tagpatch.cycle import Cycle
 from tagpatch.desired import MAX_WINDOWS_PER_ACCOUNT, fit_to_quota, unpassable_roles
@@ -21,8 +21,9 @@ from tagpatch.reconcile import plan_windows
 from tagpatch.ssm_windows import read_windows
 
 # Problems that mean part of what the tags and exceptions ask for is not set up (quotas, a hold that
-# does not fit): counted for PlanShortfallsAlarm. Tag problems are the owners' to fix, a pause is an
-# operator's choice, and neither is counted.
+# does not fit): counted for PlanShortfallsAlarm, with each window the plan leaves alone (its name held
+# by a window tagpatch does not own, or its deletion held back by the safety limit). Tag problems are
+# the owners' to fix, a pause is an operator's choice, and neither is counted.
 SHORTFALL_KINDS = frozenset({"target", "task", "hold"})
 
 ARTIFACTS = ArtifactConfig.from_env()
@@ -47,11 +48,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     kept = {window.name for window in windows}
     # What is held back (scanned, not installed) and what is patched by id instead, in plan mode too.
     holds = [hold_json(hold) for hold in desired.holds if hold.window in kept]
-    changes_key, report_key = save_plan(ARTIFACTS.bucket, cycle, "window", plan, {"holds": holds})
+    blocked = [problem_json(problem) for problem in plan.blocked_windows]
+    changes_key, report_key = save_plan(
+        ARTIFACTS.bucket, cycle, "window", plan, {"holds": holds, "blocked_windows": blocked}
+    )
     counts = {kind: plan.counts()[kind] for kind in ("window", "target", "task")}
     to_apply = windows_with_writes(plan.changes) if cycle.mode == "apply" else []
     metrics.add_metric(name="WindowChangesPlanned", unit=MetricUnit.Count, value=len(plan.writes()))
-    shortfalls = sum(1 for problem in plan.problems if problem.kind in SHORTFALL_KINDS)
+    shortfalls = sum(1 for problem in plan.problems if problem.kind in SHORTFALL_KINDS) + len(blocked)
     metrics.add_metric(name="PlanShortfalls", unit=MetricUnit.Count, value=shortfalls)
     logger.info(
         "windows planned",
@@ -61,6 +65,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "problems": len(plan.problems),
             "shortfalls": shortfalls,
             "holds": len(holds),
+            "blocked_windows": [item["name"] for item in blocked],
         },
     )
     return {
@@ -70,4 +75,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "windows_to_apply": to_apply,
         "problems": len(plan.problems),
         "held_instances": sum(len(hold["held"]) for hold in holds),
+        "blocked_windows": len(blocked),
     }

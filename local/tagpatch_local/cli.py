@@ -391,6 +391,10 @@ def report_cycle(
         lines.extend(f"  {line}" for line in diff)
     elif result.status == "SUCCEEDED":
         lines.append("plan: no changes; SSM matches the tags" if plan else "no changes were needed")
+    blocked = summary.get("blocked_windows") or []
+    lines.extend(f"window left alone: {item['name']}: {item['reason']}" for item in blocked[:10])
+    if len(blocked) > 10:
+        lines.append(f"... and {len(blocked) - 10} more window(s) left alone; see summary.json")
     # A dropped exception changes who is held to the rules: say which, not only in summary.json.
     lines.extend(
         f"patch exception dropped: {problem['reason']}"

@@ -193,6 +193,14 @@ def holds(account: Account, result: CycleResult) -> list[dict[str, Any]]:
     return list(json.loads(_artifact(account, windows["report_key"])).get("holds", []))
 
 
+def blocked_windows(account: Account, result: CycleResult) -> list[dict[str, Any]]:
+    """Windows the cycle left alone although the tags need them changed (window-report.json)."""
+    windows = (result.output or {}).get("windows")
+    if not windows:
+        return []
+    return list(json.loads(_artifact(account, windows["report_key"])).get("blocked_windows", []))
+
+
 def failures(result: CycleResult) -> list[dict[str, Any]]:
     """What did not happen: every window SSM rejected, and the execution's own error if it failed."""
     found: list[dict[str, Any]] = [
@@ -242,6 +250,7 @@ def summary_document(account: Account, result: CycleResult, instances: list[dict
         "patching": patching_summary(result),
         "problems": problems(account, result),
         "holds": holds(account, result),
+        "blocked_windows": blocked_windows(account, result),
         "failures": failures(result),
         "output": result.output,
     }

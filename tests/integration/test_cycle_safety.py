@@ -297,3 +297,69 @@ def test_a_mass_untag_does_not_deregister_every_patch_group(account: SimulatedAc
     assert any(p["kind"] == "registration" and "safety limit" in p["reason"] for p in reported(account, blocked))
     run_ok(account, {"allow_mass_deletion": True})
     assert registrations(account) == {}
+
+
+# --- a blocked window is never silent (issue #21) -------------------------------------------------------
+
+
+def test_a_window_whose_name_is_taken_by_someone_else_is_a_counted_shortfall_named_in_the_summary() -> None:
+    log = io.StringIO()
+    with SimulatedAccount(REPO / "template.yaml", log_stream=log) as account:
+        account.client("ssm").create_maintenance_window(
+            Name="tagpatch-sun-0200",
+            Schedule="cron(0 2 ? * SUN *)",
+            Duration=2,
+            Cutoff=1,
+            AllowUnassociatedTargets=True,
+        )
+        account.seed([instance("web", "sun-0200", name="a"), instance("db", "tue-2330", name="b")])
+        result = run_ok(account)
+        assert metric_values(log.getvalue(), "PlanShortfalls") == [1.0]
+        assert result.output is not None and result.output["windows"]["blocked_windows"] == 1
+        summary = summary_document(account, result, [])
+        (blocked,) = summary["blocked_windows"]
+        assert blocked["name"] == "tagpatch-sun-0200" and "not tagged tagpatch:managed=true" in blocked["reason"]
+
+
+def test_windows_the_safety_limit_keeps_are_each_a_counted_shortfall(account: SimulatedAccount) -> None:
+    keep = instance("web", "sun-0200")
+    others = [instance(f"g{i}", f"cron(0 {i} ? * MON *)", name=f"gone-{i}") for i in range(4)]
+    account.seed([keep, *others])
+    run_ok(account)
+    ec2 = account.client("ec2")
+    names = {f"gone-{i}" for i in range(4)}
+    gone = [
+        item["InstanceId"]
+        for reservation in ec2.describe_instances()["Reservations"]
+        for item in reservation["Instances"]
+        if {tag["Key"]: tag["Value"] for tag in item.get("Tags", [])}.get("Name") in names
+    ]
+    ec2.terminate_instances(InstanceIds=gone)
+    blocked = run_ok(account)
+    assert blocked.output is not None and blocked.output["windows"]["blocked_windows"] == 4
+    summary = summary_document(account, blocked, [])
+    assert len(summary["blocked_windows"]) == 4
+    assert all("safety limit" in item["reason"] for item in summary["blocked_windows"])
+
+
+def test_an_operators_tagpatch_backup_task_survives_in_an_owned_window(account: SimulatedAccount) -> None:
+    account.seed([instance("web", "sun-0200", name="a")])
+    run_ok(account)
+    ssm = account.client("ssm")
+    window_id = ssm_windows(account)["tagpatch-sun-0200"]["WindowId"]
+    (target,) = window_targets(account, window_id)
+    backup = ssm.register_task_with_maintenance_window(
+        WindowId=window_id,
+        Name="tagpatch-backup",
+        Description="tagpatch backup of /data",
+        TaskArn="AWS-RunShellScript",
+        TaskType="RUN_COMMAND",
+        Targets=[{"Key": "WindowTargetIds", "Values": [target["WindowTargetId"]]}],
+        TaskInvocationParameters={"RunCommand": {"Parameters": {"commands": ["backup /data"]}}},
+        MaxConcurrency="1",
+        MaxErrors="1",
+    )["WindowTaskId"]
+    rerun = run_ok(account)
+    tasks = {t["WindowTaskId"]: t["Name"] for t in ssm.describe_maintenance_window_tasks(WindowId=window_id)["Tasks"]}
+    assert tasks[backup] == "tagpatch-backup"
+    assert [call for call in rerun.write_calls if call.startswith(SSM_WRITES)] == []  # and nothing else changed

@@ -16,7 +16,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tagpatch.desired import OWNER_INFORMATION, DesiredState, Problem, build_desired_state
+from tagpatch.desired import OWNER_INFORMATION, DesiredState, Problem, build_desired_state, task_description
 from tagpatch.inventory import InstanceReport
 from tagpatch.policy import SERVICE_LINKED, PatchPolicy, parse_policy
 from tagpatch.reconcile import (
@@ -84,7 +84,7 @@ def as_actual(state: DesiredState) -> list[ActualWindow]:
             ActualTask(
                 window_task_id=task_id(window.name, task.name),
                 name=task.name,
-                description=f"tagpatch: {task.settings.operation} ({task.name})",
+                description=task_description(task.settings.operation, task.settings.reboot_option),
                 task_arn=PATCH_DOCUMENT,
                 target_ids=tuple(target_id(window.name, name) for name in task.target_names),
                 service_role_arn=None if task.settings.service_role == SERVICE_LINKED else task.settings.service_role,
@@ -211,6 +211,7 @@ def test_first_run_change_contents() -> None:
         "service_role": "arn:aws:iam::123456789012:role/patching",
         "targets": [roled_target.name],
         "document": "AWS-RunPatchBaseline",
+        "owner_mark": True,
     }
 
 
@@ -847,3 +848,32 @@ def test_deregistrations_within_the_safety_limit_go_ahead() -> None:
     result = plan_registrations(wanted, state, max_deletion_share=0.25)
     assert [change.name for change in result.writes()] == ["group-0/UBUNTU", "group-1/UBUNTU"]
     assert result.problems == ()
+
+
+# --- task ownership rests on tagpatch's own mark (issue #21) ------------------------------------------
+
+
+def test_an_operators_tagpatch_named_task_is_never_touched_in_an_owned_window() -> None:
+    # Once: any task named tagpatch-* whose description started with "tagpatch" counted as owned.
+    state = desired(line("web"))
+    (window,) = as_actual(state)
+    backup = dataclasses.replace(
+        window.tasks[0], window_task_id="k-backup", name="tagpatch-backup", description="tagpatch backup of /data"
+    )
+    result = plan(state, [dataclasses.replace(window, tasks=(*window.tasks, backup))])
+    assert [change for change in result.changes if change.name == "tagpatch-backup"] == []
+    assert {change.action for change in result.changes} == {"unchanged"}
+
+
+def test_a_task_written_before_the_mark_is_recognised_once_and_given_the_mark() -> None:
+    state = desired(line("web"))
+    (window,) = as_actual(state)
+    task = window.tasks[0]
+    legacy = dataclasses.replace(task, description=f"tagpatch: {task.operation} with {task.reboot_option}")
+    assert legacy.owned and not dataclasses.replace(legacy, task_arn="AWS-RunShellScript").owned
+    (change,) = [c for c in plan(state, [dataclasses.replace(window, tasks=(legacy,))]).changes if c.kind == "task"]
+    assert (change.action, change.name) == ("update", task.name)
+    assert change.before is not None and change.after is not None
+    assert (change.before["owner_mark"], change.after["owner_mark"]) == (False, True)
+    # Marked, it is unchanged from then on.
+    assert {c.action for c in plan(state, [window]).changes} == {"unchanged"}

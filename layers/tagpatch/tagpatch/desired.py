@@ -29,6 +29,15 @@ MANAGED_PREFIX: Final = "tagpatch-"
 OWNER_INFORMATION: Final = "tagpatch"  # set on every target and task tagpatch registers
 MANAGED_TAG_KEY: Final = "tagpatch:managed"
 MANAGED_TAG_VALUE: Final = "true"
+# SSM cannot tag a window's tasks, so a task carries the windows' mark at the end of its description:
+# an operator's own task (even one named tagpatch-backup, described "tagpatch backup") never has it.
+TASK_OWNER_MARK: Final = f"[{MANAGED_TAG_KEY}={MANAGED_TAG_VALUE}]"
+
+
+def task_description(operation: str, reboot_option: str) -> str:
+    """The description tagpatch gives each task it registers, ending with its owner mark."""
+    return f"{OWNER_INFORMATION}: {operation} with {reboot_option} {TASK_OWNER_MARK}"
+
 
 MAX_WINDOWS_PER_ACCOUNT: Final = 50
 MAX_TARGETS_PER_WINDOW: Final = 100

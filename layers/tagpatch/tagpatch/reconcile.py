@@ -7,6 +7,7 @@ the result is a list of `Change`s, the same form in plan mode and apply mode.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -16,6 +17,7 @@ from tagpatch.desired import (
     INSTANCE_IDS_KEY,
     MANAGED_PREFIX,
     OWNER_INFORMATION,
+    TASK_OWNER_MARK,
     DesiredState,
     DesiredTarget,
     DesiredWindow,
@@ -37,6 +39,8 @@ PAST_TENSE: Final[Mapping[str, str]] = {
     "blocked": "blocked",
 }
 PATCH_DOCUMENT: Final = "AWS-RunPatchBaseline"
+# The description tagpatch wrote on its tasks before TASK_OWNER_MARK (recognised to migrate them).
+LEGACY_TASK_DESCRIPTION: Final = re.compile(rf"{OWNER_INFORMATION}: (Scan|Install) with [A-Za-z]+")
 
 
 @dataclass(frozen=True)
@@ -85,8 +89,17 @@ class ActualTask:
     reboot_option: str | None
 
     @property
+    def marked(self) -> bool:
+        return (self.description or "").endswith(TASK_OWNER_MARK)
+
+    @property
     def owned(self) -> bool:
-        return self.name.startswith(MANAGED_PREFIX) and (self.description or "").startswith(OWNER_INFORMATION)
+        """Named by tagpatch and carrying its mark; or, once, a patch task written before the mark
+        (exactly tagpatch's old description, running the patch document), which is then given it."""
+        legacy = LEGACY_TASK_DESCRIPTION.fullmatch(self.description or "") is not None and (
+            self.task_arn == PATCH_DOCUMENT
+        )
+        return self.name.startswith(MANAGED_PREFIX) and (self.marked or legacy)
 
 
 @dataclass(frozen=True)
@@ -109,6 +122,9 @@ class ActualWindow:
 class Plan:
     changes: tuple[Change, ...]
     problems: tuple[Problem, ...] = ()
+    # Windows the cycle leaves alone although the tags need the change (a name someone else holds, a
+    # deletion the safety limit holds back): each is a shortfall, counted for the alarm and named.
+    blocked_windows: tuple[Problem, ...] = ()
 
     def counts(self) -> dict[str, dict[str, int]]:
         """kind -> {created, updated, deleted, unchanged, blocked}, for summary.json."""
@@ -199,6 +215,7 @@ def task_fields(settings: TaskSettings, target_names: Sequence[str]) -> dict[str
         "service_role": _service_role(settings.service_role),
         "targets": sorted(target_names),
         "document": PATCH_DOCUMENT,
+        "owner_mark": True,
     }
 
 
@@ -220,6 +237,7 @@ def actual_task_fields(task: ActualTask, target_names_by_id: Mapping[str, str]) 
         "service_role": _service_role(task.service_role_arn),
         "targets": sorted(target_names_by_id.get(target_id, target_id) for target_id in task.target_ids),
         "document": task.task_arn,
+        "owner_mark": task.marked,
     }
 
 
@@ -330,6 +348,7 @@ def plan_windows(
         windows_by_name.setdefault(found.name, []).append(found)
     changes: list[Change] = []
     problems: list[Problem] = list(desired.problems)
+    blocked: list[Problem] = []
     desired_names = {window.name for window in desired.windows}
 
     # Ownership needs both marks: the tag and the name prefix.
@@ -370,6 +389,7 @@ def plan_windows(
                 )
             )
             problems.append(Problem("window", window.name, reason))
+            blocked.append(Problem("window", window.name, reason))
         elif current is None:
             changes.append(Change("window", "create", window.name, window.name, None, after))
             changes.extend(_diff_members(window, None))
@@ -402,6 +422,7 @@ def plan_windows(
             'start a cycle with {"allow_mass_deletion": true}'
         )
         problems.append(Problem("window", "safety-limit", reason))
+        blocked.extend(Problem("window", gone.name, reason) for gone in doomed)
         changes.extend(
             Change(
                 "window",
@@ -418,7 +439,7 @@ def plan_windows(
     else:
         for gone in doomed:
             changes.extend(_delete_window(gone, problems))
-    return Plan(tuple(changes), tuple(problems))
+    return Plan(tuple(changes), tuple(problems), tuple(blocked))
 
 
 def _foreign_members(window: ActualWindow) -> list[str]:

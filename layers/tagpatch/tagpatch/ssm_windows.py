@@ -24,6 +24,7 @@ from tagpatch.desired import (
     MANAGED_TAG_KEY,
     MANAGED_TAG_VALUE,
     OWNER_INFORMATION,
+    task_description,
 )
 from tagpatch.errors import ScheduleTimeUnreadable
 from tagpatch.observability import tracer
@@ -225,7 +226,7 @@ def _task_request(name: str, after: Mapping[str, Any], target_ids: Sequence[str]
         "MaxConcurrency": after["max_concurrency"],
         "MaxErrors": after["max_errors"],
         "Name": name,
-        "Description": f"{OWNER_INFORMATION}: {after['operation']} with {after['reboot_option']}",
+        "Description": task_description(after["operation"], after["reboot_option"]),
     }
     if after["service_role"] != SERVICE_LINKED:
         request["ServiceRoleArn"] = after["service_role"]
