@@ -8,10 +8,13 @@ from typing import Any
 import pytest
 
 from tagpatch.monitoring import (
+    BATCH_BYTES,
     InstanceRun,
     PatchState,
     WindowRun,
+    alert_entry,
     alerts_for,
+    batches,
     compliance_of,
     instance_results,
     next_watermark,
@@ -210,3 +213,33 @@ def test_an_alert_sns_refuses_is_never_counted_as_sent(
     monkeypatch.setattr(SNSBackend, "publish", refuse_one_group)
     with pytest.raises(getattr(errors, raised), match=r"1 of 10 alerts: team-1/app-007"):
         publish_alerts(alerts_topic, [_alert(f"team-{n % 3}", f"app-{n:03d}") for n in range(25)])
+
+
+def test_the_largest_owner_alert_fits_one_sns_message_and_a_batch() -> None:
+    # One owner and patch group with 100,000 failed instances, every tag value at its 256-character
+    # longest: the alert lists 50 and counts the rest, so its entry fits SNS's 256 KiB on its own.
+    owner, group, name = "o" * 256, "g" * 256, "ü" * 256
+    results = [
+        {
+            "instance_id": f"i-{i:017x}",
+            "name": name,
+            "owner": owner,
+            "patch_group": group,
+            "outcome": "failed",
+            "reason": f"failed in {'w' * 128}: the Install task ended Failed",
+        }
+        for i in range(100_000)
+    ]
+    (alert,) = alerts_for(results, "unowned")
+    entry = alert_entry(alert, "0")
+    assert len(entry["MessageAttributes"]) <= 10
+    size = len(entry["Message"].encode()) + sum(
+        len(k.encode()) + len(a["DataType"].encode()) + len(a["StringValue"].encode())
+        for k, a in entry["MessageAttributes"].items()
+    )
+    assert size <= BATCH_BYTES
+    assert "and 99950 more" in entry["Message"]
+    # Several such alerts go out in batches that each stay within 10 entries and 256 KiB.
+    grouped = list(batches([alert_entry(alert, str(i)) for i in range(25)]))
+    assert sum(len(batch) for batch in grouped) == 25
+    assert all(len(batch) <= 10 and len(batch) * size <= BATCH_BYTES for batch in grouped)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ from tagpatch.policy import load_policy, parse_policy
 from tagpatch.reminders import (
     NAME_LIMIT,
     SNS_MESSAGE_LIMIT,
+    ReminderTarget,
     UpcomingRun,
+    WindowInstances,
     at_expression,
     desired_reminders,
     horizon,
@@ -22,6 +25,7 @@ from tagpatch.reminders import (
     is_owned,
     plan_reminders,
     schedule_name,
+    schedule_request,
 )
 
 from .builders import instance_line
@@ -206,3 +210,60 @@ def test_the_policy_reads_the_contact() -> None:
     policy = parse_policy({"version": 1, "notifications": {"contact": " #patching "}})
     assert policy.notification_contact == "#patching"
     assert "platform team" in POLICY.notification_contact
+
+
+def sns_bytes(request: Mapping[str, Any]) -> int:
+    """What SNS checks against 256 KiB: the body and every attribute's name, data type and value."""
+    size = len(request["Message"].encode())
+    for name, attribute in request["MessageAttributes"].items():
+        size += len(name.encode()) + len(attribute["DataType"].encode()) + len(attribute["StringValue"].encode())
+    return size
+
+
+def largest_window(instances: int, name_length: int, groups: int) -> WindowInstances:
+    """Every instance its own owner (owner tags are free text, up to 256 characters), non-ASCII."""
+    items = [
+        {
+            "instance_id": f"i-{i:017x}",
+            "name": "n" * 256,
+            "owner": f"{i:06d}-{'ö' * (name_length - 7)}",
+            "patch_group": f"{i % groups:04d}-{'g' * (name_length - 5)}",
+            "excepted": False,
+            "held": False,
+        }
+        for i in range(instances)
+    ]
+    return WindowInstances(tuple(sorted(items, key=lambda i: (i["owner"], i["patch_group"], i["instance_id"]))))
+
+
+@pytest.mark.parametrize(("instances", "name_length"), [(100_000, 40), (5_000, 256)])
+def test_the_largest_window_s_reminders_each_fit_sns_and_scheduler_and_reach_every_owner(
+    instances: int, name_length: int
+) -> None:
+    # 5,000 patch groups: SSM allows 100 targets per window and 50 values per target. Tag values are
+    # at most 256 characters; the second case has every name at that length.
+    found = largest_window(instances, name_length, groups=5_000)
+    lines = [line("team-a", "web")]
+    desired = build_desired_state(lines, POLICY)
+    windows = {w.name: w for w in desired.windows}
+    (name,) = windows
+    upcoming = [UpcomingRun(name, "mw-0123456789abcdef0", SUNDAY)]
+    target = ReminderTarget(TOPIC, "arn:aws:iam::123456789012:role/r", "arn:aws:sqs:us-east-1:1:dlq", "group")
+    wanted = desired_reminders(
+        upcoming, windows, {name: found}, [72], SUNDAY - timedelta(days=4), TOPIC, {name: ("b", "k")}
+    )
+    assert len({r.name for r in wanted}) == len(wanted) > 1
+    owners: set[str] = set()
+    counted = 0
+    for reminder in wanted:
+        request = reminder.publish
+        assert len(request["MessageAttributes"]) <= 10
+        assert sns_bytes(request) <= SNS_MESSAGE_LIMIT
+        assert len(schedule_request(reminder, target)["Target"]["Input"].encode()) <= 256 * 1024
+        owners |= set(json.loads(request["MessageAttributes"]["owner"]["StringValue"]))
+        structured = json.loads(json.loads(request["Message"])["sqs"])
+        counted += sum(count["instances"] for count in structured["counts"])
+        assert structured["window_instances"] == instances
+    # Every owner's filter policy matches a reminder, and every instance is counted exactly once.
+    assert owners == {str(item["owner"]) for item in found.instances}
+    assert counted == instances

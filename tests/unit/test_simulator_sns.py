@@ -121,3 +121,22 @@ def test_every_refused_entry_is_answered_in_failed(
     assert [e["Id"] for e in answer["Successful"]] == ["0"]
     failed = {e["Id"]: (e["Code"], e["SenderFault"]) for e in answer["Failed"]}
     assert failed == {"1": ("InternalError", False), "2": ("InvalidParameter", True)}
+
+
+def test_publish_counts_the_attributes_against_the_256_kib_limit(topic: tuple[Any, Any, str]) -> None:
+    # SNS Developer Guide: "the combined size of the message body and message attributes" is checked.
+    sns, _, topic_arn = topic
+    body = "x" * (256 * 1024 - 100)
+    sns.publish(TopicArn=topic_arn, Message=body)  # the body alone fits
+    attributes = {"owner": {"DataType": "String", "StringValue": "y" * 200}}
+    with pytest.raises(ClientError) as caught:
+        sns.publish(TopicArn=topic_arn, Message=body, MessageAttributes=attributes)
+    assert caught.value.response["Error"]["Code"] == "InvalidParameter"
+    assert "too long" in caught.value.response["Error"]["Message"]
+
+
+def test_publish_counts_bytes_not_characters(topic: tuple[Any, Any, str]) -> None:
+    sns, _, topic_arn = topic
+    with pytest.raises(ClientError) as caught:
+        sns.publish(TopicArn=topic_arn, Message="é" * (200 * 1024))  # 200 Ki characters, 400 KiB
+    assert caught.value.response["Error"]["Code"] == "InvalidParameter"

@@ -40,8 +40,19 @@ NAME_PREFIX: Final = "tagpatch-"
 OWNED_NAME: Final = re.compile(r"^tagpatch-[0-9a-f]{8}-\d{12}-\d{1,3}h-[0-9a-f]{8}$")
 NAME_LIMIT: Final = 64  # Scheduler's schedule name: 1-64 of [0-9a-zA-Z-_.]
 UNIVERSAL_SNS_PUBLISH: Final = "arn:aws:scheduler:::aws-sdk:sns:publish"
+# Every reminder fits both limits by construction (publish_request checks each, reminder_parts splits):
+# SNS checks the message body and its attributes together against the topic's 256 KiB; Scheduler
+# carries the whole Publish request as the schedule's Input, whose own limit the stored Scheduler
+# quotas page does not state, so it is held to the same 256 KiB (docs/decisions.md, "Reminders").
 SNS_MESSAGE_LIMIT: Final = 256 * 1024  # bytes, message and attributes together
-MESSAGE_BUDGET: Final = 200 * 1024  # what a reminder's Input may use, leaving room for attributes
+SCHEDULER_INPUT_LIMIT: Final = 256 * 1024  # bytes of the schedule target's Input (assumed)
+# SNS delivers at most 10 attributes to a raw-delivery SQS subscription (it discards the message).
+MAX_ATTRIBUTES: Final = 10
+# A part of a window's reminder holds owner and patch group pairs until one of these JSON sizes is
+# reached; a part that still does not fit is halved (the budgets only keep first attempts small).
+PART_OWNERS_BUDGET: Final = 4 * 1024
+PART_GROUPS_BUDGET: Final = 4 * 1024
+PART_COUNTS_BUDGET: Final = 8 * 1024
 LISTED: Final = 50  # instances listed in a message; the rest are in the full list in S3
 PAGE_SIZE: Final = 100
 DEFAULT_OWNER: Final = "unowned"
@@ -156,6 +167,58 @@ class WindowInstances:
         counted = Counter((str(i["owner"]), str(i["patch_group"])) for i in self.instances)
         return [{"owner": o, "patch_group": g, "instances": n} for (o, g), n in sorted(counted.items())]
 
+    def pairs(self) -> list[tuple[Mapping[str, Any], ...]]:
+        """The instances of each owner and patch group, in the instances' order."""
+        grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+        for item in self.instances:
+            grouped.setdefault((str(item["owner"]), str(item["patch_group"])), []).append(item)
+        return [tuple(items) for items in grouped.values()]
+
+
+def _json_bytes(value: object) -> int:
+    return len(json.dumps(value).encode())
+
+
+def reminder_parts(found: WindowInstances) -> list[WindowInstances]:
+    """A window's instances in parts whose owners, patch groups and counts stay within the budgets.
+
+    An owner and patch group pair is never split, so each owner's filter policy matches exactly the
+    parts that hold its instances, and each instance is counted in exactly one part.
+    """
+    parts: list[WindowInstances] = []
+    current: list[Mapping[str, Any]] = []
+    owners: set[str] = set()
+    groups: set[str] = set()
+    sizes = [0, 0, 0]  # owners, patch groups, counts
+    for pair in found.pairs():
+        owner, group = str(pair[0]["owner"]), str(pair[0]["patch_group"])
+        grown = [
+            sizes[0] + (0 if owner in owners else _json_bytes(owner) + 2),
+            sizes[1] + (0 if group in groups else _json_bytes(group) + 2),
+            sizes[2] + _json_bytes({"owner": owner, "patch_group": group, "instances": len(pair)}) + 2,
+        ]
+        over = grown[0] > PART_OWNERS_BUDGET or grown[1] > PART_GROUPS_BUDGET or grown[2] > PART_COUNTS_BUDGET
+        if current and over:
+            parts.append(WindowInstances(tuple(current)))
+            current, owners, groups = [], set(), set()
+            grown = [_json_bytes(owner) + 2, _json_bytes(group) + 2, grown[2] - sizes[2]]
+        current.extend(pair)
+        owners.add(owner)
+        groups.add(group)
+        sizes = grown
+    if current:
+        parts.append(WindowInstances(tuple(current)))
+    return parts
+
+
+def _halves(part: WindowInstances) -> list[WindowInstances]:
+    pairs = part.pairs()
+    middle = len(pairs) // 2
+    return [
+        WindowInstances(tuple(item for pair in pairs[:middle] for item in pair)),
+        WindowInstances(tuple(item for pair in pairs[middle:] for item in pair)),
+    ]
+
 
 def instances_by_window(lines: Iterable[Mapping[str, Any]], desired: DesiredState) -> dict[str, WindowInstances]:
     """window name -> the in-scope instances whose tags put them in it (excepted ones included, marked)."""
@@ -204,13 +267,19 @@ def _instance_line(item: Mapping[str, Any]) -> str:
 def message_text(facts: Mapping[str, Any], listed: Sequence[Mapping[str, Any]]) -> str:
     """The e-mail readable body. Every name and value from a tag is escaped."""
     window = escape(str(facts["window"]), quote=False)
+    instances = f"{facts['instances']}"
+    if facts["instances"] != facts["window_instances"]:
+        instances += (
+            f" of the window's {facts['window_instances']}: this reminder comes in several messages, "
+            "each for some of the owners and patch groups; this one is for those below"
+        )
     lines = [
         f"In {facts['lead_hours']} hour(s), maintenance window {window} patches the instances below.",
         "",
         f"Starts:    {facts['window_start']} (UTC), {facts['window_start_local']} ({facts['timezone']})",
         f"Duration:  {facts['duration_hours']} hours (no new tasks start in its last {facts['cutoff_hours']})",
         f"Operation: {facts['operation']}, reboot option {facts['reboot_option']}",
-        f"Instances: {facts['instances']}",
+        f"Instances: {instances}",
         "",
         "Per owner and patch group:",
         *(
@@ -234,35 +303,58 @@ def message_text(facts: Mapping[str, Any], listed: Sequence[Mapping[str, Any]]) 
     return "\n".join(lines)
 
 
+def sns_bytes(request: Mapping[str, Any]) -> int:
+    """What SNS checks against the topic's limit: the body, and each attribute's name, type and value."""
+    size = len(str(request["Message"]).encode())
+    for name, attribute in request["MessageAttributes"].items():
+        size += len(name.encode()) + len(attribute["DataType"].encode()) + len(attribute["StringValue"].encode())
+    return size
+
+
+def scheduler_input(request: Mapping[str, Any]) -> str:
+    """The schedule target's Input: the Publish request in the API's member names."""
+    return json.dumps(request, sort_keys=True)
+
+
+def fits(request: Mapping[str, Any]) -> bool:
+    return (
+        len(request["MessageAttributes"]) <= MAX_ATTRIBUTES
+        and sns_bytes(request) <= SNS_MESSAGE_LIMIT
+        and len(scheduler_input(request).encode()) <= SCHEDULER_INPUT_LIMIT
+    )
+
+
 def publish_request(
     facts: Mapping[str, Any], instances: Sequence[Mapping[str, Any]], topic_arn: str, limit: int = LISTED
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """The SNS Publish request: JSON message structure, text for e-mail, JSON for machine subscribers.
 
-    The listed instances shrink until the request fits the budget, so any window fits SNS's limit.
+    The listed instances shrink until the request fits SNS's and Scheduler's limits; None when it does
+    not fit even with none listed (the caller then splits the part).
     """
     listed = list(instances[:limit])
+    hours = "1 hour" if facts["lead_hours"] == 1 else f"{facts['lead_hours']} hours"
+    subject = f"tagpatch: {facts['window']} patches {facts['instances']} instance(s) in {hours}"
     while True:
         structured = json.dumps({**facts, "listed": listed}, sort_keys=True)
         body = {"default": message_text(facts, listed), **dict.fromkeys(MACHINE_PROTOCOLS, structured)}
-        message = json.dumps(body, sort_keys=True)
-        if len(message.encode()) <= MESSAGE_BUDGET or not listed:
-            break
+        request = {
+            "TopicArn": topic_arn,
+            "Subject": re.sub(r"[^\x20-\x7e]", "?", subject)[:100],  # SNS: ASCII, no line breaks, at most 100
+            "MessageStructure": "json",
+            "Message": json.dumps(body, sort_keys=True),
+            "MessageAttributes": {
+                "owner": {"DataType": "String.Array", "StringValue": json.dumps(list(facts["owners"]))},
+                "patch_group": {"DataType": "String.Array", "StringValue": json.dumps(list(facts["patch_groups"]))},
+                "window": {"DataType": "String", "StringValue": str(facts["window"])},
+                "lead_hours": {"DataType": "Number", "StringValue": str(facts["lead_hours"])},
+            },
+        }
+        if fits(request):
+            return request
+        if not listed:
+            return None
         listed = listed[: len(listed) // 2]
-    hours = "1 hour" if facts["lead_hours"] == 1 else f"{facts['lead_hours']} hours"
-    subject = f"tagpatch: {facts['window']} patches {facts['instances']} instance(s) in {hours}"
-    return {
-        "TopicArn": topic_arn,
-        "Subject": re.sub(r"[^\x20-\x7e]", "?", subject)[:100],  # SNS: ASCII, no line breaks, at most 100
-        "MessageStructure": "json",
-        "Message": message,
-        "MessageAttributes": {
-            "owner": {"DataType": "String.Array", "StringValue": json.dumps(list(facts["owners"]))},
-            "patch_group": {"DataType": "String.Array", "StringValue": json.dumps(list(facts["patch_groups"]))},
-            "window": {"DataType": "String", "StringValue": str(facts["window"])},
-            "lead_hours": {"DataType": "Number", "StringValue": str(facts["lead_hours"])},
-        },
-    }
 
 
 # --- desired reminders ------------------------------------------------------------------------------
@@ -283,11 +375,14 @@ def desired_reminders(
     list_location: window -> (bucket, key) of the full instance list.
     """
     reminders = []
+    parts_of: dict[str, list[WindowInstances]] = {}
     for run in runs:
         window = windows.get(run.window)
         found = members.get(run.window)
         if window is None or found is None or not found.instances:
             continue
+        if run.window not in parts_of:
+            parts_of[run.window] = reminder_parts(found)
         task = window.tasks[0].settings if window.tasks else None
         local = run.start.astimezone(zoneinfo.ZoneInfo(window.settings.timezone))
         for lead in sorted(set(lead_hours), reverse=True):
@@ -295,7 +390,7 @@ def desired_reminders(
             if send_at <= now:
                 continue
             bucket, key = list_location[run.window]
-            facts = {
+            common = {
                 "window": run.window,
                 "window_id": run.window_id,
                 "window_start": iso_z(run.start),
@@ -306,34 +401,46 @@ def desired_reminders(
                 "operation": task.operation if task else "Install",
                 "reboot_option": task.reboot_option if task else "RebootIfNeeded",
                 "lead_hours": lead,
-                "instances": len(found.instances),
-                "counts": found.counts(),
-                "owners": list(found.owners),
-                "patch_groups": list(found.patch_groups),
+                "window_instances": len(found.instances),
                 "list_bucket": bucket,
                 "list_key": key,
                 "contact": contact,
             }
-            request = publish_request(facts, found.instances, topic_arn)
-            # The name digests the message without the list's key (a new key every cycle).
-            content = json.dumps(
-                {k: v for k, v in facts.items() if k not in ("list_key", "list_bucket")}
-                | {"listed": [i["instance_id"] for i in found.instances]},
-                sort_keys=True,
-            )
-            reminders.append(
-                Reminder(
-                    name=schedule_name(run.window, run.start, lead, content),
-                    window=run.window,
-                    window_start=run.start,
-                    lead_hours=lead,
-                    send_at=send_at,
-                    owners=found.owners,
-                    patch_groups=found.patch_groups,
-                    instances=len(found.instances),
-                    publish=request,
+            pending = list(parts_of[run.window])
+            while pending:
+                part = pending.pop(0)
+                facts = {
+                    **common,
+                    "instances": len(part.instances),
+                    "counts": part.counts(),
+                    "owners": list(part.owners),
+                    "patch_groups": list(part.patch_groups),
+                }
+                request = publish_request(facts, part.instances, topic_arn)
+                if request is None:
+                    if len(part.pairs()) == 1:
+                        raise ReminderError(f"one owner and patch group of window {run.window} cannot fit a message")
+                    pending[:0] = _halves(part)
+                    continue
+                # The name digests the message without the list's key (a new key every cycle).
+                content = json.dumps(
+                    {k: v for k, v in facts.items() if k not in ("list_key", "list_bucket")}
+                    | {"listed": [i["instance_id"] for i in part.instances]},
+                    sort_keys=True,
                 )
-            )
+                reminders.append(
+                    Reminder(
+                        name=schedule_name(run.window, run.start, lead, content),
+                        window=run.window,
+                        window_start=run.start,
+                        lead_hours=lead,
+                        send_at=send_at,
+                        owners=part.owners,
+                        patch_groups=part.patch_groups,
+                        instances=len(part.instances),
+                        publish=request,
+                    )
+                )
     return sorted(reminders, key=lambda r: (r.send_at, r.window, r.name))
 
 
@@ -404,7 +511,7 @@ def schedule_request(reminder: Reminder, target: ReminderTarget) -> dict[str, An
         "Target": {
             "Arn": UNIVERSAL_SNS_PUBLISH,
             "RoleArn": target.role_arn,
-            "Input": json.dumps(reminder.publish, sort_keys=True),
+            "Input": scheduler_input(reminder.publish),
             "DeadLetterConfig": {"Arn": target.dead_letter_arn},
             # A reminder an hour late is still useful; one a day late is not.
             "RetryPolicy": {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 10},

@@ -10,6 +10,9 @@ From the Amazon SNS Developer Guide:
   every protocol without a key of its own); anything else is InvalidParameter. moto accepted a message
   without `default` and failed only at delivery.
 
+- Publish: SNS "validates the combined size of the message body and message attributes against the
+  topic's MaximumMessageSize" (256 KiB by default) and answers InvalidParameter (Developer Guide,
+  "Publishing large messages"). moto compared the body's length in characters alone.
 - PublishBatch: "the maximum total payload size (the sum of the individual lengths of all of the
   batched messages)" is 256 KiB by default, the topic's MaximumMessageSize, body and attributes
   together (API Reference, PublishBatch); a larger batch is refused whole with BatchRequestTooLong.
@@ -123,9 +126,14 @@ def _install_sns_corrections() -> None:
 
         def publish(self: SNSBackend, message: str, *args: Any, **kwargs: Any) -> str:
             check_message_structure(message, kwargs.get("message_structure"))
+            # Body and attributes together, in bytes (moto counted the body's characters alone).
+            if not kwargs.get("phone_number"):
+                entry = {"Message": message, "MessageAttributes": kwargs.get("message_attributes")}
+                if batch_bytes([entry]) > DEFAULT_MAXIMUM_MESSAGE_SIZE:
+                    raise SNSInvalidParameter("Invalid parameter: Message too long")
             return moto_publish(self, message, *args, **kwargs)
 
-        setattr(publish, MARKER, "sns: message structure")
+        setattr(publish, MARKER, "sns: message structure and size")
         SNSBackend.publish = publish  # type: ignore[method-assign]
     if getattr(SNSBackend.publish_batch, MARKER, None) is None:
 
