@@ -16,19 +16,12 @@ from moto import mock_aws
 from tagpatch.cycle import Cycle, start_cycle
 from tagpatch.discovery import DiscoveryCursor
 from tagpatch.monitoring_reads import MonitoringCursor
+from tagpatch.workflow import STEPS, snake_case
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = REPO_ROOT / "events"
 CYCLE_INPUTS = sorted(EVENTS.glob("cycle-*.json"))
-FUNCTION_EVENTS_WITH_CYCLE = [
-    "discovery.json",
-    "tag_validation.json",
-    "window_upsert.json",
-    "apply_window_changes.json",
-    "baseline_association.json",
-    "pre_patch_notification.json",
-    "report_failure.json",
-]
+FUNCTION_EVENTS_WITH_CYCLE = [Path(step.sample_event).name for step in STEPS if "cycle" in step.reads]
 FUNCTIONS = REPO_ROOT / "functions"
 
 
@@ -229,3 +222,26 @@ def test_compliance_export_event_carries_what_the_state_machine_passes() -> None
     event = read(EVENTS / "compliance_export.json")
     assert set(event) == {key.removesuffix(".$") for key in payload}
     assert set(event["monitoring"]) == {key.removesuffix(".$") for key in payload["monitoring"]}
+
+
+def test_every_function_the_workflow_passes_a_cycle_has_its_event_checked_above() -> None:
+    """Read from the ASL itself, not from the list: each Task state that passes `cycle` (in its Payload,
+    its Map's items, or the whole state) invokes a function whose sample event must carry a valid one."""
+    states = read(REPO_ROOT / "statemachines" / "patch_cycle.asl.json")["States"]
+
+    def cycle_takers(states: dict[str, Any], item_keys: set[str] | None) -> set[str]:
+        found = set()
+        for state in states.values():
+            if state["Type"] == "Map":
+                items = {key.removesuffix(".$") for key in state["ItemSelector"]}
+                found |= cycle_takers(state["ItemProcessor"]["States"], items)
+            elif state["Type"] == "Task":
+                parameters = state["Parameters"]
+                whole = parameters.get("Payload.$") == "$"
+                sent = (item_keys or {"cycle"}) if whole else {key.removesuffix(".$") for key in parameters["Payload"]}
+                if "cycle" in sent:
+                    found.add(parameters["FunctionName"].removeprefix("${").removesuffix("FunctionArn}"))
+        return found
+
+    expected = {f"{snake_case(name)}.json" for name in cycle_takers(states, None)}
+    assert expected - set(FUNCTION_EVENTS_WITH_CYCLE) == set()

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tagpatch.lease import LEASE_SECONDS
+from tagpatch.workflow import STEPS
 from tagpatch_local.template import (
     SUB_PLACEHOLDER,
     FunctionSpec,
@@ -36,21 +37,7 @@ LAMBDA_TRANSIENT_ERRORS = frozenset(
 # PrepareCycle fails fast (bad input, or another cycle running); ReportFailure is the failure path.
 # ReportFailure and ReleaseAfterFailure are the failure path itself: each goes on to CycleFailed.
 NOT_CAUGHT = frozenset({"PrepareCycle", "ReportFailure", "ReleaseAfterFailure"})
-CYCLE_FUNCTIONS = frozenset(
-    {
-        "PrepareCycleFunction",
-        "DiscoveryFunction",
-        "TagValidationFunction",
-        "WindowUpsertFunction",
-        "ApplyWindowChangesFunction",
-        "BaselineAssociationFunction",
-        "PrePatchNotificationFunction",
-        "PatchMonitoringFunction",
-        "ComplianceExportFunction",
-        "ReportFailureFunction",
-        "ReleaseCycleFunction",
-    }
-)
+CYCLE_FUNCTIONS = frozenset(step.function for step in STEPS)
 
 
 @pytest.fixture(scope="module")
