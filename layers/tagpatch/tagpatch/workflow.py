@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Final, TypedDict, get_type_hints, is_typeddict
+from typing import Final, NotRequired, TypedDict, get_type_hints, is_typeddict
 
 from tagpatch.cycle import CyclePayload
 from tagpatch.discovery import DiscoveryCursor
@@ -86,9 +86,9 @@ class PatchMonitoringResult(TypedDict):
     until: str
 
 
-class ComplianceExportResult(TypedDict, total=False):
+class ComplianceExportResult(TypedDict):
     snapshot_key: str
-    latest_key: str  # apply mode only
+    latest_key: NotRequired[str]  # apply mode only
     report_key: str
     counts: dict[str, int]
     compliance_percent: float | None
