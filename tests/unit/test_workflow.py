@@ -443,3 +443,26 @@ def test_a_handler_that_returns_an_untyped_dict_is_reported() -> None:
         f"functions/release_cycle/app.py: lambda_handler must be annotated to return ReleaseCycleResult "
         f"(from {DECLARATION})"
     ]
+
+
+def tagpatch_imports(source: str) -> list[str]:
+    """Modules of tagpatch's own package that a source imports."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        found += [name for name in names if name == "tagpatch" or name.startswith("tagpatch.")]
+    return found
+
+
+def test_the_simulator_never_imports_the_declaration_or_any_of_tagpatch() -> None:
+    """The simulated account judges tagpatch from AWS's rules, so it must not share tagpatch's facts."""
+    simulator = REPO_ROOT / "local" / "tagpatch_local" / "simulator"
+    imported = {
+        str(path.relative_to(REPO_ROOT)): names
+        for path in sorted(simulator.rglob("*.py"))
+        if (names := tagpatch_imports(path.read_text(encoding="utf-8")))
+    }
+    assert imported == {}
+    assert tagpatch_imports("from tagpatch.workflow import STEPS\nimport tagpatch_local\n") == ["tagpatch.workflow"]
