@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -21,12 +21,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tagpatch.changes import instance_lines
 from tagpatch.config import ArtifactConfig, ExceptionsConfig, MonitoringConfig, OwnerNotificationConfig, PolicyConfig
-from tagpatch.cycle import Cycle, iso_z, parse_time
+from tagpatch.cycle import Cycle, iso_z
 from tagpatch.desired import build_desired_state
 from tagpatch.exceptions import due_notices, load_exceptions, prune_ledger
 from tagpatch.inventory import get_bytes_if_exists, put_json, put_jsonl_gz
 from tagpatch.monitoring import (
     OUTCOMES,
+    Watermark,
     alerts_for,
     expected_windows,
     instance_results,
@@ -39,6 +40,7 @@ from tagpatch.monitoring_reads import MonitoringCursor, begin, in_scope_ids, pat
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
 from tagpatch.read_loop import seconds_to_read
+from tagpatch.workflow import PatchMonitoringResult
 
 ARTIFACTS = ArtifactConfig.from_env()
 POLICY = PolicyConfig.from_env()
@@ -51,7 +53,7 @@ FIRST_LOOKBACK: Final = timedelta(days=7)  # a first cycle reports the last week
 DEFAULT_OWNER: Final = "unowned"
 
 
-def read_watermark(bucket: str) -> datetime | None:
+def read_watermark(bucket: str) -> Watermark | None:
     """Where the last apply-mode cycle stopped reading; None on the first cycle (S3 lists no such key).
 
     A denied or failed read raises: it must never pass for a first cycle, which would report a week
@@ -60,7 +62,7 @@ def read_watermark(bucket: str) -> datetime | None:
     body = get_bytes_if_exists(bucket, WATERMARK_KEY)
     if body is None:
         return None
-    return parse_time(str(json.loads(body)["read_until"]), WATERMARK_KEY)
+    return Watermark.from_json(json.loads(body), WATERMARK_KEY)
 
 
 def read_notice_ledger(bucket: str) -> dict[str, str]:
@@ -72,7 +74,7 @@ def read_notice_ledger(bucket: str) -> dict[str, str]:
 
 
 @lambda_entry
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PatchMonitoringResult | dict[str, Any]:
     cycle = Cycle.from_payload(event.get("cycle"))
     cursor = MonitoringCursor.from_payload(event.get("monitoring_reads"))
     if cursor.phase == "done":
@@ -86,9 +88,18 @@ def read(cycle: Cycle, validation: dict[str, Any], before: MonitoringCursor, con
     if not cursor.started:
         lines = instance_lines(ARTIFACTS.bucket, validation)
         desired = build_desired_state(lines, load_policy(POLICY.policy_path))
-        since = read_watermark(ARTIFACTS.bucket) or cycle.now - FIRST_LOOKBACK
+        watermark = read_watermark(ARTIFACTS.bucket) or Watermark(cycle.now - FIRST_LOOKBACK)
         owned = owned_window_ids(w.name for w in desired.windows)
-        cursor = begin(cursor, cycle, ARTIFACTS.bucket, since, cycle.now, owned, in_scope_ids(lines))
+        cursor = begin(
+            cursor,
+            cycle,
+            ARTIFACTS.bucket,
+            watermark.read_until,
+            cycle.now,
+            owned,
+            in_scope_ids(lines),
+            watermark.read_again,
+        )
     cursor = read_some(
         cursor,
         cycle,
@@ -112,7 +123,7 @@ def read(cycle: Cycle, validation: dict[str, Any], before: MonitoringCursor, con
     return cursor.to_payload()
 
 
-def compose(cycle: Cycle, validation: dict[str, Any], cursor: MonitoringCursor) -> dict[str, Any]:
+def compose(cycle: Cycle, validation: dict[str, Any], cursor: MonitoringCursor) -> PatchMonitoringResult:
     """One outcome per instance from the parts the reads wrote; alerts, notices and watermark in apply mode."""
     every_line = instance_lines(ARTIFACTS.bucket, validation)
     desired = build_desired_state(every_line, load_policy(POLICY.policy_path))
@@ -141,8 +152,8 @@ def compose(cycle: Cycle, validation: dict[str, Any], cursor: MonitoringCursor) 
         kept = prune_ledger(ledger, cycle.now)
         if notices or kept != ledger:
             put_json(ARTIFACTS.bucket, NOTICE_LEDGER_KEY, {"sent": kept})
-        watermark = next_watermark(runs, until)
-        put_json(ARTIFACTS.bucket, WATERMARK_KEY, {"read_until": iso_z(watermark)})
+        # A window whose run is still going is read again from before that run next cycle.
+        put_json(ARTIFACTS.bucket, WATERMARK_KEY, next_watermark(runs, until).to_json())
     for outcome, count in by_outcome.items():
         metrics.add_metric(name=f"Outcome_{outcome}", unit=MetricUnit.Count, value=count)
     logger.info(

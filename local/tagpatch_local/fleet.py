@@ -12,7 +12,7 @@ import json
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -69,6 +69,7 @@ class FleetPatch:
     missing: int = 0  # applicable patches not installed yet
     critical: int = 0  # of those, Critical or Important security patches
     result: PatchOutcome = "success"  # what the next Install does
+    minutes: int | None = None  # how long AWS-RunPatchBaseline runs on it; None: the simulator's default
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,8 @@ _Path = DocPath
 
 _INSTANCE_KEYS: Final = ("tags", "os", "state", "ssm", "instance_profile", "expect", "patch")
 PATCH_KEYS: Final = ("missing", "critical", "result")
+INSTANCE_PATCH_KEYS: Final = (*PATCH_KEYS, "minutes")  # a `generate` block has no per-instance duration
+_MAX_MINUTES: Final = 24 * 60  # AWS-RunPatchBaseline's own execution timeout is far below a day
 _MAX_PATCHES: Final = 10_000  # far above any real count of missing patches; catches a stray digit
 _GENERATE_KEYS: Final = (
     "count",
@@ -301,7 +304,7 @@ def _patch_count(value: object, path: _Path, ctx: _Context) -> int:
 def parse_patch(raw: object, path: _Path, ctx: _Context, base: FleetPatch | None = None) -> FleetPatch:
     """A `patch:` block; keys it leaves out keep `base`'s values (a scenario edit) or the defaults."""
     block = _mapping(raw, path, ctx)
-    _check_keys(block, path, PATCH_KEYS, ctx)
+    _check_keys(block, path, INSTANCE_PATCH_KEYS, ctx)
     base = base or FleetPatch()
     missing = _patch_count(block["missing"], (*path, "missing"), ctx) if "missing" in block else base.missing
     critical = _patch_count(block["critical"], (*path, "critical"), ctx) if "critical" in block else base.critical
@@ -312,7 +315,15 @@ def parse_patch(raw: object, path: _Path, ctx: _Context, base: FleetPatch | None
         if "result" in block
         else base.result
     )
-    return FleetPatch(missing=missing, critical=critical, result=result)
+    minutes = base.minutes
+    if "minutes" in block:
+        value = block["minutes"]
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= _MAX_MINUTES:
+            raise ctx.error(
+                (*path, "minutes"), f"must be a whole number of minutes from 1 to {_MAX_MINUTES}, got {value!r}"
+            )
+        minutes = value
+    return FleetPatch(missing=missing, critical=critical, result=result, minutes=minutes)
 
 
 def parse_patch_in(document: Document, path: DocPath) -> Mapping[str, Any]:
@@ -740,11 +751,9 @@ def set_patch_behaviour(account_id: str, region: str, instance_id: str, os_name:
     """Tell the simulated account how AWS-RunPatchBaseline will behave on an instance."""
     from tagpatch_local.simulator import executions  # noqa: PLC0415
 
-    executions.set_patch_profile(
-        account_id,
-        region,
-        instance_id,
-        executions.PatchProfile(
-            operating_system=os_name, missing=patch.missing, critical=patch.critical, result=patch.result
-        ),
+    profile = executions.PatchProfile(
+        operating_system=os_name, missing=patch.missing, critical=patch.critical, result=patch.result
     )
+    if patch.minutes is not None:
+        profile = replace(profile, minutes=patch.minutes)
+    executions.set_patch_profile(account_id, region, instance_id, profile)

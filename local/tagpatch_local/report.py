@@ -7,7 +7,8 @@
 - changes.jsonl: one line per change proposed (plan) or attempted (apply, with its outcome);
 - tag-report.json: problems grouped by owner, for the app teams;
 - patch-results.jsonl: PatchMonitoring's outcome per instance in scope (patched, failed, missed,
-  scanned, not_due, not_scheduled), with its reason, Run Command status and patch counts;
+  in_progress, scanned, not_due, not_scheduled, excepted), with its reason, Run Command status and
+  patch counts;
 - report.html: ComplianceExport's report, a page to open in a browser;
 - compliance/: every object under the bucket's compliance/ prefix (snapshots by day, the latest view,
   the reports), with S3's key layout kept; a plan-mode cycle's snapshot is in its run artifacts instead.

@@ -1235,8 +1235,25 @@ class SimulatedAccount(_Clients):
             if counts - before.get(function, Counter())
         }
         result.function_runs = self.dispatcher.runs[runs_before:]
+        _release_finished_threads()
         _settle_long_lived_objects()
         return result
+
+
+def _release_finished_threads() -> None:
+    """Join the threads moto's Step Functions interpreter started and finished.
+
+    It keeps every thread it starts (one per state with a timeout, one per Map iteration) in a module
+    list and never joins them, so each cycle left about sixteen 8 MiB stacks mapped: a long scenario
+    ran out of address space. Joining a finished thread returns its stack.
+    """
+    from moto.stepfunctions.parser import utils as sfn_parser  # noqa: PLC0415 - moto's own module
+
+    threads = sfn_parser.TMP_THREADS
+    finished = [thread for thread in threads if not thread.is_alive()]
+    for thread in finished:
+        thread.join()
+    threads[:] = [thread for thread in threads if thread.is_alive()]
 
 
 def _settle_long_lived_objects() -> None:

@@ -69,7 +69,8 @@ def test_a_plan_with_changes_exits_3_prints_the_diff_and_json(tmp_path: Path) ->
     assert "plan (nothing was written):" in console
     assert "  + window tagpatch-sun-0200: cutoff_hours=1, " in console and "duration_hours=3" in console
     assert "  + target tagpatch-install-reboot-patch-group-01 in tagpatch-sun-0200: tag_key=Patch Group" in console
-    assert "  + task tagpatch-install-reboot-01 in tagpatch-sun-0200: document=AWS-RunPatchBaseline" in console
+    task = "  + task tagpatch-install-reboot-01 in tagpatch-sun-0200: cutoff_behavior=CANCEL_TASK, document="
+    assert f"{task}AWS-RunPatchBaseline" in console
     assert "  + registration web/AMAZON_LINUX_2023: baseline_id=" in console
     assert "  > PrepareCycle\n  ok PrepareCycle (" in console
     assert "Traceback" not in console

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
+from tagpatch.workflow import OUTSIDE_THE_CYCLE
 from tagpatch_local.runner import ACCOUNT_ID, READ_TIMEOUT, SimulatedAccount
 from tagpatch_local.simulator import config, iam, sar
 from tagpatch_local.simulator.iam import Authorization, Decision, evaluate, statement_applies
@@ -39,8 +40,7 @@ IMPLIED: dict[str, set[str]] = {
     # Service Authorization Reference, EventBridge Scheduler: CreateSchedule's dependent action iam:PassRole.
     "scheduler:CreateSchedule": {"iam:PassRole"},
 }
-# Functions that no cycle invokes: AWS Config and EventBridge do.
-OUTSIDE_CYCLES = frozenset({"ConfigTagRuleFunction", "ConfigNotifierFunction"})
+OUTSIDE_CYCLES = frozenset(f"{name}Function" for name in OUTSIDE_THE_CYCLE)
 
 
 def iam_actions(call: str) -> set[str]:

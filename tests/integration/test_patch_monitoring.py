@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from moto.moto_api._internal import mock_random
 
+from tagpatch.monitoring import OUTCOMES
 from tagpatch_local import cli
 from tagpatch_local.fleet import GeneratorSpec, PatchDistribution, generate_fleet
 from tagpatch_local.report import patch_result_lines
@@ -23,7 +24,6 @@ from tagpatch_local.simulator import events
 from .support import instance, run_ok, template_variant
 
 REPO = Path(__file__).resolve().parents[2]
-OUTCOMES = ("patched", "failed", "missed", "scanned", "not_due", "not_scheduled", "excepted")
 FRIDAY_NOON = datetime(2026, 11, 27, 12, tzinfo=UTC)  # the Sunday window sun-0200 opens 38 h later
 
 # What scenarios/patch-night.yaml says each instance's line shows after its `sunday` cycle.
@@ -187,7 +187,8 @@ def test_owners_are_alerted_once_each_and_a_failed_window_run_reaches_the_alerts
         )
         events.FAILED_DELIVERIES.clear()
         run_ok(account)
-        runs = account.advance(timedelta(hours=38))  # Sunday 02:00: the window runs and fails
+        # Sunday 02:00: the window runs, and fails when its one instance's Install ends five minutes in.
+        runs = account.advance(timedelta(hours=38, minutes=10))
         assert [run.status for run in runs] == ["FAILED"]
         # The EventBridge rule delivered the failed window execution to the alerts topic, before any cycle.
         (delivered,) = alerts()
@@ -235,7 +236,7 @@ def test_without_the_key_policy_grant_eventbridge_cannot_deliver_to_the_encrypte
         alerts = alerts_queue(account)
         events.FAILED_DELIVERIES.clear()
         run_ok(account)
-        account.advance(timedelta(hours=38))
+        account.advance(timedelta(hours=38, minutes=10))  # past the 02:00 run's end
         assert alerts() == []
         (failure,) = events.FAILED_DELIVERIES
         assert "key policy" in failure.reason

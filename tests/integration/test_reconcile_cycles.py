@@ -287,3 +287,23 @@ def test_ssm_reads_depend_on_windows_not_instances(size: int) -> None:
         "ssm:GetMaintenanceWindowTask": 3,
         "ssm:DescribePatchGroups": 1,
     }
+
+
+def test_a_patch_task_left_to_continue_past_the_cutoff_is_updated_once_to_cancel(account: SimulatedAccount) -> None:
+    """The policy's default cutoff_behavior, CANCEL_TASK, reaches a task an earlier version registered
+    with SSM's default, once; the rerun writes nothing."""
+    account.seed([instance("web", "sun-0200")])
+    run_ok(account)
+    ssm = account.client("ssm")
+    window_id = ssm_windows(account)["tagpatch-sun-0200"]["WindowId"]
+    (task,) = ssm.describe_maintenance_window_tasks(WindowId=window_id)["Tasks"]
+    assert task["CutoffBehavior"] == "CANCEL_TASK"
+    ssm.update_maintenance_window_task(
+        WindowId=window_id, WindowTaskId=task["WindowTaskId"], CutoffBehavior="CONTINUE_TASK"
+    )
+
+    updated = run_ok(account)
+    assert ssm_writes(updated) == {"ssm:UpdateMaintenanceWindowTask": 1}
+    got = ssm.get_maintenance_window_task(WindowId=window_id, WindowTaskId=task["WindowTaskId"])
+    assert got["CutoffBehavior"] == "CANCEL_TASK"
+    assert ssm_writes(run_ok(account)) == {}

@@ -15,20 +15,14 @@ from moto import mock_aws
 
 from tagpatch.cycle import Cycle, start_cycle
 from tagpatch.discovery import DiscoveryCursor
+from tagpatch.lease import LEASE_KEY
 from tagpatch.monitoring_reads import MonitoringCursor
+from tagpatch.workflow import STEPS, snake_case
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = REPO_ROOT / "events"
 CYCLE_INPUTS = sorted(EVENTS.glob("cycle-*.json"))
-FUNCTION_EVENTS_WITH_CYCLE = [
-    "discovery.json",
-    "tag_validation.json",
-    "window_upsert.json",
-    "apply_window_changes.json",
-    "baseline_association.json",
-    "pre_patch_notification.json",
-    "report_failure.json",
-]
+FUNCTION_EVENTS_WITH_CYCLE = [Path(step.sample_event).name for step in STEPS if "cycle" in step.reads]
 FUNCTIONS = REPO_ROOT / "functions"
 
 
@@ -126,10 +120,12 @@ def test_prepare_cycle_event_passes_start_cycle() -> None:
     assert cycle.artifact_prefix == "runs/2026/11/27/manual-2026-11-27/"
 
 
-def test_prepare_cycle_handler_accepts_the_sample_event() -> None:
+def test_prepare_cycle_handler_accepts_the_sample_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARTIFACT_BUCKET", "tagpatch-artifacts")  # where it takes the cycle lease
     app = load_prepare_cycle_app()
     event = prepare_event()
     with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="tagpatch-artifacts")
         # The sample's state machine exists and runs no other execution.
         boto3.client("stepfunctions", region_name="us-east-1").create_state_machine(
             name=event["state_machine_id"].rsplit(":", 1)[1],
@@ -137,6 +133,8 @@ def test_prepare_cycle_handler_accepts_the_sample_event() -> None:
             roleArn="arn:aws:iam::123456789012:role/tagpatch-patch-cycle",
         )
         result = app.lambda_handler(event, FakeLambdaContext())
+        lease = boto3.client("s3", region_name="us-east-1").get_object(Bucket="tagpatch-artifacts", Key=LEASE_KEY)
+        assert json.loads(lease["Body"].read())["execution_id"] == event["execution_id"]
     assert result == {
         "cycle": {
             "run_id": "manual-2026-11-27",
@@ -229,3 +227,26 @@ def test_compliance_export_event_carries_what_the_state_machine_passes() -> None
     event = read(EVENTS / "compliance_export.json")
     assert set(event) == {key.removesuffix(".$") for key in payload}
     assert set(event["monitoring"]) == {key.removesuffix(".$") for key in payload["monitoring"]}
+
+
+def test_every_function_the_workflow_passes_a_cycle_has_its_event_checked_above() -> None:
+    """Read from the ASL itself, not from the list: each Task state that passes `cycle` (in its Payload,
+    its Map's items, or the whole state) invokes a function whose sample event must carry a valid one."""
+    states = read(REPO_ROOT / "statemachines" / "patch_cycle.asl.json")["States"]
+
+    def cycle_takers(states: dict[str, Any], item_keys: set[str] | None) -> set[str]:
+        found = set()
+        for state in states.values():
+            if state["Type"] == "Map":
+                items = {key.removesuffix(".$") for key in state["ItemSelector"]}
+                found |= cycle_takers(state["ItemProcessor"]["States"], items)
+            elif state["Type"] == "Task":
+                parameters = state["Parameters"]
+                whole = parameters.get("Payload.$") == "$"
+                sent = (item_keys or {"cycle"}) if whole else {key.removesuffix(".$") for key in parameters["Payload"]}
+                if "cycle" in sent:
+                    found.add(parameters["FunctionName"].removeprefix("${").removesuffix("FunctionArn}"))
+        return found
+
+    expected = {f"{snake_case(name)}.json" for name in cycle_takers(states, None)}
+    assert expected - set(FUNCTION_EVENTS_WITH_CYCLE) == set()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -123,9 +123,50 @@ def test_results_join_tags_runs_and_states_and_alerts_group_by_owner_and_group()
 
 
 def test_an_unfinished_run_is_read_again_next_cycle() -> None:
+    from tagpatch.monitoring import Watermark
+
     before = SUNDAY.replace(hour=6)
-    assert next_watermark([run()], before) == before
-    assert next_watermark([run(status="IN_PROGRESS")], before) < SUNDAY
+    assert next_watermark([run()], before) == Watermark(before, {})
+    unfinished = next_watermark([run(status="IN_PROGRESS")], before)
+    assert unfinished.read_again == {"tagpatch-sun-0200": SUNDAY - timedelta(seconds=1)}
+
+
+def test_only_the_window_with_an_unfinished_run_is_read_again() -> None:
+    """Another window's ended run is not read (nor alerted) a second time next cycle."""
+    from tagpatch.monitoring import Watermark
+
+    before = SUNDAY.replace(hour=6)
+    running = run(status="IN_PROGRESS", i1=("InProgress", "InProgress"))
+    ended = WindowRun(**{**run(i2=("Failed", "Failed")).__dict__, "window_name": "tagpatch-sun-0300"})
+    found = next_watermark([running, ended], before)
+    assert found.read_until == before
+    assert found.read_again == {"tagpatch-sun-0200": SUNDAY - timedelta(seconds=1)}
+    assert found.since("tagpatch-sun-0300") == before and found.since("tagpatch-sun-0200") < SUNDAY
+    # It survives the trip through the watermark object.
+    assert Watermark.from_json(found.to_json(), "state/monitoring-watermark.json") == found
+
+
+@pytest.mark.parametrize("status", ["Pending", "InProgress", "Delayed", "Failed", "Success"])
+def test_an_instance_in_a_window_run_still_going_is_in_progress_and_not_alerted(status: str) -> None:
+    """Its final outcome comes when the run has ended: a Failed invocation in a run still going is not final."""
+    found = outcome_of("tagpatch-sun-0200", [run(status="IN_PROGRESS", i1=(status, status))], "i1")
+    assert found.outcome == "in_progress"
+    assert "tagpatch-sun-0200" in found.reason and "since 2026-11-29 02:00 UTC" in found.reason
+    assert f"{status}/{status}" in found.reason
+    assert alerts_for([{"outcome": found.outcome, "owner": "web-team", "patch_group": "web"}], "platform") == []
+
+
+def test_an_instance_a_running_window_has_not_reached_yet_is_in_progress_not_missed() -> None:
+    found = outcome_of("tagpatch-sun-0200", [run(status="IN_PROGRESS", i2=("InProgress", "InProgress"))], "i1")
+    assert (found.outcome, found.command_status) == ("in_progress", None)
+    assert "not reached it yet" in found.reason
+
+
+def test_every_outcome_has_a_row_in_report_html() -> None:
+    from tagpatch.monitoring import OUTCOMES
+    from tagpatch.report_html import OUTCOME_ORDER
+
+    assert set(OUTCOME_ORDER) == set(OUTCOMES) - {"excepted"}  # excepted instances are counted apart
 
 
 def _alert(owner: str, group: str, lines: int = 1) -> Any:

@@ -56,7 +56,9 @@ def fleet() -> Iterator[tuple[dict[str, str], list[str]]]:
         for index, instance_id in enumerate(ids):
             profile(instance_id, missing=index % 4, result="failed" if index % 10 == 0 else "success")
         window_id, target_id = window_with_task(ssm, concurrency="100%", errors="100%")
+        simulator.clock.set_now(ACCOUNT, REGION, START)
         executions.run_window(ACCOUNT, REGION, window_id, START, {target_id: ids})
+        executions.advance_clock(ACCOUNT, REGION, CYCLE.now)  # the run has ended by the cycle
         lines = [{"instance_id": i, "in_scope": True} for i in ids]
         lines += [{"instance_id": f"i-out{n:013d}", "in_scope": False} for n in range(10)]
         put_jsonl_gz(BUCKET, INSTANCES_KEY, lines)
@@ -210,3 +212,20 @@ def test_the_share_must_be_a_positive_integer(raw: str) -> None:
     with pytest.raises(ConfigurationError, match="MONITORING_ITEMS_PER_INVOCATION"):
         MonitoringConfig.from_env({"MONITORING_ITEMS_PER_INVOCATION": raw})
     assert MonitoringConfig.from_env({"MONITORING_ITEMS_PER_INVOCATION": "50"}).items_per_invocation == 50
+
+
+def test_a_window_whose_run_was_still_going_is_read_again_from_before_that_run(
+    fleet: tuple[dict[str, str], list[str]],
+) -> None:
+    windows, _ = fleet
+    after_the_run = START + timedelta(hours=1)
+    plain = begin(MonitoringCursor(), CYCLE, BUCKET, after_the_run, CYCLE.now, windows, scope())
+    assert read_all(plain, items=100_000)[0].window_runs == 0  # the run started before the read window
+
+    again = Cycle(**{**CYCLE.__dict__, "run_id": "again", "artifact_prefix": "runs/again/"})
+    held = {"night": START - timedelta(seconds=1)}
+    cursor = begin(MonitoringCursor(), again, BUCKET, after_the_run, CYCLE.now, windows, scope(), held)
+    while cursor.phase != "done":
+        cursor = read_some(cursor, again, BUCKET, items=100_000, seconds=60)
+    (run,) = window_runs(BUCKET, again, cursor)
+    assert (run.window_name, run.started, run.status) == ("night", START, "FAILED")

@@ -66,6 +66,16 @@ def test_window_task_overrides_the_default_task_key_by_key(policy: PatchPolicy) 
     assert scan.window.timezone == "UTC"  # WindowSettings default, not written in the file
 
 
+def test_patch_tasks_are_cancelled_at_the_cutoff_unless_the_policy_says_continue() -> None:
+    """The default keeps the reminders' promise: nothing patches or reboots after the cutoff."""
+    assert parse_policy({"version": 1}).default_task.cutoff_behavior == "CANCEL_TASK"
+    document = copy.deepcopy(repo_document())
+    document["windows"]["scan-daily"]["task"]["cutoff_behavior"] = "CONTINUE_TASK"
+    found = parse_policy(document)
+    assert found.windows["scan-daily"].task.cutoff_behavior == "CONTINUE_TASK"
+    assert found.windows["sun-0200"].task.cutoff_behavior == "CANCEL_TASK"
+
+
 def test_window_for_tag_with_a_policy_window_name(policy: PatchPolicy) -> None:
     assert policy.window_for_tag("tue-2330") is policy.windows["tue-2330"].window
 
@@ -255,7 +265,7 @@ BAD_POLICIES: list[tuple[str, Mutation, tuple[str, ...]]] = [
     (
         "unknown-task-key",
         _set("defaults.task.document", "AWS-RunShellScript"),
-        ("defaults.task.document: unknown key; expected one of max_concurrency, max_errors",),
+        ("defaults.task.document: unknown key; expected one of cutoff_behavior, max_concurrency, max_errors",),
     ),
     (
         "unknown-os-in-baselines",
@@ -314,6 +324,11 @@ BAD_POLICIES: list[tuple[str, Mutation, tuple[str, ...]]] = [
         "service-role-admin",
         _set("defaults.task.service_role", "admin"),
         ("defaults.task.service_role: must be 'service-linked' or an IAM role ARN (got 'admin')",),
+    ),
+    (
+        "cutoff-behavior-unknown",
+        _set("defaults.task.cutoff_behavior", "STOP"),
+        ("defaults.task.cutoff_behavior: must be CANCEL_TASK or CONTINUE_TASK (got 'STOP')",),
     ),
     (
         "defaults-window-schedule",

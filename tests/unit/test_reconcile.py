@@ -93,6 +93,7 @@ def as_actual(state: DesiredState) -> list[ActualWindow]:
                 priority=task.settings.priority,
                 operation=task.settings.operation,
                 reboot_option=task.settings.reboot_option,
+                cutoff_behavior=task.settings.cutoff_behavior,
             )
             for task in window.tasks
         )
@@ -209,6 +210,7 @@ def test_first_run_change_contents() -> None:
         "max_errors": "1",
         "priority": 3,
         "service_role": "arn:aws:iam::123456789012:role/patching",
+        "cutoff_behavior": "CANCEL_TASK",
         "targets": [roled_target.name],
         "document": "AWS-RunPatchBaseline",
         "owner_mark": True,
@@ -544,6 +546,19 @@ def test_a_changed_max_concurrency_updates_the_task() -> None:
     assert write.resource_id == task_id("tagpatch-sun-0200", TASK)
     assert write.before is not None and write.after is not None
     assert (write.before["max_concurrency"], write.after["max_concurrency"]) == ("5%", "10%")
+
+
+def test_a_task_registered_without_cutoff_behavior_is_updated_once_to_cancel_at_the_cutoff() -> None:
+    """SSM's default, CONTINUE_TASK, patches and reboots past the window's cutoff; tagpatch's default is
+    CANCEL_TASK, so a task an earlier version registered is updated, and then left alone."""
+    state = desired(line("web"))
+    (window,) = as_actual(state)
+    task = dataclasses.replace(window.tasks[0], cutoff_behavior=None)  # SSM reports none: CONTINUE_TASK
+    (write,) = plan(state, [dataclasses.replace(window, tasks=(task,))]).writes()
+    assert (write.kind, write.action, write.name) == ("task", "update", TASK)
+    assert write.before is not None and write.after is not None
+    assert (write.before["cutoff_behavior"], write.after["cutoff_behavior"]) == ("CONTINUE_TASK", "CANCEL_TASK")
+    assert plan(state, as_actual(state)).writes() == ()
 
 
 def test_changed_target_values_update_the_target() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tagpatch.desired import build_desired_state
 from tagpatch.policy import load_policy, parse_policy
@@ -125,6 +126,31 @@ def test_the_message_counts_per_owner_and_patch_group_and_carries_filterable_att
         {"owner": "team-b", "patch_group": "db", "instances": 1},
     ]
     assert structured["list_key"].endswith(".jsonl.gz")
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "promise"),
+    [
+        ("CANCEL_TASK", "patching still running at the cutoff is cancelled"),
+        ("CONTINUE_TASK", "patching already running goes on, even past the window's end"),
+    ],
+)
+def test_the_message_says_what_happens_at_the_cutoff(behaviour: str, promise: str) -> None:
+    document = yaml.safe_load((REPO / "policy" / "patch-policy.yaml").read_text(encoding="utf-8"))
+    document["defaults"]["task"]["cutoff_behavior"] = behaviour
+    policy = parse_policy(document)
+    lines = [line("team-a", "web")]
+    desired = build_desired_state(lines, policy)
+    windows = {w.name: w for w in desired.windows}
+    upcoming = [UpcomingRun(name, "mw-0123456789abcdef0", SUNDAY) for name in windows]
+    locations = {name: ("bucket", f"runs/x/reminders/{name}.jsonl.gz") for name in windows}
+    members = instances_by_window(lines, desired)
+    (reminder, *_) = desired_reminders(
+        upcoming, windows, members, policy.notification_lead_hours, SUNDAY - timedelta(days=4), TOPIC, locations
+    )
+    text = json.loads(reminder.publish["Message"])["default"]
+    assert "no new patching starts in its last 1 hour(s)" in text and promise in text
+    assert json.loads(json.loads(reminder.publish["Message"])["sqs"])["cutoff_behavior"] == behaviour
 
 
 def test_the_window_time_zone_is_shown_beside_utc() -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -74,6 +75,16 @@ def window_with_task(
     return window_id, target_id
 
 
+def run_to_end(window_id: str, selected: Mapping[str, Iterable[str]]) -> executions.WindowExecution:
+    """Start a run at START and move the clock past its end (a run takes simulated time)."""
+    from tagpatch_local.simulator import clock
+
+    clock.set_now(ACCOUNT, REGION, START)
+    run = executions.run_window(ACCOUNT, REGION, window_id, START, selected)
+    executions.advance_clock(ACCOUNT, REGION, run.ended + timedelta(minutes=1))
+    return run
+
+
 def invocation_statuses(ssm: Any, command_id: str) -> dict[str, tuple[str, str]]:
     found = ssm.list_command_invocations(CommandId=command_id)["CommandInvocations"]
     return {i["InstanceId"]: (i["Status"], i["StatusDetails"]) for i in found}
@@ -98,7 +109,7 @@ def test_each_node_s_outcome_follows_its_state_and_profile(ssm: Any) -> None:
     profile(failing, missing=3, result="failed")
     profile(hanging, missing=1, result="timeout")
     window_id, target_id = window_with_task(ssm)
-    executions.run_window(ACCOUNT, REGION, window_id, START, {target_id: [ok, failing, hanging, stopped, offline]})
+    run_to_end(window_id, {target_id: [ok, failing, hanging, stopped, offline]})
 
     execution, invocation = the_command(ssm, window_id)
     assert execution["Status"] == "FAILED"
@@ -130,7 +141,7 @@ def test_undelivered_nodes_do_not_count_toward_max_errors(ssm: Any) -> None:
     ok = launch(2)
     stopped = launch(3, state="stopped")
     window_id, target_id = window_with_task(ssm, errors="0")
-    executions.run_window(ACCOUNT, REGION, window_id, START, {target_id: ok + stopped})
+    run_to_end(window_id, {target_id: ok + stopped})
     _, invocation = the_command(ssm, window_id)
     assert invocation["StatusDetails"] == "Incomplete"  # undelivered, but MaxErrors 0 was not passed
     assert [s for s, _ in invocation_statuses(ssm, invocation["ExecutionId"]).values()].count("Success") == 2
@@ -141,7 +152,7 @@ def test_passing_max_errors_stops_the_remaining_batches(ssm: Any) -> None:
     for node in nodes:
         profile(node, missing=2, result="failed")
     window_id, target_id = window_with_task(ssm, concurrency="1", errors="0")
-    executions.run_window(ACCOUNT, REGION, window_id, START, {target_id: nodes})
+    run_to_end(window_id, {target_id: nodes})
     execution, invocation = the_command(ssm, window_id)
     statuses = sorted(invocation_statuses(ssm, invocation["ExecutionId"]).values())
     assert statuses == [("Cancelled", "Terminated")] * 3 + [("Failed", "Failed")]
@@ -152,13 +163,14 @@ def test_scan_reports_and_no_reboot_installs_wait_for_a_reboot(ssm: Any) -> None
     (node,) = launch(1)
     profile(node, missing=4, critical=1)
     scan_window, scan_target = window_with_task(ssm, operation="Scan")
-    executions.run_window(ACCOUNT, REGION, scan_window, START, {scan_target: [node]})
+    run_to_end(scan_window, {scan_target: [node]})
     (state,) = ssm.describe_instance_patch_states(InstanceIds=[node])["InstancePatchStates"]
     assert (state["Operation"], state["MissingCount"], state["CriticalNonCompliantCount"]) == ("Scan", 4, 1)
 
     ssm.delete_maintenance_window(WindowId=scan_window)
     install_window, install_target = window_with_task(ssm, reboot="NoReboot")
-    executions.run_window(ACCOUNT, REGION, install_window, START, {install_target: [node]})
+    executions.run_window(ACCOUNT, REGION, install_window, START.replace(hour=3), {install_target: [node]})
+    executions.advance_clock(ACCOUNT, REGION, START.replace(hour=4))
     (state,) = ssm.describe_instance_patch_states(InstanceIds=[node])["InstancePatchStates"]
     assert (state["MissingCount"], state["InstalledPendingRebootCount"], state["RebootOption"]) == (0, 4, "NoReboot")
     (group_state,) = ssm.describe_instance_patch_states_for_patch_group(PatchGroup="web")["InstancePatchStates"]
@@ -170,7 +182,7 @@ def test_scan_reports_and_no_reboot_installs_wait_for_a_reboot(ssm: Any) -> None
 def test_get_operations_agree_with_the_listings(ssm: Any) -> None:
     (node,) = launch(1)
     window_id, target_id = window_with_task(ssm)
-    run = executions.run_window(ACCOUNT, REGION, window_id, START, {target_id: [node]})
+    run = run_to_end(window_id, {target_id: [node]})
     got = ssm.get_maintenance_window_execution(WindowExecutionId=run.window_execution_id)
     assert got["Status"] == "SUCCESS" and len(got["TaskIds"]) == 1
     task = ssm.get_maintenance_window_execution_task(
@@ -219,7 +231,7 @@ def test_a_run_emits_the_aws_ssm_events_that_rules_match(ssm: Any) -> None:
     (node,) = launch(1)
     profile(node, missing=1, result="failed")
     window_id, target_id = window_with_task(ssm)
-    executions.run_window(ACCOUNT, REGION, window_id, START, {target_id: [node]})
+    run_to_end(window_id, {target_id: [node]})
     (message,) = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
     detail = json.loads(message["Body"])["detail"]
     assert (detail["window-id"], detail["status"]) == (window_id, "FAILED")
@@ -263,7 +275,7 @@ def test_get_command_invocation_answers_for_a_window_run_command(ssm: Any) -> No
     reached, stopped = launch(1)[0], launch(1, state="stopped", ping="ConnectionLost")[0]
     profile(reached, missing=2, result="failed")
     window_id, target_id = window_with_task(ssm)
-    executions.run_window(ACCOUNT, REGION, window_id, START, {target_id: [reached, stopped]})
+    run_to_end(window_id, {target_id: [reached, stopped]})
     _, invocation = the_command(ssm, window_id)
     command_id = invocation["ExecutionId"]
     failed = ssm.get_command_invocation(CommandId=command_id, InstanceId=reached)
@@ -304,7 +316,7 @@ def test_the_cutoff_stops_new_tasks_and_cancels_a_cancel_task_command(ssm: Any, 
         MaxConcurrency="10",
         MaxErrors="1",
     )
-    run = executions.run_window(ACCOUNT, REGION, window_id, START, {target_id: nodes})
+    run = run_to_end(window_id, {target_id: nodes})
 
     (execution,) = ssm.describe_maintenance_window_executions(WindowId=window_id)["WindowExecutions"]
     assert execution["Status"] == "TIMED_OUT" and "cutoff" in execution["StatusDetails"]
@@ -328,5 +340,156 @@ def test_a_run_due_while_the_previous_one_runs_is_skipped_overlapping(ssm: Any) 
 
     assert [r.status for r in runs] == ["SUCCESS", "SKIPPED_OVERLAPPING", "SUCCESS"]
     listed = ssm.describe_maintenance_window_executions(WindowId=window_id)["WindowExecutions"]
-    assert sorted(e["Status"] for e in listed) == ["SKIPPED_OVERLAPPING", "SUCCESS", "SUCCESS"]
+    # The 05:00 run takes 65 minutes: at 05:30 it is still under way.
+    assert [e["Status"] for e in listed] == ["IN_PROGRESS", "SKIPPED_OVERLAPPING", "SUCCESS"]
     assert not runs[1].tasks and len(nodes) == 13
+
+
+# --- a run takes simulated time ---------------------------------------------------------------------
+
+
+def at(minutes: int) -> datetime:
+    return START + timedelta(minutes=minutes)
+
+
+def move_to(minutes: int) -> None:
+    executions.advance_clock(ACCOUNT, REGION, at(minutes))
+
+
+def start_run(window_id: str, selected: Mapping[str, Iterable[str]]) -> str:
+    from tagpatch_local.simulator import clock
+
+    clock.set_now(ACCOUNT, REGION, START)
+    executions.run_window(ACCOUNT, REGION, window_id, START, selected)
+    (execution,) = executions.run_state(ACCOUNT, REGION).executions.values()
+    return execution.tasks[0].invocations[0].command_id
+
+
+def test_a_run_shows_what_ssm_shows_at_each_simulated_minute(ssm: Any) -> None:
+    first, second, third = sorted(launch(3))  # a command reaches its nodes in id order
+    for node in (first, second, third):
+        profile(node, missing=2)
+    window_id, target_id = window_with_task(ssm, concurrency="1")
+    command_id = start_run(window_id, {target_id: [first, second, third]})
+
+    move_to(1)
+    execution, invocation = the_command(ssm, window_id)
+    assert (execution["Status"], invocation["Status"]) == ("IN_PROGRESS", "IN_PROGRESS")
+    assert "EndTime" not in execution and "EndTime" not in invocation
+    assert invocation_statuses(ssm, command_id) == {
+        first: ("InProgress", "InProgress"),
+        second: ("Pending", "Pending"),
+        third: ("Pending", "Pending"),
+    }
+    running = ssm.get_command_invocation(CommandId=command_id, InstanceId=first)
+    assert (running["Status"], running["ResponseCode"]) == ("InProgress", -1)
+    assert "ExecutionEndDateTime" not in running
+    # Patch state and compliance change only when an instance's invocation ends.
+    assert ssm.describe_instance_patch_states(InstanceIds=[first])["InstancePatchStates"] == []
+
+    move_to(6)
+    assert invocation_statuses(ssm, command_id)[first] == ("Success", "Success")
+    assert invocation_statuses(ssm, command_id)[second] == ("InProgress", "InProgress")
+    (state,) = ssm.describe_instance_patch_states(InstanceIds=[first, second])["InstancePatchStates"]
+    assert (state["InstanceId"], state["OperationEndTime"]) == (first, at(5))
+
+    move_to(15)
+    execution, invocation = the_command(ssm, window_id)
+    assert (execution["Status"], execution["EndTime"]) == ("SUCCESS", at(15))
+    assert ssm.get_command_invocation(CommandId=command_id, InstanceId=third)["ExecutionStartDateTime"].startswith(
+        at(10).strftime("%Y-%m-%dT%H:%M")
+    )
+
+
+def test_max_concurrency_ramps_up_one_two_four_and_max_errors_stops_new_targets(ssm: Any) -> None:
+    nodes = launch(10)
+    window_id, target_id = window_with_task(ssm, concurrency="4")
+    command_id = start_run(window_id, {target_id: nodes})
+    move_to(60)
+    started = sorted(
+        ssm.get_command_invocation(CommandId=command_id, InstanceId=node)["ExecutionStartDateTime"][11:16]
+        for node in nodes
+    )
+    # One node, then two, then four at a time (MaxConcurrency), each taking five minutes.
+    assert started == ["02:00", "02:05", "02:05", "02:10", "02:10", "02:10", "02:10", "02:15", "02:15", "02:15"]
+
+    ssm.delete_maintenance_window(WindowId=window_id)
+    failing = launch(6)
+    for node in failing:
+        profile(node, missing=1, result="failed")
+    window_id, target_id = window_with_task(ssm, concurrency="2", errors="1")
+    executions.run_window(ACCOUNT, REGION, window_id, at(60), {target_id: failing})
+    move_to(61)
+    assert (
+        sorted(s for s, _ in invocation_statuses(ssm, the_command(ssm, window_id)[1]["ExecutionId"]).values())
+        == ["InProgress"] + ["Pending"] * 5
+    )
+    move_to(120)
+    statuses = sorted(invocation_statuses(ssm, the_command(ssm, window_id)[1]["ExecutionId"]).values())
+    # The first fails (1 error, not past MaxErrors 1); the next two run and fail: no new targets after.
+    assert statuses == [("Cancelled", "Terminated")] * 3 + [("Failed", "Failed")] * 3
+
+
+@pytest.mark.parametrize(("behaviour", "expected"), [("CANCEL_TASK", "Cancelled"), ("CONTINUE_TASK", "Success")])
+def test_cancel_task_cancels_a_running_invocation_at_the_cutoff(ssm: Any, behaviour: str, expected: str) -> None:
+    (node,) = launch(1)
+    profile(node, missing=3, minutes=150)  # runs past the cutoff two hours in
+    window_id, target_id = window_with_task(ssm, cutoff_behavior=behaviour)
+    command_id = start_run(window_id, {target_id: [node]})
+    move_to(119)
+    assert invocation_statuses(ssm, command_id)[node] == ("InProgress", "InProgress")
+    move_to(151)
+    assert invocation_statuses(ssm, command_id)[node] == (expected, expected)
+    execution, _ = the_command(ssm, window_id)
+    states = ssm.describe_instance_patch_states(InstanceIds=[node])["InstancePatchStates"]
+    if behaviour == "CANCEL_TASK":
+        assert (execution["Status"], execution["EndTime"], states) == ("TIMED_OUT", at(120), [])
+    else:
+        assert (execution["Status"], execution["EndTime"], len(states)) == ("SUCCESS", at(150), 1)
+
+
+def test_an_unreachable_node_waits_out_the_delivery_timeout(ssm: Any) -> None:
+    (stopped,) = launch(1, state="stopped")
+    (offline,) = launch(1, ping="ConnectionLost")
+    window_id, target_id = window_with_task(ssm)
+    command_id = start_run(window_id, {target_id: [stopped, offline]})
+    move_to(9)
+    assert invocation_statuses(ssm, command_id) == {
+        stopped: ("Pending", "Pending"),
+        offline: ("Delayed", "Delayed"),
+    }
+    move_to(10)
+    assert invocation_statuses(ssm, command_id) == {
+        stopped: ("TimedOut", "Delivery Timed Out"),
+        offline: ("Failed", "Undeliverable"),
+    }
+
+
+def test_state_change_events_fire_when_the_changes_happen(ssm: Any) -> None:
+    sqs, events = boto3.client("sqs", region_name=REGION), boto3.client("events", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="changes")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="changes", EventPattern=json.dumps({"source": ["aws.ssm"]}))
+    events.put_targets(Rule="changes", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    nodes = launch(2)
+    window_id, target_id = window_with_task(ssm, concurrency="1")
+    start_run(window_id, {target_id: nodes})
+
+    def received() -> list[tuple[str, str]]:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        for message in messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return sorted((json.loads(m["Body"])["detail-type"], json.loads(m["Body"])["time"]) for m in messages)
+
+    move_to(4)
+    assert received() == []
+    move_to(6)
+    assert received() == [("EC2 Command Invocation Status-change Notification", "2026-11-29T02:05:00Z")]
+    move_to(10)
+    assert [kind for kind, moment in received() if moment == "2026-11-29T02:10:00Z"] == [
+        "EC2 Command Invocation Status-change Notification",
+        "EC2 Command Status-change Notification",
+        "Maintenance Window Execution State-change Notification",
+        "Maintenance Window Task Execution State-change Notification",
+        "Maintenance Window Task Target Invocation State-change Notification",
+    ]

@@ -222,3 +222,57 @@ def test_a_key_statement_conditioned_on_the_source_account_does_not_apply(accoun
     topic = encrypted_topic(account["root"], [conditioned])
     refusal = service_publish_refusal("events.amazonaws.com", topic, SOURCE)
     assert refusal is not None and "key policy" in refusal and "kms:GenerateDataKey" in refusal
+
+
+# --- a function's policy -------------------------------------------------------------------------------
+
+
+def function_with_permission(root: dict[str, Any], **permission: str) -> str:
+    import io
+    import zipfile
+
+    iam = boto3.client("iam", **root)
+    role = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("app.py", "def handler(event, context): return event")
+    lambda_client = boto3.client("lambda", **root)
+    arn: str = lambda_client.create_function(
+        FunctionName="notifier",
+        Runtime="python3.13",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": archive.getvalue()},
+    )["FunctionArn"]
+    lambda_client.add_permission(FunctionName="notifier", StatementId="s", Action="lambda:InvokeFunction", **permission)
+    return arn
+
+
+def test_a_function_policy_admits_a_service_only_from_its_source(account: dict[str, Any]) -> None:
+    from tagpatch_local.simulator.resource_policies import decide_for_service
+
+    arn = function_with_permission(
+        account["root"], Principal="events.amazonaws.com", SourceArn=RULE_ARN, SourceAccount=ACCOUNT
+    )
+    invoke = Authorization("lambda:InvokeFunction", arn, SOURCE)
+    assert decide_for_service("events.amazonaws.com", ACCOUNT, invoke) is Decision.ALLOW
+    elsewhere = {"aws:SourceArn": (RULE_ARN,), "aws:SourceAccount": ("210987654321",)}
+    refused = Authorization("lambda:InvokeFunction", arn, elsewhere)
+    assert decide_for_service("events.amazonaws.com", ACCOUNT, refused) is Decision.RESOURCE_IMPLICIT_DENY
+    assert decide_for_service("config.amazonaws.com", ACCOUNT, invoke) is Decision.RESOURCE_IMPLICIT_DENY
+
+
+def test_a_rule_may_not_invoke_a_function_whose_permission_names_another_account(account: dict[str, Any]) -> None:
+    from moto.events.models import events_backends
+
+    from tagpatch_local.simulator.events import FAILED_DELIVERIES, LAMBDA_DELIVERIES
+
+    arn = function_with_permission(account["root"], Principal="events.amazonaws.com", SourceAccount="210987654321")
+    events = boto3.client("events", **account["root"])
+    events.put_rule(Name="to-function", EventPattern=json.dumps({"source": ["aws.config"]}))
+    events.put_targets(Rule="to-function", Targets=[{"Id": "fn", "Arn": arn}])
+    FAILED_DELIVERIES.clear()
+    LAMBDA_DELIVERIES.clear()
+    events_backends[ACCOUNT]["us-east-1"].put_events([{"Source": "aws.config", "DetailType": "t", "Detail": "{}"}])
+    assert [(d.rule, d.target_arn) for d in FAILED_DELIVERIES] == [("to-function", arn)]
+    assert LAMBDA_DELIVERIES == []

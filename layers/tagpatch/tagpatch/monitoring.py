@@ -12,6 +12,8 @@ SSM's status:
 - `missed`: its tags put it in a window that ran, but it was not patched (stopped, agent offline,
   not sent because MaxErrors was reached, the window did not succeed in starting, or the window's
   targets did not select it: the last one is a targeting error);
+- `in_progress`: its window's run is still going (SSM is patching it, or has not reached it yet); it
+  is never alerted, and the next cycle reads the run again and gives the final outcome once it ended;
 - `scanned`: only a Scan ran;
 - `not_due`: no window for it ran in the period;
 - `not_scheduled`: its tags give it no window;
@@ -28,17 +30,18 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 from tagpatch.aws import client, paginate
-from tagpatch.cycle import iso_z
+from tagpatch.cycle import iso_z, parse_time
 from tagpatch.desired import INSTANCE_IDS_KEY, DesiredState
-from tagpatch.errors import NotificationRejected, TransientAwsError
+from tagpatch.errors import ArtifactError, NotificationRejected, TransientAwsError
 from tagpatch.exceptions import Notice
 from tagpatch.ssm_windows import is_owned_window
 
-Outcome = Literal["patched", "failed", "missed", "scanned", "not_due", "not_scheduled", "excepted"]
+Outcome = Literal["patched", "failed", "missed", "in_progress", "scanned", "not_due", "not_scheduled", "excepted"]
 OUTCOMES: Final[tuple[Outcome, ...]] = (
     "patched",
     "failed",
     "missed",
+    "in_progress",
     "scanned",
     "not_due",
     "not_scheduled",
@@ -58,6 +61,8 @@ _UNREACHED: Final[Mapping[str, str]] = {
     "Cancelled": "it was not patched before the window's cutoff (the task's CutoffBehavior is CANCEL_TASK)",
 }
 SKIPPED: Final = "SKIPPED_OVERLAPPING"  # SSM did not start the run: the previous one was still running
+# Window execution statuses of a run that has not ended (DescribeMaintenanceWindowExecutions).
+UNFINISHED: Final = frozenset({"PENDING", "IN_PROGRESS", "CANCELLING"})
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,8 @@ def outcome_of(
     run = started[-1] if started else runs[-1]
     where = f"window {window} at {_at(run.started)}"
     reached = run.instances.get(instance_id)
+    if run.status in UNFINISHED:
+        return _in_progress(window, run, reached)
     if reached is None:
         if run.status not in ("SUCCESS", "FAILED"):
             return InstanceOutcome(
@@ -201,6 +208,23 @@ def outcome_of(
     if result.status_details in _UNREACHED:
         return InstanceOutcome("missed", f"{where}: {_UNREACHED[result.status_details]} ({status})", window, status)
     return InstanceOutcome("failed", f"{where}: {operation} ended {status}", window, status)
+
+
+def _in_progress(window: str, run: WindowRun, reached: tuple[str, InstanceRun] | None) -> InstanceOutcome:
+    """An instance of a run still going: no final outcome (and no alert) until the run has ended."""
+    still = f"window {window} has been running since {_at(run.started)} ({run.status})"
+    if reached is None:
+        return InstanceOutcome(
+            "in_progress", f"{still}; it has not reached it yet; the next cycle reports the outcome", window, None
+        )
+    operation, result = reached
+    status = f"{result.status}/{result.status_details}"
+    return InstanceOutcome(
+        "in_progress",
+        f"{still}; its {operation} is {status}; the outcome is final when the run has ended (next cycle)",
+        window,
+        status,
+    )
 
 
 def excepted_outcome(
@@ -428,7 +452,43 @@ def owned_window_ids(names: Iterable[str]) -> dict[str, str]:
     }
 
 
-def next_watermark(runs: Sequence[WindowRun], before: datetime) -> datetime:
-    """Where the next cycle starts reading: `before`, unless a run is still going (read it again)."""
-    unfinished = [run.started for run in runs if run.status in ("PENDING", "IN_PROGRESS", "CANCELLING")]
-    return min([before, *(moment - _ONE_SECOND for moment in unfinished)])
+@dataclass(frozen=True)
+class Watermark:
+    """Where the next cycle starts reading each window's runs.
+
+    Every window from `read_until`, except a window whose run was still going: from just before that
+    run started, so the run is read again and its final outcomes (and alerts) come once it has ended,
+    while the other windows' runs, already reported, are not read (nor alerted) again.
+    """
+
+    read_until: datetime
+    read_again: Mapping[str, datetime] = field(default_factory=dict)  # window name -> read after this
+
+    def since(self, window: str) -> datetime:
+        return min(self.read_until, self.read_again.get(window, self.read_until))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "read_until": iso_z(self.read_until),
+            "read_again": {name: iso_z(moment) for name, moment in sorted(self.read_again.items())},
+        }
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any], where: str) -> Watermark:
+        read_again = body.get("read_again") or {}
+        if not isinstance(read_again, Mapping):
+            raise ArtifactError(f"{where}: read_again must be a mapping of window name to time")
+        return cls(
+            parse_time(str(body["read_until"]), where),
+            {str(name): parse_time(str(moment), f"{where} read_again.{name}") for name, moment in read_again.items()},
+        )
+
+
+def next_watermark(runs: Sequence[WindowRun], before: datetime) -> Watermark:
+    """Where the next cycle reads from: `before`, and a window whose run is still going from just before it."""
+    read_again: dict[str, datetime] = {}
+    for run in runs:
+        if run.status in UNFINISHED:
+            moment = run.started - _ONE_SECOND
+            read_again[run.window_name] = min(moment, read_again.get(run.window_name, moment))
+    return Watermark(before, read_again)

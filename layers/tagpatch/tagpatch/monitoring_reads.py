@@ -14,8 +14,9 @@ written as parts under the run's prefix, in order:
 - `patch_states`: DescribeInstancePatchStates, 50 in-scope instances a call
   (`monitoring/patch-states/part-NNNNN.jsonl.gz`).
 
-The read window (`since`, `until`), the owned windows (`monitoring/windows.json`) and the in-scope
-instance ids (`monitoring/instance-ids.jsonl.gz`) are fixed by the first invocation, so every
+The read window (`since`, `until`), the owned windows (`monitoring/windows.json`, each with the moment
+its runs are read after: `since`, or earlier for a window whose run was still going last cycle) and
+the in-scope instance ids (`monitoring/instance-ids.jsonl.gz`) are fixed by the first invocation, so every
 invocation reads the same runs and instances. A retried invocation starts from the same
 cursor, so it repeats the same reads into the same part key. The composing invocation reads the parts
 back with `window_runs` and `patch_states`.
@@ -150,12 +151,22 @@ def begin(
     until: datetime,
     windows: Mapping[str, str],
     instance_ids: Sequence[str],
+    read_again: Mapping[str, datetime] | None = None,
 ) -> MonitoringCursor:
-    """Fix what every invocation of this cycle reads: the read window, the owned windows (name -> id)
-    and the in-scope instance ids (written once, so no later invocation decodes the whole report)."""
+    """Fix what every invocation of this cycle reads: the read window, the owned windows (name -> id),
+    each read after `since` or after its `read_again` moment (a run of it was still going), and the
+    in-scope instance ids (written once, so no later invocation decodes the whole report)."""
     if cursor.started:
         return cursor
-    put_json(bucket, windows_key(cycle), dict(sorted(windows.items())))
+    earlier = read_again or {}
+    put_json(
+        bucket,
+        windows_key(cycle),
+        {
+            name: {"window_id": window_id, "since": iso_z(min(since, earlier.get(name, since)))}
+            for name, window_id in sorted(windows.items())
+        },
+    )
     put_jsonl_gz(bucket, instance_ids_key(cycle), instance_ids)
     return replace(cursor, since=iso_z(since), until=iso_z(until), windows=len(windows))
 
@@ -209,14 +220,15 @@ def _read_execution(name: str, execution: Mapping[str, Any], budget: Budget) -> 
 
 
 def _read_windows(cursor: MonitoringCursor, cycle: Cycle, bucket: str, budget: Budget) -> MonitoringCursor:
-    after, before = cursor.read_window()
+    _, before = cursor.read_window()
     windows = sorted(json.loads(get_bytes(bucket, windows_key(cycle))).items())
     if len(windows) != cursor.windows:
         raise ArtifactError(f"{windows_key(cycle)} names {len(windows)} windows; the cursor expects {cursor.windows}")
     records: list[dict[str, Any]] = []
     read = 0
     while cursor.position + read < len(windows) and (read == 0 or budget.left):
-        name, window_id = windows[cursor.position + read]
+        name, window = windows[cursor.position + read]
+        window_id, after = str(window["window_id"]), parse_time(str(window["since"]), f"{windows_key(cycle)} {name}")
         for execution in _pages(
             "describe_maintenance_window_executions",
             budget,

@@ -12,7 +12,7 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 import yaml
 
@@ -32,6 +32,10 @@ ROLE_ARN: Final = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,51
 
 Operation = Literal["Install", "Scan"]
 RebootOption = Literal["RebootIfNeeded", "NoReboot"]
+# What SSM does with a running patch task at the window's cutoff: CANCEL_TASK cancels its Run Command
+# (nothing patches or reboots after it); CONTINUE_TASK, SSM's own default, lets it run to its end.
+CutoffBehavior = Literal["CANCEL_TASK", "CONTINUE_TASK"]
+CUTOFF_BEHAVIORS: Final[tuple[CutoffBehavior, ...]] = get_args(CutoffBehavior)
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class TaskSettings:
     max_errors: str = "5%"
     priority: int = 1
     service_role: str = SERVICE_LINKED  # "service-linked" or an IAM role ARN
+    cutoff_behavior: CutoffBehavior = "CANCEL_TASK"  # as the reminders promise: nothing runs past the cutoff
 
 
 @dataclass(frozen=True)
@@ -145,7 +150,7 @@ class _Reader:
 
 _WINDOW_KEYS: Final = frozenset({"schedule", "timezone", "duration_hours", "cutoff_hours", "offset_days"})
 _TASK_KEYS: Final = frozenset(
-    {"operation", "reboot_option", "max_concurrency", "max_errors", "priority", "service_role"}
+    {"operation", "reboot_option", "max_concurrency", "max_errors", "priority", "service_role", "cutoff_behavior"}
 )
 _TOP_KEYS: Final = frozenset({"version", "windows", "defaults", "baselines", "notifications", "reconcile"})
 
@@ -200,7 +205,14 @@ def _task_settings(reader: _Reader, raw: dict[str, Any], path: str, base: TaskSe
     role = reader.string(raw.get("service_role", base.service_role), f"{path}.service_role")
     if role != SERVICE_LINKED and not ROLE_ARN.match(role):
         raise reader.fail(f"{path}.service_role", f"must be {SERVICE_LINKED!r} or an IAM role ARN (got {role!r})")
-    return TaskSettings(operation, reboot, rates["max_concurrency"], rates["max_errors"], priority, role)
+    cutoff_behavior = raw.get("cutoff_behavior", base.cutoff_behavior)
+    if cutoff_behavior not in CUTOFF_BEHAVIORS:
+        raise reader.fail(
+            f"{path}.cutoff_behavior", f"must be {' or '.join(CUTOFF_BEHAVIORS)} (got {cutoff_behavior!r})"
+        )
+    return TaskSettings(
+        operation, reboot, rates["max_concurrency"], rates["max_errors"], priority, role, cutoff_behavior
+    )
 
 
 def _baseline(reader: _Reader, value: object, path: str) -> BaselineChoice:

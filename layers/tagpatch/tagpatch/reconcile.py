@@ -87,6 +87,7 @@ class ActualTask:
     priority: int | None
     operation: str | None
     reboot_option: str | None
+    cutoff_behavior: str | None  # None: registered without one, so SSM's default (CONTINUE_TASK)
 
     @property
     def marked(self) -> bool:
@@ -213,12 +214,15 @@ def task_fields(settings: TaskSettings, target_names: Sequence[str]) -> dict[str
         "max_errors": settings.max_errors,
         "priority": settings.priority,
         "service_role": _service_role(settings.service_role),
+        "cutoff_behavior": settings.cutoff_behavior,
         "targets": sorted(target_names),
         "document": PATCH_DOCUMENT,
         "owner_mark": True,
     }
 
 
+# What SSM does at the cutoff with a task registered without CutoffBehavior (the API reference's default).
+SSM_CUTOFF_BEHAVIOR: Final = "CONTINUE_TASK"
 # SSM reports a task registered without ServiceRoleArn with the service-linked role it then uses.
 SERVICE_LINKED_ROLE_SUFFIX: Final = ":role/aws-service-role/ssm.amazonaws.com/AWSServiceRoleForAmazonSSM"
 
@@ -235,6 +239,7 @@ def actual_task_fields(task: ActualTask, target_names_by_id: Mapping[str, str]) 
         "max_errors": task.max_errors,
         "priority": task.priority,
         "service_role": _service_role(task.service_role_arn),
+        "cutoff_behavior": task.cutoff_behavior or SSM_CUTOFF_BEHAVIOR,
         "targets": sorted(target_names_by_id.get(target_id, target_id) for target_id in task.target_ids),
         "document": task.task_arn,
         "owner_mark": task.marked,

@@ -32,7 +32,7 @@ from tagpatch.cycle import iso_z
 from tagpatch.desired import DesiredState, DesiredWindow
 from tagpatch.monitoring import expected_windows, selected_by_id, window_of
 from tagpatch.observability import tracer
-from tagpatch.policy import PatchPolicy
+from tagpatch.policy import PatchPolicy, TaskSettings
 from tagpatch.ssm_windows import window_run_time
 
 NAME_PREFIX: Final = "tagpatch-"
@@ -264,6 +264,14 @@ def _instance_line(item: Mapping[str, Any]) -> str:
     )
 
 
+def cutoff_text(cutoff_hours: int, behaviour: str) -> str:
+    """What the window's cutoff means for the instances, as the patch task is registered."""
+    starts = f"no new patching starts in its last {cutoff_hours} hour(s)"
+    if behaviour == "CANCEL_TASK":
+        return f"{starts}; patching still running at the cutoff is cancelled"
+    return f"{starts}; patching already running goes on, even past the window's end"
+
+
 def message_text(facts: Mapping[str, Any], listed: Sequence[Mapping[str, Any]]) -> str:
     """The e-mail readable body. Every name and value from a tag is escaped."""
     window = escape(str(facts["window"]), quote=False)
@@ -277,7 +285,7 @@ def message_text(facts: Mapping[str, Any], listed: Sequence[Mapping[str, Any]]) 
         f"In {facts['lead_hours']} hour(s), maintenance window {window} patches the instances below.",
         "",
         f"Starts:    {facts['window_start']} (UTC), {facts['window_start_local']} ({facts['timezone']})",
-        f"Duration:  {facts['duration_hours']} hours (no new tasks start in its last {facts['cutoff_hours']})",
+        f"Duration:  {facts['duration_hours']} hours ({cutoff_text(facts['cutoff_hours'], facts['cutoff_behavior'])})",
         f"Operation: {facts['operation']}, reboot option {facts['reboot_option']}",
         f"Instances: {instances}",
         "",
@@ -400,6 +408,7 @@ def desired_reminders(
                 "cutoff_hours": window.settings.cutoff_hours,
                 "operation": task.operation if task else "Install",
                 "reboot_option": task.reboot_option if task else "RebootIfNeeded",
+                "cutoff_behavior": (task or TaskSettings()).cutoff_behavior,
                 "lead_hours": lead,
                 "window_instances": len(found.instances),
                 "list_bucket": bucket,

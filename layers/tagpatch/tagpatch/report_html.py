@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from tagpatch.export import compliance_percent, summarize
 
-OUTCOME_ORDER: Final = ("patched", "failed", "missed", "scanned", "not_due", "not_scheduled")
+OUTCOME_ORDER: Final = ("patched", "failed", "missed", "in_progress", "scanned", "not_due", "not_scheduled")
 # What to do, by what is wrong; the first that applies wins.
 FIXES: Final = {
     "failed": "Read the window's command output (Run Command, AWS-RunPatchBaseline) and fix the failing patch.",

@@ -157,6 +157,7 @@ def _with_members(window: ActualWindow) -> ActualWindow:
                 priority=task.get("Priority"),
                 operation=_first(parameters.get("Operation")),
                 reboot_option=_first(parameters.get("RebootOption")),
+                cutoff_behavior=task.get("CutoffBehavior"),
             )
         )
     return ActualWindow(**{**window.__dict__, "targets": targets, "tasks": tuple(tasks)})
@@ -225,6 +226,7 @@ def _task_request(name: str, after: Mapping[str, Any], target_ids: Sequence[str]
         "Priority": after["priority"],
         "MaxConcurrency": after["max_concurrency"],
         "MaxErrors": after["max_errors"],
+        "CutoffBehavior": after["cutoff_behavior"],
         "Name": name,
         "Description": task_description(after["operation"], after["reboot_option"]),
     }
@@ -452,6 +454,7 @@ def _listed_task(summary: Mapping[str, Any]) -> ActualTask:
         priority=None,
         operation=None,
         reboot_option=None,
+        cutoff_behavior=None,
     )
 
 

@@ -56,7 +56,9 @@ from moto.events.models import events_backends
 
 from tagpatch_local.simulator import executions
 from tagpatch_local.simulator.core import correction, operation, request_params
+from tagpatch_local.simulator.iam import Authorization, Decision
 from tagpatch_local.simulator.instances import managed_instances
+from tagpatch_local.simulator.resource_policies import decide_for_service
 
 _STATE_ATTR: Final = "tagpatch_config"
 INSTANCE: Final = "AWS::EC2::Instance"
@@ -420,20 +422,11 @@ def _invoke_for_item(
 
 
 def _allows_config(account_id: str, region: str, function_arn: str) -> bool:
-    try:
-        wire = json.loads(lambda_backend(account_id, region).get_policy(function_arn))
-        policy = json.loads(wire["Policy"]) if isinstance(wire.get("Policy"), str) else wire
-    except Exception:  # no function, or no resource policy at all
-        return False
-    for statement in policy.get("Statement", []):
-        principal = statement.get("Principal")
-        service = principal.get("Service") if isinstance(principal, Mapping) else principal
-        services = [service] if isinstance(service, str) else list(service or [])
-        action = statement.get("Action")
-        actions = [action] if isinstance(action, str) else list(action or [])
-        if statement.get("Effect") == "Allow" and CONFIG_PRINCIPAL in services and "lambda:InvokeFunction" in actions:
-            return True
-    return False
+    """Whether the function's policy lets Config invoke it. Config's guide grants it with
+    `--source-account`; whether Config's invocation also carries aws:SourceArn is not documented, so
+    the simulator gives only aws:SourceAccount (docs/simulator.md)."""
+    invoke = Authorization("lambda:InvokeFunction", function_arn, {"aws:SourceAccount": (account_id,)})
+    return decide_for_service(CONFIG_PRINCIPAL, account_id, invoke) is Decision.ALLOW
 
 
 def _invoke(

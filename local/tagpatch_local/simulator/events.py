@@ -29,7 +29,8 @@ from moto.sns.models import sns_backends
 from moto.utilities.arns import parse_arn
 
 from tagpatch_local.simulator.core import MARKER, moto_patch
-from tagpatch_local.simulator.resource_policies import service_publish_refusal
+from tagpatch_local.simulator.iam import Authorization, Decision
+from tagpatch_local.simulator.resource_policies import decide_for_service, service_publish_refusal
 
 _EVENTS_PRINCIPAL: Final = "events.amazonaws.com"
 
@@ -42,10 +43,6 @@ class FailedDelivery:
 
 
 FAILED_DELIVERIES: list[FailedDelivery] = []  # process-wide: a test clears it before it looks
-
-
-def _listed(value: Any) -> list[Any]:
-    return [value] if isinstance(value, str | dict) else list(value or [])
 
 
 def _deliver_to_topic(rule: Any, target: dict[str, Any], event: Any) -> None:
@@ -81,33 +78,15 @@ class LambdaDelivery:
 LAMBDA_DELIVERIES: list[LambdaDelivery] = []  # process-wide, like FAILED_DELIVERIES
 
 
-def _allows_rule(policy_json: str, rule_arn: str) -> bool:
-    try:
-        wire = json.loads(policy_json)
-        policy = json.loads(wire["Policy"]) if isinstance(wire.get("Policy"), str) else wire
-    except (ValueError, TypeError):
-        return False
-    for statement in _listed(policy.get("Statement")):
-        principal = statement.get("Principal")
-        services = _listed(principal.get("Service")) if isinstance(principal, dict) else _listed(principal)
-        if statement.get("Effect") != "Allow" or _EVENTS_PRINCIPAL not in services:
-            continue
-        if "lambda:InvokeFunction" not in _listed(statement.get("Action")):
-            continue
-        source = (statement.get("Condition") or {}).get("ArnLike", {}).get("AWS:SourceArn")
-        if source is None or source == rule_arn:
-            return True
-    return False
-
-
 def _deliver_to_function(rule: Any, target: dict[str, Any], event: Any) -> None:
     arn = parse_arn(target["Arn"])
     backend = lambda_backend(arn.account, arn.region)
-    try:
-        policy = backend.get_policy(target["Arn"])
-    except Exception:
-        policy = "{}"
-    if not _allows_rule(policy, rule.arn):
+    # Lambda Developer Guide ("Granting function access to AWS services"): EventBridge invokes as its
+    # service principal, with the rule's ARN and account as the source.
+    function_arn = ":".join(str(target["Arn"]).split(":")[:7])  # a qualifier is not the policy's resource
+    source = {"aws:SourceArn": (str(rule.arn),), "aws:SourceAccount": (str(rule.account_id),)}
+    invoke = Authorization("lambda:InvokeFunction", function_arn, source)
+    if decide_for_service(_EVENTS_PRINCIPAL, arn.account, invoke) is not Decision.ALLOW:
         FAILED_DELIVERIES.append(
             FailedDelivery(
                 rule.name, target["Arn"], "the function's policy does not let events.amazonaws.com invoke it"

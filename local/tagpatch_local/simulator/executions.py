@@ -25,11 +25,13 @@ What the documents leave open is in docs/simulator.md. Never imports tagpatch.
 
 from __future__ import annotations
 
+import functools
+import heapq
 import json
 import math
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
@@ -57,7 +59,10 @@ from tagpatch_local.simulator.occurrences import occurrences
 PatchResult = Literal["success", "failed", "timeout"]
 PATCH_RESULTS: Final = frozenset({"success", "failed", "timeout"})
 _STATE_ATTR: Final = "tagpatch_runs"
-_RUN_SECONDS: Final = 5 * 60  # how long one batch of AWS-RunPatchBaseline takes in the simulation
+RUN_MINUTES: Final = 5  # how long AWS-RunPatchBaseline runs on a node unless its profile says otherwise
+# How long SSM tries to deliver a command to a node that cannot be reached when the task sets no
+# TimeoutSeconds: AWS documents no default for a window's Run Command task (docs/simulator.md).
+DELIVERY_TIMEOUT: Final = timedelta(minutes=10)
 PATCH_DOCUMENT: Final = "AWS-RunPatchBaseline"
 
 
@@ -70,6 +75,7 @@ class PatchProfile:
     critical: int = 0
     result: PatchResult = "success"
     installed: int = 0
+    minutes: int = RUN_MINUTES  # how long AWS-RunPatchBaseline runs on the node, start to end
 
 
 @dataclass
@@ -121,6 +127,13 @@ class PatchState:
 
 @dataclass
 class CommandInvocation:
+    """One node's part in a Run Command command, planned when the command starts.
+
+    SSM shows it Pending until it is sent (`sent`), then `waiting` (InProgress while the document runs on
+    the node; Pending or Delayed while a node that cannot be reached waits out the delivery timeout),
+    then its end state from `ended`.
+    """
+
     command_id: str
     instance_id: str
     requested: datetime
@@ -128,16 +141,32 @@ class CommandInvocation:
     status_details: str
     document: str
     parameters: Mapping[str, list[str]]
+    sent: datetime
+    ended: datetime
+    waiting: str = "InProgress"
 
-    def to_output(self) -> dict[str, Any]:
+    def status_at(self, now: datetime) -> tuple[str, str]:
+        if now >= self.ended:
+            return self.status, self.status_details
+        if now >= self.sent:
+            return self.waiting, self.waiting
+        return "Pending", "Pending"
+
+    @property
+    def ran(self) -> bool:
+        """Whether the document ran on the node (it was delivered and started)."""
+        return self.waiting == "InProgress" and self.status_details not in _NOT_RUN
+
+    def output_at(self, now: datetime) -> dict[str, Any]:
+        status, details = self.status_at(now)
         return {
             "CommandId": self.command_id,
             "InstanceId": self.instance_id,
             "DocumentName": self.document,
             "DocumentVersion": "$DEFAULT",
             "RequestedDateTime": self.requested,
-            "Status": self.status,
-            "StatusDetails": self.status_details,
+            "Status": status,
+            "StatusDetails": details,
         }
 
 
@@ -152,6 +181,9 @@ class TaskInvocation:
     status_details: str
     started: datetime
     ended: datetime
+
+    def status_at(self, now: datetime) -> tuple[str, str]:
+        return (self.status, self.status_details) if now >= self.ended else ("IN_PROGRESS", "")
 
 
 @dataclass
@@ -170,6 +202,9 @@ class TaskExecution:
     ended: datetime
     invocations: list[TaskInvocation] = field(default_factory=list)
 
+    def status_at(self, now: datetime) -> tuple[str, str]:
+        return (self.status, self.status_details) if now >= self.ended else ("IN_PROGRESS", "")
+
 
 @dataclass
 class WindowExecution:
@@ -181,6 +216,18 @@ class WindowExecution:
     ended: datetime
     tasks: list[TaskExecution] = field(default_factory=list)
 
+    def status_at(self, now: datetime) -> tuple[str, str]:
+        return (self.status, self.status_details) if now >= self.ended else ("IN_PROGRESS", "")
+
+
+@dataclass(order=True)
+class _Due:
+    """Something a run does at a moment: a node's patch state written, or an event put on the bus."""
+
+    at: datetime
+    sequence: int
+    action: Callable[[], dict[str, Any] | None] = field(compare=False)  # an event entry to emit, or None
+
 
 @dataclass
 class RunState:
@@ -190,7 +237,9 @@ class RunState:
     executions: dict[str, WindowExecution] = field(default_factory=dict)  # in start order
     commands: dict[str, list[CommandInvocation]] = field(default_factory=dict)
     patch_states: dict[str, PatchState] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    due: list[_Due] = field(default_factory=list)  # a heap, earliest first
+    scheduled: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
 
 def run_state(account_id: str, region: str) -> RunState:
@@ -208,6 +257,8 @@ def set_patch_profile(account_id: str, region: str, instance_id: str, profile: P
         raise ValueError(f"patch result {profile.result!r} is not one of {sorted(PATCH_RESULTS)}")
     if not 0 <= profile.critical <= profile.missing:
         raise ValueError("critical counts patches among the missing ones: 0 <= critical <= missing")
+    if profile.minutes < 1:
+        raise ValueError(f"AWS-RunPatchBaseline runs for at least a minute, not {profile.minutes}")
     run_state(account_id, region).profiles[instance_id] = profile
 
 
@@ -244,45 +295,71 @@ def _instance_states(account_id: str, region: str) -> dict[str, str]:
     return {instance.id: instance.state for reservation in reservations for instance in reservation.instances}
 
 
-def _reach(account_id: str, region: str, instance_id: str, ec2_state: str | None) -> tuple[str, str] | None:
-    """(Status, StatusDetails) for a node Run Command cannot reach, or None if it runs the command."""
+@dataclass(frozen=True)
+class _Target:
+    """One node of a command, as the command finds it when it starts."""
+
+    instance_id: str
+    # (waiting status, end Status, end StatusDetails) for a node Run Command cannot reach, else None
+    unreachable: tuple[str, str, str] | None
+    result: tuple[str, str]  # what the document ends with on a reachable node
+    duration: timedelta
+
+
+def _reach(account_id: str, region: str, instance_id: str, ec2_state: str | None) -> tuple[str, str, str] | None:
+    """How Run Command fails to reach a node, or None if the node runs the command.
+
+    A stopped node never receives it: Pending until the delivery timeout, then Delivery Timed Out. A
+    running node whose agent is not online: Delayed (SSM retries) until then, then Undeliverable.
+    """
     if ec2_state != "running":
-        return "TimedOut", "Delivery Timed Out"
+        return "Pending", "TimedOut", "Delivery Timed Out"
     managed = simulator_state(account_id, region).managed_instances.get(instance_id)
     if managed is None or managed.ping_status != "Online":
-        return "Failed", "Undeliverable"
+        return "Delayed", "Failed", "Undeliverable"
     return None
 
 
-def _patch(
+def _result(profile: PatchProfile, operation_name: str) -> tuple[str, str]:
+    """How AWS-RunPatchBaseline ends on a node it ran on (Status, StatusDetails)."""
+    if operation_name != "Install" or profile.result == "success":
+        return "Success", "Success"
+    if profile.result == "timeout":
+        return "TimedOut", "Execution Timed Out"
+    return "Failed", "Failed"
+
+
+def _record_patch_state(
     account_id: str,
     region: str,
     instance_id: str,
     operation_name: str,
     reboot_option: str,
     started: datetime,
+    ended: datetime,
     command_id: str,
-) -> tuple[str, str]:
-    """Run AWS-RunPatchBaseline on one reachable node; update its profile and patch state."""
+) -> None:
+    """What a node reports when AWS-RunPatchBaseline ends on it: its patch state and Patch compliance.
+
+    Applied at the invocation's end, never before: until then the node reports its previous state.
+    """
     state = run_state(account_id, region)
     profile = state.profiles.get(instance_id) or PatchProfile(operating_system="AMAZON_LINUX_2023")
-    ended = started + timedelta(seconds=_RUN_SECONDS)
     if operation_name == "Install" and profile.result == "timeout":
-        return "TimedOut", "Execution Timed Out"  # nothing reported: the operation never finished
+        return  # nothing reported: the operation never finished
     tags = ec2_backends[account_id][region].tags.get(instance_id, {})
     group = _tag(tags, "Patch Group", "PatchGroup")
     baseline_id, severity = _baseline_for(account_id, region, group, profile.operating_system)
     previous = state.patch_states.get(instance_id)
     pending = previous.installed_pending_reboot if previous is not None else 0
     installed, failed, missing, critical = profile.installed, 0, profile.missing, profile.critical
-    status = ("Success", "Success")
     if operation_name == "Install":
         if profile.result == "success":
             installed, missing, critical = profile.installed + profile.missing, 0, 0
             pending = pending + profile.missing if reboot_option == "NoReboot" else 0
             state.profiles[instance_id] = replace(profile, installed=installed, missing=0, critical=0)
         else:
-            failed, status = profile.missing, ("Failed", "Failed")
+            failed = profile.missing
     state.patch_states[instance_id] = PatchState(
         instance_id=instance_id,
         patch_group=group,
@@ -303,83 +380,191 @@ def _patch(
     data_sync.patch_state_changed(
         account_id, region, patched.to_output(), _resource_summary(patched), tags, profile.operating_system
     )
-    return status
 
 
-def _run_command(
-    account_id: str,
-    region: str,
-    instance_ids: list[str],
+@dataclass(frozen=True)
+class _Command:
+    """A Run Command command as it will unfold, planned when it starts."""
+
+    command_id: str
+    invocations: list[CommandInvocation]
+    status: str
+    status_details: str
+    ended: datetime
+
+
+def _plan_command(
+    command_id: str,
+    targets: list[_Target],
     parameters: Mapping[str, list[str]],
     max_concurrency: str | None,
     max_errors: str | None,
     started: datetime,
-    cancel_at: datetime | None = None,
-) -> tuple[str, str, str, datetime]:
-    """One Run Command command over `instance_ids`; (command id, Status, StatusDetails, end time).
+    cancel_at: datetime | None,
+    delivery_timeout: timedelta,
+) -> _Command:
+    """When each node's invocation is sent and ends, in the order SSM paces them.
 
-    `cancel_at`: the window's cutoff for a task whose CutoffBehavior is CANCEL_TASK. SSM then sends
-    CancelCommand; the simulator cancels every batch not started by then (a running batch finishes).
+    SSM sends the command to one node, waits for it, then to two more, doubling until MaxConcurrency
+    nodes run at once, and sends the next node as each one ends ("Using concurrency controls", Run
+    Command). Once errors (Failed, Execution Timed Out) exceed MaxErrors it sends no more: the rest end
+    Cancelled/Terminated. `cancel_at`: the window's cutoff under CANCEL_TASK; SSM then cancels the
+    command, so nothing is sent after it and what still runs ends Cancelled.
     """
-    command_id = str(uuid.uuid4())
+    total = len(targets)
+    concurrency = max(1, _limit(max_concurrency, total, default=50))
+    allowed_errors = _limit(max_errors, total, default=0)
+    planned: list[CommandInvocation | None] = [None] * total
+    running: list[tuple[datetime, int]] = []  # (end, index) of the nodes running the document
+    now, sent, finished, errors = started, 0, 0, 0
+    stopped_sending: datetime | None = None  # when errors passed MaxErrors
+
+    def plan(index: int, at: datetime, ended: datetime, end: tuple[str, str], waiting: str) -> CommandInvocation:
+        if cancel_at is not None and ended > cancel_at:
+            ended, end = cancel_at, ("Cancelled", "Cancelled")
+        invocation = CommandInvocation(
+            command_id, targets[index].instance_id, started, *end, PATCH_DOCUMENT, parameters, at, ended, waiting
+        )
+        planned[index] = invocation
+        return invocation
+
+    while True:
+        while (
+            sent < total
+            and len(running) < min(concurrency, finished + 1)
+            and stopped_sending is None
+            and (cancel_at is None or now < cancel_at)
+        ):
+            target = targets[sent]
+            if target.unreachable is not None:
+                # An undelivered node holds no concurrency slot and never counts toward MaxErrors.
+                waiting, *end = target.unreachable
+                plan(sent, now, now + delivery_timeout, (end[0], end[1]), waiting)
+            else:
+                invocation = plan(sent, now, now + target.duration, target.result, "InProgress")
+                heapq.heappush(running, (invocation.ended, sent))
+            sent += 1
+        if not running:
+            break
+        now, index = heapq.heappop(running)
+        finished += 1
+        done = planned[index]
+        assert done is not None
+        if done.status in ("Failed", "TimedOut") and stopped_sending is None:
+            errors += 1
+            if errors > allowed_errors:
+                stopped_sending = now
+    for index in range(sent, total):  # never sent: MaxErrors was passed, or the cutoff came first
+        if stopped_sending is not None:
+            plan(index, stopped_sending, stopped_sending, ("Cancelled", "Terminated"), "Pending")
+        else:
+            assert cancel_at is not None
+            plan(index, cancel_at, cancel_at, ("Cancelled", "Cancelled"), "Pending")
+    invocations = [i for i in planned if i is not None]
+    ended = max((i.ended for i in invocations), default=started)
+    if any(i.status_details == "Cancelled" for i in invocations):
+        return _Command(command_id, invocations, "Cancelled", "Cancelled", ended)
+    if stopped_sending is not None:
+        return _Command(command_id, invocations, "Failed", "Failed", ended)
+    if any(i.status != "Success" for i in invocations):
+        # Attempted everywhere, not all Success, but not enough errors to fail the command.
+        return _Command(command_id, invocations, "Failed", "Incomplete", ended)
+    return _Command(command_id, invocations, "Success", "Success", ended)
+
+
+def _start_command(
+    account_id: str,
+    region: str,
+    instance_ids: list[str],
+    parameters: Mapping[str, list[str]],
+    task: Any,
+    started: datetime,
+    cancel_at: datetime | None,
+) -> _Command:
+    """One Run Command command over `instance_ids`, started at `started`; its effects fall due in time."""
+    state = run_state(account_id, region)
     operation_name = (parameters.get("Operation") or ["Scan"])[0]
     reboot_option = (parameters.get("RebootOption") or ["RebootIfNeeded"])[0]
-    total = len(instance_ids)
-    batch_size = max(1, _limit(max_concurrency, total, default=50))
-    allowed_errors = _limit(max_errors, total, default=0)
-    invocations: list[CommandInvocation] = []
-    errors = undelivered = 0
-    clock = started
-    cancelled = False
     ec2_states = _instance_states(account_id, region)
-    for batch_start in range(0, total, batch_size):
-        batch = instance_ids[batch_start : batch_start + batch_size]
-        if cancel_at is not None and clock >= cancel_at:
-            cancelled = True
-            invocations += [
-                CommandInvocation(command_id, i, clock, "Cancelled", "Cancelled", PATCH_DOCUMENT, parameters)
-                for i in batch
-            ]
-            continue
-        if errors > allowed_errors:
-            invocations += [
-                CommandInvocation(command_id, i, clock, "Cancelled", "Terminated", PATCH_DOCUMENT, parameters)
-                for i in batch
-            ]
-            continue
-        for instance_id in batch:
-            unreachable = _reach(account_id, region, instance_id, ec2_states.get(instance_id))
-            if unreachable is not None:
-                undelivered += 1
-                status, details = unreachable
-            else:
-                status, details = _patch(
-                    account_id, region, instance_id, operation_name, reboot_option, clock, command_id
-                )
-                errors += status in ("Failed", "TimedOut")
-            invocations.append(
-                CommandInvocation(command_id, instance_id, clock, status, details, PATCH_DOCUMENT, parameters)
+    default = PatchProfile(operating_system="AMAZON_LINUX_2023")
+    targets = []
+    for instance_id in instance_ids:
+        profile = state.profiles.get(instance_id) or default
+        targets.append(
+            _Target(
+                instance_id,
+                _reach(account_id, region, instance_id, ec2_states.get(instance_id)),
+                _result(profile, operation_name),
+                timedelta(minutes=profile.minutes),
             )
-        clock += timedelta(seconds=_RUN_SECONDS)
-    run_state(account_id, region).commands[command_id] = invocations
-    if cancelled:
-        return command_id, "Cancelled", "Cancelled", clock
-    if errors > allowed_errors:
-        return command_id, "Failed", "Failed", clock
-    if errors or undelivered:
-        # Attempted everywhere, not all Success, but not enough errors to fail the command.
-        return command_id, "Failed", "Incomplete", clock
-    return command_id, "Success", "Success", clock
+        )
+    run_command = (task.task_invocation_parameters or {}).get("RunCommand") or {}
+    timeout = run_command.get("TimeoutSeconds")
+    command = _plan_command(
+        str(uuid.uuid4()),
+        targets,
+        parameters,
+        task.max_concurrency,
+        task.max_errors,
+        started,
+        cancel_at,
+        timedelta(seconds=int(timeout)) if timeout else DELIVERY_TIMEOUT,
+    )
+    state.commands[command.command_id] = command.invocations
+    for invocation in command.invocations:
+        if invocation.ran and invocation.status in ("Success", "Failed"):
+            _schedule(
+                state,
+                invocation.ended,
+                functools.partial(
+                    _record_patch_state,
+                    account_id,
+                    region,
+                    invocation.instance_id,
+                    operation_name,
+                    reboot_option,
+                    invocation.sent,
+                    invocation.ended,
+                    command.command_id,
+                ),
+            )
+    return command
 
 
 # A command cancelled at the cutoff leaves its task TIMED_OUT (CutoffBehavior in the API reference).
 _TASK_STATUS: Final = {"Success": "SUCCESS", "Failed": "FAILED", "TimedOut": "TIMED_OUT", "Cancelled": "TIMED_OUT"}
 
 
+def _schedule(state: RunState, at: datetime, action: Callable[[], dict[str, Any] | None]) -> None:
+    state.scheduled += 1
+    heapq.heappush(state.due, _Due(at, state.scheduled, action))
+
+
+def _put_on_bus(entry: dict[str, Any]) -> dict[str, Any]:
+    return entry
+
+
+def settle(account_id: str, region: str, until: datetime) -> None:
+    """Do, in time order, what the runs under way do up to `until`: patch states and compliance written
+    as invocations end, and the state-change events put on the bus when each change happens."""
+    state = run_state(account_id, region)
+    events: list[dict[str, Any]] = []
+    with state.lock:
+        while state.due and state.due[0].at <= until:
+            entry = heapq.heappop(state.due).action()
+            if entry is not None:
+                events.append(entry)
+    _emit(account_id, region, events)
+
+
 def run_window(
     account_id: str, region: str, window_id: str, started: datetime, selected: Mapping[str, Iterable[str]]
 ) -> WindowExecution:
-    """Run one window at `started`. `selected`: WindowTargetId -> the instance ids it selects now."""
+    """Start one window run at `started`. `selected`: WindowTargetId -> the instance ids it selects now.
+
+    The run is planned whole when it starts (each node as Run Command finds it then); what SSM shows of
+    it, and what it changes on the nodes, follow the simulated clock (`settle`, `advance_clock`).
+    """
     window = ssm_backends[account_id][region].get_maintenance_window(window_id)
     execution = WindowExecution(str(uuid.uuid4()), window_id, "IN_PROGRESS", "", started, started)
     # "No maintenance window tasks are permitted to start after the resulting end time minus the number
@@ -387,82 +572,79 @@ def run_window(
     cutoff_at = started + timedelta(hours=int(window.duration) - int(window.cutoff))
     tasks = sorted(window.tasks.values(), key=lambda t: (t.priority if t.priority is not None else 1, t.window_task_id))
     not_started = 0
-    for task in tasks:
-        task_started = execution.ended
-        if task_started >= cutoff_at:
-            not_started += 1
-            continue
-        cancel_at = cutoff_at if task.cutoff_behavior == "CANCEL_TASK" else None
-        target_ids = [v for t in task.targets or () if t.get("Key") == "WindowTargetIds" for v in t.get("Values", [])]
-        run_command = (task.task_invocation_parameters or {}).get("RunCommand") or {}
-        parameters: dict[str, list[str]] = dict(run_command.get("Parameters") or task.task_parameters or {})
-        task_execution = TaskExecution(
-            str(uuid.uuid4()),
-            task.window_task_id,
-            task.task_arn,
-            task.task_type,
-            task.priority if task.priority is not None else 1,
-            task.max_concurrency or "",
-            task.max_errors or "",
-            task.service_role_arn,
-            "IN_PROGRESS",
-            "",
-            task_started,
-            task_started,
-        )
-        for target_id in target_ids:
-            target = window.targets.get(target_id)
-            instance_ids = sorted(selected.get(target_id, ()))
-            if not instance_ids:
-                continue  # SSM creates no invocation for a target that selects nothing
-            command_id, status, details, ended = _run_command(
-                account_id,
-                region,
-                instance_ids,
-                parameters,
-                task.max_concurrency,
-                task.max_errors,
-                task_started,
-                cancel_at,
-            )
-            task_execution.invocations.append(
-                TaskInvocation(
-                    str(uuid.uuid4()),
-                    command_id,
-                    target_id,
-                    getattr(target, "owner_information", None),
-                    json.dumps({"documentName": task.task_arn, "parameters": parameters}),
-                    _TASK_STATUS.get(status, "FAILED"),
-                    details,
-                    task_started,
-                    ended,
-                )
-            )
-            task_execution.ended = max(task_execution.ended, ended)
-        failed = [i for i in task_execution.invocations if i.status != "SUCCESS"]
-        cut_off = [i for i in task_execution.invocations if i.status == "TIMED_OUT" and i.status_details == "Cancelled"]
-        task_execution.status = "TIMED_OUT" if cut_off else "FAILED" if failed else "SUCCESS"
-        task_execution.status_details = (
-            f"{len(failed)} of {len(task_execution.invocations)} invocations did not succeed" if failed else ""
-        )
-        execution.tasks.append(task_execution)
-        execution.ended = task_execution.ended
-    failed_tasks = [t for t in execution.tasks if t.status != "SUCCESS"]
-    if not_started or any(t.status == "TIMED_OUT" for t in execution.tasks):
-        execution.status = "TIMED_OUT"
-        execution.status_details = (
-            f"The maintenance window reached its cutoff at {_iso(cutoff_at)}; "
-            f"{not_started} task(s) not started, {len(failed_tasks)} did not succeed."
-        )
-    else:
-        execution.status = "FAILED" if failed_tasks else "SUCCESS"
-        execution.status_details = (
-            f"One or more tasks in the orchestration failed ({len(failed_tasks)})." if failed_tasks else ""
-        )
     state = run_state(account_id, region)
     with state.lock:
+        for task in tasks:
+            task_started = execution.ended
+            if task_started >= cutoff_at:
+                not_started += 1
+                continue
+            cancel_at = cutoff_at if task.cutoff_behavior == "CANCEL_TASK" else None
+            target_ids = [
+                v for t in task.targets or () if t.get("Key") == "WindowTargetIds" for v in t.get("Values", [])
+            ]
+            run_command = (task.task_invocation_parameters or {}).get("RunCommand") or {}
+            parameters: dict[str, list[str]] = dict(run_command.get("Parameters") or task.task_parameters or {})
+            task_execution = TaskExecution(
+                str(uuid.uuid4()),
+                task.window_task_id,
+                task.task_arn,
+                task.task_type,
+                task.priority if task.priority is not None else 1,
+                task.max_concurrency or "",
+                task.max_errors or "",
+                task.service_role_arn,
+                "IN_PROGRESS",
+                "",
+                task_started,
+                task_started,
+            )
+            for target_id in target_ids:
+                target = window.targets.get(target_id)
+                instance_ids = sorted(selected.get(target_id, ()))
+                if not instance_ids:
+                    continue  # SSM creates no invocation for a target that selects nothing
+                command = _start_command(account_id, region, instance_ids, parameters, task, task_started, cancel_at)
+                task_execution.invocations.append(
+                    TaskInvocation(
+                        str(uuid.uuid4()),
+                        command.command_id,
+                        target_id,
+                        getattr(target, "owner_information", None),
+                        json.dumps({"documentName": task.task_arn, "parameters": parameters}),
+                        _TASK_STATUS.get(command.status, "FAILED"),
+                        command.status_details,
+                        task_started,
+                        command.ended,
+                    )
+                )
+                task_execution.ended = max(task_execution.ended, command.ended)
+            failed = [i for i in task_execution.invocations if i.status != "SUCCESS"]
+            cut_off = [
+                i for i in task_execution.invocations if i.status == "TIMED_OUT" and i.status_details == "Cancelled"
+            ]
+            task_execution.status = "TIMED_OUT" if cut_off else "FAILED" if failed else "SUCCESS"
+            task_execution.status_details = (
+                f"{len(failed)} of {len(task_execution.invocations)} invocations did not succeed" if failed else ""
+            )
+            execution.tasks.append(task_execution)
+            execution.ended = task_execution.ended
+        failed_tasks = [t for t in execution.tasks if t.status != "SUCCESS"]
+        if not_started or any(t.status == "TIMED_OUT" for t in execution.tasks):
+            execution.status = "TIMED_OUT"
+            execution.status_details = (
+                f"The maintenance window reached its cutoff at {_iso(cutoff_at)}; "
+                f"{not_started} task(s) not started, {len(failed_tasks)} did not succeed."
+            )
+        else:
+            execution.status = "FAILED" if failed_tasks else "SUCCESS"
+            execution.status_details = (
+                f"One or more tasks in the orchestration failed ({len(failed_tasks)})." if failed_tasks else ""
+            )
         state.executions[execution.window_execution_id] = execution
-    _emit(account_id, region, _window_events(account_id, region, execution))
+        for at, event in _window_events(account_id, region, execution):
+            _schedule(state, at, functools.partial(_put_on_bus, event))
+    settle(account_id, region, clock.now(account_id, region))
     return execution
 
 
@@ -470,7 +652,13 @@ def run_window(
 
 
 def _state(response: Any) -> RunState:
+    """The runs as they stand at the simulated minute of the request (what fell due is done first)."""
+    settle(response.current_account, response.region, _now(response))
     return run_state(response.current_account, response.region)
+
+
+def _now(response: Any) -> datetime:
+    return clock.now(response.current_account, response.region)
 
 
 def _time_filter(filters: Mapping[str, frozenset[str]], key: str) -> datetime | None:
@@ -491,8 +679,13 @@ def _execution(response: Any, execution_id: str) -> WindowExecution:
     return execution
 
 
-def _task_execution(execution: WindowExecution, task_execution_id: str) -> TaskExecution:
-    for task in execution.tasks:
+def _started_tasks(execution: WindowExecution, now: datetime) -> list[TaskExecution]:
+    """The tasks that have started by `now` (a later task starts when the one before it ends)."""
+    return [task for task in execution.tasks if task.started <= now]
+
+
+def _task_execution(execution: WindowExecution, task_execution_id: str, now: datetime) -> TaskExecution:
+    for task in _started_tasks(execution, now):
         if task.task_execution_id == task_execution_id:
             return task
     raise DoesNotExistException(
@@ -500,15 +693,16 @@ def _task_execution(execution: WindowExecution, task_execution_id: str) -> TaskE
     )
 
 
-def _execution_output(execution: WindowExecution) -> dict[str, Any]:
+def _execution_output(execution: WindowExecution, now: datetime) -> dict[str, Any]:
+    status, details = execution.status_at(now)
     return drop_none(
         {
             "WindowId": execution.window_id,
             "WindowExecutionId": execution.window_execution_id,
-            "Status": execution.status,
-            "StatusDetails": execution.status_details or None,
+            "Status": status,
+            "StatusDetails": details or None,
             "StartTime": execution.started,
-            "EndTime": execution.ended,
+            "EndTime": execution.ended if now >= execution.ended else None,  # none while it runs
         }
     )
 
@@ -533,26 +727,29 @@ def _describe_maintenance_window_executions(response: Any) -> dict[str, Any]:
     ]
     found.sort(key=lambda e: e.started, reverse=True)  # newest first, as the console shows them
     page, token = page_of("DescribeMaintenanceWindowExecutions", found, params, _PAGE)
-    return drop_none({"WindowExecutions": [_execution_output(e) for e in page], "NextToken": token})
+    now = _now(response)
+    return drop_none({"WindowExecutions": [_execution_output(e, now) for e in page], "NextToken": token})
 
 
 @operation("GetMaintenanceWindowExecution")
 def _get_maintenance_window_execution(response: Any) -> dict[str, Any]:
     execution = _execution(response, request_params(response).get("WindowExecutionId", ""))
-    output = _execution_output(execution)
+    now = _now(response)
+    output = _execution_output(execution, now)
     output.pop("WindowId")
-    return {**output, "TaskIds": [t.task_execution_id for t in execution.tasks]}
+    return {**output, "TaskIds": [t.task_execution_id for t in _started_tasks(execution, now)]}
 
 
-def _task_output(execution: WindowExecution, task: TaskExecution) -> dict[str, Any]:
+def _task_output(execution: WindowExecution, task: TaskExecution, now: datetime) -> dict[str, Any]:
+    status, details = task.status_at(now)
     return drop_none(
         {
             "WindowExecutionId": execution.window_execution_id,
             "TaskExecutionId": task.task_execution_id,
-            "Status": task.status,
-            "StatusDetails": task.status_details or None,
+            "Status": status,
+            "StatusDetails": details or None,
             "StartTime": task.started,
-            "EndTime": task.ended,
+            "EndTime": task.ended if now >= task.ended else None,
             "TaskArn": task.task_arn,
             "TaskType": task.task_type,
         }
@@ -563,18 +760,22 @@ def _task_output(execution: WindowExecution, task: TaskExecution) -> dict[str, A
 def _describe_maintenance_window_execution_tasks(response: Any) -> dict[str, Any]:
     params = request_params(response)
     execution = _execution(response, params.get("WindowExecutionId", ""))
+    now = _now(response)
     statuses = filters_of(params, ("Status",)).get("Status")
-    tasks = [t for t in execution.tasks if statuses is None or t.status in statuses]
+    tasks = [t for t in _started_tasks(execution, now) if statuses is None or t.status_at(now)[0] in statuses]
     page, token = page_of("DescribeMaintenanceWindowExecutionTasks", tasks, params, _PAGE)
-    return drop_none({"WindowExecutionTaskIdentities": [_task_output(execution, t) for t in page], "NextToken": token})
+    return drop_none(
+        {"WindowExecutionTaskIdentities": [_task_output(execution, t, now) for t in page], "NextToken": token}
+    )
 
 
 @operation("GetMaintenanceWindowExecutionTask")
 def _get_maintenance_window_execution_task(response: Any) -> dict[str, Any]:
     params = request_params(response)
     execution = _execution(response, params.get("WindowExecutionId", ""))
-    task = _task_execution(execution, params.get("TaskId", ""))
-    output = _task_output(execution, task)
+    now = _now(response)
+    task = _task_execution(execution, params.get("TaskId", ""), now)
+    output = _task_output(execution, task, now)
     output.pop("TaskType")
     return drop_none(
         {
@@ -592,9 +793,10 @@ def _get_maintenance_window_execution_task(response: Any) -> dict[str, Any]:
 def _describe_maintenance_window_execution_task_invocations(response: Any) -> dict[str, Any]:
     params = request_params(response)
     execution = _execution(response, params.get("WindowExecutionId", ""))
-    task = _task_execution(execution, params.get("TaskId", ""))
+    now = _now(response)
+    task = _task_execution(execution, params.get("TaskId", ""), now)
     statuses = filters_of(params, ("Status",)).get("Status")
-    invocations = [i for i in task.invocations if statuses is None or i.status in statuses]
+    invocations = [i for i in task.invocations if statuses is None or i.status_at(now)[0] in statuses]
     page, token = page_of("DescribeMaintenanceWindowExecutionTaskInvocations", invocations, params, _PAGE)
     identities = [
         drop_none(
@@ -605,10 +807,10 @@ def _describe_maintenance_window_execution_task_invocations(response: Any) -> di
                 "ExecutionId": i.command_id,
                 "TaskType": task.task_type,
                 "Parameters": i.parameters,
-                "Status": i.status,
-                "StatusDetails": i.status_details,
+                "Status": i.status_at(now)[0],
+                "StatusDetails": i.status_at(now)[1] or None,
                 "StartTime": i.started,
-                "EndTime": i.ended,
+                "EndTime": i.ended if now >= i.ended else None,
                 "OwnerInformation": i.owner_information,
                 "WindowTargetId": i.window_target_id,
             }
@@ -623,20 +825,26 @@ def _list_command_invocations(response: Any) -> dict[str, Any]:
     params = request_params(response)
     validate_input("ListCommandInvocations", params)
     commands = _state(response).commands
+    now = _now(response)
     command_id, instance_id = params.get("CommandId"), params.get("InstanceId")
     if command_id is not None and command_id not in commands:
         return {"CommandInvocations": []}
     chosen = [commands[command_id]] if command_id is not None else list(commands.values())
-    invocations = [i for group in chosen for i in group if instance_id is None or i.instance_id == instance_id]
+    invocations = [
+        i
+        for group in chosen
+        for i in group
+        if i.requested <= now and (instance_id is None or i.instance_id == instance_id)
+    ]
     for item in params.get("Filters") or ():
         if item.get("key") == "Status":
-            invocations = [i for i in invocations if i.status == item.get("value")]
+            invocations = [i for i in invocations if i.status_at(now)[0] == item.get("value")]
         else:
             raise ValidationException(
                 f"The simulated account filters ListCommandInvocations by Status only, not {item}."
             )
     page, token = page_of("ListCommandInvocations", invocations, params, (1, 50))
-    return drop_none({"CommandInvocations": [i.to_output() for i in page], "NextToken": token})
+    return drop_none({"CommandInvocations": [i.output_at(now) for i in page], "NextToken": token})
 
 
 class InvocationDoesNotExist(SSMException):
@@ -663,11 +871,14 @@ def _get_command_invocation(response: Any) -> dict[str, Any]:
         return found
     if params.get("PluginName"):
         raise ValidationException("The simulated account does not model AWS-RunPatchBaseline's plugins by name.")
-    invocation = next((i for i in invocations if i.instance_id == instance_id), None)
+    now = _now(response)
+    invocation = next((i for i in invocations if i.instance_id == instance_id and i.requested <= now), None)
     if invocation is None:
         raise InvocationDoesNotExist(f"Command {command_id} has no invocation for instance {instance_id}.")
-    ran = invocation.status_details not in _NOT_RUN
-    ended = invocation.requested + timedelta(seconds=_RUN_SECONDS)
+    status, details = invocation.status_at(now)
+    # A command that never ran on the node has no execution times; one still running has no end yet.
+    started = invocation.ran and now >= invocation.sent
+    ended = invocation.ran and now >= invocation.ended
     stamp = "%Y-%m-%dT%H:%M:%SZ"  # the output shape's ISO 8601 pattern allows one decimal digit at most
     return drop_none(
         {
@@ -675,12 +886,11 @@ def _get_command_invocation(response: Any) -> dict[str, Any]:
             "InstanceId": instance_id,
             "DocumentName": invocation.document,
             "DocumentVersion": "$DEFAULT",
-            "Status": invocation.status,
-            "StatusDetails": invocation.status_details,
-            "ResponseCode": {"Success": 0, "Failed": 1}.get(invocation.status, -1) if ran else -1,
-            # A command that never ran on the node has no execution times.
-            "ExecutionStartDateTime": invocation.requested.strftime(stamp) if ran else None,
-            "ExecutionEndDateTime": ended.strftime(stamp) if ran else None,
+            "Status": status,
+            "StatusDetails": details,
+            "ResponseCode": {"Success": 0, "Failed": 1}.get(status, -1) if ended else -1,
+            "ExecutionStartDateTime": invocation.sent.strftime(stamp) if started else None,
+            "ExecutionEndDateTime": invocation.ended.strftime(stamp) if ended else None,
             "StandardOutputContent": "",
             "StandardErrorContent": "",
         }
@@ -822,22 +1032,26 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def _window_events(account_id: str, region: str, execution: WindowExecution) -> list[dict[str, Any]]:
-    """The terminal state-change events of one run, as the User Guide's event examples show them."""
+def _window_events(account_id: str, region: str, execution: WindowExecution) -> list[tuple[datetime, dict[str, Any]]]:
+    """The terminal state-change events of one run, each with the moment its change happens, as the
+    User Guide's event examples show them."""
     window_arn = f"arn:aws:ssm:{region}:{account_id}:maintenancewindow/{execution.window_id}"
     common = {"window-id": execution.window_id, "window-execution-id": execution.window_execution_id}
-    events: list[dict[str, Any]] = []
+    events: list[tuple[datetime, dict[str, Any]]] = []
 
     def add(detail_type: str, detail: dict[str, Any], resources: list[str], at: datetime) -> None:
         events.append(
-            {
-                "Source": _EVENT_SOURCE,
-                "DetailType": detail_type,
-                "Detail": json.dumps(detail),
-                "Resources": resources,
-                "Time": at.timestamp(),  # moto formats a number as AWS does; a string it would not quote
-                "EventBusName": "default",
-            }
+            (
+                at,
+                {
+                    "Source": _EVENT_SOURCE,
+                    "DetailType": detail_type,
+                    "Detail": json.dumps(detail),
+                    "Resources": resources,
+                    "Time": at.timestamp(),  # moto formats a number as AWS does; a string it would not quote
+                    "EventBusName": "default",
+                },
+            )
         )
 
     for task in execution.tasks:
@@ -854,7 +1068,7 @@ def _window_events(account_id: str, region: str, execution: WindowExecution) -> 
                         "status": item.status,
                     },
                     [f"arn:aws:ec2:{region}:{account_id}:instance/{item.instance_id}"],
-                    invocation.ended,
+                    item.ended,
                 )
             add(
                 "EC2 Command Status-change Notification",
@@ -901,6 +1115,8 @@ def _window_events(account_id: str, region: str, execution: WindowExecution) -> 
 
 
 def _emit(account_id: str, region: str, events: list[dict[str, Any]]) -> None:
+    if not events:
+        return
     backend = events_backends[account_id][region]
     for start in range(0, len(events), _EVENTS_PER_CALL):
         backend.put_events(events[start : start + _EVENTS_PER_CALL])
@@ -930,7 +1146,7 @@ def _skip_overlapping(
     state = run_state(account_id, region)
     with state.lock:
         state.executions[execution.window_execution_id] = execution
-    _emit(account_id, region, _window_events(account_id, region, execution))
+    _emit(account_id, region, [entry for _, entry in _window_events(account_id, region, execution)])
     return execution
 
 
@@ -957,6 +1173,7 @@ def advance_clock(account_id: str, region: str, until: datetime) -> list[WindowE
     ran = []
     for run, window_id in due:
         fire_due(account_id, region, run)  # EventBridge Scheduler's one-time schedules due by then
+        settle(account_id, region, run)  # what the runs under way did by then
         clock.set_now(account_id, region, run)
         if window_id not in backend.windows:
             continue
@@ -967,5 +1184,6 @@ def advance_clock(account_id: str, region: str, until: datetime) -> list[WindowE
         selected = instances_selected_by_targets(account_id, region, window_id)
         ran.append(run_window(account_id, region, window_id, run, selected))
     fire_due(account_id, region, until)
+    settle(account_id, region, until)
     clock.set_now(account_id, region, until)
     return ran

@@ -1,4 +1,5 @@
-"""Resource-based policies in the simulated account: SNS topic, KMS key, S3 bucket and SQS queue policies.
+"""Resource-based policies in the simulated account: SNS topic, KMS key, S3 bucket, SQS queue and Lambda
+function policies.
 
 From the IAM User Guide ("Policy evaluation logic", "Determining whether a request is allowed or
 denied within an account") and the KMS Developer Guide ("Key policies"):
@@ -12,7 +13,8 @@ denied within an account") and the KMS Developer Guide ("Key policies"):
 
 Each request carries the global condition keys AWS documents for it: an assumed role's requests
 `aws:SecureTransport` (boto3 uses HTTPS), `aws:PrincipalAccount` and `aws:PrincipalArn`; a service's
-requests what that service sends (its callers pass it: `events.py`, `cloudwatch.py`, `data_sync.py`).
+requests what that service sends (its callers pass it: `events.py`, `cloudwatch.py`, `data_sync.py`,
+`config.py`).
 What a service is not documented to send is absent, so a condition on it fails (docs/simulator.md).
 """
 
@@ -23,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final
 
+from moto.awslambda.utils import get_backend as lambda_backend
 from moto.iam.access_control import PermissionResult
 from moto.kms.models import kms_backends
 from moto.s3.models import FakeBucket, s3_backends
@@ -82,6 +85,12 @@ def resource_policy(account: str, request: Authorization) -> dict[str, Any] | No
         case "s3":
             bucket = s3_backends[account][PARTITION].buckets.get(parts[5].split("/", 1)[0])
             return _parsed(bucket.policy) if bucket is not None else None
+        case "lambda":
+            try:  # the function's policy, as GetPolicy answers it ({"Policy": "<document>"})
+                wire = _parsed(lambda_backend(owner, region).get_policy(arn))
+            except Exception:  # no such function, or no policy at all
+                return None
+            return _parsed(wire.get("Policy")) if wire is not None else None
     return None
 
 

@@ -1,0 +1,227 @@
+"""The patch cycle's workflow, declared once: each step's function, the ASL Task states that invoke it,
+what it reads and what it returns.
+
+`statemachines/patch_cycle.asl.json` stays the hand-written definition `sam deploy` ships, and
+`template.yaml` declares the functions and the state machine's role. tests/unit/test_workflow.py checks
+both, the sample events and the README's diagram against `STEPS`, and says what to add where when one
+of them disagrees. Names follow one convention, so a step is declared by its name alone: step
+`TagValidation` is the function `TagValidationFunction` with its code in `functions/tag_validation/`,
+the ASL names its ARN `${TagValidationFunctionArn}`, and its sample event is `events/tag_validation.json`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Final, NotRequired, TypedDict, get_type_hints, is_typeddict
+
+from tagpatch.cycle import CyclePayload
+from tagpatch.discovery import DiscoveryCursor
+from tagpatch.monitoring_reads import MonitoringCursor
+
+# --- what each step returns (the `Payload` its Task states select from) ----------------------------
+
+
+class PrepareCycleResult(TypedDict):
+    cycle: CyclePayload
+
+
+class TagValidationResult(TypedDict):
+    instances_key: str
+    report_key: str
+    total: int
+    in_scope: int
+    by_class: dict[str, int]
+    owners_with_problems: int
+    exception_errors: int
+    expired_exceptions: int
+
+
+class WindowUpsertResult(TypedDict):
+    changes_key: str
+    report_key: str
+    counts: dict[str, dict[str, int]]
+    windows_to_apply: list[str]  # in plan mode, none
+    problems: int
+    held_instances: int
+    blocked_windows: int
+
+
+class ApplyWindowResult(TypedDict):
+    """One window's changes, all applied (a window SSM refused raises instead)."""
+
+    window: str
+    created: int
+    updated: int
+    deleted: int
+    not_applied: int
+    applied: dict[str, dict[str, int]]
+    applied_key: str
+
+
+class BaselineAssociationResult(TypedDict):
+    changes_key: str
+    report_key: str
+    counts: dict[str, int]
+    planned: dict[str, int]
+    applied_key: str | None  # None in plan mode
+    problems: int
+
+
+class PrePatchNotificationResult(TypedDict):
+    reminders_key: str
+    counts: dict[str, int]
+    pending: int | None  # None when skipped
+    skipped: str | None  # why reminders were left alone
+
+
+class PatchMonitoringResult(TypedDict):
+    results_key: str
+    by_outcome: dict[str, int]
+    window_runs: int
+    alerts_sent: int
+    exception_notices: int
+    since: str
+    until: str
+
+
+class ComplianceExportResult(TypedDict):
+    snapshot_key: str
+    latest_key: NotRequired[str]  # apply mode only
+    report_key: str
+    counts: dict[str, int]
+    compliance_percent: float | None
+    bytes: int
+
+
+class ReportFailureResult(TypedDict):
+    message_id: str
+
+
+class ReleaseCycleResult(TypedDict):
+    released: bool  # False when another execution holds the lease (this one's had expired) or none does
+
+
+# A step's result: a TypedDict, or a cursor dataclass whose payload is its fields (DiscoveryCursor).
+Result = type
+
+
+@dataclass(frozen=True)
+class Step:
+    """One Lambda function of the patch cycle and how the state machine uses it."""
+
+    name: str
+    # ASL Task state -> the result that invocation returns (one function may serve several states).
+    invoked_by: Mapping[str, Result]
+    # Top-level event fields the handler reads.
+    reads: tuple[str, ...]
+    # Event fields (dotted) that name the S3 objects or count the parts it reads.
+    s3_reads: tuple[str, ...] = ()
+
+    @property
+    def function(self) -> str:
+        """The function's logical id in template.yaml."""
+        return f"{self.name}Function"
+
+    @property
+    def code_dir(self) -> str:
+        return f"functions/{snake_case(self.name)}/"
+
+    @property
+    def substitution(self) -> str:
+        """The DefinitionSubstitutions key (and `${...}` placeholder) of the function's ARN."""
+        return f"{self.function}Arn"
+
+    @property
+    def sample_event(self) -> str:
+        return f"events/{snake_case(self.name)}.json"
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+STEPS: Final[tuple[Step, ...]] = (
+    Step(
+        "PrepareCycle",
+        {"PrepareCycle": PrepareCycleResult},
+        reads=("input", "execution_id", "execution_name", "start_time", "state_machine_id"),
+    ),
+    Step(
+        "Discovery",
+        {"Discovery": DiscoveryCursor},
+        reads=("cycle", "discovery"),
+        s3_reads=("discovery.managed_parts",),
+    ),
+    Step(
+        "TagValidation",
+        {"TagValidation": TagValidationResult},
+        reads=("cycle", "discovery"),
+        s3_reads=("discovery.inventory_parts",),
+    ),
+    Step(
+        "WindowUpsert",
+        {"WindowUpsert": WindowUpsertResult},
+        reads=("cycle", "validation"),
+        s3_reads=("validation.instances_key",),
+    ),
+    Step(
+        "ApplyWindowChanges",
+        {"ApplyWindow": ApplyWindowResult},
+        reads=("cycle", "window", "changes_key"),
+        s3_reads=("changes_key",),
+    ),
+    Step(
+        "BaselineAssociation",
+        {"BaselineAssociation": BaselineAssociationResult},
+        reads=("cycle", "validation"),
+        s3_reads=("validation.instances_key",),
+    ),
+    Step(
+        "PrePatchNotification",
+        {"PrePatchNotification": PrePatchNotificationResult},
+        reads=("cycle", "validation"),
+        s3_reads=("validation.instances_key",),
+    ),
+    Step(
+        "PatchMonitoring",
+        {"MonitoringReads": MonitoringCursor, "PatchMonitoring": PatchMonitoringResult},
+        reads=("cycle", "validation", "monitoring_reads"),
+        s3_reads=(
+            "validation.instances_key",
+            "monitoring_reads.run_parts",
+            "monitoring_reads.command_parts",
+            "monitoring_reads.state_parts",
+        ),
+    ),
+    Step(
+        "ComplianceExport",
+        {"ComplianceExport": ComplianceExportResult},
+        reads=("cycle", "validation", "monitoring"),
+        s3_reads=("validation.instances_key", "monitoring.results_key"),
+    ),
+    Step(
+        "ReleaseCycle",
+        {"ReleaseCycle": ReleaseCycleResult, "ReleaseAfterFailure": ReleaseCycleResult},
+        reads=("cycle",),
+    ),
+    Step(
+        "ReportFailure",
+        {"ReportFailure": ReportFailureResult},
+        reads=("cycle", "failed_state", "error", "window_results"),
+    ),
+)
+
+
+def result_fields(result: Result) -> frozenset[str]:
+    """The keys a result's payload has (or may have)."""
+    if is_typeddict(result):
+        return frozenset(get_type_hints(result))
+    if is_dataclass(result):
+        return frozenset(f.name for f in fields(result))
+    raise TypeError(f"{result.__name__} is neither a TypedDict nor a dataclass")
+
+
+# Functions of template.yaml that the state machine never invokes (AWS Config and EventBridge do).
+OUTSIDE_THE_CYCLE: Final = ("ConfigTagRule", "ConfigNotifier")

@@ -1,0 +1,436 @@
+"""template.yaml, the ASL, the sample events and the README's diagram against the one declaration of the
+workflow (tagpatch.workflow.STEPS). Each problem says what to add where; CONTRIBUTING.md walks through
+adding a state."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import dataclasses
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, is_typeddict
+
+import pytest
+
+from tagpatch.workflow import OUTSIDE_THE_CYCLE, STEPS, Step, result_fields
+from tagpatch_local.template import SUB_PLACEHOLDER, load_template
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DECLARATION = "layers/tagpatch/tagpatch/workflow.py"
+ASL = "statemachines/patch_cycle.asl.json"
+STATE_MACHINE = "PatchCycleStateMachine"
+LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+PAYLOAD_FIELD = re.compile(r"^\$\.Payload\.([A-Za-z0-9_]+)")
+MERMAID = re.compile(r"```mermaid\n(.*?)```", re.DOTALL)
+# A node's label starts with the state's name: D[Discovery<br/>...], M{{ApplyWindowChanges<br/>...}}.
+MERMAID_LABEL = re.compile(r"\w+(?:\[|\{\{|\(\()([A-Za-z]+)")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(REPO_ROOT / "template.yaml")
+
+
+@pytest.fixture(scope="module")
+def definition() -> dict[str, Any]:
+    document: dict[str, Any] = read_json(REPO_ROOT / ASL)
+    return document
+
+
+@pytest.fixture(scope="module")
+def readme() -> str:
+    return (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def events() -> dict[str, Any]:
+    return {f"events/{path.name}": read_json(path) for path in (REPO_ROOT / "events").glob("*.json")}
+
+
+# --- reading the ASL ------------------------------------------------------------------------------
+
+
+def walk_states(states: Mapping[str, Any], item_fields: frozenset[str] | None = None) -> Iterator[tuple[str, Any, Any]]:
+    """(name, state, fields of a Map item or None) for every state, inside Map and Parallel too."""
+    for name, state in states.items():
+        yield name, state, item_fields
+        if state["Type"] == "Map":
+            processor = state.get("ItemProcessor") or state["Iterator"]
+            selector = state.get("ItemSelector") or state.get("Parameters") or {}
+            yield from walk_states(processor["States"], frozenset(key.removesuffix(".$") for key in selector))
+        elif state["Type"] == "Parallel":
+            for branch in state["Branches"]:
+                yield from walk_states(branch["States"], item_fields)
+
+
+def lambda_tasks(definition: Mapping[str, Any]) -> dict[str, tuple[dict[str, Any], frozenset[str] | None]]:
+    return {
+        name: (state, item)
+        for name, state, item in walk_states(definition["States"])
+        if state["Type"] == "Task" and state["Resource"] == LAMBDA_INVOKE
+    }
+
+
+def fields_written(definition: Mapping[str, Any]) -> frozenset[str]:
+    """Top-level fields the states put in the state: what a task passed the whole state (`$`) may read."""
+    written: set[str] = set()
+    for _name, state, _item in walk_states(definition["States"]):
+        paths = [state.get("ResultPath")] + [catcher.get("ResultPath") for catcher in state.get("Catch", [])]
+        written.update(path.removeprefix("$.").split(".")[0] for path in paths if isinstance(path, str) and path != "$")
+        if state.get("ResultPath") == "$":
+            written.update(key.removesuffix(".$") for key in state.get("ResultSelector", {}))
+    return frozenset(written)
+
+
+def passed_fields(
+    state: Mapping[str, Any], item: frozenset[str] | None, definition: Mapping[str, Any]
+) -> frozenset[str]:
+    parameters = state.get("Parameters", {})
+    if parameters.get("Payload.$") == "$":
+        return item if item is not None else fields_written(definition)
+    return frozenset(key.removesuffix(".$") for key in parameters.get("Payload", {}))
+
+
+# --- the checks -----------------------------------------------------------------------------------
+
+
+def template_problems(template: Mapping[str, Any], steps: Sequence[Step] = STEPS) -> list[str]:
+    problems = []
+    resources = template["Resources"]
+    functions = {name for name, resource in resources.items() if resource["Type"] == "AWS::Serverless::Function"}
+    for step in steps:
+        if step.function not in functions:
+            problems.append(
+                f"template.yaml: step {step.name} needs a resource {step.function} "
+                f"(Type: AWS::Serverless::Function, CodeUri: {step.code_dir})"
+            )
+        elif resources[step.function]["Properties"].get("CodeUri") != step.code_dir:
+            problems.append(f"template.yaml: {step.function}'s CodeUri must be {step.code_dir}")
+    declared = {step.function for step in steps} | {f"{name}Function" for name in OUTSIDE_THE_CYCLE}
+    for function in sorted(functions - declared):
+        problems.append(
+            f"{DECLARATION}: template.yaml's {function} is not declared: add a Step to STEPS, "
+            "or its name to OUTSIDE_THE_CYCLE if the state machine never invokes it"
+        )
+
+    properties = resources[STATE_MACHINE]["Properties"]
+    substitutions = properties.get("DefinitionSubstitutions", {})
+    for step in steps:
+        wanted = {"Fn::GetAtt": [step.function, "Arn"]}
+        if substitutions.get(step.substitution) != wanted:
+            problems.append(
+                f"template.yaml: {STATE_MACHINE}'s DefinitionSubstitutions needs "
+                f"`{step.substitution}: !GetAtt {step.function}.Arn`"
+            )
+    for key in sorted(set(substitutions) - {step.substitution for step in steps}):
+        problems.append(f"template.yaml: DefinitionSubstitutions' {key} belongs to no step in {DECLARATION}")
+
+    granted = [
+        policy["LambdaInvokePolicy"]["FunctionName"]
+        for policy in properties.get("Policies", [])
+        if isinstance(policy, dict) and "LambdaInvokePolicy" in policy
+    ]
+    granted_ids = {ref.get("Ref") for ref in granted if isinstance(ref, dict)}
+    for step in steps:
+        if step.function not in granted_ids:
+            problems.append(
+                f"template.yaml: {STATE_MACHINE}'s Policies need `- LambdaInvokePolicy: "
+                f"{{FunctionName: !Ref {step.function}}}`, or the state machine may not invoke it"
+            )
+    for ref in granted:
+        if not (isinstance(ref, dict) and ref.get("Ref") in {step.function for step in steps}):
+            problems.append(
+                f"template.yaml: {STATE_MACHINE} may invoke {ref}, which no step in {DECLARATION} declares "
+                "(least privilege: grant only what the workflow invokes)"
+            )
+    return problems
+
+
+def asl_problems(definition: Mapping[str, Any], steps: Sequence[Step] = STEPS) -> list[str]:
+    problems = []
+    tasks = lambda_tasks(definition)
+    by_state = {state: step for step in steps for state in step.invoked_by}
+    for name, (state, item) in tasks.items():
+        function_name = state.get("Parameters", {}).get("FunctionName", "")
+        placeholder = SUB_PLACEHOLDER.fullmatch(str(function_name))
+        step = by_state.get(name)
+        if step is None:
+            problems.append(
+                f"{DECLARATION}: the ASL's Task state {name} ({function_name}) is declared by no step: "
+                "add it to its step's invoked_by"
+            )
+            continue
+        if placeholder is None or placeholder.group(1) != step.substitution:
+            problems.append(f"{ASL}: {name}'s FunctionName must be ${{{step.substitution}}}, not {function_name!r}")
+        result = step.invoked_by[name]
+        selected = {
+            match.group(1)
+            for value in state.get("ResultSelector", {}).values()
+            if isinstance(value, str) and (match := PAYLOAD_FIELD.match(value))
+        }
+        for key in sorted(selected - result_fields(result)):
+            problems.append(
+                f"{ASL}: {name}'s ResultSelector reads $.Payload.{key}, which {result.__name__} "
+                f"({step.name}'s result in {DECLARATION}) does not have"
+            )
+        passed = passed_fields(state, item, definition)
+        for key in sorted(set(step.reads) - passed):
+            problems.append(f"{ASL}: {name} does not pass {key!r}, which {step.name} reads")
+        if "Payload" in state.get("Parameters", {}):
+            for key in sorted(passed - set(step.reads)):
+                problems.append(f"{ASL}: {name} passes {key!r}, which {step.name}'s reads in {DECLARATION} lack")
+    for step in steps:
+        for name in step.invoked_by:
+            if name not in tasks:
+                problems.append(
+                    f"{ASL}: no Task state {name} invokes ${{{step.substitution}}}, as {DECLARATION} says "
+                    f"(step {step.name})"
+                )
+    return problems
+
+
+def event_problems(events: Mapping[str, Any], steps: Sequence[Step] = STEPS) -> list[str]:
+    """Each step's sample event exists and carries only what it reads; its S3 reads name returned fields."""
+    problems = []
+    for step in steps:
+        event = events.get(step.sample_event)
+        if event is None:
+            problems.append(f"{step.sample_event}: add a sample event for {step.name} with {', '.join(step.reads)}")
+            continue
+        for key in sorted(set(event) - set(step.reads)):
+            problems.append(f"{step.sample_event} has {key!r}, which {step.name}'s reads in {DECLARATION} lack")
+        for path in step.s3_reads:
+            head, _, tail = path.rpartition(".")
+            if (head or tail).split(".")[0] not in step.reads:
+                problems.append(f"{DECLARATION}: {step.name} reads S3 through {path!r}, not among its reads")
+            if head and not any(
+                tail in result_fields(result) for other in steps for result in other.invoked_by.values()
+            ):
+                problems.append(f"{DECLARATION}: {step.name} reads S3 through {path!r}, but no step returns {tail!r}")
+    return problems
+
+
+def top_level_invokers(definition: Mapping[str, Any]) -> list[str]:
+    """Top-level states that invoke a function, themselves or through a Map or Parallel inside them."""
+    invokers = []
+    for name, state in definition["States"].items():
+        inner = lambda_tasks({"States": {name: state}})
+        if inner:
+            invokers.append(name)
+    return invokers
+
+
+def readme_problems(readme: str, definition: Mapping[str, Any]) -> list[str]:
+    diagram = MERMAID.search(readme)
+    if diagram is None:
+        return ["README.md: the mermaid diagram of the workflow is missing"]
+    labels = set(MERMAID_LABEL.findall(diagram.group(1)))
+    return [
+        f"README.md: the mermaid diagram has no node for the ASL state {name}: add e.g. `X[{name}]` and its edges"
+        for name in top_level_invokers(definition)
+        if name not in labels
+    ]
+
+
+# --- the repository agrees with the declaration ---------------------------------------------------
+
+
+def test_template_declares_each_step_its_substitution_and_its_invoke_permission(template: dict[str, Any]) -> None:
+    problems = template_problems(template)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_asl_invokes_each_step_from_its_declared_states(definition: dict[str, Any]) -> None:
+    problems = asl_problems(definition)
+    assert not problems, "\n".join(problems)
+
+
+def test_each_step_has_a_sample_event_with_what_it_reads(events: dict[str, Any]) -> None:
+    problems = event_problems(events)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_readme_diagram_shows_each_state_that_invokes_a_function(readme: str, definition: dict[str, Any]) -> None:
+    problems = readme_problems(readme, definition)
+    assert not problems, "\n".join(problems)
+
+
+def handler_problems(step: Step, source: str) -> list[str]:
+    """The handler exists and is annotated to return each TypedDict result, so mypy checks its dicts."""
+    path = f"{step.code_dir}app.py"
+    handler = next(
+        (
+            node
+            for node in ast.parse(source).body
+            if isinstance(node, ast.FunctionDef) and node.name == "lambda_handler"
+        ),
+        None,
+    )
+    if handler is None:
+        return [f"{path}: add {step.name}'s lambda_handler(event, context), decorated with @lambda_entry"]
+    returns = (
+        {node.id for node in ast.walk(handler.returns) if isinstance(node, ast.Name)} if handler.returns else set()
+    )
+    return [
+        f"{path}: lambda_handler must be annotated to return {result.__name__} (from {DECLARATION})"
+        for result in dict.fromkeys(step.invoked_by.values())
+        if is_typeddict(result) and result.__name__ not in returns
+    ]
+
+
+def test_each_step_has_a_handler_that_returns_its_declared_result() -> None:
+    problems = []
+    for step in STEPS:
+        source = REPO_ROOT / step.code_dir / "app.py"
+        if not source.is_file():
+            problems.append(f"{step.code_dir}app.py: add {step.name}'s handler")
+            continue
+        problems += handler_problems(step, source.read_text(encoding="utf-8"))
+    assert not problems, "\n".join(problems)
+
+
+# --- each check fails, and says what to add where -------------------------------------------------
+
+
+def without_substitution(template: dict[str, Any]) -> None:
+    del template["Resources"][STATE_MACHINE]["Properties"]["DefinitionSubstitutions"]["ComplianceExportFunctionArn"]
+
+
+def without_invoke_policy(template: dict[str, Any]) -> None:
+    policies = template["Resources"][STATE_MACHINE]["Properties"]["Policies"]
+    policies[:] = [
+        p for p in policies if p != {"LambdaInvokePolicy": {"FunctionName": {"Ref": "ReleaseCycleFunction"}}}
+    ]
+
+
+def with_extra_invoke_policy(template: dict[str, Any]) -> None:
+    policies = template["Resources"][STATE_MACHINE]["Properties"]["Policies"]
+    policies.append({"LambdaInvokePolicy": {"FunctionName": {"Ref": "ConfigNotifierFunction"}}})
+
+
+def without_function(template: dict[str, Any]) -> None:
+    del template["Resources"]["TagValidationFunction"]
+
+
+def with_undeclared_function(template: dict[str, Any]) -> None:
+    template["Resources"]["NewStepFunction"] = copy.deepcopy(template["Resources"]["ReleaseCycleFunction"])
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            without_substitution,
+            "DefinitionSubstitutions needs `ComplianceExportFunctionArn: !GetAtt ComplianceExportFunction.Arn`",
+        ),
+        (
+            without_invoke_policy,
+            "Policies need `- LambdaInvokePolicy: {FunctionName: !Ref ReleaseCycleFunction}`",
+        ),
+        (with_extra_invoke_policy, "may invoke {'Ref': 'ConfigNotifierFunction'}, which no step"),
+        (without_function, "step TagValidation needs a resource TagValidationFunction"),
+        (with_undeclared_function, "template.yaml's NewStepFunction is not declared: add a Step to STEPS"),
+    ],
+    ids=lambda value: getattr(value, "__name__", ""),
+)
+def test_a_template_missing_a_step_fact_is_reported(template: dict[str, Any], change: Any, expected: str) -> None:
+    changed = copy.deepcopy(template)
+    change(changed)
+    problems = template_problems(changed)
+    assert any(expected in problem for problem in problems), problems
+
+
+def without_map_task(definition: dict[str, Any]) -> None:
+    inner = definition["States"]["ApplyWindowChanges"]["ItemProcessor"]["States"]
+    inner["ApplyWindow"] = {"Type": "Pass", "End": True}
+
+
+def with_new_task(definition: dict[str, Any]) -> None:
+    state = copy.deepcopy(definition["States"]["ReleaseCycle"])
+    state["Parameters"]["FunctionName"] = "${NewStepFunctionArn}"
+    definition["States"]["NewStep"] = state
+
+
+def with_unknown_result_field(definition: dict[str, Any]) -> None:
+    definition["States"]["TagValidation"]["ResultSelector"]["surprise.$"] = "$.Payload.surprise"
+
+
+def without_a_read(definition: dict[str, Any]) -> None:
+    del definition["States"]["ComplianceExport"]["Parameters"]["Payload"]["monitoring"]
+
+
+def with_task_in_parallel(definition: dict[str, Any]) -> None:
+    task = copy.deepcopy(definition["States"]["ReleaseCycle"])
+    task.pop("Next")
+    task.pop("Catch")
+    task["End"] = True
+    definition["States"]["Both"] = {"Type": "Parallel", "Branches": [{"StartAt": "Hidden", "States": {"Hidden": task}}]}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (without_map_task, "no Task state ApplyWindow invokes ${ApplyWindowChangesFunctionArn}"),
+        (with_new_task, "the ASL's Task state NewStep (${NewStepFunctionArn}) is declared by no step"),
+        (with_unknown_result_field, "ResultSelector reads $.Payload.surprise, which TagValidationResult"),
+        (without_a_read, "ComplianceExport does not pass 'monitoring', which ComplianceExport reads"),
+        (with_task_in_parallel, "the ASL's Task state Hidden (${ReleaseCycleFunctionArn}) is declared by no step"),
+    ],
+    ids=lambda value: getattr(value, "__name__", ""),
+)
+def test_an_asl_that_disagrees_with_the_declaration_is_reported(
+    definition: dict[str, Any], change: Any, expected: str
+) -> None:
+    changed = copy.deepcopy(definition)
+    change(changed)
+    problems = asl_problems(changed)
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_a_step_missing_from_the_declaration_is_reported(template: dict[str, Any], definition: dict[str, Any]) -> None:
+    steps = [step for step in STEPS if step.name != "PrePatchNotification"]
+    problems = template_problems(template, steps) + asl_problems(definition, steps)
+    assert f"{DECLARATION}: template.yaml's PrePatchNotificationFunction is not declared" in "\n".join(problems)
+    assert "the ASL's Task state PrePatchNotification (${PrePatchNotificationFunctionArn}) is declared by no step" in (
+        "\n".join(problems)
+    )
+
+
+def test_a_step_without_a_sample_event_is_reported(events: dict[str, Any]) -> None:
+    steps = [*STEPS, dataclasses.replace(STEPS[-1], name="NewStep")]
+    problems = event_problems({name: event for name, event in events.items()}, steps)
+    assert problems == [f"events/new_step.json: add a sample event for NewStep with {', '.join(STEPS[-1].reads)}"]
+
+
+def test_a_readme_diagram_missing_a_state_is_reported(readme: str, definition: dict[str, Any]) -> None:
+    changed = readme.replace("PM[PatchMonitoring", "PM[Monitoring")
+    assert readme_problems(changed, definition) == [
+        "README.md: the mermaid diagram has no node for the ASL state PatchMonitoring: "
+        "add e.g. `X[PatchMonitoring]` and its edges"
+    ]
+
+
+def test_an_s3_read_through_a_field_no_step_returns_is_reported(events: dict[str, Any]) -> None:
+    typo = dataclasses.replace(STEPS[3], s3_reads=("validation.instance_key",))
+    problems = event_problems(events, [*STEPS[:3], typo, *STEPS[4:]])
+    assert problems == [
+        f"{DECLARATION}: WindowUpsert reads S3 through 'validation.instance_key', but no step returns 'instance_key'"
+    ]
+
+
+def test_a_handler_that_returns_an_untyped_dict_is_reported() -> None:
+    step = next(step for step in STEPS if step.name == "ReleaseCycle")
+    source = (REPO_ROOT / step.code_dir / "app.py").read_text(encoding="utf-8")
+    untyped = source.replace("-> ReleaseCycleResult:", "-> dict[str, Any]:")
+    assert untyped != source
+    assert handler_problems(step, untyped) == [
+        f"functions/release_cycle/app.py: lambda_handler must be annotated to return ReleaseCycleResult "
+        f"(from {DECLARATION})"
+    ]
