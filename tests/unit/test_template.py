@@ -481,3 +481,28 @@ def test_the_policy_defaults_to_the_stacks_own_baselines_with_compliance_levels(
         assert baseline["OperatingSystem"] == operating_system
         for rule in baseline["ApprovalRules"]["PatchRules"]:
             assert rule["ComplianceLevel"] not in (None, "UNSPECIFIED"), (name, rule)
+
+
+def test_the_recorder_check_asks_for_exactly_what_the_deployed_config_rules_evaluate_from(
+    template: Template, functions: dict[str, FunctionSpec]
+) -> None:
+    condition, with_patch_rule, without = functions["ConfigTagRuleFunction"].environment["CONFIG_RECORDED_TYPES"][
+        "Fn::If"
+    ]
+    assert condition == template.resources["PatchComplianceRule"]["Condition"]
+    rules = {
+        logical_id: resource
+        for logical_id, resource in template.resources.items()
+        if resource["Type"] == "AWS::Config::ConfigRule"
+    }
+
+    def scopes(include_patch_rule: bool) -> set[str]:
+        return {
+            kind
+            for logical_id, rule in rules.items()
+            if include_patch_rule or logical_id != "PatchComplianceRule"
+            for kind in rule["Properties"]["Scope"]["ComplianceResourceTypes"]
+        }
+
+    assert set(with_patch_rule.split(",")) == scopes(True)
+    assert set(without.split(",")) == scopes(False)
