@@ -13,12 +13,13 @@ from tagpatch.cycle import Cycle
 from tagpatch.errors import InvalidCycleInput, TransientAwsError, WindowChangeRejected
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.ssm_windows import apply_window
+from tagpatch.workflow import ApplyWindowResult
 
 ARTIFACTS = ArtifactConfig.from_env()
 
 
 @lambda_entry
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ApplyWindowResult:
     cycle = Cycle.from_payload(event.get("cycle"))
     if cycle.mode != "apply":
         raise InvalidCycleInput(f"ApplyWindowChanges was called in {cycle.mode} mode; it only runs in apply mode")
@@ -41,4 +42,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         raise WindowChangeRejected(message)
     # Not **counts: "created" is a reserved LogRecord attribute.
     logger.info("window applied", extra={"window": window, "applied": totals})
-    return {"window": window, **totals, "applied": by_kind, "applied_key": applied_key}
+    return {
+        "window": window,
+        "created": totals["created"],
+        "updated": totals["updated"],
+        "deleted": totals["deleted"],
+        "not_applied": totals["not_applied"],
+        "applied": by_kind,
+        "applied_key": applied_key,
+    }

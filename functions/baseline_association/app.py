@@ -20,6 +20,7 @@ from tagpatch.ssm_baselines import (
     desired_registrations,
     read_registrations,
 )
+from tagpatch.workflow import BaselineAssociationResult
 
 ARTIFACTS = ArtifactConfig.from_env()
 POLICY = PolicyConfig.from_env()
@@ -27,7 +28,7 @@ BASELINES = BaselineConfig.from_env()
 
 
 @lambda_entry
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BaselineAssociationResult:
     cycle = Cycle.from_payload(event.get("cycle"))
     policy = load_policy(POLICY.policy_path)
     desired = desired_state_of_run(ARTIFACTS.bucket, event["validation"], policy)
@@ -48,7 +49,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     changes_key, report_key = save_plan(ARTIFACTS.bucket, cycle, "registration", plan)
     planned = plan.counts()["registration"]
-    result: dict[str, Any] = {
+    result: BaselineAssociationResult = {
         "changes_key": changes_key,
         "report_key": report_key,
         "counts": planned,

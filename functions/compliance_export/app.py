@@ -26,12 +26,13 @@ from tagpatch.export import (
 from tagpatch.inventory import decode_jsonl_gz, encode_jsonl_gz, get_bytes_if_exists, get_jsonl_gz, put_bytes
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.report_html import render
+from tagpatch.workflow import ComplianceExportResult
 
 ARTIFACTS = ArtifactConfig.from_env()
 
 
 @lambda_entry
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceExportResult:
     cycle = Cycle.from_payload(event.get("cycle"))
     validation = event["validation"]
     monitoring = event["monitoring"]
@@ -58,10 +59,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="InstancesCompliant", unit=MetricUnit.Count, value=counts["compliant"])
     metrics.add_metric(name="InstancesNonCompliant", unit=MetricUnit.Count, value=counts["non_compliant"])
     logger.info("compliance exported", extra={"counts": counts, "bytes": len(body), "keys": keys})
-    return {
-        **keys,
+    result: ComplianceExportResult = {
+        "snapshot_key": keys["snapshot_key"],
         "report_key": report_keys[0],
         "counts": counts,
         "compliance_percent": percent,
         "bytes": len(body),
     }
+    if "latest_key" in keys:
+        result["latest_key"] = keys["latest_key"]
+    return result

@@ -40,6 +40,7 @@ from tagpatch.monitoring_reads import MonitoringCursor, begin, in_scope_ids, pat
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
 from tagpatch.read_loop import seconds_to_read
+from tagpatch.workflow import PatchMonitoringResult
 
 ARTIFACTS = ArtifactConfig.from_env()
 POLICY = PolicyConfig.from_env()
@@ -73,7 +74,7 @@ def read_notice_ledger(bucket: str) -> dict[str, str]:
 
 
 @lambda_entry
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PatchMonitoringResult | dict[str, Any]:
     cycle = Cycle.from_payload(event.get("cycle"))
     cursor = MonitoringCursor.from_payload(event.get("monitoring_reads"))
     if cursor.phase == "done":
@@ -122,7 +123,7 @@ def read(cycle: Cycle, validation: dict[str, Any], before: MonitoringCursor, con
     return cursor.to_payload()
 
 
-def compose(cycle: Cycle, validation: dict[str, Any], cursor: MonitoringCursor) -> dict[str, Any]:
+def compose(cycle: Cycle, validation: dict[str, Any], cursor: MonitoringCursor) -> PatchMonitoringResult:
     """One outcome per instance from the parts the reads wrote; alerts, notices and watermark in apply mode."""
     every_line = instance_lines(ARTIFACTS.bucket, validation)
     desired = build_desired_state(every_line, load_policy(POLICY.policy_path))

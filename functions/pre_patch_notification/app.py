@@ -31,6 +31,7 @@ from tagpatch.reminders import (
     plan_reminders,
     read_upcoming_runs,
 )
+from tagpatch.workflow import PrePatchNotificationResult
 
 ARTIFACTS = ArtifactConfig.from_env()
 POLICY = PolicyConfig.from_env()
@@ -39,7 +40,7 @@ REMINDERS = ReminderConfig.from_env()
 
 
 @lambda_entry
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PrePatchNotificationResult:
     cycle = Cycle.from_payload(event.get("cycle"))
     reminders_key = cycle.artifact_key("reminders.jsonl.gz")
     if cycle.patch_groups is not None:

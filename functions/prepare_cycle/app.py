@@ -15,13 +15,14 @@ from tagpatch.cycle import ensure_first_running, parse_time, start_cycle
 from tagpatch.errors import CycleAlreadyRunning
 from tagpatch.lease import take_lease
 from tagpatch.observability import lambda_entry, logger, metrics
+from tagpatch.workflow import PrepareCycleResult
 
 EXECUTION_PAGE_SIZE: Final = 100
 ARTIFACTS = ArtifactConfig.from_env()
 
 
 @lambda_entry
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PrepareCycleResult:
     start_time = str(event.get("start_time", ""))
     cycle = start_cycle(
         event.get("input"),

@@ -12,12 +12,13 @@ from tagpatch.config import ArtifactConfig
 from tagpatch.cycle import Cycle
 from tagpatch.lease import release_lease
 from tagpatch.observability import lambda_entry, logger, metrics
+from tagpatch.workflow import ReleaseCycleResult
 
 ARTIFACTS = ArtifactConfig.from_env()
 
 
 @lambda_entry
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ReleaseCycleResult:
     cycle = Cycle.from_payload(event.get("cycle"))
     released = release_lease(ARTIFACTS.bucket, cycle.execution_id)
     metrics.add_metric(name="CycleLeasesReleased", unit=MetricUnit.Count, value=1 if released else 0)

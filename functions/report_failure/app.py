@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from tagpatch.aws import client
 from tagpatch.config import NotificationConfig
 from tagpatch.observability import lambda_entry, logger, metrics
+from tagpatch.workflow import ReportFailureResult
 
 NOTIFICATIONS = NotificationConfig.from_env()
 # SNS caps a message at 256 KB; a long list of rejected windows is cut, with the count kept.
@@ -76,7 +77,7 @@ def changes_rejected(event: dict[str, Any]) -> int:
 
 
 @lambda_entry
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ReportFailureResult:
     subject, body = failure_message(event)
     message_id = client("sns").publish(TopicArn=NOTIFICATIONS.topic_arn, Subject=subject, Message=body)["MessageId"]
     metrics.add_metric(name="CyclesFailed", unit=MetricUnit.Count, value=1)

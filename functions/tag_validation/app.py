@@ -16,6 +16,7 @@ from tagpatch.inventory import put_json, put_jsonl_gz
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
 from tagpatch.validation import ValidationSummary, validate_inventory
+from tagpatch.workflow import TagValidationResult
 
 ARTIFACTS = ArtifactConfig.from_env()
 POLICY = PolicyConfig.from_env()
@@ -23,7 +24,7 @@ EXCEPTIONS = ExceptionsConfig.from_env()
 
 
 @lambda_entry
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> TagValidationResult:
     cycle = Cycle.from_payload(event.get("cycle"))
     discovery = DiscoveryCursor.from_payload(event.get("discovery"))
     if discovery.phase != "done":

@@ -19,6 +19,7 @@ from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
 from tagpatch.reconcile import plan_windows
 from tagpatch.ssm_windows import read_windows
+from tagpatch.workflow import WindowUpsertResult
 
 # Problems that mean part of what the tags and exceptions ask for is not set up (quotas, a hold that
 # does not fit): counted for PlanShortfallsAlarm, with each window the plan leaves alone (its name held
@@ -32,7 +33,7 @@ TASK_ROLE = TaskRoleConfig.from_env()
 
 
 @lambda_entry
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> WindowUpsertResult:
     cycle = Cycle.from_payload(event.get("cycle"))
     policy = load_policy(POLICY.policy_path)
     desired = desired_state_of_run(ARTIFACTS.bucket, event["validation"], policy)

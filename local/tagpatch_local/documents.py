@@ -37,6 +37,18 @@ TextDatesLoader.yaml_implicit_resolvers = {
     first: [(tag, pattern) for tag, pattern in resolvers if tag != _TIMESTAMP_TAG]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# An explicit `!!timestamp` stays text too (PyYAML's constructor fails on a value it cannot match).
+
+
+def _timestamp_as_text(loader: TextDatesLoader, node: yaml.Node) -> str:
+    if not isinstance(node, yaml.ScalarNode):
+        raise yaml.constructor.ConstructorError(None, None, "a !!timestamp must be a single value", node.start_mark)
+    return str(loader.construct_scalar(node))
+
+
+TextDatesLoader.add_constructor(_TIMESTAMP_TAG, _timestamp_as_text)
+# PyYAML's constructors for explicit tags (`!!int x`, `!!float x`) raise these instead of a YAMLError.
+CONSTRUCTION_ERRORS: Final = (ValueError, TypeError, AttributeError, KeyError, OverflowError)
 
 DocPath = tuple[str | int, ...]
 
@@ -131,7 +143,11 @@ def parse_json(text: str, source: str, error: type[InputError] = InputError) -> 
 
 def parse_yaml(text: str, source: str, error: type[InputError] = InputError) -> Document:
     """YAML (safe tags only) with line numbers, refusing duplicate keys and alias bombs."""
-    loader = TextDatesLoader(text)
+    try:
+        # The reader checks every character as it is made: a NUL byte already fails here.
+        loader = TextDatesLoader(text)
+    except yaml.YAMLError as exc:
+        raise error(f"{source}: not valid YAML: {_one_line(exc)}") from exc
     try:
         node = loader.get_single_node()
         if node is None:
@@ -141,6 +157,8 @@ def parse_yaml(text: str, source: str, error: type[InputError] = InputError) -> 
         value = loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise error(f"{source}: not valid YAML: {_one_line(exc)}") from exc
+    except CONSTRUCTION_ERRORS as exc:
+        raise error(f"{source}: not valid YAML: a tagged value cannot be read ({' '.join(str(exc).split())})") from exc
     except RecursionError as exc:
         raise error(f"{source}: nested too deeply to read") from exc
     finally:

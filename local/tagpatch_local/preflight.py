@@ -35,9 +35,19 @@ def read_input_option(value: str) -> dict[str, Any]:
     if text.startswith(("{", "[", '"')) or text in {"null", "true", "false"} or _is_number(text):
         return check_execution_input(parse_json(value, "--input"), "--input")
     path = Path(value)
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except (OSError, ValueError):  # a name too long for the system, a NUL character
+        exists = False
+    if not exists:
         looks_like_a_path = path.suffix.lower() == ".json" or "/" in value or "\\" in value
-        problem = f"no such file {value}" if looks_like_a_path else f"{value!r} is neither JSON nor an existing file"
+        plain = len(value) <= 80 and value.isprintable()  # else escaped and cut: the error stays one line
+        shown = json.dumps(value)[:80]
+        problem = (
+            f"no such file {value if plain else shown}"
+            if looks_like_a_path
+            else f"{repr(value) if plain else shown} is neither JSON nor an existing file"
+        )
         raise InputError(f"--input: {problem}; give a JSON object such as '{INPUT_EXAMPLE}' or the path of a JSON file")
     document = parse_json(read_text(path, "JSON input file"), str(path))
     return check_execution_input(document, str(path))

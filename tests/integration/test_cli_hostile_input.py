@@ -97,6 +97,26 @@ CASES: list[tuple[str, Callable[[Path], None], tuple[str, ...], tuple[str, ...]]
         ("--scenario", "scenario.yaml"),
         ("exceptions.yaml: line 3: byte 0xe9 is not UTF-8",),
     ),
+    # Found by tests/unit/test_hostile_documents.py: each was a traceback.
+    (
+        "fleet-nul-byte",
+        write("nul.yaml", b"\x00instances: []\n"),
+        ("--fleet", "nul.yaml"),
+        ("nul.yaml: not valid YAML",),
+    ),
+    (
+        "fleet-tagged-int",
+        write("int.yaml", "instances:\n  - os: UBUNTU\n    missing: !!int many\n"),
+        ("--fleet", "int.yaml"),
+        ("int.yaml: not valid YAML: a tagged value cannot be read",),
+    ),
+    ("input-name-too-long", nothing, ("--input", "x" * 5000), ("--input: ", "is neither JSON nor an existing file")),
+    (
+        "input-with-newlines",
+        nothing,
+        ("--input", "- a\n- b"),
+        ('--input: "- a\\n- b" is neither JSON',),
+    ),
     (
         "input-now-before-2000",
         nothing,

@@ -4,13 +4,14 @@ adding a state."""
 
 from __future__ import annotations
 
+import ast
 import copy
 import dataclasses
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, is_typeddict
 
 import pytest
 
@@ -261,14 +262,46 @@ def test_the_readme_diagram_shows_each_state_that_invokes_a_function(readme: str
     assert not problems, "\n".join(problems)
 
 
-def test_each_step_has_a_handler_in_its_code_dir() -> None:
+def handler_problems(step: Step, source: str) -> list[str]:
+    """The handler exists and is annotated to return each TypedDict result, so mypy checks its dicts."""
+    path = f"{step.code_dir}app.py"
+    handler = next(
+        (
+            node
+            for node in ast.parse(source).body
+            if isinstance(node, ast.FunctionDef) and node.name == "lambda_handler"
+        ),
+        None,
+    )
+    if handler is None:
+        return [f"{path}: add {step.name}'s lambda_handler(event, context), decorated with @lambda_entry"]
+    returns = (
+        {node.id for node in ast.walk(handler.returns) if isinstance(node, ast.Name)} if handler.returns else set()
+    )
+    return [
+        f"{path}: lambda_handler must be annotated to return {result.__name__} (from {DECLARATION})"
+        for result in dict.fromkeys(step.invoked_by.values())
+        if is_typeddict(result) and result.__name__ not in returns
+    ]
+
+
+def test_each_step_has_a_handler_that_returns_its_declared_result() -> None:
+    problems = []
     for step in STEPS:
         source = REPO_ROOT / step.code_dir / "app.py"
-        assert source.is_file(), f"{source.relative_to(REPO_ROOT)}: add {step.name}'s handler (lambda_handler)"
-        assert "def lambda_handler(" in source.read_text(encoding="utf-8"), f"{source}: no lambda_handler"
+        if not source.is_file():
+            problems.append(f"{step.code_dir}app.py: add {step.name}'s handler")
+            continue
+        problems += handler_problems(step, source.read_text(encoding="utf-8"))
+    assert not problems, "\n".join(problems)
 
 
 # --- each check fails, and says what to add where -------------------------------------------------
+
+
+def new_problems(changed: list[str], baseline: list[str]) -> list[str]:
+    """What a change to a copy added, whatever the repository's own state."""
+    return [problem for problem in changed if problem not in baseline]
 
 
 def without_substitution(template: dict[str, Any]) -> None:
@@ -315,8 +348,8 @@ def with_undeclared_function(template: dict[str, Any]) -> None:
 def test_a_template_missing_a_step_fact_is_reported(template: dict[str, Any], change: Any, expected: str) -> None:
     changed = copy.deepcopy(template)
     change(changed)
-    problems = template_problems(changed)
-    assert any(expected in problem for problem in problems), problems
+    added = new_problems(template_problems(changed), template_problems(template))
+    assert any(expected in problem for problem in added), added
 
 
 def without_map_task(definition: dict[str, Any]) -> None:
@@ -362,8 +395,8 @@ def test_an_asl_that_disagrees_with_the_declaration_is_reported(
 ) -> None:
     changed = copy.deepcopy(definition)
     change(changed)
-    problems = asl_problems(changed)
-    assert any(expected in problem for problem in problems), problems
+    added = new_problems(asl_problems(changed), asl_problems(definition))
+    assert any(expected in problem for problem in added), added
 
 
 def test_a_step_missing_from_the_declaration_is_reported(template: dict[str, Any], definition: dict[str, Any]) -> None:
@@ -377,21 +410,59 @@ def test_a_step_missing_from_the_declaration_is_reported(template: dict[str, Any
 
 def test_a_step_without_a_sample_event_is_reported(events: dict[str, Any]) -> None:
     steps = [*STEPS, dataclasses.replace(STEPS[-1], name="NewStep")]
-    problems = event_problems({name: event for name, event in events.items()}, steps)
-    assert problems == [f"events/new_step.json: add a sample event for NewStep with {', '.join(STEPS[-1].reads)}"]
+    assert new_problems(event_problems(events, steps), event_problems(events)) == [
+        f"events/new_step.json: add a sample event for NewStep with {', '.join(STEPS[-1].reads)}"
+    ]
 
 
 def test_a_readme_diagram_missing_a_state_is_reported(readme: str, definition: dict[str, Any]) -> None:
     changed = readme.replace("PM[PatchMonitoring", "PM[Monitoring")
-    assert readme_problems(changed, definition) == [
+    assert new_problems(readme_problems(changed, definition), readme_problems(readme, definition)) == [
         "README.md: the mermaid diagram has no node for the ASL state PatchMonitoring: "
         "add e.g. `X[PatchMonitoring]` and its edges"
     ]
 
 
 def test_an_s3_read_through_a_field_no_step_returns_is_reported(events: dict[str, Any]) -> None:
-    typo = dataclasses.replace(STEPS[3], s3_reads=("validation.instance_key",))
-    problems = event_problems(events, [*STEPS[:3], typo, *STEPS[4:]])
-    assert problems == [
+    steps = [
+        dataclasses.replace(step, s3_reads=("validation.instance_key",)) if step.name == "WindowUpsert" else step
+        for step in STEPS
+    ]
+    problems = event_problems(events, steps)
+    assert new_problems(problems, event_problems(events)) == [
         f"{DECLARATION}: WindowUpsert reads S3 through 'validation.instance_key', but no step returns 'instance_key'"
     ]
+
+
+def test_a_handler_that_returns_an_untyped_dict_is_reported() -> None:
+    step = next(step for step in STEPS if step.name == "ReleaseCycle")
+    source = (REPO_ROOT / step.code_dir / "app.py").read_text(encoding="utf-8")
+    untyped = source.replace("-> ReleaseCycleResult:", "-> dict[str, Any]:")
+    assert untyped != source
+    assert handler_problems(step, untyped) == [
+        f"functions/release_cycle/app.py: lambda_handler must be annotated to return ReleaseCycleResult "
+        f"(from {DECLARATION})"
+    ]
+
+
+def tagpatch_imports(source: str) -> list[str]:
+    """Modules of tagpatch's own package that a source imports."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        found += [name for name in names if name == "tagpatch" or name.startswith("tagpatch.")]
+    return found
+
+
+def test_the_simulator_never_imports_the_declaration_or_any_of_tagpatch() -> None:
+    """The simulated account judges tagpatch from AWS's rules, so it must not share tagpatch's facts."""
+    simulator = REPO_ROOT / "local" / "tagpatch_local" / "simulator"
+    imported = {
+        str(path.relative_to(REPO_ROOT)): names
+        for path in sorted(simulator.rglob("*.py"))
+        if (names := tagpatch_imports(path.read_text(encoding="utf-8")))
+    }
+    assert imported == {}
+    assert tagpatch_imports("from tagpatch.workflow import STEPS\nimport tagpatch_local\n") == ["tagpatch.workflow"]

@@ -53,6 +53,15 @@ _TextDatesLoader.yaml_implicit_resolvers = {
 }
 
 
+def _timestamp_as_text(loader: _TextDatesLoader, node: yaml.Node) -> str:
+    if not isinstance(node, yaml.ScalarNode):
+        raise yaml.constructor.ConstructorError(None, None, "a !!timestamp must be a single value", node.start_mark)
+    return str(loader.construct_scalar(node))
+
+
+_TextDatesLoader.add_constructor(_TIMESTAMP_TAG, _timestamp_as_text)
+
+
 class ExceptionSummary(TypedDict):
     """What an instance report line carries about its exception (`exception` / `expired_exception`)."""
 
@@ -319,7 +328,10 @@ def read_exceptions_file(path: Path, source: str) -> tuple[object, tuple[EntryRe
         raise InvalidPatchExceptions(
             f"{source}: line {line}: byte 0x{data[error.start]:02x} is not UTF-8; save the file as UTF-8"
         ) from error
-    loader = _TextDatesLoader(text)
+    try:
+        loader = _TextDatesLoader(text)  # the reader already refuses a NUL byte here
+    except yaml.YAMLError as error:
+        raise InvalidPatchExceptions(f"{source}: not valid YAML: {' '.join(str(error).split())}") from error
     try:
         node = loader.get_single_node()
         if node is None:
@@ -332,6 +344,11 @@ def read_exceptions_file(path: Path, source: str) -> tuple[object, tuple[EntryRe
         raise InvalidPatchExceptions(f"{source}: not valid YAML: {where}{error.problem}") from error
     except (yaml.YAMLError, RecursionError) as error:
         raise InvalidPatchExceptions(f"{source}: not valid YAML: {' '.join(str(error).split())}") from error
+    except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as error:
+        # PyYAML's constructors for explicit tags (`!!int x`) raise these rather than a YAMLError.
+        raise InvalidPatchExceptions(
+            f"{source}: a tagged value cannot be read: {' '.join(str(error).split())}"
+        ) from error
     finally:
         loader.dispose()
 

@@ -7,7 +7,7 @@ the correlation id, so one cycle's logs can be found across all functions.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -21,18 +21,19 @@ metrics: Final = Metrics()
 
 CORRELATION_ID_PATH: Final = "cycle.execution_id"
 
-Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+# A handler returns its step's result type (tagpatch.workflow), so mypy checks what each one returns.
+type Handler[ResultT: Mapping[str, Any]] = Callable[[dict[str, Any], LambdaContext], ResultT]
 
 
-def lambda_entry(handler: Handler) -> Handler:
+def lambda_entry[ResultT: Mapping[str, Any]](handler: Handler[ResultT]) -> Handler[ResultT]:
     """Logger context over Tracer over Metrics, and AWS throttling surfaced as a retryable error."""
 
     @functools.wraps(handler)
-    def with_retryable_errors(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    def with_retryable_errors(event: dict[str, Any], context: LambdaContext) -> ResultT:
         with transient_errors_raised_as_retryable():
             return handler(event, context)
 
-    decorated = logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)(
-        tracer.capture_lambda_handler(metrics.log_metrics(with_retryable_errors))
-    )
+    decorated: Handler[ResultT] = logger.inject_lambda_context(
+        correlation_id_path=CORRELATION_ID_PATH, clear_state=True
+    )(tracer.capture_lambda_handler(metrics.log_metrics(with_retryable_errors)))
     return decorated

@@ -3,10 +3,12 @@ what it reads and what it returns.
 
 `statemachines/patch_cycle.asl.json` stays the hand-written definition `sam deploy` ships, and
 `template.yaml` declares the functions and the state machine's role. tests/unit/test_workflow.py checks
-both, the sample events and the README's diagram against `STEPS`, and says what to add where when one
-of them disagrees. Names follow one convention, so a step is declared by its name alone: step
-`TagValidation` is the function `TagValidationFunction` with its code in `functions/tag_validation/`,
-the ASL names its ARN `${TagValidationFunctionArn}`, and its sample event is `events/tag_validation.json`.
+both, the handlers' return annotations, the sample events and the README's diagram against `STEPS`,
+and says what to add where when one of them disagrees (CONTRIBUTING.md, "Add a state").
+
+Names follow one convention, so a step is declared by its name alone: step `TagValidation` is the
+function `TagValidationFunction` with its code in `functions/tag_validation/`, the ASL names its ARN
+`${TagValidationFunctionArn}`, and its sample event is `events/tag_validation.json`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Final, TypedDict, get_type_hints, is_typeddict
+from typing import Final, NotRequired, TypedDict, get_type_hints, is_typeddict
 
 from tagpatch.cycle import CyclePayload
 from tagpatch.discovery import DiscoveryCursor
@@ -86,9 +88,9 @@ class PatchMonitoringResult(TypedDict):
     until: str
 
 
-class ComplianceExportResult(TypedDict, total=False):
+class ComplianceExportResult(TypedDict):
     snapshot_key: str
-    latest_key: str  # apply mode only
+    latest_key: NotRequired[str]  # apply mode only
     report_key: str
     counts: dict[str, int]
     compliance_percent: float | None
