@@ -66,3 +66,7 @@ class NotificationRejected(TagpatchError):
 
 class ScheduleTimeUnreadable(TagpatchError):
     """SSM gave a window run's time in a form tagpatch cannot read; the message names the value."""
+
+
+class HistoryBudgetExceeded(TagpatchError):
+    """A read loop has used its share of the execution's 25,000 history events (tagpatch.history)."""
