@@ -506,3 +506,23 @@ def test_the_recorder_check_asks_for_exactly_what_the_deployed_config_rules_eval
 
     assert set(with_patch_rule.split(",")) == scopes(True)
     assert set(without.split(",")) == scopes(False)
+
+
+def test_every_prefix_rewritten_each_cycle_expires_its_noncurrent_versions(template: Template) -> None:
+    # The bucket is versioned, so each rewrite keeps the old version: the ledgers and watermark under
+    # state/, the cycle lease under locks/ (taken and released every cycle), the latest compliance
+    # export, and SSM's resource data sync objects. Each must have noncurrent versions expire.
+    from tagpatch.export import LATEST_KEY, LATEST_REPORT_KEY  # noqa: PLC0415
+    from tagpatch.lease import LEASE_KEY  # noqa: PLC0415
+    from tagpatch.ssm_baselines import LEDGER_KEY  # noqa: PLC0415
+
+    sync = template.resources["PatchResourceDataSync"]["Properties"]["S3Destination"]["BucketPrefix"]
+    keys = [LEDGER_KEY, LEASE_KEY, LATEST_KEY, LATEST_REPORT_KEY, "state/monitoring-watermark.json", f"{sync}/x"]
+    rules = template.resources["ArtifactBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    for key in keys:
+        covering = [r for r in rules if r["Status"] == "Enabled" and key.startswith(r.get("Prefix", "\0"))]
+        assert any("NoncurrentVersionExpiration" in r for r in covering), key
+    lock_rule = next(r for r in rules if LEASE_KEY.startswith(r.get("Prefix", "\0")))
+    # A released lease leaves a delete marker each cycle; with its versions gone it is removed too.
+    assert lock_rule["ExpiredObjectDeleteMarker"] is True
+    assert "ExpirationInDays" not in next(r for r in rules if LEDGER_KEY.startswith(r.get("Prefix", "\0")))
