@@ -844,7 +844,9 @@ class SimulatedAccount(_Clients):
             raise TemplateError(f"the local runner does not create {kind} ({logical_id})")
 
     def _environment_for(self, spec: FunctionSpec) -> dict[str, str]:
-        environment = {name: str(resolve(value, self._resolve)) for name, value in spec.environment.items()}
+        environment = {
+            name: str(resolve(self._decided(value), self._resolve)) for name, value in spec.environment.items()
+        }
         # Layer files are mounted under /opt in Lambda; locally, find them in the layer's source.
         for name, value in environment.items():
             if value.startswith("/opt/"):

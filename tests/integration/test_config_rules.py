@@ -3,6 +3,7 @@ invokes it), the managed rules, compliance change notifications to owners, and t
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from tagpatch_local.scenario import Edit, apply_edit
 from tagpatch_local.simulator import config, events
 
 from .support import instance, run_ok, template_variant
+from .test_cycle_safety import metric_values
 from .test_patch_monitoring import owner_queue
 
 REPO = Path(__file__).resolve().parents[2]
@@ -280,3 +282,40 @@ def test_without_the_parameter_the_stack_has_no_config_resources() -> None:
         assert config.state(ACCOUNT_ID, account.region).rules == {}
         names = account.client("lambda").list_functions()["Functions"]
         assert not any("Config" in f["FunctionName"] for f in names)
+
+
+def test_a_recorder_without_the_ssm_types_leaves_the_ssm_rules_unevaluated(account: SimulatedAccount) -> None:
+    # The account's recorder records instances only: EC2_INSTANCE_MANAGED_BY_SSM evaluates from
+    # AWS::SSM::ManagedInstanceInventory, so it has nothing to judge; the other rules still judge.
+    account.client("config").put_configuration_recorder(
+        ConfigurationRecorder={
+            "name": config.RECORDER_NAME,
+            "roleARN": f"arn:aws:iam::{ACCOUNT_ID}:role/config",
+            "recordingGroup": {"allSupported": False, "resourceTypes": ["AWS::EC2::Instance"]},
+        }
+    )
+    (bad,) = account.seed([bare("bare-1")])
+    assert results(account, SSM) == {}
+    assert results(account, PROFILE)[bad]["ComplianceType"] == "NON_COMPLIANT"
+    assert results(account, TAGS)[bad]["ComplianceType"] == "NON_COMPLIANT"
+
+
+def test_the_daily_run_says_when_the_recorder_lacks_what_the_rules_need() -> None:
+    log = io.StringIO()
+    with SimulatedAccount(REPO / "template.yaml", config_recorder=True, log_stream=log) as account:
+        account.set_clock(START)
+        account.seed([bare("bare-1")])
+        account.advance(timedelta(days=1))
+        account.config_observe()  # the tag rule's daily run: the recorder records everything
+        assert metric_values(log.getvalue(), "ConfigRecorderMissingTypes") == [0.0]
+        account.client("config").put_configuration_recorder(
+            ConfigurationRecorder={
+                "name": config.RECORDER_NAME,
+                "roleARN": f"arn:aws:iam::{ACCOUNT_ID}:role/config",
+                "recordingGroup": {"allSupported": False, "resourceTypes": ["AWS::EC2::Instance"]},
+            }
+        )
+        account.advance(timedelta(days=1))
+        account.config_observe()
+        assert metric_values(log.getvalue(), "ConfigRecorderMissingTypes") == [0.0, 1.0]
+        assert "AWS::SSM::ManagedInstanceInventory" in log.getvalue()

@@ -163,9 +163,18 @@ def test_a_reminder_whose_topic_key_does_not_admit_the_role_goes_to_the_dead_let
     (delegation,) = [s for s in policy["Statement"] if s["Sid"] == "AccountAdministers"]
     delegation["Principal"] = {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:role/key-administrator"}
     kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
+    sqs, sns = account.client("sqs"), account.client("sns")
+    operators = sqs.create_queue(QueueName="operators")["QueueUrl"]
+    operators_arn = sqs.get_queue_attributes(QueueUrl=operators, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=account.physical_id("AlertsTopic"), Protocol="sqs", Endpoint=operators_arn)
     account.advance(timedelta(days=1))  # the two 72-hour reminders fall due
     failed = [d for d in scheduler.deliveries(ACCOUNT_ID, account.region) if not d.delivered]
     assert len(failed) == 2 and all("KMSAccessDenied" in str(d.error) for d in failed)
+    # The dead-letter queue's metric raises ReminderDeadLetterAlarm, which tells the operators (the
+    # alerts topic's key still admits CloudWatch by its own statement).
+    (alarm,) = sqs.receive_message(QueueUrl=operators, MaxNumberOfMessages=10)["Messages"]
+    notification = json.loads(json.loads(alarm["Body"])["Message"])
+    assert notification["AlarmName"] == account.physical_id("ReminderDeadLetterAlarm")
     dead = account.client("sqs").receive_message(
         QueueUrl=account.physical_id("ReminderDeadLetterQueue"), MaxNumberOfMessages=10, MessageAttributeNames=["All"]
     )["Messages"]

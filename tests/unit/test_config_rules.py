@@ -18,6 +18,7 @@ from tagpatch.config_rules import (
     evaluate_item,
     evaluations_for_event,
     message_for,
+    unrecorded_types,
 )
 from tagpatch.errors import InvalidConfigEvent
 from tagpatch.exceptions import ExceptionSet, parse_exceptions
@@ -173,3 +174,33 @@ def test_the_message_says_what_is_wrong_and_the_fix() -> None:
         change("NON_COMPLIANT", None, annotation='no patch group tag: add "Patch Group"'), "stack-"
     )
     assert tags is not None and 'What to fix: no patch group tag: add "Patch Group"' in message_for(tags, None)[1]
+
+
+def _recorder(**group: Any) -> dict[str, Any]:
+    return {"name": "default", "roleARN": "arn:aws:iam::1:role/c", "recordingGroup": group}
+
+
+NEEDED = ("AWS::EC2::Instance", "AWS::SSM::ManagedInstanceInventory", "AWS::SSM::PatchCompliance")
+
+
+@pytest.mark.parametrize(
+    ("recorders", "missing"),
+    [
+        ([], list(NEEDED)),  # no recorder at all
+        ([_recorder(allSupported=True)], []),
+        ([_recorder(allSupported=False, resourceTypes=["AWS::EC2::Instance"])], list(NEEDED[1:])),
+        ([_recorder(allSupported=False, resourceTypes=list(NEEDED))], []),
+        (
+            [
+                _recorder(
+                    allSupported=False,
+                    exclusionByResourceTypes={"resourceTypes": ["AWS::SSM::PatchCompliance"]},
+                    recordingStrategy={"useOnly": "EXCLUSION_BY_RESOURCE_TYPES"},
+                )
+            ],
+            ["AWS::SSM::PatchCompliance"],
+        ),
+    ],
+)
+def test_the_types_the_recorder_does_not_record_are_named(recorders: list[dict[str, Any]], missing: list[str]) -> None:
+    assert unrecorded_types(NEEDED, recorders) == missing

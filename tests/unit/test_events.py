@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from tagpatch.cycle import Cycle, start_cycle
 from tagpatch.discovery import DiscoveryCursor
+from tagpatch.lease import LEASE_KEY
 from tagpatch.monitoring_reads import MonitoringCursor
 from tagpatch.workflow import STEPS, snake_case
 
@@ -119,10 +120,12 @@ def test_prepare_cycle_event_passes_start_cycle() -> None:
     assert cycle.artifact_prefix == "runs/2026/11/27/manual-2026-11-27/"
 
 
-def test_prepare_cycle_handler_accepts_the_sample_event() -> None:
+def test_prepare_cycle_handler_accepts_the_sample_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARTIFACT_BUCKET", "tagpatch-artifacts")  # where it takes the cycle lease
     app = load_prepare_cycle_app()
     event = prepare_event()
     with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="tagpatch-artifacts")
         # The sample's state machine exists and runs no other execution.
         boto3.client("stepfunctions", region_name="us-east-1").create_state_machine(
             name=event["state_machine_id"].rsplit(":", 1)[1],
@@ -130,6 +133,8 @@ def test_prepare_cycle_handler_accepts_the_sample_event() -> None:
             roleArn="arn:aws:iam::123456789012:role/tagpatch-patch-cycle",
         )
         result = app.lambda_handler(event, FakeLambdaContext())
+        lease = boto3.client("s3", region_name="us-east-1").get_object(Bucket="tagpatch-artifacts", Key=LEASE_KEY)
+        assert json.loads(lease["Body"].read())["execution_id"] == event["execution_id"]
     assert result == {
         "cycle": {
             "run_id": "manual-2026-11-27",

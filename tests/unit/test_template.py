@@ -219,7 +219,10 @@ def test_every_task_but_prepare_and_report_catches_everything_and_keeps_its_inpu
 ) -> None:
     top_level = {name: state for name, state in states.items() if state["Type"] in {"Task", "Map"}}
     caught = {name: state for name, state in top_level.items() if name not in NOT_CAUGHT}
-    assert set(caught) >= {"Discovery", "TagValidation", "WindowUpsert", "ApplyWindowChanges", "BaselineAssociation"}
+    # Every top-level state the workflow declares (tagpatch.workflow) is caught, but the failure path's own.
+    declared = {state for step in STEPS for state in step.invoked_by if state in states}
+    assert declared - NOT_CAUGHT <= set(caught)
+    assert "ApplyWindowChanges" in caught  # the Map around ApplyWindow
     for name, state in caught.items():
         catchers = [c for c in state.get("Catch", []) if "States.ALL" in c["ErrorEquals"]]
         assert len(catchers) == 1, f"{name} has no Catch on States.ALL"
@@ -478,3 +481,28 @@ def test_the_policy_defaults_to_the_stacks_own_baselines_with_compliance_levels(
         assert baseline["OperatingSystem"] == operating_system
         for rule in baseline["ApprovalRules"]["PatchRules"]:
             assert rule["ComplianceLevel"] not in (None, "UNSPECIFIED"), (name, rule)
+
+
+def test_the_recorder_check_asks_for_exactly_what_the_deployed_config_rules_evaluate_from(
+    template: Template, functions: dict[str, FunctionSpec]
+) -> None:
+    condition, with_patch_rule, without = functions["ConfigTagRuleFunction"].environment["CONFIG_RECORDED_TYPES"][
+        "Fn::If"
+    ]
+    assert condition == template.resources["PatchComplianceRule"]["Condition"]
+    rules = {
+        logical_id: resource
+        for logical_id, resource in template.resources.items()
+        if resource["Type"] == "AWS::Config::ConfigRule"
+    }
+
+    def scopes(include_patch_rule: bool) -> set[str]:
+        return {
+            kind
+            for logical_id, rule in rules.items()
+            if include_patch_rule or logical_id != "PatchComplianceRule"
+            for kind in rule["Properties"]["Scope"]["ComplianceResourceTypes"]
+        }
+
+    assert set(with_patch_rule.split(",")) == scopes(True)
+    assert set(without.split(",")) == scopes(False)

@@ -299,6 +299,11 @@ def test_each_step_has_a_handler_that_returns_its_declared_result() -> None:
 # --- each check fails, and says what to add where -------------------------------------------------
 
 
+def new_problems(changed: list[str], baseline: list[str]) -> list[str]:
+    """What a change to a copy added, whatever the repository's own state."""
+    return [problem for problem in changed if problem not in baseline]
+
+
 def without_substitution(template: dict[str, Any]) -> None:
     del template["Resources"][STATE_MACHINE]["Properties"]["DefinitionSubstitutions"]["ComplianceExportFunctionArn"]
 
@@ -343,8 +348,8 @@ def with_undeclared_function(template: dict[str, Any]) -> None:
 def test_a_template_missing_a_step_fact_is_reported(template: dict[str, Any], change: Any, expected: str) -> None:
     changed = copy.deepcopy(template)
     change(changed)
-    problems = template_problems(changed)
-    assert any(expected in problem for problem in problems), problems
+    added = new_problems(template_problems(changed), template_problems(template))
+    assert any(expected in problem for problem in added), added
 
 
 def without_map_task(definition: dict[str, Any]) -> None:
@@ -390,8 +395,8 @@ def test_an_asl_that_disagrees_with_the_declaration_is_reported(
 ) -> None:
     changed = copy.deepcopy(definition)
     change(changed)
-    problems = asl_problems(changed)
-    assert any(expected in problem for problem in problems), problems
+    added = new_problems(asl_problems(changed), asl_problems(definition))
+    assert any(expected in problem for problem in added), added
 
 
 def test_a_step_missing_from_the_declaration_is_reported(template: dict[str, Any], definition: dict[str, Any]) -> None:
@@ -405,22 +410,26 @@ def test_a_step_missing_from_the_declaration_is_reported(template: dict[str, Any
 
 def test_a_step_without_a_sample_event_is_reported(events: dict[str, Any]) -> None:
     steps = [*STEPS, dataclasses.replace(STEPS[-1], name="NewStep")]
-    problems = event_problems({name: event for name, event in events.items()}, steps)
-    assert problems == [f"events/new_step.json: add a sample event for NewStep with {', '.join(STEPS[-1].reads)}"]
+    assert new_problems(event_problems(events, steps), event_problems(events)) == [
+        f"events/new_step.json: add a sample event for NewStep with {', '.join(STEPS[-1].reads)}"
+    ]
 
 
 def test_a_readme_diagram_missing_a_state_is_reported(readme: str, definition: dict[str, Any]) -> None:
     changed = readme.replace("PM[PatchMonitoring", "PM[Monitoring")
-    assert readme_problems(changed, definition) == [
+    assert new_problems(readme_problems(changed, definition), readme_problems(readme, definition)) == [
         "README.md: the mermaid diagram has no node for the ASL state PatchMonitoring: "
         "add e.g. `X[PatchMonitoring]` and its edges"
     ]
 
 
 def test_an_s3_read_through_a_field_no_step_returns_is_reported(events: dict[str, Any]) -> None:
-    typo = dataclasses.replace(STEPS[3], s3_reads=("validation.instance_key",))
-    problems = event_problems(events, [*STEPS[:3], typo, *STEPS[4:]])
-    assert problems == [
+    steps = [
+        dataclasses.replace(step, s3_reads=("validation.instance_key",)) if step.name == "WindowUpsert" else step
+        for step in STEPS
+    ]
+    problems = event_problems(events, steps)
+    assert new_problems(problems, event_problems(events)) == [
         f"{DECLARATION}: WindowUpsert reads S3 through 'validation.instance_key', but no step returns 'instance_key'"
     ]
 
@@ -434,3 +443,26 @@ def test_a_handler_that_returns_an_untyped_dict_is_reported() -> None:
         f"functions/release_cycle/app.py: lambda_handler must be annotated to return ReleaseCycleResult "
         f"(from {DECLARATION})"
     ]
+
+
+def tagpatch_imports(source: str) -> list[str]:
+    """Modules of tagpatch's own package that a source imports."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        found += [name for name in names if name == "tagpatch" or name.startswith("tagpatch.")]
+    return found
+
+
+def test_the_simulator_never_imports_the_declaration_or_any_of_tagpatch() -> None:
+    """The simulated account judges tagpatch from AWS's rules, so it must not share tagpatch's facts."""
+    simulator = REPO_ROOT / "local" / "tagpatch_local" / "simulator"
+    imported = {
+        str(path.relative_to(REPO_ROOT)): names
+        for path in sorted(simulator.rglob("*.py"))
+        if (names := tagpatch_imports(path.read_text(encoding="utf-8")))
+    }
+    assert imported == {}
+    assert tagpatch_imports("from tagpatch.workflow import STEPS\nimport tagpatch_local\n") == ["tagpatch.workflow"]

@@ -162,3 +162,15 @@ class MonitoringConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> MonitoringConfig:
         return cls(items_per_invocation=_positive_int(environ, "MONITORING_ITEMS_PER_INVOCATION"))
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    """The resource types the stack's Config rules need the account's recorder to record."""
+
+    required_types: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> RecorderConfig:
+        listed = environ.get("CONFIG_RECORDED_TYPES", "")
+        return cls(required_types=tuple(t.strip() for t in listed.split(",") if t.strip()))

@@ -182,6 +182,15 @@ def notification_time(event: Mapping[str, Any]) -> datetime:
         ) from error
 
 
+def is_periodic(event: Mapping[str, Any]) -> bool:
+    """Is this the rule's daily run (ScheduledNotification)?"""
+    try:
+        invoking = json.loads(str(event.get("invokingEvent", "")))
+    except ValueError:
+        return False
+    return isinstance(invoking, Mapping) and invoking.get("messageType") == "ScheduledNotification"
+
+
 def evaluations_for_event(
     event: Mapping[str, Any], policy_windows: Collection[str], exceptions: ExceptionSet
 ) -> tuple[list[Evaluation], str]:
@@ -343,3 +352,32 @@ def evaluation_counts(evaluations: Iterable[Evaluation]) -> dict[str, int]:
     for evaluation in evaluations:
         counts[evaluation.compliance] = counts.get(evaluation.compliance, 0) + 1
     return counts
+
+
+# --- what the account's recorder must record ------------------------------------------------------------
+# The stack's managed rules evaluate configuration items the account's recorder makes: the rules'
+# pages name AWS::SSM::ManagedInstanceInventory for EC2_INSTANCE_MANAGED_BY_SSM and
+# AWS::SSM::PatchCompliance for EC2_MANAGEDINSTANCE_PATCH_COMPLIANCE_STATUS_CHECK. A recorder that
+# does not record them leaves those rules silent, so the periodic run says so (the recorder is the
+# account's, not tagpatch's: it is checked, never changed).
+
+
+def unrecorded_types(required: Iterable[str], recorders: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The types in `required` that no recorder's recording group records (Config Developer Guide:
+    all supported types, an inclusion list, or every type but an exclusion list)."""
+
+    def recorded(resource_type: str, group: Mapping[str, Any]) -> bool:
+        strategy = (group.get("recordingStrategy") or {}).get("useOnly")
+        if strategy == "EXCLUSION_BY_RESOURCE_TYPES":
+            return resource_type not in ((group.get("exclusionByResourceTypes") or {}).get("resourceTypes") or ())
+        if group.get("allSupported") or strategy == "ALL_SUPPORTED_RESOURCE_TYPES":
+            return True
+        return resource_type in (group.get("resourceTypes") or ())
+
+    groups = [recorder.get("recordingGroup") or {} for recorder in recorders]
+    return [t for t in required if not any(recorded(t, group) for group in groups)]
+
+
+def read_recorders() -> list[Mapping[str, Any]]:
+    """The account's configuration recorders in this Region (there is at most one)."""
+    return list(client("config").describe_configuration_recorders().get("ConfigurationRecorders", []))

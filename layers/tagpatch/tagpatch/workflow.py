@@ -3,10 +3,12 @@ what it reads and what it returns.
 
 `statemachines/patch_cycle.asl.json` stays the hand-written definition `sam deploy` ships, and
 `template.yaml` declares the functions and the state machine's role. tests/unit/test_workflow.py checks
-both, the sample events and the README's diagram against `STEPS`, and says what to add where when one
-of them disagrees. Names follow one convention, so a step is declared by its name alone: step
-`TagValidation` is the function `TagValidationFunction` with its code in `functions/tag_validation/`,
-the ASL names its ARN `${TagValidationFunctionArn}`, and its sample event is `events/tag_validation.json`.
+both, the handlers' return annotations, the sample events and the README's diagram against `STEPS`,
+and says what to add where when one of them disagrees (CONTRIBUTING.md, "Add a state").
+
+Names follow one convention, so a step is declared by its name alone: step `TagValidation` is the
+function `TagValidationFunction` with its code in `functions/tag_validation/`, the ASL names its ARN
+`${TagValidationFunctionArn}`, and its sample event is `events/tag_validation.json`.
 """
 
 from __future__ import annotations

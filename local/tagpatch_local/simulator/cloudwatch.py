@@ -41,6 +41,7 @@ import botocore.session
 from moto.cloudwatch.models import Alarm, CloudWatchBackend, MetricDatum, cloudwatch_backends
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.sns.models import sns_backends
+from moto.sqs.models import SQSBackend
 
 from tagpatch_local.simulator import clock
 from tagpatch_local.simulator.core import MARKER, moto_patch, operation
@@ -351,3 +352,48 @@ def put_emf(account: str, region: str, line: str) -> int:
                 backend.put_metric_data(str(directive.get("Namespace")), data)
                 put += len(data)
     return put
+
+
+# --------------------------------------------------------------------------------------------------
+# AWS/SQS metrics
+#
+# SQS pushes its queue metrics to CloudWatch every minute for active queues (SQS Developer Guide,
+# "Available CloudWatch metrics for Amazon SQS": ApproximateNumberOfMessagesVisible, dimension
+# QueueName). The simulator puts ApproximateNumberOfMessagesVisible when a message arrives, and only
+# for a queue an alarm watches (fan-out to many queues stays cheap), so a dead-letter queue's alarm
+# evaluates as its messages arrive.
+
+SQS_NAMESPACE: Final = "AWS/SQS"
+
+
+def _watched_queue(account: str, region: str, queue_name: str) -> bool:
+    alarms = cloudwatch_backends[account][region].alarms.values()
+    return any(
+        alarm.namespace == SQS_NAMESPACE
+        and any(d.name == "QueueName" and d.value == queue_name for d in alarm.dimensions)
+        for alarm in alarms
+    )
+
+
+@moto_patch
+def _install_sqs_metrics() -> None:
+    original: Callable[..., Any] = SQSBackend.send_message
+    if getattr(original, MARKER, None) is not None:
+        return
+
+    def send_message(self: SQSBackend, queue_name: str, message_body: str, *args: Any, **kwargs: Any) -> Any:
+        message = original(self, queue_name, message_body, *args, **kwargs)
+        if _watched_queue(self.account_id, self.region_name, queue_name):
+            visible = self.get_queue(queue_name).approximate_number_of_messages
+            datum = {
+                "MetricName": "ApproximateNumberOfMessagesVisible",
+                "Value": float(visible),
+                "Unit": "Count",
+                "Dimensions": [{"Name": "QueueName", "Value": queue_name}],
+                "Timestamp": datetime.now(tz=UTC),
+            }
+            cloudwatch_backends[self.account_id][self.region_name].put_metric_data(SQS_NAMESPACE, [datum])
+        return message
+
+    setattr(send_message, MARKER, "sqs: ApproximateNumberOfMessagesVisible for watched queues")
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]

@@ -63,6 +63,8 @@ from tagpatch_local.simulator.resource_policies import decide_for_service
 _STATE_ATTR: Final = "tagpatch_config"
 INSTANCE: Final = "AWS::EC2::Instance"
 PATCH_COMPLIANCE: Final = "AWS::SSM::PatchCompliance"
+MANAGED_INSTANCE_INVENTORY: Final = "AWS::SSM::ManagedInstanceInventory"
+RECORDER_NAME: Final = "default"
 MAX_EVALUATIONS: Final = 100  # PutEvaluations: Evaluations, at most 100 (API Reference)
 MAX_ANNOTATION: Final = 256  # Evaluation.Annotation: at most 256 characters
 EVALUATION_TYPES: Final = frozenset({"COMPLIANT", "NON_COMPLIANT", "NOT_APPLICABLE"})  # not INSUFFICIENT_DATA
@@ -194,10 +196,39 @@ def put_rule(account_id: str, region: str, properties: Mapping[str, Any]) -> Rul
     return rule
 
 
-def start_recorder(account_id: str, region: str, now: Callable[[], datetime]) -> None:
+def start_recorder(
+    account_id: str, region: str, now: Callable[[], datetime], resource_types: Iterable[str] | None = None
+) -> None:
+    """Put and start the account's configuration recorder (moto's, so DescribeConfigurationRecorders
+    answers it): every supported type, or only `resource_types`."""
+    backend = config_backends[account_id][region]
+    group: dict[str, Any] = {"allSupported": True, "includeGlobalResourceTypes": False}
+    if resource_types is not None:
+        group = {"allSupported": False, "includeGlobalResourceTypes": False, "resourceTypes": sorted(resource_types)}
+    role = f"arn:aws:iam::{account_id}:role/{SERVICE_ROLE}"
+    backend.put_configuration_recorder({"name": RECORDER_NAME, "roleARN": role, "recordingGroup": group})
+    # Started directly: StartConfigurationRecorder wants a delivery channel, which nothing here reads.
+    backend.recorders[RECORDER_NAME].status.start()
     found = state(account_id, region)
     found.recording = True
     found.now = now
+
+
+def records(account_id: str, region: str, resource_type: str) -> bool:
+    """Does a started recorder of the account record `resource_type` (its recording group, as the
+    Config Developer Guide describes allSupported, inclusion and exclusion)?"""
+    for recorder in config_backends[account_id][region].recorders.values():
+        if not recorder.status.recording:
+            continue
+        group = recorder.recording_group
+        strategy = (group.recording_strategy or {}).get("useOnly")
+        excluded = set((group.exclusion_by_resource_types or {}).get("resourceTypes") or ())
+        if strategy == "EXCLUSION_BY_RESOURCE_TYPES":
+            return resource_type not in excluded
+        if group.all_supported or strategy == "ALL_SUPPORTED_RESOURCE_TYPES":
+            return True
+        return resource_type in set(group.resource_types or ())
+    return False
 
 
 # --------------------------------------------------------------------------------------------------
@@ -279,7 +310,8 @@ def observe(account_id: str, region: str) -> int:
         return 0
     now = found.now()
     changed: list[dict[str, Any]] = []
-    for instance in sorted(_all_instances(account_id, region), key=lambda i: i.id):
+    instances = _all_instances(account_id, region) if records(account_id, region, INSTANCE) else []
+    for instance in sorted(instances, key=lambda i: i.id):
         state_name = str(instance._state.name)
         history = found.items.get(instance.id, [])
         if history and history[-1]["configurationItemStatus"] == "ResourceDeleted":
@@ -494,6 +526,14 @@ MANAGED_RULES: Final[Mapping[str, tuple[str, ManagedRule]]] = {
     "EC2_INSTANCE_MANAGED_BY_SSM": (INSTANCE, _managed_by_ssm),
     "EC2_MANAGEDINSTANCE_PATCH_COMPLIANCE_STATUS_CHECK": (PATCH_COMPLIANCE, _patch_compliance),
 }
+# What a managed rule evaluates from besides the instance, so the recorder must record it (the rules'
+# pages: ec2-instance-managed-by-systems-manager, AWS::SSM::ManagedInstanceInventory;
+# ec2-managedinstance-patch-compliance-status-check, AWS::SSM::PatchCompliance). Without it the rule
+# has nothing to evaluate and gives no result.
+MANAGED_RULE_RECORDS: Final[Mapping[str, frozenset[str]]] = {
+    "EC2_INSTANCE_MANAGED_BY_SSM": frozenset({MANAGED_INSTANCE_INVENTORY}),
+    "EC2_MANAGEDINSTANCE_PATCH_COMPLIANCE_STATUS_CHECK": frozenset({PATCH_COMPLIANCE}),
+}
 
 
 def _managed(
@@ -509,6 +549,8 @@ def _managed(
         return
     resource_type, judge = known
     if not _in_scope(rule, resource_type):
+        return
+    if not all(records(account_id, region, needed) for needed in MANAGED_RULE_RECORDS.get(rule.identifier, ())):
         return
     verdict = judge(account_id, region, rule, item)
     if verdict is None:

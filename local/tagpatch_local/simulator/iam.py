@@ -353,6 +353,23 @@ def _schedule_group(request: Request) -> list[ArnParts]:
     return [{"GroupName": unquote(urlsplit(request.uri).path.rstrip("/").rsplit("/", 1)[-1])}]
 
 
+def _config_recorders(request: Request) -> list[ArnParts]:
+    """The recorders the request names, else every recorder of the account (DescribeConfigurationRecorders
+    and ...Status answer all of them). moto keeps no recorder id, so the simulator makes one from the name;
+    an account with no recorder is checked on every recorder's ARN. Both are the simulator's assumptions
+    (docs/simulator.md)."""
+    import hashlib  # noqa: PLC0415
+
+    from moto.config.models import config_backends  # noqa: PLC0415
+
+    names = _values(request, "ConfigurationRecorderNames")
+    if not names:
+        names = sorted(config_backends[request.account][request.region].recorders)
+    if not names:
+        return [{"RecorderName": "*", "RecorderId": "*"}]
+    return [{"RecorderName": n, "RecorderId": hashlib.sha256(n.encode()).hexdigest()[:32]} for n in names]
+
+
 # Which request parameter names each resource type's ARN placeholders (API references, per operation).
 # A required resource type with no entry here, or whose parameter is missing, fails the request loudly.
 RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
@@ -381,6 +398,7 @@ RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
     ("states", "execution"): _arn_param("executionArn"),
     ("scheduler", "schedule"): _schedule,
     ("scheduler", "schedule-group"): _schedule_group,
+    ("config", "ConfigurationRecorder"): _config_recorders,
 }
 
 # Actions for which the SAR marks several resource types required where the API takes exactly one of
