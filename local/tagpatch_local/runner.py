@@ -597,7 +597,7 @@ class WindowRunSummary:
     window_id: str
     window_name: str
     started: datetime
-    status: str
+    status: str  # as SSM shows it when the advance ends: IN_PROGRESS for a run still going
 
 
 class SimulatedAccount(_Clients):
@@ -1210,7 +1210,7 @@ class SimulatedAccount(_Clients):
                 window_id=run.window_id,
                 window_name=getattr(backend.windows.get(run.window_id), "name", run.window_id),
                 started=run.started,
-                status=run.status,
+                status=run.status_at(self.now())[0],
             )
             for run in ran
         ]
