@@ -325,3 +325,9 @@ def test_a_tag_value_yaml_would_read_as_a_date_is_the_text_written(tmp_path: Pat
     path.write_text(f"instances:\n  - os: UBUNTU\n    tags: {{Name: box, Installed: {written}}}\n")
     (only,) = load_fleet(path)
     assert only.tags["Installed"] == written
+
+
+def test_seeding_refuses_a_tag_ec2_could_not_describe_back() -> None:
+    bad = fleet.FleetInstance(tags={"Name": "web\x01one"}, os="UBUNTU")
+    with mock_aws(), pytest.raises(fleet.FleetError, match="U\\+0001"):
+        fleet.seed_fleet([bad], region=REGION)
