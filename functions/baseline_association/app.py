@@ -7,13 +7,13 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.changes import applied_counts, desired_state_of_run, save_applied, save_plan
+from tagpatch.changes import ChangeOutcome, applied_counts, desired_state_of_run, save_applied, save_plan
 from tagpatch.config import ArtifactConfig, BaselineConfig, PolicyConfig
 from tagpatch.cycle import Cycle
 from tagpatch.errors import RegistrationRejected, TransientAwsError
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
-from tagpatch.reconcile import Plan, plan_registrations
+from tagpatch.reconcile import Plan, made_by_earlier_attempt, plan_registrations
 from tagpatch.ssm_baselines import (
     BaselineResolver,
     apply_registrations,
@@ -47,6 +47,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BaselineAss
         tuple(change for change in plan.changes if cycle.in_scope(change.name.rsplit("/", 1)[0])),
         plan.problems,
     )
+    # A retry of this step counts what its earlier attempts made: SSM shows it done, the ledger says
+    # this cycle made it. Those changes are reported found done, not written again.
+    earlier = made_by_earlier_attempt(plan, state, cycle.run_id) if cycle.mode == "apply" else plan
+    carried = [change for change, now in zip(earlier.changes, plan.changes, strict=True) if change != now]
+    plan = earlier
     changes_key, report_key = save_plan(ARTIFACTS.bucket, cycle, "registration", plan)
     planned = plan.counts()["registration"]
     result: BaselineAssociationResult = {
@@ -59,9 +64,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BaselineAss
     }
     made = 0
     if cycle.mode == "apply":
-        applied = apply_registrations(plan.writes(), state, ARTIFACTS.bucket)
-        result["applied_key"] = save_applied(ARTIFACTS.bucket, cycle, "registrations", applied.outcomes)
-        done = applied_counts(applied.outcomes)["registration"]
+        to_write = [change for change in plan.writes() if change not in carried]
+        applied = apply_registrations(to_write, state, ARTIFACTS.bucket, cycle.run_id)
+        outcomes = [ChangeOutcome.of(change, "already_done") for change in carried] + list(applied.outcomes)
+        result["applied_key"] = save_applied(ARTIFACTS.bucket, cycle, "registrations", outcomes)
+        done = applied_counts(outcomes)["registration"]
         # What SSM now has, not what was planned: unchanged and blocked come from the plan.
         result["counts"] = {**planned, **done}
         made = done["created"] + done["updated"] + done["deleted"]

@@ -1,7 +1,8 @@
 """ReportFailure: tell operators which state failed and why, then let the execution fail.
 
-It receives the execution's whole state (keys and counts only), so a cycle that ends because SSM
-rejected some windows' changes names each of those windows with SSM's reason.
+It receives the execution's whole state (keys and counts only), so a cycle that ends because some
+windows' changes did not all land names each of those windows with what happened: rejected by SSM
+(with SSM's reason), a function that crashed, or retries that gave up.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tagpatch.aws import client
 from tagpatch.config import NotificationConfig
+from tagpatch.errors import failure_cause
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.workflow import ReportFailureResult
 
@@ -59,8 +61,11 @@ def failure_message(event: dict[str, Any]) -> tuple[str, str]:
     ]
     rejected = rejected_windows(event)
     if rejected:
-        lines.append(f"Maintenance windows whose changes SSM rejected ({len(rejected)}):")
-        lines.extend(f"- {item['window']}: {item['error']}: {item['reason']}" for item in rejected[:MAX_LISTED_WINDOWS])
+        lines.append(f"Maintenance windows whose changes did not all land ({len(rejected)}):")
+        lines.extend(
+            f"- {item['window']}: {failure_cause(item['error'])} ({item['error']}): {item['reason']}"
+            for item in rejected[:MAX_LISTED_WINDOWS]
+        )
         if len(rejected) > MAX_LISTED_WINDOWS:
             lines.append(f"- and {len(rejected) - MAX_LISTED_WINDOWS} more (see the execution's window_results)")
     lines += [

@@ -254,6 +254,16 @@ def _operating_system(value: object, path: _Path, ctx: _Context) -> str:
     return value
 
 
+def xml_unsafe_character(text: str) -> str | None:
+    """The first character XML 1.0 cannot carry (C0 controls but tab, LF and CR; U+FFFE, U+FFFF;
+    lone surrogates). EC2 answers in XML, so a tag holding one could never be described back."""
+    for character in text:
+        point = ord(character)
+        if (point < 0x20 and character not in "\t\n\r") or 0xD800 <= point <= 0xDFFF or point in (0xFFFE, 0xFFFF):
+            return f"U+{point:04X}"
+    return None
+
+
 def _tags(value: object, path: _Path, ctx: _Context) -> dict[str, str]:
     tags = _mapping(value, path, ctx)
     if len(tags) > _MAX_TAGS:
@@ -261,6 +271,14 @@ def _tags(value: object, path: _Path, ctx: _Context) -> dict[str, str]:
     for key, tag_value in tags.items():
         if not 1 <= len(key) <= _MAX_TAG_KEY:
             raise ctx.error((*path, key), f"tag keys must be 1-{_MAX_TAG_KEY} characters")
+        for what, text in (("key", key), ("value", tag_value)):
+            unsafe = xml_unsafe_character(text) if isinstance(text, str) else None
+            if unsafe is not None:
+                raise ctx.error(
+                    (*path, key),
+                    f"the tag {what} holds the control character {unsafe}, which EC2's XML answers cannot "
+                    "carry (what EC2 does with it is not documented); remove it",
+                )
         if key.lower().startswith("aws:"):
             raise ctx.error((*path, key), "tag keys starting with 'aws:' are reserved by AWS")
         if not isinstance(tag_value, str):
@@ -657,6 +675,15 @@ def seed_fleet(instances: Sequence[FleetInstance], *, region: str) -> list[str]:
     Managed instances are registered with the simulator; stopped ones report ConnectionLost since
     a stopped agent does not ping.
     """
+    # Seeding writes moto's backend directly, past the API: refuse here what a fleet file is refused.
+    for index, item in enumerate(instances):
+        for key, value in item.tags.items():
+            unsafe = xml_unsafe_character(key) or xml_unsafe_character(value)
+            if unsafe is not None:
+                raise FleetError(
+                    f"instance {index}: tag {json.dumps(key)} holds the control character {unsafe}, which "
+                    "EC2's XML answers cannot carry; remove it"
+                )
     # boto3 and moto take about a second to import: loaded here, so checking input files stays instant.
     import boto3  # noqa: PLC0415
     from moto.ec2.models import ec2_backends  # noqa: PLC0415

@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 
 from tagpatch.changes import DONE, applied_key
 from tagpatch.cycle import Cycle, iso_z
+from tagpatch.errors import failure_cause
 from tagpatch.inventory import decode_jsonl_gz
 from tagpatch.reconcile import PAST_TENSE
 from tagpatch_local.outfiles import write_atomically, write_jsonl_atomically, write_text_atomically
@@ -116,13 +117,76 @@ def _plan_lines(account: Account, result: CycleResult, step: str) -> list[dict[s
     return list(decode_jsonl_gz(_artifact(account, output[step]["changes_key"]))) if output.get(step) else []
 
 
+# A write whose Lambda died before it recorded its outcome, found done in SSM afterwards.
+CONFIRMED_IN_SSM = "confirmed_in_ssm"
+
+
+class _SsmHolds:
+    """What SSM holds now, read once, to settle writes whose outcome was never recorded (a crash)."""
+
+    def __init__(self, account: Account) -> None:
+        self.account = account
+        self._windows: dict[str, str] | None = None
+        self._members: dict[str, set[tuple[str, str]]] = {}
+        self._registrations: set[str] | None = None
+
+    def windows(self) -> dict[str, str]:
+        if self._windows is None:
+            ssm = self.account.client("ssm")
+            self._windows = {
+                str(item["Name"]): str(item["WindowId"])
+                for page in ssm.get_paginator("describe_maintenance_windows").paginate()
+                for item in page["WindowIdentities"]
+            }
+        return self._windows
+
+    def members(self, window: str) -> set[tuple[str, str]]:
+        if window not in self._members:
+            ssm, window_id = self.account.client("ssm"), self.windows().get(window)
+            found: set[tuple[str, str]] = set()
+            if window_id is not None:
+                for page in ssm.get_paginator("describe_maintenance_window_targets").paginate(WindowId=window_id):
+                    found.update(("target", str(item.get("Name"))) for item in page["Targets"])
+                for page in ssm.get_paginator("describe_maintenance_window_tasks").paginate(WindowId=window_id):
+                    found.update(("task", str(item.get("Name"))) for item in page["Tasks"])
+            self._members[window] = found
+        return self._members[window]
+
+    def registrations(self) -> set[str]:
+        if self._registrations is None:
+            ssm = self.account.client("ssm")
+            self._registrations = {
+                f"{item['PatchGroup']}/{item['BaselineIdentity']['OperatingSystem']}"
+                for page in ssm.get_paginator("describe_patch_groups").paginate()
+                for item in page["Mappings"]
+            }
+        return self._registrations
+
+    def holds(self, line: Mapping[str, Any]) -> bool:
+        kind, name = line["kind"], line["name"]
+        if kind == "window":
+            return name in self.windows()
+        if kind == "registration":
+            return name in self.registrations()
+        return (kind, name) in self.members(str(line.get("window")))
+
+    def outcome(self, line: Mapping[str, Any]) -> str:
+        """confirmed_in_ssm when SSM shows a create or delete done; an update cannot be told apart."""
+        action = line["action"]
+        if (action == "create" and self.holds(line)) or (action == "delete" and not self.holds(line)):
+            return CONFIRMED_IN_SSM
+        return "unknown"
+
+
 def change_lines(account: Account, result: CycleResult) -> list[dict[str, Any]]:
     """Every planned write, and blocked change. In apply mode each write says what became of it:
     `outcome` is applied, already_done (an earlier attempt made it), failed (with SSM's `error`),
-    not_attempted (an earlier change of its window failed), or unknown (its Lambda died before it
-    could record what it did; the next cycle reconciles)."""
+    not_attempted (an earlier change of its window failed), confirmed_in_ssm (its Lambda died before
+    it could record what it did, and SSM shows it done), or unknown (the same, and SSM cannot tell or
+    shows it not done; the next cycle reconciles)."""
     cycle = _cycle(result)
     applying = cycle is not None and cycle.mode == "apply"
+    ssm_holds = _SsmHolds(account)
     lines: list[dict[str, Any]] = []
     for step in RECONCILE_STEPS:
         outcomes_by_group: dict[str | None, dict[tuple[str, str, str | None], dict[str, Any]] | None] = {}
@@ -135,7 +199,7 @@ def change_lines(account: Account, result: CycleResult) -> list[dict[str, Any]]:
                 if group not in outcomes_by_group:
                     outcomes_by_group[group] = _outcomes(account, applied_key(cycle, group or "registrations"))
                 found = (outcomes_by_group[group] or {}).get((line["kind"], line["name"], line.get("window")))
-                line["outcome"] = found["outcome"] if found else "unknown"
+                line["outcome"] = found["outcome"] if found else ssm_holds.outcome(line)
                 if found and found.get("error"):
                     line["error"] = found["error"]
             lines.append(line)
@@ -143,8 +207,9 @@ def change_lines(account: Account, result: CycleResult) -> list[dict[str, Any]]:
 
 
 def change_counts(account: Account, result: CycleResult) -> dict[str, dict[str, int]]:
-    """kind -> counts. In apply mode created/updated/deleted count what SSM now has (applied or
-    found already done) and not_applied what was planned but is not in SSM; plan mode counts the plan."""
+    """kind -> counts. In apply mode created/updated/deleted count what SSM now has (applied, found
+    already done, or confirmed in SSM after a crash) and not_applied what was planned but is not
+    known to be in SSM; plan mode counts the plan."""
     output = result.output or {}
     counts: dict[str, dict[str, int]] = {}
     if output.get("windows"):
@@ -162,7 +227,8 @@ def change_counts(account: Account, result: CycleResult) -> dict[str, dict[str, 
         kind_counts = counts.setdefault(
             line["kind"], {"created": 0, "updated": 0, "deleted": 0, "unchanged": 0, "blocked": 0, "not_applied": 0}
         )
-        label = PAST_TENSE[line["action"]] if line["outcome"] in DONE else "not_applied"
+        done = line["outcome"] in DONE or line["outcome"] == CONFIRMED_IN_SSM
+        label = PAST_TENSE[line["action"]] if done else "not_applied"
         kind_counts[label] += 1
     return counts
 
@@ -174,7 +240,11 @@ def problems(account: Account, result: CycleResult) -> list[dict[str, Any]]:
         if output.get(step):
             found.extend(json.loads(_artifact(account, output[step]["report_key"]))["problems"])
     found.extend(
-        {"kind": "window", "name": item["window"], "reason": f"{item['error']}: {_cause_message(item['cause'])}"}
+        {
+            "kind": "window",
+            "name": item["window"],
+            "reason": f"{failure_cause(item['error'])} ({item['error']}): {_cause_message(item['cause'])}",
+        }
         for item in window_failures(result)
     )
     validation = output.get("validation")
@@ -205,7 +275,13 @@ def blocked_windows(account: Account, result: CycleResult) -> list[dict[str, Any
 def failures(result: CycleResult) -> list[dict[str, Any]]:
     """What did not happen: every window SSM rejected, and the execution's own error if it failed."""
     found: list[dict[str, Any]] = [
-        {"kind": "window", "name": item["window"], "error": item["error"], "reason": _cause_message(item["cause"])}
+        {
+            "kind": "window",
+            "name": item["window"],
+            "error": item["error"],
+            "cause": failure_cause(item["error"]),
+            "reason": _cause_message(item["cause"]),
+        }
         for item in window_failures(result)
     ]
     if result.status != "SUCCEEDED":

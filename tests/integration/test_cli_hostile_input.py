@@ -117,6 +117,18 @@ CASES: list[tuple[str, Callable[[Path], None], tuple[str, ...], tuple[str, ...]]
         ("--input", "- a\n- b"),
         ('--input: "- a\\n- b" is neither JSON',),
     ),
+    (  # once a 10 KB XML dump in the failure's reason: EC2's XML answers cannot carry the character
+        "fleet-tag-control-character",
+        write("ctl.yaml", 'instances:\n  - os: UBUNTU\n    tags: {Name: "web\\x01one"}\n'),
+        ("--fleet", "ctl.yaml"),
+        ("ctl.yaml: instances[0].tags.Name (line 3): ", "U+0001", "control character"),
+    ),
+    (
+        "fleet-tag-key-control-character",
+        write("ctlkey.yaml", 'instances:\n  - os: UBUNTU\n    tags: {"Own\\x1ber": ops}\n'),
+        ("--fleet", "ctlkey.yaml"),
+        ("ctlkey.yaml: instances[0].tags.", "U+001B"),
+    ),
     (
         "input-now-before-2000",
         nothing,

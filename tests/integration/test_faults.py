@@ -215,7 +215,8 @@ def test_a_crash_after_half_a_windows_writes_then_a_rerun_ends_as_a_clean_run(
     (failure,) = [item for item in crashed.output["window_results"] if "error" in item]  # type: ignore[index]
     assert failure["error"] == "SimulatedCrash"
     outcomes = {line["outcome"] for line in change_lines(faulty, crashed) if line.get("window") == failure["window"]}
-    assert outcomes == {"unknown"}  # it died before it could say what it did
+    # It died before it could say what it did: what SSM shows done is confirmed there, the rest unknown.
+    assert outcomes == {"confirmed_in_ssm", "unknown"}
     rerun_matches(faulty, clean_state)
 
 
@@ -262,3 +263,44 @@ def test_a_window_ssm_rejects_halfway_reports_what_was_written_and_what_was_not(
     written = ssm_state(faulty)["windows"]
     assert counts["window"]["created"] == len(written)
     assert counts["task"]["created"] == sum(len(w["tasks"]) for w in written.values())
+
+
+def test_registrations_an_attempt_made_before_its_retries_ran_out_are_counted_after_the_state_is_retried(
+    faulty: SimulatedAccount, clean_state: dict[str, Any]
+) -> None:
+    # The first registration is made but every answer is lost: botocore gives up, the ASL retries the
+    # state, and the retry plans it as unchanged. It was once left out of the counts ("0 created").
+    faulty.fail_next("ssm", "RegisterPatchBaselineForPatchGroup", "InternalServerError", times=5, mode="response_lost")
+    result = run_ok(faulty)
+    retried = [
+        event
+        for event in result.events
+        if event["type"] == "TaskFailed" and "TransientAwsError" in json.dumps(event.get("taskFailedEventDetails"))
+    ]
+    assert retried, "the fault should outlive botocore's retries"
+    made = len(ssm_state(faulty)["registrations"])
+    assert made == len(clean_state["registrations"])
+    assert result.output is not None and result.output["baselines"]["counts"]["created"] == made
+    assert change_counts(faulty, result)["registration"]["created"] == made
+    outcomes = [line["outcome"] for line in change_lines(faulty, result) if line["kind"] == "registration"]
+    assert len(outcomes) == made and set(outcomes) <= {"applied", "already_done"}
+
+
+def test_a_crashed_windows_writes_that_landed_are_counted_from_what_ssm_holds(
+    faulty: SimulatedAccount, clean_state: dict[str, Any]
+) -> None:
+    # They were all counted not_applied, although half of them were in SSM.
+    first_window = sorted(clean_state["windows"])[0]
+    half = window_writes(clean_state, first_window) // 2
+    faulty.crash_after_writes("ApplyWindowChangesFunction", half)
+    crashed = run_with_rejected_windows(faulty)
+    lines = [line for line in change_lines(faulty, crashed) if line.get("window") == first_window]
+    confirmed = [line for line in lines if line["outcome"] == "confirmed_in_ssm"]
+    assert len(confirmed) == half, lines
+    assert all(line["outcome"] in {"confirmed_in_ssm", "unknown"} for line in lines)
+    counts = change_counts(faulty, crashed)
+    written = ssm_state(faulty)["windows"]
+    assert counts["window"]["created"] == len(written)
+    assert counts["target"]["created"] == sum(len(w["targets"]) for w in written.values())
+    assert counts["task"]["created"] == sum(len(w["tasks"]) for w in written.values())
+    assert sum(kind["not_applied"] for kind in counts.values()) == len(lines) - half

@@ -338,3 +338,14 @@ def test_monitoring_in_bounded_invocations_reports_exactly_what_one_invocation_r
         assert chunked_calls[operation] == whole_calls[operation] > 0, operation
     assert reads["requests"] == whole.output["monitoring_reads"]["requests"]
     assert reads["instances"] == len(whole_lines)
+
+
+def test_advancing_into_a_run_reports_it_as_ssm_shows_it_then() -> None:
+    """The runner's summary of a run the clock stopped inside says IN_PROGRESS, not its future end state."""
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        sunday_account(account)
+        run_ok(account)
+        (running,) = account.advance(timedelta(hours=38, minutes=1))  # Sunday 02:01
+        assert running.status == "IN_PROGRESS"
+        later = account.advance(timedelta(hours=2))  # team-db's 03:00 run, ended by 04:01
+        assert [(run.window_name, run.status) for run in later] == [(later[0].window_name, "SUCCESS")]

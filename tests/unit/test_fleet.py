@@ -55,6 +55,21 @@ def test_parse_explicit_instances() -> None:
     assert dict(parsed[2].tags) == {}
 
 
+def test_an_instance_patch_block_may_say_how_long_its_patching_takes() -> None:
+    (slow, default) = parse_fleet({"instances": [_instance(patch={"minutes": 45}), _instance()]}, "x.yaml")
+    assert (slow.patch.minutes, default.patch.minutes) == (45, None)  # None: the simulator's default
+    from moto import mock_aws
+
+    from tagpatch_local.fleet import set_patch_behaviour
+    from tagpatch_local.simulator import executions
+
+    with mock_aws():
+        set_patch_behaviour("123456789012", "us-east-1", "i-slow", slow.os, slow.patch)
+        set_patch_behaviour("123456789012", "us-east-1", "i-default", default.os, default.patch)
+        profiles = executions.run_state("123456789012", "us-east-1").profiles
+        assert (profiles["i-slow"].minutes, profiles["i-default"].minutes) == (45, executions.RUN_MINUTES)
+
+
 @pytest.mark.parametrize(
     ("doc", "message"),
     [
@@ -85,6 +100,14 @@ def test_parse_explicit_instances() -> None:
         ),
         ({"instances": [_instance(tags={"aws:x": "y"})]}, "reserved by AWS"),
         ({"instances": "all"}, "x.yaml: instances: expected a list, got str"),
+        (
+            {"instances": [_instance(patch={"minutes": 0})]},
+            "x.yaml: instances[0].patch.minutes: must be a whole number of minutes from 1 to 1440, got 0",
+        ),
+        (
+            {"generate": _gen(patch={"minutes": {5: 1}})},
+            'x.yaml: generate.patch.minutes: unknown key "minutes"',
+        ),
         ({"generate": _gen(patch_groups={"web": 0})}, "x.yaml: generate.patch_groups.web: weight must be"),
         ({"generate": _gen(os={"UBUNTU": -1})}, "x.yaml: generate.os.UBUNTU: weight must be a positive"),
         ({"generate": _gen(owners={"t": "heavy"})}, "x.yaml: generate.owners.t: weight must be a positive"),
@@ -302,3 +325,9 @@ def test_a_tag_value_yaml_would_read_as_a_date_is_the_text_written(tmp_path: Pat
     path.write_text(f"instances:\n  - os: UBUNTU\n    tags: {{Name: box, Installed: {written}}}\n")
     (only,) = load_fleet(path)
     assert only.tags["Installed"] == written
+
+
+def test_seeding_refuses_a_tag_ec2_could_not_describe_back() -> None:
+    bad = fleet.FleetInstance(tags={"Name": "web\x01one"}, os="UBUNTU")
+    with mock_aws(), pytest.raises(fleet.FleetError, match="U\\+0001"):
+        fleet.seed_fleet([bad], region=REGION)

@@ -144,6 +144,8 @@ def test_only_the_window_with_an_unfinished_run_is_read_again() -> None:
     assert found.since("tagpatch-sun-0300") == before and found.since("tagpatch-sun-0200") < SUNDAY
     # It survives the trip through the watermark object.
     assert Watermark.from_json(found.to_json(), "state/monitoring-watermark.json") == found
+    # A watermark written before read_again existed still reads: every window from read_until.
+    assert Watermark.from_json({"read_until": "2026-11-29T06:00:00Z"}, "w") == Watermark(before, {})
 
 
 @pytest.mark.parametrize("status", ["Pending", "InProgress", "Delayed", "Failed", "Success"])

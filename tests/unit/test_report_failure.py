@@ -142,8 +142,8 @@ def test_rejected_windows_are_named_with_ssms_reason(app: ModuleType) -> None:
         ],
     }
     _, body = message(app, event)
-    assert "Maintenance windows whose changes SSM rejected (1):" in body.splitlines()
-    assert "- tagpatch-b: WindowChangeRejected: SSM rejected a change: Quota" in body.splitlines()
+    assert "Maintenance windows whose changes did not all land (1):" in body.splitlines()
+    assert "- tagpatch-b: rejected by SSM (WindowChangeRejected): SSM rejected a change: Quota" in body.splitlines()
     assert "tagpatch-a" not in body
     assert app.changes_rejected(event) == 1
 
@@ -156,6 +156,30 @@ def test_a_failed_registration_step_counts_as_a_rejected_change(app: ModuleType)
 def test_a_long_list_of_rejected_windows_is_cut_with_the_count_kept(app: ModuleType) -> None:
     results = [{"window": f"tagpatch-{i:03d}", "error": "E", "cause": "c"} for i in range(60)]
     _, body = message(app, {"cycle": CYCLE, "failed_state": "ApplyWindowChanges", "window_results": results})
-    assert "Maintenance windows whose changes SSM rejected (60):" in body
+    assert "Maintenance windows whose changes did not all land (60):" in body
     assert "- and 10 more (see the execution's window_results)" in body
     assert "tagpatch-050" not in body
+
+
+def test_each_failed_window_names_its_cause_as_it_was(app: ModuleType) -> None:
+    # Once every failed window was "SSM rejected", although a function had crashed or retries gave up.
+    def failed(window: str, error: str, message: str) -> dict[str, str]:
+        return {"window": window, "error": error, "cause": json.dumps({"errorType": error, "errorMessage": message})}
+
+    event = {
+        "cycle": CYCLE,
+        "failed_state": "ApplyWindowChanges",
+        "error": {"Error": "WindowChangesRejected", "Cause": "c"},
+        "window_results": [
+            failed("tagpatch-a", "WindowChangeRejected", "create of task x: ValidationException"),
+            failed("tagpatch-b", "SimulatedCrash", "the invocation died after 3 writes"),
+            failed("tagpatch-c", "TransientAwsError", "ThrottlingException"),
+        ],
+    }
+    _, body = message(app, event)
+    lines = body.splitlines()
+    assert "Maintenance windows whose changes did not all land (3):" in lines
+    assert "- tagpatch-a: rejected by SSM (WindowChangeRejected): create of task x: ValidationException" in lines
+    assert "- tagpatch-b: crashed (SimulatedCrash): the invocation died after 3 writes" in lines
+    assert "- tagpatch-c: gave up after retries (TransientAwsError): ThrottlingException" in lines
+    assert "SSM rejected" not in body

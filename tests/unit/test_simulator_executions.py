@@ -366,6 +366,10 @@ def start_run(window_id: str, selected: Mapping[str, Iterable[str]]) -> str:
 
 
 def test_a_run_shows_what_ssm_shows_at_each_simulated_minute(ssm: Any) -> None:
+    def compliance() -> dict[str, str]:
+        found = ssm.list_resource_compliance_summaries(Filters=[{"Key": "ComplianceType", "Values": ["Patch"]}])
+        return {item["ResourceId"]: item["Status"] for item in found["ResourceComplianceSummaryItems"]}
+
     first, second, third = sorted(launch(3))  # a command reaches its nodes in id order
     for node in (first, second, third):
         profile(node, missing=2)
@@ -386,12 +390,14 @@ def test_a_run_shows_what_ssm_shows_at_each_simulated_minute(ssm: Any) -> None:
     assert "ExecutionEndDateTime" not in running
     # Patch state and compliance change only when an instance's invocation ends.
     assert ssm.describe_instance_patch_states(InstanceIds=[first])["InstancePatchStates"] == []
+    assert compliance() == {}
 
     move_to(6)
     assert invocation_statuses(ssm, command_id)[first] == ("Success", "Success")
     assert invocation_statuses(ssm, command_id)[second] == ("InProgress", "InProgress")
     (state,) = ssm.describe_instance_patch_states(InstanceIds=[first, second])["InstancePatchStates"]
     assert (state["InstanceId"], state["OperationEndTime"]) == (first, at(5))
+    assert compliance() == {first: "COMPLIANT"}
 
     move_to(15)
     execution, invocation = the_command(ssm, window_id)

@@ -19,6 +19,7 @@ from typing import Any, Final, Literal, cast, get_args
 from tagpatch.aws import client, next_token
 from tagpatch.cycle import Cycle
 from tagpatch.errors import DiscoveryStalled, InvalidCycleInput
+from tagpatch.history import check_turns
 from tagpatch.inventory import InventoryRecord, SsmFacts, put_jsonl_gz
 from tagpatch.observability import tracer
 from tagpatch.platforms import operating_system_from_ec2, operating_system_from_ssm
@@ -169,6 +170,7 @@ def discover_some(
     if cursor.phase == "done":
         return cursor
     budget = Budget(share=items, deadline=clock() + seconds, clock=clock)
+    check_turns("Discovery", cursor.invocations, "DiscoveryItemsPerInvocation", items)
     cursor = replace(cursor, invocations=cursor.invocations + 1)
     if cursor.phase == "managed_nodes":
         cursor, nodes = _list_managed_nodes(cursor, budget)

@@ -66,3 +66,17 @@ class NotificationRejected(TagpatchError):
 
 class ScheduleTimeUnreadable(TagpatchError):
     """SSM gave a window run's time in a form tagpatch cannot read; the message names the value."""
+
+
+class HistoryBudgetExceeded(TagpatchError):
+    """A read loop has used its share of the execution's 25,000 history events (tagpatch.history)."""
+
+
+def failure_cause(error_name: str) -> str:
+    """What a failed step's error name says happened, in words for an alert or a report: SSM refused
+    the change, the step's retries ran out, or the function died before it could finish (any other)."""
+    if error_name in {WindowChangeRejected.__name__, RegistrationRejected.__name__}:
+        return "rejected by SSM"
+    if error_name == TransientAwsError.__name__:
+        return "gave up after retries"
+    return "crashed"

@@ -35,6 +35,7 @@ from tagpatch import read_loop
 from tagpatch.aws import client, next_token, paginate
 from tagpatch.cycle import Cycle, iso_z, parse_time
 from tagpatch.errors import ArtifactError, InvalidCycleInput, MonitoringStalled
+from tagpatch.history import check_turns
 from tagpatch.inventory import get_bytes, get_jsonl_gz, put_json, put_jsonl_gz
 from tagpatch.monitoring import (
     COMMAND_PAGE_SIZE,
@@ -339,6 +340,7 @@ def read_some(
         return cursor
     if not cursor.started:
         raise InvalidCycleInput("monitoring_reads has no read window (since, until); begin() fixes it")
+    check_turns("MonitoringReads", cursor.invocations, "MonitoringItemsPerInvocation", items)
     budget = Budget(share=items, deadline=clock() + seconds, clock=clock)
     cursor = replace(cursor, invocations=cursor.invocations + 1)
     if cursor.phase == "windows":

@@ -547,6 +547,30 @@ class RegistrationState:
 
     actual: dict[tuple[str, str], str] = field(default_factory=dict)  # (group, os) -> baseline id
     ledger: dict[tuple[str, str], str] = field(default_factory=dict)  # what tagpatch registered
+    # (group, os) -> (run id, action) of the cycle that made the ledger entry: a retried step knows
+    # what an earlier attempt of its own cycle made, though its outcomes were lost with that attempt.
+    made_by: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+
+
+def made_by_earlier_attempt(plan: Plan, state: RegistrationState, run_id: str) -> Plan:
+    """The plan with each registration an earlier attempt of this cycle made (the workflow retried the
+    step) given back as that attempt's write: it plans as unchanged now, yet this cycle made it."""
+    changes = []
+    for change in plan.changes:
+        key = registration_key(change)
+        made = state.made_by.get(key) if change.action == "unchanged" and key is not None else None
+        if made is not None and made[0] == run_id and made[1] in ("create", "update"):
+            action: Action = "create" if made[1] == "create" else "update"
+            before = None if action == "create" else change.before
+            change = Change(change.kind, action, change.name, change.window, before, change.after)  # noqa: PLW2901
+        changes.append(change)
+    return Plan(tuple(changes), plan.problems, plan.blocked_windows)
+
+
+def registration_key(change: Change) -> tuple[str, str] | None:
+    """(patch group, OS) of a registration change."""
+    found = change.after or change.before
+    return None if found is None else (str(found["patch_group"]), str(found["operating_system"]))
 
 
 def plan_registrations(

@@ -18,7 +18,7 @@ from tagpatch.changes import ChangeOutcome, Outcome
 from tagpatch.desired import Problem, Registration
 from tagpatch.inventory import get_bytes_if_exists, put_json
 from tagpatch.observability import tracer
-from tagpatch.reconcile import Change, RegistrationState
+from tagpatch.reconcile import Change, RegistrationState, registration_key
 
 LEDGER_KEY: Final = "state/baseline-registrations.json"
 PATCH_GROUP_PAGE_SIZE: Final = 100
@@ -110,21 +110,33 @@ def read_registrations(bucket: str) -> RegistrationState:
     # No ledger only when S3 says so (the first cycle); a denied read fails the state instead.
     ledger = json.loads(raw) if raw is not None else []
     for entry in ledger:
-        state.ledger[(entry["patch_group"], entry["operating_system"])] = entry["baseline_id"]
+        key = (entry["patch_group"], entry["operating_system"])
+        state.ledger[key] = entry["baseline_id"]
+        if "made_by" in entry:
+            state.made_by[key] = (str(entry["made_by"]["run_id"]), str(entry["made_by"]["action"]))
     return state
 
 
 def ledger_document(
-    ledger: Mapping[tuple[str, str], str], pending: Iterable[tuple[str, str]] = ()
+    ledger: Mapping[tuple[str, str], str],
+    pending: Iterable[tuple[str, str]] = (),
+    made_by: Mapping[tuple[str, str], tuple[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The ledger as stored; `pending` entries are about to be registered (intent, not yet confirmed)."""
+    """The ledger as stored; `pending` entries are about to be registered (intent, not yet confirmed);
+    `made_by` names the cycle (run id) and action that made an entry."""
     pending = set(pending)
+    made_by = made_by or {}
     return [
         {
             "patch_group": group,
             "operating_system": os_name,
             "baseline_id": baseline_id,
             **({"pending": True} if (group, os_name) in pending else {}),
+            **(
+                {"made_by": {"run_id": made_by[group, os_name][0], "action": made_by[group, os_name][1]}}
+                if (group, os_name) in made_by
+                else {}
+            ),
         }
         for (group, os_name), baseline_id in sorted(ledger.items())
     ]
@@ -159,18 +171,22 @@ class _Ledger:
     dropped if not. Entries a definite refusal proves were never made are dropped at once.
     """
 
-    def __init__(self, state: RegistrationState, bucket: str) -> None:
+    def __init__(self, state: RegistrationState, bucket: str, run_id: str) -> None:
         self.bucket = bucket
+        self.run_id = run_id
         # What was stored, and what of it SSM still shows (an unconfirmed or stale entry is not).
         self.stored = dict(state.ledger)
         self.entries = {key: b for key, b in state.ledger.items() if _same_baseline(state.actual.get(key, ""), b)}
+        self.made_by = {key: made for key, made in state.made_by.items() if key in self.entries}
+        self.stored_made_by = dict(state.made_by)
         self.pending: set[tuple[str, str]] = set()
         self.saved_pending = False
 
-    def intend(self, registrations: Mapping[tuple[str, str], str]) -> None:
+    def intend(self, registrations: Mapping[tuple[str, str], str], action: str = "create") -> None:
         if registrations:
             self.entries.update(registrations)
             self.pending.update(registrations)
+            self.made_by.update(dict.fromkeys(registrations, (self.run_id, action)))
             self.save()
 
     def confirm(self, key: tuple[str, str]) -> None:
@@ -178,33 +194,39 @@ class _Ledger:
 
     def drop(self, key: tuple[str, str]) -> None:
         self.entries.pop(key, None)
+        self.made_by.pop(key, None)
         self.pending.discard(key)
 
     def save(self) -> None:
-        put_json(self.bucket, LEDGER_KEY, ledger_document(self.entries, self.pending))
+        put_json(self.bucket, LEDGER_KEY, ledger_document(self.entries, self.pending, self.made_by))
         self.saved_pending = bool(self.pending)
         self.stored = dict(self.entries)
+        self.stored_made_by = dict(self.made_by)
 
     def save_if_changed(self) -> None:
         # A rerun with nothing to change writes nothing.
-        if self.entries != self.stored or self.saved_pending != bool(self.pending):
+        changed = self.entries != self.stored or self.made_by != self.stored_made_by
+        if changed or self.saved_pending != bool(self.pending):
             self.save()
 
 
 def _registration_key(change: Change) -> tuple[str, str]:
-    found = change.after or change.before or {}
-    return str(found["patch_group"]), str(found["operating_system"])
+    key = registration_key(change)
+    assert key is not None, "a registration change has a before or an after"
+    return key
 
 
 @tracer.capture_method
-def apply_registrations(changes: Sequence[Change], state: RegistrationState, bucket: str) -> RegistrationApplication:
+def apply_registrations(
+    changes: Sequence[Change], state: RegistrationState, bucket: str, run_id: str
+) -> RegistrationApplication:
     """Register, move and deregister, safely more than once, keeping the ledger in step with SSM.
 
     A registration SSM refuses is reported and the others still go ahead. Throttling or a 5xx that
     outlives botocore's retries stops here (its outcome is unknown, so its ledger entry stays pending)
     and the workflow retries the state, which plans again from what SSM then shows.
     """
-    ledger = _Ledger(state, bucket)
+    ledger = _Ledger(state, bucket, run_id)
     ledger.intend({_registration_key(c): str((c.after or {})["baseline_id"]) for c in changes if c.action == "create"})
     outcomes: list[ChangeOutcome] = []
     retryable = False
@@ -243,7 +265,7 @@ def _apply_registration(change: Change, ledger: _Ledger) -> Outcome:
         assert change.after is not None
         baseline_id = str(change.after["baseline_id"])
         if change.action == "update":
-            ledger.intend({key: baseline_id})
+            ledger.intend({key: baseline_id}, "update")
         outcome = _register(key, baseline_id)
         ledger.confirm(key)
     return outcome

@@ -369,6 +369,16 @@ def _run_change(
             _invoke_for_item(account_id, region, found, rule, item, now)
 
 
+def run_periodic_now(account_id: str, region: str, rule_name: str) -> None:
+    """Run one rule's periodic evaluation at the clock's time, as its schedule would (benchmarks time
+    the daily run alone with it); compliance changes wait for the next observe() to be delivered."""
+    found = state(account_id, region)
+    rule = found.rules[rule_name]
+    now = found.now()
+    _run_periodic(account_id, region, found, rule, now)
+    rule.last_periodic = now
+
+
 def _run_periodic(account_id: str, region: str, found: ConfigState, rule: Rule, now: datetime) -> None:
     if rule.owner == "AWS":
         for history in found.items.values():
