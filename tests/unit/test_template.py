@@ -156,7 +156,7 @@ def test_resource_type(template: Template) -> None:
 
 def test_parameter_defaults(template: Template) -> None:
     defaults = template.parameter_defaults()
-    assert defaults["CycleSchedule"] == "rate(1 day)"
+    assert (defaults["CycleHourUtc"], defaults["CycleSchedule"]) == ("5", "")
     assert defaults["AlertEmail"] == ""
     assert defaults["ArtifactRetentionDays"] == "90"
 
@@ -563,3 +563,19 @@ def test_every_event_rule_and_schedule_target_has_a_dead_letter_queue_and_a_retr
             s["Action"] == "sqs:SendMessage" and s["Resource"] == {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]}
             for s in granted
         )
+
+
+def test_the_daily_cycle_runs_at_an_hour_the_template_parameter_chooses_not_at_deploy_time(
+    template: Template,
+) -> None:
+    # rate(1 day) would count from the moment of deploy; a cron at a chosen UTC hour does not.
+    parameters = template.document["Parameters"]
+    hour = parameters["CycleHourUtc"]
+    assert (hour["Type"], hour["MinValue"], hour["MaxValue"]) == ("Number", 0, 23)
+    assert parameters["CycleSchedule"]["Default"] == ""  # an optional override, e.g. hourly
+    schedule = template.resources["PatchCycleStateMachine"]["Properties"]["Events"]["CycleSchedule"]["Properties"]
+    condition, custom, daily = schedule["ScheduleExpression"]["Fn::If"]
+    assert template.document["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "CycleSchedule"}, ""]}]}
+    assert custom == {"Ref": "CycleSchedule"}
+    assert daily == {"Fn::Sub": "cron(0 ${CycleHourUtc} * * ? *)"}
+    assert schedule["ScheduleExpressionTimezone"] == "UTC"
