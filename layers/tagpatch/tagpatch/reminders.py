@@ -39,7 +39,6 @@ NAME_PREFIX: Final = "tagpatch-"
 # tagpatch-<window digest 8>-<window start yyyymmddHHMM>-<lead>h-<content digest 8>: at most 46 characters.
 OWNED_NAME: Final = re.compile(r"^tagpatch-[0-9a-f]{8}-\d{12}-\d{1,3}h-[0-9a-f]{8}$")
 NAME_LIMIT: Final = 64  # Scheduler's schedule name: 1-64 of [0-9a-zA-Z-_.]
-UNIVERSAL_SNS_PUBLISH: Final = "arn:aws:scheduler:::aws-sdk:sns:publish"
 # Every reminder fits both limits by construction (publish_request checks each, reminder_parts splits):
 # SNS checks the message body and its attributes together against the topic's 256 KiB; Scheduler
 # carries the whole Publish request as the schedule's Input, whose own limit the stored Scheduler
@@ -119,6 +118,11 @@ class ReminderPlan:
             "unchanged": len(self.unchanged),
             "foreign": self.foreign,
         }
+
+
+def universal_sns_publish(topic_arn: str) -> str:
+    """Scheduler's universal target for SNS Publish, in the topic's partition (aws, aws-cn, aws-us-gov)."""
+    return f"arn:{topic_arn.split(':')[1]}:scheduler:::aws-sdk:sns:publish"
 
 
 def horizon(policy: PatchPolicy) -> timedelta:
@@ -518,7 +522,7 @@ def schedule_request(reminder: Reminder, target: ReminderTarget) -> dict[str, An
         "ActionAfterCompletion": "DELETE",
         "State": "ENABLED",
         "Target": {
-            "Arn": UNIVERSAL_SNS_PUBLISH,
+            "Arn": universal_sns_publish(target.topic_arn),
             "RoleArn": target.role_arn,
             "Input": scheduler_input(reminder.publish),
             "DeadLetterConfig": {"Arn": target.dead_letter_arn},
