@@ -53,6 +53,9 @@ PART_OWNERS_BUDGET: Final = 4 * 1024
 PART_GROUPS_BUDGET: Final = 4 * 1024
 PART_COUNTS_BUDGET: Final = 8 * 1024
 LISTED: Final = 50  # instances listed in a message; the rest are in the full list in S3
+# PrePatchNotification runs minutes after the cycle's evaluation time, and Scheduler refuses a one-time
+# schedule whose time has passed: a reminder due sooner than this after the cycle's time is not made.
+REMINDER_MARGIN: Final = timedelta(minutes=15)
 PAGE_SIZE: Final = 100
 DEFAULT_OWNER: Final = "unowned"
 MACHINE_PROTOCOLS: Final = ("sqs", "lambda", "https", "http", "firehose")
@@ -382,7 +385,8 @@ def desired_reminders(
     list_location: Mapping[str, tuple[str, str]],
     contact: str = "your platform team (the owner of the tagpatch stack)",
 ) -> list[Reminder]:
-    """One reminder per (run, lead time) whose send time is after `now`, for windows with instances.
+    """One reminder per (run, lead time) whose send time is more than REMINDER_MARGIN after `now`, for
+    windows with instances.
 
     list_location: window -> (bucket, key) of the full instance list.
     """
@@ -399,7 +403,7 @@ def desired_reminders(
         local = run.start.astimezone(zoneinfo.ZoneInfo(window.settings.timezone))
         for lead in sorted(set(lead_hours), reverse=True):
             send_at = run.start - timedelta(hours=lead)
-            if send_at <= now:
+            if send_at <= now + REMINDER_MARGIN:
                 continue
             bucket, key = list_location[run.window]
             common = {
