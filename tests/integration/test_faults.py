@@ -304,3 +304,26 @@ def test_a_crashed_windows_writes_that_landed_are_counted_from_what_ssm_holds(
     assert counts["target"]["created"] == sum(len(w["targets"]) for w in written.values())
     assert counts["task"]["created"] == sum(len(w["tasks"]) for w in written.values())
     assert sum(kind["not_applied"] for kind in counts.values()) == len(lines) - half
+
+
+def raw_ledger(account: SimulatedAccount) -> list[dict[str, Any]]:
+    body = account.client("s3").get_object(Bucket=account.artifact_bucket, Key="state/baseline-registrations.json")
+    return list(json.loads(body["Body"].read()))
+
+
+def test_a_pending_mark_ssm_has_settled_is_cleared_once_and_then_nothing_is_written(faulty: SimulatedAccount) -> None:
+    # A ledger whose last save was lost (throttled S3 after the registrations were made and confirmed)
+    # keeps the pending marks an earlier save wrote. Clean reruns never cleared them (2 of 48 runs).
+    run_ok(faulty)
+    marked = [{**entry, "pending": True} for entry in raw_ledger(faulty)]
+    faulty.client("s3").put_object(
+        Bucket=faulty.artifact_bucket, Key="state/baseline-registrations.json", Body=json.dumps(marked).encode()
+    )
+    settling = run_ok(faulty)
+    assert [entry for entry in raw_ledger(faulty) if entry.get("pending")] == []
+    settled = run_ok(faulty)
+
+    def puts(result: Any) -> int:
+        return int(result.calls_by_function["BaselineAssociationFunction"]["s3:PutObject"])
+
+    assert puts(settling) == puts(settled) + 1  # the ledger once, then only the run's own artifacts
