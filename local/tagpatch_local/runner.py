@@ -752,6 +752,15 @@ class SimulatedAccount(_Clients):
             ]
             if targets:
                 events.put_targets(Rule=name, Targets=targets)
+        elif kind == "AWS::SQS::QueuePolicy":
+            properties = resolve(
+                self._decided(self.template.resources[logical_id].get("Properties", {})), self._resolve
+            )
+            for queue_url in properties["Queues"]:
+                self.client("sqs").set_queue_attributes(
+                    QueueUrl=queue_url, Attributes={"Policy": json.dumps(properties["PolicyDocument"])}
+                )
+            self.physical[(logical_id, None)] = logical_id
         elif kind == "AWS::SNS::TopicPolicy":
             properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
             for topic_arn in properties["Topics"]:
@@ -975,6 +984,7 @@ class SimulatedAccount(_Clients):
         kinds = (
             "AWS::Events::Rule",
             "AWS::SNS::TopicPolicy",
+            "AWS::SQS::QueuePolicy",
             "AWS::S3::BucketPolicy",
             "AWS::Lambda::Permission",
             "AWS::Config::ConfigRule",

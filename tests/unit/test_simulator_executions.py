@@ -499,3 +499,20 @@ def test_state_change_events_fire_when_the_changes_happen(ssm: Any) -> None:
         "Maintenance Window Task Execution State-change Notification",
         "Maintenance Window Task Target Invocation State-change Notification",
     ]
+
+
+def test_a_scan_takes_less_simulated_time_than_an_install_unless_the_profile_says(ssm: Any) -> None:
+    """So a daily Scan window (2 hours, cutoff 1) with 10% MaxConcurrency finishes before its cutoff:
+    13 waves for 100 nodes (1, 2, 4, then 10 at a time) at 5 minutes each would be cut off at 60."""
+    nodes = launch(100)
+    window_id, target_id = window_with_task(ssm, operation="Scan", concurrency="10%", cutoff_behavior="CANCEL_TASK")
+    run = run_to_end(window_id, {target_id: nodes})
+    assert (run.status, run.ended - START) == ("SUCCESS", timedelta(minutes=13 * executions.RUN_MINUTES["Scan"]))
+    ssm.delete_maintenance_window(WindowId=window_id)
+    (slow,) = launch(1)
+    profile(slow, minutes=7)
+    window_id, target_id = window_with_task(ssm, operation="Scan")
+    executions.run_window(ACCOUNT, REGION, window_id, at(180), {target_id: [slow]})
+    assert executions.run_state(ACCOUNT, REGION).executions[
+        next(reversed(executions.run_state(ACCOUNT, REGION).executions))
+    ].ended == at(187)

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tagpatch.lease import LEASE_SECONDS
+from tagpatch.export import LATEST_KEY, LATEST_REPORT_KEY
+from tagpatch.lease import LEASE_KEY, LEASE_SECONDS
+from tagpatch.ssm_baselines import LEDGER_KEY
 from tagpatch.workflow import STEPS
 from tagpatch_local.template import (
     SUB_PLACEHOLDER,
@@ -506,3 +508,58 @@ def test_the_recorder_check_asks_for_exactly_what_the_deployed_config_rules_eval
 
     assert set(with_patch_rule.split(",")) == scopes(True)
     assert set(without.split(",")) == scopes(False)
+
+
+def test_every_prefix_rewritten_each_cycle_expires_its_noncurrent_versions(template: Template) -> None:
+    # The bucket is versioned, so each rewrite keeps the old version: the ledgers and watermark under
+    # state/, the cycle lease under locks/ (taken and released every cycle), the latest compliance
+    # export, and SSM's resource data sync objects. Each must have noncurrent versions expire.
+    sync = template.resources["PatchResourceDataSync"]["Properties"]["S3Destination"]["BucketPrefix"]
+    keys = [LEDGER_KEY, LEASE_KEY, LATEST_KEY, LATEST_REPORT_KEY, "state/monitoring-watermark.json", f"{sync}/x"]
+    rules = template.resources["ArtifactBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    for key in keys:
+        covering = [r for r in rules if r["Status"] == "Enabled" and key.startswith(r.get("Prefix", "\0"))]
+        assert any("NoncurrentVersionExpiration" in r for r in covering), key
+    lock_rule = next(r for r in rules if LEASE_KEY.startswith(r.get("Prefix", "\0")))
+    # A released lease leaves a delete marker each cycle; with its versions gone it is removed too.
+    assert lock_rule["ExpiredObjectDeleteMarker"] is True
+    assert "ExpirationInDays" not in next(r for r in rules if LEDGER_KEY.startswith(r.get("Prefix", "\0")))
+
+
+def test_every_event_rule_and_schedule_target_has_a_dead_letter_queue_and_a_retry_policy(template: Template) -> None:
+    resources = template.resources
+    targets = [
+        (logical_id, target)
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::Events::Rule"
+        for target in resource["Properties"]["Targets"]
+    ]
+    schedules = [
+        (logical_id, event["Properties"])
+        for logical_id, resource in resources.items()
+        for event in resource.get("Properties", {}).get("Events", {}).values()
+        if event["Type"] == "ScheduleV2"
+    ]
+    assert targets and schedules
+    for logical_id, target in [*targets, *schedules]:
+        assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]}}, logical_id
+        assert {"MaximumRetryAttempts", "MaximumEventAgeInSeconds"} <= set(target["RetryPolicy"]), logical_id
+    # EventBridge sends a rule's dead letters as events.amazonaws.com, which the queue's policy must allow
+    # for that rule (EventBridge User Guide, "Using dead-letter queues"); Scheduler sends with the
+    # schedule's role, which must be allowed sqs:SendMessage.
+    (statement,) = resources["EventDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"} and statement["Action"] == "sqs:SendMessage"
+    allowed = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+    rules = {logical_id for logical_id, _ in targets}
+    assert {json.dumps(arn, sort_keys=True) for arn in allowed} >= {
+        json.dumps({"Fn::GetAtt": [rule, "Arn"]}, sort_keys=True)
+        for rule in rules
+        if "Condition" not in resources[rule]
+    }
+    for _, schedule in schedules:
+        role = resources[schedule["RoleArn"]["Fn::GetAtt"][0]]["Properties"]
+        granted = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+        assert any(
+            s["Action"] == "sqs:SendMessage" and s["Resource"] == {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]}
+            for s in granted
+        )

@@ -59,7 +59,9 @@ from tagpatch_local.simulator.occurrences import occurrences
 PatchResult = Literal["success", "failed", "timeout"]
 PATCH_RESULTS: Final = frozenset({"success", "failed", "timeout"})
 _STATE_ATTR: Final = "tagpatch_runs"
-RUN_MINUTES: Final = 5  # how long AWS-RunPatchBaseline runs on a node unless its profile says otherwise
+# How long AWS-RunPatchBaseline runs on a node, by Operation, unless its profile says otherwise. AWS
+# documents no figure; a Scan only compares, an Install downloads and installs (docs/simulator.md).
+RUN_MINUTES: Final[Mapping[str, int]] = {"Install": 5, "Scan": 2}
 # How long SSM tries to deliver a command to a node that cannot be reached when the task sets no
 # TimeoutSeconds: AWS documents no default for a window's Run Command task (docs/simulator.md).
 DELIVERY_TIMEOUT: Final = timedelta(minutes=10)
@@ -75,7 +77,7 @@ class PatchProfile:
     critical: int = 0
     result: PatchResult = "success"
     installed: int = 0
-    minutes: int = RUN_MINUTES  # how long AWS-RunPatchBaseline runs on the node, start to end
+    minutes: int | None = None  # how long AWS-RunPatchBaseline runs on the node; None: RUN_MINUTES
 
 
 @dataclass
@@ -257,7 +259,7 @@ def set_patch_profile(account_id: str, region: str, instance_id: str, profile: P
         raise ValueError(f"patch result {profile.result!r} is not one of {sorted(PATCH_RESULTS)}")
     if not 0 <= profile.critical <= profile.missing:
         raise ValueError("critical counts patches among the missing ones: 0 <= critical <= missing")
-    if profile.minutes < 1:
+    if profile.minutes is not None and profile.minutes < 1:
         raise ValueError(f"AWS-RunPatchBaseline runs for at least a minute, not {profile.minutes}")
     run_state(account_id, region).profiles[instance_id] = profile
 
@@ -495,7 +497,7 @@ def _start_command(
                 instance_id,
                 _reach(account_id, region, instance_id, ec2_states.get(instance_id)),
                 _result(profile, operation_name),
-                timedelta(minutes=profile.minutes),
+                timedelta(minutes=profile.minutes or RUN_MINUTES.get(operation_name, RUN_MINUTES["Install"])),
             )
         )
     run_command = (task.task_invocation_parameters or {}).get("RunCommand") or {}
