@@ -22,7 +22,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DECLARATION = "layers/tagpatch/tagpatch/workflow.py"
 ASL = "statemachines/patch_cycle.asl.json"
 STATE_MACHINE = "PatchCycleStateMachine"
-LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+LAMBDA_INVOKE = "arn:${Partition}:states:::lambda:invoke"
+# Substitutions that are no step's function: the partition every integration ARN is in.
+PARTITION_SUBSTITUTION = {"Partition": {"Ref": "AWS::Partition"}}
 PAYLOAD_FIELD = re.compile(r"^\$\.Payload\.([A-Za-z0-9_]+)")
 MERMAID = re.compile(r"```mermaid\n(.*?)```", re.DOTALL)
 # A node's label starts with the state's name: D[Discovery<br/>...], M{{ApplyWindowChanges<br/>...}}.
@@ -129,8 +131,11 @@ def template_problems(template: Mapping[str, Any], steps: Sequence[Step] = STEPS
                 f"template.yaml: {STATE_MACHINE}'s DefinitionSubstitutions needs "
                 f"`{step.substitution}: !GetAtt {step.function}.Arn`"
             )
-    for key in sorted(set(substitutions) - {step.substitution for step in steps}):
+    for key in sorted(set(substitutions) - {step.substitution for step in steps} - set(PARTITION_SUBSTITUTION)):
         problems.append(f"template.yaml: DefinitionSubstitutions' {key} belongs to no step in {DECLARATION}")
+    for key, value in PARTITION_SUBSTITUTION.items():
+        if substitutions.get(key) != value:
+            problems.append(f"template.yaml: DefinitionSubstitutions needs `{key}: !Ref AWS::Partition`")
 
     granted = [
         policy["LambdaInvokePolicy"]["FunctionName"]
