@@ -36,7 +36,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     policy = load_policy(POLICY.policy_path)
     # Time is an input: the notification's creation time, as Config stamped it.
     exceptions = load_exceptions(EXCEPTIONS.exceptions_path, notification_time(event))
-    evaluations, token = evaluations_for_event(event, policy.windows.keys(), exceptions)
+    evaluations, token = evaluations_for_event(
+        event, policy.windows.keys(), exceptions, timezone=policy.default_window.timezone
+    )
     failed = put_evaluations(evaluations, token)
     counts = evaluation_counts(evaluations)
     for compliance, count in counts.items():

@@ -313,8 +313,15 @@ def test_a_window_whose_name_is_taken_by_someone_else_is_a_counted_shortfall_nam
             AllowUnassociatedTargets=True,
         )
         account.seed([instance("web", "sun-0200", name="a"), instance("db", "tue-2330", name="b")])
+        drain = alerts(account)
         result = run_ok(account)
         assert metric_values(log.getvalue(), "PlanShortfalls") == [1.0]
+        # The alarm reaches the alerts topic, saying what kind of block it counts.
+        (alarm,) = [json.loads(message["Message"]) for message in drain() if "PlanShortfalls" in message["Message"]]
+        assert (
+            alarm["NewStateValue"] == "ALARM"
+            and "a window tagpatch does not own holds its name" in (alarm["AlarmDescription"])
+        )
         assert result.output is not None and result.output["windows"]["blocked_windows"] == 1
         summary = summary_document(account, result, [])
         (blocked,) = summary["blocked_windows"]

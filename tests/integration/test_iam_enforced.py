@@ -61,10 +61,16 @@ def test_the_first_cycle_in_a_fresh_account_succeeds_and_writes_the_ledger() -> 
     # On the previous main the ledger read was a GetObject on a missing key without s3:ListBucket: 403.
     with SimulatedAccount(REPO / "template.yaml") as account:
         account.seed([instance("web", "sun-0200")])
-        run_ok(account)
+        first = run_ok(account)
         ledger = account.client("s3").get_object(Bucket=account.artifact_bucket, Key=LEDGER_KEY)
+        # Each entry also names the cycle and action that made it (made_by).
         assert json.loads(ledger["Body"].read()) == [
-            {"patch_group": "web", "operating_system": "AMAZON_LINUX_2023", "baseline_id": ledger_baseline(account)}
+            {
+                "patch_group": "web",
+                "operating_system": "AMAZON_LINUX_2023",
+                "baseline_id": ledger_baseline(account),
+                "made_by": {"action": "create", "run_id": first.execution_name},
+            }
         ]
         assert run_ok(account).resource_write_calls == {}  # and a rerun writes nothing
 

@@ -237,9 +237,42 @@ def test_without_the_key_policy_grant_eventbridge_cannot_deliver_to_the_encrypte
         events.FAILED_DELIVERIES.clear()
         run_ok(account)
         account.advance(timedelta(hours=38, minutes=10))  # past the 02:00 run's end
-        assert alerts() == []
         (failure,) = events.FAILED_DELIVERIES
         assert "key policy" in failure.reason
+        # The window-run alert is lost to the topic; the event went to the dead-letter queue, whose
+        # alarm still reaches the operators (CloudWatch has its own statement in the key policy).
+        assert [json.loads(message)["AlarmName"] for message in alerts()] == [
+            account.physical_id("EventDeadLetterAlarm")
+        ]
+
+
+def without_rule_topic_grant(document: dict[str, Any]) -> None:
+    statements = document["Resources"]["AlertsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    statements[:] = [s for s in statements if s["Sid"] != "WindowRunFailedRulePublishes"]
+
+
+def test_an_event_the_topic_refuses_goes_to_the_dead_letter_queue_whose_alarm_tells_the_operators() -> None:
+    with template_variant(without_rule_topic_grant) as path, SimulatedAccount(path) as account:
+        sunday_account(account)
+        alerts = alerts_queue(account)
+        events.FAILED_DELIVERIES.clear()
+        run_ok(account)
+        account.advance(timedelta(hours=38, minutes=10))
+        (failure,) = events.FAILED_DELIVERIES
+        assert "topic policy" in failure.reason and "sent to the dead-letter queue" in failure.reason
+        sqs = account.client("sqs")
+        (dead,) = sqs.receive_message(
+            QueueUrl=account.physical_id("EventDeadLetterQueue"), MessageAttributeNames=["All"], MaxNumberOfMessages=10
+        )["Messages"]
+        attributes = {name: value["StringValue"] for name, value in dead["MessageAttributes"].items()}
+        assert attributes["ERROR_CODE"] == "NO_PERMISSIONS"
+        rule = account.client("events").describe_rule(Name=account.physical_id("WindowRunFailedRule"))
+        assert attributes["RULE_ARN"] == rule["Arn"]
+        assert attributes["TARGET_ARN"] == account.physical_id("AlertsTopic")
+        assert json.loads(dead["Body"])["detail"]["status"] == "FAILED"
+        assert [json.loads(message)["AlarmName"] for message in alerts()] == [
+            account.physical_id("EventDeadLetterAlarm")
+        ]
 
 
 def notifications_queue(account: SimulatedAccount) -> Any:

@@ -4,7 +4,7 @@ and which compliance changes the notifier tells."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -204,3 +204,17 @@ NEEDED = ("AWS::EC2::Instance", "AWS::SSM::ManagedInstanceInventory", "AWS::SSM:
 )
 def test_the_types_the_recorder_does_not_record_are_named(recorders: list[dict[str, Any]], missing: list[str]) -> None:
     assert unrecorded_types(NEEDED, recorders) == missing
+
+
+def test_a_one_off_window_already_past_is_non_compliant_as_in_the_cycle() -> None:
+    # The same classification as TagValidation (issue #21): a past at() window can never run.
+    past = {**GOOD, "Maintenance Window": f"at({(NOW - timedelta(days=1)):%Y-%m-%dT%H:%M:%S})"}
+    found = evaluate_instance("i-1", past, "running", WINDOWS, NONE, NOW)
+    assert found.compliance == "NON_COMPLIANT"
+    assert found.annotation is not None and "this window can never run" in found.annotation
+    # Read in the zone schedule-tag windows get: 02:00 in Los Angeles is still ahead at 06:00 UTC.
+    ahead = {**GOOD, "Maintenance Window": f"at({NOW:%Y-%m-%d}T02:00:00)"}
+    zoned = evaluate_instance(
+        "i-1", ahead, "running", WINDOWS, NONE, NOW.replace(hour=6), timezone="America/Los_Angeles"
+    )
+    assert zoned.compliance == "COMPLIANT"

@@ -320,3 +320,11 @@ def test_a_named_pipe_is_never_opened(tmp_path: Path) -> None:
     os.mkfifo(path)  # opening it to read would block until a writer came
     found = load_exceptions(path, NOW)
     assert found.exceptions == () and "not a regular file" in found.errors[0]
+
+
+def test_tag_validation_judges_a_one_off_window_at_the_cycles_time() -> None:
+    # Issue #21: a past at() window is its own tag problem at TagValidation, not ready.
+    line = report_instance(record(**{"Maintenance Window": "at(2026-11-28T02:00:00)"}), POLICY, cycle(), None)
+    assert line["class"] == "invalid_tags" and any("this window can never run" in r for r in line["reasons"])
+    later = report_instance(record(**{"Maintenance Window": "at(2026-12-28T02:00:00)"}), POLICY, cycle(), None)
+    assert later["class"] == "ready"

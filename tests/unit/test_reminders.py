@@ -15,6 +15,7 @@ from tagpatch.desired import build_desired_state
 from tagpatch.policy import load_policy, parse_policy
 from tagpatch.reminders import (
     NAME_LIMIT,
+    REMINDER_MARGIN,
     SNS_MESSAGE_LIMIT,
     ReminderTarget,
     UpcomingRun,
@@ -293,3 +294,15 @@ def test_the_largest_window_s_reminders_each_fit_sns_and_scheduler_and_reach_eve
     # Every owner's filter policy matches a reminder, and every instance is counted exactly once.
     assert owners == {str(item["owner"]) for item in found.instances}
     assert counted == instances
+
+
+def test_no_reminder_is_made_for_a_time_that_may_be_past_when_it_is_created() -> None:
+    # PrePatchNotification runs minutes after the cycle's time, and Scheduler refuses an at() in the
+    # past: a reminder due within REMINDER_MARGIN of the cycle's time is not made.
+    lines = [line("team-a", "web")]
+    soon = SUNDAY - timedelta(hours=1) - REMINDER_MARGIN + timedelta(minutes=1)
+    assert reminders(lines, soon) == []
+    in_time = SUNDAY - timedelta(hours=1) - REMINDER_MARGIN - timedelta(minutes=1)
+    assert [r.lead_hours for r in reminders(lines, in_time)] == [1]
+    early = SUNDAY - timedelta(days=4)
+    assert all(r.send_at > early + REMINDER_MARGIN for r in reminders(lines, early))

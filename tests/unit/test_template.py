@@ -27,7 +27,7 @@ from tagpatch_local.template import (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 
-LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+LAMBDA_INVOKE = "arn:${Partition}:states:::lambda:invoke"
 LAMBDA_TRANSIENT_ERRORS = frozenset(
     {
         "Lambda.ServiceException",
@@ -115,7 +115,7 @@ def test_timeout_and_memory_fall_back_to_globals(functions: dict[str, FunctionSp
 
 
 # Resident memory of Python 3.13 with boto3, botocore, Powertools and tagpatch imported and three
-# clients made, measured with getrusage on the benchmark machine (README, "Performance").
+# clients made, measured with getrusage on the benchmark machine (docs/performance.md).
 BASELINE_MIB = 92
 
 
@@ -128,6 +128,31 @@ def test_memory_is_twice_the_footprint_measured_at_100000_instances(functions: d
             assert functions[name].memory >= 2 * footprint_mib, (name, entry)
             checked.add(name)
     assert {"DiscoveryFunction", "PatchMonitoringFunction", "ComplianceExportFunction"} <= checked
+
+
+ONE_VCPU_MB = 1769  # Lambda gives a function one full vCPU at 1,769 MB
+
+
+def test_every_function_with_more_than_5_s_of_cpu_at_100000_instances_has_one_full_vcpu(
+    functions: dict[str, FunctionSpec],
+) -> None:
+    figures = json.loads((REPO_ROOT / "benchmarks" / "results" / "cycle-100000.json").read_text())
+    longest: dict[str, float] = {}
+    for label in ("first_cycle", "after_window_runs", "rerun"):
+        for name, entry in figures[label]["functions"].items():
+            longest[name] = max(longest.get(name, 0.0), entry["max_seconds"])
+    cpu_bound = {name for name, seconds in longest.items() if seconds > 5}
+    assert {name for name in cpu_bound if functions[name].memory < ONE_VCPU_MB} == set()
+    assert "DiscoveryFunction" in cpu_bound
+
+
+def test_the_config_tag_rule_has_twice_its_measured_daily_run_at_100000_instances(
+    functions: dict[str, FunctionSpec],
+) -> None:
+    figures = json.loads((REPO_ROOT / "benchmarks" / "results" / "config-periodic-100000.json").read_text())
+    rule = functions["ConfigTagRuleFunction"]
+    assert rule.timeout >= 2 * figures["periodic_handler_seconds"]
+    assert rule.memory >= ONE_VCPU_MB
 
 
 def test_layer_dirs_exist(template: Template) -> None:
@@ -156,7 +181,7 @@ def test_resource_type(template: Template) -> None:
 
 def test_parameter_defaults(template: Template) -> None:
     defaults = template.parameter_defaults()
-    assert defaults["CycleSchedule"] == "rate(1 day)"
+    assert (defaults["CycleHourUtc"], defaults["CycleSchedule"]) == ("5", "")
     assert defaults["AlertEmail"] == ""
     assert defaults["ArtifactRetentionDays"] == "90"
 
@@ -563,3 +588,44 @@ def test_every_event_rule_and_schedule_target_has_a_dead_letter_queue_and_a_retr
             s["Action"] == "sqs:SendMessage" and s["Resource"] == {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]}
             for s in granted
         )
+
+
+def test_the_daily_cycle_runs_at_an_hour_the_template_parameter_chooses_not_at_deploy_time(
+    template: Template,
+) -> None:
+    # rate(1 day) would count from the moment of deploy; a cron at a chosen UTC hour does not.
+    parameters = template.document["Parameters"]
+    hour = parameters["CycleHourUtc"]
+    assert (hour["Type"], hour["MinValue"], hour["MaxValue"]) == ("Number", 0, 23)
+    assert parameters["CycleSchedule"]["Default"] == ""  # an optional override, e.g. hourly
+    schedule = template.resources["PatchCycleStateMachine"]["Properties"]["Events"]["CycleSchedule"]["Properties"]
+    condition, custom, daily = schedule["ScheduleExpression"]["Fn::If"]
+    assert template.document["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "CycleSchedule"}, ""]}]}
+    assert custom == {"Ref": "CycleSchedule"}
+    assert daily == {"Fn::Sub": "cron(0 ${CycleHourUtc} * * ? *)"}
+    assert schedule["ScheduleExpressionTimezone"] == "UTC"
+
+
+def test_no_arn_hard_codes_the_aws_partition() -> None:
+    # China (aws-cn) and GovCloud (aws-us-gov) Regions have their own partition: every ARN the stack
+    # or the functions build takes it from ${AWS::Partition} or from an ARN they were given.
+    sources = [
+        REPO_ROOT / "template.yaml",
+        REPO_ROOT / "statemachines" / "patch_cycle.asl.json",
+        *(REPO_ROOT / "layers" / "tagpatch" / "tagpatch").glob("*.py"),
+        *(REPO_ROOT / "functions").glob("*/app.py"),
+    ]
+    for path in sources:
+        assert "arn:aws:" not in path.read_text(encoding="utf-8"), path
+    machine = Template.load(TEMPLATE_PATH).resources["PatchCycleStateMachine"]["Properties"]
+    assert machine["DefinitionSubstitutions"]["Partition"] == {"Ref": "AWS::Partition"}
+
+
+def test_the_reminder_target_is_in_the_topic_s_partition() -> None:
+    from tagpatch.reminders import universal_sns_publish
+
+    assert (
+        universal_sns_publish("arn:aws-cn:sns:cn-north-1:123456789012:t")
+        == "arn:aws-cn:scheduler:::aws-sdk:sns:publish"
+    )
+    assert universal_sns_publish("arn:aws:sns:us-east-1:123456789012:t") == "arn:aws:scheduler:::aws-sdk:sns:publish"

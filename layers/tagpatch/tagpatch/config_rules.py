@@ -87,13 +87,16 @@ def evaluate_instance(
     policy_windows: Collection[str],
     exceptions: ExceptionSet,
     when: datetime,
+    *,
+    timezone: str = "UTC",
 ) -> Evaluation:
-    """The tag rule's verdict on one instance, from the same classification TagValidation makes."""
+    """The tag rule's verdict on one instance, from the same classification TagValidation makes
+    (as of `when`, one-off windows read in `timezone`, the zone schedule-tag windows get)."""
     if (state or "").lower() in GONE_STATES:  # terminated: nothing left to patch
         return Evaluation(instance_id, "NOT_APPLICABLE", None, when)
     # Only the tags are judged here; the managed rules judge SSM and the instance profile.
     facts = InstanceFacts(instance_id, tags, "running", True, "Online", True)
-    result = classify(facts, policy_windows)
+    result = classify(facts, policy_windows, now=when, timezone=timezone)
     match = exceptions.match(instance_id, tags, when)
     excepted = ""
     if match.live is not None:
@@ -131,6 +134,7 @@ def evaluate_item(
     now: datetime,
     *,
     left_scope: bool = False,
+    timezone: str = "UTC",
 ) -> Evaluation | None:
     """The verdict on one configuration item; None when it is not an instance."""
     if item.get("resourceType") != RESOURCE_TYPE or not item.get("resourceId"):
@@ -144,7 +148,7 @@ def evaluate_item(
         return Evaluation(instance_id, "NOT_APPLICABLE", None, when)
     tags = _tag_dict(item.get("tags")) or _tag_dict(configuration.get("tags"))
     # A rule's evaluation time for exceptions is the item's capture time: an old item is judged as of then.
-    return evaluate_instance(instance_id, tags, state_name, policy_windows, exceptions, when)
+    return evaluate_instance(instance_id, tags, state_name, policy_windows, exceptions, when, timezone=timezone)
 
 
 def read_oversized_item(summary: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -161,14 +165,16 @@ def read_oversized_item(summary: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def read_all_instances(
-    policy_windows: Collection[str], exceptions: ExceptionSet, now: datetime
+    policy_windows: Collection[str], exceptions: ExceptionSet, now: datetime, *, timezone: str = "UTC"
 ) -> Iterator[Evaluation]:
     """The periodic run: every instance EC2 lists, judged as of the notification's time."""
     for reservation in paginate(client("ec2").describe_instances, "Reservations", MaxResults=DESCRIBE_PAGE):
         for instance in reservation.get("Instances", []):
             tags = _tag_dict(instance.get("Tags"))
             state = str(instance.get("State", {}).get("Name", ""))
-            yield evaluate_instance(str(instance["InstanceId"]), tags, state, policy_windows, exceptions, now)
+            yield evaluate_instance(
+                str(instance["InstanceId"]), tags, state, policy_windows, exceptions, now, timezone=timezone
+            )
 
 
 def notification_time(event: Mapping[str, Any]) -> datetime:
@@ -192,7 +198,7 @@ def is_periodic(event: Mapping[str, Any]) -> bool:
 
 
 def evaluations_for_event(
-    event: Mapping[str, Any], policy_windows: Collection[str], exceptions: ExceptionSet
+    event: Mapping[str, Any], policy_windows: Collection[str], exceptions: ExceptionSet, *, timezone: str = "UTC"
 ) -> tuple[list[Evaluation], str]:
     """What one invocation evaluates, and the result token to send it with."""
     try:
@@ -206,14 +212,14 @@ def evaluations_for_event(
     now = notification_time(event)
     left_scope = event.get("eventLeftScope") is True
     if message_type == "ScheduledNotification":
-        return list(read_all_instances(policy_windows, exceptions, now)), token
+        return list(read_all_instances(policy_windows, exceptions, now, timezone=timezone)), token
     if message_type == "OversizedConfigurationItemChangeNotification":
         item: Mapping[str, Any] = read_oversized_item(invoking["configurationItemSummary"])
     elif message_type == "ConfigurationItemChangeNotification":
         item = invoking["configurationItem"]
     else:
         raise InvalidConfigEvent(f"messageType {message_type!r} is not one this rule handles")
-    found = evaluate_item(item, policy_windows, exceptions, now, left_scope=left_scope)
+    found = evaluate_item(item, policy_windows, exceptions, now, left_scope=left_scope, timezone=timezone)
     return ([found] if found is not None else []), token
 
 

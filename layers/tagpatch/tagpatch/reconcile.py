@@ -550,6 +550,8 @@ class RegistrationState:
     # (group, os) -> (run id, action) of the cycle that made the ledger entry: a retried step knows
     # what an earlier attempt of its own cycle made, though its outcomes were lost with that attempt.
     made_by: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    # Entries stored with a pending mark (intended, not yet confirmed when the ledger was last saved).
+    pending: set[tuple[str, str]] = field(default_factory=set)
 
 
 def made_by_earlier_attempt(plan: Plan, state: RegistrationState, run_id: str) -> Plan:

@@ -39,7 +39,6 @@ NAME_PREFIX: Final = "tagpatch-"
 # tagpatch-<window digest 8>-<window start yyyymmddHHMM>-<lead>h-<content digest 8>: at most 46 characters.
 OWNED_NAME: Final = re.compile(r"^tagpatch-[0-9a-f]{8}-\d{12}-\d{1,3}h-[0-9a-f]{8}$")
 NAME_LIMIT: Final = 64  # Scheduler's schedule name: 1-64 of [0-9a-zA-Z-_.]
-UNIVERSAL_SNS_PUBLISH: Final = "arn:aws:scheduler:::aws-sdk:sns:publish"
 # Every reminder fits both limits by construction (publish_request checks each, reminder_parts splits):
 # SNS checks the message body and its attributes together against the topic's 256 KiB; Scheduler
 # carries the whole Publish request as the schedule's Input, whose own limit the stored Scheduler
@@ -54,6 +53,9 @@ PART_OWNERS_BUDGET: Final = 4 * 1024
 PART_GROUPS_BUDGET: Final = 4 * 1024
 PART_COUNTS_BUDGET: Final = 8 * 1024
 LISTED: Final = 50  # instances listed in a message; the rest are in the full list in S3
+# PrePatchNotification runs minutes after the cycle's evaluation time, and Scheduler refuses a one-time
+# schedule whose time has passed: a reminder due sooner than this after the cycle's time is not made.
+REMINDER_MARGIN: Final = timedelta(minutes=15)
 PAGE_SIZE: Final = 100
 DEFAULT_OWNER: Final = "unowned"
 MACHINE_PROTOCOLS: Final = ("sqs", "lambda", "https", "http", "firehose")
@@ -119,6 +121,11 @@ class ReminderPlan:
             "unchanged": len(self.unchanged),
             "foreign": self.foreign,
         }
+
+
+def universal_sns_publish(topic_arn: str) -> str:
+    """Scheduler's universal target for SNS Publish, in the topic's partition (aws, aws-cn, aws-us-gov)."""
+    return f"arn:{topic_arn.split(':')[1]}:scheduler:::aws-sdk:sns:publish"
 
 
 def horizon(policy: PatchPolicy) -> timedelta:
@@ -378,7 +385,8 @@ def desired_reminders(
     list_location: Mapping[str, tuple[str, str]],
     contact: str = "your platform team (the owner of the tagpatch stack)",
 ) -> list[Reminder]:
-    """One reminder per (run, lead time) whose send time is after `now`, for windows with instances.
+    """One reminder per (run, lead time) whose send time is more than REMINDER_MARGIN after `now`, for
+    windows with instances.
 
     list_location: window -> (bucket, key) of the full instance list.
     """
@@ -395,7 +403,7 @@ def desired_reminders(
         local = run.start.astimezone(zoneinfo.ZoneInfo(window.settings.timezone))
         for lead in sorted(set(lead_hours), reverse=True):
             send_at = run.start - timedelta(hours=lead)
-            if send_at <= now:
+            if send_at <= now + REMINDER_MARGIN:
                 continue
             bucket, key = list_location[run.window]
             common = {
@@ -518,7 +526,7 @@ def schedule_request(reminder: Reminder, target: ReminderTarget) -> dict[str, An
         "ActionAfterCompletion": "DELETE",
         "State": "ENABLED",
         "Target": {
-            "Arn": UNIVERSAL_SNS_PUBLISH,
+            "Arn": universal_sns_publish(target.topic_arn),
             "RoleArn": target.role_arn,
             "Input": scheduler_input(reminder.publish),
             "DeadLetterConfig": {"Arn": target.dead_letter_arn},

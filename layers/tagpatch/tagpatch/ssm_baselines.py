@@ -112,6 +112,8 @@ def read_registrations(bucket: str) -> RegistrationState:
     for entry in ledger:
         key = (entry["patch_group"], entry["operating_system"])
         state.ledger[key] = entry["baseline_id"]
+        if entry.get("pending"):
+            state.pending.add(key)
         if "made_by" in entry:
             state.made_by[key] = (str(entry["made_by"]["run_id"]), str(entry["made_by"]["action"]))
     return state
@@ -180,7 +182,9 @@ class _Ledger:
         self.made_by = {key: made for key, made in state.made_by.items() if key in self.entries}
         self.stored_made_by = dict(state.made_by)
         self.pending: set[tuple[str, str]] = set()
-        self.saved_pending = False
+        # A mark stored by a save whose follow-up was lost: DescribePatchGroups settled it above, and
+        # the next save (at the latest, this invocation's last) writes the ledger without it.
+        self.saved_pending = bool(state.pending)
 
     def intend(self, registrations: Mapping[tuple[str, str], str], action: str = "create") -> None:
         if registrations:

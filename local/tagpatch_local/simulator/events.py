@@ -26,6 +26,7 @@ from moto.awslambda.utils import get_backend as lambda_backend
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
 from moto.sns.models import sns_backends
+from moto.sqs.models import sqs_backends
 from moto.utilities.arns import parse_arn
 
 from tagpatch_local.simulator.core import MARKER, moto_patch
@@ -45,13 +46,46 @@ class FailedDelivery:
 FAILED_DELIVERIES: list[FailedDelivery] = []  # process-wide: a test clears it before it looks
 
 
+def _source(rule: Any) -> dict[str, tuple[str, ...]]:
+    # EventBridge User Guide (resource-based policies): the rule's ARN and account are the source of
+    # every request it makes as events.amazonaws.com.
+    return {"aws:SourceArn": (str(rule.arn),), "aws:SourceAccount": (str(rule.account_id),)}
+
+
+def _failed(rule: Any, target: dict[str, Any], event: Any, code: str, reason: str) -> None:
+    """A delivery that failed without retries (a permission or a missing resource: EventBridge User
+    Guide, "Using dead-letter queues"): sent to the target's dead-letter queue, if it has one and its
+    queue policy lets EventBridge send, and recorded either way."""
+    queue_arn = str((target.get("DeadLetterConfig") or {}).get("Arn") or "")
+    if queue_arn:
+        send = Authorization("sqs:SendMessage", queue_arn, _source(rule))
+        if decide_for_service(_EVENTS_PRINCIPAL, str(rule.account_id), send) is Decision.ALLOW:
+            _, _, _, region, account, queue = queue_arn.split(":", 5)
+            attributes = {
+                "RULE_ARN": str(rule.arn),
+                "TARGET_ARN": str(target["Arn"]),
+                "ERROR_CODE": code,
+                "ERROR_MESSAGE": reason,
+            }
+            sqs_backends[account][region].send_message(
+                queue,
+                json.dumps(event) if not isinstance(event, str) else event,
+                message_attributes={
+                    name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
+                },
+            )
+            reason += "; sent to the dead-letter queue"
+        else:
+            reason += "; the dead-letter queue's policy does not let events.amazonaws.com send (lost)"
+    FAILED_DELIVERIES.append(FailedDelivery(rule.name, target["Arn"], reason))
+
+
 def _deliver_to_topic(rule: Any, target: dict[str, Any], event: Any) -> None:
     arn = parse_arn(target["Arn"])
-    # EventBridge User Guide ("Amazon SNS permissions"): the rule's ARN and account are the source.
-    source = {"aws:SourceArn": (str(rule.arn),), "aws:SourceAccount": (str(rule.account_id),)}
-    refusal = service_publish_refusal(_EVENTS_PRINCIPAL, target["Arn"], source)
+    refusal = service_publish_refusal(_EVENTS_PRINCIPAL, target["Arn"], _source(rule))
     if refusal is not None:
-        FAILED_DELIVERIES.append(FailedDelivery(rule.name, target["Arn"], refusal))
+        missing = refusal.endswith("does not exist")
+        _failed(rule, target, event, "NO_RESOURCE" if missing else "NO_PERMISSIONS", refusal)
         return
     message = _target_input(target, event)
     sns_backends[arn.account][arn.region].publish(message=message, arn=target["Arn"])
@@ -84,14 +118,10 @@ def _deliver_to_function(rule: Any, target: dict[str, Any], event: Any) -> None:
     # Lambda Developer Guide ("Granting function access to AWS services"): EventBridge invokes as its
     # service principal, with the rule's ARN and account as the source.
     function_arn = ":".join(str(target["Arn"]).split(":")[:7])  # a qualifier is not the policy's resource
-    source = {"aws:SourceArn": (str(rule.arn),), "aws:SourceAccount": (str(rule.account_id),)}
-    invoke = Authorization("lambda:InvokeFunction", function_arn, source)
+    invoke = Authorization("lambda:InvokeFunction", function_arn, _source(rule))
     if decide_for_service(_EVENTS_PRINCIPAL, arn.account, invoke) is not Decision.ALLOW:
-        FAILED_DELIVERIES.append(
-            FailedDelivery(
-                rule.name, target["Arn"], "the function's policy does not let events.amazonaws.com invoke it"
-            )
-        )
+        reason = "the function's policy does not let events.amazonaws.com invoke it"
+        _failed(rule, target, event, "NO_PERMISSIONS", reason)
         return
     body = _target_input(target, event)
     headers: dict[str, str] = {}

@@ -94,12 +94,15 @@ def resource_policy(account: str, request: Authorization) -> dict[str, Any] | No
     return None
 
 
+def _role_arn(principal: Principal) -> str:
+    return f"arn:{PARTITION}:iam::{principal.account}:role/{principal.role_name}"
+
+
 def _with_role_context(principal: Principal, request: Authorization) -> Authorization:
-    role_arn = f"arn:{PARTITION}:iam::{principal.account}:role/{principal.role_name}"
     context = {
         "aws:SecureTransport": ("true",),
         "aws:PrincipalAccount": (principal.account,),
-        "aws:PrincipalArn": (role_arn,),
+        "aws:PrincipalArn": (_role_arn(principal),),
         **request.context,
     }
     return replace(request, context=context)
@@ -116,8 +119,7 @@ def decide_for_role(
     policy = resource_policy(principal.account, request)
     if policy is None:
         return identity
-    role_arn = f"arn:{PARTITION}:iam::{principal.account}:role/{principal.role_name}"
-    named = frozenset({principal.arn, role_arn})
+    named = frozenset({principal.arn, _role_arn(principal)})
     account = frozenset({f"arn:{PARTITION}:iam::{principal.account}:root"})
     in_account = evaluate([policy], request, Caller(aws=named | account))
     if in_account is Decision.EXPLICIT_DENY:
