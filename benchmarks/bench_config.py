@@ -4,8 +4,8 @@ evaluations per PutEvaluations).
 
     .venv/bin/python benchmarks/bench_config.py --sizes 1000
 
-Results go to benchmarks/results/config-<N>.json and a Markdown table to stdout; the README quotes
-them. These are measurements, not pass/fail tests.
+Results go to benchmarks/results/config-<N>.json and a Markdown table to stdout; docs/performance.md's
+tables are generated from them (bench_cycle.py --page). These are measurements, not pass/fail tests.
 """
 
 from __future__ import annotations

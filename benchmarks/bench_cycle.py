@@ -9,8 +9,9 @@ For each cycle it records wall time, AWS calls by operation, write calls, the la
 transitions, each function's duration and peak Python allocations (a second pass under
 tracemalloc, which slows handlers, so durations come from the first pass), and the AWS cost of each
 cycle from those measurements and the published prices in PRICES. Results go to
-benchmarks/results/cycle-<N>.json and a Markdown table to stdout; the README quotes them. These are
-measurements, not pass/fail tests.
+benchmarks/results/cycle-<N>.json and a Markdown table to stdout. `--page` rewrites the tables of
+docs/performance.md from every file in benchmarks/results/ (the one place the figures are quoted).
+These are measurements, not pass/fail tests.
 
 Local handler durations include the in-process simulated AWS answering each call (no network), so the
 Lambda cost below prices that time, not AWS's latency.
@@ -210,7 +211,7 @@ def measure(count: int, patch_groups: int, schedules: int, *, memory: bool = Tru
 
 
 def markdown_tables(results: list[dict[str, Any]]) -> str:
-    """The README's tables, from benchmarks/results/cycle-<N>.json, so the figures are the files'."""
+    """The cycle tables, from benchmarks/results/cycle-<N>.json, so the figures are the files'."""
     lines = [
         "| instances | cycle | wall time | AWS calls | writes to patching resources | largest state payload "
         "| state transitions | Lambda GB-s | Step Functions | Lambda | S3 | SNS | EC2 and SSM APIs | AWS cost |",
@@ -269,6 +270,115 @@ def markdown_tables(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+PAGE = ROOT / "docs" / "performance.md"
+PAGE_BEGIN = "<!-- generated: .venv/bin/python benchmarks/bench_cycle.py --page; do not edit by hand -->"
+PAGE_END = "<!-- end of generated tables -->"
+
+
+def _results(directory: Path, pattern: str) -> list[dict[str, Any]]:
+    """Each results file matching pattern, smallest fleet first, with its file name as "file"."""
+    found = [{**json.loads(path.read_text(encoding="utf-8")), "file": path.name} for path in directory.glob(pattern)]
+    return sorted(found, key=lambda figures: (int(figures["instances"]), figures["file"]))
+
+
+def _measured(figures: list[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"`{entry['file']}`" + "".join(f", {entry[key]}" for key in ("measured_at", "machine") if key in entry)
+        for entry in figures
+    )
+
+
+def _monitoring_row(r: dict[str, Any]) -> str:
+    calls = r["patch_monitoring_calls"]
+    outcomes = " / ".join(f"{r['by_outcome'][name]:,}" for name in ("patched", "failed", "missed", "not_scheduled"))
+    return (
+        f"| {r['instances']:,} | {r['window_runs']} | {r['patch_monitoring_seconds']} s "
+        f"| {r['patch_monitoring_call_total']:,} | {calls.get('ssm:DescribeInstancePatchStates', 0):,} "
+        f"({r['patch_state_calls_bound']:,}) | {calls.get('ssm:ListCommandInvocations', 0):,} "
+        f"| {r['alerts_sent']:,} ({calls.get('sns:PublishBatch', 0):,}) | {outcomes} |"
+    )
+
+
+def performance_tables(directory: Path = RESULTS) -> str:
+    """Every benchmark table of docs/performance.md, from the results files in directory."""
+    cycles = _results(directory, "cycle-*.json")
+    sections = [
+        "### Whole cycles (`bench_cycle.py`)",
+        f"Measured: {_measured(cycles)}.",
+        markdown_tables(cycles),
+    ]
+    exports = _results(directory, "export-*.json")
+    sections += [
+        "### ComplianceExport alone (`bench_export.py`)",
+        f"Measured: {_measured(exports)}.",
+        "| instances | records | gzip JSON Lines | report.html | total | snapshot | report.html | peak allocations |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        + "\n".join(
+            f"| {r['instances']:,} | {r['records_seconds']} s | {r['gzip_jsonl_seconds']} s "
+            f"| {r['report_html_seconds']} s | {r['total_seconds']} s | {r['snapshot_bytes']:,} B "
+            f"| {r['report_html_bytes']:,} B | {r['peak_traced_mib']} MiB |"
+            for r in exports
+        ),
+    ]
+    monitoring = _results(directory, "monitoring-*.json")
+    sections += [
+        "### PatchMonitoring after a week of window runs (`bench_monitoring.py`)",
+        f"Measured: {_measured(monitoring)}.",
+        "| instances | window runs | PatchMonitoring wall time | its calls "
+        "| DescribeInstancePatchStates (bound: in scope / 50) | ListCommandInvocations "
+        "| owner alerts (PublishBatch calls) | patched / failed / missed / not scheduled |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---|\n" + "\n".join(_monitoring_row(r) for r in monitoring),
+    ]
+    config = _results(directory, "config-*.json")
+    sections += [
+        "### The AWS Config tag rule (`bench_config.py`)",
+        f"Measured: {_measured(config)} (`config-periodic-*`: `--periodic-only`, the daily run alone).",
+        "| results | instances | first evaluation (with seeding) | invocations | daily run | daily run's handler "
+        "| PutEvaluations (bound n/100) |\n"
+        "|---|---:|---:|---:|---:|---:|---:|\n"
+        + "\n".join(
+            f"| `{r['file']}` | {r['instances']:,} | "
+            + (
+                "not measured | not measured"
+                if r.get("periodic_only")
+                else f"{r['first_evaluation_seconds_with_seeding']} s | {r['first_invocations']:,}"
+            )
+            + f" | {r['periodic_seconds']} s | {r.get('periodic_handler_seconds', '-')}"
+            + (" s" if "periodic_handler_seconds" in r else "")
+            + f" | {r['periodic_put_evaluations']:,} ({r['periodic_put_evaluations_bound']:,}) |"
+            for r in config
+        ),
+    ]
+    throttled = _results(directory, "throttling-*.json")
+    rows = []
+    for r in throttled:
+        for label in ("first_cycle", "second_cycle"):
+            cycle = r[label]
+            refused = ", ".join(
+                f"{name.split(':', 1)[1]} {bucket['refused']}"
+                for name, bucket in sorted(cycle["buckets"].items())
+                if bucket["refused"]
+            )
+            rows.append(
+                f"| {r['instances']:,} | {label.replace('_', ' ')} | {cycle['status']} | {cycle['wall_seconds']} s "
+                f"| {cycle['refused']} | {cycle['task_failures']} | {refused or 'none'} |"
+            )
+    sections += [
+        "### Throttled at documented request rates (`bench_throttling.py`)",
+        f"Measured: {_measured(throttled)}.",
+        "| instances | cycle | status | wall time | requests refused | task failures | refused by operation |\n"
+        "|---:|---|---|---:|---:|---:|---|\n" + "\n".join(rows),
+    ]
+    return "\n\n".join(sections)
+
+
+def render_page(page: str, directory: Path = RESULTS) -> str:
+    """page with the text between its generated-tables markers replaced by the current tables."""
+    before, rest = page.split(PAGE_BEGIN, 1)
+    _, after = rest.split(PAGE_END, 1)
+    return f"{before}{PAGE_BEGIN}\n\n{performance_tables(directory)}\n\n{PAGE_END}{after}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
@@ -276,7 +386,8 @@ def main() -> None:
     parser.add_argument("--schedules", type=int, default=20)
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where cycle-<N>.json goes")
-    parser.add_argument("--tables", action="store_true", help="print the README's tables from --out and stop")
+    parser.add_argument("--tables", action="store_true", help="print the cycle tables from --out and stop")
+    parser.add_argument("--page", action="store_true", help=f"rewrite the tables of {PAGE.name} from --out and stop")
     parser.add_argument(
         "--reprice", action="store_true", help="recompute cost_usd in --out's results (PRICES or the model changed)"
     )
@@ -289,6 +400,9 @@ def main() -> None:
             for label in CYCLES:
                 figures[label]["cost_usd"] = cycle_cost(figures[label])
             path.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        return
+    if args.page:
+        PAGE.write_text(render_page(PAGE.read_text(encoding="utf-8"), args.out), encoding="utf-8")
         return
     if args.tables:
         found = [json.loads((args.out / f"cycle-{size}.json").read_text(encoding="utf-8")) for size in args.sizes]

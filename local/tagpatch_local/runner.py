@@ -1039,7 +1039,7 @@ class SimulatedAccount(_Clients):
 
     def subscribe_owner_queues(self) -> list[str]:
         """One SQS queue per distinct Owner tag, subscribed to the notifications topic with a filter
-        policy on `owner`, as a team would subscribe (README). Returns the owners newly subscribed."""
+        policy on `owner`, as a team would subscribe (docs/app-teams.md). Returns the owners newly subscribed."""
         queues = self._owner_queues
         owners = simulator.ec2.instance_tag_values(ACCOUNT_ID, self.region, "Owner")
         sqs, sns = self.client("sqs"), self.client("sns")

@@ -1,9 +1,13 @@
-"""Docs that list what code registers must list exactly that."""
+"""Docs that list what code registers must list exactly that; links resolve; figures come from the results."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import re
+import sys
 from pathlib import Path
+from types import ModuleType
 
 from tagpatch_local import simulator
 
@@ -22,3 +26,88 @@ def test_the_simulator_doc_lists_every_added_and_corrected_operation() -> None:
     added = set(simulator.installed_operations()) - corrected
     assert _table("Operations moto lacks (added)") == added
     assert _table("Operations moto gets wrong (corrected)") == corrected
+
+
+ROOT = DOC.parents[1]
+README = ROOT / "README.md"
+# Every page a reader may be sent to: the README, CONTRIBUTING and the docs pages.
+PAGES = [README, ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+FENCE = re.compile(r"^```.*?^```", flags=re.MULTILINE | re.DOTALL)
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation but hyphens and underscores dropped, spaces to hyphens."""
+    headings = re.findall(r"^#{1,6} (.+)$", FENCE.sub("", page.read_text(encoding="utf-8")), flags=re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings}
+
+
+def _links(page: Path) -> list[str]:
+    return LINK.findall(FENCE.sub("", page.read_text(encoding="utf-8")))
+
+
+def test_every_relative_link_and_anchor_in_the_readme_and_docs_resolves() -> None:
+    broken = []
+    for page in PAGES:
+        for link in _links(page):
+            if link.startswith(("http://", "https://", "mailto:")):
+                continue
+            path, _, anchor = link.partition("#")
+            target = (page.parent / path).resolve() if path else page
+            if not target.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {link} (no such file)")
+            elif anchor and target.suffix == ".md" and anchor not in _anchors(target):
+                broken.append(f"{page.relative_to(ROOT)}: {link} (no such heading)")
+    assert broken == []
+
+
+def test_the_readme_links_every_docs_page_and_stays_short() -> None:
+    linked = {(ROOT / link.partition("#")[0]).resolve() for link in _links(README)}
+    assert {page.resolve() for page in PAGES if page != README} <= linked
+    assert len(README.read_text(encoding="utf-8").splitlines()) <= 260
+
+
+def test_the_readme_opens_with_the_two_commands() -> None:
+    blocks = re.findall(r"^```bash\n(.*?)^```", README.read_text(encoding="utf-8"), flags=re.MULTILINE | re.DOTALL)
+    assert [block.split()[:2] for block in blocks[:2]] == [["make", "cycle"], ["make", "test"]]
+
+
+def _bench_cycle() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_cycle", ROOT / "benchmarks" / "bench_cycle.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_cycle"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_performance_tables_are_the_ones_the_results_files_give() -> None:
+    bench = _bench_cycle()
+    page = bench.PAGE.read_text(encoding="utf-8")
+    assert bench.render_page(page) == page, "run: .venv/bin/python benchmarks/bench_cycle.py --page"
+    for name in ("cycle", "export", "monitoring", "config", "throttling"):
+        assert f"`{name}-" in page, f"no table from benchmarks/results/{name}-*.json"
+
+
+def test_benchmark_figures_are_quoted_only_on_the_performance_page() -> None:
+    figures = []
+    for path in sorted((ROOT / "benchmarks" / "results").glob("cycle-*.json")):
+        results = json.loads(path.read_text(encoding="utf-8"))
+        figures += [f"{results[label]['wall_seconds']} s" for label in ("first_cycle", "after_window_runs", "rerun")]
+    quoted = {
+        f"{page.relative_to(ROOT)}: {figure}"
+        for page in PAGES
+        if page.name != "performance.md"
+        for figure in figures
+        if re.search(rf"(?<![\d.]){re.escape(figure)}", page.read_text(encoding="utf-8"))
+    }
+    assert quoted == set()
+
+
+def test_the_operators_page_lists_every_template_parameter() -> None:
+    template = (ROOT / "template.yaml").read_text(encoding="utf-8")
+    declared = set(re.findall(r"^  (\w+):", template.split("\nParameters:\n", 1)[1].split("\nConditions:", 1)[0], re.M))
+    operators = (ROOT / "docs" / "operators.md").read_text(encoding="utf-8")
+    table = operators.split("| parameter |", 1)[1].split("\n\n", 1)[0]
+    assert set(re.findall(r"`(\w+)`", table)) >= declared
+    assert declared, "no parameters read from template.yaml"

@@ -115,7 +115,7 @@ def test_timeout_and_memory_fall_back_to_globals(functions: dict[str, FunctionSp
 
 
 # Resident memory of Python 3.13 with boto3, botocore, Powertools and tagpatch imported and three
-# clients made, measured with getrusage on the benchmark machine (README, "Performance").
+# clients made, measured with getrusage on the benchmark machine (docs/performance.md).
 BASELINE_MIB = 92
 
 
@@ -128,6 +128,31 @@ def test_memory_is_twice_the_footprint_measured_at_100000_instances(functions: d
             assert functions[name].memory >= 2 * footprint_mib, (name, entry)
             checked.add(name)
     assert {"DiscoveryFunction", "PatchMonitoringFunction", "ComplianceExportFunction"} <= checked
+
+
+ONE_VCPU_MB = 1769  # Lambda gives a function one full vCPU at 1,769 MB
+
+
+def test_every_function_with_more_than_5_s_of_cpu_at_100000_instances_has_one_full_vcpu(
+    functions: dict[str, FunctionSpec],
+) -> None:
+    figures = json.loads((REPO_ROOT / "benchmarks" / "results" / "cycle-100000.json").read_text())
+    longest: dict[str, float] = {}
+    for label in ("first_cycle", "after_window_runs", "rerun"):
+        for name, entry in figures[label]["functions"].items():
+            longest[name] = max(longest.get(name, 0.0), entry["max_seconds"])
+    cpu_bound = {name for name, seconds in longest.items() if seconds > 5}
+    assert {name for name in cpu_bound if functions[name].memory < ONE_VCPU_MB} == set()
+    assert "DiscoveryFunction" in cpu_bound
+
+
+def test_the_config_tag_rule_has_twice_its_measured_daily_run_at_100000_instances(
+    functions: dict[str, FunctionSpec],
+) -> None:
+    figures = json.loads((REPO_ROOT / "benchmarks" / "results" / "config-periodic-100000.json").read_text())
+    rule = functions["ConfigTagRuleFunction"]
+    assert rule.timeout >= 2 * figures["periodic_handler_seconds"]
+    assert rule.memory >= ONE_VCPU_MB
 
 
 def test_layer_dirs_exist(template: Template) -> None:
