@@ -18,13 +18,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal, cast, get_args
 
+from tagpatch.classes import InstanceClass
 from tagpatch.platforms import BY_OPERATING_SYSTEM, OPERATING_SYSTEMS
 from tagpatch_local.documents import DocPath, Document, InputError, format_path, load_document
 
 InstanceState = Literal["running", "stopped"]
 SsmState = Literal["online", "connection_lost", "unmanaged"]
 InstanceProfile = Literal["ssm", "none"]
-ExpectedClass = Literal["missing_tags", "invalid_tags", "unmanaged", "stopped", "ready"]
+ExpectedClass = InstanceClass  # what TagValidation should make of an instance
 PatchOutcome = Literal["success", "failed", "timeout"]
 
 PATCH_GROUP_KEYS: Final = ("Patch Group", "PatchGroup")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from tagpatch.classes import CLASSES
 from tagpatch.export import compliance_percent, snapshot_key, snapshot_records, summarize
 from tagpatch.report_html import FIXES, action_of, render
 
@@ -52,8 +53,8 @@ def test_each_instance_that_needs_action_gets_the_fix_for_what_is_wrong() -> Non
     assert action_of({"last_outcome": "failed"}) == FIXES["failed"]
     assert action_of({"last_outcome": "missed"}) == FIXES["missed"]
     assert action_of({"class": "ready", "critical_missing": 3}) == FIXES["critical"]
-    assert action_of({"class": "missing_tags", "reasons": ["no Patch Group tag"]}) == FIXES["invalid"]
-    assert action_of({"class": "unmanaged"}) == FIXES["unmanaged"]
+    assert action_of({"class": "missing_tags", "reasons": ["no Patch Group tag"]}) == CLASSES["missing_tags"].report_fix
+    assert action_of({"class": "unmanaged"}) == CLASSES["unmanaged"].report_fix
     assert action_of({"class": "excepted", "last_outcome": "failed"}) is None
     assert action_of({"class": "ready", "compliance": "COMPLIANT", "last_outcome": "patched"}) is None
 

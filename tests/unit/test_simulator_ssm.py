@@ -88,8 +88,11 @@ def test_corrections_record_why_and_are_installed(ssm: Any) -> None:
 def test_correction_fails_loudly_when_moto_drops_the_operation(monkeypatch: pytest.MonkeyPatch) -> None:
     simulator.install()
     monkeypatch.delattr(SimpleSystemManagerResponse, "describe_maintenance_window_tasks")
-    with pytest.raises(simulator.MotoLacksOperationError, match="DescribeMaintenanceWindowTasks"):
+    with pytest.raises(simulator.MotoLacksOperationError, match="DescribeMaintenanceWindowTasks") as raised:
         simulator.install()
+    # It names the decorator that registers an operation moto lacks, as it is spelled today.
+    assert "an @operation fake" in str(raised.value)
+    assert callable(simulator.operation)
 
 
 def test_correction_requires_a_reason() -> None:

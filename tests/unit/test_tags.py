@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tagpatch.classes import CLASS_PRECEDENCE
 from tagpatch.tags import (
-    CLASS_PRECEDENCE,
     MAINTENANCE_WINDOW_KEY,
     PATCH_GROUP_KEYS,
     Classification,

@@ -471,3 +471,51 @@ def test_the_simulator_never_imports_the_declaration_or_any_of_tagpatch() -> Non
     }
     assert imported == {}
     assert tagpatch_imports("from tagpatch.workflow import STEPS\nimport tagpatch_local\n") == ["tagpatch.workflow"]
+
+
+MERMAID_NODE = re.compile(r"(\w+)(?:\[|\{\{|\(\()([A-Za-z]+)")
+FAILURE_EDGE = re.compile(r"^\s*([\w& ]+?)\s*-\. failure \.->\s*(\w+)", flags=re.MULTILINE)
+
+
+def caught_into(definition: Mapping[str, Any], target: str) -> set[str]:
+    """Top-level states whose Catch leads to target, directly or through Pass states."""
+    states = definition["States"]
+
+    def reaches(name: str) -> bool:
+        while name != target:
+            state = states[name]
+            if state["Type"] != "Pass" or "Next" not in state:
+                return False
+            name = state["Next"]
+        return True
+
+    return {name for name, state in states.items() if any(reaches(c["Next"]) for c in state.get("Catch", []))}
+
+
+def failure_edge_problems(readme: str, definition: Mapping[str, Any]) -> list[str]:
+    diagram = MERMAID.search(readme)
+    assert diagram is not None
+    node_of = {label: node for node, label in MERMAID_NODE.findall(diagram.group(1))}
+    drawn = {
+        source.strip()
+        for sources, target in FAILURE_EDGE.findall(diagram.group(1))
+        if target == node_of.get("ReportFailure")
+        for source in sources.split("&")
+    }
+    return [
+        f"README.md: the mermaid diagram has no failure edge from {name} to ReportFailure"
+        for name in sorted(caught_into(definition, "ReportFailure"))
+        if node_of.get(name) not in drawn
+    ]
+
+
+def test_the_readme_diagram_shows_each_state_whose_failure_is_reported(readme: str, definition: dict[str, Any]) -> None:
+    assert failure_edge_problems(readme, definition) == []
+    assert "Discovery" in caught_into(definition, "ReportFailure")
+
+
+def test_a_readme_diagram_missing_a_failure_edge_is_reported(readme: str, definition: dict[str, Any]) -> None:
+    changed = readme.replace("    R -. failure .-> F\n", "")
+    assert failure_edge_problems(changed, definition) == [
+        "README.md: the mermaid diagram has no failure edge from ReleaseCycle to ReportFailure"
+    ]

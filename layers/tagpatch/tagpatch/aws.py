@@ -1,7 +1,8 @@
 """boto3 clients, created once per process and shared by every call site.
 
 Per-call clients cost far more than the calls themselves (in one measurement they made a
-200-instance run four times slower), and the standard retry mode gives every client the same throttling behaviour.
+200-instance run four times slower), and the standard retry mode gives every client the same
+throttling behaviour.
 """
 
 from __future__ import annotations

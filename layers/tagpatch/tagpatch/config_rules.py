@@ -25,6 +25,7 @@ from typing import Any, Final, Literal
 from botocore.exceptions import ClientError
 
 from tagpatch.aws import client, error_code, paginate
+from tagpatch.classes import CLASSES
 from tagpatch.cycle import parse_time
 from tagpatch.errors import InvalidConfigEvent, InvalidCycleInput
 from tagpatch.exceptions import ExceptionSet
@@ -36,7 +37,6 @@ RESOURCE_TYPE: Final = "AWS::EC2::Instance"
 TOLD_RESOURCE_TYPES: Final = frozenset({RESOURCE_TYPE, "AWS::SSM::PatchCompliance"})
 PUT_EVALUATIONS_BATCH: Final = 100  # PutEvaluations takes at most 100 evaluations
 ANNOTATION_LIMIT: Final = 256  # Evaluation.Annotation maximum length
-TAG_PROBLEM_CLASSES: Final = frozenset({"missing_tags", "invalid_tags"})
 GONE_STATES: Final = frozenset({"terminated", "shutting-down"})
 DELETED_STATUSES: Final = frozenset({"ResourceDeleted", "ResourceDeletedNotRecorded", "ResourceNotRecorded"})
 DESCRIBE_PAGE: Final = 1000
@@ -101,7 +101,7 @@ def evaluate_instance(
     excepted = ""
     if match.live is not None:
         excepted = f"Excepted until {match.live.expires.isoformat()} ({match.live.reason}). "
-    if result.instance_class in TAG_PROBLEM_CLASSES:
+    if CLASSES[result.instance_class].flagged_by_tag_rule:
         first = result.reasons[0]
         more = f" (+{len(result.reasons) - 1} more in the tag report)" if len(result.reasons) > 1 else ""
         return Evaluation(instance_id, "NON_COMPLIANT", shorten(f"{excepted}{first}{more}"), when)

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+from tagpatch.classes import behaviour_of
 from tagpatch.policy import SERVICE_LINKED, PatchPolicy, TaskSettings, WindowSettings
 from tagpatch.schedule import InvalidSchedule, parse_schedule
 
@@ -46,7 +47,6 @@ MAX_TARGETS_PER_TASK: Final = 10
 MAX_TASKS_PER_WINDOW: Final = 20
 MAX_NAME_LENGTH: Final = 128
 
-SCHEDULABLE_CLASSES: Final = frozenset({"ready", "stopped"})
 TAG_KEY_SLUG: Final = {"Patch Group": "patch-group", "PatchGroup": "patchgroup"}
 
 
@@ -261,10 +261,15 @@ def build_desired_state(instances: Iterable[Mapping[str, Any]], policy: PatchPol
         # read the other groups' absence as a reason to delete their windows.
         # An excepted instance keeps its windows (its tag class decides): an exception reports it
         # differently, it does not take its window away from the other instances (docs/decisions.md).
-        instance_class = line.get("tag_class", line.get("class"))
-        if instance_class not in SCHEDULABLE_CLASSES:
+        behaviour = behaviour_of(line.get("tag_class", line.get("class")))
+        if behaviour is None or not behaviour.schedulable:
             # A node SSM knows (it has a ping status) is selected by tags whatever tagpatch thinks of them.
-            if instance_class == "invalid_tags" and line.get("targeting_tags") and line.get("ping_status"):
+            if (
+                behaviour is not None
+                and behaviour.selected_by_tags_as_written
+                and line.get("targeting_tags")
+                and line.get("ping_status")
+            ):
                 rejected.append(line)
             continue
         group, key, window_tag = (

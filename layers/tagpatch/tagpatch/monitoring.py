@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 from tagpatch.aws import client, paginate
+from tagpatch.classes import NO_WINDOW_REASON, NOT_SELECTED_REASON, behaviour_of
 from tagpatch.cycle import iso_z, parse_time
 from tagpatch.desired import INSTANCE_IDS_KEY, DesiredState
 from tagpatch.errors import ArtifactError, NotificationRejected, TransientAwsError
@@ -154,11 +155,8 @@ def window_of(line: Mapping[str, Any], expected: Mapping[tuple[str, str, str, st
 
 
 def not_scheduled_reason(instance_class: str | None) -> str:
-    if instance_class in ("missing_tags", "invalid_tags"):
-        return f"its tags give it no maintenance window ({instance_class}; the tag report says what to fix)"
-    if instance_class == "unmanaged":
-        return "SSM does not manage it, and no tagpatch window targets its tags"
-    return "no tagpatch window targets its tags"
+    behaviour = behaviour_of(instance_class)
+    return behaviour.not_scheduled_reason if behaviour is not None else NO_WINDOW_REASON
 
 
 def _at(moment: datetime) -> str:
@@ -185,20 +183,9 @@ def outcome_of(
             return InstanceOutcome(
                 "missed", f"{where} ended {run.status}: {run.status_details}".rstrip(": "), window, None
             )
-        if instance_class == "unmanaged":
-            return InstanceOutcome(
-                "missed",
-                f"{where} ran; SSM does not manage this instance, so the window could not select it: "
-                "check its SSM agent and instance profile",
-                window,
-                None,
-            )
-        return InstanceOutcome(
-            "missed",
-            f"{where} ran, but its targets did not select this instance: check its tags and the window's targets",
-            window,
-            None,
-        )
+        behaviour = behaviour_of(instance_class)
+        not_selected = behaviour.not_selected_reason if behaviour is not None else NOT_SELECTED_REASON
+        return InstanceOutcome("missed", f"{where} ran{not_selected}", window, None)
     operation, result = reached
     status = f"{result.status}/{result.status_details}"
     if result.status == "Success":

@@ -11,16 +11,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any, Final
 
+from tagpatch.classes import behaviour_of
 from tagpatch.export import compliance_percent, summarize
 
 OUTCOME_ORDER: Final = ("patched", "failed", "missed", "in_progress", "scanned", "not_due", "not_scheduled")
-# What to do, by what is wrong; the first that applies wins.
+# What to do, by what is wrong; the first that applies wins. Next comes the fix of the instance's
+# class (tagpatch.classes), then the last two.
 FIXES: Final = {
     "failed": "Read the window's command output (Run Command, AWS-RunPatchBaseline) and fix the failing patch.",
     "missed": "Start the instance before its window, or check that the SSM Agent is online.",
     "critical": "Install the missing critical patches: the next window does, or run AWS-RunPatchBaseline now.",
-    "invalid": "Fix the instance's Patch Group and Maintenance Window tags (see the reasons).",
-    "unmanaged": "Register the instance with Systems Manager (agent and instance profile).",
     "never": "No successful install yet: check its window and patch group.",
 }
 
@@ -35,10 +35,9 @@ def action_of(record: Mapping[str, Any]) -> str | None:
         return FIXES["missed"]
     if (record.get("critical_missing") or 0) > 0:
         return FIXES["critical"]
-    if record.get("class") == "unmanaged":
-        return FIXES["unmanaged"]
-    if record.get("class") not in {"ready", "stopped", None} and record.get("reasons"):
-        return FIXES["invalid"]
+    behaviour = behaviour_of(record.get("class"))
+    if behaviour is not None and behaviour.report_fix is not None:
+        return behaviour.report_fix
     if record.get("compliance") == "NON_COMPLIANT":
         return FIXES["critical"] if record.get("critical_missing") else FIXES["never"]
     return None

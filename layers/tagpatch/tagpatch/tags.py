@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Literal
 
+from tagpatch.classes import CLASS_PRECEDENCE, InstanceClass
 from tagpatch.schedule import InvalidSchedule, is_schedule_expression, one_off_start, parse_schedule
 
 PATCH_GROUP_KEYS: Final = ("Patch Group", "PatchGroup")
@@ -41,14 +42,6 @@ _AGENT_CHECKS: Final = (
     "endpoints (through a NAT/internet gateway or VPC endpoints)"
 )
 
-InstanceClass = Literal["missing_tags", "invalid_tags", "unmanaged", "stopped", "ready"]
-CLASS_PRECEDENCE: tuple[InstanceClass, ...] = (
-    "missing_tags",
-    "invalid_tags",
-    "unmanaged",
-    "stopped",
-    "ready",
-)
 WindowKind = Literal["schedule", "policy_window"]
 
 

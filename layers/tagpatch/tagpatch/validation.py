@@ -7,11 +7,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from tagpatch.classes import CLASS_PRECEDENCE
 from tagpatch.cycle import Cycle
 from tagpatch.exceptions import ExceptionSet
 from tagpatch.inventory import InstanceReport, InventoryRecord
 from tagpatch.policy import PatchPolicy
-from tagpatch.tags import CLASS_PRECEDENCE, InstanceFacts, classify
+from tagpatch.tags import InstanceFacts, classify
 
 OWNER_TAG_KEYS = ("Owner", "owner", "Team", "team")
 EXCEPTED = "excepted"

@@ -225,7 +225,7 @@ def correction(
 ) -> Callable[[_Handler], _Handler]:
     """Register `handler(response) -> output dict` as a replacement for moto's own `service:name`.
 
-    Unlike `_operation`, this requires moto to implement the operation, and `why` records what moto
+    Unlike `operation`, this requires moto to implement the operation, and `why` records what moto
     gets wrong. Outputs are validated against botocore's output shape like any fake.
     """
     if not why.strip():
@@ -270,7 +270,7 @@ def install() -> None:
                         f"moto no longer implements {op.service}:{op.name} "
                         f"({op.response_class.__name__}.{op.method_name} is gone), but "
                         f"tagpatch_local/simulator/ corrects it ({op.why}). Turn the correction into "
-                        f"an @_operation fake or drop it."
+                        f"an @operation fake or drop it."
                     )
                 if getattr(existing, MARKER, None) == op.name:
                     continue
