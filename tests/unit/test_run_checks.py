@@ -108,7 +108,7 @@ def test_a_missing_defaults_task_names_the_task_defaults() -> None:
     warnings = policy_default_warnings(document, parse_policy(document, "p.yaml"))
     assert [w for w in warnings if "defaults" in w] == [
         "p.yaml: no `defaults.task`: patch tasks use operation Install, reboot_option RebootIfNeeded, "
-        "max_concurrency 10%, max_errors 5%, priority 1, service_role service-linked"
+        "max_concurrency 10%, max_errors 5%, priority 1, service_role service-linked, cutoff_behavior CANCEL_TASK"
     ]
 
 

@@ -159,8 +159,12 @@ class RegistrationApplication:
         return [item for item in self.outcomes if item.outcome == "failed"]
 
     def describe_failures(self) -> str:
+        failures = self.failures
+        # Only the last failure can be the retryable one: applying stops there.
         return "; ".join(
-            f"SSM rejected {item.action} of registration {item.name}: {item.error}" for item in self.failures
+            f"{'gave up after retries on' if self.retryable and item is failures[-1] else 'SSM rejected'} "
+            f"{item.action} of registration {item.name}: {item.error}"
+            for item in failures
         )
 
 

@@ -253,8 +253,10 @@ class WindowApplication:
             return ""
         done = sum(1 for item in self.outcomes if item.outcome in DONE)
         skipped = sum(1 for item in self.outcomes if item.outcome == "not_attempted")
+        # Throttling or a 5xx that outlived botocore's retries is not a refusal: say which it was.
+        what = "gave up after retries on" if self.retryable else "SSM rejected"
         return (
-            f"SSM rejected {self.failure.action} of {self.failure.kind} {self.failure.name} in maintenance window "
+            f"{what} {self.failure.action} of {self.failure.kind} {self.failure.name} in maintenance window "
             f"{self.window}: {self.failure.error}. {done} change(s) of this window are in SSM; "
             f"{skipped} were not attempted"
         )
