@@ -41,8 +41,8 @@ class ClassBehaviour:
     # The Config tag rule reports it NON_COMPLIANT, annotated with its first reason. The rule judges
     # the tags alone: SSM and the instance profile are the AWS managed rules' verdicts.
     flagged_by_tag_rule: bool
-    # tagpatch gives it no window, yet SSM may still select it by its tags as written (two patch group
-    # keys that disagree): the plan names the windows whose targets would.
+    # tagpatch gives it no window, yet SSM may still select it by its tags as written (say, by one of
+    # two patch group keys that disagree): the plan names the windows whose targets would.
     selected_by_tags_as_written: bool
     # False: SSM does not manage it (the Athena stopped-or-unmanaged query lists it).
     managed_by_ssm: bool
