@@ -26,7 +26,6 @@ from tagpatch.desired import build_desired_state
 from tagpatch.exceptions import due_notices, load_exceptions, prune_ledger
 from tagpatch.inventory import get_bytes_if_exists, put_json, put_jsonl_gz
 from tagpatch.monitoring import (
-    OUTCOMES,
     Watermark,
     alerts_for,
     expected_windows,
@@ -38,6 +37,7 @@ from tagpatch.monitoring import (
 )
 from tagpatch.monitoring_reads import MonitoringCursor, begin, in_scope_ids, patch_states, read_some, window_runs
 from tagpatch.observability import lambda_entry, logger, metrics
+from tagpatch.outcomes import OUTCOMES
 from tagpatch.policy import load_policy
 from tagpatch.read_loop import seconds_to_read
 from tagpatch.workflow import PatchMonitoringResult

@@ -1250,6 +1250,9 @@ class SimulatedAccount(_Clients):
         return result
 
 
+_EXECUTION_TAIL_SECONDS: Final = 10.0
+
+
 def _release_finished_threads() -> None:
     """Join the threads moto's Step Functions interpreter started and finished.
 
@@ -1258,8 +1261,16 @@ def _release_finished_threads() -> None:
     ran out of address space. Joining a finished thread returns its stack.
     """
     from moto.stepfunctions.parser import utils as sfn_parser  # noqa: PLC0415 - moto's own module
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker  # noqa: PLC0415
 
     threads = sfn_parser.TMP_THREADS
+    for thread in list(threads):
+        # An execution's status turns final before its worker thread publishes the AWS/States metrics
+        # (and so raises the alarms): wait for that tail, or the next cycle or a torn-down account sees it.
+        worker = getattr(getattr(thread, "_target", None), "__self__", None)
+        execution = getattr(getattr(worker, "_execution_communication", None), "execution", None)
+        if isinstance(worker, ExecutionWorker) and execution is not None and execution.stop_date is not None:
+            thread.join(timeout=_EXECUTION_TAIL_SECONDS)
     finished = [thread for thread in threads if not thread.is_alive()]
     for thread in finished:
         thread.join()

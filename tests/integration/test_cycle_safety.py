@@ -7,11 +7,13 @@ import io
 import json
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tagpatch.lease import LEASE_KEY, LEASE_SECONDS
 from tagpatch_local import simulator
 from tagpatch_local.report import summary_document
 from tagpatch_local.runner import SimulatedAccount, execution_history, state_at_failure
@@ -370,3 +372,23 @@ def test_an_operators_tagpatch_backup_task_survives_in_an_owned_window(account: 
     tasks = {t["WindowTaskId"]: t["Name"] for t in ssm.describe_maintenance_window_tasks(WindowId=window_id)["Tasks"]}
     assert tasks[backup] == "tagpatch-backup"
     assert [call for call in rerun.write_calls if call.startswith(SSM_WRITES)] == []  # and nothing else changed
+
+
+def test_a_crashed_cycle_s_lease_blocks_until_it_expires_then_is_taken_over(account: SimulatedAccount) -> None:
+    # An execution that ended without releasing (stopped, timed out) leaves its lease; the next cycles
+    # are refused until the lease expires at that execution's start plus the state machine's timeout.
+    account.seed([instance("web", "sun-0200")])
+    crashed_at = account.now()
+    lease = {
+        "execution_id": f"{account.state_machine_arn.replace(':stateMachine:', ':execution:')}:crashed",
+        "taken": crashed_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "expires": (crashed_at + timedelta(seconds=LEASE_SECONDS)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    account.client("s3").put_object(Bucket=account.artifact_bucket, Key=LEASE_KEY, Body=json.dumps(lease))
+    account.set_clock(crashed_at + timedelta(hours=1))
+    refused = account.run_cycle()
+    assert (refused.status, refused.error) == ("FAILED", "CycleAlreadyRunning")
+    assert "crashed" in (refused.cause or "")
+    account.set_clock(crashed_at + timedelta(seconds=LEASE_SECONDS, minutes=1))
+    run_ok(account)  # takes the expired lease over, and releases it at its end
+    run_ok(account)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from moto.moto_api._internal import mock_random
 
-from tagpatch.monitoring import OUTCOMES
+from tagpatch.outcomes import OUTCOMES
 from tagpatch_local import cli
 from tagpatch_local.fleet import GeneratorSpec, PatchDistribution, generate_fleet
 from tagpatch_local.report import patch_result_lines

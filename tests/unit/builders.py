@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+from tagpatch.classes import ReportClass
 from tagpatch.inventory import InstanceReport
 
 _ids = itertools.count(1)
@@ -14,7 +15,7 @@ def instance_line(
     key: str | None = "Patch Group",
     window: str | None = "sun-0200",
     os: str | None = "AMAZON_LINUX_2023",
-    cls: str = "ready",
+    cls: ReportClass = "ready",
     *,
     in_scope: bool = True,
     instance_id: str | None = None,

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tagpatch import desired as desired_module
+from tagpatch.classes import ReportClass
 from tagpatch.desired import (
     MAX_NAME_LENGTH,
     DesiredState,
@@ -57,7 +58,7 @@ def line(
     key: str | None = "Patch Group",
     window: str | None = SUN,
     os: str | None = "AMAZON_LINUX_2023",
-    cls: str = "ready",
+    cls: ReportClass = "ready",
     *,
     in_scope: bool = True,
     instance_id: str | None = None,

@@ -8,7 +8,9 @@ import re
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import get_args
 
+from tagpatch.outcomes import Outcome
 from tagpatch_local import simulator
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "simulator.md"
@@ -111,3 +113,9 @@ def test_the_operators_page_lists_every_template_parameter() -> None:
     table = operators.split("| parameter |", 1)[1].split("\n\n", 1)[0]
     assert set(re.findall(r"`(\w+)`", table)) >= declared
     assert declared, "no parameters read from template.yaml"
+
+
+def test_the_app_teams_page_explains_every_outcome_in_the_declared_order() -> None:
+    page = (ROOT / "docs" / "app-teams.md").read_text(encoding="utf-8")
+    table = page.split("| outcome | meaning | what to do |", 1)[1].split("\n\n", 1)[0]
+    assert re.findall(r"^\| `(\w+)` \|", table, flags=re.MULTILINE) == list(get_args(Outcome))

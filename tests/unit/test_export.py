@@ -7,6 +7,7 @@ from typing import Any
 
 from tagpatch.classes import CLASSES
 from tagpatch.export import compliance_percent, snapshot_key, snapshot_records, summarize
+from tagpatch.outcomes import OUTCOME_BEHAVIOUR
 from tagpatch.report_html import FIXES, action_of, render
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
@@ -50,8 +51,8 @@ def test_the_last_successful_install_carries_over_until_a_new_one() -> None:
 
 
 def test_each_instance_that_needs_action_gets_the_fix_for_what_is_wrong() -> None:
-    assert action_of({"last_outcome": "failed"}) == FIXES["failed"]
-    assert action_of({"last_outcome": "missed"}) == FIXES["missed"]
+    assert action_of({"last_outcome": "failed"}) == OUTCOME_BEHAVIOUR["failed"].report_fix
+    assert action_of({"last_outcome": "missed"}) == OUTCOME_BEHAVIOUR["missed"].report_fix
     assert action_of({"class": "ready", "critical_missing": 3}) == FIXES["critical"]
     assert action_of({"class": "missing_tags", "reasons": ["no Patch Group tag"]}) == CLASSES["missing_tags"].report_fix
     assert action_of({"class": "unmanaged"}) == CLASSES["unmanaged"].report_fix

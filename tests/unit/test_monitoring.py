@@ -165,7 +165,7 @@ def test_an_instance_a_running_window_has_not_reached_yet_is_in_progress_not_mis
 
 
 def test_every_outcome_has_a_row_in_report_html() -> None:
-    from tagpatch.monitoring import OUTCOMES
+    from tagpatch.outcomes import OUTCOMES
     from tagpatch.report_html import OUTCOME_ORDER
 
     assert set(OUTCOME_ORDER) == set(OUTCOMES) - {"excepted"}  # excepted instances are counted apart

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tagpatch.classes import ReportClass
 from tagpatch.desired import build_desired_state
 from tagpatch.policy import load_policy, parse_policy
 from tagpatch.reminders import (
@@ -38,7 +39,7 @@ SUNDAY = datetime(2026, 11, 29, 2, tzinfo=UTC)
 TOPIC = "arn:aws:sns:us-east-1:123456789012:notifications"
 
 
-def line(owner: str, group: str, window: str = "sun-0200", cls: str = "ready", name: str | None = None) -> Any:
+def line(owner: str, group: str, window: str = "sun-0200", cls: ReportClass = "ready", name: str | None = None) -> Any:
     found = dict(instance_line(group=group, window=window, cls=cls))
     found["owner"] = owner
     found["name"] = name

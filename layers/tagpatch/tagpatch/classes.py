@@ -19,6 +19,10 @@ from typing import Final, Literal, assert_never, get_args
 # In precedence order: an instance with problems of several classes gets the first.
 InstanceClass = Literal["missing_tags", "invalid_tags", "unmanaged", "stopped", "ready"]
 
+# The report's classes: an instance under a live patch exception is `excepted`, whatever its tags say.
+EXCEPTED: Final = "excepted"
+ReportClass = InstanceClass | Literal["excepted"]
+
 # What a window run that did not select the instance says, unless its class knows better.
 NOT_SELECTED_REASON: Final = ", but its targets did not select this instance: check its tags and the window's targets"
 _TAGS_GIVE_NO_WINDOW: Final = "its tags give it no maintenance window ({}; the tag report says what to fix)"

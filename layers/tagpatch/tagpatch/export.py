@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from tagpatch.aws import client, paginate
 from tagpatch.cycle import iso_z, parse_time
+from tagpatch.outcomes import outcome_behaviour
 from tagpatch.ssm_windows import is_owned_window, window_run_time
 
 SNAPSHOTS_PREFIX: Final = "compliance/snapshots/"
@@ -63,7 +64,8 @@ def _last_success(result: Mapping[str, Any] | None, previous: Mapping[str, Any] 
 
 
 def _outcome_time(result: Mapping[str, Any] | None) -> str | None:
-    if result and result.get("outcome") in {"patched", "failed", "scanned"}:
+    outcome = outcome_behaviour(result.get("outcome")) if result else None
+    if result and outcome is not None and outcome.operation_ended:
         return result.get("operation_end")
     return None
 

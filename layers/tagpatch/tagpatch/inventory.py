@@ -11,6 +11,7 @@ from typing import Any, Final, NotRequired, TypedDict
 from botocore.exceptions import ClientError
 
 from tagpatch.aws import client, error_code
+from tagpatch.classes import InstanceClass, ReportClass
 from tagpatch.errors import ArtifactError
 from tagpatch.exceptions import ExceptionSummary
 
@@ -45,7 +46,7 @@ InstanceReport = TypedDict(
         "instance_id": str,
         "name": str | None,
         "owner": str | None,
-        "class": str,
+        "class": ReportClass,
         "reasons": list[str],
         "warnings": list[str],
         "patch_group": str | None,
@@ -60,7 +61,7 @@ InstanceReport = TypedDict(
         # The patch group and window tags as written, for judging what SSM's targets select.
         "targeting_tags": NotRequired[dict[str, str]],
         # The class the tags alone give; `class` is `excepted` while a patch exception is live.
-        "tag_class": NotRequired[str],
+        "tag_class": NotRequired[InstanceClass],
         # The live patch exception (reason, expires, approved_by, ticket, selector), if any.
         "exception": NotRequired[ExceptionSummary],
         # True while that live exception says `hold: true`: patching is held back (Scan, no Install).

@@ -35,20 +35,9 @@ from tagpatch.cycle import iso_z, parse_time
 from tagpatch.desired import INSTANCE_IDS_KEY, DesiredState
 from tagpatch.errors import ArtifactError, NotificationRejected, TransientAwsError
 from tagpatch.exceptions import Notice
+from tagpatch.outcomes import AlertSeverity, Outcome, outcome_behaviour
 from tagpatch.ssm_windows import is_owned_window
 
-Outcome = Literal["patched", "failed", "missed", "in_progress", "scanned", "not_due", "not_scheduled", "excepted"]
-OUTCOMES: Final[tuple[Outcome, ...]] = (
-    "patched",
-    "failed",
-    "missed",
-    "in_progress",
-    "scanned",
-    "not_due",
-    "not_scheduled",
-    "excepted",
-)
-ALERTED: Final = frozenset({"failed", "missed"})
 PATCH_STATE_BATCH: Final = 50  # DescribeInstancePatchStates takes at most 50 InstanceIds
 PAGE_SIZE: Final = 100
 COMMAND_PAGE_SIZE: Final = 50  # ListCommandInvocations maximum
@@ -310,7 +299,7 @@ def instance_results(
 class Alert:
     owner: str
     patch_group: str
-    severity: str  # "error" when an instance failed, else "warning"
+    severity: AlertSeverity  # the most severe of its instances' outcomes
     instances: tuple[Mapping[str, Any], ...]
 
     def subject(self) -> str:
@@ -338,12 +327,16 @@ class Alert:
 def alerts_for(results: Iterable[Mapping[str, Any]], default_owner: str) -> list[Alert]:
     """One alert per owner and patch group with failed or missed instances."""
     grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    errors: set[tuple[str, str]] = set()
     for result in results:
-        if result["outcome"] in ALERTED:
+        outcome = outcome_behaviour(result["outcome"])
+        if outcome is not None and outcome.alert is not None:
             key = (str(result.get("owner") or default_owner), str(result.get("patch_group") or "(none)"))
             grouped.setdefault(key, []).append(result)
+            if outcome.alert == "error":
+                errors.add(key)
     return [
-        Alert(owner, group, "error" if any(i["outcome"] == "failed" for i in items) else "warning", tuple(items))
+        Alert(owner, group, "error" if (owner, group) in errors else "warning", tuple(items))
         for (owner, group), items in sorted(grouped.items())
     ]
 

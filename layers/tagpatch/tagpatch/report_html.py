@@ -13,13 +13,13 @@ from typing import Any, Final
 
 from tagpatch.classes import behaviour_of
 from tagpatch.export import compliance_percent, summarize
+from tagpatch.outcomes import OUTCOME_BEHAVIOUR, outcome_behaviour
 
-OUTCOME_ORDER: Final = ("patched", "failed", "missed", "in_progress", "scanned", "not_due", "not_scheduled")
-# What to do, by what is wrong; the first that applies wins. Next comes the fix of the instance's
-# class (tagpatch.classes), then the last two.
+OUTCOME_ORDER: Final = tuple(name for name, outcome in OUTCOME_BEHAVIOUR.items() if outcome.in_report_table)
+# What to do, by what is wrong; the first that applies wins: the fix of the last outcome
+# (tagpatch.outcomes), critical patches missing, the fix of the instance's class (tagpatch.classes),
+# then the last two.
 FIXES: Final = {
-    "failed": "Read the window's command output (Run Command, AWS-RunPatchBaseline) and fix the failing patch.",
-    "missed": "Start the instance before its window, or check that the SSM Agent is online.",
     "critical": "Install the missing critical patches: the next window does, or run AWS-RunPatchBaseline now.",
     "never": "No successful install yet: check its window and patch group.",
 }
@@ -29,10 +29,9 @@ def action_of(record: Mapping[str, Any]) -> str | None:
     """What the instance's owner should do, or None when nothing is needed."""
     if record.get("class") == "excepted":
         return None
-    if record.get("last_outcome") == "failed":
-        return FIXES["failed"]
-    if record.get("last_outcome") == "missed":
-        return FIXES["missed"]
+    outcome = outcome_behaviour(record.get("last_outcome"))
+    if outcome is not None and outcome.report_fix is not None:
+        return outcome.report_fix
     if (record.get("critical_missing") or 0) > 0:
         return FIXES["critical"]
     behaviour = behaviour_of(record.get("class"))

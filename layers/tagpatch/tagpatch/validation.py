@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from tagpatch.classes import CLASS_PRECEDENCE
+from tagpatch.classes import CLASS_PRECEDENCE, EXCEPTED, ReportClass
 from tagpatch.cycle import Cycle
 from tagpatch.exceptions import ExceptionSet
 from tagpatch.inventory import InstanceReport, InventoryRecord
@@ -15,9 +15,8 @@ from tagpatch.policy import PatchPolicy
 from tagpatch.tags import InstanceFacts, classify
 
 OWNER_TAG_KEYS = ("Owner", "owner", "Team", "team")
-EXCEPTED = "excepted"
 # The report's classes: the tag classes, and `excepted` for an instance under a live patch exception.
-REPORT_CLASSES: tuple[str, ...] = (*CLASS_PRECEDENCE, EXCEPTED)
+REPORT_CLASSES: tuple[ReportClass, ...] = (*CLASS_PRECEDENCE, EXCEPTED)
 
 
 def owner_of(tags: dict[str, str]) -> str | None:
