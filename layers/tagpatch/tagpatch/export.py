@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from tagpatch.aws import client, paginate
+from tagpatch.classes import EXCEPTED
 from tagpatch.cycle import iso_z, parse_time
 from tagpatch.outcomes import outcome_behaviour
 from tagpatch.ssm_windows import is_owned_window, window_run_time
@@ -128,7 +129,7 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         counts["instances"] += 1
         compliance = record.get("compliance")
         counts[{"COMPLIANT": "compliant", "NON_COMPLIANT": "non_compliant"}.get(str(compliance), "unknown")] += 1
-        if record.get("class") == "excepted":
+        if record.get("class") == EXCEPTED:
             counts["excepted"] += 1
     return counts
 

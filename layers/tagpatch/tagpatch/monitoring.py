@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 from tagpatch.aws import client, paginate
-from tagpatch.classes import NO_WINDOW_REASON, NOT_SELECTED_REASON, behaviour_of
+from tagpatch.classes import EXCEPTED, NO_WINDOW_REASON, NOT_SELECTED_REASON, behaviour_of
 from tagpatch.cycle import iso_z, parse_time
 from tagpatch.desired import INSTANCE_IDS_KEY, DesiredState
 from tagpatch.errors import ArtifactError, NotificationRejected, TransientAwsError
@@ -266,7 +266,7 @@ def instance_results(
         found = outcome_of(
             window, runs_by_window.get(window or "", []), instance_id, line.get("tag_class", line.get("class"))
         )
-        exception = line.get("exception") if line.get("class") == "excepted" else None
+        exception = line.get("exception") if line.get("class") == EXCEPTED else None
         if isinstance(exception, Mapping):
             hold: Literal["held", "not_applied"] | None = None
             if line.get("held") and window is not None:

@@ -28,6 +28,7 @@ from html import escape
 from typing import Any, Final
 
 from tagpatch.aws import client, paginate
+from tagpatch.classes import EXCEPTED
 from tagpatch.cycle import iso_z
 from tagpatch.desired import DesiredState, DesiredWindow
 from tagpatch.monitoring import expected_windows, selected_by_id, window_of
@@ -243,7 +244,7 @@ def instances_by_window(lines: Iterable[Mapping[str, Any]], desired: DesiredStat
                 "name": line.get("name"),
                 "owner": str(line.get("owner") or DEFAULT_OWNER),
                 "patch_group": str(line["patch_group"]),
-                "excepted": line.get("class") == "excepted",
+                "excepted": line.get("class") == EXCEPTED,
                 # Held only where its window selects it by id for the Scan task (the hold fitted).
                 "held": bool(line.get("held")) and selected_by_id(line, expected),
             }

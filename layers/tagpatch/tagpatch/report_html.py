@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any, Final
 
-from tagpatch.classes import behaviour_of
+from tagpatch.classes import EXCEPTED, behaviour_of
 from tagpatch.export import compliance_percent, summarize
 from tagpatch.outcomes import OUTCOME_BEHAVIOUR, outcome_behaviour
 
@@ -27,7 +27,7 @@ FIXES: Final = {
 
 def action_of(record: Mapping[str, Any]) -> str | None:
     """What the instance's owner should do, or None when nothing is needed."""
-    if record.get("class") == "excepted":
+    if record.get("class") == EXCEPTED:
         return None
     outcome = outcome_behaviour(record.get("last_outcome"))
     if outcome is not None and outcome.report_fix is not None:
