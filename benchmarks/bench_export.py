@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tagpatch.classes import InstanceClass
 from tagpatch.export import snapshot_records
 from tagpatch.inventory import encode_jsonl_gz
 from tagpatch.report_html import render
@@ -26,7 +27,7 @@ from tagpatch.report_html import render
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
-CLASSES = ("ready",) * 16 + ("stopped", "missing_tags", "invalid_tags", "unmanaged")
+CLASSES: tuple[InstanceClass, ...] = ("ready",) * 16 + ("stopped", "missing_tags", "invalid_tags", "unmanaged")
 OUTCOMES = ("patched",) * 12 + ("not_due",) * 4 + ("failed", "missed", "scanned", "not_scheduled")
 
 

@@ -87,10 +87,12 @@ def test_the_stopped_or_unmanaged_query_lists_the_classes_ssm_does_not_manage() 
     )
 
 
-def _tagging_guide_rows() -> list[str]:
-    """The classes of the `| class | meaning | what to do |` table, wherever the docs keep it."""
+def _tagging_guide() -> tuple[list[str], list[str]]:
+    """The classes of the `| class | meaning | what to do |` table, wherever the docs keep it, and
+    those its "Precedence when several apply" sentence names."""
     for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
-        lines = page.read_text(encoding="utf-8").splitlines()
+        text = page.read_text(encoding="utf-8")
+        lines = text.splitlines()
         for index, line in enumerate(lines):
             if re.match(r"\|\s*class\s*\|\s*meaning\s*\|", line):
                 rows = []
@@ -98,12 +100,18 @@ def _tagging_guide_rows() -> list[str]:
                     if not row.startswith("|"):
                         break
                     rows.append(row.split("|")[1].strip().strip("`"))
-                return rows
+                precedence = re.search(r"Precedence when several apply:([^.]*)\.", text)
+                assert precedence is not None, f"{page.name}: no 'Precedence when several apply: ...' sentence"
+                return rows, re.findall(r"`([^`]+)`", precedence.group(1))
     raise AssertionError("no `| class | meaning | what to do |` table in README.md or docs/")
 
 
 def test_the_tagging_guide_has_a_row_per_class_in_precedence_order() -> None:
-    assert _tagging_guide_rows() == list(CLASS_PRECEDENCE)
+    rows, precedence = _tagging_guide()
+    assert rows == list(CLASS_PRECEDENCE), "the tagging guide's class table: one row per class, in precedence order"
+    assert precedence == [name for name in CLASS_PRECEDENCE if name != "ready"], (
+        "the tagging guide's precedence sentence (all but ready)"
+    )
 
 
 def test_the_local_fleet_expects_the_declared_classes() -> None:
