@@ -13,7 +13,7 @@ from tagpatch.cycle import Cycle
 from tagpatch.errors import RegistrationRejected, TransientAwsError
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
-from tagpatch.reconcile import Plan, made_by_earlier_attempt, plan_registrations
+from tagpatch.reconcile import Change, Plan, made_by_earlier_attempt, plan_registrations
 from tagpatch.ssm_baselines import (
     BaselineResolver,
     apply_registrations,
@@ -49,9 +49,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BaselineAss
     )
     # A retry of this step counts what its earlier attempts made: SSM shows it done, the ledger says
     # this cycle made it. Those changes are reported found done, not written again.
-    earlier = made_by_earlier_attempt(plan, state, cycle.run_id) if cycle.mode == "apply" else plan
-    carried = [change for change, now in zip(earlier.changes, plan.changes, strict=True) if change != now]
-    plan = earlier
+    carried: tuple[Change, ...] = ()
+    if cycle.mode == "apply":
+        plan, carried = made_by_earlier_attempt(plan, state, cycle.run_id)
     changes_key, report_key = save_plan(ARTIFACTS.bucket, cycle, "registration", plan)
     planned = plan.counts()["registration"]
     result: BaselineAssociationResult = {

@@ -331,3 +331,23 @@ def test_a_pending_mark_ssm_has_settled_is_cleared_once_and_then_nothing_is_writ
         return int(result.calls_by_function["BaselineAssociationFunction"]["s3:PutObject"])
 
     assert puts(settling) == puts(settled) + 1  # the ledger once, then only the run's own artifacts
+
+
+def test_a_deregistration_an_attempt_made_before_its_retries_ran_out_is_counted_after_the_state_is_retried(
+    faulty: SimulatedAccount,
+) -> None:
+    run_ok(faulty)
+    ec2 = faulty.client("ec2")
+    (reservation,) = ec2.describe_instances(Filters=[{"Name": "tag:Name", "Values": ["win-1"]}])["Reservations"]
+    ec2.terminate_instances(InstanceIds=[reservation["Instances"][0]["InstanceId"]])
+    # win/WINDOWS is deregistered, but every answer is lost: the retry finds it gone and planned nothing.
+    faulty.fail_next(
+        "ssm", "DeregisterPatchBaselineForPatchGroup", "InternalServerError", times=5, mode="response_lost"
+    )
+    result = run_ok(faulty)
+    assert ("win", "WINDOWS") not in {(group, os) for group, os, _ in ssm_state(faulty)["registrations"]}
+    assert result.output is not None and result.output["baselines"]["counts"]["deleted"] == 1
+    assert change_counts(faulty, result)["registration"]["deleted"] == 1
+    (line,) = [line for line in change_lines(faulty, result) if line["kind"] == "registration"]
+    assert (line["action"], line["name"], line["outcome"]) == ("delete", "win/WINDOWS", "already_done")
+    assert [entry for entry in raw_ledger(faulty) if entry["patch_group"] == "win"] == []

@@ -552,12 +552,16 @@ class RegistrationState:
     made_by: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     # Entries stored with a pending mark (intended, not yet confirmed when the ledger was last saved).
     pending: set[tuple[str, str]] = field(default_factory=set)
+    # (group, os) -> run id of the cycle about to deregister it (marked before the request is sent).
+    removing: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
-def made_by_earlier_attempt(plan: Plan, state: RegistrationState, run_id: str) -> Plan:
-    """The plan with each registration an earlier attempt of this cycle made (the workflow retried the
-    step) given back as that attempt's write: it plans as unchanged now, yet this cycle made it."""
-    changes = []
+def made_by_earlier_attempt(plan: Plan, state: RegistrationState, run_id: str) -> tuple[Plan, tuple[Change, ...]]:
+    """The plan with what an earlier attempt of this cycle did (the workflow retried the step) given
+    back as that attempt's writes, and those writes: a registration it made plans as unchanged now, and
+    one it deregistered (marked removing before the request) is gone from SSM and planned not at all."""
+    changes: list[Change] = []
+    carried: list[Change] = []
     for change in plan.changes:
         key = registration_key(change)
         made = state.made_by.get(key) if change.action == "unchanged" and key is not None else None
@@ -565,8 +569,18 @@ def made_by_earlier_attempt(plan: Plan, state: RegistrationState, run_id: str) -
             action: Action = "create" if made[1] == "create" else "update"
             before = None if action == "create" else change.before
             change = Change(change.kind, action, change.name, change.window, before, change.after)  # noqa: PLW2901
+            carried.append(change)
         changes.append(change)
-    return Plan(tuple(changes), plan.problems, plan.blocked_windows)
+    planned = {registration_key(change) for change in plan.changes}
+    for (group, operating_system), remover in sorted(state.removing.items()):
+        key = (group, operating_system)
+        if remover != run_id or key in state.actual or key in planned or key not in state.ledger:
+            continue
+        before = {"patch_group": group, "operating_system": operating_system, "baseline_id": state.ledger[key]}
+        gone = Change("registration", "delete", f"{group}/{operating_system}", None, before, None)
+        changes.append(gone)
+        carried.append(gone)
+    return Plan(tuple(changes), plan.problems, plan.blocked_windows), tuple(carried)
 
 
 def registration_key(change: Change) -> tuple[str, str] | None:

@@ -114,6 +114,8 @@ def read_registrations(bucket: str) -> RegistrationState:
         state.ledger[key] = entry["baseline_id"]
         if entry.get("pending"):
             state.pending.add(key)
+        if "removing" in entry:
+            state.removing[key] = str(entry["removing"])
         if "made_by" in entry:
             state.made_by[key] = (str(entry["made_by"]["run_id"]), str(entry["made_by"]["action"]))
     return state
@@ -123,11 +125,14 @@ def ledger_document(
     ledger: Mapping[tuple[str, str], str],
     pending: Iterable[tuple[str, str]] = (),
     made_by: Mapping[tuple[str, str], tuple[str, str]] | None = None,
+    removing: Mapping[tuple[str, str], str] | None = None,
 ) -> list[dict[str, Any]]:
     """The ledger as stored; `pending` entries are about to be registered (intent, not yet confirmed);
-    `made_by` names the cycle (run id) and action that made an entry."""
+    `made_by` names the cycle (run id) and action that made an entry; `removing` the cycle about to
+    deregister one."""
     pending = set(pending)
     made_by = made_by or {}
+    removing = removing or {}
     return [
         {
             "patch_group": group,
@@ -139,6 +144,7 @@ def ledger_document(
                 if (group, os_name) in made_by
                 else {}
             ),
+            **({"removing": removing[group, os_name]} if (group, os_name) in removing else {}),
         }
         for (group, os_name), baseline_id in sorted(ledger.items())
     ]
@@ -185,16 +191,28 @@ class _Ledger:
         self.entries = {key: b for key, b in state.ledger.items() if _same_baseline(state.actual.get(key, ""), b)}
         self.made_by = {key: made for key, made in state.made_by.items() if key in self.entries}
         self.stored_made_by = dict(state.made_by)
+        self.removing = {key: run for key, run in state.removing.items() if key in self.entries}
+        self.stored_removing = dict(state.removing)
         self.pending: set[tuple[str, str]] = set()
         # A mark stored by a save whose follow-up was lost: DescribePatchGroups settled it above, and
         # the next save (at the latest, this invocation's last) writes the ledger without it.
         self.saved_pending = bool(state.pending)
 
-    def intend(self, registrations: Mapping[tuple[str, str], str], action: str = "create") -> None:
-        if registrations:
+    def intend(
+        self,
+        registrations: Mapping[tuple[str, str], str],
+        action: str = "create",
+        removals: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Record what is about to be registered (pending) and deregistered (removing), then save."""
+        removals = [key for key in removals if key in self.entries]
+        if registrations or removals:
             self.entries.update(registrations)
             self.pending.update(registrations)
             self.made_by.update(dict.fromkeys(registrations, (self.run_id, action)))
+            self.removing.update(dict.fromkeys(removals, self.run_id))
+            for key in registrations:
+                self.removing.pop(key, None)
             self.save()
 
     def confirm(self, key: tuple[str, str]) -> None:
@@ -203,17 +221,21 @@ class _Ledger:
     def drop(self, key: tuple[str, str]) -> None:
         self.entries.pop(key, None)
         self.made_by.pop(key, None)
+        self.removing.pop(key, None)
         self.pending.discard(key)
 
     def save(self) -> None:
-        put_json(self.bucket, LEDGER_KEY, ledger_document(self.entries, self.pending, self.made_by))
+        put_json(self.bucket, LEDGER_KEY, ledger_document(self.entries, self.pending, self.made_by, self.removing))
         self.saved_pending = bool(self.pending)
         self.stored = dict(self.entries)
         self.stored_made_by = dict(self.made_by)
+        self.stored_removing = dict(self.removing)
 
     def save_if_changed(self) -> None:
         # A rerun with nothing to change writes nothing.
-        changed = self.entries != self.stored or self.made_by != self.stored_made_by
+        changed = (
+            self.entries != self.stored or self.made_by != self.stored_made_by or self.removing != self.stored_removing
+        )
         if changed or self.saved_pending != bool(self.pending):
             self.save()
 
@@ -235,7 +257,10 @@ def apply_registrations(
     and the workflow retries the state, which plans again from what SSM then shows.
     """
     ledger = _Ledger(state, bucket, run_id)
-    ledger.intend({_registration_key(c): str((c.after or {})["baseline_id"]) for c in changes if c.action == "create"})
+    ledger.intend(
+        {_registration_key(c): str((c.after or {})["baseline_id"]) for c in changes if c.action == "create"},
+        removals=[_registration_key(c) for c in changes if c.action in ("update", "delete")],
+    )
     outcomes: list[ChangeOutcome] = []
     retryable = False
     try:
