@@ -1,5 +1,5 @@
 # The two commands the README opens with. Each does its own set-up on a fresh machine.
-.PHONY: cycle test setup clean
+.PHONY: cycle test unit setup clean
 
 cycle: ## run a full patch cycle on the simulated account (demo fleet) -> out/
 	@scripts/setup.sh
@@ -7,6 +7,10 @@ cycle: ## run a full patch cycle on the simulated account (demo fleet) -> out/
 
 test: ## every test and check (the same command CI runs)
 	@scripts/check.sh
+
+unit: ## the unit tests without the slow ones: the quick check while you work
+	@scripts/setup.sh
+	@.venv/bin/python -m pytest -n 2 -m "not slow" tests/unit
 
 setup:
 	@scripts/setup.sh --with-sam

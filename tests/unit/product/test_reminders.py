@@ -183,6 +183,7 @@ def test_a_held_instance_is_marked_held_and_the_others_patched() -> None:
     assert text.count("[excepted: a patch exception covers it; it is patched") == 1
 
 
+@pytest.mark.slow  # 100,000 instances
 def test_a_window_of_100000_instances_stays_under_the_sns_limit() -> None:
     lines = [line(f"team-{i % 40}", f"group-{i % 30}") for i in range(100_000)]
     (reminder, *_) = reminders(lines, SUNDAY - timedelta(days=4))
@@ -264,7 +265,10 @@ def largest_window(instances: int, name_length: int, groups: int) -> WindowInsta
     return WindowInstances(tuple(sorted(items, key=lambda i: (i["owner"], i["patch_group"], i["instance_id"]))))
 
 
-@pytest.mark.parametrize(("instances", "name_length"), [(100_000, 40), (5_000, 256)])
+@pytest.mark.parametrize(
+    ("instances", "name_length"),
+    [pytest.param(100_000, 40, marks=pytest.mark.slow), (5_000, 256)],  # the 100,000 case: ~13 s alone
+)
 def test_the_largest_window_s_reminders_each_fit_sns_and_scheduler_and_reach_every_owner(
     instances: int, name_length: int
 ) -> None:

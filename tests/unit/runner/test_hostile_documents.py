@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -198,6 +199,7 @@ def test_any_execution_input_is_accepted_or_refused_in_one_line(value: Any, spli
 # --- the whole command line, up to building the account ----------------------------------------------
 
 
+@pytest.mark.slow  # 25 whole command lines, each building the account from the template
 @settings(EXAMPLES, max_examples=25)  # each example parses the template for the stack's policy
 @given(
     fleet=texts(FLEET_KEYS),
