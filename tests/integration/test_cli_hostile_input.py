@@ -97,7 +97,7 @@ CASES: list[tuple[str, Callable[[Path], None], tuple[str, ...], tuple[str, ...]]
         ("--scenario", "scenario.yaml"),
         ("exceptions.yaml: line 3: byte 0xe9 is not UTF-8",),
     ),
-    # Found by tests/unit/test_hostile_documents.py: each was a traceback.
+    # Found by tests/unit/runner/test_hostile_documents.py: each was a traceback.
     (
         "fleet-nul-byte",
         write("nul.yaml", b"\x00instances: []\n"),

@@ -6,7 +6,7 @@ rule flags it, how PatchMonitoring words its outcome, the fix report.html and th
 query give its owner. The modules that act on a class read it from here.
 
 To add a class, add its name to `InstanceClass` (in precedence order) and its case to `_behaviour`:
-mypy names the missing case, and tests/unit/test_classes.py checks template.yaml's Athena queries,
+mypy names the missing case, and tests/unit/product/test_classes.py checks template.yaml's Athena queries,
 the README's class table and the local fleet builders against this table (CONTRIBUTING.md).
 """
 

@@ -11,7 +11,7 @@ The arithmetic, stated once:
 - the design fleet, 100,000 instances, is at most 300,000 items a loop (Discovery: a managed node and an
   instance each; MonitoringReads: a task invocation, a command invocation and a patch state each, the
   window executions and tasks being few), so a setting below 300 could need more turns than that:
-  template.yaml's MinValue refuses it at deploy (tests/unit/test_history.py ties the two);
+  template.yaml's MinValue refuses it at deploy (tests/unit/product/test_history.py ties the two);
 - a larger fleet, or a slow Region whose invocations stop early for time, can still run out of turns:
   the loop then stops with HistoryBudgetExceeded, which names the setting to raise, instead of Step
   Functions failing the execution on its history limit.

@@ -29,7 +29,7 @@ from tagpatch.cycle import iso_z, parse_time
 from tagpatch.errors import CycleAlreadyRunning
 
 LEASE_KEY: Final = "locks/patch-cycle.lease.json"
-LEASE_SECONDS: Final = 4 * 3600  # the state machine's TimeoutSeconds (tests/unit/test_template.py checks)
+LEASE_SECONDS: Final = 4 * 3600  # the state machine's TimeoutSeconds (tests/unit/runner/test_template.py checks)
 # A conditional write that lost: 412 when the condition failed, 409 when a conflicting write was in flight.
 LOST_WRITE: Final = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 

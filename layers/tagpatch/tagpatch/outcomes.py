@@ -3,7 +3,7 @@ outcome means to the alerts, the compliance export and report.html.
 
 `monitoring.outcome_of` decides an instance's outcome from its window's runs; this table says what
 the outcome then means. To add one, add its name to `Outcome` (in the order report.html lists them)
-and its case to `_behaviour`: mypy names the missing case, and tests/unit/test_outcomes.py checks the
+and its case to `_behaviour`: mypy names the missing case, and tests/unit/product/test_outcomes.py checks the
 Athena queries that name outcomes against the table.
 """
 

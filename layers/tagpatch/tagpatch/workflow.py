@@ -2,7 +2,7 @@
 what it reads and what it returns.
 
 `statemachines/patch_cycle.asl.json` stays the hand-written definition `sam deploy` ships, and
-`template.yaml` declares the functions and the state machine's role. tests/unit/test_workflow.py checks
+`template.yaml` declares the functions and the state machine's role. tests/unit/runner/test_workflow.py checks
 both, the handlers' return annotations, the sample events and the README's diagram against `STEPS`,
 and says what to add where when one of them disagrees (CONTRIBUTING.md, "Add a state").
 

@@ -14,7 +14,7 @@ expressions for Systems Manager" and "Maintenance window scheduling and active p
 - at: `at(yyyy-mm-ddThh:mm:ss)`, a run at one date and time.
 
 Never derived from tagpatch's own validator: this module is the oracle that validator is tested
-against (tests/unit/test_schedule_differential.py). What the documents leave open is listed in
+against (tests/unit/simulator/test_schedule_differential.py). What the documents leave open is listed in
 docs/simulator.md, and decided here on the strict side.
 """
 

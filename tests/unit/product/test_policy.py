@@ -24,7 +24,7 @@ from tagpatch.policy import (
     parse_policy,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 POLICY_FILE = REPO_ROOT / "policy" / "patch-policy.yaml"
 
 

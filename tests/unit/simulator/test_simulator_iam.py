@@ -408,7 +408,7 @@ def test_a_target_update_granted_on_the_window_only_is_denied_on_the_target(acco
 def test_the_templates_member_grants_change_targets_of_owned_windows_only(account: dict[str, Any]) -> None:
     # ApplyWindowChanges's statements as deployed: the windowtarget/* grant carries no tag condition
     # (targets cannot be tagged), so ownership rests on the window's own check.
-    template = Template.load(Path(__file__).resolve().parents[2] / "template.yaml")
+    template = Template.load(Path(__file__).resolve().parents[3] / "template.yaml")
     (policy,) = [
         p for p in template.resources["ApplyWindowChangesFunction"]["Properties"]["Policies"] if "Statement" in p
     ]

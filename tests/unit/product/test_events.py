@@ -19,7 +19,7 @@ from tagpatch.lease import LEASE_KEY
 from tagpatch.monitoring_reads import MonitoringCursor
 from tagpatch.workflow import STEPS, snake_case
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 EVENTS = REPO_ROOT / "events"
 CYCLE_INPUTS = sorted(EVENTS.glob("cycle-*.json"))
 FUNCTION_EVENTS_WITH_CYCLE = [Path(step.sample_event).name for step in STEPS if "cycle" in step.reads]

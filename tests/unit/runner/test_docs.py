@@ -13,7 +13,7 @@ from typing import get_args
 from tagpatch.outcomes import Outcome
 from tagpatch_local import simulator
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "simulator.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "simulator.md"
 
 
 def _table(section: str) -> set[str]:

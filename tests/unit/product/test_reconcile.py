@@ -33,7 +33,7 @@ from tagpatch.reconcile import (
 
 from .builders import instance_line
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 _DOCUMENT = yaml.safe_load((REPO_ROOT / "policy" / "patch-policy.yaml").read_text(encoding="utf-8"))
 _DOCUMENT["windows"]["roled"] = {
     "schedule": "cron(0 4 ? * SAT *)",

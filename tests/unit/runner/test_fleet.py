@@ -19,7 +19,7 @@ from tagpatch_local.fleet import (
     parse_fleet,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 REGION = "us-east-1"
 
 

@@ -22,7 +22,7 @@ from tagpatch.history import (
 from tagpatch.monitoring_reads import MonitoringCursor, read_some
 from tagpatch_local.template import Template
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CYCLE = start_cycle(
     {},
     execution_id="arn:aws:states:us-east-1:123456789012:execution:m:c",

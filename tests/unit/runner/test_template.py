@@ -24,7 +24,7 @@ from tagpatch_local.template import (
     substitute_definition,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 
 LAMBDA_INVOKE = "arn:${Partition}:states:::lambda:invoke"

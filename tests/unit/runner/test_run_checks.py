@@ -22,7 +22,7 @@ from tagpatch_local.preflight import (
     stack_policy_path,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 # --- documents -------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import pytest
 
 from tagpatch.errors import ConfigurationError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 APP = REPO_ROOT / "functions" / "report_failure" / "app.py"
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:tagpatch-alerts"
 

@@ -28,7 +28,7 @@ from tagpatch.monitoring_reads import (
 from tagpatch_local import simulator
 from tagpatch_local.simulator import executions
 
-from .test_simulator_executions import ACCOUNT, REGION, START, launch, profile, window_with_task
+from ..simulator.test_simulator_executions import ACCOUNT, REGION, START, launch, profile, window_with_task
 
 BUCKET = "artifacts"
 CYCLE = Cycle(

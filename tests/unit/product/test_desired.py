@@ -32,7 +32,7 @@ from tagpatch.policy import PatchPolicy, TaskSettings, WindowSettings, load_poli
 
 from .builders import instance_line
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 POLICY = load_policy(REPO_ROOT / "policy" / "patch-policy.yaml")
 
 SSM_NAME = re.compile(r"^[a-zA-Z0-9_\-.]{3,128}$")

@@ -20,7 +20,7 @@ from tagpatch_local.fleet import ExpectedClass
 from tests.compliance_sql import named_queries
 
 NOW = datetime(2026, 11, 29, 2, tzinfo=UTC)
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TAGS = {"Patch Group": "web", "Maintenance Window": "cron(0 2 ? * SUN *)"}
 # One instance of each class, as discovery would see it.
 FACTS: dict[InstanceClass, InstanceFacts] = {

@@ -18,7 +18,7 @@ import pytest
 from tagpatch.workflow import OUTSIDE_THE_CYCLE, STEPS, Step, result_fields
 from tagpatch_local.template import SUB_PLACEHOLDER, load_template
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 DECLARATION = "layers/tagpatch/tagpatch/workflow.py"
 ASL = "statemachines/patch_cycle.asl.json"
 STATE_MACHINE = "PatchCycleStateMachine"

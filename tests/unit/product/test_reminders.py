@@ -33,7 +33,7 @@ from tagpatch.reminders import (
 
 from .builders import instance_line
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 POLICY = load_policy(REPO / "policy" / "patch-policy.yaml")
 SUNDAY = datetime(2026, 11, 29, 2, tzinfo=UTC)
 TOPIC = "arn:aws:sns:us-east-1:123456789012:notifications"

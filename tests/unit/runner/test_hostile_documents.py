@@ -40,7 +40,7 @@ from tagpatch_local.preflight import check_policy, read_input_option
 from tagpatch_local.scenario import load_scenario
 from tagpatch_local.template import TemplateError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 11, 29, 6, tzinfo=UTC)
 EXAMPLES = settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 

@@ -16,7 +16,7 @@ from tagpatch.discovery import DiscoveryCursor, discover_some, read_inventory
 from tagpatch.errors import DiscoveryStalled, InvalidCycleInput
 from tagpatch_local import simulator
 
-from .test_simulator import _register_ids
+from ..simulator.test_simulator import _register_ids
 
 REGION = "us-east-1"
 BUCKET = "artifacts"

@@ -1,6 +1,6 @@
 """Every Athena statement tagpatch ships parses as Athena (Trino) SQL, by sqlglot, independently of DuckDB.
 
-tests/unit/test_compliance_queries.py runs the same statements (one source: template.yaml's named
+tests/unit/product/test_compliance_queries.py runs the same statements (one source: template.yaml's named
 queries, through tests.compliance_sql) on DuckDB; a statement DuckDB accepts but Athena would not
 parse, or one naming a column the Glue tables lack, fails here instead of in the Athena console.
 """

@@ -19,7 +19,7 @@ from tagpatch.monitoring import InstanceRun, WindowRun, alerts_for, instance_res
 from tagpatch.policy import load_policy
 from tagpatch.validation import ValidationSummary, report_instance, validate_inventory
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 POLICY = load_policy(REPO / "policy" / "patch-policy.yaml")
 NOW = datetime(2026, 11, 29, 6, tzinfo=UTC)
 GOOD = {"reason": "vendor appliance", "approved_by": "jane (governance)", "expires": "2026-12-20", "ticket": "CHG-1"}
