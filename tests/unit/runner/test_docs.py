@@ -119,3 +119,25 @@ def test_the_app_teams_page_explains_every_outcome_in_the_declared_order() -> No
     page = (ROOT / "docs" / "app-teams.md").read_text(encoding="utf-8")
     table = page.split("| outcome | meaning | what to do |", 1)[1].split("\n\n", 1)[0]
     assert re.findall(r"^\| `(\w+)` \|", table, flags=re.MULTILINE) == list(get_args(Outcome))
+
+
+# The repository's own top-level folders; out/ and the like are a run's output, not the repository.
+GENERATED = {"out", "tagpatch.egg-info"}
+TOP_LEVEL = tuple(
+    f"{path.name}/"
+    for path in ROOT.iterdir()
+    if path.is_dir() and not path.name.startswith(".") and path.name not in GENERATED
+)
+
+
+def test_every_repository_path_the_docs_name_exists() -> None:
+    """`tests/unit/...py`, `benchmarks/results/...`: a path from the repository's root that moved is stale."""
+    missing = []
+    for page in PAGES:
+        for token in re.findall(r"`([^`\s]+)`", page.read_text(encoding="utf-8")):
+            path = token.split("::")[0]
+            if not path.startswith(TOP_LEVEL) or any(mark in path for mark in "<>*{}$") or "new_step" in path:
+                continue  # not a path from the root, or a placeholder for one
+            if not (ROOT / path).exists():
+                missing.append(f"{page.relative_to(ROOT)}: {path}")
+    assert missing == []

@@ -1,0 +1,402 @@
+"""Deploying template.yaml into the simulated account as CloudFormation and SAM would.
+
+Resources are created on first reference (`_resolve`), so each exists before what refers to it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from tagpatch_local import simulator
+from tagpatch_local.account_facts import ACCOUNT_ID, LOCAL_ENVIRONMENT
+from tagpatch_local.clients import AccountClients
+from tagpatch_local.dispatch import LambdaDispatcher, LocalFunction
+from tagpatch_local.template import FunctionSpec, Template, TemplateError, resolve, substitute_definition
+
+# Lambda's execution-role trust policy: only the Lambda service may assume a function's role.
+LAMBDA_TRUST_POLICY: Final = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
+
+
+# The SAM policy templates the runner expands, as samtranslator's policy_templates.json defines them
+# (AWS SAM Developer Guide, "Policy template list"): template name -> its statement from its parameters.
+SAM_POLICY_TEMPLATES: Final[Mapping[str, Callable[[Mapping[str, Any]], dict[str, Any]]]] = {
+    "LambdaInvokePolicy": lambda parameters: {
+        "Effect": "Allow",
+        "Action": ["lambda:InvokeFunction"],
+        "Resource": {
+            "Fn::Sub": [
+                "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${functionName}*",
+                {"functionName": parameters["FunctionName"]},
+            ]
+        },
+    },
+}
+# The state machine's execution role: SAM lets Step Functions assume it.
+STATES_TRUST_POLICY: Final = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
+
+
+def coerce_to_shape(value: Any, shape: Any) -> Any:
+    """CloudFormation passes parameters as strings; give each value the type the API's model wants.
+
+    Keys the operation does not know are dropped (CloudFormation-only properties).
+    """
+    if shape.type_name == "structure":
+        return {key: coerce_to_shape(item, shape.members[key]) for key, item in value.items() if key in shape.members}
+    if shape.type_name == "list":
+        return [coerce_to_shape(item, shape.member) for item in value]
+    if shape.type_name in {"integer", "long"}:
+        return int(value)
+    if shape.type_name == "boolean":
+        return value if isinstance(value, bool) else str(value).lower() == "true"
+    return value
+
+
+class TemplateDeployment(AccountClients):
+    """The stack from template.yaml, created in the simulated account (SimulatedAccount mixes it in)."""
+
+    template: Template
+    region: str
+    parameters: dict[str, str]
+    physical: dict[tuple[str, str | None], str]
+    dispatcher: LambdaDispatcher
+    state_machine_arn: str
+
+    # -- deploying the template --
+    def _resolve(self, logical_id: str, attribute: str | None) -> str:
+        pseudo = {
+            "AWS::Region": self.region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::Partition": "aws",
+            "AWS::StackName": "tagpatch-local",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        if attribute is None and logical_id in pseudo:
+            return pseudo[logical_id]
+        if attribute is None and logical_id in self.parameters:
+            return self.parameters[logical_id]
+        key = (logical_id, attribute)
+        if key not in self.physical:
+            self._create(logical_id)
+        if key not in self.physical:
+            raise TemplateError(f"the local runner cannot resolve {logical_id}{'.' + attribute if attribute else ''}")
+        return self.physical[key]
+
+    def _create(self, logical_id: str) -> None:
+        """Create a resource that a function's environment or the state machine refers to."""
+        kind = self.template.resource_type(logical_id)
+        if kind == "AWS::S3::Bucket":
+            name = f"tagpatch-local-{logical_id.lower()}-{ACCOUNT_ID}"
+            self.client("s3").create_bucket(Bucket=name)
+            self.physical.update({(logical_id, None): name, (logical_id, "Arn"): f"arn:aws:s3:::{name}"})
+        elif kind == "AWS::SNS::Topic":
+            properties = self.template.resources[logical_id].get("Properties", {})
+            # The topic's key matters: publishing to an encrypted topic needs the publisher's KMS permissions.
+            key = properties.get("KmsMasterKeyId")
+            attributes = {"KmsMasterKeyId": str(resolve(key, self._resolve))} if key is not None else {}
+            arn = self.client("sns").create_topic(Name=f"tagpatch-local-{logical_id}", Attributes=attributes)[
+                "TopicArn"
+            ]
+            self.physical.update({(logical_id, None): arn, (logical_id, "TopicName"): arn.rsplit(":", 1)[1]})
+        elif kind == "AWS::KMS::Key":
+            properties = self.template.resources[logical_id].get("Properties", {})
+            key_policy = resolve(properties.get("KeyPolicy"), self._resolve)
+            extra = {"Policy": json.dumps(key_policy)} if key_policy else {}
+            meta = self.client("kms").create_key(Description=logical_id, **extra)["KeyMetadata"]
+            self.physical.update({(logical_id, None): meta["KeyId"], (logical_id, "Arn"): meta["Arn"]})
+        elif kind == "AWS::Events::Rule":
+            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+            events = self.client("events")
+            name = f"tagpatch-local-{logical_id}"
+            arn = events.put_rule(
+                Name=name,
+                EventPattern=json.dumps(properties["EventPattern"]),
+                State=properties.get("State", "ENABLED"),
+                Description=properties.get("Description", ""),
+            )["RuleArn"]
+            self.physical.update({(logical_id, None): name, (logical_id, "Arn"): arn})
+            targets = [
+                coerce_to_shape(target, events.meta.service_model.shape_for("Target"))
+                for target in properties.get("Targets", [])
+            ]
+            if targets:
+                events.put_targets(Rule=name, Targets=targets)
+        elif kind == "AWS::SQS::QueuePolicy":
+            properties = resolve(
+                self._decided(self.template.resources[logical_id].get("Properties", {})), self._resolve
+            )
+            for queue_url in properties["Queues"]:
+                self.client("sqs").set_queue_attributes(
+                    QueueUrl=queue_url, Attributes={"Policy": json.dumps(properties["PolicyDocument"])}
+                )
+            self.physical[(logical_id, None)] = logical_id
+        elif kind == "AWS::SNS::TopicPolicy":
+            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+            for topic_arn in properties["Topics"]:
+                self.client("sns").set_topic_attributes(
+                    TopicArn=topic_arn, AttributeName="Policy", AttributeValue=json.dumps(properties["PolicyDocument"])
+                )
+            self.physical[(logical_id, None)] = logical_id
+        elif kind == "AWS::CloudWatch::Alarm":
+            cloudwatch = self.client("cloudwatch")
+            name = f"tagpatch-local-{logical_id}"
+            request = coerce_to_shape(
+                resolve(self.template.resources[logical_id]["Properties"], self._resolve),
+                cloudwatch.meta.service_model.operation_model("PutMetricAlarm").input_shape,
+            )
+            cloudwatch.put_metric_alarm(**{**request, "AlarmName": name})
+            arn = f"arn:aws:cloudwatch:{self.region}:{ACCOUNT_ID}:alarm:{name}"
+            self.physical.update({(logical_id, None): name, (logical_id, "Arn"): arn})
+        elif kind == "AWS::S3::BucketPolicy":
+            properties = resolve(self._decided(self.template.resources[logical_id]["Properties"]), self._resolve)
+            self.client("s3").put_bucket_policy(
+                Bucket=properties["Bucket"], Policy=json.dumps(properties["PolicyDocument"])
+            )
+            self.physical[(logical_id, None)] = logical_id
+        elif kind == "AWS::SSM::PatchBaseline":
+            ssm = self.client("ssm")
+            request = coerce_to_shape(
+                resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve),
+                ssm.meta.service_model.operation_model("CreatePatchBaseline").input_shape,
+            )
+            baseline_id = ssm.create_patch_baseline(**request)["BaselineId"]
+            self.physical[(logical_id, None)] = baseline_id
+        elif kind == "AWS::SSM::ResourceDataSync":
+            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+            destination = properties["S3Destination"]
+            self.client("ssm").create_resource_data_sync(
+                SyncName=properties["SyncName"],
+                SyncType=properties.get("SyncType", "SyncToDestination"),
+                S3Destination={
+                    "BucketName": destination["BucketName"],
+                    "Prefix": destination.get("BucketPrefix", ""),
+                    "SyncFormat": destination["SyncFormat"],
+                    "Region": destination["BucketRegion"],
+                },
+            )
+            self.physical[(logical_id, None)] = properties["SyncName"]
+        elif kind == "AWS::Serverless::Function":
+            self._create_function(self.template.functions()[logical_id])
+        elif kind == "AWS::Lambda::Permission":
+            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+            extra = {k: properties[k] for k in ("SourceArn", "SourceAccount") if k in properties}
+            self.client("lambda").add_permission(
+                FunctionName=properties["FunctionName"],
+                StatementId=logical_id,
+                Action=properties["Action"],
+                Principal=properties["Principal"],
+                **extra,
+            )
+            self.physical[(logical_id, None)] = logical_id
+        elif kind == "AWS::Config::ConfigRule":
+            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+            rule = simulator.config.put_rule(ACCOUNT_ID, self.region, properties)
+            self.physical.update({(logical_id, None): rule.name, (logical_id, "Arn"): rule.arn})
+        elif kind == "AWS::Scheduler::ScheduleGroup":
+            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+            name = str(properties.get("Name") or f"tagpatch-local-{logical_id}")
+            arn = self.client("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
+            self.physical.update({(logical_id, None): name, (logical_id, "Arn"): arn})
+        elif kind == "AWS::SQS::Queue":
+            sqs = self.client("sqs")
+            name = f"tagpatch-local-{logical_id}"
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            self.physical.update({(logical_id, None): url, (logical_id, "Arn"): arn, (logical_id, "QueueName"): name})
+        elif kind == "AWS::IAM::Role":
+            # A service role (Scheduler's): its trust policy and inline policies as the template gives them.
+            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+            iam = self.client("iam")
+            role_name = f"tagpatch-local-{logical_id}"
+            arn = iam.create_role(
+                RoleName=role_name, AssumeRolePolicyDocument=json.dumps(properties["AssumeRolePolicyDocument"])
+            )["Role"]["Arn"]
+            for policy in properties.get("Policies", []):
+                iam.put_role_policy(
+                    RoleName=role_name,
+                    PolicyName=policy["PolicyName"],
+                    PolicyDocument=json.dumps(policy["PolicyDocument"]),
+                )
+            self.physical.update({(logical_id, None): role_name, (logical_id, "Arn"): arn})
+        else:
+            raise TemplateError(f"the local runner does not create {kind} ({logical_id})")
+
+    def _environment_for(self, spec: FunctionSpec) -> dict[str, str]:
+        environment = {
+            name: str(resolve(self._decided(value), self._resolve)) for name, value in spec.environment.items()
+        }
+        # Layer files are mounted under /opt in Lambda; locally, find them in the layer's source.
+        for name, value in environment.items():
+            if value.startswith("/opt/"):
+                relative = value.removeprefix("/opt/")
+                candidates = [self.template.layer_dir(layer) / relative for layer in spec.layer_ids]
+                found = next((path for path in candidates if path.exists()), None)
+                if found is None:
+                    raise TemplateError(f"{spec.logical_id}: {name}={value} is in none of its layers")
+                environment[name] = str(found)
+        return environment
+
+    def enabled(self, logical_id: str) -> bool:
+        """Whether CloudFormation creates the resource: its Condition, if any, holds for these parameters."""
+        condition = self.template.resources[logical_id].get("Condition")
+        return condition is None or bool(self._condition({"Condition": condition}))
+
+    def _condition(self, expression: Any) -> Any:
+        """Evaluate a template condition (Fn::Equals/Not/And/Or, Condition) with the stack's parameters."""
+        if isinstance(expression, dict) and len(expression) == 1:
+            ((name, argument),) = expression.items()
+            if name in ("Condition", "Fn::Condition"):  # the short form !Condition loads as Fn::Condition
+                return self._condition(self.template.document.get("Conditions", {})[argument])
+            if name == "Fn::Equals":
+                left, right = (self._condition(item) for item in argument)
+                return str(left) == str(right)
+            if name == "Fn::Not":
+                return not self._condition(argument[0])
+            if name == "Fn::And":
+                return all(self._condition(item) for item in argument)
+            if name == "Fn::Or":
+                return any(self._condition(item) for item in argument)
+        return resolve(expression, self._resolve)
+
+    def _decided(self, value: Any) -> Any:
+        """`value` with each Fn::If replaced by its chosen branch and AWS::NoValue dropped."""
+        if isinstance(value, list):
+            return [item for item in (self._decided(item) for item in value) if item != {"Ref": "AWS::NoValue"}]
+        if not isinstance(value, dict):
+            return value
+        if set(value) == {"Fn::If"}:
+            condition, when_true, when_false = value["Fn::If"]
+            return self._decided(when_true if self._condition({"Condition": condition}) else when_false)
+        return {key: self._decided(item) for key, item in value.items()}
+
+    def _policy_documents(self, logical_id: str) -> list[dict[str, Any]]:
+        """A function's or the state machine's policies as SAM and CloudFormation would deploy them
+        (Fn::If decided, SAM policy templates in SAM_POLICY_TEMPLATES expanded)."""
+        documents = []
+        for policy in self.template.resources[logical_id].get("Properties", {}).get("Policies", []):
+            chosen = policy
+            if isinstance(policy, dict) and "Fn::If" in policy:
+                condition, when_true, when_false = policy["Fn::If"]
+                chosen = when_true if self._condition({"Condition": condition}) else when_false
+                if chosen == {"Ref": "AWS::NoValue"}:
+                    continue
+            if isinstance(chosen, dict) and len(chosen) == 1 and next(iter(chosen)) in SAM_POLICY_TEMPLATES:
+                ((name, parameters),) = chosen.items()
+                chosen = {"Version": "2012-10-17", "Statement": [SAM_POLICY_TEMPLATES[name](parameters)]}
+            if not isinstance(chosen, dict) or "Statement" not in chosen:
+                # A managed policy or another SAM policy template would grant what the runner cannot see.
+                raise TemplateError(f"{logical_id}: the local runner deploys only inline policy statements: {chosen!r}")
+            documents.append(resolve(chosen, self._resolve))
+        return documents
+
+    def _create_role(self, logical_id: str) -> str:
+        """The function's execution role, holding exactly its policies from template.yaml."""
+        iam = self.client("iam")
+        role_name = f"tagpatch-local-{logical_id}Role"
+        arn = str(iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=LAMBDA_TRUST_POLICY)["Role"]["Arn"])
+        for index, document in enumerate(self._policy_documents(logical_id)):
+            iam.put_role_policy(RoleName=role_name, PolicyName=f"policy-{index}", PolicyDocument=json.dumps(document))
+        return arn
+
+    @property
+    def state_machine_role_name(self) -> str:
+        """The state machine's execution role, holding its Policies from template.yaml."""
+        return f"tagpatch-local-{self.template.state_machine().logical_id}Role"
+
+    def role_arn(self, logical_id: str) -> str:
+        """The execution role of a function (by its template logical id)."""
+        for function in self.dispatcher.functions.values():
+            if function.spec.logical_id == logical_id:
+                return function.role_arn
+        raise TemplateError(f"no function {logical_id} in this account")
+
+    def _create_function(self, spec: FunctionSpec) -> None:
+        name = f"tagpatch-local-{spec.logical_id}"
+        role_arn = self._create_role(spec.logical_id)
+        environment = self._environment_for(spec)
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as bundle:
+            bundle.writestr("README", "dispatched in-process by tagpatch_local.runner")
+        arn = self.client("lambda").create_function(
+            FunctionName=name,
+            Runtime="python3.13",
+            Role=role_arn,
+            Handler=spec.handler,
+            Code={"ZipFile": archive.getvalue()},
+            Timeout=spec.timeout,
+            MemorySize=spec.memory,
+            Environment={"Variables": environment},
+        )["FunctionArn"]
+        self.dispatcher.functions[name] = LocalFunction(
+            spec, name, arn, {**environment, "AWS_LAMBDA_FUNCTION_NAME": name, **LOCAL_ENVIRONMENT}, role_arn
+        )
+        self.physical.update({(spec.logical_id, None): name, (spec.logical_id, "Arn"): arn})
+
+    def _deploy(self) -> None:
+        self.dispatcher.sts = self.client("sts")
+        machine = self.template.state_machine()
+        iam = self.client("iam")
+        # Step Functions invokes each function under this role (simulator/stepfunctions.py checks it).
+        self._role_arn = iam.create_role(
+            RoleName=self.state_machine_role_name, AssumeRolePolicyDocument=STATES_TRUST_POLICY
+        )["Role"]["Arn"]
+        for logical_id in self.template.functions():
+            if self.enabled(logical_id):
+                self._resolve(logical_id, "Arn")
+        for index, document in enumerate(self._policy_documents(machine.logical_id)):
+            iam.put_role_policy(
+                RoleName=self.state_machine_role_name, PolicyName=f"policy-{index}", PolicyDocument=json.dumps(document)
+            )
+        # Resources nothing refers to that still shape what happens: rules that route events, the
+        # topic and bucket policies that let services deliver, the permissions that let services invoke functions,
+        # Config rules (which evaluate only while the account's recorder runs) and the data sync.
+        kinds = (
+            "AWS::Events::Rule",
+            "AWS::SNS::TopicPolicy",
+            "AWS::SQS::QueuePolicy",
+            "AWS::S3::BucketPolicy",
+            "AWS::Lambda::Permission",
+            "AWS::Config::ConfigRule",
+            "AWS::SSM::ResourceDataSync",
+        )
+        for logical_id in self.template.resources:
+            if self.template.resource_type(logical_id) in kinds and self.enabled(logical_id):
+                self._resolve(logical_id, None)
+        substitutions = {name: str(resolve(value, self._resolve)) for name, value in machine.substitutions.items()}
+        definition = substitute_definition(machine.definition_path.read_text(encoding="utf-8"), substitutions)
+        self.state_machine_arn = self.client("stepfunctions").create_state_machine(
+            name=str(resolve(machine.name, self._resolve)) if machine.name else "tagpatch-local-patch-cycle",
+            definition=definition,
+            roleArn=self._role_arn,
+            type="STANDARD",
+        )["stateMachineArn"]
+        self.physical[(machine.logical_id, None)] = self.state_machine_arn
+        # Alarms watch the state machine too, so they come last; each notifies as CloudWatch does.
+        for logical_id in self.template.resources:
+            if self.template.resource_type(logical_id) == "AWS::CloudWatch::Alarm" and self.enabled(logical_id):
+                self._resolve(logical_id, None)
+
+    def physical_id(self, logical_id: str) -> str:
+        """What `!Ref <logical_id>` is in this account (a bucket name, a topic ARN, a baseline id)."""
+        return self._resolve(logical_id, None)
+
+    @property
+    def artifact_bucket(self) -> str:
+        return self.physical_id("ArtifactBucket")

@@ -1,0 +1,181 @@
+"""What a run does to the simulated account: seed its fleet, move its clock, edit patch behaviour and
+policy files, and read the notifications it sent."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from moto.ssm.models import ssm_backends
+
+from tagpatch_local import simulator
+from tagpatch_local.account_facts import ACCOUNT_ID
+from tagpatch_local.deploy import TemplateDeployment
+from tagpatch_local.fleet import FleetInstance, seed_fleet
+from tagpatch_local.housekeeping import settle_long_lived_objects
+from tagpatch_local.template import TemplateError
+
+
+@dataclass(frozen=True)
+class WindowRunSummary:
+    """A maintenance window run the simulated account made while its clock advanced."""
+
+    window_id: str
+    window_name: str
+    started: datetime
+    status: str  # as SSM shows it when the advance ends: IN_PROGRESS for a run still going
+
+
+class WorldControls(TemplateDeployment):
+    """Fleet, clock and notifications of the simulated account (SimulatedAccount mixes it in)."""
+
+    _owner_queues: dict[str, str]
+
+    # -- the fleet and the clock --
+    def seed(self, instances: Sequence[FleetInstance]) -> list[str]:
+        ids = seed_fleet(instances, region=self.region)
+        self.config_observe()
+        self.subscribe_owner_queues()
+        settle_long_lived_objects()
+        return ids
+
+    def config_observe(self) -> int:
+        """Let AWS Config notice what changed (and run its periodic rules that fall due) at the clock's time.
+
+        The recorder sees changes within minutes in AWS; here, when this is called: after seeding, each
+        scenario edit, a clock advance and before each cycle. Returns the configuration items recorded.
+        """
+        return simulator.config.observe(ACCOUNT_ID, self.region)
+
+    def now(self) -> datetime:
+        """The simulated account's clock."""
+        return simulator.clock.now(ACCOUNT_ID, self.region)
+
+    def set_clock(self, moment: datetime) -> None:
+        """Fix the clock (it then moves only when advanced); cycles take their time from it."""
+        simulator.clock.set_now(ACCOUNT_ID, self.region, moment)
+
+    def advance(self, delta: timedelta) -> list[WindowRunSummary]:
+        """Move the clock forward, running every maintenance window run that falls due, in time order."""
+        if simulator.clock.clock(ACCOUNT_ID, self.region).fixed is None:
+            self.set_clock(self.now().replace(microsecond=0))
+        self.subscribe_owner_queues()
+        ran = simulator.executions.advance_clock(ACCOUNT_ID, self.region, self.now() + delta)
+        self.config_observe()
+        backend = ssm_backends[ACCOUNT_ID][self.region]
+        return [
+            WindowRunSummary(
+                window_id=run.window_id,
+                window_name=getattr(backend.windows.get(run.window_id), "name", run.window_id),
+                started=run.started,
+                status=run.status_at(self.now())[0],
+            )
+            for run in ran
+        ]
+
+    def set_patch_behaviour(self, instance_id: str, fields: Mapping[str, Any]) -> None:
+        """Change how AWS-RunPatchBaseline behaves on an instance (a scenario's `patch` edit)."""
+        state = simulator.executions.run_state(ACCOUNT_ID, self.region)
+        current = state.profiles.get(instance_id)
+        if current is None:
+            raise TemplateError(f"instance {instance_id} has no simulated patch behaviour; was it seeded?")
+        simulator.executions.set_patch_profile(ACCOUNT_ID, self.region, instance_id, replace(current, **fields))
+
+    def use_policy(self, path: Path) -> None:
+        """Point every function that reads the patch policy at another file (a scenario's policy edit)."""
+        if not path.is_file():
+            raise TemplateError(f"policy file {path} does not exist")
+        for function in self.dispatcher.functions.values():
+            if "PATCH_POLICY_PATH" in function.environment:
+                function.environment["PATCH_POLICY_PATH"] = str(path)
+                function.module = None  # configuration is read at import, as on a cold start
+
+    def use_exceptions(self, path: Path) -> None:
+        """Point every function that reads the patch exceptions at another file (a scenario's edit)."""
+        if not path.is_file():
+            raise TemplateError(f"exceptions file {path} does not exist")
+        for function in self.dispatcher.functions.values():
+            if "PATCH_EXCEPTIONS_PATH" in function.environment:
+                function.environment["PATCH_EXCEPTIONS_PATH"] = str(path)
+                function.module = None  # configuration is read at import, as on a cold start
+
+    # -- the notifications it sent --
+    def _capture_notifications(self) -> None:
+        """Subscribe a queue to the notifications topic, so a run can show every message it got but reminders."""
+        sqs = self.client("sqs")
+        self._notifications_queue = sqs.create_queue(QueueName="tagpatch-local-notifications-capture")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=self._notifications_queue, AttributeNames=["QueueArn"])
+        # Pre-patch reminders have their own files (notifications/<owner>.jsonl, reminders.jsonl).
+        self.client("sns").subscribe(
+            TopicArn=self.physical_id("NotificationsTopic"),
+            Protocol="sqs",
+            Endpoint=arn["Attributes"]["QueueArn"],
+            Attributes={"FilterPolicy": json.dumps({"lead_hours": [{"exists": False}]})},
+        )
+
+    def drain_notifications(self) -> list[dict[str, Any]]:
+        """The messages published to the notifications topic since the last drain (config_recorder only)."""
+        url = getattr(self, "_notifications_queue", None)
+        if url is None:
+            return []
+        sqs, found = self.client("sqs"), []
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                body = json.loads(message["Body"])
+                attributes = {k: v.get("Value") for k, v in body.get("MessageAttributes", {}).items()}
+                found.append({"subject": body.get("Subject"), "attributes": attributes, "message": body.get("Message")})
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+    def subscribe_owner_queues(self) -> list[str]:
+        """One SQS queue per distinct Owner tag, subscribed to the notifications topic with a filter
+        policy on `owner`, as a team would subscribe (docs/app-teams.md). Returns the owners newly subscribed."""
+        queues = self._owner_queues
+        owners = simulator.ec2.instance_tag_values(ACCOUNT_ID, self.region, "Owner")
+        sqs, sns = self.client("sqs"), self.client("sns")
+        added = []
+        for owner in sorted(owners - set(queues)):
+            label = re.sub(r"[^A-Za-z0-9_-]", "-", owner)[:50]
+            url = sqs.create_queue(QueueName=f"tagpatch-local-owner-{label}-{len(queues)}")["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            sns.subscribe(
+                TopicArn=self.physical_id("NotificationsTopic"),
+                Protocol="sqs",
+                Endpoint=arn,
+                Attributes={"FilterPolicy": json.dumps({"owner": [owner]})},
+            )
+            queues[owner] = url
+            added.append(owner)
+        return added
+
+    def drain_owner_notifications(self) -> dict[str, list[dict[str, Any]]]:
+        """owner -> the messages its queue received since the last drain (structured JSON where sent)."""
+        queues = self._owner_queues
+        sqs, found = self.client("sqs"), {}
+        for owner, url in sorted(queues.items()):
+            received = []
+            while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                for message in messages:
+                    body = json.loads(message["Body"])
+                    text = body.get("Message")
+                    try:
+                        parsed: Any = json.loads(text) if isinstance(text, str) else text
+                    except ValueError:
+                        parsed = text
+                    attributes = {k: v.get("Value") for k, v in body.get("MessageAttributes", {}).items()}
+                    received.append(
+                        {
+                            "read_at": self.now().isoformat().replace("+00:00", "Z"),
+                            "subject": body.get("Subject"),
+                            "attributes": attributes,
+                            "message": parsed,
+                        }
+                    )
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            found[owner] = received
+        return found
