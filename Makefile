@@ -1,4 +1,5 @@
-# The two commands the README opens with. Each does its own set-up on a fresh machine.
+# cycle and test are the two commands the README opens with; unit is the quick check while you work.
+# Each does its own set-up on a fresh machine.
 .PHONY: cycle test unit setup clean
 
 cycle: ## run a full patch cycle on the simulated account (demo fleet) -> out/
