@@ -199,7 +199,7 @@ def test_any_execution_input_is_accepted_or_refused_in_one_line(value: Any, spli
 # --- the whole command line, up to building the account ----------------------------------------------
 
 
-@pytest.mark.slow  # 25 whole command lines, each building the account from the template
+@pytest.mark.slow  # 25 whole command lines, each up to building the account
 @settings(EXAMPLES, max_examples=25)  # each example parses the template for the stack's policy
 @given(
     fleet=texts(FLEET_KEYS),
