@@ -8,6 +8,14 @@ backoff and jitter; everything else is caught and reported with the state's orig
 from __future__ import annotations
 
 
+def shown_key(key: object) -> str:
+    """A key the user wrote, as an error's key path shows it: as written when it is plain printable
+    text, quoted otherwise, so that a newline or control character in a key never splits the one-line
+    message the CLI and the reports print."""
+    text = str(key)
+    return text if text and text.isprintable() and "." not in text and text.strip() == text else repr(text)
+
+
 class TagpatchError(Exception):
     """Base class: every error tagpatch raises on purpose."""
 

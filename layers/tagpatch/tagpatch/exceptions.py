@@ -25,7 +25,7 @@ from typing import Any, Final, NotRequired, TypedDict
 
 import yaml
 
-from tagpatch.errors import InvalidPatchExceptions
+from tagpatch.errors import InvalidPatchExceptions, shown_key
 
 INSTANCE_ID: Final = re.compile(r"^(i|mi)-[0-9a-f]{8,17}$")
 SELECTORS: Final = ("instance_id", "name", "patch_group", "tag")
@@ -240,7 +240,7 @@ def _settings(raw: object, source: str) -> tuple[int, tuple[int, ...], str]:
         raise InvalidPatchExceptions(f"{source}: settings must be a mapping")
     unknown = sorted(str(k) for k in raw if k not in _SETTINGS_KEYS)
     if unknown:
-        raise InvalidPatchExceptions(f"{source}: settings.{unknown[0]}: unknown key")
+        raise InvalidPatchExceptions(f"{source}: settings.{shown_key(unknown[0])}: unknown key")
     max_days = raw.get("max_days", DEFAULT_MAX_DAYS)
     if isinstance(max_days, bool) or not isinstance(max_days, int) or not 1 <= max_days <= 366:
         raise InvalidPatchExceptions(f"{source}: settings.max_days must be a whole number from 1 to 366")
@@ -273,7 +273,8 @@ def parse_exceptions(
         raise InvalidPatchExceptions(f"{source}: must be a mapping with an `exceptions` list")
     unknown = sorted(str(k) for k in document if k not in _TOP_KEYS)
     if unknown:
-        raise InvalidPatchExceptions(f"{source}: {unknown[0]}: unknown key; expected {', '.join(sorted(_TOP_KEYS))}")
+        expected = ", ".join(sorted(_TOP_KEYS))
+        raise InvalidPatchExceptions(f"{source}: {shown_key(unknown[0])}: unknown key; expected {expected}")
     if document.get("version", 1) != 1:
         raise InvalidPatchExceptions(f"{source}: version must be 1")
     max_days, notice_days, governance = _settings(document.get("settings"), source)

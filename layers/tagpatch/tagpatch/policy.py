@@ -16,7 +16,7 @@ from typing import Any, Final, Literal, get_args
 
 import yaml
 
-from tagpatch.errors import InvalidPatchPolicy
+from tagpatch.errors import InvalidPatchPolicy, shown_key
 from tagpatch.platforms import OPERATING_SYSTEMS
 from tagpatch.schedule import InvalidSchedule, parse_schedule
 
@@ -134,7 +134,8 @@ class _Reader:
             if not isinstance(key, str):
                 raise self.fail(path, f"keys must be strings (got {key!r})")
             if allowed is not None and key not in allowed:
-                raise self.fail(f"{path}.{key}", f"unknown key; expected one of {', '.join(sorted(allowed))}")
+                expected = ", ".join(sorted(allowed))
+                raise self.fail(f"{path}.{shown_key(key)}", f"unknown key; expected one of {expected}")
         return value
 
     def integer(self, value: object, path: str, low: int, high: int) -> int:
@@ -254,7 +255,7 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
 
     windows: dict[str, NamedWindow] = {}
     for name, raw in reader.mapping(top.get("windows", {}), "windows").items():
-        path = f"windows.{name}"
+        path = f"windows.{shown_key(name)}"
         if not POLICY_WINDOW_NAME.match(name):
             raise reader.fail(path, "window names must be 1-100 of A-Z a-z 0-9 _ . - (they become SSM names)")
         if name.lower().startswith(("cron(", "rate(", "at(")):

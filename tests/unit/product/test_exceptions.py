@@ -328,3 +328,11 @@ def test_tag_validation_judges_a_one_off_window_at_the_cycles_time() -> None:
     assert line["class"] == "invalid_tags" and any("this window can never run" in r for r in line["reasons"])
     later = report_instance(record(**{"Maintenance Window": "at(2026-12-28T02:00:00)"}), POLICY, cycle(), None)
     assert later["class"] == "ready"
+
+
+@pytest.mark.parametrize("document", [{"bad\nkey": 1}, {"exceptions": [], "settings": {"max\ndays": 3}}])
+def test_an_unknown_key_with_a_control_character_is_named_quoted_on_one_line(document: dict[str, Any]) -> None:
+    with pytest.raises(InvalidPatchExceptions) as raised:
+        parse_exceptions(document, "exceptions.yaml", None)
+    assert "\n" not in str(raised.value)
+    assert "\\n" in str(raised.value)

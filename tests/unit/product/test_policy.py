@@ -401,3 +401,20 @@ def test_load_policy_names_the_file_in_a_rule_violation(tmp_path: Path) -> None:
     with pytest.raises(InvalidPatchPolicy) as caught:
         load_policy(path)
     assert str(caught.value) == (f"{path}: reconcile.max_window_deletion_share: must be a number from 0 to 1 (got 2)")
+
+
+@pytest.mark.parametrize(
+    ("where", "key"),
+    [("top", "bad\nkey"), ("top", "tab\there"), ("window", "night\nly"), ("window", "a.b\rc")],
+)
+def test_a_key_with_a_control_character_is_named_quoted_on_one_line(where: str, key: str) -> None:
+    document = repo_document()
+    if where == "top":
+        document[key] = 1
+    else:
+        document["windows"][key] = {"schedule": "cron(0 2 ? * SUN *)", "bogus": 1}
+    with pytest.raises(InvalidPatchPolicy) as raised:
+        parse_policy(document, "policy.yaml")
+    message = str(raised.value)
+    assert "\n" not in message and "\r" not in message and "\t" not in message
+    assert repr(key) in message
