@@ -18,6 +18,8 @@ from typing import Any, Final
 
 import yaml
 
+from tagpatch.yaml_text import TextDatesLoader
+
 # Aliases may repeat shared blocks (anchors are fine); beyond this many extra values they are a
 # "billion laughs" document, which would hang every walk over it.
 MAX_ALIAS_EXPANSION: Final = 100_000
@@ -25,28 +27,8 @@ MAX_ALIAS_EXPANSION: Final = 100_000
 # (a fleet of thousands of instances is a few hundred KB; larger fleets use `generate`).
 MAX_FILE_BYTES: Final = 4 * 1024 * 1024
 _TOO_LARGE: Final = "use a fleet's `generate` block for large fleets"
-_TIMESTAMP_TAG: Final = "tag:yaml.org,2002:timestamp"
 
 
-class TextDatesLoader(yaml.SafeLoader):
-    """SafeLoader that keeps YAML 1.1 timestamps as the text written: a tag value `2026-02-30` stays
-    that text instead of PyYAML's ValueError (and `2026-02-28` is not turned into a date object)."""
-
-
-TextDatesLoader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag != _TIMESTAMP_TAG]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-# An explicit `!!timestamp` stays text too (PyYAML's constructor fails on a value it cannot match).
-
-
-def _timestamp_as_text(loader: TextDatesLoader, node: yaml.Node) -> str:
-    if not isinstance(node, yaml.ScalarNode):
-        raise yaml.constructor.ConstructorError(None, None, "a !!timestamp must be a single value", node.start_mark)
-    return str(loader.construct_scalar(node))
-
-
-TextDatesLoader.add_constructor(_TIMESTAMP_TAG, _timestamp_as_text)
 # PyYAML's constructors for explicit tags (`!!int x`, `!!float x`) raise these instead of a YAMLError.
 CONSTRUCTION_ERRORS: Final = (ValueError, TypeError, AttributeError, KeyError, OverflowError)
 

@@ -26,6 +26,7 @@ from typing import Any, Final, NotRequired, TypedDict
 import yaml
 
 from tagpatch.errors import InvalidPatchExceptions, shown_key
+from tagpatch.yaml_text import TextDatesLoader
 
 INSTANCE_ID: Final = re.compile(r"^(i|mi)-[0-9a-f]{8,17}$")
 SELECTORS: Final = ("instance_id", "name", "patch_group", "tag")
@@ -39,27 +40,6 @@ _PATCH_GROUP_KEYS: Final = ("Patch Group", "PatchGroup")
 _TEXT_LIMIT: Final = 500
 # Far above any real file (an entry is a few hundred bytes); stops a stray huge file being read whole.
 MAX_FILE_BYTES: Final = 1024 * 1024
-_TIMESTAMP_TAG: Final = "tag:yaml.org,2002:timestamp"
-
-
-class _TextDatesLoader(yaml.SafeLoader):
-    """SafeLoader without YAML 1.1's timestamps: `expires: 2026-02-30` stays the text written, so an
-    impossible date is an entry's error with its line instead of PyYAML's ValueError."""
-
-
-_TextDatesLoader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag != _TIMESTAMP_TAG]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _timestamp_as_text(loader: _TextDatesLoader, node: yaml.Node) -> str:
-    if not isinstance(node, yaml.ScalarNode):
-        raise yaml.constructor.ConstructorError(None, None, "a !!timestamp must be a single value", node.start_mark)
-    return str(loader.construct_scalar(node))
-
-
-_TextDatesLoader.add_constructor(_TIMESTAMP_TAG, _timestamp_as_text)
 
 
 class ExceptionSummary(TypedDict):
@@ -330,7 +310,7 @@ def read_exceptions_file(path: Path, source: str) -> tuple[object, tuple[EntryRe
             f"{source}: line {line}: byte 0x{data[error.start]:02x} is not UTF-8; save the file as UTF-8"
         ) from error
     try:
-        loader = _TextDatesLoader(text)  # the reader already refuses a NUL byte here
+        loader = TextDatesLoader(text)  # the reader already refuses a NUL byte here
     except yaml.YAMLError as error:
         raise InvalidPatchExceptions(f"{source}: not valid YAML: {' '.join(str(error).split())}") from error
     try:
