@@ -7,25 +7,11 @@ changed writes no patching resource.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _bench_cycle() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_cycle", ROOT / "benchmarks" / "bench_cycle.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_cycle"] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmark_modules import bench_cycle
 
 
 def test_the_cycle_benchmark_at_1000_instances_measures_every_function_and_prices_the_cycle() -> None:
-    bench = _bench_cycle()
+    bench = bench_cycle()
     figures = bench.measure(1000, 20, 20, memory=True)
     first, after, rerun = (figures[label] for label in ("first_cycle", "after_window_runs", "rerun"))
     assert first["status"] == after["status"] == rerun["status"] == "SUCCEEDED"

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import get_args
 
 from tagpatch.outcomes import Outcome
 from tagpatch_local import simulator
+from tests.benchmark_modules import bench_cycle
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "simulator.md"
 
@@ -74,17 +72,8 @@ def test_the_readme_opens_with_the_two_commands() -> None:
     assert [block.split()[:2] for block in blocks[:2]] == [["make", "cycle"], ["make", "test"]]
 
 
-def _bench_cycle() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_cycle", ROOT / "benchmarks" / "bench_cycle.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_cycle"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_performance_tables_are_the_ones_the_results_files_give() -> None:
-    bench = _bench_cycle()
+    bench = bench_cycle()
     page = bench.PAGE.read_text(encoding="utf-8")
     assert bench.render_page(page) == page, "run: .venv/bin/python benchmarks/bench_cycle.py --page"
     for name in ("cycle", "export", "monitoring", "config", "throttling"):
