@@ -75,6 +75,7 @@ class WindowRun:
     started: datetime
     operations: frozenset[str]  # AWS-RunPatchBaseline operations its tasks ran (Install, Scan)
     instances: Mapping[str, tuple[str, InstanceRun]] = field(default_factory=dict)  # id -> (operation, run)
+    ended: datetime | None = None  # None while the run is going (DescribeMaintenanceWindowExecutions EndTime)
 
 
 @dataclass(frozen=True)
