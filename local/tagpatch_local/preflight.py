@@ -125,6 +125,11 @@ def policy_default_warnings(document: dict[str, Any], policy: PatchPolicy) -> li
             f"{source}: no `reconcile` section: a cycle stops rather than delete more than "
             f"{policy.max_window_deletion_share:.0%} of tagpatch's windows"
         )
+    if "scan" not in document:
+        warnings.append(
+            f"{source}: no `scan` section: every managed instance with a patch group tag is scanned "
+            f"{policy.scan.schedule}, and a scan older than {policy.scan.stale_after_days} days is stale"
+        )
     return warnings
 
 

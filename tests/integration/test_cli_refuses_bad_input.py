@@ -282,3 +282,17 @@ def test_bad_input_leaves_an_earlier_run_untouched(work: Path) -> None:
     (out / "summary.json").write_text("{}")
     assert_refused(tagpatch("--fleet", "fleet.yaml", "--input", "[]", "--out", "out", cwd=work))
     assert (out / "01-first" / "summary.json").exists() and (out / "summary.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("scan", "expect"),
+    [
+        ("schedule: rate(5 minutes)", "scan.schedule: rate(5 minutes) runs more often than every 30 minutes"),
+        ("enabled: maybe", "scan.enabled: must be true or false (got 'maybe')"),
+        ("stale_after_days: 0", "scan.stale_after_days: must be a whole number from 1 to 365 (got 0)"),
+    ],
+)
+def test_a_policy_edit_with_a_bad_scan_section_is_refused(work: Path, scan: str, expect: str) -> None:
+    (work / "bad-scan.yaml").write_text(f"version: 1\nscan:\n  {scan}\n")
+    fifth = "  - name: fifth\n    edits:\n      - policy: bad-scan.yaml\n"
+    refused(work, "--scenario", scenario_with_fifth_cycle(work, fifth), expect=("bad-scan.yaml: ", expect))

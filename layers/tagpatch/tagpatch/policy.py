@@ -18,7 +18,8 @@ import yaml
 
 from tagpatch.errors import InvalidPatchPolicy, shown_key
 from tagpatch.platforms import OPERATING_SYSTEMS
-from tagpatch.schedule import InvalidSchedule, parse_schedule
+from tagpatch.rollout import Rollout, parse_rollout
+from tagpatch.schedule import InvalidSchedule, parse_association_schedule, parse_schedule
 
 POLICY_WINDOW_NAME: Final = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 # SSM's MaxConcurrency / MaxErrors pattern.
@@ -84,6 +85,23 @@ class BaselineChoice:
         return str(self.reference)
 
 
+# Which instances the scan covers: every managed instance carrying a patch group tag (whatever its
+# window tag says), or every managed instance in the account and Region.
+ScanCoverage = Literal["patch-group-tag", "all-managed"]
+SCAN_COVERAGES: Final[tuple[ScanCoverage, ...]] = get_args(ScanCoverage)
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """The daily patch scan (AWS-RunPatchBaseline, Operation=Scan) the cycle keeps configured."""
+
+    enabled: bool = True
+    schedule: str = "rate(1 day)"  # a State Manager association schedule: cron(...) or rate(...)
+    covers: ScanCoverage = "patch-group-tag"
+    # A compliance record whose last scan is older than this is reported stale.
+    stale_after_days: int = 2
+
+
 @dataclass(frozen=True)
 class PatchPolicy:
     windows: Mapping[str, NamedWindow]
@@ -96,6 +114,9 @@ class PatchPolicy:
     # Whom a reminder tells teams to ask (the policy's notifications.contact).
     notification_contact: str = "your platform team (the owner of the tagpatch stack)"
     max_window_deletion_share: float = 0.25
+    scan: ScanSettings = ScanSettings()
+    # Waves installed in order, each gated on the one before (tagpatch.rollout).
+    rollout: Rollout = field(default_factory=Rollout)
     source: str = field(default="<memory>", compare=False)
 
     def window_for_tag(self, value: str) -> WindowSettings:
@@ -153,7 +174,10 @@ _WINDOW_KEYS: Final = frozenset({"schedule", "timezone", "duration_hours", "cuto
 _TASK_KEYS: Final = frozenset(
     {"operation", "reboot_option", "max_concurrency", "max_errors", "priority", "service_role", "cutoff_behavior"}
 )
-_TOP_KEYS: Final = frozenset({"version", "windows", "defaults", "baselines", "notifications", "reconcile"})
+_TOP_KEYS: Final = frozenset(
+    {"version", "windows", "defaults", "baselines", "notifications", "reconcile", "scan", "rollout"}
+)
+_SCAN_KEYS: Final = frozenset({"enabled", "schedule", "covers", "stale_after_days"})
 
 
 def _window_settings(reader: _Reader, raw: dict[str, Any], path: str, base: WindowSettings | None) -> WindowSettings:
@@ -233,6 +257,23 @@ def _baseline(reader: _Reader, value: object, path: str) -> BaselineChoice:
     )
 
 
+def _scan_settings(reader: _Reader, raw: dict[str, Any]) -> ScanSettings:
+    defaults = ScanSettings()
+    enabled = raw.get("enabled", defaults.enabled)
+    if not isinstance(enabled, bool):
+        raise reader.fail("scan.enabled", f"must be true or false (got {enabled!r})")
+    schedule = reader.string(raw.get("schedule", defaults.schedule), "scan.schedule")
+    try:
+        schedule = parse_association_schedule(schedule).expression
+    except InvalidSchedule as error:
+        raise reader.fail("scan.schedule", str(error)) from error
+    covers = raw.get("covers", defaults.covers)
+    if covers not in SCAN_COVERAGES:
+        raise reader.fail("scan.covers", f"must be {' or '.join(SCAN_COVERAGES)} (got {covers!r})")
+    stale = reader.integer(raw.get("stale_after_days", defaults.stale_after_days), "scan.stale_after_days", 1, 365)
+    return ScanSettings(enabled, schedule, covers, stale)
+
+
 def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
     reader = _Reader(source)
     top = reader.mapping(document, "policy", _TOP_KEYS)
@@ -305,6 +346,8 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
     if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
         raise reader.fail("reconcile.max_window_deletion_share", f"must be a number from 0 to 1 (got {share!r})")
 
+    rollout = parse_rollout(top.get("rollout"), reader.fail)
+
     return PatchPolicy(
         windows=windows,
         default_window=default_window,
@@ -314,6 +357,8 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
         notification_cycle_interval_hours=interval,
         notification_contact=contact.strip(),
         max_window_deletion_share=float(share),
+        scan=_scan_settings(reader, reader.mapping(top.get("scan", {}), "scan", _SCAN_KEYS)),
+        rollout=rollout,
         source=source,
     )
 

@@ -29,6 +29,7 @@ ScheduleKind = Literal["cron", "rate", "at"]
 
 MAX_LENGTH: Final = 256
 MIN_INTERVAL_MINUTES: Final = 5
+ASSOCIATION_MIN_INTERVAL_MINUTES: Final = 30
 EXAMPLE_CRON: Final = "cron(0 2 ? * SUN *)"
 
 _PREFIXES: Final[tuple[tuple[str, ScheduleKind], ...]] = (("cron(", "cron"), ("rate(", "rate"), ("at(", "at"))
@@ -126,6 +127,42 @@ def _reject_non_ascii(text: str, kind: str) -> None:
                 f"{kind}(...) expression {_quote(text)} contains U+{ord(ch):04X} ({name}); "
                 "retype it using plain ASCII characters and spaces"
             )
+
+
+def parse_association_schedule(expression: str) -> Schedule:
+    """Validate the schedule of a State Manager association (tagpatch's patch scan).
+
+    The same cron and rate forms as a window, with the association rules of the SSM guide's cron and
+    rate reference: runs at least 30 minutes apart and no Seconds field. A one-off at() is refused: a
+    scan that runs once leaves every later compliance record stale.
+    """
+    schedule = parse_schedule(expression)
+    if schedule.kind == "at":
+        raise InvalidSchedule(
+            f"{schedule.expression} runs once; the scan must repeat: use e.g. rate(1 day) or cron(0 4 ? * * *)"
+        )
+    if schedule.kind == "rate":
+        value, unit = schedule.expression[len("rate(") : -1].split()
+        if unit.startswith("minute") and int(value) < ASSOCIATION_MIN_INTERVAL_MINUTES:
+            raise InvalidSchedule(
+                f"{schedule.expression} runs more often than every {ASSOCIATION_MIN_INTERVAL_MINUTES} minutes, "
+                f"which associations do not support; use rate({ASSOCIATION_MIN_INTERVAL_MINUTES} minutes) or longer"
+            )
+        return schedule
+    fields = schedule.expression[len("cron(") : -1].split()
+    if len(fields) == 7:
+        raise InvalidSchedule(
+            f"{schedule.expression} has a Seconds field, which only maintenance windows take; drop it (6 fields)"
+        )
+    too_fast = _too_frequent(
+        _parse_field(_MINUTES, fields[0]), _parse_field(_HOURS, fields[1]), ASSOCIATION_MIN_INTERVAL_MINUTES
+    )
+    if too_fast is not None:
+        raise InvalidSchedule(
+            f"{schedule.expression} starts runs only {too_fast}; associations can't run more often than every "
+            f"{ASSOCIATION_MIN_INTERVAL_MINUTES} minutes"
+        )
+    return schedule
 
 
 # --- rate -------------------------------------------------------------------------------------
@@ -301,8 +338,8 @@ def _check_seconds(raw: str) -> None:
         raise InvalidSchedule(f"seconds field {_quote(raw)} is out of range; use 1-59, or drop the seconds field")
 
 
-def _too_frequent(minutes: frozenset[int], hours: frozenset[int]) -> str | None:
-    """Describe the shortest gap between two runs in a day if it is under 5 minutes, else None."""
+def _too_frequent(minutes: frozenset[int], hours: frozenset[int], minimum: int = MIN_INTERVAL_MINUTES) -> str | None:
+    """Describe the shortest gap between two runs in a day if it is under `minimum` minutes, else None."""
     times = sorted(h * 60 + m for h in hours for m in minutes)
     if len(times) < 2:
         return None
@@ -310,7 +347,7 @@ def _too_frequent(minutes: frozenset[int], hours: frozenset[int]) -> str | None:
     pairs = [*itertools.pairwise(times), (times[-1], times[0] + 24 * 60)]
     first, second = min(pairs, key=lambda p: p[1] - p[0])
     gap = second - first
-    if gap >= MIN_INTERVAL_MINUTES:
+    if gap >= minimum:
         return None
 
     def hhmm(t: int) -> str:

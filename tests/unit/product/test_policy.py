@@ -18,6 +18,7 @@ from tagpatch.errors import InvalidPatchPolicy
 from tagpatch.policy import (
     BaselineChoice,
     PatchPolicy,
+    ScanSettings,
     TaskSettings,
     WindowSettings,
     load_policy,
@@ -121,6 +122,33 @@ def test_minimal_policy_gets_the_documented_defaults() -> None:
     assert policy.notification_lead_hours == (72, 24, 1)
     assert policy.max_window_deletion_share == 0.25
     assert policy.source == "<memory>"
+
+
+def test_the_scan_is_on_daily_by_default_and_covers_every_patch_group_tag() -> None:
+    assert parse_policy({"version": 1}).scan == ScanSettings(
+        enabled=True, schedule="rate(1 day)", covers="patch-group-tag", stale_after_days=2
+    )
+
+
+def test_repo_policy_scan(policy: PatchPolicy) -> None:
+    assert policy.scan == ScanSettings(True, "rate(1 day)", "patch-group-tag", 2)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({"enabled": False}, ScanSettings(enabled=False)),
+        ({"schedule": "cron(0 4 ? * * *)"}, ScanSettings(schedule="cron(0 4 ? * * *)")),
+        ({"schedule": "cron(0,30 * ? * * *)"}, ScanSettings(schedule="cron(0,30 * ? * * *)")),
+        ({"schedule": "rate(30 minutes)"}, ScanSettings(schedule="rate(30 minutes)")),
+        ({"schedule": "  rate(12 hours) "}, ScanSettings(schedule="rate(12 hours)")),
+        ({"covers": "all-managed"}, ScanSettings(covers="all-managed")),
+        ({"stale_after_days": 7}, ScanSettings(stale_after_days=7)),
+    ],
+    ids=["off", "cron", "cron-every-30-min", "rate-30-min", "rate-trimmed", "all-managed", "stale-7"],
+)
+def test_scan_settings_are_read(given: dict[str, object], expected: ScanSettings) -> None:
+    assert parse_policy({"version": 1, "scan": given}).scan == expected
 
 
 def test_lead_hours_are_deduplicated_and_sorted_descending() -> None:
@@ -334,6 +362,53 @@ BAD_POLICIES: list[tuple[str, Mutation, tuple[str, ...]]] = [
         "defaults-window-schedule",
         _set("defaults.window.schedule", "cron(0 2 ? * SUN *)"),
         ("defaults.window.schedule: unknown key",),
+    ),
+    (
+        "scan-unknown-key",
+        _set("scan.interval", "daily"),
+        ("scan.interval: unknown key; expected one of covers, enabled, schedule, stale_after_days",),
+    ),
+    ("scan-not-mapping", _set("scan", "daily"), ("scan: must be a mapping (got str)",)),
+    ("scan-enabled-text", _set("scan.enabled", "yes"), ("scan.enabled: must be true or false (got 'yes')",)),
+    ("scan-enabled-number", _set("scan.enabled", 1), ("scan.enabled: must be true or false (got 1)",)),
+    ("scan-schedule-empty", _set("scan.schedule", " "), ("scan.schedule: must be a non-empty string",)),
+    ("scan-schedule-not-text", _set("scan.schedule", 24), ("scan.schedule: must be a non-empty string (got 24)",)),
+    (
+        "scan-schedule-bad-cron",
+        _set("scan.schedule", "cron(0 4 * * *)"),
+        ("scan.schedule: cron(0 4 * * *): expected 6",),
+    ),
+    (
+        "scan-schedule-too-often",
+        _set("scan.schedule", "rate(10 minutes)"),
+        ("scan.schedule: rate(10 minutes) runs more often than every 30 minutes",),
+    ),
+    (
+        "scan-cron-too-often",
+        _set("scan.schedule", "cron(0/20 * ? * * *)"),
+        ("scan.schedule: cron(0/20 * ? * * *) starts runs only 20 minutes apart",),
+    ),
+    ("scan-schedule-once", _set("scan.schedule", "at(2026-12-01T04:00:00)"), ("the scan must repeat",)),
+    ("scan-schedule-seconds", _set("scan.schedule", "cron(5 0 4 ? * * *)"), ("has a Seconds field",)),
+    (
+        "scan-covers-unknown",
+        _set("scan.covers", "tagged"),
+        ("scan.covers: must be patch-group-tag or all-managed (got 'tagged')",),
+    ),
+    (
+        "scan-stale-0",
+        _set("scan.stale_after_days", 0),
+        ("scan.stale_after_days: must be a whole number from 1 to 365 (got 0)",),
+    ),
+    (
+        "scan-stale-fraction",
+        _set("scan.stale_after_days", 1.5),
+        ("scan.stale_after_days: must be a whole number from 1 to 365 (got 1.5)",),
+    ),
+    (
+        "scan-stale-bool",
+        _set("scan.stale_after_days", True),
+        ("scan.stale_after_days: must be a whole number from 1 to 365 (got True)",),
     ),
     (
         "duration-0-with-default-cutoff",

@@ -54,6 +54,7 @@ POLICY_KEYS = [
     "version", "windows", "defaults", "window", "task", "baselines", "notifications", "reconcile",
     "schedule", "timezone", "duration_hours", "cutoff_hours", "offset_days", "operation", "reboot_option",
     "max_concurrency", "max_errors", "priority", "lead_hours", "max_window_deletion_share", "sun-0200",
+    "scan", "enabled", "covers", "stale_after_days",
 ]  # fmt: skip
 EXCEPTION_KEYS = [
     "version", "settings", "exceptions", "max_days", "notice_days", "governance_owner", "instance_id",

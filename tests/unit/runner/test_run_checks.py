@@ -89,6 +89,7 @@ def test_the_shipped_policy_relies_on_no_default() -> None:
         ("defaults", "no `defaults.window`: windows given as a schedule use timezone UTC, duration_hours 3"),
         ("notifications", "no `notifications` section: reminders go out 72, 24, 1 hours"),
         ("reconcile", "no `reconcile` section: a cycle stops rather than delete more than 25%"),
+        ("scan", "no `scan` section: every managed instance with a patch group tag is scanned rate(1 day)"),
     ],
 )
 def test_each_missing_policy_section_is_one_warning(tmp_path: Path, section: str, expect: str) -> None:
