@@ -173,14 +173,23 @@ def outcome_of(
     if run.status in UNFINISHED:
         return _in_progress(window, run, reached)
     if reached is None:
-        if run.status not in ("SUCCESS", "FAILED"):
-            return InstanceOutcome(
-                "missed", f"{where} ended {run.status}: {run.status_details}".rstrip(": "), window, None, run.started
-            )
-        behaviour = behaviour_of(instance_class)
-        not_selected = behaviour.not_selected_reason if behaviour is not None else NOT_SELECTED_REASON
-        return InstanceOutcome("missed", f"{where} ran{not_selected}", window, None, run.started)
-    operation, result = reached
+        return _not_reached(window, run, where, instance_class)
+    return _reached(window, run, where, *reached)
+
+
+def _not_reached(window: str, run: WindowRun, where: str, instance_class: str | None) -> InstanceOutcome:
+    """An instance a finished run never reached: the run ended early, or did not select it."""
+    if run.status not in ("SUCCESS", "FAILED"):
+        return InstanceOutcome(
+            "missed", f"{where} ended {run.status}: {run.status_details}".rstrip(": "), window, None, run.started
+        )
+    behaviour = behaviour_of(instance_class)
+    not_selected = behaviour.not_selected_reason if behaviour is not None else NOT_SELECTED_REASON
+    return InstanceOutcome("missed", f"{where} ran{not_selected}", window, None, run.started)
+
+
+def _reached(window: str, run: WindowRun, where: str, operation: str, result: InstanceRun) -> InstanceOutcome:
+    """An instance a finished run reached: how its command ended there."""
     status = f"{result.status}/{result.status_details}"
     if result.status == "Success":
         if operation == "Install":
