@@ -42,19 +42,25 @@ def scan_freshness(last_scan: str | None, now: datetime, stale_after_days: int) 
     return ScanFreshness(last_scan, age, "stale" if age > stale_after_days else "current")
 
 
+def _state_reason(line: Mapping[str, Any]) -> str | None:
+    """Why the instance cannot be scanned as it stands (not a managed node, not running, agent offline)."""
+    # Discovery gives a node SSM does not list no ping status (its class may be a tag problem first).
+    if line.get("class") == "unmanaged" or ("ping_status" in line and line["ping_status"] is None):
+        return UNMANAGED
+    state = line.get("state")
+    if state not in (None, "running"):
+        return STOPPED if state == "stopped" else f"{state}: a scan needs it running"
+    if line.get("ping_status") not in (None, "Online"):
+        return AGENT_OFFLINE.format(line.get("ping_status"))
+    return None
+
+
 def unknown_reason(line: Mapping[str, Any], compliance: str) -> str | None:
     """Why the instance's compliance is unknown (TagValidation's line says what it is), None when known."""
     if compliance in ("COMPLIANT", "NON_COMPLIANT"):
         return None
-    # Discovery gives a node SSM does not list no ping status (its class may be a tag problem first).
-    if line.get("class") == "unmanaged" or ("ping_status" in line and line["ping_status"] is None):
-        return UNMANAGED
-    if line.get("state") not in (None, "running"):
-        return STOPPED if line.get("state") == "stopped" else f"{line.get('state')}: a scan needs it running"
-    if line.get("ping_status") not in (None, "Online"):
-        return AGENT_OFFLINE.format(line.get("ping_status"))
+    if (reason := _state_reason(line)) is not None:
+        return reason
     if not line.get("patch_group"):
         return NO_PATCH_GROUP
-    if not line.get("in_scope", True):
-        return OUT_OF_SCOPE
-    return NOT_SCANNED_YET
+    return NOT_SCANNED_YET if line.get("in_scope", True) else OUT_OF_SCOPE
