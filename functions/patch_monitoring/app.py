@@ -126,12 +126,17 @@ def read(cycle: Cycle, validation: dict[str, Any], before: MonitoringCursor, con
 def compose(cycle: Cycle, validation: dict[str, Any], cursor: MonitoringCursor) -> PatchMonitoringResult:
     """One outcome per instance from the parts the reads wrote; alerts, notices and watermark in apply mode."""
     every_line = instance_lines(ARTIFACTS.bucket, validation)
-    desired = build_desired_state(every_line, load_policy(POLICY.policy_path))
+    policy = load_policy(POLICY.policy_path)
+    desired = build_desired_state(every_line, policy)
     after, until = cursor.read_window()
     runs = window_runs(ARTIFACTS.bucket, cycle, cursor)
     lines = [line for line in every_line if line.get("in_scope", True)]
     states = patch_states(ARTIFACTS.bucket, cycle, cursor)
-    results = list(instance_results(lines, expected_windows(desired), runs, states))
+    results = list(
+        instance_results(
+            lines, expected_windows(desired), runs, states, now=cycle.now, stale_after_days=policy.scan.stale_after_days
+        )
+    )
     results_key = cycle.artifact_key("patch-results.jsonl.gz")
     put_jsonl_gz(ARTIFACTS.bucket, results_key, results)
     by_outcome = dict.fromkeys(OUTCOMES, 0) | Counter(str(r["outcome"]) for r in results)
