@@ -8,9 +8,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.changes import ChangeOutcome, applied_counts, desired_state_of_run, save_applied, save_plan
+from tagpatch.changes import ChangeOutcome, applied_counts, instance_lines, save_applied, save_plan
 from tagpatch.config import ArtifactConfig, BaselineConfig, PolicyConfig
 from tagpatch.cycle import Cycle
+from tagpatch.desired import build_desired_state
 from tagpatch.errors import RegistrationRejected, TransientAwsError
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
@@ -33,7 +34,8 @@ BASELINES = BaselineConfig.from_env()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BaselineAssociationResult:
     cycle = Cycle.from_payload(event.get("cycle"))
     policy = load_policy(POLICY.policy_path)
-    desired = desired_state_of_run(ARTIFACTS.bucket, event["validation"], policy)
+    lines = instance_lines(ARTIFACTS.bucket, event["validation"])
+    desired = build_desired_state(lines, policy)
     resolver = BaselineResolver(BASELINES.custom_ids)
     wanted = desired_registrations(desired.registrations, resolver)
     state = read_registrations(ARTIFACTS.bucket)
@@ -56,7 +58,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BaselineAss
         plan, carried = made_by_earlier_attempt(plan, state, cycle.run_id)
     # The scan is the whole fleet's (every patch group), so a scoped cycle reconciles it too. Read
     # from SSM on every attempt, so a retry finds what an earlier attempt made and writes nothing.
-    scan = plan_scan(desired_scan(policy.scan), read_scan())
+    scan = plan_scan(desired_scan(policy.scan, lines), read_scan())
     both = Plan(plan.changes + scan.changes, plan.problems + scan.problems)
     changes_key, report_key = save_plan(ARTIFACTS.bucket, cycle, "registration", both)
     planned = plan.counts()["registration"]

@@ -93,9 +93,17 @@ class ActualScan:
     settings: ScanAssociation
 
 
-def desired_scan(settings: ScanSettings) -> ScanAssociation | None:
-    """The scan the policy asks for; None when `scan.enabled` is false."""
-    if not settings.enabled:
+def has_instances_to_scan(settings: ScanSettings, lines: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether the fleet (TagValidation's lines, the whole account) has an instance the scan covers."""
+    if settings.covers == "all-managed":
+        return any(line.get("ping_status") for line in lines)  # registered with SSM
+    return any(line.get("patch_group_key") or line.get("patch_group") for line in lines)
+
+
+def desired_scan(settings: ScanSettings, lines: Iterable[Mapping[str, Any]]) -> ScanAssociation | None:
+    """The scan the policy asks for; None when `scan.enabled` is false or the fleet has nothing it
+    covers (an account without patch groups needs no scan, so a plan there has nothing to build)."""
+    if not settings.enabled or not has_instances_to_scan(settings, lines):
         return None
     return ScanAssociation(schedule=settings.schedule, targets=scan_targets(settings))
 

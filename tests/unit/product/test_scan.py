@@ -8,11 +8,17 @@ from tagpatch.policy import ScanSettings, parse_policy
 from tagpatch.scan import SCAN_ASSOCIATION_NAME, ActualScan, ScanAssociation, desired_scan, plan_scan
 
 DAILY = ScanAssociation(schedule="rate(1 day)", targets=(("tag-key", ("Patch Group", "PatchGroup")),))
+# TagValidation's lines, as far as the scan reads them.
+GROUPED = [{"patch_group": "web", "patch_group_key": "Patch Group", "ping_status": "Online"}]
+INVALID_GROUP = [{"patch_group": None, "patch_group_key": "PatchGroup", "ping_status": "Online"}]
+UNGROUPED = [{"patch_group": None, "patch_group_key": None, "ping_status": "Online"}]
+UNMANAGED = [{"patch_group": "web", "patch_group_key": "Patch Group", "ping_status": None}]
 
 
 def test_the_default_policy_asks_for_a_daily_scan_of_every_patch_group_tag() -> None:
-    wanted = desired_scan(parse_policy({"version": 1}).scan)
+    wanted = desired_scan(parse_policy({"version": 1}).scan, GROUPED)
     assert wanted == DAILY
+    assert desired_scan(parse_policy({"version": 1}).scan, INVALID_GROUP) == DAILY
     assert wanted.request() == {
         "AssociationName": SCAN_ASSOCIATION_NAME,
         "Parameters": {"Operation": ["Scan"], "RebootOption": ["NoReboot"]},
@@ -24,10 +30,16 @@ def test_the_default_policy_asks_for_a_daily_scan_of_every_patch_group_tag() -> 
 
 
 def test_all_managed_targets_every_managed_node_and_off_asks_for_none() -> None:
-    every = desired_scan(ScanSettings(covers="all-managed", schedule="cron(0 4 ? * * *)"))
+    every = desired_scan(ScanSettings(covers="all-managed", schedule="cron(0 4 ? * * *)"), UNGROUPED)
     assert every is not None
     assert (every.targets, every.schedule) == ((("InstanceIds", ("*",)),), "cron(0 4 ? * * *)")
-    assert desired_scan(ScanSettings(enabled=False)) is None
+    assert desired_scan(ScanSettings(enabled=False), GROUPED) is None
+
+
+def test_a_fleet_with_nothing_the_scan_covers_needs_no_scan() -> None:
+    assert desired_scan(ScanSettings(), UNGROUPED) is None
+    assert desired_scan(ScanSettings(), []) is None
+    assert desired_scan(ScanSettings(covers="all-managed"), UNMANAGED) is None
 
 
 def test_settings_survive_the_plan_s_json() -> None:
