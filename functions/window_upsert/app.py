@@ -5,6 +5,7 @@ The plan is saved to S3; in apply mode the workflow's Map applies it one window 
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -15,6 +16,7 @@ from tagpatch.changes import desired_state_of_run, hold_json, problem_json, save
 from tagpatch.config import ArtifactConfig, PolicyConfig, TaskRoleConfig
 from tagpatch.cycle import Cycle
 from tagpatch.desired import MAX_WINDOWS_PER_ACCOUNT, fit_to_quota, unpassable_roles
+from tagpatch.inventory import get_bytes
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
 from tagpatch.reconcile import plan_windows
@@ -50,8 +52,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> WindowUpser
     # What is held back (scanned, not installed) and what is patched by id instead, in plan mode too.
     holds = [hold_json(hold) for hold in desired.holds if hold.window in kept]
     blocked = [problem_json(problem) for problem in plan.blocked_windows]
+    # Which rollout gates hold their waves and which opened (TagValidation decided), beside the holds.
+    gates = json.loads(get_bytes(ARTIFACTS.bucket, str(event["validation"]["report_key"]))).get("rollout_gates", [])
     changes_key, report_key = save_plan(
-        ARTIFACTS.bucket, cycle, "window", plan, {"holds": holds, "blocked_windows": blocked}
+        ARTIFACTS.bucket, cycle, "window", plan, {"holds": holds, "blocked_windows": blocked, "rollout_gates": gates}
     )
     counts = {kind: plan.counts()[kind] for kind in ("window", "target", "task")}
     to_apply = windows_with_writes(plan.changes) if cycle.mode == "apply" else []

@@ -378,6 +378,8 @@ def report_cycle(
             f"({counts['compliant']} compliant, {counts['non_compliant']} non-compliant, {counts['unknown']} unknown "
             f"of {counts['instances']} instances); report.html"
         )
+    for gate in summary.get("rollout_gates") or []:
+        lines.append(f"rollout wave {gate['wave']} (after {gate['after']}): {gate['reason']}")
     for hold in summary.get("holds") or []:
         held = ", ".join(hold["held"][:5]) + (" ..." if len(hold["held"]) > 5 else "")
         lines.append(

@@ -116,6 +116,10 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
             policy["defaults"]["task"]["max_concurrency"] = "20%"  # a task update
             policy["defaults"]["window"] = {"timezone": "UTC", "duration_hours": 2, "cutoff_hours": 1}
             # UBUNTU goes back to the AWS default: the registration tagpatch made is moved.
+            # A rollout: TagValidation reads the waves' runs PatchMonitoring keeps, and holds the later wave.
+            policy["rollout"] = {
+                "waves": [{"name": "first", "patch_groups": ["web2"]}, {"name": "rest", "patch_groups": "rest"}]
+            }
 
         account.use_policy(write_policy(folder / "first.yaml", first))
         # An exception that is due a notice at once: the first cycle writes the notice ledger, the next reads it.

@@ -86,6 +86,18 @@ class TaskRoleConfig:
 
 
 @dataclass(frozen=True)
+class RolloutConfig:
+    """The CloudWatch alarms the stack lets TagValidation read for the rollout gates (RolloutAlarmNames)."""
+
+    readable_alarms: frozenset[str]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> RolloutConfig:
+        names = environ.get("ROLLOUT_ALARM_NAMES", "").split(",")
+        return cls(readable_alarms=frozenset(name.strip() for name in names if name.strip()))
+
+
+@dataclass(frozen=True)
 class BaselineConfig:
     """Ids of the custom patch baselines this stack creates, by the name the policy uses."""
 
