@@ -139,7 +139,7 @@ Resolver = Callable[[str, str | None], str]
 """(logical id or parameter, attribute or None for Ref) -> physical value."""
 
 
-def resolve(value: Any, resolver: Resolver) -> Any:
+def resolve(value: Any, resolver: Resolver) -> Any:  # noqa: PLR0911 - one return per intrinsic function, flat like CloudFormation's list
     """Evaluate the intrinsics the runner supports: Ref, Fn::GetAtt, Fn::Sub, Fn::Join."""
     if isinstance(value, list):
         return [resolve(item, resolver) for item in value]

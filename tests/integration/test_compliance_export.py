@@ -9,18 +9,24 @@ import re
 import shutil
 import subprocess
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tagpatch.export import LATEST_KEY
 from tagpatch.inventory import decode_jsonl_gz
 from tagpatch_local import cli
+from tagpatch_local.runner import SimulatedAccount
 from tests.compliance_sql import connect, named_queries, run
+
+from .support import instance, run_ok
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"  # the screenshot a person can look at after the test command
 SUNDAY = "03-sunday"
+FRIDAY_NOON = datetime(2026, 11, 27, 12, tzinfo=UTC)  # the Sunday window sun-0200 opens 38 h later
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +60,13 @@ def test_one_record_per_instance_agreeing_with_monitoring(patch_night: Path) -> 
     assert set(records) == {line["instance_id"] for line in instances}
     for result in jsonl(cycle / "patch-results.jsonl"):
         record = records[result["instance_id"]]
-        assert (record["last_outcome"], record["compliance"], record["window"]) == (
+        assert (record["period_outcome"], record["compliance"], record["window"]) == (
             result["outcome"],
             result["compliance"],
             result["window"],
         )
+        if result["window_run_start"]:  # a run in the period: the latest outcome is this one
+            assert record["last_outcome"] == result["outcome"], record
         if record["window"]:
             assert record["next_window_start"], record
         if result["outcome"] == "patched":
@@ -117,3 +125,37 @@ def test_report_html_renders_in_headless_chromium_with_the_expected_figures(patc
         check=True,
     )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def latest_records(account: SimulatedAccount) -> dict[str, dict[str, Any]]:
+    body = account.client("s3").get_object(Bucket=account.physical_id("ArtifactBucket"), Key=LATEST_KEY)["Body"]
+    return {r["instance_id"]: r for r in decode_jsonl_gz(body.read())}
+
+
+def test_a_windows_outcomes_persist_in_the_snapshot_after_a_later_cycle_with_no_run() -> None:
+    """Sunday 02:00 patches two instances and fails one; the cycle at noon reports it. At 22:00, with no
+    window run since, the records still give each instance's outcome, its time and reason, and the
+    period's outcome (not_due) beside it; report.html still counts and lists the failure."""
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        account.set_clock(FRIDAY_NOON)
+        fleet = [instance("web", "sun-0200", name=name) for name in ("web-ok-1", "web-ok-2", "web-bad")]
+        ids = dict(zip(("web-ok-1", "web-ok-2", "web-bad"), account.seed(fleet), strict=True))
+        for name in ("web-ok-1", "web-ok-2"):
+            account.set_patch_behaviour(ids[name], {"missing": 3})
+        account.set_patch_behaviour(ids["web-bad"], {"missing": 3, "result": "failed"})
+        run_ok(account)
+        account.advance(timedelta(hours=48))  # Sunday noon, ten hours after the window ran
+        run_ok(account)
+        at_noon = latest_records(account)
+        account.advance(timedelta(hours=10))
+        run_ok(account)
+        evening = latest_records(account)
+    expected = {"web-ok-1": "patched", "web-ok-2": "patched", "web-bad": "failed"}
+    for name, outcome in expected.items():
+        record = evening[ids[name]]
+        assert record["last_outcome"] == outcome, record
+        assert (record["period_outcome"], at_noon[ids[name]]["period_outcome"]) == ("not_due", outcome)
+        assert record["last_outcome_time"] and record["last_outcome_time"].startswith("2026-11-29T02:"), record
+        assert record["last_outcome_reason"] == at_noon[ids[name]]["last_outcome_reason"]
+        assert "sun-0200" in record["last_outcome_reason"] and "2026-11-29 02:00 UTC" in record["last_outcome_reason"]
+    assert "Failed" in evening[ids["web-bad"]]["last_outcome_reason"]

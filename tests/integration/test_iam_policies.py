@@ -96,7 +96,7 @@ class Observed:
 
 
 @pytest.fixture(scope="module")
-def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
+def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR0915 - one cycle's every observation, gathered once for the module's tests
     """Every call each function made over cycles that take every path."""
     folder = tmp_path_factory.mktemp("policies")
     calls: dict[str, Counter[str]] = {}

@@ -88,7 +88,7 @@ def wave_runs_from_json(body: object, where: str) -> dict[str, dict[str, WaveRun
 _UNFINISHED_COMMAND: Final = frozenset({"in_progress"})
 
 
-def record_wave_runs(
+def record_wave_runs(  # noqa: PLR0912 - three passes (latest runs, members, counts) the docstring walks through in order
     rollout: Rollout,
     lines: Iterable[Mapping[str, Any]],
     window_of_line: Callable[[Mapping[str, Any]], str | None],
@@ -166,7 +166,7 @@ def _hours(delta: timedelta) -> str:
     return f"{delta.total_seconds() / 3600:.1f} h"
 
 
-def evaluate_gate(
+def evaluate_gate(  # noqa: PLR0911 - one return per gate condition, each its own hold reason
     gate: Gate,
     wave: str,
     after: str,

@@ -95,6 +95,8 @@ class InstanceOutcome:
     reason: str
     window: str | None
     command_status: str | None
+    # The start of the window run the outcome tells of; None when no run of its window is in the period.
+    run_started: datetime | None = None
 
 
 def _by_id(instance_id: str) -> tuple[str, str, str, str]:
@@ -169,22 +171,32 @@ def outcome_of(
     if run.status in UNFINISHED:
         return _in_progress(window, run, reached)
     if reached is None:
-        if run.status not in ("SUCCESS", "FAILED"):
-            return InstanceOutcome(
-                "missed", f"{where} ended {run.status}: {run.status_details}".rstrip(": "), window, None
-            )
-        behaviour = behaviour_of(instance_class)
-        not_selected = behaviour.not_selected_reason if behaviour is not None else NOT_SELECTED_REASON
-        return InstanceOutcome("missed", f"{where} ran{not_selected}", window, None)
-    operation, result = reached
+        return _not_reached(window, run, where, instance_class)
+    return _reached(window, run, where, *reached)
+
+
+def _not_reached(window: str, run: WindowRun, where: str, instance_class: str | None) -> InstanceOutcome:
+    """An instance a finished run never reached: the run ended early, or did not select it."""
+    if run.status not in ("SUCCESS", "FAILED"):
+        return InstanceOutcome(
+            "missed", f"{where} ended {run.status}: {run.status_details}".rstrip(": "), window, None, run.started
+        )
+    behaviour = behaviour_of(instance_class)
+    not_selected = behaviour.not_selected_reason if behaviour is not None else NOT_SELECTED_REASON
+    return InstanceOutcome("missed", f"{where} ran{not_selected}", window, None, run.started)
+
+
+def _reached(window: str, run: WindowRun, where: str, operation: str, result: InstanceRun) -> InstanceOutcome:
+    """An instance a finished run reached: how its command ended there."""
     status = f"{result.status}/{result.status_details}"
     if result.status == "Success":
         if operation == "Install":
-            return InstanceOutcome("patched", f"{where}: Install succeeded", window, status)
-        return InstanceOutcome("scanned", f"{where}: Scan succeeded (nothing installed)", window, status)
+            return InstanceOutcome("patched", f"{where}: Install succeeded", window, status, run.started)
+        return InstanceOutcome("scanned", f"{where}: Scan succeeded (nothing installed)", window, status, run.started)
     if result.status_details in _UNREACHED:
-        return InstanceOutcome("missed", f"{where}: {_UNREACHED[result.status_details]} ({status})", window, status)
-    return InstanceOutcome("failed", f"{where}: {operation} ended {status}", window, status)
+        unreached = f"{where}: {_UNREACHED[result.status_details]} ({status})"
+        return InstanceOutcome("missed", unreached, window, status, run.started)
+    return InstanceOutcome("failed", f"{where}: {operation} ended {status}", window, status, run.started)
 
 
 def _in_progress(window: str, run: WindowRun, reached: tuple[str, InstanceRun] | None) -> InstanceOutcome:
@@ -192,7 +204,11 @@ def _in_progress(window: str, run: WindowRun, reached: tuple[str, InstanceRun] |
     still = f"window {window} has been running since {_at(run.started)} ({run.status})"
     if reached is None:
         return InstanceOutcome(
-            "in_progress", f"{still}; it has not reached it yet; the next cycle reports the outcome", window, None
+            "in_progress",
+            f"{still}; it has not reached it yet; the next cycle reports the outcome",
+            window,
+            None,
+            run.started,
         )
     operation, result = reached
     status = f"{result.status}/{result.status_details}"
@@ -201,6 +217,7 @@ def _in_progress(window: str, run: WindowRun, reached: tuple[str, InstanceRun] |
         f"{still}; its {operation} is {status}; the outcome is final when the run has ended (next cycle)",
         window,
         status,
+        run.started,
     )
 
 
@@ -224,7 +241,7 @@ def excepted_outcome(
         f"patch exception until {exception.get('expires')} ({exception.get('reason')}; approved by "
         f"{exception.get('approved_by')}{ticket}); {what}"
     )
-    return InstanceOutcome("excepted", reason, found.window, found.command_status)
+    return InstanceOutcome("excepted", reason, found.window, found.command_status, found.run_started)
 
 
 def gated_outcome(found: InstanceOutcome, gate: Mapping[str, Any], *, held: bool) -> InstanceOutcome:
@@ -297,6 +314,7 @@ def instance_results(
             "reason": found.reason,
             "exception": line.get("exception") if found.outcome == "excepted" else None,
             "command_status": found.command_status,
+            "window_run_start": iso_z(found.run_started) if found.run_started else None,
             "installed": state.installed if state else None,
             "missing": state.missing if state else None,
             "critical_missing": state.critical_missing if state else None,

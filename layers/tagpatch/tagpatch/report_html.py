@@ -1,7 +1,8 @@
 """report.html: one self-contained page (no scripts, fonts or images from elsewhere; inline SVG bars).
 
-It shows the fleet's compliance at a glance, compliance by owner, patch group and OS, the outcomes of
-the last windows, and the instances that need action with their reasons and the fix.
+It shows the fleet's compliance at a glance, compliance by owner, patch group and OS, the outcome of
+each instance's latest window run (kept until a newer run replaces it), and the instances that need
+action with their reasons and the fix.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def render(records: Iterable[Mapping[str, Any]], *, generated_at: str, action_li
     rows = list(records)
     counts = summarize(rows)
     percent = compliance_percent(counts)
-    outcomes = Counter(str(r.get("last_outcome")) for r in rows if r.get("last_outcome"))
+    # Each instance's latest window run; an instance no run has reached yet counts by its period.
+    outcomes = Counter(str(shown) for r in rows if (shown := r.get("last_outcome") or r.get("period_outcome")))
     needing = [(r, action) for r in rows if (action := action_of(r))]
     needing.sort(key=lambda pair: (str(pair[0].get("owner") or ""), str(pair[0]["instance_id"])))
     headline = f"{percent:.1f}%" if percent is not None else "n/a"

@@ -114,7 +114,7 @@ def _gate(raw: object, path: str, fail: Fail) -> Gate:
     )
 
 
-def parse_rollout(raw: object, fail: Fail) -> Rollout:
+def parse_rollout(raw: object, fail: Fail) -> Rollout:  # noqa: C901, PLR0912 - a validator of many independent keys, each its own error
     """The policy's `rollout:` section; `fail(path, message)` makes the error naming the key."""
     if raw is None:
         return Rollout()

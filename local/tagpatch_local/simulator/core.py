@@ -325,7 +325,7 @@ def _aws_member_name(label: str) -> str:
     return ".".join(lower_first(part) for part in label.split(".") if part)
 
 
-def _constraint_text(reason: str, extra: Mapping[str, Any]) -> str:
+def _constraint_text(reason: str, extra: Mapping[str, Any]) -> str:  # noqa: PLR0911 - one return per botocore constraint, each AWS's wording
     match reason:
         case "pattern mismatch":
             return f"Member must satisfy regular expression pattern: {extra['pattern']}"

@@ -31,7 +31,7 @@ import json
 import math
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
@@ -464,14 +464,20 @@ def _plan_command(
             plan(index, cancel_at, cancel_at, ("Cancelled", "Cancelled"), "Pending")
     invocations = [i for i in planned if i is not None]
     ended = max((i.ended for i in invocations), default=started)
+    status, status_details = _command_status(invocations, passed_max_errors=stopped_sending is not None)
+    return _Command(command_id, invocations, status, status_details, ended)
+
+
+def _command_status(invocations: Sequence[CommandInvocation], *, passed_max_errors: bool) -> tuple[str, str]:
+    """The command's (Status, StatusDetails) from how its invocations ended."""
     if any(i.status_details == "Cancelled" for i in invocations):
-        return _Command(command_id, invocations, "Cancelled", "Cancelled", ended)
-    if stopped_sending is not None:
-        return _Command(command_id, invocations, "Failed", "Failed", ended)
+        return "Cancelled", "Cancelled"
+    if passed_max_errors:
+        return "Failed", "Failed"
     if any(i.status != "Success" for i in invocations):
         # Attempted everywhere, not all Success, but not enough errors to fail the command.
-        return _Command(command_id, invocations, "Failed", "Incomplete", ended)
-    return _Command(command_id, invocations, "Success", "Success", ended)
+        return "Failed", "Incomplete"
+    return "Success", "Success"
 
 
 def _start_command(

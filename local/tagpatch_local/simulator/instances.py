@@ -214,7 +214,7 @@ def _decode_token(token: object) -> str:
     return after
 
 
-def _value_predicate(key: str, values: list[str], tags_of: Callable[[str], Mapping[str, str]]) -> _Predicate:
+def _value_predicate(key: str, values: list[str], tags_of: Callable[[str], Mapping[str, str]]) -> _Predicate:  # noqa: PLR0911 - one return per filter key SSM documents
     if len(values) > _MAX_FILTER_VALUES:
         raise ValidationException(
             f"1 validation error detected: Value at 'filters.{key}.values' failed to satisfy constraint: "

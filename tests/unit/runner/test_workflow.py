@@ -104,8 +104,17 @@ def passed_fields(
 
 
 def template_problems(template: Mapping[str, Any], steps: Sequence[Step] = STEPS) -> list[str]:
-    problems = []
     resources = template["Resources"]
+    properties = resources[STATE_MACHINE]["Properties"]
+    return [
+        *_function_problems(resources, steps),
+        *_substitution_problems(properties.get("DefinitionSubstitutions", {}), steps),
+        *_invoke_policy_problems(properties.get("Policies", []), steps),
+    ]
+
+
+def _function_problems(resources: Mapping[str, Any], steps: Sequence[Step]) -> list[str]:
+    problems = []
     functions = {name for name, resource in resources.items() if resource["Type"] == "AWS::Serverless::Function"}
     for step in steps:
         if step.function not in functions:
@@ -121,9 +130,11 @@ def template_problems(template: Mapping[str, Any], steps: Sequence[Step] = STEPS
             f"{DECLARATION}: template.yaml's {function} is not declared: add a Step to STEPS, "
             "or its name to OUTSIDE_THE_CYCLE if the state machine never invokes it"
         )
+    return problems
 
-    properties = resources[STATE_MACHINE]["Properties"]
-    substitutions = properties.get("DefinitionSubstitutions", {})
+
+def _substitution_problems(substitutions: Mapping[str, Any], steps: Sequence[Step]) -> list[str]:
+    problems = []
     for step in steps:
         wanted = {"Fn::GetAtt": [step.function, "Arn"]}
         if substitutions.get(step.substitution) != wanted:
@@ -136,10 +147,14 @@ def template_problems(template: Mapping[str, Any], steps: Sequence[Step] = STEPS
     for key, value in PARTITION_SUBSTITUTION.items():
         if substitutions.get(key) != value:
             problems.append(f"template.yaml: DefinitionSubstitutions needs `{key}: !Ref AWS::Partition`")
+    return problems
 
+
+def _invoke_policy_problems(policies: Sequence[Any], steps: Sequence[Step]) -> list[str]:
+    problems = []
     granted = [
         policy["LambdaInvokePolicy"]["FunctionName"]
-        for policy in properties.get("Policies", [])
+        for policy in policies
         if isinstance(policy, dict) and "LambdaInvokePolicy" in policy
     ]
     granted_ids = {ref.get("Ref") for ref in granted if isinstance(ref, dict)}
