@@ -40,6 +40,7 @@ INSTANCE_FIELDS = (
     "tag_class",
     "exception",
     "held",
+    "gate",
     "expired_exception",
     "reasons",
     "warnings",

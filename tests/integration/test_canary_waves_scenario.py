@@ -45,7 +45,8 @@ def test_with_no_canary_run_read_the_prod_wave_is_held(out: Path) -> None:
     assert gate(out / "01-friday")["reason"].endswith("no Install run of wave canary has been read yet")
     instances = by_name(out / "01-friday" / "instances.jsonl")
     assert [instances[n]["held"] for n in ("prod-1", "prod-2")] == [True, True]
-    assert instances["canary-1"].get("held") is None and "gate" not in instances["canary-1"]
+    assert instances["prod-1"]["gate"] == gate(out / "01-friday")
+    assert (instances["canary-1"]["held"], instances["canary-1"]["gate"]) == (None, None)
     assert ("task", "create", HELD_TASK) in changed(out / "01-friday")
 
 

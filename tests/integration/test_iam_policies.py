@@ -267,12 +267,21 @@ def test_passing_a_task_role_is_granted_only_for_the_configured_role_and_only_to
     template = Template.load(REPO / "template.yaml")
     conditional = {function: granted_actions(template, function, conditional=True) for function in template.functions()}
     assert {function: actions for function, actions in conditional.items() if actions} == {
-        "ApplyWindowChangesFunction": {"iam:PassRole"}
+        "ApplyWindowChangesFunction": {"iam:PassRole"},
+        "TagValidationFunction": {"cloudwatch:DescribeAlarms"},  # below
     }
     (document,) = policy_documents(template, "ApplyWindowChangesFunction", conditional=True)
     (statement,) = document["Statement"]
     assert statement["Resource"] == {"Ref": "PatchTaskServiceRoleArn"}
     assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}}
+
+
+def test_rollout_alarms_are_read_only_where_the_stack_names_them() -> None:
+    template = Template.load(REPO / "template.yaml")
+    (document,) = policy_documents(template, "TagValidationFunction", conditional=True)
+    (statement,) = document["Statement"]
+    assert statement["Action"] == ["cloudwatch:DescribeAlarms"]
+    assert statement["Resource"] == {"Fn::Split": [",", {"Ref": "RolloutAlarmArns"}]}
 
 
 def test_wildcard_resources_only_where_the_action_has_no_resource_level_permissions() -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal, Protocol
 
@@ -250,8 +250,9 @@ def gated_outcome(found: InstanceOutcome, gate: Mapping[str, Any], *, held: bool
     `held`: its window selects it by id for the Scan task; otherwise the hold did not fit SSM's quotas.
     """
     what = "patching held back (scan only)" if held else "hold NOT applied (see the window report's hold problems)"
-    reason = f"rollout wave {gate.get('wave')} {gate.get('reason')}; {what}; {found.outcome}: {found.reason}"
-    return InstanceOutcome(found.outcome, reason, found.window, found.command_status)
+    return replace(
+        found, reason=f"rollout wave {gate.get('wave')} {gate.get('reason')}; {what}; {found.outcome}: {found.reason}"
+    )
 
 
 def compliance_of(state: PatchState | None) -> str:

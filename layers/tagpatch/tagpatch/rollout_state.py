@@ -49,7 +49,7 @@ def write_rollout_state(bucket: str, state: RolloutState) -> None:
 def read_alarm_states(names: Iterable[str], readable: frozenset[str]) -> AlarmStates | None:
     """name -> state of the named alarms (an alarm that does not exist is absent); None when unreadable.
 
-    `readable`: the alarm names the stack was deployed to read (its RolloutAlarmNames parameter); a name
+    `readable`: the alarm names the stack was deployed to read (its RolloutAlarmArns parameter); a name
     outside it is never asked for (the role may not read it), so the gate holds, fail safe.
     """
     wanted = sorted(set(names))
@@ -59,7 +59,7 @@ def read_alarm_states(names: Iterable[str], readable: frozenset[str]) -> AlarmSt
     if outside:
         logger.warning(
             "rollout alarms not deployed",
-            extra={"alarms": outside, "fix": "redeploy with these names in the RolloutAlarmNames parameter"},
+            extra={"alarms": outside, "fix": "redeploy with these alarms' ARNs in the RolloutAlarmArns parameter"},
         )
         return None
     found: dict[str, str] = {}
