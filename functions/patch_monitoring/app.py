@@ -137,7 +137,9 @@ def compose(cycle: Cycle, validation: dict[str, Any], cursor: MonitoringCursor) 
     lines = [line for line in every_line if line.get("in_scope", True)]
     states = patch_states(ARTIFACTS.bucket, cycle, cursor)
     expected = expected_windows(desired)
-    results = list(instance_results(lines, expected, runs, states))
+    results = list(
+        instance_results(lines, expected, runs, states, now=cycle.now, stale_after_days=policy.scan.stale_after_days)
+    )
     results_key = cycle.artifact_key("patch-results.jsonl.gz")
     put_jsonl_gz(ARTIFACTS.bucket, results_key, results)
     by_outcome = dict.fromkeys(OUTCOMES, 0) | Counter(str(r["outcome"]) for r in results)

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,11 @@ def test_one_record_per_instance_agreeing_with_monitoring(patch_night: Path) -> 
         )
         if result["window_run_start"]:  # a run in the period: the latest outcome is this one
             assert record["last_outcome"] == result["outcome"], record
+        fresh = ("last_scan", "scan_age_days", "scan_status", "compliance_unknown_reason")
+        assert {key: record[key] for key in fresh} == {key: result[key] for key in fresh}
+        assert record["last_scan"] == result["operation_end"]
+    for record in records.values():  # every unknown compliance says why, and only an unknown one
+        assert bool(record["compliance_unknown_reason"]) == (record["compliance"] == "UNKNOWN"), record
         if record["window"]:
             assert record["next_window_start"], record
         if result["outcome"] == "patched":
@@ -116,6 +122,17 @@ def test_report_html_renders_in_headless_chromium_with_the_expected_figures(patc
     for r in results:
         if r["outcome"] in {"failed", "missed"}:
             assert r["instance_id"] in dom.split('id="actions"', 1)[1]
+    # Stale and never-scanned instances have their own tiles and table, apart from the non-compliant.
+    records = decode_jsonl_gz((cycle / "compliance/latest/snapshot.jsonl.gz").read_bytes())
+    never = [r for r in records if r["scan_status"] == "never_scanned"]
+    stale = [r for r in records if r["scan_status"] == "stale"]
+    assert never, "the scenario has instances no scan reached"
+    assert f'id="never-scanned">{len(never)}<' in dom and f'id="stale-scans">{len(stale)}<' in dom
+    scans = dom.split('id="scans"', 1)[1].split("</table>", 1)[0]
+    for r in records:
+        assert (r["instance_id"] in scans) == (r in never or r in stale), r
+    for r in never:
+        assert html_escape(r["compliance_unknown_reason"]) in scans
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "report.png"
     subprocess.run(
@@ -133,12 +150,13 @@ def latest_records(account: SimulatedAccount) -> dict[str, dict[str, Any]]:
 
 
 def test_a_windows_outcomes_persist_in_the_snapshot_after_a_later_cycle_with_no_run() -> None:
-    """Sunday 02:00 patches two instances and fails one; the cycle at noon reports it. At 22:00, with no
-    window run since, the records still give each instance's outcome, its time and reason, and the
-    period's outcome (not_due) beside it; report.html still counts and lists the failure."""
+    """Sunday 02:00 patches two instances and 03:00 fails one (its own window, so MaxErrors stops no other);
+    the cycle at noon reports them. At 22:00, with no window run since, the records still give each
+    instance's outcome, its time and reason, and the period's outcome (not_due) beside it."""
     with SimulatedAccount(REPO / "template.yaml") as account:
         account.set_clock(FRIDAY_NOON)
-        fleet = [instance("web", "sun-0200", name=name) for name in ("web-ok-1", "web-ok-2", "web-bad")]
+        fleet = [instance("web", "sun-0200", name=name) for name in ("web-ok-1", "web-ok-2")]
+        fleet.append(instance("db", "cron(0 3 ? * SUN *)", name="web-bad"))
         ids = dict(zip(("web-ok-1", "web-ok-2", "web-bad"), account.seed(fleet), strict=True))
         for name in ("web-ok-1", "web-ok-2"):
             account.set_patch_behaviour(ids[name], {"missing": 3})
@@ -155,7 +173,8 @@ def test_a_windows_outcomes_persist_in_the_snapshot_after_a_later_cycle_with_no_
         record = evening[ids[name]]
         assert record["last_outcome"] == outcome, record
         assert (record["period_outcome"], at_noon[ids[name]]["period_outcome"]) == ("not_due", outcome)
-        assert record["last_outcome_time"] and record["last_outcome_time"].startswith("2026-11-29T02:"), record
+        hour = "03" if name == "web-bad" else "02"
+        assert str(record["last_outcome_time"]).startswith(f"2026-11-29T{hour}:"), record
         assert record["last_outcome_reason"] == at_noon[ids[name]]["last_outcome_reason"]
-        assert "sun-0200" in record["last_outcome_reason"] and "2026-11-29 02:00 UTC" in record["last_outcome_reason"]
+        assert f"{record['window']} at 2026-11-29 {hour}:00 UTC" in record["last_outcome_reason"], record
     assert "Failed" in evening[ids["web-bad"]]["last_outcome_reason"]

@@ -183,6 +183,16 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
         after_race = account.recorder.snapshot()
         for function, counts in after_race.items():
             calls.setdefault(function, Counter()).update(counts - before_race.get(function, Counter()))
+        # A window name held by a window tagpatch does not own: WindowUpsert alerts the operators.
+        taken = account.client("ssm").create_maintenance_window(
+            Name="tagpatch-sun-0200",
+            Schedule="cron(0 2 ? * SUN *)",
+            Duration=2,
+            Cutoff=1,
+            AllowUnassociatedTargets=True,
+        )["WindowId"]
+        results.append(run_ok(account))
+        account.client("ssm").delete_maintenance_window(WindowId=taken)
         # A failing cycle exercises ReportFailure: Discovery is refused the instance listing.
         account.fail_next("ec2", "DescribeInstances", "UnauthorizedOperation", times=1, status=403)
         failed = account.run_cycle({})
@@ -238,6 +248,7 @@ def test_the_scenario_takes_every_write_path(observed_calls: dict[str, Counter[s
         "ssm:GetPatchBaselineForPatchGroup",
     } <= set(observed_calls["BaselineAssociationFunction"])
     assert "sns:Publish" in observed_calls["ReportFailureFunction"]
+    assert "sns:Publish" in observed_calls["WindowUpsertFunction"]
     assert {
         "ssm:DescribeMaintenanceWindowExecutionTasks",
         "ssm:DescribeMaintenanceWindowExecutionTaskInvocations",

@@ -17,7 +17,9 @@ from typing import Any, Final
 from tagpatch.aws import client, paginate
 from tagpatch.classes import EXCEPTED
 from tagpatch.cycle import iso_z, parse_time
+from tagpatch.freshness import scan_freshness, unknown_reason
 from tagpatch.outcomes import outcome_behaviour
+from tagpatch.policy import ScanSettings
 from tagpatch.ssm_windows import is_owned_window, window_run_time
 
 SNAPSHOTS_PREFIX: Final = "compliance/snapshots/"
@@ -26,7 +28,7 @@ REPORTS_PREFIX: Final = "compliance/reports/"
 LATEST_REPORT_KEY: Final = "compliance/reports/latest/report.html"
 SNAPSHOT_FILE: Final = "snapshot.jsonl.gz"
 PAGE_SIZE: Final = 100
-SCHEMA_VERSION: Final = 2  # 2: last_outcome is the latest run's, period_outcome beside it
+SCHEMA_VERSION: Final = 2  # 2: last_outcome is the latest run's, period_outcome beside it; scan freshness
 
 
 def snapshot_key(now: datetime) -> str:
@@ -100,6 +102,8 @@ def snapshot_records(
     next_starts: Mapping[str, str],
     previous: Mapping[str, Mapping[str, Any]],
     now: datetime,
+    *,
+    stale_after_days: int = ScanSettings().stale_after_days,
 ) -> Iterator[dict[str, Any]]:
     """One record per instance TagValidation saw, in its order.
 
@@ -113,6 +117,8 @@ def snapshot_records(
         window = result.get("window") if result else None
         last_success = _last_success(result, previous.get(instance_id))
         last_outcome, last_reason, last_time = _latest_window_outcome(result, previous.get(instance_id))
+        compliance = str(result.get("compliance", "UNKNOWN")) if result else "UNKNOWN"
+        scan = scan_freshness(result.get("operation_end") if result else None, now, stale_after_days)
         yield {
             "schema_version": SCHEMA_VERSION,
             "snapshot_date": snapshot_date,
@@ -139,7 +145,11 @@ def snapshot_records(
             # What PatchMonitoring said of the period since the previous cycle (not_due when no run).
             "period_outcome": result.get("outcome") if result else None,
             "period_outcome_reason": result.get("reason") if result else None,
-            "compliance": result.get("compliance", "UNKNOWN") if result else "UNKNOWN",
+            "compliance": compliance,
+            "compliance_unknown_reason": unknown_reason(line, compliance),
+            "last_scan": scan.last_scan,
+            "scan_age_days": scan.age_days,
+            "scan_status": scan.status,
             "missing": result.get("missing") if result else None,
             "critical_missing": result.get("critical_missing") if result else None,
             "failed": result.get("failed") if result else None,

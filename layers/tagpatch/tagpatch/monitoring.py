@@ -35,7 +35,9 @@ from tagpatch.cycle import iso_z, parse_time
 from tagpatch.desired import INSTANCE_IDS_KEY, DesiredState
 from tagpatch.errors import ArtifactError, NotificationRejected, TransientAwsError
 from tagpatch.exceptions import Notice
+from tagpatch.freshness import scan_freshness, unknown_reason
 from tagpatch.outcomes import AlertSeverity, Outcome, outcome_behaviour
+from tagpatch.policy import ScanSettings
 from tagpatch.ssm_windows import is_owned_window
 
 PATCH_STATE_BATCH: Final = 50  # DescribeInstancePatchStates takes at most 50 InstanceIds
@@ -282,8 +284,11 @@ def instance_results(
     expected: Mapping[tuple[str, str, str, str], str],
     runs: Sequence[WindowRun],
     states: Mapping[str, PatchState],
+    *,
+    now: datetime,
+    stale_after_days: int = ScanSettings().stale_after_days,
 ) -> Iterator[dict[str, Any]]:
-    """One result line per in-scope instance (patch-results.jsonl)."""
+    """One result line per in-scope instance (patch-results.jsonl); `now` dates the scans' age."""
     runs_by_window: dict[str, list[WindowRun]] = {}
     for run in runs:
         runs_by_window.setdefault(run.window_name, []).append(run)
@@ -305,6 +310,8 @@ def instance_results(
         elif isinstance(gate := line.get("gate"), Mapping) and not gate.get("open") and window is not None:
             found = gated_outcome(found, gate, held=selected_by_id(line, expected))
         state = states.get(instance_id)
+        compliance = compliance_of(state)
+        scan = scan_freshness(iso_z(state.operation_end) if state else None, now, stale_after_days)
         yield {
             "instance_id": instance_id,
             "name": line.get("name"),
@@ -321,9 +328,13 @@ def instance_results(
             "critical_missing": state.critical_missing if state else None,
             "failed": state.failed if state else None,
             "pending_reboot": state.pending_reboot if state else None,
-            "compliance": compliance_of(state),
+            "compliance": compliance,
+            "compliance_unknown_reason": unknown_reason(line, compliance),
             "operation": state.operation if state else None,
             "operation_end": iso_z(state.operation_end) if state else None,
+            "last_scan": scan.last_scan,
+            "scan_age_days": scan.age_days,
+            "scan_status": scan.status,
         }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tagpatch import freshness
 from tagpatch.export import LATEST_KEY, snapshot_key, snapshot_records
 from tagpatch.inventory import decode_jsonl_gz, encode_jsonl_gz
 from tests.compliance_sql import connect, duckdb_sql, glue_columns, named_queries, run
@@ -183,6 +184,25 @@ def test_instances_never_patched(exported: Path) -> None:
     assert [r["instance_id"] for r in query(exported, "NeverPatchedQuery")] == ["i-b", "i-d", "i-e"]
 
 
+def test_stale_scans_are_older_than_the_threshold_or_never_taken(exported: Path) -> None:
+    rows = query(exported, "StaleScansQuery")
+    # On the last day (day 11): i-a, i-b and i-f were last scanned on day 0 (older than the default 2
+    # days), i-c on day 10 (current); i-d, i-e and i-g have no patch state at all.
+    assert [(r["instance_id"], r["scan_status"], r["scan_age_days"]) for r in rows] == [
+        ("i-g", "never_scanned", None),
+        ("i-d", "never_scanned", None),
+        ("i-e", "never_scanned", None),
+        ("i-a", "stale", 11.0),
+        ("i-b", "stale", 11.0),
+        ("i-f", "stale", 11.0),
+    ]
+    assert {r["instance_id"]: r["compliance_unknown_reason"] for r in rows if r["scan_status"] == "never_scanned"} == {
+        "i-g": freshness.NO_PATCH_GROUP,
+        "i-d": freshness.NO_PATCH_GROUP,
+        "i-e": freshness.UNMANAGED,
+    }
+
+
 def test_compliance_now_counts_excepted_instances(exported: Path) -> None:
     rows = query(exported, "ComplianceNowQuery")
     assert [(r["compliance"], r["instances"], r["excepted"]) for r in rows] == [
@@ -202,6 +222,7 @@ def test_every_named_query_is_tested() -> None:
         "StoppedOrUnmanagedQuery",
         "WindowFailuresQuery",
         "NeverPatchedQuery",
+        "StaleScansQuery",
         "ComplianceNowQuery",
     }
     assert set(named_queries()) == tested
