@@ -22,7 +22,13 @@ from tagpatch_local.template import Template
 
 REPO: Final = Path(__file__).resolve().parents[1]
 DIALECT: Final = ((re.compile(r"\barray_join\("), "array_to_string("),)
-GLUE_TO_DUCKDB: Final = {"string": "VARCHAR", "int": "INTEGER", "boolean": "BOOLEAN", "array<string>": "VARCHAR[]"}
+GLUE_TO_DUCKDB: Final = {
+    "string": "VARCHAR",
+    "int": "INTEGER",
+    "double": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "array<string>": "VARCHAR[]",
+}
 
 
 def named_queries(template: Template | None = None) -> dict[str, dict[str, Any]]:

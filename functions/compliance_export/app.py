@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.config import ArtifactConfig
+from tagpatch.config import ArtifactConfig, PolicyConfig
 from tagpatch.cycle import Cycle, iso_z
 from tagpatch.export import (
     LATEST_KEY,
@@ -25,10 +25,12 @@ from tagpatch.export import (
 )
 from tagpatch.inventory import decode_jsonl_gz, encode_jsonl_gz, get_bytes_if_exists, get_jsonl_gz, put_bytes
 from tagpatch.observability import lambda_entry, logger, metrics
+from tagpatch.policy import load_policy
 from tagpatch.report_html import render
 from tagpatch.workflow import ComplianceExportResult
 
 ARTIFACTS = ArtifactConfig.from_env()
+POLICY = PolicyConfig.from_env()
 
 
 @lambda_entry
@@ -41,7 +43,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
     previous = {str(r["instance_id"]): r for r in decode_jsonl_gz(previous_body)} if previous_body else {}
     next_starts = next_window_starts({str(r["window"]) for r in results.values() if r.get("window")})
     lines = get_jsonl_gz(ARTIFACTS.bucket, str(validation["instances_key"]))
-    records = list(snapshot_records(lines, results, next_starts, previous, cycle.now))
+    stale_after_days = load_policy(POLICY.policy_path).scan.stale_after_days
+    records = list(
+        snapshot_records(lines, results, next_starts, previous, cycle.now, stale_after_days=stale_after_days)
+    )
     body = encode_jsonl_gz(records)
     page = render(records, generated_at=iso_z(cycle.now)).encode()
     if cycle.mode == "apply":

@@ -352,6 +352,21 @@ def report_cycle(
     changes = read_changes(cycle_dir)
     plan = mode == "plan"
     lines = [
+        *_run_lines(result, summary, mode),
+        *count_lines(summary["changes"], plan=plan),
+        *_patching_lines(result, summary, plan=plan),
+        *_change_lines(result, changes, plan=plan, arrow=console.marks.arrow),
+        *_left_alone_lines(summary),
+        *_account_lines(result, summary, plan=plan),
+        _results_line(cycle_dir, config_read=bool(summary.get("config"))),
+    ]
+    console.say("\n".join(lines))
+    return summary, plan and has_pending_changes(changes)
+
+
+def _run_lines(result: CycleResult, summary: Mapping[str, Any], mode: str) -> list[str]:
+    """How the execution went and which instances it saw."""
+    lines = [
         f"cycle {result.execution_name} ({mode}): {result.status} in {result.wall_seconds:.1f} s, "
         f"{result.state_transitions} state transitions, largest state payload {result.max_payload_bytes:,} bytes",
     ]
@@ -361,7 +376,12 @@ def report_cycle(
     if by_class:
         parts = ", ".join(f"{count} {name}" for name, count in by_class.items())
         lines.append(f"{summary['instances']['total']} instances: {parts}")
-    lines.extend(count_lines(summary["changes"], plan=plan))
+    return lines
+
+
+def _patching_lines(result: CycleResult, summary: Mapping[str, Any], *, plan: bool) -> list[str]:
+    """What the windows did, how compliant the fleet is, and which instances are held back."""
+    lines = []
     patching = summary.get("patching")
     if patching:
         outcomes = ", ".join(f"{count} {name}" for name, count in patching["by_outcome"].items() if count)
@@ -378,6 +398,8 @@ def report_cycle(
             f"({counts['compliant']} compliant, {counts['non_compliant']} non-compliant, {counts['unknown']} unknown "
             f"of {counts['instances']} instances); report.html"
         )
+    for gate in summary.get("rollout_gates") or []:
+        lines.append(f"rollout wave {gate['wave']} (after {gate['after']}): {gate['reason']}")
     for hold in summary.get("holds") or []:
         held = ", ".join(hold["held"][:5]) + (" ..." if len(hold["held"]) > 5 else "")
         lines.append(
@@ -385,14 +407,23 @@ def report_cycle(
             f"scanned only by {hold['scan_task']}-*; its {len(hold['installed_by_id'])} other instance(s) "
             f"patched by id by {hold['install_task']}-*"
         )
-    diff = render_changes(changes, arrow=console.marks.arrow)
+    return lines
+
+
+def _change_lines(result: CycleResult, changes: Sequence[Mapping[str, Any]], *, plan: bool, arrow: str) -> list[str]:
+    """The changes made (or, in plan mode, that would be made), or that none were needed."""
+    diff = render_changes(changes, arrow=arrow)
     if diff:
-        lines.append("plan (nothing was written):" if plan else "changes made:")
-        lines.extend(f"  {line}" for line in diff)
-    elif result.status == "SUCCEEDED":
-        lines.append("plan: no changes; SSM matches the tags" if plan else "no changes were needed")
+        return ["plan (nothing was written):" if plan else "changes made:", *(f"  {line}" for line in diff)]
+    if result.status == "SUCCEEDED":
+        return ["plan: no changes; SSM matches the tags" if plan else "no changes were needed"]
+    return []
+
+
+def _left_alone_lines(summary: Mapping[str, Any]) -> list[str]:
+    """Windows left alone, dropped exceptions and the problem count: none of these may pass silently."""
     blocked = summary.get("blocked_windows") or []
-    lines.extend(f"window left alone: {item['name']}: {item['reason']}" for item in blocked[:10])
+    lines = [f"window left alone: {item['name']}: {item['reason']}" for item in blocked[:10]]
     if len(blocked) > 10:
         lines.append(f"... and {len(blocked) - 10} more window(s) left alone; see summary.json")
     # A dropped exception changes who is held to the rules: say which, not only in summary.json.
@@ -403,10 +434,15 @@ def report_cycle(
     )
     if summary["problems"]:
         lines.append(f"{len(summary['problems'])} problem(s) reported; see summary.json")
-    lines.append(
+    return lines
+
+
+def _account_lines(result: CycleResult, summary: Mapping[str, Any], *, plan: bool) -> list[str]:
+    """The AWS calls made, and what Config, the reminders and the owners' notifications hold."""
+    lines = [
         f"AWS calls: {sum(result.calls.values())} ({sum(result.write_calls.values())} writes, "
         f"{sum(result.resource_write_calls.values())} to patching resources)"
-    )
+    ]
     config = summary.get("config")
     if config:
         counts = ", ".join(f"{count} {name}" for name, count in config["by_compliance"].items())
@@ -422,13 +458,15 @@ def report_cycle(
     if any(received.values()):
         per_owner = ", ".join(f"{owner} {count}" for owner, count in received.items() if count)
         lines.append(f"notifications received since the last cycle: {per_owner} (notifications/<owner>.jsonl)")
+    return lines
+
+
+def _results_line(cycle_dir: Path, *, config_read: bool) -> str:
     files = (
         "summary.json, instances.jsonl, changes.jsonl, tag-report.json, patch-results.jsonl, reminders.jsonl, "
         "report.html, compliance/"
     )
-    lines.append(f"results: {cycle_dir}/ ({files}{', config.jsonl, notifications.jsonl' if config else ''})")
-    console.say("\n".join(lines))
-    return summary, plan and has_pending_changes(changes)
+    return f"results: {cycle_dir}/ ({files}{', config.jsonl, notifications.jsonl' if config_read else ''})"
 
 
 def exit_status(results: Sequence[tuple[bool, bool]], *, detailed: bool) -> int:

@@ -9,7 +9,7 @@ import io
 import json
 import zipfile
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from tagpatch_local import simulator
 from tagpatch_local.account_facts import ACCOUNT_ID, LOCAL_ENVIRONMENT
@@ -102,141 +102,175 @@ class TemplateDeployment(AccountClients):
     def _create(self, logical_id: str) -> None:
         """Create a resource that a function's environment or the state machine refers to."""
         kind = self.template.resource_type(logical_id)
-        if kind == "AWS::S3::Bucket":
-            name = f"tagpatch-local-{logical_id.lower()}-{ACCOUNT_ID}"
-            self.client("s3").create_bucket(Bucket=name)
-            self.physical.update({(logical_id, None): name, (logical_id, "Arn"): f"arn:aws:s3:::{name}"})
-        elif kind == "AWS::SNS::Topic":
-            properties = self.template.resources[logical_id].get("Properties", {})
-            # The topic's key matters: publishing to an encrypted topic needs the publisher's KMS permissions.
-            key = properties.get("KmsMasterKeyId")
-            attributes = {"KmsMasterKeyId": str(resolve(key, self._resolve))} if key is not None else {}
-            arn = self.client("sns").create_topic(Name=f"tagpatch-local-{logical_id}", Attributes=attributes)[
-                "TopicArn"
-            ]
-            self.physical.update({(logical_id, None): arn, (logical_id, "TopicName"): arn.rsplit(":", 1)[1]})
-        elif kind == "AWS::KMS::Key":
-            properties = self.template.resources[logical_id].get("Properties", {})
-            key_policy = resolve(properties.get("KeyPolicy"), self._resolve)
-            extra = {"Policy": json.dumps(key_policy)} if key_policy else {}
-            meta = self.client("kms").create_key(Description=logical_id, **extra)["KeyMetadata"]
-            self.physical.update({(logical_id, None): meta["KeyId"], (logical_id, "Arn"): meta["Arn"]})
-        elif kind == "AWS::Events::Rule":
-            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
-            events = self.client("events")
-            name = f"tagpatch-local-{logical_id}"
-            arn = events.put_rule(
-                Name=name,
-                EventPattern=json.dumps(properties["EventPattern"]),
-                State=properties.get("State", "ENABLED"),
-                Description=properties.get("Description", ""),
-            )["RuleArn"]
-            self.physical.update({(logical_id, None): name, (logical_id, "Arn"): arn})
-            targets = [
-                coerce_to_shape(target, events.meta.service_model.shape_for("Target"))
-                for target in properties.get("Targets", [])
-            ]
-            if targets:
-                events.put_targets(Rule=name, Targets=targets)
-        elif kind == "AWS::SQS::QueuePolicy":
-            properties = resolve(
-                self._decided(self.template.resources[logical_id].get("Properties", {})), self._resolve
-            )
-            for queue_url in properties["Queues"]:
-                self.client("sqs").set_queue_attributes(
-                    QueueUrl=queue_url, Attributes={"Policy": json.dumps(properties["PolicyDocument"])}
-                )
-            self.physical[(logical_id, None)] = logical_id
-        elif kind == "AWS::SNS::TopicPolicy":
-            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
-            for topic_arn in properties["Topics"]:
-                self.client("sns").set_topic_attributes(
-                    TopicArn=topic_arn, AttributeName="Policy", AttributeValue=json.dumps(properties["PolicyDocument"])
-                )
-            self.physical[(logical_id, None)] = logical_id
-        elif kind == "AWS::CloudWatch::Alarm":
-            cloudwatch = self.client("cloudwatch")
-            name = f"tagpatch-local-{logical_id}"
-            request = coerce_to_shape(
-                resolve(self.template.resources[logical_id]["Properties"], self._resolve),
-                cloudwatch.meta.service_model.operation_model("PutMetricAlarm").input_shape,
-            )
-            cloudwatch.put_metric_alarm(**{**request, "AlarmName": name})
-            arn = f"arn:aws:cloudwatch:{self.region}:{ACCOUNT_ID}:alarm:{name}"
-            self.physical.update({(logical_id, None): name, (logical_id, "Arn"): arn})
-        elif kind == "AWS::S3::BucketPolicy":
-            properties = resolve(self._decided(self.template.resources[logical_id]["Properties"]), self._resolve)
-            self.client("s3").put_bucket_policy(
-                Bucket=properties["Bucket"], Policy=json.dumps(properties["PolicyDocument"])
-            )
-            self.physical[(logical_id, None)] = logical_id
-        elif kind == "AWS::SSM::PatchBaseline":
-            ssm = self.client("ssm")
-            request = coerce_to_shape(
-                resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve),
-                ssm.meta.service_model.operation_model("CreatePatchBaseline").input_shape,
-            )
-            baseline_id = ssm.create_patch_baseline(**request)["BaselineId"]
-            self.physical[(logical_id, None)] = baseline_id
-        elif kind == "AWS::SSM::ResourceDataSync":
-            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
-            destination = properties["S3Destination"]
-            self.client("ssm").create_resource_data_sync(
-                SyncName=properties["SyncName"],
-                SyncType=properties.get("SyncType", "SyncToDestination"),
-                S3Destination={
-                    "BucketName": destination["BucketName"],
-                    "Prefix": destination.get("BucketPrefix", ""),
-                    "SyncFormat": destination["SyncFormat"],
-                    "Region": destination["BucketRegion"],
-                },
-            )
-            self.physical[(logical_id, None)] = properties["SyncName"]
-        elif kind == "AWS::Serverless::Function":
-            self._create_function(self.template.functions()[logical_id])
-        elif kind == "AWS::Lambda::Permission":
-            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
-            extra = {k: properties[k] for k in ("SourceArn", "SourceAccount") if k in properties}
-            self.client("lambda").add_permission(
-                FunctionName=properties["FunctionName"],
-                StatementId=logical_id,
-                Action=properties["Action"],
-                Principal=properties["Principal"],
-                **extra,
-            )
-            self.physical[(logical_id, None)] = logical_id
-        elif kind == "AWS::Config::ConfigRule":
-            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
-            rule = simulator.config.put_rule(ACCOUNT_ID, self.region, properties)
-            self.physical.update({(logical_id, None): rule.name, (logical_id, "Arn"): rule.arn})
-        elif kind == "AWS::Scheduler::ScheduleGroup":
-            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
-            name = str(properties.get("Name") or f"tagpatch-local-{logical_id}")
-            arn = self.client("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
-            self.physical.update({(logical_id, None): name, (logical_id, "Arn"): arn})
-        elif kind == "AWS::SQS::Queue":
-            sqs = self.client("sqs")
-            name = f"tagpatch-local-{logical_id}"
-            url = sqs.create_queue(QueueName=name)["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            self.physical.update({(logical_id, None): url, (logical_id, "Arn"): arn, (logical_id, "QueueName"): name})
-        elif kind == "AWS::IAM::Role":
-            # A service role (Scheduler's): its trust policy and inline policies as the template gives them.
-            properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
-            iam = self.client("iam")
-            role_name = f"tagpatch-local-{logical_id}"
-            arn = iam.create_role(
-                RoleName=role_name, AssumeRolePolicyDocument=json.dumps(properties["AssumeRolePolicyDocument"])
-            )["Role"]["Arn"]
-            for policy in properties.get("Policies", []):
-                iam.put_role_policy(
-                    RoleName=role_name,
-                    PolicyName=policy["PolicyName"],
-                    PolicyDocument=json.dumps(policy["PolicyDocument"]),
-                )
-            self.physical.update({(logical_id, None): role_name, (logical_id, "Arn"): arn})
-        else:
+        creator = self._CREATORS.get(kind)
+        if creator is None:
             raise TemplateError(f"the local runner does not create {kind} ({logical_id})")
+        creator(self, logical_id)
+
+    def _create_s3_bucket(self, logical_id: str) -> None:
+        name = f"tagpatch-local-{logical_id.lower()}-{ACCOUNT_ID}"
+        self.client("s3").create_bucket(Bucket=name)
+        self.physical.update({(logical_id, None): name, (logical_id, "Arn"): f"arn:aws:s3:::{name}"})
+
+    def _create_sns_topic(self, logical_id: str) -> None:
+        properties = self.template.resources[logical_id].get("Properties", {})
+        # The topic's key matters: publishing to an encrypted topic needs the publisher's KMS permissions.
+        key = properties.get("KmsMasterKeyId")
+        attributes = {"KmsMasterKeyId": str(resolve(key, self._resolve))} if key is not None else {}
+        arn = self.client("sns").create_topic(Name=f"tagpatch-local-{logical_id}", Attributes=attributes)["TopicArn"]
+        self.physical.update({(logical_id, None): arn, (logical_id, "TopicName"): arn.rsplit(":", 1)[1]})
+
+    def _create_kms_key(self, logical_id: str) -> None:
+        properties = self.template.resources[logical_id].get("Properties", {})
+        key_policy = resolve(properties.get("KeyPolicy"), self._resolve)
+        extra = {"Policy": json.dumps(key_policy)} if key_policy else {}
+        meta = self.client("kms").create_key(Description=logical_id, **extra)["KeyMetadata"]
+        self.physical.update({(logical_id, None): meta["KeyId"], (logical_id, "Arn"): meta["Arn"]})
+
+    def _create_events_rule(self, logical_id: str) -> None:
+        properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+        events = self.client("events")
+        name = f"tagpatch-local-{logical_id}"
+        arn = events.put_rule(
+            Name=name,
+            EventPattern=json.dumps(properties["EventPattern"]),
+            State=properties.get("State", "ENABLED"),
+            Description=properties.get("Description", ""),
+        )["RuleArn"]
+        self.physical.update({(logical_id, None): name, (logical_id, "Arn"): arn})
+        targets = [
+            coerce_to_shape(target, events.meta.service_model.shape_for("Target"))
+            for target in properties.get("Targets", [])
+        ]
+        if targets:
+            events.put_targets(Rule=name, Targets=targets)
+
+    def _create_sqs_queue_policy(self, logical_id: str) -> None:
+        properties = resolve(self._decided(self.template.resources[logical_id].get("Properties", {})), self._resolve)
+        for queue_url in properties["Queues"]:
+            self.client("sqs").set_queue_attributes(
+                QueueUrl=queue_url, Attributes={"Policy": json.dumps(properties["PolicyDocument"])}
+            )
+        self.physical[(logical_id, None)] = logical_id
+
+    def _create_sns_topic_policy(self, logical_id: str) -> None:
+        properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+        for topic_arn in properties["Topics"]:
+            self.client("sns").set_topic_attributes(
+                TopicArn=topic_arn, AttributeName="Policy", AttributeValue=json.dumps(properties["PolicyDocument"])
+            )
+        self.physical[(logical_id, None)] = logical_id
+
+    def _create_cloudwatch_alarm(self, logical_id: str) -> None:
+        cloudwatch = self.client("cloudwatch")
+        name = f"tagpatch-local-{logical_id}"
+        request = coerce_to_shape(
+            resolve(self.template.resources[logical_id]["Properties"], self._resolve),
+            cloudwatch.meta.service_model.operation_model("PutMetricAlarm").input_shape,
+        )
+        cloudwatch.put_metric_alarm(**{**request, "AlarmName": name})
+        arn = f"arn:aws:cloudwatch:{self.region}:{ACCOUNT_ID}:alarm:{name}"
+        self.physical.update({(logical_id, None): name, (logical_id, "Arn"): arn})
+
+    def _create_s3_bucket_policy(self, logical_id: str) -> None:
+        properties = resolve(self._decided(self.template.resources[logical_id]["Properties"]), self._resolve)
+        self.client("s3").put_bucket_policy(
+            Bucket=properties["Bucket"], Policy=json.dumps(properties["PolicyDocument"])
+        )
+        self.physical[(logical_id, None)] = logical_id
+
+    def _create_ssm_patch_baseline(self, logical_id: str) -> None:
+        ssm = self.client("ssm")
+        request = coerce_to_shape(
+            resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve),
+            ssm.meta.service_model.operation_model("CreatePatchBaseline").input_shape,
+        )
+        baseline_id = ssm.create_patch_baseline(**request)["BaselineId"]
+        self.physical[(logical_id, None)] = baseline_id
+
+    def _create_ssm_resource_data_sync(self, logical_id: str) -> None:
+        properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+        destination = properties["S3Destination"]
+        self.client("ssm").create_resource_data_sync(
+            SyncName=properties["SyncName"],
+            SyncType=properties.get("SyncType", "SyncToDestination"),
+            S3Destination={
+                "BucketName": destination["BucketName"],
+                "Prefix": destination.get("BucketPrefix", ""),
+                "SyncFormat": destination["SyncFormat"],
+                "Region": destination["BucketRegion"],
+            },
+        )
+        self.physical[(logical_id, None)] = properties["SyncName"]
+
+    def _create_serverless_function(self, logical_id: str) -> None:
+        self._create_function(self.template.functions()[logical_id])
+
+    def _create_lambda_permission(self, logical_id: str) -> None:
+        properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+        extra = {k: properties[k] for k in ("SourceArn", "SourceAccount") if k in properties}
+        self.client("lambda").add_permission(
+            FunctionName=properties["FunctionName"],
+            StatementId=logical_id,
+            Action=properties["Action"],
+            Principal=properties["Principal"],
+            **extra,
+        )
+        self.physical[(logical_id, None)] = logical_id
+
+    def _create_config_config_rule(self, logical_id: str) -> None:
+        properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+        rule = simulator.config.put_rule(ACCOUNT_ID, self.region, properties)
+        self.physical.update({(logical_id, None): rule.name, (logical_id, "Arn"): rule.arn})
+
+    def _create_scheduler_schedule_group(self, logical_id: str) -> None:
+        properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+        name = str(properties.get("Name") or f"tagpatch-local-{logical_id}")
+        arn = self.client("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
+        self.physical.update({(logical_id, None): name, (logical_id, "Arn"): arn})
+
+    def _create_sqs_queue(self, logical_id: str) -> None:
+        sqs = self.client("sqs")
+        name = f"tagpatch-local-{logical_id}"
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.physical.update({(logical_id, None): url, (logical_id, "Arn"): arn, (logical_id, "QueueName"): name})
+
+    def _create_iam_role(self, logical_id: str) -> None:
+        # A service role (Scheduler's): its trust policy and inline policies as the template gives them.
+        properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+        iam = self.client("iam")
+        role_name = f"tagpatch-local-{logical_id}"
+        arn = iam.create_role(
+            RoleName=role_name, AssumeRolePolicyDocument=json.dumps(properties["AssumeRolePolicyDocument"])
+        )["Role"]["Arn"]
+        for policy in properties.get("Policies", []):
+            iam.put_role_policy(
+                RoleName=role_name,
+                PolicyName=policy["PolicyName"],
+                PolicyDocument=json.dumps(policy["PolicyDocument"]),
+            )
+        self.physical.update({(logical_id, None): role_name, (logical_id, "Arn"): arn})
+
+    # Each resource type the runner deploys -> the method that creates it (as CloudFormation would).
+    _CREATORS: ClassVar[Mapping[str, Callable[[TemplateDeployment, str], None]]] = {
+        "AWS::S3::Bucket": _create_s3_bucket,
+        "AWS::SNS::Topic": _create_sns_topic,
+        "AWS::KMS::Key": _create_kms_key,
+        "AWS::Events::Rule": _create_events_rule,
+        "AWS::SQS::QueuePolicy": _create_sqs_queue_policy,
+        "AWS::SNS::TopicPolicy": _create_sns_topic_policy,
+        "AWS::CloudWatch::Alarm": _create_cloudwatch_alarm,
+        "AWS::S3::BucketPolicy": _create_s3_bucket_policy,
+        "AWS::SSM::PatchBaseline": _create_ssm_patch_baseline,
+        "AWS::SSM::ResourceDataSync": _create_ssm_resource_data_sync,
+        "AWS::Serverless::Function": _create_serverless_function,
+        "AWS::Lambda::Permission": _create_lambda_permission,
+        "AWS::Config::ConfigRule": _create_config_config_rule,
+        "AWS::Scheduler::ScheduleGroup": _create_scheduler_schedule_group,
+        "AWS::SQS::Queue": _create_sqs_queue,
+        "AWS::IAM::Role": _create_iam_role,
+    }
 
     def _environment_for(self, spec: FunctionSpec) -> dict[str, str]:
         environment = {

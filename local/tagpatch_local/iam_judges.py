@@ -39,6 +39,7 @@ from tagpatch_local.simulator import sar
 
 REPO: Final = Path(__file__).resolve().parents[2]
 SUPPRESSIONS: Final = REPO / "judges" / "suppressions.yaml"
+JUDGES: Final = ("sar", "parliament")
 
 # Stand-in values for the template's pseudo parameters and for parameters whose default is empty, so
 # that each ARN has the shape it has once deployed.
@@ -51,6 +52,7 @@ PSEUDO: Final[Mapping[str, str]] = {
 }
 EXAMPLE_PARAMETERS: Final[Mapping[str, str]] = {
     "PatchTaskServiceRoleArn": "arn:aws:iam::123456789012:role/patch-task",
+    "RolloutAlarmArns": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:app-5xx",
     "QuickSightPrincipalArn": "arn:aws:quicksight:us-east-1:123456789012:user/default/admin",
     "AlertEmail": "alerts@example.com",
     "NotificationEmail": "owners@example.com",
@@ -126,7 +128,7 @@ class _Resolver:
             return arns[kind]
         return f"{ref}-{attribute.lower()}"
 
-    def resolve(self, value: Any) -> Any:
+    def resolve(self, value: Any) -> Any:  # noqa: PLR0911 - one return per intrinsic function, flat like CloudFormation's list
         if isinstance(value, list):
             return [item for item in (self.resolve(v) for v in value) if item is not _NO_VALUE]
         if not isinstance(value, dict):
@@ -145,6 +147,9 @@ class _Resolver:
             if name == "Fn::Join":
                 separator, items = argument
                 return str(separator).join(str(self.resolve(item)) for item in items)
+            if name == "Fn::Split":
+                separator, source = argument
+                return str(self.resolve(source)).split(str(separator))
         return {key: item for key, item in ((k, self.resolve(v)) for k, v in value.items()) if item is not _NO_VALUE}
 
     def _sub(self, argument: Any) -> str:
@@ -227,51 +232,77 @@ def _accepts(definition: sar.ActionDefinition, resource: str) -> bool:
 def sar_findings(document: Document) -> Iterator[Finding]:
     for statement in _as_list(document.policy.get("Statement")):
         sid = str(statement.get("Sid", ""))
+        for code, detail in _statement_findings(document.kind, statement):
+            yield Finding("sar", code, document.where, sid, detail)
 
-        def finding(code: str, detail: str, sid: str = sid) -> Finding:
-            return Finding("sar", code, document.where, sid, detail)
 
-        actions: list[sar.ActionDefinition] = []  # what Action grants or denies, wildcards expanded
-        named: list[sar.ActionDefinition] = []  # what it names without a wildcard
-        for pattern in (str(p) for p in _as_list(statement.get("Action")) + _as_list(statement.get("NotAction"))):
-            expanded = [] if pattern == "*" else _expand(pattern)
-            if pattern != "*" and not expanded:
-                yield finding("UNKNOWN_ACTION", f"{pattern} is not an action in {sar.SOURCE}")
-            if pattern in _as_list(statement.get("Action")):
-                actions += expanded
-                named += [] if any(c in pattern for c in "*?") else expanded
-        if document.kind == "trust" or not actions:
+def _statement_findings(kind: str, statement: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(code, detail) of each thing the SAR says is wrong with one statement of a `kind` document."""
+    actions, named, unknown = _statement_actions(statement)
+    for pattern in unknown:
+        yield "UNKNOWN_ACTION", f"{pattern} is not an action in {sar.SOURCE}"
+    if kind == "trust" or not actions:
+        return
+    for resource in (str(r) for r in _as_list(statement.get("Resource"))):
+        if resource == "*":
+            # A resource policy's "*" is the resource it is attached to.
+            if kind == "identity" and statement.get("Effect") == "Allow":
+                yield from _resource_star_findings(named)
             continue
-        for resource in (str(r) for r in _as_list(statement.get("Resource"))):
-            if resource == "*":
-                # A resource policy's "*" is the resource it is attached to.
-                if document.kind == "identity" and statement.get("Effect") == "Allow":
-                    for action in named:
-                        if action.resources:
-                            types = ", ".join(r.type.name for r in action.resources)
-                            yield finding("RESOURCE_STAR", f"{action.action} can be scoped to {types} but is on *")
-                continue
-            for action in named:
-                if action.resources and not _accepts(action, resource):
-                    types = ", ".join(f"{r.type.name} ({r.type.arn})" for r in action.resources)
-                    yield finding(
-                        "RESOURCE_MISMATCH", f"{action.action} does not act on {resource}; it acts on {types}"
-                    )
-                elif not action.resources:
-                    yield finding("RESOURCE_MISMATCH", f"{action.action} has no resource types: only * applies")
-            if len(named) < len(actions) and not any(_accepts(a, resource) for a in actions):
-                yield finding("RESOURCE_MISMATCH", f"no action the statement's wildcards name acts on {resource}")
-        listed = {
-            a.action: [k for row in (None, *(r.type.name for r in a.resources)) for k in a.supported_keys(row)]
-            for a in actions
-        }
-        for operator_keys in (statement.get("Condition") or {}).values():
-            for key in operator_keys:
-                for action_name, keys in listed.items():
-                    if not sar.key_supported(str(key), keys):
-                        yield finding(
-                            "UNSUPPORTED_CONDITION_KEY", f"{action_name} does not support condition key {key}"
-                        )
+        yield from _resource_findings(resource, actions, named)
+    yield from _condition_key_findings(statement, actions)
+
+
+def _statement_actions(
+    statement: Mapping[str, Any],
+) -> tuple[list[sar.ActionDefinition], list[sar.ActionDefinition], list[str]]:
+    """What Action grants or denies (wildcards expanded), what it names without a wildcard, and the
+    patterns of Action or NotAction that name no action."""
+    actions: list[sar.ActionDefinition] = []
+    named: list[sar.ActionDefinition] = []
+    unknown: list[str] = []
+    for pattern in (str(p) for p in _as_list(statement.get("Action")) + _as_list(statement.get("NotAction"))):
+        expanded = [] if pattern == "*" else _expand(pattern)
+        if pattern != "*" and not expanded:
+            unknown.append(pattern)
+        if pattern in _as_list(statement.get("Action")):
+            actions += expanded
+            named += [] if any(c in pattern for c in "*?") else expanded
+    return actions, named, unknown
+
+
+def _resource_star_findings(named: Sequence[sar.ActionDefinition]) -> Iterator[tuple[str, str]]:
+    for action in named:
+        if action.resources:
+            types = ", ".join(r.type.name for r in action.resources)
+            yield "RESOURCE_STAR", f"{action.action} can be scoped to {types} but is on *"
+
+
+def _resource_findings(
+    resource: str, actions: Sequence[sar.ActionDefinition], named: Sequence[sar.ActionDefinition]
+) -> Iterator[tuple[str, str]]:
+    for action in named:
+        if action.resources and not _accepts(action, resource):
+            types = ", ".join(f"{r.type.name} ({r.type.arn})" for r in action.resources)
+            yield "RESOURCE_MISMATCH", f"{action.action} does not act on {resource}; it acts on {types}"
+        elif not action.resources:
+            yield "RESOURCE_MISMATCH", f"{action.action} has no resource types: only * applies"
+    if len(named) < len(actions) and not any(_accepts(a, resource) for a in actions):
+        yield "RESOURCE_MISMATCH", f"no action the statement's wildcards name acts on {resource}"
+
+
+def _condition_key_findings(
+    statement: Mapping[str, Any], actions: Sequence[sar.ActionDefinition]
+) -> Iterator[tuple[str, str]]:
+    listed = {
+        a.action: [k for row in (None, *(r.type.name for r in a.resources)) for k in a.supported_keys(row)]
+        for a in actions
+    }
+    for operator_keys in (statement.get("Condition") or {}).values():
+        for key in operator_keys:
+            for action_name, keys in listed.items():
+                if not sar.key_supported(str(key), keys):
+                    yield "UNSUPPORTED_CONDITION_KEY", f"{action_name} does not support condition key {key}"
 
 
 def _grants(statement: Mapping[str, Any], action: str) -> bool:
@@ -376,15 +407,10 @@ def load_suppressions(path: Path) -> list[Suppression]:
     return loaded
 
 
-def judge(template: Mapping[str, Any], suppressions: Sequence[Suppression]) -> tuple[list[Finding], list[Suppression]]:
-    """The unsuppressed findings, and the suppressions that suppressed nothing."""
-    found = documents(template)
-    findings = [f for document in found for f in (*sar_findings(document), *parliament_findings(document))]
-    roles: dict[str, list[Document]] = {}
-    for document in found:
-        if document.kind == "identity":
-            roles.setdefault(document.where.split("/", 1)[0], []).append(document)
-    findings += [f for role_documents in roles.values() for f in required_resource_findings(role_documents)]
+def unsuppressed(
+    findings: Sequence[Finding], suppressions: Sequence[Suppression]
+) -> tuple[list[Finding], list[Suppression]]:
+    """The findings no suppression covers, and the suppressions that covered none of them."""
     used: set[Suppression] = set()
     open_findings = []
     for finding in dict.fromkeys(findings):
@@ -393,6 +419,19 @@ def judge(template: Mapping[str, Any], suppressions: Sequence[Suppression]) -> t
         if not covering:
             open_findings.append(finding)
     return open_findings, [s for s in suppressions if s not in used]
+
+
+def judge(template: Mapping[str, Any], suppressions: Sequence[Suppression]) -> tuple[list[Finding], list[Suppression]]:
+    """The unsuppressed findings, and the suppressions of these judges that suppressed nothing."""
+    found = documents(template)
+    findings = [f for document in found for f in (*sar_findings(document), *parliament_findings(document))]
+    roles: dict[str, list[Document]] = {}
+    for document in found:
+        if document.kind == "identity":
+            roles.setdefault(document.where.split("/", 1)[0], []).append(document)
+    findings += [f for role_documents in roles.values() for f in required_resource_findings(role_documents)]
+    # The file also holds other judges' entries (checkov's): those are theirs to use or call stale.
+    return unsuppressed(findings, [s for s in suppressions if s.judge in JUDGES])
 
 
 def translate(path: Path, sam_python: Path) -> dict[str, Any]:

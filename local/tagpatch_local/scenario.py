@@ -48,6 +48,7 @@ from tagpatch_local.preflight import check_execution_input, check_policy
 
 if TYPE_CHECKING:
     from tagpatch_local.runner import SimulatedAccount
+    from tagpatch_local.simulator import PingStatus
 
 EDIT_KINDS: Final = ("retag", "untag", "add", "remove", "stop", "start", "policy", "patch", "exceptions")
 # The keys each edit that selects instances takes.
@@ -219,35 +220,48 @@ def _parse_edit(reader: _Reader, raw: object, path: DocPath, base: Path) -> Edit
     where = reader.document.where(path)
     spec_path: DocPath = (*path, kind)
     if kind == "policy":
-        if not isinstance(spec, str) or not spec:
-            raise reader.fail(spec_path, f"must be the path of a policy file (got {_shown(spec)})")
-        policy = (base / spec).resolve()
-        try:
-            warnings = check_policy(policy)
-        except InputError as error:
-            raise ScenarioError(f"{where}: {error}") from error
-        return Edit(kind, where, policy=policy, policy_label=spec, warnings=tuple(warnings))
+        return _parse_policy_edit(reader, spec, spec_path, base, where)
     if kind == "exceptions":
-        if not isinstance(spec, str) or not spec:
-            raise reader.fail(spec_path, f"must be the path of a patch exceptions file (got {_shown(spec)})")
-        exceptions = (base / spec).resolve()
-        if not exceptions.exists():
-            raise reader.fail(spec_path, f"{spec}: no such file")
-        # Read as strictly as every other input: a bad entry is refused now. Only how far away an
-        # expiry may be waits for each cycle, as it depends on that cycle's time.
-        try:
-            document, entries_read = read_exceptions_file(exceptions, spec)
-            found = parse_exceptions(document, spec, None, entries_read)
-        except InvalidPatchExceptions as error:
-            raise ScenarioError(f"{where}: {error}") from error
-        if found.errors:
-            raise ScenarioError(f"{where}: {found.errors[0]}")
-        return Edit(kind, where, exceptions=exceptions, policy_label=spec)
+        return _parse_exceptions_edit(reader, spec, spec_path, base, where)
     if kind == "add":
         reader.mapping(spec, spec_path, ("instances", "generate"), "{instances: [{tags: {...}, os: UBUNTU}]}")
         added = tuple(parse_fleet_in(reader.document, spec_path, reader.instances))
         reader.instances += len(added)
         return Edit(kind, where, instances=added)
+    return _parse_selecting_edit(reader, kind, spec, spec_path, where)
+
+
+def _parse_policy_edit(reader: _Reader, spec: object, spec_path: DocPath, base: Path, where: str) -> Edit:
+    if not isinstance(spec, str) or not spec:
+        raise reader.fail(spec_path, f"must be the path of a policy file (got {_shown(spec)})")
+    policy = (base / spec).resolve()
+    try:
+        warnings = check_policy(policy)
+    except InputError as error:
+        raise ScenarioError(f"{where}: {error}") from error
+    return Edit("policy", where, policy=policy, policy_label=spec, warnings=tuple(warnings))
+
+
+def _parse_exceptions_edit(reader: _Reader, spec: object, spec_path: DocPath, base: Path, where: str) -> Edit:
+    if not isinstance(spec, str) or not spec:
+        raise reader.fail(spec_path, f"must be the path of a patch exceptions file (got {_shown(spec)})")
+    exceptions = (base / spec).resolve()
+    if not exceptions.exists():
+        raise reader.fail(spec_path, f"{spec}: no such file")
+    # Read as strictly as every other input: a bad entry is refused now. Only how far away an
+    # expiry may be waits for each cycle, as it depends on that cycle's time.
+    try:
+        document, entries_read = read_exceptions_file(exceptions, spec)
+        found = parse_exceptions(document, spec, None, entries_read)
+    except InvalidPatchExceptions as error:
+        raise ScenarioError(f"{where}: {error}") from error
+    if found.errors:
+        raise ScenarioError(f"{where}: {found.errors[0]}")
+    return Edit("exceptions", where, exceptions=exceptions, policy_label=spec)
+
+
+def _parse_selecting_edit(reader: _Reader, kind: str, spec: object, spec_path: DocPath, where: str) -> Edit:
+    """An edit that acts on the instances its `select` tags match."""
     allowed = SELECTING_EDIT_KEYS[kind]
     body = reader.mapping(spec, spec_path, allowed, "{select: {Name: web-1}}")
     for key in allowed:
@@ -336,15 +350,6 @@ def apply_edit(account: SimulatedAccount, edit: Edit) -> str:
 
 
 def _apply_edit(account: SimulatedAccount, edit: Edit) -> str:
-    from tagpatch_local import simulator  # noqa: PLC0415 - moto is loaded only once input is checked
-    from tagpatch_local.runner import ACCOUNT_ID  # noqa: PLC0415
-
-    ec2 = account.client("ec2")
-    if edit.kind == "patch":
-        ids = _selected(account, edit)
-        for instance_id in ids:
-            account.set_patch_behaviour(instance_id, edit.patch)
-        return f"patch behaviour of {len(ids)} instance(s): {dict(edit.patch)}"
     if edit.kind == "policy":
         assert edit.policy is not None
         account.use_policy(edit.policy)
@@ -355,7 +360,16 @@ def _apply_edit(account: SimulatedAccount, edit: Edit) -> str:
         return f"patch exceptions are now {edit.policy_label}"
     if edit.kind == "add":
         return f"added {len(account.seed(edit.instances))} instance(s)"
-    ids = _selected(account, edit)
+    return _apply_selecting_edit(account, edit, _selected(account, edit))
+
+
+def _apply_selecting_edit(account: SimulatedAccount, edit: Edit, ids: list[str]) -> str:
+    """Apply an edit to the instances its `select` matched."""
+    ec2 = account.client("ec2")
+    if edit.kind == "patch":
+        for instance_id in ids:
+            account.set_patch_behaviour(instance_id, edit.patch)
+        return f"patch behaviour of {len(ids)} instance(s): {dict(edit.patch)}"
     if edit.kind == "retag":
         ec2.create_tags(Resources=ids, Tags=[{"Key": k, "Value": v} for k, v in edit.tags.items()])
         return f"retagged {len(ids)} instance(s): {dict(edit.tags)}"
@@ -364,17 +378,30 @@ def _apply_edit(account: SimulatedAccount, edit: Edit) -> str:
         return f"removed tag(s) {list(edit.keys)} from {len(ids)} instance(s)"
     if edit.kind == "remove":
         ec2.terminate_instances(InstanceIds=ids)
-        for instance_id in ids:  # SSM forgets a terminated node
-            if instance_id in simulator.managed_instances(ACCOUNT_ID, account.region):
-                simulator.deregister_managed_instance(ACCOUNT_ID, account.region, instance_id)
+        _forget_managed(account, ids)  # SSM forgets a terminated node
         return f"terminated {len(ids)} instance(s)"
-    status: simulator.PingStatus = "ConnectionLost" if edit.kind == "stop" else "Online"
     if edit.kind == "stop":
         ec2.stop_instances(InstanceIds=ids)
     else:
         ec2.start_instances(InstanceIds=ids)
+    _set_ping_status(account, ids, "ConnectionLost" if edit.kind == "stop" else "Online")
+    return f"{'stopped' if edit.kind == 'stop' else 'started'} {len(ids)} instance(s)"
+
+
+def _forget_managed(account: SimulatedAccount, ids: Sequence[str]) -> None:
+    from tagpatch_local import simulator  # noqa: PLC0415 - moto is loaded only once input is checked
+    from tagpatch_local.runner import ACCOUNT_ID  # noqa: PLC0415
+
+    for instance_id in ids:
+        if instance_id in simulator.managed_instances(ACCOUNT_ID, account.region):
+            simulator.deregister_managed_instance(ACCOUNT_ID, account.region, instance_id)
+
+
+def _set_ping_status(account: SimulatedAccount, ids: Sequence[str], status: PingStatus) -> None:
+    from tagpatch_local import simulator  # noqa: PLC0415 - moto is loaded only once input is checked
+    from tagpatch_local.runner import ACCOUNT_ID  # noqa: PLC0415
+
     managed = simulator.managed_instances(ACCOUNT_ID, account.region)
     for instance_id in ids:
         if instance_id in managed:
             simulator.set_ping_status(ACCOUNT_ID, account.region, instance_id, status)
-    return f"{'stopped' if edit.kind == 'stop' else 'started'} {len(ids)} instance(s)"

@@ -9,18 +9,25 @@ import re
 import shutil
 import subprocess
 from collections import Counter
+from datetime import UTC, datetime, timedelta
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tagpatch.export import LATEST_KEY
 from tagpatch.inventory import decode_jsonl_gz
 from tagpatch_local import cli
+from tagpatch_local.runner import SimulatedAccount
 from tests.compliance_sql import connect, named_queries, run
+
+from .support import instance, run_ok
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"  # the screenshot a person can look at after the test command
 SUNDAY = "03-sunday"
+FRIDAY_NOON = datetime(2026, 11, 27, 12, tzinfo=UTC)  # the Sunday window sun-0200 opens 38 h later
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +61,18 @@ def test_one_record_per_instance_agreeing_with_monitoring(patch_night: Path) -> 
     assert set(records) == {line["instance_id"] for line in instances}
     for result in jsonl(cycle / "patch-results.jsonl"):
         record = records[result["instance_id"]]
-        assert (record["last_outcome"], record["compliance"], record["window"]) == (
+        assert (record["period_outcome"], record["compliance"], record["window"]) == (
             result["outcome"],
             result["compliance"],
             result["window"],
         )
+        if result["window_run_start"]:  # a run in the period: the latest outcome is this one
+            assert record["last_outcome"] == result["outcome"], record
+        fresh = ("last_scan", "scan_age_days", "scan_status", "compliance_unknown_reason")
+        assert {key: record[key] for key in fresh} == {key: result[key] for key in fresh}
+        assert record["last_scan"] == result["operation_end"]
+    for record in records.values():  # every unknown compliance says why, and only an unknown one
+        assert bool(record["compliance_unknown_reason"]) == (record["compliance"] == "UNKNOWN"), record
         if record["window"]:
             assert record["next_window_start"], record
         if result["outcome"] == "patched":
@@ -108,6 +122,17 @@ def test_report_html_renders_in_headless_chromium_with_the_expected_figures(patc
     for r in results:
         if r["outcome"] in {"failed", "missed"}:
             assert r["instance_id"] in dom.split('id="actions"', 1)[1]
+    # Stale and never-scanned instances have their own tiles and table, apart from the non-compliant.
+    records = decode_jsonl_gz((cycle / "compliance/latest/snapshot.jsonl.gz").read_bytes())
+    never = [r for r in records if r["scan_status"] == "never_scanned"]
+    stale = [r for r in records if r["scan_status"] == "stale"]
+    assert never, "the scenario has instances no scan reached"
+    assert f'id="never-scanned">{len(never)}<' in dom and f'id="stale-scans">{len(stale)}<' in dom
+    scans = dom.split('id="scans"', 1)[1].split("</table>", 1)[0]
+    for r in records:
+        assert (r["instance_id"] in scans) == (r in never or r in stale), r
+    for r in never:
+        assert html_escape(r["compliance_unknown_reason"]) in scans
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "report.png"
     subprocess.run(
@@ -117,3 +142,39 @@ def test_report_html_renders_in_headless_chromium_with_the_expected_figures(patc
         check=True,
     )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def latest_records(account: SimulatedAccount) -> dict[str, dict[str, Any]]:
+    body = account.client("s3").get_object(Bucket=account.physical_id("ArtifactBucket"), Key=LATEST_KEY)["Body"]
+    return {r["instance_id"]: r for r in decode_jsonl_gz(body.read())}
+
+
+def test_a_windows_outcomes_persist_in_the_snapshot_after_a_later_cycle_with_no_run() -> None:
+    """Sunday 02:00 patches two instances and 03:00 fails one (its own window, so MaxErrors stops no other);
+    the cycle at noon reports them. At 22:00, with no window run since, the records still give each
+    instance's outcome, its time and reason, and the period's outcome (not_due) beside it."""
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        account.set_clock(FRIDAY_NOON)
+        fleet = [instance("web", "sun-0200", name=name) for name in ("web-ok-1", "web-ok-2")]
+        fleet.append(instance("db", "cron(0 3 ? * SUN *)", name="web-bad"))
+        ids = dict(zip(("web-ok-1", "web-ok-2", "web-bad"), account.seed(fleet), strict=True))
+        for name in ("web-ok-1", "web-ok-2"):
+            account.set_patch_behaviour(ids[name], {"missing": 3})
+        account.set_patch_behaviour(ids["web-bad"], {"missing": 3, "result": "failed"})
+        run_ok(account)
+        account.advance(timedelta(hours=48))  # Sunday noon, ten hours after the window ran
+        run_ok(account)
+        at_noon = latest_records(account)
+        account.advance(timedelta(hours=10))
+        run_ok(account)
+        evening = latest_records(account)
+    expected = {"web-ok-1": "patched", "web-ok-2": "patched", "web-bad": "failed"}
+    for name, outcome in expected.items():
+        record = evening[ids[name]]
+        assert record["last_outcome"] == outcome, record
+        assert (record["period_outcome"], at_noon[ids[name]]["period_outcome"]) == ("not_due", outcome)
+        hour = "03" if name == "web-bad" else "02"
+        assert str(record["last_outcome_time"]).startswith(f"2026-11-29T{hour}:"), record
+        assert record["last_outcome_reason"] == at_noon[ids[name]]["last_outcome_reason"]
+        assert f"{record['window']} at 2026-11-29 {hour}:00 UTC" in record["last_outcome_reason"], record
+    assert "Failed" in evening[ids["web-bad"]]["last_outcome_reason"]

@@ -38,7 +38,7 @@ def write_exceptions(path: Path, *entries: dict[str, Any]) -> Path:
     return path
 
 
-def test_an_excepted_instance_is_reported_not_alerted_until_its_exception_expires(tmp_path: Path) -> None:
+def test_an_excepted_instance_is_reported_not_alerted_until_its_exception_expires(tmp_path: Path) -> None:  # noqa: PLR0915 - one story over four cycles, read top to bottom
     with SimulatedAccount(REPO / "template.yaml") as account:
         account.set_clock(FRIDAY_NOON)
         ids = dict(

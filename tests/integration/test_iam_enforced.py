@@ -264,3 +264,28 @@ def test_the_function_s_role_cannot_change_an_association_it_does_not_own() -> N
                 call(AssociationId=theirs["AssociationDescription"]["AssociationId"])
             assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
         assert theirs["AssociationDescription"]["AssociationId"] in associations(account)
+
+
+@pytest.mark.parametrize(
+    ("sid", "denied"), [("AlertShortfalls", "sns:Publish"), ("EncryptForAlertsTopic", "kms:GenerateDataKey")]
+)
+def test_window_upsert_alerts_on_a_blocked_window_only_with_its_publish_and_key_grants(sid: str, denied: str) -> None:
+    def without(document: dict[str, Any]) -> None:
+        function_statements = statements(document, "WindowUpsertFunction")
+        function_statements[:] = [statement for statement in function_statements if statement["Sid"] != sid]
+
+    with template_variant(without) as path, SimulatedAccount(path) as account:
+        account.client("ssm").create_maintenance_window(
+            Name="tagpatch-sun-0200",
+            Schedule="cron(0 2 ? * SUN *)",
+            Duration=2,
+            Cutoff=1,
+            AllowUnassociatedTargets=True,
+        )
+        account.seed([instance("web", "sun-0200")])
+        result = account.run_cycle({})
+        assert result.status == "FAILED"
+        failure = failed_state(result)
+        cause = json.dumps(failure["error"])
+        assert failure["failed_state"] == "WindowUpsert"
+        assert denied in cause and "tagpatch-local-WindowUpsertFunctionRole" in cause, cause

@@ -3,8 +3,9 @@
 Snapshots are gzip JSON Lines, partitioned by date under `compliance/snapshots/dt=YYYY-MM-DD/`, and the
 same records are kept under `compliance/latest/` so that "now" needs no partition scan. A record joins
 what TagValidation said of the instance (class, reasons, patch group, window) with what PatchMonitoring
-said of its last window (outcome, patch state), the window's next start, and the last successful
-install, carried over from the previous snapshot when this cycle saw none.
+said of the period (its outcome, patch state), the window's next start, and two facts carried over
+from the previous snapshot when this cycle saw none: the latest window run's outcome (with its time
+and reason) and the last successful install.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Any, Final
 from tagpatch.aws import client, paginate
 from tagpatch.classes import EXCEPTED
 from tagpatch.cycle import iso_z, parse_time
+from tagpatch.freshness import scan_freshness, unknown_reason
 from tagpatch.outcomes import outcome_behaviour
+from tagpatch.policy import ScanSettings
 from tagpatch.ssm_windows import is_owned_window, window_run_time
 
 SNAPSHOTS_PREFIX: Final = "compliance/snapshots/"
@@ -25,7 +28,7 @@ REPORTS_PREFIX: Final = "compliance/reports/"
 LATEST_REPORT_KEY: Final = "compliance/reports/latest/report.html"
 SNAPSHOT_FILE: Final = "snapshot.jsonl.gz"
 PAGE_SIZE: Final = 100
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2  # 2: last_outcome is the latest run's, period_outcome beside it; scan freshness
 
 
 def snapshot_key(now: datetime) -> str:
@@ -64,11 +67,33 @@ def _last_success(result: Mapping[str, Any] | None, previous: Mapping[str, Any] 
     return str(previous["last_success_time"]) if previous and previous.get("last_success_time") else None
 
 
-def _outcome_time(result: Mapping[str, Any] | None) -> str | None:
-    outcome = outcome_behaviour(result.get("outcome")) if result else None
-    if result and outcome is not None and outcome.operation_ended:
-        return result.get("operation_end")
-    return None
+def _not_before(later: str, earlier: str) -> bool:
+    return parse_time(later, "operation_end") >= parse_time(earlier, "window_run_start")
+
+
+def _outcome_time(result: Mapping[str, Any]) -> str | None:
+    """When the outcome happened: the patch operation's end for an outcome that ran one (the patch state
+    SSM kept is that run's only when it ended after the run started), else the run's start."""
+    started = result.get("window_run_start")
+    outcome = outcome_behaviour(result.get("outcome"))
+    ended = result.get("operation_end")
+    ran_operation = outcome is not None and outcome.operation_ended and bool(ended)
+    if ran_operation and (not started or _not_before(str(ended), str(started))):
+        return str(ended)
+    return str(started) if started else None
+
+
+def _latest_window_outcome(
+    result: Mapping[str, Any] | None, previous: Mapping[str, Any] | None
+) -> tuple[str | None, str | None, str | None]:
+    """(outcome, reason, time) of the instance's latest window run: this period's when a run of its window
+    is in it, else the previous snapshot's, carried until a newer run replaces it."""
+    if result and result.get("window_run_start"):
+        return result.get("outcome"), result.get("reason"), _outcome_time(result)
+    # A schema 1 record gave a time only to an outcome that ran an operation: that too is a run's outcome.
+    if previous and previous.get("last_outcome_time"):
+        return previous.get("last_outcome"), previous.get("last_outcome_reason"), previous.get("last_outcome_time")
+    return None, None, None
 
 
 def snapshot_records(
@@ -77,6 +102,8 @@ def snapshot_records(
     next_starts: Mapping[str, str],
     previous: Mapping[str, Mapping[str, Any]],
     now: datetime,
+    *,
+    stale_after_days: int = ScanSettings().stale_after_days,
 ) -> Iterator[dict[str, Any]]:
     """One record per instance TagValidation saw, in its order.
 
@@ -89,6 +116,9 @@ def snapshot_records(
         result = results.get(instance_id)
         window = result.get("window") if result else None
         last_success = _last_success(result, previous.get(instance_id))
+        last_outcome, last_reason, last_time = _latest_window_outcome(result, previous.get(instance_id))
+        compliance = str(result.get("compliance", "UNKNOWN")) if result else "UNKNOWN"
+        scan = scan_freshness(result.get("operation_end") if result else None, now, stale_after_days)
         yield {
             "schema_version": SCHEMA_VERSION,
             "snapshot_date": snapshot_date,
@@ -109,10 +139,17 @@ def snapshot_records(
             "maintenance_window_tag": line.get("maintenance_window"),
             "window": window,
             "next_window_start": next_starts.get(window) if window else None,
-            "last_outcome": result.get("outcome") if result else None,
-            "last_outcome_reason": result.get("reason") if result else None,
-            "last_outcome_time": _outcome_time(result),
-            "compliance": result.get("compliance", "UNKNOWN") if result else "UNKNOWN",
+            "last_outcome": last_outcome,
+            "last_outcome_reason": last_reason,
+            "last_outcome_time": last_time,
+            # What PatchMonitoring said of the period since the previous cycle (not_due when no run).
+            "period_outcome": result.get("outcome") if result else None,
+            "period_outcome_reason": result.get("reason") if result else None,
+            "compliance": compliance,
+            "compliance_unknown_reason": unknown_reason(line, compliance),
+            "last_scan": scan.last_scan,
+            "scan_age_days": scan.age_days,
+            "scan_status": scan.status,
             "missing": result.get("missing") if result else None,
             "critical_missing": result.get("critical_missing") if result else None,
             "failed": result.get("failed") if result else None,

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from tagpatch.aws import client, paginate
 from tagpatch.classes import EXCEPTED, NO_WINDOW_REASON, NOT_SELECTED_REASON, behaviour_of
@@ -35,7 +35,9 @@ from tagpatch.cycle import iso_z, parse_time
 from tagpatch.desired import INSTANCE_IDS_KEY, DesiredState
 from tagpatch.errors import ArtifactError, NotificationRejected, TransientAwsError
 from tagpatch.exceptions import Notice
+from tagpatch.freshness import scan_freshness, unknown_reason
 from tagpatch.outcomes import AlertSeverity, Outcome, outcome_behaviour
+from tagpatch.policy import ScanSettings
 from tagpatch.ssm_windows import is_owned_window
 
 PATCH_STATE_BATCH: Final = 50  # DescribeInstancePatchStates takes at most 50 InstanceIds
@@ -75,6 +77,7 @@ class WindowRun:
     started: datetime
     operations: frozenset[str]  # AWS-RunPatchBaseline operations its tasks ran (Install, Scan)
     instances: Mapping[str, tuple[str, InstanceRun]] = field(default_factory=dict)  # id -> (operation, run)
+    ended: datetime | None = None  # None while the run is going (DescribeMaintenanceWindowExecutions EndTime)
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ class InstanceOutcome:
     reason: str
     window: str | None
     command_status: str | None
+    # The start of the window run the outcome tells of; None when no run of its window is in the period.
+    run_started: datetime | None = None
 
 
 def _by_id(instance_id: str) -> tuple[str, str, str, str]:
@@ -168,22 +173,32 @@ def outcome_of(
     if run.status in UNFINISHED:
         return _in_progress(window, run, reached)
     if reached is None:
-        if run.status not in ("SUCCESS", "FAILED"):
-            return InstanceOutcome(
-                "missed", f"{where} ended {run.status}: {run.status_details}".rstrip(": "), window, None
-            )
-        behaviour = behaviour_of(instance_class)
-        not_selected = behaviour.not_selected_reason if behaviour is not None else NOT_SELECTED_REASON
-        return InstanceOutcome("missed", f"{where} ran{not_selected}", window, None)
-    operation, result = reached
+        return _not_reached(window, run, where, instance_class)
+    return _reached(window, run, where, *reached)
+
+
+def _not_reached(window: str, run: WindowRun, where: str, instance_class: str | None) -> InstanceOutcome:
+    """An instance a finished run never reached: the run ended early, or did not select it."""
+    if run.status not in ("SUCCESS", "FAILED"):
+        return InstanceOutcome(
+            "missed", f"{where} ended {run.status}: {run.status_details}".rstrip(": "), window, None, run.started
+        )
+    behaviour = behaviour_of(instance_class)
+    not_selected = behaviour.not_selected_reason if behaviour is not None else NOT_SELECTED_REASON
+    return InstanceOutcome("missed", f"{where} ran{not_selected}", window, None, run.started)
+
+
+def _reached(window: str, run: WindowRun, where: str, operation: str, result: InstanceRun) -> InstanceOutcome:
+    """An instance a finished run reached: how its command ended there."""
     status = f"{result.status}/{result.status_details}"
     if result.status == "Success":
         if operation == "Install":
-            return InstanceOutcome("patched", f"{where}: Install succeeded", window, status)
-        return InstanceOutcome("scanned", f"{where}: Scan succeeded (nothing installed)", window, status)
+            return InstanceOutcome("patched", f"{where}: Install succeeded", window, status, run.started)
+        return InstanceOutcome("scanned", f"{where}: Scan succeeded (nothing installed)", window, status, run.started)
     if result.status_details in _UNREACHED:
-        return InstanceOutcome("missed", f"{where}: {_UNREACHED[result.status_details]} ({status})", window, status)
-    return InstanceOutcome("failed", f"{where}: {operation} ended {status}", window, status)
+        unreached = f"{where}: {_UNREACHED[result.status_details]} ({status})"
+        return InstanceOutcome("missed", unreached, window, status, run.started)
+    return InstanceOutcome("failed", f"{where}: {operation} ended {status}", window, status, run.started)
 
 
 def _in_progress(window: str, run: WindowRun, reached: tuple[str, InstanceRun] | None) -> InstanceOutcome:
@@ -191,7 +206,11 @@ def _in_progress(window: str, run: WindowRun, reached: tuple[str, InstanceRun] |
     still = f"window {window} has been running since {_at(run.started)} ({run.status})"
     if reached is None:
         return InstanceOutcome(
-            "in_progress", f"{still}; it has not reached it yet; the next cycle reports the outcome", window, None
+            "in_progress",
+            f"{still}; it has not reached it yet; the next cycle reports the outcome",
+            window,
+            None,
+            run.started,
         )
     operation, result = reached
     status = f"{result.status}/{result.status_details}"
@@ -200,6 +219,7 @@ def _in_progress(window: str, run: WindowRun, reached: tuple[str, InstanceRun] |
         f"{still}; its {operation} is {status}; the outcome is final when the run has ended (next cycle)",
         window,
         status,
+        run.started,
     )
 
 
@@ -223,7 +243,18 @@ def excepted_outcome(
         f"patch exception until {exception.get('expires')} ({exception.get('reason')}; approved by "
         f"{exception.get('approved_by')}{ticket}); {what}"
     )
-    return InstanceOutcome("excepted", reason, found.window, found.command_status)
+    return InstanceOutcome("excepted", reason, found.window, found.command_status, found.run_started)
+
+
+def gated_outcome(found: InstanceOutcome, gate: Mapping[str, Any], *, held: bool) -> InstanceOutcome:
+    """An instance of a held rollout wave: its outcome stands, its reason says which gate holds it and why.
+
+    `held`: its window selects it by id for the Scan task; otherwise the hold did not fit SSM's quotas.
+    """
+    what = "patching held back (scan only)" if held else "hold NOT applied (see the window report's hold problems)"
+    return replace(
+        found, reason=f"rollout wave {gate.get('wave')} {gate.get('reason')}; {what}; {found.outcome}: {found.reason}"
+    )
 
 
 def compliance_of(state: PatchState | None) -> str:
@@ -253,8 +284,11 @@ def instance_results(
     expected: Mapping[tuple[str, str, str, str], str],
     runs: Sequence[WindowRun],
     states: Mapping[str, PatchState],
+    *,
+    now: datetime,
+    stale_after_days: int = ScanSettings().stale_after_days,
 ) -> Iterator[dict[str, Any]]:
-    """One result line per in-scope instance (patch-results.jsonl)."""
+    """One result line per in-scope instance (patch-results.jsonl); `now` dates the scans' age."""
     runs_by_window: dict[str, list[WindowRun]] = {}
     for run in runs:
         runs_by_window.setdefault(run.window_name, []).append(run)
@@ -273,7 +307,11 @@ def instance_results(
                 # By id: its window's Scan task has it; by tag: the hold did not fit SSM's quotas.
                 hold = "held" if selected_by_id(line, expected) else "not_applied"
             found = excepted_outcome(found, exception, hold=hold)
+        elif isinstance(gate := line.get("gate"), Mapping) and not gate.get("open") and window is not None:
+            found = gated_outcome(found, gate, held=selected_by_id(line, expected))
         state = states.get(instance_id)
+        compliance = compliance_of(state)
+        scan = scan_freshness(iso_z(state.operation_end) if state else None, now, stale_after_days)
         yield {
             "instance_id": instance_id,
             "name": line.get("name"),
@@ -284,14 +322,19 @@ def instance_results(
             "reason": found.reason,
             "exception": line.get("exception") if found.outcome == "excepted" else None,
             "command_status": found.command_status,
+            "window_run_start": iso_z(found.run_started) if found.run_started else None,
             "installed": state.installed if state else None,
             "missing": state.missing if state else None,
             "critical_missing": state.critical_missing if state else None,
             "failed": state.failed if state else None,
             "pending_reboot": state.pending_reboot if state else None,
-            "compliance": compliance_of(state),
+            "compliance": compliance,
+            "compliance_unknown_reason": unknown_reason(line, compliance),
             "operation": state.operation if state else None,
             "operation_end": iso_z(state.operation_end) if state else None,
+            "last_scan": scan.last_scan,
+            "scan_age_days": scan.age_days,
+            "scan_status": scan.status,
         }
 
 
@@ -415,6 +458,31 @@ def publish_notice(topic_arn: str, notice: Notice) -> str:
     }
     response = client("sns").publish(
         TopicArn=topic_arn, Subject=notice.subject(), Message=notice.body(), MessageAttributes=attributes
+    )
+    return str(response["MessageId"])
+
+
+class GateHoldMessage(Protocol):
+    """A held rollout wave's message (tagpatch.gates.GateHold, which builds on this module)."""
+
+    @property
+    def owner(self) -> str: ...
+    @property
+    def patch_group(self) -> str: ...
+    def subject(self) -> str: ...
+    def body(self) -> str: ...
+
+
+def publish_gate_hold(topic_arn: str, hold: GateHoldMessage) -> str:
+    """A held rollout wave's message to one owner of one patch group: which gate holds it, and why."""
+    attributes = {
+        "owner": {"DataType": "String", "StringValue": hold.owner},
+        "patch_group": {"DataType": "String", "StringValue": hold.patch_group},
+        "kind": {"DataType": "String", "StringValue": "rollout_held"},
+        "severity": {"DataType": "String", "StringValue": "warning"},
+    }
+    response = client("sns").publish(
+        TopicArn=topic_arn, Subject=hold.subject(), Message=hold.body(), MessageAttributes=attributes
     )
     return str(response["MessageId"])
 

@@ -215,6 +215,7 @@ def _read_execution(name: str, execution: Mapping[str, Any], budget: Budget) -> 
         "status": str(execution.get("Status", "")),
         "status_details": str(execution.get("StatusDetails", "")),
         "started": execution["StartTime"].isoformat(),
+        "ended": execution["EndTime"].isoformat() if execution.get("EndTime") else None,
         "operations": sorted(operations),
         "commands": commands,
     }
@@ -379,6 +380,7 @@ def window_runs(bucket: str, cycle: Cycle, cursor: MonitoringCursor) -> list[Win
             started=datetime.fromisoformat(record["started"]),
             operations=frozenset(record["operations"]),
             instances=reached,
+            ended=datetime.fromisoformat(record["ended"]) if record.get("ended") else None,
         )
         for record, reached in zip(records, instances, strict=True)
     ]

@@ -18,6 +18,7 @@ import yaml
 
 from tagpatch.errors import InvalidPatchPolicy, shown_key
 from tagpatch.platforms import OPERATING_SYSTEMS
+from tagpatch.rollout import Rollout, parse_rollout
 from tagpatch.schedule import InvalidSchedule, parse_association_schedule, parse_schedule
 
 POLICY_WINDOW_NAME: Final = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -114,6 +115,8 @@ class PatchPolicy:
     notification_contact: str = "your platform team (the owner of the tagpatch stack)"
     max_window_deletion_share: float = 0.25
     scan: ScanSettings = ScanSettings()
+    # Waves installed in order, each gated on the one before (tagpatch.rollout).
+    rollout: Rollout = field(default_factory=Rollout)
     source: str = field(default="<memory>", compare=False)
 
     def window_for_tag(self, value: str) -> WindowSettings:
@@ -171,7 +174,9 @@ _WINDOW_KEYS: Final = frozenset({"schedule", "timezone", "duration_hours", "cuto
 _TASK_KEYS: Final = frozenset(
     {"operation", "reboot_option", "max_concurrency", "max_errors", "priority", "service_role", "cutoff_behavior"}
 )
-_TOP_KEYS: Final = frozenset({"version", "windows", "defaults", "baselines", "notifications", "reconcile", "scan"})
+_TOP_KEYS: Final = frozenset(
+    {"version", "windows", "defaults", "baselines", "notifications", "reconcile", "scan", "rollout"}
+)
 _SCAN_KEYS: Final = frozenset({"enabled", "schedule", "covers", "stale_after_days"})
 
 
@@ -341,6 +346,8 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
     if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
         raise reader.fail("reconcile.max_window_deletion_share", f"must be a number from 0 to 1 (got {share!r})")
 
+    rollout = parse_rollout(top.get("rollout"), reader.fail)
+
     return PatchPolicy(
         windows=windows,
         default_window=default_window,
@@ -351,6 +358,7 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
         notification_contact=contact.strip(),
         max_window_deletion_share=float(share),
         scan=_scan_settings(reader, reader.mapping(top.get("scan", {}), "scan", _SCAN_KEYS)),
+        rollout=rollout,
         source=source,
     )
 

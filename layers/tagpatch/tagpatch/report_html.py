@@ -1,7 +1,9 @@
 """report.html: one self-contained page (no scripts, fonts or images from elsewhere; inline SVG bars).
 
-It shows the fleet's compliance at a glance, compliance by owner, patch group and OS, the outcomes of
-the last windows, and the instances that need action with their reasons and the fix.
+It shows the fleet's compliance at a glance, compliance by owner, patch group and OS, the outcome of
+each instance's latest window run (kept until a newer run replaces it), the instances that need
+action with their reasons and the fix, and, apart from them, the instances whose last scan is stale or
+missing (with why compliance is unknown).
 """
 
 from __future__ import annotations
@@ -87,8 +89,13 @@ def render(records: Iterable[Mapping[str, Any]], *, generated_at: str, action_li
     rows = list(records)
     counts = summarize(rows)
     percent = compliance_percent(counts)
-    outcomes = Counter(str(r.get("last_outcome")) for r in rows if r.get("last_outcome"))
+    # Each instance's latest window run; an instance no run has reached yet counts by its period.
+    outcomes = Counter(str(shown) for r in rows if (shown := r.get("last_outcome") or r.get("period_outcome")))
     needing = [(r, action) for r in rows if (action := action_of(r))]
+    # Stale or never scanned: a compliance that is old or missing, whatever it says (apart from its value).
+    unscanned = [r for r in rows if r.get("scan_status") in ("stale", "never_scanned")]
+    unscanned.sort(key=lambda r: (str(r.get("scan_status")), str(r.get("owner") or ""), str(r["instance_id"])))
+    stale = sum(r.get("scan_status") == "stale" for r in unscanned)
     needing.sort(key=lambda pair: (str(pair[0].get("owner") or ""), str(pair[0]["instance_id"])))
     headline = f"{percent:.1f}%" if percent is not None else "n/a"
     tiles = "".join(
@@ -99,6 +106,8 @@ def render(records: Iterable[Mapping[str, Any]], *, generated_at: str, action_li
             ("compliant", counts["compliant"], "compliant"),
             ("non-compliant", counts["non_compliant"], "non-compliant"),
             ("unknown", counts["unknown"], "compliance unknown"),
+            ("stale-scans", stale, "last scan stale"),
+            ("never-scanned", len(unscanned) - stale, "never scanned"),
             ("excepted", counts["excepted"], "excepted"),
             ("needing-action", len(needing), "need action"),
         )
@@ -117,6 +126,20 @@ def render(records: Iterable[Mapping[str, Any]], *, generated_at: str, action_li
     )
     more = (
         f"<p class=muted>{len(needing) - action_limit} more in the snapshot.</p>" if len(needing) > action_limit else ""
+    )
+    scan_rows = "".join(
+        "<tr>"
+        f"<td>{escape(str(r['instance_id']))}</td><td>{escape(str(r.get('name') or ''))}</td>"
+        f"<td>{escape(str(r.get('owner') or ''))}</td><td>{escape(str(r.get('patch_group') or ''))}</td>"
+        f"<td>{escape(str(r.get('scan_status')))}</td><td>{escape(str(r.get('last_scan') or 'never'))}</td>"
+        f"<td class=n>{escape(str(r.get('scan_age_days') if r.get('scan_age_days') is not None else ''))}</td>"
+        f"<td>{escape(str(r.get('compliance_unknown_reason') or ''))}</td></tr>"
+        for r in unscanned[:action_limit]
+    )
+    more_scans = (
+        f"<p class=muted>{len(unscanned) - action_limit} more in the snapshot.</p>"
+        if len(unscanned) > action_limit
+        else ""
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>tagpatch compliance report</title>
@@ -139,5 +162,10 @@ td,th{{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:left;font-size
 <section><h2>Instances that need action</h2>
 <table id="actions"><thead><tr><th>instance</th><th>name</th><th>owner</th><th>patch group</th><th>state</th>
 <th>reasons</th><th>what to do</th></tr></thead><tbody>{action_rows}</tbody></table>{more}</section>
+<section><h2>Scans stale or missing</h2>
+<p class=muted>Compliance read from a scan older than the policy's threshold, or from none.</p>
+<table id="scans"><thead><tr><th>instance</th><th>name</th><th>owner</th><th>patch group</th><th>scan</th>
+<th>last scan</th><th>age (days)</th><th>why unknown</th></tr></thead><tbody>{scan_rows}</tbody></table>{more_scans}
+</section>
 </body></html>
 """

@@ -38,6 +38,7 @@ from moto.ssm.models import ssm_backends
 
 from tagpatch_local.simulator import clock, executions, quotas
 from tagpatch_local.simulator.core import (
+    backend_state,
     drop_none,
     operation,
     page_of,
@@ -170,13 +171,7 @@ class AssociationState:
 
 
 def association_state(account_id: str, region: str) -> AssociationState:
-    backend = ssm_backends[account_id][region]
-    state = getattr(backend, _STATE_ATTR, None)
-    if state is None:
-        state = AssociationState()
-        setattr(backend, _STATE_ATTR, state)
-    assert isinstance(state, AssociationState)
-    return state
+    return backend_state(ssm_backends[account_id][region], _STATE_ATTR, AssociationState)
 
 
 def association_exists(account_id: str, region: str, association_id: str) -> bool:

@@ -31,7 +31,7 @@ import json
 import math
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
@@ -44,6 +44,7 @@ from moto.ssm.models import ssm_backends
 from tagpatch_local.simulator import clock, data_sync
 from tagpatch_local.simulator.core import (
     DoesNotExistException,
+    backend_state,
     correction,
     drop_none,
     filters_of,
@@ -246,12 +247,7 @@ class RunState:
 
 def run_state(account_id: str, region: str) -> RunState:
     backend = ssm_backends[account_id][region]
-    state = getattr(backend, _STATE_ATTR, None)
-    if state is None:
-        state = RunState()
-        setattr(backend, _STATE_ATTR, state)
-    assert isinstance(state, RunState)
-    return state
+    return backend_state(backend, _STATE_ATTR, RunState)
 
 
 def set_patch_profile(account_id: str, region: str, instance_id: str, profile: PatchProfile) -> None:
@@ -464,14 +460,20 @@ def _plan_command(
             plan(index, cancel_at, cancel_at, ("Cancelled", "Cancelled"), "Pending")
     invocations = [i for i in planned if i is not None]
     ended = max((i.ended for i in invocations), default=started)
+    status, status_details = _command_status(invocations, passed_max_errors=stopped_sending is not None)
+    return _Command(command_id, invocations, status, status_details, ended)
+
+
+def _command_status(invocations: Sequence[CommandInvocation], *, passed_max_errors: bool) -> tuple[str, str]:
+    """The command's (Status, StatusDetails) from how its invocations ended."""
     if any(i.status_details == "Cancelled" for i in invocations):
-        return _Command(command_id, invocations, "Cancelled", "Cancelled", ended)
-    if stopped_sending is not None:
-        return _Command(command_id, invocations, "Failed", "Failed", ended)
+        return "Cancelled", "Cancelled"
+    if passed_max_errors:
+        return "Failed", "Failed"
     if any(i.status != "Success" for i in invocations):
         # Attempted everywhere, not all Success, but not enough errors to fail the command.
-        return _Command(command_id, invocations, "Failed", "Incomplete", ended)
-    return _Command(command_id, invocations, "Success", "Success", ended)
+        return "Failed", "Incomplete"
+    return "Success", "Success"
 
 
 def _start_command(

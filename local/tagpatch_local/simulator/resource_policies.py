@@ -64,7 +64,7 @@ def _parsed(document: Any) -> dict[str, Any] | None:
     return dict(document) if isinstance(document, Mapping) else None
 
 
-def resource_policy(account: str, request: Authorization) -> dict[str, Any] | None:
+def resource_policy(account: str, request: Authorization) -> dict[str, Any] | None:  # noqa: PLR0911 - one return per service with resource policies
     """The policy of the resource a request acts on, if its service has resource-based policies."""
     service, _, _ = request.action.partition(":")
     arn = request.resource

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -145,11 +146,8 @@ def _cron_problem(body: str) -> str | None:
         # A leading Seconds field; the guide's maintenance-window note rules out 0 (and so every
         # wildcard, which would include 0 or run more often than every 5 minutes).
         seconds, parts = parts[0], parts[1:]
-        try:
-            if _single(_SECONDS, seconds) == 0:
-                return "a Seconds value of 0 is not supported"
-        except _Rejected as rejected:
-            return str(rejected)
+        if problem := _seconds_problem(seconds):
+            return problem
     if len(parts) != 6:
         return f"cron() takes 6 or 7 fields (Seconds first), got {len(parts)}"
     try:
@@ -159,7 +157,20 @@ def _cron_problem(body: str) -> str | None:
     day_of_month, day_of_week = parts[2], parts[4]
     if (day_of_month == "?") == (day_of_week == "?"):
         return "exactly one of Day-of-month and Day-of-week must be '?'"
-    minutes, hours = values[0], values[1]
+    return _spacing_problem(minutes=values[0], hours=values[1])
+
+
+def _seconds_problem(seconds: str) -> str | None:
+    try:
+        if _single(_SECONDS, seconds) == 0:
+            return "a Seconds value of 0 is not supported"
+    except _Rejected as rejected:
+        return str(rejected)
+    return None
+
+
+def _spacing_problem(*, minutes: Iterable[int], hours: Iterable[int]) -> str | None:
+    """Whether two of the day's start times are closer than a window may run."""
     starts = sorted(hour * 60 + minute for hour in hours for minute in minutes)
     if len(starts) > 1:
         # Around midnight too: consecutive days may both match.
@@ -176,19 +187,7 @@ def schedule_problem(expression: str) -> str | None:
     if cron := _CRON.fullmatch(expression):
         return _cron_problem(cron.group(1))
     if rate := _RATE.fullmatch(expression):
-        value_text, unit = rate.groups()
-        value = int(value_text)
-        if value < 1 or value_text != str(value):
-            return f"rate() value {value_text!r} is not a positive whole number"
-        singular = unit.removesuffix("s")
-        if singular not in _RATE_UNITS:
-            return f"rate() unit {unit!r} is not one of minute(s), hour(s), day(s)"
-        expected = singular if value == 1 else _RATE_UNITS[singular]
-        if unit != expected:
-            return f"rate({value_text} {unit}) must use the unit {expected!r}"
-        if singular == "minute" and value < MIN_MINUTES_BETWEEN_RUNS:
-            return f"a window runs at most every {MIN_MINUTES_BETWEEN_RUNS} minutes"
-        return None
+        return _rate_problem(*rate.groups())
     if at := _AT.fullmatch(expression):
         try:
             datetime.strptime(at.group(1), "%Y-%m-%dT%H:%M:%S")  # wall-clock time, no zone
@@ -196,6 +195,21 @@ def schedule_problem(expression: str) -> str | None:
             return f"at() date {at.group(1)!r} is not a valid date and time"
         return None
     return "use cron(...), rate(...) or at(yyyy-mm-ddThh:mm:ss)"
+
+
+def _rate_problem(value_text: str, unit: str) -> str | None:
+    value = int(value_text)
+    if value < 1 or value_text != str(value):
+        return f"rate() value {value_text!r} is not a positive whole number"
+    singular = unit.removesuffix("s")
+    if singular not in _RATE_UNITS:
+        return f"rate() unit {unit!r} is not one of minute(s), hour(s), day(s)"
+    expected = singular if value == 1 else _RATE_UNITS[singular]
+    if unit != expected:
+        return f"rate({value_text} {unit}) must use the unit {expected!r}"
+    if singular == "minute" and value < MIN_MINUTES_BETWEEN_RUNS:
+        return f"a window runs at most every {MIN_MINUTES_BETWEEN_RUNS} minutes"
+    return None
 
 
 def _timezone_valid(name: str) -> bool:

@@ -278,7 +278,7 @@ def _install_planned_structures() -> None:
 _XML_STRING, _XML_BOOLEAN, _XML_INTEGER, _JSON_STRING = (object() for _ in range(4))
 
 
-def _leaf_kind(cls: type[Any], shape: Any) -> object:
+def _leaf_kind(cls: type[Any], shape: Any) -> object:  # noqa: PLR0911 - one return per scalar writer of moto's
     """How a scalar member is written when the serialiser uses moto's own methods for it, else None."""
     if (
         cls._serialize is not ResponseSerializer._serialize
@@ -351,46 +351,84 @@ def _compile_plan(steps: tuple[_Step, ...], member_keys: tuple[str, ...], cls: t
         lines.append("    own = value.__dict__")
     for (names, transform_path, leaf, name_out), member_key in zip(steps, member_keys, strict=True):
         lines.append(f"    # {member_key}")
-        pad = "    "
-        for position, name in enumerate(names):
-            if "." in name or not plain:
-                lookup = f"_get_value(value, {name!r})"
-            elif in_dict(name):
-                lookup = f"own.get({name!r}, _MISSING)"
-            else:
-                lookup = f"getattr(value, {name!r}, _MISSING)"
-            lines.append(f"{pad}v = {lookup}")
-            lines.append(f"{pad}if v is _MISSING:")
-            pad += "    "
-            if position == len(names) - 1:
-                lines.append(f"{pad}v = None")
-        if not names:
-            lines.append("    v = None")
+        lines.extend(_lookup_lines(names, plain, in_dict))
         if transform_path is not _NO_TRANSFORM:
             lines.append(f"    v = transformers[{transform_path!r}](v)")
         lines.append("    if v is not None:")
-        if leaf is _XML_STRING:
-            lines.append(f"        wrapper[{name_out!r}] = str(v)")
-        elif leaf is _XML_BOOLEAN:
-            lines.append(
-                f"        wrapper[{name_out!r}] = 'true' if v is True or str(v).lower() == 'true' else 'false'"
-            )
-        elif leaf is _XML_INTEGER:
-            lines.append(f"        wrapper[{name_out!r}] = int(v)")
-        elif leaf is _JSON_STRING:
-            lines.append("        if isinstance(v, _Enum):")
-            lines.append("            v = v.value")
-            lines.append(f"        wrapper[{name_out!r}] = str(v) if v not in [None, {{}}, []] else v")
-        else:
-            lines.append(f"        member_shape = members[{member_key!r}]")
-            lines.append("        member_shape.parent = shape")
-            lines.append(f"        serialize(wrapper, v, member_shape, {member_key!r})")
+        lines.extend(_store_lines(leaf, name_out, member_key))
     if len(lines) == 1:
         lines.append("    pass")
     namespace = dict(_COMPILED_NAMESPACE)
     exec(compile("\n".join(lines), "<tagpatch_local planned structure>", "exec"), namespace)  # noqa: S102
     writer: _Writer = namespace["write"]
     return writer
+
+
+def _lookup_lines(names: tuple[str, ...], plain: bool, in_dict: Callable[[str], bool]) -> list[str]:
+    """Source that sets `v` to the first of `names` the value has, else None, as `_get_value` would."""
+    lines = []
+    pad = "    "
+    for position, name in enumerate(names):
+        if "." in name or not plain:
+            lookup = f"_get_value(value, {name!r})"
+        elif in_dict(name):
+            lookup = f"own.get({name!r}, _MISSING)"
+        else:
+            lookup = f"getattr(value, {name!r}, _MISSING)"
+        lines.append(f"{pad}v = {lookup}")
+        lines.append(f"{pad}if v is _MISSING:")
+        pad += "    "
+        if position == len(names) - 1:
+            lines.append(f"{pad}v = None")
+    if not names:
+        lines.append("    v = None")
+    return lines
+
+
+def _store_lines(leaf: object, name_out: str, member_key: str) -> list[str]:
+    """Source that writes a found `v` into the wrapper: a known scalar directly, anything else by moto."""
+    if leaf is _XML_STRING:
+        return [f"        wrapper[{name_out!r}] = str(v)"]
+    if leaf is _XML_BOOLEAN:
+        return [f"        wrapper[{name_out!r}] = 'true' if v is True or str(v).lower() == 'true' else 'false'"]
+    if leaf is _XML_INTEGER:
+        return [f"        wrapper[{name_out!r}] = int(v)"]
+    if leaf is _JSON_STRING:
+        return [
+            "        if isinstance(v, _Enum):",
+            "            v = v.value",
+            f"        wrapper[{name_out!r}] = str(v) if v not in [None, {{}}, []] else v",
+        ]
+    return [
+        f"        member_shape = members[{member_key!r}]",
+        "        member_shape.parent = shape",
+        f"        serialize(wrapper, v, member_shape, {member_key!r})",
+    ]
+
+
+def _member_steps(
+    picker: Any, cls: type[Any], operation_model: Any, value: Any, shape: Any, key_path: str, members: Any
+) -> tuple[_Step, ...]:
+    """Per member of a structure at one place: the names to try, the transform, the leaf kind and the
+    serialised name."""
+    transformers = picker.response_transformers
+    steps: list[_Step] = []
+    for member_key, member_shape in members.items():
+        member_shape.parent = shape
+        context = AttributePickerContext(
+            obj=value,
+            key=member_key,
+            shape=member_shape,
+            operation_model=operation_model,
+            service_model=operation_model.service_model,
+            key_path=key_path,
+        )
+        names = tuple(picker.get_possible_keys(context))
+        path = f"{key_path}.{member_key}"
+        transform_path = _first_transform_path(transformers, path) if transformers else _NO_TRANSFORM
+        leaf = _leaf_kind(cls, member_shape)
+        steps.append((names, transform_path, leaf, member_shape.serialization.get("name", member_key)))
+    return tuple(steps)
 
 
 def _plan_structures(serializer_class: type[ResponseSerializer]) -> None:
@@ -426,23 +464,8 @@ def _plan_structures(serializer_class: type[ResponseSerializer]) -> None:
         )
         plan = plans.get(plan_key)
         if plan is None or plan[0] is not transformers:
-            steps = []
-            for member_key, member_shape in members.items():
-                member_shape.parent = shape
-                context = AttributePickerContext(
-                    obj=value,
-                    key=member_key,
-                    shape=member_shape,
-                    operation_model=operation_model,
-                    service_model=operation_model.service_model,
-                    key_path=key_path,
-                )
-                names = tuple(picker.get_possible_keys(context))
-                path = f"{key_path}.{member_key}"
-                transform_path = _first_transform_path(transformers, path) if transformers else _NO_TRANSFORM
-                leaf = _leaf_kind(cls, member_shape)
-                steps.append((names, transform_path, leaf, member_shape.serialization.get("name", member_key)))
-            plan = plans[plan_key] = (transformers, tuple(steps), {})
+            steps = _member_steps(picker, cls, operation_model, value, shape, key_path, members)
+            plan = plans[plan_key] = (transformers, steps, {})
         return plan
 
     def _serialize_type_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:

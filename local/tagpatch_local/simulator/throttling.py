@@ -133,26 +133,33 @@ def classify(
     `params` are the query-protocol parameters (EC2); `url` locates an S3 request's bucket.
     """
     if service == "ec2":
-        if operation in {"CreateTags", "DeleteTags"}:
-            return f"ec2:{operation}", EC2_TAGS
-        if operation.startswith(EC2_NON_MUTATING_PREFIXES):
-            if operation in EC2_UNFILTERED_ACTIONS and not _is_filtered_or_paginated(params):
-                return f"ec2:{operation} unfiltered", EC2_UNFILTERED_UNPAGINATED
-            return f"ec2:{operation}", EC2_NON_MUTATING
-        return f"ec2:{operation}", EC2_MUTATING
+        return _ec2_bucket(operation, params)
     if service == "ssm":
         if operation in SSM_PARAMETER_READS:
             return "ssm:parameter-store", SSM_PARAMETER_STORE
         return f"ssm:{operation}", SSM_READ if operation.startswith(SSM_READ_PREFIXES) else SSM_WRITE
     if service == "s3":
-        bucket = s3_bucket(url)
-        if operation in S3_READ_OPERATIONS:
-            return f"s3:{bucket} GET/HEAD", S3_READ
-        if operation in S3_WRITE_OPERATIONS:
-            return f"s3:{bucket} PUT/COPY/POST/DELETE", S3_WRITE
-        return None
+        return _s3_bucket_rate(operation, s3_bucket(url))
     if service == "scheduler" and operation in SCHEDULER_OPERATIONS:
         return f"scheduler:{operation}", scheduler_rate(region)
+    return None
+
+
+def _ec2_bucket(operation: str, params: Mapping[str, Sequence[str]]) -> tuple[str, Rate]:
+    if operation in {"CreateTags", "DeleteTags"}:
+        return f"ec2:{operation}", EC2_TAGS
+    if operation.startswith(EC2_NON_MUTATING_PREFIXES):
+        if operation in EC2_UNFILTERED_ACTIONS and not _is_filtered_or_paginated(params):
+            return f"ec2:{operation} unfiltered", EC2_UNFILTERED_UNPAGINATED
+        return f"ec2:{operation}", EC2_NON_MUTATING
+    return f"ec2:{operation}", EC2_MUTATING
+
+
+def _s3_bucket_rate(operation: str, bucket: str) -> tuple[str, Rate] | None:
+    if operation in S3_READ_OPERATIONS:
+        return f"s3:{bucket} GET/HEAD", S3_READ
+    if operation in S3_WRITE_OPERATIONS:
+        return f"s3:{bucket} PUT/COPY/POST/DELETE", S3_WRITE
     return None
 
 

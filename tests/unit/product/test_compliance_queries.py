@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tagpatch import freshness
 from tagpatch.export import LATEST_KEY, snapshot_key, snapshot_records
 from tagpatch.inventory import decode_jsonl_gz, encode_jsonl_gz
 from tests.compliance_sql import connect, duckdb_sql, glue_columns, named_queries, run
@@ -59,6 +60,8 @@ def _result(
         "pending_reboot": 0,
         "operation": operation,
         "operation_end": _at(end),
+        # A run of the window gave the outcome (not_due: none did in the period).
+        "window_run_start": None if outcome == "not_due" else _at(end),
     }
 
 
@@ -160,10 +163,16 @@ def test_tag_problems_by_owner_with_the_fix(exported: Path) -> None:
 
 def test_stopped_or_unmanaged_instances_and_missed_windows(exported: Path) -> None:
     rows = query(exported, "StoppedOrUnmanagedQuery")
-    assert [(r["instance_id"], r["last_outcome"]) for r in rows] == [("i-f", "missed"), ("i-e", "not_scheduled")]
+    # No window ever ran i-e: it has no latest outcome, and its period's says why.
+    assert [(r["instance_id"], r["last_outcome"], r["period_outcome"]) for r in rows] == [
+        ("i-f", "missed", "missed"),
+        ("i-e", None, "not_scheduled"),
+    ]
 
 
 def test_windows_with_failures_in_the_last_30_days(exported: Path) -> None:
+    # i-b failed on day 9 and its failure stays its latest outcome on days 10 and 11: the days are the
+    # failure's, not the snapshots' that still show it.
     rows = query(exported, "WindowFailuresQuery")
     expected = {"window": "tagpatch-sun", "failed_instances": 1, "first_day": "2026-11-10", "last_day": "2026-11-10"}
     assert rows == [expected]
@@ -173,6 +182,25 @@ def test_instances_never_patched(exported: Path) -> None:
     # i-a, i-c and i-f installed on the first day (carried over from snapshot to snapshot); i-b never
     # did, nor did i-d (no tags) and i-e (unmanaged); i-g is out of scope.
     assert [r["instance_id"] for r in query(exported, "NeverPatchedQuery")] == ["i-b", "i-d", "i-e"]
+
+
+def test_stale_scans_are_older_than_the_threshold_or_never_taken(exported: Path) -> None:
+    rows = query(exported, "StaleScansQuery")
+    # On the last day (day 11): i-a, i-b and i-f were last scanned on day 0 (older than the default 2
+    # days), i-c on day 10 (current); i-d, i-e and i-g have no patch state at all.
+    assert [(r["instance_id"], r["scan_status"], r["scan_age_days"]) for r in rows] == [
+        ("i-g", "never_scanned", None),
+        ("i-d", "never_scanned", None),
+        ("i-e", "never_scanned", None),
+        ("i-a", "stale", 11.0),
+        ("i-b", "stale", 11.0),
+        ("i-f", "stale", 11.0),
+    ]
+    assert {r["instance_id"]: r["compliance_unknown_reason"] for r in rows if r["scan_status"] == "never_scanned"} == {
+        "i-g": freshness.NO_PATCH_GROUP,
+        "i-d": freshness.NO_PATCH_GROUP,
+        "i-e": freshness.UNMANAGED,
+    }
 
 
 def test_compliance_now_counts_excepted_instances(exported: Path) -> None:
@@ -194,6 +222,7 @@ def test_every_named_query_is_tested() -> None:
         "StoppedOrUnmanagedQuery",
         "WindowFailuresQuery",
         "NeverPatchedQuery",
+        "StaleScansQuery",
         "ComplianceNowQuery",
     }
     assert set(named_queries()) == tested

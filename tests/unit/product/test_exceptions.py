@@ -182,7 +182,7 @@ def test_monitoring_reports_an_excepted_failure_without_alerting() -> None:
     lines = _lines(NOW, exceptions(GOOD | {"name": "billing-1"}))
     run = _run("FAILED", frozenset({"Install"}), "Install", "Failed")
     expected = {("Patch Group", "web", "Maintenance Window", "sun-0200"): "tagpatch-sun-0200"}
-    (result,) = instance_results(lines, expected, [run], {})
+    (result,) = instance_results(lines, expected, [run], {}, now=NOW)
     assert result["outcome"] == "excepted"
     assert "until 2026-12-20" in result["reason"] and "without it: failed" in result["reason"]
     assert result["exception"]["approved_by"] == "jane (governance)"
@@ -218,13 +218,13 @@ def test_monitoring_reports_a_held_instance_scanned_by_id_as_excepted_and_held()
     lines = _lines(NOW, exceptions(GOOD | {"name": "billing-1", "hold": True}))
     run = _run("SUCCESS", frozenset({"Install", "Scan"}), "Scan", "Success")
     expected = {("InstanceIds", "i-0123456789abcdef0", "", ""): "tagpatch-sun-0200"}
-    (result,) = instance_results(lines, expected, [run], {})
+    (result,) = instance_results(lines, expected, [run], {}, now=NOW)
     assert result["outcome"] == "excepted" and result["window"] == "tagpatch-sun-0200"
     assert "patching held back (scan only); scanned" in result["reason"]
     assert alerts_for([result], "unowned") == []
     # Selected by tag after all (the hold did not fit SSM's quotas): the reason says so.
     by_tag = {("Patch Group", "web", "Maintenance Window", "sun-0200"): "tagpatch-sun-0200"}
-    (result,) = instance_results(lines, by_tag, [run], {})
+    (result,) = instance_results(lines, by_tag, [run], {}, now=NOW)
     assert "hold NOT applied" in result["reason"]
 
 

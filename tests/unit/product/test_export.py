@@ -65,3 +65,57 @@ def test_the_page_escapes_what_tags_say_and_loads_nothing() -> None:
     page = render(snapshot_records([line], {}, {}, {}, NOW), generated_at="now")
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "http://" not in page and "https://" not in page
+
+
+RUN = "2026-11-29T02:00:00Z"
+FAILED_AT_TWO = {
+    "outcome": "failed",
+    "reason": "window w at 2026-11-29 02:00 UTC: Install ended Failed/Failed",
+    "window": "w",
+    "window_run_start": RUN,
+    "operation": "Install",
+    "failed": 2,
+    "operation_end": "2026-11-29T02:05:00Z",
+}
+
+
+def test_the_latest_window_outcome_persists_until_a_newer_run_and_the_period_outcome_sits_beside_it() -> None:
+    line = {"instance_id": "i-1", "class": "ready"}
+    (first,) = snapshot_records([line], {"i-1": FAILED_AT_TWO}, {}, {}, NOW)
+    assert (first["last_outcome"], first["last_outcome_time"]) == ("failed", "2026-11-29T02:05:00Z")
+    assert first["last_outcome_reason"] == FAILED_AT_TWO["reason"]
+    assert first["period_outcome"] == "failed"
+    # Ten hours later no window ran: the failure, its time and reason stay; the period says not_due.
+    not_due = {"outcome": "not_due", "reason": "window w did not run in this period", "window": "w"}
+    (later,) = snapshot_records([line], {"i-1": not_due}, {}, {"i-1": first}, NOW.replace(hour=22))
+    assert (later["last_outcome"], later["last_outcome_time"], later["last_outcome_reason"]) == (
+        "failed",
+        "2026-11-29T02:05:00Z",
+        FAILED_AT_TWO["reason"],
+    )
+    assert (later["period_outcome"], later["period_outcome_reason"]) == ("not_due", not_due["reason"])
+    # A newer run replaces it; a missed instance has no patch operation, so its time is the run's start.
+    missed = {"outcome": "missed", "reason": "stopped", "window": "w", "window_run_start": "2026-12-06T02:00:00Z"}
+    (next_week,) = snapshot_records([line], {"i-1": missed}, {}, {"i-1": later}, NOW)
+    assert (next_week["last_outcome"], next_week["last_outcome_time"]) == ("missed", "2026-12-06T02:00:00Z")
+
+
+def test_a_patch_state_older_than_the_run_does_not_date_the_runs_outcome() -> None:
+    # Undeliverable: SSM kept the patch state of last week's Install.
+    missed = {**FAILED_AT_TWO, "outcome": "missed", "operation_end": "2026-11-22T02:05:00Z"}
+    (record,) = snapshot_records([{"instance_id": "i-1"}], {"i-1": missed}, {}, {}, NOW)
+    assert record["last_outcome_time"] == RUN
+    failed = {**FAILED_AT_TWO, "operation_end": "2026-11-22T02:05:00Z"}  # timed out before writing a state
+    (record,) = snapshot_records([{"instance_id": "i-1"}], {"i-1": failed}, {}, {}, NOW)
+    assert record["last_outcome_time"] == RUN
+
+
+def test_the_outcomes_table_counts_each_instances_latest_window_outcome() -> None:
+    lines = [{"instance_id": "i-1", "class": "ready"}, {"instance_id": "i-2", "class": "ready"}]
+    not_due = {"outcome": "not_due", "reason": "r", "window": "w"}
+    previous = {"i-1": next(iter(snapshot_records(lines[:1], {"i-1": FAILED_AT_TWO}, {}, {}, NOW)))}
+    records = list(snapshot_records(lines, {"i-1": not_due, "i-2": not_due}, {}, previous, NOW))
+    page = render(records, generated_at="now")
+    outcomes = page.split('id="outcomes"', 1)[1].split("</table>", 1)[0]
+    assert "<td>failed</td><td class=n>1</td>" in outcomes and "<td>not_due</td><td class=n>1</td>" in outcomes
+    assert "i-1" in page.split('id="actions"', 1)[1]  # the failure still asks for action

@@ -111,7 +111,9 @@ def test_results_join_tags_runs_and_states_and_alerts_group_by_owner_and_group()
     ]
     expected = {("Patch Group", "web", "Maintenance Window", "sun-0200"): "tagpatch-sun-0200"}
     states = {"i1": PatchState(0, 0, 7, 0, 0, "Install", SUNDAY)}
-    results = list(instance_results(lines, expected, [run(i1=("Success", "Success"), i2=("Failed", "Failed"))], states))
+    results = list(
+        instance_results(lines, expected, [run(i1=("Success", "Success"), i2=("Failed", "Failed"))], states, now=SUNDAY)
+    )
     assert [(r["instance_id"], r["outcome"], r["compliance"]) for r in results] == [
         ("i1", "patched", "COMPLIANT"),
         ("i2", "failed", "UNKNOWN"),

@@ -16,6 +16,7 @@ from tagpatch.report_html import OUTCOME_ORDER, action_of
 from tests.compliance_sql import named_queries
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
+START = "2026-11-29T02:00:00Z"
 END = "2026-11-29T02:30:00Z"
 
 
@@ -28,11 +29,18 @@ def test_every_outcome_has_one_entry_in_order() -> None:
 @pytest.mark.parametrize("name", OUTCOMES)
 def test_each_outcome_alerts_and_dates_and_fixes_as_the_table_says(name: Outcome) -> None:
     behaviour = OUTCOME_BEHAVIOUR[name]
-    result = {"instance_id": "i-1", "outcome": name, "reason": "r", "owner": "team", "operation_end": END}
+    result = {
+        "instance_id": "i-1",
+        "outcome": name,
+        "reason": "r",
+        "owner": "team",
+        "window_run_start": START,
+        "operation_end": END,
+    }
     alerts = alerts_for([result], "ops")
     assert [alert.severity for alert in alerts] == ([behaviour.alert] if behaviour.alert else [])
     (record,) = snapshot_records([{"instance_id": "i-1", "class": "ready"}], {"i-1": result}, {}, {}, NOW)
-    assert record["last_outcome_time"] == (END if behaviour.operation_ended else None)
+    assert record["last_outcome_time"] == (END if behaviour.operation_ended else START)
     fix = action_of({"class": "ready", "last_outcome": name, "compliance": "COMPLIANT"})
     assert fix == behaviour.report_fix
 
