@@ -12,7 +12,8 @@ never from tagpatch:
   for an association is not documented, so several are refused (`InvalidTarget`, docs/simulator.md).
 - It runs once as soon as it is created or updated, unless ApplyOnlyAtCronInterval is true (not
   allowed with a rate expression), and then on its ScheduleExpression: cron(...) (6 fields, UTC) or
-  rate(...), at least 30 minutes apart.
+  rate(...), at least 30 minutes apart. Every run, the first too, is started by `advance_clock` at its
+  simulated minute, as window runs are: never inside the API call that made it.
 - At most 2,000 associations per account and Region (AssociationLimitExceeded), 1,000 versions each
   (AssociationVersionLimitExceeded).
 - Each run is a Run Command command of the document over the selected nodes, with the association's
@@ -124,6 +125,9 @@ class Association:
     last_run: datetime | None = None
     last_status: str = "Pending"  # the association's overview: Pending until its first run ends
     command_ids: list[str] = field(default_factory=list)
+    # The run a create or update starts at once: started when the clock next advances, at that
+    # simulated minute, like a window's run (so its work is SSM's, never the calling function's).
+    pending_run: datetime | None = None
 
     def description(self, region: str) -> dict[str, Any]:
         return drop_none(
@@ -282,26 +286,35 @@ def run_association(account_id: str, region: str, association: Association, at: 
 
 
 def due_runs(account_id: str, region: str, after: datetime, until: datetime) -> list[tuple[datetime, str]]:
-    """(start, association id) of every scheduled run in (after, until]."""
+    """(start, association id) of every run due by `until`: the pending run of a create or update, and
+    every scheduled run in (after, until]."""
     state = association_state(account_id, region)
     with state.lock:
-        return [
+        pending = [
+            (association.pending_run, association.association_id)
+            for association in state.associations.values()
+            if association.pending_run is not None and association.pending_run <= until
+        ]
+        scheduled = [
             (run, association.association_id)
             for association in state.associations.values()
             if association.schedule is not None
             for run in occurrences(WindowTiming(association.schedule, association.updated), after, until)
         ]
+    return pending + scheduled
 
 
 def run_due(account_id: str, region: str, association_id: str, at: datetime) -> None:
     association = association_state(account_id, region).associations.get(association_id)
-    if association is not None:
-        run_association(account_id, region, association, at)
+    if association is None:
+        return  # deleted before its run
+    if association.pending_run == at:
+        association.pending_run = None
+    run_association(account_id, region, association, at)
 
 
-def _run_now_unless_deferred(response: Any, association: Association) -> None:
-    if not association.apply_only_at_cron_interval:
-        run_association(response.current_account, response.region, association, association.updated)
+def _due_at_once_unless_deferred(association: Association) -> None:
+    association.pending_run = None if association.apply_only_at_cron_interval else association.updated
 
 
 # --- the operations ---------------------------------------------------------------------------------
@@ -356,7 +369,7 @@ def _create_association(response: Any) -> dict[str, Any]:
         tags = {str(t["Key"]): str(t["Value"]) for t in params.get("Tags") or ()}
         if tags:
             ssm_backend(response)._resource_tags[TAGGING_TYPE][association.association_id].update(tags)
-        _run_now_unless_deferred(response, association)
+        _due_at_once_unless_deferred(association)
     return {"AssociationDescription": association.description(response.region)}
 
 
@@ -391,7 +404,7 @@ def _update_association(response: Any) -> dict[str, Any]:
         association.apply_only_at_cron_interval = apply_only
         association.updated = clock.now(response.current_account, response.region)
         association.version += 1
-        _run_now_unless_deferred(response, association)
+        _due_at_once_unless_deferred(association)
     return {"AssociationDescription": association.description(response.region)}
 
 
