@@ -1,33 +1,34 @@
-"""WindowUpsert: plan the maintenance windows, targets and tasks the tags ask for (no writes here).
+"""WindowUpsert: plan the maintenance windows, targets and tasks the tags ask for (no writes to SSM here).
 
-The plan is saved to S3; in apply mode the workflow's Map applies it one window at a time.
+The plan is saved to S3; in apply mode the workflow's Map applies it one window at a time. When the plan
+falls short (a window left alone, a quota, a hold that does not fit), the operators' alerts topic is
+told which and why, every cycle it happens: the alarm on PlanShortfalls names only the count.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.changes import desired_state_of_run, hold_json, problem_json, save_plan, windows_with_writes
-from tagpatch.config import ArtifactConfig, PolicyConfig, TaskRoleConfig
+from tagpatch.aws import client
+from tagpatch.changes import desired_state_of_run, hold_json, save_plan, windows_with_writes
+from tagpatch.config import ArtifactConfig, NotificationConfig, PolicyConfig, TaskRoleConfig
 from tagpatch.cycle import Cycle
 from tagpatch.desired import MAX_WINDOWS_PER_ACCOUNT, fit_to_quota, unpassable_roles
+from tagpatch.inventory import get_bytes
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
 from tagpatch.reconcile import plan_windows
+from tagpatch.shortfalls import shortfall_alert, shortfall_count
 from tagpatch.ssm_windows import read_windows
 from tagpatch.workflow import WindowUpsertResult
 
-# Problems that mean part of what the tags and exceptions ask for is not set up (quotas, a hold that
-# does not fit): counted for PlanShortfallsAlarm, with each window the plan leaves alone (its name held
-# by a window tagpatch does not own, or its deletion held back by the safety limit). Tag problems are
-# the owners' to fix, a pause is an operator's choice, and neither is counted.
-SHORTFALL_KINDS = frozenset({"target", "task", "hold"})
-
 ARTIFACTS = ArtifactConfig.from_env()
+NOTIFICATIONS = NotificationConfig.from_env()
 POLICY = PolicyConfig.from_env()
 TASK_ROLE = TaskRoleConfig.from_env()
 
@@ -49,15 +50,22 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> WindowUpser
     kept = {window.name for window in windows}
     # What is held back (scanned, not installed) and what is patched by id instead, in plan mode too.
     holds = [hold_json(hold) for hold in desired.holds if hold.window in kept]
-    blocked = [problem_json(problem) for problem in plan.blocked_windows]
+    blocked = [item.to_json() for item in plan.blocked_windows]
+    # Which rollout gates hold their waves and which opened (TagValidation decided), beside the holds.
+    gates = json.loads(get_bytes(ARTIFACTS.bucket, str(event["validation"]["report_key"]))).get("rollout_gates", [])
     changes_key, report_key = save_plan(
-        ARTIFACTS.bucket, cycle, "window", plan, {"holds": holds, "blocked_windows": blocked}
+        ARTIFACTS.bucket, cycle, "window", plan, {"holds": holds, "blocked_windows": blocked, "rollout_gates": gates}
     )
     counts = {kind: plan.counts()[kind] for kind in ("window", "target", "task")}
     to_apply = windows_with_writes(plan.changes) if cycle.mode == "apply" else []
     metrics.add_metric(name="WindowChangesPlanned", unit=MetricUnit.Count, value=len(plan.writes()))
-    shortfalls = sum(1 for problem in plan.problems if problem.kind in SHORTFALL_KINDS) + len(blocked)
+    shortfalls = shortfall_count(plan)
     metrics.add_metric(name="PlanShortfalls", unit=MetricUnit.Count, value=shortfalls)
+    alert = shortfall_alert(cycle, plan)
+    if alert is not None:
+        # The step's last AWS call: a retry after an earlier call failed has not alerted yet.
+        subject, body = alert
+        client("sns").publish(TopicArn=NOTIFICATIONS.topic_arn, Subject=subject, Message=body)
     logger.info(
         "windows planned",
         extra={

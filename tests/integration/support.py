@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import uuid
 from collections.abc import Callable, Iterator
@@ -39,6 +40,33 @@ def instance(
     if window is not None:
         tags["Maintenance Window"] = window
     return FleetInstance(tags=MappingProxyType(tags), os=os, state=state, ssm=ssm)  # type: ignore[arg-type]
+
+
+def topic_queue(
+    account: SimulatedAccount,
+    topic: str = "AlertsTopic",
+    *,
+    queue: str = "alerts",
+    filter_policy: dict[str, Any] | None = None,
+) -> Callable[[], list[dict[str, Any]]]:
+    """An SQS queue subscribed to one of the stack's topics (the alerts topic unless told), optionally
+    with a filter policy; returns a function that drains it: each message's SNS envelope (Subject,
+    Message, MessageAttributes), in the order received, deleted once read."""
+    sqs, sns = account.client("sqs"), account.client("sns")
+    url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    attributes = {"FilterPolicy": json.dumps(filter_policy)} if filter_policy is not None else {}
+    sns.subscribe(TopicArn=account.physical_id(topic), Protocol="sqs", Endpoint=arn, Attributes=attributes)
+
+    def drain() -> list[dict[str, Any]]:
+        found = []
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+    return drain
 
 
 def run_ok(account: SimulatedAccount, execution_input: Any = None) -> CycleResult:

@@ -12,7 +12,7 @@ from typing import Any
 from tagpatch_local.runner import ACCOUNT_ID, SimulatedAccount
 from tagpatch_local.simulator import cloudwatch
 
-from .support import instance, run_ok, run_with_rejected_windows, template_variant
+from .support import instance, run_ok, run_with_rejected_windows, template_variant, topic_queue
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,23 +23,6 @@ def alarm_ids(account: SimulatedAccount) -> list[str]:
         for logical_id in account.template.resources
         if account.template.resource_type(logical_id) == "AWS::CloudWatch::Alarm" and account.enabled(logical_id)
     ]
-
-
-def alerts_queue(account: SimulatedAccount) -> Callable[[], list[dict[str, Any]]]:
-    sqs, sns = account.client("sqs"), account.client("sns")
-    url = sqs.create_queue(QueueName="operators")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=account.physical_id("AlertsTopic"), Protocol="sqs", Endpoint=arn)
-
-    def drain() -> list[dict[str, Any]]:
-        found = []
-        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-            for message in messages:
-                found.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        return found
-
-    return drain
 
 
 def set_alarm(account: SimulatedAccount, logical_id: str) -> None:
@@ -61,7 +44,7 @@ def deployed(edit: Callable[[dict[str, Any]], None] | None = None) -> Iterator[S
 def test_every_alarm_set_to_alarm_delivers_one_message_to_the_alerts_topic() -> None:
     # With the Config recorder the stack has every alarm, its Config rules' ones included.
     with SimulatedAccount(REPO / "template.yaml", config_recorder=True) as account:
-        alerts = alerts_queue(account)
+        alerts = topic_queue(account, queue="operators")
         ids = alarm_ids(account)
         assert {"CycleFailedAlarm", "CycleTimedOutAlarm", "ChangesRejectedAlarm", "PlanShortfallsAlarm"} <= set(ids)
         assert "ReminderDeadLetterAlarm" in ids
@@ -96,7 +79,7 @@ def without_sid(resource: str, sid: str, path: tuple[str, ...]) -> Callable[[dic
 
 
 def assert_delivery_refused(account: SimulatedAccount) -> None:
-    alerts = alerts_queue(account)
+    alerts = topic_queue(account, queue="operators")
     set_alarm(account, "CycleFailedAlarm")
     assert alerts() == []  # a lost alert
     history = account.client("cloudwatch").describe_alarm_history(
@@ -130,7 +113,7 @@ def test_a_cycle_whose_window_ssm_rejects_raises_its_alarms_from_the_metrics_it_
     # ExecutionsFailed reach the alarms, which notify the alerts topic through its policies.
     with deployed() as account:
         account.seed([instance("web", "sun-0200")])
-        alerts = alerts_queue(account)
+        alerts = topic_queue(account, queue="operators")
         run_ok(account)
         assert alarm_names(alerts()) == []  # a good cycle: PlanShortfalls 0, nothing failed
         account.fail_next("ssm", "UpdateMaintenanceWindow", "ValidationException", times=1, status=400)

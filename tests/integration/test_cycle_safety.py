@@ -18,24 +18,10 @@ from tagpatch_local import simulator
 from tagpatch_local.report import summary_document
 from tagpatch_local.runner import SimulatedAccount, execution_history, state_at_failure
 
-from .support import instance, registrations, reported, run_ok, ssm_windows, window_targets
+from .support import instance, registrations, reported, run_ok, ssm_windows, topic_queue, window_targets
 
 REPO = Path(__file__).resolve().parents[2]
 SSM_WRITES = ("ssm:Create", "ssm:Update", "ssm:Delete", "ssm:Register", "ssm:Deregister", "ssm:AddTags")
-
-
-def alerts(account: SimulatedAccount) -> Any:
-    """An SQS queue subscribed to the stack's alerts topic; returns a function that drains it."""
-    sqs, sns = account.client("sqs"), account.client("sns")
-    url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=account.physical_id("AlertsTopic"), Protocol="sqs", Endpoint=arn)
-
-    def drain() -> list[dict[str, Any]]:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        return [json.loads(message["Body"]) for message in messages]
-
-    return drain
 
 
 def metric_values(log: str, name: str) -> list[float]:
@@ -184,7 +170,7 @@ def test_owned_windows_that_share_a_name_are_reduced_to_one_and_reported(account
 def test_a_window_ssm_rejects_ends_the_cycle_failed_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     log = io.StringIO()
     with SimulatedAccount(REPO / "template.yaml", log_stream=log) as account:
-        drain = alerts(account)
+        drain = topic_queue(account)
         monkeypatch.setattr(simulator.quotas, "MAX_TARGETS_PER_WINDOW", 1)
         # sun-0200 needs two targets (both tag keys), which SSM now refuses; tue-2330 needs one.
         account.seed(
@@ -220,7 +206,7 @@ def test_a_window_ssm_rejects_ends_the_cycle_failed_and_says_so(monkeypatch: pyt
 def test_a_clean_cycle_publishes_nothing_and_counts_no_rejection() -> None:
     log = io.StringIO()
     with SimulatedAccount(REPO / "template.yaml", log_stream=log) as account:
-        drain = alerts(account)
+        drain = topic_queue(account)
         account.seed([instance("web", "sun-0200")])
         result = run_ok(account)
         assert drain() == []
@@ -315,7 +301,7 @@ def test_a_window_whose_name_is_taken_by_someone_else_is_a_counted_shortfall_nam
             AllowUnassociatedTargets=True,
         )
         account.seed([instance("web", "sun-0200", name="a"), instance("db", "tue-2330", name="b")])
-        drain = alerts(account)
+        drain = topic_queue(account)
         result = run_ok(account)
         assert metric_values(log.getvalue(), "PlanShortfalls") == [1.0]
         # The alarm reaches the alerts topic, saying what kind of block it counts.
@@ -330,10 +316,42 @@ def test_a_window_whose_name_is_taken_by_someone_else_is_a_counted_shortfall_nam
         assert blocked["name"] == "tagpatch-sun-0200" and "not tagged tagpatch:managed=true" in blocked["reason"]
 
 
+def shortfall_alerts(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """WindowUpsert's alerts among the alerts topic's messages (not the alarms' notifications)."""
+    return [message for message in messages if message.get("Subject", "").startswith("tagpatch cycle left work undone")]
+
+
+def test_a_blocked_window_is_named_in_an_alert_each_cycle_until_it_is_resolved() -> None:
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        ssm = account.client("ssm")
+        taken = ssm.create_maintenance_window(
+            Name="tagpatch-sun-0200",
+            Schedule="cron(0 2 ? * SUN *)",
+            Duration=2,
+            Cutoff=1,
+            AllowUnassociatedTargets=True,
+        )["WindowId"]
+        account.seed([instance("web", "sun-0200", name="a"), instance("db", "tue-2330", name="b")])
+        drain = topic_queue(account)
+        for _ in range(2):  # the block persists, and so does the alert: once per cycle
+            run_ok(account)
+            (alert,) = shortfall_alerts(drain())
+            assert alert["Subject"] == "tagpatch cycle left work undone: 1 maintenance window(s) blocked"
+            (line,) = [line for line in alert["Message"].splitlines() if line.startswith("- tagpatch-sun-0200: ")]
+            assert "name taken" in line and taken in line and "not tagged tagpatch:managed=true" in line
+            assert "rename or delete the window that holds the name" in alert["Message"]
+            assert "tagpatch-tue-2330" not in alert["Message"]  # created as asked: nothing to say
+        ssm.delete_maintenance_window(WindowId=taken)
+        run_ok(account)  # the name is free: the window is created, and the cycle falls short of nothing
+        assert shortfall_alerts(drain()) == []
+        assert "tagpatch-sun-0200" in ssm_windows(account)
+
+
 def test_windows_the_safety_limit_keeps_are_each_a_counted_shortfall(account: SimulatedAccount) -> None:
     keep = instance("web", "sun-0200")
     others = [instance(f"g{i}", f"cron(0 {i} ? * MON *)", name=f"gone-{i}") for i in range(4)]
     account.seed([keep, *others])
+    drain = topic_queue(account)
     run_ok(account)
     ec2 = account.client("ec2")
     names = {f"gone-{i}" for i in range(4)}
@@ -349,6 +367,15 @@ def test_windows_the_safety_limit_keeps_are_each_a_counted_shortfall(account: Si
     summary = summary_document(account, blocked, [])
     assert len(summary["blocked_windows"]) == 4
     assert all("safety limit" in item["reason"] for item in summary["blocked_windows"])
+    # The alert names each window held back and says how to let the deletions go ahead.
+    (alert,) = shortfall_alerts(drain())
+    held = {item["name"] for item in summary["blocked_windows"]}
+    listed = {line.split(":")[0].removeprefix("- ") for line in alert["Message"].splitlines() if line.startswith("- ")}
+    assert held <= listed and len(held) == 4
+    assert all(f"- {name}: safety limit: its deletion is held back" in alert["Message"] for name in held)
+    assert '{"allow_mass_deletion": true}' in alert["Message"]
+    run_ok(account, {"allow_mass_deletion": True})
+    assert shortfall_alerts(drain()) == []
 
 
 def test_an_operators_tagpatch_backup_task_survives_in_an_owned_window(account: SimulatedAccount) -> None:

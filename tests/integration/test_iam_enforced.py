@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from moto.sts.models import sts_backends
 
@@ -170,3 +171,28 @@ def test_a_retag_updates_and_removes_window_targets_and_tasks_under_the_function
 def write_yaml(path: Path, document: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(document))
     return path
+
+
+@pytest.mark.parametrize(
+    ("sid", "denied"), [("AlertShortfalls", "sns:Publish"), ("EncryptForAlertsTopic", "kms:GenerateDataKey")]
+)
+def test_window_upsert_alerts_on_a_blocked_window_only_with_its_publish_and_key_grants(sid: str, denied: str) -> None:
+    def without(document: dict[str, Any]) -> None:
+        function_statements = statements(document, "WindowUpsertFunction")
+        function_statements[:] = [statement for statement in function_statements if statement["Sid"] != sid]
+
+    with template_variant(without) as path, SimulatedAccount(path) as account:
+        account.client("ssm").create_maintenance_window(
+            Name="tagpatch-sun-0200",
+            Schedule="cron(0 2 ? * SUN *)",
+            Duration=2,
+            Cutoff=1,
+            AllowUnassociatedTargets=True,
+        )
+        account.seed([instance("web", "sun-0200")])
+        result = account.run_cycle({})
+        assert result.status == "FAILED"
+        failure = failed_state(result)
+        cause = json.dumps(failure["error"])
+        assert failure["failed_state"] == "WindowUpsert"
+        assert denied in cause and "tagpatch-local-WindowUpsertFunctionRole" in cause, cause

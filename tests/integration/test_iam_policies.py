@@ -116,6 +116,10 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
             policy["defaults"]["task"]["max_concurrency"] = "20%"  # a task update
             policy["defaults"]["window"] = {"timezone": "UTC", "duration_hours": 2, "cutoff_hours": 1}
             # UBUNTU goes back to the AWS default: the registration tagpatch made is moved.
+            # A rollout: TagValidation reads the waves' runs PatchMonitoring keeps, and holds the later wave.
+            policy["rollout"] = {
+                "waves": [{"name": "first", "patch_groups": ["web2"]}, {"name": "rest", "patch_groups": "rest"}]
+            }
 
         account.use_policy(write_policy(folder / "first.yaml", first))
         # An exception that is due a notice at once: the first cycle writes the notice ledger, the next reads it.
@@ -179,6 +183,16 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
         after_race = account.recorder.snapshot()
         for function, counts in after_race.items():
             calls.setdefault(function, Counter()).update(counts - before_race.get(function, Counter()))
+        # A window name held by a window tagpatch does not own: WindowUpsert alerts the operators.
+        taken = account.client("ssm").create_maintenance_window(
+            Name="tagpatch-sun-0200",
+            Schedule="cron(0 2 ? * SUN *)",
+            Duration=2,
+            Cutoff=1,
+            AllowUnassociatedTargets=True,
+        )["WindowId"]
+        results.append(run_ok(account))
+        account.client("ssm").delete_maintenance_window(WindowId=taken)
         # A failing cycle exercises ReportFailure: Discovery is refused the instance listing.
         account.fail_next("ec2", "DescribeInstances", "UnauthorizedOperation", times=1, status=403)
         failed = account.run_cycle({})
@@ -234,6 +248,7 @@ def test_the_scenario_takes_every_write_path(observed_calls: dict[str, Counter[s
         "ssm:GetPatchBaselineForPatchGroup",
     } <= set(observed_calls["BaselineAssociationFunction"])
     assert "sns:Publish" in observed_calls["ReportFailureFunction"]
+    assert "sns:Publish" in observed_calls["WindowUpsertFunction"]
     assert {
         "ssm:DescribeMaintenanceWindowExecutionTasks",
         "ssm:DescribeMaintenanceWindowExecutionTaskInvocations",
@@ -263,12 +278,21 @@ def test_passing_a_task_role_is_granted_only_for_the_configured_role_and_only_to
     template = Template.load(REPO / "template.yaml")
     conditional = {function: granted_actions(template, function, conditional=True) for function in template.functions()}
     assert {function: actions for function, actions in conditional.items() if actions} == {
-        "ApplyWindowChangesFunction": {"iam:PassRole"}
+        "ApplyWindowChangesFunction": {"iam:PassRole"},
+        "TagValidationFunction": {"cloudwatch:DescribeAlarms"},  # below
     }
     (document,) = policy_documents(template, "ApplyWindowChangesFunction", conditional=True)
     (statement,) = document["Statement"]
     assert statement["Resource"] == {"Ref": "PatchTaskServiceRoleArn"}
     assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}}
+
+
+def test_rollout_alarms_are_read_only_where_the_stack_names_them() -> None:
+    template = Template.load(REPO / "template.yaml")
+    (document,) = policy_documents(template, "TagValidationFunction", conditional=True)
+    (statement,) = document["Statement"]
+    assert statement["Action"] == ["cloudwatch:DescribeAlarms"]
+    assert statement["Resource"] == {"Fn::Split": [",", {"Ref": "RolloutAlarmArns"}]}
 
 
 def test_wildcard_resources_only_where_the_action_has_no_resource_level_permissions() -> None:

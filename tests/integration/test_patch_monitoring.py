@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ from tagpatch_local.report import patch_result_lines
 from tagpatch_local.runner import SimulatedAccount
 from tagpatch_local.simulator import events
 
-from .support import instance, run_ok, template_variant
+from .support import instance, run_ok, template_variant, topic_queue
 
 REPO = Path(__file__).resolve().parents[2]
 FRIDAY_NOON = datetime(2026, 11, 27, 12, tzinfo=UTC)  # the Sunday window sun-0200 opens 38 h later
@@ -126,44 +127,18 @@ def test_the_plan_cycle_sends_no_alert_and_the_next_cycle_reads_from_the_last_ap
 # --- alerts, watermark and the EventBridge rule in one simulated account ------------------------------
 
 
-def owner_queue(account: SimulatedAccount, owner: str) -> Any:
+def owner_queue(account: SimulatedAccount, owner: str) -> Callable[[], list[dict[str, Any]]]:
     """An SQS queue subscribed to the notifications topic with a filter policy on `owner`.
 
     Pre-patch reminders (the messages with a `lead_hours` attribute) are filtered out: they are tested
     in test_reminders.py, and a team that wants only alerts subscribes this way.
     """
-    sqs, sns = account.client("sqs"), account.client("sns")
-    url = sqs.create_queue(QueueName=f"owner-{owner}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(
-        TopicArn=account.physical_id("NotificationsTopic"),
-        Protocol="sqs",
-        Endpoint=arn,
-        Attributes={"FilterPolicy": json.dumps({"owner": [owner], "lead_hours": [{"exists": False}]})},
-    )
-
-    def drain() -> list[dict[str, Any]]:
-        found = []
-        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-            for message in messages:
-                found.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        return found
-
-    return drain
+    filter_policy = {"owner": [owner], "lead_hours": [{"exists": False}]}
+    return topic_queue(account, "NotificationsTopic", queue=f"owner-{owner}", filter_policy=filter_policy)
 
 
-def alerts_queue(account: SimulatedAccount) -> Any:
-    sqs, sns = account.client("sqs"), account.client("sns")
-    url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=account.physical_id("AlertsTopic"), Protocol="sqs", Endpoint=arn)
-
-    def drain() -> list[str]:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        return [str(json.loads(message["Body"])["Message"]) for message in messages]
-
-    return drain
+def alert_texts(drain: Callable[[], list[dict[str, Any]]]) -> list[str]:
+    return [str(message["Message"]) for message in drain()]
 
 
 def sunday_account(account: SimulatedAccount) -> dict[str, str]:
@@ -183,7 +158,7 @@ def test_owners_are_alerted_once_each_and_a_failed_window_run_reaches_the_alerts
         team_test, team_db, alerts = (
             owner_queue(account, "team-test"),
             owner_queue(account, "team-db"),
-            alerts_queue(account),
+            topic_queue(account),
         )
         events.FAILED_DELIVERIES.clear()
         run_ok(account)
@@ -191,7 +166,7 @@ def test_owners_are_alerted_once_each_and_a_failed_window_run_reaches_the_alerts
         runs = account.advance(timedelta(hours=38, minutes=10))
         assert [run.status for run in runs] == ["FAILED"]
         # The EventBridge rule delivered the failed window execution to the alerts topic, before any cycle.
-        (delivered,) = alerts()
+        (delivered,) = alert_texts(alerts)
         assert runs[0].window_id in delivered and "FAILED" in delivered
         assert events.FAILED_DELIVERIES == []
         result = run_ok(account)
@@ -233,7 +208,7 @@ def without_events_key_grant(document: dict[str, Any]) -> None:
 def test_without_the_key_policy_grant_eventbridge_cannot_deliver_to_the_encrypted_topic() -> None:
     with template_variant(without_events_key_grant) as path, SimulatedAccount(path) as account:
         sunday_account(account)
-        alerts = alerts_queue(account)
+        alerts = topic_queue(account)
         events.FAILED_DELIVERIES.clear()
         run_ok(account)
         account.advance(timedelta(hours=38, minutes=10))  # past the 02:00 run's end
@@ -241,7 +216,7 @@ def test_without_the_key_policy_grant_eventbridge_cannot_deliver_to_the_encrypte
         assert "key policy" in failure.reason
         # The window-run alert is lost to the topic; the event went to the dead-letter queue, whose
         # alarm still reaches the operators (CloudWatch has its own statement in the key policy).
-        assert [json.loads(message)["AlarmName"] for message in alerts()] == [
+        assert [json.loads(message)["AlarmName"] for message in alert_texts(alerts)] == [
             account.physical_id("EventDeadLetterAlarm")
         ]
 
@@ -254,7 +229,7 @@ def without_rule_topic_grant(document: dict[str, Any]) -> None:
 def test_an_event_the_topic_refuses_goes_to_the_dead_letter_queue_whose_alarm_tells_the_operators() -> None:
     with template_variant(without_rule_topic_grant) as path, SimulatedAccount(path) as account:
         sunday_account(account)
-        alerts = alerts_queue(account)
+        alerts = topic_queue(account)
         events.FAILED_DELIVERIES.clear()
         run_ok(account)
         account.advance(timedelta(hours=38, minutes=10))
@@ -270,34 +245,28 @@ def test_an_event_the_topic_refuses_goes_to_the_dead_letter_queue_whose_alarm_te
         assert attributes["RULE_ARN"] == rule["Arn"]
         assert attributes["TARGET_ARN"] == account.physical_id("AlertsTopic")
         assert json.loads(dead["Body"])["detail"]["status"] == "FAILED"
-        assert [json.loads(message)["AlarmName"] for message in alerts()] == [
+        assert [json.loads(message)["AlarmName"] for message in alert_texts(alerts)] == [
             account.physical_id("EventDeadLetterAlarm")
         ]
 
 
-def notifications_queue(account: SimulatedAccount) -> Any:
+def notifications_queue(account: SimulatedAccount) -> Callable[[], list[dict[str, Any]]]:
     """Every message on the notifications topic but pre-patch reminders (owner alerts, exception notices)."""
-    sqs, sns = account.client("sqs"), account.client("sns")
-    url = sqs.create_queue(QueueName="every-owner")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(
-        TopicArn=account.physical_id("NotificationsTopic"),
-        Protocol="sqs",
-        Endpoint=arn,
-        Attributes={"FilterPolicy": json.dumps({"lead_hours": [{"exists": False}]})},
+    drain = topic_queue(
+        account, "NotificationsTopic", queue="every-owner", filter_policy={"lead_hours": [{"exists": False}]}
     )
 
-    def drain() -> list[dict[str, Any]]:
-        found = []
-        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-            for message in messages:
-                body = json.loads(message["Body"])
-                attributes = {name: value["Value"] for name, value in body.get("MessageAttributes", {}).items()}
-                found.append({"subject": body.get("Subject"), "message": body["Message"], "attributes": attributes})
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        return found
+    def messages() -> list[dict[str, Any]]:
+        return [
+            {
+                "subject": body.get("Subject"),
+                "message": body["Message"],
+                "attributes": {name: value["Value"] for name, value in body.get("MessageAttributes", {}).items()},
+            }
+            for body in drain()
+        ]
 
-    return drain
+    return messages
 
 
 def by_entry(position: dict[str, str], text: str) -> str:

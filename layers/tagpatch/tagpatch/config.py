@@ -86,6 +86,23 @@ class TaskRoleConfig:
 
 
 @dataclass(frozen=True)
+class RolloutConfig:
+    """The CloudWatch alarms the stack lets TagValidation read for the rollout gates (RolloutAlarmArns)."""
+
+    readable_alarms: frozenset[str]  # alarm names
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> RolloutConfig:
+        arns = [arn.strip() for arn in environ.get("ROLLOUT_ALARM_ARNS", "").split(",") if arn.strip()]
+        names = []
+        for arn in arns:
+            if ":alarm:" not in arn:
+                raise ConfigurationError(f"ROLLOUT_ALARM_ARNS holds {arn!r}, which is not a CloudWatch alarm ARN")
+            names.append(arn.split(":alarm:", 1)[1])
+        return cls(readable_alarms=frozenset(names))
+
+
+@dataclass(frozen=True)
 class BaselineConfig:
     """Ids of the custom patch baselines this stack creates, by the name the policy uses."""
 

@@ -119,13 +119,28 @@ class ActualWindow:
     tasks: tuple[ActualTask, ...] = ()
 
 
+# Why the plan leaves a window alone although the tags need a change to it: its name is held by a window
+# tagpatch does not own, or its deletion is one of more than the mass-deletion safety limit allows.
+WindowBlock = Literal["name taken", "safety limit"]
+
+
+@dataclass(frozen=True)
+class BlockedWindow:
+    name: str
+    block: WindowBlock
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": "window", "name": self.name, "block": self.block, "reason": self.reason}
+
+
 @dataclass(frozen=True)
 class Plan:
     changes: tuple[Change, ...]
     problems: tuple[Problem, ...] = ()
-    # Windows the cycle leaves alone although the tags need the change (a name someone else holds, a
-    # deletion the safety limit holds back): each is a shortfall, counted for the alarm and named.
-    blocked_windows: tuple[Problem, ...] = ()
+    # Windows the cycle leaves alone although the tags need the change: each is a shortfall, counted
+    # for the alarm and named in the alert and the report.
+    blocked_windows: tuple[BlockedWindow, ...] = ()
 
     def counts(self) -> dict[str, dict[str, int]]:
         """kind -> {created, updated, deleted, unchanged, blocked}, for summary.json."""
@@ -353,7 +368,7 @@ def plan_windows(
         windows_by_name.setdefault(found.name, []).append(found)
     changes: list[Change] = []
     problems: list[Problem] = list(desired.problems)
-    blocked: list[Problem] = []
+    blocked: list[BlockedWindow] = []
     desired_names = {window.name for window in desired.windows}
 
     # Ownership needs both marks: the tag and the name prefix.
@@ -394,7 +409,7 @@ def plan_windows(
                 )
             )
             problems.append(Problem("window", window.name, reason))
-            blocked.append(Problem("window", window.name, reason))
+            blocked.append(BlockedWindow(window.name, "name taken", reason))
         elif current is None:
             changes.append(Change("window", "create", window.name, window.name, None, after))
             changes.extend(_diff_members(window, None))
@@ -427,7 +442,7 @@ def plan_windows(
             'start a cycle with {"allow_mass_deletion": true}'
         )
         problems.append(Problem("window", "safety-limit", reason))
-        blocked.extend(Problem("window", gone.name, reason) for gone in doomed)
+        blocked.extend(BlockedWindow(gone.name, "safety limit", reason) for gone in doomed)
         changes.extend(
             Change(
                 "window",

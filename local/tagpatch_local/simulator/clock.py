@@ -12,6 +12,8 @@ from typing import Final
 
 from moto.ssm.models import ssm_backends
 
+from tagpatch_local.simulator.core import backend_state
+
 _CLOCK_ATTR: Final = "tagpatch_clock"
 
 
@@ -25,12 +27,7 @@ class Clock:
 
 def clock(account_id: str, region: str) -> Clock:
     backend = ssm_backends[account_id][region]
-    found = getattr(backend, _CLOCK_ATTR, None)
-    if found is None:
-        found = Clock()
-        setattr(backend, _CLOCK_ATTR, found)
-    assert isinstance(found, Clock)
-    return found
+    return backend_state(backend, _CLOCK_ATTR, Clock)
 
 
 def set_now(account_id: str, region: str, now: datetime) -> None:

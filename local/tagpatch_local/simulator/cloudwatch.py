@@ -44,7 +44,7 @@ from moto.sns.models import sns_backends
 from moto.sqs.models import SQSBackend
 
 from tagpatch_local.simulator import clock
-from tagpatch_local.simulator.core import MARKER, moto_patch, operation
+from tagpatch_local.simulator.core import MARKER, backend_state, moto_patch, operation
 from tagpatch_local.simulator.resource_policies import service_publish_refusal
 
 CLOUDWATCH_PRINCIPAL: Final = "cloudwatch.amazonaws.com"
@@ -75,12 +75,7 @@ class HistoryItem:
 
 
 def history(alarm: Alarm) -> list[HistoryItem]:
-    found = getattr(alarm, _HISTORY_ATTR, None)
-    if found is None:
-        found = []
-        setattr(alarm, _HISTORY_ATTR, found)
-    assert isinstance(found, list)
-    return found
+    return backend_state(alarm, _HISTORY_ATTR, list[HistoryItem])
 
 
 def _region_name(region: str) -> str:

@@ -55,7 +55,7 @@ from moto.ec2.models import ec2_backends
 from moto.events.models import events_backends
 
 from tagpatch_local.simulator import executions
-from tagpatch_local.simulator.core import correction, operation, request_params
+from tagpatch_local.simulator.core import backend_state, correction, operation, request_params
 from tagpatch_local.simulator.iam import Authorization, Decision
 from tagpatch_local.simulator.instances import managed_instances
 from tagpatch_local.simulator.resource_policies import decide_for_service
@@ -143,12 +143,7 @@ class ConfigState:
 
 def state(account_id: str, region: str) -> ConfigState:
     backend = config_backends[account_id][region]
-    found = getattr(backend, _STATE_ATTR, None)
-    if found is None:
-        found = ConfigState()
-        setattr(backend, _STATE_ATTR, found)
-    assert isinstance(found, ConfigState)
-    return found
+    return backend_state(backend, _STATE_ATTR, ConfigState)
 
 
 def _iso(moment: datetime) -> str:

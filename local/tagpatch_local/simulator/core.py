@@ -22,7 +22,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import botocore.session
 from botocore.validate import ParamValidator, ValidationErrors
@@ -33,6 +33,26 @@ from moto.ssm.responses import SimpleSystemManagerResponse
 
 # Marks methods this package attached, so a second install() is a no-op and anything else is moto's.
 MARKER: Final = "__tagpatch_operation__"
+
+_STATE_LOCK: Final = threading.Lock()
+_ABSENT: Final = object()
+
+
+def backend_state[T](owner: object, key: str, factory: Callable[[], T]) -> T:
+    """The simulator's own state kept on a moto object (a backend, an alarm, a window) under `key`,
+    made by `factory` on first use; it lives as long as that object.
+
+    Made under a lock, so threads that first ask at the same moment share one state rather than each
+    keeping its own. Each key is a module's constant and always holds what that module's factory makes.
+    """
+    found = getattr(owner, key, _ABSENT)
+    if found is _ABSENT:
+        with _STATE_LOCK:
+            found = getattr(owner, key, _ABSENT)
+            if found is _ABSENT:
+                found = factory()
+                setattr(owner, key, found)
+    return cast(T, found)
 
 
 class SimulatorError(RuntimeError):

@@ -35,7 +35,14 @@ from moto.s3.models import s3_backends
 from moto.ssm.exceptions import SSMException
 from moto.ssm.models import ssm_backends
 
-from tagpatch_local.simulator.core import drop_none, operation, request_params, ssm_backend, validate_input
+from tagpatch_local.simulator.core import (
+    backend_state,
+    drop_none,
+    operation,
+    request_params,
+    ssm_backend,
+    validate_input,
+)
 from tagpatch_local.simulator.iam import PARTITION, Authorization, Decision
 from tagpatch_local.simulator.resource_policies import decide_for_service
 
@@ -68,22 +75,12 @@ class Sync:
 
 
 def _syncs(backend: Any) -> dict[str, Sync]:
-    found = getattr(backend, _STATE_ATTR, None)
-    if found is None:
-        found = {}
-        setattr(backend, _STATE_ATTR, found)
-    assert isinstance(found, dict)
-    return found
+    return backend_state(backend, _STATE_ATTR, dict[str, Sync])
 
 
 def _statuses(backend: Any) -> dict[str, str]:
     """Sync name -> why its last write failed (absent: it succeeded, or has not written yet)."""
-    found = getattr(backend, _STATUS_ATTR, None)
-    if found is None:
-        found = {}
-        setattr(backend, _STATUS_ATTR, found)
-    assert isinstance(found, dict)
-    return found
+    return backend_state(backend, _STATUS_ATTR, dict[str, str])
 
 
 @operation("CreateResourceDataSync")

@@ -44,6 +44,7 @@ from moto.ssm.models import ssm_backends
 from tagpatch_local.simulator import clock, data_sync
 from tagpatch_local.simulator.core import (
     DoesNotExistException,
+    backend_state,
     correction,
     drop_none,
     filters_of,
@@ -246,12 +247,7 @@ class RunState:
 
 def run_state(account_id: str, region: str) -> RunState:
     backend = ssm_backends[account_id][region]
-    state = getattr(backend, _STATE_ATTR, None)
-    if state is None:
-        state = RunState()
-        setattr(backend, _STATE_ATTR, state)
-    assert isinstance(state, RunState)
-    return state
+    return backend_state(backend, _STATE_ATTR, RunState)
 
 
 def set_patch_profile(account_id: str, region: str, instance_id: str, profile: PatchProfile) -> None:

@@ -17,7 +17,12 @@ from moto.ec2.models import ec2_backends
 from moto.ssm.exceptions import InvalidFilterKey, ValidationException
 from moto.ssm.models import ssm_backends
 
-from tagpatch_local.simulator.core import InvalidInstanceInformationFilterValue, InvalidNextToken, operation
+from tagpatch_local.simulator.core import (
+    InvalidInstanceInformationFilterValue,
+    InvalidNextToken,
+    backend_state,
+    operation,
+)
 
 PingStatus = Literal["Online", "ConnectionLost", "Inactive"]
 PlatformType = Literal["Windows", "Linux", "MacOS"]
@@ -103,12 +108,7 @@ class SimulatorState:
 def simulator_state(account_id: str, region: str) -> SimulatorState:
     """The state for one account/Region, created on first use on moto's SSM backend."""
     backend = ssm_backends[account_id][region]
-    state = getattr(backend, _STATE_ATTR, None)
-    if state is None:
-        state = SimulatorState()
-        setattr(backend, _STATE_ATTR, state)
-    assert isinstance(state, SimulatorState)
-    return state
+    return backend_state(backend, _STATE_ATTR, SimulatorState)
 
 
 def register_managed_instance(

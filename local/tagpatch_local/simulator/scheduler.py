@@ -40,7 +40,7 @@ from moto.scheduler.models import Schedule, scheduler_backends
 from moto.scheduler.responses import EventBridgeSchedulerResponse
 
 from tagpatch_local.simulator import clock
-from tagpatch_local.simulator.core import correction
+from tagpatch_local.simulator.core import backend_state, correction
 
 NAME: Final = re.compile(r"^[0-9a-zA-Z\-_.]{1,64}$")
 AT: Final = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
@@ -145,12 +145,7 @@ def _key(schedule: Schedule) -> tuple[str, str, float]:
 
 def _fired(account_id: str, region: str) -> list[Delivery]:
     backend = scheduler_backends[account_id][region]
-    found = getattr(backend, _FIRED_ATTR, None)
-    if found is None:
-        found = []
-        setattr(backend, _FIRED_ATTR, found)
-    assert isinstance(found, list)
-    return found
+    return backend_state(backend, _FIRED_ATTR, list[Delivery])
 
 
 def deliveries(account_id: str, region: str) -> list[Delivery]:

@@ -17,6 +17,7 @@ from tagpatch_local.simulator.core import (
     IdempotentParameterMismatch,
     ResourceLimitExceededException,
     TargetInUseException,
+    backend_state,
     correction,
     drop_none,
     filters_of,
@@ -59,7 +60,7 @@ def _idempotent(response: Any, operation: str, params: Mapping[str, Any], create
     token = params.get("ClientToken")
     if token is None:
         return create()
-    tokens: dict[tuple[str, str], tuple[str, str]] = ssm_backend(response).__dict__.setdefault(_TOKENS_ATTR, {})
+    tokens = backend_state(ssm_backend(response), _TOKENS_ATTR, dict[tuple[str, str], tuple[str, str]])
     request = json.dumps({k: v for k, v in params.items() if k != "ClientToken"}, sort_keys=True, default=str)
     if (operation, token) in tokens:
         first_request, resource_id = tokens[(operation, token)]
@@ -75,12 +76,7 @@ def _idempotent(response: Any, operation: str, params: Mapping[str, Any], create
 
 def _window_extras(window: Any) -> _WindowExtras:
     # Windows created before install() (or by moto directly) get defaults on first use.
-    extras = getattr(window, _EXTRAS_ATTR, None)
-    if extras is None:
-        extras = _WindowExtras()
-        setattr(window, _EXTRAS_ATTR, extras)
-    assert isinstance(extras, _WindowExtras)
-    return extras
+    return backend_state(window, _EXTRAS_ATTR, _WindowExtras)
 
 
 def window_timing(window: Any) -> WindowTiming:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import re
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 from tagpatch.outcomes import Outcome
-from tagpatch_local import simulator
+from tagpatch.workflow import STEPS
+from tagpatch_local import simulator, workflow_files
 from tests.benchmark_modules import bench_cycle
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "simulator.md"
@@ -130,3 +133,62 @@ def test_every_repository_path_the_docs_name_exists() -> None:
             if not (ROOT / path).exists():
                 missing.append(f"{page.relative_to(ROOT)}: {path}")
     assert missing == []
+
+
+# --- files derived from the workflow: the sample events and the README's diagram ------------------------
+
+
+def test_the_files_derived_from_the_workflow_are_current() -> None:
+    stale = workflow_files.stale_files()
+    assert stale == [], f"stale: {', '.join(stale)}; run {workflow_files.COMMAND} and commit what it writes"
+
+
+def test_every_field_a_step_reads_has_a_sample_value() -> None:
+    read = {field for step in STEPS for field in step.reads}
+    missing = read - set(workflow_files.SAMPLE_FIELDS) - workflow_files.OPTIONAL_READS
+    assert missing == set(), f"add an example of {sorted(missing)} to SAMPLE_FIELDS in tagpatch_local/workflow_files.py"
+
+
+def test_a_new_step_gets_its_sample_event_from_what_it_reads() -> None:
+    new_step = dataclasses.replace(STEPS[-1], name="NewCheck", reads=("cycle", "validation"))
+
+    event = workflow_files.sample_event(new_step)
+
+    assert list(event) == ["cycle", "validation"]
+    assert event["validation"]["instances_key"].endswith("/instances.jsonl.gz")
+
+
+def _with_new_task(definition: dict[str, Any]) -> dict[str, Any]:
+    """The ASL with a Task state NewCheck between TagValidation and WindowUpsert, its failure reported."""
+    changed = copy.deepcopy(definition)
+    states = changed["States"]
+    states["NewCheck"] = {
+        **copy.deepcopy(states["TagValidation"]),
+        "Next": "WindowUpsert",
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "NewCheckFailed", "ResultPath": "$.error"}],
+    }
+    states["NewCheckFailed"] = {**states["TagValidationFailed"]}
+    states["TagValidation"]["Next"] = "NewCheck"
+    return changed
+
+
+def test_a_new_asl_state_is_drawn_with_its_edges_and_failure_edge() -> None:
+    definition = json.loads(workflow_files.ASL.read_text(encoding="utf-8"))
+
+    drawn = workflow_files.diagram(_with_new_task(definition))
+
+    assert "    NewCheck[NewCheck]\n" in drawn
+    assert "    TagValidation --> NewCheck\n" in drawn
+    assert "    NewCheck --> WindowUpsert\n" in drawn
+    failure_sources = next(line for line in drawn.splitlines() if line.endswith("-. failure .-> ReportFailure"))
+    assert "NewCheck" in failure_sources.split(" -. ")[0].split(" & ")
+    assert drawn != workflow_files.diagram(definition)
+
+
+def test_a_hand_edited_diagram_is_stale() -> None:
+    definition = json.loads(workflow_files.ASL.read_text(encoding="utf-8"))
+    readme = README.read_text(encoding="utf-8")
+    edited = readme.replace("    TagValidation --> WindowUpsert\n", "    TagValidation --> BaselineAssociation\n")
+
+    assert edited != readme
+    assert workflow_files.readme_with_diagram(edited, definition) == readme

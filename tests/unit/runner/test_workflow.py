@@ -16,6 +16,7 @@ from typing import Any, is_typeddict
 import pytest
 
 from tagpatch.workflow import OUTSIDE_THE_CYCLE, STEPS, Step, result_fields
+from tagpatch_local import workflow_files
 from tagpatch_local.template import SUB_PLACEHOLDER, load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -26,6 +27,8 @@ LAMBDA_INVOKE = "arn:${Partition}:states:::lambda:invoke"
 # Substitutions that are no step's function: the partition every integration ARN is in.
 PARTITION_SUBSTITUTION = {"Partition": {"Ref": "AWS::Partition"}}
 PAYLOAD_FIELD = re.compile(r"^\$\.Payload\.([A-Za-z0-9_]+)")
+# The sample events and the README's diagram are derived files: what to run when one is missing or stale.
+REGENERATE = f"run {workflow_files.COMMAND}, which writes it from the declaration and the ASL"
 MERMAID = re.compile(r"```mermaid\n(.*?)```", re.DOTALL)
 # A node's label starts with the state's name: D[Discovery<br/>...], M{{ApplyWindowChanges<br/>...}}.
 MERMAID_LABEL = re.compile(r"\w+(?:\[|\{\{|\(\()([A-Za-z]+)")
@@ -222,7 +225,7 @@ def event_problems(events: Mapping[str, Any], steps: Sequence[Step] = STEPS) -> 
     for step in steps:
         event = events.get(step.sample_event)
         if event is None:
-            problems.append(f"{step.sample_event}: add a sample event for {step.name} with {', '.join(step.reads)}")
+            problems.append(f"{step.sample_event}: missing; {REGENERATE}")
             continue
         for key in sorted(set(event) - set(step.reads)):
             problems.append(f"{step.sample_event} has {key!r}, which {step.name}'s reads in {DECLARATION} lack")
@@ -253,7 +256,7 @@ def readme_problems(readme: str, definition: Mapping[str, Any]) -> list[str]:
         return ["README.md: the mermaid diagram of the workflow is missing"]
     labels = set(MERMAID_LABEL.findall(diagram.group(1)))
     return [
-        f"README.md: the mermaid diagram has no node for the ASL state {name}: add e.g. `X[{name}]` and its edges"
+        f"README.md: the mermaid diagram has no node for the ASL state {name}; {REGENERATE}"
         for name in top_level_invokers(definition)
         if name not in labels
     ]
@@ -431,15 +434,14 @@ def test_a_step_missing_from_the_declaration_is_reported(template: dict[str, Any
 def test_a_step_without_a_sample_event_is_reported(events: dict[str, Any]) -> None:
     steps = [*STEPS, dataclasses.replace(STEPS[-1], name="NewStep")]
     assert new_problems(event_problems(events, steps), event_problems(events)) == [
-        f"events/new_step.json: add a sample event for NewStep with {', '.join(STEPS[-1].reads)}"
+        f"events/new_step.json: missing; {REGENERATE}"
     ]
 
 
 def test_a_readme_diagram_missing_a_state_is_reported(readme: str, definition: dict[str, Any]) -> None:
-    changed = readme.replace("PM[PatchMonitoring", "PM[Monitoring")
+    changed = readme.replace("PatchMonitoring[PatchMonitoring", "PatchMonitoring[Monitoring")
     assert new_problems(readme_problems(changed, definition), readme_problems(readme, definition)) == [
-        "README.md: the mermaid diagram has no node for the ASL state PatchMonitoring: "
-        "add e.g. `X[PatchMonitoring]` and its edges"
+        f"README.md: the mermaid diagram has no node for the ASL state PatchMonitoring; {REGENERATE}"
     ]
 
 
@@ -518,7 +520,7 @@ def failure_edge_problems(readme: str, definition: Mapping[str, Any]) -> list[st
         for source in sources.split("&")
     }
     return [
-        f"README.md: the mermaid diagram has no failure edge from {name} to ReportFailure"
+        f"README.md: the mermaid diagram has no failure edge from {name} to ReportFailure; {REGENERATE}"
         for name in sorted(caught_into(definition, "ReportFailure"))
         if node_of.get(name) not in drawn
     ]
@@ -530,7 +532,7 @@ def test_the_readme_diagram_shows_each_state_whose_failure_is_reported(readme: s
 
 
 def test_a_readme_diagram_missing_a_failure_edge_is_reported(readme: str, definition: dict[str, Any]) -> None:
-    changed = readme.replace("    R -. failure .-> F\n", "")
+    changed = readme.replace(" & ReleaseCycle -. failure .->", " -. failure .->")
     assert failure_edge_problems(changed, definition) == [
-        "README.md: the mermaid diagram has no failure edge from ReleaseCycle to ReportFailure"
+        f"README.md: the mermaid diagram has no failure edge from ReleaseCycle to ReportFailure; {REGENERATE}"
     ]
