@@ -70,3 +70,18 @@ def test_the_sync_and_the_api_give_the_same_records_on_the_same_fleet() -> None:
     # Two objects for each other synced node: the only GetObject calls the API path does not make.
     assert sync_calls["s3:GetObject"] - api_calls["s3:GetObject"] == 2 * len(synced - {ids["new"]}), sync_calls
     assert api_calls.get("ssm:DescribeInstancePatchStates") == 1 and "ssm:ListResourceDataSync" in api_calls
+
+
+def test_a_stack_without_the_sync_reads_every_patch_state_through_the_api() -> None:
+    with SimulatedAccount(REPO / "template.yaml", parameter_overrides={"ResourceDataSync": "DISABLED"}) as account:
+        account.set_clock(FRIDAY_NOON)
+        ids = account.seed([instance("web", "sun-0200", name=f"web-{n}") for n in range(3)])
+        run_ok(account)
+        account.advance(timedelta(hours=48))
+        assert account.client("ssm").list_resource_data_sync()["ResourceDataSyncItems"] == []
+        result = run_ok(account)
+        calls = monitoring_calls(result)
+        lines = by_id(patch_result_lines(account, result))
+    assert "ssm:ListResourceDataSync" not in calls  # no sync named: nothing to look for
+    assert calls.get("ssm:DescribeInstancePatchStates") == 1
+    assert {lines[i]["outcome"] for i in ids} == {"patched"} and all(lines[i]["last_scan"] for i in ids)
