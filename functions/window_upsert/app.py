@@ -19,6 +19,7 @@ from tagpatch.changes import desired_state_of_run, hold_json, save_plan, windows
 from tagpatch.config import ArtifactConfig, NotificationConfig, PolicyConfig, TaskRoleConfig
 from tagpatch.cycle import Cycle
 from tagpatch.desired import MAX_WINDOWS_PER_ACCOUNT, fit_to_quota, unpassable_roles
+from tagpatch.hooks import check_hook_documents
 from tagpatch.inventory import get_bytes
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
@@ -37,6 +38,8 @@ TASK_ROLE = TaskRoleConfig.from_env()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> WindowUpsertResult:
     cycle = Cycle.from_payload(event.get("cycle"))
     policy = load_policy(POLICY.policy_path)
+    # A hook document that does not exist is the policy's error, found before anything is planned or written.
+    check_hook_documents(policy)
     desired = desired_state_of_run(ARTIFACTS.bucket, event["validation"], policy)
     account = read_windows()
     windows, quota_problems = fit_to_quota(desired.windows, MAX_WINDOWS_PER_ACCOUNT - account.unowned_count)

@@ -8,6 +8,7 @@ call (its ARN derivation is AWS's stand-in and never reads tagpatch), against th
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -105,6 +106,11 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
     # the notifier on every compliance change.
     with SimulatedAccount(REPO / "template.yaml", config_recorder=True) as account:
         ubuntu = account.client("ssm").create_patch_baseline(Name="team-ubuntu", OperatingSystem="UBUNTU")
+        hook = {
+            "schemaVersion": "2.2",
+            "mainSteps": [{"action": "aws:runShellScript", "name": "ok", "inputs": {"runCommand": ["true"]}}],
+        }
+        account.client("ssm").create_document(Name="app-health", Content=json.dumps(hook), DocumentType="Command")
 
         # An inline daily 06:00 schedule with the same length as the policy's scan-daily window lands in
         # that window with a second task, so removing it later deregisters a task and a target.
@@ -117,6 +123,8 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
             policy["defaults"]["task"]["max_concurrency"] = "20%"  # a task update
             policy["defaults"]["window"] = {"timezone": "UTC", "duration_hours": 2, "cutoff_hours": 1}
             # UBUNTU goes back to the AWS default: the registration tagpatch made is moved.
+            # A post-install hook: WindowUpsert checks its document exists; the tasks run the hooks document.
+            policy["defaults"]["task"]["hooks"] = {"post_install": "app-health"}
             # A rollout: TagValidation reads the waves' runs PatchMonitoring keeps, and holds the later wave.
             policy["rollout"] = {
                 "waves": [{"name": "first", "patch_groups": ["web2"]}, {"name": "rest", "patch_groups": "rest"}]

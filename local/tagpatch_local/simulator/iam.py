@@ -312,6 +312,14 @@ def _id_or_arn(placeholder: str, name: str) -> Locator:
     return lambda request: [v if v.startswith("arn:") else {placeholder: v} for v in _values(request, name)]
 
 
+def _document_read(request: Request) -> list[ArnParts]:
+    """DescribeDocument and GetDocument name the document by Name (a name, or a shared one's ARN). Other
+    calls whose Name is a document (associations) are not identified here: each needs its own reading."""
+    if request.operation not in ("DescribeDocument", "GetDocument"):
+        return []
+    return _id_or_arn("DocumentName", "Name")(request)
+
+
 def _names_nothing(request: Request) -> list[ArnParts]:
     return []
 
@@ -396,7 +404,7 @@ RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
     ("ssm", "association"): _first(
         _param("AssociationId", "AssociationId"), _tagged("Association", "AssociationId"), _new_association
     ),
-    ("ssm", "document"): _first(_tagged("Document", "DocumentName"), _association_document),
+    ("ssm", "document"): _first(_tagged("Document", "DocumentName"), _document_read, _association_document),
     ("ssm", "parameter"): _tagged("Parameter", "ParameterNameWithoutLeadingSlash"),
     ("s3", "bucket"): _param("BucketName", "Bucket"),
     ("s3", "object"): lambda request: [
