@@ -367,8 +367,9 @@ def _build_window(demand: _WindowDemand, problems: list[Problem], holds: list[Ho
                 f"the group's {len(members)} instances by id would need more targets or tasks than SSM allows "
                 f"({MAX_TARGETS_PER_WINDOW} targets and {MAX_TASKS_PER_WINDOW} tasks per window, "
                 f"{MAX_TARGETS_PER_TASK} targets per task, {MAX_VALUES_PER_TARGET} ids per target); the group "
-                "stays selected by tag and is patched. Narrow the exception, or move the held instances to a "
-                "patch group of their own",
+                "stays selected by tag and is patched. Narrow the exception (or, for a rollout wave held by its "
+                "gate, split the wave into smaller patch groups), or move the held instances to a patch group of "
+                "their own",
             )
         )
     problems.extend(layout_problems)
