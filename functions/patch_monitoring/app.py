@@ -44,6 +44,7 @@ from tagpatch.outcomes import OUTCOMES
 from tagpatch.policy import load_policy
 from tagpatch.read_loop import seconds_to_read
 from tagpatch.rollout_state import RolloutState, read_rollout_state, write_rollout_state
+from tagpatch.sync_reads import find_sync
 from tagpatch.workflow import PatchMonitoringResult
 
 ARTIFACTS = ArtifactConfig.from_env()
@@ -94,6 +95,8 @@ def read(cycle: Cycle, validation: dict[str, Any], before: MonitoringCursor, con
         desired = build_desired_state(lines, load_policy(POLICY.policy_path))
         watermark = read_watermark(ARTIFACTS.bucket) or Watermark(cycle.now - FIRST_LOOKBACK)
         owned = owned_window_ids(w.name for w in desired.windows)
+        sync, source = find_sync(MONITORING.resource_data_sync, MONITORING.account_id)
+        logger.info("patch states source", extra={"source": source if sync else f"the API: {source}"})
         cursor = begin(
             cursor,
             cycle,
@@ -103,6 +106,7 @@ def read(cycle: Cycle, validation: dict[str, Any], before: MonitoringCursor, con
             owned,
             in_scope_ids(lines),
             watermark.read_again,
+            sync,
         )
     cursor = read_some(
         cursor,

@@ -175,10 +175,17 @@ class MonitoringConfig:
     """How much one PatchMonitoring invocation reads before it hands its cursor to the next."""
 
     items_per_invocation: int  # executions, tasks, invocations, command invocations and patch states
+    # The stack's resource data sync (empty: none), and the account its objects are written under.
+    resource_data_sync: str = ""
+    account_id: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> MonitoringConfig:
-        return cls(items_per_invocation=_positive_int(environ, "MONITORING_ITEMS_PER_INVOCATION"))
+        return cls(
+            items_per_invocation=_positive_int(environ, "MONITORING_ITEMS_PER_INVOCATION"),
+            resource_data_sync=environ.get("RESOURCE_DATA_SYNC_NAME", ""),
+            account_id=environ.get("ACCOUNT_ID", ""),
+        )
 
 
 @dataclass(frozen=True)
