@@ -329,6 +329,23 @@ def performance_tables(directory: Path = RESULTS) -> str:
         "| owner alerts (PublishBatch calls) | patched / failed / missed / not scheduled |\n"
         "|---:|---:|---:|---:|---:|---:|---:|---|\n" + "\n".join(_monitoring_row(r) for r in monitoring),
     ]
+    synced = _results(directory, "sync-reads-*.json")
+    sections += [
+        "### Patch states through the resource data sync and through the API (`bench_sync_reads.py`)",
+        f"Measured: {_measured(synced)}. The time is the simulated account's cost of answering, not AWS's "
+        "latency (documented for neither API); the calls are what AWS would be asked.",
+        "| instances | way | calls | GetObject | ListObjectsV2 | DescribeInstancePatchStates | invocations "
+        "| wall time | same records |\n"
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|\n"
+        + "\n".join(
+            f"| {r['instances']:,} | {way} | {r[way]['call_total']:,} | {r[way]['calls'].get('s3:GetObject', 0):,} "
+            f"| {r[way]['calls'].get('s3:ListObjectsV2', 0):,} "
+            f"| {r[way]['calls'].get('ssm:DescribeInstancePatchStates', 0):,} | {r[way]['invocations']} "
+            f"| {r[way]['seconds']} s | {'yes' if r['same_records'] else 'NO'} |"
+            for r in synced
+            for way in ("sync", "api")
+        ),
+    ]
     config = _results(directory, "config-*.json")
     sections += [
         "### The AWS Config tag rule (`bench_config.py`)",

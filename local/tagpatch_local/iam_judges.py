@@ -39,6 +39,7 @@ from tagpatch_local.simulator import sar
 
 REPO: Final = Path(__file__).resolve().parents[2]
 SUPPRESSIONS: Final = REPO / "judges" / "suppressions.yaml"
+JUDGES: Final = ("sar", "parliament")
 
 # Stand-in values for the template's pseudo parameters and for parameters whose default is empty, so
 # that each ARN has the shape it has once deployed.
@@ -51,6 +52,7 @@ PSEUDO: Final[Mapping[str, str]] = {
 }
 EXAMPLE_PARAMETERS: Final[Mapping[str, str]] = {
     "PatchTaskServiceRoleArn": "arn:aws:iam::123456789012:role/patch-task",
+    "RolloutAlarmArns": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:app-5xx",
     "QuickSightPrincipalArn": "arn:aws:quicksight:us-east-1:123456789012:user/default/admin",
     "AlertEmail": "alerts@example.com",
     "NotificationEmail": "owners@example.com",
@@ -145,6 +147,9 @@ class _Resolver:
             if name == "Fn::Join":
                 separator, items = argument
                 return str(separator).join(str(self.resolve(item)) for item in items)
+            if name == "Fn::Split":
+                separator, source = argument
+                return str(self.resolve(source)).split(str(separator))
         return {key: item for key, item in ((k, self.resolve(v)) for k, v in value.items()) if item is not _NO_VALUE}
 
     def _sub(self, argument: Any) -> str:
@@ -402,15 +407,10 @@ def load_suppressions(path: Path) -> list[Suppression]:
     return loaded
 
 
-def judge(template: Mapping[str, Any], suppressions: Sequence[Suppression]) -> tuple[list[Finding], list[Suppression]]:
-    """The unsuppressed findings, and the suppressions that suppressed nothing."""
-    found = documents(template)
-    findings = [f for document in found for f in (*sar_findings(document), *parliament_findings(document))]
-    roles: dict[str, list[Document]] = {}
-    for document in found:
-        if document.kind == "identity":
-            roles.setdefault(document.where.split("/", 1)[0], []).append(document)
-    findings += [f for role_documents in roles.values() for f in required_resource_findings(role_documents)]
+def unsuppressed(
+    findings: Sequence[Finding], suppressions: Sequence[Suppression]
+) -> tuple[list[Finding], list[Suppression]]:
+    """The findings no suppression covers, and the suppressions that covered none of them."""
     used: set[Suppression] = set()
     open_findings = []
     for finding in dict.fromkeys(findings):
@@ -419,6 +419,19 @@ def judge(template: Mapping[str, Any], suppressions: Sequence[Suppression]) -> t
         if not covering:
             open_findings.append(finding)
     return open_findings, [s for s in suppressions if s not in used]
+
+
+def judge(template: Mapping[str, Any], suppressions: Sequence[Suppression]) -> tuple[list[Finding], list[Suppression]]:
+    """The unsuppressed findings, and the suppressions of these judges that suppressed nothing."""
+    found = documents(template)
+    findings = [f for document in found for f in (*sar_findings(document), *parliament_findings(document))]
+    roles: dict[str, list[Document]] = {}
+    for document in found:
+        if document.kind == "identity":
+            roles.setdefault(document.where.split("/", 1)[0], []).append(document)
+    findings += [f for role_documents in roles.values() for f in required_resource_findings(role_documents)]
+    # The file also holds other judges' entries (checkov's): those are theirs to use or call stale.
+    return unsuppressed(findings, [s for s in suppressions if s.judge in JUDGES])
 
 
 def translate(path: Path, sam_python: Path) -> dict[str, Any]:

@@ -40,6 +40,7 @@ INSTANCE_FIELDS = (
     "tag_class",
     "exception",
     "held",
+    "gate",
     "expired_exception",
     "reasons",
     "warnings",
@@ -264,6 +265,14 @@ def holds(account: Account, result: CycleResult) -> list[dict[str, Any]]:
     return list(json.loads(_artifact(account, windows["report_key"])).get("holds", []))
 
 
+def rollout_gates(account: Account, result: CycleResult) -> list[dict[str, Any]]:
+    """Each gated rollout wave: held or open, and why (window-report.json, from TagValidation)."""
+    windows = (result.output or {}).get("windows")
+    if not windows:
+        return []
+    return list(json.loads(_artifact(account, windows["report_key"])).get("rollout_gates", []))
+
+
 def blocked_windows(account: Account, result: CycleResult) -> list[dict[str, Any]]:
     """Windows the cycle left alone although the tags need them changed (window-report.json)."""
     windows = (result.output or {}).get("windows")
@@ -328,6 +337,7 @@ def summary_document(account: Account, result: CycleResult, instances: list[dict
         "problems": problems(account, result),
         "holds": holds(account, result),
         "blocked_windows": blocked_windows(account, result),
+        "rollout_gates": rollout_gates(account, result),
         "failures": failures(result),
         "output": result.output,
     }

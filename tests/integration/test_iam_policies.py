@@ -8,6 +8,7 @@ call (its ARN derivation is AWS's stand-in and never reads tagpatch), against th
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -104,6 +105,11 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
     # the notifier on every compliance change.
     with SimulatedAccount(REPO / "template.yaml", config_recorder=True) as account:
         ubuntu = account.client("ssm").create_patch_baseline(Name="team-ubuntu", OperatingSystem="UBUNTU")
+        hook = {
+            "schemaVersion": "2.2",
+            "mainSteps": [{"action": "aws:runShellScript", "name": "ok", "inputs": {"runCommand": ["true"]}}],
+        }
+        account.client("ssm").create_document(Name="app-health", Content=json.dumps(hook), DocumentType="Command")
 
         # An inline daily 06:00 schedule with the same length as the policy's scan-daily window lands in
         # that window with a second task, so removing it later deregisters a task and a target.
@@ -116,6 +122,12 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
             policy["defaults"]["task"]["max_concurrency"] = "20%"  # a task update
             policy["defaults"]["window"] = {"timezone": "UTC", "duration_hours": 2, "cutoff_hours": 1}
             # UBUNTU goes back to the AWS default: the registration tagpatch made is moved.
+            # A post-install hook: WindowUpsert checks its document exists; the tasks run the hooks document.
+            policy["defaults"]["task"]["hooks"] = {"post_install": "app-health"}
+            # A rollout: TagValidation reads the waves' runs PatchMonitoring keeps, and holds the later wave.
+            policy["rollout"] = {
+                "waves": [{"name": "first", "patch_groups": ["web2"]}, {"name": "rest", "patch_groups": "rest"}]
+            }
 
         account.use_policy(write_policy(folder / "first.yaml", first))
         # An exception that is due a notice at once: the first cycle writes the notice ledger, the next reads it.
@@ -274,12 +286,21 @@ def test_passing_a_task_role_is_granted_only_for_the_configured_role_and_only_to
     template = Template.load(REPO / "template.yaml")
     conditional = {function: granted_actions(template, function, conditional=True) for function in template.functions()}
     assert {function: actions for function, actions in conditional.items() if actions} == {
-        "ApplyWindowChangesFunction": {"iam:PassRole"}
+        "ApplyWindowChangesFunction": {"iam:PassRole"},
+        "TagValidationFunction": {"cloudwatch:DescribeAlarms"},  # below
     }
     (document,) = policy_documents(template, "ApplyWindowChangesFunction", conditional=True)
     (statement,) = document["Statement"]
     assert statement["Resource"] == {"Ref": "PatchTaskServiceRoleArn"}
     assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}}
+
+
+def test_rollout_alarms_are_read_only_where_the_stack_names_them() -> None:
+    template = Template.load(REPO / "template.yaml")
+    (document,) = policy_documents(template, "TagValidationFunction", conditional=True)
+    (statement,) = document["Statement"]
+    assert statement["Action"] == ["cloudwatch:DescribeAlarms"]
+    assert statement["Resource"] == {"Fn::Split": [",", {"Ref": "RolloutAlarmArns"}]}
 
 
 def test_wildcard_resources_only_where_the_action_has_no_resource_level_permissions() -> None:

@@ -226,6 +226,7 @@ def task_slugs(all_settings: Iterable[TaskSettings]) -> dict[TaskSettings, str]:
                 settings.max_errors,
                 settings.priority,
                 settings.service_role,
+                settings.hooks,
             )
         slugs[settings] = slug
     return slugs
@@ -436,7 +437,7 @@ def _layout(
                 held_targets.append(DesiredTarget(target_name, tag_key, (), window_key, (), ids))
         task_names = (f"{MANAGED_PREFIX}{slugs[task_settings]}", f"{MANAGED_PREFIX}{slugs[task_settings]}-held")
         # The held instances are scanned, never installed on or rebooted: Operation Scan, NoReboot.
-        scan_settings = replace(task_settings, operation="Scan", reboot_option="NoReboot")
+        scan_settings = replace(task_settings, operation="Scan", reboot_option="NoReboot", hooks=())
         for settings, prefix, wanted in (
             (task_settings, task_names[0], task_targets),
             (scan_settings, task_names[1], held_targets),

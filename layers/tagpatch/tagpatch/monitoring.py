@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from tagpatch.aws import client, paginate
 from tagpatch.classes import EXCEPTED, NO_WINDOW_REASON, NOT_SELECTED_REASON, behaviour_of
@@ -246,6 +246,17 @@ def excepted_outcome(
     return InstanceOutcome("excepted", reason, found.window, found.command_status, found.run_started)
 
 
+def gated_outcome(found: InstanceOutcome, gate: Mapping[str, Any], *, held: bool) -> InstanceOutcome:
+    """An instance of a held rollout wave: its outcome stands, its reason says which gate holds it and why.
+
+    `held`: its window selects it by id for the Scan task; otherwise the hold did not fit SSM's quotas.
+    """
+    what = "patching held back (scan only)" if held else "hold NOT applied (see the window report's hold problems)"
+    return replace(
+        found, reason=f"rollout wave {gate.get('wave')} {gate.get('reason')}; {what}; {found.outcome}: {found.reason}"
+    )
+
+
 def compliance_of(state: PatchState | None) -> str:
     if state is None:
         return "UNKNOWN"
@@ -296,6 +307,8 @@ def instance_results(
                 # By id: its window's Scan task has it; by tag: the hold did not fit SSM's quotas.
                 hold = "held" if selected_by_id(line, expected) else "not_applied"
             found = excepted_outcome(found, exception, hold=hold)
+        elif isinstance(gate := line.get("gate"), Mapping) and not gate.get("open") and window is not None:
+            found = gated_outcome(found, gate, held=selected_by_id(line, expected))
         state = states.get(instance_id)
         compliance = compliance_of(state)
         scan = scan_freshness(iso_z(state.operation_end) if state else None, now, stale_after_days)
@@ -445,6 +458,31 @@ def publish_notice(topic_arn: str, notice: Notice) -> str:
     }
     response = client("sns").publish(
         TopicArn=topic_arn, Subject=notice.subject(), Message=notice.body(), MessageAttributes=attributes
+    )
+    return str(response["MessageId"])
+
+
+class GateHoldMessage(Protocol):
+    """A held rollout wave's message (tagpatch.gates.GateHold, which builds on this module)."""
+
+    @property
+    def owner(self) -> str: ...
+    @property
+    def patch_group(self) -> str: ...
+    def subject(self) -> str: ...
+    def body(self) -> str: ...
+
+
+def publish_gate_hold(topic_arn: str, hold: GateHoldMessage) -> str:
+    """A held rollout wave's message to one owner of one patch group: which gate holds it, and why."""
+    attributes = {
+        "owner": {"DataType": "String", "StringValue": hold.owner},
+        "patch_group": {"DataType": "String", "StringValue": hold.patch_group},
+        "kind": {"DataType": "String", "StringValue": "rollout_held"},
+        "severity": {"DataType": "String", "StringValue": "warning"},
+    }
+    response = client("sns").publish(
+        TopicArn=topic_arn, Subject=hold.subject(), Message=hold.body(), MessageAttributes=attributes
     )
     return str(response["MessageId"])
 

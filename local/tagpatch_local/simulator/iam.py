@@ -312,6 +312,14 @@ def _id_or_arn(placeholder: str, name: str) -> Locator:
     return lambda request: [v if v.startswith("arn:") else {placeholder: v} for v in _values(request, name)]
 
 
+def _document_read(request: Request) -> list[ArnParts]:
+    """DescribeDocument and GetDocument name the document by Name (a name, or a shared one's ARN). Other
+    calls whose Name is a document (associations) are not identified here: each needs its own reading."""
+    if request.operation not in ("DescribeDocument", "GetDocument"):
+        return []
+    return _id_or_arn("DocumentName", "Name")(request)
+
+
 def _names_nothing(request: Request) -> list[ArnParts]:
     return []
 
@@ -376,7 +384,7 @@ RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
     ("ssm", "managed-instance"): _first(
         _param("InstanceId", "InstanceIds", prefix="mi-"), _tagged("ManagedInstance", "InstanceId")
     ),
-    ("ssm", "document"): _tagged("Document", "DocumentName"),
+    ("ssm", "document"): _first(_tagged("Document", "DocumentName"), _document_read),
     ("ssm", "parameter"): _tagged("Parameter", "ParameterNameWithoutLeadingSlash"),
     ("s3", "bucket"): _param("BucketName", "Bucket"),
     ("s3", "object"): lambda request: [
@@ -392,6 +400,9 @@ RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
     ("scheduler", "schedule"): _schedule,
     ("scheduler", "schedule-group"): _schedule_group,
     ("config", "ConfigurationRecorder"): _config_recorders,
+    # DescribeAlarms is authorised on each alarm it names (AlarmNames); whether AWS checks a request that
+    # names none against alarm:* is not documented, so such a request fails here (docs/simulator.md).
+    ("cloudwatch", "alarm"): _param("AlarmName", "AlarmNames"),
 }
 
 # Actions for which the SAR marks several resource types required where the API takes exactly one of
@@ -693,7 +704,9 @@ def _params(response: Any) -> dict[str, Any]:
 
 
 # Signing names that differ from botocore's model names.
-_MODEL_NAMES: Final = {"states": "stepfunctions"}
+_MODEL_NAMES: Final = {"states": "stepfunctions", "monitoring": "cloudwatch"}
+# Signing names that differ from the service's IAM prefix (CloudWatch signs as `monitoring`).
+IAM_PREFIXES: Final = {"monitoring": "cloudwatch"}
 
 
 def _protocol(service: str) -> str:
@@ -748,7 +761,8 @@ def authorize_normal_action(response: Any) -> None:
     operation = response._get_action()
     params = _params(response)
     region = getattr(response, "region", region) or region
-    request = Request(service, operation, params, region, account, str(getattr(response, "uri", "") or ""))
+    prefix = IAM_PREFIXES.get(service, service)
+    request = Request(prefix, operation, params, region, account, str(getattr(response, "uri", "") or ""))
     checks = authorizations(request, _tag_reader(account, region))
     enforce(principal, checks, service)
     if service == "sns" and checks[0].action == "sns:Publish":

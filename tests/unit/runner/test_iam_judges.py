@@ -145,3 +145,9 @@ def test_a_policy_behind_a_condition_is_judged_whichever_way_the_condition_goes(
     role["Policies"] = [{"Fn::If": ["HasSomething", role["Policies"][0], bad]}]
     findings, _ = judge(conditional, [])
     assert ("UNKNOWN_ACTION", "NoSuchAction") in codes(findings, "sar")
+
+
+def test_another_judges_suppression_is_neither_used_nor_called_stale_by_the_iam_judges() -> None:
+    checkov = Suppression("checkov", "CKV_AWS_117", "*Function", reason="no VPC resource")
+    findings, stale = judge(template(GOOD), [checkov])
+    assert findings == [] and stale == []
