@@ -66,6 +66,7 @@ def test_a_failed_canary_holds_prod_scanned_and_its_owners_are_told_why(out: Pat
             3,
         )
         assert results[name]["reason"].startswith(f"rollout wave prod {why}; patching held back (scan only)")
+    assert f"rollout wave prod {why}" in (out / "04-thursday" / "report.html").read_text()
     assert changed(out / "03-monday") == set()
     # The reminder before the Wednesday run tells team-shop its instances are held, and by which gate.
     thursday = (out / "04-thursday" / "notifications" / "team-shop.jsonl").read_text().splitlines()

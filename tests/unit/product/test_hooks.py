@@ -156,3 +156,11 @@ def state(operation_end: datetime, failed: int = 0) -> PatchState:
 )
 def test_a_failed_hooked_install_says_which_part_failed(run: WindowRun, patch_state: PatchState, told: str) -> None:
     assert hook_failure(FAILED, run, patch_state).reason == FAILED.reason + told
+
+
+def test_a_macos_instance_in_a_hooked_window_is_a_shortfall_problem() -> None:
+    found = parse_policy(policy({"post_install": "app-health"}))
+    mac = {**line("i-mac"), "os": "MACOS", "name": "build-mac"}
+    (problem,) = [p for p in build_desired_state([line("i-1"), mac], found).problems if p.kind == "hooks"]
+    assert problem.name == "i-mac" and "build-mac runs MACOS" in problem.reason
+    assert not [p for p in build_desired_state([mac], parse_policy(policy())).problems if p.kind == "hooks"]
