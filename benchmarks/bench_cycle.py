@@ -299,6 +299,10 @@ def _monitoring_row(r: dict[str, Any]) -> str:
     )
 
 
+def _same(same: bool | None) -> str:
+    return "not compared (one way measured)" if same is None else "yes" if same else "NO"
+
+
 def performance_tables(directory: Path = RESULTS) -> str:
     """Every benchmark table of docs/performance.md, from the results files in directory."""
     cycles = _results(directory, "cycle-*.json")
@@ -341,9 +345,10 @@ def performance_tables(directory: Path = RESULTS) -> str:
             f"| {r['instances']:,} | {way} | {r[way]['call_total']:,} | {r[way]['calls'].get('s3:GetObject', 0):,} "
             f"| {r[way]['calls'].get('s3:ListObjectsV2', 0):,} "
             f"| {r[way]['calls'].get('ssm:DescribeInstancePatchStates', 0):,} | {r[way]['invocations']} "
-            f"| {r[way]['seconds']} s | {'yes' if r['same_records'] else 'NO'} |"
+            f"| {r[way]['seconds']} s | {_same(r['same_records'])} |"
             for r in synced
             for way in ("sync", "api")
+            if way in r
         ),
     ]
     config = _results(directory, "config-*.json")

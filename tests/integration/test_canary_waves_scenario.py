@@ -66,7 +66,13 @@ def test_a_failed_canary_holds_prod_scanned_and_its_owners_are_told_why(out: Pat
             3,
         )
         assert results[name]["reason"].startswith(f"rollout wave prod {why}; patching held back (scan only)")
+    assert f"rollout wave prod {why}" in (out / "04-thursday" / "report.html").read_text()
     assert changed(out / "03-monday") == set()
+    # The reminder before the Wednesday run tells team-shop its instances are held, and by which gate.
+    thursday = (out / "04-thursday" / "notifications" / "team-shop.jsonl").read_text().splitlines()
+    reminded = [m["message"] for m in map(json.loads, thursday) if "lead_hours" in m["attributes"]]
+    listed = [item for message in reminded for item in message["listed"]]
+    assert listed and all(item["held"] and item["gate"].startswith("rollout wave prod held until") for item in listed)
 
 
 def test_a_passed_canary_opens_the_gate_after_the_soak_and_plan_mode_shows_it_first(out: Path) -> None:

@@ -51,6 +51,8 @@ TAG_KEY_SLUG: Final = {"Patch Group": "patch-group", "PatchGroup": "patchgroup"}
 
 
 INSTANCE_IDS_KEY: Final = "InstanceIds"  # the target key that selects instances by id
+# Operating systems AWS-RunPatchBaselineWithHooks does not support (Patch Manager user guide).
+HOOKS_UNSUPPORTED: Final = frozenset({"MACOS"})
 
 
 @dataclass(frozen=True)
@@ -299,6 +301,16 @@ def build_desired_state(instances: Iterable[Mapping[str, Any]], policy: PatchPol
         route.window_values[group].add(window_tag)
         route.members[group][str(line.get("instance_id"))] = bool(line.get("held"))
         operating_system = line.get("os")
+        if task.hooks and task.operation == "Install" and operating_system in HOOKS_UNSUPPORTED:
+            problems.append(
+                Problem(
+                    "hooks",
+                    str(line.get("instance_id")),
+                    f"{line.get('name') or line.get('instance_id')} runs {operating_system}, which "
+                    "AWS-RunPatchBaselineWithHooks does not support, so the hooked patch task of its window fails "
+                    "on it; give it a window whose task has no hooks",
+                )
+            )
         if operating_system:
             registrations.add(Registration(group, operating_system, policy.baseline_for(operating_system).describe()))
         else:
@@ -367,8 +379,9 @@ def _build_window(demand: _WindowDemand, problems: list[Problem], holds: list[Ho
                 f"the group's {len(members)} instances by id would need more targets or tasks than SSM allows "
                 f"({MAX_TARGETS_PER_WINDOW} targets and {MAX_TASKS_PER_WINDOW} tasks per window, "
                 f"{MAX_TARGETS_PER_TASK} targets per task, {MAX_VALUES_PER_TARGET} ids per target); the group "
-                "stays selected by tag and is patched. Narrow the exception, or move the held instances to a "
-                "patch group of their own",
+                "stays selected by tag and is patched. Narrow the exception (or, for a rollout wave held by its "
+                "gate, split the wave into smaller patch groups), or move the held instances to a patch group of "
+                "their own",
             )
         )
     problems.extend(layout_problems)

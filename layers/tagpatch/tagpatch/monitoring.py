@@ -37,7 +37,7 @@ from tagpatch.errors import ArtifactError, NotificationRejected, TransientAwsErr
 from tagpatch.exceptions import Notice
 from tagpatch.freshness import scan_freshness, unknown_reason
 from tagpatch.outcomes import AlertSeverity, Outcome, outcome_behaviour
-from tagpatch.policy import ScanSettings
+from tagpatch.policy import HOOK_PARAMETERS, NO_HOOK, ScanSettings
 from tagpatch.ssm_windows import is_owned_window
 
 PATCH_STATE_BATCH: Final = 50  # DescribeInstancePatchStates takes at most 50 InstanceIds
@@ -78,6 +78,8 @@ class WindowRun:
     operations: frozenset[str]  # AWS-RunPatchBaseline operations its tasks ran (Install, Scan)
     instances: Mapping[str, tuple[str, InstanceRun]] = field(default_factory=dict)  # id -> (operation, run)
     ended: datetime | None = None  # None while the run is going (DescribeMaintenanceWindowExecutions EndTime)
+    # The hook documents its AWS-RunPatchBaselineWithHooks tasks named, by the policy's key (AWS-Noop left out).
+    hooks: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,50 @@ def parameters_operation(parameters: str | None) -> str:
     return str(found[0]) if isinstance(found, list) and found else "Install"
 
 
+def parameters_hooks(parameters: str | None) -> dict[str, str]:
+    """The hook documents an AWS-RunPatchBaselineWithHooks task invocation names (AWS-Noop left out)."""
+    try:
+        decoded = json.loads(parameters or "{}")
+    except ValueError:
+        return {}
+    given = decoded.get("parameters", decoded) if isinstance(decoded, dict) else {}
+    found = {}
+    for key, parameter in HOOK_PARAMETERS.items():
+        value = given.get(parameter) if isinstance(given, dict) else None
+        if isinstance(value, list) and value and value[0] != NO_HOOK:
+            found[key] = str(value[0])
+    return found
+
+
+HOOK_WORDS: Final = {"pre_install": "pre-install", "post_install": "post-install", "on_exit": "on-exit"}
+
+
+def hook_failure(found: InstanceOutcome, run: WindowRun | None, state: PatchState | None) -> InstanceOutcome:
+    """A failed Install of a task with hooks: which part failed, told from the patch state it reported.
+
+    AWS-RunPatchBaselineWithHooks runs the pre-install hook, then Install with NoReboot (which reports the
+    patch state), then the post-install hook, the reboot if needed, and the on-exit hook. So an Install
+    reported since the run started, with no patch failed, means a later hook failed the command; none
+    reported means it failed before installing. Anything else stays a patch failure.
+    """
+    if found.outcome != "failed" or run is None or not run.hooks or "Install ended" not in found.reason:
+        return found
+    reported = state is not None and state.operation == "Install" and state.operation_end >= run.started
+    if reported and state is not None and state.failed == 0:
+        after = [key for key in ("post_install", "on_exit") if key in run.hooks]
+        if after:
+            hooks = " or ".join(f"the {HOOK_WORDS[key]} hook ({run.hooks[key]})" for key in after)
+            return replace(found, reason=f"{found.reason}: failed in {hooks}, after its patches installed")
+    elif not reported and "pre_install" in run.hooks:
+        hook = run.hooks["pre_install"]
+        return replace(found, reason=f"{found.reason}: failed in the pre-install hook ({hook}), nothing installed")
+    return found
+
+
+def _run_at(runs: Sequence[WindowRun], started: datetime | None) -> WindowRun | None:
+    return next((run for run in runs if run.started == started), None)
+
+
 # --- joining, alerting, remembering where we got to ---------------------------------------------------
 
 
@@ -297,9 +343,9 @@ def instance_results(
             continue
         instance_id = str(line["instance_id"])
         window = window_of(line, expected)
-        found = outcome_of(
-            window, runs_by_window.get(window or "", []), instance_id, line.get("tag_class", line.get("class"))
-        )
+        window_runs = runs_by_window.get(window or "", [])
+        found = outcome_of(window, window_runs, instance_id, line.get("tag_class", line.get("class")))
+        found = hook_failure(found, _run_at(window_runs, found.run_started), states.get(instance_id))
         exception = line.get("exception") if line.get("class") == EXCEPTED else None
         if isinstance(exception, Mapping):
             hold: Literal["held", "not_applied"] | None = None

@@ -46,6 +46,7 @@ from tagpatch.monitoring import (
     InstanceRun,
     PatchState,
     WindowRun,
+    parameters_hooks,
     parameters_operation,
 )
 from tagpatch.observability import tracer
@@ -214,6 +215,7 @@ def _read_execution(name: str, execution: Mapping[str, Any], budget: Budget) -> 
     """One execution: its status and the commands (operation, command id) its task invocations started."""
     execution_id = str(execution["WindowExecutionId"])
     operations: set[str] = set()
+    hooks: dict[str, str] = {}
     commands: list[list[str]] = []
     for task in _pages(
         "describe_maintenance_window_execution_tasks",
@@ -232,6 +234,7 @@ def _read_execution(name: str, execution: Mapping[str, Any], budget: Budget) -> 
         ):
             operation = parameters_operation(invocation.get("Parameters"))
             operations.add(operation)
+            hooks.update(parameters_hooks(invocation.get("Parameters")))
             if invocation.get("ExecutionId"):
                 commands.append([operation, str(invocation["ExecutionId"])])
     return {
@@ -242,6 +245,7 @@ def _read_execution(name: str, execution: Mapping[str, Any], budget: Budget) -> 
         "started": execution["StartTime"].isoformat(),
         "ended": execution["EndTime"].isoformat() if execution.get("EndTime") else None,
         "operations": sorted(operations),
+        "hooks": dict(sorted(hooks.items())),
         "commands": commands,
     }
 
@@ -445,6 +449,7 @@ def window_runs(bucket: str, cycle: Cycle, cursor: MonitoringCursor) -> list[Win
             operations=frozenset(record["operations"]),
             instances=reached,
             ended=datetime.fromisoformat(record["ended"]) if record.get("ended") else None,
+            hooks=dict(record.get("hooks") or {}),
         )
         for record, reached in zip(records, instances, strict=True)
     ]

@@ -40,6 +40,7 @@ HOOK_PARAMETERS: Final = {
     "post_install": "PostInstallHookDocName",
     "on_exit": "OnExitHookDocName",
 }
+NO_HOOK: Final = "AWS-Noop"  # what AWS-RunPatchBaselineWithHooks runs for a hook not given
 
 Operation = Literal["Install", "Scan"]
 RebootOption = Literal["RebootIfNeeded", "NoReboot"]

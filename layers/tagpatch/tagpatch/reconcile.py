@@ -23,7 +23,7 @@ from tagpatch.desired import (
     DesiredWindow,
     Problem,
 )
-from tagpatch.policy import HOOK_PARAMETERS, SERVICE_LINKED, TaskSettings, WindowSettings
+from tagpatch.policy import HOOK_PARAMETERS, NO_HOOK, SERVICE_LINKED, TaskSettings, WindowSettings
 
 Kind = Literal["window", "target", "task", "registration", "scan"]
 Action = Literal["create", "update", "delete", "unchanged", "blocked"]
@@ -41,7 +41,6 @@ PAST_TENSE: Final[Mapping[str, str]] = {
 PATCH_DOCUMENT: Final = "AWS-RunPatchBaseline"
 # The patch document with pre-install, post-install and on-exit hooks (each a Command document).
 HOOKS_DOCUMENT: Final = "AWS-RunPatchBaselineWithHooks"
-NO_HOOK: Final = "AWS-Noop"  # what AWS-RunPatchBaselineWithHooks runs for a hook not given
 
 
 def hook_parameters(hooks: Mapping[str, str]) -> dict[str, str]:

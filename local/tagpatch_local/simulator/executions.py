@@ -79,6 +79,29 @@ class PatchProfile:
     result: PatchResult = "success"
     installed: int = 0
     minutes: int | None = None  # how long AWS-RunPatchBaseline runs on the node; None: RUN_MINUTES
+    # The AWS-RunPatchBaselineWithHooks hook whose document fails on the node (pre_install, post_install,
+    # on_exit), when the task names a document for it; AWS-Noop never fails.
+    failing_hook: str | None = None
+
+
+# AWS-RunPatchBaselineWithHooks's hook parameters (Patch Manager user guide), in the order they run:
+# the pre-install hook, Install with NoReboot (which reports the patch state), the post-install hook,
+# the reboot if needed, then the on-exit hook.
+HOOK_PARAMETERS: Final = {
+    "pre_install": "PreInstallHookDocName",
+    "post_install": "PostInstallHookDocName",
+    "on_exit": "OnExitHookDocName",
+}
+NO_HOOK: Final = "AWS-Noop"
+
+
+def failing_hook(profile: PatchProfile, operation_name: str, parameters: Mapping[str, list[str]]) -> str | None:
+    """The hook that fails this Install on the node: the profile says so and the task names a document
+    for it (hooks run on Install only)."""
+    if operation_name != "Install" or profile.failing_hook not in HOOK_PARAMETERS:
+        return None
+    named = (parameters.get(HOOK_PARAMETERS[profile.failing_hook]) or [NO_HOOK])[0]
+    return profile.failing_hook if named != NO_HOOK else None
 
 
 @dataclass
@@ -318,8 +341,10 @@ def _reach(account_id: str, region: str, instance_id: str, ec2_state: str | None
     return None
 
 
-def _result(profile: PatchProfile, operation_name: str) -> tuple[str, str]:
-    """How AWS-RunPatchBaseline ends on a node it ran on (Status, StatusDetails)."""
+def _result(profile: PatchProfile, operation_name: str, parameters: Mapping[str, list[str]]) -> tuple[str, str]:
+    """How AWS-RunPatchBaseline ends on a node it ran on (Status, StatusDetails); a failing hook fails it."""
+    if failing_hook(profile, operation_name, parameters) is not None:
+        return "Failed", "Failed"
     if operation_name != "Install" or profile.result == "success":
         return "Success", "Success"
     if profile.result == "timeout":
@@ -336,6 +361,7 @@ def _record_patch_state(
     started: datetime,
     ended: datetime,
     command_id: str,
+    parameters: Mapping[str, list[str]] | None = None,
 ) -> None:
     """What a node reports when AWS-RunPatchBaseline ends on it: its patch state and Patch compliance.
 
@@ -345,6 +371,8 @@ def _record_patch_state(
     profile = state.profiles.get(instance_id) or PatchProfile(operating_system="AMAZON_LINUX_2023")
     if operation_name == "Install" and profile.result == "timeout":
         return  # nothing reported: the operation never finished
+    if failing_hook(profile, operation_name, parameters or {}) == "pre_install":
+        return  # the pre-install hook failed: the Install never ran, so nothing new is reported
     tags = ec2_backends[account_id][region].tags.get(instance_id, {})
     group = _tag(tags, "Patch Group", "PatchGroup")
     baseline_id, severity = _baseline_for(account_id, region, group, profile.operating_system)
@@ -498,7 +526,7 @@ def _start_command(
             _Target(
                 instance_id,
                 _reach(account_id, region, instance_id, ec2_states.get(instance_id)),
-                _result(profile, operation_name),
+                _result(profile, operation_name, parameters),
                 timedelta(minutes=profile.minutes or RUN_MINUTES.get(operation_name, RUN_MINUTES["Install"])),
             )
         )
@@ -530,6 +558,7 @@ def _start_command(
                     invocation.sent,
                     invocation.ended,
                     command.command_id,
+                    parameters,
                 ),
             )
     return command

@@ -3,12 +3,15 @@ then runs AWS-RunPatchBaselineWithHooks with them (the held Scan task never runs
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tagpatch.desired import build_desired_state
 from tagpatch.errors import InvalidPatchPolicy
+from tagpatch.monitoring import InstanceOutcome, PatchState, WindowRun, hook_failure, parameters_hooks
 from tagpatch.policy import parse_policy
 from tagpatch.reconcile import HOOKS_DOCUMENT, PATCH_DOCUMENT, ActualTask, actual_task_fields, task_fields
 
@@ -102,3 +105,62 @@ def test_a_registered_hooked_task_reads_back_equal_so_a_rerun_writes_nothing() -
     # A task registered without hooks differs in its document: the change is an update.
     plain = actual_task_fields(registered.__class__(**{**registered.__dict__, "task_arn": PATCH_DOCUMENT}), {})
     assert plain["document"] == PATCH_DOCUMENT and "hooks" not in plain
+
+
+def test_the_hooks_an_invocation_names_are_read_from_its_parameters() -> None:
+    parameters = json.dumps(
+        {
+            "documentName": HOOKS_DOCUMENT,
+            "parameters": {
+                "Operation": ["Install"],
+                "PreInstallHookDocName": ["AWS-Noop"],
+                "PostInstallHookDocName": ["app-health"],
+            },
+        }
+    )
+    assert parameters_hooks(parameters) == {"post_install": "app-health"}
+    assert parameters_hooks(json.dumps({"Operation": ["Install"]})) == {}
+    assert parameters_hooks("not json") == {}
+
+
+STARTED = datetime(2026, 12, 6, 2, tzinfo=UTC)
+FAILED = InstanceOutcome("failed", "window w at 2026-12-06 02:00 UTC: Install ended Failed/Failed", "w", "Failed")
+
+
+def hooked_run(**hooks: str) -> WindowRun:
+    return WindowRun("w", "e-1", "SUCCESS", "", STARTED, frozenset({"Install"}), hooks=hooks)
+
+
+def state(operation_end: datetime, failed: int = 0) -> PatchState:
+    return PatchState(0, 0, 2, failed, 0, "Install", operation_end)
+
+
+@pytest.mark.parametrize(
+    ("run", "patch_state", "told"),
+    [
+        pytest.param(
+            hooked_run(post_install="h", on_exit="x"),
+            state(STARTED + timedelta(minutes=3)),
+            ": failed in the post-install hook (h) or the on-exit hook (x), after its patches installed",
+            id="after-install",
+        ),
+        pytest.param(
+            hooked_run(pre_install="d"),
+            state(STARTED - timedelta(days=7)),
+            ": failed in the pre-install hook (d), nothing installed",
+            id="before-install",
+        ),
+        pytest.param(hooked_run(post_install="h"), state(STARTED + timedelta(minutes=3), failed=1), "", id="patch"),
+        pytest.param(hooked_run(), state(STARTED + timedelta(minutes=3)), "", id="no-hooks"),
+    ],
+)
+def test_a_failed_hooked_install_says_which_part_failed(run: WindowRun, patch_state: PatchState, told: str) -> None:
+    assert hook_failure(FAILED, run, patch_state).reason == FAILED.reason + told
+
+
+def test_a_macos_instance_in_a_hooked_window_is_a_shortfall_problem() -> None:
+    found = parse_policy(policy({"post_install": "app-health"}))
+    mac = {**line("i-mac"), "os": "MACOS", "name": "build-mac"}
+    (problem,) = [p for p in build_desired_state([line("i-1"), mac], found).problems if p.kind == "hooks"]
+    assert problem.name == "i-mac" and "build-mac runs MACOS" in problem.reason
+    assert not [p for p in build_desired_state([mac], parse_policy(policy())).problems if p.kind == "hooks"]
