@@ -107,18 +107,26 @@ def _by_id(instance_id: str) -> tuple[str, str, str, str]:
     return (INSTANCE_IDS_KEY, instance_id, "", "")
 
 
-def selected_by_id(line: Mapping[str, Any], expected: Mapping[tuple[str, str, str, str], str]) -> bool:
-    """Whether a target selects the instance by id (its patch group has a held instance and the hold fitted)."""
-    return _by_id(str(line.get("instance_id"))) in expected
+def _held(instance_id: str) -> tuple[str, str, str, str]:
+    return ("Held", instance_id, "", "")
+
+
+def hold_applied(line: Mapping[str, Any], expected: Mapping[tuple[str, str, str, str], str]) -> bool:
+    """Whether the plan holds the instance back: a Scan task selects it (by id, or by tag for a gated wave)."""
+    return _held(str(line.get("instance_id"))) in expected
 
 
 def expected_windows(desired: DesiredState) -> Mapping[tuple[str, str, str, str], str]:
     """(patch group key, patch group, window key, window tag value) -> the window tagpatch put it in.
 
     An instance a target selects by id (a patch group with a held instance) is keyed
-    ("InstanceIds", instance id, "", ""): its window is the one whose id target names it.
+    ("InstanceIds", instance id, "", ""): its window is the one whose id target names it. A held instance
+    is also keyed ("Held", instance id, "", ""), see `hold_applied`.
     """
     found: dict[tuple[str, str, str, str], str] = {}
+    for hold in desired.holds:
+        for instance_id in hold.held:
+            found[_held(instance_id)] = hold.window
     for window in desired.windows:
         for target in window.targets:
             for instance_id in target.instance_ids:
@@ -251,7 +259,7 @@ def excepted_outcome(
 def gated_outcome(found: InstanceOutcome, gate: Mapping[str, Any], *, held: bool) -> InstanceOutcome:
     """An instance of a held rollout wave: its outcome stands, its reason says which gate holds it and why.
 
-    `held`: its window selects it by id for the Scan task; otherwise the hold did not fit SSM's quotas.
+    `held`: its window's Scan task selects it; otherwise the hold did not fit SSM's quotas.
     """
     what = "patching held back (scan only)" if held else "hold NOT applied (see the window report's hold problems)"
     return replace(
@@ -375,11 +383,11 @@ def instance_results(
         if isinstance(exception, Mapping):
             hold: Literal["held", "not_applied"] | None = None
             if line.get("held") and window is not None:
-                # By id: its window's Scan task has it; by tag: the hold did not fit SSM's quotas.
-                hold = "held" if selected_by_id(line, expected) else "not_applied"
+                # A Scan task has it; otherwise the hold did not fit SSM's quotas.
+                hold = "held" if hold_applied(line, expected) else "not_applied"
             found = excepted_outcome(found, exception, hold=hold)
         elif isinstance(gate := line.get("gate"), Mapping) and not gate.get("open") and window is not None:
-            found = gated_outcome(found, gate, held=selected_by_id(line, expected))
+            found = gated_outcome(found, gate, held=hold_applied(line, expected))
         state = states.get(instance_id)
         compliance = compliance_of(state)
         scan = scan_freshness(iso_z(state.operation_end) if state else None, now, stale_after_days)
