@@ -299,6 +299,10 @@ def _monitoring_row(r: dict[str, Any]) -> str:
     )
 
 
+def _same(same: bool | None) -> str:
+    return "not compared (one way measured)" if same is None else "yes" if same else "NO"
+
+
 def performance_tables(directory: Path = RESULTS) -> str:
     """Every benchmark table of docs/performance.md, from the results files in directory."""
     cycles = _results(directory, "cycle-*.json")
@@ -328,6 +332,24 @@ def performance_tables(directory: Path = RESULTS) -> str:
         "| DescribeInstancePatchStates (bound: in scope / 50) | ListCommandInvocations "
         "| owner alerts (PublishBatch calls) | patched / failed / missed / not scheduled |\n"
         "|---:|---:|---:|---:|---:|---:|---:|---|\n" + "\n".join(_monitoring_row(r) for r in monitoring),
+    ]
+    synced = _results(directory, "sync-reads-*.json")
+    sections += [
+        "### Patch states through the resource data sync and through the API (`bench_sync_reads.py`)",
+        f"Measured: {_measured(synced)}. The time is the simulated account's cost of answering, not AWS's "
+        "latency (documented for neither API); the calls are what AWS would be asked.",
+        "| instances | way | calls | GetObject | ListObjectsV2 | DescribeInstancePatchStates | invocations "
+        "| wall time | same records |\n"
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|\n"
+        + "\n".join(
+            f"| {r['instances']:,} | {way} | {r[way]['call_total']:,} | {r[way]['calls'].get('s3:GetObject', 0):,} "
+            f"| {r[way]['calls'].get('s3:ListObjectsV2', 0):,} "
+            f"| {r[way]['calls'].get('ssm:DescribeInstancePatchStates', 0):,} | {r[way]['invocations']} "
+            f"| {r[way]['seconds']} s | {_same(r['same_records'])} |"
+            for r in synced
+            for way in ("sync", "api")
+            if way in r
+        ),
     ]
     config = _results(directory, "config-*.json")
     sections += [

@@ -24,6 +24,7 @@ from tagpatch.config import ArtifactConfig, ExceptionsConfig, MonitoringConfig, 
 from tagpatch.cycle import Cycle, iso_z
 from tagpatch.desired import build_desired_state
 from tagpatch.exceptions import due_notices, load_exceptions, prune_ledger
+from tagpatch.gates import GateHold, gate_holds, record_wave_runs, told_causes
 from tagpatch.inventory import get_bytes_if_exists, put_json, put_jsonl_gz
 from tagpatch.monitoring import (
     Watermark,
@@ -33,13 +34,17 @@ from tagpatch.monitoring import (
     next_watermark,
     owned_window_ids,
     publish_alerts,
+    publish_gate_hold,
     publish_notice,
+    window_of,
 )
 from tagpatch.monitoring_reads import MonitoringCursor, begin, in_scope_ids, patch_states, read_some, window_runs
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.outcomes import OUTCOMES
 from tagpatch.policy import load_policy
 from tagpatch.read_loop import seconds_to_read
+from tagpatch.rollout_state import RolloutState, read_rollout_state, write_rollout_state
+from tagpatch.sync_reads import find_sync
 from tagpatch.workflow import PatchMonitoringResult
 
 ARTIFACTS = ArtifactConfig.from_env()
@@ -90,6 +95,8 @@ def read(cycle: Cycle, validation: dict[str, Any], before: MonitoringCursor, con
         desired = build_desired_state(lines, load_policy(POLICY.policy_path))
         watermark = read_watermark(ARTIFACTS.bucket) or Watermark(cycle.now - FIRST_LOOKBACK)
         owned = owned_window_ids(w.name for w in desired.windows)
+        sync, source = find_sync(MONITORING.resource_data_sync, MONITORING.account_id)
+        logger.info("patch states source", extra={"source": source if sync else f"the API: {source}"})
         cursor = begin(
             cursor,
             cycle,
@@ -99,6 +106,7 @@ def read(cycle: Cycle, validation: dict[str, Any], before: MonitoringCursor, con
             owned,
             in_scope_ids(lines),
             watermark.read_again,
+            sync,
         )
     cursor = read_some(
         cursor,
@@ -132,10 +140,9 @@ def compose(cycle: Cycle, validation: dict[str, Any], cursor: MonitoringCursor) 
     runs = window_runs(ARTIFACTS.bucket, cycle, cursor)
     lines = [line for line in every_line if line.get("in_scope", True)]
     states = patch_states(ARTIFACTS.bucket, cycle, cursor)
+    expected = expected_windows(desired)
     results = list(
-        instance_results(
-            lines, expected_windows(desired), runs, states, now=cycle.now, stale_after_days=policy.scan.stale_after_days
-        )
+        instance_results(lines, expected, runs, states, now=cycle.now, stale_after_days=policy.scan.stale_after_days)
     )
     results_key = cycle.artifact_key("patch-results.jsonl.gz")
     put_jsonl_gz(ARTIFACTS.bucket, results_key, results)
@@ -144,6 +151,14 @@ def compose(cycle: Cycle, validation: dict[str, Any], cursor: MonitoringCursor) 
     exceptions = load_exceptions(EXCEPTIONS.exceptions_path, cycle.now)
     ledger = read_notice_ledger(ARTIFACTS.bucket)
     notices = due_notices(lines, exceptions.notice_days, exceptions.governance_owner, DEFAULT_OWNER, ledger, cycle.now)
+    rollout_before = read_rollout_state(ARTIFACTS.bucket) if policy.rollout.waves else RolloutState()
+    # The gates of the next cycle judge each wave's latest Install run, kept per window (every line:
+    # a scoped cycle must not forget the other waves' runs).
+    rollout_after = RolloutState(
+        record_wave_runs(policy.rollout, every_line, lambda line: window_of(line, expected), runs, rollout_before.runs),
+        told_causes(every_line),
+    )
+    holds: list[GateHold] = gate_holds(lines, DEFAULT_OWNER, rollout_before.told)
     sent = 0
     notices_sent = 0
     if cycle.mode == "apply":
@@ -157,6 +172,11 @@ def compose(cycle: Cycle, validation: dict[str, Any], cursor: MonitoringCursor) 
         kept = prune_ledger(ledger, cycle.now)
         if notices or kept != ledger:
             put_json(ARTIFACTS.bucket, NOTICE_LEDGER_KEY, {"sent": kept})
+        for hold in holds:
+            # Told once per cause: a wave held for the same reason on the same runs is not told again.
+            publish_gate_hold(NOTIFICATIONS.topic_arn, hold)
+        if rollout_after != rollout_before:
+            write_rollout_state(ARTIFACTS.bucket, rollout_after)
         # A window whose run is still going is read again from before that run next cycle.
         put_json(ARTIFACTS.bucket, WATERMARK_KEY, next_watermark(runs, until).to_json())
     for outcome, count in by_outcome.items():
@@ -168,6 +188,7 @@ def compose(cycle: Cycle, validation: dict[str, Any], cursor: MonitoringCursor) 
             "window_runs": len(runs),
             "alerts": sent,
             "exception_notices": notices_sent,
+            "gate_holds": [hold.subject() for hold in holds],
             "since": after.isoformat(),
             "read_invocations": cursor.invocations,
             "read_requests": cursor.requests,

@@ -7,20 +7,32 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.config import ArtifactConfig, ExceptionsConfig, PolicyConfig
+from tagpatch.config import ArtifactConfig, ExceptionsConfig, PolicyConfig, RolloutConfig
 from tagpatch.cycle import Cycle
 from tagpatch.discovery import DiscoveryCursor, read_inventory
 from tagpatch.errors import InvalidCycleInput
 from tagpatch.exceptions import load_exceptions
+from tagpatch.gates import GateDecision, evaluate_gates
 from tagpatch.inventory import put_json, put_jsonl_gz
 from tagpatch.observability import lambda_entry, logger, metrics
-from tagpatch.policy import load_policy
+from tagpatch.policy import PatchPolicy, load_policy
+from tagpatch.rollout_state import read_alarm_states, read_rollout_state
 from tagpatch.validation import ValidationSummary, validate_inventory
 from tagpatch.workflow import TagValidationResult
 
 ARTIFACTS = ArtifactConfig.from_env()
 POLICY = PolicyConfig.from_env()
 EXCEPTIONS = ExceptionsConfig.from_env()
+ROLLOUT = RolloutConfig.from_env()
+
+
+def rollout_gates(policy: PatchPolicy, cycle: Cycle) -> dict[str, GateDecision]:
+    """Each gated wave's decision, from the runs PatchMonitoring kept and the alarms' states now."""
+    if not policy.rollout.waves:
+        return {}
+    state = read_rollout_state(ARTIFACTS.bucket)
+    alarms = read_alarm_states(policy.rollout.alarm_names(), ROLLOUT.readable_alarms)
+    return evaluate_gates(policy.rollout, state.runs, alarms, cycle.now)
 
 
 @lambda_entry
@@ -32,13 +44,19 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> TagValidati
     policy = load_policy(POLICY.policy_path)
     # A bad exceptions file or entry never stops the cycle: it is reported, and the rules apply.
     exceptions = load_exceptions(EXCEPTIONS.exceptions_path, cycle.now)
+    gates = rollout_gates(policy, cycle)
     summary = ValidationSummary()
     instances_key = cycle.artifact_key("instances.jsonl.gz")
     put_jsonl_gz(
         ARTIFACTS.bucket,
         instances_key,
         validate_inventory(
-            read_inventory(ARTIFACTS.bucket, cycle, discovery.inventory_parts), policy, cycle, summary, exceptions
+            read_inventory(ARTIFACTS.bucket, cycle, discovery.inventory_parts),
+            policy,
+            cycle,
+            summary,
+            exceptions,
+            gates,
         ),
     )
     by_class = summary.counts_by_class()
@@ -55,12 +73,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> TagValidati
             "problems_by_owner": summary.problems_by_owner,
             "exception_errors": list(exceptions.errors),
             "expired_exceptions": summary.expired_exceptions,
+            "rollout_gates": [decision.to_json() for decision in gates.values()],
         },
     )
     for name, count in by_class.items():
         metrics.add_metric(name=f"Instances_{name}", unit=MetricUnit.Count, value=count)
     for error in exceptions.errors:
         logger.warning("patch exception ignored", extra={"error": error})
+    for decision in gates.values():
+        logger.info("rollout gate", extra=decision.to_json())
     logger.info("tags validated", extra={"by_class": by_class, "instances_key": instances_key})
     return {
         "instances_key": instances_key,

@@ -7,6 +7,7 @@ told which and why, every cycle it happens: the alarm on PlanShortfalls names on
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +19,8 @@ from tagpatch.changes import desired_state_of_run, hold_json, save_plan, windows
 from tagpatch.config import ArtifactConfig, NotificationConfig, PolicyConfig, TaskRoleConfig
 from tagpatch.cycle import Cycle
 from tagpatch.desired import MAX_WINDOWS_PER_ACCOUNT, fit_to_quota, unpassable_roles
+from tagpatch.hooks import check_hook_documents
+from tagpatch.inventory import get_bytes
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
 from tagpatch.reconcile import plan_windows
@@ -35,6 +38,8 @@ TASK_ROLE = TaskRoleConfig.from_env()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> WindowUpsertResult:
     cycle = Cycle.from_payload(event.get("cycle"))
     policy = load_policy(POLICY.policy_path)
+    # A hook document that does not exist is the policy's error, found before anything is planned or written.
+    check_hook_documents(policy)
     desired = desired_state_of_run(ARTIFACTS.bucket, event["validation"], policy)
     account = read_windows()
     windows, quota_problems = fit_to_quota(desired.windows, MAX_WINDOWS_PER_ACCOUNT - account.unowned_count)
@@ -49,8 +54,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> WindowUpser
     # What is held back (scanned, not installed) and what is patched by id instead, in plan mode too.
     holds = [hold_json(hold) for hold in desired.holds if hold.window in kept]
     blocked = [item.to_json() for item in plan.blocked_windows]
+    # Which rollout gates hold their waves and which opened (TagValidation decided), beside the holds.
+    gates = json.loads(get_bytes(ARTIFACTS.bucket, str(event["validation"]["report_key"]))).get("rollout_gates", [])
     changes_key, report_key = save_plan(
-        ARTIFACTS.bucket, cycle, "window", plan, {"holds": holds, "blocked_windows": blocked}
+        ARTIFACTS.bucket, cycle, "window", plan, {"holds": holds, "blocked_windows": blocked, "rollout_gates": gates}
     )
     counts = {kind: plan.counts()[kind] for kind in ("window", "target", "task")}
     to_apply = windows_with_writes(plan.changes) if cycle.mode == "apply" else []

@@ -398,6 +398,8 @@ def _patching_lines(result: CycleResult, summary: Mapping[str, Any], *, plan: bo
             f"({counts['compliant']} compliant, {counts['non_compliant']} non-compliant, {counts['unknown']} unknown "
             f"of {counts['instances']} instances); report.html"
         )
+    for gate in summary.get("rollout_gates") or []:
+        lines.append(f"rollout wave {gate['wave']} (after {gate['after']}): {gate['reason']}")
     for hold in summary.get("holds") or []:
         held = ", ".join(hold["held"][:5]) + (" ..." if len(hold["held"]) > 5 else "")
         lines.append(

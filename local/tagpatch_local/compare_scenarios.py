@@ -42,6 +42,17 @@ PINNED_START: Final = "2026-11-27T12:00:00Z"
 DEMO: Final = "demo-cycle"
 SHOWN_DIFF_LINES: Final = 40
 SHOWN_FILES: Final = 5
+# moto draws every id from one seedable generator: seeded, both sides give the instances the same ids,
+# so whatever SSM does in id order (which node a command reaches first, which ones MaxErrors stops)
+# happens alike on both.
+MOTO_SEED: Final = 22
+_SEEDED_CLI: Final = (
+    "import sys\n"
+    "from moto.moto_api._internal import mock_random\n"
+    f"mock_random.seed({MOTO_SEED})\n"
+    "from tagpatch_local.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
 
 _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2}| UTC)?)?"
@@ -201,7 +212,7 @@ def run_side(side: Side, runs: Sequence[str], work: Path) -> list[Run]:
     for name in runs:
         out = work / side.label / name
         out.mkdir(parents=True)
-        command = [sys.executable, "-m", "tagpatch_local.cli", "run", "--out", str(out / "files")]
+        command = [sys.executable, "-c", _SEEDED_CLI, "run", "--out", str(out / "files")]
         pinned = None
         if name == DEMO:
             command += ["--fleet", str(side.root / "fleets" / "demo.yaml"), "--now", PINNED_START]
@@ -284,6 +295,8 @@ def _checked_out(commit: str) -> Iterator[Path]:
 
 def compare(base_rev: str, now_rev: str | None, scenarios: Sequence[str], keep: Path | None) -> int:
     """Run the scenarios at base_rev and at now_rev (default: the working tree), and compare."""
+    if keep is not None and keep.exists() and any(keep.iterdir()):
+        raise UsageError(f"--keep {keep}: not empty; give a new folder")
     base_commit = _commit(base_rev)
     now_commit = _commit(now_rev) if now_rev is not None else None
     now_label = f"{now_rev} ({now_commit[:12]})" if now_rev is not None and now_commit else "the working tree"

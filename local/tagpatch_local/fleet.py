@@ -27,6 +27,7 @@ SsmState = Literal["online", "connection_lost", "unmanaged"]
 InstanceProfile = Literal["ssm", "none"]
 ExpectedClass = InstanceClass  # what TagValidation should make of an instance
 PatchOutcome = Literal["success", "failed", "timeout"]
+HookName = Literal["pre_install", "post_install", "on_exit"]
 
 PATCH_GROUP_KEYS: Final = ("Patch Group", "PatchGroup")
 MAINTENANCE_WINDOW_KEY: Final = "Maintenance Window"
@@ -71,6 +72,10 @@ class FleetPatch:
     critical: int = 0  # of those, Critical or Important security patches
     result: PatchOutcome = "success"  # what the next Install does
     minutes: int | None = None  # how long AWS-RunPatchBaseline runs on it; None: the simulator's default
+    # The hook of AWS-RunPatchBaselineWithHooks that fails on it (pre_install, post_install, on_exit), if
+    # the task names a document for that hook: the command fails; a post-install or on-exit failure
+    # comes after the patches installed.
+    failing_hook: HookName | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,8 @@ _Path = DocPath
 
 _INSTANCE_KEYS: Final = ("tags", "os", "state", "ssm", "instance_profile", "expect", "patch")
 PATCH_KEYS: Final = ("missing", "critical", "result")
-INSTANCE_PATCH_KEYS: Final = (*PATCH_KEYS, "minutes")  # a `generate` block has no per-instance duration
+# A `generate` block has no per-instance duration or hook failure.
+INSTANCE_PATCH_KEYS: Final = (*PATCH_KEYS, "minutes", "failing_hook")
 _MAX_MINUTES: Final = 24 * 60  # AWS-RunPatchBaseline's own execution timeout is far below a day
 _MAX_PATCHES: Final = 10_000  # far above any real count of missing patches; catches a stray digit
 _GENERATE_KEYS: Final = (
@@ -342,7 +348,12 @@ def parse_patch(raw: object, path: _Path, ctx: _Context, base: FleetPatch | None
                 (*path, "minutes"), f"must be a whole number of minutes from 1 to {_MAX_MINUTES}, got {value!r}"
             )
         minutes = value
-    return FleetPatch(missing=missing, critical=critical, result=result, minutes=minutes)
+    hook = (
+        cast(HookName, _enum(block["failing_hook"], (*path, "failing_hook"), get_args(HookName), ctx))
+        if "failing_hook" in block
+        else base.failing_hook
+    )
+    return FleetPatch(missing=missing, critical=critical, result=result, minutes=minutes, failing_hook=hook)
 
 
 def parse_patch_in(document: Document, path: DocPath) -> Mapping[str, Any]:
@@ -780,7 +791,11 @@ def set_patch_behaviour(account_id: str, region: str, instance_id: str, os_name:
     from tagpatch_local.simulator import executions  # noqa: PLC0415
 
     profile = executions.PatchProfile(
-        operating_system=os_name, missing=patch.missing, critical=patch.critical, result=patch.result
+        operating_system=os_name,
+        missing=patch.missing,
+        critical=patch.critical,
+        result=patch.result,
+        failing_hook=patch.failing_hook,
     )
     if patch.minutes is not None:
         profile = replace(profile, minutes=patch.minutes)

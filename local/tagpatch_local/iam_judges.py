@@ -52,6 +52,7 @@ PSEUDO: Final[Mapping[str, str]] = {
 }
 EXAMPLE_PARAMETERS: Final[Mapping[str, str]] = {
     "PatchTaskServiceRoleArn": "arn:aws:iam::123456789012:role/patch-task",
+    "RolloutAlarmArns": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:app-5xx",
     "QuickSightPrincipalArn": "arn:aws:quicksight:us-east-1:123456789012:user/default/admin",
     "AlertEmail": "alerts@example.com",
     "NotificationEmail": "owners@example.com",
@@ -146,6 +147,9 @@ class _Resolver:
             if name == "Fn::Join":
                 separator, items = argument
                 return str(separator).join(str(self.resolve(item)) for item in items)
+            if name == "Fn::Split":
+                separator, source = argument
+                return str(self.resolve(source)).split(str(separator))
         return {key: item for key, item in ((k, self.resolve(v)) for k, v in value.items()) if item is not _NO_VALUE}
 
     def _sub(self, argument: Any) -> str:

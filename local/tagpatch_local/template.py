@@ -140,7 +140,7 @@ Resolver = Callable[[str, str | None], str]
 
 
 def resolve(value: Any, resolver: Resolver) -> Any:  # noqa: PLR0911 - one return per intrinsic function, flat like CloudFormation's list
-    """Evaluate the intrinsics the runner supports: Ref, Fn::GetAtt, Fn::Sub, Fn::Join."""
+    """Evaluate the intrinsics the runner supports: Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Split."""
     if isinstance(value, list):
         return [resolve(item, resolver) for item in value]
     if not isinstance(value, dict):
@@ -170,6 +170,9 @@ def resolve(value: Any, resolver: Resolver) -> Any:  # noqa: PLR0911 - one retur
     if name == "Fn::Join":
         separator, items = argument
         return str(separator).join(str(resolve(item, resolver)) for item in items)
+    if name == "Fn::Split":
+        separator, source = argument
+        return str(resolve(source, resolver)).split(str(separator))
     if name.startswith("Fn::"):
         raise TemplateError(f"the local runner does not evaluate {name}")
     return {name: resolve(argument, resolver)}

@@ -8,6 +8,7 @@ call (its ARN derivation is AWS's stand-in and never reads tagpatch), against th
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 IMPLIED: dict[str, set[str]] = {
     # SSM User Guide, tagging on create: a create with Tags also needs ssm:AddTagsToResource.
     "ssm:CreateMaintenanceWindow": {"ssm:AddTagsToResource"},
+    "ssm:CreateAssociation": {"ssm:AddTagsToResource"},
     # SNS Developer Guide, encryption at rest: publishing to an SSE-KMS topic uses the caller's key permissions.
     "sns:Publish": {"kms:GenerateDataKey", "kms:Decrypt"},
     "sns:PublishBatch": {"kms:GenerateDataKey", "kms:Decrypt"},
@@ -104,6 +106,11 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
     # the notifier on every compliance change.
     with SimulatedAccount(REPO / "template.yaml", config_recorder=True) as account:
         ubuntu = account.client("ssm").create_patch_baseline(Name="team-ubuntu", OperatingSystem="UBUNTU")
+        hook = {
+            "schemaVersion": "2.2",
+            "mainSteps": [{"action": "aws:runShellScript", "name": "ok", "inputs": {"runCommand": ["true"]}}],
+        }
+        account.client("ssm").create_document(Name="app-health", Content=json.dumps(hook), DocumentType="Command")
 
         # An inline daily 06:00 schedule with the same length as the policy's scan-daily window lands in
         # that window with a second task, so removing it later deregisters a task and a target.
@@ -116,6 +123,17 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
             policy["defaults"]["task"]["max_concurrency"] = "20%"  # a task update
             policy["defaults"]["window"] = {"timezone": "UTC", "duration_hours": 2, "cutoff_hours": 1}
             # UBUNTU goes back to the AWS default: the registration tagpatch made is moved.
+            # A post-install hook: WindowUpsert checks its document exists; the tasks run the hooks document.
+            policy["defaults"]["task"]["hooks"] = {"post_install": "app-health"}
+            # A rollout: TagValidation reads the waves' runs PatchMonitoring keeps, and holds the later wave.
+            policy["rollout"] = {
+                "waves": [{"name": "first", "patch_groups": ["web2"]}, {"name": "rest", "patch_groups": "rest"}]
+            }
+            policy["scan"]["schedule"] = "cron(0 4 ? * * *)"  # the patch scan is updated
+
+        def third(policy: dict[str, Any]) -> None:
+            second(policy)
+            policy["scan"]["enabled"] = False  # the patch scan is deleted
 
         account.use_policy(write_policy(folder / "first.yaml", first))
         # An exception that is due a notice at once: the first cycle writes the notice ledger, the next reads it.
@@ -163,6 +181,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
         ec2.create_tags(
             Resources=[instance_id(account, "b")], Tags=[{"Key": "Maintenance Window", "Value": "scan-daily"}]
         )
+        account.use_policy(write_policy(folder / "third.yaml", third))
         results.append(run_ok(account))
         # Two starts whose listings lag: the second's lease write is refused and it reads the holder.
         before_race = account.recorder.snapshot()
@@ -258,6 +277,9 @@ def test_the_scenario_takes_every_write_path(observed_calls: dict[str, Counter[s
     assert {"scheduler:CreateSchedule", "scheduler:DeleteSchedule", "ssm:DescribeMaintenanceWindowSchedule"} <= set(
         observed_calls["PrePatchNotificationFunction"]
     )
+    assert {"ssm:CreateAssociation", "ssm:UpdateAssociation", "ssm:DeleteAssociation"} <= set(
+        observed_calls["BaselineAssociationFunction"]
+    )
 
 
 @pytest.mark.parametrize("function", sorted(Template.load(REPO / "template.yaml").functions()))
@@ -274,12 +296,21 @@ def test_passing_a_task_role_is_granted_only_for_the_configured_role_and_only_to
     template = Template.load(REPO / "template.yaml")
     conditional = {function: granted_actions(template, function, conditional=True) for function in template.functions()}
     assert {function: actions for function, actions in conditional.items() if actions} == {
-        "ApplyWindowChangesFunction": {"iam:PassRole"}
+        "ApplyWindowChangesFunction": {"iam:PassRole"},
+        "TagValidationFunction": {"cloudwatch:DescribeAlarms"},  # below
     }
     (document,) = policy_documents(template, "ApplyWindowChangesFunction", conditional=True)
     (statement,) = document["Statement"]
     assert statement["Resource"] == {"Ref": "PatchTaskServiceRoleArn"}
     assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}}
+
+
+def test_rollout_alarms_are_read_only_where_the_stack_names_them() -> None:
+    template = Template.load(REPO / "template.yaml")
+    (document,) = policy_documents(template, "TagValidationFunction", conditional=True)
+    (statement,) = document["Statement"]
+    assert statement["Action"] == ["cloudwatch:DescribeAlarms"]
+    assert statement["Resource"] == {"Fn::Split": [",", {"Ref": "RolloutAlarmArns"}]}
 
 
 def test_wildcard_resources_only_where_the_action_has_no_resource_level_permissions() -> None:
@@ -393,3 +424,15 @@ def test_failed_and_timed_out_executions_each_raise_an_alarm() -> None:
         if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Namespace"] == "AWS/States"
     }
     assert {"ExecutionsFailed", "ExecutionsTimedOut"} <= metrics
+
+
+def test_patch_scan_writes_are_conditioned_on_ownership_and_creation_on_the_ownership_tag() -> None:
+    template = Template.load(REPO / "template.yaml")
+    (policy,) = policy_documents(template, "BaselineAssociationFunction", conditional=False)
+    by_sid = {statement["Sid"]: statement for statement in policy["Statement"]}
+    assert by_sid["ChangeOwnedPatchScan"]["Condition"] == {"StringEquals": {"aws:ResourceTag/tagpatch:managed": "true"}}
+    assert by_sid["CreatePatchScan"]["Condition"]["StringEquals"] == {"aws:RequestTag/tagpatch:managed": "true"}
+    # The one document the scan may run: AWS's own AWS-RunPatchBaseline.
+    assert {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}::document/AWS-RunPatchBaseline"} in by_sid[
+        "CreatePatchScan"
+    ]["Resource"]

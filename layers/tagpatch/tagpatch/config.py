@@ -86,6 +86,23 @@ class TaskRoleConfig:
 
 
 @dataclass(frozen=True)
+class RolloutConfig:
+    """The CloudWatch alarms the stack lets TagValidation read for the rollout gates (RolloutAlarmArns)."""
+
+    readable_alarms: frozenset[str]  # alarm names
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> RolloutConfig:
+        arns = [arn.strip() for arn in environ.get("ROLLOUT_ALARM_ARNS", "").split(",") if arn.strip()]
+        names = []
+        for arn in arns:
+            if ":alarm:" not in arn:
+                raise ConfigurationError(f"ROLLOUT_ALARM_ARNS holds {arn!r}, which is not a CloudWatch alarm ARN")
+            names.append(arn.split(":alarm:", 1)[1])
+        return cls(readable_alarms=frozenset(names))
+
+
+@dataclass(frozen=True)
 class BaselineConfig:
     """Ids of the custom patch baselines this stack creates, by the name the policy uses."""
 
@@ -158,10 +175,17 @@ class MonitoringConfig:
     """How much one PatchMonitoring invocation reads before it hands its cursor to the next."""
 
     items_per_invocation: int  # executions, tasks, invocations, command invocations and patch states
+    # The stack's resource data sync (empty: none), and the account its objects are written under.
+    resource_data_sync: str = ""
+    account_id: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> MonitoringConfig:
-        return cls(items_per_invocation=_positive_int(environ, "MONITORING_ITEMS_PER_INVOCATION"))
+        return cls(
+            items_per_invocation=_positive_int(environ, "MONITORING_ITEMS_PER_INVOCATION"),
+            resource_data_sync=environ.get("RESOURCE_DATA_SYNC_NAME", ""),
+            account_id=environ.get("ACCOUNT_ID", ""),
+        )
 
 
 @dataclass(frozen=True)

@@ -155,9 +155,11 @@ class GateDecision:
     after: str  # the predecessor wave
     open: bool
     reason: str  # why it holds, or what it saw when it opened
+    # What holds it, and on which runs: the alert for a held wave goes once per cause.
+    cause: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"wave": self.wave, "after": self.after, "open": self.open, "reason": self.reason}
+        return {"wave": self.wave, "after": self.after, "open": self.open, "reason": self.reason, "cause": self.cause}
 
 
 def _hours(delta: timedelta) -> str:
@@ -171,55 +173,70 @@ def evaluate_gate(  # noqa: PLR0911 - one return per gate condition, each its ow
     runs: Mapping[str, WaveRun],
     alarms: AlarmStates | None,
     now: datetime,
+    own_latest: datetime | None = None,
 ) -> GateDecision:
     """Whether `wave` may install, from `after`'s latest Install run per window and the alarm states.
 
     `alarms` None: the states could not be read; an alarm missing from it does not exist. Either holds
-    the wave when the gate names alarms.
+    the wave when the gate names alarms. `own_latest`: when the wave's own latest Install run started;
+    a predecessor run no later than that has already been used, so the wave waits for a new one (each
+    install of a wave follows a fresh pass of the one before).
     """
+    seen = ",".join(sorted(run.window_execution_id for run in runs.values()))
 
-    def held(reason: str) -> GateDecision:
-        return GateDecision(wave, after, False, f"held until wave {after} passes its gate: {reason}")
+    def held(kind: str, reason: str) -> GateDecision:
+        return GateDecision(wave, after, False, f"held until wave {after} passes its gate: {reason}", f"{kind}|{seen}")
 
     if not runs:
-        return held(f"no Install run of wave {after} has been read yet")
+        return held("unknown", f"no Install run of wave {after} has been read yet")
+    latest = max(run.started for run in runs.values())
+    if own_latest is not None and latest <= own_latest:
+        return held(
+            "stale",
+            f"no Install run of wave {after} since wave {wave} last installed ({iso_z(own_latest)})",
+        )
     going = sorted(run.window for run in runs.values() if run.ended is None)
     if going:
-        return held(f"the Install run of wave {after} in {', '.join(going)} is still in progress")
+        return held("in_progress", f"the Install run of wave {after} in {', '.join(going)} is still in progress")
     patched = sum(run.patched for run in runs.values())
     failed = sum(run.failed for run in runs.values())
     ended = max(run.ended for run in runs.values() if run.ended is not None)
     tried = patched + failed
     if gate.max_failed is not None and failed > gate.max_failed:
-        return held(f"{failed} of {tried} instance(s) failed or were missed (at most {gate.max_failed} allowed)")
+        return held(
+            "failed", f"{failed} of {tried} instance(s) failed or were missed (at most {gate.max_failed} allowed)"
+        )
     if gate.max_failed_share is not None and tried and failed / tried > gate.max_failed_share:
         return held(
+            "failed",
             f"{failed} of {tried} instance(s) failed or were missed ({failed / tried:.0%}; "
-            f"at most {gate.max_failed_share:.0%} allowed)"
+            f"at most {gate.max_failed_share:.0%} allowed)",
         )
     if patched < gate.min_patched:
-        return held(f"{patched} instance(s) patched (at least {gate.min_patched} needed)")
+        return held("few", f"{patched} instance(s) patched (at least {gate.min_patched} needed)")
     soaked = now - ended
     if soaked < timedelta(hours=gate.soak_hours):
         opens = ended + timedelta(hours=gate.soak_hours)
         return held(
+            "soak",
             f"its run ended {iso_z(ended)}, {_hours(soaked)} ago; the soak time is {gate.soak_hours} h "
-            f"(opens after {iso_z(opens)})"
+            f"(opens after {iso_z(opens)})",
         )
     if gate.alarms:
         if alarms is None:
-            return held(f"the states of alarm(s) {', '.join(gate.alarms)} could not be read")
+            return held("alarms", f"the states of alarm(s) {', '.join(gate.alarms)} could not be read")
         missing = [name for name in gate.alarms if name not in alarms]
         if missing:
-            return held(f"alarm(s) {', '.join(missing)} do not exist")
+            return held("alarms", f"alarm(s) {', '.join(missing)} do not exist")
         firing = [name for name in gate.alarms if alarms[name] == "ALARM"]
         if firing:
-            return held(f"alarm(s) {', '.join(firing)} in ALARM")
+            return held("alarms", f"alarm(s) {', '.join(firing)} in ALARM")
     return GateDecision(
         wave,
         after,
         True,
         f"open: wave {after} patched {patched} of {tried} (ended {iso_z(ended)}, soaked {_hours(soaked)})",
+        f"open|{seen}",
     )
 
 
@@ -235,8 +252,67 @@ def evaluate_gates(
         previous = decisions.get(before.name)
         if previous is not None and not previous.open:
             decisions[wave.name] = GateDecision(
-                wave.name, before.name, False, f"held until wave {before.name} passes its gate: it is held itself"
+                wave.name,
+                before.name,
+                False,
+                f"held until wave {before.name} passes its gate: it is held itself",
+                f"cascade|{previous.cause}",
             )
             continue
-        decisions[wave.name] = evaluate_gate(wave.gate, wave.name, before.name, runs.get(before.name, {}), alarms, now)
+        own = runs.get(wave.name, {})
+        own_latest = max((run.started for run in own.values()), default=None)
+        decisions[wave.name] = evaluate_gate(
+            wave.gate, wave.name, before.name, runs.get(before.name, {}), alarms, now, own_latest
+        )
     return decisions
+
+
+# --- what the gates tell owners -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GateHold:
+    """One owner's instances in one patch group that a held wave keeps from installing."""
+
+    owner: str
+    patch_group: str
+    gate: Mapping[str, Any]  # GateDecision.to_json()
+    instances: tuple[Mapping[str, Any], ...]
+
+    def subject(self) -> str:
+        return f"tagpatch: patch group {self.patch_group} held by the rollout gate of wave {self.gate['wave']}"[:100]
+
+    def body(self, limit: int = 50) -> str:
+        lines = [
+            f"Patch group {self.patch_group} (owner {self.owner}) is in rollout wave {self.gate['wave']}, which is "
+            f"{self.gate['reason']}. Its window scans these instances and installs nothing until the gate opens; "
+            "the first cycle after that restores the Install task:",
+            "",
+            *(f"- {i['instance_id']} ({i.get('name') or 'no Name tag'})" for i in self.instances[:limit]),
+        ]
+        if len(self.instances) > limit:
+            lines.append(f"... and {len(self.instances) - limit} more")
+        return "\n".join(lines)
+
+
+def gate_holds(lines: Iterable[Mapping[str, Any]], default_owner: str, alerted: Mapping[str, str]) -> list[GateHold]:
+    """A message per owner and patch group of each held wave whose cause has not been told yet."""
+    grouped: dict[tuple[str, str], tuple[Mapping[str, Any], list[Mapping[str, Any]]]] = {}
+    for line in lines:
+        gate = line.get("gate")
+        if not isinstance(gate, Mapping) or gate.get("open") or alerted.get(str(gate["wave"])) == gate.get("cause"):
+            continue
+        key = (str(line.get("owner") or default_owner), str(line.get("patch_group")))
+        grouped.setdefault(key, (gate, []))[1].append({"instance_id": line["instance_id"], "name": line.get("name")})
+    return [
+        GateHold(owner, group, gate, tuple(instances)) for (owner, group), (gate, instances) in sorted(grouped.items())
+    ]
+
+
+def told_causes(lines: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """wave -> the cause that holds it now (the alert ledger after this cycle's messages)."""
+    return {
+        str(gate["wave"]): str(gate.get("cause"))
+        for line in lines
+        if isinstance(gate := line.get("gate"), Mapping) and not gate.get("open")
+    }

@@ -10,8 +10,10 @@ The arithmetic, stated once:
 - so each loop has TURNS_PER_LOOP = (25,000 - 5,000) / 10 / 2 = 1,000 turns;
 - the design fleet, 100,000 instances, is at most 300,000 items a loop (Discovery: a managed node and an
   instance each; MonitoringReads: a task invocation, a command invocation and a patch state each, the
-  window executions and tasks being few), so a setting below 300 could need more turns than that:
-  template.yaml's MinValue refuses it at deploy (tests/unit/product/test_history.py ties the two);
+  window executions and tasks being few; a patch state read from the resource data sync is one item
+  though it takes two objects, and each listing page of the sync one more), so a setting below 300
+  could need more turns than that: template.yaml's MinValue refuses it at deploy
+  (tests/unit/product/test_history.py ties the two);
 - a larger fleet, or a slow Region whose invocations stop early for time, can still run out of turns:
   the loop then stops with HistoryBudgetExceeded, which names the setting to raise, instead of Step
   Functions failing the execution on its history limit.

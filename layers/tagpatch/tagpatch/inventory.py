@@ -68,6 +68,8 @@ InstanceReport = TypedDict(
         "held": NotRequired[bool],
         # The latest exception that matched but has expired: the instance is held to the rules again.
         "expired_exception": NotRequired[ExceptionSummary],
+        # Its rollout wave's gate (tagpatch.gates.GateDecision.to_json()); `held` too while it is closed.
+        "gate": NotRequired[dict[str, Any]],
     },
 )
 """One instance after tag validation: the line app teams and governance read."""

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from tagpatch.aws import client, paginate
 from tagpatch.classes import EXCEPTED, NO_WINDOW_REASON, NOT_SELECTED_REASON, behaviour_of
@@ -37,7 +37,7 @@ from tagpatch.errors import ArtifactError, NotificationRejected, TransientAwsErr
 from tagpatch.exceptions import Notice
 from tagpatch.freshness import scan_freshness, unknown_reason
 from tagpatch.outcomes import AlertSeverity, Outcome, outcome_behaviour
-from tagpatch.policy import ScanSettings
+from tagpatch.policy import HOOK_PARAMETERS, NO_HOOK, ScanSettings
 from tagpatch.ssm_windows import is_owned_window
 
 PATCH_STATE_BATCH: Final = 50  # DescribeInstancePatchStates takes at most 50 InstanceIds
@@ -78,6 +78,8 @@ class WindowRun:
     operations: frozenset[str]  # AWS-RunPatchBaseline operations its tasks ran (Install, Scan)
     instances: Mapping[str, tuple[str, InstanceRun]] = field(default_factory=dict)  # id -> (operation, run)
     ended: datetime | None = None  # None while the run is going (DescribeMaintenanceWindowExecutions EndTime)
+    # The hook documents its AWS-RunPatchBaselineWithHooks tasks named, by the policy's key (AWS-Noop left out).
+    hooks: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -105,18 +107,26 @@ def _by_id(instance_id: str) -> tuple[str, str, str, str]:
     return (INSTANCE_IDS_KEY, instance_id, "", "")
 
 
-def selected_by_id(line: Mapping[str, Any], expected: Mapping[tuple[str, str, str, str], str]) -> bool:
-    """Whether a target selects the instance by id (its patch group has a held instance and the hold fitted)."""
-    return _by_id(str(line.get("instance_id"))) in expected
+def _held(instance_id: str) -> tuple[str, str, str, str]:
+    return ("Held", instance_id, "", "")
+
+
+def hold_applied(line: Mapping[str, Any], expected: Mapping[tuple[str, str, str, str], str]) -> bool:
+    """Whether the plan holds the instance back: a Scan task selects it (by id, or by tag for a gated wave)."""
+    return _held(str(line.get("instance_id"))) in expected
 
 
 def expected_windows(desired: DesiredState) -> Mapping[tuple[str, str, str, str], str]:
     """(patch group key, patch group, window key, window tag value) -> the window tagpatch put it in.
 
     An instance a target selects by id (a patch group with a held instance) is keyed
-    ("InstanceIds", instance id, "", ""): its window is the one whose id target names it.
+    ("InstanceIds", instance id, "", ""): its window is the one whose id target names it. A held instance
+    is also keyed ("Held", instance id, "", ""), see `hold_applied`.
     """
     found: dict[tuple[str, str, str, str], str] = {}
+    for hold in desired.holds:
+        for instance_id in hold.held:
+            found[_held(instance_id)] = hold.window
     for window in desired.windows:
         for target in window.targets:
             for instance_id in target.instance_ids:
@@ -246,6 +256,17 @@ def excepted_outcome(
     return InstanceOutcome("excepted", reason, found.window, found.command_status, found.run_started)
 
 
+def gated_outcome(found: InstanceOutcome, gate: Mapping[str, Any], *, held: bool) -> InstanceOutcome:
+    """An instance of a held rollout wave: its outcome stands, its reason says which gate holds it and why.
+
+    `held`: its window's Scan task selects it; otherwise the hold did not fit SSM's quotas.
+    """
+    what = "patching held back (scan only)" if held else "hold NOT applied (see the window report's hold problems)"
+    return replace(
+        found, reason=f"rollout wave {gate.get('wave')} {gate.get('reason')}; {what}; {found.outcome}: {found.reason}"
+    )
+
+
 def compliance_of(state: PatchState | None) -> str:
     if state is None:
         return "UNKNOWN"
@@ -263,6 +284,75 @@ def parameters_operation(parameters: str | None) -> str:
         return "Install"
     found = decoded.get("parameters", decoded).get("Operation") if isinstance(decoded, dict) else None
     return str(found[0]) if isinstance(found, list) and found else "Install"
+
+
+def parameters_hooks(parameters: str | None) -> dict[str, str]:
+    """The hook documents an AWS-RunPatchBaselineWithHooks task invocation names (AWS-Noop left out)."""
+    try:
+        decoded = json.loads(parameters or "{}")
+    except ValueError:
+        return {}
+    given = decoded.get("parameters", decoded) if isinstance(decoded, dict) else {}
+    found = {}
+    for key, parameter in HOOK_PARAMETERS.items():
+        value = given.get(parameter) if isinstance(given, dict) else None
+        if isinstance(value, list) and value and value[0] != NO_HOOK:
+            found[key] = str(value[0])
+    return found
+
+
+HOOK_WORDS: Final = {"pre_install": "pre-install", "post_install": "post-install", "on_exit": "on-exit"}
+
+
+def hook_failure(found: InstanceOutcome, run: WindowRun | None, state: PatchState | None) -> InstanceOutcome:
+    """A failed Install of a task with hooks: which part failed, told from the patch state it reported.
+
+    AWS-RunPatchBaselineWithHooks runs the pre-install hook, then Install with NoReboot (which reports the
+    patch state), then the post-install hook, the reboot if needed, and the on-exit hook. So an Install
+    reported since the run started, with no patch failed, means a later hook failed the command; none
+    reported means it failed before installing. A Scan reported since the run (the daily patch scan,
+    which replaces the Install's report) tells only whether the patches are in now: nothing missing or
+    failed, a later hook failed; some missing, the pre-install hook or the Install itself, which it
+    cannot tell apart, so it says both. Anything else stays a patch failure.
+    """
+    if found.outcome != "failed" or run is None or not run.hooks or "Install ended" not in found.reason:
+        return found
+    since_run = state is not None and state.operation_end >= run.started
+    if since_run and state is not None and state.operation == "Scan":
+        return _told_by_a_later_scan(found, run, state)
+    reported = since_run and state is not None and state.operation == "Install"
+    if reported and state is not None and state.failed == 0:
+        return _after_install(found, run)
+    if not reported and "pre_install" in run.hooks:
+        hook = run.hooks["pre_install"]
+        return replace(found, reason=f"{found.reason}: failed in the pre-install hook ({hook}), nothing installed")
+    return found
+
+
+def _told_by_a_later_scan(found: InstanceOutcome, run: WindowRun, state: PatchState) -> InstanceOutcome:
+    if state.missing == 0 and state.failed == 0:
+        return _after_install(found, run)
+    if "pre_install" not in run.hooks:
+        return found
+    hook = run.hooks["pre_install"]
+    return replace(
+        found,
+        reason=f"{found.reason}: failed in the pre-install hook ({hook}) or while installing "
+        "(a patch scan since found its patches missing)",
+    )
+
+
+def _after_install(found: InstanceOutcome, run: WindowRun) -> InstanceOutcome:
+    """The reason of a hooked Install whose patches went in: a hook after the Install failed it."""
+    after = [key for key in ("post_install", "on_exit") if key in run.hooks]
+    if not after:
+        return found
+    hooks = " or ".join(f"the {HOOK_WORDS[key]} hook ({run.hooks[key]})" for key in after)
+    return replace(found, reason=f"{found.reason}: failed in {hooks}, after its patches installed")
+
+
+def _run_at(runs: Sequence[WindowRun], started: datetime | None) -> WindowRun | None:
+    return next((run for run in runs if run.started == started), None)
 
 
 # --- joining, alerting, remembering where we got to ---------------------------------------------------
@@ -286,16 +376,18 @@ def instance_results(
             continue
         instance_id = str(line["instance_id"])
         window = window_of(line, expected)
-        found = outcome_of(
-            window, runs_by_window.get(window or "", []), instance_id, line.get("tag_class", line.get("class"))
-        )
+        window_runs = runs_by_window.get(window or "", [])
+        found = outcome_of(window, window_runs, instance_id, line.get("tag_class", line.get("class")))
+        found = hook_failure(found, _run_at(window_runs, found.run_started), states.get(instance_id))
         exception = line.get("exception") if line.get("class") == EXCEPTED else None
         if isinstance(exception, Mapping):
             hold: Literal["held", "not_applied"] | None = None
             if line.get("held") and window is not None:
-                # By id: its window's Scan task has it; by tag: the hold did not fit SSM's quotas.
-                hold = "held" if selected_by_id(line, expected) else "not_applied"
+                # A Scan task has it; otherwise the hold did not fit SSM's quotas.
+                hold = "held" if hold_applied(line, expected) else "not_applied"
             found = excepted_outcome(found, exception, hold=hold)
+        elif isinstance(gate := line.get("gate"), Mapping) and not gate.get("open") and window is not None:
+            found = gated_outcome(found, gate, held=hold_applied(line, expected))
         state = states.get(instance_id)
         compliance = compliance_of(state)
         scan = scan_freshness(iso_z(state.operation_end) if state else None, now, stale_after_days)
@@ -445,6 +537,31 @@ def publish_notice(topic_arn: str, notice: Notice) -> str:
     }
     response = client("sns").publish(
         TopicArn=topic_arn, Subject=notice.subject(), Message=notice.body(), MessageAttributes=attributes
+    )
+    return str(response["MessageId"])
+
+
+class GateHoldMessage(Protocol):
+    """A held rollout wave's message (tagpatch.gates.GateHold, which builds on this module)."""
+
+    @property
+    def owner(self) -> str: ...
+    @property
+    def patch_group(self) -> str: ...
+    def subject(self) -> str: ...
+    def body(self) -> str: ...
+
+
+def publish_gate_hold(topic_arn: str, hold: GateHoldMessage) -> str:
+    """A held rollout wave's message to one owner of one patch group: which gate holds it, and why."""
+    attributes = {
+        "owner": {"DataType": "String", "StringValue": hold.owner},
+        "patch_group": {"DataType": "String", "StringValue": hold.patch_group},
+        "kind": {"DataType": "String", "StringValue": "rollout_held"},
+        "severity": {"DataType": "String", "StringValue": "warning"},
+    }
+    response = client("sns").publish(
+        TopicArn=topic_arn, Subject=hold.subject(), Message=hold.body(), MessageAttributes=attributes
     )
     return str(response["MessageId"])
 

@@ -11,7 +11,9 @@ written as parts under the run's prefix, in order:
   the Run Command commands its invocations started);
 - `commands`: the command invocations of each of those commands, 50 a page
   (`monitoring/commands/part-NNNNN.jsonl.gz`);
-- `patch_states`: DescribeInstancePatchStates, 50 in-scope instances a call
+- `patch_states`: DescribeInstancePatchStates, 50 in-scope instances a call, or, when the stack's
+  resource data sync exists and has not failed, each instance's AWS:PatchSummary and AWS:ComplianceItem
+  objects (tagpatch.sync_reads; an instance the sync has no object for is read through the API)
   (`monitoring/patch-states/part-NNNNN.jsonl.gz`).
 
 The read window (`since`, `until`), the owned windows (`monitoring/windows.json`, each with the moment
@@ -44,11 +46,23 @@ from tagpatch.monitoring import (
     InstanceRun,
     PatchState,
     WindowRun,
+    parameters_hooks,
     parameters_operation,
 )
 from tagpatch.observability import tracer
 from tagpatch.read_loop import Budget, read_cursor
+from tagpatch.sync_reads import (
+    COMPLIANCE_ITEM,
+    PATCH_SUMMARY,
+    SyncLocation,
+    patch_state_record,
+    read_object,
+    synced_ids,
+)
 
+# With a resource data sync: instances a turn of the patch_states phase reads (one listing of their
+# AWS:PatchSummary keys, two objects each).
+SYNC_BATCH: Final = 250
 Phase = Literal["windows", "commands", "patch_states", "done"]
 PHASES: Final = get_args(Phase)
 Listing = Literal["runs", "commands", "patch-states"]
@@ -153,6 +167,7 @@ def begin(
     windows: Mapping[str, str],
     instance_ids: Sequence[str],
     read_again: Mapping[str, datetime] | None = None,
+    sync: SyncLocation | None = None,
 ) -> MonitoringCursor:
     """Fix what every invocation of this cycle reads: the read window, the owned windows (name -> id),
     each read after `since` or after its `read_again` moment (a run of it was still going), and the
@@ -169,7 +184,18 @@ def begin(
         },
     )
     put_jsonl_gz(bucket, instance_ids_key(cycle), instance_ids)
+    put_json(bucket, patch_source_key(cycle), {"sync": sync.to_json() if sync else None})
     return replace(cursor, since=iso_z(since), until=iso_z(until), windows=len(windows))
+
+
+def patch_source_key(cycle: Cycle) -> str:
+    return cycle.artifact_key("monitoring/patch-source.json")
+
+
+def patch_source(bucket: str, cycle: Cycle) -> SyncLocation | None:
+    """The resource data sync the first invocation chose to read patch states from, or None (the API)."""
+    found = json.loads(get_bytes(bucket, patch_source_key(cycle))).get("sync")
+    return SyncLocation.from_json(found) if found else None
 
 
 def _stalled_check(operation: str, sent: str | None, page: Mapping[str, Any]) -> str | None:
@@ -189,6 +215,7 @@ def _read_execution(name: str, execution: Mapping[str, Any], budget: Budget) -> 
     """One execution: its status and the commands (operation, command id) its task invocations started."""
     execution_id = str(execution["WindowExecutionId"])
     operations: set[str] = set()
+    hooks: dict[str, str] = {}
     commands: list[list[str]] = []
     for task in _pages(
         "describe_maintenance_window_execution_tasks",
@@ -207,6 +234,7 @@ def _read_execution(name: str, execution: Mapping[str, Any], budget: Budget) -> 
         ):
             operation = parameters_operation(invocation.get("Parameters"))
             operations.add(operation)
+            hooks.update(parameters_hooks(invocation.get("Parameters")))
             if invocation.get("ExecutionId"):
                 commands.append([operation, str(invocation["ExecutionId"])])
     return {
@@ -217,6 +245,7 @@ def _read_execution(name: str, execution: Mapping[str, Any], budget: Budget) -> 
         "started": execution["StartTime"].isoformat(),
         "ended": execution["EndTime"].isoformat() if execution.get("EndTime") else None,
         "operations": sorted(operations),
+        "hooks": dict(sorted(hooks.items())),
         "commands": commands,
     }
 
@@ -294,28 +323,67 @@ def _read_commands(cursor: MonitoringCursor, cycle: Cycle, bucket: str, budget: 
     return replace(cursor, phase="patch_states", position=0) if cursor.position >= len(commands) else cursor
 
 
+def _api_record(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "instance_id": str(item["InstanceId"]),
+        "missing": int(item.get("MissingCount", 0)),
+        "critical_missing": int(item.get("CriticalNonCompliantCount", 0)),
+        "installed": int(item.get("InstalledCount", 0)),
+        "failed": int(item.get("FailedCount", 0)),
+        "pending_reboot": int(item.get("InstalledPendingRebootCount", 0)),
+        "operation": str(item.get("Operation", "")),
+        "operation_end": item["OperationEndTime"].isoformat(),
+    }
+
+
+def _api_states(ids: Sequence[str], budget: Budget) -> list[dict[str, Any]]:
+    """DescribeInstancePatchStates, 50 instances a call."""
+    records: list[dict[str, Any]] = []
+    for start in range(0, len(ids), PATCH_STATE_BATCH):
+        batch = list(ids[start : start + PATCH_STATE_BATCH])
+        for item in _pages(
+            "describe_instance_patch_states", budget, "InstancePatchStates", InstanceIds=batch, MaxResults=PAGE_SIZE
+        ):
+            records.append(_api_record(item))
+    return records
+
+
+def _synced_states(sync: SyncLocation, ids: Sequence[str], budget: Budget) -> tuple[list[dict[str, Any]], list[str]]:
+    """The patch states of `ids` (sorted) that the sync has objects for, and the ids it has none for."""
+    # A listing page counts as one item; a patch state as one item, whether from one call or two objects.
+    found = synced_ids(sync, ids[0], ids[-1], lambda: budget.page(0))
+    records: list[dict[str, Any]] = []
+    unsynced: list[str] = []
+    for instance_id in ids:
+        record = None
+        if instance_id in found:
+            summary = read_object(sync, PATCH_SUMMARY, instance_id)
+            budget.page(1)
+            if summary:
+                items = read_object(sync, COMPLIANCE_ITEM, instance_id)
+                budget.request()
+                record = patch_state_record(instance_id, summary, items) if items is not None else None
+        if record is None:
+            unsynced.append(instance_id)
+        else:
+            records.append(record)
+    return records, unsynced
+
+
 def _read_patch_states(cursor: MonitoringCursor, cycle: Cycle, bucket: str, budget: Budget) -> MonitoringCursor:
     ids = [str(instance_id) for instance_id in get_jsonl_gz(bucket, instance_ids_key(cycle))]
+    sync = patch_source(bucket, cycle)
+    step = SYNC_BATCH if sync is not None else PATCH_STATE_BATCH
     records: list[dict[str, Any]] = []
     batches = 0
     position = cursor.position
     while position < len(ids) and (batches == 0 or budget.left):
-        batch = ids[position : position + PATCH_STATE_BATCH]
-        for item in _pages(
-            "describe_instance_patch_states", budget, "InstancePatchStates", InstanceIds=batch, MaxResults=PAGE_SIZE
-        ):
-            records.append(
-                {
-                    "instance_id": str(item["InstanceId"]),
-                    "missing": int(item.get("MissingCount", 0)),
-                    "critical_missing": int(item.get("CriticalNonCompliantCount", 0)),
-                    "installed": int(item.get("InstalledCount", 0)),
-                    "failed": int(item.get("FailedCount", 0)),
-                    "pending_reboot": int(item.get("InstalledPendingRebootCount", 0)),
-                    "operation": str(item.get("Operation", "")),
-                    "operation_end": item["OperationEndTime"].isoformat(),
-                }
-            )
+        batch = ids[position : position + step]
+        unsynced = batch
+        if sync is not None:
+            synced, unsynced = _synced_states(sync, batch, budget)
+            records += synced
+        records += _api_states(unsynced, budget)
         position += len(batch)
         batches += 1
     if batches:
@@ -381,6 +449,7 @@ def window_runs(bucket: str, cycle: Cycle, cursor: MonitoringCursor) -> list[Win
             operations=frozenset(record["operations"]),
             instances=reached,
             ended=datetime.fromisoformat(record["ended"]) if record.get("ended") else None,
+            hooks=dict(record.get("hooks") or {}),
         )
         for record, reached in zip(records, instances, strict=True)
     ]

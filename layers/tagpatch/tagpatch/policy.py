@@ -30,6 +30,17 @@ BASELINE_ID: Final = re.compile(
 CUSTOM_BASELINE_NAME: Final = re.compile(r"^[A-Za-z0-9_.-]{3,100}$")
 SERVICE_LINKED: Final = "service-linked"
 ROLE_ARN: Final = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+# An SSM document name (CreateDocument's Name pattern), or a shared document's ARN.
+DOCUMENT_NAME: Final = re.compile(
+    r"^([a-zA-Z0-9_.-]{3,128}|arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:document/[a-zA-Z0-9_.-]{3,128})$"
+)
+# AWS-RunPatchBaselineWithHooks's hook parameters, by the policy's key (each defaults to AWS-Noop).
+HOOK_PARAMETERS: Final = {
+    "pre_install": "PreInstallHookDocName",
+    "post_install": "PostInstallHookDocName",
+    "on_exit": "OnExitHookDocName",
+}
+NO_HOOK: Final = "AWS-Noop"  # what AWS-RunPatchBaselineWithHooks runs for a hook not given
 
 Operation = Literal["Install", "Scan"]
 RebootOption = Literal["RebootIfNeeded", "NoReboot"]
@@ -50,6 +61,8 @@ class TaskSettings:
     priority: int = 1
     service_role: str = SERVICE_LINKED  # "service-linked" or an IAM role ARN
     cutoff_behavior: CutoffBehavior = "CANCEL_TASK"  # as the reminders promise: nothing runs past the cutoff
+    # Hook documents by HOOK_PARAMETERS key, sorted; any makes the task run AWS-RunPatchBaselineWithHooks.
+    hooks: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +145,16 @@ class PatchPolicy:
             offset_days=self.default_window.offset_days,
         )
 
+    def hook_documents(self) -> dict[str, str]:
+        """Each hook document the policy names -> the first key that names it (for a clear error)."""
+        found: dict[str, str] = {}
+        tasks = [("defaults.task", self.default_task)]
+        tasks += [(f"windows.{name}.task", named.task) for name, named in sorted(self.windows.items())]
+        for path, task in tasks:
+            for key, document in task.hooks:
+                found.setdefault(document, f"{path}.hooks.{key}")
+        return found
+
     def baseline_for(self, operating_system: str) -> BaselineChoice:
         return self.baselines.get(operating_system, BaselineChoice("aws_default"))
 
@@ -172,7 +195,16 @@ class _Reader:
 
 _WINDOW_KEYS: Final = frozenset({"schedule", "timezone", "duration_hours", "cutoff_hours", "offset_days"})
 _TASK_KEYS: Final = frozenset(
-    {"operation", "reboot_option", "max_concurrency", "max_errors", "priority", "service_role", "cutoff_behavior"}
+    {
+        "operation",
+        "reboot_option",
+        "max_concurrency",
+        "max_errors",
+        "priority",
+        "service_role",
+        "cutoff_behavior",
+        "hooks",
+    }
 )
 _TOP_KEYS: Final = frozenset(
     {"version", "windows", "defaults", "baselines", "notifications", "reconcile", "scan", "rollout"}
@@ -235,9 +267,21 @@ def _task_settings(reader: _Reader, raw: dict[str, Any], path: str, base: TaskSe
         raise reader.fail(
             f"{path}.cutoff_behavior", f"must be {' or '.join(CUTOFF_BEHAVIORS)} (got {cutoff_behavior!r})"
         )
+    hooks = _hooks(reader, raw["hooks"], f"{path}.hooks") if "hooks" in raw else base.hooks
     return TaskSettings(
-        operation, reboot, rates["max_concurrency"], rates["max_errors"], priority, role, cutoff_behavior
+        operation, reboot, rates["max_concurrency"], rates["max_errors"], priority, role, cutoff_behavior, hooks
     )
+
+
+def _hooks(reader: _Reader, value: object, path: str) -> tuple[tuple[str, str], ...]:
+    """A task's hook documents; `hooks: {}` on a window takes the defaults' hooks away."""
+    raw = reader.mapping(value, path, frozenset(HOOK_PARAMETERS))
+    found = []
+    for key, name in sorted(raw.items()):
+        if not isinstance(name, str) or not DOCUMENT_NAME.match(name):
+            raise reader.fail(f"{path}.{key}", f"must be an SSM document name or ARN (got {name!r})")
+        found.append((key, name))
+    return tuple(found)
 
 
 def _baseline(reader: _Reader, value: object, path: str) -> BaselineChoice:

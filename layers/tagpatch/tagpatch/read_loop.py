@@ -42,6 +42,10 @@ class Budget:
         self.requests += 1
         self.spent += max(items, 1)
 
+    def request(self) -> None:
+        """A request for more of an item already counted (a patch state's second sync object)."""
+        self.requests += 1
+
     @property
     def left(self) -> bool:
         return self.spent < self.share and self.clock() < self.deadline

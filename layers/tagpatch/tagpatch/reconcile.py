@@ -23,12 +23,12 @@ from tagpatch.desired import (
     DesiredWindow,
     Problem,
 )
-from tagpatch.policy import SERVICE_LINKED, TaskSettings, WindowSettings
+from tagpatch.policy import HOOK_PARAMETERS, NO_HOOK, SERVICE_LINKED, TaskSettings, WindowSettings
 
-Kind = Literal["window", "target", "task", "registration"]
+Kind = Literal["window", "target", "task", "registration", "scan"]
 Action = Literal["create", "update", "delete", "unchanged", "blocked"]
 MAX_PATCH_GROUPS_PER_BASELINE: Final = 25
-KINDS: Final[tuple[Kind, ...]] = ("window", "target", "task", "registration")
+KINDS: Final[tuple[Kind, ...]] = ("window", "target", "task", "registration", "scan")
 WRITE_ACTIONS: Final = frozenset({"create", "update", "delete"})
 # How summaries name each action's count.
 PAST_TENSE: Final[Mapping[str, str]] = {
@@ -39,6 +39,15 @@ PAST_TENSE: Final[Mapping[str, str]] = {
     "blocked": "blocked",
 }
 PATCH_DOCUMENT: Final = "AWS-RunPatchBaseline"
+# The patch document with pre-install, post-install and on-exit hooks (each a Command document).
+HOOKS_DOCUMENT: Final = "AWS-RunPatchBaselineWithHooks"
+
+
+def hook_parameters(hooks: Mapping[str, str]) -> dict[str, str]:
+    """Every hook of a hooked task, by the policy's key: the named document, or AWS-Noop."""
+    return {key: hooks.get(key, NO_HOOK) for key in HOOK_PARAMETERS}
+
+
 # The description tagpatch wrote on its tasks before TASK_OWNER_MARK (recognised to migrate them).
 LEGACY_TASK_DESCRIPTION: Final = re.compile(rf"{OWNER_INFORMATION}: (Scan|Install) with [A-Za-z]+")
 
@@ -88,6 +97,7 @@ class ActualTask:
     operation: str | None
     reboot_option: str | None
     cutoff_behavior: str | None  # None: registered without one, so SSM's default (CONTINUE_TASK)
+    hooks: Mapping[str, str] = field(default_factory=dict)  # its hook parameters, by the policy's key
 
     @property
     def marked(self) -> bool:
@@ -231,9 +241,9 @@ def task_fields(settings: TaskSettings, target_names: Sequence[str]) -> dict[str
         "service_role": _service_role(settings.service_role),
         "cutoff_behavior": settings.cutoff_behavior,
         "targets": sorted(target_names),
-        "document": PATCH_DOCUMENT,
+        "document": HOOKS_DOCUMENT if settings.hooks else PATCH_DOCUMENT,
         "owner_mark": True,
-    }
+    } | ({"hooks": hook_parameters(dict(settings.hooks))} if settings.hooks else {})
 
 
 # What SSM does at the cutoff with a task registered without CutoffBehavior (the API reference's default).
@@ -258,7 +268,7 @@ def actual_task_fields(task: ActualTask, target_names_by_id: Mapping[str, str]) 
         "targets": sorted(target_names_by_id.get(target_id, target_id) for target_id in task.target_ids),
         "document": task.task_arn,
         "owner_mark": task.marked,
-    }
+    } | ({"hooks": hook_parameters(task.hooks)} if task.task_arn == HOOKS_DOCUMENT else {})
 
 
 # --- the diff --------------------------------------------------------------------------------------------

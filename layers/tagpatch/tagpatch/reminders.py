@@ -31,7 +31,7 @@ from tagpatch.aws import client, paginate
 from tagpatch.classes import EXCEPTED
 from tagpatch.cycle import iso_z
 from tagpatch.desired import DesiredState, DesiredWindow
-from tagpatch.monitoring import expected_windows, selected_by_id, window_of
+from tagpatch.monitoring import expected_windows, hold_applied, window_of
 from tagpatch.observability import tracer
 from tagpatch.policy import PatchPolicy, TaskSettings
 from tagpatch.ssm_windows import window_run_time
@@ -245,8 +245,9 @@ def instances_by_window(lines: Iterable[Mapping[str, Any]], desired: DesiredStat
                 "owner": str(line.get("owner") or DEFAULT_OWNER),
                 "patch_group": str(line["patch_group"]),
                 "excepted": line.get("class") == EXCEPTED,
-                # Held only where its window selects it by id for the Scan task (the hold fitted).
-                "held": bool(line.get("held")) and selected_by_id(line, expected),
+                # Held only where its window's Scan task selects it (the hold fitted).
+                "held": bool(line.get("held")) and hold_applied(line, expected),
+                "gate": _held_by(line),
             }
         )
     return {
@@ -258,10 +259,20 @@ def instances_by_window(lines: Iterable[Mapping[str, Any]], desired: DesiredStat
 # --- the message ------------------------------------------------------------------------------------
 
 
+def _held_by(line: Mapping[str, Any]) -> str | None:
+    """Which rollout gate holds the instance, and why; None when no closed gate does."""
+    gate = line.get("gate")
+    if not isinstance(gate, Mapping) or gate.get("open"):
+        return None
+    return f"rollout wave {gate.get('wave')} {gate.get('reason')}"
+
+
 def _instance_line(item: Mapping[str, Any]) -> str:
     name = escape(str(item.get("name") or "no Name tag"), quote=False)
     excepted = ""
-    if item.get("held"):
+    if item.get("held") and item.get("gate"):
+        excepted = f" [held: {escape(str(item['gate']), quote=False)}; the window only scans it]"
+    elif item.get("held"):
         excepted = " [held: a patch exception holds patching back; the window only scans it]"
     elif item.get("excepted"):
         # Without hold an exception changes reports, not the window: the instance is patched as usual.

@@ -28,7 +28,7 @@ from tagpatch.desired import (
 )
 from tagpatch.errors import ScheduleTimeUnreadable
 from tagpatch.observability import tracer
-from tagpatch.policy import SERVICE_LINKED
+from tagpatch.policy import HOOK_PARAMETERS, SERVICE_LINKED
 from tagpatch.reconcile import (
     PATCH_DOCUMENT,
     WRITE_ACTIONS,
@@ -158,6 +158,11 @@ def _with_members(window: ActualWindow) -> ActualWindow:
                 operation=_first(parameters.get("Operation")),
                 reboot_option=_first(parameters.get("RebootOption")),
                 cutoff_behavior=task.get("CutoffBehavior"),
+                hooks={
+                    key: hook
+                    for key, parameter in HOOK_PARAMETERS.items()
+                    if (hook := _first(parameters.get(parameter))) is not None
+                },
             )
         )
     return ActualWindow(**{**window.__dict__, "targets": targets, "tasks": tuple(tasks)})
@@ -214,15 +219,13 @@ def _target_request(name: str, after: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _task_request(name: str, after: Mapping[str, Any], target_ids: Sequence[str]) -> dict[str, Any]:
+    parameters = {"Operation": [after["operation"]], "RebootOption": [after["reboot_option"]]}
+    for key, document in (after.get("hooks") or {}).items():
+        parameters[HOOK_PARAMETERS[key]] = [document]
     request: dict[str, Any] = {
         "Targets": [{"Key": "WindowTargetIds", "Values": list(target_ids)}],
-        "TaskArn": PATCH_DOCUMENT,
-        "TaskInvocationParameters": {
-            "RunCommand": {
-                "Parameters": {"Operation": [after["operation"]], "RebootOption": [after["reboot_option"]]},
-                "DocumentVersion": "$DEFAULT",
-            }
-        },
+        "TaskArn": after.get("document", PATCH_DOCUMENT),
+        "TaskInvocationParameters": {"RunCommand": {"Parameters": parameters, "DocumentVersion": "$DEFAULT"}},
         "Priority": after["priority"],
         "MaxConcurrency": after["max_concurrency"],
         "MaxErrors": after["max_errors"],

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tagpatch.classes import CLASS_PRECEDENCE, EXCEPTED, ReportClass
 from tagpatch.cycle import Cycle
 from tagpatch.exceptions import ExceptionSet
+from tagpatch.gates import GateDecision
 from tagpatch.inventory import InstanceReport, InventoryRecord
 from tagpatch.policy import PatchPolicy
 from tagpatch.tags import InstanceFacts, classify
@@ -28,7 +29,11 @@ def owner_of(tags: dict[str, str]) -> str | None:
 
 
 def report_instance(
-    record: InventoryRecord, policy: PatchPolicy, cycle: Cycle, exceptions: ExceptionSet | None = None
+    record: InventoryRecord,
+    policy: PatchPolicy,
+    cycle: Cycle,
+    exceptions: ExceptionSet | None = None,
+    gates: Mapping[str, GateDecision] | None = None,
 ) -> InstanceReport:
     facts = InstanceFacts(
         instance_id=record["instance_id"],
@@ -66,6 +71,13 @@ def report_instance(
             report["held"] = True
     elif match.expired is not None:
         report["expired_exception"] = match.expired.summary()
+    wave = policy.rollout.wave_of(result.patch_group)
+    decision = (gates or {}).get(wave.name) if wave is not None else None
+    if decision is not None:
+        report["gate"] = decision.to_json()
+        if not decision.open:
+            # Held as a `hold: true` exception holds: WindowUpsert scans the wave's instances, installs nothing.
+            report["held"] = True
     return report
 
 
@@ -111,8 +123,9 @@ def validate_inventory(
     cycle: Cycle,
     summary: ValidationSummary,
     exceptions: ExceptionSet | None = None,
+    gates: Mapping[str, GateDecision] | None = None,
 ) -> Iterator[InstanceReport]:
     for record in records:
-        report = report_instance(record, policy, cycle, exceptions)
+        report = report_instance(record, policy, cycle, exceptions, gates)
         summary.add(report)
         yield report

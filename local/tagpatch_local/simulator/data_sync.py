@@ -169,6 +169,39 @@ def _lines(records: Sequence[Mapping[str, Any]], instance_id: str, capture_time:
     return "".join(json.dumps({**record, **meta}, default=str) + "\n" for record in records).encode()
 
 
+# AWS:PatchSummary's attributes (the inventory type's names, as the stack's Glue table declares them;
+# DescribeInstancePatchStates names the operation `Operation`, the inventory type `OperationType`).
+_PATCH_SUMMARY_COUNTS: Final = (
+    "InstalledCount",
+    "InstalledPendingRebootCount",
+    "InstalledOtherCount",
+    "InstalledRejectedCount",
+    "NotApplicableCount",
+    "MissingCount",
+    "FailedCount",
+)
+
+
+def _timestamp(value: Any) -> str:
+    return f"{value:%Y-%m-%dT%H:%M:%SZ}" if isinstance(value, datetime) else str(value)
+
+
+def _patch_summary_item(patch_summary: Mapping[str, Any]) -> dict[str, str]:
+    """A node's AWS:PatchSummary item: inventory content is a map of strings to strings (PutInventory's
+    InventoryItem.Content), so every value is written as a string."""
+    item = {
+        "PatchGroup": str(patch_summary["PatchGroup"]),
+        "BaselineId": str(patch_summary["BaselineId"]),
+        "SnapshotId": "",
+        **{name: str(int(patch_summary.get(name, 0))) for name in _PATCH_SUMMARY_COUNTS},
+        "OperationType": str(patch_summary["Operation"]),
+        "OperationStartTime": _timestamp(patch_summary["OperationStartTime"]),
+        "OperationEndTime": _timestamp(patch_summary["OperationEndTime"]),
+        "RebootOption": str(patch_summary.get("RebootOption", "")),
+    }
+    return item
+
+
 def patch_state_changed(
     account_id: str,
     region: str,
@@ -186,7 +219,7 @@ def patch_state_changed(
     severity = compliance_summary["NonCompliantSummary"]["SeveritySummary"]
     execution = compliance_summary["ExecutionSummary"]
     objects = {
-        "AWS:PatchSummary": [{k: v for k, v in patch_summary.items() if k != "InstanceId"}],
+        "AWS:PatchSummary": [_patch_summary_item(patch_summary)],
         "AWS:ComplianceSummary": [
             {
                 "ComplianceType": "Patch",

@@ -79,6 +79,29 @@ class PatchProfile:
     result: PatchResult = "success"
     installed: int = 0
     minutes: int | None = None  # how long AWS-RunPatchBaseline runs on the node; None: RUN_MINUTES
+    # The AWS-RunPatchBaselineWithHooks hook whose document fails on the node (pre_install, post_install,
+    # on_exit), when the task names a document for it; AWS-Noop never fails.
+    failing_hook: str | None = None
+
+
+# AWS-RunPatchBaselineWithHooks's hook parameters (Patch Manager user guide), in the order they run:
+# the pre-install hook, Install with NoReboot (which reports the patch state), the post-install hook,
+# the reboot if needed, then the on-exit hook.
+HOOK_PARAMETERS: Final = {
+    "pre_install": "PreInstallHookDocName",
+    "post_install": "PostInstallHookDocName",
+    "on_exit": "OnExitHookDocName",
+}
+NO_HOOK: Final = "AWS-Noop"
+
+
+def failing_hook(profile: PatchProfile, operation_name: str, parameters: Mapping[str, list[str]]) -> str | None:
+    """The hook that fails this Install on the node: the profile says so and the task names a document
+    for it (hooks run on Install only)."""
+    if operation_name != "Install" or profile.failing_hook not in HOOK_PARAMETERS:
+        return None
+    named = (parameters.get(HOOK_PARAMETERS[profile.failing_hook]) or [NO_HOOK])[0]
+    return profile.failing_hook if named != NO_HOOK else None
 
 
 @dataclass
@@ -318,8 +341,10 @@ def _reach(account_id: str, region: str, instance_id: str, ec2_state: str | None
     return None
 
 
-def _result(profile: PatchProfile, operation_name: str) -> tuple[str, str]:
-    """How AWS-RunPatchBaseline ends on a node it ran on (Status, StatusDetails)."""
+def _result(profile: PatchProfile, operation_name: str, parameters: Mapping[str, list[str]]) -> tuple[str, str]:
+    """How AWS-RunPatchBaseline ends on a node it ran on (Status, StatusDetails); a failing hook fails it."""
+    if failing_hook(profile, operation_name, parameters) is not None:
+        return "Failed", "Failed"
     if operation_name != "Install" or profile.result == "success":
         return "Success", "Success"
     if profile.result == "timeout":
@@ -336,6 +361,7 @@ def _record_patch_state(
     started: datetime,
     ended: datetime,
     command_id: str,
+    parameters: Mapping[str, list[str]] | None = None,
 ) -> None:
     """What a node reports when AWS-RunPatchBaseline ends on it: its patch state and Patch compliance.
 
@@ -345,6 +371,8 @@ def _record_patch_state(
     profile = state.profiles.get(instance_id) or PatchProfile(operating_system="AMAZON_LINUX_2023")
     if operation_name == "Install" and profile.result == "timeout":
         return  # nothing reported: the operation never finished
+    if failing_hook(profile, operation_name, parameters or {}) == "pre_install":
+        return  # the pre-install hook failed: the Install never ran, so nothing new is reported
     tags = ec2_backends[account_id][region].tags.get(instance_id, {})
     group = _tag(tags, "Patch Group", "PatchGroup")
     baseline_id, severity = _baseline_for(account_id, region, group, profile.operating_system)
@@ -498,7 +526,7 @@ def _start_command(
             _Target(
                 instance_id,
                 _reach(account_id, region, instance_id, ec2_states.get(instance_id)),
-                _result(profile, operation_name),
+                _result(profile, operation_name, parameters),
                 timedelta(minutes=profile.minutes or RUN_MINUTES.get(operation_name, RUN_MINUTES["Install"])),
             )
         )
@@ -530,8 +558,25 @@ def _start_command(
                     invocation.sent,
                     invocation.ended,
                     command.command_id,
+                    parameters,
                 ),
             )
+    return command
+
+
+def start_command(
+    account_id: str,
+    region: str,
+    instance_ids: list[str],
+    parameters: Mapping[str, list[str]],
+    task: Any,
+    started: datetime,
+) -> _Command:
+    """A command outside any window (a State Manager association's run): no cutoff cancels it."""
+    state = run_state(account_id, region)
+    with state.lock:
+        command = _start_command(account_id, region, instance_ids, parameters, task, started, None)
+    settle(account_id, region, clock.now(account_id, region))
     return command
 
 
@@ -1155,7 +1200,8 @@ def _skip_overlapping(
 
 
 def advance_clock(account_id: str, region: str, until: datetime) -> list[WindowExecution]:
-    """Move the simulated clock to `until`, running in time order every window run that falls due.
+    """Move the simulated clock to `until`, running in time order every window run and every State
+    Manager association run (`associations`) that falls due.
 
     Each run resolves its targets at its own start time, as SSM does, so a node tagged or registered
     after one run and before the next is picked up by the next.
@@ -1167,18 +1213,31 @@ def advance_clock(account_id: str, region: str, until: datetime) -> list[WindowE
     current = clock.now(account_id, region)
     if until < current:
         raise ValueError(f"the simulated clock is at {current.isoformat()}; it cannot go back to {until.isoformat()}")
+    from tagpatch_local.simulator import associations  # noqa: PLC0415 - import cycle
+
     backend = ssm_backends[account_id][region]
     due = sorted(
-        (run, window_id)
-        for window_id, window in backend.windows.items()
-        if window_enabled(window)
-        for run in occurrences(window_timing(window), current, until)
+        [
+            *(
+                (run, "window", window_id)
+                for window_id, window in backend.windows.items()
+                if window_enabled(window)
+                for run in occurrences(window_timing(window), current, until)
+            ),
+            *(
+                (run, "association", association_id)
+                for run, association_id in associations.due_runs(account_id, region, current, until)
+            ),
+        ]
     )
     ran = []
-    for run, window_id in due:
+    for run, kind, window_id in due:
         fire_due(account_id, region, run)  # EventBridge Scheduler's one-time schedules due by then
         settle(account_id, region, run)  # what the runs under way did by then
         clock.set_now(account_id, region, run)
+        if kind == "association":
+            associations.run_due(account_id, region, window_id, run)  # State Manager, beside the windows
+            continue
         if window_id not in backend.windows:
             continue
         busy_until = _busy_until(account_id, region, window_id)

@@ -312,12 +312,37 @@ def _id_or_arn(placeholder: str, name: str) -> Locator:
     return lambda request: [v if v.startswith("arn:") else {placeholder: v} for v in _values(request, name)]
 
 
+def _document_read(request: Request) -> list[ArnParts]:
+    """DescribeDocument and GetDocument name the document by Name (a name, or a shared one's ARN). Other
+    calls whose Name is a document (associations) are not identified here: each needs its own reading."""
+    if request.operation not in ("DescribeDocument", "GetDocument"):
+        return []
+    return _id_or_arn("DocumentName", "Name")(request)
+
+
 def _names_nothing(request: Request) -> list[ArnParts]:
     return []
 
 
 def _first(*locators: Locator) -> Locator:
     return lambda request: next((found for locate in locators if (found := locate(request))), [])
+
+
+def _new_association(request: Request) -> list[ArnParts]:
+    # CreateAssociation is authorised on an association that has no id yet: checked on every
+    # association's ARN, as a tag on create is (an assumption, docs/simulator.md).
+    return [{"AssociationId": "*"}] if request.operation == "CreateAssociation" else []
+
+
+def _association_document(request: Request) -> list[ArnParts]:
+    """The document an association operation names in `Name`. An AWS-owned document (AWS-...) has
+    no account in its ARN (SSM User Guide, "Shared and AWS-owned documents")."""
+    if request.operation not in {"CreateAssociation", "UpdateAssociation", "DeleteAssociation", "DescribeAssociation"}:
+        return []
+    return [
+        f"arn:{PARTITION}:ssm:{request.region}::document/{name}" if name.startswith("AWS-") else {"DocumentName": name}
+        for name in _values(request, "Name")
+    ]
 
 
 def _queue(request: Request) -> list[ArnParts]:
@@ -376,7 +401,10 @@ RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
     ("ssm", "managed-instance"): _first(
         _param("InstanceId", "InstanceIds", prefix="mi-"), _tagged("ManagedInstance", "InstanceId")
     ),
-    ("ssm", "document"): _tagged("Document", "DocumentName"),
+    ("ssm", "association"): _first(
+        _param("AssociationId", "AssociationId"), _tagged("Association", "AssociationId"), _new_association
+    ),
+    ("ssm", "document"): _first(_tagged("Document", "DocumentName"), _document_read, _association_document),
     ("ssm", "parameter"): _tagged("Parameter", "ParameterNameWithoutLeadingSlash"),
     ("s3", "bucket"): _param("BucketName", "Bucket"),
     ("s3", "object"): lambda request: [
@@ -392,6 +420,9 @@ RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
     ("scheduler", "schedule"): _schedule,
     ("scheduler", "schedule-group"): _schedule_group,
     ("config", "ConfigurationRecorder"): _config_recorders,
+    # DescribeAlarms is authorised on each alarm it names (AlarmNames); whether AWS checks a request that
+    # names none against alarm:* is not documented, so such a request fails here (docs/simulator.md).
+    ("cloudwatch", "alarm"): _param("AlarmName", "AlarmNames"),
 }
 
 # Actions for which the SAR marks several resource types required where the API takes exactly one of
@@ -418,6 +449,7 @@ PASSES_ROLE: Final[Mapping[str, tuple[tuple[str, ...], str]]] = {
 SSM_TAG_ON_CREATE: Final[Mapping[str, str]] = {
     "ssm:CreateMaintenanceWindow": "maintenancewindow",
     "ssm:CreatePatchBaseline": "patchbaseline",
+    "ssm:CreateAssociation": "association",
 }
 
 
@@ -639,11 +671,16 @@ def role_policies(account: str, role_name: str) -> list[dict[str, Any]]:
 
 
 def _tag_reader(account: str, region: str) -> TagReader:
-    """The tags of the resources moto keeps tags for that the simulator reads: SSM's windows and baselines."""
+    """The tags of the resources moto keeps tags for that the simulator reads: SSM's windows, baselines
+    and associations."""
     from moto.ssm.models import ssm_backends  # noqa: PLC0415
 
     # SAR resource type -> SSM's ResourceTypeForTagging.
-    ssm_kinds = {"maintenancewindow": "MaintenanceWindow", "patchbaseline": "PatchBaseline"}
+    ssm_kinds = {
+        "maintenancewindow": "MaintenanceWindow",
+        "patchbaseline": "PatchBaseline",
+        "association": "Association",
+    }
 
     def tags_of(service: str, resource_type: str, parts: ArnParts) -> Mapping[str, str]:
         kind = ssm_kinds.get(resource_type) if service == "ssm" else None
@@ -693,7 +730,9 @@ def _params(response: Any) -> dict[str, Any]:
 
 
 # Signing names that differ from botocore's model names.
-_MODEL_NAMES: Final = {"states": "stepfunctions"}
+_MODEL_NAMES: Final = {"states": "stepfunctions", "monitoring": "cloudwatch"}
+# Signing names that differ from the service's IAM prefix (CloudWatch signs as `monitoring`).
+IAM_PREFIXES: Final = {"monitoring": "cloudwatch"}
 
 
 def _protocol(service: str) -> str:
@@ -748,7 +787,8 @@ def authorize_normal_action(response: Any) -> None:
     operation = response._get_action()
     params = _params(response)
     region = getattr(response, "region", region) or region
-    request = Request(service, operation, params, region, account, str(getattr(response, "uri", "") or ""))
+    prefix = IAM_PREFIXES.get(service, service)
+    request = Request(prefix, operation, params, region, account, str(getattr(response, "uri", "") or ""))
     checks = authorizations(request, _tag_reader(account, region))
     enforce(principal, checks, service)
     if service == "sns" and checks[0].action == "sns:Publish":

@@ -293,7 +293,7 @@ BAD_POLICIES: list[tuple[str, Mutation, tuple[str, ...]]] = [
     (
         "unknown-task-key",
         _set("defaults.task.document", "AWS-RunShellScript"),
-        ("defaults.task.document: unknown key; expected one of cutoff_behavior, max_concurrency, max_errors",),
+        ("defaults.task.document: unknown key; expected one of cutoff_behavior, hooks, max_concurrency, max_errors",),
     ),
     (
         "unknown-os-in-baselines",

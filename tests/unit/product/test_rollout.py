@@ -15,7 +15,9 @@ from tagpatch.gates import (
     WaveRun,
     evaluate_gate,
     evaluate_gates,
+    gate_holds,
     record_wave_runs,
+    told_causes,
     wave_runs_from_json,
     wave_runs_to_json,
 )
@@ -161,8 +163,18 @@ def test_a_bad_rollout_is_refused_in_one_line_naming_the_key(document: dict[str,
 # --- the gate ---------------------------------------------------------------------------------------
 
 
-def run(patched: int, failed: int, ended: datetime | None, in_progress: int = 0, window: str = "w") -> WaveRun:
-    return WaveRun(window, "exec-1", datetime(2026, 12, 6, 2, tzinfo=UTC), ended, patched, failed, in_progress)
+LAST_SUNDAY = datetime(2026, 12, 6, 2, tzinfo=UTC)
+
+
+def run(
+    patched: int,
+    failed: int,
+    ended: datetime | None,
+    in_progress: int = 0,
+    window: str = "w",
+    started: datetime = LAST_SUNDAY,
+) -> WaveRun:
+    return WaveRun(window, f"exec-{started:%d}", started, ended, patched, failed, in_progress)
 
 
 ENDED = NOW - timedelta(hours=50)
@@ -215,14 +227,47 @@ def test_a_wave_after_a_held_wave_is_held_too() -> None:
             Wave("prod", (), takes_rest=True, gate=Gate()),
         )
     )
-    # early's own last run was healthy, but canary failed since: prod must not go ahead of early.
-    decisions = evaluate_gates(
-        rollout, {"canary": {"w": run(0, 1, ENDED)}, "early": {"w": run(5, 0, ENDED)}}, None, NOW
+    # early's own last run (a week before) was healthy, but canary failed since: prod must not go ahead of early.
+    week_before = LAST_SUNDAY - timedelta(days=7)
+    runs = {"canary": {"w": run(0, 1, ENDED)}, "early": {"w": run(5, 0, week_before, started=week_before)}}
+    decisions = evaluate_gates(rollout, runs, None, NOW)
+    assert "1 of 1 instance(s) failed" in decisions["early"].reason
+    assert decisions["prod"] == GateDecision(
+        "prod", "early", False, "held until wave early passes its gate: it is held itself", decisions["prod"].cause
     )
-    assert not decisions["early"].open
-    assert decisions["prod"] == GateDecision("prod", "early", False, decisions["prod"].reason)
-    assert "it is held itself" in decisions["prod"].reason
+    assert decisions["prod"].cause == f"cascade|{decisions['early'].cause}"
     assert set(decisions) == {"early", "prod"}  # the first wave has no gate
+
+
+def test_a_wave_waits_for_a_predecessor_run_newer_than_its_own_latest_install() -> None:
+    rollout = Rollout((Wave("canary", ("c",)), Wave("prod", (), takes_rest=True, gate=Gate(soak_hours=0))))
+    canary = {"w": run(2, 0, ENDED)}
+    assert evaluate_gates(rollout, {"canary": canary}, None, NOW)["prod"].open
+    installed_since = {"w2": run(4, 0, NOW, window="w2", started=LAST_SUNDAY + timedelta(days=1))}
+    decision = evaluate_gates(rollout, {"canary": canary, "prod": installed_since}, None, NOW)["prod"]
+    assert not decision.open
+    assert "no Install run of wave canary since wave prod last installed (2026-12-07T02:00:00Z)" in decision.reason
+
+
+def test_a_held_wave_is_told_once_per_cause() -> None:
+    held: dict[str, Any] = {
+        "wave": "prod",
+        "after": "canary",
+        "open": False,
+        "reason": "held until ...",
+        "cause": "failed|exec-06",
+    }
+    lines: list[dict[str, Any]] = [
+        {"instance_id": "i-1", "name": "a", "owner": "team-a", "patch_group": "web", "gate": held},
+        {"instance_id": "i-2", "name": None, "owner": None, "patch_group": "web", "gate": held},
+        {"instance_id": "i-3", "owner": "team-a", "patch_group": "db", "gate": {**held, "open": True}},
+    ]
+    (first, second) = gate_holds(lines, "unowned", {})
+    assert (first.owner, first.patch_group, second.owner) == ("team-a", "web", "unowned")
+    assert "rollout wave prod, which is held until ..." in first.body() and "- i-1 (a)" in first.body()
+    assert told_causes(lines) == {"prod": "failed|exec-06"}
+    assert gate_holds(lines, "unowned", told_causes(lines)) == []
+    assert len(gate_holds(lines, "unowned", {"prod": "soak|exec-06"})) == 2  # a new cause is told again
 
 
 @given(

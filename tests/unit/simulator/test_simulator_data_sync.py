@@ -17,7 +17,9 @@ SUMMARY = {
     "PatchGroup": "web",
     "BaselineId": "pb-0123456789abcdef0",
     "CriticalNonCompliantCount": 0,
+    "OperationStartTime": datetime(2026, 11, 29, 2, 25),
     "OperationEndTime": datetime(2026, 11, 29, 2, 30),
+    "Operation": "Scan",
     "MissingCount": 0,
 }
 COMPLIANT = {
@@ -45,7 +47,9 @@ def test_the_stacks_sync_gets_every_type_in_the_documented_layout_when_a_patch_s
         "PatchGroup": "web",
         "BaselineId": "pb-0123456789abcdef0",
         "CriticalNonCompliantCount": 2,
+        "OperationStartTime": datetime(2026, 11, 29, 2, 25),
         "OperationEndTime": datetime(2026, 11, 29, 2, 30),
+        "Operation": "Install",
         "MissingCount": 2,
     }
     compliance = {
@@ -72,6 +76,14 @@ def test_the_stacks_sync_gets_every_type_in_the_documented_layout_when_a_patch_s
         records = [json.loads(line) for line in body.splitlines()]
         assert len(records) == lines, data_type
         assert all(r["resourceId"] == "i-0123456789abcdef0" and r["schemaVersion"] == "1.0" for r in records)
+        if data_type == "AWS:PatchSummary":  # the inventory type's names, its values strings
+            (item,) = records
+            assert (item["OperationType"], item["OperationEndTime"], item["MissingCount"]) == (
+                "Install",
+                "2026-11-29T02:30:00Z",
+                "2",
+            )
+            assert "Operation" not in item and "InstanceId" not in item
     ssm.delete_resource_data_sync(SyncName=sync["SyncName"])
     with pytest.raises(ClientError) as missing:
         ssm.delete_resource_data_sync(SyncName=sync["SyncName"])
