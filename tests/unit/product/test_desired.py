@@ -804,3 +804,18 @@ def test_no_hold_is_applied_in_a_window_already_over_a_quota(monkeypatch: pytest
     assert state.holds == ()
     assert sorted(problem.kind for problem in state.problems) == ["hold", "target"]
     assert [t.name for t in only_window(state).targets] == ["tagpatch-install-reboot-patch-group-01"]
+
+
+def test_an_install_task_asking_for_a_backup_is_not_registered_until_backups_are_built() -> None:
+    # The patch runs only where its backup succeeded; tagpatch cannot take one yet, so nowhere.
+    document = yaml.safe_load((REPO_ROOT / "policy" / "patch-policy.yaml").read_text())
+    document["windows"]["sun-0200"]["task"] = {"backup": "image"}
+    with_backup = parse_policy(document)
+    state = build(line("web", window="sun-0200"), line("db", window="sun-0200"), policy=with_backup)
+    window = only_window(state)
+    assert [(task.name, task.settings.operation) for task in window.tasks] == [
+        ("tagpatch-install-reboot-held-01", "Scan")
+    ]
+    (problem,) = state.problems
+    assert (problem.kind, problem.name) == ("backup", "tagpatch-sun-0200/tagpatch-install-reboot")
+    assert "backup: image" in problem.reason and "db, web" in problem.reason
