@@ -310,20 +310,45 @@ def hook_failure(found: InstanceOutcome, run: WindowRun | None, state: PatchStat
     AWS-RunPatchBaselineWithHooks runs the pre-install hook, then Install with NoReboot (which reports the
     patch state), then the post-install hook, the reboot if needed, and the on-exit hook. So an Install
     reported since the run started, with no patch failed, means a later hook failed the command; none
-    reported means it failed before installing. Anything else stays a patch failure.
+    reported means it failed before installing. A Scan reported since the run (the daily patch scan,
+    which replaces the Install's report) tells only whether the patches are in now: nothing missing or
+    failed, a later hook failed; some missing, the pre-install hook or the Install itself, which it
+    cannot tell apart, so it says both. Anything else stays a patch failure.
     """
     if found.outcome != "failed" or run is None or not run.hooks or "Install ended" not in found.reason:
         return found
-    reported = state is not None and state.operation == "Install" and state.operation_end >= run.started
+    since_run = state is not None and state.operation_end >= run.started
+    if since_run and state is not None and state.operation == "Scan":
+        return _told_by_a_later_scan(found, run, state)
+    reported = since_run and state is not None and state.operation == "Install"
     if reported and state is not None and state.failed == 0:
-        after = [key for key in ("post_install", "on_exit") if key in run.hooks]
-        if after:
-            hooks = " or ".join(f"the {HOOK_WORDS[key]} hook ({run.hooks[key]})" for key in after)
-            return replace(found, reason=f"{found.reason}: failed in {hooks}, after its patches installed")
-    elif not reported and "pre_install" in run.hooks:
+        return _after_install(found, run)
+    if not reported and "pre_install" in run.hooks:
         hook = run.hooks["pre_install"]
         return replace(found, reason=f"{found.reason}: failed in the pre-install hook ({hook}), nothing installed")
     return found
+
+
+def _told_by_a_later_scan(found: InstanceOutcome, run: WindowRun, state: PatchState) -> InstanceOutcome:
+    if state.missing == 0 and state.failed == 0:
+        return _after_install(found, run)
+    if "pre_install" not in run.hooks:
+        return found
+    hook = run.hooks["pre_install"]
+    return replace(
+        found,
+        reason=f"{found.reason}: failed in the pre-install hook ({hook}) or while installing "
+        "(a patch scan since found its patches missing)",
+    )
+
+
+def _after_install(found: InstanceOutcome, run: WindowRun) -> InstanceOutcome:
+    """The reason of a hooked Install whose patches went in: a hook after the Install failed it."""
+    after = [key for key in ("post_install", "on_exit") if key in run.hooks]
+    if not after:
+        return found
+    hooks = " or ".join(f"the {HOOK_WORDS[key]} hook ({run.hooks[key]})" for key in after)
+    return replace(found, reason=f"{found.reason}: failed in {hooks}, after its patches installed")
 
 
 def _run_at(runs: Sequence[WindowRun], started: datetime | None) -> WindowRun | None:

@@ -290,8 +290,10 @@ def due_runs(account_id: str, region: str, after: datetime, until: datetime) -> 
     every scheduled run in (after, until]."""
     state = association_state(account_id, region)
     with state.lock:
+        # A run pending since before `after` (made while the clock followed real time) starts at `after`:
+        # the clock never goes back.
         pending = [
-            (association.pending_run, association.association_id)
+            (max(association.pending_run, after), association.association_id)
             for association in state.associations.values()
             if association.pending_run is not None and association.pending_run <= until
         ]
@@ -308,7 +310,7 @@ def run_due(account_id: str, region: str, association_id: str, at: datetime) -> 
     association = association_state(account_id, region).associations.get(association_id)
     if association is None:
         return  # deleted before its run
-    if association.pending_run == at:
+    if association.pending_run is not None and association.pending_run <= at:
         association.pending_run = None
     run_association(account_id, region, association, at)
 

@@ -185,3 +185,13 @@ def test_the_association_quota(ssm: Any, monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(ClientError) as refused:
         scan_association(ssm)
     assert refused.value.response["Error"]["Code"] == "AssociationLimitExceeded"
+
+
+def test_an_association_made_while_the_clock_follows_real_time_runs_when_it_is_next_advanced(ssm: Any) -> None:
+    web = launch({"Patch Group": "web"})
+    scan_association(ssm)  # the clock is not fixed: the association is made at the real time
+    fixed_later = clock.now(ACCOUNT, REGION).replace(microsecond=0) + timedelta(seconds=1)
+    clock.set_now(ACCOUNT, REGION, fixed_later)  # as a runner fixes it before moving it on
+    executions.advance_clock(ACCOUNT, REGION, fixed_later + timedelta(minutes=5))
+    ((operation, ended),) = patch_states(ssm, [web]).values()
+    assert operation == "Scan" and fixed_later < ended <= fixed_later + timedelta(minutes=5)
