@@ -819,3 +819,47 @@ def test_an_install_task_asking_for_a_backup_is_not_registered_until_backups_are
     (problem,) = state.problems
     assert (problem.kind, problem.name) == ("backup", "tagpatch-sun-0200/tagpatch-install-reboot")
     assert "backup: image" in problem.reason and "db, web" in problem.reason
+
+
+def gated_line(group: str, instance_id: str | None = None) -> InstanceReport:
+    """An instance of a rollout wave whose gate is closed, as TagValidation writes it."""
+    found = line(group, instance_id=instance_id)
+    found["held"] = True
+    found["gate"] = {"wave": "prod", "after": "canary", "open": False, "reason": "held until wave canary passes"}
+    return found
+
+
+def test_a_gated_group_too_large_by_id_is_held_by_tag_for_the_scan_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(desired_module, "MAX_TARGETS_PER_WINDOW", 2)
+    # db's tag target plus web's held id target would fit, but not beside web's 51 held ids (two targets).
+    state = build(line("db"), *(gated_line("web") for _ in range(51)))
+    window = only_window(state)
+    assert [(t.name, t.values, len(t.instance_ids)) for t in window.targets] == [
+        ("tagpatch-install-reboot-patch-group-01", ("db",), 0),
+        ("tagpatch-install-reboot-patch-group-held-tags-01", ("web",), 0),
+    ]
+    assert [(task.name, task.settings.operation, task.target_names) for task in window.tasks] == [
+        ("tagpatch-install-reboot-01", "Install", ("tagpatch-install-reboot-patch-group-01",)),
+        ("tagpatch-install-reboot-held-01", "Scan", ("tagpatch-install-reboot-patch-group-held-tags-01",)),
+    ]
+    assert state.problems == ()
+    (hold,) = state.holds
+    assert (hold.patch_group, len(hold.held), hold.installed) == ("web", 51, ())
+
+
+def test_an_exception_hold_too_large_is_still_patched_where_a_gated_one_would_not_be(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(desired_module, "MAX_TARGETS_PER_WINDOW", 1)
+    excepted = build(line("db"), held_line("web"), line("web"))
+    assert [task.settings.operation for task in only_window(excepted).tasks] == ["Install"]
+    assert "NOT held back" in excepted.problems[0].reason
+    gated = build(line("db"), gated_line("web"), gated_line("web"))
+    window = only_window(gated)
+    assert [(task.name, task.settings.operation) for task in window.tasks] == [
+        ("tagpatch-install-reboot-held-01", "Scan")
+    ]
+    (problem,) = gated.problems
+    assert (problem.kind, problem.name) == ("hold", "tagpatch-sun-0200/tagpatch-install-reboot")
+    assert "not patched either: patch group(s) db" in problem.reason
+    assert [hold.patch_group for hold in gated.holds] == ["web"]
