@@ -235,7 +235,8 @@ def task_slugs(all_settings: Iterable[TaskSettings]) -> dict[TaskSettings, str]:
                 settings.priority,
                 settings.service_role,
                 settings.hooks,
-                settings.backup,
+                # Only when asked for: the names of tasks without a backup stay as they were.
+                *((settings.backup,) if settings.backup else ()),
             )
         slugs[settings] = slug
     return slugs

@@ -8,6 +8,7 @@ in the fleet's tags can make the build raise.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -863,3 +864,14 @@ def test_an_exception_hold_too_large_is_still_patched_where_a_gated_one_would_no
     assert (problem.kind, problem.name) == ("hold", "tagpatch-sun-0200/tagpatch-install-reboot")
     assert "not patched either: patch group(s) db" in problem.reason
     assert [hold.patch_group for hold in gated.holds] == ["web"]
+
+
+def test_a_task_name_hash_is_unchanged_by_the_backup_key_unless_a_backup_is_asked_for() -> None:
+    # Two settings sharing a slug get a hash of their settings: a stack upgraded to know `backup` must
+    # not rename (delete and re-create) the tasks of policies that never ask for one.
+    first, second = TaskSettings(priority=1), TaskSettings(priority=2)
+    slugs = desired_module.task_slugs([first, second])
+    fields = ("operation", "reboot_option", "max_concurrency", "max_errors", "priority", "service_role", "hooks")
+    assert slugs[first] == "install-reboot-" + desired_module._short_hash(*(getattr(first, f) for f in fields))
+    with_backup = desired_module.task_slugs([first, replace(first, backup="image")])
+    assert len(set(with_backup.values())) == 2 and with_backup[first] == slugs[first]
