@@ -15,7 +15,7 @@ import tagpatch.desired as desired_module
 from tagpatch_local.report import patch_result_lines, problems
 from tagpatch_local.runner import SimulatedAccount
 
-from .support import instance, run_ok, ssm_windows
+from .support import instance, run_ok, ssm_windows, topic_queue
 
 REPO = Path(__file__).resolve().parents[2]
 PROD = [f"prod-{n}" for n in range(3)]
@@ -106,11 +106,15 @@ def test_a_held_wave_that_fits_neither_by_id_nor_by_tag_keeps_its_window_from_in
                 *(instance("web", "sun-0200", name=name) for name in PROD),
             ]
         )
+        drain = topic_queue(account)
         first = run_ok(account)
         assert operations(account, "tagpatch-sun-0200") == {"tagpatch-install-reboot-held-01": "Scan"}
         (hold,) = [p for p in problems(account, first) if p["kind"] == "hold"]
         assert "Install task tagpatch-install-reboot is NOT registered" in hold["reason"]
         assert "db" in hold["reason"]
+        # The operators' alert says so.
+        (alert,) = [m for m in drain() if m["Subject"].startswith("tagpatch cycle left work undone")]
+        assert "Install task tagpatch-install-reboot is NOT registered" in alert["Message"]
         account.advance(timedelta(days=8))
         read = run_ok(account)
         for name, line in prod_results(account, read).items():
