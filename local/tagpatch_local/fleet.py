@@ -76,6 +76,9 @@ class FleetPatch:
     # the task names a document for that hook: the command fails; a post-install or on-exit failure
     # comes after the patches installed.
     failing_hook: HookName | None = None
+    # `backup: failed`: an image of it (a backup runbook's aws:createImage) ends failed, so a runbook
+    # that aborts on that step never patches it.
+    backup_fails: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,8 @@ _Path = DocPath
 _INSTANCE_KEYS: Final = ("tags", "os", "state", "ssm", "instance_profile", "expect", "patch")
 PATCH_KEYS: Final = ("missing", "critical", "result")
 # A `generate` block has no per-instance duration or hook failure.
-INSTANCE_PATCH_KEYS: Final = (*PATCH_KEYS, "minutes", "failing_hook")
+INSTANCE_PATCH_KEYS: Final = (*PATCH_KEYS, "minutes", "failing_hook", "backup")
+_BACKUP_OUTCOMES: Final = ("success", "failed")
 _MAX_MINUTES: Final = 24 * 60  # AWS-RunPatchBaseline's own execution timeout is far below a day
 _MAX_PATCHES: Final = 10_000  # far above any real count of missing patches; catches a stray digit
 _GENERATE_KEYS: Final = (
@@ -353,7 +357,19 @@ def parse_patch(raw: object, path: _Path, ctx: _Context, base: FleetPatch | None
         if "failing_hook" in block
         else base.failing_hook
     )
-    return FleetPatch(missing=missing, critical=critical, result=result, minutes=minutes, failing_hook=hook)
+    backup_fails = (
+        _enum(block["backup"], (*path, "backup"), _BACKUP_OUTCOMES, ctx) == "failed"
+        if "backup" in block
+        else base.backup_fails
+    )
+    return FleetPatch(
+        missing=missing,
+        critical=critical,
+        result=result,
+        minutes=minutes,
+        failing_hook=hook,
+        backup_fails=backup_fails,
+    )
 
 
 def parse_patch_in(document: Document, path: DocPath) -> Mapping[str, Any]:
@@ -796,6 +812,7 @@ def set_patch_behaviour(account_id: str, region: str, instance_id: str, os_name:
         critical=patch.critical,
         result=patch.result,
         failing_hook=patch.failing_hook,
+        backup_fails=patch.backup_fails,
     )
     if patch.minutes is not None:
         profile = replace(profile, minutes=patch.minutes)

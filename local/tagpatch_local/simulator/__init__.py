@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from tagpatch_local.simulator import (
     associations,
+    automation,
     baselines,
     clock,
     cloudwatch,
@@ -80,6 +81,7 @@ __all__ = [
     "PlatformType",
     "SimulatorError",
     "associations",
+    "automation",
     "baselines",
     "clock",
     "cloudwatch",

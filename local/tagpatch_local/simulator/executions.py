@@ -82,6 +82,8 @@ class PatchProfile:
     # The AWS-RunPatchBaselineWithHooks hook whose document fails on the node (pre_install, post_install,
     # on_exit), when the task names a document for it; AWS-Noop never fails.
     failing_hook: str | None = None
+    # An image of the node (a runbook's aws:createImage) ends in state failed (the fleet's `backup: failed`).
+    backup_fails: bool = False
 
 
 # AWS-RunPatchBaselineWithHooks's hook parameters (Patch Manager user guide), in the order they run:
@@ -580,6 +582,25 @@ def start_command(
     return command
 
 
+def start_window_command(
+    account_id: str,
+    region: str,
+    instance_ids: list[str],
+    parameters: Mapping[str, list[str]],
+    task: Any,
+    started: datetime,
+    cancel_at: datetime | None,
+) -> _Command:
+    """A command a window run starts (its own Run Command task's, or a runbook's aws:runCommand step),
+    planned whole while the run is planned; the caller holds the run state's lock."""
+    return _start_command(account_id, region, instance_ids, parameters, task, started, cancel_at)
+
+
+def schedule(account_id: str, region: str, at: datetime, action: Callable[[], dict[str, Any] | None]) -> None:
+    """Do `action` when the simulated clock reaches `at` (an image becoming available, say)."""
+    _schedule(run_state(account_id, region), at, action)
+
+
 # A command cancelled at the cutoff leaves its task TIMED_OUT (CutoffBehavior in the API reference).
 _TASK_STATUS: Final = {"Success": "SUCCESS", "Failed": "FAILED", "TimedOut": "TIMED_OUT", "Cancelled": "TIMED_OUT"}
 
@@ -604,6 +625,54 @@ def settle(account_id: str, region: str, until: datetime) -> None:
             if entry is not None:
                 events.append(entry)
     _emit(account_id, region, events)
+
+
+# An Automation execution's end -> its window task invocation's status (a cut-off one is TIMED_OUT).
+_AUTOMATION_TASK_STATUS: Final = {"Success": "SUCCESS", "TimedOut": "TIMED_OUT", "Cancelled": "TIMED_OUT"}
+
+
+def _start_automations(
+    account_id: str,
+    region: str,
+    task: Any,
+    target_id: str,
+    target: Any,
+    instance_ids: list[str],
+    started: datetime,
+    cancel_at: datetime | None,
+) -> list[TaskInvocation]:
+    """An AUTOMATION task's invocations for one window target: one runbook execution per instance, its
+    `{{RESOURCE_ID}}` the instance; the invocation's ExecutionId is the execution's id. All start
+    together: the simulator applies no MaxConcurrency/MaxErrors to them (docs/simulator.md)."""
+    from tagpatch_local.simulator import automation  # noqa: PLC0415 - it runs its steps through this module
+
+    settings = (task.task_invocation_parameters or {}).get("Automation") or {}
+    invocations = []
+    for instance_id in instance_ids:
+        given = {
+            name: [
+                value.replace("{{RESOURCE_ID}}", instance_id).replace("{{TARGET_ID}}", instance_id) for value in values
+            ]
+            for name, values in (settings.get("Parameters") or {}).items()
+        }
+        execution = automation.run_automation(
+            account_id, region, task.task_arn, settings.get("DocumentVersion"), given, started, cancel_at
+        )
+        invocations.append(
+            TaskInvocation(
+                str(uuid.uuid4()),
+                execution.execution_id,
+                target_id,
+                getattr(target, "owner_information", None),
+                json.dumps({"documentName": task.task_arn, "parameters": given}),
+                _AUTOMATION_TASK_STATUS.get(execution.status, "FAILED"),
+                # StatusDetails holds at most 250 characters (the output shape).
+                (execution.failure_message or execution.status)[:250],
+                started,
+                execution.end,
+            )
+        )
+    return invocations
 
 
 def run_window(
@@ -653,6 +722,12 @@ def run_window(
                 instance_ids = sorted(selected.get(target_id, ()))
                 if not instance_ids:
                     continue  # SSM creates no invocation for a target that selects nothing
+                if task.task_type == "AUTOMATION":
+                    task_execution.invocations += _start_automations(
+                        account_id, region, task, target_id, target, instance_ids, task_started, cancel_at
+                    )
+                    task_execution.ended = max([task_execution.ended, *(i.ended for i in task_execution.invocations)])
+                    continue
                 command = _start_command(account_id, region, instance_ids, parameters, task, task_started, cancel_at)
                 task_execution.invocations.append(
                     TaskInvocation(
@@ -1106,7 +1181,11 @@ def _window_events(account_id: str, region: str, execution: WindowExecution) -> 
     for task in execution.tasks:
         task_detail = {**common, "task-execution-id": task.task_execution_id}
         for invocation in task.invocations:
-            for item in run_state(account_id, region).commands.get(invocation.command_id, []):
+            # An Automation task's execution and step events are not simulated (docs/simulator.md).
+            commands: Mapping[str, list[CommandInvocation]] = (
+                run_state(account_id, region).commands if task.task_type == "RUN_COMMAND" else {}
+            )
+            for item in commands.get(invocation.command_id, []):
                 add(
                     "EC2 Command Invocation Status-change Notification",
                     {
@@ -1119,17 +1198,18 @@ def _window_events(account_id: str, region: str, execution: WindowExecution) -> 
                     [f"arn:aws:ec2:{region}:{account_id}:instance/{item.instance_id}"],
                     item.ended,
                 )
-            add(
-                "EC2 Command Status-change Notification",
-                {
-                    "command-id": invocation.command_id,
-                    "document-name": task.task_arn,
-                    "requested-date-time": _iso(invocation.started),
-                    "status": invocation.status_details if invocation.status != "SUCCESS" else "Success",
-                },
-                [],
-                invocation.ended,
-            )
+            if task.task_type == "RUN_COMMAND":
+                add(
+                    "EC2 Command Status-change Notification",
+                    {
+                        "command-id": invocation.command_id,
+                        "document-name": task.task_arn,
+                        "requested-date-time": _iso(invocation.started),
+                        "status": invocation.status_details if invocation.status != "SUCCESS" else "Success",
+                    },
+                    [],
+                    invocation.ended,
+                )
             add(
                 "Maintenance Window Task Target Invocation State-change Notification",
                 {

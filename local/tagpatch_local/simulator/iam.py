@@ -334,6 +334,22 @@ def _new_association(request: Request) -> list[ArnParts]:
     return [{"AssociationId": "*"}] if request.operation == "CreateAssociation" else []
 
 
+def _new_on(operation: str, placeholder: str) -> Locator:
+    # A resource the operation creates has no id yet: checked on every ARN of its type, as a tag on
+    # create is (an assumption, docs/simulator.md).
+    return lambda request: [{placeholder: "*"}] if request.operation == operation else []
+
+
+def _command_document(request: Request) -> list[ArnParts]:
+    """The document SendCommand names in `DocumentName` (an AWS-owned one's ARN has no account)."""
+    if request.operation != "SendCommand":
+        return []
+    return [
+        f"arn:{PARTITION}:ssm:{request.region}::document/{name}" if name.startswith("AWS-") else {"DocumentName": name}
+        for name in _values(request, "DocumentName")
+    ]
+
+
 def _association_document(request: Request) -> list[ArnParts]:
     """The document an association operation names in `Name`. An AWS-owned document (AWS-...) has
     no account in its ARN (SSM User Guide, "Shared and AWS-owned documents")."""
@@ -404,8 +420,15 @@ RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
     ("ssm", "association"): _first(
         _param("AssociationId", "AssociationId"), _tagged("Association", "AssociationId"), _new_association
     ),
-    ("ssm", "document"): _first(_tagged("Document", "DocumentName"), _document_read, _association_document),
+    ("ssm", "document"): _first(
+        _tagged("Document", "DocumentName"), _document_read, _association_document, _command_document
+    ),
     ("ssm", "parameter"): _tagged("Parameter", "ParameterNameWithoutLeadingSlash"),
+    # CreateImage (a runbook's aws:createImage): on the instance, and on the image and its snapshots,
+    # which it creates.
+    ("ec2", "instance"): _param("InstanceId", "InstanceId", prefix="i-"),
+    ("ec2", "image"): _new_on("CreateImage", "ImageId"),
+    ("ec2", "snapshot"): _new_on("CreateImage", "SnapshotId"),
     ("s3", "bucket"): _param("BucketName", "Bucket"),
     ("s3", "object"): lambda request: [
         {"BucketName": str(request.params["Bucket"]), "ObjectName": key}

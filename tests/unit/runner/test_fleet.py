@@ -55,6 +55,23 @@ def test_parse_explicit_instances() -> None:
     assert dict(parsed[2].tags) == {}
 
 
+def test_an_instance_patch_block_may_make_its_backup_fail() -> None:
+    failing, default = parse_fleet({"instances": [_instance(patch={"backup": "failed"}), _instance()]}, "x.yaml")
+    assert (failing.patch.backup_fails, default.patch.backup_fails) == (True, False)
+    with pytest.raises(FleetError, match=r"instances\[0\]\.patch\.backup: invalid value 'broken'"):
+        parse_fleet({"instances": [_instance(patch={"backup": "broken"})]}, "x.yaml")
+    from moto import mock_aws
+
+    from tagpatch_local.fleet import set_patch_behaviour
+    from tagpatch_local.simulator import executions
+
+    with mock_aws():
+        set_patch_behaviour("123456789012", "us-east-1", "i-failing", failing.os, failing.patch)
+        set_patch_behaviour("123456789012", "us-east-1", "i-default", default.os, default.patch)
+        profiles = executions.run_state("123456789012", "us-east-1").profiles
+        assert (profiles["i-failing"].backup_fails, profiles["i-default"].backup_fails) == (True, False)
+
+
 def test_an_instance_patch_block_may_say_how_long_its_patching_takes() -> None:
     (slow, default) = parse_fleet({"instances": [_instance(patch={"minutes": 45}), _instance()]}, "x.yaml")
     assert (slow.patch.minutes, default.patch.minutes) == (45, None)  # None: the simulator's default
