@@ -391,7 +391,54 @@ def performance_tables(directory: Path = RESULTS) -> str:
         "| instances | cycle | status | wall time | requests refused | task failures | refused by operation |\n"
         "|---:|---|---|---:|---:|---:|---|\n" + "\n".join(rows),
     ]
+    sections += _long_run_sections(_results(directory, "long-run-*.json"))
     return "\n\n".join(sections)
+
+
+LONG_RUN_TABLE_EVERY = 50  # the page shows every 50th cycle's sample; the results file has them all
+
+
+def _long_run_sections(runs: list[dict[str, Any]]) -> list[str]:
+    sections = [
+        "### Many cycles in one process (`bench_long_run.py`)",
+        f"Measured: {_measured(runs)}.",
+        "| results | fleet | cycles run (asked) | how it ended | address-space cap | statuses | window runs "
+        "| wall time |\n"
+        "|---|---|---:|---|---|---|---:|---:|\n"
+        + "\n".join(
+            f"| `{r['file']}` | `{r['fleet']}` ({r['instances']:,} instances) | {r['completed_cycles']} "
+            f"({r['cycles_requested']}) | {r['stopped']} | {r['address_space_cap']} "
+            f"| {', '.join(f'{status} {count}' for status, count in r['statuses'].items())} "
+            f"| {r['window_runs']} | {r['elapsed_seconds']} s |"
+            for r in runs
+        ),
+    ]
+    for r in runs:
+        failures = r.get("failures", {})
+        if failures:
+            sections.append(
+                f"Failed cycles in `{r['file']}`:\n\n| error | cycles | first | last |\n|---|---:|---:|---:|\n"
+                + "\n".join(
+                    f"| `{error}` | {entry['cycles']} | {entry['first_cycle']} | {entry['last_cycle']} |"
+                    for error, entry in failures.items()
+                )
+            )
+        shown = [
+            point
+            for point in r["samples"]
+            if point["cycle"] % LONG_RUN_TABLE_EVERY == 0 or point is r["samples"][-1] or point["cycle"] == 1
+        ]
+        sections.append(
+            f"`{r['file']}`, the process after each {LONG_RUN_TABLE_EVERY}th cycle:\n\n"
+            "| after cycle | elapsed | peak RSS | RSS | address space (VmSize) | threads |\n"
+            "|---:|---:|---:|---:|---:|---:|\n"
+            + "\n".join(
+                f"| {p['cycle']} | {p['elapsed_seconds']} s | {p['peak_rss_mib']} MiB | {p['rss_mib']} MiB "
+                f"| {p['address_space_mib']} MiB | {p['threads']} |"
+                for p in shown
+            )
+        )
+    return sections if runs else []
 
 
 def render_page(page: str, directory: Path = RESULTS) -> str:

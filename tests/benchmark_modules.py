@@ -10,11 +10,19 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def bench_cycle() -> ModuleType:
-    """benchmarks/bench_cycle.py, registered as `bench_cycle` so its dataclasses resolve."""
-    spec = importlib.util.spec_from_file_location("bench_cycle", ROOT / "benchmarks" / "bench_cycle.py")
+def _load(name: str) -> ModuleType:
+    """benchmarks/<name>.py, registered as `name` so its dataclasses resolve."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_cycle"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def bench_cycle() -> ModuleType:
+    return _load("bench_cycle")
+
+
+def bench_long_run() -> ModuleType:
+    return _load("bench_long_run")

@@ -188,6 +188,20 @@ class TemplateDeployment(AccountClients):
         baseline_id = ssm.create_patch_baseline(**request)["BaselineId"]
         self.physical[(logical_id, None)] = baseline_id
 
+    def _create_ssm_document(self, logical_id: str) -> None:
+        # CloudFormation sends an object Content as JSON (DocumentFormat defaults to JSON) and names an
+        # unnamed document after the stack; the runner names it after the logical id.
+        properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
+        name = properties.get("Name") or f"tagpatch-local-{logical_id}"
+        content = properties["Content"]
+        self.client("ssm").create_document(
+            Name=name,
+            Content=content if isinstance(content, str) else json.dumps(content),
+            DocumentType=properties.get("DocumentType", "Command"),
+            DocumentFormat=properties.get("DocumentFormat", "JSON"),
+        )
+        self.physical[(logical_id, None)] = name
+
     def _create_ssm_resource_data_sync(self, logical_id: str) -> None:
         properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
         destination = properties["S3Destination"]
@@ -264,6 +278,7 @@ class TemplateDeployment(AccountClients):
         "AWS::S3::BucketPolicy": _create_s3_bucket_policy,
         "AWS::SSM::PatchBaseline": _create_ssm_patch_baseline,
         "AWS::SSM::ResourceDataSync": _create_ssm_resource_data_sync,
+        "AWS::SSM::Document": _create_ssm_document,
         "AWS::Serverless::Function": _create_serverless_function,
         "AWS::Lambda::Permission": _create_lambda_permission,
         "AWS::Config::ConfigRule": _create_config_config_rule,
@@ -400,7 +415,7 @@ class TemplateDeployment(AccountClients):
             )
         # Resources nothing refers to that still shape what happens: rules that route events, the
         # topic and bucket policies that let services deliver, the permissions that let services invoke functions,
-        # Config rules (which evaluate only while the account's recorder runs) and the data sync.
+        # Config rules (which evaluate only while the account's recorder runs), the data sync and the runbooks.
         kinds = (
             "AWS::Events::Rule",
             "AWS::SNS::TopicPolicy",
@@ -409,6 +424,7 @@ class TemplateDeployment(AccountClients):
             "AWS::Lambda::Permission",
             "AWS::Config::ConfigRule",
             "AWS::SSM::ResourceDataSync",
+            "AWS::SSM::Document",  # the runbooks a window's Automation task runs by name
         )
         for logical_id in self.template.resources:
             if self.template.resource_type(logical_id) in kinds and self.enabled(logical_id):

@@ -20,7 +20,7 @@ from typing import Any, Final
 PENDING_ACTIONS: Final = frozenset({"create", "update", "delete", "blocked"})
 SYMBOLS: Final[Mapping[str, str]] = {"create": "+", "update": "~", "delete": "-", "blocked": "!"}
 ORDER: Final[Mapping[str, int]] = {"blocked": 0, "delete": 1, "update": 2, "create": 3}
-KIND_ORDER: Final[Mapping[str, int]] = {"window": 0, "target": 1, "task": 2, "registration": 3}
+KIND_ORDER: Final[Mapping[str, int]] = {"window": 0, "target": 1, "task": 2, "registration": 3, "scan": 4}
 # How the console words each count in summary["changes"], applied and planned.
 DONE: Final[Mapping[str, str]] = {"created": "created", "updated": "updated", "deleted": "deleted"}
 WOULD: Final[Mapping[str, str]] = {"created": "would create", "updated": "would update", "deleted": "would delete"}

@@ -135,7 +135,8 @@ def policy_default_warnings(document: dict[str, Any], policy: PatchPolicy) -> li
 
 def _settings(settings: WindowSettings | TaskSettings) -> str:
     values = {item.name: getattr(settings, item.name) for item in fields(settings)}
-    return ", ".join(f"{name} {value}" for name, value in values.items() if value not in (None, ""))
+    # Unset settings (no value, no hooks) say nothing about the default.
+    return ", ".join(f"{name} {value}" for name, value in values.items() if value not in (None, "", ()))
 
 
 def stack_policy_path(template_path: Path) -> Path:

@@ -30,6 +30,7 @@ from tagpatch.cycle import Cycle, iso_z
 from tagpatch.errors import failure_cause
 from tagpatch.inventory import decode_jsonl_gz
 from tagpatch.reconcile import PAST_TENSE
+from tagpatch.scan import SCAN_ASSOCIATION_NAME
 from tagpatch_local.outfiles import write_atomically, write_jsonl_atomically, write_text_atomically
 from tagpatch_local.runner import Account, CycleResult
 
@@ -130,6 +131,7 @@ class _SsmHolds:
         self._windows: dict[str, str] | None = None
         self._members: dict[str, set[tuple[str, str]]] = {}
         self._registrations: set[str] | None = None
+        self._scans: set[str] | None = None
 
     def windows(self) -> dict[str, str]:
         if self._windows is None:
@@ -163,12 +165,27 @@ class _SsmHolds:
             }
         return self._registrations
 
+    def scan_associations(self) -> set[str]:
+        """The association ids named like tagpatch's scan (tagpatch makes at most one)."""
+        if self._scans is None:
+            ssm = self.account.client("ssm")
+            self._scans = {
+                str(item["AssociationId"])
+                for page in ssm.get_paginator("list_associations").paginate()
+                for item in page["Associations"]
+                if item.get("AssociationName") == SCAN_ASSOCIATION_NAME
+            }
+        return self._scans
+
     def holds(self, line: Mapping[str, Any]) -> bool:
         kind, name = line["kind"], line["name"]
         if kind == "window":
             return name in self.windows()
         if kind == "registration":
             return name in self.registrations()
+        if kind == "scan":
+            found = self.scan_associations()
+            return line.get("resource_id") in found if line.get("resource_id") else bool(found)
         return (kind, name) in self.members(str(line.get("window")))
 
     def outcome(self, line: Mapping[str, Any]) -> str:
@@ -217,6 +234,8 @@ def change_counts(account: Account, result: CycleResult) -> dict[str, dict[str, 
         counts.update({kind: dict(value) for kind, value in output["windows"]["counts"].items()})
     if output.get("baselines"):
         counts["registration"] = dict(output["baselines"].get("planned") or output["baselines"]["counts"])
+        if output["baselines"].get("scan"):
+            counts["scan"] = dict(output["baselines"]["scan"])
     cycle = _cycle(result)
     if cycle is None or cycle.mode != "apply":
         return counts

@@ -1,4 +1,5 @@
-"""The cycle benchmark at 1,000 instances, as a smoke check: it runs and its figures add up.
+"""The cycle benchmark at 1,000 instances and the long-run benchmark over three cycles, as smoke checks:
+they run and their figures add up.
 
 No timing is asserted (speed belongs in benchmarks/results/); what is checked is that every function
 the cycle ran is measured, that the cost is the sum of its parts, and that a rerun with nothing
@@ -7,7 +8,10 @@ changed writes no patching resource.
 
 from __future__ import annotations
 
-from tests.benchmark_modules import bench_cycle
+import json
+from pathlib import Path
+
+from tests.benchmark_modules import bench_cycle, bench_long_run
 
 
 def test_the_cycle_benchmark_at_1000_instances_measures_every_function_and_prices_the_cycle() -> None:
@@ -30,3 +34,15 @@ def test_the_cycle_benchmark_at_1000_instances_measures_every_function_and_price
         invocations = sum(entry["invocations"] for entry in functions.values())
         assert cost["lambda"] >= invocations * 0.20 / 1_000_000
     assert first["functions"]["ApplyWindowChangesFunction"]["invocations"] >= 1  # the Map's iterations
+
+
+def test_the_long_run_benchmark_samples_the_process_and_writes_what_it_measured(tmp_path: Path) -> None:
+    bench = bench_long_run()
+    demo = Path(bench.ROOT) / "fleets" / "demo.yaml"
+    figures = bench.long_run(demo, 3, 2, tmp_path, None, "smoke")
+    assert json.loads((tmp_path / "long-run-demo.json").read_text()) == figures
+    assert (figures["completed_cycles"], figures["stopped"]) == (3, "finished")
+    assert sum(figures["statuses"].values()) == 3
+    # A sample before the first cycle, every second cycle, and after the last.
+    assert [point["cycle"] for point in figures["samples"]] == [0, 2, 3]
+    assert all(point["threads"] >= 1 and point["address_space_mib"] > 0 for point in figures["samples"])

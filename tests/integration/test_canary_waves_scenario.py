@@ -85,11 +85,10 @@ def test_a_passed_canary_opens_the_gate_after_the_soak_and_plan_mode_shows_it_fi
     assert changed(out / "07-open") == changed(out / "06-plan-open")
     results = by_name(out / "08-prod-installed" / "patch-results.jsonl")
     for name in ("prod-1", "prod-2"):
-        assert (results[name]["outcome"], results[name]["operation"], results[name]["missing"]) == (
-            "patched",
-            "Install",
-            0,
-        )
+        # Installed by the window (outcome patched); the latest patch state may be the daily patch scan's
+        # since (#23), which finds nothing missing either.
+        assert (results[name]["outcome"], results[name]["missing"]) == ("patched", 0)
+        assert results[name]["operation"] in ("Install", "Scan")
 
 
 def test_prod_waits_for_a_fresh_canary_pass_and_a_rerun_writes_nothing(out: Path) -> None:

@@ -20,7 +20,7 @@ from tagpatch_local.report import change_counts, change_lines
 from tagpatch_local.runner import READ_TIMEOUT, SimulatedAccount
 from tests.conftest import TEMPLATE
 
-from .support import instance, run_ok, run_with_rejected_windows
+from .support import instance, run_ok, run_with_rejected_windows, topic_queue
 
 
 @pytest.fixture(autouse=True)
@@ -351,3 +351,24 @@ def test_a_deregistration_an_attempt_made_before_its_retries_ran_out_is_counted_
     (line,) = [line for line in change_lines(faulty, result) if line["kind"] == "registration"]
     assert (line["action"], line["name"], line["outcome"]) == ("delete", "win/WINDOWS", "already_done")
     assert [entry for entry in raw_ledger(faulty) if entry["patch_group"] == "win"] == []
+
+
+def test_a_patch_scan_ssm_refuses_fails_the_cycle_on_the_alerts_topic_and_the_rerun_makes_it(
+    faulty: SimulatedAccount,
+) -> None:
+    alerts = topic_queue(faulty)
+    faulty.fail_next("ssm", "CreateAssociation", "AssociationLimitExceeded", times=1, status=400)
+    result = faulty.run_cycle()
+    assert result.status == "FAILED"
+    assert "RegistrationRejected" in (result.error or "")
+    assert "create of the patch scan tagpatch-patch-scan" in (result.cause or "")
+    assert "AssociationLimitExceeded" in (result.cause or "")
+    assert any("AssociationLimitExceeded" in alert["Message"] for alert in alerts())
+    # The registrations beside it were still made; the rerun makes the scan and then nothing is left.
+    assert ledger(faulty)
+    faulty.clear_faults()
+    made = run_ok(faulty)  # (and the reminders the failed cycle never reached)
+    assert {call: n for call, n in made.resource_write_calls.items() if call.startswith("ssm:")} == {
+        "ssm:CreateAssociation": 1
+    }
+    assert run_ok(faulty).resource_write_calls == {}

@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
+from botocore.exceptions import ClientError
 from moto.sts.models import sts_backends
 
 from tagpatch_local.runner import SimulatedAccount
@@ -171,6 +173,97 @@ def test_a_retag_updates_and_removes_window_targets_and_tasks_under_the_function
 def write_yaml(path: Path, document: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(document))
     return path
+
+
+SCAN_NAME = "tagpatch-patch-scan"
+OPERATOR_SCAN = {
+    "Name": "AWS-RunPatchBaseline",
+    "Parameters": {"Operation": ["Scan"], "RebootOption": ["NoReboot"]},
+    "Targets": [{"Key": "tag:Patch Group", "Values": ["web"]}],
+    "ScheduleExpression": "rate(7 days)",
+}
+
+
+def associations(account: SimulatedAccount) -> dict[str, dict[str, Any]]:
+    ssm = account.client("ssm")
+    return {
+        found["AssociationId"]: ssm.describe_association(AssociationId=found["AssociationId"])["AssociationDescription"]
+        for found in ssm.list_associations()["Associations"]
+    }
+
+
+def scan_changes(account: SimulatedAccount, result: Any) -> list[tuple[str, str]]:
+    from tagpatch_local.report import change_lines
+
+    return [(line["action"], line["name"]) for line in change_lines(account, result) if line["kind"] == "scan"]
+
+
+def test_the_patch_scan_is_planned_made_kept_and_removed_beside_an_operator_s_own_associations(
+    tmp_path: Path,
+) -> None:
+    policy = yaml.safe_load((REPO / "policy" / "patch-policy.yaml").read_text())
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        account.seed([instance("web", "sun-0200"), instance("db", "not-a-window")])
+        ssm = account.client("ssm")
+        # The operator's own associations: one even named like tagpatch's, but not tagged as its own.
+        theirs = ssm.create_association(**OPERATOR_SCAN, AssociationName="ops-weekly-scan")["AssociationDescription"]
+        impostor = ssm.create_association(**OPERATOR_SCAN, AssociationName=SCAN_NAME)["AssociationDescription"]
+        before = {key: associations(account)[key] for key in (theirs["AssociationId"], impostor["AssociationId"])}
+
+        plan = run_ok(account, {"mode": "plan"})
+        assert scan_changes(account, plan) == [("create", SCAN_NAME)]
+        assert plan.resource_write_calls == {}
+
+        first = run_ok(account)
+        assert first.resource_write_calls["ssm:CreateAssociation"] == 1
+        (ours,) = set(associations(account)) - set(before)
+        made = associations(account)[ours]
+        assert made["Targets"] == [{"Key": "tag-key", "Values": ["Patch Group", "PatchGroup"]}]
+        assert made["Parameters"] == {"Operation": ["Scan"], "RebootOption": ["NoReboot"]}
+        assert made["ScheduleExpression"] == "rate(1 day)"
+        assert ssm.list_tags_for_resource(ResourceType="Association", ResourceId=ours)["TagList"] == [
+            {"Key": "tagpatch:managed", "Value": "true"}
+        ]
+
+        rerun = run_ok(account)
+        assert rerun.resource_write_calls == {}  # a rerun writes nothing
+        assert scan_changes(account, rerun) == []
+
+        policy["scan"]["schedule"] = "cron(0 4 ? * * *)"
+        (tmp_path / "cron.yaml").write_text(yaml.safe_dump(policy))
+        account.use_policy(tmp_path / "cron.yaml")
+        assert scan_changes(account, run_ok(account)) == [("update", SCAN_NAME)]
+        assert associations(account)[ours]["ScheduleExpression"] == "cron(0 4 ? * * *)"
+
+        policy["scan"]["enabled"] = False
+        (tmp_path / "off.yaml").write_text(yaml.safe_dump(policy))
+        account.use_policy(tmp_path / "off.yaml")
+        assert scan_changes(account, run_ok(account)) == [("delete", SCAN_NAME)]
+        remaining = associations(account)
+        assert ours not in remaining
+        # Nothing tagpatch does not own was touched, whatever its name.
+        assert {key: remaining[key] for key in before} == before
+
+
+def test_the_function_s_role_cannot_change_an_association_it_does_not_own() -> None:
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        account.seed([instance("web", "sun-0200")])
+        run_ok(account)
+        theirs = account.client("ssm").create_association(**OPERATOR_SCAN, AssociationName=SCAN_NAME)
+        role = account.role_arn("BaselineAssociationFunction")
+        keys = account.client("sts").assume_role(RoleArn=role, RoleSessionName="probe")["Credentials"]
+        as_function = boto3.client(
+            "ssm",
+            region_name=account.region,
+            aws_access_key_id=keys["AccessKeyId"],
+            aws_secret_access_key=keys["SecretAccessKey"],
+            aws_session_token=keys["SessionToken"],
+        )
+        for call in (as_function.delete_association, as_function.describe_association):
+            with pytest.raises(ClientError) as denied:
+                call(AssociationId=theirs["AssociationDescription"]["AssociationId"])
+            assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert theirs["AssociationDescription"]["AssociationId"] in associations(account)
 
 
 @pytest.mark.parametrize(

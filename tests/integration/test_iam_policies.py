@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 IMPLIED: dict[str, set[str]] = {
     # SSM User Guide, tagging on create: a create with Tags also needs ssm:AddTagsToResource.
     "ssm:CreateMaintenanceWindow": {"ssm:AddTagsToResource"},
+    "ssm:CreateAssociation": {"ssm:AddTagsToResource"},
     # SNS Developer Guide, encryption at rest: publishing to an SSE-KMS topic uses the caller's key permissions.
     "sns:Publish": {"kms:GenerateDataKey", "kms:Decrypt"},
     "sns:PublishBatch": {"kms:GenerateDataKey", "kms:Decrypt"},
@@ -128,6 +129,11 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
             policy["rollout"] = {
                 "waves": [{"name": "first", "patch_groups": ["web2"]}, {"name": "rest", "patch_groups": "rest"}]
             }
+            policy["scan"]["schedule"] = "cron(0 4 ? * * *)"  # the patch scan is updated
+
+        def third(policy: dict[str, Any]) -> None:
+            second(policy)
+            policy["scan"]["enabled"] = False  # the patch scan is deleted
 
         account.use_policy(write_policy(folder / "first.yaml", first))
         # An exception that is due a notice at once: the first cycle writes the notice ledger, the next reads it.
@@ -175,6 +181,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
         ec2.create_tags(
             Resources=[instance_id(account, "b")], Tags=[{"Key": "Maintenance Window", "Value": "scan-daily"}]
         )
+        account.use_policy(write_policy(folder / "third.yaml", third))
         results.append(run_ok(account))
         # Two starts whose listings lag: the second's lease write is refused and it reads the holder.
         before_race = account.recorder.snapshot()
@@ -269,6 +276,9 @@ def test_the_scenario_takes_every_write_path(observed_calls: dict[str, Counter[s
     assert {"ec2:DescribeInstances", "sns:Publish"} <= set(observed_calls["ConfigNotifierFunction"])
     assert {"scheduler:CreateSchedule", "scheduler:DeleteSchedule", "ssm:DescribeMaintenanceWindowSchedule"} <= set(
         observed_calls["PrePatchNotificationFunction"]
+    )
+    assert {"ssm:CreateAssociation", "ssm:UpdateAssociation", "ssm:DeleteAssociation"} <= set(
+        observed_calls["BaselineAssociationFunction"]
     )
 
 
@@ -414,3 +424,15 @@ def test_failed_and_timed_out_executions_each_raise_an_alarm() -> None:
         if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Namespace"] == "AWS/States"
     }
     assert {"ExecutionsFailed", "ExecutionsTimedOut"} <= metrics
+
+
+def test_patch_scan_writes_are_conditioned_on_ownership_and_creation_on_the_ownership_tag() -> None:
+    template = Template.load(REPO / "template.yaml")
+    (policy,) = policy_documents(template, "BaselineAssociationFunction", conditional=False)
+    by_sid = {statement["Sid"]: statement for statement in policy["Statement"]}
+    assert by_sid["ChangeOwnedPatchScan"]["Condition"] == {"StringEquals": {"aws:ResourceTag/tagpatch:managed": "true"}}
+    assert by_sid["CreatePatchScan"]["Condition"]["StringEquals"] == {"aws:RequestTag/tagpatch:managed": "true"}
+    # The one document the scan may run: AWS's own AWS-RunPatchBaseline.
+    assert {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}::document/AWS-RunPatchBaseline"} in by_sid[
+        "CreatePatchScan"
+    ]["Resource"]

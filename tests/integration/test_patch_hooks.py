@@ -28,6 +28,9 @@ def use_hooks(account: SimulatedAccount, folder: Path, hooks: dict[str, str]) ->
     document = yaml.safe_load((REPO / "policy" / "patch-policy.yaml").read_text())
     document["defaults"]["task"]["hooks"] = hooks
     document["defaults"]["task"]["max_errors"] = "3"  # every instance is sent, whatever fails first
+    # No daily patch scan: its later report would replace the Install's, which these tests read to tell
+    # the hooks apart (test_hooks covers the reasons given after a scan).
+    document["scan"]["enabled"] = False
     path = folder / f"policy-{len(list(folder.iterdir()))}.yaml"
     path.write_text(yaml.safe_dump(document))
     account.use_policy(path)

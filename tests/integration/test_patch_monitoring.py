@@ -27,18 +27,20 @@ from .support import instance, run_ok, template_variant, topic_queue
 REPO = Path(__file__).resolve().parents[2]
 FRIDAY_NOON = datetime(2026, 11, 27, 12, tzinfo=UTC)  # the Sunday window sun-0200 opens 38 h later
 
-# What scenarios/patch-night.yaml says each instance's line shows after its `sunday` cycle.
+# What scenarios/patch-night.yaml says each instance's line shows after its `sunday` cycle. The
+# policy's daily patch scan (a State Manager association, #23) has scanned every reachable instance
+# with a patch group, so only the stopped web-5 and the unreachable web-6 are still UNKNOWN.
 SUNDAY = {
     "web-1": ("patched", "Success/Success", "COMPLIANT"),
     "web-2": ("patched", "Success/Success", "COMPLIANT"),
     "web-3": ("failed", "Failed/Failed", "NON_COMPLIANT"),
-    "web-4": ("failed", "TimedOut/Execution Timed Out", "UNKNOWN"),
+    "web-4": ("failed", "TimedOut/Execution Timed Out", "NON_COMPLIANT"),
     "web-5": ("missed", "TimedOut/Delivery Timed Out", "UNKNOWN"),
     "web-6": ("missed", "Failed/Undeliverable", "UNKNOWN"),
-    "web-7": ("missed", None, "UNKNOWN"),
+    "web-7": ("missed", None, "NON_COMPLIANT"),
     "batch-1": ("scanned", "Success/Success", "NON_COMPLIANT"),
-    "app-win-1": ("not_due", None, "UNKNOWN"),
-    "legacy-1": ("not_scheduled", None, "UNKNOWN"),
+    "app-win-1": ("not_due", None, "NON_COMPLIANT"),
+    "legacy-1": ("not_scheduled", None, "COMPLIANT"),
 }
 NEXT_SUNDAY = {
     **SUNDAY,

@@ -18,7 +18,7 @@ import hashlib
 import itertools
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -151,6 +151,8 @@ class _Route:
     window_values: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     # patch group -> instance id -> held (a live exception with hold: true covers it)
     members: dict[str, dict[str, bool]] = field(default_factory=lambda: defaultdict(dict))
+    # patch groups held by a closed rollout gate: these must never install, whatever the quotas allow
+    gated: set[str] = field(default_factory=set)
 
     @property
     def groups(self) -> set[str]:
@@ -158,6 +160,10 @@ class _Route:
 
     def held_groups(self) -> list[str]:
         return sorted(group for group, members in self.members.items() if any(members.values()))
+
+    def wholly_gated(self, group: str) -> bool:
+        """Every instance of the group here is held by its wave's gate: the group can be held by tag."""
+        return group in self.gated and all(self.members[group].values())
 
 
 @dataclass
@@ -229,6 +235,8 @@ def task_slugs(all_settings: Iterable[TaskSettings]) -> dict[TaskSettings, str]:
                 settings.priority,
                 settings.service_role,
                 settings.hooks,
+                # Only when asked for: the names of tasks without a backup stay as they were.
+                *((settings.backup,) if settings.backup else ()),
             )
         slugs[settings] = slug
     return slugs
@@ -300,6 +308,9 @@ def build_desired_state(instances: Iterable[Mapping[str, Any]], policy: PatchPol
         route = demand.routes[task][(key, window_key)]
         route.window_values[group].add(window_tag)
         route.members[group][str(line.get("instance_id"))] = bool(line.get("held"))
+        gate = line.get("gate")
+        if line.get("held") and isinstance(gate, Mapping) and not gate.get("open"):
+            route.gated.add(group)
         operating_system = line.get("os")
         if task.hooks and task.operation == "Install" and operating_system in HOOKS_UNSUPPORTED:
             problems.append(
@@ -339,15 +350,27 @@ def build_desired_state(instances: Iterable[Mapping[str, Any]], policy: PatchPol
 _HeldGroup = tuple[TaskSettings, tuple[str, str], str]
 
 
+def _quota_text() -> str:
+    return (
+        f"{MAX_TARGETS_PER_WINDOW} targets and {MAX_TASKS_PER_WINDOW} tasks per window, "
+        f"{MAX_TARGETS_PER_TASK} targets per task, {MAX_VALUES_PER_TARGET} ids per target"
+    )
+
+
 def _build_window(demand: _WindowDemand, problems: list[Problem], holds: list[Hold] | None = None) -> DesiredWindow:
     """The window's targets and tasks, with every hold that fits SSM's quotas.
 
     A hold never costs the other instances their patching: the window is first laid out with no
     hold, then each held group (in a stable order) is taken out of the tag targets only if the
     layout with it fits every quota (no target or task left out). In a window already over a quota
-    no hold is applied, so a hold can never shift the cut onto other instances. A hold that does not
-    fit keeps its group tag-based (its held instances are then patched) and is reported as a `hold`
-    problem.
+    no id hold is applied, so a hold can never shift the cut onto other instances. An exception's
+    hold that does not fit keeps its group tag-based (its held instances are then patched) and is
+    reported as a `hold` problem.
+
+    A rollout wave held by its gate fails safe instead: where its group does not fit by id, the
+    group's tag targets move to the Scan task (the whole group is held, so no id is needed); where
+    that does not fit either, the route's Install task is not registered at all (its targets are
+    scanned) and the `hold` problem names every patch group that is therefore not patched.
     """
     name = window_name(demand.settings, demand.policy_name)
     slugs = task_slugs(demand.routes)
@@ -361,32 +384,66 @@ def _build_window(demand: _WindowDemand, problems: list[Problem], holds: list[Ho
         for group in route.held_groups()
     ]
     accepted: frozenset[_HeldGroup] = frozenset()
+    by_tag: frozenset[_HeldGroup] = frozenset()
+    refused: list[_HeldGroup] = []  # exception holds that do not fit: patched, and said so
+    unholdable: list[_HeldGroup] = []  # gated groups that fit neither by id nor by tag
     for candidate in candidates:
-        trial = accepted | {candidate}
-        trial_targets, trial_tasks, trial_problems = _layout(demand, name, slugs, trial)
+        trial_targets, trial_tasks, trial_problems = _layout(demand, name, slugs, accepted | {candidate}, by_tag)
         if not trial_problems:
-            accepted, targets, tasks, layout_problems = trial, trial_targets, trial_tasks, trial_problems
+            accepted, targets, tasks, layout_problems = accepted | {candidate}, trial_targets, trial_tasks, []
             continue
-        task_settings, (tag_key, _), group = candidate
-        members = demand.routes[task_settings][candidate[1]].members[group]
+        if not demand.routes[candidate[0]][candidate[1]].wholly_gated(candidate[2]):
+            refused.append(candidate)
+            continue
+        trial_targets, trial_tasks, trial_problems = _layout(demand, name, slugs, accepted, by_tag | {candidate})
+        if not trial_problems:
+            by_tag, targets, tasks, layout_problems = by_tag | {candidate}, trial_targets, trial_tasks, []
+            continue
+        unholdable.append(candidate)
+    # The patch runs only where its backup succeeded, and tagpatch cannot take one yet: nowhere.
+    awaiting_backup = sorted(
+        (settings for settings in demand.routes if settings.operation == "Install" and settings.backup),
+        key=slugs.__getitem__,
+    )
+    problems.extend(_no_backup_yet(demand, name, slugs, settings) for settings in awaiting_backup)
+    scan_only = frozenset(candidate[0] for candidate in unholdable) | frozenset(awaiting_backup)
+    if scan_only:
+        # Every target of these Install tasks goes to their Scan task: as many targets and no more tasks
+        # than the layout with no hold, so this never pushes the window over a quota it was within.
+        accepted = frozenset(held for held in accepted if held[0] not in scan_only)
+        by_tag = frozenset(held for held in by_tag if held[0] not in scan_only)
+        targets, tasks, layout_problems = _layout(demand, name, slugs, accepted, by_tag, scan_only)
+        problems.extend(
+            _unregistered_install(demand, name, slugs, task_settings)
+            for task_settings in sorted({candidate[0] for candidate in unholdable}, key=slugs.__getitem__)
+        )
+    for task_settings, keys, group in refused:
+        if task_settings in scan_only:
+            continue  # its Install task is not registered: the held instances are scanned after all
+        members = demand.routes[task_settings][keys].members[group]
         held, _ = _held_and_installed(members)
         problems.append(
             Problem(
                 "hold",
                 f"{name}/{group}",
-                f"patch group {group!r} ({tag_key}) in window {name}: its {len(held)} held instance(s) "
+                f"patch group {group!r} ({keys[0]}) in window {name}: its {len(held)} held instance(s) "
                 f"({', '.join(held[:5])}{' ...' if len(held) > 5 else ''}) are NOT held back, because selecting "
                 f"the group's {len(members)} instances by id would need more targets or tasks than SSM allows "
-                f"({MAX_TARGETS_PER_WINDOW} targets and {MAX_TASKS_PER_WINDOW} tasks per window, "
-                f"{MAX_TARGETS_PER_TASK} targets per task, {MAX_VALUES_PER_TARGET} ids per target); the group "
-                "stays selected by tag and is patched. Narrow the exception (or, for a rollout wave held by its "
-                "gate, split the wave into smaller patch groups), or move the held instances to a patch group of "
-                "their own",
+                f"({_quota_text()}); the group stays selected by tag and is patched. Narrow the exception, or "
+                "move the held instances to a patch group of their own",
             )
         )
     problems.extend(layout_problems)
     if holds is not None:
-        for task_settings, keys, group in sorted(accepted, key=lambda held: (slugs[held[0]], held[1], held[2])):
+        scanned = [
+            (task_settings, keys, group)
+            for task_settings in scan_only
+            for keys, route in demand.routes[task_settings].items()
+            for group in route.held_groups()
+        ]
+        for task_settings, keys, group in sorted(
+            [*accepted, *by_tag, *scanned], key=lambda held: (slugs[held[0]], held[1], held[2])
+        ):
             held, installed = _held_and_installed(demand.routes[task_settings][keys].members[group])
             holds.append(
                 Hold(
@@ -396,11 +453,46 @@ def _build_window(demand: _WindowDemand, problems: list[Problem], holds: list[Ho
                     tag_key=keys[0],
                     patch_group=group,
                     held=held,
-                    installed=installed,
+                    installed=() if task_settings in scan_only else installed,
                 )
             )
     description = f"tagpatch: {demand.settings.schedule} {demand.settings.timezone}"[:128]
     return DesiredWindow(name, demand.settings, description, tuple(targets), tuple(tasks), demand.instance_count)
+
+
+def _no_backup_yet(
+    demand: _WindowDemand, name: str, slugs: Mapping[TaskSettings, str], task_settings: TaskSettings
+) -> Problem:
+    """The shortfall of an Install task whose backup tagpatch cannot take yet (#24)."""
+    groups = sorted({group for route in demand.routes[task_settings].values() for group in route.groups})
+    task = f"{MANAGED_PREFIX}{slugs[task_settings]}"
+    return Problem(
+        "backup",
+        f"{name}/{task}",
+        f"window {name}: the Install task {task} asks for backup: {task_settings.backup} before it patches, which "
+        f"tagpatch cannot take yet (the backup task is not built), so it is NOT registered and its targets are only "
+        f"scanned (task {task}-held): patch group(s) {', '.join(groups)} are not patched. Remove the backup key to "
+        "patch without a backup",
+    )
+
+
+def _unregistered_install(
+    demand: _WindowDemand, name: str, slugs: Mapping[TaskSettings, str], task_settings: TaskSettings
+) -> Problem:
+    """The shortfall of an Install task left unregistered so that a held wave is not patched."""
+    routes = demand.routes[task_settings].values()
+    gated = sorted({group for route in routes for group in route.gated})
+    others = sorted({group for route in routes for group in route.groups} - set(gated))
+    task = f"{MANAGED_PREFIX}{slugs[task_settings]}"
+    not_patched = f"; not patched either: patch group(s) {', '.join(others)}" if others else ""
+    return Problem(
+        "hold",
+        f"{name}/{task}",
+        f"window {name}: the Install task {task} is NOT registered and its targets are only scanned (task "
+        f"{task}-held), because the rollout gate's hold of patch group(s) {', '.join(gated)} fits SSM's quotas "
+        f"neither by id nor by tag ({_quota_text()}){not_patched}. Split the wave into smaller patch groups, or "
+        "give its patch groups a window of their own",
+    )
 
 
 def _held_and_installed(members: Mapping[str, bool]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -412,9 +504,16 @@ def _held_and_installed(members: Mapping[str, bool]) -> tuple[tuple[str, ...], t
 
 
 def _layout(
-    demand: _WindowDemand, name: str, slugs: Mapping[TaskSettings, str], held_groups: frozenset[_HeldGroup]
+    demand: _WindowDemand,
+    name: str,
+    slugs: Mapping[TaskSettings, str],
+    held_groups: frozenset[_HeldGroup],
+    held_by_tag: frozenset[_HeldGroup] = frozenset(),
+    scan_only: frozenset[TaskSettings] = frozenset(),
 ) -> tuple[list[DesiredTarget], list[DesiredTask], list[Problem]]:
-    """Targets and tasks for the window, with `held_groups` selected by id; and the quota problems."""
+    """Targets and tasks for the window, with `held_groups` selected by id, `held_by_tag` selected by tag
+    for the Scan task, and every target of the `scan_only` Install tasks given to their Scan task; and
+    the quota problems."""
     targets: list[DesiredTarget] = []
     tasks: list[DesiredTask] = []
     problems: list[Problem] = []
@@ -430,14 +529,16 @@ def _layout(
                 for settings, keys, group in held_groups
                 if (settings, keys) == (task_settings, (tag_key, window_key))
             }
-            by_tag = [group for group in route.window_values if group not in held_here]
-            window_values = set().union(*(route.window_values[group] for group in by_tag)) if by_tag else set()
-            # Both lists are cut into chunks of 50 (a target's Values limit) and every pair of chunks
-            # gets a target, so each (group, window value) pair is selected once and none is dropped.
-            pairs = itertools.product(_chunks(by_tag), _chunks(window_values))
-            for chunk, (groups, values) in enumerate(pairs, start=1):
-                target_name = f"{MANAGED_PREFIX}{slugs[task_settings]}-{key_slug}-{chunk:02d}"
-                task_targets.append(DesiredTarget(target_name, tag_key, groups, window_key, values))
+            tag_held_here = {
+                group
+                for settings, keys, group in held_by_tag
+                if (settings, keys) == (task_settings, (tag_key, window_key))
+            }
+            by_tag = [group for group in route.window_values if group not in held_here | tag_held_here]
+            prefix = f"{MANAGED_PREFIX}{slugs[task_settings]}-{key_slug}"
+            task_targets.extend(_tag_targets(prefix, by_tag, route, tag_key, window_key))
+            # A group its wave's gate holds whole: selected by tag for the Scan task, no ids needed.
+            held_targets.extend(_tag_targets(f"{prefix}-held-tags", tag_held_here, route, tag_key, window_key))
             # A held group's instances, by id: the others for this task, the held ones for the Scan task.
             by_id = [route.members[group] for group in sorted(held_here)]
             installed = [i for found in by_id for i, is_held in found.items() if not is_held]
@@ -448,9 +549,11 @@ def _layout(
             for chunk, ids in enumerate(_chunks(held), start=1):
                 target_name = f"{MANAGED_PREFIX}{slugs[task_settings]}-{key_slug}-held-{chunk:02d}"
                 held_targets.append(DesiredTarget(target_name, tag_key, (), window_key, (), ids))
+        if task_settings in scan_only:
+            task_targets, held_targets = [], task_targets + held_targets
         task_names = (f"{MANAGED_PREFIX}{slugs[task_settings]}", f"{MANAGED_PREFIX}{slugs[task_settings]}-held")
         # The held instances are scanned, never installed on or rebooted: Operation Scan, NoReboot.
-        scan_settings = replace(task_settings, operation="Scan", reboot_option="NoReboot", hooks=())
+        scan_settings = replace(task_settings, operation="Scan", reboot_option="NoReboot", hooks=(), backup=None)
         for settings, prefix, wanted in (
             (task_settings, task_names[0], task_targets),
             (scan_settings, task_names[1], held_targets),
@@ -488,6 +591,20 @@ def _layout(
                 names = tuple(target.name for target in members[start : start + MAX_TARGETS_PER_TASK])
                 tasks.append(DesiredTask(f"{prefix}-{chunk:02d}", settings, names))
     return targets, tasks, problems
+
+
+def _tag_targets(
+    prefix: str, groups: Collection[str], route: _Route, tag_key: str, window_key: str
+) -> list[DesiredTarget]:
+    """Targets selecting `groups` of the route by tag (patch group AND window tag value)."""
+    window_values = set().union(*(route.window_values[group] for group in groups)) if groups else set()
+    # Both lists are cut into chunks of 50 (a target's Values limit) and every pair of chunks
+    # gets a target, so each (group, window value) pair is selected once and none is dropped.
+    pairs = itertools.product(_chunks(groups), _chunks(window_values))
+    return [
+        DesiredTarget(f"{prefix}-{chunk:02d}", tag_key, chunk_groups, window_key, values)
+        for chunk, (chunk_groups, values) in enumerate(pairs, start=1)
+    ]
 
 
 def _chunks(values: Iterable[str]) -> list[tuple[str, ...]]:

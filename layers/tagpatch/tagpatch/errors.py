@@ -49,7 +49,8 @@ class WindowChangeRejected(TagpatchError):
 
 
 class RegistrationRejected(TagpatchError):
-    """SSM refused a patch group registration; the others were still made and the ledger kept."""
+    """SSM refused a patch group registration or a change to the patch scan association; the other
+    changes were still made and the ledger kept."""
 
 
 class CycleAlreadyRunning(TagpatchError):

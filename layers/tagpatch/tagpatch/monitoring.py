@@ -107,18 +107,26 @@ def _by_id(instance_id: str) -> tuple[str, str, str, str]:
     return (INSTANCE_IDS_KEY, instance_id, "", "")
 
 
-def selected_by_id(line: Mapping[str, Any], expected: Mapping[tuple[str, str, str, str], str]) -> bool:
-    """Whether a target selects the instance by id (its patch group has a held instance and the hold fitted)."""
-    return _by_id(str(line.get("instance_id"))) in expected
+def _held(instance_id: str) -> tuple[str, str, str, str]:
+    return ("Held", instance_id, "", "")
+
+
+def hold_applied(line: Mapping[str, Any], expected: Mapping[tuple[str, str, str, str], str]) -> bool:
+    """Whether the plan holds the instance back: a Scan task selects it (by id, or by tag for a gated wave)."""
+    return _held(str(line.get("instance_id"))) in expected
 
 
 def expected_windows(desired: DesiredState) -> Mapping[tuple[str, str, str, str], str]:
     """(patch group key, patch group, window key, window tag value) -> the window tagpatch put it in.
 
     An instance a target selects by id (a patch group with a held instance) is keyed
-    ("InstanceIds", instance id, "", ""): its window is the one whose id target names it.
+    ("InstanceIds", instance id, "", ""): its window is the one whose id target names it. A held instance
+    is also keyed ("Held", instance id, "", ""), see `hold_applied`.
     """
     found: dict[tuple[str, str, str, str], str] = {}
+    for hold in desired.holds:
+        for instance_id in hold.held:
+            found[_held(instance_id)] = hold.window
     for window in desired.windows:
         for target in window.targets:
             for instance_id in target.instance_ids:
@@ -251,7 +259,7 @@ def excepted_outcome(
 def gated_outcome(found: InstanceOutcome, gate: Mapping[str, Any], *, held: bool) -> InstanceOutcome:
     """An instance of a held rollout wave: its outcome stands, its reason says which gate holds it and why.
 
-    `held`: its window selects it by id for the Scan task; otherwise the hold did not fit SSM's quotas.
+    `held`: its window's Scan task selects it; otherwise the hold did not fit SSM's quotas.
     """
     what = "patching held back (scan only)" if held else "hold NOT applied (see the window report's hold problems)"
     return replace(
@@ -302,20 +310,45 @@ def hook_failure(found: InstanceOutcome, run: WindowRun | None, state: PatchStat
     AWS-RunPatchBaselineWithHooks runs the pre-install hook, then Install with NoReboot (which reports the
     patch state), then the post-install hook, the reboot if needed, and the on-exit hook. So an Install
     reported since the run started, with no patch failed, means a later hook failed the command; none
-    reported means it failed before installing. Anything else stays a patch failure.
+    reported means it failed before installing. A Scan reported since the run (the daily patch scan,
+    which replaces the Install's report) tells only whether the patches are in now: nothing missing or
+    failed, a later hook failed; some missing, the pre-install hook or the Install itself, which it
+    cannot tell apart, so it says both. Anything else stays a patch failure.
     """
     if found.outcome != "failed" or run is None or not run.hooks or "Install ended" not in found.reason:
         return found
-    reported = state is not None and state.operation == "Install" and state.operation_end >= run.started
+    since_run = state is not None and state.operation_end >= run.started
+    if since_run and state is not None and state.operation == "Scan":
+        return _told_by_a_later_scan(found, run, state)
+    reported = since_run and state is not None and state.operation == "Install"
     if reported and state is not None and state.failed == 0:
-        after = [key for key in ("post_install", "on_exit") if key in run.hooks]
-        if after:
-            hooks = " or ".join(f"the {HOOK_WORDS[key]} hook ({run.hooks[key]})" for key in after)
-            return replace(found, reason=f"{found.reason}: failed in {hooks}, after its patches installed")
-    elif not reported and "pre_install" in run.hooks:
+        return _after_install(found, run)
+    if not reported and "pre_install" in run.hooks:
         hook = run.hooks["pre_install"]
         return replace(found, reason=f"{found.reason}: failed in the pre-install hook ({hook}), nothing installed")
     return found
+
+
+def _told_by_a_later_scan(found: InstanceOutcome, run: WindowRun, state: PatchState) -> InstanceOutcome:
+    if state.missing == 0 and state.failed == 0:
+        return _after_install(found, run)
+    if "pre_install" not in run.hooks:
+        return found
+    hook = run.hooks["pre_install"]
+    return replace(
+        found,
+        reason=f"{found.reason}: failed in the pre-install hook ({hook}) or while installing "
+        "(a patch scan since found its patches missing)",
+    )
+
+
+def _after_install(found: InstanceOutcome, run: WindowRun) -> InstanceOutcome:
+    """The reason of a hooked Install whose patches went in: a hook after the Install failed it."""
+    after = [key for key in ("post_install", "on_exit") if key in run.hooks]
+    if not after:
+        return found
+    hooks = " or ".join(f"the {HOOK_WORDS[key]} hook ({run.hooks[key]})" for key in after)
+    return replace(found, reason=f"{found.reason}: failed in {hooks}, after its patches installed")
 
 
 def _run_at(runs: Sequence[WindowRun], started: datetime | None) -> WindowRun | None:
@@ -350,11 +383,11 @@ def instance_results(
         if isinstance(exception, Mapping):
             hold: Literal["held", "not_applied"] | None = None
             if line.get("held") and window is not None:
-                # By id: its window's Scan task has it; by tag: the hold did not fit SSM's quotas.
-                hold = "held" if selected_by_id(line, expected) else "not_applied"
+                # A Scan task has it; otherwise the hold did not fit SSM's quotas.
+                hold = "held" if hold_applied(line, expected) else "not_applied"
             found = excepted_outcome(found, exception, hold=hold)
         elif isinstance(gate := line.get("gate"), Mapping) and not gate.get("open") and window is not None:
-            found = gated_outcome(found, gate, held=selected_by_id(line, expected))
+            found = gated_outcome(found, gate, held=hold_applied(line, expected))
         state = states.get(instance_id)
         compliance = compliance_of(state)
         scan = scan_freshness(iso_z(state.operation_end) if state else None, now, stale_after_days)

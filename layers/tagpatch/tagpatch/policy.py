@@ -47,6 +47,7 @@ RebootOption = Literal["RebootIfNeeded", "NoReboot"]
 # What SSM does with a running patch task at the window's cutoff: CANCEL_TASK cancels its Run Command
 # (nothing patches or reboots after it); CONTINUE_TASK, SSM's own default, lets it run to its end.
 CutoffBehavior = Literal["CANCEL_TASK", "CONTINUE_TASK"]
+Backup = Literal["image", "snapshot"]
 CUTOFF_BEHAVIORS: Final[tuple[CutoffBehavior, ...]] = get_args(CutoffBehavior)
 
 
@@ -63,6 +64,9 @@ class TaskSettings:
     cutoff_behavior: CutoffBehavior = "CANCEL_TASK"  # as the reminders promise: nothing runs past the cutoff
     # Hook documents by HOOK_PARAMETERS key, sorted; any makes the task run AWS-RunPatchBaselineWithHooks.
     hooks: tuple[tuple[str, str], ...] = ()
+    # Backup before install (an Install task only): an AMI or EBS snapshots of each instance first; the
+    # patch runs only where it succeeded (docs/decisions.md). None: no backup.
+    backup: Backup | None = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,9 @@ class _Reader:
         return value.strip()
 
 
+BACKUPS: Final[tuple[Backup, ...]] = ("image", "snapshot")
+NO_BACKUP: Final = "none"  # on a window: takes the defaults' backup away
+
 _WINDOW_KEYS: Final = frozenset({"schedule", "timezone", "duration_hours", "cutoff_hours", "offset_days"})
 _TASK_KEYS: Final = frozenset(
     {
@@ -204,6 +211,7 @@ _TASK_KEYS: Final = frozenset(
         "service_role",
         "cutoff_behavior",
         "hooks",
+        "backup",
     }
 )
 _TOP_KEYS: Final = frozenset(
@@ -268,9 +276,28 @@ def _task_settings(reader: _Reader, raw: dict[str, Any], path: str, base: TaskSe
             f"{path}.cutoff_behavior", f"must be {' or '.join(CUTOFF_BEHAVIORS)} (got {cutoff_behavior!r})"
         )
     hooks = _hooks(reader, raw["hooks"], f"{path}.hooks") if "hooks" in raw else base.hooks
+    backup = _backup(reader, raw["backup"], f"{path}.backup", operation) if "backup" in raw else base.backup
     return TaskSettings(
-        operation, reboot, rates["max_concurrency"], rates["max_errors"], priority, role, cutoff_behavior, hooks
+        operation,
+        reboot,
+        rates["max_concurrency"],
+        rates["max_errors"],
+        priority,
+        role,
+        cutoff_behavior,
+        hooks,
+        backup if operation == "Install" else None,
     )
+
+
+def _backup(reader: _Reader, value: object, path: str, operation: str) -> Backup | None:
+    if value == NO_BACKUP:
+        return None
+    if value not in BACKUPS:
+        raise reader.fail(path, f"must be {', '.join(BACKUPS)} or {NO_BACKUP} (got {value!r})")
+    if operation != "Install":
+        raise reader.fail(path, "only an Install task takes a backup (this task scans)")
+    return value
 
 
 def _hooks(reader: _Reader, value: object, path: str) -> tuple[tuple[str, str], ...]:

@@ -25,10 +25,10 @@ from tagpatch.desired import (
 )
 from tagpatch.policy import HOOK_PARAMETERS, NO_HOOK, SERVICE_LINKED, TaskSettings, WindowSettings
 
-Kind = Literal["window", "target", "task", "registration"]
+Kind = Literal["window", "target", "task", "registration", "scan"]
 Action = Literal["create", "update", "delete", "unchanged", "blocked"]
 MAX_PATCH_GROUPS_PER_BASELINE: Final = 25
-KINDS: Final[tuple[Kind, ...]] = ("window", "target", "task", "registration")
+KINDS: Final[tuple[Kind, ...]] = ("window", "target", "task", "registration", "scan")
 WRITE_ACTIONS: Final = frozenset({"create", "update", "delete"})
 # How summaries name each action's count.
 PAST_TENSE: Final[Mapping[str, str]] = {

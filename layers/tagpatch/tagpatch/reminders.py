@@ -31,7 +31,7 @@ from tagpatch.aws import client, paginate
 from tagpatch.classes import EXCEPTED
 from tagpatch.cycle import iso_z
 from tagpatch.desired import DesiredState, DesiredWindow
-from tagpatch.monitoring import expected_windows, selected_by_id, window_of
+from tagpatch.monitoring import expected_windows, hold_applied, window_of
 from tagpatch.observability import tracer
 from tagpatch.policy import PatchPolicy, TaskSettings
 from tagpatch.ssm_windows import window_run_time
@@ -245,8 +245,8 @@ def instances_by_window(lines: Iterable[Mapping[str, Any]], desired: DesiredStat
                 "owner": str(line.get("owner") or DEFAULT_OWNER),
                 "patch_group": str(line["patch_group"]),
                 "excepted": line.get("class") == EXCEPTED,
-                # Held only where its window selects it by id for the Scan task (the hold fitted).
-                "held": bool(line.get("held")) and selected_by_id(line, expected),
+                # Held only where its window's Scan task selects it (the hold fitted).
+                "held": bool(line.get("held")) and hold_applied(line, expected),
                 "gate": _held_by(line),
             }
         )

@@ -67,6 +67,7 @@ class BaselineAssociationResult(TypedDict):
     report_key: str
     counts: dict[str, int]
     planned: dict[str, int]
+    scan: dict[str, int]  # the patch scan association: planned, or in apply mode what SSM now has
     applied_key: str | None  # None in plan mode
     problems: int
 

@@ -4,7 +4,8 @@
   against botocore's shapes, and SSM request helpers.
 - `quotas`: the documented limits. `schedules`: what SSM accepts as a window schedule.
 - `instances`: managed nodes and DescribeInstanceInformation. `windows`: maintenance windows,
-  targets and tasks. `baselines`: patch baselines and patch groups. `ec2`, `serialization`: moto
+  targets and tasks. `associations`: State Manager associations, run on their schedule like windows.
+  `baselines`: patch baselines and patch groups. `ec2`, `serialization`: moto
   speed-ups that answer exactly as moto does.
 - `iam`: IAM enforced for assumed-role credentials (action, resource ARN, conditions).
 - `resource_policies`: topic, key, bucket and queue policies, for roles and for service principals.
@@ -24,6 +25,7 @@ bug in tagpatch is never copied into its judge.
 from __future__ import annotations
 
 from tagpatch_local.simulator import (
+    associations,
     baselines,
     clock,
     cloudwatch,
@@ -77,6 +79,7 @@ __all__ = [
     "PingStatus",
     "PlatformType",
     "SimulatorError",
+    "associations",
     "baselines",
     "clock",
     "cloudwatch",

@@ -432,9 +432,15 @@ def _describe_patch_groups(response: Any) -> dict[str, Any]:
 
 
 def _tag_target(response: Any, params: Mapping[str, Any]) -> tuple[str, str, bool]:
-    """(resource type, id, is a patch baseline the simulator must handle itself)."""
+    """(resource type, id, is a patch baseline or association the simulator must handle itself)."""
+    from tagpatch_local.simulator.associations import TAGGING_TYPE, association_exists  # noqa: PLC0415
+
     resource_type = str(params.get("ResourceType", ""))
     resource_id = str(params.get("ResourceId", ""))
+    if resource_type == TAGGING_TYPE:
+        if not association_exists(response.current_account, response.region, resource_id):
+            raise InvalidResourceId()
+        return resource_type, resource_id, True
     if resource_type != "PatchBaseline":
         return resource_type, resource_id, False
     if resource_id not in ssm_backend(response).baselines:
@@ -444,14 +450,15 @@ def _tag_target(response: Any, params: Mapping[str, Any]) -> tuple[str, str, boo
 
 @correction(
     "ListTagsForResource",
-    why="moto rejects every PatchBaseline with InvalidResourceId, so a baseline's tags cannot be read",
+    why="moto rejects every PatchBaseline with InvalidResourceId, so a baseline's tags cannot be read; and it "
+    "has no associations",
 )
 def _list_tags_for_resource(response: Any) -> dict[str, Any]:
     params = request_params(response)
     resource_type, resource_id, own = _tag_target(response, params)
     backend = ssm_backend(response)
     if own:
-        tags = dict(backend._resource_tags["PatchBaseline"].get(resource_id, {}))
+        tags = dict(backend._resource_tags[resource_type].get(resource_id, {}))
     else:
         tags = backend.list_tags_for_resource(resource_type=resource_type, resource_id=resource_id)
     return {"TagList": [{"Key": k, "Value": v} for k, v in tags.items()]}
@@ -459,7 +466,7 @@ def _list_tags_for_resource(response: Any) -> dict[str, Any]:
 
 @correction(
     "AddTagsToResource",
-    why="moto rejects every PatchBaseline with InvalidResourceId",
+    why="moto rejects every PatchBaseline with InvalidResourceId; and it has no associations",
 )
 def _add_tags_to_resource(response: Any) -> dict[str, Any]:
     params = request_params(response)
@@ -468,7 +475,7 @@ def _add_tags_to_resource(response: Any) -> dict[str, Any]:
     tags = {t["Key"]: t["Value"] for t in params.get("Tags") or ()}
     backend = ssm_backend(response)
     if own:
-        backend._resource_tags["PatchBaseline"][resource_id].update(tags)
+        backend._resource_tags[resource_type][resource_id].update(tags)
     else:
         backend.add_tags_to_resource(resource_type=resource_type, resource_id=resource_id, tags=tags)
     return {}
@@ -476,7 +483,7 @@ def _add_tags_to_resource(response: Any) -> dict[str, Any]:
 
 @correction(
     "RemoveTagsFromResource",
-    why="moto rejects every PatchBaseline with InvalidResourceId",
+    why="moto rejects every PatchBaseline with InvalidResourceId; and it has no associations",
 )
 def _remove_tags_from_resource(response: Any) -> dict[str, Any]:
     params = request_params(response)
@@ -484,7 +491,7 @@ def _remove_tags_from_resource(response: Any) -> dict[str, Any]:
     keys = [str(k) for k in params.get("TagKeys") or ()]
     backend = ssm_backend(response)
     if own:
-        tags = backend._resource_tags["PatchBaseline"][resource_id]
+        tags = backend._resource_tags[resource_type][resource_id]
         for key in keys:
             tags.pop(key, None)
     else:

@@ -564,6 +564,22 @@ def _start_command(
     return command
 
 
+def start_command(
+    account_id: str,
+    region: str,
+    instance_ids: list[str],
+    parameters: Mapping[str, list[str]],
+    task: Any,
+    started: datetime,
+) -> _Command:
+    """A command outside any window (a State Manager association's run): no cutoff cancels it."""
+    state = run_state(account_id, region)
+    with state.lock:
+        command = _start_command(account_id, region, instance_ids, parameters, task, started, None)
+    settle(account_id, region, clock.now(account_id, region))
+    return command
+
+
 # A command cancelled at the cutoff leaves its task TIMED_OUT (CutoffBehavior in the API reference).
 _TASK_STATUS: Final = {"Success": "SUCCESS", "Failed": "FAILED", "TimedOut": "TIMED_OUT", "Cancelled": "TIMED_OUT"}
 
@@ -1184,7 +1200,8 @@ def _skip_overlapping(
 
 
 def advance_clock(account_id: str, region: str, until: datetime) -> list[WindowExecution]:
-    """Move the simulated clock to `until`, running in time order every window run that falls due.
+    """Move the simulated clock to `until`, running in time order every window run and every State
+    Manager association run (`associations`) that falls due.
 
     Each run resolves its targets at its own start time, as SSM does, so a node tagged or registered
     after one run and before the next is picked up by the next.
@@ -1196,18 +1213,31 @@ def advance_clock(account_id: str, region: str, until: datetime) -> list[WindowE
     current = clock.now(account_id, region)
     if until < current:
         raise ValueError(f"the simulated clock is at {current.isoformat()}; it cannot go back to {until.isoformat()}")
+    from tagpatch_local.simulator import associations  # noqa: PLC0415 - import cycle
+
     backend = ssm_backends[account_id][region]
     due = sorted(
-        (run, window_id)
-        for window_id, window in backend.windows.items()
-        if window_enabled(window)
-        for run in occurrences(window_timing(window), current, until)
+        [
+            *(
+                (run, "window", window_id)
+                for window_id, window in backend.windows.items()
+                if window_enabled(window)
+                for run in occurrences(window_timing(window), current, until)
+            ),
+            *(
+                (run, "association", association_id)
+                for run, association_id in associations.due_runs(account_id, region, current, until)
+            ),
+        ]
     )
     ran = []
-    for run, window_id in due:
+    for run, kind, window_id in due:
         fire_due(account_id, region, run)  # EventBridge Scheduler's one-time schedules due by then
         settle(account_id, region, run)  # what the runs under way did by then
         clock.set_now(account_id, region, run)
+        if kind == "association":
+            associations.run_due(account_id, region, window_id, run)  # State Manager, beside the windows
+            continue
         if window_id not in backend.windows:
             continue
         busy_until = _busy_until(account_id, region, window_id)

@@ -328,6 +328,23 @@ def _first(*locators: Locator) -> Locator:
     return lambda request: next((found for locate in locators if (found := locate(request))), [])
 
 
+def _new_association(request: Request) -> list[ArnParts]:
+    # CreateAssociation is authorised on an association that has no id yet: checked on every
+    # association's ARN, as a tag on create is (an assumption, docs/simulator.md).
+    return [{"AssociationId": "*"}] if request.operation == "CreateAssociation" else []
+
+
+def _association_document(request: Request) -> list[ArnParts]:
+    """The document an association operation names in `Name`. An AWS-owned document (AWS-...) has
+    no account in its ARN (SSM User Guide, "Shared and AWS-owned documents")."""
+    if request.operation not in {"CreateAssociation", "UpdateAssociation", "DeleteAssociation", "DescribeAssociation"}:
+        return []
+    return [
+        f"arn:{PARTITION}:ssm:{request.region}::document/{name}" if name.startswith("AWS-") else {"DocumentName": name}
+        for name in _values(request, "Name")
+    ]
+
+
 def _queue(request: Request) -> list[ArnParts]:
     # https://sqs.<region>.amazonaws.com/<account>/<name>: the queue's own account fills ${Account}.
     from urllib.parse import urlsplit  # noqa: PLC0415
@@ -384,7 +401,10 @@ RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
     ("ssm", "managed-instance"): _first(
         _param("InstanceId", "InstanceIds", prefix="mi-"), _tagged("ManagedInstance", "InstanceId")
     ),
-    ("ssm", "document"): _first(_tagged("Document", "DocumentName"), _document_read),
+    ("ssm", "association"): _first(
+        _param("AssociationId", "AssociationId"), _tagged("Association", "AssociationId"), _new_association
+    ),
+    ("ssm", "document"): _first(_tagged("Document", "DocumentName"), _document_read, _association_document),
     ("ssm", "parameter"): _tagged("Parameter", "ParameterNameWithoutLeadingSlash"),
     ("s3", "bucket"): _param("BucketName", "Bucket"),
     ("s3", "object"): lambda request: [
@@ -429,6 +449,7 @@ PASSES_ROLE: Final[Mapping[str, tuple[tuple[str, ...], str]]] = {
 SSM_TAG_ON_CREATE: Final[Mapping[str, str]] = {
     "ssm:CreateMaintenanceWindow": "maintenancewindow",
     "ssm:CreatePatchBaseline": "patchbaseline",
+    "ssm:CreateAssociation": "association",
 }
 
 
@@ -650,11 +671,16 @@ def role_policies(account: str, role_name: str) -> list[dict[str, Any]]:
 
 
 def _tag_reader(account: str, region: str) -> TagReader:
-    """The tags of the resources moto keeps tags for that the simulator reads: SSM's windows and baselines."""
+    """The tags of the resources moto keeps tags for that the simulator reads: SSM's windows, baselines
+    and associations."""
     from moto.ssm.models import ssm_backends  # noqa: PLC0415
 
     # SAR resource type -> SSM's ResourceTypeForTagging.
-    ssm_kinds = {"maintenancewindow": "MaintenanceWindow", "patchbaseline": "PatchBaseline"}
+    ssm_kinds = {
+        "maintenancewindow": "MaintenanceWindow",
+        "patchbaseline": "PatchBaseline",
+        "association": "Association",
+    }
 
     def tags_of(service: str, resource_type: str, parts: ArnParts) -> Mapping[str, str]:
         kind = ssm_kinds.get(resource_type) if service == "ssm" else None

@@ -8,6 +8,7 @@ in the fleet's tags can make the build raise.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -804,3 +805,73 @@ def test_no_hold_is_applied_in_a_window_already_over_a_quota(monkeypatch: pytest
     assert state.holds == ()
     assert sorted(problem.kind for problem in state.problems) == ["hold", "target"]
     assert [t.name for t in only_window(state).targets] == ["tagpatch-install-reboot-patch-group-01"]
+
+
+def test_an_install_task_asking_for_a_backup_is_not_registered_until_backups_are_built() -> None:
+    # The patch runs only where its backup succeeded; tagpatch cannot take one yet, so nowhere.
+    document = yaml.safe_load((REPO_ROOT / "policy" / "patch-policy.yaml").read_text())
+    document["windows"]["sun-0200"]["task"] = {"backup": "image"}
+    with_backup = parse_policy(document)
+    state = build(line("web", window="sun-0200"), line("db", window="sun-0200"), policy=with_backup)
+    window = only_window(state)
+    assert [(task.name, task.settings.operation) for task in window.tasks] == [
+        ("tagpatch-install-reboot-held-01", "Scan")
+    ]
+    (problem,) = state.problems
+    assert (problem.kind, problem.name) == ("backup", "tagpatch-sun-0200/tagpatch-install-reboot")
+    assert "backup: image" in problem.reason and "db, web" in problem.reason
+
+
+def gated_line(group: str, instance_id: str | None = None) -> InstanceReport:
+    """An instance of a rollout wave whose gate is closed, as TagValidation writes it."""
+    found = line(group, instance_id=instance_id)
+    found["held"] = True
+    found["gate"] = {"wave": "prod", "after": "canary", "open": False, "reason": "held until wave canary passes"}
+    return found
+
+
+def test_a_gated_group_too_large_by_id_is_held_by_tag_for_the_scan_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(desired_module, "MAX_TARGETS_PER_WINDOW", 2)
+    # db's tag target plus web's held id target would fit, but not beside web's 51 held ids (two targets).
+    state = build(line("db"), *(gated_line("web") for _ in range(51)))
+    window = only_window(state)
+    assert [(t.name, t.values, len(t.instance_ids)) for t in window.targets] == [
+        ("tagpatch-install-reboot-patch-group-01", ("db",), 0),
+        ("tagpatch-install-reboot-patch-group-held-tags-01", ("web",), 0),
+    ]
+    assert [(task.name, task.settings.operation, task.target_names) for task in window.tasks] == [
+        ("tagpatch-install-reboot-01", "Install", ("tagpatch-install-reboot-patch-group-01",)),
+        ("tagpatch-install-reboot-held-01", "Scan", ("tagpatch-install-reboot-patch-group-held-tags-01",)),
+    ]
+    assert state.problems == ()
+    (hold,) = state.holds
+    assert (hold.patch_group, len(hold.held), hold.installed) == ("web", 51, ())
+
+
+def test_an_exception_hold_too_large_is_still_patched_where_a_gated_one_would_not_be(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(desired_module, "MAX_TARGETS_PER_WINDOW", 1)
+    excepted = build(line("db"), held_line("web"), line("web"))
+    assert [task.settings.operation for task in only_window(excepted).tasks] == ["Install"]
+    assert "NOT held back" in excepted.problems[0].reason
+    gated = build(line("db"), gated_line("web"), gated_line("web"))
+    window = only_window(gated)
+    assert [(task.name, task.settings.operation) for task in window.tasks] == [
+        ("tagpatch-install-reboot-held-01", "Scan")
+    ]
+    (problem,) = gated.problems
+    assert (problem.kind, problem.name) == ("hold", "tagpatch-sun-0200/tagpatch-install-reboot")
+    assert "not patched either: patch group(s) db" in problem.reason
+    assert [hold.patch_group for hold in gated.holds] == ["web"]
+
+
+def test_a_task_name_hash_is_unchanged_by_the_backup_key_unless_a_backup_is_asked_for() -> None:
+    # Two settings sharing a slug get a hash of their settings: a stack upgraded to know `backup` must
+    # not rename (delete and re-create) the tasks of policies that never ask for one.
+    first, second = TaskSettings(priority=1), TaskSettings(priority=2)
+    slugs = desired_module.task_slugs([first, second])
+    fields = ("operation", "reboot_option", "max_concurrency", "max_errors", "priority", "service_role", "hooks")
+    assert slugs[first] == "install-reboot-" + desired_module._short_hash(*(getattr(first, f) for f in fields))
+    with_backup = desired_module.task_slugs([first, replace(first, backup="image")])
+    assert len(set(with_backup.values())) == 2 and with_backup[first] == slugs[first]

@@ -217,7 +217,11 @@ def test_a_hold_entry_is_rejected_before_deploy_when_malformed(tmp_path: Path) -
 def test_monitoring_reports_a_held_instance_scanned_by_id_as_excepted_and_held() -> None:
     lines = _lines(NOW, exceptions(GOOD | {"name": "billing-1", "hold": True}))
     run = _run("SUCCESS", frozenset({"Install", "Scan"}), "Scan", "Success")
-    expected = {("InstanceIds", "i-0123456789abcdef0", "", ""): "tagpatch-sun-0200"}
+    # As expected_windows keys an instance a hold's Scan task selects: by id, and held.
+    expected = {
+        ("InstanceIds", "i-0123456789abcdef0", "", ""): "tagpatch-sun-0200",
+        ("Held", "i-0123456789abcdef0", "", ""): "tagpatch-sun-0200",
+    }
     (result,) = instance_results(lines, expected, [run], {}, now=NOW)
     assert result["outcome"] == "excepted" and result["window"] == "tagpatch-sun-0200"
     assert "patching held back (scan only); scanned" in result["reason"]

@@ -135,6 +135,11 @@ def state(operation_end: datetime, failed: int = 0) -> PatchState:
     return PatchState(0, 0, 2, failed, 0, "Install", operation_end)
 
 
+def scanned(missing: int) -> PatchState:
+    """The daily patch scan's report, since the run: it replaced the Install's."""
+    return PatchState(missing, 0, 2 - missing, 0, 0, "Scan", STARTED + timedelta(hours=4))
+
+
 @pytest.mark.parametrize(
     ("run", "patch_state", "told"),
     [
@@ -152,6 +157,19 @@ def state(operation_end: datetime, failed: int = 0) -> PatchState:
         ),
         pytest.param(hooked_run(post_install="h"), state(STARTED + timedelta(minutes=3), failed=1), "", id="patch"),
         pytest.param(hooked_run(), state(STARTED + timedelta(minutes=3)), "", id="no-hooks"),
+        pytest.param(
+            hooked_run(pre_install="d", post_install="h"),
+            scanned(missing=0),
+            ": failed in the post-install hook (h), after its patches installed",
+            id="scan-since-finds-them-installed",
+        ),
+        pytest.param(
+            hooked_run(pre_install="d", post_install="h"),
+            scanned(missing=2),
+            ": failed in the pre-install hook (d) or while installing (a patch scan since found its patches missing)",
+            id="scan-since-finds-them-missing",
+        ),
+        pytest.param(hooked_run(post_install="h"), scanned(missing=2), "", id="scan-since-no-pre-hook"),
     ],
 )
 def test_a_failed_hooked_install_says_which_part_failed(run: WindowRun, patch_state: PatchState, told: str) -> None:

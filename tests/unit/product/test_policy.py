@@ -293,7 +293,20 @@ BAD_POLICIES: list[tuple[str, Mutation, tuple[str, ...]]] = [
     (
         "unknown-task-key",
         _set("defaults.task.document", "AWS-RunShellScript"),
-        ("defaults.task.document: unknown key; expected one of cutoff_behavior, hooks, max_concurrency, max_errors",),
+        (
+            "defaults.task.document: unknown key; expected one of backup, cutoff_behavior, hooks, "
+            "max_concurrency, max_errors",
+        ),
+    ),
+    (
+        "backup-tape",
+        _set("windows.sun-0200.task", {"backup": "tape"}),
+        ("windows.sun-0200.task.backup: must be image, snapshot or none (got 'tape')",),
+    ),
+    (
+        "backup-on-a-scan-task",
+        _set("windows.sun-0200.task", {"operation": "Scan", "backup": "image"}),
+        ("windows.sun-0200.task.backup: only an Install task takes a backup (this task scans)",),
     ),
     (
         "unknown-os-in-baselines",
@@ -493,3 +506,15 @@ def test_a_key_with_a_control_character_is_named_quoted_on_one_line(where: str, 
     message = str(raised.value)
     assert "\n" not in message and "\r" not in message and "\t" not in message
     assert repr(key) in message
+
+
+def test_backup_is_read_from_the_defaults_and_a_window_takes_it_away_with_none() -> None:
+    document = repo_document()
+    document["defaults"]["task"]["backup"] = "snapshot"
+    document["windows"]["sun-0200"]["task"] = {"backup": "image"}
+    document["windows"]["tue-2330"]["task"] = {"backup": "none"}
+    found = parse_policy(document)
+    assert TaskSettings().backup is None
+    assert found.default_task.backup == "snapshot"
+    assert found.windows["sun-0200"].task.backup == "image"
+    assert found.windows["tue-2330"].task.backup is None
