@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from tagpatch_local.runner import SimulatedAccount
+
+from .support import instance
 
 
 def runbook(account: SimulatedAccount) -> dict[str, Any]:
@@ -65,3 +68,55 @@ def test_the_automation_role_is_assumable_by_ssm_only_and_grants_what_the_two_st
     assert [r for r in send["Resource"] if ":document/" in r] == [
         f"arn:aws:ssm:{account.region}::document/AWS-RunPatchBaselineWithHooks"
     ]
+
+
+def test_a_window_running_the_runbook_patches_only_where_the_backup_succeeded(account: SimulatedAccount) -> None:
+    """The stack's runbook and role, deployed, run by an AUTOMATION task in a window of the test's own:
+    the instance whose image fails is never patched; the other is imaged, then patched."""
+    backed_up, backup_fails = account.seed([instance("web", None, name="imaged"), instance("web", None, name="lost")])
+    for instance_id in (backed_up, backup_fails):
+        account.set_patch_behaviour(instance_id, {"missing": 3})
+    account.set_patch_behaviour(backup_fails, {"backup": "failed"})  # the fleet file's word for it
+    ssm = account.client("ssm")
+    role_arn = account.client("iam").get_role(RoleName=account.physical_id("BackupAutomationRole"))["Role"]["Arn"]
+    window_id = ssm.create_maintenance_window(
+        Name="backup-test", Schedule="cron(0 2 ? * SUN *)", Duration=3, Cutoff=1, AllowUnassociatedTargets=False
+    )["WindowId"]
+    target_id = ssm.register_target_with_maintenance_window(
+        WindowId=window_id, ResourceType="INSTANCE", Targets=[{"Key": "tag:Patch Group", "Values": ["web"]}]
+    )["WindowTargetId"]
+    ssm.register_task_with_maintenance_window(
+        WindowId=window_id,
+        TaskType="AUTOMATION",
+        TaskArn=account.physical_id("BackupThenPatchRunbook"),
+        Targets=[{"Key": "WindowTargetIds", "Values": [target_id]}],
+        TaskInvocationParameters={
+            "Automation": {
+                "Parameters": {"InstanceId": ["{{RESOURCE_ID}}"], "AutomationAssumeRole": [role_arn]},
+            }
+        },
+        MaxConcurrency="10",
+        MaxErrors="10",
+        Priority=1,
+    )
+    account.advance(timedelta(days=8))  # past a Sunday 02:00 run
+
+    listed = ssm.describe_automation_executions()["AutomationExecutionMetadataList"]
+    by_instance = {
+        found["Parameters"]["InstanceId"][0]: found
+        for found in (
+            ssm.get_automation_execution(AutomationExecutionId=e["AutomationExecutionId"])["AutomationExecution"]
+            for e in listed
+        )
+    }
+    assert by_instance[backed_up]["AutomationExecutionStatus"] == "Success"
+    (image_id,) = by_instance[backed_up]["Outputs"]["createImage.ImageId"]
+    (image,) = account.client("ec2").describe_images(ImageIds=[image_id])["Images"]
+    assert image["State"] == "available"
+    assert by_instance[backup_fails]["AutomationExecutionStatus"] == "Failed"
+    states = {
+        s["InstanceId"]: s
+        for s in ssm.describe_instance_patch_states(InstanceIds=[backed_up, backup_fails])["InstancePatchStates"]
+    }
+    assert set(states) == {backed_up}  # the failed backup's instance never reported an Install
+    assert (states[backed_up]["Operation"], states[backed_up]["InstalledCount"]) == ("Install", 3)
