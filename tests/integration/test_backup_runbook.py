@@ -6,7 +6,8 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from tagpatch_local.runner import SimulatedAccount
+from tagpatch_local.runner import ACCOUNT_ID, SimulatedAccount
+from tagpatch_local.simulator import iam
 
 from .support import instance
 
@@ -99,7 +100,24 @@ def test_a_window_running_the_runbook_patches_only_where_the_backup_succeeded(ac
         MaxErrors="10",
         Priority=1,
     )
+    iam.reset_allowed_checks()
     account.advance(timedelta(days=8))  # past a Sunday 02:00 run
+
+    # Least privilege: what the role was checked for is what its statements grant (ListCommands aside:
+    # which of the two listings aws:runCommand polls with is not documented, docs/simulator.md).
+    role_name = account.physical_id("BackupAutomationRole")
+    used = {(check.action, check.resource) for role, check in iam.allowed_checks() if role == role_name}
+    region = account.region
+    assert used == {
+        ("ec2:CreateImage", f"arn:aws:ec2:{region}:{ACCOUNT_ID}:instance/{backed_up}"),
+        ("ec2:CreateImage", f"arn:aws:ec2:{region}:{ACCOUNT_ID}:instance/{backup_fails}"),
+        ("ec2:CreateImage", f"arn:aws:ec2:{region}::image/*"),
+        ("ec2:CreateImage", f"arn:aws:ec2:{region}::snapshot/*"),
+        ("ec2:DescribeImages", "*"),
+        ("ssm:SendCommand", f"arn:aws:ssm:{region}::document/AWS-RunPatchBaselineWithHooks"),
+        ("ssm:SendCommand", f"arn:aws:ec2:{region}:{ACCOUNT_ID}:instance/{backed_up}"),
+        ("ssm:ListCommandInvocations", "*"),
+    }
 
     listed = ssm.describe_automation_executions()["AutomationExecutionMetadataList"]
     by_instance = {
