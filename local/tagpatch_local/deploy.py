@@ -172,6 +172,13 @@ class TemplateDeployment(AccountClients):
         arn = f"arn:aws:cloudwatch:{self.region}:{ACCOUNT_ID}:alarm:{name}"
         self.physical.update({(logical_id, None): name, (logical_id, "Arn"): arn})
 
+    def _create_cloudwatch_dashboard(self, logical_id: str) -> None:
+        # DashboardBody is a !Sub whose variable map may hold Fn::If (an alarm that exists under a condition).
+        properties = resolve(self._decided(self.template.resources[logical_id]["Properties"]), self._resolve)
+        name = str(properties.get("DashboardName") or f"tagpatch-local-{logical_id}")
+        self.client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=properties["DashboardBody"])
+        self.physical[(logical_id, None)] = name
+
     def _create_s3_bucket_policy(self, logical_id: str) -> None:
         properties = resolve(self._decided(self.template.resources[logical_id]["Properties"]), self._resolve)
         self.client("s3").put_bucket_policy(
@@ -275,6 +282,7 @@ class TemplateDeployment(AccountClients):
         "AWS::SQS::QueuePolicy": _create_sqs_queue_policy,
         "AWS::SNS::TopicPolicy": _create_sns_topic_policy,
         "AWS::CloudWatch::Alarm": _create_cloudwatch_alarm,
+        "AWS::CloudWatch::Dashboard": _create_cloudwatch_dashboard,
         "AWS::S3::BucketPolicy": _create_s3_bucket_policy,
         "AWS::SSM::PatchBaseline": _create_ssm_patch_baseline,
         "AWS::SSM::ResourceDataSync": _create_ssm_resource_data_sync,
@@ -441,6 +449,10 @@ class TemplateDeployment(AccountClients):
         # Alarms watch the state machine too, so they come last; each notifies as CloudWatch does.
         for logical_id in self.template.resources:
             if self.template.resource_type(logical_id) == "AWS::CloudWatch::Alarm" and self.enabled(logical_id):
+                self._resolve(logical_id, None)
+        # Dashboards name the alarms and the state machine, so they come after both.
+        for logical_id in self.template.resources:
+            if self.template.resource_type(logical_id) == "AWS::CloudWatch::Dashboard" and self.enabled(logical_id):
                 self._resolve(logical_id, None)
 
     def physical_id(self, logical_id: str) -> str:

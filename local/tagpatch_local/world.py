@@ -84,7 +84,10 @@ class WorldControls(TemplateDeployment):
         current = state.profiles.get(instance_id)
         if current is None:
             raise TemplateError(f"instance {instance_id} has no simulated patch behaviour; was it seeded?")
-        simulator.executions.set_patch_profile(ACCOUNT_ID, self.region, instance_id, replace(current, **fields))
+        profile_fields = dict(fields)
+        if "backup" in profile_fields:  # the fleet file's `backup: failed | success`
+            profile_fields["backup_fails"] = profile_fields.pop("backup") == "failed"
+        simulator.executions.set_patch_profile(ACCOUNT_ID, self.region, instance_id, replace(current, **profile_fields))
 
     def use_policy(self, path: Path) -> None:
         """Point every function that reads the patch policy at another file (a scenario's policy edit)."""

@@ -5,6 +5,7 @@ whether or not its window tag is valid; before the scan ran, none had one."""
 from __future__ import annotations
 
 import gzip
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -60,3 +61,23 @@ def test_the_first_cycle_creates_the_scan_and_the_next_writes_nothing(daily_scan
     second = json.loads((daily_scan / "02-next-day" / "summary.json").read_text())
     assert first["changes"]["scan"]["created"] == 1
     assert second["resource_write_calls"] == {}
+
+
+def test_each_instance_left_unknown_after_the_scan_says_why_and_none_of_the_scanned_is_among_them(
+    daily_scan: Path,
+) -> None:
+    records = latest(daily_scan, "02-next-day")
+    unknown = {name: record["compliance_unknown_reason"] for name, record in records.items() if name not in SCANNED}
+    assert {name: reason.split(":")[0] for name, reason in unknown.items()} == {
+        "web-stopped": "stopped",
+        "web-offline": "agent offline",
+        "web-unmanaged": "unmanaged",
+        "sandbox-1": "no patch group",
+    }
+    assert all(records[name]["compliance_unknown_reason"] is None for name in SCANNED)
+    # report.html lists exactly these apart from the non-compliant ones, each with its reason.
+    page = (daily_scan / "02-next-day" / "report.html").read_text(encoding="utf-8")
+    stale_section = page[page.index("Scans stale or missing") :]
+    assert {name for name in records if f">{name}<" in stale_section} == set(unknown)
+    for reason in unknown.values():
+        assert html.escape(reason, quote=False) in stale_section

@@ -44,14 +44,19 @@ def scan_freshness(last_scan: str | None, now: datetime, stale_after_days: int) 
 
 def _state_reason(line: Mapping[str, Any]) -> str | None:
     """Why the instance cannot be scanned as it stands (not a managed node, not running, agent offline)."""
-    # Discovery gives a node SSM does not list no ping status (its class may be a tag problem first).
-    if line.get("class") == "unmanaged" or ("ping_status" in line and line["ping_status"] is None):
+    # Discovery gives a node SSM does not list no ping status (its class may be a tag problem first). A
+    # node SSM lists with its agent offline is classed `unmanaged` too, but it is registered: its ping
+    # status says so below.
+    ping_status = line.get("ping_status")
+    if ("ping_status" in line and ping_status is None) or (
+        "ping_status" not in line and line.get("class") == "unmanaged"
+    ):
         return UNMANAGED
     state = line.get("state")
     if state not in (None, "running"):
         return STOPPED if state == "stopped" else f"{state}: a scan needs it running"
-    if line.get("ping_status") not in (None, "Online"):
-        return AGENT_OFFLINE.format(line.get("ping_status"))
+    if ping_status not in (None, "Online"):
+        return AGENT_OFFLINE.format(ping_status)
     return None
 
 

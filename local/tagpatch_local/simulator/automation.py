@@ -46,7 +46,7 @@ from tagpatch_local.simulator.core import (
     request_params,
     validate_input,
 )
-from tagpatch_local.simulator.iam import AccessDenied, Principal, Request, authorizations, enforce
+from tagpatch_local.simulator.iam import AccessDenied, Principal, Request, authorizations, enforce, tag_reader
 
 _STATE_ATTR: Final = "tagpatch_automation"
 # How long aws:createImage waits for an image to become available. AWS documents no figure; an AMI's
@@ -276,8 +276,6 @@ def _run_command(
     step: StepExecution,
     cancel_at: datetime | None,
 ) -> None:
-    from tagpatch_local.simulator.iam import _tag_reader  # noqa: PLC0415 - the IAM hooks' own reader
-
     instance_ids = [str(i) for i in inputs.get("InstanceIds") or ()]
     document = str(inputs["DocumentName"])
     parameters = {
@@ -289,7 +287,7 @@ def _run_command(
     polled = Request("ssm", "ListCommandInvocations", {}, region, account_id)
     try:
         for request in (sent, polled):
-            enforce(principal, authorizations(request, _tag_reader(account_id, region)), "ssm")
+            enforce(principal, authorizations(request, tag_reader(account_id, region)), "ssm")
     except AccessDenied as denied:
         # SSM answers in JSON: the step fails with the denial's message, as Automation reports it.
         step.status, step.failure_message = "Failed", str(json.loads(str(denied.description))["message"])

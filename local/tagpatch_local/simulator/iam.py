@@ -693,7 +693,7 @@ def role_policies(account: str, role_name: str) -> list[dict[str, Any]]:
     return documents
 
 
-def _tag_reader(account: str, region: str) -> TagReader:
+def tag_reader(account: str, region: str) -> TagReader:
     """The tags of the resources moto keeps tags for that the simulator reads: SSM's windows, baselines
     and associations."""
     from moto.ssm.models import ssm_backends  # noqa: PLC0415
@@ -812,7 +812,7 @@ def authorize_normal_action(response: Any) -> None:
     region = getattr(response, "region", region) or region
     prefix = IAM_PREFIXES.get(service, service)
     request = Request(prefix, operation, params, region, account, str(getattr(response, "uri", "") or ""))
-    checks = authorizations(request, _tag_reader(account, region))
+    checks = authorizations(request, tag_reader(account, region))
     enforce(principal, checks, service)
     if service == "sns" and checks[0].action == "sns:Publish":
         topic = checks[0].resource

@@ -43,6 +43,11 @@ def _line(**fields: Any) -> dict[str, Any]:
         (_line(**{"class": "missing_tags"}, ping_status=None, patch_group=None), freshness.UNMANAGED),
         (_line(**{"class": "stopped"}, state="stopped"), freshness.STOPPED),
         (_line(ping_status="ConnectionLost"), freshness.AGENT_OFFLINE.format("ConnectionLost")),
+        # TagValidation classes a running node whose agent is not Online `unmanaged`; it is registered.
+        (
+            _line(**{"class": "unmanaged"}, ping_status="ConnectionLost"),
+            freshness.AGENT_OFFLINE.format("ConnectionLost"),
+        ),
         (_line(**{"class": "missing_tags"}, patch_group=None), freshness.NO_PATCH_GROUP),
         (_line(in_scope=False), freshness.OUT_OF_SCOPE),
         (_line(), freshness.NOT_SCANNED_YET),
