@@ -16,6 +16,8 @@ from typing import Any, Final
 from tagpatch.classes import EXCEPTED, behaviour_of
 from tagpatch.export import compliance_percent, summarize
 from tagpatch.outcomes import OUTCOME_BEHAVIOUR, outcome_behaviour
+from tagpatch.report_trend import trend_section
+from tagpatch.trend import TrendPoint
 
 OUTCOME_ORDER: Final = tuple(name for name, outcome in OUTCOME_BEHAVIOUR.items() if outcome.in_report_table)
 # What to do, by what is wrong; the first that applies wins: the fix of the last outcome
@@ -84,8 +86,14 @@ def _table(title: str, rows: list[tuple[str, int, int]], limit: int = 50) -> str
     )
 
 
-def render(records: Iterable[Mapping[str, Any]], *, generated_at: str, action_limit: int = 500) -> str:
-    """The page for one snapshot's records."""
+def render(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    generated_at: str,
+    trend: Sequence[TrendPoint] = (),
+    action_limit: int = 500,
+) -> str:
+    """The page for one snapshot's records, with the compliance trend of the snapshots so far."""
     rows = list(records)
     counts = summarize(rows)
     percent = compliance_percent(counts)
@@ -155,6 +163,7 @@ td,th{{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:left;font-size
 <h1>tagpatch compliance report</h1>
 <p class=muted>Snapshot of {counts["instances"]} instances, generated {escape(generated_at)}.</p>
 <div class=tiles>{tiles}</div>
+{trend_section(trend)}
 {_table("Compliance by owner", _group(rows, "owner"))}
 {_table("Compliance by patch group", _group(rows, "patch_group"))}
 {_table("Compliance by OS", _group(rows, "os"))}
