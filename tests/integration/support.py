@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,14 @@ from tagpatch_local.template import load_template
 REPO = Path(__file__).resolve().parents[2]
 
 _names = itertools.count(1)
+
+
+def chromium() -> str:
+    """Headless Chromium (Debian's package), which the report tests render report.html in."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        raise AssertionError("chromium is not installed; scripts/setup.sh installs Debian's package")
+    return found
 
 
 def instance(

@@ -14,7 +14,8 @@ import pytest
 from tagpatch.trend import TREND_KEY
 from tagpatch_local import cli
 
-from .test_compliance_export import ARTIFACTS, _chromium
+from .support import chromium
+from .test_compliance_export import ARTIFACTS
 
 REPO = Path(__file__).resolve().parents[2]
 LAST = "07-rerun"
@@ -56,9 +57,9 @@ def test_report_html_shows_every_snapshots_point_in_headless_chromium(trend_run:
     html = page.read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "report.html must load nothing"
     points = json.loads((cycle / TREND_KEY).read_text())["points"]
-    chromium = _chromium()
+    browser = chromium()
     dom = subprocess.run(
-        [chromium, *FLAGS, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=True
+        [browser, *FLAGS, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=True
     ).stdout
     drawn = dict(re.findall(r'<circle class="trend-point" data-date="([^"]+)" data-percent="([^"]+)"', dom))
     known = {p["date"]: p for p in points if p["compliant"] + p["non_compliant"]}
@@ -77,7 +78,7 @@ def test_report_html_shows_every_snapshots_point_in_headless_chromium(trend_run:
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "compliance-trend.png"
     subprocess.run(
-        [chromium, *FLAGS, "--window-size=1000,900", f"--screenshot={shot}", page.as_uri()],
+        [browser, *FLAGS, "--window-size=1000,900", f"--screenshot={shot}", page.as_uri()],
         capture_output=True,
         timeout=120,
         check=True,

@@ -3,11 +3,15 @@
 It shows the fleet's compliance at a glance, compliance by owner, patch group and OS, the outcome of
 each instance's latest window run (kept until a newer run replaces it), the instances that need
 action with their reasons and the fix, and, apart from them, the instances whose last scan is stale or
-missing (with why compliance is unknown).
+missing (with why compliance is unknown), and a section per owner behind a stable anchor
+(`owner_anchor`) that an owner can be sent. On a narrow screen each table row becomes a card, so a
+phone never scrolls sideways.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
@@ -19,6 +23,7 @@ from tagpatch.outcomes import OUTCOME_BEHAVIOUR, outcome_behaviour
 from tagpatch.report_trend import trend_section
 from tagpatch.trend import TrendPoint
 
+NO_VALUE: Final = "(none)"  # how a missing owner, patch group or OS is shown
 OUTCOME_ORDER: Final = tuple(name for name, outcome in OUTCOME_BEHAVIOUR.items() if outcome.in_report_table)
 # What to do, by what is wrong; the first that applies wins: the fix of the last outcome
 # (tagpatch.outcomes), critical patches missing, the fix of the instance's class (tagpatch.classes),
@@ -46,13 +51,32 @@ def action_of(record: Mapping[str, Any]) -> str | None:
     return None
 
 
+def owner_of(record: Mapping[str, Any]) -> str:
+    """The owner a record is reported under; instances with no owner tag share one section."""
+    return str(record.get("owner") or NO_VALUE)
+
+
+def owner_anchor(owner: str) -> str:
+    """The page's anchor for one owner's section (`report.html#owner-...`), stable across reports.
+
+    A plain owner (lowercase letters, digits, single hyphens) keeps its name; any other gets its readable
+    part, "--" (which a plain name never holds) and a hash of the exact string, so no two owners share one
+    and the fragment needs no escaping.
+    """
+    readable = re.sub(r"[^a-z0-9]+", "-", owner.lower()).strip("-")[:40].strip("-")
+    if readable and readable == owner:
+        return f"owner-{owner}"
+    digest = hashlib.sha256(owner.encode()).hexdigest()[:12]
+    return f"owner-{readable}--{digest}" if readable else f"owner-{digest}"
+
+
 def _group(records: Sequence[Mapping[str, Any]], field: str) -> list[tuple[str, int, int]]:
     """(value, compliant, known) per value of `field`, most instances first."""
     compliant: Counter[str] = Counter()
     known: Counter[str] = Counter()
     for record in records:
         if record.get("compliance") in {"COMPLIANT", "NON_COMPLIANT"}:
-            value = str(record.get(field) or "(none)")
+            value = str(record.get(field) or NO_VALUE)
             known[value] += 1
             compliant[value] += record.get("compliance") == "COMPLIANT"
     return [(value, compliant[value], count) for value, count in sorted(known.items(), key=lambda kv: (-kv[1], kv[0]))]
@@ -73,17 +97,75 @@ def _bar(value: int, total: int, width: int = 160) -> str:
     )
 
 
-def _table(title: str, rows: list[tuple[str, int, int]], limit: int = 50) -> str:
+def _cards(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], *, table_id: str = "", numeric: frozenset[int] = frozenset()
+) -> str:
+    """A table whose rows become stacked cards on a narrow screen, each cell labelled by its header.
+
+    Cells are HTML (escaped by the caller); `numeric` holds the indexes of right-aligned columns.
+    """
+    head = "".join(f"<th>{escape(header)}</th>" for header in headers)
     body = "".join(
-        f"<tr><td>{escape(value)}</td><td class=n>{ok}/{known}</td>"
-        f"<td class=n>{100.0 * ok / known:.1f}%</td><td>{_bar(ok, known)}</td></tr>"
-        for value, ok, known in rows[:limit]
+        "<tr>"
+        + "".join(
+            f'<td data-label="{escape(header)}"{" class=n" if index in numeric else ""}>{cell}</td>'
+            for index, (header, cell) in enumerate(zip(headers, row, strict=True))
+        )
+        + "</tr>"
+        for row in rows
+    )
+    ident = f' id="{table_id}"' if table_id else ""
+    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _table(title: str, rows: list[tuple[str, int, int]], limit: int = 50, *, link_owners: bool = False) -> str:
+    def label(value: str) -> str:
+        return f'<a href="#{owner_anchor(value)}">{escape(value)}</a>' if link_owners else escape(value)
+
+    table = _cards(
+        (title.rsplit(maxsplit=1)[-1], "compliant", "%", "share"),
+        (
+            (label(value), f"{ok}/{known}", f"{100.0 * ok / known:.1f}%", _bar(ok, known))
+            for value, ok, known in rows[:limit]
+        ),
+        numeric=frozenset({1, 2}),
     )
     more = f"<p class=muted>{len(rows) - limit} more not shown.</p>" if len(rows) > limit else ""
-    return (
-        f"<section><h2>{escape(title)}</h2><table><thead><tr><th>{escape(title.rsplit(maxsplit=1)[-1])}</th>"
-        f"<th>compliant</th><th>%</th><th></th></tr></thead><tbody>{body}</tbody></table>{more}</section>"
-    )
+    return f"<section><h2>{escape(title)}</h2>{table}{more}</section>"
+
+
+def _owner_sections(rows: Sequence[Mapping[str, Any]], limit: int) -> str:
+    """One section per owner, behind its anchor, holding that owner's instances and nobody else's."""
+    by_owner: dict[str, list[Mapping[str, Any]]] = {}
+    for record in sorted(rows, key=lambda r: str(r["instance_id"])):
+        by_owner.setdefault(owner_of(record), []).append(record)
+    sections = []
+    for owner in sorted(by_owner):
+        mine = by_owner[owner]
+        counts = summarize(mine)
+        needing = sum(action_of(r) is not None for r in mine)
+        table = _cards(
+            ("instance", "name", "patch group", "compliance", "state", "what to do"),
+            (
+                (
+                    escape(str(r["instance_id"])),
+                    escape(str(r.get("name") or "")),
+                    escape(str(r.get("patch_group") or "")),
+                    escape(str(r.get("compliance") or "unknown")),
+                    escape(str(r.get("last_outcome") or r.get("class") or "")),
+                    escape(action_of(r) or ""),
+                )
+                for r in mine[:limit]
+            ),
+        )
+        more = f"<p class=muted>{len(mine) - limit} more in the snapshot.</p>" if len(mine) > limit else ""
+        sections.append(
+            f'<section class=owner id="{owner_anchor(owner)}"><h3>{escape(owner)}</h3>'
+            f"<p class=muted>{len(mine)} instances: {counts['compliant']} compliant, "
+            f"{counts['non_compliant']} non-compliant, {counts['unknown']} unknown; {needing} need action.</p>"
+            f"{table}{more}</section>"
+        )
+    return "".join(sections)
 
 
 def render(
@@ -120,29 +202,48 @@ def render(
             ("needing-action", len(needing), "need action"),
         )
     )
-    outcome_rows = "".join(
-        f"<tr><td>{escape(name)}</td><td class=n>{outcomes.get(name, 0)}</td></tr>" for name in OUTCOME_ORDER
+    outcome_table = _cards(
+        ("outcome", "instances"),
+        ((escape(name), str(outcomes.get(name, 0))) for name in OUTCOME_ORDER),
+        table_id="outcomes",
+        numeric=frozenset({1}),
     )
-    action_rows = "".join(
-        "<tr>"
-        f"<td>{escape(str(r['instance_id']))}</td><td>{escape(str(r.get('name') or ''))}</td>"
-        f"<td>{escape(str(r.get('owner') or ''))}</td><td>{escape(str(r.get('patch_group') or ''))}</td>"
-        f"<td>{escape(str(r.get('last_outcome') or r.get('class') or ''))}</td>"
-        f"<td>{escape(_reasons(r))}</td>"
-        f"<td>{escape(action)}</td></tr>"
-        for r, action in needing[:action_limit]
+    action_table = _cards(
+        ("instance", "name", "owner", "patch group", "state", "reasons", "what to do"),
+        (
+            (
+                escape(str(r["instance_id"])),
+                escape(str(r.get("name") or "")),
+                escape(str(r.get("owner") or "")),
+                escape(str(r.get("patch_group") or "")),
+                escape(str(r.get("last_outcome") or r.get("class") or "")),
+                escape(_reasons(r)),
+                escape(action),
+            )
+            for r, action in needing[:action_limit]
+        ),
+        table_id="actions",
     )
     more = (
         f"<p class=muted>{len(needing) - action_limit} more in the snapshot.</p>" if len(needing) > action_limit else ""
     )
-    scan_rows = "".join(
-        "<tr>"
-        f"<td>{escape(str(r['instance_id']))}</td><td>{escape(str(r.get('name') or ''))}</td>"
-        f"<td>{escape(str(r.get('owner') or ''))}</td><td>{escape(str(r.get('patch_group') or ''))}</td>"
-        f"<td>{escape(str(r.get('scan_status')))}</td><td>{escape(str(r.get('last_scan') or 'never'))}</td>"
-        f"<td class=n>{escape(str(r.get('scan_age_days') if r.get('scan_age_days') is not None else ''))}</td>"
-        f"<td>{escape(str(r.get('compliance_unknown_reason') or ''))}</td></tr>"
-        for r in unscanned[:action_limit]
+    scan_table = _cards(
+        ("instance", "name", "owner", "patch group", "scan", "last scan", "age (days)", "why unknown"),
+        (
+            (
+                escape(str(r["instance_id"])),
+                escape(str(r.get("name") or "")),
+                escape(str(r.get("owner") or "")),
+                escape(str(r.get("patch_group") or "")),
+                escape(str(r.get("scan_status"))),
+                escape(str(r.get("last_scan") or "never")),
+                escape(str(r.get("scan_age_days") if r.get("scan_age_days") is not None else "")),
+                escape(str(r.get("compliance_unknown_reason") or "")),
+            )
+            for r in unscanned[:action_limit]
+        ),
+        table_id="scans",
+        numeric=frozenset({6}),
     )
     more_scans = (
         f"<p class=muted>{len(unscanned) - action_limit} more in the snapshot.</p>"
@@ -150,31 +251,44 @@ def render(
         else ""
     )
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>tagpatch compliance report</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>tagpatch compliance report</title>
 <style>
-body{{font-family:system-ui,sans-serif;margin:24px;color:#111827}}
+body{{font-family:system-ui,sans-serif;margin:24px;color:#111827;overflow-wrap:anywhere}}
 .tiles{{display:flex;flex-wrap:wrap;gap:12px}}
 .tile{{border:1px solid #d1d5db;border-radius:6px;padding:10px 16px;min-width:120px}}
 .big{{font-size:28px;font-weight:700}}
 table{{border-collapse:collapse;margin:8px 0}}
 td,th{{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:left;font-size:14px}}
 .n{{text-align:right}} .muted{{color:#6b7280}}
+.owner{{border-top:1px solid #d1d5db;margin-top:16px}}
+/* A phone: each row becomes a card, each cell labelled by its column's header, long ids wrapped. */
+@media (max-width:640px){{
+body{{margin:12px}}
+.tile{{min-width:0;flex:1 1 40%;box-sizing:border-box;padding:8px 10px}}
+table,thead,tbody,tr,td{{display:block}}
+thead{{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}}
+tr{{border:1px solid #d1d5db;border-radius:6px;margin:8px 0;padding:4px 8px}}
+td,td.n{{border:0;padding:2px 0;text-align:left}}
+td[data-label]::before{{content:attr(data-label) ": ";font-weight:600}}
+}}
 </style></head><body>
 <h1>tagpatch compliance report</h1>
 <p class=muted>Snapshot of {counts["instances"]} instances, generated {escape(generated_at)}.</p>
 <div class=tiles>{tiles}</div>
 {trend_section(trend)}
-{_table("Compliance by owner", _group(rows, "owner"))}
+{_table("Compliance by owner", _group(rows, "owner"), link_owners=True)}
 {_table("Compliance by patch group", _group(rows, "patch_group"))}
 {_table("Compliance by OS", _group(rows, "os"))}
-<section><h2>Outcomes of the last windows</h2><table id="outcomes"><tbody>{outcome_rows}</tbody></table></section>
-<section><h2>Instances that need action</h2>
-<table id="actions"><thead><tr><th>instance</th><th>name</th><th>owner</th><th>patch group</th><th>state</th>
-<th>reasons</th><th>what to do</th></tr></thead><tbody>{action_rows}</tbody></table>{more}</section>
+<section><h2>Outcomes of the last windows</h2>{outcome_table}</section>
+<section><h2>Instances that need action</h2>{action_table}{more}</section>
 <section><h2>Scans stale or missing</h2>
 <p class=muted>Compliance read from a scan older than the policy's threshold, or from none.</p>
-<table id="scans"><thead><tr><th>instance</th><th>name</th><th>owner</th><th>patch group</th><th>scan</th>
-<th>last scan</th><th>age (days)</th><th>why unknown</th></tr></thead><tbody>{scan_rows}</tbody></table>{more_scans}
+{scan_table}{more_scans}
+</section>
+<section id="owners"><h2>By owner</h2>
+<p class=muted>Each owner's instances, at report.html#owner-&lt;name&gt; (a hash follows names that are not plain).</p>
+{_owner_sections(rows, action_limit)}
 </section>
 </body></html>
 """

@@ -39,6 +39,16 @@ def _label(point: TrendPoint, percent: float | None) -> str:
     return f"{point['date']}: {percent:.1f}% compliant ({point['compliant']} of {known} known)"
 
 
+def _row(point: TrendPoint, percent: float | None) -> str:
+    shown = "n/a" if percent is None else f"{percent:.1f}%"
+    known = point["compliant"] + point["non_compliant"]
+    day = escape(point["date"])
+    return (
+        f'<tr data-date="{day}"><td data-label="date">{day}</td><td class=n data-label="%">{shown}</td>'
+        f'<td class=n data-label="compliant">{point["compliant"]}/{known}</td></tr>'
+    )
+
+
 def trend_section(points: Sequence[TrendPoint]) -> str:
     """The "Compliance trend" section: one point per snapshot date with a known compliance."""
     if not points:
@@ -68,12 +78,7 @@ def trend_section(points: Sequence[TrendPoint]) -> str:
         f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 8}" text-anchor="end" font-size="11" fill="#6b7280">'
         f"{escape(points[-1]['date'])}</text>"
     )
-    rows = "".join(
-        f'<tr data-date="{escape(point["date"])}"><td>{escape(point["date"])}</td>'
-        f"<td class=n>{'n/a' if percent is None else f'{percent:.1f}%'}</td>"
-        f"<td class=n>{point['compliant']}/{point['compliant'] + point['non_compliant']}</td></tr>"
-        for point, percent in zip(points, percents, strict=True)
-    )
+    rows = "".join(_row(point, percent) for point, percent in zip(points, percents, strict=True))
     return (
         '<section id="trend"><h2>Compliance trend</h2>'
         "<p class=muted>Compliant share of the instances with a known compliance, per snapshot date "

@@ -13,7 +13,8 @@
   the clock advances (SNS Publish through the universal target, with the schedule's role).
 - `sns`: filter policies on String and String.Array attributes, and MessageStructure json, as SNS
   documents them. `sqs`: a queue's message counts against one reading of the clock (speed).
-- `cloudwatch`: alarms that run their SNS actions as `cloudwatch.amazonaws.com`, and their history.
+- `cloudwatch`: alarms that run their SNS actions as `cloudwatch.amazonaws.com`, and their history;
+  dashboards global to the account.
 - `config`: AWS Config's recorder of EC2 instances, rule evaluation and compliance queries.
 - `throttling`: token buckets at the request rates AWS documents (off unless a runner turns it on).
 

@@ -392,3 +392,24 @@ def _install_sqs_metrics() -> None:
 
     setattr(send_message, MARKER, "sqs: ApproximateNumberOfMessagesVisible for watched queues")
     SQSBackend.send_message = send_message  # type: ignore[method-assign]
+
+
+# PutDashboard's API reference: "All dashboards in your account are global, not region-specific."
+# moto keeps them per region; every region's dashboard calls use this region's backend instead.
+DASHBOARD_HOME_REGION: Final = "us-east-1"
+
+
+@moto_patch
+def _install_global_dashboards() -> None:
+    for name in ("put_dashboard", "get_dashboard", "list_dashboards", "delete_dashboards"):
+        original: Callable[..., Any] = getattr(CloudWatchBackend, name)
+        if getattr(original, MARKER, None) is not None:
+            continue
+
+        def on_the_accounts_dashboards(
+            self: CloudWatchBackend, *args: Any, _original: Callable[..., Any] = original, **kwargs: Any
+        ) -> Any:
+            return _original(cloudwatch_backends[self.account_id][DASHBOARD_HOME_REGION], *args, **kwargs)
+
+        setattr(on_the_accounts_dashboards, MARKER, "cloudwatch: dashboards are global to the account")
+        setattr(CloudWatchBackend, name, on_the_accounts_dashboards)

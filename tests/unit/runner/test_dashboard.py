@@ -15,7 +15,7 @@ import pytest
 
 from tagpatch.outcomes import OUTCOMES
 from tagpatch_local.runner import SimulatedAccount
-from tagpatch_local.template import Template
+from tagpatch_local.template import Template, resolve
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = REPO_ROOT / "template.yaml"
@@ -156,3 +156,13 @@ def test_the_simulated_account_creates_the_dashboard_and_it_shows_what_the_stack
     }
     reminder_queue = deployed.physical[("ReminderDeadLetterQueue", "QueueName")]
     assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": reminder_queue}) in metrics
+
+
+def test_the_dashboard_name_is_the_stacks_in_its_region(template: Template) -> None:
+    # Dashboards are global to the account: the same stack deployed in two regions needs two names.
+    def name_in(region: str) -> str:
+        pseudo = {"AWS::StackName": "tagpatch", "AWS::Region": region}
+        return str(resolve(template.resources[DASHBOARD]["Properties"]["DashboardName"], lambda ref, _: pseudo[ref]))
+
+    assert name_in("us-east-1") != name_in("eu-west-1")
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,255}", name_in("ap-southeast-2"))  # PutDashboard's allowed characters

@@ -123,3 +123,18 @@ def test_an_emf_log_line_becomes_metric_data(alarm: dict[str, Any]) -> None:
     assert cloudwatch.put_emf(ACCOUNT, REGION, line) == 1
     assert alarm["state"]() == "ALARM"
     assert [m["AlarmName"] for m in alarm["received"]()] == ["rejected"]
+
+
+def test_dashboards_are_global_to_the_account() -> None:
+    # PutDashboard's API reference: "All dashboards in your account are global, not region-specific."
+    with mock_aws():
+        simulator.install()
+        east, west = (boto3.client("cloudwatch", **{**ROOT, "region_name": region}) for region in (REGION, "eu-west-1"))
+        east.put_dashboard(DashboardName="operators", DashboardBody=json.dumps({"widgets": []}))
+        west.put_dashboard(DashboardName="operators", DashboardBody=json.dumps({"widgets": [{"type": "text"}]}))
+        assert json.loads(east.get_dashboard(DashboardName="operators")["DashboardBody"]) == {
+            "widgets": [{"type": "text"}]
+        }
+        assert [entry["DashboardName"] for entry in east.list_dashboards()["DashboardEntries"]] == ["operators"]
+        west.delete_dashboards(DashboardNames=["operators"])
+        assert east.list_dashboards()["DashboardEntries"] == []

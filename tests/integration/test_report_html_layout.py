@@ -1,0 +1,145 @@
+"""report.html on a phone and on a desktop, as headless Chromium lays it out: no sideways scroll at 390 px,
+tables still tables at desktop width, and a section per owner behind a stable anchor an owner can be sent."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from html import escape, unescape
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tagpatch.report_html import owner_anchor, owner_of, render
+
+from .support import chromium
+
+# Owners as people type them: spaces, case, punctuation, non-ASCII, a URL-ish one, and two that a
+# naive slug would merge ("Team A" and "team-a").
+OWNERS = (
+    "team-a",
+    "Team A",
+    "platform/ops & sre",
+    "équipe données",
+    "<script>x</script>",
+    "a.very.long.owner@example.com",
+)
+# Long unbroken values a phone cannot fit on one line unless the page wraps them.
+LONG_NAME = "payments-api-production-eu-west-1-blue-green-canary-" * 2
+LONG_REASON = "tag:PatchGroup=" + "x" * 80 + "-is-not-a-patch-group-this-account-declares"
+
+# Headless Chromium's window is at least 500 px wide, so the page is laid out in an iframe of the width
+# under test. The probe runs in the test's wrapper page only (report.html itself loads and runs nothing):
+# it measures the framed page, then writes the figures into the DOM that --dump-dom prints.
+PROBE = """<script>
+window.onload = () => {
+  const frame = document.getElementById('page');
+  const doc = frame.contentDocument;
+  const owners = {};
+  for (const section of doc.querySelectorAll('[id^="owner-"]')) owners[section.id] = section.textContent;
+  const figures = {
+    viewport: frame.contentWindow.innerWidth,
+    scrollWidth: doc.documentElement.scrollWidth,
+    tables: [...doc.querySelectorAll('table')].map(t => frame.contentWindow.getComputedStyle(t).display),
+    ids: [...doc.querySelectorAll('[id]')].map(e => e.id),
+    ownerLinks: [...doc.querySelectorAll('a[href^="#owner-"]')].map(a => a.getAttribute('href')),
+    owners,
+  };
+  const out = document.createElement('pre');
+  out.id = 'probe';
+  out.textContent = JSON.stringify(figures);
+  document.body.append(out);
+};
+</script>"""
+
+
+def _record(n: int, owner: str | None, **fields: Any) -> dict[str, Any]:
+    return {
+        "instance_id": f"i-{n:017x}",
+        "name": LONG_NAME + str(n),
+        "owner": owner,
+        "patch_group": "web-production-eu-west-1",
+        "os": "Amazon Linux 2023",
+        "class": "ready",
+        "compliance": "NON_COMPLIANT" if n % 2 else "COMPLIANT",
+        "critical_missing": n % 2,
+        "reasons": [LONG_REASON] if n % 2 else [],
+        "last_outcome": "failed" if n % 3 == 0 else "patched",
+        "last_outcome_reason": "MaxErrors reached before this instance's turn" if n % 3 == 0 else None,
+        "scan_status": "stale" if n % 4 == 0 else "current",
+        "last_scan": "2026-11-20T02:00:00Z",
+        "scan_age_days": 9.4,
+    } | fields
+
+
+RECORDS = [_record(n, OWNERS[n % len(OWNERS)]) for n in range(1, 25)] + [
+    _record(99, None, scan_status="never_scanned", last_scan=None, compliance=None)
+]
+
+
+def _layout(tmp_path: Path, width: int) -> dict[str, Any]:
+    report = render(RECORDS, generated_at="2026-12-06T12:00:00Z")
+    wrapper = tmp_path / f"wrapper-{width}.html"
+    wrapper.write_text(
+        '<!doctype html><html><body style="margin:0">'
+        f'<iframe id="page" style="width:{width}px;height:900px;border:0" srcdoc="{escape(report)}"></iframe>'
+        f"{PROBE}</body></html>"
+    )
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"]
+    dom = subprocess.run(
+        [chromium(), *flags, "--window-size=1400,1000", "--dump-dom", wrapper.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    probe = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
+    assert probe, dom[-2000:]
+    figures: dict[str, Any] = json.loads(unescape(probe.group(1)))
+    assert figures["viewport"] == width, "the frame did not set the viewport"
+    return figures
+
+
+def test_report_html_has_no_sideways_scroll_at_390_px(tmp_path: Path) -> None:
+    figures = _layout(tmp_path, 390)
+    assert figures["scrollWidth"] <= 390
+
+
+def test_report_html_tables_stay_tables_at_desktop_width(tmp_path: Path) -> None:
+    figures = _layout(tmp_path, 1280)
+    assert figures["tables"] and set(figures["tables"]) == {"table"}
+    assert figures["scrollWidth"] <= 1280
+
+
+def test_each_owner_has_an_anchor_holding_only_that_owners_instances(tmp_path: Path) -> None:
+    figures = _layout(tmp_path, 390)
+    assert len(figures["ids"]) == len(set(figures["ids"])), "ids on the page are unique"
+    by_owner: dict[str, set[str]] = {}
+    for record in RECORDS:
+        by_owner.setdefault(owner_of(record), set()).add(record["instance_id"])
+    assert set(figures["owners"]) == {owner_anchor(owner) for owner in by_owner}
+    for owner, mine in by_owner.items():
+        text = figures["owners"][owner_anchor(owner)]
+        shown = set(re.findall(r"i-[0-9a-f]{17}", text))
+        assert shown == mine, owner
+    # The by-owner table links each owner with a known compliance to its section.
+    known = {owner_of(r) for r in RECORDS if r["compliance"]}
+    assert known != set(by_owner), "the records include an owner with no known compliance"
+    assert set(figures["ownerLinks"]) == {f"#{owner_anchor(owner)}" for owner in known}
+
+
+@pytest.mark.parametrize("owner", [*OWNERS, "", " ", "TEAM-A", "team--a", "team-a-", "-", "🙂", "a" * 300])
+def test_an_owner_anchor_is_url_safe_and_stable(owner: str) -> None:
+    anchor = owner_anchor(owner)
+    assert re.fullmatch(r"owner-[a-z0-9]+(-{1,2}[a-z0-9]+)*", anchor), anchor
+    assert len(anchor) <= 80
+    assert owner_anchor(owner) == anchor
+
+
+def test_owner_anchors_are_unique_for_owners_a_slug_would_merge() -> None:
+    owners = [*OWNERS, "", " ", "TEAM-A", "team--a", "team-a-", "-", "🙂", "🙃", "team_a", "team a"]
+    anchors = [owner_anchor(owner) for owner in owners]
+    assert len(set(anchors)) == len(owners), anchors
+    assert owner_anchor("team-a") == "owner-team-a", "a plain owner keeps a readable anchor"
