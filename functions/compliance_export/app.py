@@ -1,7 +1,8 @@
 """ComplianceExport: one snapshot record per instance, for Athena and QuickSight, and report.html.
 
-In apply mode it writes the day's partition (`compliance/snapshots/dt=YYYY-MM-DD/`), the "latest" view
-and report.html beside them; in plan mode it writes the same files under the run's artifacts only.
+In apply mode it writes the day's partition (`compliance/snapshots/dt=YYYY-MM-DD/`), the "latest" view,
+the compliance trend's summary of each snapshot (tagpatch.trend) and report.html beside them; in plan
+mode it writes the snapshot and report.html under the run's artifacts only.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tagpatch.inventory import decode_jsonl_gz, encode_jsonl_gz, get_bytes_if_ex
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
 from tagpatch.report_html import render
+from tagpatch.trend import TREND_KEY, decode_trend, encode_trend, trend_point, with_point
 from tagpatch.workflow import ComplianceExportResult
 
 ARTIFACTS = ArtifactConfig.from_env()
@@ -48,7 +50,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
         snapshot_records(lines, results, next_starts, previous, cycle.now, stale_after_days=stale_after_days)
     )
     body = encode_jsonl_gz(records)
-    page = render(records, generated_at=iso_z(cycle.now)).encode()
+    counts = summarize(records)
+    # The trend keeps each snapshot's counts, so the report draws the past without reading it.
+    stored_trend = get_bytes_if_exists(ARTIFACTS.bucket, TREND_KEY)
+    trend = with_point(decode_trend(stored_trend), trend_point(counts, cycle.now))
+    trend_body = encode_trend(trend)
+    page = render(records, generated_at=iso_z(cycle.now), trend=trend).encode()
     if cycle.mode == "apply":
         keys = {"snapshot_key": snapshot_key(cycle.now), "latest_key": LATEST_KEY}
         report_keys = [report_key(cycle.now), LATEST_REPORT_KEY]
@@ -59,7 +66,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
         put_bytes(ARTIFACTS.bucket, key, body, "application/x-ndjson")
     for key in report_keys:
         put_bytes(ARTIFACTS.bucket, key, page, "text/html; charset=utf-8")
-    counts = summarize(records)
+    if cycle.mode == "apply" and trend_body != stored_trend:  # a rerun the same day with the same counts writes none
+        put_bytes(ARTIFACTS.bucket, TREND_KEY, trend_body, "application/json")
     percent = compliance_percent(counts)
     metrics.add_metric(name="InstancesCompliant", unit=MetricUnit.Count, value=counts["compliant"])
     metrics.add_metric(name="InstancesNonCompliant", unit=MetricUnit.Count, value=counts["non_compliant"])

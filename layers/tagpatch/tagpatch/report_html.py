@@ -20,6 +20,8 @@ from typing import Any, Final
 from tagpatch.classes import EXCEPTED, behaviour_of
 from tagpatch.export import compliance_percent, summarize
 from tagpatch.outcomes import OUTCOME_BEHAVIOUR, outcome_behaviour
+from tagpatch.report_trend import trend_section
+from tagpatch.trend import TrendPoint
 
 NO_VALUE: Final = "(none)"  # how a missing owner, patch group or OS is shown
 OUTCOME_ORDER: Final = tuple(name for name, outcome in OUTCOME_BEHAVIOUR.items() if outcome.in_report_table)
@@ -166,8 +168,14 @@ def _owner_sections(rows: Sequence[Mapping[str, Any]], limit: int) -> str:
     return "".join(sections)
 
 
-def render(records: Iterable[Mapping[str, Any]], *, generated_at: str, action_limit: int = 500) -> str:
-    """The page for one snapshot's records."""
+def render(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    generated_at: str,
+    trend: Sequence[TrendPoint] = (),
+    action_limit: int = 500,
+) -> str:
+    """The page for one snapshot's records, with the compliance trend of the snapshots so far."""
     rows = list(records)
     counts = summarize(rows)
     percent = compliance_percent(counts)
@@ -268,6 +276,7 @@ td[data-label]::before{{content:attr(data-label) ": ";font-weight:600}}
 <h1>tagpatch compliance report</h1>
 <p class=muted>Snapshot of {counts["instances"]} instances, generated {escape(generated_at)}.</p>
 <div class=tiles>{tiles}</div>
+{trend_section(trend)}
 {_table("Compliance by owner", _group(rows, "owner"), link_owners=True)}
 {_table("Compliance by patch group", _group(rows, "patch_group"))}
 {_table("Compliance by OS", _group(rows, "os"))}

@@ -14,6 +14,7 @@ import yaml
 from tagpatch.export import LATEST_KEY, LATEST_REPORT_KEY
 from tagpatch.lease import LEASE_KEY, LEASE_SECONDS
 from tagpatch.ssm_baselines import LEDGER_KEY
+from tagpatch.trend import TREND_KEY
 from tagpatch.workflow import STEPS
 from tagpatch_local.template import (
     SUB_PLACEHOLDER,
@@ -552,9 +553,18 @@ def test_the_recorder_check_asks_for_exactly_what_the_deployed_config_rules_eval
 def test_every_prefix_rewritten_each_cycle_expires_its_noncurrent_versions(template: Template) -> None:
     # The bucket is versioned, so each rewrite keeps the old version: the ledgers and watermark under
     # state/, the cycle lease under locks/ (taken and released every cycle), the latest compliance
-    # export, and SSM's resource data sync objects. Each must have noncurrent versions expire.
+    # export and the compliance trend, and SSM's resource data sync objects. Each must have noncurrent
+    # versions expire.
     sync = template.resources["PatchResourceDataSync"]["Properties"]["S3Destination"]["BucketPrefix"]
-    keys = [LEDGER_KEY, LEASE_KEY, LATEST_KEY, LATEST_REPORT_KEY, "state/monitoring-watermark.json", f"{sync}/x"]
+    keys = [
+        LEDGER_KEY,
+        LEASE_KEY,
+        LATEST_KEY,
+        LATEST_REPORT_KEY,
+        TREND_KEY,
+        "state/monitoring-watermark.json",
+        f"{sync}/x",
+    ]
     rules = template.resources["ArtifactBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     for key in keys:
         covering = [r for r in rules if r["Status"] == "Enabled" and key.startswith(r.get("Prefix", "\0"))]

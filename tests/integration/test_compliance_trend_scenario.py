@@ -1,0 +1,86 @@
+"""scenarios/compliance-trend.yaml (#25): four weekly cycles, and report.html draws one trend point per
+snapshot date, from the small per-snapshot summaries ComplianceExport keeps (compliance/trend/trend.json),
+as headless Chromium renders the page."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tagpatch.trend import TREND_KEY
+from tagpatch_local import cli
+
+from .support import chromium
+from .test_compliance_export import ARTIFACTS
+
+REPO = Path(__file__).resolve().parents[2]
+LAST = "07-rerun"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"]
+
+
+@pytest.fixture(scope="module")
+def trend_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("compliance-trend") / "out"
+    status = cli.main(["run", "--scenario", str(REPO / "scenarios" / "compliance-trend.yaml"), "--out", str(out)])
+    assert status == cli.EXIT_OK
+    return out
+
+
+def test_the_trend_keeps_one_summary_per_snapshot_date_matching_each_cycles_snapshot(trend_run: Path) -> None:
+    cycle = trend_run / LAST
+    points = json.loads((cycle / TREND_KEY).read_text())["points"]
+    partitions = sorted(p.parent.name.removeprefix("dt=") for p in (cycle / "compliance/snapshots").glob("*/*.gz"))
+    assert [p["date"] for p in points] == partitions and len(partitions) >= 6
+    for folder in sorted(trend_run.glob("0*")):  # each cycle's summary is that cycle's snapshot's counts
+        summary = json.loads((folder / "summary.json").read_text())
+        counts = summary["output"]["compliance"]["counts"]
+        (point,) = [p for p in points if p["date"] == summary["output"]["cycle"]["now"][:10]]
+        assert {key: point[key] for key in counts} == counts, folder.name
+
+
+def test_a_rerun_the_same_day_with_nothing_changed_does_not_rewrite_the_trend(trend_run: Path) -> None:
+    def export_puts(folder: str) -> int:
+        summary = json.loads((trend_run / folder / "summary.json").read_text())
+        return int(summary["aws_calls_by_function"]["ComplianceExportFunction"]["s3:PutObject"])
+
+    assert export_puts("06-week-4") == export_puts(LAST) + 1  # the trend's write, and only in week 4
+    assert (trend_run / "06-week-4" / TREND_KEY).read_bytes() == (trend_run / LAST / TREND_KEY).read_bytes()
+
+
+def test_report_html_shows_every_snapshots_point_in_headless_chromium(trend_run: Path) -> None:
+    cycle = trend_run / LAST
+    page = cycle / "report.html"
+    html = page.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "report.html must load nothing"
+    points = json.loads((cycle / TREND_KEY).read_text())["points"]
+    browser = chromium()
+    dom = subprocess.run(
+        [browser, *FLAGS, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    drawn = dict(re.findall(r'<circle class="trend-point" data-date="([^"]+)" data-percent="([^"]+)"', dom))
+    known = {p["date"]: p for p in points if p["compliant"] + p["non_compliant"]}
+    assert set(drawn) == set(known) and len(known) >= 5  # the weekly cycles and the first scan
+    for day, point in known.items():
+        assert float(drawn[day]) == pytest.approx(
+            100.0 * point["compliant"] / (point["compliant"] + point["non_compliant"]), abs=0.05
+        )
+    climbing = [float(drawn[day]) for day in sorted(drawn)]
+    assert climbing == sorted(climbing) and climbing[-1] == 100.0  # one more failing instance fixed a week
+    table = dom.split('id="trend-table"', 1)[1].split("</table>", 1)[0]
+    for p in points:  # every snapshot, drawn or not (the first knows no compliance yet), is in the table
+        assert f'data-date="{p["date"]}"' in table
+    chart = dom.split('id="trend-chart"', 1)[1].split(">", 1)[0]
+    assert "viewBox" in chart and "width:100%" in chart  # scales to the viewport, a phone's too
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "compliance-trend.png"
+    subprocess.run(
+        [browser, *FLAGS, "--window-size=1000,900", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
