@@ -16,14 +16,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tagpatch.aws import client
 from tagpatch.changes import desired_state_of_run, hold_json, save_plan, windows_with_writes
-from tagpatch.config import ArtifactConfig, NotificationConfig, PolicyConfig, TaskRoleConfig
+from tagpatch.config import ArtifactConfig, BackupConfig, NotificationConfig, PolicyConfig, TaskRoleConfig
 from tagpatch.cycle import Cycle
 from tagpatch.desired import MAX_WINDOWS_PER_ACCOUNT, fit_to_quota, unpassable_roles
 from tagpatch.hooks import check_hook_documents
 from tagpatch.inventory import get_bytes
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
-from tagpatch.reconcile import plan_windows
+from tagpatch.reconcile import BackupRunbook, plan_windows
 from tagpatch.shortfalls import shortfall_alert, shortfall_count
 from tagpatch.ssm_windows import read_windows
 from tagpatch.workflow import WindowUpsertResult
@@ -32,6 +32,7 @@ ARTIFACTS = ArtifactConfig.from_env()
 NOTIFICATIONS = NotificationConfig.from_env()
 POLICY = PolicyConfig.from_env()
 TASK_ROLE = TaskRoleConfig.from_env()
+BACKUP = BackupConfig.from_env()
 
 
 @lambda_entry
@@ -49,6 +50,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> WindowUpser
         account.windows,
         max_deletion_share=policy.max_window_deletion_share,
         allow_mass_deletion=cycle.allow_mass_deletion,
+        backup_runbook=BackupRunbook(BACKUP.runbook_name, BACKUP.automation_role_arn),
     )
     kept = {window.name for window in windows}
     # What is held back (scanned, not installed) and what is patched by id instead, in plan mode too.

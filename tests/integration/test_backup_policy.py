@@ -1,6 +1,6 @@
-"""`backup:` on a window's task, before the backup task is built: the patch runs only where its backup
-succeeded, so the window's Install task is not registered (its instances are scanned), every cycle's
-shortfall alert says why, and a rerun writes nothing."""
+"""`backup: snapshot` on a window's task, whose backup task is not built: the patch runs only where its
+backup succeeded, so the window's Install task is not registered (its instances are scanned), every
+cycle's shortfall alert says why, and a rerun writes nothing. (`backup: image`: test_backup_task.py.)"""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_an_install_task_asking_for_a_backup_is_held_to_a_scan_and_said(tmp_path: Path) -> None:
     document = yaml.safe_load((REPO / "policy" / "patch-policy.yaml").read_text())
-    document["windows"]["sun-0200"]["task"] = {"backup": "image"}
+    document["windows"]["sun-0200"]["task"] = {"backup": "snapshot"}
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(document))
     with SimulatedAccount(REPO / "template.yaml") as account:
@@ -37,11 +37,17 @@ def test_an_install_task_asking_for_a_backup_is_held_to_a_scan_and_said(tmp_path
                     "Operation"
                 ]
         # The window without a backup patches as before.
-        assert operations == {"tagpatch-install-reboot-held-01": "Scan", "tagpatch-install-reboot-01": "Install"}
+        assert operations == {
+            "tagpatch-install-reboot-backup-snapshot-held-01": "Scan",
+            "tagpatch-install-reboot-01": "Install",
+        }
         (backup,) = [p for p in problems(account, first) if p["kind"] == "backup"]
-        assert backup["name"] == "tagpatch-sun-0200/tagpatch-install-reboot" and "backup: image" in backup["reason"]
+        assert (
+            backup["name"] == "tagpatch-sun-0200/tagpatch-install-reboot-backup-snapshot"
+            and "backup: snapshot" in backup["reason"]
+        )
         (alert,) = [m for m in drain() if m["Subject"].startswith("tagpatch cycle left work undone")]
-        assert "backup: image" in alert["Message"]
+        assert "backup: snapshot" in alert["Message"]
         rerun = run_ok(account)
         assert rerun.resource_write_calls == {}
         assert [m for m in drain() if m["Subject"].startswith("tagpatch cycle left work undone")]

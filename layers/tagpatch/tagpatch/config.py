@@ -86,6 +86,21 @@ class TaskRoleConfig:
 
 
 @dataclass(frozen=True)
+class BackupConfig:
+    """The stack's backup-then-patch runbook and the role Automation assumes to run it (#24)."""
+
+    runbook_name: str
+    automation_role_arn: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> BackupConfig:
+        return cls(
+            runbook_name=_required(environ, "BACKUP_RUNBOOK_NAME"),
+            automation_role_arn=_required(environ, "BACKUP_AUTOMATION_ROLE_ARN"),
+        )
+
+
+@dataclass(frozen=True)
 class RolloutConfig:
     """The CloudWatch alarms the stack lets TagValidation read for the rollout gates (RolloutAlarmArns)."""
 

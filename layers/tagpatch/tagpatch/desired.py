@@ -211,7 +211,10 @@ def window_name(settings: WindowSettings, policy_name: str | None) -> str:
 
 def task_slug(settings: TaskSettings) -> str:
     reboot = "reboot" if settings.reboot_option == "RebootIfNeeded" else "noreboot"
-    return f"{settings.operation.lower()}-{reboot}"
+    # A backup task is an AUTOMATION task, and SSM cannot update a task's type: its own name makes the
+    # switch a delete and a create.
+    backup = f"-backup-{settings.backup}" if settings.backup else ""
+    return f"{settings.operation.lower()}-{reboot}{backup}"
 
 
 def task_slugs(all_settings: Iterable[TaskSettings]) -> dict[TaskSettings, str]:
@@ -400,9 +403,10 @@ def _build_window(demand: _WindowDemand, problems: list[Problem], holds: list[Ho
             by_tag, targets, tasks, layout_problems = by_tag | {candidate}, trial_targets, trial_tasks, []
             continue
         unholdable.append(candidate)
-    # The patch runs only where its backup succeeded, and tagpatch cannot take one yet: nowhere.
+    # The patch runs only where its backup succeeded; an image is taken by the stack's runbook (an AUTOMATION
+    # task), a snapshot cannot be taken yet, so that task patches nowhere.
     awaiting_backup = sorted(
-        (settings for settings in demand.routes if settings.operation == "Install" and settings.backup),
+        (settings for settings in demand.routes if settings.operation == "Install" and settings.backup == "snapshot"),
         key=slugs.__getitem__,
     )
     problems.extend(_no_backup_yet(demand, name, slugs, settings) for settings in awaiting_backup)
@@ -470,9 +474,9 @@ def _no_backup_yet(
         "backup",
         f"{name}/{task}",
         f"window {name}: the Install task {task} asks for backup: {task_settings.backup} before it patches, which "
-        f"tagpatch cannot take yet (the backup task is not built), so it is NOT registered and its targets are only "
-        f"scanned (task {task}-held): patch group(s) {', '.join(groups)} are not patched. Remove the backup key to "
-        "patch without a backup",
+        f"tagpatch cannot take yet (only backup: image is built), so it is NOT registered and its targets are only "
+        f"scanned (task {task}-held): patch group(s) {', '.join(groups)} are not patched. Use backup: image, or remove "
+        "the backup key to patch without a backup",
     )
 
 

@@ -23,6 +23,7 @@ from tagpatch.desired import (
     DesiredWindow,
     Problem,
 )
+from tagpatch.errors import ConfigurationError
 from tagpatch.policy import HOOK_PARAMETERS, NO_HOOK, SERVICE_LINKED, TaskSettings, WindowSettings
 
 Kind = Literal["window", "target", "task", "registration", "scan"]
@@ -41,6 +42,20 @@ PAST_TENSE: Final[Mapping[str, str]] = {
 PATCH_DOCUMENT: Final = "AWS-RunPatchBaseline"
 # The patch document with pre-install, post-install and on-exit hooks (each a Command document).
 HOOKS_DOCUMENT: Final = "AWS-RunPatchBaselineWithHooks"
+
+
+# A task of the stack's backup runbook (BackupThenPatchRunbook): image, then patch, on each instance.
+AUTOMATION_TASK: Final = "AUTOMATION"
+# The runbook's parameter naming the instance: SSM puts each target instance's id in its place.
+RESOURCE_ID: Final = "{{RESOURCE_ID}}"
+
+
+@dataclass(frozen=True)
+class BackupRunbook:
+    """The stack's backup-then-patch runbook and the role Automation assumes to run it."""
+
+    document: str
+    role_arn: str
 
 
 def hook_parameters(hooks: Mapping[str, str]) -> dict[str, str]:
@@ -98,6 +113,8 @@ class ActualTask:
     reboot_option: str | None
     cutoff_behavior: str | None  # None: registered without one, so SSM's default (CONTINUE_TASK)
     hooks: Mapping[str, str] = field(default_factory=dict)  # its hook parameters, by the policy's key
+    task_type: str = "RUN_COMMAND"
+    automation_role: str | None = None  # an AUTOMATION task's AutomationAssumeRole parameter
 
     @property
     def marked(self) -> bool:
@@ -231,8 +248,10 @@ def actual_target_fields(target: ActualTarget) -> dict[str, Any]:
     return {"targets": [{"Key": key, "Values": list(values)} for key, values in target.targets]}
 
 
-def task_fields(settings: TaskSettings, target_names: Sequence[str]) -> dict[str, Any]:
-    return {
+def task_fields(
+    settings: TaskSettings, target_names: Sequence[str], backup_runbook: BackupRunbook | None = None
+) -> dict[str, Any]:
+    fields = {
         "operation": settings.operation,
         "reboot_option": settings.reboot_option,
         "max_concurrency": settings.max_concurrency,
@@ -244,6 +263,20 @@ def task_fields(settings: TaskSettings, target_names: Sequence[str]) -> dict[str
         "document": HOOKS_DOCUMENT if settings.hooks else PATCH_DOCUMENT,
         "owner_mark": True,
     } | ({"hooks": hook_parameters(dict(settings.hooks))} if settings.hooks else {})
+    if settings.backup != "image":
+        return fields
+    if backup_runbook is None:
+        raise ConfigurationError(
+            "a task asks for backup: image but the function was not given the stack's backup runbook "
+            "(BACKUP_RUNBOOK_NAME, BACKUP_AUTOMATION_ROLE_ARN in template.yaml)"
+        )
+    # The runbook always runs the hooked patch document, so its hook parameters are always set.
+    return fields | {
+        "task_type": AUTOMATION_TASK,
+        "document": backup_runbook.document,
+        "automation_role": backup_runbook.role_arn,
+        "hooks": hook_parameters(dict(settings.hooks)),
+    }
 
 
 # What SSM does at the cutoff with a task registered without CutoffBehavior (the API reference's default).
@@ -257,7 +290,7 @@ def _service_role(arn: str | None) -> str:
 
 
 def actual_task_fields(task: ActualTask, target_names_by_id: Mapping[str, str]) -> dict[str, Any]:
-    return {
+    fields = {
         "operation": task.operation,
         "reboot_option": task.reboot_option,
         "max_concurrency": task.max_concurrency,
@@ -269,12 +302,21 @@ def actual_task_fields(task: ActualTask, target_names_by_id: Mapping[str, str]) 
         "document": task.task_arn,
         "owner_mark": task.marked,
     } | ({"hooks": hook_parameters(task.hooks)} if task.task_arn == HOOKS_DOCUMENT else {})
+    if task.task_type != AUTOMATION_TASK:
+        return fields
+    return fields | {
+        "task_type": AUTOMATION_TASK,
+        "automation_role": task.automation_role,
+        "hooks": hook_parameters(task.hooks),
+    }
 
 
 # --- the diff --------------------------------------------------------------------------------------------
 
 
-def _diff_members(window: DesiredWindow, actual: ActualWindow | None) -> list[Change]:
+def _diff_members(
+    window: DesiredWindow, actual: ActualWindow | None, backup_runbook: BackupRunbook | None
+) -> list[Change]:
     """Targets and tasks inside one window tagpatch owns (or is about to create)."""
     changes: list[Change] = []
     actual_targets = {target.name: target for target in (actual.targets if actual else ())}
@@ -295,7 +337,7 @@ def _diff_members(window: DesiredWindow, actual: ActualWindow | None) -> list[Ch
         )
     desired_task_names = {task.name for task in window.tasks}
     for task in window.tasks:
-        after = task_fields(task.settings, task.target_names)
+        after = task_fields(task.settings, task.target_names, backup_runbook)
         current = actual_tasks.get(task.name)
         changes.append(
             _diff_one(
@@ -372,6 +414,7 @@ def plan_windows(
     *,
     max_deletion_share: float,
     allow_mass_deletion: bool,
+    backup_runbook: BackupRunbook | None = None,
 ) -> Plan:
     windows_by_name: dict[str, list[ActualWindow]] = {}
     for found in sorted(actual, key=lambda w: w.window_id):
@@ -422,7 +465,7 @@ def plan_windows(
             blocked.append(BlockedWindow(window.name, "name taken", reason))
         elif current is None:
             changes.append(Change("window", "create", window.name, window.name, None, after))
-            changes.extend(_diff_members(window, None))
+            changes.extend(_diff_members(window, None, backup_runbook))
         else:
             # An operator pauses a window by disabling it; tagpatch never enables it again.
             after["enabled"] = current.enabled
@@ -440,7 +483,7 @@ def plan_windows(
             changes.append(
                 Change("window", action, window.name, window.name, before, after, resource_id=current.window_id)
             )
-            changes.extend(_diff_members(window, current))
+            changes.extend(_diff_members(window, current, backup_runbook))
 
     owned = sorted(kept.values(), key=lambda w: w.name)
     doomed = [gone for gone in owned if gone.name not in desired_names]

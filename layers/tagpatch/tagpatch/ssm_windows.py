@@ -30,7 +30,9 @@ from tagpatch.errors import ScheduleTimeUnreadable
 from tagpatch.observability import tracer
 from tagpatch.policy import HOOK_PARAMETERS, SERVICE_LINKED
 from tagpatch.reconcile import (
+    AUTOMATION_TASK,
     PATCH_DOCUMENT,
+    RESOURCE_ID,
     WRITE_ACTIONS,
     ActualTarget,
     ActualTask,
@@ -40,6 +42,7 @@ from tagpatch.reconcile import (
 
 WINDOW_PAGE_SIZE: Final = 100  # DescribeMaintenanceWindows maximum
 MEMBER_PAGE_SIZE: Final = 100
+AUTOMATION_ROLE_PARAMETER: Final = "AutomationAssumeRole"  # the backup runbook's role parameter
 
 
 def window_run_time(value: object, timezone: str | None) -> datetime:
@@ -137,7 +140,9 @@ def _with_members(window: ActualWindow) -> ActualWindow:
     ):
         # The task listing has no invocation parameters, where Operation and RebootOption live.
         task = ssm.get_maintenance_window_task(WindowId=window.window_id, WindowTaskId=summary["WindowTaskId"])
-        parameters = task.get("TaskInvocationParameters", {}).get("RunCommand", {}).get("Parameters", {})
+        invocation = task.get("TaskInvocationParameters", {})
+        # A backup task runs the runbook, whose parameters carry the patch's as a Run Command task's do.
+        parameters = invocation.get("Automation", invocation.get("RunCommand", {})).get("Parameters", {})
         target_ids = [
             value
             for item in task.get("Targets", [])
@@ -163,6 +168,8 @@ def _with_members(window: ActualWindow) -> ActualWindow:
                     for key, parameter in HOOK_PARAMETERS.items()
                     if (hook := _first(parameters.get(parameter))) is not None
                 },
+                task_type=task.get("TaskType", "RUN_COMMAND"),
+                automation_role=_first(parameters.get(AUTOMATION_ROLE_PARAMETER)),
             )
         )
     return ActualWindow(**{**window.__dict__, "targets": targets, "tasks": tuple(tasks)})
@@ -218,14 +225,24 @@ def _target_request(name: str, after: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def task_type(after: Mapping[str, Any]) -> str:
+    return str(after.get("task_type", "RUN_COMMAND"))
+
+
 def _task_request(name: str, after: Mapping[str, Any], target_ids: Sequence[str]) -> dict[str, Any]:
     parameters = {"Operation": [after["operation"]], "RebootOption": [after["reboot_option"]]}
     for key, document in (after.get("hooks") or {}).items():
         parameters[HOOK_PARAMETERS[key]] = [document]
+    if task_type(after) == AUTOMATION_TASK:
+        # One execution of the runbook per target instance, under the stack's automation role.
+        parameters |= {"InstanceId": [RESOURCE_ID], AUTOMATION_ROLE_PARAMETER: [after["automation_role"]]}
+        invocation = {"Automation": {"Parameters": parameters, "DocumentVersion": "$DEFAULT"}}
+    else:
+        invocation = {"RunCommand": {"Parameters": parameters, "DocumentVersion": "$DEFAULT"}}
     request: dict[str, Any] = {
         "Targets": [{"Key": "WindowTargetIds", "Values": list(target_ids)}],
         "TaskArn": after.get("document", PATCH_DOCUMENT),
-        "TaskInvocationParameters": {"RunCommand": {"Parameters": parameters, "DocumentVersion": "$DEFAULT"}},
+        "TaskInvocationParameters": invocation,
         "Priority": after["priority"],
         "MaxConcurrency": after["max_concurrency"],
         "MaxErrors": after["max_errors"],
@@ -406,7 +423,10 @@ class _WindowApplier:
             self.target_ids[change.name] = member_id
         else:
             member_id = self.ssm.register_task_with_maintenance_window(
-                WindowId=self.window_id, TaskType="RUN_COMMAND", ClientToken=token, **self._task_request(change)
+                WindowId=self.window_id,
+                TaskType=task_type(change.after),
+                ClientToken=token,
+                **self._task_request(change),
             )["WindowTaskId"]
         return "applied", member_id
 

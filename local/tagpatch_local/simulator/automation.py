@@ -163,7 +163,9 @@ def automation_state(account_id: str, region: str) -> AutomationState:
 
 def _runbook(account_id: str, region: str, name: str, version: str | None) -> tuple[dict[str, Any], str]:
     """The runbook's content and the version that runs."""
-    found = ssm_backends[account_id][region].get_document(name, version or "", "", "")
+    # "$DEFAULT" (as "$LATEST" or a number) is a version AWS accepts for a task's runbook; moto knows
+    # the default only as "no version given".
+    found = ssm_backends[account_id][region].get_document(name, "" if version == "$DEFAULT" else version or "", "", "")
     if found.get("DocumentType") != "Automation":
         raise ValidationException(f"Document {name} is not an Automation runbook.")
     content = found["Content"]

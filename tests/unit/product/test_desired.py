@@ -807,19 +807,31 @@ def test_no_hold_is_applied_in_a_window_already_over_a_quota(monkeypatch: pytest
     assert [t.name for t in only_window(state).targets] == ["tagpatch-install-reboot-patch-group-01"]
 
 
-def test_an_install_task_asking_for_a_backup_is_not_registered_until_backups_are_built() -> None:
-    # The patch runs only where its backup succeeded; tagpatch cannot take one yet, so nowhere.
+def test_an_install_task_asking_for_a_snapshot_is_not_registered_until_snapshots_are_built() -> None:
+    # The patch runs only where its backup succeeded; tagpatch cannot take a snapshot yet, so nowhere.
     document = yaml.safe_load((REPO_ROOT / "policy" / "patch-policy.yaml").read_text())
-    document["windows"]["sun-0200"]["task"] = {"backup": "image"}
+    document["windows"]["sun-0200"]["task"] = {"backup": "snapshot"}
     with_backup = parse_policy(document)
     state = build(line("web", window="sun-0200"), line("db", window="sun-0200"), policy=with_backup)
     window = only_window(state)
     assert [(task.name, task.settings.operation) for task in window.tasks] == [
-        ("tagpatch-install-reboot-held-01", "Scan")
+        ("tagpatch-install-reboot-backup-snapshot-held-01", "Scan")
     ]
     (problem,) = state.problems
-    assert (problem.kind, problem.name) == ("backup", "tagpatch-sun-0200/tagpatch-install-reboot")
-    assert "backup: image" in problem.reason and "db, web" in problem.reason
+    assert (problem.kind, problem.name) == ("backup", "tagpatch-sun-0200/tagpatch-install-reboot-backup-snapshot")
+    assert "backup: snapshot" in problem.reason and "db, web" in problem.reason
+
+
+def test_an_install_task_asking_for_an_image_is_its_own_backup_task() -> None:
+    # The stack's runbook images, then patches: the Install task stays, named apart from one without a backup.
+    document = yaml.safe_load((REPO_ROOT / "policy" / "patch-policy.yaml").read_text())
+    document["windows"]["sun-0200"]["task"] = {"backup": "image"}
+    state = build(line("web", window="sun-0200"), policy=parse_policy(document))
+    window = only_window(state)
+    assert [(task.name, task.settings.operation, task.settings.backup) for task in window.tasks] == [
+        ("tagpatch-install-reboot-backup-image-01", "Install", "image")
+    ]
+    assert state.problems == ()
 
 
 def gated_line(group: str, instance_id: str | None = None) -> InstanceReport:
@@ -873,5 +885,8 @@ def test_a_task_name_hash_is_unchanged_by_the_backup_key_unless_a_backup_is_aske
     slugs = desired_module.task_slugs([first, second])
     fields = ("operation", "reboot_option", "max_concurrency", "max_errors", "priority", "service_role", "hooks")
     assert slugs[first] == "install-reboot-" + desired_module._short_hash(*(getattr(first, f) for f in fields))
-    with_backup = desired_module.task_slugs([first, replace(first, backup="image")])
-    assert len(set(with_backup.values())) == 2 and with_backup[first] == slugs[first]
+    imaged = replace(first, backup="image")
+    with_backup = desired_module.task_slugs([first, second, imaged])
+    assert len(set(with_backup.values())) == 3 and with_backup[first] == slugs[first]
+    # A backup task is an AUTOMATION task, named apart: SSM cannot update a task's type.
+    assert with_backup[imaged] == "install-reboot-backup-image"

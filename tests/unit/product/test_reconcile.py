@@ -12,11 +12,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tagpatch.desired import OWNER_INFORMATION, DesiredState, Problem, build_desired_state, task_description
+from tagpatch.errors import ConfigurationError
 from tagpatch.inventory import InstanceReport
 from tagpatch.policy import SERVICE_LINKED, PatchPolicy, parse_policy
 from tagpatch.reconcile import (
@@ -24,9 +26,11 @@ from tagpatch.reconcile import (
     ActualTarget,
     ActualTask,
     ActualWindow,
+    BackupRunbook,
     Change,
     Plan,
     RegistrationState,
+    hook_parameters,
     plan_registrations,
     plan_windows,
 )
@@ -892,3 +896,44 @@ def test_a_task_written_before_the_mark_is_recognised_once_and_given_the_mark() 
     assert (change.before["owner_mark"], change.after["owner_mark"]) == (False, True)
     # Marked, it is unchanged from then on.
     assert {c.action for c in plan(state, [window]).changes} == {"unchanged"}
+
+
+RUNBOOK = BackupRunbook("tagpatch-local-BackupThenPatchRunbook", "arn:aws:iam::123456789012:role/backup")
+
+
+def backup_state() -> DesiredState:
+    document = yaml.safe_load((REPO_ROOT / "policy" / "patch-policy.yaml").read_text())
+    document["windows"]["sun-0200"]["task"] = {"backup": "image"}
+    line = instance_line("web", window="sun-0200")
+    return build_desired_state([line], parse_policy(document))
+
+
+def test_a_backup_task_is_planned_as_the_runbooks_automation_task_and_its_read_back_is_unchanged() -> None:
+    state = backup_state()
+    created = plan_windows(state, [], max_deletion_share=SHARE, allow_mass_deletion=False, backup_runbook=RUNBOOK)
+    (task,) = [change for change in created.changes if change.kind == "task"]
+    assert task.after is not None
+    assert (task.action, task.after["task_type"], task.after["document"], task.after["automation_role"]) == (
+        "create",
+        "AUTOMATION",
+        RUNBOOK.document,
+        RUNBOOK.role_arn,
+    )
+    (window,) = as_actual(state)
+    (actual_task,) = window.tasks
+    read_back = dataclasses.replace(
+        actual_task,
+        task_arn=RUNBOOK.document,
+        task_type="AUTOMATION",
+        automation_role=RUNBOOK.role_arn,
+        hooks=hook_parameters({}),
+    )
+    for role, expected in ((RUNBOOK.role_arn, "unchanged"), ("arn:aws:iam::123456789012:role/other", "update")):
+        actual = [dataclasses.replace(window, tasks=(dataclasses.replace(read_back, automation_role=role),))]
+        rerun = plan_windows(state, actual, max_deletion_share=SHARE, allow_mass_deletion=False, backup_runbook=RUNBOOK)
+        assert [change.action for change in rerun.changes if change.kind == "task"] == [expected]
+
+
+def test_a_backup_task_without_the_stacks_runbook_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="BACKUP_RUNBOOK_NAME"):
+        plan(backup_state(), [])

@@ -1,0 +1,70 @@
+"""`backup: image` on a window's Install task registers an AUTOMATION task running the stack's runbook
+(image, then patch, per instance): the patch runs only where the image was made, and a rerun writes nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+
+from tagpatch_local.report import problems
+from tagpatch_local.runner import SimulatedAccount
+
+from .support import changes, instance, run_ok, ssm_windows
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_backup_window_patches_only_where_the_image_was_made_and_a_rerun_writes_nothing(tmp_path: Path) -> None:
+    document = yaml.safe_load((REPO / "policy" / "patch-policy.yaml").read_text())
+    document["windows"]["sun-0200"]["task"] = {"backup": "image"}
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(document))
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        account.use_policy(path)
+        imaged, also_imaged, lost = account.seed(
+            [instance("web", "sun-0200", name=name) for name in ("imaged", "also-imaged", "lost")]
+        )
+        for instance_id in (imaged, also_imaged, lost):
+            account.set_patch_behaviour(instance_id, {"missing": 2})
+        account.set_patch_behaviour(lost, {"backup": "failed"})
+        # Plan mode lists the backup task it would register, and writes nothing.
+        planned = run_ok(account, {"mode": "plan"})
+        (task_change,) = [c for c in changes(account, planned) if c["kind"] == "task"]
+        assert (task_change["action"], task_change["name"]) == ("create", "tagpatch-install-reboot-backup-image-01")
+        assert (task_change["after"]["task_type"], task_change["after"]["document"]) == (
+            "AUTOMATION",
+            account.physical_id("BackupThenPatchRunbook"),
+        )
+        assert planned.resource_write_calls == {}
+        first = run_ok(account)
+        assert [p for p in problems(account, first) if p["kind"] == "backup"] == []
+
+        ssm = account.client("ssm")
+        window_id = ssm_windows(account)["tagpatch-sun-0200"]["WindowId"]
+        tasks = {
+            task["Name"]: ssm.get_maintenance_window_task(WindowId=window_id, WindowTaskId=task["WindowTaskId"])
+            for task in ssm.describe_maintenance_window_tasks(WindowId=window_id)["Tasks"]
+        }
+        (task,) = tasks.values()
+        role_arn = account.client("iam").get_role(RoleName=account.physical_id("BackupAutomationRole"))["Role"]["Arn"]
+        assert (task["TaskType"], task["TaskArn"]) == ("AUTOMATION", account.physical_id("BackupThenPatchRunbook"))
+        parameters = task["TaskInvocationParameters"]["Automation"]["Parameters"]
+        assert parameters["InstanceId"] == ["{{RESOURCE_ID}}"]
+        assert parameters["AutomationAssumeRole"] == [role_arn]
+        assert (parameters["Operation"], parameters["RebootOption"]) == (["Install"], ["RebootIfNeeded"])
+
+        account.advance(timedelta(days=8))  # past a Sunday 02:00 run
+        states = {
+            state["InstanceId"]: state
+            for state in ssm.describe_instance_patch_states(InstanceIds=[imaged, also_imaged, lost])[
+                "InstancePatchStates"
+            ]
+        }
+        # The daily scan may have reported since: the counts, not the last operation, say what was installed.
+        counts = {i: (state["InstalledCount"], state["MissingCount"]) for i, state in states.items()}
+        assert counts == {imaged: (2, 0), also_imaged: (2, 0), lost: (0, 2)}
+
+        rerun = run_ok(account)
+        assert rerun.resource_write_calls == {}
