@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from html import escape, unescape
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from tagpatch_local import cli
 
 from .support import chromium
 from .test_compliance_export import ARTIFACTS
+from .test_report_html_layout import PROBE
 
 REPO = Path(__file__).resolve().parents[2]
 LAST = "07-rerun"
@@ -69,7 +71,8 @@ def test_report_html_shows_every_snapshots_point_in_headless_chromium(trend_run:
             100.0 * point["compliant"] / (point["compliant"] + point["non_compliant"]), abs=0.05
         )
     climbing = [float(drawn[day]) for day in sorted(drawn)]
-    assert climbing == sorted(climbing) and climbing[-1] == 100.0  # one more failing instance fixed a week
+    # The scan, then each week one more failing instance fixed: strictly climbing, to 100%.
+    assert climbing == sorted(set(climbing)) and climbing[-1] == 100.0
     table = dom.split('id="trend-table"', 1)[1].split("</table>", 1)[0]
     for p in points:  # every snapshot, drawn or not (the first knows no compliance yet), is in the table
         assert f'data-date="{p["date"]}"' in table
@@ -84,3 +87,26 @@ def test_report_html_shows_every_snapshots_point_in_headless_chromium(trend_run:
         check=True,
     )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_trend_fits_a_390_px_phone_without_sideways_scroll(trend_run: Path, tmp_path: Path) -> None:
+    # As test_report_html_layout does: the page in an iframe 390 px wide, measured by the wrapper's probe.
+    report = (trend_run / LAST / "report.html").read_text()
+    assert 'class="trend-point"' in report
+    wrapper = tmp_path / "wrapper.html"
+    wrapper.write_text(
+        '<!doctype html><html><body style="margin:0">'
+        f'<iframe id="page" style="width:390px;height:900px;border:0" srcdoc="{escape(report)}"></iframe>'
+        f"{PROBE}</body></html>"
+    )
+    dom = subprocess.run(
+        [chromium(), *FLAGS, "--window-size=1400,1000", "--dump-dom", wrapper.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    probe = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
+    assert probe, dom[-2000:]
+    figures = json.loads(unescape(probe.group(1)))
+    assert figures["viewport"] == 390 and figures["scrollWidth"] <= 390
