@@ -37,8 +37,10 @@ def test_the_trend_keeps_one_summary_per_snapshot_date_matching_each_cycles_snap
     points = json.loads((cycle / TREND_KEY).read_text())["points"]
     partitions = sorted(p.parent.name.removeprefix("dt=") for p in (cycle / "compliance/snapshots").glob("*/*.gz"))
     assert [p["date"] for p in points] == partitions and len(partitions) >= 6
-    for folder in sorted(trend_run.glob("0*")):  # each cycle's summary is that cycle's snapshot's counts
+    for folder in sorted(trend_run.glob("0*")):  # each apply cycle's summary is its snapshot's counts
         summary = json.loads((folder / "summary.json").read_text())
+        if summary["mode"] != "apply":
+            continue
         counts = summary["output"]["compliance"]["counts"]
         (point,) = [p for p in points if p["date"] == summary["output"]["cycle"]["now"][:10]]
         assert {key: point[key] for key in counts} == counts, folder.name
@@ -110,3 +112,12 @@ def test_the_trend_fits_a_390_px_phone_without_sideways_scroll(trend_run: Path, 
     assert probe, dom[-2000:]
     figures = json.loads(unescape(probe.group(1)))
     assert figures["viewport"] == 390 and figures["scrollWidth"] <= 390
+
+
+def test_a_plan_run_shows_its_would_be_point_but_writes_no_trend(trend_run: Path) -> None:
+    plan = trend_run / "08-plan-next-day"
+    assert (plan / TREND_KEY).read_bytes() == (trend_run / LAST / TREND_KEY).read_bytes()
+    stored = {p["date"] for p in json.loads((plan / TREND_KEY).read_text())["points"]}
+    drawn = set(re.findall(r'class="trend-point" data-date="([^"]+)"', (plan / "report.html").read_text()))
+    (extra,) = drawn - stored
+    assert extra == json.loads((plan / "summary.json").read_text())["output"]["cycle"]["now"][:10]
