@@ -70,4 +70,9 @@ def test_a_backup_window_patches_only_where_the_image_was_made_and_a_rerun_write
         assert rerun.resource_write_calls == {}
         # Monitoring reads the patch command the runbook sent: the imaged instances' outcomes are their patch's.
         outcomes = {line["instance_id"]: line for line in patch_result_lines(account, rerun)}
-        assert {i: outcomes[i]["outcome"] for i in (imaged, also_imaged)} == {imaged: "patched", also_imaged: "patched"}
+        assert {i: outcomes[i]["outcome"] for i in (imaged, also_imaged, lost)} == {
+            imaged: "patched",
+            also_imaged: "patched",
+            lost: "failed",
+        }
+        assert "its backup failed" in outcomes[lost]["reason"]

@@ -64,6 +64,8 @@ from tagpatch.sync_reads import (
 # With a resource data sync: instances a turn of the patch_states phase reads (one listing of their
 # AWS:PatchSummary keys, two objects each).
 SYNC_BATCH: Final = 250
+# Automation execution statuses of a backup task that ended without its patch (SSM API Reference).
+AUTOMATION_ENDED_UNPATCHED: Final = frozenset({"Failed", "TimedOut", "Cancelled"})
 Phase = Literal["windows", "commands", "patch_states", "done"]
 PHASES: Final = get_args(Phase)
 Listing = Literal["runs", "commands", "patch-states"]
@@ -218,6 +220,7 @@ def _read_execution(name: str, execution: Mapping[str, Any], budget: Budget) -> 
     operations: set[str] = set()
     hooks: dict[str, str] = {}
     commands: list[list[str]] = []
+    unpatched: list[list[str]] = []  # [operation, instance id, why]: a backup task that never patched
     for task in _pages(
         "describe_maintenance_window_execution_tasks",
         budget,
@@ -239,7 +242,9 @@ def _read_execution(name: str, execution: Mapping[str, Any], budget: Budget) -> 
             command_id = invocation.get("ExecutionId")
             if command_id and invocation.get("TaskType") == AUTOMATION_TASK:
                 # A backup task's invocation is an Automation execution: its patch is the command it sent.
-                command_id = _patch_command(str(command_id), budget)
+                command_id, failed_before = _patch_command(str(command_id), budget)
+                if failed_before is not None:
+                    unpatched.append([operation, *failed_before])
             if command_id:
                 commands.append([operation, str(command_id)])
     return {
@@ -252,19 +257,27 @@ def _read_execution(name: str, execution: Mapping[str, Any], budget: Budget) -> 
         "operations": sorted(operations),
         "hooks": dict(sorted(hooks.items())),
         "commands": commands,
+        "unpatched": unpatched,
     }
 
 
-def _patch_command(automation_execution_id: str, budget: Budget) -> str | None:
-    """The command the backup runbook's aws:runCommand step sent; None when the step never ran (the image
-    failed first) or has not started."""
-    found = client("ssm").get_automation_execution(AutomationExecutionId=automation_execution_id)
+def _patch_command(automation_execution_id: str, budget: Budget) -> tuple[str | None, tuple[str, str] | None]:
+    """The command the backup runbook's aws:runCommand step sent, if it did; and, when the execution
+    ended without sending it (the image failed first), its instance and why."""
+    execution = client("ssm").get_automation_execution(AutomationExecutionId=automation_execution_id)[
+        "AutomationExecution"
+    ]
     budget.page(1)
-    for step in found["AutomationExecution"].get("StepExecutions", []):
+    for step in execution.get("StepExecutions", []):
         if step.get("Action") == "aws:runCommand":
             sent = (step.get("Outputs") or {}).get("CommandId")
-            return str(sent[0]) if sent else None
-    return None
+            if sent:
+                return str(sent[0]), None
+    instance = (execution.get("Parameters") or {}).get("InstanceId") or [""]
+    if execution.get("AutomationExecutionStatus") in AUTOMATION_ENDED_UNPATCHED and instance[0]:
+        why = str(execution.get("FailureMessage") or execution["AutomationExecutionStatus"])
+        return None, (str(instance[0]), f"not patched: its backup failed ({why})")
+    return None, None
 
 
 def _read_windows(cursor: MonitoringCursor, cycle: Cycle, bucket: str, budget: Budget) -> MonitoringCursor:
@@ -456,6 +469,10 @@ def window_runs(bucket: str, cycle: Cycle, cursor: MonitoringCursor) -> list[Win
         # An Install result outranks a Scan of the same node in the same window.
         if instance_id not in reached or operation == "Install":
             reached[instance_id] = (operation, InstanceRun(instance_id, status, details))
+    for record, reached in zip(records, instances, strict=True):
+        # A backup task that never sent its patch reached the instance and failed it there.
+        for operation, instance_id, why in record.get("unpatched") or []:
+            reached.setdefault(instance_id, (operation, InstanceRun(instance_id, "Failed", why)))
     runs = [
         WindowRun(
             window_name=str(record["window"]),
