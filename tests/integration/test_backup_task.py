@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from tagpatch_local.report import problems
+from tagpatch_local.report import patch_result_lines, problems
 from tagpatch_local.runner import SimulatedAccount
 
 from .support import changes, instance, run_ok, ssm_windows
@@ -68,3 +68,6 @@ def test_a_backup_window_patches_only_where_the_image_was_made_and_a_rerun_write
 
         rerun = run_ok(account)
         assert rerun.resource_write_calls == {}
+        # Monitoring reads the patch command the runbook sent: the imaged instances' outcomes are their patch's.
+        outcomes = {line["instance_id"]: line for line in patch_result_lines(account, rerun)}
+        assert {i: outcomes[i]["outcome"] for i in (imaged, also_imaged)} == {imaged: "patched", also_imaged: "patched"}

@@ -117,6 +117,8 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
         def first(policy: dict[str, Any]) -> None:
             policy["baselines"]["UBUNTU"] = ubuntu["BaselineId"]
             policy["defaults"]["window"] = {"timezone": "UTC", "duration_hours": 2, "cutoff_hours": 1}
+            # A backup window: its AUTOMATION task runs the runbook, and PatchMonitoring reads the execution.
+            policy["windows"]["sun-0200"]["task"] = {"backup": "image"}
 
         def second(policy: dict[str, Any]) -> None:
             policy["windows"]["sun-0200"]["duration_hours"] = 4  # a window update
@@ -269,6 +271,7 @@ def test_the_scenario_takes_every_write_path(observed_calls: dict[str, Counter[s
         "ssm:DescribeMaintenanceWindowExecutionTaskInvocations",
         "ssm:ListCommandInvocations",
         "sns:PublishBatch",
+        "ssm:GetAutomationExecution",
     } <= set(observed_calls["PatchMonitoringFunction"])
     assert {"config:PutEvaluations", "config:GetResourceConfigHistory", "ec2:DescribeInstances"} <= set(
         observed_calls["ConfigTagRuleFunction"]
@@ -353,7 +356,8 @@ def test_every_resource_a_statement_grants_is_used_by_some_call(function: str, o
 def test_scheduler_delivers_reminders_with_its_own_role_and_only_to_the_notifications_topic(
     observed: Observed,
 ) -> None:
-    (role,) = observed.service_checks
+    # The backup runbook's role is Automation's (test_backup_runbook.py checks its grants).
+    (role,) = set(observed.service_checks) - {"tagpatch-local-BackupAutomationRole"}
     assert role == "tagpatch-local-ReminderRole"
     actions = {check.action for check in observed.service_checks[role]}
     assert actions == {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"}

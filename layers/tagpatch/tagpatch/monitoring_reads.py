@@ -51,6 +51,7 @@ from tagpatch.monitoring import (
 )
 from tagpatch.observability import tracer
 from tagpatch.read_loop import Budget, read_cursor
+from tagpatch.reconcile import AUTOMATION_TASK
 from tagpatch.sync_reads import (
     COMPLIANCE_ITEM,
     PATCH_SUMMARY,
@@ -235,8 +236,12 @@ def _read_execution(name: str, execution: Mapping[str, Any], budget: Budget) -> 
             operation = parameters_operation(invocation.get("Parameters"))
             operations.add(operation)
             hooks.update(parameters_hooks(invocation.get("Parameters")))
-            if invocation.get("ExecutionId"):
-                commands.append([operation, str(invocation["ExecutionId"])])
+            command_id = invocation.get("ExecutionId")
+            if command_id and invocation.get("TaskType") == AUTOMATION_TASK:
+                # A backup task's invocation is an Automation execution: its patch is the command it sent.
+                command_id = _patch_command(str(command_id), budget)
+            if command_id:
+                commands.append([operation, str(command_id)])
     return {
         "window": name,
         "execution_id": execution_id,
@@ -248,6 +253,18 @@ def _read_execution(name: str, execution: Mapping[str, Any], budget: Budget) -> 
         "hooks": dict(sorted(hooks.items())),
         "commands": commands,
     }
+
+
+def _patch_command(automation_execution_id: str, budget: Budget) -> str | None:
+    """The command the backup runbook's aws:runCommand step sent; None when the step never ran (the image
+    failed first) or has not started."""
+    found = client("ssm").get_automation_execution(AutomationExecutionId=automation_execution_id)
+    budget.page(1)
+    for step in found["AutomationExecution"].get("StepExecutions", []):
+        if step.get("Action") == "aws:runCommand":
+            sent = (step.get("Outputs") or {}).get("CommandId")
+            return str(sent[0]) if sent else None
+    return None
 
 
 def _read_windows(cursor: MonitoringCursor, cycle: Cycle, bucket: str, budget: Budget) -> MonitoringCursor:

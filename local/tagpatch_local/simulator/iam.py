@@ -424,6 +424,8 @@ RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
         _tagged("Document", "DocumentName"), _document_read, _association_document, _command_document
     ),
     ("ssm", "parameter"): _tagged("Parameter", "ParameterNameWithoutLeadingSlash"),
+    # GetAutomationExecution names the execution by its id (the SAR's automation-execution ARN).
+    ("ssm", "automation-execution"): _param("AutomationExecutionId", "AutomationExecutionId"),
     # CreateImage (a runbook's aws:createImage): on the instance, and on the image and its snapshots,
     # which it creates.
     ("ec2", "instance"): _param("InstanceId", "InstanceId", prefix="i-"),
