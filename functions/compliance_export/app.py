@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tagpatch.config import ArtifactConfig, PolicyConfig
 from tagpatch.cycle import Cycle, iso_z
+from tagpatch.errors import ArtifactError
 from tagpatch.export import (
     LATEST_KEY,
     LATEST_REPORT_KEY,
@@ -53,7 +54,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
     counts = summarize(records)
     # The trend keeps each snapshot's counts, so the report draws the past without reading it.
     stored_trend = get_bytes_if_exists(ARTIFACTS.bucket, TREND_KEY)
-    trend = with_point(decode_trend(stored_trend), trend_point(counts, cycle.now))
+    point = trend_point(counts, cycle.now)
+    damaged: ArtifactError | None = None
+    try:
+        trend = with_point(decode_trend(stored_trend), point)
+    except ArtifactError as error:
+        # tagpatch's own file, so not repaired silently: the day's snapshot and report are written with
+        # today's point alone, then the cycle fails on the damage (below), and the file is left as it is.
+        trend, damaged = [point], error
     trend_body = encode_trend(trend)
     page = render(records, generated_at=iso_z(cycle.now), trend=trend).encode()
     if cycle.mode == "apply":
@@ -66,6 +74,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
         put_bytes(ARTIFACTS.bucket, key, body, "application/x-ndjson")
     for key in report_keys:
         put_bytes(ARTIFACTS.bucket, key, page, "text/html; charset=utf-8")
+    if damaged is not None:
+        raise ArtifactError(
+            f"{damaged}; the snapshot and report.html were written, the trend was not: restore a previous "
+            f"version of {TREND_KEY} (the bucket is versioned) or delete it to start a new trend"
+        ) from damaged
     if cycle.mode == "apply" and trend_body != stored_trend:  # a rerun the same day with the same counts writes none
         put_bytes(ARTIFACTS.bucket, TREND_KEY, trend_body, "application/json")
     percent = compliance_percent(counts)

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from tagpatch.export import LATEST_KEY
+from tagpatch.export import LATEST_KEY, report_key, snapshot_key
 from tagpatch.inventory import decode_jsonl_gz
+from tagpatch.trend import TREND_KEY
 from tagpatch_local import cli
 from tagpatch_local.runner import SimulatedAccount
 from tests.compliance_sql import connect, named_queries, run
@@ -170,3 +171,25 @@ def test_a_windows_outcomes_persist_in_the_snapshot_after_a_later_cycle_with_no_
         assert record["last_outcome_reason"] == at_noon[ids[name]]["last_outcome_reason"]
         assert f"{record['window']} at 2026-11-29 {hour}:00 UTC" in record["last_outcome_reason"], record
     assert "Failed" in evening[ids["web-bad"]]["last_outcome_reason"]
+
+
+def test_a_damaged_trend_fails_the_cycle_loudly_after_the_days_snapshot_and_report_are_written() -> None:
+    """trend.json is tagpatch's own, so damage is not repaired silently: the cycle fails on it, naming the key
+    and what to do. The day's snapshot and report are written first, so the damage costs no compliance data."""
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        account.set_clock(FRIDAY_NOON)
+        account.seed([instance("web", "sun-0200", name="web-1")])
+        run_ok(account)
+        s3 = account.client("s3")
+        bucket = account.physical_id("ArtifactBucket")
+        s3.put_object(Bucket=bucket, Key=TREND_KEY, Body=b"{not json")
+        account.advance(timedelta(days=1))
+        result = account.run_cycle()
+        keys = {item["Key"] for item in s3.list_objects_v2(Bucket=bucket, Prefix="compliance/")["Contents"]}
+        trend_body = s3.get_object(Bucket=bucket, Key=TREND_KEY)["Body"].read()
+    assert result.status == "FAILED", result.status
+    assert "ArtifactError" in f"{result.error} {result.cause}"
+    assert TREND_KEY in (result.cause or "") and "restore" in (result.cause or "")
+    saturday = FRIDAY_NOON + timedelta(days=1)
+    assert {snapshot_key(saturday), report_key(saturday)} <= keys
+    assert trend_body == b"{not json"  # left for the operator to restore, not overwritten
