@@ -11,7 +11,7 @@ import yaml
 from tagpatch_local.report import patch_result_lines, problems
 from tagpatch_local.runner import SimulatedAccount
 
-from .support import changes, instance, run_ok, ssm_windows
+from .support import changes, instance, run_ok, ssm_windows, topic_queue
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,6 +66,7 @@ def test_a_backup_window_patches_only_where_the_image_was_made_and_a_rerun_write
         counts = {i: (state["InstalledCount"], state["MissingCount"]) for i, state in states.items()}
         assert counts == {imaged: (2, 0), also_imaged: (2, 0), lost: (0, 2)}
 
+        owners = topic_queue(account, "NotificationsTopic", queue="owners")
         rerun = run_ok(account)
         assert rerun.resource_write_calls == {}
         # Monitoring reads the patch command the runbook sent: the imaged instances' outcomes are their patch's.
@@ -76,3 +77,6 @@ def test_a_backup_window_patches_only_where_the_image_was_made_and_a_rerun_write
             lost: "failed",
         }
         assert "its backup failed" in outcomes[lost]["reason"]
+        # Not silent: the instance's owners are told it was left unpatched, and why, as for a failed patch.
+        messages = owners()
+        assert any(lost in m["Message"] and "its backup failed" in m["Message"] for m in messages), messages
