@@ -40,6 +40,28 @@ class ChangeOutcome:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class AppliedChanges:
+    """What applying a list of changes did. Applying stops at the first failure that is worth retrying,
+    so only the last failure can be the one that gave up after retries."""
+
+    outcomes: tuple[ChangeOutcome, ...]
+    retryable: bool = False  # stopped by throttling or a 5xx that outlived botocore's retries
+
+    @property
+    def failures(self) -> list[ChangeOutcome]:
+        return [item for item in self.outcomes if item.outcome == "failed"]
+
+    def describe_failures_of(self, subject: str) -> str:
+        """Each failure with its cause as it was: refused by SSM, or given up on after retries."""
+        failures = self.failures
+        return "; ".join(
+            f"{'gave up after retries on' if self.retryable and item is failures[-1] else 'SSM rejected'} "
+            f"{item.action} of {subject} {item.name}: {item.error}"
+            for item in failures
+        )
+
+
 def applied_counts(outcomes: Iterable[ChangeOutcome]) -> dict[str, dict[str, int]]:
     """kind -> {created, updated, deleted, not_applied}: what is now done in SSM, and what is not."""
     labels = ("created", "updated", "deleted", "not_applied")

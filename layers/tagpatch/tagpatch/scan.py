@@ -15,7 +15,7 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tagpatch.aws import client, describe_error, error_code, is_transient, paginate
-from tagpatch.changes import ChangeOutcome, Outcome
+from tagpatch.changes import AppliedChanges, ChangeOutcome, Outcome
 from tagpatch.desired import MANAGED_TAG_KEY, MANAGED_TAG_VALUE
 from tagpatch.observability import tracer
 from tagpatch.policy import ScanSettings
@@ -178,18 +178,9 @@ def read_scan() -> list[ActualScan]:
     return found
 
 
-@dataclass(frozen=True)
-class ScanApplication:
-    outcomes: tuple[ChangeOutcome, ...]
-    retryable: bool = False  # stopped by throttling or a 5xx that outlived botocore's retries
-
-    @property
-    def failures(self) -> list[ChangeOutcome]:
-        return [item for item in self.outcomes if item.outcome == "failed"]
-
+class ScanApplication(AppliedChanges):
     def describe_failures(self) -> str:
-        verb = "gave up after retries on" if self.retryable else "SSM rejected"
-        return "; ".join(f"{verb} {item.action} of the patch scan {item.name}: {item.error}" for item in self.failures)
+        return self.describe_failures_of("the patch scan")
 
 
 def apply_scan(changes: Sequence[Change]) -> ScanApplication:

@@ -14,7 +14,7 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tagpatch.aws import client, describe_error, error_code, is_transient, paginate
-from tagpatch.changes import ChangeOutcome, Outcome
+from tagpatch.changes import AppliedChanges, ChangeOutcome, Outcome
 from tagpatch.desired import Problem, Registration
 from tagpatch.inventory import get_bytes_if_exists, put_json
 from tagpatch.observability import tracer
@@ -155,23 +155,9 @@ def _same_baseline(left: str, right: str) -> bool:
     return left.rsplit("/", 1)[-1] == right.rsplit("/", 1)[-1]
 
 
-@dataclass(frozen=True)
-class RegistrationApplication:
-    outcomes: tuple[ChangeOutcome, ...]
-    retryable: bool = False  # stopped by throttling or a 5xx that outlived botocore's retries
-
-    @property
-    def failures(self) -> list[ChangeOutcome]:
-        return [item for item in self.outcomes if item.outcome == "failed"]
-
+class RegistrationApplication(AppliedChanges):
     def describe_failures(self) -> str:
-        failures = self.failures
-        # Only the last failure can be the retryable one: applying stops there.
-        return "; ".join(
-            f"{'gave up after retries on' if self.retryable and item is failures[-1] else 'SSM rejected'} "
-            f"{item.action} of registration {item.name}: {item.error}"
-            for item in failures
-        )
+        return self.describe_failures_of("registration")
 
 
 class _Ledger:

@@ -4,6 +4,7 @@ rejected' for throttling that outlived every retry)."""
 from __future__ import annotations
 
 from tagpatch.changes import ChangeOutcome
+from tagpatch.scan import ScanApplication
 from tagpatch.ssm_baselines import RegistrationApplication
 from tagpatch.ssm_windows import WindowApplication
 
@@ -28,4 +29,14 @@ def test_a_registration_whose_retries_gave_up_does_not_say_ssm_rejected_it() -> 
     assert both.describe_failures() == (
         "SSM rejected create of registration db/UBUNTU: ValidationException: no; "
         "gave up after retries on create of registration web/UBUNTU: ThrottlingException: Rate exceeded"
+    )
+
+
+def test_a_scan_refused_before_the_throttled_one_still_says_ssm_rejected_it() -> None:
+    refused = failed("scan", "tagpatch-patch-scan", "InvalidTarget: no")
+    throttled = failed("scan", "tagpatch-patch-scan", "ThrottlingException: Rate exceeded")
+    both = ScanApplication((refused, throttled), retryable=True)
+    assert both.describe_failures() == (
+        "SSM rejected create of the patch scan tagpatch-patch-scan: InvalidTarget: no; "
+        "gave up after retries on create of the patch scan tagpatch-patch-scan: ThrottlingException: Rate exceeded"
     )
