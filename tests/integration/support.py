@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 import math
+import re
 import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +34,55 @@ def chromium() -> str:
     if found is None:
         raise AssertionError("chromium is not installed; scripts/setup.sh installs Debian's package")
     return found
+
+
+# Runs in the wrapper page once the report has loaded in its iframe, and writes what it measured into
+# the DOM that --dump-dom prints.
+LAYOUT_PROBE = """<script>
+window.onload = () => {
+  const frame = document.getElementById('page');
+  const doc = frame.contentDocument;
+  const owners = {};
+  for (const section of doc.querySelectorAll('[id^="owner-"]')) owners[section.id] = section.textContent;
+  const figures = {
+    viewport: frame.contentWindow.innerWidth,
+    scrollWidth: doc.documentElement.scrollWidth,
+    tables: [...doc.querySelectorAll('table')].map(t => frame.contentWindow.getComputedStyle(t).display),
+    ids: [...doc.querySelectorAll('[id]')].map(e => e.id),
+    ownerLinks: [...doc.querySelectorAll('a[href^="#owner-"]')].map(a => a.getAttribute('href')),
+    owners,
+  };
+  const out = document.createElement('pre');
+  out.id = 'probe';
+  out.textContent = JSON.stringify(figures);
+  document.body.append(out);
+};
+</script>"""
+
+
+def page_layout(report_html: str, width: int, folder: Path) -> dict[str, Any]:
+    """report.html as headless Chromium lays it out in a frame `width` px wide (Chromium will not make a
+    window narrower than 500 px): the frame's viewport, the page's scroll width, each table's display,
+    the ids, the owner links and each owner section's text."""
+    wrapper = folder / f"wrapper-{width}.html"
+    wrapper.write_text(
+        '<!doctype html><html><body style="margin:0">'
+        f'<iframe id="page" style="width:{width}px;height:900px;border:0" srcdoc="{html.escape(report_html)}">'
+        f"</iframe>{LAYOUT_PROBE}</body></html>"
+    )
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"]
+    dom = subprocess.run(
+        [chromium(), *flags, "--window-size=1400,1000", "--dump-dom", wrapper.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    probe = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
+    assert probe, dom[-2000:]
+    figures: dict[str, Any] = json.loads(html.unescape(probe.group(1)))
+    assert figures["viewport"] == width, "the frame did not set the viewport"
+    return figures
 
 
 def instance(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from html import escape, unescape
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,8 @@ import pytest
 from tagpatch.trend import TREND_KEY
 from tagpatch_local import cli
 
-from .support import chromium
+from .support import chromium, page_layout
 from .test_compliance_export import ARTIFACTS
-from .test_report_html_layout import PROBE
 
 REPO = Path(__file__).resolve().parents[2]
 LAST = "07-rerun"
@@ -92,25 +90,9 @@ def test_report_html_shows_every_snapshots_point_in_headless_chromium(trend_run:
 
 
 def test_the_trend_fits_a_390_px_phone_without_sideways_scroll(trend_run: Path, tmp_path: Path) -> None:
-    # As test_report_html_layout does: the page in an iframe 390 px wide, measured by the wrapper's probe.
     report = (trend_run / LAST / "report.html").read_text()
     assert 'class="trend-point"' in report
-    wrapper = tmp_path / "wrapper.html"
-    wrapper.write_text(
-        '<!doctype html><html><body style="margin:0">'
-        f'<iframe id="page" style="width:390px;height:900px;border:0" srcdoc="{escape(report)}"></iframe>'
-        f"{PROBE}</body></html>"
-    )
-    dom = subprocess.run(
-        [chromium(), *FLAGS, "--window-size=1400,1000", "--dump-dom", wrapper.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    probe = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
-    assert probe, dom[-2000:]
-    figures = json.loads(unescape(probe.group(1)))
+    figures = page_layout(report, 390, tmp_path)
     assert figures["viewport"] == 390 and figures["scrollWidth"] <= 390
 
 

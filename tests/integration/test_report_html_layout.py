@@ -3,10 +3,7 @@ tables still tables at desktop width, and a section per owner behind a stable an
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +11,7 @@ import pytest
 
 from tagpatch.report_html import owner_anchor, owner_of, render
 
-from .support import chromium
+from .support import page_layout
 
 # Owners as people type them: spaces, case, punctuation, non-ASCII, a URL-ish one, and two that a
 # naive slug would merge ("Team A" and "team-a").
@@ -30,31 +27,10 @@ OWNERS = (
 LONG_NAME = "payments-api-production-eu-west-1-blue-green-canary-" * 2
 LONG_REASON = "tag:PatchGroup=" + "x" * 80 + "-is-not-a-patch-group-this-account-declares"
 
+
 # Headless Chromium's window is at least 500 px wide, so the page is laid out in an iframe of the width
 # under test. The probe runs in the test's wrapper page only (report.html itself loads and runs nothing):
 # it measures the framed page, then writes the figures into the DOM that --dump-dom prints.
-PROBE = """<script>
-window.onload = () => {
-  const frame = document.getElementById('page');
-  const doc = frame.contentDocument;
-  const owners = {};
-  for (const section of doc.querySelectorAll('[id^="owner-"]')) owners[section.id] = section.textContent;
-  const figures = {
-    viewport: frame.contentWindow.innerWidth,
-    scrollWidth: doc.documentElement.scrollWidth,
-    tables: [...doc.querySelectorAll('table')].map(t => frame.contentWindow.getComputedStyle(t).display),
-    ids: [...doc.querySelectorAll('[id]')].map(e => e.id),
-    ownerLinks: [...doc.querySelectorAll('a[href^="#owner-"]')].map(a => a.getAttribute('href')),
-    owners,
-  };
-  const out = document.createElement('pre');
-  out.id = 'probe';
-  out.textContent = JSON.stringify(figures);
-  document.body.append(out);
-};
-</script>"""
-
-
 def _record(n: int, owner: str | None, **fields: Any) -> dict[str, Any]:
     return {
         "instance_id": f"i-{n:017x}",
@@ -80,26 +56,7 @@ RECORDS = [_record(n, OWNERS[n % len(OWNERS)]) for n in range(1, 25)] + [
 
 
 def _layout(tmp_path: Path, width: int) -> dict[str, Any]:
-    report = render(RECORDS, generated_at="2026-12-06T12:00:00Z")
-    wrapper = tmp_path / f"wrapper-{width}.html"
-    wrapper.write_text(
-        '<!doctype html><html><body style="margin:0">'
-        f'<iframe id="page" style="width:{width}px;height:900px;border:0" srcdoc="{escape(report)}"></iframe>'
-        f"{PROBE}</body></html>"
-    )
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"]
-    dom = subprocess.run(
-        [chromium(), *flags, "--window-size=1400,1000", "--dump-dom", wrapper.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    probe = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
-    assert probe, dom[-2000:]
-    figures: dict[str, Any] = json.loads(unescape(probe.group(1)))
-    assert figures["viewport"] == width, "the frame did not set the viewport"
-    return figures
+    return page_layout(render(RECORDS, generated_at="2026-12-06T12:00:00Z"), width, tmp_path)
 
 
 def test_report_html_has_no_sideways_scroll_at_390_px(tmp_path: Path) -> None:
