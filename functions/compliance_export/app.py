@@ -7,6 +7,7 @@ mode it writes the snapshot and report.html under the run's artifacts only.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -25,15 +26,33 @@ from tagpatch.export import (
     snapshot_records,
     summarize,
 )
-from tagpatch.inventory import decode_jsonl_gz, encode_jsonl_gz, get_bytes_if_exists, get_jsonl_gz, put_bytes
+from tagpatch.inventory import (
+    decode_jsonl_gz,
+    encode_jsonl_gz,
+    get_bytes,
+    get_bytes_if_exists,
+    get_jsonl_gz,
+    put_bytes,
+)
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
 from tagpatch.report_html import render
-from tagpatch.trend import TREND_KEY, decode_trend, encode_trend, trend_point, with_point
+from tagpatch.report_week import PastSnapshot, WeekChanges, week_changes, week_old_date
+from tagpatch.trend import TREND_KEY, TrendPoint, decode_trend, encode_trend, trend_point, with_point
 from tagpatch.workflow import ComplianceExportResult
 
 ARTIFACTS = ArtifactConfig.from_env()
 POLICY = PolicyConfig.from_env()
+
+
+def _week(trend: list[TrendPoint], records: list[dict[str, Any]], cycle: Cycle) -> WeekChanges | None:
+    """The changes since the snapshot a week older. The trend holds a point per dated snapshot, so the one
+    week-old key is known and read with a GetObject alone (no listing); an error reading it fails the cycle."""
+    day = week_old_date(cycle.now.date(), (point["date"] for point in trend))
+    if day is None:
+        return None
+    body = get_bytes(ARTIFACTS.bucket, snapshot_key(datetime.fromisoformat(day)))
+    return week_changes(PastSnapshot.of(day, decode_jsonl_gz(body)), records)
 
 
 @lambda_entry
@@ -63,7 +82,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
         # today's point alone, then the cycle fails on the damage (below), and the file is left as it is.
         trend, damaged = [point], error
     trend_body = encode_trend(trend)
-    page = render(records, generated_at=iso_z(cycle.now), trend=trend).encode()
+    page = render(records, generated_at=iso_z(cycle.now), trend=trend, week=_week(trend, records, cycle)).encode()
     if cycle.mode == "apply":
         keys = {"snapshot_key": snapshot_key(cycle.now), "latest_key": LATEST_KEY}
         report_keys = [report_key(cycle.now), LATEST_REPORT_KEY]

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tagpatch.export import LATEST_KEY
+from tagpatch.inventory import decode_jsonl_gz
 from tagpatch.trend import TREND_KEY
 from tagpatch_local import cli
 
@@ -42,6 +44,29 @@ def test_the_trend_keeps_one_summary_per_snapshot_date_matching_each_cycles_snap
         counts = summary["output"]["compliance"]["counts"]
         (point,) = [p for p in points if p["date"] == summary["output"]["cycle"]["now"][:10]]
         assert {key: point[key] for key in counts} == counts, folder.name
+
+
+def week_section(report: str) -> str:
+    return report.split('<section id="week">', 1)[1].split("</section>", 1)[0]
+
+
+def listed(section: str, table_id: str) -> list[str]:
+    if f'id="{table_id}"' not in section:
+        return []
+    table = section.split(f'id="{table_id}"', 1)[1].split("</table>", 1)[0]
+    return re.findall(r'<td data-label="instance">([^<]+)</td>', table)
+
+
+def test_each_weeks_report_lists_the_instances_fixed_since_the_snapshot_a_week_older(trend_run: Path) -> None:
+    records = decode_jsonl_gz((trend_run / LAST / LATEST_KEY).read_bytes())
+    ids = {r["name"]: r["instance_id"] for r in records}
+    first_week = week_section((trend_run / "03-week-1" / "report.html").read_text())
+    assert "no snapshot a week old yet" in first_week.lower()  # 7 November is only two days older
+    for folder, since, fixed in [("04-week-2", "2026-11-09", "db-1"), (LAST, "2026-11-23", "app-1")]:
+        section = week_section((trend_run / folder / "report.html").read_text())
+        assert f"snapshot of {since}" in section, folder
+        assert listed(section, "week-fixed") == [ids[fixed]], folder
+        assert listed(section, "week-non-compliant") == listed(section, "week-exceptions") == [], folder
 
 
 def test_a_rerun_the_same_day_with_nothing_changed_does_not_rewrite_the_trend(trend_run: Path) -> None:
@@ -91,7 +116,7 @@ def test_report_html_shows_every_snapshots_point_in_headless_chromium(trend_run:
 
 def test_the_trend_fits_a_390_px_phone_without_sideways_scroll(trend_run: Path, tmp_path: Path) -> None:
     report = (trend_run / LAST / "report.html").read_text()
-    assert 'class="trend-point"' in report
+    assert 'class="trend-point"' in report and 'id="week-fixed"' in report  # the week's changes' cards too
     figures = page_layout(report, 390, tmp_path)
     assert figures["viewport"] == 390 and figures["scrollWidth"] <= 390
 

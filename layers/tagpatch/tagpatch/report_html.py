@@ -21,6 +21,7 @@ from tagpatch.classes import EXCEPTED, behaviour_of
 from tagpatch.export import compliance_percent, summarize
 from tagpatch.outcomes import OUTCOME_BEHAVIOUR, outcome_behaviour
 from tagpatch.report_trend import trend_section
+from tagpatch.report_week import OLDEST_DAYS, WEEK_DAYS, WeekChanges
 from tagpatch.trend import TrendPoint
 
 NO_VALUE: Final = "(none)"  # how a missing owner, patch group or OS is shown
@@ -168,14 +169,54 @@ def _owner_sections(rows: Sequence[Mapping[str, Any]], limit: int) -> str:
     return "".join(sections)
 
 
+def _week_list(title: str, table_id: str, rows: Sequence[Mapping[str, Any]], limit: int) -> str:
+    if not rows:
+        return f"<h3>{escape(title)}: none</h3>"
+    table = _cards(
+        ("instance", "name", "owner", "patch group"),
+        (
+            (
+                escape(str(r["instance_id"])),
+                escape(str(r.get("name") or "")),
+                escape(str(r.get("owner") or "")),
+                escape(str(r.get("patch_group") or "")),
+            )
+            for r in rows[:limit]
+        ),
+        table_id=table_id,
+    )
+    more = f"<p class=muted>{len(rows) - limit} more in the snapshot.</p>" if len(rows) > limit else ""
+    return f"<h3>{escape(title)}: {len(rows)}</h3>{table}{more}"
+
+
+def week_section(changes: WeekChanges | None, limit: int = 500) -> str:
+    """The "This week's changes" section, or a note that no snapshot is a week old yet."""
+    if changes is None:
+        return (
+            '<section id="week"><h2>This week\'s changes</h2>'
+            f"<p class=muted>No snapshot a week old yet ({WEEK_DAYS} to {OLDEST_DAYS} days before this one).</p>"
+            "</section>"
+        )
+    return (
+        '<section id="week"><h2>This week\'s changes</h2>'
+        f"<p class=muted>Against the snapshot of {escape(changes.since)}.</p>"
+        f"{_week_list('Newly non-compliant', 'week-non-compliant', changes.newly_non_compliant, limit)}"
+        f"{_week_list('Fixed (non-compliant then, compliant now)', 'week-fixed', changes.fixed, limit)}"
+        f"{_week_list('New exceptions', 'week-exceptions', changes.new_exceptions, limit)}"
+        "</section>"
+    )
+
+
 def render(
     records: Iterable[Mapping[str, Any]],
     *,
     generated_at: str,
     trend: Sequence[TrendPoint] = (),
+    week: WeekChanges | None = None,
     action_limit: int = 500,
 ) -> str:
-    """The page for one snapshot's records, with the compliance trend of the snapshots so far."""
+    """The page for one snapshot's records, with the compliance trend of the snapshots so far and the
+    changes since the snapshot a week older (`week`, None when there is none)."""
     rows = list(records)
     counts = summarize(rows)
     percent = compliance_percent(counts)
@@ -277,6 +318,7 @@ td[data-label]::before{{content:attr(data-label) ": ";font-weight:600}}
 <p class=muted>Snapshot of {counts["instances"]} instances, generated {escape(generated_at)}.</p>
 <div class=tiles>{tiles}</div>
 {trend_section(trend)}
+{week_section(week, action_limit)}
 {_table("Compliance by owner", _group(rows, "owner"), link_owners=True)}
 {_table("Compliance by patch group", _group(rows, "patch_group"))}
 {_table("Compliance by OS", _group(rows, "os"))}
