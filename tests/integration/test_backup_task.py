@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from tagpatch.export import LATEST_KEY, LATEST_REPORT_KEY
+from tagpatch.inventory import decode_jsonl_gz
 from tagpatch_local.report import patch_result_lines, problems
 from tagpatch_local.runner import SimulatedAccount
 
@@ -77,25 +80,40 @@ def test_a_backup_window_patches_only_where_the_image_was_made_and_a_rerun_write
             lost: "failed",
         }
         assert "its backup failed" in outcomes[lost]["reason"]
-        # Beside each outcome, the backup's: the image the runbook made (as EC2 lists it), or that it failed.
-        images = {
-            image["ImageId"]: image
-            for image in account.client("ec2").describe_images(Owners=["self"])["Images"]
-            if image["State"] == "available"
-        }
-        backups = {
-            i: (outcomes[i]["backup_outcome"], outcomes[i]["backup_image_id"]) for i in (imaged, also_imaged, lost)
-        }
-        assert {i: outcome for i, (outcome, _) in backups.items()} == {
-            imaged: "succeeded",
-            also_imaged: "succeeded",
-            lost: "failed",
-        }
-        assert backups[lost][1] is None
-        for instance_id in (imaged, also_imaged):
-            image_id = backups[instance_id][1]
-            assert image_id in images, (image_id, sorted(images))
-            assert instance_id in images[image_id]["Name"]
+        assert_backups_beside_the_outcomes(account, outcomes, [imaged, also_imaged], lost)
         # Not silent: the instance's owners are told it was left unpatched, and why, as for a failed patch.
         messages = owners()
         assert any(lost in m["Message"] and "its backup failed" in m["Message"] for m in messages), messages
+
+
+def assert_backups_beside_the_outcomes(
+    account: SimulatedAccount, outcomes: dict[str, dict[str, Any]], imaged: list[str], lost: str
+) -> None:
+    """The patch results, the compliance snapshot and report.html carry each instance's backup."""
+    # Beside each outcome, the backup's: the image the runbook made (as EC2 lists it), or that it failed.
+    images = {
+        image["ImageId"]: image
+        for image in account.client("ec2").describe_images(Owners=["self"])["Images"]
+        if image["State"] == "available"
+    }
+    backups = {i: (outcomes[i]["backup_outcome"], outcomes[i]["backup_image_id"]) for i in (*imaged, lost)}
+    assert {i: outcome for i, (outcome, _) in backups.items()} == {
+        **dict.fromkeys(imaged, "succeeded"),
+        lost: "failed",
+    }
+    assert backups[lost][1] is None
+    for instance_id in imaged:
+        image_id = backups[instance_id][1]
+        assert image_id in images, (image_id, sorted(images))
+        assert instance_id in images[image_id]["Name"]
+    # The compliance snapshot carries them, and report.html's actions table says the backup failed.
+    bucket = account.client("s3")
+    snapshot = {
+        record["instance_id"]: record
+        for record in decode_jsonl_gz(bucket.get_object(Bucket=account.artifact_bucket, Key=LATEST_KEY)["Body"].read())
+    }
+    assert {i: (snapshot[i]["backup_outcome"], snapshot[i]["backup_image_id"]) for i in backups} == backups
+    page = bucket.get_object(Bucket=account.artifact_bucket, Key=LATEST_REPORT_KEY)["Body"].read().decode()
+    actions = page.split('<table id="actions">', 1)[1].split("</table>", 1)[0]
+    (lost_row,) = [row for row in actions.split("<tr>") if lost in row]
+    assert "backup failed" in lost_row, lost_row

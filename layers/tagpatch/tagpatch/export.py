@@ -11,6 +11,7 @@ and reason) and the last successful install.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -83,17 +84,38 @@ def _outcome_time(result: Mapping[str, Any]) -> str | None:
     return str(started) if started else None
 
 
-def _latest_window_outcome(
-    result: Mapping[str, Any] | None, previous: Mapping[str, Any] | None
-) -> tuple[str | None, str | None, str | None]:
-    """(outcome, reason, time) of the instance's latest window run: this period's when a run of its window
-    is in it, else the previous snapshot's, carried until a newer run replaces it."""
+@dataclass(frozen=True)
+class LatestRun:
+    """What the instance's latest window run did: its outcome, why, when, and the backup taken before it."""
+
+    outcome: str | None = None
+    reason: str | None = None
+    time: str | None = None
+    backup_outcome: str | None = None  # succeeded, failed, in_progress; None without a backup task
+    backup_image_id: str | None = None
+
+
+def _latest_window_outcome(result: Mapping[str, Any] | None, previous: Mapping[str, Any] | None) -> LatestRun:
+    """The instance's latest window run: this period's when a run of its window is in it, else the
+    previous snapshot's, carried until a newer run replaces it."""
     if result and result.get("window_run_start"):
-        return result.get("outcome"), result.get("reason"), _outcome_time(result)
+        return LatestRun(
+            result.get("outcome"),
+            result.get("reason"),
+            _outcome_time(result),
+            result.get("backup_outcome"),
+            result.get("backup_image_id"),
+        )
     # A schema 1 record gave a time only to an outcome that ran an operation: that too is a run's outcome.
     if previous and previous.get("last_outcome_time"):
-        return previous.get("last_outcome"), previous.get("last_outcome_reason"), previous.get("last_outcome_time")
-    return None, None, None
+        return LatestRun(
+            previous.get("last_outcome"),
+            previous.get("last_outcome_reason"),
+            previous.get("last_outcome_time"),
+            previous.get("backup_outcome"),
+            previous.get("backup_image_id"),
+        )
+    return LatestRun()
 
 
 def snapshot_records(
@@ -116,7 +138,7 @@ def snapshot_records(
         result = results.get(instance_id)
         window = result.get("window") if result else None
         last_success = _last_success(result, previous.get(instance_id))
-        last_outcome, last_reason, last_time = _latest_window_outcome(result, previous.get(instance_id))
+        latest = _latest_window_outcome(result, previous.get(instance_id))
         compliance = str(result.get("compliance", "UNKNOWN")) if result else "UNKNOWN"
         scan = scan_freshness(result.get("operation_end") if result else None, now, stale_after_days)
         yield {
@@ -139,9 +161,12 @@ def snapshot_records(
             "maintenance_window_tag": line.get("maintenance_window"),
             "window": window,
             "next_window_start": next_starts.get(window) if window else None,
-            "last_outcome": last_outcome,
-            "last_outcome_reason": last_reason,
-            "last_outcome_time": last_time,
+            "last_outcome": latest.outcome,
+            "last_outcome_reason": latest.reason,
+            "last_outcome_time": latest.time,
+            # The image taken before that run (a `backup: image` window), beside its outcome.
+            "backup_outcome": latest.backup_outcome,
+            "backup_image_id": latest.backup_image_id,
             # What PatchMonitoring said of the period since the previous cycle (not_due when no run).
             "period_outcome": result.get("outcome") if result else None,
             "period_outcome_reason": result.get("reason") if result else None,

@@ -83,6 +83,17 @@ def _group(records: Sequence[Mapping[str, Any]], field: str) -> list[tuple[str, 
     return [(value, compliant[value], count) for value, count in sorted(known.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
+def _state(record: Mapping[str, Any]) -> str:
+    """The latest run's outcome (else the class), with the backup taken before that run: the image to
+    roll back to, or that it failed."""
+    state = str(record.get("last_outcome") or record.get("class") or "")
+    if record.get("backup_image_id"):
+        return f"{state} (backup {record['backup_image_id']})"
+    if record.get("backup_outcome") in ("failed", "in_progress"):
+        return f"{state} (backup {str(record['backup_outcome']).replace('_', ' ')})"
+    return state
+
+
 def _reasons(record: Mapping[str, Any]) -> str:
     reasons = [str(reason) for reason in record.get("reasons") or []]
     if record.get("last_outcome_reason"):
@@ -153,7 +164,7 @@ def _owner_sections(rows: Sequence[Mapping[str, Any]], limit: int) -> str:
                     escape(str(r.get("name") or "")),
                     escape(str(r.get("patch_group") or "")),
                     escape(str(r.get("compliance") or "unknown")),
-                    escape(str(r.get("last_outcome") or r.get("class") or "")),
+                    escape(_state(r)),
                     escape(action_of(r) or ""),
                 )
                 for r in mine[:limit]
@@ -257,7 +268,7 @@ def render(
                 escape(str(r.get("name") or "")),
                 escape(str(r.get("owner") or "")),
                 escape(str(r.get("patch_group") or "")),
-                escape(str(r.get("last_outcome") or r.get("class") or "")),
+                escape(_state(r)),
                 escape(_reasons(r)),
                 escape(action),
             )
