@@ -77,6 +77,25 @@ def test_a_backup_window_patches_only_where_the_image_was_made_and_a_rerun_write
             lost: "failed",
         }
         assert "its backup failed" in outcomes[lost]["reason"]
+        # Beside each outcome, the backup's: the image the runbook made (as EC2 lists it), or that it failed.
+        images = {
+            image["ImageId"]: image
+            for image in account.client("ec2").describe_images(Owners=["self"])["Images"]
+            if image["State"] == "available"
+        }
+        backups = {
+            i: (outcomes[i]["backup_outcome"], outcomes[i]["backup_image_id"]) for i in (imaged, also_imaged, lost)
+        }
+        assert {i: outcome for i, (outcome, _) in backups.items()} == {
+            imaged: "succeeded",
+            also_imaged: "succeeded",
+            lost: "failed",
+        }
+        assert backups[lost][1] is None
+        for instance_id in (imaged, also_imaged):
+            image_id = backups[instance_id][1]
+            assert image_id in images, (image_id, sorted(images))
+            assert instance_id in images[image_id]["Name"]
         # Not silent: the instance's owners are told it was left unpatched, and why, as for a failed patch.
         messages = owners()
         assert any(lost in m["Message"] and "its backup failed" in m["Message"] for m in messages), messages

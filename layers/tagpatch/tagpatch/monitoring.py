@@ -67,6 +67,14 @@ class InstanceRun:
 
 
 @dataclass(frozen=True)
+class Backup:
+    """What a backup task's image step did for one instance before its patch."""
+
+    outcome: str  # succeeded, failed, in_progress
+    image_id: str | None  # the image the runbook made; None unless it succeeded
+
+
+@dataclass(frozen=True)
 class WindowRun:
     """One execution of a tagpatch window, with every instance its commands reached."""
 
@@ -80,6 +88,8 @@ class WindowRun:
     ended: datetime | None = None  # None while the run is going (DescribeMaintenanceWindowExecutions EndTime)
     # The hook documents its AWS-RunPatchBaselineWithHooks tasks named, by the policy's key (AWS-Noop left out).
     hooks: Mapping[str, str] = field(default_factory=dict)
+    # Instance id -> its backup, for a window whose Install task images first (`backup: image`).
+    backups: Mapping[str, Backup] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -389,6 +399,8 @@ def instance_results(
         elif isinstance(gate := line.get("gate"), Mapping) and not gate.get("open") and window is not None:
             found = gated_outcome(found, gate, held=hold_applied(line, expected))
         state = states.get(instance_id)
+        outcome_run = _run_at(window_runs, found.run_started)
+        backup = outcome_run.backups.get(instance_id) if outcome_run else None
         compliance = compliance_of(state)
         scan = scan_freshness(iso_z(state.operation_end) if state else None, now, stale_after_days)
         yield {
@@ -401,6 +413,8 @@ def instance_results(
             "reason": found.reason,
             "exception": line.get("exception") if found.outcome == "excepted" else None,
             "command_status": found.command_status,
+            "backup_outcome": backup.outcome if backup else None,
+            "backup_image_id": backup.image_id if backup else None,
             "window_run_start": iso_z(found.run_started) if found.run_started else None,
             "installed": state.installed if state else None,
             "missing": state.missing if state else None,

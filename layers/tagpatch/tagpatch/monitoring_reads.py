@@ -43,6 +43,7 @@ from tagpatch.monitoring import (
     COMMAND_PAGE_SIZE,
     PAGE_SIZE,
     PATCH_STATE_BATCH,
+    Backup,
     InstanceRun,
     PatchState,
     WindowRun,
@@ -66,6 +67,8 @@ from tagpatch.sync_reads import (
 SYNC_BATCH: Final = 250
 # Automation execution statuses of a backup task that ended without its patch (SSM API Reference).
 AUTOMATION_ENDED_UNPATCHED: Final = frozenset({"Failed", "TimedOut", "Cancelled"})
+# Automation step statuses that end a step without success (SSM API Reference, StepExecution).
+STEP_ENDED_UNSUCCESSFUL: Final = frozenset({"Failed", "TimedOut", "Cancelled"})
 Phase = Literal["windows", "commands", "patch_states", "done"]
 PHASES: Final = get_args(Phase)
 Listing = Literal["runs", "commands", "patch-states"]
@@ -221,6 +224,7 @@ def _read_execution(name: str, execution: Mapping[str, Any], budget: Budget) -> 
     hooks: dict[str, str] = {}
     commands: list[list[str]] = []
     unpatched: list[list[str]] = []  # [operation, instance id, why]: a backup task that never patched
+    backups: list[list[str | None]] = []  # [instance id, backup outcome, image id]: a backup task's image
     for task in _pages(
         "describe_maintenance_window_execution_tasks",
         budget,
@@ -242,9 +246,11 @@ def _read_execution(name: str, execution: Mapping[str, Any], budget: Budget) -> 
             command_id = invocation.get("ExecutionId")
             if command_id and invocation.get("TaskType") == AUTOMATION_TASK:
                 # A backup task's invocation is an Automation execution: its patch is the command it sent.
-                command_id, failed_before = _patch_command(str(command_id), budget)
+                command_id, failed_before, backup = _patch_command(str(command_id), budget)
                 if failed_before is not None:
                     unpatched.append([operation, *failed_before])
+                if backup is not None:
+                    backups.append(list(backup))
             if command_id:
                 commands.append([operation, str(command_id)])
     return {
@@ -258,26 +264,44 @@ def _read_execution(name: str, execution: Mapping[str, Any], budget: Budget) -> 
         "hooks": dict(sorted(hooks.items())),
         "commands": commands,
         "unpatched": unpatched,
+        "backups": backups,
     }
 
 
-def _patch_command(automation_execution_id: str, budget: Budget) -> tuple[str | None, tuple[str, str] | None]:
-    """The command the backup runbook's aws:runCommand step sent, if it did; and, when the execution
-    ended without sending it (the image failed first), its instance and why."""
+def _backup(execution: Mapping[str, Any], instance_id: str) -> tuple[str, str, str | None] | None:
+    """The instance, the outcome of the runbook's aws:createImage step (succeeded, failed, in_progress)
+    and, when it succeeded, the image id the runbook outputs (`<step name>.ImageId`); None without one."""
+    step = next((s for s in execution.get("StepExecutions", []) if s.get("Action") == "aws:createImage"), None)
+    status = str(step.get("StepStatus", "")) if step else ""
+    if status == "Success":
+        image = (execution.get("Outputs") or {}).get(f"{step['StepName']}.ImageId") if step else None
+        return instance_id, "succeeded", str(image[0]) if image else None
+    if status in STEP_ENDED_UNSUCCESSFUL or execution.get("AutomationExecutionStatus") in AUTOMATION_ENDED_UNPATCHED:
+        # An image that ended failed is no backup: its id is not reported.
+        return instance_id, "failed", None
+    return instance_id, "in_progress", None
+
+
+def _patch_command(
+    automation_execution_id: str, budget: Budget
+) -> tuple[str | None, tuple[str, str] | None, tuple[str, str, str | None] | None]:
+    """The command the backup runbook's aws:runCommand step sent, if it did; when the execution ended
+    without sending it (the image failed first), its instance and why; and its backup (see _backup)."""
     execution = client("ssm").get_automation_execution(AutomationExecutionId=automation_execution_id)[
         "AutomationExecution"
     ]
     budget.page(1)
+    instance = str(((execution.get("Parameters") or {}).get("InstanceId") or [""])[0])
+    backup = _backup(execution, instance) if instance else None
     for step in execution.get("StepExecutions", []):
         if step.get("Action") == "aws:runCommand":
             sent = (step.get("Outputs") or {}).get("CommandId")
             if sent:
-                return str(sent[0]), None
-    instance = (execution.get("Parameters") or {}).get("InstanceId") or [""]
-    if execution.get("AutomationExecutionStatus") in AUTOMATION_ENDED_UNPATCHED and instance[0]:
+                return str(sent[0]), None, backup
+    if execution.get("AutomationExecutionStatus") in AUTOMATION_ENDED_UNPATCHED and instance:
         why = str(execution.get("FailureMessage") or execution["AutomationExecutionStatus"])
-        return None, (str(instance[0]), f"not patched: its backup failed ({why})")
-    return None, None
+        return None, (instance, f"not patched: its backup failed ({why})"), backup
+    return None, None, backup
 
 
 def _read_windows(cursor: MonitoringCursor, cycle: Cycle, bucket: str, budget: Budget) -> MonitoringCursor:
@@ -484,6 +508,10 @@ def window_runs(bucket: str, cycle: Cycle, cursor: MonitoringCursor) -> list[Win
             instances=reached,
             ended=datetime.fromisoformat(record["ended"]) if record.get("ended") else None,
             hooks=dict(record.get("hooks") or {}),
+            backups={
+                str(instance_id): Backup(str(outcome), image_id)
+                for instance_id, outcome, image_id in record.get("backups") or []
+            },
         )
         for record, reached in zip(records, instances, strict=True)
     ]
