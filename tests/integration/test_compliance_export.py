@@ -191,6 +191,7 @@ def test_an_unreadable_week_old_snapshot_fails_the_cycle_loudly_after_the_days_s
         page = s3.get_object(Bucket=bucket, Key=report_key(week_later))["Body"].read().decode()
     assert result.status == "FAILED", result.status
     assert snapshot_key(FRIDAY_NOON) in (result.cause or ""), result.cause
+    assert "AccessDenied" in (result.cause or ""), result.cause  # the role may not list: S3 says 403, not 404
     assert {snapshot_key(week_later), report_key(week_later)} <= keys
     section = page.split('<section id="week">', 1)[1].split("</section>", 1)[0]
     assert "2026-11-27" in section and "could not be read" in section
