@@ -12,8 +12,10 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
-from tagpatch.config import ArtifactConfig, PolicyConfig
+from tagpatch.aws import error_code
+from tagpatch.config import ArtifactConfig, ComplianceExportConfig, PolicyConfig
 from tagpatch.cycle import Cycle, iso_z
 from tagpatch.errors import ArtifactError
 from tagpatch.export import (
@@ -37,21 +39,26 @@ from tagpatch.inventory import (
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import load_policy
 from tagpatch.report_html import render
-from tagpatch.report_week import PastSnapshot, WeekChanges, week_changes, week_old_date
+from tagpatch.report_week import PastSnapshot, WeekChanges, WeekUnreadable, week_changes, week_old_date
 from tagpatch.trend import TREND_KEY, TrendPoint, decode_trend, encode_trend, trend_point, with_point
 from tagpatch.workflow import ComplianceExportResult
 
 ARTIFACTS = ArtifactConfig.from_env()
 POLICY = PolicyConfig.from_env()
+EXPORTS = ComplianceExportConfig.from_env()
 
 
-def _week(trend: list[TrendPoint], records: list[dict[str, Any]], cycle: Cycle) -> WeekChanges | None:
+def _week(trend: list[TrendPoint], records: list[dict[str, Any]], cycle: Cycle) -> WeekChanges | WeekUnreadable | None:
     """The changes since the snapshot a week older. The trend holds a point per dated snapshot, so the one
-    week-old key is known and read with a GetObject alone (no listing); an error reading it fails the cycle."""
-    day = week_old_date(cycle.now.date(), (point["date"] for point in trend))
+    week-old key is known and read with a GetObject alone (no listing)."""
+    day = week_old_date(cycle.now.date(), (point["date"] for point in trend), kept_days=EXPORTS.retention_days)
     if day is None:
         return None
-    body = get_bytes(ARTIFACTS.bucket, snapshot_key(datetime.fromisoformat(day)))
+    try:
+        body = get_bytes(ARTIFACTS.bucket, snapshot_key(datetime.fromisoformat(day)))
+    except (ArtifactError, ClientError) as error:
+        # Not shown as "no changes": the report says so, and the handler fails the cycle once it has written.
+        return WeekUnreadable(since=day, reason=error_code(error) if isinstance(error, ClientError) else str(error))
     return week_changes(PastSnapshot.of(day, decode_jsonl_gz(body)), records)
 
 
@@ -82,7 +89,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
         # today's point alone, then the cycle fails on the damage (below), and the file is left as it is.
         trend, damaged = [point], error
     trend_body = encode_trend(trend)
-    page = render(records, generated_at=iso_z(cycle.now), trend=trend, week=_week(trend, records, cycle)).encode()
+    week = _week(trend, records, cycle)
+    page = render(records, generated_at=iso_z(cycle.now), trend=trend, week=week).encode()
     if cycle.mode == "apply":
         keys = {"snapshot_key": snapshot_key(cycle.now), "latest_key": LATEST_KEY}
         report_keys = [report_key(cycle.now), LATEST_REPORT_KEY]
@@ -100,6 +108,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
         ) from damaged
     if cycle.mode == "apply" and trend_body != stored_trend:  # a rerun the same day with the same counts writes none
         put_bytes(ARTIFACTS.bucket, TREND_KEY, trend_body, "application/json")
+    if isinstance(week, WeekUnreadable):
+        raise ArtifactError(
+            f"{snapshot_key(datetime.fromisoformat(week.since))} ({week.reason}), listed in {TREND_KEY}, could not be "
+            "read for report.html's week's changes; the snapshot, report.html and the trend were written"
+        )
     percent = compliance_percent(counts)
     metrics.add_metric(name="InstancesCompliant", unit=MetricUnit.Count, value=counts["compliant"])
     metrics.add_metric(name="InstancesNonCompliant", unit=MetricUnit.Count, value=counts["non_compliant"])

@@ -173,6 +173,30 @@ def test_a_windows_outcomes_persist_in_the_snapshot_after_a_later_cycle_with_no_
     assert "Failed" in evening[ids["web-bad"]]["last_outcome_reason"]
 
 
+def test_an_unreadable_week_old_snapshot_fails_the_cycle_loudly_after_the_days_snapshot_and_report() -> None:
+    """The trend says a snapshot a week older exists; if it cannot be read (deleted: S3 answers AccessDenied
+    to a role that may not list), report.html says so and the cycle fails naming the key, after the day's
+    snapshot and report are written, so no compliance data is lost and nothing passes silently."""
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        account.set_clock(FRIDAY_NOON)
+        account.seed([instance("web", "sun-0200", name="web-1")])
+        run_ok(account)
+        s3 = account.client("s3")
+        bucket = account.physical_id("ArtifactBucket")
+        s3.delete_object(Bucket=bucket, Key=snapshot_key(FRIDAY_NOON))
+        account.advance(timedelta(days=7))
+        result = account.run_cycle()
+        keys = {item["Key"] for item in s3.list_objects_v2(Bucket=bucket, Prefix="compliance/")["Contents"]}
+        week_later = FRIDAY_NOON + timedelta(days=7)
+        page = s3.get_object(Bucket=bucket, Key=report_key(week_later))["Body"].read().decode()
+    assert result.status == "FAILED", result.status
+    assert snapshot_key(FRIDAY_NOON) in (result.cause or ""), result.cause
+    assert "AccessDenied" in (result.cause or ""), result.cause  # the role may not list: S3 says 403, not 404
+    assert {snapshot_key(week_later), report_key(week_later)} <= keys
+    section = page.split('<section id="week">', 1)[1].split("</section>", 1)[0]
+    assert "2026-11-27" in section and "could not be read" in section
+
+
 def test_a_damaged_trend_fails_the_cycle_loudly_after_the_days_snapshot_and_report_are_written() -> None:
     """trend.json is tagpatch's own, so damage is not repaired silently: the cycle fails on it, naming the key
     and what to do. The day's snapshot and report are written first, so the damage costs no compliance data."""

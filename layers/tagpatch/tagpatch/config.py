@@ -30,6 +30,17 @@ class ArtifactConfig:
 
 
 @dataclass(frozen=True)
+class ComplianceExportConfig:
+    """How long the compliance exports are kept (the bucket's lifecycle rule on compliance/)."""
+
+    retention_days: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ComplianceExportConfig:
+        return cls(retention_days=int(_required(environ, "COMPLIANCE_RETENTION_DAYS")))
+
+
+@dataclass(frozen=True)
 class PolicyConfig:
     """Where the patch policy file is (deployed in the PatchPolicyLayer, so under /opt)."""
 

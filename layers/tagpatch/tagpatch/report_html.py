@@ -21,7 +21,7 @@ from tagpatch.classes import EXCEPTED, behaviour_of
 from tagpatch.export import compliance_percent, summarize
 from tagpatch.outcomes import OUTCOME_BEHAVIOUR, outcome_behaviour
 from tagpatch.report_trend import trend_section
-from tagpatch.report_week import OLDEST_DAYS, WEEK_DAYS, WeekChanges
+from tagpatch.report_week import OLDEST_DAYS, WEEK_DAYS, WeekChanges, WeekUnreadable
 from tagpatch.trend import TrendPoint
 
 NO_VALUE: Final = "(none)"  # how a missing owner, patch group or OS is shown
@@ -200,8 +200,14 @@ def _week_list(title: str, table_id: str, rows: Sequence[Mapping[str, Any]], lim
     return f"<h3>{escape(title)}: {len(rows)}</h3>{table}{more}"
 
 
-def week_section(changes: WeekChanges | None, limit: int = 500) -> str:
-    """The "This week's changes" section, or a note that no snapshot is a week old yet."""
+def week_section(changes: WeekChanges | WeekUnreadable | None, limit: int = 500) -> str:
+    """The "This week's changes" section, or a note that no snapshot is a week old yet or that it was unread."""
+    if isinstance(changes, WeekUnreadable):
+        return (
+            '<section id="week"><h2>This week\'s changes</h2>'
+            f"<p class=muted>The snapshot of {escape(changes.since)} could not be read ({escape(changes.reason)}).</p>"
+            "</section>"
+        )
     if changes is None:
         return (
             '<section id="week"><h2>This week\'s changes</h2>'
@@ -223,7 +229,7 @@ def render(
     *,
     generated_at: str,
     trend: Sequence[TrendPoint] = (),
-    week: WeekChanges | None = None,
+    week: WeekChanges | WeekUnreadable | None = None,
     action_limit: int = 500,
 ) -> str:
     """The page for one snapshot's records, with the compliance trend of the snapshots so far and the

@@ -21,9 +21,18 @@ OLDEST_DAYS: Final = 10
 Record = Mapping[str, Any]
 
 
-def week_old_date(today: date, snapshot_dates: Iterable[str]) -> str | None:
-    """The latest snapshot date 7 to 10 days before `today`, or None when there is none."""
-    candidates = [day for day in snapshot_dates if WEEK_DAYS <= (today - date.fromisoformat(day)).days <= OLDEST_DAYS]
+def week_old_date(today: date, snapshot_dates: Iterable[str], *, kept_days: int | None = None) -> str | None:
+    """The latest snapshot date 7 to 10 days before `today`, or None when there is none.
+
+    With `kept_days` (the exports' lifecycle expiration), a snapshot that old or older is not sought:
+    S3 may already have expired it, and its absence is then no fault.
+    """
+    candidates = [
+        day
+        for day in snapshot_dates
+        if WEEK_DAYS <= (age := (today - date.fromisoformat(day)).days) <= OLDEST_DAYS
+        and (kept_days is None or age < kept_days)
+    ]
     return max(candidates, default=None)
 
 
@@ -58,6 +67,14 @@ class WeekChanges:
     newly_non_compliant: tuple[Record, ...]
     fixed: tuple[Record, ...]  # NON_COMPLIANT then, COMPLIANT now
     new_exceptions: tuple[Record, ...]  # excepted now, not then
+
+
+@dataclass(frozen=True)
+class WeekUnreadable:
+    """The week-old snapshot the trend lists could not be read: report.html says so and the cycle fails."""
+
+    since: str
+    reason: str
 
 
 def week_changes(past: PastSnapshot, records: Iterable[Record]) -> WeekChanges:

@@ -26,6 +26,14 @@ def test_the_week_old_snapshot_is_seven_days_back_or_the_nearest_earlier_one_wit
     assert week_old_date(TODAY, ["2026-11-19", "2026-11-24", "2026-11-30"]) is None  # 11 days, 6 days
 
 
+def test_a_snapshot_the_retention_may_have_expired_is_not_sought() -> None:
+    # An export kept 7 days may be gone at 7 days old (S3 expires it within a day after), so it is not read.
+    assert week_old_date(TODAY, ["2026-11-23"], kept_days=7) is None
+    assert week_old_date(TODAY, ["2026-11-22", "2026-11-23"], kept_days=8) == "2026-11-23"
+    assert week_old_date(TODAY, ["2026-11-21", "2026-11-23"], kept_days=9) == "2026-11-23"
+    assert week_old_date(TODAY, ["2026-11-21"], kept_days=9) is None
+
+
 def test_the_past_snapshot_keeps_only_the_ids_it_needs() -> None:
     past = PastSnapshot.of(
         "2026-11-23",
