@@ -18,6 +18,7 @@ from tagpatch.errors import ConfigurationError, InvalidCycleInput, MonitoringSta
 from tagpatch.inventory import get_bytes, get_jsonl_gz, put_jsonl_gz
 from tagpatch.monitoring_reads import (
     MonitoringCursor,
+    _backup,
     begin,
     in_scope_ids,
     part_key,
@@ -229,3 +230,29 @@ def test_a_window_whose_run_was_still_going_is_read_again_from_before_that_run(
         cursor = read_some(cursor, again, BUCKET, items=100_000, seconds=60)
     (run,) = window_runs(BUCKET, again, cursor)
     assert (run.window_name, run.started, run.status) == ("night", START, "FAILED")
+
+
+def _execution(status: str, image_step: str | None, outputs: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """A GetAutomationExecution answer for the backup runbook (the SSM API Reference's shape)."""
+    steps = [{"StepName": "createImage", "Action": "aws:createImage", "StepStatus": image_step}] if image_step else []
+    return {"AutomationExecutionStatus": status, "StepExecutions": steps, "Outputs": outputs or {}}
+
+
+@pytest.mark.parametrize(
+    ("execution", "expected"),
+    [
+        (
+            _execution("Success", "Success", {"createImage.ImageId": ["ami-0abc"]}),
+            ("i-1", "succeeded", "ami-0abc"),
+        ),
+        # An image that ended failed is no backup, even where the runbook outputs its id.
+        (_execution("Failed", "Failed", {"createImage.ImageId": ["ami-0bad"]}), ("i-1", "failed", None)),
+        (_execution("TimedOut", None), ("i-1", "failed", None)),
+        (_execution("InProgress", "InProgress"), ("i-1", "in_progress", None)),
+        (_execution("InProgress", None), ("i-1", "in_progress", None)),
+    ],
+)
+def test_a_backup_tasks_image_is_reported_only_when_its_step_succeeded(
+    execution: dict[str, Any], expected: tuple[str, str, str | None]
+) -> None:
+    assert _backup(execution, "i-1") == expected
