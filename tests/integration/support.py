@@ -85,6 +85,20 @@ def page_layout(report_html: str, width: int, folder: Path) -> dict[str, Any]:
     return figures
 
 
+def read(path: Path) -> list[dict[str, Any]]:
+    """A JSON Lines output file of a CLI run (instances.jsonl, changes.jsonl, ...)."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def by_name(path: Path) -> dict[str, dict[str, Any]]:
+    return {line["name"]: line for line in read(path)}
+
+
+def changed(folder: Path) -> set[tuple[str, str, str]]:
+    """What a CLI run's cycle changed: (kind, action, name) of each change that was not `unchanged`."""
+    return {(c["kind"], c["action"], c["name"]) for c in read(folder / "changes.jsonl") if c["action"] != "unchanged"}
+
+
 def instance(
     group: str | None,
     window: str | None,

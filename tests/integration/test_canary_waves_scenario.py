@@ -11,20 +11,10 @@ import pytest
 
 from tagpatch_local import cli
 
+from .support import by_name, changed
+
 REPO = Path(__file__).resolve().parents[2]
 HELD_TASK = "tagpatch-install-reboot-held-01"
-
-
-def read(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def by_name(path: Path) -> dict[str, dict[str, Any]]:
-    return {line["name"]: line for line in read(path)}
-
-
-def changed(folder: Path) -> set[tuple[str, str, str]]:
-    return {(c["kind"], c["action"], c["name"]) for c in read(folder / "changes.jsonl") if c["action"] != "unchanged"}
 
 
 def gate(folder: Path) -> dict[str, Any]:

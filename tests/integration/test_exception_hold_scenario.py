@@ -5,26 +5,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tagpatch_local import cli
 
+from .support import by_name, changed
+
 REPO = Path(__file__).resolve().parents[2]
 PG = "tagpatch-install-reboot-patch-group"
-
-
-def read(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def by_name(path: Path) -> dict[str, dict[str, Any]]:
-    return {line["name"]: line for line in read(path)}
-
-
-def changed(folder: Path) -> set[tuple[str, str, str]]:
-    return {(c["kind"], c["action"], c["name"]) for c in read(folder / "changes.jsonl") if c["action"] != "unchanged"}
 
 
 @pytest.fixture(scope="module")
