@@ -382,7 +382,8 @@ def test_resolve(value: Any, expected: Any) -> None:
 
 def test_resolve_a_policy_resource_from_the_template(template: Template) -> None:
     props = template.resources["DiscoveryFunction"]["Properties"]
-    resource = props["Policies"][0]["Statement"][1]["Resource"]
+    statement = next(s for s in props["Policies"][0]["Statement"] if s["Sid"] == "WriteAndReadRunArtifacts")
+    resource = statement["Resource"]
     assert resolve(resource, resolver) == "arn:aws:s3:::tagpatch-artifacts-1a2b/runs/*"
 
 
