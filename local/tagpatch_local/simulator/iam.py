@@ -404,6 +404,17 @@ def _config_recorders(request: Request) -> list[ArnParts]:
     return [{"RecorderName": n, "RecorderId": hashlib.sha256(n.encode()).hexdigest()[:32]} for n in names]
 
 
+def _organizations(resource_type: str) -> Locator:
+    """An Organizations account, OU or root the request names by id (ARNs in simulator/organizations.py)."""
+
+    def locate(request: Request) -> list[ArnParts]:
+        from tagpatch_local.simulator import organizations  # noqa: PLC0415 - moto's backends load lazily
+
+        return list(organizations.resource_arns(resource_type, request.account, request.params))
+
+    return locate
+
+
 # Which request parameter names each resource type's ARN placeholders (API references, per operation).
 # A required resource type with no entry here, or whose parameter is missing, fails the request loudly.
 RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
@@ -448,6 +459,9 @@ RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
     # DescribeAlarms is authorised on each alarm it names (AlarmNames); whether AWS checks a request that
     # names none against alarm:* is not documented, so such a request fails here (docs/simulator.md).
     ("cloudwatch", "alarm"): _param("AlarmName", "AlarmNames"),
+    ("organizations", "account"): _organizations("account"),
+    ("organizations", "organizationalunit"): _organizations("organizationalunit"),
+    ("organizations", "root"): _organizations("root"),
 }
 
 # Actions for which the SAR marks several resource types required where the API takes exactly one of
@@ -783,6 +797,11 @@ def reset_allowed_checks() -> None:
     _ALLOWED.clear()
 
 
+def record_allowed(role_name: str, check: Authorization) -> None:
+    """Note a check a role's own policies allowed (a module that judges a request itself, like AssumeRole)."""
+    _ALLOWED.append((role_name, check))
+
+
 def decide(principal: Principal, policies: Sequence[Mapping[str, Any]], check: Authorization) -> Decision:
     """The role's identity-based policies together with the resource's own policy, if it has one."""
     from tagpatch_local.simulator import resource_policies  # noqa: PLC0415 - it builds on this module
@@ -813,6 +832,15 @@ def authorize_normal_action(response: Any) -> None:
     params = _params(response)
     region = getattr(response, "region", region) or region
     prefix = IAM_PREFIXES.get(service, service)
+    if prefix == "sts" and operation == "GetCallerIdentity":
+        # "No permissions are required to perform this operation", even under an explicit Deny (STS API
+        # Reference, GetCallerIdentity).
+        return
+    if prefix == "sts" and operation == "AssumeRole":
+        from tagpatch_local.simulator import assume_role  # noqa: PLC0415 - it builds on this module
+
+        assume_role.enforce(principal, params)  # the caller's policies and the role's trust policy
+        return
     request = Request(prefix, operation, params, region, account, str(getattr(response, "uri", "") or ""))
     checks = authorizations(request, tag_reader(account, region))
     enforce(principal, checks, service)
