@@ -46,7 +46,16 @@ OUTSIDE_CYCLES = frozenset(f"{name}Function" for name in OUTSIDE_THE_CYCLE)
 # Grants only a cycle acting in a member account uses, which this single-account scenario cannot;
 # tests/integration/test_member_target.py proves them used.
 MEMBER_TARGET_SIDS = frozenset(
-    {"TakeTargetCycleLease", "ReleaseTargetCycleLease", "AssumeSpokeRole", "KeepMemberExports", "FindMemberExports"}
+    {
+        "TakeTargetCycleLease",
+        "ReleaseTargetCycleLease",
+        "AssumeSpokeRole",
+        "KeepMemberExports",
+        "FindMemberExports",
+        "ReadMemberTargetState",
+        "KeepMemberTargetState",
+        "FindMemberTargetState",
+    }
 )
 
 

@@ -22,7 +22,7 @@ from tagpatch.freshness import scan_freshness, unknown_reason
 from tagpatch.outcomes import outcome_behaviour
 from tagpatch.policy import ScanSettings
 from tagpatch.ssm_windows import is_owned_window, window_run_time
-from tagpatch.targets import Target
+from tagpatch.targets import Target, member_key
 from tagpatch.trend import TREND_KEY
 
 SNAPSHOTS_PREFIX: Final = "compliance/snapshots/"
@@ -45,34 +45,32 @@ def report_key(now: datetime) -> str:
 @dataclass(frozen=True)
 class ExportKeys:
     """Where one target's export lives. Home keeps the single-account keys; a member account and
-    Region's files sit beside them, named after it, so each Athena partition (and compliance/latest/)
-    holds every target's rows, told apart by their account_id and region."""
+    Region's files sit beside them, named after it (member_key), so each Athena partition (and
+    compliance/latest/) holds every target's rows, told apart by their account_id and region."""
 
-    suffix: str = ""
+    member: Target | None = None
 
     @classmethod
     def of(cls, target: Target | None, home: Target | None) -> ExportKeys:
-        if target is None or target == home:
-            return cls()
-        return cls(f"-{target.account_id}-{target.region}")
+        return cls(None if target is None or target == home else target)
 
     def snapshot(self, now: datetime) -> str:
-        return f"{SNAPSHOTS_PREFIX}dt={now:%Y-%m-%d}/snapshot{self.suffix}.jsonl.gz"
+        return member_key(f"{SNAPSHOTS_PREFIX}dt={now:%Y-%m-%d}/{SNAPSHOT_FILE}", self.member)
 
     def report(self, now: datetime) -> str:
-        return f"{REPORTS_PREFIX}dt={now:%Y-%m-%d}/report{self.suffix}.html"
+        return member_key(f"{REPORTS_PREFIX}dt={now:%Y-%m-%d}/report.html", self.member)
 
     @property
     def latest(self) -> str:
-        return LATEST_KEY.replace("snapshot.jsonl.gz", f"snapshot{self.suffix}.jsonl.gz")
+        return member_key(LATEST_KEY, self.member)
 
     @property
     def latest_report(self) -> str:
-        return LATEST_REPORT_KEY.replace("report.html", f"report{self.suffix}.html")
+        return member_key(LATEST_REPORT_KEY, self.member)
 
     @property
     def trend(self) -> str:
-        return TREND_KEY.replace("trend.json", f"trend{self.suffix}.json")
+        return member_key(TREND_KEY, self.member)
 
 
 def next_window_starts(names: Iterable[str]) -> dict[str, str]:
