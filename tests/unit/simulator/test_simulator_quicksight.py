@@ -4,6 +4,7 @@ deployed with QuickSightPrincipalArn set."""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from moto import mock_aws
 
 from tagpatch_local import simulator
 from tagpatch_local.runner import SimulatedAccount
-from tagpatch_local.template import Template
+from tagpatch_local.template import Template, TemplateError
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -199,6 +200,23 @@ def test_the_simulated_account_creates_the_templates_dashboard_over_its_datasets
         assert stored_visuals == template_visuals
         listed = client.list_dashboards(AwsAccountId=ACCOUNT)["DashboardSummaryList"]
         assert [summary["DashboardId"] for summary in listed] == [dashboard_id]
+
+
+def test_the_deploy_fails_like_cloudformation_when_the_dashboard_names_a_data_set_that_does_not_exist(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    document = copy.deepcopy(dict(Template.load(TEMPLATE).document))
+    declarations = document["Resources"]["ComplianceDashboard"]["Properties"]["Definition"][
+        "DataSetIdentifierDeclarations"
+    ]
+    declarations[0]["DataSetArn"] = {"Fn::Sub": "arn:aws:quicksight:${AWS::Region}:${AWS::AccountId}:dataset/gone"}
+    monkeypatch.setattr(Template, "load", classmethod(lambda cls, path: Template(TEMPLATE.parent, document)))
+    principal = f"arn:aws:quicksight:{REGION}:{ACCOUNT}:group/default/governance"
+    with (
+        pytest.raises(TemplateError, match=r"ComplianceDashboard: .*CREATION_FAILED.*DATA_SET_NOT_FOUND.*dataset/gone"),
+        SimulatedAccount(TEMPLATE, parameter_overrides={"QuickSightPrincipalArn": principal}),
+    ):
+        pass
 
 
 def test_without_a_principal_the_simulated_account_has_no_quicksight() -> None:
