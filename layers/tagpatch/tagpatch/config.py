@@ -98,15 +98,18 @@ class TaskRoleConfig:
 
 @dataclass(frozen=True)
 class BackupConfig:
-    """The stack's backup-then-patch runbook and the role Automation assumes to run it (#24)."""
+    """The stack's backup-then-patch runbooks (image, snapshots) and the role Automation assumes to run
+    them (#24)."""
 
     runbook_name: str
+    snapshot_runbook_name: str
     automation_role_arn: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> BackupConfig:
         return cls(
             runbook_name=_required(environ, "BACKUP_RUNBOOK_NAME"),
+            snapshot_runbook_name=_required(environ, "BACKUP_SNAPSHOT_RUNBOOK_NAME"),
             automation_role_arn=_required(environ, "BACKUP_AUTOMATION_ROLE_ARN"),
         )
 
