@@ -19,6 +19,8 @@
 - `cloudwatch`: alarms that run their SNS actions as `cloudwatch.amazonaws.com`, and their history;
   dashboards global to the account.
 - `config`: AWS Config's recorder of EC2 instances, rule evaluation and compliance queries.
+- `quicksight`: datasets and dashboards kept whole (DescribeDataSet, DescribeDashboardDefinition), and a
+  dashboard whose datasets do not exist created as failed, as QuickSight reports it.
 - `throttling`: token buckets at the request rates AWS documents (off unless a runner turns it on).
 
 Simulated state lives on moto's backends, so it is reset whenever moto resets them (each `mock_aws`
@@ -44,6 +46,7 @@ from tagpatch_local.simulator import (
     iam,
     occurrences,
     organizations,
+    quicksight,
     quotas,
     resource_policies,
     scheduler,
@@ -108,6 +111,7 @@ __all__ = [
     "occurrences",
     "operation",
     "organizations",
+    "quicksight",
     "quotas",
     "register_managed_instance",
     "resource_policies",

@@ -264,6 +264,9 @@ ACTION_NAMES: Final[Mapping[str, str]] = {
     "s3:HeadBucket": "s3:ListBucket",
     "s3:ListObjectVersions": "s3:ListBucketVersions",
     "sns:PublishBatch": "sns:Publish",
+    # The pinned SAR has no quicksight:DescribeDashboardDefinition; reading a dashboard's definition is
+    # taken as reading the dashboard (an assumption, docs/simulator.md).
+    "quicksight:DescribeDashboardDefinition": "quicksight:DescribeDashboard",
 }
 
 
@@ -421,6 +424,23 @@ def _config_recorders(request: Request) -> list[ArnParts]:
     return [{"RecorderName": n, "RecorderId": hashlib.sha256(n.encode()).hexdigest()[:32]} for n in names]
 
 
+def _quicksight_uri(collection: str, placeholder: str) -> Locator:
+    """A QuickSight resource named in the URI (/accounts/<account>/<collection>/<id>[/...]); a request to
+    the collection itself (ListDashboards) is checked on every resource of the type, as a resource that
+    does not exist yet is (an assumption, docs/simulator.md)."""
+
+    def locate(request: Request) -> list[ArnParts]:
+        from urllib.parse import unquote, urlsplit  # noqa: PLC0415
+
+        parts = urlsplit(request.uri).path.strip("/").split("/")
+        if collection not in parts:
+            return []
+        index = parts.index(collection)
+        return [{placeholder: unquote(parts[index + 1]) if index + 1 < len(parts) else "*"}]
+
+    return locate
+
+
 def _organizations(resource_type: str) -> Locator:
     """An Organizations account, OU or root the request names by id (ARNs in simulator/organizations.py)."""
 
@@ -430,6 +450,21 @@ def _organizations(resource_type: str) -> Locator:
         return list(organizations.resource_arns(resource_type, request.account, request.params))
 
     return locate
+
+
+def _quicksight_data_sources(request: Request) -> list[ArnParts]:
+    """CreateDataSet is authorised on the data sources its physical tables read (their DataSourceArn)."""
+    tables = request.params.get("PhysicalTableMap")
+    if request.operation != "CreateDataSet" or not isinstance(tables, dict):
+        return []
+    arns: set[str] = {
+        str(source["DataSourceArn"])
+        for table in tables.values()
+        if isinstance(table, dict)
+        for source in table.values()
+        if isinstance(source, dict) and source.get("DataSourceArn")
+    }
+    return [*sorted(arns)]
 
 
 # Which request parameter names each resource type's ARN placeholders (API references, per operation).
@@ -481,6 +516,10 @@ RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
     # DescribeAlarms is authorised on each alarm it names (AlarmNames); whether AWS checks a request that
     # names none against alarm:* is not documented, so such a request fails here (docs/simulator.md).
     ("cloudwatch", "alarm"): _param("AlarmName", "AlarmNames"),
+    # QuickSight names its resources in the URI (QuickSight API Reference); the SAR's ${ResourceId}.
+    ("quicksight", "dashboard"): _quicksight_uri("dashboards", "ResourceId"),
+    ("quicksight", "dataset"): _quicksight_uri("data-sets", "ResourceId"),
+    ("quicksight", "datasource"): _first(_quicksight_data_sources, _quicksight_uri("data-sources", "ResourceId")),
     ("organizations", "account"): _organizations("account"),
     ("organizations", "organizationalunit"): _organizations("organizationalunit"),
     ("organizations", "root"): _organizations("root"),

@@ -52,7 +52,14 @@ def glue_columns(table_name: str) -> dict[str, str]:
     return {column["Name"]: column["Type"] for column in columns}
 
 
-DATASETS: Final = sorted(name for name, r in resources().items() if r["Type"] == "AWS::QuickSight::DataSet")
+# The datasets that read a Glue table whole; a custom SQL dataset (ComplianceExceptionsDataSet) is
+# checked as Athena SQL over the Glue tables in test_quicksight_dashboard.py.
+DATASETS: Final = sorted(
+    name
+    for name, r in resources().items()
+    if r["Type"] == "AWS::QuickSight::DataSet"
+    and all("RelationalTable" in table for table in r["Properties"]["PhysicalTableMap"].values())
+)
 
 
 def test_there_are_datasets_to_check() -> None:

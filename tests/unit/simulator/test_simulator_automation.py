@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tagpatch_local.simulator import automation, executions
+from tagpatch_local.simulator.core import SimulatorError
 from tagpatch_local.template import load_template, resolve
 
 from .test_simulator_executions import ACCOUNT, REGION, START, launch, profile
@@ -214,5 +215,5 @@ def test_an_execute_aws_api_output_selector_picks_from_the_answer(selector: str,
 
 
 def test_a_selector_the_simulator_cannot_read_fails_loudly() -> None:
-    with pytest.raises(automation.SimulatorError, match="selectors of"):
+    with pytest.raises(SimulatorError, match="selectors of"):
         automation.select(ANSWER, "$.Snapshots[?(@.VolumeId=='vol-1')]")
