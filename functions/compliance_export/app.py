@@ -17,7 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from tagpatch.aws import error_code
+from tagpatch.aws import act_in, error_code
 from tagpatch.config import ArtifactConfig, ComplianceExportConfig, OwnerNotificationConfig, PolicyConfig
 from tagpatch.cycle import Cycle, iso_z
 from tagpatch.digest import DIGEST_MARKER_KEY, DigestMarker, already_sent, digest_week, owner_digests, publish_digests
@@ -95,6 +95,7 @@ def _owner_digest(records: list[dict[str, Any]], cycle: Cycle, policy: PatchPoli
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceExportResult:
     cycle = Cycle.from_payload(event.get("cycle"))
+    act_in(cycle.target, "ComplianceExport")
     validation = event["validation"]
     monitoring = event["monitoring"]
     results = {str(r["instance_id"]): r for r in get_jsonl_gz(ARTIFACTS.bucket, str(monitoring["results_key"]))}
