@@ -489,6 +489,9 @@ def alerts_for(results: Iterable[Mapping[str, Any]], default_owner: str) -> list
     ]
 
 
+# The `owner` a message to the notifications topic carries for instances with no Owner tag.
+DEFAULT_OWNER: Final = "unowned"
+
 # SNS PublishBatch: at most 10 entries, and at most 256 KiB for all of them together, body and
 # attributes (the topic's default MaximumMessageSize; Amazon SNS API Reference, PublishBatch).
 BATCH_ENTRIES: Final = 10
