@@ -45,7 +45,15 @@ from tagpatch.cycle import check_sane_time
 from tagpatch.errors import InvalidCycleInput, InvalidPatchExceptions
 from tagpatch.exceptions import parse_exceptions, read_exceptions_file
 from tagpatch_local.documents import DocPath, Document, InputError, load_document
-from tagpatch_local.fleet import FleetInstance, load_fleet, parse_fleet_in, parse_patch_in, parse_tags_in
+from tagpatch_local.fleet import (
+    FleetInstance,
+    MemberAccount,
+    load_fleet_file,
+    parse_fleet_file_in,
+    parse_fleet_in,
+    parse_patch_in,
+    parse_tags_in,
+)
 from tagpatch_local.preflight import check_execution_input, check_policy
 
 if TYPE_CHECKING:
@@ -63,7 +71,7 @@ SELECTING_EDIT_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     "patch": ("select", "set"),
 }
 CYCLE_KEYS: Final = ("name", "advance", "edits", "input")
-TOP_KEYS: Final = ("fleet", "instances", "generate", "start", "cycles", "config_recorder")
+TOP_KEYS: Final = ("fleet", "instances", "generate", "accounts", "start", "cycles", "config_recorder")
 # How far a cycle moves the clock: a whole number of minutes, hours or days.
 ADVANCE: Final = re.compile(r"^([1-9][0-9]{0,5})([mhd])$")
 _UNITS: Final = {"m": "minutes", "h": "hours", "d": "days"}
@@ -108,6 +116,7 @@ class Scenario:
     base: Path
     start: datetime | None = None  # None: the clock starts at the current time
     config_recorder: bool = False  # AWS Config records EC2 instances and the stack's Config rules evaluate
+    accounts: tuple[MemberAccount, ...] = ()  # the organization's member accounts (a fleet's `accounts:`)
 
 
 def parse_advance(value: object, where: str) -> timedelta:
@@ -173,16 +182,17 @@ def parse_scenario(document: Document, path: Path) -> Scenario:
     top = reader.mapping(document.value, (), TOP_KEYS, "{fleet: fleet.yaml, cycles: [...]}")
     base = path.parent
     if "fleet" in top:
-        if "instances" in top or "generate" in top:
-            raise reader.fail(("fleet",), "give either `fleet` (a file) or `instances`/`generate`, not both")
+        if "instances" in top or "generate" in top or "accounts" in top:
+            raise reader.fail(("fleet",), "give either `fleet` (a file) or `instances`/`generate`/`accounts`, not both")
         if not isinstance(top["fleet"], str):
             raise reader.fail(("fleet",), f"must be the path of a fleet file (got {_shown(top['fleet'])})")
-        fleet = load_fleet(base / top["fleet"])
-    elif "instances" not in top and "generate" not in top:
-        raise reader.fail((), "a scenario needs `fleet` (a fleet file) or inline `instances`/`generate`")
+        fleet_file = load_fleet_file(base / top["fleet"])
+    elif "instances" not in top and "generate" not in top and "accounts" not in top:
+        raise reader.fail((), "a scenario needs `fleet` (a fleet file) or inline `instances`/`generate`/`accounts`")
     else:
         fleet_keys = {key: value for key, value in top.items() if key not in ("cycles", "start", "config_recorder")}
-        fleet = parse_fleet_in(Document(document.source, fleet_keys, document.lines), ())
+        fleet_file = parse_fleet_file_in(Document(document.source, fleet_keys, document.lines), ())
+    fleet = fleet_file.instances
     reader.instances = len(fleet)
     raw_cycles = top.get("cycles")
     if not isinstance(raw_cycles, list) or not raw_cycles:
@@ -193,7 +203,7 @@ def parse_scenario(document: Document, path: Path) -> Scenario:
     recorder = top.get("config_recorder", False)
     if not isinstance(recorder, bool):
         raise reader.fail(("config_recorder",), f"must be true or false (got {_shown(recorder)})")
-    return Scenario(tuple(fleet), cycles, base, start, recorder)
+    return Scenario(tuple(fleet), cycles, base, start, recorder, fleet_file.accounts)
 
 
 def _parse_cycle(reader: _Reader, raw: object, index: int, base: Path) -> ScenarioCycle:
