@@ -21,6 +21,7 @@ from tagpatch.observability import tracer
 from tagpatch.reconcile import Change, RegistrationState, registration_key
 
 LEDGER_KEY: Final = "state/baseline-registrations.json"
+BASELINE_PAGE_SIZE: Final = 100  # DescribePatchBaselines' largest page
 PATCH_GROUP_PAGE_SIZE: Final = 100
 
 
@@ -101,6 +102,22 @@ def desired_registrations(
 
 
 @tracer.capture_method
+def own_baseline_ids(names: Iterable[str]) -> dict[str, str]:
+    """The ids of the account's own patch baselines of these names (a member account's copies of the
+    hub's custom baselines, spoke/template.yaml); a name it lacks is left out, so the resolver reports it."""
+    wanted = set(names)
+    found: dict[str, str] = {}
+    for identity in paginate(
+        client("ssm").describe_patch_baselines,
+        "BaselineIdentities",
+        Filters=[{"Key": "OWNER", "Values": ["Self"]}],
+        MaxResults=BASELINE_PAGE_SIZE,
+    ):
+        if identity.get("BaselineName") in wanted:
+            found[str(identity["BaselineName"])] = str(identity["BaselineId"])
+    return found
+
+
 def read_registrations(bucket: str) -> RegistrationState:
     state = RegistrationState()
     for mapping in paginate(client("ssm").describe_patch_groups, "Mappings", MaxResults=PATCH_GROUP_PAGE_SIZE):
