@@ -101,8 +101,8 @@ def _state(record: Mapping[str, Any]) -> str:
     """The latest run's outcome (else the class), with the backup taken before that run: the image to
     roll back to, or that it failed."""
     state = str(record.get("last_outcome") or record.get("class") or "")
-    if record.get("backup_image_id"):
-        return f"{state} (backup {record['backup_image_id']})"
+    if record.get("backup_id"):
+        return f"{state} (backup {record['backup_id']})"
     if record.get("backup_outcome") in ("failed", "in_progress"):
         return f"{state} (backup {str(record['backup_outcome']).replace('_', ' ')})"
     return state

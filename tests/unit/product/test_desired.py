@@ -807,19 +807,16 @@ def test_no_hold_is_applied_in_a_window_already_over_a_quota(monkeypatch: pytest
     assert [t.name for t in only_window(state).targets] == ["tagpatch-install-reboot-patch-group-01"]
 
 
-def test_an_install_task_asking_for_a_snapshot_is_not_registered_until_snapshots_are_built() -> None:
-    # The patch runs only where its backup succeeded; tagpatch cannot take a snapshot yet, so nowhere.
+def test_an_install_task_asking_for_a_snapshot_is_its_own_backup_task() -> None:
+    # The stack's snapshot runbook snapshots, then patches: the Install task stays, named for its backup.
     document = yaml.safe_load((REPO_ROOT / "policy" / "patch-policy.yaml").read_text())
     document["windows"]["sun-0200"]["task"] = {"backup": "snapshot"}
-    with_backup = parse_policy(document)
-    state = build(line("web", window="sun-0200"), line("db", window="sun-0200"), policy=with_backup)
+    state = build(line("web", window="sun-0200"), line("db", window="sun-0200"), policy=parse_policy(document))
     window = only_window(state)
-    assert [(task.name, task.settings.operation) for task in window.tasks] == [
-        ("tagpatch-install-reboot-backup-snapshot-held-01", "Scan")
+    assert [(task.name, task.settings.operation, task.settings.backup) for task in window.tasks] == [
+        ("tagpatch-install-reboot-backup-snapshot-01", "Install", "snapshot")
     ]
-    (problem,) = state.problems
-    assert (problem.kind, problem.name) == ("backup", "tagpatch-sun-0200/tagpatch-install-reboot-backup-snapshot")
-    assert "backup: snapshot" in problem.reason and "db, web" in problem.reason
+    assert state.problems == ()
 
 
 def test_an_install_task_asking_for_an_image_is_its_own_backup_task() -> None:
@@ -831,6 +828,29 @@ def test_an_install_task_asking_for_an_image_is_its_own_backup_task() -> None:
     assert [(task.name, task.settings.operation, task.settings.backup) for task in window.tasks] == [
         ("tagpatch-install-reboot-backup-image-01", "Install", "image")
     ]
+    assert state.problems == ()
+
+
+def test_patch_groups_whose_backups_differ_get_tasks_of_their_own_in_one_window() -> None:
+    # The window asks for an image; db's entry asks for snapshots and web's takes the backup away: three
+    # tasks, each targeting only its own groups (split targets), so no group gets a backup it did not ask for.
+    document = yaml.safe_load((REPO_ROOT / "policy" / "patch-policy.yaml").read_text())
+    document["windows"]["sun-0200"]["task"] = {"backup": "image"}
+    document["patch_groups"] = {"db": {"backup": "snapshot"}, "web": {"backup": "none"}}
+    state = build(
+        line("web", window="sun-0200"),
+        line("db", window="sun-0200"),
+        line("app", window="sun-0200"),
+        policy=parse_policy(document),
+    )
+    window = only_window(state)
+    targets = {target.name: target for target in window.targets}
+    groups = {
+        task.settings.backup: sorted(group for name in task.target_names for group in targets[name].values)
+        for task in window.tasks
+    }
+    assert groups == {"image": ["app"], "snapshot": ["db"], None: ["web"]}
+    assert all(task.settings.operation == "Install" for task in window.tasks)
     assert state.problems == ()
 
 
