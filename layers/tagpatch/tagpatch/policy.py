@@ -17,6 +17,7 @@ from typing import Any, Final, Literal, get_args
 import yaml
 
 from tagpatch.errors import InvalidPatchPolicy, shown_key
+from tagpatch.org_targets import TargetSettings, parse_targets
 from tagpatch.platforms import OPERATING_SYSTEMS
 from tagpatch.rollout import Rollout, parse_rollout
 from tagpatch.schedule import InvalidSchedule, parse_association_schedule, parse_schedule
@@ -134,6 +135,8 @@ class PatchPolicy:
     scan: ScanSettings = ScanSettings()
     # Waves installed in order, each gated on the one before (tagpatch.rollout).
     rollout: Rollout = field(default_factory=Rollout)
+    # The (account, Region) targets the org cycle fans out to (tagpatch.org_targets); none named: home alone.
+    targets: TargetSettings = field(default_factory=TargetSettings)
     source: str = field(default="<memory>", compare=False)
 
     def window_for_tag(self, value: str) -> WindowSettings:
@@ -215,7 +218,7 @@ _TASK_KEYS: Final = frozenset(
     }
 )
 _TOP_KEYS: Final = frozenset(
-    {"version", "windows", "defaults", "baselines", "notifications", "reconcile", "scan", "rollout"}
+    {"version", "windows", "defaults", "baselines", "notifications", "reconcile", "scan", "rollout", "targets"}
 )
 _SCAN_KEYS: Final = frozenset({"enabled", "schedule", "covers", "stale_after_days"})
 
@@ -430,6 +433,7 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
         max_window_deletion_share=float(share),
         scan=_scan_settings(reader, reader.mapping(top.get("scan", {}), "scan", _SCAN_KEYS)),
         rollout=rollout,
+        targets=parse_targets(top.get("targets"), reader.fail),
         source=source,
     )
 
