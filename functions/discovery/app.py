@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tagpatch.aws import act_in
 from tagpatch.config import ArtifactConfig, DiscoveryConfig
 from tagpatch.cycle import Cycle
 from tagpatch.discovery import DiscoveryCursor, discover_some
@@ -23,6 +24,7 @@ DISCOVERY = DiscoveryConfig.from_env()
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     cycle = Cycle.from_payload(event.get("cycle"))
+    act_in(cycle.target, "Discovery")
     before = DiscoveryCursor.from_payload(event.get("discovery"))
     cursor = discover_some(
         before,

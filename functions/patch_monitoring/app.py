@@ -19,6 +19,7 @@ from typing import Any, Final
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tagpatch.aws import act_in
 from tagpatch.changes import instance_lines
 from tagpatch.config import ArtifactConfig, ExceptionsConfig, MonitoringConfig, OwnerNotificationConfig, PolicyConfig
 from tagpatch.cycle import Cycle, iso_z
@@ -81,6 +82,7 @@ def read_notice_ledger(bucket: str) -> dict[str, str]:
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PatchMonitoringResult | dict[str, Any]:
     cycle = Cycle.from_payload(event.get("cycle"))
+    act_in(cycle.target, "PatchMonitoring")
     cursor = MonitoringCursor.from_payload(event.get("monitoring_reads"))
     if cursor.phase == "done":
         return compose(cycle, event["validation"], cursor)

@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tagpatch.aws import act_in
 from tagpatch.changes import instance_lines
 from tagpatch.config import ArtifactConfig, OwnerNotificationConfig, PolicyConfig, ReminderConfig
 from tagpatch.cycle import Cycle
@@ -42,6 +43,7 @@ REMINDERS = ReminderConfig.from_env()
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PrePatchNotificationResult:
     cycle = Cycle.from_payload(event.get("cycle"))
+    act_in(cycle.target, "PrePatchNotification")
     reminders_key = cycle.artifact_key("reminders.jsonl.gz")
     if cycle.patch_groups is not None:
         logger.info("reminders left alone: the cycle is scoped to some patch groups")

@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tagpatch.aws import act_in
 from tagpatch.config import ArtifactConfig, ExceptionsConfig, PolicyConfig, RolloutConfig
 from tagpatch.cycle import Cycle
 from tagpatch.discovery import DiscoveryCursor, read_inventory
@@ -38,6 +39,7 @@ def rollout_gates(policy: PatchPolicy, cycle: Cycle) -> dict[str, GateDecision]:
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> TagValidationResult:
     cycle = Cycle.from_payload(event.get("cycle"))
+    act_in(cycle.target, "TagValidation")
     discovery = DiscoveryCursor.from_payload(event.get("discovery"))
     if discovery.phase != "done":
         raise InvalidCycleInput(f"discovery is not done (phase {discovery.phase!r}): the inventory is incomplete")

@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.aws import client
+from tagpatch.aws import act_in, acting_member, client
 from tagpatch.changes import desired_state_of_run, hold_json, save_plan, windows_with_writes
 from tagpatch.config import ArtifactConfig, BackupConfig, NotificationConfig, PolicyConfig, TaskRoleConfig
 from tagpatch.cycle import Cycle
@@ -38,10 +38,13 @@ BACKUP = BackupConfig.from_env()
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> WindowUpsertResult:
     cycle = Cycle.from_payload(event.get("cycle"))
+    act_in(cycle.target, "WindowUpsert")
     policy = load_policy(POLICY.policy_path)
     # A hook document that does not exist is the policy's error, found before anything is planned or written.
     check_hook_documents(policy)
     desired = desired_state_of_run(ARTIFACTS.bucket, event["validation"], policy)
+    member = acting_member()  # a member account runs its own copy of the backup runbook (spoke/template.yaml)
+    backup = BACKUP if member is None else BackupConfig.in_member(member)
     account = read_windows()
     windows, quota_problems = fit_to_quota(desired.windows, MAX_WINDOWS_PER_ACCOUNT - account.unowned_count)
     quota_problems += unpassable_roles(windows, TASK_ROLE.passable_role_arn)
@@ -50,7 +53,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> WindowUpser
         account.windows,
         max_deletion_share=policy.max_window_deletion_share,
         allow_mass_deletion=cycle.allow_mass_deletion,
-        backup_runbook=BackupRunbook(BACKUP.runbook_name, BACKUP.automation_role_arn),
+        backup_runbook=BackupRunbook(backup.runbook_name, backup.automation_role_arn),
     )
     kept = {window.name for window in windows}
     # What is held back (scanned, not installed) and what is patched by id instead, in plan mode too.

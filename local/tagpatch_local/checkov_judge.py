@@ -8,7 +8,10 @@ itself (`Metadata: checkov: skip`) are refused: each accepted finding and its re
 suppressions file, beside the IAM judges' (iam_judges.py, whose loader this shares).
 Exit 0 with neither, 1 otherwise, 2 on unusable input (checkov missing or failing, a bad suppressions file).
 
-    .venv/bin/python -m tagpatch_local.checkov_judge template.yaml
+    .venv/bin/python -m tagpatch_local.checkov_judge template.yaml spoke/template.yaml
+
+Given several templates, their findings are judged together: an entry is stale only if it matches no
+finding in any of them.
 """
 
 from __future__ import annotations
@@ -86,13 +89,14 @@ def run_checkov(checkov: Path, template: Path) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("template", type=Path)
+    parser.add_argument("templates", type=Path, nargs="+")
     parser.add_argument("--suppressions", type=Path, default=SUPPRESSIONS)
     parser.add_argument("--checkov", type=Path, default=REPO / ".venv-checkov" / "bin" / "checkov")
     args = parser.parse_args(argv)
     try:
         suppressions = load_suppressions(args.suppressions)
-        findings, stale = judge_report(run_checkov(args.checkov, args.template), suppressions)
+        reports = [report for template in args.templates for report in _reports(run_checkov(args.checkov, template))]
+        findings, stale = judge_report(reports, suppressions)
     except (OSError, ValueError, yaml.YAMLError) as error:
         print(f"checkov judge: {error}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, TextIO
 
 from tagpatch.cycle import iso_z, parse_time
 from tagpatch_local.documents import InputError
-from tagpatch_local.fleet import FleetInstance, load_fleet
+from tagpatch_local.fleet import FleetInstance, MemberAccount, load_fleet_file
 from tagpatch_local.outfiles import open_log, write_text_atomically
 from tagpatch_local.plan_view import count_lines, has_pending_changes, read_changes, render_changes
 from tagpatch_local.preflight import check_policy, read_input_option, stack_policy_path
@@ -145,6 +145,7 @@ class CheckedRun:
     warnings: tuple[str, ...]  # the stack policy's defaults; a scenario's policy edits carry their own
     start: datetime | None = None  # the simulated clock at the first cycle; None: real time
     config_recorder: bool = False  # the scenario's `config_recorder`: AWS Config rules evaluate
+    accounts: tuple[MemberAccount, ...] = ()  # the organization's member accounts, seeded after the hub's fleet
 
     def all_warnings(self) -> list[str]:
         edits = [edit for cycle in self.cycles for edit in cycle.edits]
@@ -174,10 +175,16 @@ def check_local_run(args: argparse.Namespace) -> CheckedRun:
         scenario = load_scenario(Path(args.scenario))
         start = scenario.start or datetime.now(UTC).replace(microsecond=0)
         return CheckedRun(
-            f"scenario {args.scenario}", scenario.fleet, scenario.cycles, warnings, start, scenario.config_recorder
+            f"scenario {args.scenario}",
+            scenario.fleet,
+            scenario.cycles,
+            warnings,
+            start,
+            scenario.config_recorder,
+            scenario.accounts,
         )
     fleet_path = Path(args.fleet) if args.fleet else DEMO_FLEET
-    fleet = load_fleet(fleet_path)
+    fleet_file = load_fleet_file(fleet_path)
     execution_input = read_input_option(args.input) if args.input is not None else {}
     fixed = parse_start(args.now, "--now") if args.now is not None else None
     given_now = execution_input.get("now")
@@ -186,7 +193,10 @@ def check_local_run(args: argparse.Namespace) -> CheckedRun:
         raise UsageError(
             f"--now {args.now} and the input's now {given_now} disagree; give the time once (--now sets both)"
         )
-    return CheckedRun(f"fleet {fleet_path}", fleet, (ScenarioCycle("cycle", (), execution_input),), warnings, fixed)
+    cycles = (ScenarioCycle("cycle", (), execution_input),)
+    return CheckedRun(
+        f"fleet {fleet_path}", fleet_file.instances, cycles, warnings, fixed, accounts=fleet_file.accounts
+    )
 
 
 def earlier_run_files(out_dir: Path, *, force: bool) -> list[Path]:
@@ -502,6 +512,13 @@ def run_deployed(args: argparse.Namespace) -> int:
     return exit_status([(result.status == "SUCCEEDED", pending)], detailed=args.detailed_exitcode)
 
 
+def _members(checked: CheckedRun) -> str:
+    if not checked.accounts:
+        return ""
+    seeded = sum(len(member.instances) * len(member.regions) for member in checked.accounts)
+    return f"; {len(checked.accounts)} member accounts with {seeded} more"
+
+
 def run_local(args: argparse.Namespace) -> int:
     checked = check_local_run(args)
     out_dir = Path(args.out)
@@ -515,7 +532,7 @@ def run_local(args: argparse.Namespace) -> int:
     cycles = checked.cycles
     modes = sorted({_mode(cycle.execution_input) for cycle in cycles})
     console.say(
-        f"tagpatch: simulated account, {checked.source} ({len(checked.fleet)} instances), "
+        f"tagpatch: simulated account, {checked.source} ({len(checked.fleet)} instances{_members(checked)}), "
         f"{_mode_note(modes[0]) if len(modes) == 1 else 'modes ' + ' and '.join(modes)}"
     )
     summaries: list[dict[str, Any]] = []
@@ -528,6 +545,8 @@ def run_local(args: argparse.Namespace) -> int:
         if checked.start is not None:
             account.set_clock(checked.start)
         account.seed(checked.fleet)
+        if checked.accounts:
+            account.seed_accounts(checked.accounts)
         for index, cycle in enumerate(cycles, start=1):
             if len(cycles) > 1:
                 console.say(f"\n[{index}/{len(cycles)}] {cycle.name}")

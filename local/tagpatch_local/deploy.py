@@ -282,6 +282,57 @@ class TemplateDeployment(AccountClients):
             )
         self.physical.update({(logical_id, None): role_name, (logical_id, "Arn"): arn})
 
+    def _create_glue_database(self, logical_id: str) -> None:
+        properties = resolve(self.template.resources[logical_id]["Properties"], self._resolve)
+        name = str(properties["DatabaseInput"]["Name"])
+        self.client("glue").create_database(DatabaseInput=properties["DatabaseInput"])
+        self.physical[(logical_id, None)] = name
+
+    def _create_athena_work_group(self, logical_id: str) -> None:
+        # CloudFormation's WorkGroupConfiguration is the API's Configuration.
+        athena = self.client("athena")
+        properties = resolve(self.template.resources[logical_id]["Properties"], self._resolve)
+        configuration = coerce_to_shape(
+            properties.get("WorkGroupConfiguration", {}), athena.meta.service_model.shape_for("WorkGroupConfiguration")
+        )
+        name = str(properties["Name"])
+        athena.create_work_group(Name=name, Description=properties.get("Description", ""), Configuration=configuration)
+        self.physical[(logical_id, None)] = name
+
+    def _quicksight_request(self, logical_id: str, operation: str) -> dict[str, Any]:
+        # AWS::QuickSight::* properties carry the API's member names.
+        quicksight = self.client("quicksight")
+        request: dict[str, Any] = coerce_to_shape(
+            resolve(self.template.resources[logical_id]["Properties"], self._resolve),
+            quicksight.meta.service_model.operation_model(operation).input_shape,
+        )
+        return request
+
+    def _create_quicksight_data_source(self, logical_id: str) -> None:
+        request = self._quicksight_request(logical_id, "CreateDataSource")
+        arn = self.client("quicksight").create_data_source(**request)["Arn"]
+        self.physical.update({(logical_id, None): request["DataSourceId"], (logical_id, "Arn"): arn})
+
+    def _create_quicksight_data_set(self, logical_id: str) -> None:
+        request = self._quicksight_request(logical_id, "CreateDataSet")
+        arn = self.client("quicksight").create_data_set(**request)["Arn"]
+        self.physical.update({(logical_id, None): request["DataSetId"], (logical_id, "Arn"): arn})
+
+    def _create_quicksight_dashboard(self, logical_id: str) -> None:
+        quicksight = self.client("quicksight")
+        request = self._quicksight_request(logical_id, "CreateDashboard")
+        arn = quicksight.create_dashboard(**request)["Arn"]
+        # CloudFormation waits for the version QuickSight builds, and fails the stack if it failed.
+        version = quicksight.describe_dashboard(
+            AwsAccountId=request["AwsAccountId"], DashboardId=request["DashboardId"]
+        )["Dashboard"]["Version"]
+        if version["Status"] != "CREATION_SUCCESSFUL":
+            errors = "; ".join(f"{error['Type']}: {error.get('Message', '')}" for error in version.get("Errors", []))
+            raise TemplateError(
+                f"{logical_id}: QuickSight did not create the dashboard ({version['Status']}): {errors}"
+            )
+        self.physical.update({(logical_id, None): request["DashboardId"], (logical_id, "Arn"): arn})
+
     # Each resource type the runner deploys -> the method that creates it (as CloudFormation would).
     _CREATORS: ClassVar[Mapping[str, Callable[[TemplateDeployment, str], None]]] = {
         "AWS::S3::Bucket": _create_s3_bucket,
@@ -302,6 +353,11 @@ class TemplateDeployment(AccountClients):
         "AWS::Scheduler::ScheduleGroup": _create_scheduler_schedule_group,
         "AWS::SQS::Queue": _create_sqs_queue,
         "AWS::IAM::Role": _create_iam_role,
+        "AWS::Glue::Database": _create_glue_database,
+        "AWS::Athena::WorkGroup": _create_athena_work_group,
+        "AWS::QuickSight::DataSource": _create_quicksight_data_source,
+        "AWS::QuickSight::DataSet": _create_quicksight_data_set,
+        "AWS::QuickSight::Dashboard": _create_quicksight_dashboard,
     }
 
     def _environment_for(self, spec: FunctionSpec) -> dict[str, str]:
@@ -482,6 +538,10 @@ class TemplateDeployment(AccountClients):
         # Dashboards name the alarms and the state machine, so they come after both.
         for logical_id in self.template.resources:
             if self.template.resource_type(logical_id) == "AWS::CloudWatch::Dashboard" and self.enabled(logical_id):
+                self._resolve(logical_id, None)
+        # QuickSight's data source, datasets and dashboard (with QuickSightPrincipalArn), each before what names it.
+        for logical_id in self.template.resources:
+            if self.template.resource_type(logical_id).startswith("AWS::QuickSight::") and self.enabled(logical_id):
                 self._resolve(logical_id, None)
 
     def physical_id(self, logical_id: str) -> str:

@@ -1,13 +1,17 @@
 """Fleet files: what EC2 instances the simulated account holds, how they are tagged, and SSM's view.
 
-A fleet file (YAML or JSON) lists `instances` explicitly and/or asks for `generate`d ones. Loading is
-strict: an unknown key, a bad enum value or a non-string tag is an error naming the file, the place
-(and for YAML the line) and the key, because a silently ignored typo makes a scenario test nothing.
+A fleet file (YAML or JSON) lists `instances` explicitly and/or asks for `generate`d ones: the hub's
+own account (the organization's management account) in its home Region. It may also name the
+organization's member `accounts`, each with its Regions and its own `instances`/`generate`, seeded
+in every one of its Regions (`FleetFile`, `MemberAccount`). Loading is strict: an unknown key, a bad
+enum value or a non-string tag is an error naming the file, the place (and for YAML the line) and the
+key, because a silently ignored typo makes a scenario test nothing.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -94,6 +98,34 @@ class FleetInstance:
     patch: FleetPatch = FleetPatch()
 
 
+AccountStatus = Literal["ACTIVE", "SUSPENDED"]  # Organizations' Account Status a fleet can ask for
+
+
+@dataclass(frozen=True)
+class MemberAccount:
+    """A member account of the simulated organization: the fleet file's `accounts:` entry."""
+
+    id: str  # 12 digits
+    name: str
+    regions: tuple[str, ...]  # its `instances` are seeded in each
+    instances: tuple[FleetInstance, ...] = ()
+    status: AccountStatus = "ACTIVE"  # SUSPENDED: closed (CloseAccount), so a cycle must skip it
+    ou: tuple[str, ...] = ()  # the OU path from the root (nested OUs); empty: directly under the root
+    spoke: bool = True  # whether the spoke stack is deployed in it (StackSets); false: a target lacking it
+
+
+@dataclass(frozen=True)
+class FleetFile:
+    """A whole fleet file: the hub's home-Region instances and the organization's member accounts."""
+
+    instances: list[FleetInstance]
+    accounts: tuple[MemberAccount, ...] = ()
+
+    def seeded_count(self) -> int:
+        """Instances the simulated organization holds once seeded (each account's, in each of its Regions)."""
+        return len(self.instances) + sum(len(a.instances) * len(a.regions) for a in self.accounts)
+
+
 @dataclass(frozen=True)
 class PatchDistribution:
     """A `generate` block's `patch:`: weights over missing counts, critical counts and Install results."""
@@ -165,9 +197,23 @@ class _Context:
 
 
 def load_fleet(path: Path) -> list[FleetInstance]:
-    """Read a fleet file (JSON if it ends in .json, YAML otherwise) and expand it."""
+    """Read a fleet file (JSON if it ends in .json, YAML otherwise) and expand the hub's instances; a file
+    that names member `accounts` is refused here (load_fleet_file reads those)."""
+    fleet_file = load_fleet_file(path)
+    if fleet_file.accounts:
+        raise FleetError(f"{path}: names member accounts, which this command does not seed; remove `accounts`")
+    return fleet_file.instances
+
+
+def load_fleet_file(path: Path) -> FleetFile:
+    """Read a whole fleet file: the hub's instances and the member accounts with theirs."""
     document = load_document(path, "fleet file", FleetError)
-    return _parse(document.value, _Context(document.source, document.lines))
+    return _parse_file(document.value, _Context(document.source, document.lines))
+
+
+def parse_fleet_file_in(document: Document, path: DocPath) -> FleetFile:
+    """The whole fleet at `path` inside a larger file (a scenario's inline fleet); errors name its lines."""
+    return _parse_file(_value_at(document.value, path), _Context(document.source, document.lines, path))
 
 
 def parse_fleet(document: object, source: str) -> list[FleetInstance]:
@@ -189,6 +235,128 @@ def _value_at(value: Any, path: DocPath) -> Any:
     for part in path:
         value = value[part]
     return value
+
+
+def _parse_file(document: object, ctx: _Context) -> FleetFile:
+    top = _mapping(document, (), ctx) if document is not None else None
+    if top is not None:
+        _check_keys(top, (), _FILE_KEYS, ctx)
+    if top is None or "accounts" not in top:
+        return FleetFile(_parse(document, ctx))
+    hub = {key: value for key, value in top.items() if key != "accounts"}
+    instances = _parse(hub, ctx) if hub else []
+    accounts = _parse_accounts(top["accounts"], ("accounts",), ctx, len(instances))
+    return FleetFile(instances, accounts)
+
+
+_FILE_KEYS: Final = ("instances", "generate", "accounts")
+_ACCOUNT_KEYS: Final = ("id", "name", "regions", "status", "ou", "spoke", "instances", "generate")
+_ACCOUNT_STATUSES: Final[tuple[str, ...]] = get_args(AccountStatus)
+_ACCOUNT_NAME_MAX: Final = 50  # Organizations' AccountName: 1-50 printable ASCII characters
+_OU_NAME_MAX: Final = 128  # Organizations' OrganizationalUnitName
+_OU_DEPTH_MAX: Final = 5  # Organizations: OUs nest at most five levels under the root
+MAX_ACCOUNTS: Final = 200  # the design's largest organization (docs/decisions.md); bounds seeding time
+
+
+def _parse_accounts(raw: object, path: _Path, ctx: _Context, hub_instances: int) -> tuple[MemberAccount, ...]:
+    from tagpatch_local.account_facts import ACCOUNT_ID  # noqa: PLC0415 - the hub is the management account
+
+    if not isinstance(raw, list) or not raw:
+        raise ctx.error(path, f"expected a non-empty list of member accounts, got {_type_name(raw)}")
+    if len(raw) > MAX_ACCOUNTS:
+        raise ctx.error(path, f"{len(raw)} accounts; at most {MAX_ACCOUNTS}")
+    accounts: list[MemberAccount] = []
+    seen: dict[str, _Path] = {}
+    total = ctx.already + hub_instances
+    for index, item in enumerate(raw):
+        where = (*path, index)
+        account = _parse_account(item, where, ctx, total)
+        if account.id == ACCOUNT_ID:
+            raise ctx.error(
+                (*where, "id"),
+                f"{ACCOUNT_ID} is the hub, the organization's management account; its instances are the "
+                "top-level `instances`/`generate`",
+            )
+        if account.id in seen:
+            raise ctx.error(
+                (*where, "id"), f"account {account.id} is already listed at {format_path(seen[account.id])}"
+            )
+        seen[account.id] = where
+        total += len(account.instances) * len(account.regions)
+        accounts.append(account)
+    return tuple(accounts)
+
+
+def _parse_account(raw: object, path: _Path, ctx: _Context, already: int) -> MemberAccount:
+    item = _mapping(raw, path, ctx)
+    _check_keys(item, path, _ACCOUNT_KEYS, ctx)
+    for key in ("id", "regions"):
+        if key not in item:
+            raise ctx.error(path, f"missing required key {key!r}")
+    account_id = item["id"]
+    if not isinstance(account_id, str) or len(account_id) != 12 or not account_id.isdigit():
+        hint = "; quote it, YAML reads digits as a number" if isinstance(account_id, int) else ""
+        raise ctx.error((*path, "id"), f"an account id is a string of 12 digits, got {account_id!r}{hint}")
+    name = item.get("name", f"member-{account_id}")
+    printable_ascii = isinstance(name, str) and name.isascii() and name.isprintable()
+    if not printable_ascii or not 1 <= len(name) <= _ACCOUNT_NAME_MAX:
+        raise ctx.error((*path, "name"), f"an account name is 1-{_ACCOUNT_NAME_MAX} printable ASCII characters")
+    regions = _regions(item["regions"], (*path, "regions"), ctx)
+    spoke = item.get("spoke", True)
+    if not isinstance(spoke, bool):
+        raise ctx.error((*path, "spoke"), f"must be true or false, got {spoke!r}")
+    fleet_keys = {key: item[key] for key in ("instances", "generate") if key in item}
+    instances: list[FleetInstance] = []
+    if fleet_keys:
+        instances = _parse(fleet_keys, replace(ctx, prefix=(*ctx.prefix, *path)))
+        seeded = already + len(instances) * len(regions)
+        if seeded > MAX_INSTANCES:
+            raise ctx.error(
+                path, f"brings the fleet to {seeded:,} instances (in each of its Regions); at most {MAX_INSTANCES:,}"
+            )
+    return MemberAccount(
+        id=account_id,
+        name=name,
+        regions=regions,
+        instances=tuple(instances),
+        status=cast(AccountStatus, _enum(item.get("status", "ACTIVE"), (*path, "status"), _ACCOUNT_STATUSES, ctx)),
+        ou=_ou_path(item["ou"], (*path, "ou"), ctx) if "ou" in item else (),
+        spoke=spoke,
+    )
+
+
+def _regions(raw: object, path: _Path, ctx: _Context) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ctx.error(path, f"expected a non-empty list of Regions, e.g. [us-east-1, eu-west-1], got {raw!r}")
+    known = _known_regions()
+    regions: list[str] = []
+    for index, region in enumerate(raw):
+        if not isinstance(region, str) or region not in known:
+            raise ctx.error((*path, index), f"unknown Region {region!r}; expected an AWS Region, e.g. us-east-1")
+        if region in regions:
+            raise ctx.error((*path, index), f"Region {region} is listed twice")
+        regions.append(region)
+    return tuple(regions)
+
+
+@functools.cache
+def _known_regions() -> frozenset[str]:
+    """The commercial Regions botocore's endpoint data lists for EC2 and SSM (what a member can be seeded in)."""
+    import botocore.session  # noqa: PLC0415 - loaded only for a fleet that names accounts
+
+    session = botocore.session.get_session()
+    return frozenset(session.get_available_regions("ec2")) & frozenset(session.get_available_regions("ssm"))
+
+
+def _ou_path(raw: object, path: _Path, ctx: _Context) -> tuple[str, ...]:
+    if not isinstance(raw, str) or not raw:
+        raise ctx.error(path, f"expected an OU name, or a path of nested OU names (a/b), got {raw!r}")
+    names = tuple(raw.split("/"))
+    if len(names) > _OU_DEPTH_MAX or any(not 1 <= len(name) <= _OU_NAME_MAX for name in names):
+        raise ctx.error(
+            path, f"each OU name is 1-{_OU_NAME_MAX} characters, nested at most {_OU_DEPTH_MAX} deep, got {raw!r}"
+        )
+    return names
 
 
 def _parse(document: object, ctx: _Context) -> list[FleetInstance]:
@@ -695,8 +863,11 @@ def _computer_name(os_name: str, instance_id: str, private_ip: str | None, regio
     return f"ip-{(private_ip or '10.0.0.1').replace('.', '-')}.{suffix}"
 
 
-def seed_fleet(instances: Sequence[FleetInstance], *, region: str) -> list[str]:
+def seed_fleet(instances: Sequence[FleetInstance], *, region: str, session: Any = None) -> list[str]:
     """Create `instances` in the active moto account; return their instance ids in order.
+
+    `session` (a boto3 session) picks another simulated account of the organization
+    (`clients.account_session`); by default the account the environment's keys sign for.
 
     Must run inside `mock_aws`. EC2 instances are created on moto's backend directly (through boto3
     each costs ~10-20 ms and grows with the fleet); IAM, AMI lookup and stopping go through boto3.
@@ -721,7 +892,7 @@ def seed_fleet(instances: Sequence[FleetInstance], *, region: str) -> list[str]:
     simulator.install()
     if not instances:
         return []
-    session = boto3.session.Session(region_name=region)
+    session = session or boto3.session.Session(region_name=region)
     account_id = str(session.client("sts").get_caller_identity()["Account"])
     ec2 = session.client("ec2")
     if any(inst.instance_profile == "ssm" for inst in instances):

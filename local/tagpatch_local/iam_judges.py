@@ -18,6 +18,7 @@ excused). Exit 0 with no unsuppressed finding, 1 otherwise, 2 on unusable input.
 
     .venv/bin/python -m tagpatch_local.iam_judges template.yaml   # translated by .venv-sam's SAM translator
     .venv/bin/python -m tagpatch_local.iam_judges translated.json  # already CloudFormation
+    .venv/bin/python -m tagpatch_local.iam_judges spoke/template.yaml  # CloudFormation without SAM
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ EXAMPLE_PARAMETERS: Final[Mapping[str, str]] = {
     "QuickSightPrincipalArn": "arn:aws:quicksight:us-east-1:123456789012:user/default/admin",
     "AlertEmail": "alerts@example.com",
     "NotificationEmail": "owners@example.com",
+    # spoke/template.yaml's: the hub it trusts
+    "HubAccountId": "210987654321",
+    "HubStackName": "tagpatch",
 }
 
 
@@ -435,10 +439,14 @@ def judge(template: Mapping[str, Any], suppressions: Sequence[Suppression]) -> t
 
 
 def translate(path: Path, sam_python: Path) -> dict[str, Any]:
-    """A SAM template as CloudFormation deploys it, by SAM's own translator (in .venv-sam)."""
+    """A SAM template as CloudFormation deploys it, by SAM's own translator (in .venv-sam); a plain
+    CloudFormation template (spoke/template.yaml) as it is."""
     from tagpatch_local.template import load_template  # noqa: PLC0415
 
-    source = json.dumps(load_template(path))
+    loaded = load_template(path)
+    if "Transform" not in loaded:
+        return loaded
+    source = json.dumps(loaded)
     script = REPO / "scripts" / "sam_translate.py"
     done = subprocess.run(  # noqa: S603 - our own interpreter and script
         [str(sam_python), str(script)], input=source, capture_output=True, text=True, check=False

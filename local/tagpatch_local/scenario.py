@@ -17,6 +17,7 @@
           - start: {select: {Name: db-1}}
           - policy: ../policy/strict-policy.yaml
           - exceptions: exceptions/vendor.yaml  # the patch exceptions file from here on
+          - document: {name: app-health, commands: ["curl -fsS http://localhost/health"]}
         input: {"mode": "plan"}
     config_recorder: true               # AWS Config records instances and the stack's Config rules run
 
@@ -32,6 +33,7 @@ meanwhile runs, and the cycle's evaluation time is the clock's time.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,14 +45,22 @@ from tagpatch.cycle import check_sane_time
 from tagpatch.errors import InvalidCycleInput, InvalidPatchExceptions
 from tagpatch.exceptions import parse_exceptions, read_exceptions_file
 from tagpatch_local.documents import DocPath, Document, InputError, load_document
-from tagpatch_local.fleet import FleetInstance, load_fleet, parse_fleet_in, parse_patch_in, parse_tags_in
+from tagpatch_local.fleet import (
+    FleetInstance,
+    MemberAccount,
+    load_fleet_file,
+    parse_fleet_file_in,
+    parse_fleet_in,
+    parse_patch_in,
+    parse_tags_in,
+)
 from tagpatch_local.preflight import check_execution_input, check_policy
 
 if TYPE_CHECKING:
     from tagpatch_local.runner import SimulatedAccount
     from tagpatch_local.simulator import PingStatus
 
-EDIT_KINDS: Final = ("retag", "untag", "add", "remove", "stop", "start", "policy", "patch", "exceptions")
+EDIT_KINDS: Final = ("retag", "untag", "add", "remove", "stop", "start", "policy", "patch", "exceptions", "document")
 # The keys each edit that selects instances takes.
 SELECTING_EDIT_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     "retag": ("select", "set"),
@@ -61,7 +71,7 @@ SELECTING_EDIT_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     "patch": ("select", "set"),
 }
 CYCLE_KEYS: Final = ("name", "advance", "edits", "input")
-TOP_KEYS: Final = ("fleet", "instances", "generate", "start", "cycles", "config_recorder")
+TOP_KEYS: Final = ("fleet", "instances", "generate", "accounts", "start", "cycles", "config_recorder")
 # How far a cycle moves the clock: a whole number of minutes, hours or days.
 ADVANCE: Final = re.compile(r"^([1-9][0-9]{0,5})([mhd])$")
 _UNITS: Final = {"m": "minutes", "h": "hours", "d": "days"}
@@ -87,6 +97,8 @@ class Edit:
     warnings: tuple[str, ...] = ()  # policy: the defaults it relies on
     patch: Mapping[str, Any] = field(default_factory=dict)  # patch: the fields of the `patch:` block to set
     exceptions: Path | None = None  # exceptions: the patch exceptions file, resolved
+    document: str = ""  # document: the name of the Command document the operator creates
+    commands: tuple[str, ...] = ()  # document: the shell commands it runs
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,7 @@ class Scenario:
     base: Path
     start: datetime | None = None  # None: the clock starts at the current time
     config_recorder: bool = False  # AWS Config records EC2 instances and the stack's Config rules evaluate
+    accounts: tuple[MemberAccount, ...] = ()  # the organization's member accounts (a fleet's `accounts:`)
 
 
 def parse_advance(value: object, where: str) -> timedelta:
@@ -169,16 +182,17 @@ def parse_scenario(document: Document, path: Path) -> Scenario:
     top = reader.mapping(document.value, (), TOP_KEYS, "{fleet: fleet.yaml, cycles: [...]}")
     base = path.parent
     if "fleet" in top:
-        if "instances" in top or "generate" in top:
-            raise reader.fail(("fleet",), "give either `fleet` (a file) or `instances`/`generate`, not both")
+        if "instances" in top or "generate" in top or "accounts" in top:
+            raise reader.fail(("fleet",), "give either `fleet` (a file) or `instances`/`generate`/`accounts`, not both")
         if not isinstance(top["fleet"], str):
             raise reader.fail(("fleet",), f"must be the path of a fleet file (got {_shown(top['fleet'])})")
-        fleet = load_fleet(base / top["fleet"])
-    elif "instances" not in top and "generate" not in top:
-        raise reader.fail((), "a scenario needs `fleet` (a fleet file) or inline `instances`/`generate`")
+        fleet_file = load_fleet_file(base / top["fleet"])
+    elif "instances" not in top and "generate" not in top and "accounts" not in top:
+        raise reader.fail((), "a scenario needs `fleet` (a fleet file) or inline `instances`/`generate`/`accounts`")
     else:
         fleet_keys = {key: value for key, value in top.items() if key not in ("cycles", "start", "config_recorder")}
-        fleet = parse_fleet_in(Document(document.source, fleet_keys, document.lines), ())
+        fleet_file = parse_fleet_file_in(Document(document.source, fleet_keys, document.lines), ())
+    fleet = fleet_file.instances
     reader.instances = len(fleet)
     raw_cycles = top.get("cycles")
     if not isinstance(raw_cycles, list) or not raw_cycles:
@@ -189,7 +203,7 @@ def parse_scenario(document: Document, path: Path) -> Scenario:
     recorder = top.get("config_recorder", False)
     if not isinstance(recorder, bool):
         raise reader.fail(("config_recorder",), f"must be true or false (got {_shown(recorder)})")
-    return Scenario(tuple(fleet), cycles, base, start, recorder)
+    return Scenario(tuple(fleet), cycles, base, start, recorder, fleet_file.accounts)
 
 
 def _parse_cycle(reader: _Reader, raw: object, index: int, base: Path) -> ScenarioCycle:
@@ -223,6 +237,8 @@ def _parse_edit(reader: _Reader, raw: object, path: DocPath, base: Path) -> Edit
         return _parse_policy_edit(reader, spec, spec_path, base, where)
     if kind == "exceptions":
         return _parse_exceptions_edit(reader, spec, spec_path, base, where)
+    if kind == "document":
+        return _parse_document_edit(reader, spec, spec_path, where)
     if kind == "add":
         reader.mapping(spec, spec_path, ("instances", "generate"), "{instances: [{tags: {...}, os: UBUNTU}]}")
         added = tuple(parse_fleet_in(reader.document, spec_path, reader.instances))
@@ -240,6 +256,30 @@ def _parse_policy_edit(reader: _Reader, spec: object, spec_path: DocPath, base: 
     except InputError as error:
         raise ScenarioError(f"{where}: {error}") from error
     return Edit("policy", where, policy=policy, policy_label=spec, warnings=tuple(warnings))
+
+
+# CreateDocument's Name pattern (SSM API Reference); a name AWS owns (AWS-, Amazon...) is refused as AWS does.
+DOCUMENT_NAME: Final = re.compile(r"^[a-zA-Z0-9_\-.]{3,128}$")
+RESERVED_DOCUMENT_PREFIXES: Final = ("aws", "amazon", "amzn")
+
+
+def _parse_document_edit(reader: _Reader, spec: object, spec_path: DocPath, where: str) -> Edit:
+    """An operator's own Command document (a patch task's hook, say): its name and shell commands."""
+    body = reader.mapping(spec, spec_path, ("name", "commands"), '{name: app-health, commands: ["true"]}')
+    name = body.get("name")
+    if (
+        not isinstance(name, str)
+        or not DOCUMENT_NAME.match(name)
+        or name.lower().startswith(RESERVED_DOCUMENT_PREFIXES)
+    ):
+        raise reader.fail(
+            (*spec_path, "name"),
+            f"must be 3-128 of a-z A-Z 0-9 _ - . not starting aws, amazon or amzn (got {_shown(name)})",
+        )
+    commands = body.get("commands")
+    if not isinstance(commands, list) or not commands or not all(isinstance(c, str) and c for c in commands):
+        raise reader.fail((*spec_path, "commands"), f"must be a list of shell commands (got {_shown(commands)})")
+    return Edit("document", where, document=name, commands=tuple(commands))
 
 
 def _parse_exceptions_edit(reader: _Reader, spec: object, spec_path: DocPath, base: Path, where: str) -> Edit:
@@ -360,7 +400,24 @@ def _apply_edit(account: SimulatedAccount, edit: Edit) -> str:
         return f"patch exceptions are now {edit.policy_label}"
     if edit.kind == "add":
         return f"added {len(account.seed(edit.instances))} instance(s)"
+    if edit.kind == "document":
+        account.client("ssm").create_document(
+            Name=edit.document,
+            DocumentType="Command",
+            DocumentFormat="JSON",
+            Content=json.dumps(command_document(edit.commands)),
+        )
+        return f"created Command document {edit.document}"
     return _apply_selecting_edit(account, edit, _selected(account, edit))
+
+
+def command_document(commands: Sequence[str]) -> dict[str, Any]:
+    """A Command document running `commands` on Linux (schema 2.2, aws:runShellScript)."""
+    return {
+        "schemaVersion": "2.2",
+        "description": "An operator's script (a scenario's document edit)",
+        "mainSteps": [{"action": "aws:runShellScript", "name": "run", "inputs": {"runCommand": list(commands)}}],
+    }
 
 
 def _apply_selecting_edit(account: SimulatedAccount, edit: Edit, ids: list[str]) -> str:

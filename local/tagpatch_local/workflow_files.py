@@ -36,6 +36,7 @@ _CYCLE: Final = {
     "patch_groups": None,
     "artifact_prefix": "runs/2026/11/27/manual-2026-11-27/",
     "allow_mass_deletion": False,
+    "target": {"account_id": "123456789012", "region": "us-east-1"},  # home: the sample's own account
 }
 _RUN: Final = "runs/2026/11/27/manual-2026-11-27"
 

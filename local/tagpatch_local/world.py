@@ -16,8 +16,9 @@ from moto.ssm.models import ssm_backends
 from tagpatch_local import simulator
 from tagpatch_local.account_facts import ACCOUNT_ID
 from tagpatch_local.deploy import TemplateDeployment
-from tagpatch_local.fleet import FleetInstance, seed_fleet
+from tagpatch_local.fleet import FleetInstance, MemberAccount, seed_fleet
 from tagpatch_local.housekeeping import settle_long_lived_objects
+from tagpatch_local.organization import SeededOrganization, seed_organization
 from tagpatch_local.template import TemplateError
 
 
@@ -43,6 +44,13 @@ class WorldControls(TemplateDeployment):
         self.subscribe_owner_queues()
         settle_long_lived_objects()
         return ids
+
+    def seed_accounts(self, accounts: Sequence[MemberAccount]) -> SeededOrganization:
+        """Make the hub the management account of an organization holding `accounts`, each seeded with
+        its instances in each of its Regions (a fleet file's `accounts:`)."""
+        seeded = seed_organization(self.client("organizations"), accounts, self.signing_keys)
+        settle_long_lived_objects()
+        return seeded
 
     def config_observe(self) -> int:
         """Let AWS Config notice what changed (and run its periodic rules that fall due) at the clock's time.

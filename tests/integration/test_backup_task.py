@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from tagpatch.export import LATEST_KEY, LATEST_REPORT_KEY
 from tagpatch.inventory import decode_jsonl_gz
 from tagpatch_local.report import patch_result_lines, problems
 from tagpatch_local.runner import SimulatedAccount
+from tagpatch_local.scenario import command_document
 
 from .support import changes, instance, run_ok, ssm_windows, topic_queue
 
@@ -117,3 +119,39 @@ def assert_backups_beside_the_outcomes(
     actions = page.split('<table id="actions">', 1)[1].split("</table>", 1)[0]
     (lost_row,) = [row for row in actions.split("<tr>") if lost in row]
     assert "backup failed" in lost_row, lost_row
+
+
+def test_a_backup_window_with_hooks_runs_them_through_the_runbook_and_tells_a_hook_failure_apart(
+    tmp_path: Path,
+) -> None:
+    """The runbook's patch step runs AWS-RunPatchBaselineWithHooks with the task's hook documents: the
+    post-install hook runs after the image and the patches, and its failure is reported as the hook's."""
+    document = yaml.safe_load((REPO / "policy" / "patch-policy.yaml").read_text())
+    document["windows"]["sun-0200"]["task"] = {"backup": "image", "hooks": {"post_install": "app-health"}}
+    document["defaults"]["task"]["max_errors"] = "2"  # both instances are sent, whatever fails first
+    document["scan"]["enabled"] = False  # the Install's patch state, not a later scan's, tells the hook apart
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(document))
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        account.client("ssm").create_document(
+            Name="app-health", Content=json.dumps(command_document(["true"])), DocumentType="Command"
+        )
+        account.use_policy(path)
+        healthy, unhealthy = account.seed([instance("web", "sun-0200", name=n) for n in ("healthy", "unhealthy")])
+        for instance_id in (healthy, unhealthy):
+            account.set_patch_behaviour(instance_id, {"missing": 2})
+        account.set_patch_behaviour(unhealthy, {"failing_hook": "post_install"})
+        run_ok(account)
+        account.advance(timedelta(days=8))  # past a Sunday 02:00 run
+        outcomes = {line["instance_id"]: line for line in patch_result_lines(account, run_ok(account))}
+        assert (outcomes[healthy]["outcome"], outcomes[healthy]["hooks_ran"]) == (
+            "patched",
+            {"post_install": "app-health"},
+        )
+        assert outcomes[unhealthy]["outcome"] == "failed"
+        assert (
+            "failed in the post-install hook (app-health), after its patches installed"
+            in (outcomes[unhealthy]["reason"])
+        )
+        # Both were imaged first: the hook failed after the backup and the patches.
+        assert [outcomes[i]["backup_outcome"] for i in (healthy, unhealthy)] == ["succeeded", "succeeded"]

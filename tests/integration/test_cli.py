@@ -113,6 +113,8 @@ def test_a_scenario_reports_every_cycle(tmp_path: Path, fleet: Path) -> None:
         ("instances:\n  - os: UBUNTU\n    sssm: online\n", 'unknown key "sssm"'),
         ("instances:\n  - os: BEOS\n", "BEOS"),
         ("instances: [\n", "fleet"),
+        ("accounts:\n  - id: 111111111111\n    regions: [us-east-1]\n", "accounts[0].id (line 2): an account id"),
+        ('accounts:\n  - id: "111111111111"\n    regions: [mars-1]\n', "accounts[0].regions[0] (line 3)"),
     ],
 )
 def test_a_bad_fleet_file_exits_2_naming_the_problem(

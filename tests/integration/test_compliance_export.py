@@ -161,6 +161,13 @@ def test_a_windows_outcomes_persist_in_the_snapshot_after_a_later_cycle_with_no_
         account.advance(timedelta(hours=10))
         run_ok(account)
         evening = latest_records(account)
+        bucket = account.physical_id("ArtifactBucket")
+        sunday_evening = FRIDAY_NOON + timedelta(hours=58)
+        page = account.client("s3").get_object(Bucket=bucket, Key=report_key(sunday_evening))["Body"].read().decode()
+    # The report's outcomes table counts the same latest outcomes, not the evening's period (all not_due).
+    outcomes = page.split('id="outcomes"', 1)[1].split("</table>", 1)[0]
+    for name, count in (("patched", 2), ("failed", 1), ("not_due", 0)):
+        assert f'<td data-label="outcome">{name}</td><td data-label="instances" class=n>{count}</td>' in outcomes
     expected = {"web-ok-1": "patched", "web-ok-2": "patched", "web-bad": "failed"}
     for name, outcome in expected.items():
         record = evening[ids[name]]

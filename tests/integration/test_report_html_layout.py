@@ -36,7 +36,7 @@ def _record(n: int, owner: str | None, **fields: Any) -> dict[str, Any]:
         "instance_id": f"i-{n:017x}",
         "name": LONG_NAME + str(n),
         "owner": owner,
-        "patch_group": "web-production-eu-west-1",
+        "patch_group": f"web-production-eu-west-1-blue-green-canary-{n % 4}",
         "os": "Amazon Linux 2023",
         "class": "ready",
         "compliance": "NON_COMPLIANT" if n % 2 else "COMPLIANT",
@@ -47,6 +47,7 @@ def _record(n: int, owner: str | None, **fields: Any) -> dict[str, Any]:
         "scan_status": "stale" if n % 4 == 0 else "current",
         "last_scan": "2026-11-20T02:00:00Z",
         "scan_age_days": 9.4,
+        "days_since_last_success": None if n % 5 == 0 else 3 * n,  # the slowest-to-patch groups
     } | fields
 
 

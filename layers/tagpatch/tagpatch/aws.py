@@ -3,6 +3,10 @@
 Per-call clients cost far more than the calls themselves (in one measurement they made a
 200-instance run four times slower), and the standard retry mode gives every client the same
 throttling behaviour.
+
+A handler acting in a target other than home (`act_in`) gets, for the target-side services, clients
+signed with the credentials of its step's spoke role in that account and Region; every other service
+stays with the function's own role, in its own account and Region.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import boto3
@@ -27,7 +33,8 @@ from botocore.retries.standard import (
     TransientRetryableChecker,
 )
 
-from tagpatch.errors import TransientAwsError
+from tagpatch.errors import ConfigurationError, TargetAccessDenied, TransientAwsError
+from tagpatch.targets import Home, Target, session_name, spoke_role_arn
 
 _CLIENT_CONFIG: Final = Config(
     retries={"mode": "standard", "total_max_attempts": 5},  # the first try and four retries
@@ -76,11 +83,127 @@ def _default_session() -> boto3.session.Session:
     return session
 
 
+# The services whose resources live in the target (its instances, managed nodes, windows, baselines,
+# associations); everything else (artifact bucket, topics, queues, keys, schedules, metrics, Step
+# Functions, Organizations) is the hub's own.
+TARGET_SERVICES: Final = frozenset({"ec2", "ssm"})
+# Refresh a spoke role's credentials this long before they expire, so no call signs with stale ones.
+CREDENTIALS_MARGIN: Final = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class _Acting:
+    home: Home
+    target: Target
+    step: str
+
+
+_home: ContextVar[Home | None] = ContextVar("tagpatch_home", default=None)
+_acting: ContextVar[_Acting | None] = ContextVar("tagpatch_acting", default=None)
+
+
+@contextmanager
+def invocation(function_arn: str) -> Iterator[None]:
+    """One Lambda invocation: its home from the function's own ARN, acting nowhere else until the
+    handler says so (a ContextVar, as the local runner may run handlers on several threads)."""
+    home_token = _home.set(Home.from_function_arn(function_arn))
+    acting_token = _acting.set(None)
+    try:
+        yield
+    finally:
+        _acting.reset(acting_token)
+        _home.reset(home_token)
+
+
+def home_target() -> Target:
+    """The function's own account and Region (the default target)."""
+    home = _home.get()
+    if home is None:
+        raise ConfigurationError("the function's own account and Region are unknown: no invoked function ARN")
+    return home.target
+
+
+def act_in(target: Target | None, step: str) -> None:
+    """Route this invocation's EC2 and SSM calls to `target`, as `step`'s spoke role; home (or None)
+    keeps the function's own credentials. Call before any AWS call of the handler."""
+    home = _home.get()
+    if target is None or (home is not None and target == home.target):
+        _acting.set(None)
+        return
+    if home is None:
+        raise ConfigurationError(f"cannot act in {target.label}: the function's own partition and account are unknown")
+    _acting.set(_Acting(home, target, step))
+
+
+def acting_member() -> Home | None:
+    """The partition and target this invocation acts in through a spoke role; None at home."""
+    acting = _acting.get()
+    return None if acting is None else Home(acting.home.partition, acting.target)
+
+
 @functools.cache
-def client(service_name: str) -> Any:
-    """The process-wide client for a service (region and credentials from the environment)."""
+def _home_client(service_name: str) -> Any:
     _services_used.add(service_name)
     return _default_session().client(service_name, config=_CLIENT_CONFIG)
+
+
+@dataclass(frozen=True)
+class _Assumed:
+    credentials: Mapping[str, Any]
+    clients: dict[str, Any]
+
+
+class _Clients:
+    """`client(service)`: the process-wide client, or the acting step's spoke client for EC2 and SSM."""
+
+    def __init__(self, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.now = now
+        self._assumed: dict[tuple[Target, str], _Assumed] = {}
+
+    def __call__(self, service_name: str) -> Any:
+        acting = _acting.get()
+        if acting is None or service_name not in TARGET_SERVICES:
+            return _home_client(service_name)
+        _services_used.add(service_name)
+        key = (acting.target, acting.step)
+        assumed = self._assumed.get(key)
+        if assumed is None or assumed.credentials["Expiration"] - CREDENTIALS_MARGIN <= self.now():
+            assumed = self._assumed[key] = _Assumed(_assume(acting), {})
+        if service_name not in assumed.clients:
+            assumed.clients[service_name] = _default_session().client(
+                service_name,
+                region_name=acting.target.region,
+                aws_access_key_id=assumed.credentials["AccessKeyId"],
+                aws_secret_access_key=assumed.credentials["SecretAccessKey"],
+                aws_session_token=assumed.credentials["SessionToken"],
+                config=_CLIENT_CONFIG,
+            )
+        return assumed.clients[service_name]
+
+    def cache_clear(self) -> None:
+        """Forget every client and assumed credential (a new account, or another function's role)."""
+        _home_client.cache_clear()
+        self._assumed.clear()
+
+
+def _assume(acting: _Acting) -> Mapping[str, Any]:
+    role_arn = spoke_role_arn(acting.home.partition, acting.target, acting.step)
+    try:
+        answer = _home_client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session_name(acting.step))
+    except ClientError as error:
+        if is_transient(error):
+            raise
+        raise TargetAccessDenied(
+            f"{acting.step} cannot act in account {acting.target.account_id} ({acting.target.region}): "
+            f"sts:AssumeRole on {role_arn} was refused ({describe_error(error)}); deploy spoke/template.yaml "
+            "there, or check its HubAccountId and HubStackName"
+        ) from error
+    credentials: Mapping[str, Any] = answer["Credentials"]
+    return credentials
+
+
+client: Final = _Clients()
+"""The client for a service: region and credentials from the environment, or the target's (act_in)."""
 
 
 def error_code(error: ClientError) -> str:
@@ -101,7 +224,7 @@ def describe_error(error: BaseException) -> str:
 def _operation_model(operation_name: str) -> Any:
     """The failed operation's model, for the errors a service models as retryable."""
     for service in sorted(_services_used):
-        model = client(service).meta.service_model
+        model = _home_client(service).meta.service_model
         if operation_name in model.operation_names:
             return model.operation_model(operation_name)
     return None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tagpatch.errors import ConfigurationError
+from tagpatch.targets import SPOKE_BACKUP_ROLE, SPOKE_BACKUP_RUNBOOK, Home
 
 
 def _required(environ: Mapping[str, str], name: str) -> str:
@@ -109,6 +110,12 @@ class BackupConfig:
             runbook_name=_required(environ, "BACKUP_RUNBOOK_NAME"),
             automation_role_arn=_required(environ, "BACKUP_AUTOMATION_ROLE_ARN"),
         )
+
+    @classmethod
+    def in_member(cls, member: Home) -> BackupConfig:
+        """The copies spoke/template.yaml makes in a member account, under its fixed names."""
+        role_arn = f"arn:{member.partition}:iam::{member.target.account_id}:role/{SPOKE_BACKUP_ROLE}"
+        return cls(runbook_name=SPOKE_BACKUP_RUNBOOK, automation_role_arn=role_arn)
 
 
 @dataclass(frozen=True)

@@ -7,17 +7,18 @@ mistake gets a message that says which key is wrong and what would be right.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypedDict, cast
 
 from tagpatch.errors import CycleAlreadyRunning, InvalidCycleInput
 from tagpatch.tags import is_valid_patch_group_name
+from tagpatch.targets import Target, TargetPayload
 
 Mode = Literal["apply", "plan"]
 MODES: Final[tuple[Mode, ...]] = ("apply", "plan")
-INPUT_KEYS: Final = frozenset({"mode", "patch_groups", "now", "allow_mass_deletion"})
+INPUT_KEYS: Final = frozenset({"mode", "patch_groups", "now", "allow_mass_deletion", "target"})
 # The times a cycle may run at: anything outside is a mistake in the input, not a schedule.
 EARLIEST_NOW: Final = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_NOW: Final = datetime(2100, 1, 1, tzinfo=UTC)
@@ -34,6 +35,7 @@ class CyclePayload(TypedDict):
     patch_groups: list[str] | None
     artifact_prefix: str
     allow_mass_deletion: bool
+    target: TargetPayload | None  # the account and Region the cycle acts in; None (older payloads): home
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Cycle:
     patch_groups: frozenset[str] | None
     artifact_prefix: str
     allow_mass_deletion: bool = False
+    target: Target | None = None  # None: the function's own account and Region
 
     def artifact_key(self, name: str) -> str:
         return f"{self.artifact_prefix}{name}"
@@ -61,6 +64,7 @@ class Cycle:
             "patch_groups": sorted(self.patch_groups) if self.patch_groups is not None else None,
             "artifact_prefix": self.artifact_prefix,
             "allow_mass_deletion": self.allow_mass_deletion,
+            "target": self.target.to_payload() if self.target is not None else None,
         }
 
     @classmethod
@@ -71,6 +75,7 @@ class Cycle:
         data = cast(Mapping[str, Any], payload)
         try:
             groups = data["patch_groups"]
+            target = data.get("target")
             return cls(
                 run_id=str(data["run_id"]),
                 execution_id=str(data["execution_id"]),
@@ -79,6 +84,7 @@ class Cycle:
                 patch_groups=frozenset(groups) if groups is not None else None,
                 artifact_prefix=str(data["artifact_prefix"]),
                 allow_mass_deletion=data.get("allow_mass_deletion") is True,
+                target=Target.from_payload(target, "cycle.target") if target is not None else None,
             )
         except KeyError as error:
             raise InvalidCycleInput(f"the cycle object is missing {error.args[0]!r}") from error
@@ -135,8 +141,11 @@ def _patch_groups(value: object) -> frozenset[str] | None:
     return frozenset(groups)
 
 
-def start_cycle(execution_input: object, *, execution_id: str, execution_name: str, start_time: str) -> Cycle:
-    """Validate a manual or scheduled execution input; evaluation time defaults to the start time."""
+def start_cycle(
+    execution_input: object, *, execution_id: str, execution_name: str, start_time: str, home: Target | None = None
+) -> Cycle:
+    """Validate a manual or scheduled execution input; evaluation time defaults to the start time, the
+    target to `home` (the function's own account and Region)."""
     if execution_input is None:
         execution_input = {}
     if not isinstance(execution_input, Mapping):
@@ -166,6 +175,7 @@ def start_cycle(execution_input: object, *, execution_id: str, execution_name: s
         mode=_mode(execution_input.get("mode", "apply")),
         patch_groups=_patch_groups(execution_input.get("patch_groups")),
         allow_mass_deletion=allow_mass_deletion,
+        target=Target.from_payload(execution_input["target"]) if "target" in execution_input else home,
         # Not %Y: glibc does not zero-pad years before 1000, and the prefix must sort as YYYY/MM/DD.
         artifact_prefix=f"runs/{now.year:04d}/{now:%m/%d}/{execution_name}/",
     )
@@ -179,11 +189,20 @@ def execution_order(execution: Mapping[str, Any]) -> tuple[datetime, str]:
     return started.astimezone(UTC), str(execution["executionArn"])
 
 
-def ensure_first_running(running: Iterable[Mapping[str, Any]], *, execution_arn: str, start_time: str) -> None:
-    """Let only the oldest running execution go on; any other fails before it reads or writes anything.
+def ensure_first_running(
+    running: Iterable[Mapping[str, Any]],
+    *,
+    execution_arn: str,
+    start_time: str,
+    of_same_target: Callable[[Mapping[str, Any]], bool] = lambda execution: True,
+) -> None:
+    """Let only the oldest running execution of a target go on; any other fails before it reads or
+    writes anything.
 
-    `running` is ListExecutions(statusFilter=RUNNING) for this state machine. Both of two racing
-    executions see each other and apply the same order, so exactly one goes on.
+    `running` is ListExecutions(statusFilter=RUNNING) for this state machine; `of_same_target` tells
+    whether an older one acts in this cycle's target (asked only of the older ones, as it may cost a
+    call each). Both of two racing executions see each other and apply the same order, so exactly one
+    goes on.
     """
     executions = list(running)
     # Both sides must compare the same timestamps, so this execution's own comes from the listing too;
@@ -195,6 +214,7 @@ def ensure_first_running(running: Iterable[Mapping[str, Any]], *, execution_arn:
         for execution in executions
         if execution["executionArn"] != execution_arn and execution_order(execution) < mine
     ]
+    older = [execution for execution in older if of_same_target(execution)]
     if older:
         first = min(older, key=execution_order)
         raise CycleAlreadyRunning(

@@ -81,6 +81,11 @@ class HistoryBudgetExceeded(TagpatchError):
     """A read loop has used its share of the execution's 25,000 history events (tagpatch.history)."""
 
 
+class TargetAccessDenied(TagpatchError):
+    """The target's account refused the step its spoke role (sts:AssumeRole); the message names the
+    account, Region, role and AWS's error, and the cycle of that target fails with it."""
+
+
 def failure_cause(error_name: str) -> str:
     """What a failed step's error name says happened, in words for an alert or a report: SSM refused
     the change, the step's retries ran out, or the function died before it could finish (any other)."""
@@ -88,4 +93,6 @@ def failure_cause(error_name: str) -> str:
         return "rejected by SSM"
     if error_name == TransientAwsError.__name__:
         return "gave up after retries"
+    if error_name == TargetAccessDenied.__name__:
+        return "refused access to the target account"
     return "crashed"

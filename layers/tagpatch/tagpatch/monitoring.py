@@ -361,6 +361,15 @@ def _after_install(found: InstanceOutcome, run: WindowRun) -> InstanceOutcome:
     return replace(found, reason=f"{found.reason}: failed in {hooks}, after its patches installed")
 
 
+def hooks_ran(found: InstanceOutcome, run: WindowRun | None) -> dict[str, str] | None:
+    """The hook documents that ran, and succeeded, with the Install that patched the instance, by the
+    policy's key: AWS-RunPatchBaselineWithHooks fails its command when a hook fails, so a `patched`
+    outcome of a hooked run ran every hook it named. None otherwise (a failed hook is in the reason)."""
+    if found.outcome != "patched" or run is None or not run.hooks:
+        return None
+    return dict(run.hooks)
+
+
 def _run_at(runs: Sequence[WindowRun], started: datetime | None) -> WindowRun | None:
     return next((run for run in runs if run.started == started), None)
 
@@ -415,6 +424,7 @@ def instance_results(
             "command_status": found.command_status,
             "backup_outcome": backup.outcome if backup else None,
             "backup_image_id": backup.image_id if backup else None,
+            "hooks_ran": hooks_ran(found, outcome_run),
             "window_run_start": iso_z(found.run_started) if found.run_started else None,
             "installed": state.installed if state else None,
             "missing": state.missing if state else None,

@@ -13,7 +13,7 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.aws import transient_errors_raised_as_retryable
+from tagpatch.aws import invocation, transient_errors_raised_as_retryable
 
 logger: Final = Logger()
 tracer: Final = Tracer()
@@ -26,11 +26,12 @@ type Handler[ResultT: Mapping[str, Any]] = Callable[[dict[str, Any], LambdaConte
 
 
 def lambda_entry[ResultT: Mapping[str, Any]](handler: Handler[ResultT]) -> Handler[ResultT]:
-    """Logger context over Tracer over Metrics, and AWS throttling surfaced as a retryable error."""
+    """Logger context over Tracer over Metrics, and AWS throttling surfaced as a retryable error; the
+    invocation acts at home until the handler calls tagpatch.aws.act_in."""
 
     @functools.wraps(handler)
     def with_retryable_errors(event: dict[str, Any], context: LambdaContext) -> ResultT:
-        with transient_errors_raised_as_retryable():
+        with invocation(str(getattr(context, "invoked_function_arn", ""))), transient_errors_raised_as_retryable():
             return handler(event, context)
 
     decorated: Handler[ResultT] = logger.inject_lambda_context(

@@ -1,11 +1,11 @@
 """report.html: one self-contained page (no scripts, fonts or images from elsewhere; inline SVG bars).
 
-It shows the fleet's compliance at a glance, compliance by owner, patch group and OS, the outcome of
-each instance's latest window run (kept until a newer run replaces it), the instances that need
-action with their reasons and the fix, and, apart from them, the instances whose last scan is stale or
-missing (with why compliance is unknown), and a section per owner behind a stable anchor
-(`owner_anchor`) that an owner can be sent. On a narrow screen each table row becomes a card, so a
-phone never scrolls sideways.
+It shows the fleet's compliance at a glance, compliance by owner, patch group and OS, the
+slowest-to-patch groups (tagpatch.report_slowest), the outcome of each instance's latest window run
+(kept until a newer run replaces it), the instances that need action with their reasons and the fix,
+and, apart from them, the instances whose last scan is stale or missing (with why compliance is
+unknown), and a section per owner behind a stable anchor (`owner_anchor`) that an owner can be sent.
+On a narrow screen each table row becomes a card, so a phone never scrolls sideways.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Any, Final
 from tagpatch.classes import EXCEPTED, behaviour_of
 from tagpatch.export import compliance_percent, summarize
 from tagpatch.outcomes import OUTCOME_BEHAVIOUR, outcome_behaviour
+from tagpatch.report_slowest import DEFINITION as SLOWEST_DEFINITION
+from tagpatch.report_slowest import GroupPace, group_paces
 from tagpatch.report_trend import trend_section
 from tagpatch.report_week import OLDEST_DAYS, WEEK_DAYS, WeekChanges, WeekUnreadable
 from tagpatch.trend import TrendPoint
@@ -224,6 +226,40 @@ def week_section(changes: WeekChanges | WeekUnreadable | None, limit: int = 500)
     )
 
 
+def _days(value: float | None) -> str:
+    return "none on record" if value is None else f"{value:g}"
+
+
+def slowest_section(paces: Sequence[GroupPace], limit: int = 20) -> str:
+    """The "Slowest-to-patch groups" section, its measure stated above the table."""
+    if not paces:
+        return (
+            '<section id="slowest"><h2>Slowest-to-patch groups</h2>'
+            "<p class=muted>No instance with a patch group.</p></section>"
+        )
+    table = _cards(
+        ("patch group", "instances", "non-compliant", "no install on record", "median days", "longest days"),
+        (
+            (
+                escape(p.patch_group),
+                str(p.instances),
+                str(p.non_compliant),
+                str(p.no_install),
+                _days(p.median_days),
+                _days(p.longest_days),
+            )
+            for p in paces[:limit]
+        ),
+        table_id="slowest-groups",
+        numeric=frozenset({1, 2, 3, 4, 5}),
+    )
+    more = f"<p class=muted>{len(paces) - limit} more groups not shown.</p>" if len(paces) > limit else ""
+    return (
+        f'<section id="slowest"><h2>Slowest-to-patch groups</h2><p class=muted>{escape(SLOWEST_DEFINITION)}</p>'
+        f"{table}{more}</section>"
+    )
+
+
 def render(
     records: Iterable[Mapping[str, Any]],
     *,
@@ -339,6 +375,7 @@ td[data-label]::before{{content:attr(data-label) ": ";font-weight:600}}
 {_table("Compliance by owner", _group(rows, "owner"), link_owners=True)}
 {_table("Compliance by patch group", _group(rows, "patch_group"))}
 {_table("Compliance by OS", _group(rows, "os"))}
+{slowest_section(group_paces(rows))}
 <section><h2>Outcomes of the last windows</h2>{outcome_table}</section>
 <section><h2>Instances that need action</h2>{action_table}{more}</section>
 <section><h2>Scans stale or missing</h2>

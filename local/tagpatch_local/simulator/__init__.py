@@ -8,6 +8,9 @@
   `baselines`: patch baselines and patch groups. `ec2`, `serialization`: moto
   speed-ups that answer exactly as moto does.
 - `iam`: IAM enforced for assumed-role credentials (action, resource ARN, conditions).
+- `assume_role`: STS AssumeRole judged on the caller's policies and the role's trust policy, across
+  the organization's accounts. `organizations`: member accounts with the ids a fleet names, and the
+  ARNs Organizations' requests are authorised on.
 - `resource_policies`: topic, key, bucket and queue policies, for roles and for service principals.
 - `scheduler`: EventBridge Scheduler's validation moto lacks, and one-time schedules that fire as
   the clock advances (SNS Publish through the universal target, with the schedule's role).
@@ -16,6 +19,8 @@
 - `cloudwatch`: alarms that run their SNS actions as `cloudwatch.amazonaws.com`, and their history;
   dashboards global to the account.
 - `config`: AWS Config's recorder of EC2 instances, rule evaluation and compliance queries.
+- `quicksight`: datasets and dashboards kept whole (DescribeDataSet, DescribeDashboardDefinition), and a
+  dashboard whose datasets do not exist created as failed, as QuickSight reports it.
 - `throttling`: token buckets at the request rates AWS documents (off unless a runner turns it on).
 
 Simulated state lives on moto's backends, so it is reset whenever moto resets them (each `mock_aws`
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 from tagpatch_local.simulator import (
     associations,
+    assume_role,
     automation,
     baselines,
     clock,
@@ -39,6 +45,8 @@ from tagpatch_local.simulator import (
     executions,
     iam,
     occurrences,
+    organizations,
+    quicksight,
     quotas,
     resource_policies,
     scheduler,
@@ -82,6 +90,7 @@ __all__ = [
     "PlatformType",
     "SimulatorError",
     "associations",
+    "assume_role",
     "automation",
     "baselines",
     "clock",
@@ -101,6 +110,8 @@ __all__ = [
     "managed_instances",
     "occurrences",
     "operation",
+    "organizations",
+    "quicksight",
     "quotas",
     "register_managed_instance",
     "resource_policies",

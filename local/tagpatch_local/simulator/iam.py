@@ -264,6 +264,9 @@ ACTION_NAMES: Final[Mapping[str, str]] = {
     "s3:HeadBucket": "s3:ListBucket",
     "s3:ListObjectVersions": "s3:ListBucketVersions",
     "sns:PublishBatch": "sns:Publish",
+    # The pinned SAR has no quicksight:DescribeDashboardDefinition; reading a dashboard's definition is
+    # taken as reading the dashboard (an assumption, docs/simulator.md).
+    "quicksight:DescribeDashboardDefinition": "quicksight:DescribeDashboard",
 }
 
 
@@ -404,6 +407,49 @@ def _config_recorders(request: Request) -> list[ArnParts]:
     return [{"RecorderName": n, "RecorderId": hashlib.sha256(n.encode()).hexdigest()[:32]} for n in names]
 
 
+def _quicksight_uri(collection: str, placeholder: str) -> Locator:
+    """A QuickSight resource named in the URI (/accounts/<account>/<collection>/<id>[/...]); a request to
+    the collection itself (ListDashboards) is checked on every resource of the type, as a resource that
+    does not exist yet is (an assumption, docs/simulator.md)."""
+
+    def locate(request: Request) -> list[ArnParts]:
+        from urllib.parse import unquote, urlsplit  # noqa: PLC0415
+
+        parts = urlsplit(request.uri).path.strip("/").split("/")
+        if collection not in parts:
+            return []
+        index = parts.index(collection)
+        return [{placeholder: unquote(parts[index + 1]) if index + 1 < len(parts) else "*"}]
+
+    return locate
+
+
+def _organizations(resource_type: str) -> Locator:
+    """An Organizations account, OU or root the request names by id (ARNs in simulator/organizations.py)."""
+
+    def locate(request: Request) -> list[ArnParts]:
+        from tagpatch_local.simulator import organizations  # noqa: PLC0415 - moto's backends load lazily
+
+        return list(organizations.resource_arns(resource_type, request.account, request.params))
+
+    return locate
+
+
+def _quicksight_data_sources(request: Request) -> list[ArnParts]:
+    """CreateDataSet is authorised on the data sources its physical tables read (their DataSourceArn)."""
+    tables = request.params.get("PhysicalTableMap")
+    if request.operation != "CreateDataSet" or not isinstance(tables, dict):
+        return []
+    arns: set[str] = {
+        str(source["DataSourceArn"])
+        for table in tables.values()
+        if isinstance(table, dict)
+        for source in table.values()
+        if isinstance(source, dict) and source.get("DataSourceArn")
+    }
+    return [*sorted(arns)]
+
+
 # Which request parameter names each resource type's ARN placeholders (API references, per operation).
 # A required resource type with no entry here, or whose parameter is missing, fails the request loudly.
 RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
@@ -448,6 +494,13 @@ RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
     # DescribeAlarms is authorised on each alarm it names (AlarmNames); whether AWS checks a request that
     # names none against alarm:* is not documented, so such a request fails here (docs/simulator.md).
     ("cloudwatch", "alarm"): _param("AlarmName", "AlarmNames"),
+    # QuickSight names its resources in the URI (QuickSight API Reference); the SAR's ${ResourceId}.
+    ("quicksight", "dashboard"): _quicksight_uri("dashboards", "ResourceId"),
+    ("quicksight", "dataset"): _quicksight_uri("data-sets", "ResourceId"),
+    ("quicksight", "datasource"): _first(_quicksight_data_sources, _quicksight_uri("data-sources", "ResourceId")),
+    ("organizations", "account"): _organizations("account"),
+    ("organizations", "organizationalunit"): _organizations("organizationalunit"),
+    ("organizations", "root"): _organizations("root"),
 }
 
 # Actions for which the SAR marks several resource types required where the API takes exactly one of
@@ -783,6 +836,11 @@ def reset_allowed_checks() -> None:
     _ALLOWED.clear()
 
 
+def record_allowed(role_name: str, check: Authorization) -> None:
+    """Note a check a role's own policies allowed (a module that judges a request itself, like AssumeRole)."""
+    _ALLOWED.append((role_name, check))
+
+
 def decide(principal: Principal, policies: Sequence[Mapping[str, Any]], check: Authorization) -> Decision:
     """The role's identity-based policies together with the resource's own policy, if it has one."""
     from tagpatch_local.simulator import resource_policies  # noqa: PLC0415 - it builds on this module
@@ -813,6 +871,15 @@ def authorize_normal_action(response: Any) -> None:
     params = _params(response)
     region = getattr(response, "region", region) or region
     prefix = IAM_PREFIXES.get(service, service)
+    if prefix == "sts" and operation == "GetCallerIdentity":
+        # "No permissions are required to perform this operation", even under an explicit Deny (STS API
+        # Reference, GetCallerIdentity).
+        return
+    if prefix == "sts" and operation == "AssumeRole":
+        from tagpatch_local.simulator import assume_role  # noqa: PLC0415 - it builds on this module
+
+        assume_role.enforce(principal, params)  # the caller's policies and the role's trust policy
+        return
     request = Request(prefix, operation, params, region, account, str(getattr(response, "uri", "") or ""))
     checks = authorizations(request, tag_reader(account, region))
     enforce(principal, checks, service)

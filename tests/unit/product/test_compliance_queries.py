@@ -120,6 +120,7 @@ def test_the_translation_changes_only_the_listed_functions() -> None:
     assert duckdb_sql("SELECT x FROM latest") == "SELECT x FROM latest"
 
 
+@pytest.mark.slow  # runs each query over a month of exported snapshots on DuckDB
 @pytest.mark.parametrize(
     ("logical_id", "key"),
     [

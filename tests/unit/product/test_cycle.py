@@ -12,15 +12,19 @@ from hypothesis import strategies as st
 
 from tagpatch.cycle import INPUT_KEYS, MODES, Cycle, ensure_first_running, start_cycle
 from tagpatch.errors import CycleAlreadyRunning, InvalidCycleInput
+from tagpatch.targets import Target
 
 EXECUTION_ID = "arn:aws:states:us-east-1:123456789012:execution:tagpatch-patch-cycle:manual-2026-11-27"
 EXECUTION_NAME = "manual-2026-11-27"
 START_TIME = "2026-11-27T15:00:00.123Z"  # as $$.Execution.StartTime gives it
 PREFIX = re.compile(r"^runs/\d{4}/\d{2}/\d{2}/[A-Za-z0-9_-]{1,80}/$")
+HOME = Target("123456789012", "us-east-1")
 
 
 def start(execution_input: object, *, name: str = EXECUTION_NAME, start_time: str = START_TIME) -> Cycle:
-    return start_cycle(execution_input, execution_id=EXECUTION_ID, execution_name=name, start_time=start_time)
+    return start_cycle(
+        execution_input, execution_id=EXECUTION_ID, execution_name=name, start_time=start_time, home=HOME
+    )
 
 
 def rejection(execution_input: object, *, name: str = EXECUTION_NAME) -> str:
@@ -165,9 +169,35 @@ def test_payload_round_trip() -> None:
         "patch_groups": ["db-prod", "web-prod"],
         "artifact_prefix": "runs/2026/11/29/manual-2026-11-27/",
         "allow_mass_deletion": False,
+        "target": {"account_id": "123456789012", "region": "us-east-1"},  # home, with no target in the input
     }
     assert Cycle.from_payload(payload) == cycle
     assert Cycle.from_payload(payload).to_payload() == payload
+
+
+def test_the_input_s_target_is_carried_into_the_cycle() -> None:
+    cycle = start({"target": {"account_id": "222222222222", "region": "eu-west-1"}})
+    assert cycle.target == Target("222222222222", "eu-west-1")
+    assert Cycle.from_payload(cycle.to_payload()).target == Target("222222222222", "eu-west-1")
+
+
+def test_a_payload_without_a_target_reads_as_home() -> None:
+    payload = dict(start({}).to_payload())
+    del payload["target"]
+    assert Cycle.from_payload(payload).target is None
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("222222222222", "target must be an object"),
+        ({"account_id": "2222", "region": "eu-west-1"}, "target.account_id '2222' is not an AWS account id"),
+        ({"account_id": "222222222222", "region": "moon-1"}, "target.region 'moon-1' is not an AWS Region"),
+        ({"account_id": "222222222222"}, "exactly the keys account_id and region"),
+    ],
+)
+def test_a_bad_target_is_refused_with_what_would_be_right(target: object, expected: str) -> None:
+    assert expected in rejection({"target": target})
 
 
 def test_payload_round_trip_without_patch_groups_keeps_fractional_seconds() -> None:
@@ -244,7 +274,7 @@ def test_any_unknown_key_is_rejected_as_invalid_input(known: dict[str, Any], unk
     message = rejection({**known, **unknown})
     assert message.startswith("unknown input key(s) ")
     assert all(repr(key) in message for key in unknown)
-    assert message.endswith("allowed keys are allow_mass_deletion, mode, now, patch_groups")
+    assert message.endswith("allowed keys are allow_mass_deletion, mode, now, patch_groups, target")
 
 
 @given(execution_input=VALID_INPUTS)
@@ -314,6 +344,30 @@ def test_the_oldest_running_execution_goes_on_and_a_younger_one_stops() -> None:
     ensure_first_running([old, new], execution_arn=str(old["executionArn"]), start_time="2026-11-29T02:00:00Z")
     with pytest.raises(CycleAlreadyRunning, match=r"execution scheduled of this state machine.*is still running"):
         ensure_first_running([old, new], execution_arn=str(new["executionArn"]), start_time="2026-11-29T02:00:01Z")
+
+
+def test_an_older_execution_of_another_target_does_not_stop_this_one() -> None:
+    other, mine = _execution("other", "2026-11-29T02:00:00+00:00"), _execution("mine", "2026-11-29T02:00:01+00:00")
+    asked = []
+
+    def of_same_target(execution: object) -> bool:
+        asked.append(execution)
+        return False
+
+    ensure_first_running(
+        [other, mine],
+        execution_arn=str(mine["executionArn"]),
+        start_time="2026-11-29T02:00:01Z",
+        of_same_target=of_same_target,
+    )
+    assert asked == [other]  # only the older one is asked about
+    with pytest.raises(CycleAlreadyRunning):
+        ensure_first_running(
+            [other, mine],
+            execution_arn=str(mine["executionArn"]),
+            start_time="2026-11-29T02:00:01Z",
+            of_same_target=lambda execution: True,
+        )
 
 
 def test_two_executions_started_in_the_same_instant_agree_on_one_winner() -> None:

@@ -14,7 +14,8 @@ from moto import mock_aws
 
 from tagpatch.aws import client
 from tagpatch.errors import CycleAlreadyRunning
-from tagpatch.lease import LEASE_KEY, LEASE_SECONDS, read_lease, release_lease, take_lease, take_over
+from tagpatch.lease import LEASE_KEY, LEASE_SECONDS, lease_key, read_lease, release_lease, take_lease, take_over
+from tagpatch.targets import Target
 
 BUCKET = "tagpatch-artifacts-test"
 START = datetime(2026, 11, 29, 2, tzinfo=UTC)
@@ -89,3 +90,26 @@ def test_release_deletes_only_the_releasers_own_lease(s3: Any) -> None:
     assert release_lease(BUCKET, arn("a")) is False  # already released
     take_lease(BUCKET, arn("b"), START + timedelta(minutes=5))  # free again (over a delete marker)
     assert holder(s3)["execution_id"] == arn("b")
+
+
+HOME = Target("123456789012", "us-east-1")
+MEMBER = Target("222222222222", "eu-west-1")
+OTHER_REGION = Target("222222222222", "eu-central-1")
+
+
+def test_home_keeps_the_single_account_lease_and_each_other_target_has_its_own() -> None:
+    assert lease_key(HOME, HOME) == LEASE_KEY
+    assert lease_key(None, HOME) == LEASE_KEY
+    assert len({lease_key(HOME, HOME), lease_key(MEMBER, HOME), lease_key(OTHER_REGION, HOME)}) == 3
+
+
+def test_two_targets_cycles_run_side_by_side_and_one_target_s_exclude_each_other(s3: Any) -> None:
+    take_lease(BUCKET, arn("home"), START, lease_key(HOME, HOME))
+    take_lease(BUCKET, arn("member"), START, lease_key(MEMBER, HOME))
+    take_lease(BUCKET, arn("member-frankfurt"), START, lease_key(OTHER_REGION, HOME))
+    with pytest.raises(CycleAlreadyRunning, match="execution member "):
+        take_lease(BUCKET, arn("member-again"), START + timedelta(seconds=1), lease_key(MEMBER, HOME))
+    assert release_lease(BUCKET, arn("member"), lease_key(MEMBER, HOME))
+    take_lease(BUCKET, arn("member-again"), START + timedelta(seconds=2), lease_key(MEMBER, HOME))
+    assert read_lease(BUCKET, LEASE_KEY) is not None  # home's lease untouched throughout
+    assert holder(s3)["execution_id"] == arn("home")

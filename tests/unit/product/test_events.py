@@ -17,6 +17,7 @@ from tagpatch.cycle import Cycle, start_cycle
 from tagpatch.discovery import DiscoveryCursor
 from tagpatch.lease import LEASE_KEY
 from tagpatch.monitoring_reads import MonitoringCursor
+from tagpatch.targets import Target
 from tagpatch.workflow import STEPS, snake_case
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -144,6 +145,8 @@ def test_prepare_cycle_handler_accepts_the_sample_event(monkeypatch: pytest.Monk
             "patch_groups": None,
             "artifact_prefix": "runs/2026/11/27/manual-2026-11-27/",
             "allow_mass_deletion": False,
+            # home: the function's own account and Region, from its ARN
+            "target": {"account_id": "123456789012", "region": "us-east-1"},
         }
     }
 
@@ -159,6 +162,7 @@ def test_function_event_cycle_is_a_valid_cycle_payload(name: str) -> None:
         execution_id=event_prepare["execution_id"],
         execution_name=event_prepare["execution_name"],
         start_time=event_prepare["start_time"],
+        home=Target("123456789012", "us-east-1"),  # FakeLambdaContext's account and Region
     )
     assert cycle == prepared
     assert cycle.to_payload() == event["cycle"]

@@ -11,7 +11,7 @@ import pytest
 
 from tagpatch.desired import build_desired_state
 from tagpatch.errors import InvalidPatchPolicy
-from tagpatch.monitoring import InstanceOutcome, PatchState, WindowRun, hook_failure, parameters_hooks
+from tagpatch.monitoring import InstanceOutcome, PatchState, WindowRun, hook_failure, hooks_ran, parameters_hooks
 from tagpatch.policy import parse_policy
 from tagpatch.reconcile import HOOKS_DOCUMENT, PATCH_DOCUMENT, ActualTask, actual_task_fields, task_fields
 
@@ -182,3 +182,13 @@ def test_a_macos_instance_in_a_hooked_window_is_a_shortfall_problem() -> None:
     (problem,) = [p for p in build_desired_state([line("i-1"), mac], found).problems if p.kind == "hooks"]
     assert problem.name == "i-mac" and "build-mac runs MACOS" in problem.reason
     assert not [p for p in build_desired_state([mac], parse_policy(policy())).problems if p.kind == "hooks"]
+
+
+def test_a_patched_instance_of_a_hooked_run_reports_the_hooks_that_ran() -> None:
+    """AWS-RunPatchBaselineWithHooks fails its command when a hook fails, so a patched outcome of a
+    hooked run ran every hook it named; a failed one names its hook in the reason instead."""
+    patched = InstanceOutcome("patched", "window w at 2026-12-06 02:00 UTC: Install ended Success", "w", "Success")
+    assert hooks_ran(patched, hooked_run(post_install="app-health")) == {"post_install": "app-health"}
+    assert hooks_ran(FAILED, hooked_run(post_install="app-health")) is None
+    assert hooks_ran(patched, hooked_run()) is None
+    assert hooks_ran(patched, None) is None

@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from tagpatch.export import LATEST_KEY, LATEST_REPORT_KEY
-from tagpatch.lease import LEASE_KEY, LEASE_SECONDS
+from tagpatch.lease import LEASE_KEY, LEASE_SECONDS, lease_key
 from tagpatch.ssm_baselines import LEDGER_KEY
+from tagpatch.targets import Target
 from tagpatch.trend import TREND_KEY
 from tagpatch.workflow import ORG_CYCLE, PATCH_CYCLE, STEPS
 from tagpatch_local.template import (
@@ -381,7 +382,8 @@ def test_resolve(value: Any, expected: Any) -> None:
 
 def test_resolve_a_policy_resource_from_the_template(template: Template) -> None:
     props = template.resources["DiscoveryFunction"]["Properties"]
-    resource = props["Policies"][0]["Statement"][1]["Resource"]
+    statement = next(s for s in props["Policies"][0]["Statement"] if s["Sid"] == "WriteAndReadRunArtifacts")
+    resource = statement["Resource"]
     assert resolve(resource, resolver) == "arn:aws:s3:::tagpatch-artifacts-1a2b/runs/*"
 
 
@@ -559,6 +561,7 @@ def test_every_prefix_rewritten_each_cycle_expires_its_noncurrent_versions(templ
     keys = [
         LEDGER_KEY,
         LEASE_KEY,
+        lease_key(Target("222222222222", "eu-west-1"), None),  # a member target's own lease
         LATEST_KEY,
         LATEST_REPORT_KEY,
         TREND_KEY,

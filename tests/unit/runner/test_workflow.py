@@ -601,3 +601,35 @@ def test_a_readme_diagram_missing_a_failure_edge_is_reported(readme: str, defini
     assert failure_edge_problems(changed, definition) == [
         f"README.md: the mermaid diagram has no failure edge from ReleaseCycle to ReportFailure; {REGENERATE}"
     ]
+
+
+def act_in_problems(step: Step, source: str) -> list[str]:
+    """A handler that reads the cycle acts in its target as its own step (tagpatch.aws.act_in), so its
+    EC2 and SSM calls go through that step's spoke role, tagpatch-spoke-<step>."""
+    path = f"{step.code_dir}app.py"
+    calls = [
+        node
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "act_in"
+    ]
+    wanted = f'act_in(cycle.target, "{step.name}")'
+    if [ast.unparse(call).replace("'", '"') for call in calls] != [wanted]:
+        return [f"{path}: call {wanted} once, right after reading the cycle and before any AWS call"]
+    return []
+
+
+def test_each_handler_that_reads_the_cycle_acts_in_its_target_as_its_own_step() -> None:
+    # PrepareCycle makes the cycle (its calls are the hub's own); ReportFailure only publishes the alert.
+    acting = [step for step in STEPS if "cycle" in step.reads and step.name != "ReportFailure"]
+    assert {step.name for step in acting} >= {"Discovery", "WindowUpsert", "ApplyWindowChanges", "PatchMonitoring"}
+    problems = []
+    for step in acting:
+        problems += act_in_problems(step, (REPO_ROOT / step.code_dir / "app.py").read_text(encoding="utf-8"))
+    assert not problems, "\n".join(problems)
+
+
+def test_a_handler_acting_as_another_step_is_found() -> None:
+    step = next(step for step in STEPS if step.name == "Discovery")
+    wrong = 'def lambda_handler(event, context):\n    cycle = read(event)\n    act_in(cycle.target, "WindowUpsert")\n'
+    assert act_in_problems(step, wrong)
+    assert act_in_problems(step, "def lambda_handler(event, context):\n    pass\n")

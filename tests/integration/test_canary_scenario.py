@@ -1,5 +1,6 @@
-"""scenarios/canary-waves.yaml through the CLI: the prod wave is held (scanned, nothing installed, its
-owners told why) while the canary wave fails its gate, and installs once the canary passed and soaked."""
+"""scenarios/canary.yaml through the CLI (#24's Done-when): the prod wave is held (scanned, nothing
+installed, its owners told why) while the canary wave fails its gate, and once the canary passed and
+soaked it installs, each instance imaged first and its post-install hook run after the patches."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import pytest
 
 from tagpatch_local import cli
 
-from .support import by_name, changed
+from .support import by_name, changed, read
 
 REPO = Path(__file__).resolve().parents[2]
-HELD_TASK = "tagpatch-install-reboot-held-01"
+HELD_TASK = "tagpatch-install-reboot-backup-image-held-01"
+# The prod window's Install task: `backup: image`, so the stack's backup-then-patch runbook.
+BACKUP_TASK = "tagpatch-install-reboot-backup-image-01"
 
 
 def gate(folder: Path) -> dict[str, Any]:
@@ -25,8 +28,8 @@ def gate(folder: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("canary-waves") / "out"
-    status = cli.main(["run", "--scenario", str(REPO / "scenarios" / "canary-waves.yaml"), "--out", str(folder)])
+    folder = tmp_path_factory.mktemp("canary") / "out"
+    status = cli.main(["run", "--scenario", str(REPO / "scenarios" / "canary.yaml"), "--out", str(folder)])
     assert status == cli.EXIT_OK
     return folder
 
@@ -86,3 +89,23 @@ def test_prod_waits_for_a_fresh_canary_pass_and_a_rerun_writes_nothing(out: Path
     assert ("task", "create", HELD_TASK) in changed(out / "09-held-again")
     assert changed(out / "10-rerun") == set()
     assert json.loads((out / "10-rerun" / "summary.json").read_text())["resource_write_calls"] == {}
+
+
+def test_after_the_soak_prod_is_imaged_first_then_patched_and_its_post_install_hook_runs(out: Path) -> None:
+    (task,) = [c for c in read(out / "07-open" / "changes.jsonl") if c["name"] == BACKUP_TASK]
+    assert task["action"] == "create"
+    assert (task["after"]["task_type"], task["after"]["hooks"]["post_install"]) == ("AUTOMATION", "app-health")
+    results = by_name(out / "08-prod-installed" / "patch-results.jsonl")
+    images = set()
+    for name in ("prod-1", "prod-2"):
+        line = results[name]
+        # The backup's outcome and image beside the patch outcome, and the hook that ran after the install.
+        assert (line["outcome"], line["backup_outcome"]) == ("patched", "succeeded"), line
+        assert str(line["backup_image_id"]).startswith("ami-"), line
+        assert line["hooks_ran"] == {"post_install": "app-health"}, line
+        images.add(line["backup_image_id"])
+    assert len(images) == 2  # one image per instance
+    for name in ("canary-1", "canary-2"):  # the canary window takes no backup and runs no hook
+        assert (results[name]["backup_outcome"], results[name]["hooks_ran"]) == (None, None)
+    page = (out / "08-prod-installed" / "report.html").read_text()
+    assert all(f"(backup {image})" in page for image in images)

@@ -1,0 +1,62 @@
+"""The simulated organization: the hub account as its management account, the fleet file's member
+accounts, their OUs and their instances in each of their Regions.
+
+Everything goes through boto3 `organizations` as an administrator would set it up (CreateOrganization,
+CreateOrganizationalUnit, CreateAccount, MoveAccount, CloseAccount), signed with the management
+account's root keys, so ListAccounts, ListAccountsForParent, ListOrganizationalUnitsForParent and
+ListChildren answer from moto as AWS does. Only the account ids are chosen (a fleet names them;
+`simulator.organizations.chosen_account_id`). A fleet without `accounts` gets no organization at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tagpatch_local.clients import account_session
+from tagpatch_local.fleet import MemberAccount, seed_fleet
+
+
+@dataclass(frozen=True)
+class SeededOrganization:
+    """What seeding made: ids the scenarios and tests refer to."""
+
+    organization_id: str
+    root_id: str
+    ou_ids: Mapping[tuple[str, ...], str]  # OU path from the root -> its id
+    instance_ids: Mapping[tuple[str, str], list[str]] = field(default_factory=dict)  # (account, Region) -> ids
+
+
+def seed_organization(
+    organizations: Any, accounts: Sequence[MemberAccount], signing_keys: Mapping[str, str]
+) -> SeededOrganization:
+    """Create the organization with `accounts` as members (in their OUs, suspended ones closed) and seed
+    each member's instances in each of its Regions. `organizations` is the management account's client."""
+    from tagpatch_local.simulator.organizations import chosen_account_id  # noqa: PLC0415 - moto loads lazily
+
+    organization = organizations.create_organization(FeatureSet="ALL")["Organization"]
+    root_id = str(organizations.list_roots()["Roots"][0]["Id"])
+    ou_ids: dict[tuple[str, ...], str] = {}
+    for account in accounts:
+        parent = root_id
+        for depth in range(1, len(account.ou) + 1):
+            path = account.ou[:depth]
+            if path not in ou_ids:
+                created = organizations.create_organizational_unit(ParentId=parent, Name=path[-1])
+                ou_ids[path] = str(created["OrganizationalUnit"]["Id"])
+            parent = ou_ids[path]
+        with chosen_account_id(account.id):
+            organizations.create_account(Email=f"aws+{account.id}@example.com", AccountName=account.name)
+        if parent != root_id:
+            organizations.move_account(AccountId=account.id, SourceParentId=root_id, DestinationParentId=parent)
+    instance_ids: dict[tuple[str, str], list[str]] = {}
+    for account in accounts:
+        for region in account.regions:
+            session = account_session(account.id, region, signing_keys)
+            instance_ids[(account.id, region)] = seed_fleet(account.instances, region=region, session=session)
+    for account in accounts:
+        if account.status == "SUSPENDED":
+            # Closing is how an account becomes SUSPENDED in an organization (CloseAccount API reference).
+            organizations.close_account(AccountId=account.id)
+    return SeededOrganization(str(organization["Id"]), root_id, ou_ids, instance_ids)

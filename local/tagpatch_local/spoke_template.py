@@ -1,0 +1,220 @@
+"""spoke/template.yaml, derived from template.yaml so that each grant is declared once.
+
+The spoke is what a member account holds for the hub (docs/decisions.md, "Many accounts and
+Regions"): one role per workflow step that acts in targets, `tagpatch-spoke-<step>`, trusted only by
+that step's hub function role, with exactly the EC2 and SSM statements that function has in
+template.yaml. Those statements are copied as written: their `${AWS::AccountId}` and `${AWS::Region}`
+resolve, in the member's stack, to the member account and Region. It also holds what a backup window
+needs there: the backup runbook and the role Automation assumes to run it, copied from the hub's, under
+fixed names the hub computes (tagpatch.targets).
+
+    .venv/bin/python -m tagpatch_local.spoke_template          # rewrite spoke/template.yaml
+    .venv/bin/python -m tagpatch_local.spoke_template --check  # exit 1 if it is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from tagpatch.aws import TARGET_SERVICES
+from tagpatch.targets import SPOKE_BACKUP_ROLE, SPOKE_BACKUP_RUNBOOK, session_name, spoke_role_name
+from tagpatch.workflow import STEPS
+from tagpatch_local.template import load_template
+
+REPO: Final = Path(__file__).resolve().parents[2]
+HUB: Final = REPO / "template.yaml"
+SPOKE: Final = REPO / "spoke" / "template.yaml"
+COMMAND: Final = ".venv/bin/python -m tagpatch_local.spoke_template"
+# What the backup window runs in the member account, copied from the hub's resources of these names.
+BACKUP_RESOURCES: Final[Mapping[str, str]] = {
+    "BackupThenPatchRunbook": SPOKE_BACKUP_RUNBOOK,
+    "BackupAutomationRole": SPOKE_BACKUP_ROLE,
+}
+HEADER: Final = f"""# Generated from template.yaml by `{COMMAND}`: do not edit by hand.
+# Deploy to each member account and Region the hub acts in (service-managed StackSets), with the hub's
+# account id and stack name. docs/decisions.md, "Many accounts and Regions".
+"""
+
+
+class SpokeTemplateError(ValueError):
+    """template.yaml holds a target-side statement the spoke cannot copy as it is."""
+
+
+def _actions(statement: Mapping[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def _is_target_side(statement: Mapping[str, Any]) -> bool:
+    services = {action.split(":", 1)[0] for action in _actions(statement)}
+    if services <= TARGET_SERVICES:
+        return True
+    if services & TARGET_SERVICES:
+        raise SpokeTemplateError(
+            f"statement {statement.get('Sid')!r} mixes EC2/SSM actions with others; split it so the spoke can copy it"
+        )
+    return False
+
+
+def _references(value: Any) -> Iterator[str]:
+    """Every Ref, GetAtt and ${...} a value names (the spoke has only the pseudo parameters)."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _references(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key == "Ref":
+                yield str(item)
+            elif key == "Fn::GetAtt":
+                yield ".".join(map(str, item))
+            elif key == "Fn::Sub":
+                text = item if isinstance(item, str) else item[0]
+                yield from (name for name in _sub_names(str(text)))
+            else:
+                yield from _references(item)
+
+
+def _sub_names(text: str) -> Iterator[str]:
+    start = text.find("${")
+    while start != -1:
+        end = text.index("}", start)
+        yield text[start + 2 : end]
+        start = text.find("${", end)
+
+
+def target_statements(hub: Mapping[str, Any], function: str) -> list[dict[str, Any]]:
+    """A hub function's EC2 and SSM statements, as the template writes them."""
+    found = []
+    for policy in hub["Resources"][function]["Properties"].get("Policies", []):
+        if "Fn::If" in policy:
+            _, when_true, _ = policy["Fn::If"]
+            if any(_is_target_side(statement) for statement in when_true["Statement"]):
+                raise SpokeTemplateError(
+                    f"{function}: a conditional policy grants EC2/SSM; the spoke has no such condition"
+                )
+            continue
+        for statement in policy.get("Statement", []):
+            if _is_target_side(statement):
+                foreign = {name for name in _references(statement) if not name.startswith("AWS::")}
+                if foreign:
+                    raise SpokeTemplateError(
+                        f"{function} [{statement.get('Sid')}]: names {sorted(foreign)}, which the spoke does not have"
+                    )
+                found.append(copy.deepcopy(statement))
+    return found
+
+
+def acting_steps(hub: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Each workflow step whose function has EC2 or SSM statements -> those statements."""
+    return {step.name: statements for step in STEPS if (statements := target_statements(hub, step.function))}
+
+
+def _sub(text: str) -> dict[str, str]:
+    return {"Fn::Sub": text}
+
+
+def _spoke_role(step: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
+    function_role = f"arn:${{AWS::Partition}}:iam::${{HubAccountId}}:role/${{HubStackName}}-{step}FunctionRole-*"
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "RoleName": spoke_role_name(step),
+            "Description": f"What the hub's {step} step does in this account and Region (its EC2 and SSM grants).",
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": f"Hub{step}FunctionOnly",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": _sub("arn:${AWS::Partition}:iam::${HubAccountId}:root")},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {
+                            "ArnLike": {"aws:PrincipalArn": _sub(function_role)},
+                            "StringEquals": {"sts:RoleSessionName": session_name(step)},
+                        },
+                    }
+                ],
+            },
+            "Policies": [
+                {
+                    "PolicyName": spoke_role_name(step),
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+                }
+            ],
+        },
+    }
+
+
+def _backup_resources(hub: Mapping[str, Any]) -> dict[str, Any]:
+    resources = {}
+    for logical_id, name in BACKUP_RESOURCES.items():
+        resource = copy.deepcopy(hub["Resources"][logical_id])
+        resource["Properties"]["RoleName" if resource["Type"] == "AWS::IAM::Role" else "Name"] = name
+        resources[logical_id] = resource
+    return resources
+
+
+def spoke_template(hub: Mapping[str, Any]) -> dict[str, Any]:
+    resources: dict[str, Any] = {
+        f"{step}SpokeRole": _spoke_role(step, statements) for step, statements in acting_steps(hub).items()
+    }
+    resources.update(_backup_resources(hub))
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": (
+            "tagpatch spoke: the roles through which a tagpatch hub stack patches this account and Region, "
+            "and what its backup windows run here."
+        ),
+        "Parameters": {
+            "HubAccountId": {
+                "Type": "String",
+                "AllowedPattern": "^[0-9]{12}$",
+                "Description": "The account id of the tagpatch hub stack whose functions act here.",
+            },
+            "HubStackName": {
+                "Type": "String",
+                "AllowedPattern": "^[A-Za-z][A-Za-z0-9-]{0,127}$",
+                "Description": "The hub stack's name: only its functions' roles may assume these roles.",
+            },
+        },
+        "Resources": resources,
+        "Outputs": {
+            f"{logical_id}Arn": {"Value": {"Fn::GetAtt": [logical_id, "Arn"]}}
+            for logical_id, resource in resources.items()
+            if resource["Type"] == "AWS::IAM::Role"
+        },
+    }
+
+
+def render(hub_path: Path = HUB) -> str:
+    body = yaml.safe_dump(spoke_template(load_template(hub_path)), sort_keys=False, width=120, allow_unicode=True)
+    return HEADER + body
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--check", action="store_true", help="only say whether spoke/template.yaml is stale")
+    args = parser.parse_args(argv)
+    expected = render()
+    current = SPOKE.read_text(encoding="utf-8") if SPOKE.exists() else ""
+    if args.check:
+        if current != expected:
+            sys.stderr.write(f"stale: spoke/template.yaml (run {COMMAND})\n")
+            return 1
+        return 0
+    if current != expected:
+        SPOKE.parent.mkdir(exist_ok=True)
+        SPOKE.write_text(expected, encoding="utf-8")
+        sys.stderr.write("wrote spoke/template.yaml\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
