@@ -3,17 +3,17 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, Final
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tagpatch.aws import home_target
 from tagpatch.config import ArtifactConfig, PolicyConfig
 from tagpatch.errors import ConfigurationError, InvalidCycleInput
 from tagpatch.inventory import put_json
 from tagpatch.observability import lambda_entry, logger, metrics
-from tagpatch.org_targets import TargetPayload, org_artifact_prefix, org_run, plan_targets, target_items
+from tagpatch.org_targets import org_artifact_prefix, org_run, plan_targets, target_items
 from tagpatch.organization import OrganizationAccounts, accounts_under
 from tagpatch.policy import load_policy
 from tagpatch.workflow import ListTargetsResult
@@ -23,16 +23,6 @@ POLICY = PolicyConfig.from_env()
 # A Map's input stays far below Step Functions' 256 KiB payload quota up to this many targets (about
 # 60 bytes each); beyond it the org cycle needs a Distributed Map reading the list from S3.
 MAX_INLINE_TARGETS: Final = 1000
-ACCOUNT_FIELD: Final = 4  # arn:partition:lambda:region:ACCOUNT:function:name
-
-
-def home_target(context: LambdaContext) -> TargetPayload:
-    """The hub's own account (from the function's ARN) and Region (Lambda's AWS_REGION)."""
-    arn_parts = str(context.invoked_function_arn).split(":")
-    region = os.environ.get("AWS_REGION", "")
-    if len(arn_parts) <= ACCOUNT_FIELD or not region:
-        raise ConfigurationError("cannot tell the hub's account and Region: no function ARN or AWS_REGION")
-    return {"account_id": arn_parts[ACCOUNT_FIELD], "region": region}
 
 
 def check_org_input(execution_input: object) -> dict[str, Any]:
@@ -53,7 +43,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ListTargets
     org_input = check_org_input(event.get("input"))
     settings = load_policy(POLICY.policy_path).targets
     listed = accounts_under(settings.organizational_units) if settings.organizational_units else OrganizationAccounts()
-    home = home_target(context)
+    home = home_target().to_payload()
     targets = plan_targets(settings, home, listed.active)
     if len(targets) > MAX_INLINE_TARGETS:
         raise ConfigurationError(

@@ -13,7 +13,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypedDict
 
-from tagpatch.org_targets import SkippedAccount, TargetPayload, target_label
+from tagpatch.org_targets import SkippedAccount, target_label
+from tagpatch.targets import TargetPayload
 
 SUCCEEDED: Final = "SUCCEEDED"
 MAX_REASON: Final = 600  # characters of a target's reason in the alert (SNS caps a message at 256 KB)

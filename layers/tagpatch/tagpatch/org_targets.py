@@ -18,24 +18,16 @@ from typing import Any, Final, TypedDict
 
 from tagpatch.cycle import parse_time
 from tagpatch.errors import InvalidCycleInput, InvalidPatchPolicy, shown_key
+from tagpatch.targets import ACCOUNT_ID, REGION, Target, TargetPayload
 
-# Organizations' AccountId and ParentId patterns (botocore's model): an OU, or the organization's root.
-ACCOUNT_ID: Final = re.compile(r"^\d{12}$")
+# Organizations' ParentId pattern (botocore's model): an OU, or the organization's root.
 PARENT_ID: Final = re.compile(r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$")
-REGION: Final = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 # An inline Map runs at most 40 iterations at once (Step Functions Developer Guide, "Using Map state in
 # Inline mode"); the org cycle's Map takes its MaxConcurrency from here.
 MAX_CONCURRENCY_LIMIT: Final = 40
 DEFAULT_MAX_CONCURRENCY: Final = 10
 
 _TARGET_KEYS: Final = frozenset({"accounts", "organizational_units", "regions", "max_concurrency"})
-
-
-class TargetPayload(TypedDict):
-    """One (account, Region): the child execution's `target` and the cycle payload's `cycle.target`."""
-
-    account_id: str
-    region: str
 
 
 @dataclass(frozen=True)
@@ -62,8 +54,8 @@ def cross(accounts: Iterable[str], regions: Iterable[str]) -> list[TargetPayload
 
 
 def target_label(target: TargetPayload) -> str:
-    """How a report or an alert names a target."""
-    return f"{target['account_id']}/{target['region']}"
+    """How a report or an alert names a target (as tagpatch.targets.Target does)."""
+    return Target(target["account_id"], target["region"]).label
 
 
 # --- parsing (called by tagpatch.policy with its own error factory) -------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any, Final
 
 from botocore.exceptions import ClientError
@@ -32,7 +33,6 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
-from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 
 from tagpatch_local.simulator import clock, iam
@@ -342,12 +342,11 @@ def _install_child_execution_authorisation() -> None:
         failure = from_error(self, env, ex)
         if not isinstance(ex, ClientError) or ex.response["Error"]["Code"] in _sfn_error_names():
             return failure
-        details = failure.event_details["taskFailedEventDetails"]
+        event_details: Mapping[str, Any] = failure.event_details or {}
+        details: dict[str, Any] = dict(event_details.get("taskFailedEventDetails") or {})
+        renamed: Any = {"taskFailedEventDetails": {**details, "error": SFN_BASE_ERROR}}  # an EventDetails
         return FailureEvent(
-            env=env,
-            error_name=CustomErrorName(SFN_BASE_ERROR),
-            event_type=failure.event_type,
-            event_details=EventDetails(taskFailedEventDetails={**details, "error": SFN_BASE_ERROR}),
+            env=env, error_name=CustomErrorName(SFN_BASE_ERROR), event_type=failure.event_type, event_details=renamed
         )
 
     setattr(name_error, MARKER, "stepfunctions: unmodelled Step Functions errors are AWSStepFunctionsException")

@@ -11,11 +11,19 @@ from moto import mock_aws
 
 from tagpatch.errors import InvalidCycleInput
 from tagpatch.org_summary import alert, summarize
-from tagpatch.org_targets import TargetSettings, org_artifact_prefix, org_run, plan_targets, target_items
+from tagpatch.org_targets import (
+    SkippedAccount,
+    TargetSettings,
+    org_artifact_prefix,
+    org_run,
+    plan_targets,
+    target_items,
+)
 from tagpatch.organization import accounts_under
+from tagpatch.targets import TargetPayload
 
-HOME = {"account_id": "111122223333", "region": "eu-west-1"}
-OTHER = {"account_id": "444455556666", "region": "eu-west-1"}
+HOME = TargetPayload(account_id="111122223333", region="eu-west-1")
+OTHER = TargetPayload(account_id="444455556666", region="eu-west-1")
 ORG = {
     "execution_id": "arn:aws:states:eu-west-1:111122223333:execution:tagpatch-org-cycle:daily",
     "execution_name": "daily",
@@ -30,7 +38,7 @@ def test_no_targets_is_home_alone_in_the_hubs_region() -> None:
 def test_regions_without_accounts_are_the_hubs_account_in_each() -> None:
     assert plan_targets(TargetSettings(regions=("eu-west-1", "us-east-1")), HOME) == [
         HOME,
-        {"account_id": HOME["account_id"], "region": "us-east-1"},
+        TargetPayload(account_id=HOME["account_id"], region="us-east-1"),
     ]
 
 
@@ -72,7 +80,7 @@ def test_one_alert_names_each_failed_target_and_why_and_not_the_others() -> None
             "failure": failed_child("FAILED", "TargetAccessDenied", "Discovery cannot act in account 444455556666"),
         },
     ]
-    skipped = [{"account_id": "777788889999", "state": "SUSPENDED", "parent_id": "ou-ab12-cd34ef56"}]
+    skipped = [SkippedAccount(account_id="777788889999", state="SUSPENDED", parent_id="ou-ab12-cd34ef56")]
     summary = summarize(ORG["execution_id"], results, skipped)
     assert summary["counts"] == {"targets": 2, "succeeded": 1, "failed": 1, "skipped_accounts": 1}
     message = alert(summary, "org-runs/2026/12/07/daily/summary.json")
