@@ -1,8 +1,11 @@
-"""ComplianceExport: one snapshot record per instance, for Athena and QuickSight, and report.html.
+"""ComplianceExport: one snapshot record per instance, for Athena and QuickSight, report.html, and the
+weekly owner digest.
 
 In apply mode it writes the day's partition (`compliance/snapshots/dt=YYYY-MM-DD/`), the "latest" view,
-the compliance trend's summary of each snapshot (tagpatch.trend) and report.html beside them; in plan
-mode it writes the snapshot and report.html under the run's artifacts only.
+the compliance trend's summary of each snapshot (tagpatch.trend) and report.html beside them, and, once
+a week when the policy names a `notifications.digest_day`, sends each owner with instances that need
+action one message (tagpatch.digest); in plan mode it writes the snapshot and report.html under the
+run's artifacts only and sends nothing.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from tagpatch.aws import act_in, error_code
-from tagpatch.config import ArtifactConfig, ComplianceExportConfig, PolicyConfig
+from tagpatch.config import ArtifactConfig, ComplianceExportConfig, OwnerNotificationConfig, PolicyConfig
 from tagpatch.cycle import Cycle, iso_z
+from tagpatch.digest import DIGEST_MARKER_KEY, DigestMarker, already_sent, digest_week, owner_digests, publish_digests
 from tagpatch.errors import ArtifactError
 from tagpatch.export import (
     LATEST_KEY,
@@ -37,7 +41,7 @@ from tagpatch.inventory import (
     put_bytes,
 )
 from tagpatch.observability import lambda_entry, logger, metrics
-from tagpatch.policy import load_policy
+from tagpatch.policy import PatchPolicy, load_policy
 from tagpatch.report_html import render
 from tagpatch.report_week import PastSnapshot, WeekChanges, WeekUnreadable, week_changes, week_old_date
 from tagpatch.trend import TREND_KEY, TrendPoint, decode_trend, encode_trend, trend_point, with_point
@@ -46,6 +50,7 @@ from tagpatch.workflow import ComplianceExportResult
 ARTIFACTS = ArtifactConfig.from_env()
 POLICY = PolicyConfig.from_env()
 EXPORTS = ComplianceExportConfig.from_env()
+NOTIFICATIONS = OwnerNotificationConfig.from_env()
 
 
 def _week(trend: list[TrendPoint], records: list[dict[str, Any]], cycle: Cycle) -> WeekChanges | WeekUnreadable | None:
@@ -62,6 +67,31 @@ def _week(trend: list[TrendPoint], records: list[dict[str, Any]], cycle: Cycle) 
     return week_changes(PastSnapshot.of(day, decode_jsonl_gz(body)), records)
 
 
+def _owner_digest(records: list[dict[str, Any]], cycle: Cycle, policy: PatchPolicy) -> int:
+    """Send the week's owner digest if it is due; returns how many owners this run reached.
+
+    The marker is written once the week's digest is done (even when no owner needed action), or, when
+    SNS refused some, with the owners it did reach, before the refusal fails the cycle: a retry sends
+    only the rest, and a rerun the same week nothing.
+    """
+    if policy.digest_day is None:
+        return 0
+    week = digest_week(cycle.now, policy.digest_day)
+    stored = get_bytes_if_exists(ARTIFACTS.bucket, DIGEST_MARKER_KEY)
+    skip = already_sent(week, cycle.now.date(), DigestMarker.from_json(stored) if stored is not None else None)
+    if skip is None:
+        return 0
+    report_url = policy.report_url or f"s3://{ARTIFACTS.bucket}/{LATEST_REPORT_KEY}"
+    digests = owner_digests(records, skip)
+    sent = publish_digests(NOTIFICATIONS.topic_arn, digests, report_url, f"{cycle.now:%Y-%m-%d}")
+    marker = DigestMarker(week.isoformat(), skip | sent.sent, complete=sent.error is None)
+    put_bytes(ARTIFACTS.bucket, DIGEST_MARKER_KEY, marker.to_json(), "application/json")
+    if sent.error is not None:
+        raise sent.error
+    logger.info("owner digest sent", extra={"week": week.isoformat(), "owners": len(sent.sent)})
+    return len(sent.sent)
+
+
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceExportResult:
     cycle = Cycle.from_payload(event.get("cycle"))
@@ -73,9 +103,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
     previous = {str(r["instance_id"]): r for r in decode_jsonl_gz(previous_body)} if previous_body else {}
     next_starts = next_window_starts({str(r["window"]) for r in results.values() if r.get("window")})
     lines = get_jsonl_gz(ARTIFACTS.bucket, str(validation["instances_key"]))
-    stale_after_days = load_policy(POLICY.policy_path).scan.stale_after_days
+    policy = load_policy(POLICY.policy_path)
     records = list(
-        snapshot_records(lines, results, next_starts, previous, cycle.now, stale_after_days=stale_after_days)
+        snapshot_records(
+            lines, results, next_starts, previous, cycle.now, stale_after_days=policy.scan.stale_after_days
+        )
     )
     body = encode_jsonl_gz(records)
     counts = summarize(records)
@@ -102,6 +134,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
         put_bytes(ARTIFACTS.bucket, key, body, "application/x-ndjson")
     for key in report_keys:
         put_bytes(ARTIFACTS.bucket, key, page, "text/html; charset=utf-8")
+    # After report.html, which the digest links to, and before any failure below: the records are sound.
+    digests_sent = _owner_digest(records, cycle, policy) if cycle.mode == "apply" else 0
     if damaged is not None:
         raise ArtifactError(
             f"{damaged}; the snapshot and report.html were written, the trend was not: restore a previous "
@@ -117,6 +151,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
     percent = compliance_percent(counts)
     metrics.add_metric(name="InstancesCompliant", unit=MetricUnit.Count, value=counts["compliant"])
     metrics.add_metric(name="InstancesNonCompliant", unit=MetricUnit.Count, value=counts["non_compliant"])
+    metrics.add_metric(name="OwnerDigestsSent", unit=MetricUnit.Count, value=digests_sent)
     logger.info("compliance exported", extra={"counts": counts, "bytes": len(body), "keys": keys})
     result: ComplianceExportResult = {
         "snapshot_key": keys["snapshot_key"],
@@ -124,6 +159,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
         "counts": counts,
         "compliance_percent": percent,
         "bytes": len(body),
+        "owner_digests_sent": digests_sent,
     }
     if "latest_key" in keys:
         result["latest_key"] = keys["latest_key"]

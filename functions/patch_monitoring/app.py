@@ -28,6 +28,7 @@ from tagpatch.exceptions import due_notices, load_exceptions, prune_ledger
 from tagpatch.gates import GateHold, gate_holds, record_wave_runs, told_causes
 from tagpatch.inventory import get_bytes_if_exists, put_json, put_jsonl_gz
 from tagpatch.monitoring import (
+    DEFAULT_OWNER,
     Watermark,
     alerts_for,
     expected_windows,
@@ -56,7 +57,6 @@ MONITORING = MonitoringConfig.from_env()
 WATERMARK_KEY: Final = "state/monitoring-watermark.json"
 NOTICE_LEDGER_KEY: Final = "state/exception-notices.json"  # notice key -> when it was sent
 FIRST_LOOKBACK: Final = timedelta(days=7)  # a first cycle reports the last week's runs
-DEFAULT_OWNER: Final = "unowned"
 
 
 def read_watermark(bucket: str) -> Watermark | None:

@@ -53,7 +53,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> WindowUpser
         account.windows,
         max_deletion_share=policy.max_window_deletion_share,
         allow_mass_deletion=cycle.allow_mass_deletion,
-        backup_runbook=BackupRunbook(backup.runbook_name, backup.automation_role_arn),
+        backup_runbook=BackupRunbook(backup.runbook_name, backup.automation_role_arn, backup.snapshot_runbook_name),
     )
     kept = {window.name for window in windows}
     # What is held back (scanned, not installed) and what is patched by id instead, in plan mode too.

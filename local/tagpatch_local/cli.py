@@ -546,7 +546,9 @@ def run_local(args: argparse.Namespace) -> int:
             account.set_clock(checked.start)
         account.seed(checked.fleet)
         if checked.accounts:
-            account.seed_accounts(checked.accounts)
+            seeded = account.seed_accounts(checked.accounts)
+            for failure in seeded.spoke_failures.values():  # as the StackSet operation would report it
+                print(f"tagpatch: warning: spoke/template.yaml {failure}", file=sys.stderr, flush=True)
         for index, cycle in enumerate(cycles, start=1):
             if len(cycles) > 1:
                 console.say(f"\n[{index}/{len(cycles)}] {cycle.name}")

@@ -5,6 +5,7 @@ Resources are created on first reference (`_resolve`), so each exists before wha
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -77,9 +78,21 @@ def machine_role_name(logical_id: str) -> str:
     return f"tagpatch-local-{logical_id}Role"
 
 
+def generated_name(stack_name: str, logical_id: str, limit: int = 64) -> str:
+    """The physical name CloudFormation gives a resource without a name of its own:
+    `<stack>-<logical id>-<unique suffix>`, cut to the type's length limit (IAM roles: 64). The suffix is
+    drawn at random in AWS; here it is derived from the names, so local runs are repeatable."""
+    suffix = hashlib.sha256(f"{stack_name}/{logical_id}".encode()).hexdigest()[:12].upper()
+    head = f"{stack_name}-{logical_id}"[: limit - len(suffix) - 1]
+    return f"{head}-{suffix}"
+
+
 class TemplateDeployment(AccountClients):
     """The stack from template.yaml, created in the simulated account (SimulatedAccount mixes it in)."""
 
+    # The account and stack the template is deployed as: the hub's, unless a member's stack says otherwise.
+    account_id: str = ACCOUNT_ID
+    stack_name: str = "tagpatch-local"
     template: Template
     region: str
     parameters: dict[str, str]
@@ -92,9 +105,9 @@ class TemplateDeployment(AccountClients):
     def _resolve(self, logical_id: str, attribute: str | None) -> str:
         pseudo = {
             "AWS::Region": self.region,
-            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::AccountId": self.account_id,
             "AWS::Partition": "aws",
-            "AWS::StackName": "tagpatch-local",
+            "AWS::StackName": self.stack_name,
             "AWS::URLSuffix": "amazonaws.com",
         }
         if attribute is None and logical_id in pseudo:
@@ -117,7 +130,7 @@ class TemplateDeployment(AccountClients):
         creator(self, logical_id)
 
     def _create_s3_bucket(self, logical_id: str) -> None:
-        name = f"tagpatch-local-{logical_id.lower()}-{ACCOUNT_ID}"
+        name = f"tagpatch-local-{logical_id.lower()}-{self.account_id}"
         self.client("s3").create_bucket(Bucket=name)
         self.physical.update({(logical_id, None): name, (logical_id, "Arn"): f"arn:aws:s3:::{name}"})
 
@@ -178,7 +191,7 @@ class TemplateDeployment(AccountClients):
             cloudwatch.meta.service_model.operation_model("PutMetricAlarm").input_shape,
         )
         cloudwatch.put_metric_alarm(**{**request, "AlarmName": name})
-        arn = f"arn:aws:cloudwatch:{self.region}:{ACCOUNT_ID}:alarm:{name}"
+        arn = f"arn:aws:cloudwatch:{self.region}:{self.account_id}:alarm:{name}"
         self.physical.update({(logical_id, None): name, (logical_id, "Arn"): arn})
 
     def _create_cloudwatch_dashboard(self, logical_id: str) -> None:
@@ -250,7 +263,7 @@ class TemplateDeployment(AccountClients):
 
     def _create_config_config_rule(self, logical_id: str) -> None:
         properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
-        rule = simulator.config.put_rule(ACCOUNT_ID, self.region, properties)
+        rule = simulator.config.put_rule(self.account_id, self.region, properties)
         self.physical.update({(logical_id, None): rule.name, (logical_id, "Arn"): rule.arn})
 
     def _create_scheduler_schedule_group(self, logical_id: str) -> None:
@@ -267,10 +280,11 @@ class TemplateDeployment(AccountClients):
         self.physical.update({(logical_id, None): url, (logical_id, "Arn"): arn, (logical_id, "QueueName"): name})
 
     def _create_iam_role(self, logical_id: str) -> None:
-        # A service role (Scheduler's): its trust policy and inline policies as the template gives them.
+        # A service role (Scheduler's), or a spoke's: its name, trust policy and inline policies as the
+        # template gives them.
         properties = resolve(self.template.resources[logical_id].get("Properties", {}), self._resolve)
         iam = self.client("iam")
-        role_name = f"tagpatch-local-{logical_id}"
+        role_name = str(properties.get("RoleName") or f"tagpatch-local-{logical_id}")
         arn = iam.create_role(
             RoleName=role_name, AssumeRolePolicyDocument=json.dumps(properties["AssumeRolePolicyDocument"])
         )["Role"]["Arn"]
@@ -431,7 +445,9 @@ class TemplateDeployment(AccountClients):
     def _create_role(self, logical_id: str) -> str:
         """The function's execution role, holding exactly its policies from template.yaml."""
         iam = self.client("iam")
-        role_name = f"tagpatch-local-{logical_id}Role"
+        # SAM names it <function>Role and CloudFormation generates its name: a spoke's trust matches
+        # `<hub stack>-<Step>FunctionRole-*` (docs/decisions.md, "Many accounts and Regions").
+        role_name = generated_name(self.stack_name, f"{logical_id}Role")
         arn = str(iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=LAMBDA_TRUST_POLICY)["Role"]["Arn"])
         for index, document in enumerate(self._policy_documents(logical_id)):
             iam.put_role_policy(RoleName=role_name, PolicyName=f"policy-{index}", PolicyDocument=json.dumps(document))

@@ -12,10 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tagpatch_local.clients import account_session
 from tagpatch_local.fleet import MemberAccount, seed_fleet
+from tagpatch_local.member_stack import MemberStack, StackInstanceFailed
+
+
+@dataclass(frozen=True)
+class SpokeStackSet:
+    """The spoke template and the parameters its service-managed StackSet deploys it with."""
+
+    template: Path
+    parameters: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -26,13 +36,20 @@ class SeededOrganization:
     root_id: str
     ou_ids: Mapping[tuple[str, ...], str]  # OU path from the root -> its id
     instance_ids: Mapping[tuple[str, str], list[str]] = field(default_factory=dict)  # (account, Region) -> ids
+    # (account, Region) -> the spoke stack instance's Outputs, or why it failed (and was rolled back)
+    spoke_stacks: Mapping[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)
+    spoke_failures: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
 
 def seed_organization(
-    organizations: Any, accounts: Sequence[MemberAccount], signing_keys: Mapping[str, str]
+    organizations: Any,
+    accounts: Sequence[MemberAccount],
+    signing_keys: Mapping[str, str],
+    spoke: SpokeStackSet | None = None,
 ) -> SeededOrganization:
-    """Create the organization with `accounts` as members (in their OUs, suspended ones closed) and seed
-    each member's instances in each of its Regions. `organizations` is the management account's client."""
+    """Create the organization with `accounts` as members (in their OUs, suspended ones closed), seed
+    each member's instances in each of its Regions, and deploy `spoke` in each Region of every member
+    that takes it (`spoke: true`). `organizations` is the management account's client."""
     from tagpatch_local.simulator.organizations import chosen_account_id  # noqa: PLC0415 - moto loads lazily
 
     organization = organizations.create_organization(FeatureSet="ALL")["Organization"]
@@ -55,8 +72,26 @@ def seed_organization(
         for region in account.regions:
             session = account_session(account.id, region, signing_keys)
             instance_ids[(account.id, region)] = seed_fleet(account.instances, region=region, session=session)
+    stacks, failures = _deploy_spoke(spoke, accounts, signing_keys) if spoke is not None else ({}, {})
     for account in accounts:
         if account.status == "SUSPENDED":
             # Closing is how an account becomes SUSPENDED in an organization (CloseAccount API reference).
             organizations.close_account(AccountId=account.id)
-    return SeededOrganization(str(organization["Id"]), root_id, ou_ids, instance_ids)
+    return SeededOrganization(str(organization["Id"]), root_id, ou_ids, instance_ids, stacks, failures)
+
+
+def _deploy_spoke(
+    spoke: SpokeStackSet, accounts: Sequence[MemberAccount], signing_keys: Mapping[str, str]
+) -> tuple[dict[tuple[str, str], Mapping[str, str]], dict[tuple[str, str], str]]:
+    """One stack instance per Region of each member that takes the spoke: their Outputs, and the failures
+    (each rolled back), as a StackSet operation reports them."""
+    stacks: dict[tuple[str, str], Mapping[str, str]] = {}
+    failures: dict[tuple[str, str], str] = {}
+    for member, region in [(account.id, region) for account in accounts if account.spoke for region in account.regions]:
+        try:
+            stacks[(member, region)] = MemberStack(
+                spoke.template, member, region, spoke.parameters, signing_keys
+            ).deploy()
+        except StackInstanceFailed as failed:
+            failures[(member, region)] = str(failed)
+    return stacks, failures

@@ -24,7 +24,13 @@ from typing import Any, Final
 import yaml
 
 from tagpatch.aws import TARGET_SERVICES
-from tagpatch.targets import SPOKE_BACKUP_ROLE, SPOKE_BACKUP_RUNBOOK, session_name, spoke_role_name
+from tagpatch.targets import (
+    SPOKE_BACKUP_ROLE,
+    SPOKE_BACKUP_RUNBOOK,
+    SPOKE_BACKUP_SNAPSHOT_RUNBOOK,
+    session_name,
+    spoke_role_name,
+)
 from tagpatch.workflow import STEPS
 from tagpatch_local.template import load_template
 
@@ -35,6 +41,7 @@ COMMAND: Final = ".venv/bin/python -m tagpatch_local.spoke_template"
 # What the backup window runs in the member account, copied from the hub's resources of these names.
 BACKUP_RESOURCES: Final[Mapping[str, str]] = {
     "BackupThenPatchRunbook": SPOKE_BACKUP_RUNBOOK,
+    "BackupSnapshotsThenPatchRunbook": SPOKE_BACKUP_SNAPSHOT_RUNBOOK,
     "BackupAutomationRole": SPOKE_BACKUP_ROLE,
 }
 HEADER: Final = f"""# Generated from template.yaml by `{COMMAND}`: do not edit by hand.

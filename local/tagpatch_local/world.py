@@ -18,7 +18,7 @@ from tagpatch_local.account_facts import ACCOUNT_ID
 from tagpatch_local.deploy import TemplateDeployment
 from tagpatch_local.fleet import FleetInstance, MemberAccount, seed_fleet
 from tagpatch_local.housekeeping import settle_long_lived_objects
-from tagpatch_local.organization import SeededOrganization, seed_organization
+from tagpatch_local.organization import SeededOrganization, SpokeStackSet, seed_organization
 from tagpatch_local.template import TemplateError
 
 
@@ -47,8 +47,15 @@ class WorldControls(TemplateDeployment):
 
     def seed_accounts(self, accounts: Sequence[MemberAccount]) -> SeededOrganization:
         """Make the hub the management account of an organization holding `accounts`, each seeded with
-        its instances in each of its Regions (a fleet file's `accounts:`)."""
-        seeded = seed_organization(self.client("organizations"), accounts, self.signing_keys)
+        its instances in each of its Regions (a fleet file's `accounts:`), and the spoke (spoke/template.yaml
+        beside the hub's template) deployed in each Region of the members that take it, trusting this stack."""
+        spoke = None
+        if any(account.spoke for account in accounts):
+            path = self.template.root / "spoke" / "template.yaml"
+            if not path.is_file():
+                raise TemplateError(f"{path}: no spoke template beside the hub's, for the accounts with `spoke: true`")
+            spoke = SpokeStackSet(path, {"HubAccountId": self.account_id, "HubStackName": self.stack_name})
+        seeded = seed_organization(self.client("organizations"), accounts, self.signing_keys, spoke)
         settle_long_lived_objects()
         return seeded
 

@@ -60,6 +60,7 @@ def test_the_automation_role_is_assumable_by_ssm_only_and_grants_what_the_two_st
     }
     assert actions == {
         "ec2:CreateImage",
+        "ec2:CreateSnapshots",
         "ec2:DescribeImages",
         "ssm:SendCommand",
         "ssm:ListCommands",

@@ -98,7 +98,7 @@ def assert_backups_beside_the_outcomes(
         for image in account.client("ec2").describe_images(Owners=["self"])["Images"]
         if image["State"] == "available"
     }
-    backups = {i: (outcomes[i]["backup_outcome"], outcomes[i]["backup_image_id"]) for i in (*imaged, lost)}
+    backups = {i: (outcomes[i]["backup_outcome"], outcomes[i]["backup_id"]) for i in (*imaged, lost)}
     assert {i: outcome for i, (outcome, _) in backups.items()} == {
         **dict.fromkeys(imaged, "succeeded"),
         lost: "failed",
@@ -114,7 +114,7 @@ def assert_backups_beside_the_outcomes(
         record["instance_id"]: record
         for record in decode_jsonl_gz(bucket.get_object(Bucket=account.artifact_bucket, Key=LATEST_KEY)["Body"].read())
     }
-    assert {i: (snapshot[i]["backup_outcome"], snapshot[i]["backup_image_id"]) for i in backups} == backups
+    assert {i: (snapshot[i]["backup_outcome"], snapshot[i]["backup_id"]) for i in backups} == backups
     page = bucket.get_object(Bucket=account.artifact_bucket, Key=LATEST_REPORT_KEY)["Body"].read().decode()
     actions = page.split('<table id="actions">', 1)[1].split("</table>", 1)[0]
     (lost_row,) = [row for row in actions.split("<tr>") if lost in row]

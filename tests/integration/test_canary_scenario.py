@@ -101,9 +101,9 @@ def test_after_the_soak_prod_is_imaged_first_then_patched_and_its_post_install_h
         line = results[name]
         # The backup's outcome and image beside the patch outcome, and the hook that ran after the install.
         assert (line["outcome"], line["backup_outcome"]) == ("patched", "succeeded"), line
-        assert str(line["backup_image_id"]).startswith("ami-"), line
+        assert str(line["backup_id"]).startswith("ami-"), line
         assert line["hooks_ran"] == {"post_install": "app-health"}, line
-        images.add(line["backup_image_id"])
+        images.add(line["backup_id"])
     assert len(images) == 2  # one image per instance
     for name in ("canary-1", "canary-2"):  # the canary window takes no backup and runs no hook
         assert (results[name]["backup_outcome"], results[name]["hooks_ran"]) == (None, None)

@@ -21,6 +21,7 @@ import pytest
 import yaml
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
+from tagpatch.policy import WEEKDAYS
 from tagpatch.workflow import OUTSIDE_THE_CYCLE
 from tagpatch_local.fleet import MemberAccount
 from tagpatch_local.runner import ACCOUNT_ID, READ_TIMEOUT, SimulatedAccount
@@ -127,6 +128,9 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
             policy["defaults"]["window"] = {"timezone": "UTC", "duration_hours": 2, "cutoff_hours": 1}
             # A backup window: its AUTOMATION task runs the runbook, and PatchMonitoring reads the execution.
             policy["windows"]["sun-0200"]["task"] = {"backup": "image"}
+            # The owner digest is due on the first cycle's day: ComplianceExport reads and writes its marker
+            # and publishes it (instance "e", untagged, needs action).
+            policy["notifications"]["digest_day"] = WEEKDAYS[account.now().weekday()]
 
         def second(policy: dict[str, Any]) -> None:
             policy["windows"]["sun-0200"]["duration_hours"] = 4  # a window update

@@ -48,6 +48,10 @@ def _record(n: int, owner: str | None, **fields: Any) -> dict[str, Any]:
         "last_scan": "2026-11-20T02:00:00Z",
         "scan_age_days": 9.4,
         "days_since_last_success": None if n % 5 == 0 else 3 * n,  # the slowest-to-patch groups
+        # Three accounts in two Regions: the per-account and per-Region tables, and the account/Region
+        # column of the owner sections, are laid out too.
+        "account_id": ("111111111111", "222222222222", "333333333333")[n % 3],
+        "region": ("eu-west-1", "ap-southeast-2")[n % 2],
     } | fields
 
 
@@ -69,6 +73,11 @@ def test_report_html_tables_stay_tables_at_desktop_width(tmp_path: Path) -> None
     figures = _layout(tmp_path, 1280)
     assert figures["tables"] and set(figures["tables"]) == {"table"}
     assert figures["scrollWidth"] <= 1280
+
+
+def test_the_per_account_and_per_region_tables_are_on_the_page(tmp_path: Path) -> None:
+    figures = _layout(tmp_path, 390)
+    assert {"by-account", "by-account-table", "by-region", "by-region-table"} <= set(figures["ids"])
 
 
 def test_each_owner_has_an_anchor_holding_only_that_owners_instances(tmp_path: Path) -> None:

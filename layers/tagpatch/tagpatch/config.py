@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tagpatch.errors import ConfigurationError
-from tagpatch.targets import SPOKE_BACKUP_ROLE, SPOKE_BACKUP_RUNBOOK, Home
+from tagpatch.targets import SPOKE_BACKUP_ROLE, SPOKE_BACKUP_RUNBOOK, SPOKE_BACKUP_SNAPSHOT_RUNBOOK, Home
 
 
 def _required(environ: Mapping[str, str], name: str) -> str:
@@ -99,15 +99,18 @@ class TaskRoleConfig:
 
 @dataclass(frozen=True)
 class BackupConfig:
-    """The stack's backup-then-patch runbook and the role Automation assumes to run it (#24)."""
+    """The stack's backup-then-patch runbooks (image, snapshots) and the role Automation assumes to run
+    them (#24)."""
 
     runbook_name: str
+    snapshot_runbook_name: str
     automation_role_arn: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> BackupConfig:
         return cls(
             runbook_name=_required(environ, "BACKUP_RUNBOOK_NAME"),
+            snapshot_runbook_name=_required(environ, "BACKUP_SNAPSHOT_RUNBOOK_NAME"),
             automation_role_arn=_required(environ, "BACKUP_AUTOMATION_ROLE_ARN"),
         )
 
@@ -115,7 +118,11 @@ class BackupConfig:
     def in_member(cls, member: Home) -> BackupConfig:
         """The copies spoke/template.yaml makes in a member account, under its fixed names."""
         role_arn = f"arn:{member.partition}:iam::{member.target.account_id}:role/{SPOKE_BACKUP_ROLE}"
-        return cls(runbook_name=SPOKE_BACKUP_RUNBOOK, automation_role_arn=role_arn)
+        return cls(
+            runbook_name=SPOKE_BACKUP_RUNBOOK,
+            snapshot_runbook_name=SPOKE_BACKUP_SNAPSHOT_RUNBOOK,
+            automation_role_arn=role_arn,
+        )
 
 
 @dataclass(frozen=True)

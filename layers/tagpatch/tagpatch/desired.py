@@ -403,14 +403,7 @@ def _build_window(demand: _WindowDemand, problems: list[Problem], holds: list[Ho
             by_tag, targets, tasks, layout_problems = by_tag | {candidate}, trial_targets, trial_tasks, []
             continue
         unholdable.append(candidate)
-    # The patch runs only where its backup succeeded; an image is taken by the stack's runbook (an AUTOMATION
-    # task), a snapshot cannot be taken yet, so that task patches nowhere.
-    awaiting_backup = sorted(
-        (settings for settings in demand.routes if settings.operation == "Install" and settings.backup == "snapshot"),
-        key=slugs.__getitem__,
-    )
-    problems.extend(_no_backup_yet(demand, name, slugs, settings) for settings in awaiting_backup)
-    scan_only = frozenset(candidate[0] for candidate in unholdable) | frozenset(awaiting_backup)
+    scan_only = frozenset(candidate[0] for candidate in unholdable)
     if scan_only:
         # Every target of these Install tasks goes to their Scan task: as many targets and no more tasks
         # than the layout with no hold, so this never pushes the window over a quota it was within.
@@ -462,22 +455,6 @@ def _build_window(demand: _WindowDemand, problems: list[Problem], holds: list[Ho
             )
     description = f"tagpatch: {demand.settings.schedule} {demand.settings.timezone}"[:128]
     return DesiredWindow(name, demand.settings, description, tuple(targets), tuple(tasks), demand.instance_count)
-
-
-def _no_backup_yet(
-    demand: _WindowDemand, name: str, slugs: Mapping[TaskSettings, str], task_settings: TaskSettings
-) -> Problem:
-    """The shortfall of an Install task whose backup tagpatch cannot take yet (#24)."""
-    groups = sorted({group for route in demand.routes[task_settings].values() for group in route.groups})
-    task = f"{MANAGED_PREFIX}{slugs[task_settings]}"
-    return Problem(
-        "backup",
-        f"{name}/{task}",
-        f"window {name}: the Install task {task} asks for backup: {task_settings.backup} before it patches, which "
-        f"tagpatch cannot take yet (only backup: image is built), so it is NOT registered and its targets are only "
-        f"scanned (task {task}-held): patch group(s) {', '.join(groups)} are not patched. Use backup: image, or remove "
-        "the backup key to patch without a backup",
-    )
 
 
 def _unregistered_install(

@@ -92,7 +92,7 @@ class LatestRun:
     reason: str | None = None
     time: str | None = None
     backup_outcome: str | None = None  # succeeded, failed, in_progress; None without a backup task
-    backup_image_id: str | None = None
+    backup_id: str | None = None
 
 
 def _latest_window_outcome(result: Mapping[str, Any] | None, previous: Mapping[str, Any] | None) -> LatestRun:
@@ -104,7 +104,7 @@ def _latest_window_outcome(result: Mapping[str, Any] | None, previous: Mapping[s
             result.get("reason"),
             _outcome_time(result),
             result.get("backup_outcome"),
-            result.get("backup_image_id"),
+            result.get("backup_id"),
         )
     # A schema 1 record gave a time only to an outcome that ran an operation: that too is a run's outcome.
     if previous and previous.get("last_outcome_time"):
@@ -113,7 +113,7 @@ def _latest_window_outcome(result: Mapping[str, Any] | None, previous: Mapping[s
             previous.get("last_outcome_reason"),
             previous.get("last_outcome_time"),
             previous.get("backup_outcome"),
-            previous.get("backup_image_id"),
+            previous.get("backup_id"),
         )
     return LatestRun()
 
@@ -166,7 +166,7 @@ def snapshot_records(
             "last_outcome_time": latest.time,
             # The image taken before that run (a `backup: image` window), beside its outcome.
             "backup_outcome": latest.backup_outcome,
-            "backup_image_id": latest.backup_image_id,
+            "backup_id": latest.backup_id,
             # What PatchMonitoring said of the period since the previous cycle (not_due when no run).
             "period_outcome": result.get("outcome") if result else None,
             "period_outcome_reason": result.get("reason") if result else None,

@@ -68,10 +68,12 @@ class InstanceRun:
 
 @dataclass(frozen=True)
 class Backup:
-    """What a backup task's image step did for one instance before its patch."""
+    """What a backup task's backup step did for one instance before its patch."""
 
     outcome: str  # succeeded, failed, in_progress
-    image_id: str | None  # the image the runbook made; None unless it succeeded
+    # The image (`backup: image`) or the EBS snapshots, comma-separated (`backup: snapshot`) the runbook
+    # made; None unless it succeeded.
+    backup_id: str | None
 
 
 @dataclass(frozen=True)
@@ -423,7 +425,7 @@ def instance_results(
             "exception": line.get("exception") if found.outcome == "excepted" else None,
             "command_status": found.command_status,
             "backup_outcome": backup.outcome if backup else None,
-            "backup_image_id": backup.image_id if backup else None,
+            "backup_id": backup.backup_id if backup else None,
             "hooks_ran": hooks_ran(found, outcome_run),
             "window_run_start": iso_z(found.run_started) if found.run_started else None,
             "installed": state.installed if state else None,
@@ -486,6 +488,9 @@ def alerts_for(results: Iterable[Mapping[str, Any]], default_owner: str) -> list
         for (owner, group), items in sorted(grouped.items())
     ]
 
+
+# The `owner` a message to the notifications topic carries for instances with no Owner tag.
+DEFAULT_OWNER: Final = "unowned"
 
 # SNS PublishBatch: at most 10 entries, and at most 256 KiB for all of them together, body and
 # attributes (the topic's default MaximumMessageSize; Amazon SNS API Reference, PublishBatch).

@@ -268,16 +268,22 @@ def _read_execution(name: str, execution: Mapping[str, Any], budget: Budget) -> 
     }
 
 
+# The backup step of each runbook the stack ships, by its action, and the step output (named in the
+# runbook's `outputs`) that carries what it made: the image, or each EBS snapshot of the instance.
+BACKUP_STEP_OUTPUTS: Final = {"aws:createImage": "ImageId", "aws:executeAwsApi": "SnapshotIds"}
+
+
 def _backup(execution: Mapping[str, Any], instance_id: str) -> tuple[str, str, str | None] | None:
-    """The instance, the outcome of the runbook's aws:createImage step (succeeded, failed, in_progress)
-    and, when it succeeded, the image id the runbook outputs (`<step name>.ImageId`); None without one."""
-    step = next((s for s in execution.get("StepExecutions", []) if s.get("Action") == "aws:createImage"), None)
+    """The instance, the outcome of the runbook's backup step (succeeded, failed, in_progress) and, when
+    it succeeded, what the runbook outputs it made (`<step name>.ImageId`, or `<step name>.SnapshotIds`
+    comma-separated); None without one."""
+    step = next((s for s in execution.get("StepExecutions", []) if s.get("Action") in BACKUP_STEP_OUTPUTS), None)
     status = str(step.get("StepStatus", "")) if step else ""
-    if status == "Success":
-        image = (execution.get("Outputs") or {}).get(f"{step['StepName']}.ImageId") if step else None
-        return instance_id, "succeeded", str(image[0]) if image else None
+    if step is not None and status == "Success":
+        made = (execution.get("Outputs") or {}).get(f"{step['StepName']}.{BACKUP_STEP_OUTPUTS[step['Action']]}")
+        return instance_id, "succeeded", ",".join(str(i) for i in made) if made else None
     if status in STEP_ENDED_UNSUCCESSFUL or execution.get("AutomationExecutionStatus") in AUTOMATION_ENDED_UNPATCHED:
-        # An image that ended failed is no backup: its id is not reported.
+        # A backup that ended failed is no backup: its id is not reported.
         return instance_id, "failed", None
     return instance_id, "in_progress", None
 
@@ -286,7 +292,7 @@ def _patch_command(
     automation_execution_id: str, budget: Budget
 ) -> tuple[str | None, tuple[str, str] | None, tuple[str, str, str | None] | None]:
     """The command the backup runbook's aws:runCommand step sent, if it did; when the execution ended
-    without sending it (the image failed first), its instance and why; and its backup (see _backup)."""
+    without sending it (the backup failed first), its instance and why; and its backup (see _backup)."""
     execution = client("ssm").get_automation_execution(AutomationExecutionId=automation_execution_id)[
         "AutomationExecution"
     ]
@@ -509,8 +515,8 @@ def window_runs(bucket: str, cycle: Cycle, cursor: MonitoringCursor) -> list[Win
             ended=datetime.fromisoformat(record["ended"]) if record.get("ended") else None,
             hooks=dict(record.get("hooks") or {}),
             backups={
-                str(instance_id): Backup(str(outcome), image_id)
-                for instance_id, outcome, image_id in record.get("backups") or []
+                str(instance_id): Backup(str(outcome), backup_id)
+                for instance_id, outcome, backup_id in record.get("backups") or []
             },
         )
         for record, reached in zip(records, instances, strict=True)

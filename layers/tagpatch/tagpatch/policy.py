@@ -103,6 +103,11 @@ class BaselineChoice:
         return str(self.reference)
 
 
+# The day of the week (UTC) each owner's weekly digest goes out (tagpatch.digest).
+Weekday = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+WEEKDAYS: Final[tuple[Weekday, ...]] = get_args(Weekday)  # Monday first, as date.weekday() counts
+REPORT_URL: Final = re.compile(r"^(https|s3)://[^\s#]{1,1000}$")
+
 # Which instances the scan covers: every managed instance carrying a patch group tag (whatever its
 # window tag says), or every managed instance in the account and Region.
 ScanCoverage = Literal["patch-group-tag", "all-managed"]
@@ -131,6 +136,10 @@ class PatchPolicy:
     notification_cycle_interval_hours: int = 24
     # Whom a reminder tells teams to ask (the policy's notifications.contact).
     notification_contact: str = "your platform team (the owner of the tagpatch stack)"
+    # The owner digest's day (notifications.digest_day); None: no digest.
+    digest_day: Weekday | None = None
+    # Where owners open report.html (notifications.report_url); None: the S3 URI of the latest report.
+    report_url: str | None = None
     max_window_deletion_share: float = 0.25
     scan: ScanSettings = ScanSettings()
     # Waves installed in order, each gated on the one before (tagpatch.rollout).
@@ -395,7 +404,9 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
         baselines[operating_system] = _baseline(reader, value, f"baselines.{operating_system}")
 
     notifications = reader.mapping(
-        top.get("notifications", {}), "notifications", frozenset({"lead_hours", "cycle_interval_hours", "contact"})
+        top.get("notifications", {}),
+        "notifications",
+        frozenset({"lead_hours", "cycle_interval_hours", "contact", "digest_day", "report_url"}),
     )
     lead = notifications.get("lead_hours", [72, 24, 1])
     if not isinstance(lead, list) or not lead:
@@ -415,6 +426,16 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
     if not isinstance(contact, str) or not contact.strip() or len(contact) > 300:
         raise reader.fail("notifications.contact", f"must be a text of 1 to 300 characters (got {contact!r})")
 
+    digest_day = notifications.get("digest_day")
+    if digest_day is not None and digest_day not in WEEKDAYS:
+        raise reader.fail("notifications.digest_day", f"must be one of {', '.join(WEEKDAYS)} (got {digest_day!r})")
+    report_url = notifications.get("report_url")
+    if report_url is not None and not (isinstance(report_url, str) and REPORT_URL.match(report_url)):
+        raise reader.fail(
+            "notifications.report_url",
+            f"must be an https:// or s3:// address of report.html, without a #fragment (got {report_url!r})",
+        )
+
     reconcile = reader.mapping(top.get("reconcile", {}), "reconcile", frozenset({"max_window_deletion_share"}))
     share = reconcile.get("max_window_deletion_share", 0.25)
     if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
@@ -430,6 +451,8 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
         notification_lead_hours=lead_hours,
         notification_cycle_interval_hours=interval,
         notification_contact=contact.strip(),
+        digest_day=digest_day,
+        report_url=report_url,
         max_window_deletion_share=float(share),
         scan=_scan_settings(reader, reader.mapping(top.get("scan", {}), "scan", _SCAN_KEYS)),
         rollout=rollout,

@@ -24,7 +24,7 @@ from tagpatch.desired import (
     Problem,
 )
 from tagpatch.errors import ConfigurationError
-from tagpatch.policy import HOOK_PARAMETERS, NO_HOOK, SERVICE_LINKED, TaskSettings, WindowSettings
+from tagpatch.policy import HOOK_PARAMETERS, NO_HOOK, SERVICE_LINKED, Backup, TaskSettings, WindowSettings
 
 Kind = Literal["window", "target", "task", "registration", "scan"]
 Action = Literal["create", "update", "delete", "unchanged", "blocked"]
@@ -52,10 +52,14 @@ RESOURCE_ID: Final = "{{RESOURCE_ID}}"
 
 @dataclass(frozen=True)
 class BackupRunbook:
-    """The stack's backup-then-patch runbook and the role Automation assumes to run it."""
+    """The stack's backup-then-patch runbooks and the role Automation assumes to run them."""
 
-    document: str
+    document: str  # `backup: image`: an AMI, then the patch (BackupThenPatchRunbook)
     role_arn: str
+    snapshot_document: str  # `backup: snapshot`: EBS snapshots, then the patch (BackupSnapshotsThenPatchRunbook)
+
+    def document_for(self, backup: Backup) -> str:
+        return self.document if backup == "image" else self.snapshot_document
 
 
 def hook_parameters(hooks: Mapping[str, str]) -> dict[str, str]:
@@ -263,17 +267,17 @@ def task_fields(
         "document": HOOKS_DOCUMENT if settings.hooks else PATCH_DOCUMENT,
         "owner_mark": True,
     } | ({"hooks": hook_parameters(dict(settings.hooks))} if settings.hooks else {})
-    if settings.backup != "image":
+    if settings.backup is None:
         return fields
     if backup_runbook is None:
         raise ConfigurationError(
-            "a task asks for backup: image but the function was not given the stack's backup runbook "
-            "(BACKUP_RUNBOOK_NAME, BACKUP_AUTOMATION_ROLE_ARN in template.yaml)"
+            f"a task asks for backup: {settings.backup} but the function was not given the stack's backup runbooks "
+            "(BACKUP_RUNBOOK_NAME, BACKUP_SNAPSHOT_RUNBOOK_NAME, BACKUP_AUTOMATION_ROLE_ARN in template.yaml)"
         )
     # The runbook always runs the hooked patch document, so its hook parameters are always set.
     return fields | {
         "task_type": AUTOMATION_TASK,
-        "document": backup_runbook.document,
+        "document": backup_runbook.document_for(settings.backup),
         "automation_role": backup_runbook.role_arn,
         "hooks": hook_parameters(dict(settings.hooks)),
     }

@@ -1,7 +1,8 @@
 """report.html: one self-contained page (no scripts, fonts or images from elsewhere; inline SVG bars).
 
-It shows the fleet's compliance at a glance, compliance by owner, patch group and OS, the
-slowest-to-patch groups (tagpatch.report_slowest), the outcome of each instance's latest window run
+It shows the fleet's compliance at a glance, compliance by owner, patch group and OS (and by account
+and by Region when the rows come from more than one), the slowest-to-patch groups
+(tagpatch.report_slowest), the outcome of each instance's latest window run
 (kept until a newer run replaces it), the instances that need action with their reasons and the fix,
 and, apart from them, the instances whose last scan is stale or missing (with why compliance is
 unknown), and a section per owner behind a stable anchor (`owner_anchor`) that an owner can be sent.
@@ -85,12 +86,23 @@ def _group(records: Sequence[Mapping[str, Any]], field: str) -> list[tuple[str, 
     return [(value, compliant[value], count) for value, count in sorted(known.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
+def place_of(record: Mapping[str, Any]) -> str:
+    """`account/Region` of a record's target; empty for a row written before rows carried them."""
+    account, region = record.get("account_id"), record.get("region")
+    return f"{account}/{region}" if account or region else ""
+
+
+def spans_places(records: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the rows come from more than one account or Region (a single target's report shows neither)."""
+    return len({r.get("account_id") for r in records}) > 1 or len({r.get("region") for r in records}) > 1
+
+
 def _state(record: Mapping[str, Any]) -> str:
     """The latest run's outcome (else the class), with the backup taken before that run: the image to
     roll back to, or that it failed."""
     state = str(record.get("last_outcome") or record.get("class") or "")
-    if record.get("backup_image_id"):
-        return f"{state} (backup {record['backup_image_id']})"
+    if record.get("backup_id"):
+        return f"{state} (backup {record['backup_id']})"
     if record.get("backup_outcome") in ("failed", "in_progress"):
         return f"{state} (backup {str(record['backup_outcome']).replace('_', ' ')})"
     return state
@@ -132,24 +144,56 @@ def _cards(
     return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _table(title: str, rows: list[tuple[str, int, int]], limit: int = 50, *, link_owners: bool = False) -> str:
+def _table(
+    title: str,
+    rows: list[tuple[str, int, int]],
+    limit: int = 50,
+    *,
+    link_owners: bool = False,
+    non_compliant: bool = False,
+    section_id: str = "",
+) -> str:
     def label(value: str) -> str:
         return f'<a href="#{owner_anchor(value)}">{escape(value)}</a>' if link_owners else escape(value)
 
+    # The non-compliant count beside the share, where a breakdown's readers act on it (accounts, Regions).
+    extra = ("non-compliant",) if non_compliant else ()
     table = _cards(
-        (title.rsplit(maxsplit=1)[-1], "compliant", "%", "share"),
+        (title.rsplit(maxsplit=1)[-1], "compliant", "%", *extra, "share"),
         (
-            (label(value), f"{ok}/{known}", f"{100.0 * ok / known:.1f}%", _bar(ok, known))
+            (
+                label(value),
+                f"{ok}/{known}",
+                f"{100.0 * ok / known:.1f}%",
+                *((str(known - ok),) if non_compliant else ()),
+                _bar(ok, known),
+            )
             for value, ok, known in rows[:limit]
         ),
-        numeric=frozenset({1, 2}),
+        numeric=frozenset({1, 2, 3}) if non_compliant else frozenset({1, 2}),
+        table_id=section_id and f"{section_id}-table",
     )
     more = f"<p class=muted>{len(rows) - limit} more not shown.</p>" if len(rows) > limit else ""
-    return f"<section><h2>{escape(title)}</h2>{table}{more}</section>"
+    ident = f' id="{section_id}"' if section_id else ""
+    return f"<section{ident}><h2>{escape(title)}</h2>{table}{more}</section>"
+
+
+def places_section(records: Sequence[Mapping[str, Any]]) -> str:
+    """Compliance by account and by Region, when the rows span more than one of either; else nothing."""
+    if not spans_places(records):
+        return ""
+    return _table(
+        "Compliance by account", _group(records, "account_id"), non_compliant=True, section_id="by-account"
+    ) + _table("Compliance by Region", _group(records, "region"), non_compliant=True, section_id="by-region")
 
 
 def _owner_sections(rows: Sequence[Mapping[str, Any]], limit: int) -> str:
-    """One section per owner, behind its anchor, holding that owner's instances and nobody else's."""
+    """One section per owner, behind its anchor, holding that owner's instances and nobody else's.
+
+    Owners of one name in several accounts share a section (the Owner tag is all the page knows of them),
+    so each instance there names its account and Region when the rows span more than one.
+    """
+    places = spans_places(rows)
     by_owner: dict[str, list[Mapping[str, Any]]] = {}
     for record in sorted(rows, key=lambda r: str(r["instance_id"])):
         by_owner.setdefault(owner_of(record), []).append(record)
@@ -158,11 +202,13 @@ def _owner_sections(rows: Sequence[Mapping[str, Any]], limit: int) -> str:
         mine = by_owner[owner]
         counts = summarize(mine)
         needing = sum(action_of(r) is not None for r in mine)
+        place = ("account/Region",) if places else ()
         table = _cards(
-            ("instance", "name", "patch group", "compliance", "state", "what to do"),
+            ("instance", *place, "name", "patch group", "compliance", "state", "what to do"),
             (
                 (
                     escape(str(r["instance_id"])),
+                    *((escape(place_of(r)),) if places else ()),
                     escape(str(r.get("name") or "")),
                     escape(str(r.get("patch_group") or "")),
                     escape(str(r.get("compliance") or "unknown")),
@@ -375,6 +421,7 @@ td[data-label]::before{{content:attr(data-label) ": ";font-weight:600}}
 {_table("Compliance by owner", _group(rows, "owner"), link_owners=True)}
 {_table("Compliance by patch group", _group(rows, "patch_group"))}
 {_table("Compliance by OS", _group(rows, "os"))}
+{places_section(rows)}
 {slowest_section(group_paces(rows))}
 <section><h2>Outcomes of the last windows</h2>{outcome_table}</section>
 <section><h2>Instances that need action</h2>{action_table}{more}</section>

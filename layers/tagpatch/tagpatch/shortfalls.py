@@ -4,8 +4,7 @@ Pure code: the plan in; the PlanShortfalls count and the alert's subject and bod
 part of what the tags and exceptions ask for that the cycle does not set up: a window it leaves alone
 (its name held by a window tagpatch does not own, or its deletion held back by the mass-deletion safety
 limit), a quota, a hold that does not fit, a hooked task on an instance its document does not
-support, or an Install task held back for want of its backup. Tag problems are the owners' to fix
-and a pause is an operator's choice: neither is a shortfall.
+support. Tag problems are the owners' to fix and a pause is an operator's choice: neither is a shortfall.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from tagpatch.cycle import Cycle
 from tagpatch.desired import Problem
 from tagpatch.reconcile import Plan, WindowBlock
 
-SHORTFALL_KINDS: Final = frozenset({"target", "task", "hold", "hooks", "backup"})
+SHORTFALL_KINDS: Final = frozenset({"target", "task", "hold", "hooks"})
 BLOCK_DESCRIPTION: Final[Mapping[WindowBlock, str]] = {
     "name taken": "its name is held by a maintenance window tagpatch does not own",
     "safety limit": "its deletion is held back by the mass-deletion safety limit",

@@ -23,6 +23,7 @@ SESSION_PREFIX: Final = "tagpatch-"
 # What a backup window runs in a member account: spoke/template.yaml's copies of the hub's runbook and
 # Automation role, under names fixed so the hub can name them without a lookup.
 SPOKE_BACKUP_RUNBOOK: Final = "tagpatch-backup-then-patch"
+SPOKE_BACKUP_SNAPSHOT_RUNBOOK: Final = "tagpatch-backup-snapshots-then-patch"
 SPOKE_BACKUP_ROLE: Final = "tagpatch-spoke-backup-automation"
 
 

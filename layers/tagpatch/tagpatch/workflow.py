@@ -100,6 +100,7 @@ class ComplianceExportResult(TypedDict):
     counts: dict[str, int]
     compliance_percent: float | None
     bytes: int
+    owner_digests_sent: int  # this run; 0 in plan mode, when none is due, or with no digest_day
 
 
 class ReportFailureResult(TypedDict):

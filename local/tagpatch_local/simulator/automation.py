@@ -9,7 +9,12 @@ Manager User Guide, "Automation actions reference"):
   and DescribeImages sees the image, pending until the step ends), then available, or failed where the
   fleet file says the instance's backup fails (`patch: {backup: failed}`);
 - `aws:runCommand`: the role's ssm:SendCommand checked, then the command run as a window's Run Command
-  task runs it (`executions`), on the step's instances.
+  task runs it (`executions`), on the step's instances;
+- `aws:executeAwsApi`: the step's `Api` of its `Service` called through boto3 under the runbook's role,
+  with the step's other inputs as its parameters, and each of the step's `outputs` picked from the
+  answer by its `Selector` (a JSONPath: the simulator reads `$`, `.key`, `..key` and `[n]`) as its
+  `Type` (String, Integer, Boolean, StringList). Where the fleet file says an instance's backup fails
+  (`patch: {backup: failed}`), its CreateSnapshots fails before it is sent (docs/simulator.md).
 
 A step whose `onFailure` is `Abort` (the default) ends the execution there: later steps never run. The
 run is planned whole when it starts, as a window's commands are; GetAutomationExecution and
@@ -266,6 +271,88 @@ def _create_image(
         step.failure_message = f"Image {image_id} ended in state failed."
 
 
+# What a selector may say: `$`, then `.key` (a key), `..key` (the key at any depth) or `[n]` (an item).
+_SELECTOR_PART: Final = re.compile(r"(\.\.|\.)([A-Za-z0-9_]+)|\[([0-9]+)\]")
+# How long an aws:executeAwsApi step takes: no simulated time (AWS allows it 25 seconds at most, SSM
+# User Guide), so it never meets a window's cutoff.
+_API_CALL: Final = timedelta(0)
+
+
+def _descend(value: Any, key: str) -> list[Any]:
+    """Every value of `key` at any depth below `value` (JSONPath's `..key`)."""
+    found: list[Any] = []
+    if isinstance(value, dict):
+        if key in value:
+            found.append(value[key])
+        for item in value.values():
+            found.extend(_descend(item, key))
+    elif isinstance(value, list):
+        for item in value:
+            found.extend(_descend(item, key))
+    return found
+
+
+def select(document: Any, selector: str) -> list[Any]:
+    """The values a step output's JSONPath `Selector` picks from an API answer."""
+    if not selector.startswith("$"):
+        raise SimulatorError(f"selector {selector!r} does not start with $")
+    rest = selector[1:]
+    parts = list(_SELECTOR_PART.finditer(rest))
+    if "".join(part.group(0) for part in parts) != rest:
+        raise SimulatorError(f"the simulator reads selectors of $, .key, ..key and [n] only (got {selector!r})")
+    current = [document]
+    for part in parts:
+        separator, key, index = part.groups()
+        if index is not None:
+            current = [item[int(index)] for item in current if isinstance(item, list) and int(index) < len(item)]
+        elif separator == "..":
+            current = [found for item in current for found in _descend(item, key)]
+        else:
+            # `.key` of a list reads each item's key, as `$.Snapshots.SnapshotId` would.
+            items = [i for item in current for i in (item if isinstance(item, list) else [item])]
+            current = [item[key] for item in items if isinstance(item, dict) and key in item]
+    return [found for item in current for found in (item if isinstance(item, list) else [item])]
+
+
+def _typed(values: list[Any], output_type: str) -> list[str]:
+    """An output's values as Automation stores them (strings), one unless the type is a list."""
+    shown = [json.dumps(v) if isinstance(v, bool) else str(v) for v in values]
+    return shown if output_type.endswith("List") else shown[:1]
+
+
+def _execute_aws_api(
+    account_id: str,
+    region: str,
+    session: boto3.session.Session,
+    inputs: Mapping[str, Any],
+    outputs: list[Mapping[str, Any]],
+    step: StepExecution,
+) -> None:
+    client = session.client(str(inputs["Service"]), region_name=region)
+    api = str(inputs["Api"])
+    method = {name: method for method, name in client.meta.method_to_api_mapping.items()}.get(api)
+    if method is None:
+        step.status, step.failure_message = "Failed", f"{inputs['Service']} has no API {api}."
+        return
+    parameters = {key: value for key, value in inputs.items() if key not in ("Service", "Api")}
+    instance_id = (parameters.get("InstanceSpecification") or {}).get("InstanceId")
+    profile = executions.run_state(account_id, region).profiles.get(str(instance_id)) if instance_id else None
+    if api == "CreateSnapshots" and profile is not None and profile.backup_fails:
+        step.status = "Failed"
+        step.failure_message = f"CreateSnapshots of {instance_id} failed (the fleet file's backup: failed)."
+        return
+    try:
+        answer = getattr(client, method)(**parameters)
+    except ClientError as error:
+        step.status, step.failure_message = "Failed", str(error)
+        return
+    step.ended = step.started + _API_CALL
+    step.outputs = {
+        str(output["Name"]): _typed(select(answer, str(output["Selector"])), str(output.get("Type", "String")))
+        for output in outputs
+    }
+
+
 # A command's end -> the step's (Run Command statuses, Automation step statuses).
 _STEP_STATUS: Final = {"Success": "Success", "Cancelled": "Cancelled", "TimedOut": "TimedOut"}
 
@@ -352,6 +439,8 @@ def run_automation(
             _create_image(account_id, region, session, step.inputs, step)
         elif step.action == "aws:runCommand":
             _run_command(account_id, region, principal, step.inputs, step, cancel_at)
+        elif step.action == "aws:executeAwsApi":
+            _execute_aws_api(account_id, region, session, step.inputs, list(raw.get("outputs") or ()), step)
         else:
             raise SimulatorError(f"{document_name}: the simulator does not run {step.action} steps")
         at = step.ended

@@ -343,6 +343,23 @@ def _new_on(operation: str, placeholder: str) -> Locator:
     return lambda request: [{placeholder: "*"}] if request.operation == operation else []
 
 
+def _snapshotted_volumes(request: Request) -> list[ArnParts]:
+    """The volumes CreateSnapshots snapshots: every EBS volume attached to the instance it names (the
+    simulator sends no exclusions; an ExcludeBootVolume or ExcludeDataVolumeIds request is refused)."""
+    if request.operation != "CreateSnapshots":
+        return []
+    if any(key.startswith(("InstanceSpecification.Exclude",)) for key in request.params):
+        raise UnidentifiedResourceError("CreateSnapshots with excluded volumes is not simulated")
+    from moto.ec2.models import ec2_backends  # noqa: PLC0415 - moto's backends load lazily
+
+    backend = ec2_backends[request.account][request.region]
+    return [
+        {"VolumeId": str(mapping.volume_id)}
+        for instance_id in _values(request, "InstanceSpecification.InstanceId")
+        for _, mapping in backend.get_instance(instance_id).get_block_device_mapping
+    ]
+
+
 def _command_document(request: Request) -> list[ArnParts]:
     """The document SendCommand names in `DocumentName` (an AWS-owned one's ARN has no account)."""
     if request.operation != "SendCommand":
@@ -473,10 +490,15 @@ RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
     # GetAutomationExecution names the execution by its id (the SAR's automation-execution ARN).
     ("ssm", "automation-execution"): _param("AutomationExecutionId", "AutomationExecutionId"),
     # CreateImage (a runbook's aws:createImage): on the instance, and on the image and its snapshots,
-    # which it creates.
-    ("ec2", "instance"): _param("InstanceId", "InstanceId", prefix="i-"),
+    # which it creates. CreateSnapshots (a runbook's aws:executeAwsApi): on the instance its
+    # InstanceSpecification names, each volume attached to it, and the snapshots it creates.
+    ("ec2", "instance"): _first(
+        _param("InstanceId", "InstanceId", prefix="i-"),
+        _param("InstanceId", "InstanceSpecification.InstanceId", prefix="i-"),
+    ),
     ("ec2", "image"): _new_on("CreateImage", "ImageId"),
-    ("ec2", "snapshot"): _new_on("CreateImage", "SnapshotId"),
+    ("ec2", "snapshot"): _first(_new_on("CreateImage", "SnapshotId"), _new_on("CreateSnapshots", "SnapshotId")),
+    ("ec2", "volume"): _snapshotted_volumes,
     ("s3", "bucket"): _param("BucketName", "Bucket"),
     ("s3", "object"): lambda request: [
         {"BucketName": str(request.params["Bucket"]), "ObjectName": key}

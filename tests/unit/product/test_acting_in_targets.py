@@ -187,6 +187,7 @@ def test_a_malformed_target_is_refused_with_a_message(value: object) -> None:
 def test_a_member_s_backup_runbook_and_role_are_the_spoke_s_copies() -> None:
     backup = BackupConfig.in_member(Home("aws-us-gov", MEMBER))
     assert backup.runbook_name == "tagpatch-backup-then-patch"
+    assert backup.snapshot_runbook_name == "tagpatch-backup-snapshots-then-patch"
     assert backup.automation_role_arn == "arn:aws-us-gov:iam::222222222222:role/tagpatch-spoke-backup-automation"
 
 

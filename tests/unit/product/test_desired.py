@@ -807,19 +807,16 @@ def test_no_hold_is_applied_in_a_window_already_over_a_quota(monkeypatch: pytest
     assert [t.name for t in only_window(state).targets] == ["tagpatch-install-reboot-patch-group-01"]
 
 
-def test_an_install_task_asking_for_a_snapshot_is_not_registered_until_snapshots_are_built() -> None:
-    # The patch runs only where its backup succeeded; tagpatch cannot take a snapshot yet, so nowhere.
+def test_an_install_task_asking_for_a_snapshot_is_its_own_backup_task() -> None:
+    # The stack's snapshot runbook snapshots, then patches: the Install task stays, named for its backup.
     document = yaml.safe_load((REPO_ROOT / "policy" / "patch-policy.yaml").read_text())
     document["windows"]["sun-0200"]["task"] = {"backup": "snapshot"}
-    with_backup = parse_policy(document)
-    state = build(line("web", window="sun-0200"), line("db", window="sun-0200"), policy=with_backup)
+    state = build(line("web", window="sun-0200"), line("db", window="sun-0200"), policy=parse_policy(document))
     window = only_window(state)
-    assert [(task.name, task.settings.operation) for task in window.tasks] == [
-        ("tagpatch-install-reboot-backup-snapshot-held-01", "Scan")
+    assert [(task.name, task.settings.operation, task.settings.backup) for task in window.tasks] == [
+        ("tagpatch-install-reboot-backup-snapshot-01", "Install", "snapshot")
     ]
-    (problem,) = state.problems
-    assert (problem.kind, problem.name) == ("backup", "tagpatch-sun-0200/tagpatch-install-reboot-backup-snapshot")
-    assert "backup: snapshot" in problem.reason and "db, web" in problem.reason
+    assert state.problems == ()
 
 
 def test_an_install_task_asking_for_an_image_is_its_own_backup_task() -> None:

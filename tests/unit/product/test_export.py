@@ -126,20 +126,20 @@ def test_the_outcomes_table_counts_each_instances_latest_window_outcome() -> Non
 
 def test_the_backup_of_the_latest_run_sits_beside_its_outcome_until_a_newer_run() -> None:
     line = {"instance_id": "i-1", "class": "ready", "owner": "web"}
-    imaged = FAILED_AT_TWO | {"backup_outcome": "succeeded", "backup_image_id": "ami-0123456789abcdef0"}
+    imaged = FAILED_AT_TWO | {"backup_outcome": "succeeded", "backup_id": "ami-0123456789abcdef0"}
     (record,) = snapshot_records([line], {"i-1": imaged}, {}, {}, NOW)
-    assert (record["backup_outcome"], record["backup_image_id"]) == ("succeeded", "ami-0123456789abcdef0")
+    assert (record["backup_outcome"], record["backup_id"]) == ("succeeded", "ami-0123456789abcdef0")
     # A cycle with no run since keeps the run's backup with its outcome.
     quiet = {"outcome": "not_due", "reason": "no run of window w since the last cycle", "window": "w"}
     (later,) = snapshot_records([line], {"i-1": quiet}, {}, {"i-1": record}, NOW)
-    assert (later["last_outcome"], later["backup_outcome"], later["backup_image_id"]) == (
+    assert (later["last_outcome"], later["backup_outcome"], later["backup_id"]) == (
         "failed",
         "succeeded",
         "ami-0123456789abcdef0",
     )
     # A run without a backup task clears it.
     (unbacked,) = snapshot_records([line], {"i-1": FAILED_AT_TWO}, {}, {"i-1": record}, NOW)
-    assert (unbacked["backup_outcome"], unbacked["backup_image_id"]) == (None, None)
+    assert (unbacked["backup_outcome"], unbacked["backup_id"]) == (None, None)
     # The actions table names the image to roll back to beside the failed outcome.
     page = render([later], generated_at="2026-11-29T12:00:00Z")
     actions = page.split('<table id="actions">', 1)[1].split("</table>", 1)[0]

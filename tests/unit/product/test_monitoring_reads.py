@@ -256,3 +256,14 @@ def test_a_backup_tasks_image_is_reported_only_when_its_step_succeeded(
     execution: dict[str, Any], expected: tuple[str, str, str | None]
 ) -> None:
     assert _backup(execution, "i-1") == expected
+
+
+def test_a_snapshot_backup_reports_every_snapshot_of_the_instance_when_its_step_succeeded() -> None:
+    """The snapshot runbook's backup step is an aws:executeAwsApi CreateSnapshots; its output lists one
+    snapshot per volume, reported together as the backup id."""
+    step = {"StepName": "createSnapshots", "Action": "aws:executeAwsApi", "StepStatus": "Success"}
+    made = {"createSnapshots.SnapshotIds": ["snap-0a", "snap-0b"]}
+    execution = {"AutomationExecutionStatus": "Success", "StepExecutions": [step], "Outputs": made}
+    assert _backup(execution, "i-1") == ("i-1", "succeeded", "snap-0a,snap-0b")
+    failed = {**execution, "AutomationExecutionStatus": "Failed", "StepExecutions": [{**step, "StepStatus": "Failed"}]}
+    assert _backup(failed, "i-1") == ("i-1", "failed", None)

@@ -192,6 +192,14 @@ def test_lead_hours_are_deduplicated_and_sorted_descending() -> None:
     assert parse_policy(document).notification_lead_hours == (168, 24, 1)
 
 
+def test_the_owner_digest_is_off_unless_the_policy_names_its_day_and_the_report_url_is_optional() -> None:
+    minimal = parse_policy({"version": 1})
+    assert (minimal.digest_day, minimal.report_url) == (None, None)
+    url = "https://reports.example.com/tagpatch/report.html"
+    chosen = parse_policy({"version": 1, "notifications": {"digest_day": "FRI", "report_url": url}})
+    assert (chosen.digest_day, chosen.report_url) == ("FRI", url)
+
+
 # --- bad policies ---------------------------------------------------------------------------------
 
 Mutation = Callable[[dict[str, Any]], None]
@@ -506,6 +514,21 @@ BAD_POLICIES: list[tuple[str, Mutation, tuple[str, ...]]] = [
     ),
     ("targets-concurrency-0", _set("targets.max_concurrency", 0), ("targets.max_concurrency: must be a whole",)),
     ("targets-concurrency-bool", _set("targets.max_concurrency", True), ("(got True)",)),
+    (
+        "digest-day-lowercase",
+        _set("notifications.digest_day", "mon"),
+        ("notifications.digest_day: must be one of MON, TUE, WED, THU, FRI, SAT, SUN (got 'mon')",),
+    ),
+    (
+        "report-url-with-fragment",
+        _set("notifications.report_url", "https://reports.example.com/report.html#owner-a"),
+        ("notifications.report_url: must be an https:// or s3:// address of report.html",),
+    ),
+    (
+        "report-url-plain-http",
+        _set("notifications.report_url", "http://reports.example.com/report.html"),
+        ("notifications.report_url: must be an https:// or s3:// address",),
+    ),
     (
         "duration-0-with-default-cutoff",
         _both(_delete("windows.sun-0200.cutoff_hours"), _set("windows.sun-0200.duration_hours", 0)),

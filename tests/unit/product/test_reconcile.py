@@ -898,7 +898,11 @@ def test_a_task_written_before_the_mark_is_recognised_once_and_given_the_mark() 
     assert {c.action for c in plan(state, [window]).changes} == {"unchanged"}
 
 
-RUNBOOK = BackupRunbook("tagpatch-local-BackupThenPatchRunbook", "arn:aws:iam::123456789012:role/backup")
+RUNBOOK = BackupRunbook(
+    "tagpatch-local-BackupThenPatchRunbook",
+    "arn:aws:iam::123456789012:role/backup",
+    "tagpatch-local-BackupSnapshotsThenPatchRunbook",
+)
 
 
 def backup_state() -> DesiredState:

@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 
 from tagpatch.aws import TARGET_SERVICES
-from tagpatch.targets import SPOKE_BACKUP_ROLE, SPOKE_BACKUP_RUNBOOK, session_name, spoke_role_name
+from tagpatch.targets import (
+    SPOKE_BACKUP_ROLE,
+    SPOKE_BACKUP_RUNBOOK,
+    SPOKE_BACKUP_SNAPSHOT_RUNBOOK,
+    session_name,
+    spoke_role_name,
+)
 from tagpatch.workflow import STEPS
 from tagpatch_local import spoke_template
 from tagpatch_local.template import load_template
@@ -147,6 +153,9 @@ def test_the_backup_runbook_and_its_role_are_the_hub_s_under_fixed_names(
     assert role["Properties"].pop("RoleName") == SPOKE_BACKUP_ROLE
     assert runbook == hub["Resources"]["BackupThenPatchRunbook"]
     assert role == hub["Resources"]["BackupAutomationRole"]
+    snapshots = copy.deepcopy(spoke["Resources"]["BackupSnapshotsThenPatchRunbook"])
+    assert snapshots["Properties"].pop("Name") == SPOKE_BACKUP_SNAPSHOT_RUNBOOK
+    assert snapshots == hub["Resources"]["BackupSnapshotsThenPatchRunbook"]
 
 
 def test_the_spoke_names_only_its_parameters_and_pseudo_parameters(spoke: dict[str, Any]) -> None:

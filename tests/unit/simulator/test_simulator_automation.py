@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tagpatch_local.simulator import automation, executions
+from tagpatch_local.simulator.core import SimulatorError
 from tagpatch_local.template import load_template, resolve
 
 from .test_simulator_executions import ACCOUNT, REGION, START, launch, profile
@@ -194,3 +195,25 @@ def test_describe_automation_executions_refuses_a_filter_it_does_not_answer(ssm:
         ssm.describe_automation_executions(Filters=[{"Key": "CurrentAction", "Values": ["aws:createImage"]}])
     assert raised.value.response["Error"]["Code"] == "ValidationException"
     assert automation.automation_state(ACCOUNT, REGION).executions == {}
+
+
+ANSWER = {"Snapshots": [{"SnapshotId": "snap-1", "VolumeId": "vol-1"}, {"SnapshotId": "snap-2", "VolumeId": "vol-2"}]}
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("$.Snapshots..SnapshotId", ["snap-1", "snap-2"]),
+        ("$.Snapshots.SnapshotId", ["snap-1", "snap-2"]),
+        ("$.Snapshots[1].VolumeId", ["vol-2"]),
+        ("$..VolumeId", ["vol-1", "vol-2"]),
+        ("$.Missing", []),
+    ],
+)
+def test_an_execute_aws_api_output_selector_picks_from_the_answer(selector: str, expected: list[str]) -> None:
+    assert automation.select(ANSWER, selector) == expected
+
+
+def test_a_selector_the_simulator_cannot_read_fails_loudly() -> None:
+    with pytest.raises(SimulatorError, match="selectors of"):
+        automation.select(ANSWER, "$.Snapshots[?(@.VolumeId=='vol-1')]")
