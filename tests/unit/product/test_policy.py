@@ -352,6 +352,26 @@ BAD_POLICIES: list[tuple[str, Mutation, tuple[str, ...]]] = [
         ("windows.sun-0200.task.backup: only an Install task takes a backup (this task scans)",),
     ),
     (
+        "patch-group-backup-tape",
+        _set("patch_groups", {"web-prod": {"backup": "tape"}}),
+        ("patch_groups.web-prod.backup: must be image, snapshot or none (got 'tape')",),
+    ),
+    (
+        "patch-group-unknown-key",
+        _set("patch_groups", {"web-prod": {"hooks": {"post_install": "x"}}}),
+        ("patch_groups.web-prod.hooks: unknown key; expected one of backup",),
+    ),
+    (
+        "patch-group-bad-name",
+        _set("patch_groups", {"web prod!": {"backup": "image"}}),
+        ("patch_groups.web prod!: not a patch group name (1-256 letters, numbers, spaces and _.:/=+-@)",),
+    ),
+    (
+        "patch-groups-not-a-mapping",
+        _set("patch_groups", ["web-prod"]),
+        ("patch_groups: must be a mapping (got list)",),
+    ),
+    (
         "unknown-os-in-baselines",
         _set("baselines.AMAZON_LINUX_2025", "aws-default"),
         ("baselines.AMAZON_LINUX_2025: unknown operating system; expected one of ALMA_LINUX",),
@@ -624,3 +644,16 @@ def test_backup_is_read_from_the_defaults_and_a_window_takes_it_away_with_none()
     assert found.default_task.backup == "snapshot"
     assert found.windows["sun-0200"].task.backup == "image"
     assert found.windows["tue-2330"].task.backup is None
+
+
+def test_a_patch_group_entry_names_its_backup_and_none_takes_the_window_s_away() -> None:
+    document = repo_document()
+    document["patch_groups"] = {"db-prod": {"backup": "snapshot"}, "web-prod": {"backup": "none"}, "ops": {}}
+    found = parse_policy(document)
+    assert dict(found.patch_group_backups) == {"db-prod": "snapshot", "web-prod": None}
+    install = TaskSettings(backup="image")
+    assert found.task_for_group(install, "db-prod").backup == "snapshot"
+    assert found.task_for_group(install, "web-prod").backup is None
+    assert found.task_for_group(install, "ops") == install  # no entry: the window's task as it is
+    scan = TaskSettings(operation="Scan")
+    assert found.task_for_group(scan, "db-prod") == scan  # a Scan task takes no backup
