@@ -141,6 +141,12 @@ def acting_member() -> Home | None:
     return None if acting is None else Home(acting.home.partition, acting.target)
 
 
+def member_target() -> Target | None:
+    """The member account and Region this invocation acts in; None at home (what messages name)."""
+    member = acting_member()
+    return None if member is None else member.target
+
+
 @functools.cache
 def _home_client(service_name: str) -> Any:
     _services_used.add(service_name)

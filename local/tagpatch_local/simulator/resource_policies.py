@@ -82,8 +82,10 @@ def resource_policy(account: str, request: Authorization) -> dict[str, Any] | No
         case "kms":
             key = kms_backends[owner][region].keys.get(parts[5].removeprefix("key/"))
             return _parsed(key.policy) if key is not None else None
-        case "s3":
-            bucket = s3_backends[account][PARTITION].buckets.get(parts[5].split("/", 1)[0])
+        case "s3":  # bucket names are global: the bucket's owner may be another account
+            name = parts[5].split("/", 1)[0]
+            _, bucket_owner = s3_backends.bucket_accounts.get(name, (PARTITION, account))
+            bucket = s3_backends[bucket_owner][PARTITION].buckets.get(name)
             return _parsed(bucket.policy) if bucket is not None else None
         case "lambda":
             try:  # the function's policy, as GetPolicy answers it ({"Policy": "<document>"})
