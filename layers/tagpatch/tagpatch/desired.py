@@ -302,7 +302,9 @@ def build_desired_state(instances: Iterable[Mapping[str, Any]], policy: PatchPol
                 invalid_windows.add(window_tag)
                 problems.append(found)
             continue
-        settings, task = found
+        settings, window_task = found
+        # A patch group's own backup makes its task differ from the window's: a task, and targets, of its own.
+        task = policy.task_for_group(window_task, group)
         demand = demands.get(settings)
         if demand is None:
             demand = demands[settings] = _WindowDemand(settings, policy_window_by_settings.get(settings))

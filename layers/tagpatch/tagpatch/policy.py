@@ -10,16 +10,18 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
 import yaml
 
 from tagpatch.errors import InvalidPatchPolicy, shown_key
+from tagpatch.org_targets import TargetSettings, parse_targets
 from tagpatch.platforms import OPERATING_SYSTEMS
 from tagpatch.rollout import Rollout, parse_rollout
 from tagpatch.schedule import InvalidSchedule, parse_association_schedule, parse_schedule
+from tagpatch.tags import is_valid_patch_group_name
 
 POLICY_WINDOW_NAME: Final = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 # SSM's MaxConcurrency / MaxErrors pattern.
@@ -143,6 +145,11 @@ class PatchPolicy:
     scan: ScanSettings = ScanSettings()
     # Waves installed in order, each gated on the one before (tagpatch.rollout).
     rollout: Rollout = field(default_factory=Rollout)
+    # Patch group -> the backup its Install task takes (`patch_groups.<group>.backup`; None: `none`),
+    # over its window's and the defaults'. A group without an entry takes its window's.
+    patch_group_backups: Mapping[str, Backup | None] = field(default_factory=dict)
+    # The (account, Region) targets the org cycle fans out to (tagpatch.org_targets); none named: home alone.
+    targets: TargetSettings = field(default_factory=TargetSettings)
     source: str = field(default="<memory>", compare=False)
 
     def window_for_tag(self, value: str) -> WindowSettings:
@@ -157,6 +164,14 @@ class PatchPolicy:
             cutoff_hours=self.default_window.cutoff_hours,
             offset_days=self.default_window.offset_days,
         )
+
+    def task_for_group(self, task: TaskSettings, patch_group: str) -> TaskSettings:
+        """The window's task as a patch group's instances run it: the group's own backup, if its entry
+        names one, on an Install task (a Scan takes none). Groups whose backups differ get tasks of their
+        own in the window (docs/decisions.md)."""
+        if task.operation != "Install" or patch_group not in self.patch_group_backups:
+            return task
+        return replace(task, backup=self.patch_group_backups[patch_group])
 
     def hook_documents(self) -> dict[str, str]:
         """Each hook document the policy names -> the first key that names it (for a clear error)."""
@@ -224,8 +239,20 @@ _TASK_KEYS: Final = frozenset(
     }
 )
 _TOP_KEYS: Final = frozenset(
-    {"version", "windows", "defaults", "baselines", "notifications", "reconcile", "scan", "rollout"}
+    {
+        "version",
+        "windows",
+        "defaults",
+        "baselines",
+        "notifications",
+        "reconcile",
+        "scan",
+        "rollout",
+        "patch_groups",
+        "targets",
+    }
 )
+_PATCH_GROUP_KEYS: Final = frozenset({"backup"})
 _SCAN_KEYS: Final = frozenset({"enabled", "schedule", "covers", "stale_after_days"})
 
 
@@ -354,6 +381,20 @@ def _scan_settings(reader: _Reader, raw: dict[str, Any]) -> ScanSettings:
     return ScanSettings(enabled, schedule, covers, stale)
 
 
+def _patch_group_backups(reader: _Reader, groups: Mapping[str, Any]) -> dict[str, Backup | None]:
+    """`patch_groups`: each group's own backup (None for `none`), by group name."""
+    found: dict[str, Backup | None] = {}
+    for group, raw in groups.items():
+        path = f"patch_groups.{shown_key(group)}"
+        if not is_valid_patch_group_name(group):
+            raise reader.fail(path, "not a patch group name (1-256 letters, numbers, spaces and _.:/=+-@)")
+        body = reader.mapping(raw, path, _PATCH_GROUP_KEYS)
+        if "backup" in body:
+            # Checked as an Install task's: which windows the group's instances name is the tags' to say.
+            found[group] = _backup(reader, body["backup"], f"{path}.backup", "Install")
+    return found
+
+
 def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
     reader = _Reader(source)
     top = reader.mapping(document, "policy", _TOP_KEYS)
@@ -439,6 +480,7 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
         raise reader.fail("reconcile.max_window_deletion_share", f"must be a number from 0 to 1 (got {share!r})")
 
     rollout = parse_rollout(top.get("rollout"), reader.fail)
+    patch_group_backups = _patch_group_backups(reader, reader.mapping(top.get("patch_groups", {}), "patch_groups"))
 
     return PatchPolicy(
         windows=windows,
@@ -453,6 +495,8 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
         max_window_deletion_share=float(share),
         scan=_scan_settings(reader, reader.mapping(top.get("scan", {}), "scan", _SCAN_KEYS)),
         rollout=rollout,
+        patch_group_backups=patch_group_backups,
+        targets=parse_targets(top.get("targets"), reader.fail),
         source=source,
     )
 

@@ -5,7 +5,8 @@ Install run that failed no patch, as PatchMonitoring read it; carried from snaps
 patch group: the median and the longest. It is the snapshot's own column, so the page agrees with
 Athena and QuickSight, and it grows every day an instance goes without a successful install, whether
 its window failed, was missed or never ran. An instance with no successful install on record (new,
-or never patched since tagpatch began exporting) has no age: it is counted apart, not guessed.
+or never patched since tagpatch began exporting) has no age: it is counted apart, not guessed, and
+its group ranks before every group whose instances all have one, as it has waited its whole record.
 Excepted instances are left out: their owners chose not to patch them.
 """
 
@@ -20,8 +21,9 @@ from tagpatch.classes import EXCEPTED
 
 DEFINITION: Final = (
     "Per patch group, the days since each instance's last successful install (an Install run that failed "
-    "no patch): the median and the longest, slowest first. Instances with no successful install on record "
-    "are counted apart; excepted instances are left out."
+    "no patch): the median and the longest. Instances with no successful install on record are counted apart, "
+    "and their groups come first (most such instances first), then the longest wait; excepted instances are "
+    "left out."
 )
 
 
@@ -38,8 +40,8 @@ class GroupPace:
 
 
 def group_paces(records: Iterable[Mapping[str, Any]]) -> list[GroupPace]:
-    """Every patch group's pace, slowest first: the longest wait, then the most instances with none on
-    record, then the name."""
+    """Every patch group's pace, slowest first: groups with instances that have no successful install on
+    record (the most such first), then the longest wait, then the name."""
     days: dict[str, list[int]] = {}
     counts: dict[str, list[int]] = {}  # group -> [instances, non-compliant, no install]
     for record in records:
@@ -67,5 +69,5 @@ def group_paces(records: Iterable[Mapping[str, Any]]) -> list[GroupPace]:
     ]
     return sorted(
         paces,
-        key=lambda p: (-(p.longest_days if p.longest_days is not None else -1), -p.no_install, p.patch_group),
+        key=lambda p: (-p.no_install, -(p.longest_days if p.longest_days is not None else -1), p.patch_group),
     )

@@ -831,6 +831,29 @@ def test_an_install_task_asking_for_an_image_is_its_own_backup_task() -> None:
     assert state.problems == ()
 
 
+def test_patch_groups_whose_backups_differ_get_tasks_of_their_own_in_one_window() -> None:
+    # The window asks for an image; db's entry asks for snapshots and web's takes the backup away: three
+    # tasks, each targeting only its own groups (split targets), so no group gets a backup it did not ask for.
+    document = yaml.safe_load((REPO_ROOT / "policy" / "patch-policy.yaml").read_text())
+    document["windows"]["sun-0200"]["task"] = {"backup": "image"}
+    document["patch_groups"] = {"db": {"backup": "snapshot"}, "web": {"backup": "none"}}
+    state = build(
+        line("web", window="sun-0200"),
+        line("db", window="sun-0200"),
+        line("app", window="sun-0200"),
+        policy=parse_policy(document),
+    )
+    window = only_window(state)
+    targets = {target.name: target for target in window.targets}
+    groups = {
+        task.settings.backup: sorted(group for name in task.target_names for group in targets[name].values)
+        for task in window.tasks
+    }
+    assert groups == {"image": ["app"], "snapshot": ["db"], None: ["web"]}
+    assert all(task.settings.operation == "Install" for task in window.tasks)
+    assert state.problems == ()
+
+
 def gated_line(group: str, instance_id: str | None = None) -> InstanceReport:
     """An instance of a rollout wave whose gate is closed, as TagValidation writes it."""
     found = line(group, instance_id=instance_id)

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tagpatch.errors import InvalidPatchPolicy
+from tagpatch.org_targets import TargetSettings, cross
 from tagpatch.policy import (
     BaselineChoice,
     PatchPolicy,
@@ -149,6 +150,40 @@ def test_repo_policy_scan(policy: PatchPolicy) -> None:
 )
 def test_scan_settings_are_read(given: dict[str, object], expected: ScanSettings) -> None:
     assert parse_policy({"version": 1, "scan": given}).scan == expected
+
+
+def test_no_targets_is_home_alone(policy: PatchPolicy) -> None:
+    assert policy.targets == TargetSettings()
+    assert not policy.targets.names_accounts
+    assert policy.targets.max_concurrency == 10
+    assert parse_policy({"version": 1, "targets": None}).targets == TargetSettings()
+
+
+def test_targets_are_read_in_the_policys_order() -> None:
+    targets = parse_policy(
+        {
+            "version": 1,
+            "targets": {
+                "accounts": ["222233334444", "111122223333"],
+                "organizational_units": ["ou-ab12-cd34ef56", "r-ab12"],
+                "regions": ["eu-west-1", "us-east-1"],
+                "max_concurrency": 40,
+            },
+        }
+    ).targets
+    assert targets == TargetSettings(
+        ("222233334444", "111122223333"), ("ou-ab12-cd34ef56", "r-ab12"), ("eu-west-1", "us-east-1"), 40
+    )
+    assert targets.names_accounts
+
+
+def test_targets_cross_each_account_once_with_each_region() -> None:
+    assert cross(["222233334444", "111122223333", "222233334444"], ["eu-west-1", "us-east-1"]) == [
+        {"account_id": "222233334444", "region": "eu-west-1"},
+        {"account_id": "222233334444", "region": "us-east-1"},
+        {"account_id": "111122223333", "region": "eu-west-1"},
+        {"account_id": "111122223333", "region": "us-east-1"},
+    ]
 
 
 def test_lead_hours_are_deduplicated_and_sorted_descending() -> None:
@@ -317,6 +352,26 @@ BAD_POLICIES: list[tuple[str, Mutation, tuple[str, ...]]] = [
         ("windows.sun-0200.task.backup: only an Install task takes a backup (this task scans)",),
     ),
     (
+        "patch-group-backup-tape",
+        _set("patch_groups", {"web-prod": {"backup": "tape"}}),
+        ("patch_groups.web-prod.backup: must be image, snapshot or none (got 'tape')",),
+    ),
+    (
+        "patch-group-unknown-key",
+        _set("patch_groups", {"web-prod": {"hooks": {"post_install": "x"}}}),
+        ("patch_groups.web-prod.hooks: unknown key; expected one of backup",),
+    ),
+    (
+        "patch-group-bad-name",
+        _set("patch_groups", {"web prod!": {"backup": "image"}}),
+        ("patch_groups.web prod!: not a patch group name (1-256 letters, numbers, spaces and _.:/=+-@)",),
+    ),
+    (
+        "patch-groups-not-a-mapping",
+        _set("patch_groups", ["web-prod"]),
+        ("patch_groups: must be a mapping (got list)",),
+    ),
+    (
         "unknown-os-in-baselines",
         _set("baselines.AMAZON_LINUX_2025", "aws-default"),
         ("baselines.AMAZON_LINUX_2025: unknown operating system; expected one of ALMA_LINUX",),
@@ -431,6 +486,54 @@ BAD_POLICIES: list[tuple[str, Mutation, tuple[str, ...]]] = [
         _set("scan.stale_after_days", True),
         ("scan.stale_after_days: must be a whole number from 1 to 365 (got True)",),
     ),
+    ("targets-not-mapping", _set("targets", ["111122223333"]), ("targets: must be a mapping (got list)",)),
+    (
+        "targets-unknown-key",
+        _set("targets.account", ["111122223333"]),
+        ("targets.account: unknown key; expected one of accounts, max_concurrency, organizational_units, regions",),
+    ),
+    (
+        "targets-accounts-empty",
+        _set("targets.accounts", []),
+        ("targets.accounts: must be a non-empty list, each a 12-digit account id",),
+    ),
+    (
+        "targets-accounts-short-id",
+        _set("targets.accounts", ["111122223333", "12345"]),
+        ("targets.accounts[1]: must be a 12-digit account id (got '12345')",),
+    ),
+    (
+        "targets-accounts-number",
+        _set("targets.accounts", [111122223333]),
+        ("targets.accounts[0]: must be a 12-digit account id (got 111122223333)",),
+    ),
+    (
+        "targets-accounts-twice",
+        _set("targets.accounts", ["111122223333", "111122223333"]),
+        ("targets.accounts[1]: 111122223333 is listed twice",),
+    ),
+    (
+        "targets-ou-malformed",
+        _set("targets.organizational_units", ["ou-prod"]),
+        ("targets.organizational_units[0]: must be an OU id like ou-ab12-cd34ef56",),
+    ),
+    (
+        "targets-region-malformed",
+        _set("targets.regions", ["eu-west-1", "Frankfurt"]),
+        ("targets.regions[1]: must be a Region name like eu-west-1 (got 'Frankfurt')",),
+    ),
+    (
+        "targets-region-not-list",
+        _set("targets.regions", "eu-west-1"),
+        ("targets.regions: must be a non-empty list, each a Region name",),
+    ),
+    (
+        "targets-concurrency-41",
+        _set("targets.max_concurrency", 41),
+        ("targets.max_concurrency: must be a whole number from 1 to 40, the most an inline Map runs at once (got 41)",),
+    ),
+    ("targets-concurrency-0", _set("targets.max_concurrency", 0), ("targets.max_concurrency: must be a whole",)),
+    ("targets-concurrency-bool", _set("targets.max_concurrency", True), ("(got True)",)),
     (
         "digest-day-lowercase",
         _set("notifications.digest_day", "mon"),
@@ -541,3 +644,16 @@ def test_backup_is_read_from_the_defaults_and_a_window_takes_it_away_with_none()
     assert found.default_task.backup == "snapshot"
     assert found.windows["sun-0200"].task.backup == "image"
     assert found.windows["tue-2330"].task.backup is None
+
+
+def test_a_patch_group_entry_names_its_backup_and_none_takes_the_window_s_away() -> None:
+    document = repo_document()
+    document["patch_groups"] = {"db-prod": {"backup": "snapshot"}, "web-prod": {"backup": "none"}, "ops": {}}
+    found = parse_policy(document)
+    assert dict(found.patch_group_backups) == {"db-prod": "snapshot", "web-prod": None}
+    install = TaskSettings(backup="image")
+    assert found.task_for_group(install, "db-prod").backup == "snapshot"
+    assert found.task_for_group(install, "web-prod").backup is None
+    assert found.task_for_group(install, "ops") == install  # no entry: the window's task as it is
+    scan = TaskSettings(operation="Scan")
+    assert found.task_for_group(scan, "db-prod") == scan  # a Scan task takes no backup

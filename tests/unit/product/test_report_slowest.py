@@ -29,21 +29,30 @@ def test_each_group_gets_the_median_and_longest_days_since_a_successful_install(
         record(6, "db", None),
     ]
     assert group_paces(records) == [
-        GroupPace("web", instances=4, non_compliant=2, no_install=0, median_days=3.0, longest_days=30),
         GroupPace("db", instances=2, non_compliant=0, no_install=1, median_days=9.0, longest_days=9),
+        GroupPace("web", instances=4, non_compliant=2, no_install=0, median_days=3.0, longest_days=30),
     ]
 
 
-def test_slowest_first_then_most_with_no_install_on_record() -> None:
+def test_groups_never_installed_first_then_the_longest_wait() -> None:
     records = [
         record(1, "fast", 1),
-        record(2, "never", None),
-        record(3, "tied-more-unknown", 20),
-        record(4, "tied-more-unknown", None),
-        record(5, "tied", 20),
-        record(6, "slow", 45),
+        record(2, "one-never", None),
+        record(3, "one-never-and-old", 20),
+        record(4, "one-never-and-old", None),
+        record(5, "two-never", None),
+        record(6, "two-never", None),
+        record(7, "slow", 45),
+        record(8, "middle", 20),
     ]
-    assert [p.patch_group for p in group_paces(records)] == ["slow", "tied-more-unknown", "tied", "fast", "never"]
+    assert [p.patch_group for p in group_paces(records)] == [
+        "two-never",
+        "one-never-and-old",
+        "one-never",
+        "slow",
+        "middle",
+        "fast",
+    ]
 
 
 def test_excepted_instances_and_instances_without_a_patch_group_are_left_out() -> None:
@@ -62,7 +71,7 @@ def test_the_page_states_the_measure_and_lists_the_groups_slowest_first() -> Non
     section = page.split('<section id="slowest">', 1)[1].split("</section>", 1)[0]
     assert html_escape(DEFINITION) in section
     table = section.split('id="slowest-groups"', 1)[1]
-    assert table.index("slow-group") < table.index("fast-group") < table.index("&lt;b&gt;odd&lt;/b&gt;")
+    assert table.index("&lt;b&gt;odd&lt;/b&gt;") < table.index("slow-group") < table.index("fast-group")
     assert '<td data-label="longest days" class=n>41</td>' in table
     assert '<td data-label="median days" class=n>none on record</td>' in table
     assert "<b>odd</b>" not in page
