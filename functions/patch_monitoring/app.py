@@ -19,7 +19,7 @@ from typing import Any, Final
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.aws import act_in
+from tagpatch.aws import act_in, member_target
 from tagpatch.changes import instance_lines
 from tagpatch.config import ArtifactConfig, ExceptionsConfig, MonitoringConfig, OwnerNotificationConfig, PolicyConfig
 from tagpatch.cycle import Cycle, iso_z
@@ -152,7 +152,10 @@ def compose(cycle: Cycle, validation: dict[str, Any], cursor: MonitoringCursor) 
     alerts = alerts_for(results, DEFAULT_OWNER)
     exceptions = load_exceptions(EXCEPTIONS.exceptions_path, cycle.now)
     ledger = read_notice_ledger(ARTIFACTS.bucket)
-    notices = due_notices(lines, exceptions.notice_days, exceptions.governance_owner, DEFAULT_OWNER, ledger, cycle.now)
+    target = member_target()  # a member account's alerts and notices name it
+    notices = due_notices(
+        lines, exceptions.notice_days, exceptions.governance_owner, DEFAULT_OWNER, ledger, cycle.now, target
+    )
     rollout_before = read_rollout_state(ARTIFACTS.bucket) if policy.rollout.waves else RolloutState()
     # The gates of the next cycle judge each wave's latest Install run, kept per window (every line:
     # a scoped cycle must not forget the other waves' runs).
@@ -164,9 +167,9 @@ def compose(cycle: Cycle, validation: dict[str, Any], cursor: MonitoringCursor) 
     sent = 0
     notices_sent = 0
     if cycle.mode == "apply":
-        sent = publish_alerts(NOTIFICATIONS.topic_arn, alerts)
+        sent = publish_alerts(NOTIFICATIONS.topic_arn, alerts, target)
         for notice in notices:
-            publish_notice(NOTIFICATIONS.topic_arn, notice)
+            publish_notice(NOTIFICATIONS.topic_arn, notice, target)
             # The ledger is written after the publishes: a failure part-way re-sends some (at least once,
             # like the alerts), never skips one.
             ledger[notice.key] = iso_z(cycle.now)
@@ -176,7 +179,7 @@ def compose(cycle: Cycle, validation: dict[str, Any], cursor: MonitoringCursor) 
             put_json(ARTIFACTS.bucket, NOTICE_LEDGER_KEY, {"sent": kept})
         for hold in holds:
             # Told once per cause: a wave held for the same reason on the same runs is not told again.
-            publish_gate_hold(NOTIFICATIONS.topic_arn, hold)
+            publish_gate_hold(NOTIFICATIONS.topic_arn, hold, target)
         if rollout_after != rollout_before:
             write_rollout_state(ARTIFACTS.bucket, rollout_after)
         # A window whose run is still going is read again from before that run next cycle.

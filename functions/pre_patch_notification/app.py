@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.aws import act_in
+from tagpatch.aws import act_in, member_target
 from tagpatch.changes import instance_lines
 from tagpatch.config import ArtifactConfig, OwnerNotificationConfig, PolicyConfig, ReminderConfig
 from tagpatch.cycle import Cycle
@@ -44,6 +44,7 @@ REMINDERS = ReminderConfig.from_env()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PrePatchNotificationResult:
     cycle = Cycle.from_payload(event.get("cycle"))
     act_in(cycle.target, "PrePatchNotification")
+    target = member_target()  # a member account's reminders name it, and are kept apart from home's
     reminders_key = cycle.artifact_key("reminders.jsonl.gz")
     if cycle.patch_groups is not None:
         logger.info("reminders left alone: the cycle is scoped to some patch groups")
@@ -77,14 +78,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PrePatchNot
         NOTIFICATIONS.topic_arn,
         locations,
         contact=policy.notification_contact,
+        target=target,
     )
-    plan = plan_reminders(wanted, existing_schedules(REMINDERS.schedule_group))
+    plan = plan_reminders(wanted, existing_schedules(REMINDERS.schedule_group), target)
     created = deleted = 0
     if cycle.mode == "apply":
-        target = ReminderTarget(
+        delivery = ReminderTarget(
             NOTIFICATIONS.topic_arn, REMINDERS.role_arn, REMINDERS.dead_letter_arn, REMINDERS.schedule_group
         )
-        created, deleted = apply_reminders(plan, target)
+        created, deleted = apply_reminders(plan, delivery)
     summary = [
         *({"change": "create", **r.summary()} for r in plan.create),
         *({"change": "unchanged", **r.summary()} for r in plan.unchanged),

@@ -69,6 +69,45 @@ class CycleResult:
 ProgressCallback = Callable[[dict[str, Any]], None]
 
 
+@dataclass
+class OrgCycleResult:
+    """One org cycle: its own execution and each target's patch cycle (a child execution), in target order."""
+
+    org: CycleResult
+    targets: list[dict[str, Any]]  # each Map iteration's result: target, status, and why when it failed
+    children: dict[str, CycleResult]  # "account/region" -> its patch cycle, for every child that started
+
+    @property
+    def status(self) -> str:
+        return self.org.status
+
+    def child(self, account_id: str, region: str) -> CycleResult:
+        return self.children[f"{account_id}/{region}"]
+
+
+def map_results(org: CycleResult) -> list[dict[str, Any]]:
+    """The Map's per-target results, from the org execution's output or the state its Fail state got."""
+    state = org.output or {}
+    results = state.get("results")
+    return [item for item in results if isinstance(item, dict)] if isinstance(results, list) else []
+
+
+def child_execution_arn(result: Mapping[str, Any]) -> str | None:
+    """The child execution of one Map result: named when it succeeded, in the cause when it failed."""
+    if result.get("execution_arn"):
+        return str(result["execution_arn"])
+    cause = (result.get("failure") or {}).get("Cause")
+    try:
+        described = json.loads(cause) if isinstance(cause, str) else None
+    except ValueError:
+        return None
+    if isinstance(described, dict):
+        fields = {str(key).lower(): value for key, value in described.items()}
+        arn = fields.get("executionarn")
+        return str(arn) if arn else None
+    return None
+
+
 class DeployedStack(AccountClients):
     """A tagpatch stack deployed with `sam deploy`, reached with the caller's AWS credentials.
 
@@ -155,6 +194,25 @@ def execute_cycle(
         events=events,
         calls_by_function={},
         wall_seconds=time.monotonic() - started,
+    )
+
+
+def followed_execution(sfn: Any, arn: str) -> CycleResult:
+    """An execution that has ended (a target's patch cycle), read back as a CycleResult."""
+    description = sfn.describe_execution(executionArn=arn)
+    events = execution_history(sfn, arn)
+    output = description.get("output")
+    started, stopped = description["startDate"], description.get("stopDate", description["startDate"])
+    return CycleResult(
+        execution_name=description.get("name") or arn.rsplit(":", 1)[-1],
+        execution_arn=arn,
+        status=description["status"],
+        output=json.loads(output) if output else state_at_failure(events),
+        error=description.get("error"),
+        cause=description.get("cause"),
+        events=events,
+        calls_by_function={},
+        wall_seconds=(stopped - started).total_seconds(),
     )
 
 

@@ -70,6 +70,14 @@ def coerce_to_shape(value: Any, shape: Any) -> Any:
     return value
 
 
+ORG_CYCLE_MACHINE: Final = "OrgCycleStateMachine"
+
+
+def machine_role_name(logical_id: str) -> str:
+    """A state machine's execution role, holding its Policies from template.yaml."""
+    return f"tagpatch-local-{logical_id}Role"
+
+
 def generated_name(stack_name: str, logical_id: str, limit: int = 64) -> str:
     """The physical name CloudFormation gives a resource without a name of its own:
     `<stack>-<logical id>-<unique suffix>`, cut to the type's length limit (IAM roles: 64). The suffix is
@@ -91,6 +99,7 @@ class TemplateDeployment(AccountClients):
     physical: dict[tuple[str, str | None], str]
     dispatcher: LambdaDispatcher
     state_machine_arn: str
+    org_cycle_arn: str = ""  # the org cycle's state machine, when the template has one
 
     # -- deploying the template --
     def _resolve(self, logical_id: str, attribute: str | None) -> str:
@@ -446,8 +455,37 @@ class TemplateDeployment(AccountClients):
 
     @property
     def state_machine_role_name(self) -> str:
-        """The state machine's execution role, holding its Policies from template.yaml."""
-        return f"tagpatch-local-{self.template.state_machine().logical_id}Role"
+        """The patch cycle state machine's execution role, holding its Policies from template.yaml."""
+        return machine_role_name(self.template.state_machine().logical_id)
+
+    def _create_state_machine_role(self, logical_id: str) -> str:
+        return str(
+            self.client("iam").create_role(
+                RoleName=machine_role_name(logical_id), AssumeRolePolicyDocument=STATES_TRUST_POLICY
+            )["Role"]["Arn"]
+        )
+
+    def _put_state_machine_policies(self, logical_id: str) -> None:
+        role_name = machine_role_name(logical_id)
+        for index, document in enumerate(self._policy_documents(logical_id)):
+            self.client("iam").put_role_policy(
+                RoleName=role_name, PolicyName=f"policy-{index}", PolicyDocument=json.dumps(document)
+            )
+
+    def _create_state_machine(self, logical_id: str, role_arn: str) -> str:
+        machine = self.template.state_machine(logical_id)
+        substitutions = {name: str(resolve(value, self._resolve)) for name, value in machine.substitutions.items()}
+        definition = substitute_definition(machine.definition_path.read_text(encoding="utf-8"), substitutions)
+        arn = str(
+            self.client("stepfunctions").create_state_machine(
+                name=str(resolve(machine.name, self._resolve)) if machine.name else f"tagpatch-local-{logical_id}",
+                definition=definition,
+                roleArn=role_arn,
+                type="STANDARD",
+            )["stateMachineArn"]
+        )
+        self.physical[(logical_id, None)] = arn
+        return arn
 
     def role_arn(self, logical_id: str) -> str:
         """The execution role of a function (by its template logical id)."""
@@ -481,18 +519,12 @@ class TemplateDeployment(AccountClients):
     def _deploy(self) -> None:
         self.dispatcher.sts = self.client("sts")
         machine = self.template.state_machine()
-        iam = self.client("iam")
-        # Step Functions invokes each function under this role (simulator/stepfunctions.py checks it).
-        self._role_arn = iam.create_role(
-            RoleName=self.state_machine_role_name, AssumeRolePolicyDocument=STATES_TRUST_POLICY
-        )["Role"]["Arn"]
+        # Step Functions invokes each function under the state machine's role (simulator/stepfunctions.py checks it).
+        self._role_arn = self._create_state_machine_role(machine.logical_id)
         for logical_id in self.template.functions():
             if self.enabled(logical_id):
                 self._resolve(logical_id, "Arn")
-        for index, document in enumerate(self._policy_documents(machine.logical_id)):
-            iam.put_role_policy(
-                RoleName=self.state_machine_role_name, PolicyName=f"policy-{index}", PolicyDocument=json.dumps(document)
-            )
+        self._put_state_machine_policies(machine.logical_id)
         # Resources nothing refers to that still shape what happens: rules that route events, the
         # topic and bucket policies that let services deliver, the permissions that let services invoke functions,
         # Config rules (which evaluate only while the account's recorder runs), the data sync and the runbooks.
@@ -509,15 +541,12 @@ class TemplateDeployment(AccountClients):
         for logical_id in self.template.resources:
             if self.template.resource_type(logical_id) in kinds and self.enabled(logical_id):
                 self._resolve(logical_id, None)
-        substitutions = {name: str(resolve(value, self._resolve)) for name, value in machine.substitutions.items()}
-        definition = substitute_definition(machine.definition_path.read_text(encoding="utf-8"), substitutions)
-        self.state_machine_arn = self.client("stepfunctions").create_state_machine(
-            name=str(resolve(machine.name, self._resolve)) if machine.name else "tagpatch-local-patch-cycle",
-            definition=definition,
-            roleArn=self._role_arn,
-            type="STANDARD",
-        )["stateMachineArn"]
-        self.physical[(machine.logical_id, None)] = self.state_machine_arn
+        self.state_machine_arn = self._create_state_machine(machine.logical_id, self._role_arn)
+        # The org cycle starts the patch cycle, so it comes after it (the schedule that starts it is not deployed).
+        if ORG_CYCLE_MACHINE in self.template.resources:
+            org_role = self._create_state_machine_role(ORG_CYCLE_MACHINE)
+            self._put_state_machine_policies(ORG_CYCLE_MACHINE)
+            self.org_cycle_arn = self._create_state_machine(ORG_CYCLE_MACHINE, org_role)
         # Alarms watch the state machine too, so they come last; each notifies as CloudWatch does.
         for logical_id in self.template.resources:
             if self.template.resource_type(logical_id) == "AWS::CloudWatch::Alarm" and self.enabled(logical_id):

@@ -43,9 +43,13 @@ from tagpatch_local.account_facts import (
 from tagpatch_local.cycle import (
     CycleResult,
     DeployedStack,
+    OrgCycleResult,
     ProgressCallback,
+    child_execution_arn,
     execute_cycle,
     execution_history,
+    followed_execution,
+    map_results,
     state_at_failure,
 )
 from tagpatch_local.deploy import SAM_POLICY_TEMPLATES, coerce_to_shape
@@ -79,6 +83,7 @@ __all__ = [
     "FunctionRun",
     "LambdaDispatcher",
     "LocalFunction",
+    "OrgCycleResult",
     "ProgressCallback",
     "SimulatedAccount",
     "SimulatedCrash",
@@ -125,6 +130,7 @@ class SimulatedAccount(WorldControls, FaultControls):
         self._saved_log_stream: Any = None
         self._faults: FaultInjector | None = None
         self._owner_queues: dict[str, str] = {}  # owner -> queue URL (subscribe_owner_queues)
+        self._member_places: list[tuple[str, str]] = []  # (account, Region) of the organization's members
 
     # -- lifecycle --
     def __enter__(self) -> SimulatedAccount:
@@ -215,6 +221,56 @@ class SimulatedAccount(WorldControls, FaultControls):
         release_finished_threads()
         settle_long_lived_objects()
         return result
+
+    def run_org_cycle(
+        self,
+        execution_input: Any = None,
+        *,
+        name: str | None = None,
+        on_event: ProgressCallback | None = None,
+        timeout_seconds: float = 1800,
+    ) -> OrgCycleResult:
+        """Start the org cycle (what the schedule starts) and follow it and each target's patch cycle.
+
+        The functions' calls are counted per function, not per target (the targets' cycles run at
+        once): the org execution's result has the org functions' calls, and a lone target's cycle the
+        rest; with several targets, the org execution's result has them all.
+        """
+        self.config_observe()
+        self.subscribe_owner_queues()
+        before = self.recorder.snapshot()
+        runs_before = len(self.dispatcher.runs)
+        sfn = self.client("stepfunctions")
+        org = execute_cycle(sfn, self.org_cycle_arn, execution_input, name, on_event, timeout_seconds, 0.02)
+        after = self.recorder.snapshot()
+        calls = {
+            function: counts - before.get(function, Counter())
+            for function, counts in after.items()
+            if counts - before.get(function, Counter())
+        }
+        runs = self.dispatcher.runs[runs_before:]
+        targets = map_results(org)
+        children = {}
+        for item in targets:
+            arn = child_execution_arn(item)
+            target = item.get("target") or {}
+            if arn is not None:
+                children[f"{target.get('account_id')}/{target.get('region')}"] = followed_execution(sfn, arn)
+        # Imported here: the shared layer's Metrics read the environment __enter__ sets when first imported.
+        from tagpatch.workflow import ORG_CYCLE, STEPS  # noqa: PLC0415
+
+        org_functions = {step.function for step in STEPS if step.machine == ORG_CYCLE}
+        if len(children) == 1:
+            (child,) = children.values()
+            child.calls_by_function = {f: c for f, c in calls.items() if f not in org_functions}
+            child.function_runs = [run for run in runs if run.function not in org_functions]
+            calls = {f: c for f, c in calls.items() if f in org_functions}
+            runs = [run for run in runs if run.function in org_functions]
+        org.calls_by_function = calls
+        org.function_runs = runs
+        release_finished_threads()
+        settle_long_lived_objects()
+        return OrgCycleResult(org=org, targets=targets, children=children)
 
 
 Account = SimulatedAccount | DeployedStack

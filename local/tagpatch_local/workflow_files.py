@@ -42,7 +42,7 @@ _RUN: Final = "runs/2026/11/27/manual-2026-11-27"
 
 # One example of each event field a step reads: one cycle of three instances, as the state machine
 # passes it. A step that reads a field neither listed here nor in OPTIONAL_READS fails test_docs.py.
-SAMPLE_FIELDS: Final[Mapping[str, Any]] = {
+_PATCH_CYCLE_FIELDS: Final[Mapping[str, Any]] = {
     "input": {},
     "execution_id": _CYCLE["execution_id"],
     "execution_name": "manual-2026-11-27",
@@ -80,12 +80,42 @@ SAMPLE_FIELDS: Final[Mapping[str, Any]] = {
         "Cause": '{"errorType":"TransientAwsError","errorMessage":"ThrottlingException: Rate exceeded"}',
     },
 }
+_ORG_EXECUTION: Final = "arn:aws:states:us-east-1:123456789012:execution:tagpatch-org-cycle:daily-2026-11-27"
+SAMPLE_FIELDS: Final[Mapping[str, Any]] = {
+    **_PATCH_CYCLE_FIELDS,
+    "org": {"execution_id": _ORG_EXECUTION, "execution_name": "daily-2026-11-27", "start_time": "2026-11-27T15:00:00Z"},
+    "results": [
+        {
+            "target": {"account_id": "111122223333", "region": "us-east-1"},
+            "status": "SUCCEEDED",
+            "execution_arn": _CYCLE["execution_id"],
+            "compliance": {
+                "snapshot_key": "compliance/snapshots/dt=2026-11-27/snapshot.jsonl.gz",
+                "report_key": "compliance/reports/2026-11-27/report.html",
+                "counts": {"compliant": 2, "non_compliant": 1},
+                "compliance_percent": 66.7,
+                "bytes": 812,
+            },
+        },
+        {
+            "target": {"account_id": "444455556666", "region": "us-east-1"},
+            "status": "FAILED",
+            "failure": {
+                "Error": "States.TaskFailed",
+                "Cause": '{"ExecutionArn":"arn:aws:states:us-east-1:123456789012:execution:tagpatch-patch-cycle:'
+                'b2c3","Status":"FAILED","Error":"CycleFailed","Cause":"The patch cycle failed in Discovery"}',
+            },
+        },
+    ],
+    "skipped": [{"account_id": "777788889999", "state": "SUSPENDED", "parent_id": "ou-ab12-cd34ef56"}],
+}
 # Fields a step reads only sometimes, left out of its sample: ReportFailure's window_results exist only
 # when the Map ran and SSM rejected a window.
 OPTIONAL_READS: Final = frozenset({"window_results"})
 # Where a step's first invocation reads a field in another state than later steps do.
 SAMPLE_OVERRIDES: Final[Mapping[str, Mapping[str, Any]]] = {
     "Discovery": {"discovery": {"phase": "managed_nodes"}},
+    "SummarizeTargets": {"error": None},  # ListTargets' error, only when it failed
 }
 
 

@@ -23,6 +23,7 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 from tagpatch.policy import WEEKDAYS
 from tagpatch.workflow import OUTSIDE_THE_CYCLE
+from tagpatch_local.fleet import MemberAccount
 from tagpatch_local.runner import ACCOUNT_ID, READ_TIMEOUT, SimulatedAccount
 from tagpatch_local.simulator import config, iam, sar
 from tagpatch_local.simulator.iam import Authorization, Decision, evaluate, statement_applies
@@ -234,6 +235,25 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
         failed = account.run_cycle({})
         assert failed.status == "FAILED"
         results.append(failed)
+        # The org cycle: ListTargets reads the root's accounts (the hub's own, named twice, runs once) and its
+        # OU's (one, suspended, so skipped); the hub's cycle fails (Discovery is refused), so SummarizeTargets
+        # alerts once.
+        organization = account.seed_accounts(
+            [MemberAccount("777788889999", "closed", (account.region,), ou=("prod",), status="SUSPENDED")]
+        )
+
+        def fourth(policy: dict[str, Any]) -> None:
+            third(policy)
+            policy["targets"] = {"accounts": [ACCOUNT_ID], "organizational_units": [organization.root_id]}
+
+        account.use_policy(write_policy(folder / "fourth.yaml", fourth))
+        account.fail_next("ec2", "DescribeInstances", "UnauthorizedOperation", times=1, status=403)
+        org = account.run_org_cycle({})
+        assert org.status == "FAILED"
+        assert [item["status"] for item in org.targets] == ["FAILED"]
+        for result in (org.org, *org.children.values()):
+            for function, counts in result.calls_by_function.items():
+                calls.setdefault(function, Counter()).update(counts)
         roles = {account.role_arn(function).rsplit("/", 1)[1]: function for function in account.template.functions()}
         checks: dict[str, list[Authorization]] = {function: [] for function in roles.values()}
         service_checks: dict[str, list[Authorization]] = {}  # roles services assume (Scheduler's)

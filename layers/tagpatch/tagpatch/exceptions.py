@@ -26,6 +26,7 @@ from typing import Any, Final, NotRequired, TypedDict
 import yaml
 
 from tagpatch.errors import InvalidPatchExceptions, shown_key
+from tagpatch.targets import Target
 from tagpatch.yaml_text import TextDatesLoader
 
 INSTANCE_ID: Final = re.compile(r"^(i|mi)-[0-9a-f]{8,17}$")
@@ -441,12 +442,14 @@ def due_notices(
     default_owner: str,
     sent: Mapping[str, Any],
     now: datetime,
+    target: Target | None = None,
 ) -> list[Notice]:
     """Notices due now and not in the ledger `sent`, one per (exception, notice, owner).
 
     An expiring notice is due once the exception is within the largest notice day not yet passed;
     crossing several notice days between two cycles sends only the nearest one. Governance gets a
-    copy of each, under its own owner value.
+    copy of each, under its own owner value. A member target's keys name its account and Region: the
+    hub keeps one ledger, and an owner of one name in two accounts is told of each account's instances.
     """
     grouped: dict[tuple[str, str, str], tuple[ExceptionSummary, int, list[Mapping[str, Any]]]] = {}
     today = now.astimezone(UTC).date()
@@ -464,6 +467,8 @@ def due_notices(
             else:
                 stage = "expired"
             base = f"{summary['expires']}|{stage}|{summary['selector']}"
+            if target is not None:
+                base += f"|{target.label}"
             owner = str(line.get("owner") or default_owner)
             for who in dict.fromkeys((owner, governance_owner)):
                 key = f"{base}|{who}"

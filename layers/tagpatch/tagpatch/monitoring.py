@@ -39,6 +39,8 @@ from tagpatch.freshness import scan_freshness, unknown_reason
 from tagpatch.outcomes import AlertSeverity, Outcome, outcome_behaviour
 from tagpatch.policy import HOOK_PARAMETERS, NO_HOOK, ScanSettings
 from tagpatch.ssm_windows import is_owned_window
+from tagpatch.target_messages import located_attributes, located_body, located_subject
+from tagpatch.targets import Target
 
 PATCH_STATE_BATCH: Final = 50  # DescribeInstancePatchStates takes at most 50 InstanceIds
 PAGE_SIZE: Final = 100
@@ -498,16 +500,18 @@ BATCH_ENTRIES: Final = 10
 BATCH_BYTES: Final = 262_144
 
 
-def alert_entry(alert: Alert, entry_id: str) -> dict[str, Any]:
+def alert_entry(alert: Alert, entry_id: str, target: Target | None = None) -> dict[str, Any]:
+    """One alert as a PublishBatch entry; a member target's names its account and Region."""
+    attributes = {
+        "owner": {"DataType": "String", "StringValue": alert.owner},
+        "patch_group": {"DataType": "String", "StringValue": alert.patch_group},
+        "severity": {"DataType": "String", "StringValue": alert.severity},
+    }
     return {
         "Id": entry_id,
-        "Subject": alert.subject(),
-        "Message": alert.body(),
-        "MessageAttributes": {
-            "owner": {"DataType": "String", "StringValue": alert.owner},
-            "patch_group": {"DataType": "String", "StringValue": alert.patch_group},
-            "severity": {"DataType": "String", "StringValue": alert.severity},
-        },
+        "Subject": located_subject(alert.subject(), target),
+        "Message": located_body(alert.body(), target),
+        "MessageAttributes": located_attributes(attributes, target),
     }
 
 
@@ -534,14 +538,14 @@ def batches(entries: Sequence[Mapping[str, Any]]) -> Iterator[list[Mapping[str, 
         yield batch
 
 
-def publish_alerts(topic_arn: str, alerts: Sequence[Alert]) -> int:
+def publish_alerts(topic_arn: str, alerts: Sequence[Alert], target: Target | None = None) -> int:
     """Publish every alert, ten to a PublishBatch call; returns how many SNS accepted (all of them).
 
     SNS answers a batch entry by entry. An entry it refused raises: TransientAwsError when SNS says
     the fault was its own (the workflow retries, and alerts already sent go again: at least once),
     NotificationRejected when the fault was the request's. Nothing refused passes for sent.
     """
-    entries = [alert_entry(alert, str(index)) for index, alert in enumerate(alerts)]
+    entries = [alert_entry(alert, str(index), target) for index, alert in enumerate(alerts)]
     sent = 0
     for batch in batches(entries):
         response = client("sns").publish_batch(TopicArn=topic_arn, PublishBatchRequestEntries=batch)
@@ -558,14 +562,17 @@ def publish_alerts(topic_arn: str, alerts: Sequence[Alert]) -> int:
     return sent
 
 
-def publish_notice(topic_arn: str, notice: Notice) -> str:
+def publish_notice(topic_arn: str, notice: Notice, target: Target | None = None) -> str:
     """An exception's expiry notice to one owner (governance gets its own copy under its owner value)."""
     attributes = {
         "owner": {"DataType": "String", "StringValue": notice.owner},
         "kind": {"DataType": "String", "StringValue": f"exception_{notice.kind}"},
     }
     response = client("sns").publish(
-        TopicArn=topic_arn, Subject=notice.subject(), Message=notice.body(), MessageAttributes=attributes
+        TopicArn=topic_arn,
+        Subject=located_subject(notice.subject(), target),
+        Message=located_body(notice.body(), target),
+        MessageAttributes=located_attributes(attributes, target),
     )
     return str(response["MessageId"])
 
@@ -581,7 +588,7 @@ class GateHoldMessage(Protocol):
     def body(self) -> str: ...
 
 
-def publish_gate_hold(topic_arn: str, hold: GateHoldMessage) -> str:
+def publish_gate_hold(topic_arn: str, hold: GateHoldMessage, target: Target | None = None) -> str:
     """A held rollout wave's message to one owner of one patch group: which gate holds it, and why."""
     attributes = {
         "owner": {"DataType": "String", "StringValue": hold.owner},
@@ -590,7 +597,10 @@ def publish_gate_hold(topic_arn: str, hold: GateHoldMessage) -> str:
         "severity": {"DataType": "String", "StringValue": "warning"},
     }
     response = client("sns").publish(
-        TopicArn=topic_arn, Subject=hold.subject(), Message=hold.body(), MessageAttributes=attributes
+        TopicArn=topic_arn,
+        Subject=located_subject(hold.subject(), target),
+        Message=located_body(hold.body(), target),
+        MessageAttributes=located_attributes(attributes, target),
     )
     return str(response["MessageId"])
 

@@ -17,6 +17,7 @@ from typing import Any, Final, Literal, get_args
 import yaml
 
 from tagpatch.errors import InvalidPatchPolicy, shown_key
+from tagpatch.org_targets import TargetSettings, parse_targets
 from tagpatch.platforms import OPERATING_SYSTEMS
 from tagpatch.rollout import Rollout, parse_rollout
 from tagpatch.schedule import InvalidSchedule, parse_association_schedule, parse_schedule
@@ -147,6 +148,8 @@ class PatchPolicy:
     # Patch group -> the backup its Install task takes (`patch_groups.<group>.backup`; None: `none`),
     # over its window's and the defaults'. A group without an entry takes its window's.
     patch_group_backups: Mapping[str, Backup | None] = field(default_factory=dict)
+    # The (account, Region) targets the org cycle fans out to (tagpatch.org_targets); none named: home alone.
+    targets: TargetSettings = field(default_factory=TargetSettings)
     source: str = field(default="<memory>", compare=False)
 
     def window_for_tag(self, value: str) -> WindowSettings:
@@ -236,7 +239,18 @@ _TASK_KEYS: Final = frozenset(
     }
 )
 _TOP_KEYS: Final = frozenset(
-    {"version", "windows", "defaults", "baselines", "notifications", "reconcile", "scan", "rollout", "patch_groups"}
+    {
+        "version",
+        "windows",
+        "defaults",
+        "baselines",
+        "notifications",
+        "reconcile",
+        "scan",
+        "rollout",
+        "patch_groups",
+        "targets",
+    }
 )
 _PATCH_GROUP_KEYS: Final = frozenset({"backup"})
 _SCAN_KEYS: Final = frozenset({"enabled", "schedule", "covers", "stale_after_days"})
@@ -482,6 +496,7 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
         scan=_scan_settings(reader, reader.mapping(top.get("scan", {}), "scan", _SCAN_KEYS)),
         rollout=rollout,
         patch_group_backups=patch_group_backups,
+        targets=parse_targets(top.get("targets"), reader.fail),
         source=source,
     )
 

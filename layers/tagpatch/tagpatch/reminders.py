@@ -11,6 +11,11 @@ SNS Publish target with message attributes `owner` and `patch_group` (String.Arr
 - a changed message (a tag moved an instance, the policy changed the window) is a new name: the
   old schedule is deleted, the new one created;
 - a schedule whose name tagpatch would never make is not tagpatch's and is never touched.
+
+Every target's cycle keeps its reminders in the hub's one schedule group, so a member account's names
+carry a digest of its account and Region (`tagpatch-<target 8>-...`): each target's cycle owns only its
+own, and never deletes another target's as stale. Home keeps the single-account names. A member
+account's messages name its account and Region (tagpatch.target_messages).
 """
 
 from __future__ import annotations
@@ -35,10 +40,13 @@ from tagpatch.monitoring import expected_windows, hold_applied, window_of
 from tagpatch.observability import tracer
 from tagpatch.policy import PatchPolicy, TaskSettings
 from tagpatch.ssm_windows import window_run_time
+from tagpatch.target_messages import located_attributes, located_body, located_subject
+from tagpatch.targets import Target
 
 NAME_PREFIX: Final = "tagpatch-"
-# tagpatch-<window digest 8>-<window start yyyymmddHHMM>-<lead>h-<content digest 8>: at most 46 characters.
-OWNED_NAME: Final = re.compile(r"^tagpatch-[0-9a-f]{8}-\d{12}-\d{1,3}h-[0-9a-f]{8}$")
+# tagpatch-<window digest 8>-<window start yyyymmddHHMM>-<lead>h-<content digest 8>: at most 46 characters;
+# a member target's names put tagpatch-<target digest 8>- in front: at most 55.
+OWNED_TAIL: Final = r"[0-9a-f]{8}-\d{12}-\d{1,3}h-[0-9a-f]{8}$"
 NAME_LIMIT: Final = 64  # Scheduler's schedule name: 1-64 of [0-9a-zA-Z-_.]
 # Every reminder fits both limits by construction (publish_request checks each, reminder_parts splits):
 # SNS checks the message body and its attributes together against the topic's 256 KiB; Scheduler
@@ -143,15 +151,21 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def schedule_name(window: str, start: datetime, lead_hours: int, content: str) -> str:
-    name = f"{NAME_PREFIX}{_digest(window)}-{start.strftime('%Y%m%d%H%M')}-{lead_hours}h-{_digest(content)}"
-    if len(name) > NAME_LIMIT or not OWNED_NAME.match(name):
+def _name_prefix(target: Target | None) -> str:
+    """`tagpatch-` at home; `tagpatch-<digest of account/Region>-` for a member target."""
+    return NAME_PREFIX if target is None else f"{NAME_PREFIX}{_digest(target.label)}-"
+
+
+def schedule_name(window: str, start: datetime, lead_hours: int, content: str, target: Target | None = None) -> str:
+    name = f"{_name_prefix(target)}{_digest(window)}-{start.strftime('%Y%m%d%H%M')}-{lead_hours}h-{_digest(content)}"
+    if len(name) > NAME_LIMIT or not is_owned(name, target):
         raise ReminderError(f"reminder name {name!r} is not a valid schedule name")
     return name
 
 
-def is_owned(name: str) -> bool:
-    return bool(OWNED_NAME.match(name))
+def is_owned(name: str, target: Target | None = None) -> bool:
+    """Whether the cycle of `target` (None: home) made this schedule: another target's are not its own."""
+    return re.fullmatch(f"{re.escape(_name_prefix(target))}{OWNED_TAIL}", name) is not None
 
 
 # --- which instances a window patches ---------------------------------------------------------
@@ -352,7 +366,11 @@ def fits(request: Mapping[str, Any]) -> bool:
 
 
 def publish_request(
-    facts: Mapping[str, Any], instances: Sequence[Mapping[str, Any]], topic_arn: str, limit: int = LISTED
+    facts: Mapping[str, Any],
+    instances: Sequence[Mapping[str, Any]],
+    topic_arn: str,
+    limit: int = LISTED,
+    target: Target | None = None,
 ) -> dict[str, Any] | None:
     """The SNS Publish request: JSON message structure, text for e-mail, JSON for machine subscribers.
 
@@ -361,21 +379,30 @@ def publish_request(
     """
     listed = list(instances[:limit])
     hours = "1 hour" if facts["lead_hours"] == 1 else f"{facts['lead_hours']} hours"
-    subject = f"tagpatch: {facts['window']} patches {facts['instances']} instance(s) in {hours}"
+    subject = located_subject(
+        f"tagpatch: {facts['window']} patches {facts['instances']} instance(s) in {hours}", target
+    )
     while True:
         structured = json.dumps({**facts, "listed": listed}, sort_keys=True)
-        body = {"default": message_text(facts, listed), **dict.fromkeys(MACHINE_PROTOCOLS, structured)}
+        text = located_body(message_text(facts, listed), target)
+        body = {"default": text, **dict.fromkeys(MACHINE_PROTOCOLS, structured)}
         request = {
             "TopicArn": topic_arn,
             "Subject": re.sub(r"[^\x20-\x7e]", "?", subject)[:100],  # SNS: ASCII, no line breaks, at most 100
             "MessageStructure": "json",
             "Message": json.dumps(body, sort_keys=True),
-            "MessageAttributes": {
-                "owner": {"DataType": "String.Array", "StringValue": json.dumps(list(facts["owners"]))},
-                "patch_group": {"DataType": "String.Array", "StringValue": json.dumps(list(facts["patch_groups"]))},
-                "window": {"DataType": "String", "StringValue": str(facts["window"])},
-                "lead_hours": {"DataType": "Number", "StringValue": str(facts["lead_hours"])},
-            },
+            "MessageAttributes": located_attributes(
+                {
+                    "owner": {"DataType": "String.Array", "StringValue": json.dumps(list(facts["owners"]))},
+                    "patch_group": {
+                        "DataType": "String.Array",
+                        "StringValue": json.dumps(list(facts["patch_groups"])),
+                    },
+                    "window": {"DataType": "String", "StringValue": str(facts["window"])},
+                    "lead_hours": {"DataType": "Number", "StringValue": str(facts["lead_hours"])},
+                },
+                target,
+            ),
         }
         if fits(request):
             return request
@@ -396,11 +423,13 @@ def desired_reminders(
     topic_arn: str,
     list_location: Mapping[str, tuple[str, str]],
     contact: str = "your platform team (the owner of the tagpatch stack)",
+    target: Target | None = None,
 ) -> list[Reminder]:
     """One reminder per (run, lead time) whose send time is more than REMINDER_MARGIN after `now`, for
     windows with instances.
 
     list_location: window -> (bucket, key) of the full instance list.
+    target: the member account and Region the cycle acts in; None at home.
     """
     reminders = []
     parts_of: dict[str, list[WindowInstances]] = {}
@@ -434,6 +463,7 @@ def desired_reminders(
                 "list_bucket": bucket,
                 "list_key": key,
                 "contact": contact,
+                **({"account_id": target.account_id, "region": target.region} if target is not None else {}),
             }
             pending = list(parts_of[run.window])
             while pending:
@@ -445,7 +475,7 @@ def desired_reminders(
                     "owners": list(part.owners),
                     "patch_groups": list(part.patch_groups),
                 }
-                request = publish_request(facts, part.instances, topic_arn)
+                request = publish_request(facts, part.instances, topic_arn, target=target)
                 if request is None:
                     if len(part.pairs()) == 1:
                         raise ReminderError(f"one owner and patch group of window {run.window} cannot fit a message")
@@ -459,7 +489,7 @@ def desired_reminders(
                 )
                 reminders.append(
                     Reminder(
-                        name=schedule_name(run.window, run.start, lead, content),
+                        name=schedule_name(run.window, run.start, lead, content, target),
                         window=run.window,
                         window_start=run.start,
                         lead_hours=lead,
@@ -473,10 +503,11 @@ def desired_reminders(
     return sorted(reminders, key=lambda r: (r.send_at, r.window, r.name))
 
 
-def plan_reminders(desired: Sequence[Reminder], existing: Iterable[str]) -> ReminderPlan:
-    """What to create and delete, given the names of the schedules now in the group."""
+def plan_reminders(desired: Sequence[Reminder], existing: Iterable[str], target: Target | None = None) -> ReminderPlan:
+    """What to create and delete, given the names of the schedules now in the group; other targets'
+    reminders count as foreign (left alone)."""
     names = list(existing)
-    owned = {name for name in names if is_owned(name)}
+    owned = {name for name in names if is_owned(name, target)}
     wanted = {reminder.name for reminder in desired}
     return ReminderPlan(
         create=tuple(r for r in desired if r.name not in owned),

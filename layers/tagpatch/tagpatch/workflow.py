@@ -1,10 +1,13 @@
-"""The patch cycle's workflow, declared once: each step's function, the ASL Task states that invoke it,
-what it reads and what it returns.
+"""The workflow, declared once: each step's function, the state machine and ASL Task states that invoke
+it, what it reads and what it returns.
 
-`statemachines/patch_cycle.asl.json` stays the hand-written definition `sam deploy` ships, and
-`template.yaml` declares the functions and the state machine's role. tests/unit/runner/test_workflow.py checks
-both, the handlers' return annotations, the sample events and the README's diagram against `STEPS`,
-and says what to add where when one of them disagrees (CONTRIBUTING.md, "Add a state").
+Two state machines: the patch cycle (`statemachines/patch_cycle.asl.json`), which patches one target,
+and the org cycle (`statemachines/org_cycle.asl.json`), which lists the targets and starts a patch cycle
+per target (docs/decisions.md, "Many accounts and Regions"). Each ASL stays the hand-written definition
+`sam deploy` ships, and `template.yaml` declares the functions and the state machines' roles.
+tests/unit/runner/test_workflow.py checks them, the handlers' return annotations, the sample events and
+the README's diagram against `STEPS`, and says what to add where when one of them disagrees
+(CONTRIBUTING.md, "Add a state").
 
 Names follow one convention, so a step is declared by its name alone: step `TagValidation` is the
 function `TagValidationFunction` with its code in `functions/tag_validation/`, the ASL names its ARN
@@ -21,6 +24,7 @@ from typing import Final, NotRequired, TypedDict, get_type_hints, is_typeddict
 from tagpatch.cycle import CyclePayload
 from tagpatch.discovery import DiscoveryCursor
 from tagpatch.monitoring_reads import MonitoringCursor
+from tagpatch.org_targets import SkippedAccount, TargetItem
 
 # --- what each step returns (the `Payload` its Task states select from) ----------------------------
 
@@ -107,13 +111,46 @@ class ReleaseCycleResult(TypedDict):
     released: bool  # False when another execution holds the lease (this one's had expired) or none does
 
 
+class ListTargetsResult(TypedDict):
+    targets: list[TargetItem]  # each target's patch cycle starts with the org input and its `target`
+    max_concurrency: int
+    skipped: list[SkippedAccount]  # accounts under the policy's OUs that are not ACTIVE
+    targets_key: str
+
+
+class SummarizeTargetsResult(TypedDict):
+    summary_key: str
+    targets: int
+    succeeded: int
+    failed: int
+    skipped: int
+    alert_message_id: str | None  # None when nothing failed
+
+
 # A step's result: a TypedDict, or a cursor dataclass whose payload is its fields (DiscoveryCursor).
 Result = type
 
 
 @dataclass(frozen=True)
+class StateMachine:
+    """One state machine of template.yaml and the ASL file it ships."""
+
+    resource: str  # the logical id in template.yaml
+    definition: str  # the ASL, from the repository's root
+    # State machines it starts (their ARNs substituted as `${<resource>Arn}`, from `!Ref <resource>`).
+    starts: tuple[str, ...] = ()
+
+
+PATCH_CYCLE: Final = StateMachine("PatchCycleStateMachine", "statemachines/patch_cycle.asl.json")
+ORG_CYCLE: Final = StateMachine(
+    "OrgCycleStateMachine", "statemachines/org_cycle.asl.json", starts=(PATCH_CYCLE.resource,)
+)
+STATE_MACHINES: Final = (PATCH_CYCLE, ORG_CYCLE)
+
+
+@dataclass(frozen=True)
 class Step:
-    """One Lambda function of the patch cycle and how the state machine uses it."""
+    """One Lambda function of a state machine and how the state machine uses it."""
 
     name: str
     # ASL Task state -> the result that invocation returns (one function may serve several states).
@@ -122,6 +159,7 @@ class Step:
     reads: tuple[str, ...]
     # Event fields (dotted) that name the S3 objects or count the parts it reads.
     s3_reads: tuple[str, ...] = ()
+    machine: StateMachine = PATCH_CYCLE
 
     @property
     def function(self) -> str:
@@ -214,6 +252,18 @@ STEPS: Final[tuple[Step, ...]] = (
         "ReportFailure",
         {"ReportFailure": ReportFailureResult},
         reads=("cycle", "failed_state", "error", "window_results"),
+    ),
+    Step(
+        "ListTargets",
+        {"ListTargets": ListTargetsResult},
+        reads=("org", "input"),
+        machine=ORG_CYCLE,
+    ),
+    Step(
+        "SummarizeTargets",
+        {"SummarizeTargets": SummarizeTargetsResult, "SummarizeListingFailure": SummarizeTargetsResult},
+        reads=("org", "results", "skipped", "error"),
+        machine=ORG_CYCLE,
     ),
 )
 

@@ -15,6 +15,13 @@ ListResourceDataSync, DeleteResourceDataSync):
   and aws:SourceArn (the sync's ARN), the keys the User Guide's bucket policy conditions on. The
   simulator judges both through `resource_policies` before it writes; a refused sync writes nothing
   and ListResourceDataSync answers LastStatus Failed with the reason (AWS's wording is not documented).
+- The bucket may be another account's (the hub's, for a member account's sync): it is judged by that
+  bucket's policy and written there. A sync created with `DestinationDataSharing` of type
+  `Organization` ("Creating an inventory resource data sync for accounts defined in AWS Organizations")
+  tags each object `OrgId=<the sync's account's organization id>`, so its s3:PutObject carries
+  s3:RequestObjectTag/OrgId, and it also calls s3:PutObjectTagging, the two statements the guide's
+  bucket policy for an organization allows. The guide does not say whether these requests also carry
+  aws:SourceOrgID; the simulator sends it neither, so a policy conditioned on it refuses the sync.
 
 The sync is updated when a node's patch state changes (executions.py calls `patch_state_changed`);
 AWS updates a sync "when new data is available" and does not document the delay, so the simulator
@@ -35,6 +42,7 @@ from moto.s3.models import s3_backends
 from moto.ssm.exceptions import SSMException
 from moto.ssm.models import ssm_backends
 
+from tagpatch_local.simulator.assume_role import organization_id
 from tagpatch_local.simulator.core import (
     backend_state,
     drop_none,
@@ -48,6 +56,8 @@ from tagpatch_local.simulator.resource_policies import decide_for_service
 
 SYNCS_PER_REGION: Final = 5
 SSM_PRINCIPAL: Final = "ssm.amazonaws.com"
+ORGANIZATION_SHARING: Final = "Organization"  # DestinationDataSharingType's one value (API reference)
+ORG_TAG: Final = "OrgId"  # the tag an organization sync's objects carry (the User Guide's bucket policy)
 _STATE_ATTR: Final = "_tagpatch_data_syncs"
 _STATUS_ATTR: Final = "_tagpatch_data_sync_status"
 _LOCK = threading.Lock()
@@ -72,6 +82,7 @@ class Sync:
     prefix: str
     region: str
     created: datetime
+    sharing: str | None = None  # DestinationDataSharingType: "Organization", or None
 
 
 def _syncs(backend: Any) -> dict[str, Sync]:
@@ -91,6 +102,7 @@ def _create(response: Any) -> dict[str, Any]:
     destination = params.get("S3Destination")
     if params.get("SyncType", "SyncToDestination") != "SyncToDestination" or not destination:
         raise SSMException("ValidationException", "The simulated account supports SyncToDestination to S3 only.")
+    sharing = (destination.get("DestinationDataSharing") or {}).get("DestinationDataSharingType")
     syncs = _syncs(ssm_backend(response))
     with _LOCK:
         if name in syncs:
@@ -103,6 +115,7 @@ def _create(response: Any) -> dict[str, Any]:
             str(destination.get("Prefix") or ""),
             str(destination["Region"]),
             datetime.now(),
+            str(sharing) if sharing else None,
         )
     return {}
 
@@ -131,6 +144,7 @@ def _list(response: Any) -> dict[str, Any]:
                     "Prefix": sync.prefix or None,
                     "SyncFormat": "JsonSerDe",
                     "Region": sync.region,
+                    "DestinationDataSharing": ({"DestinationDataSharingType": sync.sharing} if sync.sharing else None),
                 }
             ),
             "SyncCreatedTime": sync.created,
@@ -147,16 +161,33 @@ def _status_fields(failure: str | None) -> dict[str, str]:
     return {"LastStatus": "Failed", "LastSyncStatusMessage": failure}
 
 
+def object_tags(account_id: str, sync: Sync) -> dict[str, str]:
+    """The tags SSM puts on a sync's objects: an organization sync's carry its organization's id."""
+    if sync.sharing != ORGANIZATION_SHARING:
+        return {}
+    organization = organization_id(account_id)
+    return {ORG_TAG: organization} if organization else {}
+
+
 def delivery_refusal(account_id: str, region: str, sync: Sync, keys: Sequence[str]) -> str | None:
     """Why the bucket policy refuses SSM's writes for a sync, or None when it allows them all."""
+    if sync.bucket not in s3_backends.bucket_accounts:
+        return f"the bucket {sync.bucket} does not exist"
     source = {
         "aws:SourceAccount": (account_id,),
         "aws:SourceArn": (f"arn:{PARTITION}:ssm:{region}:{account_id}:resource-data-sync/{sync.name}",),
     }
     bucket = f"arn:{PARTITION}:s3:::{sync.bucket}"
     checks = [Authorization("s3:GetBucketAcl", bucket, source)]
-    acl = {**source, "s3:x-amz-acl": ("bucket-owner-full-control",)}
-    checks += [Authorization("s3:PutObject", f"{bucket}/{key}", acl) for key in keys]
+    tags = object_tags(account_id, sync)
+    put = {
+        **source,
+        "s3:x-amz-acl": ("bucket-owner-full-control",),
+        **{f"s3:RequestObjectTag/{key}": (value,) for key, value in tags.items()},
+    }
+    checks += [Authorization("s3:PutObject", f"{bucket}/{key}", put) for key in keys]
+    if sync.sharing == ORGANIZATION_SHARING:
+        checks += [Authorization("s3:PutObjectTagging", f"{bucket}/{key}", source) for key in keys]
     for check in checks:
         decision = decide_for_service(SSM_PRINCIPAL, account_id, check)
         if decision is not Decision.ALLOW:
@@ -255,7 +286,6 @@ def patch_state_changed(
         ],
         "AWS:Tag": [{"Key": key, "Value": value} for key, value in sorted(tags.items())],
     }
-    s3 = s3_backends[account_id]["aws"]
     statuses = _statuses(ssm_backends[account_id][region])
     for sync in syncs:
         base = f"{sync.prefix}/" if sync.prefix else ""
@@ -271,5 +301,11 @@ def patch_state_changed(
             statuses[sync.name] = refusal
             continue
         statuses.pop(sync.name, None)
+        # The bucket's owner's S3: the hub's, for a member account's organization sync.
+        partition, owner = s3_backends.bucket_accounts[sync.bucket]
+        s3 = s3_backends[owner][partition]
+        tags = object_tags(account_id, sync)
         for data_type, records in objects.items():
-            s3.put_object(sync.bucket, keys[data_type], _lines(records, instance_id, capture_time))
+            written = s3.put_object(sync.bucket, keys[data_type], _lines(records, instance_id, capture_time))
+            if tags:
+                s3.put_object_tagging(written, tags)

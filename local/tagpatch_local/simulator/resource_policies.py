@@ -12,7 +12,8 @@ denied within an account") and the KMS Developer Guide ("Key policies"):
 - An AWS service principal has no identity-based policy: only the resource policy can allow it.
 
 Each request carries the global condition keys AWS documents for it: an assumed role's requests
-`aws:SecureTransport` (boto3 uses HTTPS), `aws:PrincipalAccount` and `aws:PrincipalArn`; a service's
+`aws:SecureTransport` (boto3 uses HTTPS), `aws:PrincipalAccount`, `aws:PrincipalArn` and, in an
+organization, `aws:PrincipalOrgID`; a service's
 requests what that service sends (its callers pass it: `events.py`, `cloudwatch.py`, `data_sync.py`,
 `config.py`).
 What a service is not documented to send is absent, so a condition on it fails (docs/simulator.md).
@@ -82,8 +83,10 @@ def resource_policy(account: str, request: Authorization) -> dict[str, Any] | No
         case "kms":
             key = kms_backends[owner][region].keys.get(parts[5].removeprefix("key/"))
             return _parsed(key.policy) if key is not None else None
-        case "s3":
-            bucket = s3_backends[account][PARTITION].buckets.get(parts[5].split("/", 1)[0])
+        case "s3":  # bucket names are global: the bucket's owner may be another account
+            name = parts[5].split("/", 1)[0]
+            _, bucket_owner = s3_backends.bucket_accounts.get(name, (PARTITION, account))
+            bucket = s3_backends[bucket_owner][PARTITION].buckets.get(name)
             return _parsed(bucket.policy) if bucket is not None else None
         case "lambda":
             try:  # the function's policy, as GetPolicy answers it ({"Policy": "<document>"})
@@ -99,10 +102,16 @@ def _role_arn(principal: Principal) -> str:
 
 
 def _with_role_context(principal: Principal, request: Authorization) -> Authorization:
+    from tagpatch_local.simulator.assume_role import organization_id  # noqa: PLC0415 - it builds on this module
+
+    # aws:PrincipalOrgID is in the context only when the principal's account is in an organization (IAM
+    # User Guide, "AWS global condition context keys").
+    org = organization_id(principal.account)
     context = {
         "aws:SecureTransport": ("true",),
         "aws:PrincipalAccount": (principal.account,),
         "aws:PrincipalArn": (_role_arn(principal),),
+        **({"aws:PrincipalOrgID": (org,)} if org is not None else {}),
         **request.context,
     }
     return replace(request, context=context)

@@ -14,17 +14,24 @@ together can each list none of the other, as they can in AWS.
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any, Final
 
 from botocore.exceptions import ClientError
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.stepfunctions.models import StepFunctionBackend
 from moto.stepfunctions.parser.api import ExecutionStatus
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (
     StateTaskServiceLambda,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+    StateTaskServiceSfn,
 )
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 
@@ -186,3 +193,161 @@ def _install_execution_metrics() -> None:
 
     setattr(terminated, MARKER, "stepfunctions: AWS/States execution metrics")
     BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------------------------------
+# Child executions (`states:startExecution.sync:2`), under the parent state machine's role
+#
+# A state machine that starts another and waits for it needs states:StartExecution on the child
+# state machine, states:DescribeExecution (and StopExecution) on its executions, and events:PutTargets,
+# PutRule and DescribeRule on the managed rule StepFunctionsGetEventsForStepFunctionsExecutionRule
+# (Step Functions Developer Guide, "IAM policies for AWS Step Functions", synchronous). moto's
+# interpreter calls with fixed keys and no check. A denied call fails the task with Step Functions'
+# SDK name for it: a modelled error is `StepFunctions.<Code>Exception` (moto's naming); AccessDenied is
+# not in Step Functions' API model, so, as for Lambda above, it is named by the SDK's base exception,
+# `StepFunctions.AWSStepFunctionsException` (not confirmed against AWS: docs/simulator.md).
+# StopExecution is not checked: the interpreter never stops a child when its parent stops.
+#
+# moto's port of the integration hands the ASL's parameters (StateMachineArn, Input, Name: the names the
+# Developer Guide's examples use) to boto3 as they are, which botocore cannot serialise (its members
+# are stateMachineArn, input, name), and gives the API's camelCase answer back where its own code, and
+# the guide's examples (`$.Output`, `$.ExecutionArn`), read ExecutionArn, Output and Status. Both
+# directions are translated here by the service model's member names. Its times become epoch
+# milliseconds (a JSON state holds no timestamps; that AWS uses milliseconds is not confirmed).
+
+EVENTS_RULE: Final = "StepFunctionsGetEventsForStepFunctionsExecutionRule"
+SFN_BASE_ERROR: Final = "StepFunctions.AWSStepFunctionsException"
+
+
+def role_refusal(role_arn: str, action: str, resource: str, operation: str) -> ClientError | None:
+    """AccessDeniedException if the state machine's role may not do `action` on `resource`, else None."""
+    account = role_arn.split(":")[4]
+    principal = iam.Principal(role_arn.rsplit("/", 1)[-1], STATES_SESSION, account)
+    check = iam.Authorization(action, resource)
+    decision = iam.decide(principal, iam.role_policies(account, principal.role_name), check)
+    if decision is iam.Decision.ALLOW:
+        return None
+    error = {"Code": "AccessDeniedException", "Message": iam.denial_message(principal, check, decision)}
+    metadata = {"HTTPStatusCode": 400, "RequestId": "tagpatch-sim"}
+    return ClientError({"Error": error, "ResponseMetadata": metadata}, operation)
+
+
+def _execution_arn_pattern(state_machine_arn: str) -> str:
+    """The ARN of an execution of the state machine, as IAM matches it (any execution name)."""
+    head, _, name = state_machine_arn.rpartition(":stateMachine:")
+    return f"{head}:execution:{name}:*"
+
+
+def _sync_refusal(role_arn: str, region: str, account: str, state_machine_arn: str) -> ClientError | None:
+    rule = f"arn:{iam.PARTITION}:events:{region}:{account}:rule/{EVENTS_RULE}"
+    execution = _execution_arn_pattern(state_machine_arn).replace(":*", ":tagpatch-sim-child")
+    checks = [
+        ("states:StartExecution", state_machine_arn, "StartExecution"),
+        ("states:DescribeExecution", execution, "DescribeExecution"),
+        *((f"events:{action}", rule, action) for action in ("PutRule", "PutTargets", "DescribeRule")),
+    ]
+    for action, resource, operation in checks:
+        refusal = role_refusal(role_arn, action, resource, operation)
+        if refusal is not None:
+            return refusal
+    return None
+
+
+@moto_patch
+def _install_generated_execution_names() -> None:
+    """StartExecution without a name gets a generated UUID (API reference: "If you don't provide a name
+    for the execution, Step Functions automatically generates a universally unique identifier (UUID)
+    as the execution name"); moto's parser backend names it "None", so a second unnamed start of the
+    same state machine is refused with ExecutionAlreadyExists."""
+    from moto.moto_api._internal import mock_random  # noqa: PLC0415
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend  # noqa: PLC0415
+
+    original = StepFunctionsParserBackend.start_execution
+    if getattr(original, MARKER, None) is not None:
+        return
+
+    def start_execution(self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any) -> Any:
+        return original(self, state_machine_arn, name or str(mock_random.uuid4()), *args, **kwargs)
+
+    setattr(start_execution, MARKER, "stepfunctions: an unnamed execution gets a UUID for its name")
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
+
+
+def _operation_name(boto_action: str) -> str:
+    """start_execution -> StartExecution."""
+    return "".join(part.capitalize() for part in boto_action.split("_"))
+
+
+def _sfn_error_names() -> frozenset[str]:
+    return frozenset(shape.name for shape in service_model("stepfunctions").error_shapes)
+
+
+@moto_patch
+def _install_child_execution_authorisation() -> None:
+    original = StateTaskServiceSfn._eval_service_task
+    if getattr(original, MARKER, None) is not None:
+        return
+
+    def eval_service_task(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+    ) -> Any:
+        if self._get_boto_service_action() == "start_execution":
+            refusal = _sync_refusal(
+                str(state_credentials.role_arn),
+                resource_runtime_part.region,
+                resource_runtime_part.account,
+                str(normalised_parameters.get("stateMachineArn", "")),
+            )
+            if refusal is not None:
+                raise refusal
+        return original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+
+    setattr(eval_service_task, MARKER, "stepfunctions: startExecution.sync under the state machine's role")
+
+    normalise_parameters = StateTaskServiceSfn._normalise_parameters
+
+    def to_api_names(
+        self: Any,
+        parameters: dict[str, Any],
+        boto_service_name: str | None = None,
+        service_action_name: str | None = None,
+    ) -> None:
+        normalise_parameters(self, parameters, boto_service_name, service_action_name)
+        operation = service_model("stepfunctions").operation_model(_operation_name(self._get_boto_service_action()))
+        members = {name.lower(): name for name in operation.input_shape.members}
+        for key in list(parameters):
+            parameters[members.get(key.lower(), key)] = parameters.pop(key)
+
+    setattr(to_api_names, MARKER, "stepfunctions: the integration's parameters by the API's member names")
+    StateTaskServiceSfn._normalise_parameters = to_api_names  # type: ignore[method-assign]
+
+    def to_integration_names(
+        self: Any, response: Any, boto_service_name: str | None = None, service_action_name: str | None = None
+    ) -> None:
+        if isinstance(response, dict):
+            for key in list(response):
+                value = response.pop(key)
+                # Times as epoch milliseconds, as the integration's JSON carries them.
+                response[key[:1].upper() + key[1:]] = (
+                    round(value.timestamp() * 1000) if isinstance(value, datetime.datetime) else value
+                )
+
+    setattr(to_integration_names, MARKER, "stepfunctions: the integration's answer in its own member names")
+    StateTaskServiceSfn._normalise_response = to_integration_names  # type: ignore[method-assign]
+    StateTaskServiceSfn._eval_service_task = eval_service_task  # type: ignore[method-assign]
+
+    from_error = StateTaskServiceSfn._from_error
+
+    def name_error(self: Any, env: Any, ex: Exception) -> Any:
+        failure = from_error(self, env, ex)
+        if not isinstance(ex, ClientError) or ex.response["Error"]["Code"] in _sfn_error_names():
+            return failure
+        event_details: Mapping[str, Any] = failure.event_details or {}
+        details: dict[str, Any] = dict(event_details.get("taskFailedEventDetails") or {})
+        renamed: Any = {"taskFailedEventDetails": {**details, "error": SFN_BASE_ERROR}}  # an EventDetails
+        return FailureEvent(
+            env=env, error_name=CustomErrorName(SFN_BASE_ERROR), event_type=failure.event_type, event_details=renamed
+        )
+
+    setattr(name_error, MARKER, "stepfunctions: unmodelled Step Functions errors are AWSStepFunctionsException")
+    StateTaskServiceSfn._from_error = name_error  # type: ignore[method-assign]

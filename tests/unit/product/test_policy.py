@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tagpatch.errors import InvalidPatchPolicy
+from tagpatch.org_targets import TargetSettings, cross
 from tagpatch.policy import (
     BaselineChoice,
     PatchPolicy,
@@ -149,6 +150,40 @@ def test_repo_policy_scan(policy: PatchPolicy) -> None:
 )
 def test_scan_settings_are_read(given: dict[str, object], expected: ScanSettings) -> None:
     assert parse_policy({"version": 1, "scan": given}).scan == expected
+
+
+def test_no_targets_is_home_alone(policy: PatchPolicy) -> None:
+    assert policy.targets == TargetSettings()
+    assert not policy.targets.names_accounts
+    assert policy.targets.max_concurrency == 10
+    assert parse_policy({"version": 1, "targets": None}).targets == TargetSettings()
+
+
+def test_targets_are_read_in_the_policys_order() -> None:
+    targets = parse_policy(
+        {
+            "version": 1,
+            "targets": {
+                "accounts": ["222233334444", "111122223333"],
+                "organizational_units": ["ou-ab12-cd34ef56", "r-ab12"],
+                "regions": ["eu-west-1", "us-east-1"],
+                "max_concurrency": 40,
+            },
+        }
+    ).targets
+    assert targets == TargetSettings(
+        ("222233334444", "111122223333"), ("ou-ab12-cd34ef56", "r-ab12"), ("eu-west-1", "us-east-1"), 40
+    )
+    assert targets.names_accounts
+
+
+def test_targets_cross_each_account_once_with_each_region() -> None:
+    assert cross(["222233334444", "111122223333", "222233334444"], ["eu-west-1", "us-east-1"]) == [
+        {"account_id": "222233334444", "region": "eu-west-1"},
+        {"account_id": "222233334444", "region": "us-east-1"},
+        {"account_id": "111122223333", "region": "eu-west-1"},
+        {"account_id": "111122223333", "region": "us-east-1"},
+    ]
 
 
 def test_lead_hours_are_deduplicated_and_sorted_descending() -> None:
@@ -451,6 +486,54 @@ BAD_POLICIES: list[tuple[str, Mutation, tuple[str, ...]]] = [
         _set("scan.stale_after_days", True),
         ("scan.stale_after_days: must be a whole number from 1 to 365 (got True)",),
     ),
+    ("targets-not-mapping", _set("targets", ["111122223333"]), ("targets: must be a mapping (got list)",)),
+    (
+        "targets-unknown-key",
+        _set("targets.account", ["111122223333"]),
+        ("targets.account: unknown key; expected one of accounts, max_concurrency, organizational_units, regions",),
+    ),
+    (
+        "targets-accounts-empty",
+        _set("targets.accounts", []),
+        ("targets.accounts: must be a non-empty list, each a 12-digit account id",),
+    ),
+    (
+        "targets-accounts-short-id",
+        _set("targets.accounts", ["111122223333", "12345"]),
+        ("targets.accounts[1]: must be a 12-digit account id (got '12345')",),
+    ),
+    (
+        "targets-accounts-number",
+        _set("targets.accounts", [111122223333]),
+        ("targets.accounts[0]: must be a 12-digit account id (got 111122223333)",),
+    ),
+    (
+        "targets-accounts-twice",
+        _set("targets.accounts", ["111122223333", "111122223333"]),
+        ("targets.accounts[1]: 111122223333 is listed twice",),
+    ),
+    (
+        "targets-ou-malformed",
+        _set("targets.organizational_units", ["ou-prod"]),
+        ("targets.organizational_units[0]: must be an OU id like ou-ab12-cd34ef56",),
+    ),
+    (
+        "targets-region-malformed",
+        _set("targets.regions", ["eu-west-1", "Frankfurt"]),
+        ("targets.regions[1]: must be a Region name like eu-west-1 (got 'Frankfurt')",),
+    ),
+    (
+        "targets-region-not-list",
+        _set("targets.regions", "eu-west-1"),
+        ("targets.regions: must be a non-empty list, each a Region name",),
+    ),
+    (
+        "targets-concurrency-41",
+        _set("targets.max_concurrency", 41),
+        ("targets.max_concurrency: must be a whole number from 1 to 40, the most an inline Map runs at once (got 41)",),
+    ),
+    ("targets-concurrency-0", _set("targets.max_concurrency", 0), ("targets.max_concurrency: must be a whole",)),
+    ("targets-concurrency-bool", _set("targets.max_concurrency", True), ("(got True)",)),
     (
         "digest-day-lowercase",
         _set("notifications.digest_day", "mon"),

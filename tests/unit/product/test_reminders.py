@@ -30,6 +30,7 @@ from tagpatch.reminders import (
     schedule_name,
     schedule_request,
 )
+from tagpatch.targets import Target
 
 from .builders import instance_line
 
@@ -48,13 +49,17 @@ def line(owner: str, group: str, window: str = "sun-0200", cls: ReportClass = "r
     return found
 
 
-def reminders(lines: list[Any], now: datetime, runs: list[datetime] | None = None) -> list[Any]:
+def reminders(
+    lines: list[Any], now: datetime, runs: list[datetime] | None = None, target: Target | None = None
+) -> list[Any]:
     desired = build_desired_state(lines, POLICY)
     members = instances_by_window(lines, desired)
     windows = {w.name: w for w in desired.windows}
     upcoming = [UpcomingRun(name, "mw-0123456789abcdef0", start) for name in windows for start in runs or [SUNDAY]]
     locations = {name: ("bucket", f"runs/x/reminders/{name}.jsonl.gz") for name in windows}
-    return desired_reminders(upcoming, windows, members, POLICY.notification_lead_hours, now, TOPIC, locations)
+    return desired_reminders(
+        upcoming, windows, members, POLICY.notification_lead_hours, now, TOPIC, locations, target=target
+    )
 
 
 def test_one_reminder_per_run_and_lead_time_whose_send_time_is_still_ahead() -> None:

@@ -16,7 +16,7 @@ from tagpatch.lease import LEASE_KEY, LEASE_SECONDS, lease_key
 from tagpatch.ssm_baselines import LEDGER_KEY
 from tagpatch.targets import Target
 from tagpatch.trend import TREND_KEY
-from tagpatch.workflow import STEPS
+from tagpatch.workflow import ORG_CYCLE, PATCH_CYCLE, STEPS
 from tagpatch_local.template import (
     SUB_PLACEHOLDER,
     FunctionSpec,
@@ -42,7 +42,7 @@ LAMBDA_TRANSIENT_ERRORS = frozenset(
 # PrepareCycle fails fast (bad input, or another cycle running); ReportFailure is the failure path.
 # ReportFailure and ReleaseAfterFailure are the failure path itself: each goes on to CycleFailed.
 NOT_CAUGHT = frozenset({"PrepareCycle", "ReportFailure", "ReleaseAfterFailure"})
-CYCLE_FUNCTIONS = frozenset(step.function for step in STEPS)
+CYCLE_FUNCTIONS = frozenset(step.function for step in STEPS if step.machine == PATCH_CYCLE)
 
 
 @pytest.fixture(scope="module")
@@ -625,7 +625,9 @@ def test_the_daily_cycle_runs_at_an_hour_the_template_parameter_chooses_not_at_d
     hour = parameters["CycleHourUtc"]
     assert (hour["Type"], hour["MinValue"], hour["MaxValue"]) == ("Number", 0, 23)
     assert parameters["CycleSchedule"]["Default"] == ""  # an optional override, e.g. hourly
-    schedule = template.resources["PatchCycleStateMachine"]["Properties"]["Events"]["CycleSchedule"]["Properties"]
+    # The schedule starts the org cycle (one patch cycle per target); the patch cycle is started by hand.
+    assert "Events" not in template.resources["PatchCycleStateMachine"]["Properties"]
+    schedule = template.resources["OrgCycleStateMachine"]["Properties"]["Events"]["CycleSchedule"]["Properties"]
     condition, custom, daily = schedule["ScheduleExpression"]["Fn::If"]
     assert template.document["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "CycleSchedule"}, ""]}]}
     assert custom == {"Ref": "CycleSchedule"}
@@ -639,6 +641,7 @@ def test_no_arn_hard_codes_the_aws_partition() -> None:
     sources = [
         REPO_ROOT / "template.yaml",
         REPO_ROOT / "statemachines" / "patch_cycle.asl.json",
+        REPO_ROOT / "statemachines" / "org_cycle.asl.json",
         *(REPO_ROOT / "layers" / "tagpatch" / "tagpatch").glob("*.py"),
         *(REPO_ROOT / "functions").glob("*/app.py"),
     ]
@@ -646,6 +649,31 @@ def test_no_arn_hard_codes_the_aws_partition() -> None:
         assert "arn:aws:" not in path.read_text(encoding="utf-8"), path
     machine = Template.load(TEMPLATE_PATH).resources["PatchCycleStateMachine"]["Properties"]
     assert machine["DefinitionSubstitutions"]["Partition"] == {"Ref": "AWS::Partition"}
+
+
+def test_the_org_cycle_uses_each_substitution_and_may_start_only_the_patch_cycle(template: Template) -> None:
+    org = template.state_machine(ORG_CYCLE.resource)
+    text = org.definition_path.read_text(encoding="utf-8")
+    assert set(SUB_PLACEHOLDER.findall(text)) == set(org.substitutions)
+    statements = [
+        statement
+        for policy in template.resources[ORG_CYCLE.resource]["Properties"]["Policies"]
+        if isinstance(policy, dict) and "Statement" in policy
+        for statement in policy["Statement"]
+    ]
+    by_sid = {statement["Sid"]: statement for statement in statements}
+    assert by_sid["StartTargetCycles"]["Resource"] == {"Ref": PATCH_CYCLE.resource}
+    assert by_sid["FollowTargetCycles"]["Action"] == ["states:DescribeExecution", "states:StopExecution"]
+    assert by_sid["FollowTargetCycles"]["Resource"]["Fn::Sub"].endswith(":execution:${AWS::StackName}-patch-cycle:*")
+    assert by_sid["HearTargetCyclesEnd"]["Resource"]["Fn::Sub"].endswith(
+        ":rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"
+    )
+    definition = json.loads(text)
+    targets = definition["States"]["Targets"]
+    assert targets["MaxConcurrencyPath"] == "$.listed.max_concurrency"
+    cycle = targets["ItemProcessor"]["States"]["TargetCycle"]
+    assert cycle["Resource"] == "arn:${Partition}:states:::states:startExecution.sync:2"
+    assert [catcher["ErrorEquals"] for catcher in cycle["Catch"]] == [["States.ALL"]]
 
 
 def test_the_reminder_target_is_in_the_topic_s_partition() -> None:

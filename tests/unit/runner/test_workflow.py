@@ -15,14 +15,14 @@ from typing import Any, is_typeddict
 
 import pytest
 
-from tagpatch.workflow import OUTSIDE_THE_CYCLE, STEPS, Step, result_fields
+from tagpatch.workflow import OUTSIDE_THE_CYCLE, PATCH_CYCLE, STATE_MACHINES, STEPS, StateMachine, Step, result_fields
 from tagpatch_local import workflow_files
 from tagpatch_local.template import SUB_PLACEHOLDER, load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DECLARATION = "layers/tagpatch/tagpatch/workflow.py"
-ASL = "statemachines/patch_cycle.asl.json"
-STATE_MACHINE = "PatchCycleStateMachine"
+ASL = PATCH_CYCLE.definition
+STATE_MACHINE = PATCH_CYCLE.resource
 LAMBDA_INVOKE = "arn:${Partition}:states:::lambda:invoke"
 # Substitutions that are no step's function: the partition every integration ARN is in.
 PARTITION_SUBSTITUTION = {"Partition": {"Ref": "AWS::Partition"}}
@@ -47,6 +47,15 @@ def template() -> dict[str, Any]:
 def definition() -> dict[str, Any]:
     document: dict[str, Any] = read_json(REPO_ROOT / ASL)
     return document
+
+
+@pytest.fixture(scope="module")
+def definitions() -> dict[StateMachine, dict[str, Any]]:
+    return {machine: read_json(REPO_ROOT / machine.definition) for machine in STATE_MACHINES}
+
+
+def steps_of(machine: StateMachine, steps: Sequence[Step] = STEPS) -> list[Step]:
+    return [step for step in steps if step.machine == machine]
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +117,18 @@ def passed_fields(
 
 def template_problems(template: Mapping[str, Any], steps: Sequence[Step] = STEPS) -> list[str]:
     resources = template["Resources"]
-    properties = resources[STATE_MACHINE]["Properties"]
-    return [
-        *_function_problems(resources, steps),
-        *_substitution_problems(properties.get("DefinitionSubstitutions", {}), steps),
-        *_invoke_policy_problems(properties.get("Policies", []), steps),
-    ]
+    problems = _function_problems(resources, steps)
+    for machine in STATE_MACHINES:
+        if machine.resource not in resources:
+            problems.append(f"template.yaml: {machine.resource} (DefinitionUri: {machine.definition}) is missing")
+            continue
+        properties = resources[machine.resource]["Properties"]
+        if properties.get("DefinitionUri") != machine.definition:
+            problems.append(f"template.yaml: {machine.resource}'s DefinitionUri must be {machine.definition}")
+        mine = steps_of(machine, steps)
+        problems += _substitution_problems(properties.get("DefinitionSubstitutions", {}), mine, machine)
+        problems += _invoke_policy_problems(properties.get("Policies", []), mine, machine.resource)
+    return problems
 
 
 def _function_problems(resources: Mapping[str, Any], steps: Sequence[Step]) -> list[str]:
@@ -136,24 +151,39 @@ def _function_problems(resources: Mapping[str, Any], steps: Sequence[Step]) -> l
     return problems
 
 
-def _substitution_problems(substitutions: Mapping[str, Any], steps: Sequence[Step]) -> list[str]:
+def _substitution_problems(
+    substitutions: Mapping[str, Any], steps: Sequence[Step], machine: StateMachine = PATCH_CYCLE
+) -> list[str]:
     problems = []
     for step in steps:
         wanted = {"Fn::GetAtt": [step.function, "Arn"]}
         if substitutions.get(step.substitution) != wanted:
             problems.append(
-                f"template.yaml: {STATE_MACHINE}'s DefinitionSubstitutions needs "
+                f"template.yaml: {machine.resource}'s DefinitionSubstitutions needs "
                 f"`{step.substitution}: !GetAtt {step.function}.Arn`"
             )
-    for key in sorted(set(substitutions) - {step.substitution for step in steps} - set(PARTITION_SUBSTITUTION)):
-        problems.append(f"template.yaml: DefinitionSubstitutions' {key} belongs to no step in {DECLARATION}")
+    for child in machine.starts:
+        if substitutions.get(f"{child}Arn") != {"Ref": child}:
+            problems.append(
+                f"template.yaml: {machine.resource}'s DefinitionSubstitutions needs `{child}Arn: !Ref {child}`"
+            )
+    started = {f"{child}Arn" for child in machine.starts}
+    for key in sorted(
+        set(substitutions) - {step.substitution for step in steps} - started - set(PARTITION_SUBSTITUTION)
+    ):
+        problems.append(
+            f"template.yaml: {machine.resource}'s DefinitionSubstitutions' {key} belongs to no step of it "
+            f"in {DECLARATION}"
+        )
     for key, value in PARTITION_SUBSTITUTION.items():
         if substitutions.get(key) != value:
             problems.append(f"template.yaml: DefinitionSubstitutions needs `{key}: !Ref AWS::Partition`")
     return problems
 
 
-def _invoke_policy_problems(policies: Sequence[Any], steps: Sequence[Step]) -> list[str]:
+def _invoke_policy_problems(
+    policies: Sequence[Any], steps: Sequence[Step], state_machine: str = STATE_MACHINE
+) -> list[str]:
     problems = []
     granted = [
         policy["LambdaInvokePolicy"]["FunctionName"]
@@ -164,19 +194,24 @@ def _invoke_policy_problems(policies: Sequence[Any], steps: Sequence[Step]) -> l
     for step in steps:
         if step.function not in granted_ids:
             problems.append(
-                f"template.yaml: {STATE_MACHINE}'s Policies need `- LambdaInvokePolicy: "
+                f"template.yaml: {state_machine}'s Policies need `- LambdaInvokePolicy: "
                 f"{{FunctionName: !Ref {step.function}}}`, or the state machine may not invoke it"
             )
     for ref in granted:
         if not (isinstance(ref, dict) and ref.get("Ref") in {step.function for step in steps}):
             problems.append(
-                f"template.yaml: {STATE_MACHINE} may invoke {ref}, which no step in {DECLARATION} declares "
+                f"template.yaml: {state_machine} may invoke {ref}, which no step of it in {DECLARATION} declares "
                 "(least privilege: grant only what the workflow invokes)"
             )
     return problems
 
 
-def asl_problems(definition: Mapping[str, Any], steps: Sequence[Step] = STEPS) -> list[str]:
+def asl_problems(
+    definition: Mapping[str, Any], steps: Sequence[Step] = STEPS, machine: StateMachine = PATCH_CYCLE
+) -> list[str]:
+    """The machine's ASL against the steps declared for it."""
+    asl = machine.definition
+    steps = steps_of(machine, steps)
     problems = []
     tasks = lambda_tasks(definition)
     by_state = {state: step for step in steps for state in step.invoked_by}
@@ -191,7 +226,7 @@ def asl_problems(definition: Mapping[str, Any], steps: Sequence[Step] = STEPS) -
             )
             continue
         if placeholder is None or placeholder.group(1) != step.substitution:
-            problems.append(f"{ASL}: {name}'s FunctionName must be ${{{step.substitution}}}, not {function_name!r}")
+            problems.append(f"{asl}: {name}'s FunctionName must be ${{{step.substitution}}}, not {function_name!r}")
         result = step.invoked_by[name]
         selected = {
             match.group(1)
@@ -200,20 +235,20 @@ def asl_problems(definition: Mapping[str, Any], steps: Sequence[Step] = STEPS) -
         }
         for key in sorted(selected - result_fields(result)):
             problems.append(
-                f"{ASL}: {name}'s ResultSelector reads $.Payload.{key}, which {result.__name__} "
+                f"{asl}: {name}'s ResultSelector reads $.Payload.{key}, which {result.__name__} "
                 f"({step.name}'s result in {DECLARATION}) does not have"
             )
         passed = passed_fields(state, item, definition)
         for key in sorted(set(step.reads) - passed):
-            problems.append(f"{ASL}: {name} does not pass {key!r}, which {step.name} reads")
+            problems.append(f"{asl}: {name} does not pass {key!r}, which {step.name} reads")
         if "Payload" in state.get("Parameters", {}):
             for key in sorted(passed - set(step.reads)):
-                problems.append(f"{ASL}: {name} passes {key!r}, which {step.name}'s reads in {DECLARATION} lack")
+                problems.append(f"{asl}: {name} passes {key!r}, which {step.name}'s reads in {DECLARATION} lack")
     for step in steps:
         for name in step.invoked_by:
             if name not in tasks:
                 problems.append(
-                    f"{ASL}: no Task state {name} invokes ${{{step.substitution}}}, as {DECLARATION} says "
+                    f"{asl}: no Task state {name} invokes ${{{step.substitution}}}, as {DECLARATION} says "
                     f"(step {step.name})"
                 )
     return problems
@@ -270,9 +305,18 @@ def test_template_declares_each_step_its_substitution_and_its_invoke_permission(
     assert not problems, "\n".join(problems)
 
 
-def test_the_asl_invokes_each_step_from_its_declared_states(definition: dict[str, Any]) -> None:
-    problems = asl_problems(definition)
+def test_each_asl_invokes_each_of_its_steps_from_its_declared_states(
+    definitions: dict[StateMachine, dict[str, Any]],
+) -> None:
+    problems = [
+        problem for machine, definition in definitions.items() for problem in asl_problems(definition, STEPS, machine)
+    ]
     assert not problems, "\n".join(problems)
+
+
+def test_each_step_belongs_to_a_deployed_state_machine() -> None:
+    assert {step.machine for step in STEPS} == set(STATE_MACHINES)
+    assert [step.name for step in steps_of(STATE_MACHINES[1])] == ["ListTargets", "SummarizeTargets"]
 
 
 def test_each_step_has_a_sample_event_with_what_it_reads(events: dict[str, Any]) -> None:
@@ -420,6 +464,27 @@ def test_an_asl_that_disagrees_with_the_declaration_is_reported(
     change(changed)
     added = new_problems(asl_problems(changed), asl_problems(definition))
     assert any(expected in problem for problem in added), added
+
+
+def test_an_org_cycle_asl_missing_a_step_is_reported(definitions: dict[StateMachine, dict[str, Any]]) -> None:
+    org = STATE_MACHINES[1]
+    changed = copy.deepcopy(definitions[org])
+    changed["States"]["ListTargets"] = {"Type": "Pass", "Next": "Targets"}
+    assert new_problems(asl_problems(changed, STEPS, org), asl_problems(definitions[org], STEPS, org)) == [
+        f"{org.definition}: no Task state ListTargets invokes ${{ListTargetsFunctionArn}}, as {DECLARATION} says "
+        "(step ListTargets)"
+    ]
+
+
+def test_an_org_cycle_without_its_child_machine_substitution_is_reported(template: dict[str, Any]) -> None:
+    changed = copy.deepcopy(template)
+    del changed["Resources"]["OrgCycleStateMachine"]["Properties"]["DefinitionSubstitutions"][
+        "PatchCycleStateMachineArn"
+    ]
+    assert new_problems(template_problems(changed), template_problems(template)) == [
+        "template.yaml: OrgCycleStateMachine's DefinitionSubstitutions needs "
+        "`PatchCycleStateMachineArn: !Ref PatchCycleStateMachine`"
+    ]
 
 
 def test_a_step_missing_from_the_declaration_is_reported(template: dict[str, Any], definition: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from tagpatch_local.runner import ACCOUNT_ID, SimulatedAccount
 from tagpatch_local.simulator import data_sync
+from tests.conftest import TEMPLATE
 
 SUMMARY = {
     "InstanceId": "i-0123456789abcdef0",
@@ -130,3 +131,73 @@ def test_ssm_writes_with_the_sync_as_its_source(account: SimulatedAccount) -> No
     (sync,) = ssm.list_resource_data_sync()["ResourceDataSyncItems"]
     assert sync["LastStatus"] == "Successful"
     assert s3.list_objects_v2(Bucket=account.artifact_bucket, Prefix="resource-data-sync/")["KeyCount"] == 5
+
+
+# --- a member account's sync into the hub's bucket (#26) ----------------------------------------------
+
+MEMBER = "111111111111"
+PLACEHOLDER_ORG = "o-placeholder0"  # deployed; replaced by the organization's own id once moto draws it
+
+
+def _member_sync(account: SimulatedAccount, *, organization_sharing: bool) -> Any:
+    """A member account of the hub's organization, with a sync into the hub's bucket; its SSM client."""
+    from tagpatch_local.clients import account_session
+    from tagpatch_local.fleet import MemberAccount
+
+    seeded = account.seed_accounts([MemberAccount(id=MEMBER, name="payments", regions=(account.region,))])
+    s3 = account.client("s3")
+    deployed = s3.get_bucket_policy(Bucket=account.artifact_bucket)["Policy"]
+    s3.put_bucket_policy(
+        Bucket=account.artifact_bucket, Policy=deployed.replace(PLACEHOLDER_ORG, seeded.organization_id)
+    )
+    ssm = account_session(MEMBER, account.region, account.signing_keys).client("ssm")
+    destination: dict[str, Any] = {
+        "BucketName": account.artifact_bucket,
+        "Prefix": "resource-data-sync",
+        "SyncFormat": "JsonSerDe",
+        "Region": account.region,
+    }
+    if organization_sharing:
+        destination["DestinationDataSharing"] = {"DestinationDataSharingType": "Organization"}
+    ssm.create_resource_data_sync(SyncName="tagpatch-spoke-patch-compliance", S3Destination=destination)
+    return ssm
+
+
+def _member_objects(account: SimulatedAccount) -> list[str]:
+    listed = account.client("s3").list_objects_v2(Bucket=account.artifact_bucket, Prefix="resource-data-sync/")
+    return [str(item["Key"]) for item in listed.get("Contents", []) if f"accountid={MEMBER}/" in item["Key"]]
+
+
+def test_the_hub_bucket_takes_a_member_accounts_organization_sync_with_organization_id() -> None:
+    with SimulatedAccount(TEMPLATE, parameter_overrides={"OrganizationId": PLACEHOLDER_ORG}) as account:
+        ssm = _member_sync(account, organization_sharing=True)
+        (sync,) = ssm.list_resource_data_sync()["ResourceDataSyncItems"]
+        assert sync["S3Destination"]["DestinationDataSharing"] == {"DestinationDataSharingType": "Organization"}
+        data_sync.patch_state_changed(MEMBER, account.region, SUMMARY, COMPLIANT, {}, "AMAZON_LINUX_2023")
+        (sync,) = ssm.list_resource_data_sync()["ResourceDataSyncItems"]
+        assert sync["LastStatus"] == "Successful", sync.get("LastSyncStatusMessage")
+        keys = _member_objects(account)
+        assert len(keys) == 5 and all(f"/region={account.region}/" in key for key in keys)
+        organization = account.client("organizations").describe_organization()["Organization"]["Id"]
+        tagging = account.client("s3").get_object_tagging(Bucket=account.artifact_bucket, Key=keys[0])
+        assert tagging["TagSet"] == [{"Key": "OrgId", "Value": organization}]
+
+
+def test_a_member_accounts_sync_is_refused_without_organization_id(account: SimulatedAccount) -> None:
+    policy = json.dumps(bucket_policy(account))
+    assert "RequestObjectTag" not in policy and "accountid=*" not in policy  # today's single-account policy
+    ssm = _member_sync(account, organization_sharing=True)
+    data_sync.patch_state_changed(MEMBER, account.region, SUMMARY, COMPLIANT, {}, "AMAZON_LINUX_2023")
+    (sync,) = ssm.list_resource_data_sync()["ResourceDataSyncItems"]
+    assert sync["LastStatus"] == "Failed"
+    assert "ssm.amazonaws.com may not s3:PutObject" in sync["LastSyncStatusMessage"]
+    assert _member_objects(account) == []
+
+
+def test_a_member_accounts_sync_without_organization_sharing_is_refused_even_with_organization_id() -> None:
+    with SimulatedAccount(TEMPLATE, parameter_overrides={"OrganizationId": PLACEHOLDER_ORG}) as account:
+        ssm = _member_sync(account, organization_sharing=False)  # its objects carry no OrgId tag
+        data_sync.patch_state_changed(MEMBER, account.region, SUMMARY, COMPLIANT, {}, "AMAZON_LINUX_2023")
+        (sync,) = ssm.list_resource_data_sync()["ResourceDataSyncItems"]
+        assert sync["LastStatus"] == "Failed"
+        assert _member_objects(account) == []

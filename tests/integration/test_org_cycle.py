@@ -1,0 +1,107 @@
+"""The org cycle in the simulated account: ListTargets, one patch cycle per target as a child execution
+(states:startExecution.sync:2) under the org cycle's role, each child's failure caught in its own
+iteration, and SummarizeTargets' summary and one alert naming each failed target."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tagpatch_local.deploy import machine_role_name
+from tagpatch_local.runner import ACCOUNT_ID, SimulatedAccount
+
+from .support import REPO, instance, topic_queue
+
+OTHER_ACCOUNT = "222233334444"
+
+
+def policy_with_targets(folder: Path, targets: dict[str, Any]) -> Path:
+    document = yaml.safe_load((REPO / "policy" / "patch-policy.yaml").read_text(encoding="utf-8"))
+    document["targets"] = targets
+    path = folder / "patch-policy.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
+
+
+def summary_of(account: SimulatedAccount, key: str) -> dict[str, Any]:
+    body = account.client("s3").get_object(Bucket=account.artifact_bucket, Key=key)["Body"].read()
+    document: dict[str, Any] = json.loads(body)
+    return document
+
+
+def summary_key(account: SimulatedAccount) -> str:
+    listed = account.client("s3").list_objects_v2(Bucket=account.artifact_bucket, Prefix="org-runs/")
+    (key,) = [item["Key"] for item in listed.get("Contents", []) if item["Key"].endswith("/summary.json")]
+    return str(key)
+
+
+def test_with_no_targets_the_org_cycle_runs_one_patch_cycle_home(account: SimulatedAccount) -> None:
+    account.seed([instance("web", "sun-0200", name="a")])
+    result = account.run_org_cycle({})
+    assert result.status == "SUCCEEDED", (result.org.error, result.targets)
+    home = f"{ACCOUNT_ID}/{account.region}"
+    assert list(result.children) == [home]
+    child = result.children[home]
+    assert child.status == "SUCCEEDED"
+    # Home is the single-account cycle: started without a target, so it acts with the functions' own roles.
+    assert "target" not in json.loads(child.events[0]["executionStartedEventDetails"]["input"])
+    assert "ssm:CreateMaintenanceWindow" in child.calls_by_function["ApplyWindowChangesFunction"]
+    assert set(result.org.calls_by_function) == {"ListTargetsFunction", "SummarizeTargetsFunction"}
+    assert "sns:Publish" not in result.org.calls_by_function["SummarizeTargetsFunction"]
+    summary = summary_of(account, summary_key(account))
+    assert summary["counts"] == {"targets": 1, "succeeded": 1, "failed": 0, "skipped_accounts": 0}
+    (outcome,) = summary["targets"]
+    assert outcome["target"] == {"account_id": ACCOUNT_ID, "region": account.region}
+    assert outcome["status"] == "SUCCEEDED"
+    assert outcome["compliance"]["counts"]
+
+
+def test_a_failed_target_is_caught_named_in_one_alert_and_fails_the_org_cycle(
+    account: SimulatedAccount, tmp_path: Path
+) -> None:
+    account.seed([instance("web", "sun-0200", name="a")])
+    account.use_policy(
+        policy_with_targets(
+            tmp_path, {"accounts": [ACCOUNT_ID, OTHER_ACCOUNT], "regions": [account.region], "max_concurrency": 1}
+        )
+    )
+    alerts = topic_queue(account)
+    result = account.run_org_cycle({})
+    assert result.status == "FAILED"
+    assert result.org.error == "TargetsFailed"
+    by_account = {item["target"]["account_id"]: item for item in result.targets}
+    assert by_account[ACCOUNT_ID]["status"] == "SUCCEEDED"  # processed in full despite the other's failure
+    assert by_account[OTHER_ACCOUNT]["status"] == "FAILED"
+    assert result.children[f"{OTHER_ACCOUNT}/{account.region}"].status == "FAILED"
+    messages = [m for m in alerts() if "org cycle" in m["Subject"]]
+    assert len(messages) == 1
+    (message,) = messages
+    assert message["Subject"] == "tagpatch org cycle: 1 of 2 targets failed"
+    assert f"- {OTHER_ACCOUNT}/{account.region}: its patch cycle ended FAILED" in message["Message"]
+    assert f"{ACCOUNT_ID}/{account.region}" not in message["Message"]
+    summary = summary_of(account, summary_key(account))
+    assert summary["counts"] == {"targets": 2, "succeeded": 1, "failed": 1, "skipped_accounts": 0}
+
+
+def test_an_org_cycle_role_that_may_not_start_the_patch_cycle_fails_each_target_loudly(
+    account: SimulatedAccount,
+) -> None:
+    """states:StartExecution is checked under the org cycle's role, as AWS checks it."""
+    iam = account.client("iam")
+    role = machine_role_name("OrgCycleStateMachine")
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        kept = [s for s in document["Statement"] if s.get("Sid") != "StartTargetCycles"]
+        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps({**document, "Statement": kept}))
+    alerts = topic_queue(account)
+    result = account.run_org_cycle({})
+    assert result.status == "FAILED"
+    (outcome,) = result.targets
+    assert outcome["failure"]["Error"] == "StepFunctions.AWSStepFunctionsException"
+    assert "is not authorized to perform: states:StartExecution" in outcome["failure"]["Cause"]
+    assert result.children == {}  # no patch cycle started
+    (message,) = [m for m in alerts() if "org cycle" in m["Subject"]]
+    assert "its patch cycle could not be started (StepFunctions.AWSStepFunctionsException)" in message["Message"]
