@@ -17,10 +17,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from tagpatch.aws import act_in, error_code
+from tagpatch.aws import act_in, error_code, member_target
 from tagpatch.config import ArtifactConfig, ComplianceExportConfig, OwnerNotificationConfig, PolicyConfig
 from tagpatch.cycle import Cycle, iso_z
-from tagpatch.digest import DIGEST_MARKER_KEY, DigestMarker, already_sent, digest_week, owner_digests, publish_digests
+from tagpatch.digest import DigestMarker, already_sent, digest_week, marker_key, owner_digests, publish_digests
 from tagpatch.errors import ArtifactError
 from tagpatch.export import (
     LATEST_KEY,
@@ -77,15 +77,17 @@ def _owner_digest(records: list[dict[str, Any]], cycle: Cycle, policy: PatchPoli
     if policy.digest_day is None:
         return 0
     week = digest_week(cycle.now, policy.digest_day)
-    stored = get_bytes_if_exists(ARTIFACTS.bucket, DIGEST_MARKER_KEY)
-    skip = already_sent(week, cycle.now.date(), DigestMarker.from_json(stored) if stored is not None else None)
+    target = member_target()  # a member account's digest names it, and keeps its own marker
+    key = marker_key(target)
+    stored = get_bytes_if_exists(ARTIFACTS.bucket, key)
+    skip = already_sent(week, cycle.now.date(), DigestMarker.from_json(stored, key) if stored is not None else None)
     if skip is None:
         return 0
     report_url = policy.report_url or f"s3://{ARTIFACTS.bucket}/{LATEST_REPORT_KEY}"
     digests = owner_digests(records, skip)
-    sent = publish_digests(NOTIFICATIONS.topic_arn, digests, report_url, f"{cycle.now:%Y-%m-%d}")
+    sent = publish_digests(NOTIFICATIONS.topic_arn, digests, report_url, f"{cycle.now:%Y-%m-%d}", target)
     marker = DigestMarker(week.isoformat(), skip | sent.sent, complete=sent.error is None)
-    put_bytes(ARTIFACTS.bucket, DIGEST_MARKER_KEY, marker.to_json(), "application/json")
+    put_bytes(ARTIFACTS.bucket, key, marker.to_json(), "application/json")
     if sent.error is not None:
         raise sent.error
     logger.info("owner digest sent", extra={"week": week.isoformat(), "owners": len(sent.sent)})
