@@ -309,9 +309,9 @@ def select(document: Any, selector: str) -> list[Any]:
         elif separator == "..":
             current = [found for item in current for found in _descend(item, key)]
         else:
-            # `.key` of a list reads each item's key, as `$.Snapshots.SnapshotId` would.
-            items = [i for item in current for i in (item if isinstance(item, list) else [item])]
-            current = [item[key] for item in items if isinstance(item, dict) and key in item]
+            # `.key` reads a mapping's key only, not each item's of a list (that is `..key` or `[n].key`):
+            # the simulator does not read more into a selector than JSONPath says.
+            current = [item[key] for item in current if isinstance(item, dict) and key in item]
     return [found for item in current for found in (item if isinstance(item, list) else [item])]
 
 

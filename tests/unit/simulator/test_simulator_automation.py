@@ -206,7 +206,7 @@ ANSWER = {"Snapshots": [{"SnapshotId": "snap-1", "VolumeId": "vol-1"}, {"Snapsho
     ("selector", "expected"),
     [
         ("$.Snapshots..SnapshotId", ["snap-1", "snap-2"]),
-        ("$.Snapshots.SnapshotId", ["snap-1", "snap-2"]),
+        ("$.Snapshots.SnapshotId", []),  # a list has no keys: `..` or `[n]` reach into it
         ("$.Snapshots[1].VolumeId", ["vol-2"]),
         ("$..VolumeId", ["vol-1", "vol-2"]),
         ("$.Missing", []),
