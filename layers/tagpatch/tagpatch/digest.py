@@ -107,7 +107,8 @@ class OwnerDigest:
     def body(self, report_url: str, snapshot_date: str) -> str:
         link = f"{report_url}#{self.anchor}"
         head = [
-            f"{len(self.instances)} of your instances (owner {self.owner}) need action, as of the "
+            f"{len(self.instances)} of your instances (owner {self.owner}) "
+            f"{'needs' if len(self.instances) == 1 else 'need'} action, as of the "
             f"{snapshot_date} compliance snapshot.",
             f"Your section of the report: {link}",
             "",

@@ -113,6 +113,7 @@ def test_the_message_lists_each_instance_with_what_to_do_and_links_the_owners_se
     }
     (one,) = owner_digests([needs_action(1, "x")])
     assert one.subject() == "tagpatch weekly digest: 1 instance needs action"
+    assert one.body(REPORT, "2026-12-07").startswith("1 of your instances (owner x) needs action, as of")
 
 
 def test_a_large_owner_gets_a_bounded_message_with_the_count_of_the_rest_and_the_link() -> None:
