@@ -14,10 +14,12 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.aws import client
+from tagpatch.aws import client, home_if_known
 from tagpatch.config import NotificationConfig
 from tagpatch.errors import failure_cause
 from tagpatch.observability import lambda_entry, logger, metrics
+from tagpatch.target_messages import located_body, located_subject, member_of
+from tagpatch.targets import Target
 from tagpatch.workflow import ReportFailureResult
 
 NOTIFICATIONS = NotificationConfig.from_env()
@@ -48,7 +50,9 @@ def rejected_windows(event: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
-def failure_message(event: dict[str, Any]) -> tuple[str, str]:
+def failure_message(event: dict[str, Any], home: Target | None = None) -> tuple[str, str]:
+    """Subject and body; a member target's name its account and Region (an organization's cycles fail
+    one target at a time)."""
     cycle = event.get("cycle") or {}
     failed_state = str(event.get("failed_state", "unknown state"))
     error = event.get("error") or {}
@@ -73,7 +77,8 @@ def failure_message(event: dict[str, Any]) -> tuple[str, str]:
         "Steps that had finished kept their artifacts under "
         f"{cycle.get('artifact_prefix', '?')} in the artifact bucket.",
     ]
-    return subject, "\n".join(lines)
+    member = member_of(cycle, home)
+    return located_subject(subject, member), located_body("\n".join(lines), member)
 
 
 def changes_rejected(event: dict[str, Any]) -> int:
@@ -83,7 +88,7 @@ def changes_rejected(event: dict[str, Any]) -> int:
 
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ReportFailureResult:
-    subject, body = failure_message(event)
+    subject, body = failure_message(event, home_if_known())
     message_id = client("sns").publish(TopicArn=NOTIFICATIONS.topic_arn, Subject=subject, Message=body)["MessageId"]
     metrics.add_metric(name="CyclesFailed", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ChangesRejected", unit=MetricUnit.Count, value=changes_rejected(event))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TextIO
 
 from tagpatch.cycle import iso_z, parse_time
+from tagpatch_local.account_facts import ACCOUNT_ID
 from tagpatch_local.documents import InputError
 from tagpatch_local.fleet import FleetInstance, MemberAccount, load_fleet_file
 from tagpatch_local.outfiles import open_log, write_text_atomically
@@ -609,7 +610,8 @@ def run_local(args: argparse.Namespace) -> int:
                 runs = account.advance(cycle.advance)
                 console.say(f"  clock: {iso_z(account.now())} ({len(runs)} maintenance window run(s) meanwhile)")
                 for run in runs:
-                    console.say(f"    {iso_z(run.started)} {run.window_name}: {run.status}")
+                    where = "" if run.account_id == ACCOUNT_ID else f"{run.account_id}/{run.region} "
+                    console.say(f"    {iso_z(run.started)} {where}{run.window_name}: {run.status}")
             for edit in cycle.edits:
                 console.say(f"  edit: {apply_edit(account, edit)}")
                 if edit.kind == "policy":

@@ -4,8 +4,10 @@ accounts, their OUs and their instances in each of their Regions.
 Everything goes through boto3 `organizations` as an administrator would set it up (CreateOrganization,
 CreateOrganizationalUnit, CreateAccount, MoveAccount, CloseAccount), signed with the management
 account's root keys, so ListAccounts, ListAccountsForParent, ListOrganizationalUnitsForParent and
-ListChildren answer from moto as AWS does. Only the account ids are chosen (a fleet names them;
-`simulator.organizations.chosen_account_id`). A fleet without `accounts` gets no organization at all.
+ListChildren answer from moto as AWS does. Only the ids are chosen: the accounts' (a fleet names them),
+and the organization's, root's and OUs', derived from the hub's account id and each OU's path so that a
+policy's `targets:` can name them (`simulator.organizations`; docs/local-runs.md lists the organization
+fleet's). A fleet without `accounts` gets no organization at all.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tagpatch_local.account_facts import ACCOUNT_ID
 from tagpatch_local.clients import account_session
 from tagpatch_local.fleet import MemberAccount, seed_fleet
 from tagpatch_local.member_stack import MemberStack, StackInstanceFailed
@@ -50,9 +53,10 @@ def seed_organization(
     """Create the organization with `accounts` as members (in their OUs, suspended ones closed), seed
     each member's instances in each of its Regions, and deploy `spoke` in each Region of every member
     that takes it (`spoke: true`). `organizations` is the management account's client."""
-    from tagpatch_local.simulator.organizations import chosen_account_id  # noqa: PLC0415 - moto loads lazily
+    from tagpatch_local.simulator import organizations as ids  # noqa: PLC0415 - moto loads lazily
 
-    organization = organizations.create_organization(FeatureSet="ALL")["Organization"]
+    with ids.chosen_organization_ids(*ids.derived_organization_ids(ACCOUNT_ID)):
+        organization = organizations.create_organization(FeatureSet="ALL")["Organization"]
     root_id = str(organizations.list_roots()["Roots"][0]["Id"])
     ou_ids: dict[tuple[str, ...], str] = {}
     for account in accounts:
@@ -60,10 +64,11 @@ def seed_organization(
         for depth in range(1, len(account.ou) + 1):
             path = account.ou[:depth]
             if path not in ou_ids:
-                created = organizations.create_organizational_unit(ParentId=parent, Name=path[-1])
+                with ids.chosen_ou_id(ids.derived_ou_id(root_id, path)):
+                    created = organizations.create_organizational_unit(ParentId=parent, Name=path[-1])
                 ou_ids[path] = str(created["OrganizationalUnit"]["Id"])
             parent = ou_ids[path]
-        with chosen_account_id(account.id):
+        with ids.chosen_account_id(account.id):
             organizations.create_account(Email=f"aws+{account.id}@example.com", AccountName=account.name)
         if parent != root_id:
             organizations.move_account(AccountId=account.id, SourceParentId=root_id, DestinationParentId=parent)

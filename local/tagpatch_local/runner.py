@@ -130,6 +130,7 @@ class SimulatedAccount(WorldControls, FaultControls):
         self._saved_log_stream: Any = None
         self._faults: FaultInjector | None = None
         self._owner_queues: dict[str, str] = {}  # owner -> queue URL (subscribe_owner_queues)
+        self._member_places: list[tuple[str, str]] = []  # (account, Region) of the organization's members
 
     # -- lifecycle --
     def __enter__(self) -> SimulatedAccount:

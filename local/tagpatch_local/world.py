@@ -30,12 +30,15 @@ class WindowRunSummary:
     window_name: str
     started: datetime
     status: str  # as SSM shows it when the advance ends: IN_PROGRESS for a run still going
+    account_id: str = ACCOUNT_ID  # where the window is: the hub, or a member account of the organization
+    region: str = ""
 
 
 class WorldControls(TemplateDeployment):
     """Fleet, clock and notifications of the simulated account (SimulatedAccount mixes it in)."""
 
     _owner_queues: dict[str, str]
+    _member_places: list[tuple[str, str]]  # (account, Region) of every seeded member: the clock moves there too
 
     # -- the fleet and the clock --
     def seed(self, instances: Sequence[FleetInstance]) -> list[str]:
@@ -56,8 +59,16 @@ class WorldControls(TemplateDeployment):
                 raise TemplateError(f"{path}: no spoke template beside the hub's, for the accounts with `spoke: true`")
             spoke = SpokeStackSet(path, {"HubAccountId": self.account_id, "HubStackName": self.stack_name})
         seeded = seed_organization(self.client("organizations"), accounts, self.signing_keys, spoke)
+        self._member_places.extend((account.id, region) for account in accounts for region in account.regions)
+        fixed = simulator.clock.clock(ACCOUNT_ID, self.region).fixed
+        if fixed is not None:
+            self.set_clock(fixed)  # one organization, one time: the members' clocks join the hub's
         settle_long_lived_objects()
         return seeded
+
+    def _places(self) -> list[tuple[str, str]]:
+        """Every (account, Region) the simulated organization holds: the hub's home first."""
+        return [(ACCOUNT_ID, self.region), *self._member_places]
 
     def config_observe(self) -> int:
         """Let AWS Config notice what changed (and run its periodic rules that fall due) at the clock's time.
@@ -72,26 +83,35 @@ class WorldControls(TemplateDeployment):
         return simulator.clock.now(ACCOUNT_ID, self.region)
 
     def set_clock(self, moment: datetime) -> None:
-        """Fix the clock (it then moves only when advanced); cycles take their time from it."""
-        simulator.clock.set_now(ACCOUNT_ID, self.region, moment)
+        """Fix the clock (it then moves only when advanced) in every account and Region of the
+        organization; cycles take their time from it."""
+        for account_id, region in self._places():
+            simulator.clock.set_now(account_id, region, moment)
 
     def advance(self, delta: timedelta) -> list[WindowRunSummary]:
-        """Move the clock forward, running every maintenance window run that falls due, in time order."""
+        """Move the clock forward, running every maintenance window run that falls due, in time order,
+        in each account and Region (their windows do not interact, so one place after another)."""
         if simulator.clock.clock(ACCOUNT_ID, self.region).fixed is None:
             self.set_clock(self.now().replace(microsecond=0))
         self.subscribe_owner_queues()
-        ran = simulator.executions.advance_clock(ACCOUNT_ID, self.region, self.now() + delta)
+        until = self.now() + delta
+        summaries = []
+        for account_id, region in self._places():
+            ran = simulator.executions.advance_clock(account_id, region, until)
+            backend = ssm_backends[account_id][region]
+            summaries += [
+                WindowRunSummary(
+                    window_id=run.window_id,
+                    window_name=getattr(backend.windows.get(run.window_id), "name", run.window_id),
+                    started=run.started,
+                    status=run.status_at(until)[0],
+                    account_id=account_id,
+                    region=region,
+                )
+                for run in ran
+            ]
         self.config_observe()
-        backend = ssm_backends[ACCOUNT_ID][self.region]
-        return [
-            WindowRunSummary(
-                window_id=run.window_id,
-                window_name=getattr(backend.windows.get(run.window_id), "name", run.window_id),
-                started=run.started,
-                status=run.status_at(self.now())[0],
-            )
-            for run in ran
-        ]
+        return sorted(summaries, key=lambda summary: summary.started)
 
     def set_patch_behaviour(self, instance_id: str, fields: Mapping[str, Any]) -> None:
         """Change how AWS-RunPatchBaseline behaves on an instance (a scenario's `patch` edit)."""

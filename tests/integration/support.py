@@ -51,6 +51,16 @@ window.onload = () => {
     ids: [...doc.querySelectorAll('[id]')].map(e => e.id),
     ownerLinks: [...doc.querySelectorAll('a[href^="#owner-"]')].map(a => a.getAttribute('href')),
     owners,
+    // How many lines each instance id in the actions table is laid out on (1: not broken up).
+    idLines: [...doc.querySelectorAll('#actions td[data-label="instance"]')].map(td => {
+      const range = doc.createRange();
+      range.selectNodeContents(td);
+      return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;
+    }),
+    // The narrowest cell of each of the actions table's columns, in px.
+    narrowest: Object.fromEntries([...doc.querySelectorAll('#actions th')].map(th => [th.textContent,
+      Math.min(...[...doc.querySelectorAll(`#actions td[data-label="${th.textContent}"]`)].map(
+        td => td.getBoundingClientRect().width))])),
   };
   const out = document.createElement('pre');
   out.id = 'probe';
@@ -63,7 +73,7 @@ window.onload = () => {
 def page_layout(report_html: str, width: int, folder: Path) -> dict[str, Any]:
     """report.html as headless Chromium lays it out in a frame `width` px wide (Chromium will not make a
     window narrower than 500 px): the frame's viewport, the page's scroll width, each table's display,
-    the ids, the owner links and each owner section's text."""
+    the ids, the owner links, each owner section's text, and the lines each actions-table instance id takes."""
     wrapper = folder / f"wrapper-{width}.html"
     wrapper.write_text(
         '<!doctype html><html><body style="margin:0">'

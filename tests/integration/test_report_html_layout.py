@@ -73,11 +73,27 @@ def test_report_html_tables_stay_tables_at_desktop_width(tmp_path: Path) -> None
     figures = _layout(tmp_path, 1280)
     assert figures["tables"] and set(figures["tables"]) == {"table"}
     assert figures["scrollWidth"] <= 1280
+    # A long reason beside them does not squeeze the short columns until an id breaks letter by letter.
+    assert figures["idLines"] and set(figures["idLines"]) == {1}, figures["idLines"]
 
 
 def test_the_per_account_and_per_region_tables_are_on_the_page(tmp_path: Path) -> None:
     figures = _layout(tmp_path, 390)
     assert {"by-account", "by-account-table", "by-region", "by-region-table"} <= set(figures["ids"])
+
+
+def test_at_desktop_width_a_long_reason_squeezes_no_short_column_and_no_value_scrolls_the_page(tmp_path: Path) -> None:
+    prose = "its tags give it no maintenance window: add a tag with key Maintenance Window, " * 5
+    records = [
+        *RECORDS,
+        _record(100, "team-b", last_outcome_reason=prose),
+        _record(101, "o" * 200, name="n" * 200),  # tag values at their longest with nowhere to break
+    ]
+    figures = page_layout(render(records, generated_at="2026-12-06T12:00:00Z"), 1280, tmp_path)
+    assert figures["scrollWidth"] <= 1280
+    assert set(figures["idLines"]) == {1}, figures["idLines"]
+    narrowest = figures["narrowest"]
+    assert all(narrowest[column] >= 60 for column in ("name", "owner", "patch group")), narrowest
 
 
 def test_each_owner_has_an_anchor_holding_only_that_owners_instances(tmp_path: Path) -> None:

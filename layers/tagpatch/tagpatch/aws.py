@@ -123,6 +123,12 @@ def home_target() -> Target:
     return home.target
 
 
+def home_if_known() -> Target | None:
+    """home_target(), or None where the invocation names no function ARN (what a report must survive)."""
+    home = _home.get()
+    return None if home is None else home.target
+
+
 def act_in(target: Target | None, step: str) -> None:
     """Route this invocation's EC2 and SSM calls to `target`, as `step`'s spoke role; home (or None)
     keeps the function's own credentials. Call before any AWS call of the handler."""

@@ -402,9 +402,16 @@ table{{border-collapse:collapse;margin:8px 0}}
 td,th{{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:left;font-size:14px}}
 .n{{text-align:right}} .muted{{color:#6b7280}}
 .owner{{border-top:1px solid #d1d5db;margin-top:16px}}
+/* Wide: short values break only between words (or, past 24em, anywhere) and ids stay whole, so a long
+reason beside them cannot squeeze them to a letter a line; the prose columns break anywhere. */
+td{{overflow-wrap:break-word;max-width:24em}}
+td[data-label="reasons"],td[data-label="what to do"],td[data-label="why unknown"]{{overflow-wrap:anywhere}}
+td[data-label="instance"]{{white-space:nowrap}}
 /* A phone: each row becomes a card, each cell labelled by its column's header, long ids wrapped. */
 @media (max-width:640px){{
 body{{margin:12px}}
+td{{overflow-wrap:anywhere;max-width:none}}
+td[data-label="instance"]{{white-space:normal}}
 .tile{{min-width:0;flex:1 1 40%;box-sizing:border-box;padding:8px 10px}}
 table,thead,tbody,tr,td{{display:block}}
 thead{{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}}

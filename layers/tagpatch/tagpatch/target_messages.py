@@ -21,6 +21,19 @@ SUBJECT_LIMIT: Final = 100  # SNS: at most 100 printable ASCII characters
 SUBJECT_PREFIX: Final = "tagpatch: "
 
 
+def member_of(cycle: object, home: Target | None) -> Target | None:
+    """The cycle payload's target when it is not home, read leniently: a report of a failure (perhaps of
+    PrepareCycle itself, on bad input) must still go out, so an unreadable target counts as none."""
+    raw = cycle.get("target") if isinstance(cycle, Mapping) else None
+    if not isinstance(raw, Mapping):
+        return None
+    account, region = raw.get("account_id"), raw.get("region")
+    if not isinstance(account, str) or not isinstance(region, str):
+        return None
+    target = Target(account, region)
+    return None if target == home else target
+
+
 def place_line(target: Target) -> str:
     return f"Account {target.account_id}, Region {target.region}."
 

@@ -12,7 +12,8 @@ denied within an account") and the KMS Developer Guide ("Key policies"):
 - An AWS service principal has no identity-based policy: only the resource policy can allow it.
 
 Each request carries the global condition keys AWS documents for it: an assumed role's requests
-`aws:SecureTransport` (boto3 uses HTTPS), `aws:PrincipalAccount` and `aws:PrincipalArn`; a service's
+`aws:SecureTransport` (boto3 uses HTTPS), `aws:PrincipalAccount`, `aws:PrincipalArn` and, in an
+organization, `aws:PrincipalOrgID`; a service's
 requests what that service sends (its callers pass it: `events.py`, `cloudwatch.py`, `data_sync.py`,
 `config.py`).
 What a service is not documented to send is absent, so a condition on it fails (docs/simulator.md).
@@ -101,10 +102,16 @@ def _role_arn(principal: Principal) -> str:
 
 
 def _with_role_context(principal: Principal, request: Authorization) -> Authorization:
+    from tagpatch_local.simulator.assume_role import organization_id  # noqa: PLC0415 - it builds on this module
+
+    # aws:PrincipalOrgID is in the context only when the principal's account is in an organization (IAM
+    # User Guide, "AWS global condition context keys").
+    org = organization_id(principal.account)
     context = {
         "aws:SecureTransport": ("true",),
         "aws:PrincipalAccount": (principal.account,),
         "aws:PrincipalArn": (_role_arn(principal),),
+        **({"aws:PrincipalOrgID": (org,)} if org is not None else {}),
         **request.context,
     }
     return replace(request, context=context)

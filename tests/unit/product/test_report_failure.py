@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tagpatch.errors import ConfigurationError
+from tagpatch.targets import Target
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 APP = REPO_ROOT / "functions" / "report_failure" / "app.py"
@@ -183,3 +184,21 @@ def test_each_failed_window_names_its_cause_as_it_was(app: ModuleType) -> None:
     assert "- tagpatch-b: crashed (SimulatedCrash): the invocation died after 3 writes" in lines
     assert "- tagpatch-c: gave up after retries (TransientAwsError): ThrottlingException" in lines
     assert "SSM rejected" not in body
+
+
+HOME = Target("123456789012", "us-east-1")
+MEMBER_TARGET = {"account_id": "222222222222", "region": "eu-west-1"}
+
+
+def test_a_member_targets_failure_names_its_account_and_region(app: ModuleType) -> None:
+    event = {"cycle": {**CYCLE, "target": MEMBER_TARGET}, "failed_state": "Discovery", "error": {}}
+    subject, body = app.failure_message(event, HOME)
+    assert subject == "[222222222222 eu-west-1] tagpatch cycle failed in Discovery"
+    assert body.splitlines()[0] == "Account 222222222222, Region eu-west-1."
+    assert "The patch cycle manual-2026-11-27 failed in state Discovery." in body
+
+
+@pytest.mark.parametrize("target", [None, {"account_id": "123456789012", "region": "us-east-1"}, "not-a-target"])
+def test_a_home_or_unreadable_targets_failure_reads_as_a_single_account_stacks(app: ModuleType, target: Any) -> None:
+    event = {"cycle": {**CYCLE, "target": target}, "failed_state": "Discovery", "error": {}}
+    assert app.failure_message(event, HOME) == message(app, {"cycle": CYCLE, "failed_state": "Discovery", "error": {}})

@@ -5,6 +5,7 @@ IAM on Organizations' requests, and aws:PrincipalOrgID in a trust policy."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -262,3 +263,23 @@ def test_a_scenario_takes_member_accounts_from_its_fleet_file_or_inline(tmp_path
     inline.write_text('accounts: [{id: "444444444444", regions: [eu-west-1], ou: ""}]\ncycles: [{name: first}]\n')
     with pytest.raises(FleetError, match=r"accounts\[0\]\.ou \(line 1\)"):
         load_scenario(inline)
+
+
+def test_the_organization_root_and_ous_have_ids_a_policy_can_name(
+    organization: tuple[Any, SeededOrganization],
+) -> None:
+    client, seeded = organization
+    from tagpatch_local.simulator.organizations import derived_organization_ids, derived_ou_id
+
+    assert (seeded.organization_id, seeded.root_id) == derived_organization_ids(HUB)
+    assert client.describe_organization()["Organization"]["Id"] == seeded.organization_id
+    assert seeded.ou_ids[("workloads", "prod")] == derived_ou_id(seeded.root_id, ("workloads", "prod"))
+    # The ids have Organizations' documented forms: o- and 10, r- and 4, ou-<root's 4>-<8> ([a-z0-9]).
+    assert re.fullmatch(r"o-[a-z0-9]{10}", seeded.organization_id)
+    assert re.fullmatch(r"r-[a-z0-9]{4}", seeded.root_id)
+    assert all(re.fullmatch(rf"ou-{seeded.root_id[2:]}-[a-z0-9]{{8}}", ou) for ou in seeded.ou_ids.values())
+    # The ids fleets/organization.yaml's OUs get, as docs/local-runs.md lists them.
+    listed = (REPO / "docs" / "local-runs.md").read_text(encoding="utf-8")
+    for path in (("workloads",), ("workloads", "prod"), ("retired",)):
+        assert f"`{'/'.join(path)}` {derived_ou_id(seeded.root_id, path)}" in listed
+    assert f"organization {seeded.organization_id}, root {seeded.root_id}" in listed

@@ -132,6 +132,22 @@ def test_role_requests_are_over_https(account: dict[str, Any]) -> None:
     assert error_of(s3.put_object, Bucket="art", Key="runs/a", Body=b"x")["Code"] == "AccessDenied"
 
 
+def test_a_role_in_an_organization_carries_its_principal_org_id(account: dict[str, Any]) -> None:
+    s3 = account["as_role"]("writer", allow("s3:PutObject", "arn:aws:s3:::art/*")).client("s3")
+    only_outsiders = {"StringNotEquals": {"aws:PrincipalOrgID": "o-0123456789"}}
+    boto3.client("s3", **account["root"]).put_bucket_policy(
+        Bucket="art",
+        Policy=policy(statement("Deny", "*", "s3:PutObject", "arn:aws:s3:::art/*", Condition=only_outsiders)),
+    )
+    # Outside any organization the key is absent, and a negated operator on an absent key matches.
+    assert error_of(s3.put_object, Bucket="art", Key="runs/a", Body=b"x")["Code"] == "AccessDenied"
+    from tagpatch_local.simulator.organizations import chosen_organization_ids
+
+    with chosen_organization_ids("o-0123456789", "r-0123"):
+        boto3.client("organizations", **account["root"]).create_organization(FeatureSet="ALL")
+    s3.put_object(Bucket="art", Key="runs/a", Body=b"x")
+
+
 def test_a_topic_policy_naming_the_role_allows_without_an_identity_policy(account: dict[str, Any]) -> None:
     sns_root = boto3.client("sns", **account["root"])
     topic = sns_root.create_topic(Name="plain")["TopicArn"]
