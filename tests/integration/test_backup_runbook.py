@@ -27,9 +27,12 @@ def test_the_runbook_images_the_instance_then_patches_it_and_aborts_on_either_fa
     steps = content["mainSteps"]
     assert [(step["action"], step["onFailure"]) for step in steps] == [
         ("aws:createImage", "Abort"),
+        ("aws:executeAwsApi", "Abort"),
         ("aws:runCommand", "Abort"),
     ]
-    image, patch = steps
+    image, tag, patch = steps
+    # The image carries the ownership tag a retention rule selects by (aws:createImage takes no tags).
+    assert (tag["inputs"]["Api"], tag["inputs"]["Resources"]) == ("CreateTags", ["{{ createImage.ImageId }}"])
     assert image["inputs"]["InstanceId"] == patch["inputs"]["InstanceIds"][0] == "{{ InstanceId }}"
     assert image["inputs"]["NoReboot"] is True
     assert patch["inputs"]["DocumentName"] == "AWS-RunPatchBaselineWithHooks"
@@ -61,6 +64,7 @@ def test_the_automation_role_is_assumable_by_ssm_only_and_grants_what_the_two_st
     assert actions == {
         "ec2:CreateImage",
         "ec2:CreateSnapshots",
+        "ec2:CreateTags",
         "ec2:DescribeImages",
         "ssm:SendCommand",
         "ssm:ListCommands",
@@ -109,7 +113,8 @@ def test_a_window_running_the_runbook_patches_only_where_the_backup_succeeded(ac
     role_name = account.physical_id("BackupAutomationRole")
     used = {(check.action, check.resource) for role, check in iam.allowed_checks() if role == role_name}
     region = account.region
-    assert used == {
+    tagged = {check for check in used if check[0] == "ec2:CreateTags"}
+    assert used - tagged == {
         ("ec2:CreateImage", f"arn:aws:ec2:{region}:{ACCOUNT_ID}:instance/{backed_up}"),
         ("ec2:CreateImage", f"arn:aws:ec2:{region}:{ACCOUNT_ID}:instance/{backup_fails}"),
         ("ec2:CreateImage", f"arn:aws:ec2:{region}::image/*"),
@@ -132,6 +137,12 @@ def test_a_window_running_the_runbook_patches_only_where_the_backup_succeeded(ac
     (image_id,) = by_instance[backed_up]["Outputs"]["createImage.ImageId"]
     (image,) = account.client("ec2").describe_images(ImageIds=[image_id])["Images"]
     assert image["State"] == "available"
+    # Tagged as tagpatch's backup of that instance, under the role's grant on that image alone.
+    assert {t["Key"]: t["Value"] for t in image.get("Tags", [])} == {
+        "tagpatch:managed": "true",
+        "tagpatch:backup-of": backed_up,
+    }
+    assert tagged == {("ec2:CreateTags", f"arn:aws:ec2:{region}::image/{image_id}")}
     assert by_instance[backup_fails]["AutomationExecutionStatus"] == "Failed"
     states = {
         s["InstanceId"]: s

@@ -57,15 +57,21 @@ def test_a_snapshot_window_snapshots_every_volume_then_patches_only_where_they_w
             ("ec2:CreateSnapshots", f"arn:aws:ec2:{region}:{ACCOUNT_ID}:instance/{kept}"),
             ("ec2:CreateSnapshots", f"arn:aws:ec2:{region}::snapshot/*"),
             *(("ec2:CreateSnapshots", f"arn:aws:ec2:{region}:{ACCOUNT_ID}:volume/{v}") for v in volumes),
+            # Tagging the new snapshots on create is authorised as ec2:CreateTags (EC2 User Guide).
+            ("ec2:CreateTags", f"arn:aws:ec2:{region}::snapshot/*"),
         } <= checked
 
         rerun = run_ok(account)
         assert rerun.resource_write_calls == {}
         outcomes = {line["instance_id"]: line for line in patch_result_lines(account, rerun)}
         assert (outcomes[kept]["outcome"], outcomes[kept]["backup_outcome"]) == ("patched", "succeeded")
-        snapshots = {s["SnapshotId"]: s["VolumeId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+        described = ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+        snapshots = {s["SnapshotId"]: s["VolumeId"] for s in described}
+        tags = {s["SnapshotId"]: {t["Key"]: t["Value"] for t in s.get("Tags", [])} for s in described}
         taken = str(outcomes[kept]["backup_id"]).split(",")
         assert sorted(snapshots[s] for s in taken) == sorted(volumes)  # one snapshot per volume, all reported
+        # Each carries the ownership tag a retention rule selects by.
+        assert all(tags[s] == {"tagpatch:managed": "true", "tagpatch:backup-of": kept} for s in taken), tags
         assert (outcomes[lost]["outcome"], outcomes[lost]["backup_outcome"], outcomes[lost]["backup_id"]) == (
             "failed",
             "failed",

@@ -87,8 +87,8 @@ def test_a_passed_canary_opens_the_gate_after_the_soak_and_plan_mode_shows_it_fi
 def test_prod_waits_for_a_fresh_canary_pass_and_a_rerun_writes_nothing(out: Path) -> None:
     assert "no Install run of wave canary since wave prod last installed" in gate(out / "09-held-again")["reason"]
     assert ("task", "create", HELD_TASK) in changed(out / "09-held-again")
-    assert changed(out / "10-rerun") == set()
-    assert json.loads((out / "10-rerun" / "summary.json").read_text())["resource_write_calls"] == {}
+    assert changed(out / "14-rerun") == set()
+    assert json.loads((out / "14-rerun" / "summary.json").read_text())["resource_write_calls"] == {}
 
 
 def test_after_the_soak_prod_is_imaged_first_then_patched_and_its_post_install_hook_runs(out: Path) -> None:
@@ -109,3 +109,22 @@ def test_after_the_soak_prod_is_imaged_first_then_patched_and_its_post_install_h
         assert (results[name]["backup_outcome"], results[name]["hooks_ran"]) == (None, None)
     page = (out / "08-prod-installed" / "report.html").read_text()
     assert all(f"(backup {image})" in page for image in images)
+
+
+def test_three_weeks_in_the_next_canary_pass_opens_prod_again_and_it_is_imaged_afresh(out: Path) -> None:
+    assert gate(out / "10-canary-again")["open"] is False
+    assert gate(out / "11-open-again")["open"] is True
+    assert ("task", "create", BACKUP_TASK) in changed(out / "11-open-again")
+    first = by_name(out / "08-prod-installed" / "patch-results.jsonl")
+    again = by_name(out / "12-prod-again" / "patch-results.jsonl")
+    for name in ("prod-1", "prod-2"):
+        line = again[name]
+        assert (line["outcome"], line["backup_outcome"], line["hooks_ran"]) == (
+            "patched",
+            "succeeded",
+            {"post_install": "app-health"},
+        )
+        # A new image before the new patches: not the first round's.
+        assert str(line["backup_id"]).startswith("ami-") and line["backup_id"] != first[name]["backup_id"]
+        assert (line["installed"], line["missing"]) == (5, 0)
+    assert gate(out / "13-held-once-more")["open"] is False

@@ -216,3 +216,18 @@ def test_the_console_command_runs_in_a_plain_environment(fleet: Path, tmp_path: 
     # The functions' logs go to the log file, as structured JSON with the correlation id.
     log_lines = [json.loads(line) for line in (out / "lambda.log").read_text().splitlines() if line.startswith("{")]
     assert any(line.get("message") == "fleet listed" and line.get("correlation_id") for line in log_lines)
+
+
+def test_a_run_with_member_accounts_seeds_them_and_warns_of_a_failed_spoke_stack_instance(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "organization.yaml"
+    path.write_text(FLEET + 'accounts:\n  - id: "111111111111"\n    regions: [us-east-1, eu-west-1]\n')
+    assert main(["run", "--fleet", str(path), "--out", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    # The spoke's role names are global to the account: its second Region's stack instance fails, loudly.
+    warnings = [line for line in captured.err.splitlines() if line.startswith("tagpatch: warning: spoke/")]
+    assert warnings == [
+        "tagpatch: warning: spoke/template.yaml stack instance 111111111111/eu-west-1 failed and rolled back: "
+        "EntityAlreadyExists: Role with name tagpatch-spoke-discovery already exists."
+    ]

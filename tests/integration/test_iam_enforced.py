@@ -51,8 +51,8 @@ def test_each_function_runs_under_its_own_role() -> None:
                 for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
             }
             if logical_id == "PrepareCycleFunction":
-                # It only asks whether a cycle is running and takes the cycle lease.
-                assert granted == {"states:ListExecutions", "s3:PutObject", "s3:GetObject"}
+                # It only asks whether a cycle is running (and in which target) and takes the cycle lease.
+                assert granted == {"states:ListExecutions", "states:DescribeExecution", "s3:PutObject", "s3:GetObject"}
             else:
                 assert granted, logical_id
         # One assumed-role session per invocation, named after the function (as Lambda does).

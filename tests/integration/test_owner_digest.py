@@ -9,6 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import pytest
 import yaml
 
 from tagpatch.digest import DIGEST_MARKER_KEY, KIND, MAX_BODY_BYTES
@@ -132,3 +133,38 @@ def test_plan_mode_sends_no_digest_and_writes_no_marker(tmp_path: Path) -> None:
         digests = topic_queue(account, "NotificationsTopic", queue="digests", filter_policy={"kind": [KIND]})
         plan = run_ok(account, {"mode": "plan"})
         assert (digests(), marker_versions(account), digests_sent(plan)) == ([], 0, 0)
+
+
+def test_a_digest_sns_refuses_fails_the_cycle_loudly_and_the_rerun_sends_only_that_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.sns import exceptions
+    from moto.sns.models import SNSBackend
+
+    corrected = SNSBackend.publish
+
+    def refuse_team_11(self: SNSBackend, message: str, *args: Any, **kwargs: Any) -> str:
+        if "(owner team-11)" in message:
+            raise exceptions.InvalidParameterValue("refused")
+        return corrected(self, message, *args, **kwargs)
+
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        account.use_policy(digest_policy(tmp_path, digest_day="MON"))
+        account.set_clock(MONDAY)
+        account.seed([node(f"bad-{n}", f"team-{n:02d}", window="no such window") for n in range(12)])
+        digests = topic_queue(account, "NotificationsTopic", queue="digests", filter_policy={"kind": [KIND]})
+        alerts = topic_queue(account)
+        with monkeypatch.context() as refusing:
+            refusing.setattr(SNSBackend, "publish", refuse_team_11)
+            failed = account.run_cycle()
+        first, told = digests(), alerts()
+        account.advance(timedelta(hours=1))
+        rerun = run_ok(account)
+        second = digests()
+    assert failed.status == "FAILED"
+    assert sorted(m["MessageAttributes"]["owner"]["Value"] for m in first) == [
+        f"team-{n:02d}" for n in range(12) if n != 11
+    ]
+    assert any("team-11: InvalidParameter" in m["Message"] for m in told), told  # the operators are told
+    assert digests_sent(rerun) == 1
+    assert [m["MessageAttributes"]["owner"]["Value"] for m in second] == ["team-11"]

@@ -4,7 +4,7 @@
 message and the owner's section of the report (linked, `owner_anchor`) agree. The schedule is pure:
 the digest week starts on the policy's `notifications.digest_day` (UTC), and the first apply-mode
 cycle on or after that day sends it (a failed Monday cycle's digest goes out on Tuesday). A marker in
-S3 (`DIGEST_MARKER_KEY`) records the week and the owners already sent, so a rerun sends nothing and a
+S3 (`marker_key`, one per target) records the week and the owners already sent, so a rerun sends nothing and a
 retry after a partly refused batch sends only the rest. Each message stays within SNS's limits at any
 fleet size: its list stops at MAX_LISTED instances or MAX_BODY_BYTES, whichever comes first, and then
 counts the rest and points at the report.
@@ -23,13 +23,23 @@ from tagpatch.errors import ArtifactError, NotificationRejected, TransientAwsErr
 from tagpatch.monitoring import DEFAULT_OWNER, batches
 from tagpatch.policy import WEEKDAYS, Weekday
 from tagpatch.report_html import action_of, owner_anchor, owner_of
+from tagpatch.target_messages import located_attributes, located_body, located_subject
+from tagpatch.targets import Target
 
-DIGEST_MARKER_KEY: Final = "state/owner-digest.json"
+DIGEST_MARKER_KEY: Final = "state/owner-digest.json"  # home's; a member target's is marker_key's
 MAX_LISTED: Final = 50  # as many as an owner alert lists
 # An e-mail a person reads, and ten of them (a PublishBatch) stay far below SNS's 256 KiB.
 MAX_BODY_BYTES: Final = 16_384
 MAX_LINE_CHARS: Final = 600  # one instance's line; a long name or fix is cut, not the list
 KIND: Final = "owner_digest"
+
+
+def marker_key(target: Target | None) -> str:
+    """Where a target's digest marker is: each child of the org cycle keeps its own week, so the first
+    child to finish never marks another's owners as sent. Home (None) keeps the single-account key."""
+    if target is None:
+        return DIGEST_MARKER_KEY
+    return f"state/owner-digest-{target.account_id}-{target.region}.json"
 
 
 def digest_week(now: datetime, day: Weekday) -> date:
@@ -51,13 +61,13 @@ class DigestMarker:
         return json.dumps(body, sort_keys=True).encode()
 
     @classmethod
-    def from_json(cls, body: bytes) -> DigestMarker:
+    def from_json(cls, body: bytes, key: str = DIGEST_MARKER_KEY) -> DigestMarker:
         try:
             data = json.loads(body)
             return cls(str(data["week"]), frozenset(str(o) for o in data["sent"]), bool(data["complete"]))
         except (ValueError, KeyError, TypeError) as error:
             raise ArtifactError(
-                f"{DIGEST_MARKER_KEY} is not a digest marker ({error}): restore a previous version or delete it "
+                f"{key} is not a digest marker ({error}): restore a previous version or delete it "
                 "(deleting it sends this week's digest again)"
             ) from error
 
@@ -97,7 +107,8 @@ class OwnerDigest:
     def body(self, report_url: str, snapshot_date: str) -> str:
         link = f"{report_url}#{self.anchor}"
         head = [
-            f"{len(self.instances)} of your instances (owner {self.owner}) need action, as of the "
+            f"{len(self.instances)} of your instances (owner {self.owner}) "
+            f"{'needs' if len(self.instances) == 1 else 'need'} action, as of the "
             f"{snapshot_date} compliance snapshot.",
             f"Your section of the report: {link}",
             "",
@@ -153,15 +164,19 @@ def owner_digests(records: Iterable[Mapping[str, Any]], skip: frozenset[str] = f
     ]
 
 
-def digest_entry(digest: OwnerDigest, entry_id: str, report_url: str, snapshot_date: str) -> dict[str, Any]:
+def digest_entry(
+    digest: OwnerDigest, entry_id: str, report_url: str, snapshot_date: str, target: Target | None = None
+) -> dict[str, Any]:
+    """One digest as a PublishBatch entry; a member target's names its account and Region."""
+    attributes = {
+        "owner": {"DataType": "String", "StringValue": digest.owner},
+        "kind": {"DataType": "String", "StringValue": KIND},
+    }
     return {
         "Id": entry_id,
-        "Subject": digest.subject(),
-        "Message": digest.body(report_url, snapshot_date),
-        "MessageAttributes": {
-            "owner": {"DataType": "String", "StringValue": digest.owner},
-            "kind": {"DataType": "String", "StringValue": KIND},
-        },
+        "Subject": located_subject(digest.subject(), target),
+        "Message": located_body(digest.body(report_url, snapshot_date), target),
+        "MessageAttributes": located_attributes(attributes, target),
     }
 
 
@@ -171,10 +186,16 @@ class DigestSent:
     error: NotificationRejected | TransientAwsError | None = None  # why the rest were not sent
 
 
-def publish_digests(topic_arn: str, digests: Sequence[OwnerDigest], report_url: str, snapshot_date: str) -> DigestSent:
+def publish_digests(
+    topic_arn: str,
+    digests: Sequence[OwnerDigest],
+    report_url: str,
+    snapshot_date: str,
+    target: Target | None = None,
+) -> DigestSent:
     """Publish the digests ten to a PublishBatch call; stops at the first batch SNS refused any entry of,
     returning what was sent and the error (raised by the caller once the marker records the sent)."""
-    entries = [digest_entry(d, str(i), report_url, snapshot_date) for i, d in enumerate(digests)]
+    entries = [digest_entry(d, str(i), report_url, snapshot_date, target) for i, d in enumerate(digests)]
     sent: set[str] = set()
     for batch in batches(entries):
         response = client("sns").publish_batch(TopicArn=topic_arn, PublishBatchRequestEntries=batch)

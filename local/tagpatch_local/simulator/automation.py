@@ -57,7 +57,8 @@ _STATE_ATTR: Final = "tagpatch_automation"
 # How long aws:createImage waits for an image to become available. AWS documents no figure; an AMI's
 # snapshots take minutes (docs/simulator.md).
 IMAGE_MINUTES: Final = 10
-_PLACEHOLDER: Final = re.compile(r"\{\{\s*([\w:]+)\s*\}\}")
+# `{{ Parameter }}`, `{{ automation:EXECUTION_ID }}`, or an earlier step's output `{{ step.Output }}`.
+_PLACEHOLDER: Final = re.compile(r"\{\{\s*([\w:.]+)\s*\}\}")
 # DescribeAutomationExecutions's MaxResults bounds (SSM API Reference).
 _PAGE: Final = (1, 50)
 
@@ -308,9 +309,9 @@ def select(document: Any, selector: str) -> list[Any]:
         elif separator == "..":
             current = [found for item in current for found in _descend(item, key)]
         else:
-            # `.key` of a list reads each item's key, as `$.Snapshots.SnapshotId` would.
-            items = [i for item in current for i in (item if isinstance(item, list) else [item])]
-            current = [item[key] for item in items if isinstance(item, dict) and key in item]
+            # `.key` reads a mapping's key only, not each item's of a list (that is `..key` or `[n].key`):
+            # the simulator does not read more into a selector than JSONPath says.
+            current = [item[key] for item in current if isinstance(item, dict) and key in item]
     return [found for item in current for found in (item if isinstance(item, list) else [item])]
 
 
@@ -444,6 +445,8 @@ def run_automation(
         else:
             raise SimulatorError(f"{document_name}: the simulator does not run {step.action} steps")
         at = step.ended
+        # A later step's inputs may name this one's outputs (`{{ createImage.ImageId }}`).
+        values.update({f"{step.name}.{key}": list(found) for key, found in step.outputs.items()})
         if step.status != "Success":
             if step.on_failure != "Abort":
                 raise SimulatorError(f"{document_name}: the simulator runs onFailure Abort only")

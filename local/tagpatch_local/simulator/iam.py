@@ -343,6 +343,41 @@ def _new_on(operation: str, placeholder: str) -> Locator:
     return lambda request: [{placeholder: "*"}] if request.operation == operation else []
 
 
+def _ec2_list(params: Mapping[str, Any], prefix: str) -> list[str]:
+    """A list parameter as EC2's query protocol sends it (`<prefix>.1`, `<prefix>.2`, ...)."""
+    indexed = ((key[len(prefix) + 1 :], value) for key, value in params.items() if key.startswith(f"{prefix}."))
+    return [str(value) for index, value in sorted(indexed, key=lambda item: item[0]) if index.isdigit()]
+
+
+def _ec2_tags(params: Mapping[str, Any], prefix: str) -> dict[str, str]:
+    """Tags as EC2's query protocol sends them (`<prefix>.N.Key`, `<prefix>.N.Value`)."""
+    keys = {key[len(prefix) + 1 : -len(".Key")]: value for key, value in params.items() if key.startswith(f"{prefix}.")}
+    return {
+        str(value): str(params.get(f"{prefix}.{index}.Value", ""))
+        for index, value in keys.items()
+        if index.isdigit() and f"{prefix}.{index}.Key" in params
+    }
+
+
+def _ec2_tag_specifications(params: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """TagSpecifications by resource type (`TagSpecification.N.ResourceType`, `TagSpecification.N.Tag.M.*`)."""
+    found: dict[str, dict[str, str]] = {}
+    for key, value in params.items():
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == "TagSpecification" and parts[2] == "ResourceType":
+            found.setdefault(str(value), {}).update(_ec2_tags(params, f"TagSpecification.{parts[1]}.Tag"))
+    return found
+
+
+def _tagged_ids(id_prefix: str, placeholder: str) -> Locator:
+    """The resources an EC2 CreateTags names (`ResourceId.N`) with this id prefix (ami-, snap-)."""
+    return lambda request: (
+        [{placeholder: v} for v in _ec2_list(request.params, "ResourceId") if v.startswith(id_prefix)]
+        if request.operation == "CreateTags"
+        else []
+    )
+
+
 def _snapshotted_volumes(request: Request) -> list[ArnParts]:
     """The volumes CreateSnapshots snapshots: every EBS volume attached to the instance it names (the
     simulator sends no exclusions; an ExcludeBootVolume or ExcludeDataVolumeIds request is refused)."""
@@ -496,8 +531,12 @@ RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
         _param("InstanceId", "InstanceId", prefix="i-"),
         _param("InstanceId", "InstanceSpecification.InstanceId", prefix="i-"),
     ),
-    ("ec2", "image"): _new_on("CreateImage", "ImageId"),
-    ("ec2", "snapshot"): _first(_new_on("CreateImage", "SnapshotId"), _new_on("CreateSnapshots", "SnapshotId")),
+    ("ec2", "image"): _first(_new_on("CreateImage", "ImageId"), _tagged_ids("ami-", "ImageId")),
+    ("ec2", "snapshot"): _first(
+        _new_on("CreateImage", "SnapshotId"),
+        _new_on("CreateSnapshots", "SnapshotId"),
+        _tagged_ids("snap-", "SnapshotId"),
+    ),
     ("ec2", "volume"): _snapshotted_volumes,
     ("s3", "bucket"): _param("BucketName", "Bucket"),
     ("s3", "object"): lambda request: [
@@ -579,6 +618,10 @@ def _request_context(request: Request) -> dict[str, tuple[str, ...]]:
         context["aws:TagKeys"] = tuple(pairs)
     elif request.operation == "RemoveTagsFromResource":
         context["aws:TagKeys"] = tuple(_values(request, "TagKeys"))
+    elif request.service == "ec2" and request.operation == "CreateTags":
+        pairs = _ec2_tags(request.params, "Tag")
+        context.update(_tag_context("aws:RequestTag/", pairs))
+        context["aws:TagKeys"] = tuple(pairs)
     if "prefix" in request.params:
         context["s3:prefix"] = (str(request.params["prefix"]),)
     return context
@@ -658,6 +701,22 @@ def _companion_checks(request: Request, action: str, context: Mapping[str, tuple
             pass_role = sar.action("iam:PassRole")
             passed = _supported(pass_role, "role", {"iam:PassedToService": (service,)})
             checks.append(Authorization(pass_role.action, str(role), passed))
+    if request.service == "ec2" and request.operation != "CreateTags":
+        # EC2 authorises tags a create request puts on what it creates (TagSpecifications) as ec2:CreateTags
+        # on those resources, with ec2:CreateAction the creating action (EC2 User Guide, "Grant permission
+        # to tag Amazon EC2 resources during creation").
+        create_tags = sar.action("ec2:CreateTags")
+        for resource_type, pairs in sorted(_ec2_tag_specifications(request.params).items()):
+            pending = sar.resource_types("ec2").get(resource_type)
+            if pending is None:
+                raise UnidentifiedResourceError(f"ec2:CreateTags on a new {resource_type}: no such SAR resource type")
+            arn = _arn(request, pending, {key: "*" for key in _placeholders(pending.arn)}, create_tags.action)
+            tag_context = {
+                "ec2:CreateAction": (request.operation,),
+                **_tag_context("aws:RequestTag/", pairs),
+                "aws:TagKeys": tuple(pairs),
+            }
+            checks.append(Authorization(create_tags.action, arn, _supported(create_tags, pending.name, tag_context)))
     if action in SSM_TAG_ON_CREATE and request.params.get("Tags"):
         add_tags = sar.action("ssm:AddTagsToResource")
         pending = sar.resource_types("ssm")[SSM_TAG_ON_CREATE[action]]

@@ -113,6 +113,7 @@ def test_the_message_lists_each_instance_with_what_to_do_and_links_the_owners_se
     }
     (one,) = owner_digests([needs_action(1, "x")])
     assert one.subject() == "tagpatch weekly digest: 1 instance needs action"
+    assert one.body(REPORT, "2026-12-07").startswith("1 of your instances (owner x) needs action, as of")
 
 
 def test_a_large_owner_gets_a_bounded_message_with_the_count_of_the_rest_and_the_link() -> None:
@@ -183,3 +184,22 @@ def test_a_refused_digest_is_not_counted_as_sent_and_a_retry_sends_only_the_rest
     retry = publish_digests(notifications_topic, owner_digests(records, skip=first.sent), REPORT, "2026-12-07")
     assert retry.error is None
     assert retry.sent == {f"team-{n:02d}" for n in range(25)} - first.sent
+
+
+def test_a_member_targets_digest_names_its_account_and_region_and_keeps_its_own_marker() -> None:
+    from tagpatch.digest import DIGEST_MARKER_KEY, marker_key
+    from tagpatch.targets import Target
+
+    member = Target("222233334444", "eu-west-1")
+    (digest,) = owner_digests([needs_action(1, "team-a")])
+    entry = digest_entry(digest, "0", REPORT, "2026-12-07", member)
+    assert entry["Subject"] == "[222233334444 eu-west-1] tagpatch weekly digest: 1 instance needs action"
+    assert entry["Message"].startswith("Account 222233334444, Region eu-west-1.\n\n1 of your instances")
+    attributes = {name: value["StringValue"] for name, value in entry["MessageAttributes"].items()}
+    assert attributes == {"owner": "team-a", "kind": KIND, "account_id": "222233334444", "region": "eu-west-1"}
+    # Home's digest is as before, and each target's week is its own: one child's digest never marks
+    # another's sent.
+    assert digest_entry(digest, "0", REPORT, "2026-12-07") == digest_entry(digest, "0", REPORT, "2026-12-07", None)
+    assert marker_key(None) == DIGEST_MARKER_KEY
+    keys = {marker_key(member), marker_key(Target("222233334444", "us-east-1")), marker_key(None)}
+    assert len(keys) == 3 and all(key.startswith("state/owner-digest") for key in keys)
