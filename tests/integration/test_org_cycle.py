@@ -46,6 +46,7 @@ def test_with_no_targets_the_org_cycle_runs_one_patch_cycle_home(account: Simula
     assert list(result.children) == [home]
     child = result.children[home]
     assert child.status == "SUCCEEDED"
+    assert child.execution_name == result.org.execution_name  # as a single-account cycle's artifacts are named
     # Home is the single-account cycle: started without a target, so it acts with the functions' own roles.
     assert "target" not in json.loads(child.events[0]["executionStartedEventDetails"]["input"])
     assert "ssm:CreateMaintenanceWindow" in child.calls_by_function["ApplyWindowChangesFunction"]
