@@ -26,3 +26,7 @@ def bench_cycle() -> ModuleType:
 
 def bench_long_run() -> ModuleType:
     return _load("bench_long_run")
+
+
+def bench_org() -> ModuleType:
+    return _load("bench_org")

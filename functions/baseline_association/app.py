@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.aws import act_in
+from tagpatch.aws import act_in, acting_member
 from tagpatch.changes import ChangeOutcome, applied_counts, instance_lines, save_applied, save_plan
 from tagpatch.config import ArtifactConfig, BaselineConfig, PolicyConfig
 from tagpatch.cycle import Cycle
@@ -22,6 +22,7 @@ from tagpatch.ssm_baselines import (
     BaselineResolver,
     apply_registrations,
     desired_registrations,
+    own_baseline_ids,
     read_registrations,
 )
 from tagpatch.workflow import BaselineAssociationResult
@@ -38,7 +39,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BaselineAss
     policy = load_policy(POLICY.policy_path)
     lines = instance_lines(ARTIFACTS.bucket, event["validation"])
     desired = build_desired_state(lines, policy)
-    resolver = BaselineResolver(BASELINES.custom_ids)
+    # A member account runs its own copies of the custom baselines (spoke/template.yaml), with its own ids.
+    custom_ids = BASELINES.custom_ids if acting_member() is None else own_baseline_ids(BASELINES.custom_ids)
+    resolver = BaselineResolver(custom_ids)
     wanted = desired_registrations(desired.registrations, resolver)
     state = read_registrations(ARTIFACTS.bucket)
     plan = plan_registrations(

@@ -18,7 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from tagpatch.aws import act_in, client, error_code, member_target
+from tagpatch.aws import act_in, client, error_code, home_target, member_target
 from tagpatch.backup_retention import (
     RetentionOutcome,
     delete_backups,
@@ -32,12 +32,10 @@ from tagpatch.cycle import Cycle, iso_z
 from tagpatch.digest import DigestMarker, already_sent, digest_week, marker_key, owner_digests, publish_digests
 from tagpatch.errors import ArtifactError, BackupDeletionRefused
 from tagpatch.export import (
-    LATEST_KEY,
     LATEST_REPORT_KEY,
+    ExportKeys,
     compliance_percent,
     next_window_starts,
-    report_key,
-    snapshot_key,
     snapshot_records,
     summarize,
 )
@@ -53,7 +51,7 @@ from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.policy import PatchPolicy, load_policy
 from tagpatch.report_html import render
 from tagpatch.report_week import PastSnapshot, WeekChanges, WeekUnreadable, week_changes, week_old_date
-from tagpatch.trend import TREND_KEY, TrendPoint, decode_trend, encode_trend, trend_point, with_point
+from tagpatch.trend import TrendPoint, decode_trend, encode_trend, trend_point, with_point
 from tagpatch.workflow import BackupRetentionResult, ComplianceExportResult
 
 ARTIFACTS = ArtifactConfig.from_env()
@@ -62,14 +60,16 @@ EXPORTS = ComplianceExportConfig.from_env()
 NOTIFICATIONS = OwnerNotificationConfig.from_env()
 
 
-def _week(trend: list[TrendPoint], records: list[dict[str, Any]], cycle: Cycle) -> WeekChanges | WeekUnreadable | None:
+def _week(
+    trend: list[TrendPoint], records: list[dict[str, Any]], cycle: Cycle, keys: ExportKeys
+) -> WeekChanges | WeekUnreadable | None:
     """The changes since the snapshot a week older. The trend holds a point per dated snapshot, so the one
     week-old key is known and read with a GetObject alone (no listing)."""
     day = week_old_date(cycle.now.date(), (point["date"] for point in trend), kept_days=EXPORTS.retention_days)
     if day is None:
         return None
     try:
-        body = get_bytes(ARTIFACTS.bucket, snapshot_key(datetime.fromisoformat(day)))
+        body = get_bytes(ARTIFACTS.bucket, keys.snapshot(datetime.fromisoformat(day)))
     except (ArtifactError, ClientError) as error:
         # Not shown as "no changes": the report says so, and the handler fails the cycle once it has written.
         return WeekUnreadable(since=day, reason=error_code(error) if isinstance(error, ClientError) else str(error))
@@ -125,26 +125,34 @@ def _retain_backups(cycle: Cycle, policy: PatchPolicy) -> tuple[BackupRetentionR
 
 
 @lambda_entry
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceExportResult:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceExportResult:  # noqa: PLR0915 - its writes and sends, in the order each failure must come after
     cycle = Cycle.from_payload(event.get("cycle"))
     act_in(cycle.target, "ComplianceExport")
+    target = cycle.target or home_target()
+    export_keys = ExportKeys.of(target, home_target())
     validation = event["validation"]
     monitoring = event["monitoring"]
     results = {str(r["instance_id"]): r for r in get_jsonl_gz(ARTIFACTS.bucket, str(monitoring["results_key"]))}
-    previous_body = get_bytes_if_exists(ARTIFACTS.bucket, LATEST_KEY)
+    previous_body = get_bytes_if_exists(ARTIFACTS.bucket, export_keys.latest)
     previous = {str(r["instance_id"]): r for r in decode_jsonl_gz(previous_body)} if previous_body else {}
     next_starts = next_window_starts({str(r["window"]) for r in results.values() if r.get("window")})
     lines = get_jsonl_gz(ARTIFACTS.bucket, str(validation["instances_key"]))
     policy = load_policy(POLICY.policy_path)
     records = list(
         snapshot_records(
-            lines, results, next_starts, previous, cycle.now, stale_after_days=policy.scan.stale_after_days
+            lines,
+            results,
+            next_starts,
+            previous,
+            cycle.now,
+            stale_after_days=policy.scan.stale_after_days,
+            target=target,
         )
     )
     body = encode_jsonl_gz(records)
     counts = summarize(records)
     # The trend keeps each snapshot's counts, so the report draws the past without reading it.
-    stored_trend = get_bytes_if_exists(ARTIFACTS.bucket, TREND_KEY)
+    stored_trend = get_bytes_if_exists(ARTIFACTS.bucket, export_keys.trend)
     point = trend_point(counts, cycle.now)
     damaged: ArtifactError | None = None
     try:
@@ -154,11 +162,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
         # today's point alone, then the cycle fails on the damage (below), and the file is left as it is.
         trend, damaged = [point], error
     trend_body = encode_trend(trend)
-    week = _week(trend, records, cycle)
+    week = _week(trend, records, cycle, export_keys)
     page = render(records, generated_at=iso_z(cycle.now), trend=trend, week=week).encode()
     if cycle.mode == "apply":
-        keys = {"snapshot_key": snapshot_key(cycle.now), "latest_key": LATEST_KEY}
-        report_keys = [report_key(cycle.now), LATEST_REPORT_KEY]
+        keys = {"snapshot_key": export_keys.snapshot(cycle.now), "latest_key": export_keys.latest}
+        report_keys = [export_keys.report(cycle.now), export_keys.latest_report]
     else:
         keys = {"snapshot_key": cycle.artifact_key("compliance-snapshot.jsonl.gz")}
         report_keys = [cycle.artifact_key("report.html")]
@@ -172,14 +180,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
     if damaged is not None:
         raise ArtifactError(
             f"{damaged}; the snapshot and report.html were written, the trend was not: restore a previous "
-            f"version of {TREND_KEY} (the bucket is versioned) or delete it to start a new trend"
+            f"version of {export_keys.trend} (the bucket is versioned) or delete it to start a new trend"
         ) from damaged
     if cycle.mode == "apply" and trend_body != stored_trend:  # a rerun the same day with the same counts writes none
-        put_bytes(ARTIFACTS.bucket, TREND_KEY, trend_body, "application/json")
+        put_bytes(ARTIFACTS.bucket, export_keys.trend, trend_body, "application/json")
     if isinstance(week, WeekUnreadable):
         raise ArtifactError(
-            f"{snapshot_key(datetime.fromisoformat(week.since))} ({week.reason}), listed in {TREND_KEY}, could not be "
-            "read for report.html's week's changes; the snapshot, report.html and the trend were written"
+            f"{export_keys.snapshot(datetime.fromisoformat(week.since))} ({week.reason}), listed in "
+            f"{export_keys.trend}, could not be read for report.html's week's changes; the snapshot, report.html "
+            "and the trend were written"
         )
     if refused:
         # After everything else was written and sent: the cycle fails, so the alert names each refusal.

@@ -19,7 +19,7 @@ from typing import Any, Final
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.aws import act_in, member_target
+from tagpatch.aws import act_in, member_target, target_state_key
 from tagpatch.changes import instance_lines
 from tagpatch.config import ArtifactConfig, ExceptionsConfig, MonitoringConfig, OwnerNotificationConfig, PolicyConfig
 from tagpatch.cycle import Cycle, iso_z
@@ -65,15 +65,15 @@ def read_watermark(bucket: str) -> Watermark | None:
     A denied or failed read raises: it must never pass for a first cycle, which would report a week
     of runs again.
     """
-    body = get_bytes_if_exists(bucket, WATERMARK_KEY)
+    body = get_bytes_if_exists(bucket, target_state_key(WATERMARK_KEY))
     if body is None:
         return None
-    return Watermark.from_json(json.loads(body), WATERMARK_KEY)
+    return Watermark.from_json(json.loads(body), target_state_key(WATERMARK_KEY))
 
 
 def read_notice_ledger(bucket: str) -> dict[str, str]:
     """The exception notices already sent; empty only when S3 lists no ledger (a denied read raises)."""
-    body = get_bytes_if_exists(bucket, NOTICE_LEDGER_KEY)
+    body = get_bytes_if_exists(bucket, target_state_key(NOTICE_LEDGER_KEY))
     if body is None:
         return {}
     return {str(k): str(v) for k, v in json.loads(body).get("sent", {}).items()}
@@ -176,14 +176,14 @@ def compose(cycle: Cycle, validation: dict[str, Any], cursor: MonitoringCursor) 
             notices_sent += 1
         kept = prune_ledger(ledger, cycle.now)
         if notices or kept != ledger:
-            put_json(ARTIFACTS.bucket, NOTICE_LEDGER_KEY, {"sent": kept})
+            put_json(ARTIFACTS.bucket, target_state_key(NOTICE_LEDGER_KEY), {"sent": kept})
         for hold in holds:
             # Told once per cause: a wave held for the same reason on the same runs is not told again.
             publish_gate_hold(NOTIFICATIONS.topic_arn, hold, target)
         if rollout_after != rollout_before:
             write_rollout_state(ARTIFACTS.bucket, rollout_after)
         # A window whose run is still going is read again from before that run next cycle.
-        put_json(ARTIFACTS.bucket, WATERMARK_KEY, next_watermark(runs, until).to_json())
+        put_json(ARTIFACTS.bucket, target_state_key(WATERMARK_KEY), next_watermark(runs, until).to_json())
     for outcome, count in by_outcome.items():
         metrics.add_metric(name=f"Outcome_{outcome}", unit=MetricUnit.Count, value=count)
     logger.info(

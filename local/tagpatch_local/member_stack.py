@@ -36,6 +36,7 @@ class MemberStack(TemplateDeployment):
     _DELETERS: ClassVar[Mapping[str, str]] = {
         "AWS::IAM::Role": "_delete_iam_role",
         "AWS::SSM::Document": "_delete_ssm_document",
+        "AWS::SSM::PatchBaseline": "_delete_patch_baseline",
     }
 
     def __init__(
@@ -103,6 +104,9 @@ class MemberStack(TemplateDeployment):
 
     def _delete_ssm_document(self, name: str) -> None:
         self.client("ssm").delete_document(Name=name)
+
+    def _delete_patch_baseline(self, baseline_id: str) -> None:
+        self.client("ssm").delete_patch_baseline(BaselineId=baseline_id)
 
 
 def _why(error: ClientError) -> str:

@@ -3,10 +3,12 @@
 The spoke is what a member account holds for the hub (docs/decisions.md, "Many accounts and
 Regions"): one role per workflow step that acts in targets, `tagpatch-spoke-<step>`, trusted only by
 that step's hub function role, with exactly the EC2 and SSM statements that function has in
-template.yaml. Those statements are copied as written: their `${AWS::AccountId}` and `${AWS::Region}`
-resolve, in the member's stack, to the member account and Region. It also holds what a backup window
+template.yaml (and what it does only in a member account, SPOKE_ONLY). Those statements are copied
+as written: their `${AWS::AccountId}` and `${AWS::Region}` resolve, in the member's stack, to the
+member account and Region. It also holds what a backup window
 needs there: the backup runbook and the role Automation assumes to run it, copied from the hub's, under
-fixed names the hub computes (tagpatch.targets).
+fixed names the hub computes (tagpatch.targets), and the hub's custom patch baselines, which
+BaselineAssociation finds there by name.
 
     .venv/bin/python -m tagpatch_local.spoke_template          # rewrite spoke/template.yaml
     .venv/bin/python -m tagpatch_local.spoke_template --check  # exit 1 if it is stale
@@ -43,6 +45,18 @@ BACKUP_RESOURCES: Final[Mapping[str, str]] = {
     "BackupThenPatchRunbook": SPOKE_BACKUP_RUNBOOK,
     "BackupSnapshotsThenPatchRunbook": SPOKE_BACKUP_SNAPSHOT_RUNBOOK,
     "BackupAutomationRole": SPOKE_BACKUP_ROLE,
+}
+# What a step does only in a member account, beyond its function's own EC2 and SSM statements: the
+# custom baselines' ids there are the member stack's, so BaselineAssociation finds them by name.
+SPOKE_ONLY: Final[Mapping[str, tuple[Mapping[str, Any], ...]]] = {
+    "BaselineAssociation": (
+        {
+            "Sid": "FindOwnBaselines",  # no resource-level permissions (Service Authorization Reference)
+            "Effect": "Allow",
+            "Action": ["ssm:DescribePatchBaselines"],
+            "Resource": "*",
+        },
+    ),
 }
 HEADER: Final = f"""# Generated from template.yaml by `{COMMAND}`: do not edit by hand.
 # Deploy to each member account and Region the hub acts in (service-managed StackSets), with the hub's
@@ -120,7 +134,11 @@ def target_statements(hub: Mapping[str, Any], function: str) -> list[dict[str, A
 
 def acting_steps(hub: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Each workflow step whose function has EC2 or SSM statements -> those statements."""
-    return {step.name: statements for step in STEPS if (statements := target_statements(hub, step.function))}
+    return {
+        step.name: [*statements, *map(dict, SPOKE_ONLY.get(step.name, ()))]
+        for step in STEPS
+        if (statements := target_statements(hub, step.function))
+    }
 
 
 def _sub(text: str) -> dict[str, str]:
@@ -168,11 +186,27 @@ def _backup_resources(hub: Mapping[str, Any]) -> dict[str, Any]:
     return resources
 
 
+def _baselines(hub: Mapping[str, Any]) -> dict[str, Any]:
+    """The hub's custom patch baselines, as they are: BaselineAssociation finds a member's copies by name."""
+    return {
+        logical_id: copy.deepcopy(resource)
+        for logical_id, resource in hub["Resources"].items()
+        if resource["Type"] == "AWS::SSM::PatchBaseline"
+    }
+
+
+def _hub_parameters(hub: Mapping[str, Any], resources: Mapping[str, Any]) -> dict[str, Any]:
+    """The hub's parameters these copied resources refer to, with the hub's defaults."""
+    named = set(_references(dict(resources)))
+    return {name: copy.deepcopy(spec) for name, spec in hub.get("Parameters", {}).items() if name in named}
+
+
 def spoke_template(hub: Mapping[str, Any]) -> dict[str, Any]:
     resources: dict[str, Any] = {
         f"{step}SpokeRole": _spoke_role(step, statements) for step, statements in acting_steps(hub).items()
     }
-    resources.update(_backup_resources(hub))
+    copied = {**_backup_resources(hub), **_baselines(hub)}
+    resources.update(copied)
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": (
@@ -190,6 +224,7 @@ def spoke_template(hub: Mapping[str, Any]) -> dict[str, Any]:
                 "AllowedPattern": "^[A-Za-z][A-Za-z0-9-]{0,127}$",
                 "Description": "The hub stack's name: only its functions' roles may assume these roles.",
             },
+            **_hub_parameters(hub, copied),
         },
         "Resources": resources,
         "Outputs": {

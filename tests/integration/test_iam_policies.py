@@ -47,7 +47,18 @@ IMPLIED: dict[str, set[str]] = {
 OUTSIDE_CYCLES = frozenset(f"{name}Function" for name in OUTSIDE_THE_CYCLE)
 # Grants only a cycle acting in a member account uses, which this single-account scenario cannot;
 # tests/integration/test_member_target.py proves them used.
-MEMBER_TARGET_SIDS = frozenset({"TakeTargetCycleLease", "ReleaseTargetCycleLease", "AssumeSpokeRole"})
+MEMBER_TARGET_SIDS = frozenset(
+    {
+        "TakeTargetCycleLease",
+        "ReleaseTargetCycleLease",
+        "AssumeSpokeRole",
+        "KeepMemberExports",
+        "FindMemberExports",
+        "ReadMemberTargetState",
+        "KeepMemberTargetState",
+        "FindMemberTargetState",
+    }
+)
 
 
 def iam_actions(call: str) -> set[str]:

@@ -46,6 +46,7 @@ def test_with_no_targets_the_org_cycle_runs_one_patch_cycle_home(account: Simula
     assert list(result.children) == [home]
     child = result.children[home]
     assert child.status == "SUCCEEDED"
+    assert child.execution_name == result.org.execution_name  # as a single-account cycle's artifacts are named
     # Home is the single-account cycle: started without a target, so it acts with the functions' own roles.
     assert "target" not in json.loads(child.events[0]["executionStartedEventDetails"]["input"])
     assert "ssm:CreateMaintenanceWindow" in child.calls_by_function["ApplyWindowChangesFunction"]
@@ -105,3 +106,17 @@ def test_an_org_cycle_role_that_may_not_start_the_patch_cycle_fails_each_target_
     assert result.children == {}  # no patch cycle started
     (message,) = [m for m in alerts() if "org cycle" in m["Subject"]]
     assert "its patch cycle could not be started (StepFunctions.AWSStepFunctionsException)" in message["Message"]
+
+
+def test_a_policy_whose_targets_cannot_be_listed_fails_the_org_cycle_with_one_alert_saying_why(
+    account: SimulatedAccount, tmp_path: Path
+) -> None:
+    account.use_policy(policy_with_targets(tmp_path, {"regions": ["Frankfurt"]}))
+    alerts = topic_queue(account)
+    result = account.run_org_cycle({})
+    assert (result.status, result.org.error) == ("FAILED", "ListTargetsFailed")
+    assert result.targets == [] and result.children == {}
+    (message,) = alerts()
+    assert message["Subject"] == "tagpatch org cycle could not list its targets"
+    assert "Why: InvalidPatchPolicy:" in message["Message"]
+    assert "targets.regions[0]: must be a Region name like eu-west-1 (got 'Frankfurt')" in message["Message"]

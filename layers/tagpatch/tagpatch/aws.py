@@ -34,7 +34,7 @@ from botocore.retries.standard import (
 )
 
 from tagpatch.errors import ConfigurationError, TargetAccessDenied, TransientAwsError
-from tagpatch.targets import Home, Target, session_name, spoke_role_arn
+from tagpatch.targets import Home, Target, member_key, session_name, spoke_role_arn
 
 _CLIENT_CONFIG: Final = Config(
     retries={"mode": "standard", "total_max_attempts": 5},  # the first try and four retries
@@ -145,6 +145,12 @@ def acting_member() -> Home | None:
     """The partition and target this invocation acts in through a spoke role; None at home."""
     acting = _acting.get()
     return None if acting is None else Home(acting.home.partition, acting.target)
+
+
+def target_state_key(key: str) -> str:
+    """The key of the acting target's own copy of a state object in the hub's bucket (member_key)."""
+    member = acting_member()
+    return member_key(key, member.target if member is not None else None)
 
 
 def member_target() -> Target | None:

@@ -22,6 +22,8 @@ from tagpatch.freshness import scan_freshness, unknown_reason
 from tagpatch.outcomes import outcome_behaviour
 from tagpatch.policy import ScanSettings
 from tagpatch.ssm_windows import is_owned_window, window_run_time
+from tagpatch.targets import Target, member_key
+from tagpatch.trend import TREND_KEY
 
 SNAPSHOTS_PREFIX: Final = "compliance/snapshots/"
 LATEST_KEY: Final = "compliance/latest/snapshot.jsonl.gz"
@@ -33,11 +35,42 @@ SCHEMA_VERSION: Final = 2  # 2: last_outcome is the latest run's, period_outcome
 
 
 def snapshot_key(now: datetime) -> str:
-    return f"{SNAPSHOTS_PREFIX}dt={now:%Y-%m-%d}/{SNAPSHOT_FILE}"
+    return ExportKeys().snapshot(now)
 
 
 def report_key(now: datetime) -> str:
-    return f"{REPORTS_PREFIX}dt={now:%Y-%m-%d}/report.html"
+    return ExportKeys().report(now)
+
+
+@dataclass(frozen=True)
+class ExportKeys:
+    """Where one target's export lives. Home keeps the single-account keys; a member account and
+    Region's files sit beside them, named after it (member_key), so each Athena partition (and
+    compliance/latest/) holds every target's rows, told apart by their account_id and region."""
+
+    member: Target | None = None
+
+    @classmethod
+    def of(cls, target: Target | None, home: Target | None) -> ExportKeys:
+        return cls(None if target is None or target == home else target)
+
+    def snapshot(self, now: datetime) -> str:
+        return member_key(f"{SNAPSHOTS_PREFIX}dt={now:%Y-%m-%d}/{SNAPSHOT_FILE}", self.member)
+
+    def report(self, now: datetime) -> str:
+        return member_key(f"{REPORTS_PREFIX}dt={now:%Y-%m-%d}/report.html", self.member)
+
+    @property
+    def latest(self) -> str:
+        return member_key(LATEST_KEY, self.member)
+
+    @property
+    def latest_report(self) -> str:
+        return member_key(LATEST_REPORT_KEY, self.member)
+
+    @property
+    def trend(self) -> str:
+        return member_key(TREND_KEY, self.member)
 
 
 def next_window_starts(names: Iterable[str]) -> dict[str, str]:
@@ -126,6 +159,7 @@ def snapshot_records(
     now: datetime,
     *,
     stale_after_days: int = ScanSettings().stale_after_days,
+    target: Target | None = None,
 ) -> Iterator[dict[str, Any]]:
     """One record per instance TagValidation saw, in its order.
 
@@ -145,6 +179,8 @@ def snapshot_records(
             "schema_version": SCHEMA_VERSION,
             "snapshot_date": snapshot_date,
             "exported_at": iso_z(now),
+            "account_id": target.account_id if target is not None else None,
+            "region": target.region if target is not None else None,
             "instance_id": instance_id,
             "name": line.get("name"),
             "owner": line.get("owner"),

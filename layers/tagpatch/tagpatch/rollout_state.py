@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
-from tagpatch.aws import client, error_code
+from tagpatch.aws import client, error_code, target_state_key
 from tagpatch.gates import AlarmStates, WaveRuns, wave_runs_from_json, wave_runs_to_json
 from tagpatch.inventory import get_bytes_if_exists, put_json
 from tagpatch.observability import logger
@@ -31,19 +31,19 @@ class RolloutState:
 
 def read_rollout_state(bucket: str) -> RolloutState:
     """The state the last apply-mode cycle kept; empty only when S3 lists none (a denied read raises)."""
-    body = get_bytes_if_exists(bucket, ROLLOUT_STATE_KEY)
+    body = get_bytes_if_exists(bucket, target_state_key(ROLLOUT_STATE_KEY))
     if body is None:
         return RolloutState()
     document = json.loads(body)
     told = document.get("told") or {}
     return RolloutState(
-        wave_runs_from_json(document.get("waves") or {}, ROLLOUT_STATE_KEY),
+        wave_runs_from_json(document.get("waves") or {}, target_state_key(ROLLOUT_STATE_KEY)),
         {str(wave): str(cause) for wave, cause in told.items()},
     )
 
 
 def write_rollout_state(bucket: str, state: RolloutState) -> None:
-    put_json(bucket, ROLLOUT_STATE_KEY, state.to_json())
+    put_json(bucket, target_state_key(ROLLOUT_STATE_KEY), state.to_json())
 
 
 def read_alarm_states(names: Iterable[str], readable: frozenset[str]) -> AlarmStates | None:

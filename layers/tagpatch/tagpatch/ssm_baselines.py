@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tagpatch.aws import client, describe_error, error_code, is_transient, paginate
+from tagpatch.aws import client, describe_error, error_code, is_transient, paginate, target_state_key
 from tagpatch.changes import AppliedChanges, ChangeOutcome, Outcome
 from tagpatch.desired import Problem, Registration
 from tagpatch.inventory import get_bytes_if_exists, put_json
@@ -21,6 +21,7 @@ from tagpatch.observability import tracer
 from tagpatch.reconcile import Change, RegistrationState, registration_key
 
 LEDGER_KEY: Final = "state/baseline-registrations.json"
+BASELINE_PAGE_SIZE: Final = 100  # DescribePatchBaselines' largest page
 PATCH_GROUP_PAGE_SIZE: Final = 100
 
 
@@ -101,12 +102,28 @@ def desired_registrations(
 
 
 @tracer.capture_method
+def own_baseline_ids(names: Iterable[str]) -> dict[str, str]:
+    """The ids of the account's own patch baselines of these names (a member account's copies of the
+    hub's custom baselines, spoke/template.yaml); a name it lacks is left out, so the resolver reports it."""
+    wanted = set(names)
+    found: dict[str, str] = {}
+    for identity in paginate(
+        client("ssm").describe_patch_baselines,
+        "BaselineIdentities",
+        Filters=[{"Key": "OWNER", "Values": ["Self"]}],
+        MaxResults=BASELINE_PAGE_SIZE,
+    ):
+        if identity.get("BaselineName") in wanted:
+            found[str(identity["BaselineName"])] = str(identity["BaselineId"])
+    return found
+
+
 def read_registrations(bucket: str) -> RegistrationState:
     state = RegistrationState()
     for mapping in paginate(client("ssm").describe_patch_groups, "Mappings", MaxResults=PATCH_GROUP_PAGE_SIZE):
         identity = mapping.get("BaselineIdentity", {})
         state.actual[(mapping["PatchGroup"], identity.get("OperatingSystem", ""))] = identity.get("BaselineId", "")
-    raw = get_bytes_if_exists(bucket, LEDGER_KEY)
+    raw = get_bytes_if_exists(bucket, target_state_key(LEDGER_KEY))
     # No ledger only when S3 says so (the first cycle); a denied read fails the state instead.
     ledger = json.loads(raw) if raw is not None else []
     for entry in ledger:
@@ -211,7 +228,11 @@ class _Ledger:
         self.pending.discard(key)
 
     def save(self) -> None:
-        put_json(self.bucket, LEDGER_KEY, ledger_document(self.entries, self.pending, self.made_by, self.removing))
+        put_json(
+            self.bucket,
+            target_state_key(LEDGER_KEY),
+            ledger_document(self.entries, self.pending, self.made_by, self.removing),
+        )
         self.saved_pending = bool(self.pending)
         self.stored = dict(self.entries)
         self.stored_made_by = dict(self.made_by)

@@ -100,3 +100,14 @@ def spoke_role_arn(partition: str, target: Target, step: str) -> str:
 def session_name(step: str) -> str:
     """The RoleSessionName, so CloudTrail in the member account names the step that acted."""
     return f"{SESSION_PREFIX}{step_slug(step)}"
+
+
+def member_key(key: str, member: Target | None) -> str:
+    """A hub-side object's key for one target: home's (None) is `key`; a member account and Region's
+    carries its name before the extension, so each target keeps its own (state/x.json ->
+    state/x-<account>-<region>.json)."""
+    if member is None:
+        return key
+    folder, slash, name = key.rpartition("/")
+    stem, dot, extension = name.partition(".")
+    return f"{folder}{slash}{stem}-{member.account_id}-{member.region}{dot}{extension}"

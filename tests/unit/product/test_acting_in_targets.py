@@ -15,7 +15,7 @@ from tagpatch import aws
 from tagpatch.aws import TARGET_SERVICES, act_in, client, home_target, invocation
 from tagpatch.config import BackupConfig
 from tagpatch.errors import ConfigurationError, InvalidCycleInput, TargetAccessDenied, TransientAwsError
-from tagpatch.targets import Home, Target, session_name, spoke_role_arn, spoke_role_name
+from tagpatch.targets import Home, Target, member_key, session_name, spoke_role_arn, spoke_role_name
 
 HOME_ARN = "arn:aws:lambda:us-east-1:111111111111:function:hub-DiscoveryFunction-AbC"
 HOME = Target("111111111111", "us-east-1")
@@ -198,3 +198,20 @@ def test_acting_member_names_the_target_only_away_from_home(sts: Stubber) -> Non
         assert aws.acting_member() is None
         act_in(MEMBER, "WindowUpsert")
         assert aws.acting_member() == Home("aws", MEMBER)
+
+
+def test_a_member_keeps_its_own_state_objects_beside_home_s(sts: Stubber) -> None:
+    assert member_key("state/rollout-waves.json", None) == "state/rollout-waves.json"
+    assert member_key("state/rollout-waves.json", MEMBER) == "state/rollout-waves-222222222222-eu-west-1.json"
+    assert (
+        member_key("compliance/snapshots/dt=2026-12-07/snapshot.jsonl.gz", MEMBER)
+        == "compliance/snapshots/dt=2026-12-07/snapshot-222222222222-eu-west-1.jsonl.gz"
+    )
+    with invocation(HOME_ARN):
+        act_in(HOME, "BaselineAssociation")
+        assert aws.target_state_key("state/baseline-registrations.json") == "state/baseline-registrations.json"
+        act_in(MEMBER, "BaselineAssociation")
+        assert (
+            aws.target_state_key("state/baseline-registrations.json")
+            == "state/baseline-registrations-222222222222-eu-west-1.json"
+        )

@@ -6,9 +6,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tagpatch.classes import CLASSES
-from tagpatch.export import compliance_percent, snapshot_key, snapshot_records, summarize
+from tagpatch.export import (
+    LATEST_KEY,
+    LATEST_REPORT_KEY,
+    ExportKeys,
+    compliance_percent,
+    snapshot_key,
+    snapshot_records,
+    summarize,
+)
 from tagpatch.outcomes import OUTCOME_BEHAVIOUR
 from tagpatch.report_html import FIXES, action_of, render
+from tagpatch.targets import Target
+from tagpatch.trend import TREND_KEY
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 EXCEPTION = {"reason": "vendor appliance", "expires": "2027-01-31", "approved_by": "ciso@example.com"}
@@ -144,3 +154,26 @@ def test_the_backup_of_the_latest_run_sits_beside_its_outcome_until_a_newer_run(
     page = render([later], generated_at="2026-11-29T12:00:00Z")
     actions = page.split('<table id="actions">', 1)[1].split("</table>", 1)[0]
     assert "failed (backup ami-0123456789abcdef0)" in actions, actions
+
+
+def test_each_record_names_the_account_and_region_of_its_cycle_s_target() -> None:
+    member = Target("222222222222", "eu-west-1")
+    (record,) = snapshot_records([{"instance_id": "i-1"}], {}, {}, {}, NOW, target=member)
+    assert (record["account_id"], record["region"]) == ("222222222222", "eu-west-1")
+
+
+def test_home_keeps_the_single_account_keys_and_a_member_s_files_sit_beside_them() -> None:
+    home, member = Target("111111111111", "us-east-1"), Target("222222222222", "eu-west-1")
+    assert ExportKeys.of(home, home) == ExportKeys.of(None, home) == ExportKeys()
+    assert ExportKeys().snapshot(NOW) == snapshot_key(NOW)
+    assert (ExportKeys().latest, ExportKeys().trend, ExportKeys().latest_report) == (
+        LATEST_KEY,
+        TREND_KEY,
+        LATEST_REPORT_KEY,
+    )
+    keys = ExportKeys.of(member, home)
+    assert keys.snapshot(NOW) == f"compliance/snapshots/dt={NOW:%Y-%m-%d}/snapshot-222222222222-eu-west-1.jsonl.gz"
+    assert keys.latest == "compliance/latest/snapshot-222222222222-eu-west-1.jsonl.gz"
+    assert keys.trend == "compliance/trend/trend-222222222222-eu-west-1.json"
+    assert keys.report(NOW) == f"compliance/reports/dt={NOW:%Y-%m-%d}/report-222222222222-eu-west-1.html"
+    assert keys.latest_report == "compliance/reports/latest/report-222222222222-eu-west-1.html"

@@ -12,7 +12,7 @@ from typing import Any, get_args
 from tagpatch.outcomes import Outcome
 from tagpatch.workflow import STEPS
 from tagpatch_local import simulator, workflow_files
-from tests.benchmark_modules import bench_cycle
+from tests.benchmark_modules import bench_cycle, bench_org
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "simulator.md"
 
@@ -83,11 +83,26 @@ def test_the_performance_tables_are_the_ones_the_results_files_give() -> None:
         assert f"`{name}-" in page, f"no table from benchmarks/results/{name}-*.json"
 
 
+def test_the_organization_tables_and_projection_are_the_ones_the_results_files_give() -> None:
+    bench = bench_org()
+    page = bench.PAGE.read_text(encoding="utf-8")
+    assert bench.render_page(page) == page, "run: .venv/bin/python -m benchmarks.bench_org --page"
+    for path in sorted(bench.RESULTS.glob("org-*.json")):
+        assert f"`{path.name}`" in page, f"no table from benchmarks/results/{path.name}"
+
+
 def test_benchmark_figures_are_quoted_only_on_the_performance_page() -> None:
     figures = []
     for path in sorted((ROOT / "benchmarks" / "results").glob("cycle-*.json")):
         results = json.loads(path.read_text(encoding="utf-8"))
         figures += [f"{results[label]['wall_seconds']} s" for label in ("first_cycle", "after_window_runs", "rerun")]
+    for path in sorted((ROOT / "benchmarks" / "results").glob("org-*.json")):
+        results = json.loads(path.read_text(encoding="utf-8"))
+        figures += [
+            f"{results[label]['overall']['wall_seconds']} s"
+            for label in ("first_cycle", "after_window_runs", "rerun")
+            if label in results
+        ]
     quoted = {
         f"{page.relative_to(ROOT)}: {figure}"
         for page in PAGES

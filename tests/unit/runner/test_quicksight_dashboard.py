@@ -261,6 +261,8 @@ def test_the_dashboard_shows_what_governance_asked_for(template: Template) -> No
         ("latest", "scan_status"),  # stale or never-scanned instances
         ("exceptions", "exception_expires"),  # active exceptions and their expiry
         ("latest", "last_outcome"),  # the outcomes of the last windows
+        ("latest", "account_id"),  # non-compliant instances by account and by Region (#26)
+        ("latest", "region"),
     }
     assert wanted <= shown, sorted(wanted - shown)
 

@@ -79,7 +79,7 @@ def test_each_spoke_role_holds_exactly_its_hub_function_s_ec2_and_ssm_statements
     for step in STEPS:
         wanted = [s for s in statements(hub["Resources"][step.function]) if target_side(s)]
         if wanted:
-            expected[spoke_role_name(step.name)] = wanted
+            expected[spoke_role_name(step.name)] = [*wanted, *spoke_template.SPOKE_ONLY.get(step.name, ())]
     assert set(roles) == set(expected)
     assert {"tagpatch-spoke-discovery", "tagpatch-spoke-window-upsert", "tagpatch-spoke-apply-window-changes"} <= set(
         roles
@@ -162,3 +162,10 @@ def test_the_spoke_names_only_its_parameters_and_pseudo_parameters(spoke: dict[s
     text = (REPO / "spoke" / "template.yaml").read_text(encoding="utf-8")
     named = set(re.findall(r"\$\{([A-Za-z:]+)\}", text))
     assert named <= {*spoke["Parameters"], "AWS::Partition", "AWS::Region", "AWS::AccountId"}
+
+
+def test_what_a_step_does_only_in_a_member_is_ec2_or_ssm_of_a_step_that_has_a_spoke_role(spoke: dict[str, Any]) -> None:
+    roles = spoke_roles(spoke)
+    for step, extra in spoke_template.SPOKE_ONLY.items():
+        assert spoke_role_name(step) in roles
+        assert all(target_side(statement) for statement in extra)
