@@ -56,7 +56,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ListTargets
     metrics.add_metric(name="OrgAccountsSkipped", unit=MetricUnit.Count, value=len(listed.skipped))
     logger.info("targets listed", extra={"targets": len(targets), "skipped": listed.skipped})
     return {
-        "targets": target_items(org_input, targets, home),
+        "targets": target_items(org_input, targets, home, org["execution_name"]),
         "max_concurrency": settings.max_concurrency,
         "skipped": listed.skipped,
         "targets_key": targets_key,

@@ -29,7 +29,7 @@ from tagpatch_local.scenario import ScenarioCycle, apply_edit, load_scenario, pa
 from tagpatch_local.template import TemplateError
 
 if TYPE_CHECKING:
-    from tagpatch_local.runner import Account, CycleResult
+    from tagpatch_local.runner import Account, CycleResult, OrgCycleResult
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_FLEET = REPO_ROOT / "fleets" / "demo.yaml"
@@ -375,6 +375,59 @@ def report_cycle(
     return summary, plan and has_pending_changes(changes)
 
 
+def report_org_cycle(
+    account: Account,
+    org: OrgCycleResult,
+    cycle_dir: Path,
+    mode: str,
+    warnings: Sequence[str],
+    console: Console,
+) -> tuple[dict[str, Any], bool, bool]:
+    """Each target's cycle as `report_cycle` reports one: a lone target (home, a single-account stack)
+    in `cycle_dir` itself, several each in `cycle_dir/targets/<account>-<region>/`; then a line per
+    target. Returns the summary, whether the org cycle succeeded and whether changes are pending."""
+    several = len(org.targets) > 1
+    summaries: dict[str, dict[str, Any]] = {}
+    pending = False
+    for label, child in org.children.items():
+        if several:
+            console.say(f"\ntarget {label}")
+        progress = Progress(console.stream, console.marks)
+        for event in child.events:
+            progress(event)
+        folder = cycle_dir / "targets" / label.replace("/", "-") if several else cycle_dir
+        summaries[label], child_pending = report_cycle(account, child, folder, mode, warnings, console)
+        pending = pending or child_pending
+    lines = [] if org.status == "SUCCEEDED" and not several else [_org_line(org)]
+    if several or org.status != "SUCCEEDED":
+        lines += [_target_line(item) for item in org.targets]
+    if lines:
+        console.say("\n".join(lines))
+    if not several and summaries:
+        (summary,) = summaries.values()
+    else:
+        summary = {"org": {"status": org.status, "error": org.org.error, "targets": org.targets}, "targets": summaries}
+        cycle_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(cycle_dir / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    return summary, org.status == "SUCCEEDED", pending
+
+
+def _org_line(org: OrgCycleResult) -> str:
+    failed = sum(1 for item in org.targets if item.get("status") != "SUCCEEDED")
+    line = f"org cycle {org.org.execution_name}: {org.status}, {len(org.targets)} target(s), {failed} failed"
+    return line if org.status == "SUCCEEDED" or org.targets else f"{line}: {org.org.error}: {org.org.cause}"
+
+
+def _target_line(item: Mapping[str, Any]) -> str:
+    """`  <account>/<region>: SUCCEEDED`, or FAILED with why, as the org cycle's alert says it."""
+    from tagpatch.org_summary import target_outcome  # noqa: PLC0415 - the layer reads its environment when imported
+
+    outcome = target_outcome(item)
+    target = outcome["target"]
+    line = f"  {target['account_id']}/{target['region']}: {outcome['status']}"
+    return line if outcome["reason"] is None else f"{line}: {' '.join(outcome['reason'].split())[:300]}"
+
+
 def _run_lines(result: CycleResult, summary: Mapping[str, Any], mode: str) -> list[str]:
     """How the execution went and which instances it saw."""
     lines = [
@@ -505,12 +558,18 @@ def run_deployed(args: argparse.Namespace) -> int:
         raise UsageError(f"--stack {args.stack}: {error}") from error
     prepare_out_dir(out_dir, earlier)
     mode = _mode(execution_input)
-    console.say(f"tagpatch: stack {args.stack}, state machine {account.state_machine_arn}, {_mode_note(mode)}")
-    result = account.run_cycle(execution_input, on_event=Progress(console.stream, console.marks))
-    summary, pending = report_cycle(account, result, out_dir, mode, (), console)
+    if not account.org_cycle_arn:  # a stack deployed before the org cycle: its one patch cycle
+        console.say(f"tagpatch: stack {args.stack}, state machine {account.state_machine_arn}, {_mode_note(mode)}")
+        result = account.run_cycle(execution_input, on_event=Progress(console.stream, console.marks))
+        summary, pending = report_cycle(account, result, out_dir, mode, (), console)
+        succeeded = result.status == "SUCCEEDED"
+    else:
+        console.say(f"tagpatch: stack {args.stack}, org cycle {account.org_cycle_arn}, {_mode_note(mode)}")
+        org = account.run_org_cycle(execution_input)
+        summary, succeeded, pending = report_org_cycle(account, org, out_dir, mode, (), console)
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
-    return exit_status([(result.status == "SUCCEEDED", pending)], detailed=args.detailed_exitcode)
+    return exit_status([(succeeded, pending)], detailed=args.detailed_exitcode)
 
 
 def _members(checked: CheckedRun) -> str:
@@ -563,11 +622,13 @@ def run_local(args: argparse.Namespace) -> int:
                 console.say(f"  edit: {apply_edit(account, edit)}")
                 if edit.kind == "policy":
                     warnings = edit.warnings
-            result = account.run_cycle(dict(cycle.execution_input), on_event=Progress(console.stream, console.marks))
+            # What the schedule starts: the org cycle, one patch cycle per target of the policy.
+            org = account.run_org_cycle(dict(cycle.execution_input))
             cycle_dir = out_dir if len(cycles) == 1 else out_dir / f"{index:02d}-{cycle.name}"
-            summary, pending = report_cycle(account, result, cycle_dir, _mode(cycle.execution_input), warnings, console)
+            mode = _mode(cycle.execution_input)
+            summary, succeeded, pending = report_org_cycle(account, org, cycle_dir, mode, warnings, console)
             summaries.append(summary)
-            outcomes.append((result.status == "SUCCEEDED", pending))
+            outcomes.append((succeeded, pending))
     document: dict[str, Any] = summaries[0]
     if len(cycles) > 1:
         document = {

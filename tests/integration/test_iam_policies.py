@@ -155,6 +155,8 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
                 "waves": [{"name": "first", "patch_groups": ["web2"]}, {"name": "rest", "patch_groups": "rest"}]
             }
             policy["scan"]["schedule"] = "cron(0 4 ? * * *)"  # the patch scan is updated
+            # The week-old backups expire; the window's own image, the newest of "a", is kept.
+            policy["backup_retention"] = {"days": 7, "keep_latest": 1}
 
         def third(policy: dict[str, Any]) -> None:
             second(policy)
@@ -189,6 +191,20 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda _: None))
             results = [run_ok(account)]
+        # Backups past the retention the second policy sets (7 days): ComplianceExport deregisters the
+        # image with its snapshot and deletes the snapshot set, each under the ownership tag's condition.
+        backups = account.client("ec2")
+        backed_up = instance_id(account, "a")
+        owned = [{"Key": "tagpatch:managed", "Value": "true"}, {"Key": "tagpatch:backup-of", "Value": backed_up}]
+        old_image = backups.create_image(InstanceId=backed_up, Name="tagpatch-backup-a-old", NoReboot=True)["ImageId"]
+        (old_image_described,) = backups.describe_images(ImageIds=[old_image])["Images"]
+        image_snapshot = old_image_described["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        backups.create_tags(Resources=[old_image, image_snapshot], Tags=owned)
+        backups.create_snapshots(
+            InstanceSpecification={"InstanceId": backed_up},
+            Description=f"tagpatch backup of {backed_up} before patching (old)",
+            TagSpecifications=[{"ResourceType": "snapshot", "Tags": owned}],
+        )
         # A week of window runs, one failing Install among them: the next cycle reads every run and alerts.
         account.set_patch_behaviour(instance_id(account, "a"), {"missing": 2, "result": "failed"})
         account.advance(timedelta(days=8))

@@ -24,6 +24,7 @@ from tagpatch_local.simulator import iam
 
 from .support import instance, run_ok
 from .test_iam_policies import MEMBER_TARGET_SIDS, write_policy
+from .test_org_cycle import policy_with_targets
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"  # not the hub's Region, so a call that stayed home would miss the member's fleet
@@ -43,13 +44,16 @@ NO_SPOKE = MemberAccount(
     instances=(instance("web-prod", "sun-0200", name="ana-web-01"),),
     spoke=False,
 )
+SHOP = MemberAccount(
+    "333344445555", "shop", (REGION,), instances=(instance("web-prod", "sun-0200", name="shop-web-01"),)
+)
 TARGET = {"account_id": PAYMENTS.id, "region": REGION}
 
 
 @pytest.fixture(scope="module")
 def organization() -> Iterator[tuple[SimulatedAccount, SeededOrganization]]:
     with SimulatedAccount(REPO / "template.yaml") as account:
-        yield account, account.seed_accounts((PAYMENTS, NO_SPOKE))
+        yield account, account.seed_accounts((PAYMENTS, NO_SPOKE, SHOP))
 
 
 def with_rollout(policy: dict[str, Any]) -> None:
@@ -186,3 +190,26 @@ def test_the_hub_s_member_only_grants_are_each_used_by_a_member_s_cycle(
                     if not any(iam.statement_applies(narrowed, check) for check in checks):
                         unused.append((function, statement["Sid"], resource))
     assert unused == [], "\n".join(map(str, unused))
+
+
+def test_two_targets_cycles_run_side_by_side_each_holding_its_own_lease(
+    organization: tuple[SimulatedAccount, SeededOrganization],
+    member_cycle: list[tuple[str, iam.Authorization]],
+    tmp_path: Path,
+) -> None:
+    account, _ = organization
+    account.use_policy(
+        policy_with_targets(tmp_path, {"accounts": [PAYMENTS.id, SHOP.id], "regions": [REGION], "max_concurrency": 2})
+    )
+    result = account.run_org_cycle({})
+    assert result.status == "SUCCEEDED", result.targets
+    assert {key: child.status for key, child in result.children.items()} == {
+        f"{PAYMENTS.id}/{REGION}": "SUCCEEDED",
+        f"{SHOP.id}/{REGION}": "SUCCEEDED",
+    }
+    # They ran at once: the younger's PrepareCycle saw the older running, asked its target, and went on.
+    assert result.org.calls_by_function["PrepareCycleFunction"]["states:DescribeExecution"] >= 1
+    listed = account.client("s3").list_objects_v2(Bucket=account.artifact_bucket, Prefix="locks/")
+    assert listed.get("KeyCount", 0) == 0  # each released its own lease
+    windows = member_client("ssm", SHOP.id).describe_maintenance_windows()["WindowIdentities"]
+    assert [window["Name"] for window in windows] == ["tagpatch-sun-0200"]

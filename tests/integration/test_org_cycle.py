@@ -47,6 +47,7 @@ def test_with_no_targets_the_org_cycle_runs_one_patch_cycle_home(account: Simula
     assert list(result.children) == [home]
     child = result.children[home]
     assert child.status == "SUCCEEDED"
+    assert child.execution_name == result.org.execution_name  # as a single-account cycle's artifacts are named
     # Home is the single-account cycle: started without a target, so it acts with the functions' own roles.
     assert "target" not in json.loads(child.events[0]["executionStartedEventDetails"]["input"])
     assert "ssm:CreateMaintenanceWindow" in child.calls_by_function["ApplyWindowChangesFunction"]
@@ -151,3 +152,17 @@ def test_one_report_html_shows_every_reported_targets_rows_and_names_each_target
         cells = f'<td data-label="target">{label}</td><td data-label="not reported">not reported: its patch cycle ended'
         assert cells in page
     assert "sts:AssumeRole" in page  # why: the target has no spoke to assume
+
+
+def test_a_policy_whose_targets_cannot_be_listed_fails_the_org_cycle_with_one_alert_saying_why(
+    account: SimulatedAccount, tmp_path: Path
+) -> None:
+    account.use_policy(policy_with_targets(tmp_path, {"regions": ["Frankfurt"]}))
+    alerts = topic_queue(account)
+    result = account.run_org_cycle({})
+    assert (result.status, result.org.error) == ("FAILED", "ListTargetsFailed")
+    assert result.targets == [] and result.children == {}
+    (message,) = alerts()
+    assert message["Subject"] == "tagpatch org cycle could not list its targets"
+    assert "Why: InvalidPatchPolicy:" in message["Message"]
+    assert "targets.regions[0]: must be a Region name like eu-west-1 (got 'Frankfurt')" in message["Message"]

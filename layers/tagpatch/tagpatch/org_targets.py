@@ -126,19 +126,38 @@ def parse_targets(value: object, fail: Fail) -> TargetSettings:
 
 
 class TargetItem(TypedDict):
-    """One Map item: the target, and the input its patch cycle starts with."""
+    """One Map item: the target, the name and the input its patch cycle starts with."""
 
     target: TargetPayload
+    name: str
     input: dict[str, Any]
 
 
+# StartExecution's name: at most 80 characters (Step Functions API reference).
+MAX_EXECUTION_NAME: Final = 80
+
+
+def child_execution_name(org_execution_name: str, target: TargetPayload, home: TargetPayload) -> str:
+    """The target's patch cycle is named after the org execution (a name is unique per state machine, so
+    home's may be the very same), other targets' with their account and Region after it. A retried start
+    with the same name and input is the same execution (StartExecution is idempotent on them)."""
+    if target == home:
+        return org_execution_name
+    suffix = f"-{target['account_id']}-{target['region']}"
+    return org_execution_name[: MAX_EXECUTION_NAME - len(suffix)] + suffix
+
+
 def target_items(
-    org_input: Mapping[str, Any], targets: Iterable[TargetPayload], home: TargetPayload
+    org_input: Mapping[str, Any], targets: Iterable[TargetPayload], home: TargetPayload, org_execution_name: str
 ) -> list[TargetItem]:
-    """Each target's cycle input: the org input, plus `target` for every target but home (a cycle
-    started without a target acts in its own account and Region, as a single-account stack does)."""
+    """Each target's cycle: the org input, plus `target` for every target but home (a cycle started
+    without a target acts in its own account and Region, as a single-account stack does)."""
     return [
-        TargetItem(target=target, input=dict(org_input) if target == home else {**org_input, "target": target})
+        TargetItem(
+            target=target,
+            name=child_execution_name(org_execution_name, target, home),
+            input=dict(org_input) if target == home else {**org_input, "target": target},
+        )
         for target in targets
     ]
 

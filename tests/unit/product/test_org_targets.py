@@ -48,11 +48,17 @@ def test_listed_accounts_then_the_ous_accounts_each_once_in_the_hubs_region() ->
 
 
 def test_home_starts_its_cycle_without_a_target_and_others_with_theirs() -> None:
-    items = target_items({"mode": "plan"}, [HOME, OTHER], HOME)
+    items = target_items({"mode": "plan"}, [HOME, OTHER], HOME, "daily")
     assert items == [
-        {"target": HOME, "input": {"mode": "plan"}},
-        {"target": OTHER, "input": {"mode": "plan", "target": OTHER}},
+        {"target": HOME, "name": "daily", "input": {"mode": "plan"}},
+        {"target": OTHER, "name": "daily-444455556666-eu-west-1", "input": {"mode": "plan", "target": OTHER}},
     ]
+
+
+def test_a_child_execution_name_fits_step_functions_80_characters() -> None:
+    name = target_items({}, [OTHER], HOME, "x" * 80)[0]["name"]
+    assert len(name) == 80
+    assert name.endswith("x-444455556666-eu-west-1")
 
 
 def test_the_org_runs_artifacts_are_dated_by_its_start() -> None:
