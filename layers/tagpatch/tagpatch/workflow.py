@@ -137,6 +137,7 @@ class SummarizeTargetsResult(TypedDict):
     failed: int
     skipped: int
     alert_message_id: str | None  # None when nothing failed
+    report_key: str | None  # the organization's report.html; None when home's page is the report
 
 
 # A step's result: a TypedDict, or a cursor dataclass whose payload is its fields (DiscoveryCursor).
@@ -274,7 +275,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(
         "SummarizeTargets",
         {"SummarizeTargets": SummarizeTargetsResult, "SummarizeListingFailure": SummarizeTargetsResult},
-        reads=("org", "results", "skipped", "error"),
+        reads=("org", "results", "skipped", "input", "error"),
         machine=ORG_CYCLE,
     ),
 )
