@@ -29,7 +29,7 @@ from tagpatch_local.scenario import ScenarioCycle, apply_edit, load_scenario, pa
 from tagpatch_local.template import TemplateError
 
 if TYPE_CHECKING:
-    from tagpatch_local.runner import Account, CycleResult, OrgCycleResult, SimulatedAccount
+    from tagpatch_local.runner import Account, CycleResult, OrgCycleResult
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_FLEET = REPO_ROOT / "fleets" / "demo.yaml"
@@ -376,7 +376,7 @@ def report_cycle(
 
 
 def report_org_cycle(
-    account: SimulatedAccount,
+    account: Account,
     org: OrgCycleResult,
     cycle_dir: Path,
     mode: str,
@@ -558,12 +558,18 @@ def run_deployed(args: argparse.Namespace) -> int:
         raise UsageError(f"--stack {args.stack}: {error}") from error
     prepare_out_dir(out_dir, earlier)
     mode = _mode(execution_input)
-    console.say(f"tagpatch: stack {args.stack}, state machine {account.state_machine_arn}, {_mode_note(mode)}")
-    result = account.run_cycle(execution_input, on_event=Progress(console.stream, console.marks))
-    summary, pending = report_cycle(account, result, out_dir, mode, (), console)
+    if not account.org_cycle_arn:  # a stack deployed before the org cycle: its one patch cycle
+        console.say(f"tagpatch: stack {args.stack}, state machine {account.state_machine_arn}, {_mode_note(mode)}")
+        result = account.run_cycle(execution_input, on_event=Progress(console.stream, console.marks))
+        summary, pending = report_cycle(account, result, out_dir, mode, (), console)
+        succeeded = result.status == "SUCCEEDED"
+    else:
+        console.say(f"tagpatch: stack {args.stack}, org cycle {account.org_cycle_arn}, {_mode_note(mode)}")
+        org = account.run_org_cycle(execution_input)
+        summary, succeeded, pending = report_org_cycle(account, org, out_dir, mode, (), console)
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
-    return exit_status([(result.status == "SUCCEEDED", pending)], detailed=args.detailed_exitcode)
+    return exit_status([(succeeded, pending)], detailed=args.detailed_exitcode)
 
 
 def _members(checked: CheckedRun) -> str:

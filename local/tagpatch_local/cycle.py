@@ -115,10 +115,13 @@ class DeployedStack(AccountClients):
     functions' AWS calls are not recorded (they run in Lambda, not in this process).
     """
 
-    def __init__(self, *, state_machine_arn: str, artifact_bucket: str, region: str | None = None) -> None:
+    def __init__(
+        self, *, state_machine_arn: str, artifact_bucket: str, region: str | None = None, org_cycle_arn: str = ""
+    ) -> None:
         self.state_machine_arn = state_machine_arn
         self.artifact_bucket = artifact_bucket
         self.region = region
+        self.org_cycle_arn = org_cycle_arn  # empty for a stack deployed before the org cycle
 
     @classmethod
     def from_stack(cls, stack_name: str, region: str | None = None) -> DeployedStack:
@@ -132,6 +135,7 @@ class DeployedStack(AccountClients):
             state_machine_arn=outputs["PatchCycleStateMachineArn"],
             artifact_bucket=outputs["ArtifactBucketName"],
             region=region,
+            org_cycle_arn=outputs.get("OrgCycleStateMachineArn", ""),
         )
 
     def run_cycle(
@@ -145,6 +149,18 @@ class DeployedStack(AccountClients):
         return execute_cycle(
             self.client("stepfunctions"), self.state_machine_arn, execution_input, name, on_event, timeout_seconds, 2.0
         )
+
+    def run_org_cycle(
+        self,
+        execution_input: Any = None,
+        *,
+        name: str | None = None,
+        on_event: ProgressCallback | None = None,
+        timeout_seconds: float = 3600,
+    ) -> OrgCycleResult:
+        """The org cycle and each target's patch cycle, as the schedule starts them."""
+        sfn = self.client("stepfunctions")
+        return follow_org_cycle(sfn, self.org_cycle_arn, execution_input, name, on_event, timeout_seconds, 2.0)
 
 
 def execute_cycle(
@@ -195,6 +211,27 @@ def execute_cycle(
         calls_by_function={},
         wall_seconds=time.monotonic() - started,
     )
+
+
+def follow_org_cycle(
+    sfn: Any,
+    org_cycle_arn: str,
+    execution_input: Any,
+    name: str | None,
+    on_event: ProgressCallback | None,
+    timeout_seconds: float,
+    poll_seconds: float,
+) -> OrgCycleResult:
+    """Start the org cycle, follow it to its end, then read back each target's patch cycle."""
+    org = execute_cycle(sfn, org_cycle_arn, execution_input, name, on_event, timeout_seconds, poll_seconds)
+    targets = map_results(org)
+    children = {}
+    for item in targets:
+        arn = child_execution_arn(item)
+        target = item.get("target") or {}
+        if arn is not None:
+            children[f"{target.get('account_id')}/{target.get('region')}"] = followed_execution(sfn, arn)
+    return OrgCycleResult(org=org, targets=targets, children=children)
 
 
 def followed_execution(sfn: Any, arn: str) -> CycleResult:

@@ -45,11 +45,9 @@ from tagpatch_local.cycle import (
     DeployedStack,
     OrgCycleResult,
     ProgressCallback,
-    child_execution_arn,
     execute_cycle,
     execution_history,
-    followed_execution,
-    map_results,
+    follow_org_cycle,
     state_at_failure,
 )
 from tagpatch_local.deploy import SAM_POLICY_TEMPLATES, coerce_to_shape
@@ -240,8 +238,10 @@ class SimulatedAccount(WorldControls, FaultControls):
         self.subscribe_owner_queues()
         before = self.recorder.snapshot()
         runs_before = len(self.dispatcher.runs)
-        sfn = self.client("stepfunctions")
-        org = execute_cycle(sfn, self.org_cycle_arn, execution_input, name, on_event, timeout_seconds, 0.02)
+        result = follow_org_cycle(
+            self.client("stepfunctions"), self.org_cycle_arn, execution_input, name, on_event, timeout_seconds, 0.02
+        )
+        org, children = result.org, result.children
         after = self.recorder.snapshot()
         calls = {
             function: counts - before.get(function, Counter())
@@ -249,13 +249,6 @@ class SimulatedAccount(WorldControls, FaultControls):
             if counts - before.get(function, Counter())
         }
         runs = self.dispatcher.runs[runs_before:]
-        targets = map_results(org)
-        children = {}
-        for item in targets:
-            arn = child_execution_arn(item)
-            target = item.get("target") or {}
-            if arn is not None:
-                children[f"{target.get('account_id')}/{target.get('region')}"] = followed_execution(sfn, arn)
         # Imported here: the shared layer's Metrics read the environment __enter__ sets when first imported.
         from tagpatch.workflow import ORG_CYCLE, STEPS  # noqa: PLC0415
 
@@ -270,7 +263,7 @@ class SimulatedAccount(WorldControls, FaultControls):
         org.function_runs = runs
         release_finished_threads()
         settle_long_lived_objects()
-        return OrgCycleResult(org=org, targets=targets, children=children)
+        return result
 
 
 Account = SimulatedAccount | DeployedStack

@@ -187,6 +187,29 @@ def test_a_deployed_stack_is_run_and_reported_the_same_way(
     assert summary["aws_calls"] == {}  # calls made inside Lambda are not visible from here
 
 
+def test_a_deployed_stack_with_an_org_cycle_runs_it_and_reports_its_target(
+    account: SimulatedAccount, fleet: Path, tmp_path: Path
+) -> None:
+    """A stack with the org cycle is run as its schedule runs it: the org cycle, one patch cycle per target."""
+    account.seed(load_fleet(fleet))
+    outputs = {
+        "PatchCycleStateMachineArn": {"Value": account.state_machine_arn},
+        "OrgCycleStateMachineArn": {"Value": account.org_cycle_arn},
+        "ArtifactBucketName": {"Value": account.artifact_bucket},
+    }
+    account.client("cloudformation").create_stack(
+        StackName="tagpatch",
+        TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}, "Outputs": outputs}),
+    )
+    out = tmp_path / "out"
+    assert main(["run", "--stack", "tagpatch", "--region", "us-east-1", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["execution"]["status"] == "SUCCEEDED"
+    assert summary["instances"]["by_class"] == {"missing_tags": 1, "ready": 1}
+    org_executions = account.client("stepfunctions").list_executions(stateMachineArn=account.org_cycle_arn)
+    assert [execution["status"] for execution in org_executions["executions"]] == ["SUCCEEDED"]
+
+
 def test_an_unknown_stack_exits_2(
     account: SimulatedAccount, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
