@@ -14,12 +14,13 @@ from tagpatch.aws import client, home_target
 from tagpatch.config import ArtifactConfig, NotificationConfig
 from tagpatch.cycle import iso_z, start_cycle
 from tagpatch.errors import InvalidCycleInput
-from tagpatch.inventory import get_jsonl_gz, put_bytes, put_json
+from tagpatch.inventory import get_bytes, get_jsonl_gz, put_bytes, put_json
 from tagpatch.observability import lambda_entry, logger, metrics
-from tagpatch.org_report import home_only, org_report_keys, org_rows, plan_report
+from tagpatch.org_report import home_only, org_report_keys, org_rows, plan_report, summed_trend
 from tagpatch.org_summary import OrgSummary, alert, summarize
 from tagpatch.org_targets import OrgRun, org_artifact_prefix, org_run
 from tagpatch.report_html import render
+from tagpatch.trend import decode_trend
 from tagpatch.workflow import SummarizeTargetsResult
 
 ARTIFACTS = ArtifactConfig.from_env()
@@ -46,9 +47,11 @@ def _org_report(org: OrgRun, summary: OrgSummary, org_input: object) -> str | No
     keys = org_report_keys(run.mode, run.now)
     if not keys:
         return None
-    plan = plan_report(summary["targets"])
+    plan = plan_report(summary["targets"], home_target().to_payload())
     rows = org_rows(plan, lambda key: get_jsonl_gz(ARTIFACTS.bucket, key))
-    page = render(rows, generated_at=iso_z(run.now), targets=plan.targets).encode()
+    # Each reported target's ComplianceExport has just written its trend, so each exists.
+    trend = summed_trend(decode_trend(get_bytes(ARTIFACTS.bucket, key)) for key in plan.trend_keys)
+    page = render(rows, generated_at=iso_z(run.now), trend=trend, targets=plan.targets).encode()
     for key in keys:
         put_bytes(ARTIFACTS.bucket, key, page, "text/html; charset=utf-8")
     logger.info("org report written", extra={"keys": keys, "reported": len(plan.snapshots)})

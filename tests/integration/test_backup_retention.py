@@ -156,3 +156,31 @@ def test_without_the_grant_ec2_refuses_every_deletion_and_the_cycle_fails(tmp_pa
         assert f"{image}: UnauthorizedOperation" in str(failed.cause)
         assert image in image_ids(ec2)
         assert set(snapshots) <= snapshot_ids(ec2)
+
+
+def test_an_image_a_backup_window_took_is_deleted_with_its_snapshots_once_a_newer_one_exists(tmp_path: Path) -> None:
+    """End to end: the window's runbook images the instance (and tags the image's snapshots) each Sunday;
+    two Sundays later the first image is past a 7-day retention and goes, snapshots and all."""
+    document = yaml.safe_load(policy_with_retention(tmp_path, days=7, keep_latest=1).read_text())
+    document["windows"]["sun-0200"]["task"] = {"backup": "image"}
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump(document))
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        account.use_policy(tmp_path / "policy.yaml")
+        account.set_clock(START)  # a Monday
+        (web,) = account.seed([instance("web", "sun-0200", name="web")])
+        run_ok(account)
+        account.advance(timedelta(days=15))  # two Sunday 02:00 runs, each imaging web
+        ec2 = account.client("ec2")
+        images = sorted(ec2.describe_images(Owners=["self"])["Images"], key=lambda i: str(i["CreationDate"]))
+        assert [i["State"] for i in images] == ["available", "available"]
+        first, second = (i["ImageId"] for i in images)
+        first_snapshots = image_snapshots(ec2, first)
+        result = run_ok(account)
+        retention = result.output["compliance"]["backup_retention"]  # type: ignore[index]
+        assert (retention["deleted"], retention["refused"]) == (1 + len(first_snapshots), 0)
+        assert image_ids(ec2) == {second}
+        assert not set(first_snapshots) & snapshot_ids(ec2)
+        assert set(image_snapshots(ec2, second)) <= snapshot_ids(ec2)
+        assert backup_tags(web) == {
+            t["Key"]: t["Value"] for t in ec2.describe_images(ImageIds=[second])["Images"][0]["Tags"]
+        }

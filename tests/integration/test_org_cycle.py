@@ -141,6 +141,7 @@ def test_one_report_html_shows_every_reported_targets_rows_and_names_each_target
     )
     assert latest == page  # the organization's page is the latest report, where the digest links
     assert "Snapshot of 2 instances" in page
+    assert 'id="trend"' in page and "No snapshots yet" not in page  # the targets' trends, summed
     assert f"Rows of 3 targets: {', '.join(reported)}." in page
     assert "hub-web-01" in page and "pay-web-01" in page
     # Each instance names its account and Region (the breakdowns count only a known compliance, and
