@@ -80,9 +80,19 @@ def member_accounts(
     ]
 
 
-def policy_targeting(folder: Path, members: Sequence[MemberAccount], regions: Sequence[str], concurrency: int) -> Path:
-    """The repository's policy with `targets:` naming every member in every Region."""
+def policy_targeting(
+    folder: Path,
+    members: Sequence[MemberAccount],
+    regions: Sequence[str],
+    concurrency: int,
+    *,
+    aws_default_baselines: bool = False,
+) -> Path:
+    """The repository's policy with `targets:` naming every member in every Region; with
+    aws_default_baselines, no OS registers a custom baseline (`baselines: {}`)."""
     document = yaml.safe_load((ROOT / "policy" / "patch-policy.yaml").read_text(encoding="utf-8"))
+    if aws_default_baselines:
+        document["baselines"] = {}
     document["targets"] = {
         "accounts": [member.id for member in members],
         "regions": list(regions),
@@ -247,6 +257,7 @@ def measure(
     concurrency: int,
     out: Path,
     folder: Path,
+    aws_default_baselines: bool = False,
 ) -> dict[str, Any]:
     """Run the phases and write the results file after each (what finished survives a stopped run)."""
     path = out / f"org-{accounts}x{len(regions)}x{instances}.json"
@@ -259,6 +270,7 @@ def measure(
         "patch_groups": patch_groups,
         "schedules": schedules,
         "max_concurrency": concurrency,
+        "baselines": "aws-default (policy `baselines: {}`)" if aws_default_baselines else "the policy's",
         "prices": PRICES,
         "completed": [],
         "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
@@ -283,7 +295,9 @@ def measure(
         seeded = account.seed_accounts(members)
         figures["seed_seconds"] = round(time.monotonic() - started, 2)
         figures["spoke_failures"] = {f"{a}/{r}": why for (a, r), why in seeded.spoke_failures.items()}
-        account.use_policy(policy_targeting(folder, members, regions, concurrency))
+        account.use_policy(
+            policy_targeting(folder, members, regions, concurrency, aws_default_baselines=aws_default_baselines)
+        )
         save()
         for label in PHASES:
             if label == "after_window_runs":
@@ -580,6 +594,11 @@ def main() -> None:
     parser.add_argument("--schedules", type=int, default=20)
     parser.add_argument("--max-concurrency", type=int, default=10)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--aws-default-baselines",
+        action="store_true",
+        help="register no custom baseline (policy `baselines: {}`): for members without the hub's custom baselines",
+    )
     parser.add_argument("--page", action="store_true", help=f"rewrite this benchmark's tables in {PAGE.name} and stop")
     args = parser.parse_args()
     if args.page:
@@ -595,6 +614,7 @@ def main() -> None:
             concurrency=args.max_concurrency,
             out=args.out,
             folder=Path(folder),
+            aws_default_baselines=args.aws_default_baselines,
         )
     for label in PHASES:
         overall = figures[label]["overall"]
