@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from tagpatch_local.report import backup_retention_record, summary_document
 from tagpatch_local.runner import SimulatedAccount
 from tagpatch_local.simulator import iam
 
@@ -122,6 +123,12 @@ def test_expired_backups_are_deleted_by_tag_only_in_apply_mode_once_and_a_refusa
         assert (applied.status, applied.error) == ("FAILED", "BackupDeletionRefused"), applied.cause
         assert f"{refused_snapshot[0]} (of {untagged_snapshot_image}): missing-permissions" in str(applied.cause)
         assert any(refused_snapshot[0] in m["Message"] for m in told), told
+        # The run's report lists each id deleted and each refused, though the cycle failed.
+        record = backup_retention_record(account, applied)
+        assert record is not None
+        assert set(record["deleted"]) == expected_deleted
+        assert record["refused"] == [f"{refused_snapshot[0]} (of {untagged_snapshot_image}): missing-permissions"]
+        assert summary_document(account, applied, [])["backup_retention"] == record
         assert image_ids(ec2) == images_before - {old_image, untagged_snapshot_image}
         assert snapshot_ids(ec2) == snapshots_before - (expected_deleted - {old_image, untagged_snapshot_image})
         # Kept: the newest backups, db's only one, and everything that is not tagpatch's.
