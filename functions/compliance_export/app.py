@@ -10,6 +10,7 @@ run's artifacts only and sends nothing.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -17,11 +18,19 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from tagpatch.aws import act_in, error_code, home_target, member_target
+from tagpatch.aws import act_in, client, error_code, home_target, member_target
+from tagpatch.backup_retention import (
+    RetentionOutcome,
+    delete_backups,
+    list_backups,
+    plan_retention,
+    refusal_message,
+    retention_record,
+)
 from tagpatch.config import ArtifactConfig, ComplianceExportConfig, OwnerNotificationConfig, PolicyConfig
 from tagpatch.cycle import Cycle, iso_z
 from tagpatch.digest import DigestMarker, already_sent, digest_week, marker_key, owner_digests, publish_digests
-from tagpatch.errors import ArtifactError
+from tagpatch.errors import ArtifactError, BackupDeletionRefused
 from tagpatch.export import (
     LATEST_REPORT_KEY,
     ExportKeys,
@@ -43,7 +52,7 @@ from tagpatch.policy import PatchPolicy, load_policy
 from tagpatch.report_html import render
 from tagpatch.report_week import PastSnapshot, WeekChanges, WeekUnreadable, week_changes, week_old_date
 from tagpatch.trend import TrendPoint, decode_trend, encode_trend, trend_point, with_point
-from tagpatch.workflow import ComplianceExportResult
+from tagpatch.workflow import BackupRetentionResult, ComplianceExportResult
 
 ARTIFACTS = ArtifactConfig.from_env()
 POLICY = PolicyConfig.from_env()
@@ -94,8 +103,29 @@ def _owner_digest(records: list[dict[str, Any]], cycle: Cycle, policy: PatchPoli
     return len(sent.sent)
 
 
+def _retain_backups(cycle: Cycle, policy: PatchPolicy) -> tuple[BackupRetentionResult, list[str]]:
+    """Delete tagpatch's backups past the policy's retention in the target (in plan mode, only say which);
+    returns the result and each deletion EC2 refused."""
+    ec2 = client("ec2")
+    plan = plan_retention(list_backups(ec2), cycle.now, policy.backup_retention)
+    outcome = delete_backups(ec2, plan.expired) if cycle.mode == "apply" else RetentionOutcome()
+    key = cycle.artifact_key("backup-retention.json")
+    record = retention_record(policy.backup_retention, plan, outcome, cycle.mode)
+    put_bytes(ARTIFACTS.bucket, key, json.dumps(record, indent=1).encode(), "application/json")
+    logger.info("backup retention", extra={"deleted": outcome.deleted, "refused": outcome.refused})
+    result: BackupRetentionResult = {
+        "key": key,
+        "deleted": len(outcome.deleted),
+        "would_delete": len(plan.expired),
+        "refused": len(outcome.refused),
+        "kept": plan.kept,
+        "deferred": plan.deferred,
+    }
+    return result, outcome.refused
+
+
 @lambda_entry
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceExportResult:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceExportResult:  # noqa: PLR0915 - its writes and sends, in the order each failure must come after
     cycle = Cycle.from_payload(event.get("cycle"))
     act_in(cycle.target, "ComplianceExport")
     target = cycle.target or home_target()
@@ -146,6 +176,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
         put_bytes(ARTIFACTS.bucket, key, page, "text/html; charset=utf-8")
     # After report.html, which the digest links to, and before any failure below: the records are sound.
     digests_sent = _owner_digest(records, cycle, policy) if cycle.mode == "apply" else 0
+    retention, refused = _retain_backups(cycle, policy)
     if damaged is not None:
         raise ArtifactError(
             f"{damaged}; the snapshot and report.html were written, the trend was not: restore a previous "
@@ -159,6 +190,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
             f"{export_keys.trend}, could not be read for report.html's week's changes; the snapshot, report.html "
             "and the trend were written"
         )
+    if refused:
+        # After everything else was written and sent: the cycle fails, so the alert names each refusal.
+        raise BackupDeletionRefused(refusal_message(refused))
     percent = compliance_percent(counts)
     metrics.add_metric(name="InstancesCompliant", unit=MetricUnit.Count, value=counts["compliant"])
     metrics.add_metric(name="InstancesNonCompliant", unit=MetricUnit.Count, value=counts["non_compliant"])
@@ -171,6 +205,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
         "compliance_percent": percent,
         "bytes": len(body),
         "owner_digests_sent": digests_sent,
+        "backup_retention": retention,
     }
     if "latest_key" in keys:
         result["latest_key"] = keys["latest_key"]

@@ -1,6 +1,7 @@
-"""SummarizeTargets: what each target's patch cycle did, written to the artifact bucket, and one alert
-naming every target that failed and why (tagpatch.org_summary). The org cycle then ends FAILED if any
-target failed, so a target's failure is never silent."""
+"""SummarizeTargets: what each target's patch cycle did, written to the artifact bucket, one alert
+naming every target that failed and why (tagpatch.org_summary), and the organization's report.html over
+every reported target's rows, naming each target it lacks (tagpatch.org_report). The org cycle then
+ends FAILED if any target failed, so a target's failure is never silent."""
 
 from __future__ import annotations
 
@@ -9,16 +10,52 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tagpatch.aws import client
+from tagpatch.aws import client, home_target
 from tagpatch.config import ArtifactConfig, NotificationConfig
-from tagpatch.inventory import put_json
+from tagpatch.cycle import iso_z, start_cycle
+from tagpatch.errors import InvalidCycleInput
+from tagpatch.inventory import get_bytes, get_jsonl_gz, put_bytes, put_json
 from tagpatch.observability import lambda_entry, logger, metrics
-from tagpatch.org_summary import alert, summarize
-from tagpatch.org_targets import org_artifact_prefix, org_run
+from tagpatch.org_report import home_only, org_report_keys, org_rows, plan_report, summed_trend
+from tagpatch.org_summary import OrgSummary, alert, summarize
+from tagpatch.org_targets import OrgRun, org_artifact_prefix, org_run
+from tagpatch.report_html import render
+from tagpatch.trend import decode_trend
 from tagpatch.workflow import SummarizeTargetsResult
 
 ARTIFACTS = ArtifactConfig.from_env()
 NOTIFICATIONS = NotificationConfig.from_env()
+
+
+def _org_report(org: OrgRun, summary: OrgSummary, org_input: object) -> str | None:
+    """Write the organization's report.html; returns its first key, or None when there is none to write:
+    ListTargets failed, home is the only target (its own page is the report), or the cycles only planned."""
+    if summary["listing_error"] is not None or home_only(summary["targets"], home_target().to_payload()):
+        return None
+    try:
+        # The targets' cycles ran with this input, so the page is dated and placed as theirs are.
+        run = start_cycle(
+            org_input,
+            execution_id=org["execution_id"],
+            execution_name=org["execution_name"],
+            start_time=org["start_time"],
+        )
+    except InvalidCycleInput as error:
+        # Every target's cycle refused the same input, and the alert already names each with why.
+        logger.error("no org report: the org cycle's input is not valid", extra={"error": str(error)})
+        return None
+    keys = org_report_keys(run.mode, run.now)
+    if not keys:
+        return None
+    plan = plan_report(summary["targets"], home_target().to_payload())
+    rows = org_rows(plan, lambda key: get_jsonl_gz(ARTIFACTS.bucket, key))
+    # Each reported target's ComplianceExport has just written its trend, so each exists.
+    trend = summed_trend(decode_trend(get_bytes(ARTIFACTS.bucket, key)) for key in plan.trend_keys)
+    page = render(rows, generated_at=iso_z(run.now), trend=trend, targets=plan.targets).encode()
+    for key in keys:
+        put_bytes(ARTIFACTS.bucket, key, page, "text/html; charset=utf-8")
+    logger.info("org report written", extra={"keys": keys, "reported": len(plan.snapshots)})
+    return keys[0]
 
 
 @lambda_entry
@@ -34,6 +71,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> SummarizeTa
         subject, body = message
         message_id = client("sns").publish(TopicArn=NOTIFICATIONS.topic_arn, Subject=subject, Message=body)["MessageId"]
         logger.error("org cycle targets failed", extra={"counts": counts, "listing_error": summary["listing_error"]})
+    # After the alert: a failure reading a target's snapshot must not keep the failed targets unnamed.
+    report_key = _org_report(org, summary, event.get("input"))
     metrics.add_metric(name="OrgTargetsFailed", unit=MetricUnit.Count, value=counts["failed"])
     metrics.add_metric(name="OrgTargetsSucceeded", unit=MetricUnit.Count, value=counts["succeeded"])
     return {
@@ -43,4 +82,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> SummarizeTa
         "failed": counts["failed"],
         "skipped": counts["skipped_accounts"],
         "alert_message_id": message_id,
+        "report_key": report_key,
     }

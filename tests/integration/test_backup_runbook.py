@@ -28,11 +28,20 @@ def test_the_runbook_images_the_instance_then_patches_it_and_aborts_on_either_fa
     assert [(step["action"], step["onFailure"]) for step in steps] == [
         ("aws:createImage", "Abort"),
         ("aws:executeAwsApi", "Abort"),
+        ("aws:executeAwsApi", "Abort"),
+        ("aws:executeAwsApi", "Abort"),
         ("aws:runCommand", "Abort"),
     ]
-    image, tag, patch = steps
-    # The image carries the ownership tag a retention rule selects by (aws:createImage takes no tags).
+    image, tag, find, tag_snapshots, patch = steps
+    # The image carries the ownership tag a retention rule selects by (aws:createImage takes no tags),
+    # and so do its snapshots, which the rule's tag-conditioned DeleteSnapshot deletes with the image.
     assert (tag["inputs"]["Api"], tag["inputs"]["Resources"]) == ("CreateTags", ["{{ createImage.ImageId }}"])
+    assert (find["inputs"]["Api"], find["inputs"]["ImageIds"]) == ("DescribeImages", ["{{ createImage.ImageId }}"])
+    assert (tag_snapshots["inputs"]["Api"], tag_snapshots["inputs"]["Resources"]) == (
+        "CreateTags",
+        "{{ findImageSnapshots.SnapshotIds }}",
+    )
+    assert tag_snapshots["inputs"]["Tags"] == tag["inputs"]["Tags"]
     assert image["inputs"]["InstanceId"] == patch["inputs"]["InstanceIds"][0] == "{{ InstanceId }}"
     assert image["inputs"]["NoReboot"] is True
     assert patch["inputs"]["DocumentName"] == "AWS-RunPatchBaselineWithHooks"
@@ -142,7 +151,18 @@ def test_a_window_running_the_runbook_patches_only_where_the_backup_succeeded(ac
         "tagpatch:managed": "true",
         "tagpatch:backup-of": backed_up,
     }
-    assert tagged == {("ec2:CreateTags", f"arn:aws:ec2:{region}::image/{image_id}")}
+    snapshots = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m]
+    assert snapshots
+    described = account.client("ec2").describe_snapshots(SnapshotIds=snapshots)["Snapshots"]
+    assert all(
+        {t["Key"]: t["Value"] for t in s.get("Tags", [])}
+        == {"tagpatch:managed": "true", "tagpatch:backup-of": backed_up}
+        for s in described
+    ), described
+    assert tagged == {
+        ("ec2:CreateTags", f"arn:aws:ec2:{region}::image/{image_id}"),
+        *(("ec2:CreateTags", f"arn:aws:ec2:{region}::snapshot/{s}") for s in snapshots),
+    }
     assert by_instance[backup_fails]["AutomationExecutionStatus"] == "Failed"
     states = {
         s["InstanceId"]: s

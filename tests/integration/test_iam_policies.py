@@ -155,6 +155,8 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
                 "waves": [{"name": "first", "patch_groups": ["web2"]}, {"name": "rest", "patch_groups": "rest"}]
             }
             policy["scan"]["schedule"] = "cron(0 4 ? * * *)"  # the patch scan is updated
+            # The week-old backups expire; the window's own image, the newest of "a", is kept.
+            policy["backup_retention"] = {"days": 7, "keep_latest": 1}
 
         def third(policy: dict[str, Any]) -> None:
             second(policy)
@@ -189,6 +191,20 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda _: None))
             results = [run_ok(account)]
+        # Backups past the retention the second policy sets (7 days): ComplianceExport deregisters the
+        # image with its snapshot and deletes the snapshot set, each under the ownership tag's condition.
+        backups = account.client("ec2")
+        backed_up = instance_id(account, "a")
+        owned = [{"Key": "tagpatch:managed", "Value": "true"}, {"Key": "tagpatch:backup-of", "Value": backed_up}]
+        old_image = backups.create_image(InstanceId=backed_up, Name="tagpatch-backup-a-old", NoReboot=True)["ImageId"]
+        (old_image_described,) = backups.describe_images(ImageIds=[old_image])["Images"]
+        image_snapshot = old_image_described["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        backups.create_tags(Resources=[old_image, image_snapshot], Tags=owned)
+        backups.create_snapshots(
+            InstanceSpecification={"InstanceId": backed_up},
+            Description=f"tagpatch backup of {backed_up} before patching (old)",
+            TagSpecifications=[{"ResourceType": "snapshot", "Tags": owned}],
+        )
         # A week of window runs, one failing Install among them: the next cycle reads every run and alerts.
         account.set_patch_behaviour(instance_id(account, "a"), {"missing": 2, "result": "failed"})
         account.advance(timedelta(days=8))
@@ -246,11 +262,15 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
         failed = account.run_cycle({})
         assert failed.status == "FAILED"
         results.append(failed)
-        # The org cycle: ListTargets reads the root's accounts (the hub's own, named twice, runs once) and its
-        # OU's (one, suspended, so skipped); the hub's cycle fails (Discovery is refused), so SummarizeTargets
-        # alerts once.
+        # The org cycle: ListTargets reads the root's accounts (the hub's own, named twice, runs once, and a
+        # member with the spoke) and its OU's (one, suspended, so skipped). The member's cycle fails (the
+        # policy's post-install hook document is the hub's alone), so SummarizeTargets alerts once; the
+        # hub's succeeds, so it writes the organization's report.html from the hub's snapshot.
         organization = account.seed_accounts(
-            [MemberAccount("777788889999", "closed", (account.region,), ou=("prod",), status="SUSPENDED")]
+            [
+                MemberAccount("777788889999", "closed", (account.region,), ou=("prod",), status="SUSPENDED"),
+                MemberAccount("444455556666", "hookless", (account.region,)),
+            ]
         )
 
         def fourth(policy: dict[str, Any]) -> None:
@@ -258,10 +278,11 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:  # noqa: PLR
             policy["targets"] = {"accounts": [ACCOUNT_ID], "organizational_units": [organization.root_id]}
 
         account.use_policy(write_policy(folder / "fourth.yaml", fourth))
-        account.fail_next("ec2", "DescribeInstances", "UnauthorizedOperation", times=1, status=403)
         org = account.run_org_cycle({})
         assert org.status == "FAILED"
-        assert [item["status"] for item in org.targets] == ["FAILED"]
+        outcomes = [(item["target"]["account_id"], item["status"]) for item in org.targets]
+        assert outcomes == [(ACCOUNT_ID, "SUCCEEDED"), ("444455556666", "FAILED")], org.targets
+        assert (org.org.output or {})["summary"]["report_key"]
         for result in (org.org, *org.children.values()):
             for function, counts in result.calls_by_function.items():
                 calls.setdefault(function, Counter()).update(counts)
@@ -409,7 +430,9 @@ def test_scheduler_delivers_reminders_with_its_own_role_and_only_to_the_notifica
     observed: Observed,
 ) -> None:
     # The backup runbook's role is Automation's (test_backup_runbook.py checks its grants).
-    (role,) = set(observed.service_checks) - {"tagpatch-local-BackupAutomationRole"}
+    # The spoke's roles in the org cycle's member account are test_member_target.py's.
+    spoke_roles = {role for role in observed.service_checks if role.startswith("tagpatch-spoke-")}
+    (role,) = set(observed.service_checks) - {"tagpatch-local-BackupAutomationRole", *spoke_roles}
     assert role == "tagpatch-local-ReminderRole"
     actions = {check.action for check in observed.service_checks[role]}
     assert actions == {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"}

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from tagpatch_local.deploy import machine_role_name
+from tagpatch_local.fleet import MemberAccount
 from tagpatch_local.runner import ACCOUNT_ID, SimulatedAccount
 
 from .support import REPO, instance, topic_queue
@@ -106,6 +107,52 @@ def test_an_org_cycle_role_that_may_not_start_the_patch_cycle_fails_each_target_
     assert result.children == {}  # no patch cycle started
     (message,) = [m for m in alerts() if "org cycle" in m["Subject"]]
     assert "its patch cycle could not be started (StepFunctions.AWSStepFunctionsException)" in message["Message"]
+
+
+def test_one_report_html_shows_every_reported_targets_rows_and_names_each_target_not_reported(
+    account: SimulatedAccount, tmp_path: Path
+) -> None:
+    """The organization's report.html (SummarizeTargets): the rows of every target whose cycle succeeded,
+    of several accounts and Regions, on the page a single-account stack publishes, and each failed target
+    named as not reported, with why. Two accounts in two Regions: the hub has no spoke to assume in the
+    member's Region, so that target fails; the member has no instances in the hub's Region."""
+    member_region = "eu-west-1"
+    payments = MemberAccount(
+        "111111111111", "payments", (member_region,), instances=(instance("web", "sun-0200", name="pay-web-01"),)
+    )
+    account.seed([instance("web", "sun-0200", name="hub-web-01")])
+    account.seed_accounts([payments])
+    account.use_policy(
+        policy_with_targets(
+            tmp_path, {"accounts": [ACCOUNT_ID, payments.id], "regions": [account.region, member_region]}
+        )
+    )
+    result = account.run_org_cycle({})
+    status = {f"{item['target']['account_id']}/{item['target']['region']}": item["status"] for item in result.targets}
+    reported = [f"{ACCOUNT_ID}/{account.region}", f"{payments.id}/{account.region}", f"{payments.id}/{member_region}"]
+    failed = [f"{ACCOUNT_ID}/{member_region}"]
+    assert status == {**dict.fromkeys(reported, "SUCCEEDED"), **dict.fromkeys(failed, "FAILED")}, result.targets
+    report_key = (result.org.output or {})["summary"]["report_key"]
+    assert report_key == f"compliance/reports/dt={account.now():%Y-%m-%d}/report.html"
+    s3 = account.client("s3")
+    page, latest = (
+        s3.get_object(Bucket=account.artifact_bucket, Key=key)["Body"].read().decode()
+        for key in (report_key, "compliance/reports/latest/report.html")
+    )
+    assert latest == page  # the organization's page is the latest report, where the digest links
+    assert "Snapshot of 2 instances" in page
+    assert 'id="trend"' in page and "No snapshots yet" not in page  # the targets' trends, summed
+    assert f"Rows of 3 targets: {', '.join(reported)}." in page
+    assert "hub-web-01" in page and "pay-web-01" in page
+    # Each instance names its account and Region (the breakdowns count only a known compliance, and
+    # these instances have had no scan yet).
+    for label, name in ((reported[0], "hub-web-01"), (reported[2], "pay-web-01")):
+        assert f'<td data-label="account/Region">{label}</td><td data-label="name">{name}</td>' in page
+    assert "Not reported: 1" in page
+    for label in failed:
+        cells = f'<td data-label="target">{label}</td><td data-label="not reported">not reported: its patch cycle ended'
+        assert cells in page
+    assert "sts:AssumeRole" in page  # why: the target has no spoke to assume
 
 
 def test_a_policy_whose_targets_cannot_be_listed_fails_the_org_cycle_with_one_alert_saying_why(

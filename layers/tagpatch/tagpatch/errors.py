@@ -86,6 +86,11 @@ class TargetAccessDenied(TagpatchError):
     account, Region, role and AWS's error, and the cycle of that target fails with it."""
 
 
+class BackupDeletionRefused(TagpatchError):
+    """EC2 refused to delete some of tagpatch's expired backups; the others were deleted, and the message
+    and the run's backup-retention.json name each refused one and EC2's reason."""
+
+
 def failure_cause(error_name: str) -> str:
     """What a failed step's error name says happened, in words for an alert or a report: SSM refused
     the change, the step's retries ran out, or the function died before it could finish (any other)."""
@@ -93,6 +98,8 @@ def failure_cause(error_name: str) -> str:
         return "rejected by SSM"
     if error_name == TransientAwsError.__name__:
         return "gave up after retries"
+    if error_name == BackupDeletionRefused.__name__:
+        return "refused by EC2"
     if error_name == TargetAccessDenied.__name__:
         return "refused access to the target account"
     return "crashed"

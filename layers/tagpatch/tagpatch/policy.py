@@ -127,6 +127,17 @@ class ScanSettings:
 
 
 @dataclass(frozen=True)
+class BackupRetention:
+    """How long tagpatch keeps the backups its runbooks take (tagpatch.backup_retention)."""
+
+    # A backup older than this many days is deleted (an image deregistered with its snapshots)...
+    days: int = 14
+    # ...unless it is one of this many newest good backups of its instance, so an instance never loses
+    # its last good backup however long its patching pauses.
+    keep_latest: int = 1
+
+
+@dataclass(frozen=True)
 class PatchPolicy:
     windows: Mapping[str, NamedWindow]
     default_window: WindowSettings  # applied to windows given as a schedule in the tag
@@ -150,6 +161,7 @@ class PatchPolicy:
     patch_group_backups: Mapping[str, Backup | None] = field(default_factory=dict)
     # The (account, Region) targets the org cycle fans out to (tagpatch.org_targets); none named: home alone.
     targets: TargetSettings = field(default_factory=TargetSettings)
+    backup_retention: BackupRetention = BackupRetention()
     source: str = field(default="<memory>", compare=False)
 
     def window_for_tag(self, value: str) -> WindowSettings:
@@ -250,8 +262,10 @@ _TOP_KEYS: Final = frozenset(
         "rollout",
         "patch_groups",
         "targets",
+        "backup_retention",
     }
 )
+_BACKUP_RETENTION_KEYS: Final = frozenset({"days", "keep_latest"})
 _PATCH_GROUP_KEYS: Final = frozenset({"backup"})
 _SCAN_KEYS: Final = frozenset({"enabled", "schedule", "covers", "stale_after_days"})
 
@@ -395,6 +409,13 @@ def _patch_group_backups(reader: _Reader, groups: Mapping[str, Any]) -> dict[str
     return found
 
 
+def _backup_retention(reader: _Reader, raw: dict[str, Any]) -> BackupRetention:
+    defaults = BackupRetention()
+    days = reader.integer(raw.get("days", defaults.days), "backup_retention.days", 1, 3650)
+    keep = reader.integer(raw.get("keep_latest", defaults.keep_latest), "backup_retention.keep_latest", 0, 100)
+    return BackupRetention(days, keep)
+
+
 def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
     reader = _Reader(source)
     top = reader.mapping(document, "policy", _TOP_KEYS)
@@ -497,6 +518,9 @@ def parse_policy(document: object, source: str = "<memory>") -> PatchPolicy:
         rollout=rollout,
         patch_group_backups=patch_group_backups,
         targets=parse_targets(top.get("targets"), reader.fail),
+        backup_retention=_backup_retention(
+            reader, reader.mapping(top.get("backup_retention", {}), "backup_retention", _BACKUP_RETENTION_KEYS)
+        ),
         source=source,
     )
 

@@ -15,6 +15,7 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from html import escape
 from typing import Any, Final
 
@@ -306,6 +307,40 @@ def slowest_section(paces: Sequence[GroupPace], limit: int = 20) -> str:
     )
 
 
+@dataclass(frozen=True)
+class NotReported:
+    """A target of an organization's page whose rows it lacks, and why (its cycle failed)."""
+
+    target: str  # account/Region
+    reason: str
+
+
+@dataclass(frozen=True)
+class OrgTargets:
+    """Which targets an organization's page holds the rows of, and which it does not."""
+
+    reported: tuple[str, ...]  # account/Region, as the alert names them
+    not_reported: tuple[NotReported, ...]
+
+
+def targets_section(targets: OrgTargets) -> str:
+    """An organization's page names every target: the ones whose rows it shows, and each one it does not
+    with why, so no target is missing without a word."""
+    reported = ", ".join(escape(label) for label in targets.reported) or "none"
+    missing = _cards(
+        ("target", "not reported"),
+        ((escape(item.target), escape(f"not reported: {item.reason}")) for item in targets.not_reported),
+        table_id="not-reported",
+    )
+    return (
+        '<section id="targets"><h2>Targets</h2>'
+        f"<p>Rows of {len(targets.reported)} targets: {reported}.</p>"
+        f"<h3>Not reported: {len(targets.not_reported)}</h3>{missing if targets.not_reported else ''}"
+        "<p class=muted>Each target's own report (report-&lt;account&gt;-&lt;Region&gt;.html beside this one) "
+        "has its trend and its week's changes.</p></section>"
+    )
+
+
 def render(
     records: Iterable[Mapping[str, Any]],
     *,
@@ -313,9 +348,12 @@ def render(
     trend: Sequence[TrendPoint] = (),
     week: WeekChanges | WeekUnreadable | None = None,
     action_limit: int = 500,
+    targets: OrgTargets | None = None,
 ) -> str:
     """The page for one snapshot's records, with the compliance trend of the snapshots so far and the
-    changes since the snapshot a week older (`week`, None when there is none)."""
+    changes since the snapshot a week older (`week`, None when there is none). An organization's page
+    (`targets` given) names its targets, each one not reported with why, instead of the week's changes,
+    which each target's own page keeps."""
     rows = list(records)
     counts = summarize(rows)
     percent = compliance_percent(counts)
@@ -423,8 +461,9 @@ td[data-label]::before{{content:attr(data-label) ": ";font-weight:600}}
 <h1>tagpatch compliance report</h1>
 <p class=muted>Snapshot of {counts["instances"]} instances, generated {escape(generated_at)}.</p>
 <div class=tiles>{tiles}</div>
-{trend_section(trend)}
-{week_section(week, action_limit)}
+{targets_section(targets) if targets is not None else ""}
+{trend_section(trend) if targets is None or trend else ""}
+{week_section(week, action_limit) if targets is None else ""}
 {_table("Compliance by owner", _group(rows, "owner"), link_owners=True)}
 {_table("Compliance by patch group", _group(rows, "patch_group"))}
 {_table("Compliance by OS", _group(rows, "os"))}

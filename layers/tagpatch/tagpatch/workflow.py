@@ -93,6 +93,17 @@ class PatchMonitoringResult(TypedDict):
     until: str
 
 
+class BackupRetentionResult(TypedDict):
+    """What the backup retention rule did this cycle (tagpatch.backup_retention); ids in `key`."""
+
+    key: str  # the run's backup-retention.json
+    deleted: int  # images and snapshots EC2 deleted (0 in plan mode)
+    would_delete: int  # backups past the retention this cycle selected (in plan mode, deleted none)
+    refused: int  # deletions EC2 refused: the cycle then fails and the alert names each
+    kept: int
+    deferred: int  # past the retention, left for the next cycle (tagpatch.backup_retention.MAX_DELETIONS_PER_CYCLE)
+
+
 class ComplianceExportResult(TypedDict):
     snapshot_key: str
     latest_key: NotRequired[str]  # apply mode only
@@ -101,6 +112,7 @@ class ComplianceExportResult(TypedDict):
     compliance_percent: float | None
     bytes: int
     owner_digests_sent: int  # this run; 0 in plan mode, when none is due, or with no digest_day
+    backup_retention: BackupRetentionResult
 
 
 class ReportFailureResult(TypedDict):
@@ -125,6 +137,7 @@ class SummarizeTargetsResult(TypedDict):
     failed: int
     skipped: int
     alert_message_id: str | None  # None when nothing failed
+    report_key: str | None  # the organization's report.html; None when home's page is the report
 
 
 # A step's result: a TypedDict, or a cursor dataclass whose payload is its fields (DiscoveryCursor).
@@ -262,7 +275,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(
         "SummarizeTargets",
         {"SummarizeTargets": SummarizeTargetsResult, "SummarizeListingFailure": SummarizeTargetsResult},
-        reads=("org", "results", "skipped", "error"),
+        reads=("org", "results", "skipped", "input", "error"),
         machine=ORG_CYCLE,
     ),
 )

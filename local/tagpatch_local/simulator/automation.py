@@ -201,10 +201,14 @@ def _values(runbook: Mapping[str, Any], given: Mapping[str, list[str]]) -> dict[
     return values
 
 
-def _resolve(value: Any, values: Mapping[str, list[str]]) -> Any:
+def _resolve(value: Any, values: Mapping[str, list[str]], lists: frozenset[str] = frozenset()) -> Any:
     """A step input with each `{{ name }}` replaced: a string that is one placeholder of a list takes
-    the list's first value (every parameter the simulator runs is a String)."""
+    the list's first value (every parameter the simulator runs is a String), except that an input that
+    is exactly one placeholder of a step output typed StringList (`lists`) is that list."""
     if isinstance(value, str):
+        whole = _PLACEHOLDER.fullmatch(value.strip())
+        if whole is not None and whole.group(1) in lists:
+            return list(values[whole.group(1)])
 
         def one(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -214,9 +218,9 @@ def _resolve(value: Any, values: Mapping[str, list[str]]) -> Any:
 
         return _PLACEHOLDER.sub(one, value)
     if isinstance(value, list):
-        return [_resolve(item, values) for item in value]
+        return [_resolve(item, values, lists) for item in value]
     if isinstance(value, dict):
-        return {key: _resolve(item, values) for key, item in value.items()}
+        return {key: _resolve(item, values, lists) for key, item in value.items()}
     return value
 
 
@@ -422,6 +426,7 @@ def run_automation(
         raise SimulatorError(f"{document_name}: the simulator runs runbooks under their assumeRole only")
     session, principal = _session(str(role), region)
     at = started
+    lists: set[str] = set()  # step outputs typed StringList (or MapList), which an input may take whole
     for raw in runbook.get("mainSteps") or ():
         if cancel_at is not None and at >= cancel_at:
             execution.status = "Cancelled"
@@ -430,7 +435,7 @@ def run_automation(
             str(raw["name"]),
             str(raw["action"]),
             str(raw.get("onFailure", "Abort")),
-            _resolve(raw.get("inputs") or {}, values),
+            _resolve(raw.get("inputs") or {}, values, frozenset(lists)),
             "Success",
             at,
             at,
@@ -447,6 +452,11 @@ def run_automation(
         at = step.ended
         # A later step's inputs may name this one's outputs (`{{ createImage.ImageId }}`).
         values.update({f"{step.name}.{key}": list(found) for key, found in step.outputs.items()})
+        lists.update(
+            f"{step.name}.{output['Name']}"
+            for output in raw.get("outputs") or ()
+            if str(output.get("Type", "String")).endswith("List")
+        )
         if step.status != "Success":
             if step.on_failure != "Abort":
                 raise SimulatorError(f"{document_name}: the simulator runs onFailure Abort only")

@@ -1,4 +1,5 @@
-"""EC2: make moto's tag lookup and DescribeInstances paging fast enough for 100,000-instance fleets."""
+"""EC2: make moto's tag lookup and DescribeInstances paging fast enough for 100,000-instance fleets; date
+backups by the simulated clock; DeregisterImage deletes the image's snapshots when asked."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.ec2.models import ec2_backends
+from moto.ec2.models.amis import AmiBackend
+from moto.ec2.models.elastic_block_store import EBSBackend
 from moto.ec2.models.tags import TagBackend
+from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.instances import InstanceResponse
 from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, filter_reservations, get_prefix
 
-from tagpatch_local.simulator.core import MARKER, moto_patch
+from tagpatch_local.simulator import clock, iam
+from tagpatch_local.simulator.core import MARKER, correction, moto_patch
 
 
 @moto_patch
@@ -95,3 +100,72 @@ def instance_tag_values(account_id: str, region: str, key: str) -> set[str]:
         for resource_id, resource_tags in tags.items()
         if resource_id.startswith("i-") and (value := resource_tags.get(key))
     }
+
+
+@moto_patch
+def _install_clocked_backups() -> None:
+    """Date new images and snapshots by the simulated clock, as EC2 dates them by when they were taken.
+
+    moto 5.2.5 stamps CreationDate and StartTime with the real time; a scenario that advances its clock
+    weeks ahead would otherwise see every backup as made before the scenario began.
+    """
+    original_image = AmiBackend.create_image
+    if getattr(original_image, MARKER, None) is not None:
+        return
+    original_snapshot = EBSBackend.create_snapshot
+
+    def create_image(self: Any, *args: Any, **kwargs: Any) -> Any:
+        image = original_image(self, *args, **kwargs)
+        fixed = clock.clock(self.account_id, self.region_name).fixed
+        if fixed is not None:
+            image.creation_date = fixed
+        return image
+
+    def create_snapshot(self: Any, *args: Any, **kwargs: Any) -> Any:
+        snapshot = original_snapshot(self, *args, **kwargs)
+        fixed = clock.clock(self.account_id, self.region_name).fixed
+        if fixed is not None:
+            snapshot.start_time = fixed
+        return snapshot
+
+    setattr(create_image, MARKER, "ec2:CreateImage dated by the simulated clock")
+    setattr(create_snapshot, MARKER, "ec2 snapshots dated by the simulated clock")
+    AmiBackend.create_image = create_image  # type: ignore[method-assign]
+    EBSBackend.create_snapshot = create_snapshot  # type: ignore[method-assign]
+
+
+def _image_snapshot_ids(image: Any) -> list[str]:
+    return [str(m["Ebs"]["SnapshotId"]) for m in image.block_device_mappings if m.get("Ebs", {}).get("SnapshotId")]
+
+
+@correction(
+    "DeregisterImage",
+    service="ec2",
+    response_class=AmisResponse,
+    why="moto 5.2.5 ignores DeleteAssociatedSnapshots: the image's snapshots stay, and no DeleteSnapshotResults",
+)
+def _deregister_image(response: Any) -> dict[str, Any]:
+    """DeregisterImage (EC2 API Reference): with DeleteAssociatedSnapshots, each of the image's snapshots
+    is deleted unless another image uses it (`skipped`). Its ReturnCode `missing-permissions` implies the
+    caller's ec2:DeleteSnapshot on each snapshot is checked, without failing the call: so the simulator
+    checks it (an inference, docs/simulator.md)."""
+    image_id = str(response._get_param("ImageId"))
+    delete_snapshots = str(response._get_param("DeleteAssociatedSnapshots", "false")).lower() == "true"
+    response.error_on_dryrun()
+    backend = response.ec2_backend
+    image = backend.amis.get(image_id)
+    snapshot_ids = _image_snapshot_ids(image) if image is not None else []
+    backend.deregister_image(image_id)  # moto's InvalidAMIID errors for an unknown or deregistered image
+    if not delete_snapshots:
+        return {"Return": True}
+    results = []
+    for snapshot_id in snapshot_ids:
+        if any(snapshot_id in _image_snapshot_ids(other) for other in backend.amis.values()):
+            code = "skipped"
+        elif not iam.caller_may(response, "ec2", "DeleteSnapshot", {"SnapshotId": snapshot_id}):
+            code = "missing-permissions"
+        else:
+            backend.delete_snapshot(snapshot_id)
+            code = "success"
+        results.append({"SnapshotId": snapshot_id, "ReturnCode": code})
+    return {"Return": True, "DeleteSnapshotResults": results}

@@ -248,7 +248,7 @@ BAD_POLICIES: list[tuple[str, Mutation, tuple[str, ...]]] = [
     (
         "unknown-top-level-key",
         _set("maintenance", {"enabled": True}),
-        ("policy.maintenance: unknown key; expected one of baselines, defaults, notifications",),
+        ("policy.maintenance: unknown key; expected one of backup_retention, baselines, defaults, notifications",),
     ),
     ("version-2", _set("version", 2), ("version: must be 1 (got 2)",)),
     ("version-missing", _delete("version"), ("version: must be 1 (got None)",)),

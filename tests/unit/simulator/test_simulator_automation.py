@@ -121,6 +121,8 @@ def test_each_instance_is_imaged_then_patched_and_a_failed_backup_aborts_before_
     assert [(s["StepName"], s["StepStatus"]) for s in good["StepExecutions"]] == [
         ("createImage", "Success"),
         ("tagImage", "Success"),
+        ("findImageSnapshots", "Success"),
+        ("tagImageSnapshots", "Success"),
         ("patch", "Success"),
     ]
     (image_id,) = good["Outputs"]["createImage.ImageId"]
@@ -128,7 +130,7 @@ def test_each_instance_is_imaged_then_patched_and_a_failed_backup_aborts_before_
     assert image["State"] == "available"
     assert image["Name"] == f"tagpatch-backup-{backed_up}-{good['AutomationExecutionId']}"
     # The patch ran through Run Command: the node's patch state is the Install's.
-    (command_id,) = good["StepExecutions"][2]["Outputs"]["CommandId"]
+    (command_id,) = good["StepExecutions"][4]["Outputs"]["CommandId"]
     (state,) = ssm.describe_instance_patch_states(InstanceIds=[backed_up])["InstancePatchStates"]
     assert (state["Operation"], state["MissingCount"], state["InstalledCount"]) == ("Install", 0, 4)
     assert ssm.get_command_invocation(CommandId=command_id, InstanceId=backed_up)["Status"] == "Success"
@@ -180,9 +182,11 @@ def test_a_role_without_send_command_fails_the_patch_step_after_the_image(ssm: A
     assert [(s["StepName"], s["StepStatus"]) for s in execution["StepExecutions"]] == [
         ("createImage", "Success"),
         ("tagImage", "Success"),
+        ("findImageSnapshots", "Success"),
+        ("tagImageSnapshots", "Success"),
         ("patch", "Failed"),
     ]
-    assert "ssm:SendCommand" in execution["StepExecutions"][2]["FailureMessage"]
+    assert "ssm:SendCommand" in execution["StepExecutions"][4]["FailureMessage"]
     assert ssm.describe_instance_patch_states(InstanceIds=[instance_id])["InstancePatchStates"] == []
 
 
