@@ -5,15 +5,18 @@ ends FAILED if any target failed, so a target's failure is never silent."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
-from tagpatch.aws import client, home_target
+from tagpatch.aws import client, error_code, home_target
 from tagpatch.config import ArtifactConfig, NotificationConfig
 from tagpatch.cycle import iso_z, start_cycle
-from tagpatch.errors import InvalidCycleInput
+from tagpatch.errors import ArtifactError, InvalidCycleInput
+from tagpatch.export import LATEST_REPORT_KEY
 from tagpatch.inventory import get_bytes, get_jsonl_gz, put_bytes, put_json
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.org_report import home_only, org_report_keys, org_rows, plan_report, summed_trend
@@ -25,6 +28,27 @@ from tagpatch.workflow import SummarizeTargetsResult
 
 ARTIFACTS = ArtifactConfig.from_env()
 NOTIFICATIONS = NotificationConfig.from_env()
+
+
+def _snapshot_rows(key: str) -> Iterator[Any]:
+    try:
+        return get_jsonl_gz(ARTIFACTS.bucket, key)
+    except ClientError as error:
+        raise ArtifactError(f"s3://{ARTIFACTS.bucket}/{key} could not be read ({error_code(error)})") from error
+
+
+def _report_not_written(org: OrgRun, error: Exception) -> None:
+    """A page that lacks a target's rows would be a silent gap, so none is written, and the operators
+    are told why before the org cycle fails."""
+    client("sns").publish(
+        TopicArn=NOTIFICATIONS.topic_arn,
+        Subject="tagpatch org cycle: report.html not written",
+        Message=(
+            f"The org cycle {org['execution_id']} could not write the organization's report.html "
+            f"({LATEST_REPORT_KEY} and the day's): {error}\n"
+            "Each target's cycle wrote its own page and snapshot; the next org cycle writes the organization's."
+        ),
+    )
 
 
 def _org_report(org: OrgRun, summary: OrgSummary, org_input: object) -> str | None:
@@ -48,7 +72,7 @@ def _org_report(org: OrgRun, summary: OrgSummary, org_input: object) -> str | No
     if not keys:
         return None
     plan = plan_report(summary["targets"], home_target().to_payload())
-    rows = org_rows(plan, lambda key: get_jsonl_gz(ARTIFACTS.bucket, key))
+    rows = org_rows(plan, _snapshot_rows)
     # Each reported target's ComplianceExport has just written its trend, so each exists.
     trend = summed_trend(decode_trend(get_bytes(ARTIFACTS.bucket, key)) for key in plan.trend_keys)
     page = render(rows, generated_at=iso_z(run.now), trend=trend, targets=plan.targets).encode()
@@ -72,7 +96,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> SummarizeTa
         message_id = client("sns").publish(TopicArn=NOTIFICATIONS.topic_arn, Subject=subject, Message=body)["MessageId"]
         logger.error("org cycle targets failed", extra={"counts": counts, "listing_error": summary["listing_error"]})
     # After the alert: a failure reading a target's snapshot must not keep the failed targets unnamed.
-    report_key = _org_report(org, summary, event.get("input"))
+    try:
+        report_key = _org_report(org, summary, event.get("input"))
+    except (ArtifactError, ClientError) as error:
+        _report_not_written(org, error)
+        raise
     metrics.add_metric(name="OrgTargetsFailed", unit=MetricUnit.Count, value=counts["failed"])
     metrics.add_metric(name="OrgTargetsSucceeded", unit=MetricUnit.Count, value=counts["succeeded"])
     return {

@@ -83,7 +83,11 @@ class MemberStack(TemplateDeployment):
                 f"stack instance {self.account_id}/{self.region} failed and rolled back: {_why(error)}"
             ) from error
         outputs = self.template.document.get("Outputs", {})
-        return {name: str(self._resolved(output["Value"])) for name, output in outputs.items()}
+        return {
+            name: str(self._resolved(output["Value"]))
+            for name, output in outputs.items()
+            if "Condition" not in output or self._condition({"Condition": output["Condition"]})
+        }
 
     def _resolved(self, value: Any) -> Any:
         from tagpatch_local.template import resolve  # noqa: PLC0415

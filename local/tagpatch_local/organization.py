@@ -92,11 +92,12 @@ def _deploy_spoke(
     (each rolled back), as a StackSet operation reports them."""
     stacks: dict[tuple[str, str], Mapping[str, str]] = {}
     failures: dict[tuple[str, str], str] = {}
-    for member, region in [(account.id, region) for account in accounts if account.spoke for region in account.regions]:
+    for taker, region in [(account, region) for account in accounts if account.spoke for region in account.regions]:
+        member = taker.id
+        # A per-account override, as StackSets take one: the account's first Region makes its account-wide roles.
+        parameters = {**spoke.parameters, "RolesRegion": taker.regions[0]}
         try:
-            stacks[(member, region)] = MemberStack(
-                spoke.template, member, region, spoke.parameters, signing_keys
-            ).deploy()
+            stacks[(member, region)] = MemberStack(spoke.template, member, region, parameters, signing_keys).deploy()
         except StackInstanceFailed as failed:
             failures[(member, region)] = str(failed)
     return stacks, failures

@@ -58,6 +58,7 @@ SPOKE_ONLY: Final[Mapping[str, tuple[Mapping[str, Any], ...]]] = {
         },
     ),
 }
+ROLES_CONDITION: Final = "CreatesAccountRoles"
 HEADER: Final = f"""# Generated from template.yaml by `{COMMAND}`: do not edit by hand.
 # Deploy to each member account and Region the hub acts in (service-managed StackSets), with the hub's
 # account id and stack name. docs/decisions.md, "Many accounts and Regions".
@@ -149,6 +150,7 @@ def _spoke_role(step: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
     function_role = f"arn:${{AWS::Partition}}:iam::${{HubAccountId}}:role/${{HubStackName}}-{step}FunctionRole-*"
     return {
         "Type": "AWS::IAM::Role",
+        "Condition": ROLES_CONDITION,
         "Properties": {
             "RoleName": spoke_role_name(step),
             "Description": f"What the hub's {step} step does in this account and Region (its EC2 and SSM grants).",
@@ -170,18 +172,38 @@ def _spoke_role(step: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
             "Policies": [
                 {
                     "PolicyName": spoke_role_name(step),
-                    "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": account_wide(statements)},
                 }
             ],
         },
     }
 
 
+def account_wide(value: Any) -> Any:
+    """A copied grant made to hold in every Region of the member account: an IAM role is one per
+    account (its name is global), so the Region in its statements' ARNs becomes `*`."""
+    if isinstance(value, list):
+        return [account_wide(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            key: item.replace("${AWS::Region}", "*")
+            if key == "Fn::Sub" and isinstance(item, str)
+            else account_wide(item)
+            for key, item in value.items()
+        }
+    return value
+
+
 def _backup_resources(hub: Mapping[str, Any]) -> dict[str, Any]:
     resources = {}
     for logical_id, name in BACKUP_RESOURCES.items():
         resource = copy.deepcopy(hub["Resources"][logical_id])
-        resource["Properties"]["RoleName" if resource["Type"] == "AWS::IAM::Role" else "Name"] = name
+        if resource["Type"] == "AWS::IAM::Role":
+            resource["Properties"]["RoleName"] = name
+            resource["Properties"]["Policies"] = account_wide(resource["Properties"]["Policies"])
+            resource["Condition"] = ROLES_CONDITION
+        else:
+            resource["Properties"]["Name"] = name
         resources[logical_id] = resource
     return resources
 
@@ -224,11 +246,29 @@ def spoke_template(hub: Mapping[str, Any]) -> dict[str, Any]:
                 "AllowedPattern": "^[A-Za-z][A-Za-z0-9-]{0,127}$",
                 "Description": "The hub stack's name: only its functions' roles may assume these roles.",
             },
+            "RolesRegion": {
+                "Type": "String",
+                "Default": "",
+                "AllowedPattern": "^([a-z]{2}(-[a-z]+)+-[0-9]{1,2})?$",
+                "Description": (
+                    "The one Region of each account whose stack instance creates the account-wide roles (IAM "
+                    "names are global to an account); empty: every instance creates them, for an account "
+                    "targeted in one Region only."
+                ),
+            },
             **_hub_parameters(hub, copied),
+        },
+        "Conditions": {
+            ROLES_CONDITION: {
+                "Fn::Or": [
+                    {"Fn::Equals": [{"Ref": "RolesRegion"}, ""]},
+                    {"Fn::Equals": [{"Ref": "RolesRegion"}, {"Ref": "AWS::Region"}]},
+                ]
+            }
         },
         "Resources": resources,
         "Outputs": {
-            f"{logical_id}Arn": {"Value": {"Fn::GetAtt": [logical_id, "Arn"]}}
+            f"{logical_id}Arn": {"Condition": ROLES_CONDITION, "Value": {"Fn::GetAtt": [logical_id, "Arn"]}}
             for logical_id, resource in resources.items()
             if resource["Type"] == "AWS::IAM::Role"
         },

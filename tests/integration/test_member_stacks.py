@@ -59,7 +59,7 @@ def test_the_spoke_is_in_each_member_that_takes_it_with_the_members_pseudo_param
     iam = account_session(WITH_SPOKE.id, "us-east-1", ROOT).client("iam")
     policy = iam.get_role_policy(RoleName="tagpatch-spoke-backup-automation", PolicyName="backup-then-patch")
     text = json.dumps(policy["PolicyDocument"])
-    assert f"arn:aws:ec2:us-east-1:{WITH_SPOKE.id}:instance/*" in text
+    assert f"arn:aws:ec2:*:{WITH_SPOKE.id}:instance/*" in text  # account-wide: one role serves every Region
     assert ACCOUNT_ID not in text
     ssm = account_session(WITH_SPOKE.id, "us-east-1", ROOT).client("ssm")
     owned = ssm.list_documents(Filters=[{"Key": "Owner", "Values": ["Self"]}])["DocumentIdentifiers"]
@@ -67,16 +67,29 @@ def test_the_spoke_is_in_each_member_that_takes_it_with_the_members_pseudo_param
     assert (WITH_SPOKE.id, "us-east-1") in seeded.spoke_stacks
 
 
-def test_a_second_region_of_one_account_fails_as_cloudformation_would_on_global_role_names(
+def test_a_second_region_of_one_account_holds_its_own_runbooks_and_baselines_and_no_second_roles(
     organization: tuple[SimulatedAccount, SeededOrganization],
 ) -> None:
-    # IAM role names are global to an account: the spoke's fixed RoleNames already exist when its
-    # second Region's stack instance is created, so that instance fails and rolls back.
+    # IAM role names are global to an account: only the account's RolesRegion instance (its first Region,
+    # a per-account override) makes the roles, whose grants name every Region; each instance makes its
+    # Region's runbooks and baselines. Without the override the second instance would fail "already exists".
     _, seeded = organization
-    failure = seeded.spoke_failures[(WITH_SPOKE.id, "eu-west-1")]
-    assert "tagpatch-spoke-" in failure and "already exists" in failure
+    assert (WITH_SPOKE.id, "eu-west-1") not in seeded.spoke_failures
+    assert not any(name.endswith("RoleArn") for name in seeded.spoke_stacks[(WITH_SPOKE.id, "eu-west-1")])
+    assert "DiscoverySpokeRoleArn" in seeded.spoke_stacks[(WITH_SPOKE.id, "us-east-1")]
     ssm = account_session(WITH_SPOKE.id, "eu-west-1", ROOT).client("ssm")
-    assert ssm.list_documents(Filters=[{"Key": "Owner", "Values": ["Self"]}])["DocumentIdentifiers"] == []
+    assert ssm.list_documents(Filters=[{"Key": "Owner", "Values": ["Self"]}])["DocumentIdentifiers"]
+    owned = ssm.describe_patch_baselines(Filters=[{"Key": "OWNER", "Values": ["Self"]}])["BaselineIdentities"]
+    assert {"tagpatch-amazon-linux-2023", "tagpatch-windows-critical"} <= {b["BaselineName"] for b in owned}
+
+
+def test_without_a_roles_region_a_second_region_fails_as_cloudformation_would_on_global_role_names(
+    organization: tuple[SimulatedAccount, SeededOrganization],
+) -> None:
+    account, _ = organization
+    parameters = {"HubAccountId": ACCOUNT_ID, "HubStackName": account.stack_name}  # RolesRegion left empty
+    with pytest.raises(StackInstanceFailed, match=r"tagpatch-spoke-.*already exists"):
+        MemberStack(SPOKE, WITH_SPOKE.id, "eu-west-1", parameters, ROOT, stack_name="second").deploy()
 
 
 def hub_function_sts(account: SimulatedAccount, logical_id: str) -> Any:

@@ -167,3 +167,27 @@ def test_a_policy_whose_targets_cannot_be_listed_fails_the_org_cycle_with_one_al
     assert message["Subject"] == "tagpatch org cycle could not list its targets"
     assert "Why: InvalidPatchPolicy:" in message["Message"]
     assert "targets.regions[0]: must be a Region name like eu-west-1 (got 'Frankfurt')" in message["Message"]
+
+
+def test_an_org_report_that_cannot_be_written_reaches_the_alerts_topic_and_fails_the_org_cycle(
+    account: SimulatedAccount, tmp_path: Path
+) -> None:
+    """SummarizeTargets refused a target's snapshot: no silent gap in report.html, but an alert saying why."""
+    iam = account.client("iam")
+    role = account.role_arn("SummarizeTargetsFunction").rsplit("/", 1)[1]
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        kept = [s for s in document["Statement"] if s.get("Sid") != "ReadTargetSnapshots"]
+        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps({**document, "Statement": kept}))
+    account.seed([instance("web", "sun-0200", name="a")])
+    account.use_policy(
+        policy_with_targets(tmp_path, {"accounts": [ACCOUNT_ID, OTHER_ACCOUNT], "regions": [account.region]})
+    )
+    alerts = topic_queue(account)
+    result = account.run_org_cycle({})
+    assert result.status == "FAILED"
+    messages = {m["Subject"]: m["Message"] for m in alerts() if "org cycle" in m["Subject"]}
+    assert set(messages) == {"tagpatch org cycle: 1 of 2 targets failed", "tagpatch org cycle: report.html not written"}
+    body = messages["tagpatch org cycle: report.html not written"]
+    assert "AccessDenied" in body and "compliance/snapshots/" in body
+    assert "compliance/reports/latest/report.html" in body

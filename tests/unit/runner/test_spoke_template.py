@@ -79,7 +79,10 @@ def test_each_spoke_role_holds_exactly_its_hub_function_s_ec2_and_ssm_statements
     for step in STEPS:
         wanted = [s for s in statements(hub["Resources"][step.function]) if target_side(s)]
         if wanted:
-            expected[spoke_role_name(step.name)] = [*wanted, *spoke_template.SPOKE_ONLY.get(step.name, ())]
+            # Account-wide: a role's name is global to the account, so its ARNs name every Region.
+            expected[spoke_role_name(step.name)] = spoke_template.account_wide(
+                [*wanted, *spoke_template.SPOKE_ONLY.get(step.name, ())]
+            )
     assert set(roles) == set(expected)
     assert {"tagpatch-spoke-discovery", "tagpatch-spoke-window-upsert", "tagpatch-spoke-apply-window-changes"} <= set(
         roles
@@ -151,8 +154,9 @@ def test_the_backup_runbook_and_its_role_are_the_hub_s_under_fixed_names(
     role = copy.deepcopy(spoke["Resources"]["BackupAutomationRole"])
     assert runbook["Properties"].pop("Name") == SPOKE_BACKUP_RUNBOOK
     assert role["Properties"].pop("RoleName") == SPOKE_BACKUP_ROLE
+    assert role.pop("Condition") == spoke_template.ROLES_CONDITION
     assert runbook == hub["Resources"]["BackupThenPatchRunbook"]
-    assert role == hub["Resources"]["BackupAutomationRole"]
+    assert role == spoke_template.account_wide(hub["Resources"]["BackupAutomationRole"])
     snapshots = copy.deepcopy(spoke["Resources"]["BackupSnapshotsThenPatchRunbook"])
     assert snapshots["Properties"].pop("Name") == SPOKE_BACKUP_SNAPSHOT_RUNBOOK
     assert snapshots == hub["Resources"]["BackupSnapshotsThenPatchRunbook"]
@@ -169,3 +173,22 @@ def test_what_a_step_does_only_in_a_member_is_ec2_or_ssm_of_a_step_that_has_a_sp
     for step, extra in spoke_template.SPOKE_ONLY.items():
         assert spoke_role_name(step) in roles
         assert all(target_side(statement) for statement in extra)
+
+
+def test_a_copied_grant_names_every_region_of_the_member_account() -> None:
+    statement = {"Resource": {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/*"}}
+    assert spoke_template.account_wide(statement) == {
+        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ssm:*:${AWS::AccountId}:document/*"}
+    }
+
+
+def test_only_the_roles_region_s_stack_instance_makes_the_account_wide_roles(spoke: dict[str, Any]) -> None:
+    roles = {lid for lid, resource in spoke["Resources"].items() if resource["Type"] == "AWS::IAM::Role"}
+    conditioned = {lid for lid, resource in spoke["Resources"].items() if "Condition" in resource}
+    assert roles == conditioned
+    assert spoke["Conditions"][spoke_template.ROLES_CONDITION] == {
+        "Fn::Or": [
+            {"Fn::Equals": [{"Ref": "RolesRegion"}, ""]},
+            {"Fn::Equals": [{"Ref": "RolesRegion"}, {"Ref": "AWS::Region"}]},
+        ]
+    }
