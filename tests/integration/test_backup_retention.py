@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from moto.ec2.models import ec2_backends
 
+from tagpatch_local.fleet import MemberAccount
 from tagpatch_local.report import backup_retention_record, summary_document
 from tagpatch_local.runner import SimulatedAccount
 from tagpatch_local.simulator import iam
@@ -191,3 +193,35 @@ def test_an_image_a_backup_window_took_is_deleted_with_its_snapshots_once_a_newe
         assert backup_tags(web) == {
             t["Key"]: t["Value"] for t in ec2.describe_images(ImageIds=[second])["Images"][0]["Tags"]
         }
+
+
+def test_a_member_account_s_expired_backup_is_deleted_through_its_spoke_role(tmp_path: Path) -> None:
+    """In a member account the rule runs under the spoke's ComplianceExport role, whose tag-conditioned
+    grant mirrors the hub function's: tagpatch's old image goes, the operator's stays."""
+    document = yaml.safe_load(policy_with_retention(tmp_path, days=7, keep_latest=0).read_text())
+    member = MemberAccount("111111111111", "payments", ("us-east-1",), instances=(instance("web", "sun-0200"),))
+    document["targets"] = {"accounts": [member.id]}
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump(document))
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        assert account.region == "us-east-1"
+        account.use_policy(tmp_path / "policy.yaml")
+        account.seed_accounts([member])
+        account.set_clock(START)
+        ec2 = ec2_backends[member.id][account.region]  # the member's EC2, as its runbook and operator left it
+        (web,) = [i.id for reservation in ec2.reservations.values() for i in reservation.instances]
+        ours = ec2.create_image(web, "tagpatch-backup-web-e1", "", [])
+        ec2.create_tags([ours.id, *(s for s in _moto_snapshots(ours))], backup_tags(web))
+        theirs = ec2.create_image(web, "golden-web", "", [])
+        account.advance(timedelta(days=8))
+        iam.reset_allowed_checks()
+        result = account.run_org_cycle({})
+        assert [item["status"] for item in result.targets] == ["SUCCEEDED"], result.targets
+        assert ours.id not in ec2.amis
+        assert theirs.id in ec2.amis
+        checked = {(role, c.action, c.resource) for role, c in iam.allowed_checks()}
+        image_arn = f"arn:aws:ec2:{account.region}::image/{ours.id}"
+        assert ("tagpatch-spoke-compliance-export", "ec2:DeregisterImage", image_arn) in checked
+
+
+def _moto_snapshots(image: Any) -> list[str]:
+    return [str(m["Ebs"]["SnapshotId"]) for m in image.block_device_mappings]
