@@ -80,9 +80,19 @@ def member_accounts(
     ]
 
 
-def policy_targeting(folder: Path, members: Sequence[MemberAccount], regions: Sequence[str], concurrency: int) -> Path:
-    """The repository's policy with `targets:` naming every member in every Region."""
+def policy_targeting(
+    folder: Path,
+    members: Sequence[MemberAccount],
+    regions: Sequence[str],
+    concurrency: int,
+    *,
+    aws_default_baselines: bool = False,
+) -> Path:
+    """The repository's policy with `targets:` naming every member in every Region; with
+    aws_default_baselines, no OS registers a custom baseline (`baselines: {}`)."""
     document = yaml.safe_load((ROOT / "policy" / "patch-policy.yaml").read_text(encoding="utf-8"))
+    if aws_default_baselines:
+        document["baselines"] = {}
     document["targets"] = {
         "accounts": [member.id for member in members],
         "regions": list(regions),
@@ -247,6 +257,7 @@ def measure(
     concurrency: int,
     out: Path,
     folder: Path,
+    aws_default_baselines: bool = False,
 ) -> dict[str, Any]:
     """Run the phases and write the results file after each (what finished survives a stopped run)."""
     path = out / f"org-{accounts}x{len(regions)}x{instances}.json"
@@ -259,6 +270,7 @@ def measure(
         "patch_groups": patch_groups,
         "schedules": schedules,
         "max_concurrency": concurrency,
+        "baselines": "aws-default (policy `baselines: {}`)" if aws_default_baselines else "the policy",
         "prices": PRICES,
         "completed": [],
         "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
@@ -283,7 +295,9 @@ def measure(
         seeded = account.seed_accounts(members)
         figures["seed_seconds"] = round(time.monotonic() - started, 2)
         figures["spoke_failures"] = {f"{a}/{r}": why for (a, r), why in seeded.spoke_failures.items()}
-        account.use_policy(policy_targeting(folder, members, regions, concurrency))
+        account.use_policy(
+            policy_targeting(folder, members, regions, concurrency, aws_default_baselines=aws_default_baselines)
+        )
         save()
         for label in PHASES:
             if label == "after_window_runs":
@@ -368,7 +382,11 @@ def projection(
         "api_requests": 0.0,  # EC2 and SSM charge nothing per API request (bench_cycle's PRICES)
     }
     written = measured.get("artifact_bytes_written", {})
-    daily_bytes = {prefix: size / measured_targets * scale * targets for prefix, size in written.items()}
+    # Only what a lifecycle rule keeps for a set time is priced (and scaled per target); the org cycle's
+    # own small summaries and the rewritten state objects are not.
+    daily_bytes = {
+        prefix: size / measured_targets * scale * targets for prefix, size in written.items() if prefix in retention
+    }
     stored_gb = sum(daily_bytes.get(prefix, 0) * days for prefix, days in retention.items()) / 1e9
     monthly_storage = stored_gb * S3_STANDARD_GB_MONTH
     concurrent = min(concurrency, INLINE_MAP_MAX_CONCURRENCY, targets)
@@ -482,6 +500,10 @@ def _targets_table(r: dict[str, Any], label: str) -> str:
     return "\n".join(lines)
 
 
+def _fits(value: float, quota: float) -> str:
+    return "within it" if value <= quota else "OVER IT"
+
+
 def _projection_table(p: Mapping[str, Any]) -> str:
     cost = p["daily_cost_usd"]
     rows = [
@@ -508,18 +530,23 @@ def _projection_table(p: Mapping[str, Any]) -> str:
         (
             "StartExecution",
             f"{p['start_executions']:,} a cycle (one org cycle, one a target); bucket "
-            f"{p['start_execution_bucket']:,}, so never throttled",
+            f"{p['start_execution_bucket']:,}: {_fits(p['start_executions'], p['start_execution_bucket'])}",
         ),
         (
             "state transitions",
             f"{p['state_transitions']:,} a cycle; bucket {p['state_transition_bucket']:,}, "
             f"refill {p['state_transition_refill_per_second']:,}/s",
         ),
-        ("org execution history", f"{p['org_history_events']:,} events; quota {p['history_events_quota']:,}"),
+        (
+            "org execution history",
+            f"{p['org_history_events']:,} events; quota {p['history_events_quota']:,}: "
+            f"{_fits(p['org_history_events'], p['history_events_quota'])}",
+        ),
         (
             "largest payload",
             f"org cycle {p['org_max_payload_bytes']:,} B, a patch cycle "
-            f"{p['child_max_payload_bytes']:,} B; quota {p['payload_quota_bytes']:,} B",
+            f"{p['child_max_payload_bytes']:,} B; quota {p['payload_quota_bytes']:,} B: "
+            f"{_fits(max(p['org_max_payload_bytes'], p['child_max_payload_bytes']), p['payload_quota_bytes'])}",
         ),
         ("Lambda", f"{p['lambda_invocations']:,} invocations, {p['lambda_gb_seconds']:,} GB-s a cycle"),
         ("AWS calls", f"{p['aws_calls']:,} a cycle"),
@@ -545,7 +572,10 @@ def org_tables(directory: Path = RESULTS) -> str:
     results = org_results(directory)
     if not results:
         return "No organization results yet (`benchmarks/results/org-*.json`)."
-    measured = "; ".join(f"`{r['file']}`, {r['measured_at']}, {r['machine']}" for r in results)
+    measured = "; ".join(
+        f"`{r['file']}`, {r['measured_at']}, {r['machine']}, baselines: {r.get('baselines', 'the policy')}"
+        for r in results
+    )
     sections = [f"Measured: {measured}.", _cycles_table(results)]
     largest = results[-1]
     daily = next((label for label in ("after_window_runs", "first_cycle") if label in largest), None)
@@ -580,6 +610,11 @@ def main() -> None:
     parser.add_argument("--schedules", type=int, default=20)
     parser.add_argument("--max-concurrency", type=int, default=10)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--aws-default-baselines",
+        action="store_true",
+        help="register no custom baseline (policy `baselines: {}`), as measured before the spoke copied them",
+    )
     parser.add_argument("--page", action="store_true", help=f"rewrite this benchmark's tables in {PAGE.name} and stop")
     args = parser.parse_args()
     if args.page:
@@ -595,6 +630,7 @@ def main() -> None:
             concurrency=args.max_concurrency,
             out=args.out,
             folder=Path(folder),
+            aws_default_baselines=args.aws_default_baselines,
         )
     for label in PHASES:
         overall = figures[label]["overall"]

@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from tagpatch.aws import act_in, client, error_code, home_target, member_target
 from tagpatch.backup_retention import (
+    RECORD_NAME,
     RetentionOutcome,
     delete_backups,
     list_backups,
@@ -109,7 +110,7 @@ def _retain_backups(cycle: Cycle, policy: PatchPolicy) -> tuple[BackupRetentionR
     ec2 = client("ec2")
     plan = plan_retention(list_backups(ec2), cycle.now, policy.backup_retention)
     outcome = delete_backups(ec2, plan.expired) if cycle.mode == "apply" else RetentionOutcome()
-    key = cycle.artifact_key("backup-retention.json")
+    key = cycle.artifact_key(RECORD_NAME)
     record = retention_record(policy.backup_retention, plan, outcome, cycle.mode)
     put_bytes(ARTIFACTS.bucket, key, json.dumps(record, indent=1).encode(), "application/json")
     logger.info("backup retention", extra={"deleted": outcome.deleted, "refused": outcome.refused})

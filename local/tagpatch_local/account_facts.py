@@ -11,6 +11,9 @@ READ_PREFIXES: Final = ("Describe", "Get", "List", "Head", "Lookup", "Search")
 # Writes that are the cycle's own output rather than changes to the account's patching setup
 # (s3:DeleteObject: only the cycle lease, released at the end of every cycle).
 ARTIFACT_WRITES: Final = frozenset({"s3:PutObject", "s3:DeleteObject", "sns:Publish", "sns:PublishBatch"})
+# Calls that are not reads by name yet change nothing in the account: AssumeRole hands out temporary
+# credentials (a step acting in a member account assumes its spoke role).
+CREDENTIAL_CALLS: Final = frozenset({"sts:AssumeRole"})
 # Local runs have no X-Ray daemon; everything else about the environment is the template's.
 LOCAL_ENVIRONMENT: Final = {"POWERTOOLS_TRACE_DISABLED": "true"}
 # The runner's own credentials: the account's root, which the simulated IAM does not restrict.
@@ -19,4 +22,4 @@ ROOT_CREDENTIALS: Final = {"aws_access_key_id": "testing", "aws_secret_access_ke
 
 def is_write(call: str) -> bool:
     operation = call.split(":", 1)[1]
-    return not operation.startswith(READ_PREFIXES)
+    return call not in CREDENTIAL_CALLS and not operation.startswith(READ_PREFIXES)

@@ -34,28 +34,55 @@ from tagpatch_local.template import FunctionSpec, TemplateError
 
 
 class CallRecorder:
-    """Counts every boto3 call made while a handler runs, per function, from botocore's events."""
+    """Counts every boto3 call made while a handler runs, per function, from botocore's events; and per
+    execution too, so the org cycle's targets, whose cycles run at once, each get their own."""
 
     def __init__(self) -> None:
         self.by_function: dict[str, Counter[str]] = {}
+        self.by_execution: dict[str, dict[str, Counter[str]]] = {}
         self._lock = threading.Lock()
 
-    def record(self, function: str, call: str) -> None:
+    def record(self, function: str, call: str, execution: str | None = None) -> None:
         with self._lock:
             self.by_function.setdefault(function, Counter())[call] += 1
+            if execution is not None:
+                self.by_execution.setdefault(execution, {}).setdefault(function, Counter())[call] += 1
 
     def snapshot(self) -> dict[str, Counter[str]]:
         with self._lock:
             return {name: Counter(calls) for name, calls in self.by_function.items()}
 
+    def of_execution(self, execution: str) -> dict[str, Counter[str]]:
+        """The calls the functions made for one execution (its ARN)."""
+        with self._lock:
+            return {name: Counter(calls) for name, calls in self.by_execution.get(execution, {}).items()}
 
-current_invocation = threading.local()  # .recorder and .function while a handler runs on this thread
+
+current_invocation = threading.local()  # .recorder, .function and .execution while a handler runs on this thread
+
+
+def execution_of(event: Any) -> str | None:
+    """The execution a task's payload belongs to: PrepareCycle's `execution_id`, a later state's `cycle`,
+    or the org cycle's `org`."""
+    if not isinstance(event, dict):
+        return None
+    if isinstance(event.get("execution_id"), str):
+        return str(event["execution_id"])
+    for key in ("cycle", "org"):
+        context = event.get(key)
+        if isinstance(context, dict) and isinstance(context.get("execution_id"), str):
+            return str(context["execution_id"])
+    return None
 
 
 def _record_call(model: Any, **_: Any) -> None:
     recorder: CallRecorder | None = getattr(current_invocation, "recorder", None)
     if recorder is not None:
-        recorder.record(current_invocation.function, f"{model.service_model.endpoint_prefix}:{model.name}")
+        recorder.record(
+            current_invocation.function,
+            f"{model.service_model.endpoint_prefix}:{model.name}",
+            getattr(current_invocation, "execution", None),
+        )
 
 
 def install_call_hook() -> None:
@@ -98,6 +125,7 @@ class FunctionRun:
     memory_mb: int  # its MemorySize
     seconds: float  # wall time of the handler, AWS calls to the in-process simulator included
     peak_bytes: int | None  # peak Python allocations during the handler, when measured
+    execution: str | None = None  # the execution whose task it was (dispatch.execution_of)
 
 
 @dataclass
@@ -234,7 +262,8 @@ class LambdaDispatcher:
             if self.measure_memory:
                 peak = tracemalloc.get_traced_memory()[1]
                 tracemalloc.stop()
-            self.runs.append(FunctionRun(function.spec.logical_id, function.spec.memory, seconds, peak))
+            execution = getattr(current_invocation, "execution", None)
+            self.runs.append(FunctionRun(function.spec.logical_id, function.spec.memory, seconds, peak, execution))
 
     def invoke(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
         name = function_name.rsplit(":", 1)[-1]
@@ -262,6 +291,7 @@ class LambdaDispatcher:
             # A handler that fails before adding a metric makes Powertools warn; the failure is reported.
             warnings.filterwarnings("ignore", message="No application metrics to publish")
             current_invocation.recorder, current_invocation.function = self.recorder, function.spec.logical_id
+            current_invocation.execution = execution_of(event)
             try:
                 module = self._load(function)
                 handler = getattr(module, function.spec.handler.rsplit(".", 1)[1])
@@ -279,5 +309,5 @@ class LambdaDispatcher:
                     }
                 ).encode()
             finally:
-                current_invocation.recorder = None
+                current_invocation.recorder = current_invocation.execution = None
                 self.log_stream.flush()

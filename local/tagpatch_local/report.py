@@ -25,6 +25,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from tagpatch.backup_retention import RECORD_NAME
 from tagpatch.changes import DONE, applied_key
 from tagpatch.cycle import Cycle, iso_z
 from tagpatch.errors import failure_cause
@@ -324,6 +325,17 @@ def failures(result: CycleResult) -> list[dict[str, Any]]:
     return found
 
 
+def backup_retention_record(account: Account, result: CycleResult) -> dict[str, Any] | None:
+    """The run's backup-retention.json (the backups the rule selected, the ids EC2 deleted, each refusal),
+    also when the cycle failed after it; None where the run wrote none."""
+    cycle = _cycle(result)
+    body = _optional_artifact(account, cycle.artifact_key(RECORD_NAME)) if cycle is not None else None
+    if body is None:
+        return None
+    record: dict[str, Any] = json.loads(body)
+    return record
+
+
 def _cause_message(cause: str) -> str:
     try:
         return str(json.loads(cause).get("errorMessage", cause))
@@ -358,6 +370,7 @@ def summary_document(account: Account, result: CycleResult, instances: list[dict
         "blocked_windows": blocked_windows(account, result),
         "rollout_gates": rollout_gates(account, result),
         "failures": failures(result),
+        "backup_retention": backup_retention_record(account, result),
         "output": result.output,
     }
 

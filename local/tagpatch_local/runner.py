@@ -230,9 +230,9 @@ class SimulatedAccount(WorldControls, FaultControls):
     ) -> OrgCycleResult:
         """Start the org cycle (what the schedule starts) and follow it and each target's patch cycle.
 
-        The functions' calls are counted per function, not per target (the targets' cycles run at
-        once): the org execution's result has the org functions' calls, and a lone target's cycle the
-        rest; with several targets, the org execution's result has them all.
+        Each execution's result has the calls and runs the functions made for it (a task's payload names
+        its execution). What ran for none (AWS Config's functions, invoked by Config meanwhile) goes with
+        a lone target's cycle, as a single-account cycle had it, or else with the org execution.
         """
         self.config_observe()
         self.subscribe_owner_queues()
@@ -241,26 +241,21 @@ class SimulatedAccount(WorldControls, FaultControls):
         result = follow_org_cycle(
             self.client("stepfunctions"), self.org_cycle_arn, execution_input, name, on_event, timeout_seconds, 0.02
         )
-        org, children = result.org, result.children
         after = self.recorder.snapshot()
-        calls = {
-            function: counts - before.get(function, Counter())
-            for function, counts in after.items()
-            if counts - before.get(function, Counter())
-        }
         runs = self.dispatcher.runs[runs_before:]
-        # Imported here: the shared layer's Metrics read the environment __enter__ sets when first imported.
-        from tagpatch.workflow import ORG_CYCLE, STEPS  # noqa: PLC0415
-
-        org_functions = {step.function for step in STEPS if step.machine == ORG_CYCLE}
-        if len(children) == 1:
-            (child,) = children.values()
-            child.calls_by_function = {f: c for f, c in calls.items() if f not in org_functions}
-            child.function_runs = [run for run in runs if run.function not in org_functions]
-            calls = {f: c for f, c in calls.items() if f in org_functions}
-            runs = [run for run in runs if run.function in org_functions]
-        org.calls_by_function = calls
-        org.function_runs = runs
+        unattributed = {function: counts - before.get(function, Counter()) for function, counts in after.items()}
+        executions = (result.org, *result.children.values())
+        for execution in executions:
+            execution.calls_by_function = self.recorder.of_execution(execution.execution_arn)
+            execution.function_runs = [run for run in runs if run.execution == execution.execution_arn]
+            for function, counts in execution.calls_by_function.items():
+                unattributed[function] = unattributed.get(function, Counter()) - counts
+        lone_target = len(result.children) == 1
+        rest = next(iter(result.children.values())) if lone_target else result.org
+        for function, counts in unattributed.items():
+            if counts:
+                rest.calls_by_function[function] = rest.calls_by_function.get(function, Counter()) + counts
+        rest.function_runs += [run for run in runs if run.execution is None]
         release_finished_threads()
         settle_long_lived_objects()
         return result

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from moto.ec2.models import ec2_backends
 
+from tagpatch_local.fleet import MemberAccount
+from tagpatch_local.report import backup_retention_record, summary_document
 from tagpatch_local.runner import SimulatedAccount
 from tagpatch_local.simulator import iam
 
@@ -122,6 +125,12 @@ def test_expired_backups_are_deleted_by_tag_only_in_apply_mode_once_and_a_refusa
         assert (applied.status, applied.error) == ("FAILED", "BackupDeletionRefused"), applied.cause
         assert f"{refused_snapshot[0]} (of {untagged_snapshot_image}): missing-permissions" in str(applied.cause)
         assert any(refused_snapshot[0] in m["Message"] for m in told), told
+        # The run's report lists each id deleted and each refused, though the cycle failed.
+        record = backup_retention_record(account, applied)
+        assert record is not None
+        assert set(record["deleted"]) == expected_deleted
+        assert record["refused"] == [f"{refused_snapshot[0]} (of {untagged_snapshot_image}): missing-permissions"]
+        assert summary_document(account, applied, [])["backup_retention"] == record
         assert image_ids(ec2) == images_before - {old_image, untagged_snapshot_image}
         assert snapshot_ids(ec2) == snapshots_before - (expected_deleted - {old_image, untagged_snapshot_image})
         # Kept: the newest backups, db's only one, and everything that is not tagpatch's.
@@ -184,3 +193,35 @@ def test_an_image_a_backup_window_took_is_deleted_with_its_snapshots_once_a_newe
         assert backup_tags(web) == {
             t["Key"]: t["Value"] for t in ec2.describe_images(ImageIds=[second])["Images"][0]["Tags"]
         }
+
+
+def test_a_member_account_s_expired_backup_is_deleted_through_its_spoke_role(tmp_path: Path) -> None:
+    """In a member account the rule runs under the spoke's ComplianceExport role, whose tag-conditioned
+    grant mirrors the hub function's: tagpatch's old image goes, the operator's stays."""
+    document = yaml.safe_load(policy_with_retention(tmp_path, days=7, keep_latest=0).read_text())
+    member = MemberAccount("111111111111", "payments", ("us-east-1",), instances=(instance("web", "sun-0200"),))
+    document["targets"] = {"accounts": [member.id]}
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump(document))
+    with SimulatedAccount(REPO / "template.yaml") as account:
+        assert account.region == "us-east-1"
+        account.use_policy(tmp_path / "policy.yaml")
+        account.seed_accounts([member])
+        account.set_clock(START)
+        ec2 = ec2_backends[member.id][account.region]  # the member's EC2, as its runbook and operator left it
+        (web,) = [i.id for reservation in ec2.reservations.values() for i in reservation.instances]
+        ours = ec2.create_image(web, "tagpatch-backup-web-e1", "", [])
+        ec2.create_tags([ours.id, *(s for s in _moto_snapshots(ours))], backup_tags(web))
+        theirs = ec2.create_image(web, "golden-web", "", [])
+        account.advance(timedelta(days=8))
+        iam.reset_allowed_checks()
+        result = account.run_org_cycle({})
+        assert [item["status"] for item in result.targets] == ["SUCCEEDED"], result.targets
+        assert ours.id not in ec2.amis
+        assert theirs.id in ec2.amis
+        checked = {(role, c.action, c.resource) for role, c in iam.allowed_checks()}
+        image_arn = f"arn:aws:ec2:{account.region}::image/{ours.id}"
+        assert ("tagpatch-spoke-compliance-export", "ec2:DeregisterImage", image_arn) in checked
+
+
+def _moto_snapshots(image: Any) -> list[str]:
+    return [str(m["Ebs"]["SnapshotId"]) for m in image.block_device_mappings]

@@ -26,6 +26,7 @@ BACKUP_OF_TAG_KEY: Final = "tagpatch:backup-of"
 MAX_DELETIONS_PER_CYCLE: Final = 200
 # EC2's answers for a backup that is already gone (a retried cycle deleted it): nothing left to do.
 ALREADY_GONE: Final = frozenset({"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidSnapshot.NotFound"})
+RECORD_NAME: Final = "backup-retention.json"  # the run's artifact: what the rule selected, deleted, was refused
 OWNED_FILTER: Final = [{"Name": f"tag:{MANAGED_TAG_KEY}", "Values": [MANAGED_TAG_VALUE]}]
 
 BackupKind = Literal["image", "snapshot"]

@@ -13,9 +13,10 @@ from tagpatch.backup_retention import (
     image_backups,
     image_snapshot_ids,
     plan_retention,
+    refusal_message,
     snapshot_backups,
 )
-from tagpatch.errors import InvalidPatchPolicy
+from tagpatch.errors import BackupDeletionRefused, InvalidPatchPolicy, failure_cause
 from tagpatch.policy import BackupRetention, parse_policy
 
 NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
@@ -158,3 +159,12 @@ def test_a_tagged_snapshot_an_image_is_made_of_goes_with_the_image_not_as_a_back
     found = snapshot_backups(snapshots, image_snapshot_ids(images))
     # One an earlier deregistration left behind (no image uses it now) is a backup like any other.
     assert [b.ids for b in found] == [("snap-left-behind",)]
+
+
+def test_a_refusal_is_told_as_ec2_s_with_each_id_and_the_rest_counted() -> None:
+    assert failure_cause(BackupDeletionRefused.__name__) == "refused by EC2"
+    refused = [f"snap-{n}: UnauthorizedOperation" for n in range(12)]
+    message = refusal_message(refused)
+    assert message.startswith("EC2 refused to delete 12 of tagpatch's expired backups (snap-0: UnauthorizedOperation;")
+    assert "snap-9: UnauthorizedOperation and 2 more)" in message
+    assert "snap-10" not in message

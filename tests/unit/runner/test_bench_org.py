@@ -84,7 +84,7 @@ def test_the_projection_scales_the_measured_targets_to_the_organization_in_waves
     assert cost["total"] == pytest.approx(sum(v for k, v in cost.items() if k != "total"), abs=1e-3)
     # Bytes each target writes a day, times the targets, kept as long as the lifecycle rule keeps them;
     # a prefix no rule expires is not priced.
-    assert projected["snapshot_bytes_per_day"]["runs/"] == 2000 * 200
+    assert projected["snapshot_bytes_per_day"] == {"runs/": 2000 * 200, "compliance/": 500 * 200}
     assert projected["stored_gb_steady"] == round((2000 * 200 * 90 + 500 * 200 * 400) / 1e9, 2)
 
 
