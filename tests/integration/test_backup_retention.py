@@ -150,7 +150,9 @@ def test_expired_backups_are_deleted_by_tag_only_in_apply_mode_once_and_a_refusa
 def test_without_the_grant_ec2_refuses_every_deletion_and_the_cycle_fails(tmp_path: Path) -> None:
     def without_delete_grant(document: dict[str, Any]) -> None:
         statements = document["Resources"]["ComplianceExportFunction"]["Properties"]["Policies"][0]["Statement"]
-        statements[:] = [s for s in statements if s.get("Sid") != "DeleteOwnExpiredBackups"]
+        statements[:] = [
+            s for s in statements if s.get("Sid") not in {"DeregisterOwnExpiredImages", "DeleteOwnExpiredSnapshots"}
+        ]
 
     with template_variant(without_delete_grant) as template, SimulatedAccount(template) as account:
         account.use_policy(policy_with_retention(tmp_path, days=1, keep_latest=0))

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tagpatch.org_targets import target_label
 from tagpatch_local import cli
 from tagpatch_local.fleet import load_fleet_file
 from tagpatch_local.runner import ACCOUNT_ID, OrgCycleResult, SimulatedAccount
@@ -41,13 +42,24 @@ def cycles() -> tuple[OrgCycleResult, OrgCycleResult, list[dict[str, Any]], list
         rerun_alerts = alerts()
         summary_key = (rerun.org.output or {})["summary"]["summary_key"]
         body = account.client("s3").get_object(Bucket=account.artifact_bucket, Key=summary_key)["Body"].read()
+        report = (
+            account.client("s3")
+            .get_object(Bucket=account.artifact_bucket, Key="compliance/reports/latest/report.html")["Body"]
+            .read()
+        )
         # What each converged target's rerun changed (every change line but `unchanged`).
         rerun_changes = {
             label: [line for line in changes(account, child) if line["action"] != "unchanged"]
             for label, child in rerun.children.items()
             if child.status == "SUCCEEDED"
         }
-    return first, rerun, first_alerts, rerun_alerts, {**json.loads(body), "rerun_changes": rerun_changes}
+    return (
+        first,
+        rerun,
+        first_alerts,
+        rerun_alerts,
+        {**json.loads(body), "rerun_changes": rerun_changes, "report_html": report.decode()},
+    )
 
 
 def labels(result: OrgCycleResult, status: str | None = None) -> set[str]:
@@ -114,3 +126,21 @@ def test_the_scenario_runs_from_the_command_line(tmp_path: Path) -> None:
     assert {label.replace("/", "-") for label in TARGETS} <= {
         path.name for path in (out / "01-first" / "targets").iterdir()
     }
+
+
+def test_one_report_html_names_all_six_targets_with_the_rows_of_each_reported_one(cycles: Any) -> None:
+    _, rerun, _, _, summary = cycles
+    page = summary["report_html"]
+    reported = [
+        label
+        for label in (target_label(item["target"]) for item in rerun.targets)
+        if label in labels(rerun, "SUCCEEDED")
+    ]
+    failed = labels(rerun, "FAILED")
+    assert reported and failed and set(reported) | failed == TARGETS
+    assert f"Rows of {len(reported)} targets: {', '.join(reported)}." in page
+    assert f"Not reported: {len(failed)}" in page
+    for label in failed:
+        assert f'<td data-label="target">{label}</td><td data-label="not reported">not reported: ' in page
+    assert "hub-web-01" in page  # the hub's rows, beside the members' (account/Region on each)
+    assert f'<td data-label="account/Region">{HUB}/us-east-1</td>' in page
