@@ -113,6 +113,7 @@ def test_every_alarm_of_the_template_is_named_in_the_dashboard(template: Templat
     assert named == alarms
 
 
+@pytest.mark.slow  # deploys the whole stack, with and without the Config rules (~2.3 s)
 def test_the_simulated_account_creates_the_dashboard_and_it_shows_what_the_stack_has(
     deployed: SimulatedAccount, template: Template
 ) -> None:

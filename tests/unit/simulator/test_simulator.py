@@ -385,6 +385,7 @@ def test_remembered_attribute_names_serialise_exactly_as_moto_does(ssm: Any, mon
     assert calls() == remembered
 
 
+@pytest.mark.slow  # launches and serialises every kind of instance twice, through moto's writer and ours (~2 s)
 def test_fast_ec2_serialiser_writes_exactly_what_moto_does(ssm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The planned structures and the XML writer (`simulator/serialization.py`) against moto's own path."""
     import re

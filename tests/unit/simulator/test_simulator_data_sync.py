@@ -168,6 +168,7 @@ def _member_objects(account: SimulatedAccount) -> list[str]:
     return [str(item["Key"]) for item in listed.get("Contents", []) if f"accountid={MEMBER}/" in item["Key"]]
 
 
+@pytest.mark.slow  # deploys the stack into an organization (~1.4 s)
 def test_the_hub_bucket_takes_a_member_accounts_organization_sync_with_organization_id() -> None:
     with SimulatedAccount(TEMPLATE, parameter_overrides={"OrganizationId": PLACEHOLDER_ORG}) as account:
         ssm = _member_sync(account, organization_sharing=True)
@@ -194,6 +195,7 @@ def test_a_member_accounts_sync_is_refused_without_organization_id(account: Simu
     assert _member_objects(account) == []
 
 
+@pytest.mark.slow  # deploys the stack into an organization (~1.4 s)
 def test_a_member_accounts_sync_without_organization_sharing_is_refused_even_with_organization_id() -> None:
     with SimulatedAccount(TEMPLATE, parameter_overrides={"OrganizationId": PLACEHOLDER_ORG}) as account:
         ssm = _member_sync(account, organization_sharing=False)  # its objects carry no OrgId tag

@@ -169,6 +169,7 @@ def test_iam_authorises_create_data_set_on_the_data_source_it_reads(quicksight: 
 # -- the template's dashboard, deployed ----------------------------------------------------------------
 
 
+@pytest.mark.slow  # deploys the whole stack (~2 s)
 def test_the_simulated_account_creates_the_templates_dashboard_over_its_datasets() -> None:
     principal = f"arn:aws:quicksight:{REGION}:{ACCOUNT}:group/default/governance"
     template = Template.load(TEMPLATE)
