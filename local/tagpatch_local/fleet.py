@@ -272,11 +272,7 @@ def _parse_accounts(raw: object, path: _Path, ctx: _Context, hub_instances: int)
         where = (*path, index)
         account = _parse_account(item, where, ctx, total)
         if account.id == ACCOUNT_ID:
-            raise ctx.error(
-                (*where, "id"),
-                f"{ACCOUNT_ID} is the hub, the organization's management account; its instances are the "
-                "top-level `instances`/`generate`",
-            )
+            _check_hub_entry(item, account, where, ctx)
         if account.id in seen:
             raise ctx.error(
                 (*where, "id"), f"account {account.id} is already listed at {format_path(seen[account.id])}"
@@ -285,6 +281,22 @@ def _parse_accounts(raw: object, path: _Path, ctx: _Context, hub_instances: int)
         total += len(account.instances) * len(account.regions)
         accounts.append(account)
     return tuple(accounts)
+
+
+def _check_hub_entry(item: Mapping[str, Any], account: MemberAccount, path: _Path, ctx: _Context) -> None:
+    """The hub's own account may be listed for its other Regions: service-managed StackSets skip the
+    management account, so its spoke there is a stack of its own (docs/operators.md). Its home Region is
+    the top-level `instances`/`generate`, and it is the organization's management account, not a member."""
+    from tagpatch_local.account_facts import ACCOUNT_ID, DEFAULT_REGION  # noqa: PLC0415 - as _parse_accounts
+
+    if DEFAULT_REGION in account.regions:
+        raise ctx.error(
+            (*path, "regions"),
+            f"{DEFAULT_REGION} is the hub's home Region; its instances there are the top-level `instances`/`generate`",
+        )
+    for key in ("ou", "status"):
+        if key in item:
+            raise ctx.error((*path, key), f"{ACCOUNT_ID} is the hub, the organization's management account: no {key!r}")
 
 
 def _parse_account(raw: object, path: _Path, ctx: _Context, already: int) -> MemberAccount:

@@ -60,6 +60,8 @@ def seed_organization(
     root_id = str(organizations.list_roots()["Roots"][0]["Id"])
     ou_ids: dict[tuple[str, ...], str] = {}
     for account in accounts:
+        if account.id == ACCOUNT_ID:
+            continue  # the hub's other Regions: it is the management account already
         parent = root_id
         for depth in range(1, len(account.ou) + 1):
             path = account.ou[:depth]

@@ -108,11 +108,6 @@ def test_a_rerun_with_nothing_changed_writes_nothing_where_the_cycle_converged(c
     assert len([m for m in rerun_alerts if m["Subject"].startswith("tagpatch org cycle")]) == 1  # still failing
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#26: the hub's own eu-west-1 target has no spoke to assume (service-managed StackSets skip the "
-    "management account)",
-)
 def test_every_target_with_a_spoke_converges(cycles: Any) -> None:
     first, _, _, _, _ = cycles
     assert labels(first, "FAILED") == {f"{ANALYTICS}/{region}" for region in REGIONS}

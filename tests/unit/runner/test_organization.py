@@ -82,7 +82,12 @@ def test_a_single_account_fleet_is_read_as_before(tmp_path: Path) -> None:
     [
         ([account(id=111111111111)], r"accounts\[0\]\.id: an account id is a string of 12 digits.*quote it"),
         ([account(id="1234")], r"accounts\[0\]\.id: an account id is a string of 12 digits"),
-        ([account(id=HUB)], r"accounts\[0\]\.id: 123456789012 is the hub"),
+        ([account(id=HUB)], r"accounts\[0\]\.regions: us-east-1 is the hub's home Region"),
+        ([account(id=HUB, regions=["eu-west-1"], ou="workloads")], r"accounts\[0\]\.ou: 123456789012 is the hub"),
+        (
+            [account(id=HUB, regions=["eu-west-1"], status="SUSPENDED")],
+            r"accounts\[0\]\.status: 123456789012 is the hub",
+        ),
         ([account(), account()], r"accounts\[1\]\.id: account 111111111111 is already listed at accounts\[0\]"),
         ([account(region="us-east-1")], r'accounts\[0\]\.region: unknown key "region"'),
         ([account(regions=["us-east-9"])], r"accounts\[0\]\.regions\[0\]: unknown Region 'us-east-9'"),
@@ -118,10 +123,12 @@ def test_the_single_account_loader_refuses_a_fleet_with_accounts(tmp_path: Path)
         load_fleet(path)
 
 
-def test_the_organization_fleet_is_three_accounts_in_two_regions() -> None:
+def test_the_organization_fleet_is_the_hubs_other_region_and_three_accounts_in_two_regions() -> None:
     organization = load_fleet_file(REPO / "fleets" / "organization.yaml")
-    assert len(organization.accounts) == 3
-    assert all(len(member.regions) == 2 for member in organization.accounts)
+    hub, *members = organization.accounts
+    assert (hub.id, hub.regions, hub.spoke) == (HUB, ("eu-west-1",), True)
+    assert len(members) == 3
+    assert all(len(member.regions) == 2 for member in members)
     assert {member.status for member in organization.accounts} == {"ACTIVE", "SUSPENDED"}
     assert {member.spoke for member in organization.accounts} == {True, False}
 
@@ -140,7 +147,7 @@ def organization() -> Iterator[tuple[Any, SeededOrganization]]:
     with mock_aws():
         simulator.install()
         members = load_fleet_file(REPO / "fleets" / "organization.yaml")
-        web = members.accounts[0].instances[:1]
+        web = next(member for member in members.accounts if member.instances).instances[:1]
         accounts = tuple(MemberAccount(m.id, m.name, m.regions, web, m.status, m.ou, m.spoke) for m in MEMBERS)
         client = boto3.client("organizations", **ROOT)
         yield client, seed_organization(client, accounts, ROOT)
@@ -255,7 +262,8 @@ def test_a_trust_policy_may_require_the_callers_organization(organization: tuple
 def test_a_scenario_takes_member_accounts_from_its_fleet_file_or_inline(tmp_path: Path) -> None:
     by_file = tmp_path / "by-file.yaml"
     by_file.write_text(f"fleet: {REPO / 'fleets' / 'organization.yaml'}\ncycles: [{{name: first}}]\n")
-    assert [member.id for member in load_scenario(by_file).accounts] == ["111111111111", "222222222222", "333333333333"]
+    listed = [member.id for member in load_scenario(by_file).accounts]
+    assert listed == [HUB, "111111111111", "222222222222", "333333333333"]
     inline = tmp_path / "inline.yaml"
     inline.write_text('accounts: [{id: "444444444444", regions: [eu-west-1]}]\ncycles: [{name: first}]\n')
     scenario = load_scenario(inline)
