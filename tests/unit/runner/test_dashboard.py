@@ -140,7 +140,7 @@ def test_the_simulated_account_creates_the_dashboard_and_it_shows_what_the_stack
     queues = {deployed.physical[(queue, "QueueName")] for queue in ("ReminderDeadLetterQueue", "EventDeadLetterQueue")}
     functions = {deployed.physical_id(function) for function in template.functions() if deployed.enabled(function)}
     expected_dimension = {
-        "AWS/States": ("StateMachineArn", {deployed.state_machine_arn}),
+        "AWS/States": ("StateMachineArn", {deployed.state_machine_arn, deployed.org_cycle_arn}),
         "AWS/SQS": ("QueueName", queues),
         "AWS/Lambda": ("FunctionName", functions),
     }
