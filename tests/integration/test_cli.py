@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,6 +164,30 @@ def test_a_failed_cycle_exits_1_and_reports_why(
     assert "(apply): FAILED" in console and "AccessDeniedException" in console
 
 
+def run_described_stack(
+    account: SimulatedAccount, fleet: Path, tmp_path: Path, *, with_org_cycle: bool
+) -> dict[str, Any]:
+    """Describe the simulated stack as a CloudFormation stack in moto (its outputs only, with or without
+    the org cycle's), run `tagpatch run --stack` against it, and return the summary of a successful run."""
+    account.seed(load_fleet(fleet))
+    outputs = {
+        "PatchCycleStateMachineArn": {"Value": account.state_machine_arn},
+        "ArtifactBucketName": {"Value": account.artifact_bucket},
+    }
+    if with_org_cycle:
+        outputs["OrgCycleStateMachineArn"] = {"Value": account.org_cycle_arn}
+    account.client("cloudformation").create_stack(
+        StackName="tagpatch",
+        TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}, "Outputs": outputs}),
+    )
+    out = tmp_path / "out"
+    assert main(["run", "--stack", "tagpatch", "--region", "us-east-1", "--out", str(out)]) == 0
+    summary: dict[str, Any] = json.loads((out / "summary.json").read_text())
+    assert summary["execution"]["status"] == "SUCCEEDED"
+    assert summary["instances"]["by_class"] == {"missing_tags": 1, "ready": 1}
+    return summary
+
+
 def test_a_deployed_stack_is_run_and_reported_the_same_way(
     account: SimulatedAccount, fleet: Path, tmp_path: Path
 ) -> None:
@@ -170,20 +195,7 @@ def test_a_deployed_stack_is_run_and_reported_the_same_way(
 
     Here the "deployed" stack is the simulated one, described by a CloudFormation stack in moto.
     """
-    account.seed(load_fleet(fleet))
-    outputs = {
-        "PatchCycleStateMachineArn": {"Value": account.state_machine_arn},
-        "ArtifactBucketName": {"Value": account.artifact_bucket},
-    }
-    account.client("cloudformation").create_stack(
-        StackName="tagpatch",
-        TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}, "Outputs": outputs}),
-    )
-    out = tmp_path / "out"
-    assert main(["run", "--stack", "tagpatch", "--region", "us-east-1", "--out", str(out)]) == 0
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["execution"]["status"] == "SUCCEEDED"
-    assert summary["instances"]["by_class"] == {"missing_tags": 1, "ready": 1}
+    summary = run_described_stack(account, fleet, tmp_path, with_org_cycle=False)
     assert summary["aws_calls"] == {}  # calls made inside Lambda are not visible from here
 
 
@@ -191,21 +203,7 @@ def test_a_deployed_stack_with_an_org_cycle_runs_it_and_reports_its_target(
     account: SimulatedAccount, fleet: Path, tmp_path: Path
 ) -> None:
     """A stack with the org cycle is run as its schedule runs it: the org cycle, one patch cycle per target."""
-    account.seed(load_fleet(fleet))
-    outputs = {
-        "PatchCycleStateMachineArn": {"Value": account.state_machine_arn},
-        "OrgCycleStateMachineArn": {"Value": account.org_cycle_arn},
-        "ArtifactBucketName": {"Value": account.artifact_bucket},
-    }
-    account.client("cloudformation").create_stack(
-        StackName="tagpatch",
-        TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}, "Outputs": outputs}),
-    )
-    out = tmp_path / "out"
-    assert main(["run", "--stack", "tagpatch", "--region", "us-east-1", "--out", str(out)]) == 0
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["execution"]["status"] == "SUCCEEDED"
-    assert summary["instances"]["by_class"] == {"missing_tags": 1, "ready": 1}
+    run_described_stack(account, fleet, tmp_path, with_org_cycle=True)
     org_executions = account.client("stepfunctions").list_executions(stateMachineArn=account.org_cycle_arn)
     assert [execution["status"] for execution in org_executions["executions"]] == ["SUCCEEDED"]
 
