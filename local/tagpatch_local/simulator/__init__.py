@@ -21,6 +21,8 @@
 - `config`: AWS Config's recorder of EC2 instances, rule evaluation and compliance queries.
 - `quicksight`: datasets and dashboards kept whole (DescribeDataSet, DescribeDashboardDefinition), and a
   dashboard whose datasets do not exist created as failed, as QuickSight reports it.
+- `payload_limit`: Step Functions' 256 KiB on a state's data and an execution's input, failing with
+  `States.DataLimitExceeded`, which `States.ALL` does not catch.
 - `throttling`: token buckets at the request rates AWS documents (off unless a runner turns it on).
 
 Simulated state lives on moto's backends, so it is reset whenever moto resets them (each `mock_aws`
@@ -46,6 +48,7 @@ from tagpatch_local.simulator import (
     iam,
     occurrences,
     organizations,
+    payload_limit,
     quicksight,
     quotas,
     resource_policies,
@@ -111,6 +114,7 @@ __all__ = [
     "occurrences",
     "operation",
     "organizations",
+    "payload_limit",
     "quicksight",
     "quotas",
     "register_managed_instance",
