@@ -1,7 +1,7 @@
 """Measure org cycles over a generated organization in the simulated account (issue #26's scale and cost).
 
-    nice -n 10 prlimit --as=12884901888 .venv/bin/python -m benchmarks.bench_org --accounts 10 --regions 2 \
-        --instances 5000
+    nice -n 10 prlimit --as=12884901888 .venv/bin/python -m benchmarks.bench_org --accounts 10 \
+        --regions us-east-1 eu-west-1 --instances 5000
 
 Seeds an organization of N member accounts, each in R Regions with I generated instances per account and
 Region (bench_cycle's fleet, a seed per account), the spoke deployed in each; the policy's `targets:`

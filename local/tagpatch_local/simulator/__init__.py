@@ -22,6 +22,8 @@
 - `glue`: a partition's values checked against its table's keys, and GetPartitions paged.
 - `quicksight`: datasets and dashboards kept whole (DescribeDataSet, DescribeDashboardDefinition), and a
   dashboard whose datasets do not exist created as failed, as QuickSight reports it.
+- `payload_limit`: Step Functions' 256 KiB on a state's data and an execution's input, failing with
+  `States.DataLimitExceeded`, which `States.ALL` does not catch.
 - `throttling`: token buckets at the request rates AWS documents (off unless a runner turns it on).
 
 Simulated state lives on moto's backends, so it is reset whenever moto resets them (each `mock_aws`
@@ -48,6 +50,7 @@ from tagpatch_local.simulator import (
     iam,
     occurrences,
     organizations,
+    payload_limit,
     quicksight,
     quotas,
     resource_policies,
@@ -114,6 +117,7 @@ __all__ = [
     "occurrences",
     "operation",
     "organizations",
+    "payload_limit",
     "quicksight",
     "quotas",
     "register_managed_instance",

@@ -35,7 +35,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 
-from tagpatch_local.simulator import clock, iam
+from tagpatch_local.simulator import clock, iam, payload_limit
 from tagpatch_local.simulator.core import MARKER, moto_patch, service_model
 
 # (account, region) -> seconds an execution stays out of ListExecutions after it starts.
@@ -266,10 +266,17 @@ def _install_generated_execution_names() -> None:
     if getattr(original, MARKER, None) is not None:
         return
 
-    def start_execution(self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any) -> Any:
-        return original(self, state_machine_arn, name or str(mock_random.uuid4()), *args, **kwargs)
+    def start_execution(
+        self: Any, state_machine_arn: str, name: Any = None, execution_input: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        payload_limit.refuse_oversized_input(execution_input)
+        return original(self, state_machine_arn, name or str(mock_random.uuid4()), execution_input, *args, **kwargs)
 
-    setattr(start_execution, MARKER, "stepfunctions: an unnamed execution gets a UUID for its name")
+    setattr(
+        start_execution,
+        MARKER,
+        "stepfunctions: an unnamed execution gets a UUID for its name; an input over 256 KiB is refused",
+    )
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
 
 
