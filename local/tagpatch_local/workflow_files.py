@@ -90,7 +90,9 @@ SAMPLE_FIELDS: Final[Mapping[str, Any]] = {
             "status": "SUCCEEDED",
             "execution_arn": _CYCLE["execution_id"],
             "compliance": {
-                "snapshot_key": "compliance/snapshots/dt=2026-11-27/snapshot.jsonl.gz",
+                "snapshot_key": (
+                    "compliance/snapshots/dt=2026-11-27/account_id=111122223333/region=us-east-1/snapshot.jsonl.gz"
+                ),
                 "report_key": "compliance/reports/2026-11-27/report.html",
                 "counts": {"compliant": 2, "non_compliant": 1},
                 "compliance_percent": 66.7,
