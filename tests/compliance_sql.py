@@ -6,8 +6,9 @@ The SQL has one source, template.yaml. It is written in the subset Athena (Trino
 - Athena's `array_join(array, sep)` is DuckDB's `array_to_string(list, sep)`.
 
 The tables are DuckDB views with the names and columns of the Glue tables (read from template.yaml),
-over files in the S3 key layout: `compliance/snapshots/dt=YYYY-MM-DD/*.jsonl.gz` (dt a string, as the
-Glue partition key is) and `compliance/latest/*.jsonl.gz`.
+over files in the S3 key layout, hive-partitioned as the Glue tables' registered partitions are:
+`compliance/snapshots/dt=YYYY-MM-DD/account_id=<a>/region=<r>/*.jsonl.gz` and
+`compliance/latest/account_id=<a>/region=<r>/*.jsonl.gz`, each partition key a string taken from the path.
 """
 
 from __future__ import annotations
@@ -63,15 +64,24 @@ def glue_columns(table_logical_id: str, template: Template | None = None) -> lis
     return [(str(c["Name"]), str(c["Type"])) for c in table["StorageDescriptor"]["Columns"]]
 
 
+def partition_keys(table_logical_id: str, template: Template | None = None) -> list[str]:
+    template = template or Template.load(REPO / "template.yaml")
+    table = template.resources[table_logical_id]["Properties"]["TableInput"]
+    return [str(key["Name"]) for key in table.get("PartitionKeys", [])]
+
+
 def connect(root: Path) -> duckdb.DuckDBPyConnection:
     """DuckDB with the views `snapshots` and `latest` over root/compliance/ (Glue's names and columns)."""
     connection = duckdb.connect()
-    for view, table, pattern, hive in (
-        ("snapshots", "SnapshotsTable", "compliance/snapshots/dt=*/*.jsonl.gz", True),
-        ("latest", "LatestTable", "compliance/latest/*.jsonl.gz", False),
+    for view, table, folder in (
+        ("snapshots", "SnapshotsTable", "compliance/snapshots"),
+        ("latest", "LatestTable", "compliance/latest"),
     ):
         columns = "{" + ", ".join(f"'{name}': '{_duckdb_type(kind)}'" for name, kind in glue_columns(table)) + "}"
-        options = ", hive_partitioning = true, hive_types_autocast = false" if hive else ""
+        keys = partition_keys(table)
+        pattern = f"{folder}/{''.join(f'{key}=*/' for key in keys)}*.jsonl.gz"
+        # A file outside the partition folders is not the table's: Athena reads registered partitions only.
+        options = ", hive_partitioning = true, hive_types_autocast = false"
         # Names from template.yaml and the test's own folder, no outside input.
         source = f"read_json('{root / pattern}', format = 'newline_delimited', columns = {columns}{options})"
         connection.execute(f"CREATE VIEW {view} AS SELECT * FROM {source}")  # noqa: S608

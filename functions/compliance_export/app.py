@@ -1,8 +1,10 @@
 """ComplianceExport: one snapshot record per instance, for Athena and QuickSight, report.html, and the
 weekly owner digest.
 
-In apply mode it writes the day's partition (`compliance/snapshots/dt=YYYY-MM-DD/`), the "latest" view,
-the compliance trend's summary of each snapshot (tagpatch.trend) and report.html beside them, and, once
+In apply mode it writes the target's partition of the day (`compliance/snapshots/dt=YYYY-MM-DD/
+account_id=<account>/region=<Region>/`) and of "latest", registers them and its resource data sync
+partitions in the Glue catalog (tagpatch.partitions), writes the compliance trend's summary of each
+snapshot (tagpatch.trend) and report.html beside them, and, once
 a week when the policy names a `notifications.digest_day`, sends each owner with instances that need
 action one message (tagpatch.digest); in plan mode it writes the snapshot and report.html under the
 run's artifacts only and sends nothing.
@@ -31,7 +33,7 @@ from tagpatch.backup_retention import (
 from tagpatch.config import ArtifactConfig, ComplianceExportConfig, OwnerNotificationConfig, PolicyConfig
 from tagpatch.cycle import Cycle, iso_z
 from tagpatch.digest import DigestMarker, already_sent, digest_week, marker_key, owner_digests, publish_digests
-from tagpatch.errors import ArtifactError, BackupDeletionRefused
+from tagpatch.errors import ArtifactError, BackupDeletionRefused, CatalogRegistrationRefused
 from tagpatch.export import (
     LATEST_REPORT_KEY,
     ExportKeys,
@@ -49,9 +51,12 @@ from tagpatch.inventory import (
     put_bytes,
 )
 from tagpatch.observability import lambda_entry, logger, metrics
+from tagpatch.partitions import refusal_message as catalog_refusal_message
+from tagpatch.partitions import register_partitions
 from tagpatch.policy import PatchPolicy, load_policy
 from tagpatch.report_html import render
 from tagpatch.report_week import PastSnapshot, WeekChanges, WeekUnreadable, week_changes, week_old_date
+from tagpatch.targets import Target
 from tagpatch.trend import TrendPoint, decode_trend, encode_trend, trend_point, with_point
 from tagpatch.workflow import BackupRetentionResult, ComplianceExportResult
 
@@ -70,11 +75,33 @@ def _week(
     if day is None:
         return None
     try:
-        body = get_bytes(ARTIFACTS.bucket, keys.snapshot(datetime.fromisoformat(day)))
+        body = _dated_snapshot(keys, datetime.fromisoformat(day))
     except (ArtifactError, ClientError) as error:
         # Not shown as "no changes": the report says so, and the handler fails the cycle once it has written.
         return WeekUnreadable(since=day, reason=error_code(error) if isinstance(error, ClientError) else str(error))
     return week_changes(PastSnapshot.of(day, decode_jsonl_gz(body)), records)
+
+
+def _dated_snapshot(keys: ExportKeys, day: datetime) -> bytes:
+    try:
+        return get_bytes(ARTIFACTS.bucket, keys.snapshot(day))
+    except (ArtifactError, ClientError):
+        # A day written before the snapshots were partitioned by account and Region; if that fails too,
+        # its error is the one reported.
+        return get_bytes(ARTIFACTS.bucket, keys.legacy_snapshot(day))
+
+
+def _register_partitions(cycle: Cycle, target: Target) -> list[str]:
+    """Register the target's partitions of the compliance tables (apply mode); returns Glue's refusals."""
+    if cycle.mode != "apply":
+        return []  # a plan writes under its run only: the Athena tables never see it
+    registration = register_partitions(EXPORTS.tables, target, cycle.now.date(), EXPORTS.retention_days)
+    metrics.add_metric(name="PartitionsRegistered", unit=MetricUnit.Count, value=registration.created)
+    logger.info(
+        "compliance partitions",
+        extra={"registered": registration.created, "dropped": registration.deleted, "refused": registration.refused},
+    )
+    return registration.refused
 
 
 def _owner_digest(records: list[dict[str, Any]], cycle: Cycle, policy: PatchPolicy) -> int:
@@ -175,6 +202,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
         put_bytes(ARTIFACTS.bucket, key, body, "application/x-ndjson")
     for key in report_keys:
         put_bytes(ARTIFACTS.bucket, key, page, "text/html; charset=utf-8")
+    catalog_refused = _register_partitions(cycle, target)  # once the files they point at are written
     # After report.html, which the digest links to, and before any failure below: the records are sound.
     digests_sent = _owner_digest(records, cycle, policy) if cycle.mode == "apply" else 0
     retention, refused = _retain_backups(cycle, policy)
@@ -194,6 +222,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
     if refused:
         # After everything else was written and sent: the cycle fails, so the alert names each refusal.
         raise BackupDeletionRefused(refusal_message(refused))
+    if catalog_refused:
+        raise CatalogRegistrationRefused(catalog_refusal_message(catalog_refused))
     percent = compliance_percent(counts)
     metrics.add_metric(name="InstancesCompliant", unit=MetricUnit.Count, value=counts["compliant"])
     metrics.add_metric(name="InstancesNonCompliant", unit=MetricUnit.Count, value=counts["non_compliant"])

@@ -10,7 +10,18 @@ MOTO_CONFIG: Final[Any] = {"stepfunctions": {"execute_state_machine": True}, "la
 READ_PREFIXES: Final = ("Describe", "Get", "List", "Head", "Lookup", "Search")
 # Writes that are the cycle's own output rather than changes to the account's patching setup
 # (s3:DeleteObject: only the cycle lease, released at the end of every cycle).
-ARTIFACT_WRITES: Final = frozenset({"s3:PutObject", "s3:DeleteObject", "sns:Publish", "sns:PublishBatch"})
+# The Glue partition writes register (or drop) the export's own files in the compliance tables, one
+# per target and day like the snapshot object: the export's output, not the patching setup.
+ARTIFACT_WRITES: Final = frozenset(
+    {
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "sns:Publish",
+        "sns:PublishBatch",
+        "glue:BatchCreatePartition",
+        "glue:BatchDeletePartition",
+    }
+)
 # Calls that are not reads by name yet change nothing in the account: AssumeRole hands out temporary
 # credentials (a step acting in a member account assumes its spoke role).
 CREDENTIAL_CALLS: Final = frozenset({"sts:AssumeRole"})

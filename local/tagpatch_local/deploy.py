@@ -302,6 +302,12 @@ class TemplateDeployment(AccountClients):
         self.client("glue").create_database(DatabaseInput=properties["DatabaseInput"])
         self.physical[(logical_id, None)] = name
 
+    def _create_glue_table(self, logical_id: str) -> None:
+        properties = resolve(self.template.resources[logical_id]["Properties"], self._resolve)
+        name = str(properties["TableInput"]["Name"])
+        self.client("glue").create_table(DatabaseName=properties["DatabaseName"], TableInput=properties["TableInput"])
+        self.physical[(logical_id, None)] = name
+
     def _create_athena_work_group(self, logical_id: str) -> None:
         # CloudFormation's WorkGroupConfiguration is the API's Configuration.
         athena = self.client("athena")
@@ -368,6 +374,7 @@ class TemplateDeployment(AccountClients):
         "AWS::SQS::Queue": _create_sqs_queue,
         "AWS::IAM::Role": _create_iam_role,
         "AWS::Glue::Database": _create_glue_database,
+        "AWS::Glue::Table": _create_glue_table,
         "AWS::Athena::WorkGroup": _create_athena_work_group,
         "AWS::QuickSight::DataSource": _create_quicksight_data_source,
         "AWS::QuickSight::DataSet": _create_quicksight_data_set,

@@ -10,10 +10,11 @@ from typing import Any
 
 import yaml
 
-from tagpatch.export import LATEST_KEY, LATEST_REPORT_KEY
+from tagpatch.export import LATEST_REPORT_KEY, latest_key
 from tagpatch.inventory import decode_jsonl_gz
+from tagpatch.targets import Target
 from tagpatch_local.report import patch_result_lines, problems
-from tagpatch_local.runner import SimulatedAccount
+from tagpatch_local.runner import ACCOUNT_ID, SimulatedAccount
 from tagpatch_local.scenario import command_document
 
 from .support import changes, instance, run_ok, ssm_windows, topic_queue
@@ -110,10 +111,8 @@ def assert_backups_beside_the_outcomes(
         assert instance_id in images[image_id]["Name"]
     # The compliance snapshot carries them, and report.html's actions table says the backup failed.
     bucket = account.client("s3")
-    snapshot = {
-        record["instance_id"]: record
-        for record in decode_jsonl_gz(bucket.get_object(Bucket=account.artifact_bucket, Key=LATEST_KEY)["Body"].read())
-    }
+    latest = bucket.get_object(Bucket=account.artifact_bucket, Key=latest_key(Target(ACCOUNT_ID, account.region)))
+    snapshot = {record["instance_id"]: record for record in decode_jsonl_gz(latest["Body"].read())}
     assert {i: (snapshot[i]["backup_outcome"], snapshot[i]["backup_id"]) for i in backups} == backups
     page = bucket.get_object(Bucket=account.artifact_bucket, Key=LATEST_REPORT_KEY)["Body"].read().decode()
     actions = page.split('<table id="actions">', 1)[1].split("</table>", 1)[0]

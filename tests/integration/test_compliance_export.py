@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from tagpatch.export import LATEST_KEY, report_key, snapshot_key
+from tagpatch.export import latest_key, report_key, snapshot_key
 from tagpatch.inventory import decode_jsonl_gz
+from tagpatch.targets import Target
 from tagpatch.trend import TREND_KEY
 from tagpatch_local import cli
-from tagpatch_local.runner import SimulatedAccount
+from tagpatch_local.runner import ACCOUNT_ID, DEFAULT_REGION, SimulatedAccount
 from tests.compliance_sql import connect, named_queries, run
 
 from .support import chromium, instance, run_ok
@@ -28,6 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"  # the screenshot a person can look at after the test command
 SUNDAY = "03-sunday"
 FRIDAY_NOON = datetime(2026, 11, 27, 12, tzinfo=UTC)  # the Sunday window sun-0200 opens 38 h later
+HOME = Target(ACCOUNT_ID, DEFAULT_REGION)
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +48,19 @@ def test_the_output_folder_keeps_s3s_key_layout(patch_night: Path) -> None:
     cycle = patch_night / SUNDAY
     assert (cycle / "report.html").is_file()
     snapshots = sorted(p.relative_to(cycle).as_posix() for p in (cycle / "compliance" / "snapshots").rglob("*.gz"))
-    layout = re.compile(r"compliance/snapshots/dt=\d{4}-\d{2}-\d{2}/snapshot\.jsonl\.gz")
+    layout = re.compile(
+        r"compliance/snapshots/dt=\d{4}-\d{2}-\d{2}/account_id=\d{12}/region=[a-z0-9-]+/snapshot\.jsonl\.gz"
+    )
+    assert all(f"account_id={ACCOUNT_ID}/region={DEFAULT_REGION}/" in s for s in snapshots)
     assert snapshots and all(layout.fullmatch(s) for s in snapshots)
-    assert (cycle / "compliance" / "latest" / "snapshot.jsonl.gz").is_file()
+    assert (cycle / latest_key(HOME)).is_file()
     latest_report = cycle / "compliance" / "reports" / "latest" / "report.html"
     assert latest_report.read_bytes() == (cycle / "report.html").read_bytes()
 
 
 def test_one_record_per_instance_agreeing_with_monitoring(patch_night: Path) -> None:
     cycle = patch_night / SUNDAY
-    latest = (cycle / "compliance/latest/snapshot.jsonl.gz").read_bytes()
+    latest = (cycle / latest_key(HOME)).read_bytes()
     records = {r["instance_id"]: r for r in decode_jsonl_gz(latest)}
     instances = jsonl(cycle / "instances.jsonl")
     assert set(records) == {line["instance_id"] for line in instances}
@@ -116,7 +121,7 @@ def test_report_html_renders_in_headless_chromium_with_the_expected_figures(patc
         if r["outcome"] in {"failed", "missed"}:
             assert r["instance_id"] in dom.split('id="actions"', 1)[1].split("</table>", 1)[0]
     # Stale and never-scanned instances have their own tiles and table, apart from the non-compliant.
-    records = decode_jsonl_gz((cycle / "compliance/latest/snapshot.jsonl.gz").read_bytes())
+    records = decode_jsonl_gz((cycle / latest_key(HOME)).read_bytes())
     never = [r for r in records if r["scan_status"] == "never_scanned"]
     stale = [r for r in records if r["scan_status"] == "stale"]
     assert never, "the scenario has instances no scan reached"
@@ -138,7 +143,7 @@ def test_report_html_renders_in_headless_chromium_with_the_expected_figures(patc
 
 
 def latest_records(account: SimulatedAccount) -> dict[str, dict[str, Any]]:
-    body = account.client("s3").get_object(Bucket=account.physical_id("ArtifactBucket"), Key=LATEST_KEY)["Body"]
+    body = account.client("s3").get_object(Bucket=account.physical_id("ArtifactBucket"), Key=latest_key(HOME))["Body"]
     return {r["instance_id"]: r for r in decode_jsonl_gz(body.read())}
 
 
@@ -190,16 +195,16 @@ def test_an_unreadable_week_old_snapshot_fails_the_cycle_loudly_after_the_days_s
         run_ok(account)
         s3 = account.client("s3")
         bucket = account.physical_id("ArtifactBucket")
-        s3.delete_object(Bucket=bucket, Key=snapshot_key(FRIDAY_NOON))
+        s3.delete_object(Bucket=bucket, Key=snapshot_key(FRIDAY_NOON, HOME))
         account.advance(timedelta(days=7))
         result = account.run_cycle()
         keys = {item["Key"] for item in s3.list_objects_v2(Bucket=bucket, Prefix="compliance/")["Contents"]}
         week_later = FRIDAY_NOON + timedelta(days=7)
         page = s3.get_object(Bucket=bucket, Key=report_key(week_later))["Body"].read().decode()
     assert result.status == "FAILED", result.status
-    assert snapshot_key(FRIDAY_NOON) in (result.cause or ""), result.cause
+    assert snapshot_key(FRIDAY_NOON, HOME) in (result.cause or ""), result.cause
     assert "AccessDenied" in (result.cause or ""), result.cause  # the role may not list: S3 says 403, not 404
-    assert {snapshot_key(week_later), report_key(week_later)} <= keys
+    assert {snapshot_key(week_later, HOME), report_key(week_later)} <= keys
     section = page.split('<section id="week">', 1)[1].split("</section>", 1)[0]
     assert "2026-11-27" in section and "could not be read" in section
 
@@ -222,5 +227,5 @@ def test_a_damaged_trend_fails_the_cycle_loudly_after_the_days_snapshot_and_repo
     assert "ArtifactError" in f"{result.error} {result.cause}"
     assert TREND_KEY in (result.cause or "") and "restore" in (result.cause or "")
     saturday = FRIDAY_NOON + timedelta(days=1)
-    assert {snapshot_key(saturday), report_key(saturday)} <= keys
+    assert {snapshot_key(saturday, HOME), report_key(saturday)} <= keys
     assert trend_body == b"{not json"  # left for the operator to restore, not overwritten

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tagpatch.export import LATEST_KEY
+from tagpatch.export import latest_key
 from tagpatch.inventory import decode_jsonl_gz
+from tagpatch.targets import Target
 from tagpatch.trend import TREND_KEY
 from tagpatch_local import cli
+from tagpatch_local.runner import ACCOUNT_ID, DEFAULT_REGION
 
 from .support import chromium, page_layout
 from .test_compliance_export import ARTIFACTS
@@ -35,7 +37,8 @@ def trend_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_trend_keeps_one_summary_per_snapshot_date_matching_each_cycles_snapshot(trend_run: Path) -> None:
     cycle = trend_run / LAST
     points = json.loads((cycle / TREND_KEY).read_text())["points"]
-    partitions = sorted(p.parent.name.removeprefix("dt=") for p in (cycle / "compliance/snapshots").glob("*/*.gz"))
+    snapshots = (cycle / "compliance/snapshots").glob("dt=*/account_id=*/region=*/*.gz")
+    partitions = sorted(p.parents[2].name.removeprefix("dt=") for p in snapshots)
     assert [p["date"] for p in points] == partitions and len(partitions) >= 6
     for folder in sorted(trend_run.glob("0*")):  # each apply cycle's summary is its snapshot's counts
         summary = json.loads((folder / "summary.json").read_text())
@@ -58,7 +61,7 @@ def listed(section: str, table_id: str) -> list[str]:
 
 
 def test_each_weeks_report_lists_the_instances_fixed_since_the_snapshot_a_week_older(trend_run: Path) -> None:
-    records = decode_jsonl_gz((trend_run / LAST / LATEST_KEY).read_bytes())
+    records = decode_jsonl_gz((trend_run / LAST / latest_key(Target(ACCOUNT_ID, DEFAULT_REGION))).read_bytes())
     ids = {r["name"]: r["instance_id"] for r in records}
     first_week = week_section((trend_run / "03-week-1" / "report.html").read_text())
     assert "no snapshot a week old yet" in first_week.lower()  # 7 November is only two days older

@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
+from tagpatch.export import latest_key
+from tagpatch.targets import Target
 from tagpatch_local import cli
+from tagpatch_local.runner import ACCOUNT_ID, DEFAULT_REGION
 
 REPO = Path(__file__).resolve().parents[2]
 SCANNED = {"web-1", "web-2", "web-3", "db-1", "app-1", "app-2"}  # managed, reachable, with a patch group
@@ -29,7 +32,7 @@ def daily_scan(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def latest(out: Path, cycle: str) -> dict[str, dict[str, Any]]:
-    with gzip.open(out / cycle / "compliance" / "latest" / "snapshot.jsonl.gz", "rt", encoding="utf-8") as lines:
+    with gzip.open(out / cycle / latest_key(Target(ACCOUNT_ID, DEFAULT_REGION)), "rt", encoding="utf-8") as lines:
         return {record["name"]: record for record in map(json.loads, lines)}
 
 

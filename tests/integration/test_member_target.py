@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tagpatch.targets import Target, member_key
+from tagpatch.export import latest_key
+from tagpatch.targets import Target
 from tagpatch_local.account_facts import ROOT_CREDENTIALS
 from tagpatch_local.clients import account_session
 from tagpatch_local.fleet import MemberAccount
@@ -110,7 +111,7 @@ def test_the_member_s_instances_are_its_snapshot_s_rows_with_its_account_and_reg
     organization: tuple[SimulatedAccount, SeededOrganization], member_cycle: list[tuple[str, iam.Authorization]]
 ) -> None:
     account, seeded = organization
-    key = member_key("compliance/latest/snapshot.jsonl.gz", Target(PAYMENTS.id, REGION))
+    key = latest_key(Target(PAYMENTS.id, REGION))
     body = account.client("s3").get_object(Bucket=account.artifact_bucket, Key=key)["Body"].read()
     rows = [json.loads(line) for line in gzip.decompress(body).decode().splitlines()]
     assert sorted(row["instance_id"] for row in rows) == sorted(seeded.instance_ids[(PAYMENTS.id, REGION)])

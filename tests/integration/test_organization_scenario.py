@@ -16,6 +16,7 @@ from tagpatch.org_targets import target_label
 from tagpatch_local import cli
 from tagpatch_local.fleet import load_fleet_file
 from tagpatch_local.runner import ACCOUNT_ID, OrgCycleResult, SimulatedAccount
+from tests.compliance_sql import connect, named_queries, run
 
 from .support import REPO, changes, topic_queue
 
@@ -23,10 +24,18 @@ SCENARIO = REPO / "scenarios" / "organization.yaml"
 HUB, PAYMENTS, ANALYTICS, LEGACY = ACCOUNT_ID, "111111111111", "222222222222", "333333333333"
 REGIONS = ("us-east-1", "eu-west-1")
 TARGETS = {f"{account}/{region}" for account in (HUB, PAYMENTS, ANALYTICS) for region in REGIONS}
+SYNC_TABLES = ("aws_patchsummary", "aws_complianceitem", "aws_compliancesummary", "aws_instanceinformation", "aws_tag")
 
 
 @pytest.fixture(scope="module")
-def cycles() -> tuple[OrgCycleResult, OrgCycleResult, list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+def exported_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("exported")
+
+
+@pytest.fixture(scope="module")
+def cycles(
+    exported_folder: Path,
+) -> tuple[OrgCycleResult, OrgCycleResult, list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     scenario = yaml.safe_load(SCENARIO.read_text(encoding="utf-8"))
     fleet = load_fleet_file((SCENARIO.parent / scenario["fleet"]).resolve())
     policy = (SCENARIO.parent / scenario["cycles"][0]["edits"][0]["policy"]).resolve()
@@ -47,6 +56,20 @@ def cycles() -> tuple[OrgCycleResult, OrgCycleResult, list[dict[str, Any]], list
             .get_object(Bucket=account.artifact_bucket, Key="compliance/reports/latest/report.html")["Body"]
             .read()
         )
+        # The hub catalog's partitions of every compliance table, and the exported files, for Athena's view.
+        glue = account.client("glue")
+        database = account.physical_id("ComplianceDatabase")
+        partitions = {
+            table["Name"]: [
+                (tuple(p["Values"]), p["StorageDescriptor"]["Location"])
+                for page in glue.get_paginator("get_partitions").paginate(
+                    DatabaseName=database, TableName=table["Name"]
+                )
+                for p in page["Partitions"]
+            ]
+            for table in glue.get_tables(DatabaseName=database)["TableList"]
+        }
+        exported = copy_compliance_files(account, exported_folder)
         # What each converged target's rerun changed (every change line but `unchanged`).
         rerun_changes = {
             label: [line for line in changes(account, child) if line["action"] != "unchanged"]
@@ -58,8 +81,28 @@ def cycles() -> tuple[OrgCycleResult, OrgCycleResult, list[dict[str, Any]], list
         rerun,
         first_alerts,
         rerun_alerts,
-        {**json.loads(body), "rerun_changes": rerun_changes, "report_html": report.decode()},
+        {
+            **json.loads(body),
+            "rerun_changes": rerun_changes,
+            "report_html": report.decode(),
+            "partitions": partitions,
+            "exported": exported,
+        },
     )
+
+
+def copy_compliance_files(account: SimulatedAccount, folder: Path) -> set[str]:
+    """The bucket's compliance snapshots, copied under `folder` at their keys; returns the keys."""
+    s3 = account.client("s3")
+    keys = set()
+    for prefix in ("compliance/snapshots/", "compliance/latest/"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=account.artifact_bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                path = folder / item["Key"]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(s3.get_object(Bucket=account.artifact_bucket, Key=item["Key"])["Body"].read())
+                keys.add(str(item["Key"]))
+    return keys
 
 
 def labels(result: OrgCycleResult, status: str | None = None) -> set[str]:
@@ -140,3 +183,43 @@ def test_one_report_html_names_all_six_targets_with_the_rows_of_each_reported_on
         assert f'<td data-label="target">{label}</td><td data-label="not reported">not reported: ' in page
     assert "hub-web-01" in page  # the hub's rows, beside the members' (account/Region on each)
     assert f'<td data-label="account/Region">{HUB}/us-east-1</td>' in page
+
+
+def test_each_succeeded_target_s_partitions_are_registered_where_its_files_are(cycles: Any) -> None:
+    first, _, _, _, summary = cycles
+    partitions, exported = summary["partitions"], summary["exported"]
+    succeeded = {
+        (item["target"]["account_id"], item["target"]["region"])
+        for item in first.targets
+        if item["status"] == "SUCCEEDED"
+    }
+    assert len(succeeded) == 4
+    assert {values[1:] for values, _ in partitions["snapshots"]} == succeeded
+    assert {values for values, _ in partitions["latest"]} == succeeded
+    for table in SYNC_TABLES:
+        assert {values for values, _ in partitions[table]} == {(*t, "ManagedInstanceInventory") for t in succeeded}
+    for values, location in [*partitions["snapshots"], *partitions["latest"]]:
+        folder = location.removeprefix("s3://").split("/", 1)[1]  # s3://<bucket>/<folder>/
+        assert f"{folder}snapshot.jsonl.gz" in exported, (values, location)
+
+
+def test_athena_reads_every_reported_target_s_rows_from_its_partition(cycles: Any, exported_folder: Path) -> None:
+    first, _, _, _, _ = cycles
+    rows = run(connect(exported_folder), str(named_queries()["ComplianceByAccountQuery"]["QueryString"]))
+    counted = {f"{row['account_id']}/{row['region']}": row["instances"] for row in rows}
+    # Every target its ComplianceExport counted instances in, with that count (an empty file has no rows).
+    exported = {
+        target_label(item["target"]): item["compliance"]["counts"]["instances"]
+        for item in first.targets
+        if item["status"] == "SUCCEEDED" and item["compliance"]["counts"]["instances"]
+    }
+    assert len(exported) >= 3 and counted == exported
+
+
+def test_a_rerun_registers_no_partition(cycles: Any) -> None:
+    first, rerun, _, _, _ = cycles
+    registered = sum(child.calls["glue:BatchCreatePartition"] for child in first.children.values())
+    # The first cycle: one batch per table and target (snapshots, latest and the five sync tables).
+    assert registered == (2 + len(SYNC_TABLES)) * len(labels(first, "SUCCEEDED"))
+    assert [label for label, child in rerun.children.items() if child.calls["glue:BatchCreatePartition"]] == []
+    assert all(child.calls["glue:GetPartitions"] for child in rerun.children.values() if child.status == "SUCCEEDED")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tagpatch.errors import ConfigurationError
+from tagpatch.partitions import CatalogTables
 from tagpatch.targets import SPOKE_BACKUP_ROLE, SPOKE_BACKUP_RUNBOOK, SPOKE_BACKUP_SNAPSHOT_RUNBOOK, Home
 
 
@@ -32,13 +33,21 @@ class ArtifactConfig:
 
 @dataclass(frozen=True)
 class ComplianceExportConfig:
-    """How long the compliance exports are kept (the bucket's lifecycle rule on compliance/)."""
+    """How long the compliance exports are kept (the bucket's lifecycle rule on compliance/), and the
+    Glue tables whose partitions each target registers."""
 
     retention_days: int
+    tables: CatalogTables
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ComplianceExportConfig:
-        return cls(retention_days=int(_required(environ, "COMPLIANCE_RETENTION_DAYS")))
+        tables = CatalogTables(
+            database=_required(environ, "COMPLIANCE_DATABASE"),
+            snapshots=_required(environ, "SNAPSHOTS_TABLE"),
+            latest=_required(environ, "LATEST_TABLE"),
+            sync=tuple(name.strip() for name in _required(environ, "SYNC_TABLES").split(",") if name.strip()),
+        )
+        return cls(retention_days=int(_required(environ, "COMPLIANCE_RETENTION_DAYS")), tables=tables)
 
 
 @dataclass(frozen=True)

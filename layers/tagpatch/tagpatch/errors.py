@@ -91,6 +91,11 @@ class BackupDeletionRefused(TagpatchError):
     and the run's backup-retention.json name each refused one and EC2's reason."""
 
 
+class CatalogRegistrationRefused(TagpatchError):
+    """Glue refused registering (or dropping) some of a target's partitions of the compliance tables; the
+    snapshot and report.html were written, and the message names each refusal and Glue's reason."""
+
+
 def failure_cause(error_name: str) -> str:
     """What a failed step's error name says happened, in words for an alert or a report: SSM refused
     the change, the step's retries ran out, or the function died before it could finish (any other)."""
@@ -100,6 +105,8 @@ def failure_cause(error_name: str) -> str:
         return "gave up after retries"
     if error_name == BackupDeletionRefused.__name__:
         return "refused by EC2"
+    if error_name == CatalogRegistrationRefused.__name__:
+        return "refused by Glue"
     if error_name == TargetAccessDenied.__name__:
         return "refused access to the target account"
     return "crashed"

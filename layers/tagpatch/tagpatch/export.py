@@ -1,7 +1,9 @@
 """The compliance snapshot: one record per instance, for Athena, QuickSight and report.html.
 
-Snapshots are gzip JSON Lines, partitioned by date under `compliance/snapshots/dt=YYYY-MM-DD/`, and the
-same records are kept under `compliance/latest/` so that "now" needs no partition scan. A record joins
+Snapshots are gzip JSON Lines, one file per target and date under
+`compliance/snapshots/dt=YYYY-MM-DD/account_id=<account>/region=<Region>/` (the Glue partitions), and
+the same records are kept under `compliance/latest/account_id=<account>/region=<Region>/` so that "now"
+needs no date scan. A record joins
 what TagValidation said of the instance (class, reasons, patch group, window) with what PatchMonitoring
 said of the period (its outcome, patch state), the window's next start, and two facts carried over
 from the previous snapshot when this cycle saw none: the latest window run's outcome (with its time
@@ -26,7 +28,7 @@ from tagpatch.targets import Target, member_key
 from tagpatch.trend import TREND_KEY
 
 SNAPSHOTS_PREFIX: Final = "compliance/snapshots/"
-LATEST_KEY: Final = "compliance/latest/snapshot.jsonl.gz"
+LATEST_PREFIX: Final = "compliance/latest/"
 REPORTS_PREFIX: Final = "compliance/reports/"
 LATEST_REPORT_KEY: Final = "compliance/reports/latest/report.html"
 SNAPSHOT_FILE: Final = "snapshot.jsonl.gz"
@@ -34,35 +36,46 @@ PAGE_SIZE: Final = 100
 SCHEMA_VERSION: Final = 2  # 2: last_outcome is the latest run's, period_outcome beside it; scan freshness
 
 
-def snapshot_key(now: datetime) -> str:
-    return ExportKeys().snapshot(now)
+def target_folder(target: Target) -> str:
+    """The target's partition folder, as the Glue tables' account_id and region keys name it."""
+    return f"account_id={target.account_id}/region={target.region}/"
+
+
+def snapshot_key(now: datetime, target: Target) -> str:
+    return f"{SNAPSHOTS_PREFIX}dt={now:%Y-%m-%d}/{target_folder(target)}{SNAPSHOT_FILE}"
+
+
+def latest_key(target: Target) -> str:
+    return f"{LATEST_PREFIX}{target_folder(target)}{SNAPSHOT_FILE}"
 
 
 def report_key(now: datetime) -> str:
-    return ExportKeys().report(now)
+    return f"{REPORTS_PREFIX}dt={now:%Y-%m-%d}/report.html"
 
 
 @dataclass(frozen=True)
 class ExportKeys:
-    """Where one target's export lives. Home keeps the single-account keys; a member account and
-    Region's files sit beside them, named after it (member_key), so each Athena partition (and
-    compliance/latest/) holds every target's rows, told apart by their account_id and region."""
+    """Where one target's export lives. Its snapshots sit in its own partition folders of the Athena
+    tables (`.../account_id=<a>/region=<r>/`), home's too; report.html and the trend keep the
+    single-account keys at home and are named after a member account and Region (member_key)."""
 
+    target: Target
     member: Target | None = None
 
     @classmethod
-    def of(cls, target: Target | None, home: Target | None) -> ExportKeys:
-        return cls(None if target is None or target == home else target)
+    def of(cls, target: Target | None, home: Target) -> ExportKeys:
+        acting = target or home
+        return cls(acting, None if acting == home else acting)
 
     def snapshot(self, now: datetime) -> str:
-        return member_key(f"{SNAPSHOTS_PREFIX}dt={now:%Y-%m-%d}/{SNAPSHOT_FILE}", self.member)
+        return snapshot_key(now, self.target)
 
     def report(self, now: datetime) -> str:
-        return member_key(f"{REPORTS_PREFIX}dt={now:%Y-%m-%d}/report.html", self.member)
+        return member_key(report_key(now), self.member)
 
     @property
     def latest(self) -> str:
-        return member_key(LATEST_KEY, self.member)
+        return latest_key(self.target)
 
     @property
     def latest_report(self) -> str:
@@ -71,6 +84,11 @@ class ExportKeys:
     @property
     def trend(self) -> str:
         return member_key(TREND_KEY, self.member)
+
+    def legacy_snapshot(self, now: datetime) -> str:
+        """Where the day's snapshot was before the tables were partitioned by account and Region: read
+        when the new key has none, so the week's changes survive an upgrade."""
+        return member_key(f"{SNAPSHOTS_PREFIX}dt={now:%Y-%m-%d}/{SNAPSHOT_FILE}", self.member)
 
 
 def next_window_starts(names: Iterable[str]) -> dict[str, str]:

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from tagpatch.cycle import Mode
-from tagpatch.export import ExportKeys
+from tagpatch.export import LATEST_REPORT_KEY, ExportKeys, report_key
 from tagpatch.org_summary import SUCCEEDED, TargetOutcome
 from tagpatch.org_targets import target_label
 from tagpatch.report_html import NotReported, OrgTargets
@@ -97,5 +97,4 @@ def org_report_keys(mode: Mode, now: datetime) -> list[str]:
     page is) in apply mode; none in plan mode, where each target's page sits under its own run."""
     if mode != "apply":
         return []
-    home = ExportKeys()
-    return [home.report(now), home.latest_report]
+    return [report_key(now), LATEST_REPORT_KEY]

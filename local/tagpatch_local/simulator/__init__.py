@@ -19,6 +19,7 @@
 - `cloudwatch`: alarms that run their SNS actions as `cloudwatch.amazonaws.com`, and their history;
   dashboards global to the account.
 - `config`: AWS Config's recorder of EC2 instances, rule evaluation and compliance queries.
+- `glue`: a partition's values checked against its table's keys, and GetPartitions paged.
 - `quicksight`: datasets and dashboards kept whole (DescribeDataSet, DescribeDashboardDefinition), and a
   dashboard whose datasets do not exist created as failed, as QuickSight reports it.
 - `payload_limit`: Step Functions' 256 KiB on a state's data and an execution's input, failing with
@@ -45,6 +46,7 @@ from tagpatch_local.simulator import (
     ec2,
     events,
     executions,
+    glue,
     iam,
     occurrences,
     organizations,
@@ -107,6 +109,7 @@ __all__ = [
     "ec2",
     "events",
     "executions",
+    "glue",
     "iam",
     "install",
     "installed_operations",

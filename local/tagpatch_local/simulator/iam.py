@@ -502,6 +502,13 @@ def _quicksight_data_sources(request: Request) -> list[ArnParts]:
     return [*sorted(arns)]
 
 
+def _glue_table(request: Request) -> list[ArnParts]:
+    # The partition operations name the table TableName; GetTable names it Name (Glue API Reference).
+    database = request.params.get("DatabaseName")
+    table = request.params.get("TableName") or (request.params.get("Name") if request.operation == "GetTable" else None)
+    return [{"DatabaseName": str(database), "TableName": str(table)}] if database and table else []
+
+
 # Which request parameter names each resource type's ARN placeholders (API references, per operation).
 # A required resource type with no entry here, or whose parameter is missing, fails the request loudly.
 RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
@@ -563,6 +570,10 @@ RESOURCE_LOCATORS: Final[Mapping[tuple[str, str], Locator]] = {
     ("quicksight", "dashboard"): _quicksight_uri("dashboards", "ResourceId"),
     ("quicksight", "dataset"): _quicksight_uri("data-sets", "ResourceId"),
     ("quicksight", "datasource"): _first(_quicksight_data_sources, _quicksight_uri("data-sources", "ResourceId")),
+    # Glue names the database and table in the request; the root catalog is the account's own (SAR).
+    ("glue", "rootcatalog"): lambda request: [{}],
+    ("glue", "database"): _param("DatabaseName", "DatabaseName"),
+    ("glue", "table"): _glue_table,
     ("organizations", "account"): _organizations("account"),
     ("organizations", "organizationalunit"): _organizations("organizationalunit"),
     ("organizations", "root"): _organizations("root"),

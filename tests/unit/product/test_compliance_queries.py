@@ -10,13 +10,15 @@ from typing import Any
 import pytest
 
 from tagpatch import freshness
-from tagpatch.export import LATEST_KEY, snapshot_key, snapshot_records
+from tagpatch.export import latest_key, snapshot_key, snapshot_records
 from tagpatch.inventory import decode_jsonl_gz, encode_jsonl_gz
-from tests.compliance_sql import connect, duckdb_sql, glue_columns, named_queries, run
+from tagpatch.targets import Target
+from tests.compliance_sql import connect, duckdb_sql, glue_columns, named_queries, partition_keys, run
 
 DAY0 = datetime(2026, 11, 1, 6, tzinfo=UTC)
 DAYS = 12
 LAST = f"{DAY0 + timedelta(days=DAYS - 1):%Y-%m-%d}"  # 2026-11-12
+TARGET = Target("123456789012", "us-east-1")
 
 
 def _line(instance_id: str, **fields: Any) -> dict[str, Any]:
@@ -88,8 +90,10 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     previous: dict[str, dict[str, Any]] = {}
     for day in range(DAYS):
         now = DAY0 + timedelta(days=day)
-        records = list(snapshot_records(LINES, results_of(day), {"tagpatch-sun": _at(day + 6)}, previous, now))
-        for key in (snapshot_key(now), LATEST_KEY):
+        records = list(
+            snapshot_records(LINES, results_of(day), {"tagpatch-sun": _at(day + 6)}, previous, now, target=TARGET)
+        )
+        for key in (snapshot_key(now, TARGET), latest_key(TARGET)):
             (root / key).parent.mkdir(parents=True, exist_ok=True)
             (root / key).write_bytes(encode_jsonl_gz(records))
         previous = {r["instance_id"]: r for r in records}
@@ -109,9 +113,20 @@ def test_the_template_has_at_least_eight_named_queries_on_the_compliance_databas
 
 
 def test_the_glue_tables_have_every_field_a_record_holds(exported: Path) -> None:
-    (record, *_) = decode_jsonl_gz((exported / LATEST_KEY).read_bytes())
+    # The partition keys are columns too; the records keep account_id and region as well.
+    (record, *_) = decode_jsonl_gz((exported / latest_key(TARGET)).read_bytes())
     for table in ("SnapshotsTable", "LatestTable"):
-        assert sorted(name for name, _ in glue_columns(table)) == sorted(record), table
+        columns = [name for name, _ in glue_columns(table)] + partition_keys(table)
+        assert sorted(set(columns) - {"dt"}) == sorted(record), table
+        assert not set(partition_keys(table)) & {name for name, _ in glue_columns(table)}, table  # Athena refuses
+
+
+def test_each_row_carries_its_partitions_account_and_region(exported: Path) -> None:
+    rows = run(connect(exported), "SELECT DISTINCT account_id, region, dt FROM snapshots ORDER BY dt")
+    assert {(row["account_id"], row["region"]) for row in rows} == {(TARGET.account_id, TARGET.region)}
+    assert len(rows) == DAYS
+    latest = run(connect(exported), "SELECT DISTINCT account_id, region FROM latest")
+    assert latest == [{"account_id": TARGET.account_id, "region": TARGET.region}]
 
 
 def test_the_translation_changes_only_the_listed_functions() -> None:
@@ -225,5 +240,20 @@ def test_every_named_query_is_tested() -> None:
         "NeverPatchedQuery",
         "StaleScansQuery",
         "ComplianceNowQuery",
+        "ComplianceByAccountQuery",  # over an organization's targets: tests/integration/test_organization_scenario.py
     }
     assert set(named_queries()) == tested
+
+
+def test_compliance_by_account_and_region_counts_the_target_s_latest_partition(exported: Path) -> None:
+    rows = query(exported, "ComplianceByAccountQuery")
+    now = {row["compliance"]: row["instances"] for row in query(exported, "ComplianceNowQuery")}
+    assert rows == [
+        {
+            "account_id": TARGET.account_id,
+            "region": TARGET.region,
+            "instances": sum(now.values()),
+            "compliant": now["COMPLIANT"],
+            "non_compliant": now["NON_COMPLIANT"],
+        }
+    ]

@@ -7,10 +7,10 @@ from typing import Any
 
 from tagpatch.classes import CLASSES
 from tagpatch.export import (
-    LATEST_KEY,
     LATEST_REPORT_KEY,
     ExportKeys,
     compliance_percent,
+    report_key,
     snapshot_key,
     snapshot_records,
     summarize,
@@ -24,8 +24,10 @@ NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 EXCEPTION = {"reason": "vendor appliance", "expires": "2027-01-31", "approved_by": "ciso@example.com"}
 
 
-def test_the_snapshot_key_is_partitioned_by_the_cycles_date() -> None:
-    assert snapshot_key(NOW) == "compliance/snapshots/dt=2026-11-29/snapshot.jsonl.gz"
+def test_the_snapshot_key_is_partitioned_by_the_cycles_date_account_and_region() -> None:
+    assert snapshot_key(NOW, Target("111111111111", "us-east-1")) == (
+        "compliance/snapshots/dt=2026-11-29/account_id=111111111111/region=us-east-1/snapshot.jsonl.gz"
+    )
 
 
 def test_exception_and_the_excepted_class_pass_through_and_count_apart() -> None:
@@ -162,18 +164,23 @@ def test_each_record_names_the_account_and_region_of_its_cycle_s_target() -> Non
     assert (record["account_id"], record["region"]) == ("222222222222", "eu-west-1")
 
 
-def test_home_keeps_the_single_account_keys_and_a_member_s_files_sit_beside_them() -> None:
+def test_every_target_s_snapshots_sit_in_its_partition_and_home_keeps_the_single_account_reports() -> None:
     home, member = Target("111111111111", "us-east-1"), Target("222222222222", "eu-west-1")
-    assert ExportKeys.of(home, home) == ExportKeys.of(None, home) == ExportKeys()
-    assert ExportKeys().snapshot(NOW) == snapshot_key(NOW)
-    assert (ExportKeys().latest, ExportKeys().trend, ExportKeys().latest_report) == (
-        LATEST_KEY,
-        TREND_KEY,
-        LATEST_REPORT_KEY,
-    )
+    assert ExportKeys.of(home, home) == ExportKeys.of(None, home) == ExportKeys(home)
+    at_home = ExportKeys(home)
+    assert at_home.snapshot(NOW) == snapshot_key(NOW, home)
+    assert at_home.latest == "compliance/latest/account_id=111111111111/region=us-east-1/snapshot.jsonl.gz"
+    reports = (report_key(NOW), TREND_KEY, LATEST_REPORT_KEY)
+    assert (at_home.report(NOW), at_home.trend, at_home.latest_report) == reports
+    assert at_home.legacy_snapshot(NOW) == f"compliance/snapshots/dt={NOW:%Y-%m-%d}/snapshot.jsonl.gz"
     keys = ExportKeys.of(member, home)
-    assert keys.snapshot(NOW) == f"compliance/snapshots/dt={NOW:%Y-%m-%d}/snapshot-222222222222-eu-west-1.jsonl.gz"
-    assert keys.latest == "compliance/latest/snapshot-222222222222-eu-west-1.jsonl.gz"
+    assert keys.snapshot(NOW) == (
+        f"compliance/snapshots/dt={NOW:%Y-%m-%d}/account_id=222222222222/region=eu-west-1/snapshot.jsonl.gz"
+    )
+    assert keys.latest == "compliance/latest/account_id=222222222222/region=eu-west-1/snapshot.jsonl.gz"
+    assert keys.legacy_snapshot(NOW) == (
+        f"compliance/snapshots/dt={NOW:%Y-%m-%d}/snapshot-222222222222-eu-west-1.jsonl.gz"
+    )
     assert keys.trend == "compliance/trend/trend-222222222222-eu-west-1.json"
     assert keys.report(NOW) == f"compliance/reports/dt={NOW:%Y-%m-%d}/report-222222222222-eu-west-1.html"
     assert keys.latest_report == "compliance/reports/latest/report-222222222222-eu-west-1.html"

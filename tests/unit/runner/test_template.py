@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tagpatch.export import LATEST_KEY, LATEST_REPORT_KEY
+from tagpatch.export import LATEST_REPORT_KEY, latest_key
 from tagpatch.lease import LEASE_KEY, LEASE_SECONDS, lease_key
 from tagpatch.ssm_baselines import LEDGER_KEY
 from tagpatch.targets import Target
@@ -562,7 +562,7 @@ def test_every_prefix_rewritten_each_cycle_expires_its_noncurrent_versions(templ
         LEDGER_KEY,
         LEASE_KEY,
         lease_key(Target("222222222222", "eu-west-1"), None),  # a member target's own lease
-        LATEST_KEY,
+        latest_key(Target("222222222222", "eu-west-1")),
         LATEST_REPORT_KEY,
         TREND_KEY,
         "state/monitoring-watermark.json",
