@@ -1,5 +1,9 @@
 """ReportFailure: tell operators which state failed and why, then let the execution fail.
 
+A cycle the org cycle started records the same message under its run's artifacts instead of sending
+it: the org cycle sends one alert naming every failed target with it (docs/decisions.md, "Many
+accounts and Regions"). Its metrics and its FAILED end are the same either way.
+
 It receives the execution's whole state (keys and counts only), so a cycle that ends because some
 windows' changes did not all land names each of those windows with what happened: rejected by SSM
 (with SSM's reason), a function that crashed, or retries that gave up.
@@ -15,14 +19,18 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tagpatch.aws import client, home_if_known
-from tagpatch.config import NotificationConfig
-from tagpatch.errors import failure_cause
+from tagpatch.config import ArtifactConfig, NotificationConfig
+from tagpatch.cycle import Cycle
+from tagpatch.errors import InvalidCycleInput, failure_cause
+from tagpatch.inventory import put_json
 from tagpatch.observability import lambda_entry, logger, metrics
+from tagpatch.org_summary import ChildFailure
 from tagpatch.target_messages import located_body, located_subject, member_of
 from tagpatch.targets import Target
 from tagpatch.workflow import ReportFailureResult
 
 NOTIFICATIONS = NotificationConfig.from_env()
+ARTIFACTS = ArtifactConfig.from_env()
 # SNS caps a message at 256 KB; a long list of rejected windows is cut, with the count kept.
 MAX_LISTED_WINDOWS = 50
 # A failed BaselineAssociation means patch group registrations were not (all) made.
@@ -86,10 +94,37 @@ def changes_rejected(event: dict[str, Any]) -> int:
     return len(rejected_windows(event)) + (1 if event.get("failed_state") == REGISTRATION_STATE else 0)
 
 
+def started_by_org(event: dict[str, Any]) -> Cycle | None:
+    """The cycle, when the org cycle started it (its alert is then the org cycle's); None otherwise,
+    or when the cycle object cannot be read (alerting is then the safe side)."""
+    try:
+        cycle = Cycle.from_payload(event.get("cycle"))
+    except InvalidCycleInput:
+        return None
+    return None if cycle.alerts_alone else cycle
+
+
+def child_failure(event: dict[str, Any], subject: str, body: str) -> ChildFailure:
+    error = event.get("error") or {}
+    return ChildFailure(
+        failed_state=str(event.get("failed_state", "unknown state")),
+        error=str(error.get("Error", "unknown")),
+        cause=_message_of(str(error.get("Cause", ""))),
+        subject=subject,
+        body=body,
+    )
+
+
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ReportFailureResult:
     subject, body = failure_message(event, home_if_known())
-    message_id = client("sns").publish(TopicArn=NOTIFICATIONS.topic_arn, Subject=subject, Message=body)["MessageId"]
+    org_started = started_by_org(event)
+    message_id = None
+    if org_started is not None:
+        put_json(ARTIFACTS.bucket, org_started.failure_key, child_failure(event, subject, body))
+        logger.info("failure recorded for the org cycle's alert", extra={"key": org_started.failure_key})
+    else:
+        message_id = client("sns").publish(TopicArn=NOTIFICATIONS.topic_arn, Subject=subject, Message=body)["MessageId"]
     metrics.add_metric(name="CyclesFailed", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ChangesRejected", unit=MetricUnit.Count, value=changes_rejected(event))
     logger.error(

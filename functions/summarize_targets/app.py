@@ -1,11 +1,13 @@
-"""SummarizeTargets: what each target's patch cycle did, written to the artifact bucket, one alert
-naming every target that failed and why (tagpatch.org_summary), and the organization's report.html over
-every reported target's rows, naming each target it lacks (tagpatch.org_report). The org cycle then
-ends FAILED if any target failed, so a target's failure is never silent."""
+"""SummarizeTargets: what each target's patch cycle did (each child described, and a failed one's
+recorded failure read), written to the artifact bucket, one alert naming every target that failed, in
+which state and why (tagpatch.org_summary), and the organization's report.html over every reported
+target's rows, naming each target it lacks (tagpatch.org_report). The org cycle then ends FAILED if any
+target failed, so a target's failure is never silent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -14,14 +16,14 @@ from botocore.exceptions import ClientError
 
 from tagpatch.aws import client, error_code, home_target
 from tagpatch.config import ArtifactConfig, NotificationConfig
-from tagpatch.cycle import iso_z, start_cycle
+from tagpatch.cycle import iso_z, parse_time, start_cycle
 from tagpatch.errors import ArtifactError, InvalidCycleInput
 from tagpatch.export import LATEST_REPORT_KEY
-from tagpatch.inventory import get_bytes, get_jsonl_gz, put_bytes, put_json
+from tagpatch.inventory import get_bytes, get_bytes_if_exists, get_jsonl_gz, put_bytes, put_json
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.org_report import home_only, org_report_keys, org_rows, plan_report, summed_trend
-from tagpatch.org_summary import OrgSummary, alert, summarize
-from tagpatch.org_targets import OrgRun, org_artifact_prefix, org_run
+from tagpatch.org_summary import SUCCEEDED, ChildFailure, OrgSummary, TargetOutcome, alert, summarize, target_outcome
+from tagpatch.org_targets import OrgRun, child_execution_arn, org_artifact_prefix, org_run
 from tagpatch.report_html import render
 from tagpatch.trend import decode_trend
 from tagpatch.workflow import SummarizeTargetsResult
@@ -35,6 +37,49 @@ def _snapshot_rows(key: str) -> Iterator[Any]:
         return get_jsonl_gz(ARTIFACTS.bucket, key)
     except ClientError as error:
         raise ArtifactError(f"s3://{ARTIFACTS.bucket}/{key} could not be read ({error_code(error)})") from error
+
+
+def _described(arn: str) -> dict[str, Any] | None:
+    """The child execution as DescribeExecution answers; None when it does not exist (never started)."""
+    try:
+        described: dict[str, Any] = client("stepfunctions").describe_execution(executionArn=arn)
+    except ClientError as error:
+        if error_code(error) == "ExecutionDoesNotExist":
+            return None
+        raise
+    return described
+
+
+def _recorded_failure(described: Mapping[str, Any]) -> ChildFailure | None:
+    """The failure a child recorded in place of its alert, under its run's artifacts; None when it
+    recorded none (it failed before its first step, or ended without ReportFailure)."""
+    started = described["startDate"]
+    try:
+        # The child's own PrepareCycle placed its artifacts from the same input, name and start time.
+        cycle = start_cycle(
+            json.loads(described.get("input") or "{}"),
+            execution_id=str(described["executionArn"]),
+            execution_name=str(described["name"]),
+            start_time=iso_z(started) if not isinstance(started, str) else iso_z(parse_time(started, "startDate")),
+        )
+    except (InvalidCycleInput, ValueError):
+        return None  # the child refused its input, so it failed in PrepareCycle and recorded nothing
+    body = get_bytes_if_exists(ARTIFACTS.bucket, cycle.failure_key)
+    if body is None:
+        return None
+    recorded: ChildFailure = json.loads(body)
+    return recorded
+
+
+def _outcome(result: Mapping[str, Any], patch_cycle_arn: str) -> TargetOutcome:
+    """One target: its iteration's result, with what its child says for itself."""
+    if "failure" in result or not result.get("name"):
+        return target_outcome(result)  # not started: the iteration alone knows why
+    described = _described(child_execution_arn(patch_cycle_arn, str(result["name"])))
+    recorded = None
+    if described is not None and result.get("status") != SUCCEEDED:
+        recorded = _recorded_failure(described)
+    return target_outcome(result, described, recorded)
 
 
 def _report_not_written(org: OrgRun, error: Exception) -> None:
@@ -85,7 +130,13 @@ def _org_report(org: OrgRun, summary: OrgSummary, org_input: object) -> str | No
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> SummarizeTargetsResult:
     org = org_run(event.get("org"))
-    summary = summarize(org["execution_id"], event.get("results") or [], event.get("skipped") or [], event.get("error"))
+    patch_cycle_arn = event.get("patch_cycle_state_machine")
+    if not isinstance(patch_cycle_arn, str) or not patch_cycle_arn:
+        raise InvalidCycleInput(
+            "the task payload has no 'patch_cycle_state_machine'; the org state machine must pass it"
+        )
+    outcomes = [_outcome(result, patch_cycle_arn) for result in event.get("results") or []]
+    summary = summarize(org["execution_id"], outcomes, event.get("skipped") or [], event.get("error"))
     summary_key = f"{org_artifact_prefix(org)}summary.json"
     put_json(ARTIFACTS.bucket, summary_key, summary)
     counts = summary["counts"]

@@ -419,13 +419,12 @@ def _org_line(org: OrgCycleResult) -> str:
 
 
 def _target_line(item: Mapping[str, Any]) -> str:
-    """`  <account>/<region>: SUCCEEDED`, or FAILED with why, as the org cycle's alert says it."""
-    from tagpatch.org_summary import target_outcome  # noqa: PLC0415 - the layer reads its environment when imported
-
-    outcome = target_outcome(item)
-    target = outcome["target"]
-    line = f"  {target['account_id']}/{target['region']}: {outcome['status']}"
-    return line if outcome["reason"] is None else f"{line}: {' '.join(outcome['reason'].split())[:300]}"
+    """`  <account>/<region>: SUCCEEDED`, or FAILED with why, as the org cycle's alert says it (the
+    summary's outcome for the target)."""
+    target = item.get("target") or {}
+    line = f"  {target.get('account_id')}/{target.get('region')}: {item.get('status')}"
+    reason = item.get("reason")
+    return line if not reason else f"{line}: {' '.join(str(reason).split())[:300]}"
 
 
 def _run_lines(result: CycleResult, summary: Mapping[str, Any], mode: str) -> list[str]:

@@ -74,7 +74,9 @@ class OrgCycleResult:
     """One org cycle: its own execution and each target's patch cycle (a child execution), in target order."""
 
     org: CycleResult
-    targets: list[dict[str, Any]]  # each Map iteration's result: target, status, and why when it failed
+    # Each target as SummarizeTargets' summary lists it (target, status, execution_arn, error, reason,
+    # compliance); the Map's own results (target, name, status) when no summary was written.
+    targets: list[dict[str, Any]]
     children: dict[str, CycleResult]  # "account/region" -> its patch cycle, for every child that started
 
     @property
@@ -92,20 +94,14 @@ def map_results(org: CycleResult) -> list[dict[str, Any]]:
     return [item for item in results if isinstance(item, dict)] if isinstance(results, list) else []
 
 
-def child_execution_arn(result: Mapping[str, Any]) -> str | None:
-    """The child execution of one Map result: named when it succeeded, in the cause when it failed."""
-    if result.get("execution_arn"):
-        return str(result["execution_arn"])
-    cause = (result.get("failure") or {}).get("Cause")
-    try:
-        described = json.loads(cause) if isinstance(cause, str) else None
-    except ValueError:
+def org_summary(org: CycleResult, s3: Any, bucket: str) -> list[dict[str, Any]] | None:
+    """The targets of the summary SummarizeTargets wrote (its key is in the org execution's state)."""
+    key = ((org.output or {}).get("summary") or {}).get("summary_key")
+    if not isinstance(key, str) or not key:
         return None
-    if isinstance(described, dict):
-        fields = {str(key).lower(): value for key, value in described.items()}
-        arn = fields.get("executionarn")
-        return str(arn) if arn else None
-    return None
+    document = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    targets = document.get("targets")
+    return [item for item in targets if isinstance(item, dict)] if isinstance(targets, list) else None
 
 
 class DeployedStack(AccountClients):
@@ -160,7 +156,17 @@ class DeployedStack(AccountClients):
     ) -> OrgCycleResult:
         """The org cycle and each target's patch cycle, as the schedule starts them."""
         sfn = self.client("stepfunctions")
-        return follow_org_cycle(sfn, self.org_cycle_arn, execution_input, name, on_event, timeout_seconds, 2.0)
+        return follow_org_cycle(
+            sfn,
+            self.org_cycle_arn,
+            execution_input,
+            name,
+            on_event,
+            timeout_seconds,
+            2.0,
+            s3=self.client("s3"),
+            bucket=self.artifact_bucket,
+        )
 
 
 def execute_cycle(
@@ -221,15 +227,20 @@ def follow_org_cycle(
     on_event: ProgressCallback | None,
     timeout_seconds: float,
     poll_seconds: float,
+    *,
+    s3: Any,
+    bucket: str,
 ) -> OrgCycleResult:
-    """Start the org cycle, follow it to its end, then read back each target's patch cycle."""
+    """Start the org cycle, follow it to its end, then read back each target's patch cycle (named in
+    the summary SummarizeTargets wrote)."""
     org = execute_cycle(sfn, org_cycle_arn, execution_input, name, on_event, timeout_seconds, poll_seconds)
-    targets = map_results(org)
+    summarized = org_summary(org, s3, bucket)
+    targets = summarized if summarized is not None else map_results(org)
     children = {}
     for item in targets:
-        arn = child_execution_arn(item)
+        arn = item.get("execution_arn")
         target = item.get("target") or {}
-        if arn is not None:
+        if arn:
             children[f"{target.get('account_id')}/{target.get('region')}"] = followed_execution(sfn, arn)
     return OrgCycleResult(org=org, targets=targets, children=children)
 

@@ -239,7 +239,15 @@ class SimulatedAccount(WorldControls, FaultControls):
         before = self.recorder.snapshot()
         runs_before = len(self.dispatcher.runs)
         result = follow_org_cycle(
-            self.client("stepfunctions"), self.org_cycle_arn, execution_input, name, on_event, timeout_seconds, 0.02
+            self.client("stepfunctions"),
+            self.org_cycle_arn,
+            execution_input,
+            name,
+            on_event,
+            timeout_seconds,
+            0.02,
+            s3=self.client("s3"),
+            bucket=self.artifact_bucket,
         )
         after = self.recorder.snapshot()
         runs = self.dispatcher.runs[runs_before:]

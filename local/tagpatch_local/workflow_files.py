@@ -87,28 +87,17 @@ SAMPLE_FIELDS: Final[Mapping[str, Any]] = {
     "results": [
         {
             "target": {"account_id": "111122223333", "region": "us-east-1"},
+            "name": "daily-2026-11-27",
             "status": "SUCCEEDED",
-            "execution_arn": _CYCLE["execution_id"],
-            "compliance": {
-                "snapshot_key": (
-                    "compliance/snapshots/dt=2026-11-27/account_id=111122223333/region=us-east-1/snapshot.jsonl.gz"
-                ),
-                "report_key": "compliance/reports/2026-11-27/report.html",
-                "counts": {"compliant": 2, "non_compliant": 1},
-                "compliance_percent": 66.7,
-                "bytes": 812,
-            },
         },
         {
             "target": {"account_id": "444455556666", "region": "us-east-1"},
+            "name": "daily-2026-11-27-444455556666-us-east-1",
             "status": "FAILED",
-            "failure": {
-                "Error": "States.TaskFailed",
-                "Cause": '{"ExecutionArn":"arn:aws:states:us-east-1:123456789012:execution:tagpatch-patch-cycle:'
-                'b2c3","Status":"FAILED","Error":"CycleFailed","Cause":"The patch cycle failed in Discovery"}',
-            },
+            "error": "States.TaskFailed",
         },
     ],
+    "patch_cycle_state_machine": "arn:aws:states:us-east-1:123456789012:stateMachine:tagpatch-patch-cycle",
     "skipped": [{"account_id": "777788889999", "state": "SUSPENDED", "parent_id": "ou-ab12-cd34ef56"}],
 }
 # Fields a step reads only sometimes, left out of its sample: ReportFailure's window_results exist only

@@ -4,10 +4,13 @@ iteration, and SummarizeTargets' summary and one alert naming each failed target
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+import pytest
 import yaml
 
 from tagpatch_local.deploy import machine_role_name
@@ -88,6 +91,65 @@ def test_a_failed_target_is_caught_named_in_one_alert_and_fails_the_org_cycle(
     assert summary["counts"] == {"targets": 2, "succeeded": 1, "failed": 1, "skipped_accounts": 0}
 
 
+def cycle_alerts(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The alerts-topic messages a cycle sent, not CloudWatch alarms' notifications (which change state
+    once and stay, and are not the cycle's alert)."""
+    return [m for m in messages if not m["Subject"].startswith(("ALARM:", "OK:", "INSUFFICIENT_DATA:"))]
+
+
+def failed_state_of(child: Any) -> str:
+    """The state whose failure ended a patch cycle: the one its `<State>Failed` Pass state names."""
+    (state,) = [
+        event["stateExitedEventDetails"]["name"].removesuffix("Failed")
+        for event in child.events
+        if event["type"] == "PassStateExited"
+        and event["stateExitedEventDetails"]["name"].endswith("Failed")
+        and event["stateExitedEventDetails"]["name"] != "TargetFailed"
+    ]
+    return str(state)
+
+
+def test_an_org_cycle_with_a_failed_target_alerts_once_with_the_child_s_failing_state_and_cause(
+    account: SimulatedAccount, tmp_path: Path
+) -> None:
+    """The child leaves its alert to the org cycle's one, which says what the child's would have."""
+    account.seed([instance("web", "sun-0200", name="a")])
+    account.use_policy(
+        policy_with_targets(
+            tmp_path, {"accounts": [ACCOUNT_ID, OTHER_ACCOUNT], "regions": [account.region], "max_concurrency": 1}
+        )
+    )
+    alerts = topic_queue(account)
+    result = account.run_org_cycle({})
+    assert result.status == "FAILED"
+    child = result.children[f"{OTHER_ACCOUNT}/{account.region}"]
+    assert child.status == "FAILED"  # the child still ends FAILED
+    messages = cycle_alerts(alerts())
+    assert len(messages) == 1, [m["Subject"] for m in messages]
+    (message,) = messages
+    assert message["Subject"] == "tagpatch org cycle: 1 of 2 targets failed"
+    state = failed_state_of(child)
+    cause = json.loads(child.cause or "{}").get("errorMessage", child.cause)
+    assert (
+        f"- {OTHER_ACCOUNT}/{account.region}: its patch cycle ended FAILED in state {state}: {child.error}"
+        in (message["Message"])
+    )
+    assert str(cause)[:200] in message["Message"]
+    # The child still ran its ReportFailure (its metrics count the failure), which published nothing.
+    assert any(run.function == "ReportFailureFunction" for run in child.function_runs)
+    assert "sns:Publish" not in child.calls_by_function.get("ReportFailureFunction", {})
+
+
+def test_a_patch_cycle_started_alone_still_sends_its_own_alert(account: SimulatedAccount) -> None:
+    account.seed([instance("web", "sun-0200", name="a")])
+    alerts = topic_queue(account)
+    result = account.run_cycle({"target": {"account_id": OTHER_ACCOUNT, "region": account.region}})
+    assert result.status == "FAILED"
+    (message,) = cycle_alerts(alerts())
+    assert message["Subject"].endswith("tagpatch cycle failed in Discovery")
+    assert "sns:Publish" in result.calls_by_function["ReportFailureFunction"]
+
+
 def test_an_org_cycle_role_that_may_not_start_the_patch_cycle_fails_each_target_loudly(
     account: SimulatedAccount,
 ) -> None:
@@ -102,8 +164,8 @@ def test_an_org_cycle_role_that_may_not_start_the_patch_cycle_fails_each_target_
     result = account.run_org_cycle({})
     assert result.status == "FAILED"
     (outcome,) = result.targets
-    assert outcome["failure"]["Error"] == "StepFunctions.AWSStepFunctionsException"
-    assert "is not authorized to perform: states:StartExecution" in outcome["failure"]["Cause"]
+    assert outcome["error"] == "StepFunctions.AWSStepFunctionsException"
+    assert "is not authorized to perform: states:StartExecution" in outcome["reason"]
     assert result.children == {}  # no patch cycle started
     (message,) = [m for m in alerts() if "org cycle" in m["Subject"]]
     assert "its patch cycle could not be started (StepFunctions.AWSStepFunctionsException)" in message["Message"]
@@ -191,3 +253,75 @@ def test_an_org_report_that_cannot_be_written_reaches_the_alerts_topic_and_fails
     body = messages["tagpatch org cycle: report.html not written"]
     assert "AccessDenied" in body and "compliance/snapshots/" in body
     assert "compliance/reports/latest/report.html" in body
+
+
+def list_targets_app(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """functions/list_targets/app.py, for the cap it declares (its environment is read at import)."""
+    monkeypatch.setenv("ARTIFACT_BUCKET", "tagpatch-artifacts")
+    monkeypatch.setenv("PATCH_POLICY_PATH", str(REPO / "policy" / "patch-policy.yaml"))
+    spec = importlib.util.spec_from_file_location("list_targets_app", REPO / "functions" / "list_targets" / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def map_output_bytes(result: Any) -> int:
+    """The Map state's output, as the org execution's history shows it: the largest state that grows
+    with the targets (an iteration's own state holds one target's, and drops the caught cause)."""
+    (exited,) = [event for event in result.org.events if event["type"] == "MapStateExited"]
+    return len(exited["stateExitedEventDetails"]["output"].encode())
+
+
+def failing_accounts(count: int) -> list[str]:
+    """Account ids with no spoke: each target's cycle fails fast, at its first step that acts in it."""
+    return [f"9{index:011d}" for index in range(count)]
+
+
+def test_the_inline_target_cap_s_worst_case_fits_step_functions_payload_quota(
+    account: SimulatedAccount, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two real org cycles that differ only in their number of targets, every target failing, under an
+    80-character execution name (so each child's name is as long as it gets): the largest state's growth
+    per target stays within the declared budget, and the cap's worst case fits the 256 KiB quota."""
+    app = list_targets_app(monkeypatch)
+    largest = {}
+    for count in (1, 5):
+        account.use_policy(
+            policy_with_targets(
+                tmp_path, {"accounts": failing_accounts(count), "regions": [account.region], "max_concurrency": 5}
+            )
+        )
+        result = account.run_org_cycle({}, name=f"{count}" * 80)
+        assert result.status == "FAILED" and result.org.error == "TargetsFailed"
+        largest[count] = map_output_bytes(result)
+    per_target = (largest[5] - largest[1]) / 4
+    assert 0 < per_target <= app.BYTES_PER_TARGET / 2, per_target  # the budget keeps room for the worst case
+    rest = largest[1] - per_target  # this cycle's state beside its targets, with an empty org input
+    assert rest <= app.ORG_STATE_BYTES
+    worst = rest + app.MAX_ORG_INPUT_BYTES + app.MAX_INLINE_TARGETS * app.BYTES_PER_TARGET
+    assert worst <= app.PAYLOAD_QUOTA_BYTES
+    assert app.MAX_INLINE_TARGETS >= 200  # the design's 200 targets fit the inline Map
+
+
+def test_many_targets_failing_with_long_causes_end_in_one_alert_not_a_data_limit(
+    account: SimulatedAccount, tmp_path: Path
+) -> None:
+    """Every target failing at once (as when a spoke update breaks the roles), each child's description
+    long with a 12 KiB input: the org cycle still ends FAILED with SummarizeTargets' one alert. Before the
+    per-target state was bounded, each item and each caught cause copied the input, and this state passed
+    Step Functions' 256 KiB (States.DataLimitExceeded, which no Catch takes: no alert at all)."""
+    accounts = failing_accounts(24)
+    account.use_policy(
+        policy_with_targets(tmp_path, {"accounts": accounts, "regions": [account.region], "max_concurrency": 12})
+    )
+    alerts = topic_queue(account)
+    long_input = {"mode": "plan", "patch_groups": [f"group-{index:03d}-" + "g" * 100 for index in range(110)]}
+    assert 12 * 1024 < len(json.dumps(long_input)) < 16 * 1024
+    result = account.run_org_cycle(long_input)
+    assert (result.status, result.org.error) == ("FAILED", "TargetsFailed")
+    assert map_output_bytes(result) < 40 * 1024  # 24 targets' items and results beside the 12 KiB input
+    (message,) = cycle_alerts(alerts())
+    assert message["Subject"] == "tagpatch org cycle: 24 of 24 targets failed"
+    for account_id in accounts:
+        assert f"- {account_id}/{account.region}: its patch cycle ended FAILED in state Discovery" in message["Message"]

@@ -133,7 +133,8 @@ def test_the_targets_without_a_spoke_fail_alone_and_one_alert_names_each(cycles:
         assert f"- {label}: its patch cycle ended FAILED" in alert["Message"]
     for region in REGIONS:
         assert (
-            f"- {ANALYTICS}/{region}: its patch cycle ended FAILED: TargetAccessDenied: Discovery cannot act in "
+            f"- {ANALYTICS}/{region}: its patch cycle ended FAILED in state Discovery: TargetAccessDenied: "
+            "Discovery cannot act in "
             f"account {ANALYTICS} ({region}): sts:AssumeRole on arn:aws:iam::{ANALYTICS}:role/tagpatch-spoke-discovery"
         ) in alert["Message"]
     assert f"- {HUB}/us-east-1" not in alert["Message"]

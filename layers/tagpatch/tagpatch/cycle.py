@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, TypedDict, cast
+from typing import Any, Final, Literal, NotRequired, TypedDict, cast
 
 from tagpatch.errors import CycleAlreadyRunning, InvalidCycleInput
 from tagpatch.tags import is_valid_patch_group_name
@@ -18,7 +18,10 @@ from tagpatch.targets import Target, TargetPayload
 
 Mode = Literal["apply", "plan"]
 MODES: Final[tuple[Mode, ...]] = ("apply", "plan")
-INPUT_KEYS: Final = frozenset({"mode", "patch_groups", "now", "allow_mass_deletion", "target"})
+# The key Step Functions' guide has a parent execution put in a nested execution's input, naming itself
+# ("AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id"); the org cycle sets it.
+STARTED_BY_KEY: Final = "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"
+INPUT_KEYS: Final = frozenset({"mode", "patch_groups", "now", "allow_mass_deletion", "target", STARTED_BY_KEY})
 # The times a cycle may run at: anything outside is a mistake in the input, not a schedule.
 EARLIEST_NOW: Final = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_NOW: Final = datetime(2100, 1, 1, tzinfo=UTC)
@@ -36,6 +39,7 @@ class CyclePayload(TypedDict):
     artifact_prefix: str
     allow_mass_deletion: bool
     target: TargetPayload | None  # the account and Region the cycle acts in; None (older payloads): home
+    started_by: NotRequired[str]  # the org execution that started this cycle; absent when started alone
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class Cycle:
     artifact_prefix: str
     allow_mass_deletion: bool = False
     target: Target | None = None  # None: the function's own account and Region
+    started_by: str | None = None  # the execution (the org cycle) that started this one, if any
 
     def artifact_key(self, name: str) -> str:
         return f"{self.artifact_prefix}{name}"
@@ -56,7 +61,7 @@ class Cycle:
         return self.patch_groups is None or (patch_group is not None and patch_group in self.patch_groups)
 
     def to_payload(self) -> CyclePayload:
-        return {
+        payload: CyclePayload = {
             "run_id": self.run_id,
             "execution_id": self.execution_id,
             "now": iso_z(self.now),
@@ -66,6 +71,20 @@ class Cycle:
             "allow_mass_deletion": self.allow_mass_deletion,
             "target": self.target.to_payload() if self.target is not None else None,
         }
+        if self.started_by is not None:
+            payload["started_by"] = self.started_by
+        return payload
+
+    @property
+    def alerts_alone(self) -> bool:
+        """Whether this cycle's failure is its own alert to send: a cycle started by the org cycle leaves
+        it to the org cycle's one alert, which names every failed target (docs/decisions.md)."""
+        return self.started_by is None
+
+    @property
+    def failure_key(self) -> str:
+        """Where a cycle started by the org cycle records what its alert would have said."""
+        return self.artifact_key("failure.json")
 
     @classmethod
     def from_payload(cls, payload: object) -> Cycle:
@@ -85,6 +104,7 @@ class Cycle:
                 artifact_prefix=str(data["artifact_prefix"]),
                 allow_mass_deletion=data.get("allow_mass_deletion") is True,
                 target=Target.from_payload(target, "cycle.target") if target is not None else None,
+                started_by=str(data["started_by"]) if data.get("started_by") is not None else None,
             )
         except KeyError as error:
             raise InvalidCycleInput(f"the cycle object is missing {error.args[0]!r}") from error
@@ -156,7 +176,9 @@ def start_cycle(
     unknown = sorted(map(repr, set(execution_input) - INPUT_KEYS))
     if unknown:
         raise InvalidCycleInput(
-            f"unknown input key(s) {', '.join(unknown)}; allowed keys are {', '.join(sorted(INPUT_KEYS))}"
+            # The started-by key is Step Functions' to set, not a person's to type, so it is not offered.
+            f"unknown input key(s) {', '.join(unknown)}; allowed keys are "
+            f"{', '.join(sorted(INPUT_KEYS - {STARTED_BY_KEY}))}"
         )
     if not RUN_ID.match(execution_name):
         raise InvalidCycleInput(f"execution name {execution_name!r} must be 1-80 of A-Z a-z 0-9 _ -")
@@ -168,6 +190,9 @@ def start_cycle(
     allow_mass_deletion = execution_input.get("allow_mass_deletion", False)
     if not isinstance(allow_mass_deletion, bool):
         raise InvalidCycleInput(f"allow_mass_deletion must be true or false (got {allow_mass_deletion!r})")
+    started_by = execution_input.get(STARTED_BY_KEY)
+    if started_by is not None and not (isinstance(started_by, str) and started_by):
+        raise InvalidCycleInput(f"{STARTED_BY_KEY} must be the starting execution's ARN (got {started_by!r})")
     return Cycle(
         run_id=execution_name,
         execution_id=execution_id,
@@ -178,6 +203,7 @@ def start_cycle(
         target=Target.from_payload(execution_input["target"]) if "target" in execution_input else home,
         # Not %Y: glibc does not zero-pad years before 1000, and the prefix must sort as YYYY/MM/DD.
         artifact_prefix=f"runs/{now.year:04d}/{now:%m/%d}/{execution_name}/",
+        started_by=started_by,
     )
 
 

@@ -1,24 +1,39 @@
 """What the org cycle's targets did: each target's outcome, the counts, and the one alert naming every
 target that failed and why (docs/decisions.md, "Many accounts and Regions").
 
-Each iteration of the org cycle's Map ends in a result (statemachines/org_cycle.asl.json): a target
-whose patch cycle succeeded has its execution and compliance counts; one whose cycle failed, or could
-not be started, has the error Step Functions caught. For a child execution that failed, Step Functions'
-cause is the child's DescribeExecution output as JSON; its own error and cause say why.
+Each iteration of the org cycle's Map ends in a small result (statemachines/org_cycle.asl.json): the
+target, its child execution's name and status, and, when the child could not be started, the error and
+cause Step Functions caught. Everything else comes from the child itself (SummarizeTargets describes it):
+its compliance counts, or its error and cause and the failure it recorded in place of its own alert
+(`ChildFailure`, written by ReportFailure), so the Map's output stays small whatever the children say.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, TypedDict
+from typing import Any, Final, NotRequired, TypedDict
 
 from tagpatch.org_targets import SkippedAccount, target_label
 from tagpatch.targets import TargetPayload
 
 SUCCEEDED: Final = "SUCCEEDED"
-MAX_REASON: Final = 600  # characters of a target's reason in the alert (SNS caps a message at 256 KB)
+MAX_REASON: Final = 600  # characters of a target's reason in the alert
+MAX_DETAIL: Final = 1500  # characters of a failed child's own alert quoted under its target
 MAX_LISTED: Final = 200  # targets named in the alert, the rest counted
+# SNS caps a message at 262,144 bytes, subject and attributes included; the body stops well before.
+MAX_ALERT_BODY_BYTES: Final = 240_000
+
+
+class ChildFailure(TypedDict):
+    """What a patch cycle started by the org cycle records in place of its own alert (ReportFailure),
+    for the org cycle's one alert: the state that failed, why, and the alert it would have sent."""
+
+    failed_state: str
+    error: str
+    cause: str
+    subject: str
+    body: str
 
 
 class TargetOutcome(TypedDict):
@@ -28,6 +43,8 @@ class TargetOutcome(TypedDict):
     error: str | None
     reason: str | None  # why it failed, in a sentence
     compliance: dict[str, Any] | None  # the child's ComplianceExport counts and percent
+    failed_state: NotRequired[str | None]  # the child's state that failed, when it recorded one
+    detail: NotRequired[str | None]  # the alert the child would have sent alone, cut to MAX_DETAIL
 
 
 class OrgSummary(TypedDict):
@@ -69,19 +86,17 @@ def _lambda_message(cause: str | None) -> str:
     return str(decoded.get("errorMessage", cause)) if isinstance(decoded, dict) else cause
 
 
-def target_outcome(result: Mapping[str, Any]) -> TargetOutcome:
-    """One Map iteration's result as the summary lists it."""
-    target: TargetPayload = result["target"]
-    if result.get("status") == SUCCEEDED:
-        return TargetOutcome(
-            target=target,
-            status=SUCCEEDED,
-            execution_arn=result.get("execution_arn"),
-            error=None,
-            reason=None,
-            compliance=result.get("compliance"),
-        )
-    failure = result.get("failure") or {}
+def _output_of(described: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        output = json.loads(described.get("output") or "{}")
+    except ValueError:
+        return {}
+    return output if isinstance(output, dict) else {}
+
+
+def _not_started(target: TargetPayload, failure: Mapping[str, Any]) -> TargetOutcome:
+    """A target whose iteration caught the start itself failing (or a child ending in an error other
+    than States.TaskFailed, whose cause is then the child's description)."""
     error = str(failure.get("Error", "unknown error"))
     arn, child_error, child_cause = _child_failure(str(failure.get("Cause", "")))
     if child_error:
@@ -91,26 +106,65 @@ def target_outcome(result: Mapping[str, Any]) -> TargetOutcome:
         status = "FAILED"
         reason = f"its patch cycle could not be started ({error}): {_lambda_message(child_cause)}"
     return TargetOutcome(
+        target=target, status=status, execution_arn=arn, error=error, reason=reason[:MAX_REASON], compliance=None
+    )
+
+
+def target_outcome(
+    result: Mapping[str, Any],
+    described: Mapping[str, Any] | None = None,
+    recorded: ChildFailure | None = None,
+) -> TargetOutcome:
+    """One Map iteration's result as the summary lists it, with its child execution as DescribeExecution
+    answered (None: not started, or not described) and the failure the child recorded, if any."""
+    target: TargetPayload = result["target"]
+    if described is None and result.get("status") != SUCCEEDED:
+        return _not_started(target, result.get("failure") or {"Error": result.get("error", "unknown error")})
+    arn = str(described["executionArn"]) if described is not None else None
+    if result.get("status") == SUCCEEDED:
+        compliance = _output_of(described).get("compliance") if described is not None else None
+        return TargetOutcome(
+            target=target,
+            status=SUCCEEDED,
+            execution_arn=arn,
+            error=None,
+            reason=None,
+            compliance=compliance if isinstance(compliance, dict) else None,
+        )
+    assert described is not None  # a failed result without a description returned above
+    status = str(described.get("status", "FAILED"))
+    if recorded is not None:
+        reason = (
+            f"its patch cycle ended {status} in state {recorded['failed_state']}: "
+            f"{recorded['error']}: {recorded['cause']}"
+        )
+    else:
+        reason = (
+            f"its patch cycle ended {status}: {described.get('error') or 'no error'}: "
+            f"{_lambda_message(described.get('cause'))}"
+        )
+    return TargetOutcome(
         target=target,
-        status=status,
+        status=status if status != SUCCEEDED else "FAILED",  # the iteration saw it fail
         execution_arn=arn,
-        error=error,
+        error=str(described.get("error") or result.get("error") or "unknown error"),
         reason=reason[:MAX_REASON],
         compliance=None,
+        failed_state=recorded["failed_state"] if recorded is not None else None,
+        detail=recorded["body"][:MAX_DETAIL] if recorded is not None else None,
     )
 
 
 def summarize(
     execution_id: str,
-    results: Sequence[Mapping[str, Any]],
+    outcomes: Sequence[TargetOutcome],
     skipped: Sequence[SkippedAccount],
     listing_error: Mapping[str, Any] | None = None,
 ) -> OrgSummary:
-    outcomes = [target_outcome(result) for result in results]
     failed = sum(1 for outcome in outcomes if outcome["status"] != SUCCEEDED)
     return OrgSummary(
         execution_id=execution_id,
-        targets=outcomes,
+        targets=list(outcomes),
         skipped_accounts=list(skipped),
         counts={
             "targets": len(outcomes),
@@ -130,6 +184,25 @@ def failed(summary: OrgSummary) -> list[TargetOutcome]:
     return [outcome for outcome in summary["targets"] if outcome["status"] != SUCCEEDED]
 
 
+def _failure_lines(failures: Sequence[TargetOutcome]) -> list[list[str]]:
+    """Each failed target's lines: its reason, then the alert its own cycle would have sent, indented;
+    as many targets as MAX_LISTED and the SNS size limit allow."""
+    entries: list[list[str]] = []
+    used = 0
+    for outcome in failures[:MAX_LISTED]:
+        entry = [
+            f"- {target_label(outcome['target'])}: {outcome['reason']}"
+            + (f" (execution {outcome['execution_arn']})" if outcome["execution_arn"] else "")
+        ]
+        entry += [f"    {line}" for line in (outcome.get("detail") or "").splitlines()]
+        size = sum(len(line.encode()) + 1 for line in entry)
+        if used + size > MAX_ALERT_BODY_BYTES:
+            break
+        entries.append(entry)
+        used += size
+    return entries
+
+
 def alert(summary: OrgSummary, summary_key: str) -> tuple[str, str] | None:
     """(subject, body) of the org cycle's one alert, or None when every target succeeded."""
     failures = failed(summary)
@@ -143,13 +216,10 @@ def alert(summary: OrgSummary, summary_key: str) -> tuple[str, str] | None:
         counts = summary["counts"]
         subject = f"tagpatch org cycle: {counts['failed']} of {counts['targets']} targets failed"
         lines = [f"The org cycle {summary['execution_id']} finished; these targets failed (the others were processed):"]
-        lines += [
-            f"- {target_label(outcome['target'])}: {outcome['reason']}"
-            + (f" (execution {outcome['execution_arn']})" if outcome["execution_arn"] else "")
-            for outcome in failures[:MAX_LISTED]
-        ]
-        if len(failures) > MAX_LISTED:
-            lines.append(f"- and {len(failures) - MAX_LISTED} more (see the summary)")
+        listed = _failure_lines(failures)
+        lines += [line for entry in listed for line in entry]
+        if len(failures) > len(listed):
+            lines.append(f"- and {len(failures) - len(listed)} more (see the summary)")
     else:
         return None
     if summary["skipped_accounts"]:

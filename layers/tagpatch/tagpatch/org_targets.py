@@ -12,7 +12,7 @@ tagpatch.organization reads the OUs, tagpatch.org_summary sums up what each targ
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final, TypedDict
 
@@ -126,7 +126,8 @@ def parse_targets(value: object, fail: Fail) -> TargetSettings:
 
 
 class TargetItem(TypedDict):
-    """One Map item: the target, the name and the input its patch cycle starts with."""
+    """One Map item: the target, its patch cycle's name, and the target's own part of that cycle's
+    input (the Map adds the org input to it, so no item carries a copy)."""
 
     target: TargetPayload
     name: str
@@ -147,19 +148,23 @@ def child_execution_name(org_execution_name: str, target: TargetPayload, home: T
     return org_execution_name[: MAX_EXECUTION_NAME - len(suffix)] + suffix
 
 
-def target_items(
-    org_input: Mapping[str, Any], targets: Iterable[TargetPayload], home: TargetPayload, org_execution_name: str
-) -> list[TargetItem]:
-    """Each target's cycle: the org input, plus `target` for every target but home (a cycle started
-    without a target acts in its own account and Region, as a single-account stack does)."""
+def target_items(targets: Iterable[TargetPayload], home: TargetPayload, org_execution_name: str) -> list[TargetItem]:
+    """Each target's cycle: `target` for every target but home (a cycle started without a target acts
+    in its own account and Region, as a single-account stack does), merged into the org input by the Map."""
     return [
         TargetItem(
             target=target,
             name=child_execution_name(org_execution_name, target, home),
-            input=dict(org_input) if target == home else {**org_input, "target": target},
+            input={} if target == home else {"target": target},
         )
         for target in targets
     ]
+
+
+def child_execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN of the patch cycle's execution `name`: Step Functions names an execution
+    arn:<partition>:states:<Region>:<account>:execution:<state machine name>:<execution name>."""
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
 
 
 class SkippedAccount(TypedDict):

@@ -116,7 +116,7 @@ class ComplianceExportResult(TypedDict):
 
 
 class ReportFailureResult(TypedDict):
-    message_id: str
+    message_id: str | None  # None when the org cycle started the cycle: its one alert names this failure
 
 
 class ReleaseCycleResult(TypedDict):
@@ -275,7 +275,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(
         "SummarizeTargets",
         {"SummarizeTargets": SummarizeTargetsResult, "SummarizeListingFailure": SummarizeTargetsResult},
-        reads=("org", "results", "skipped", "input", "error"),
+        reads=("org", "results", "skipped", "input", "error", "patch_cycle_state_machine"),
         machine=ORG_CYCLE,
     ),
 )

@@ -39,6 +39,7 @@ def load_app() -> ModuleType:
 @pytest.fixture
 def app(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     monkeypatch.setenv("ALERTS_TOPIC_ARN", TOPIC_ARN)  # read at import, as on a cold start
+    monkeypatch.setenv("ARTIFACT_BUCKET", "tagpatch-artifacts")
     return load_app()
 
 
@@ -54,6 +55,7 @@ def test_topic_comes_from_the_environment(app: ModuleType) -> None:
 
 def test_import_without_the_topic_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ALERTS_TOPIC_ARN", raising=False)
+    monkeypatch.setenv("ARTIFACT_BUCKET", "tagpatch-artifacts")
     with pytest.raises(ConfigurationError, match=r"environment variable ALERTS_TOPIC_ARN is not set"):
         load_app()
 

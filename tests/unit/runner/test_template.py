@@ -673,7 +673,11 @@ def test_the_org_cycle_uses_each_substitution_and_may_start_only_the_patch_cycle
     assert targets["MaxConcurrencyPath"] == "$.listed.max_concurrency"
     cycle = targets["ItemProcessor"]["States"]["TargetCycle"]
     assert cycle["Resource"] == "arn:${Partition}:states:::states:startExecution.sync:2"
-    assert [catcher["ErrorEquals"] for catcher in cycle["Catch"]] == [["States.ALL"]]
+    catchers = [catcher["ErrorEquals"] for catcher in cycle["Catch"]]
+    assert catchers[-1] == ["States.ALL"]  # every child's failure is caught in its own iteration
+    assert len(catchers) == 2 and all(name.startswith("StepFunctions.") for name in catchers[0])  # refusals
+    # The child is told who started it, so it leaves its alert to the org cycle's one.
+    assert targets["ItemSelector"]["started_by"] == {"AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id"}
 
 
 def test_the_reminder_target_is_in_the_topic_s_partition() -> None:
