@@ -33,6 +33,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns import (
+    StateTaskServiceSns,
+)
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 
 from tagpatch_local.simulator import clock, iam, payload_limit
@@ -358,3 +361,63 @@ def _install_child_execution_authorisation() -> None:
 
     setattr(name_error, MARKER, "stepfunctions: unmodelled Step Functions errors are AWSStepFunctionsException")
     StateTaskServiceSfn._from_error = name_error  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------------------------------
+# SNS publishes from a Task (`arn:<partition>:states:::sns:publish`), under the state machine's role
+#
+# Step Functions calls SNS with the state machine's role: sns:Publish on the topic (Step Functions
+# Developer Guide, "IAM policies for Amazon SNS"), and, for an encrypted topic, the publisher's use of the
+# topic's key (SNS Developer Guide, "Encryption at rest": kms:GenerateDataKey* and kms:Decrypt). moto's
+# interpreter publishes with fixed keys and no check, so a role without the grant, or a topic or key
+# policy that leaves it out, would publish locally and fail in AWS. A refusal fails the task with
+# moto's name for it, `SNS.<Code>Exception` (SNS.AuthorizationErrorException,
+# SNS.KMSAccessDeniedException); that AWS names them so is not confirmed (docs/simulator.md).
+
+SNS_KEY_ACTIONS: Final = ("kms:GenerateDataKey", "kms:Decrypt")
+
+
+def _sns_refusal(code: str, status: int, message: str) -> ClientError:
+    metadata = {"HTTPStatusCode": status, "RequestId": "tagpatch-sim"}
+    return ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": metadata}, "Publish")
+
+
+def publish_refusal(role_arn: str, topic_arn: str) -> ClientError | None:
+    """SNS's refusal if the state machine's role may not publish to the topic (or use its key), else None."""
+    account = role_arn.split(":")[4]
+    principal = iam.Principal(role_arn.rsplit("/", 1)[-1], STATES_SESSION, account)
+    policies = iam.role_policies(account, principal.role_name)
+    publish = iam.Authorization("sns:Publish", topic_arn)
+    decision = iam.decide(principal, policies, publish)
+    if decision is not iam.Decision.ALLOW:
+        return _sns_refusal("AuthorizationError", 403, iam.denial_message(principal, publish, decision))
+    iam.record_allowed(principal.role_name, publish)
+    parts = topic_arn.split(":")
+    key_arn = iam.topic_key_arn(account, parts[3], topic_arn) if len(parts) == 6 else None
+    for action in SNS_KEY_ACTIONS if key_arn is not None else ():
+        use = iam.Authorization(action, str(key_arn), {"kms:EncryptionContext:aws:sns:topicArn": (topic_arn,)})
+        decision = iam.decide(principal, policies, use)
+        if decision is not iam.Decision.ALLOW:
+            return _sns_refusal("KMSAccessDenied", 400, iam.denial_message(principal, use, decision))
+        iam.record_allowed(principal.role_name, use)
+    return None
+
+
+@moto_patch
+def _install_publish_authorisation() -> None:
+    original = StateTaskServiceSns._eval_service_task
+    if getattr(original, MARKER, None) is not None:
+        return
+
+    def eval_service_task(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+    ) -> Any:
+        if self._get_boto_service_action() == "publish":
+            topic = str(normalised_parameters.get("TopicArn") or normalised_parameters.get("TargetArn") or "")
+            refusal = publish_refusal(str(state_credentials.role_arn), topic)
+            if refusal is not None:
+                raise refusal
+        return original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+
+    setattr(eval_service_task, MARKER, "stepfunctions: sns:publish under the state machine's role")
+    StateTaskServiceSns._eval_service_task = eval_service_task  # type: ignore[method-assign]
