@@ -203,9 +203,10 @@ def projected_org_payload(overall: Mapping[str, Any], per_org_target: float) -> 
     """The org cycle's largest state at the projected targets: the Map's output scaled (its fixed part
     too, so from above), or the largest measured state if larger, since that one does not grow. Results
     measured before the Map's output was recorded scale the largest state, as they did."""
+    largest = int(overall["org_max_payload_bytes"])
     if "org_map_output_bytes" not in overall:
-        return round(overall["org_max_payload_bytes"] * per_org_target)
-    return max(overall["org_max_payload_bytes"], round(overall["org_map_output_bytes"] * per_org_target))
+        return round(largest * per_org_target)
+    return max(largest, round(int(overall["org_map_output_bytes"]) * per_org_target))
 
 
 def org_cycle_figures(result: OrgCycleResult, per: PerTarget) -> dict[str, Any]:
