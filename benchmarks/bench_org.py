@@ -199,6 +199,16 @@ def target_figures(label: str, child: CycleResult | None, outcome: Mapping[str, 
     return figures
 
 
+def projected_org_payload(overall: Mapping[str, Any], per_org_target: float) -> int:
+    """The org cycle's largest state at the projected targets: the Map's output scaled (its fixed part
+    too, so from above), or the largest measured state if larger, since that one does not grow. Results
+    measured before the Map's output was recorded scale the largest state, as they did."""
+    largest = int(overall["org_max_payload_bytes"])
+    if "org_map_output_bytes" not in overall:
+        return round(largest * per_org_target)
+    return max(largest, round(int(overall["org_map_output_bytes"]) * per_org_target))
+
+
 def org_cycle_figures(result: OrgCycleResult, per: PerTarget) -> dict[str, Any]:
     targets: dict[str, dict[str, Any]] = {}
     for outcome in result.targets:
@@ -220,6 +230,7 @@ def org_cycle_figures(result: OrgCycleResult, per: PerTarget) -> dict[str, Any]:
         "org_history_events": len(result.org.events),
         "child_history_events_max": max((len(child.events) for child in children), default=0),
         "org_max_payload_bytes": result.org.max_payload_bytes,
+        "org_map_output_bytes": result.org.map_output_bytes,
         "child_max_payload_bytes": max((child.max_payload_bytes for child in children), default=0),
         "max_payload_bytes": max([result.org.max_payload_bytes, *(child.max_payload_bytes for child in children)]),
         "targets_by_status": dict(Counter(figures["status"] for figures in targets.values())),
@@ -415,7 +426,7 @@ def projection(
         "state_transition_refill_per_second": STATE_TRANSITION_REFILL_PER_SECOND,
         "org_history_events": round(measured["overall"]["org_history_events"] * per_org_target),
         "history_events_quota": HISTORY_EVENTS_QUOTA,
-        "org_max_payload_bytes": round(measured["overall"]["org_max_payload_bytes"] * per_org_target),
+        "org_max_payload_bytes": projected_org_payload(measured["overall"], per_org_target),
         "child_max_payload_bytes": round(measured["overall"]["child_max_payload_bytes"]),
         "payload_quota_bytes": PAYLOAD_QUOTA_BYTES,
         "lambda_invocations": round(mean(lambda t: sum(f["invocations"] for f in t["functions"].values())) * targets),

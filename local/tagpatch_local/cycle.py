@@ -65,6 +65,13 @@ class CycleResult:
                         largest = max(largest, len(value.encode()))
         return largest
 
+    @property
+    def map_output_bytes(self) -> int:
+        """The largest Map state's output (the org cycle's: its items and one result a target, the state
+        that grows with the targets); 0 when no Map ran."""
+        exited = [event for event in self.events if event["type"] == "MapStateExited"]
+        return max((len(event["stateExitedEventDetails"].get("output", "").encode()) for event in exited), default=0)
+
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 

@@ -264,13 +264,6 @@ def list_targets_app(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     return module
 
 
-def map_output_bytes(result: Any) -> int:
-    """The Map state's output, as the org execution's history shows it: the largest state that grows
-    with the targets (an iteration's own state holds one target's, and drops the caught cause)."""
-    (exited,) = [event for event in result.org.events if event["type"] == "MapStateExited"]
-    return len(exited["stateExitedEventDetails"]["output"].encode())
-
-
 def failing_accounts(count: int) -> list[str]:
     """Account ids with no spoke: each target's cycle fails fast, at its first step that acts in it."""
     return [f"9{index:011d}" for index in range(count)]
@@ -292,7 +285,7 @@ def test_the_inline_target_cap_s_worst_case_fits_step_functions_payload_quota(
         )
         result = account.run_org_cycle({}, name=f"{count}" * 80)
         assert result.status == "FAILED" and result.org.error == "TargetsFailed"
-        largest[count] = map_output_bytes(result)
+        largest[count] = result.org.map_output_bytes
     per_target = (largest[5] - largest[1]) / 4
     assert 0 < per_target <= app.BYTES_PER_TARGET / 2, per_target  # the budget keeps room for the worst case
     rest = largest[1] - per_target  # this cycle's state beside its targets, with an empty org input
@@ -318,7 +311,7 @@ def test_many_targets_failing_with_long_causes_end_in_one_alert_not_a_data_limit
     assert 12 * 1024 < len(json.dumps(long_input)) < 16 * 1024
     result = account.run_org_cycle(long_input)
     assert (result.status, result.org.error) == ("FAILED", "TargetsFailed")
-    assert map_output_bytes(result) < 40 * 1024  # 24 targets' items and results beside the 12 KiB input
+    assert result.org.map_output_bytes < 40 * 1024  # 24 targets' items and results beside the 12 KiB input
     (message,) = cycle_alerts(alerts())
     assert message["Subject"] == "tagpatch org cycle: 24 of 24 targets failed"
     for account_id in accounts:

@@ -106,3 +106,17 @@ def test_the_projection_uses_only_targets_that_succeeded_and_refuses_when_none_d
     assert projected["aws_calls"] == 100 * 2
     with pytest.raises(ValueError, match="no target succeeded"):
         bench.projection(_figures(5000, _target("FAILED", 1.0, 5, 10, 0.001)), {})
+
+
+def test_the_projected_org_payload_scales_the_map_output_not_every_state() -> None:
+    """Only the Map's output (its items and results) grows with the targets; a larger state that does
+    not (one iteration's own, with its child's caught cause) is kept as measured. Results measured
+    before the Map's output was recorded are projected as before, every state scaled."""
+    bench = bench_org()
+    figures = _figures(5000, _target("SUCCEEDED", 30.0, 40, 500, 0.01), _target("SUCCEEDED", 50.0, 60, 700, 0.03))
+    figures["after_window_runs"]["overall"]["org_map_output_bytes"] = 1500
+    projected = bench.projection(figures, {"runs/": 90, "compliance/": 400}, targets=200, instances=1_000_000)
+    assert projected["org_max_payload_bytes"] == 1500 * 100
+    figures["after_window_runs"]["overall"]["org_map_output_bytes"] = 10
+    projected = bench.projection(figures, {"runs/": 90, "compliance/": 400}, targets=200, instances=1_000_000)
+    assert projected["org_max_payload_bytes"] == 2000  # the largest state, which does not grow
