@@ -91,6 +91,12 @@ def _dated_snapshot(keys: ExportKeys, day: datetime) -> bytes:
         return get_bytes(ARTIFACTS.bucket, keys.legacy_snapshot(day))
 
 
+def _previous_snapshot(keys: ExportKeys) -> bytes | None:
+    body = get_bytes_if_exists(ARTIFACTS.bucket, keys.latest)
+    # The target's first cycle since the partitions by account and Region: its latest at the old key.
+    return body if body is not None else get_bytes_if_exists(ARTIFACTS.bucket, keys.legacy_latest)
+
+
 def _register_partitions(cycle: Cycle, target: Target) -> list[str]:
     """Register the target's partitions of the compliance tables (apply mode); returns Glue's refusals."""
     if cycle.mode != "apply":
@@ -161,7 +167,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
     validation = event["validation"]
     monitoring = event["monitoring"]
     results = {str(r["instance_id"]): r for r in get_jsonl_gz(ARTIFACTS.bucket, str(monitoring["results_key"]))}
-    previous_body = get_bytes_if_exists(ARTIFACTS.bucket, export_keys.latest)
+    previous_body = _previous_snapshot(export_keys)
     previous = {str(r["instance_id"]): r for r in decode_jsonl_gz(previous_body)} if previous_body else {}
     next_starts = next_window_starts({str(r["window"]) for r in results.values() if r.get("window")})
     lines = get_jsonl_gz(ARTIFACTS.bucket, str(validation["instances_key"]))

@@ -2,7 +2,7 @@
 recorded failure read), written to the artifact bucket, one alert naming every target that failed, in
 which state and why (tagpatch.org_summary), and the organization's report.html over every reported
 target's rows, naming each target it lacks (tagpatch.org_report). The org cycle then ends FAILED if any
-target failed, so a target's failure is never silent."""
+target failed or the page could not be written, so neither is silent."""
 
 from __future__ import annotations
 
@@ -171,11 +171,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> SummarizeTa
         message_id = client("sns").publish(TopicArn=NOTIFICATIONS.topic_arn, Subject=subject, Message=body)["MessageId"]
         logger.error("org cycle targets failed", extra={"counts": counts, "listing_error": summary["listing_error"]})
     # After the alert: a failure reading a target's snapshot must not keep the failed targets unnamed.
+    report_error = None
     try:
         report_key = _org_report(org, summary, event.get("input"))
     except (ArtifactError, ClientError) as error:
+        # Told once, here; the org cycle then fails on report_error (OrgReportNotWritten), so the state
+        # machine's own alert for a SummarizeTargets that failed is not sent beside it.
         _report_not_written(org, error)
-        raise
+        logger.error("org report not written", extra={"error": str(error)})
+        report_key, report_error = None, str(error)
     metrics.add_metric(name="OrgTargetsFailed", unit=MetricUnit.Count, value=counts["failed"])
     metrics.add_metric(name="OrgTargetsSucceeded", unit=MetricUnit.Count, value=counts["succeeded"])
     return {
@@ -186,4 +190,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> SummarizeTa
         "skipped": counts["skipped_accounts"],
         "alert_message_id": message_id,
         "report_key": report_key,
+        "report_error": report_error,
     }

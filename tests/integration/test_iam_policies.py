@@ -63,7 +63,10 @@ MEMBER_TARGET_SIDS = frozenset(
 # Grants only a snapshot date past the exports' retention uses (400 days unless the stack says less,
 # beyond this scenario); tests/integration/test_compliance_partitions.py proves them used.
 RETENTION_SIDS = frozenset({"DropExpiredSnapshotPartitions"})
-PROVEN_ELSEWHERE = MEMBER_TARGET_SIDS | RETENTION_SIDS
+# Grants only the first cycle after an upgrade uses (the latest snapshot at its key before the partitions
+# by account and Region); test_compliance_partitions.py proves them used.
+UPGRADE_SIDS = frozenset({"ReadLatestSnapshotBeforePartitions", "FindLatestSnapshotBeforePartitions"})
+PROVEN_ELSEWHERE = MEMBER_TARGET_SIDS | RETENTION_SIDS | UPGRADE_SIDS
 
 
 def iam_actions(call: str) -> set[str]:

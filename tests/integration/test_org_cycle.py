@@ -42,6 +42,14 @@ def summary_key(account: SimulatedAccount) -> str:
     return str(key)
 
 
+def without_statement(account: SimulatedAccount, role: str, sid: str) -> None:
+    iam = account.client("iam")
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        kept = [s for s in document["Statement"] if s.get("Sid") != sid]
+        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps({**document, "Statement": kept}))
+
+
 def test_with_no_targets_the_org_cycle_runs_one_patch_cycle_home(account: SimulatedAccount) -> None:
     account.seed([instance("web", "sun-0200", name="a")])
     result = account.run_org_cycle({})
@@ -154,12 +162,7 @@ def test_an_org_cycle_role_that_may_not_start_the_patch_cycle_fails_each_target_
     account: SimulatedAccount,
 ) -> None:
     """states:StartExecution is checked under the org cycle's role, as AWS checks it."""
-    iam = account.client("iam")
-    role = machine_role_name("OrgCycleStateMachine")
-    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
-        kept = [s for s in document["Statement"] if s.get("Sid") != "StartTargetCycles"]
-        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps({**document, "Statement": kept}))
+    without_statement(account, machine_role_name("OrgCycleStateMachine"), "StartTargetCycles")
     alerts = topic_queue(account)
     result = account.run_org_cycle({})
     assert result.status == "FAILED"
@@ -235,19 +238,14 @@ def test_an_org_report_that_cannot_be_written_reaches_the_alerts_topic_and_fails
     account: SimulatedAccount, tmp_path: Path
 ) -> None:
     """SummarizeTargets refused a target's snapshot: no silent gap in report.html, but an alert saying why."""
-    iam = account.client("iam")
-    role = account.role_arn("SummarizeTargetsFunction").rsplit("/", 1)[1]
-    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
-        kept = [s for s in document["Statement"] if s.get("Sid") != "ReadTargetSnapshots"]
-        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps({**document, "Statement": kept}))
+    without_statement(account, account.role_arn("SummarizeTargetsFunction").rsplit("/", 1)[1], "ReadTargetSnapshots")
     account.seed([instance("web", "sun-0200", name="a")])
     account.use_policy(
         policy_with_targets(tmp_path, {"accounts": [ACCOUNT_ID, OTHER_ACCOUNT], "regions": [account.region]})
     )
     alerts = topic_queue(account)
     result = account.run_org_cycle({})
-    assert result.status == "FAILED"
+    assert (result.status, result.org.error) == ("FAILED", "TargetsFailed")
     messages = {m["Subject"]: m["Message"] for m in alerts() if "org cycle" in m["Subject"]}
     assert set(messages) == {"tagpatch org cycle: 1 of 2 targets failed", "tagpatch org cycle: report.html not written"}
     body = messages["tagpatch org cycle: report.html not written"]
@@ -354,3 +352,52 @@ def test_accounts_skipped_under_the_policy_s_ous_do_not_grow_the_org_cycle_s_sta
     assert {item["account_id"] for item in summary["skipped_accounts"]} == skipped_ids
     (message,) = cycle_alerts(alerts())
     assert all(f"{account_id} (SUSPENDED)" in message["Message"] for account_id in skipped_ids)
+
+
+def test_a_summarize_targets_that_dies_is_told_to_the_alerts_topic_by_the_state_machine(
+    account: SimulatedAccount,
+) -> None:
+    """A Lambda that dies (timeout, out of memory) cannot send its own alert: the org cycle's Catch
+    publishes it from the state machine (sns:publish), under its role, to the encrypted alerts topic."""
+    account.seed([instance("web", "sun-0200", name="a")])
+    alerts = topic_queue(account)
+    account.crash_after_writes("SummarizeTargetsFunction", 0, service="s3")
+    result = account.run_org_cycle({})
+    assert (result.status, result.org.error) == ("FAILED", "SummarizeTargetsFailed")
+    (message,) = [m for m in alerts() if "org cycle" in m["Subject"]]
+    assert message["Subject"] == "tagpatch org cycle: SummarizeTargets failed"
+    assert result.org.execution_name in message["Message"]
+    assert "SummarizeTargetsFunction died before s3:PutObject" in message["Message"]
+
+
+def test_without_its_publish_grant_the_org_cycle_s_own_alert_is_refused(account: SimulatedAccount) -> None:
+    """The org cycle's role needs sns:Publish on the alerts topic (and the key) for that alert: without
+    it the task is refused as AWS refuses it, and nothing reaches the topic."""
+    without_statement(account, machine_role_name("OrgCycleStateMachine"), "PublishAlerts")
+    account.seed([instance("web", "sun-0200", name="a")])
+    alerts = topic_queue(account)
+    account.crash_after_writes("SummarizeTargetsFunction", 0, service="s3")
+    result = account.run_org_cycle({})
+    assert result.status == "FAILED"
+    assert result.org.error == "SNS.AuthorizationErrorException"
+    assert [m for m in alerts() if "org cycle" in m["Subject"]] == []
+
+
+def test_an_org_report_not_written_while_every_target_succeeded_still_fails_the_org_cycle_with_one_alert(
+    account: SimulatedAccount, tmp_path: Path
+) -> None:
+    """SummarizeTargets alerts that the page is missing and returns why; the org cycle then ends FAILED
+    (OrgReportNotWritten) without the state machine's own alert for a SummarizeTargets that failed."""
+    without_statement(account, account.role_arn("SummarizeTargetsFunction").rsplit("/", 1)[1], "ReadTargetSnapshots")
+    payments = MemberAccount(
+        "111111111111", "payments", (account.region,), instances=(instance("web", "sun-0200", name="pay-web-01"),)
+    )
+    account.seed([instance("web", "sun-0200", name="hub-web-01")])
+    account.seed_accounts([payments])
+    account.use_policy(policy_with_targets(tmp_path, {"accounts": [ACCOUNT_ID, payments.id]}))
+    alerts = topic_queue(account)
+    result = account.run_org_cycle({})
+    assert [item["status"] for item in result.targets] == ["SUCCEEDED", "SUCCEEDED"]
+    assert (result.status, result.org.error) == ("FAILED", "OrgReportNotWritten")
+    (message,) = [m for m in alerts() if "org cycle" in m["Subject"]]
+    assert message["Subject"] == "tagpatch org cycle: report.html not written"

@@ -85,10 +85,14 @@ class ExportKeys:
     def trend(self) -> str:
         return member_key(TREND_KEY, self.member)
 
+    # Where the two were before the tables were partitioned by account and Region: read when the new
+    # key has none, so an upgrade keeps the carried-over facts and the week's changes.
     def legacy_snapshot(self, now: datetime) -> str:
-        """Where the day's snapshot was before the tables were partitioned by account and Region: read
-        when the new key has none, so the week's changes survive an upgrade."""
         return member_key(f"{SNAPSHOTS_PREFIX}dt={now:%Y-%m-%d}/{SNAPSHOT_FILE}", self.member)
+
+    @property
+    def legacy_latest(self) -> str:
+        return member_key(f"{LATEST_PREFIX}{SNAPSHOT_FILE}", self.member)
 
 
 def next_window_starts(names: Iterable[str]) -> dict[str, str]:

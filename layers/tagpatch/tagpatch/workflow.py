@@ -138,6 +138,7 @@ class SummarizeTargetsResult(TypedDict):
     skipped: int
     alert_message_id: str | None  # None when nothing failed
     report_key: str | None  # the organization's report.html; None when home's page is the report
+    report_error: str | None  # why the organization's report.html could not be written (already alerted)
 
 
 # A step's result: a TypedDict, or a cursor dataclass whose payload is its fields (DiscoveryCursor).
@@ -152,11 +153,16 @@ class StateMachine:
     definition: str  # the ASL, from the repository's root
     # State machines it starts (their ARNs substituted as `${<resource>Arn}`, from `!Ref <resource>`).
     starts: tuple[str, ...] = ()
+    # Topics it publishes to itself (an `sns:publish` Task), substituted the same way.
+    publishes: tuple[str, ...] = ()
 
 
 PATCH_CYCLE: Final = StateMachine("PatchCycleStateMachine", "statemachines/patch_cycle.asl.json")
 ORG_CYCLE: Final = StateMachine(
-    "OrgCycleStateMachine", "statemachines/org_cycle.asl.json", starts=(PATCH_CYCLE.resource,)
+    "OrgCycleStateMachine",
+    "statemachines/org_cycle.asl.json",
+    starts=(PATCH_CYCLE.resource,),
+    publishes=("AlertsTopic",),  # SummaryFailed: the alert when SummarizeTargets itself fails
 )
 STATE_MACHINES: Final = (PATCH_CYCLE, ORG_CYCLE)
 

@@ -173,6 +173,7 @@ def test_every_target_s_snapshots_sit_in_its_partition_and_home_keeps_the_single
     reports = (report_key(NOW), TREND_KEY, LATEST_REPORT_KEY)
     assert (at_home.report(NOW), at_home.trend, at_home.latest_report) == reports
     assert at_home.legacy_snapshot(NOW) == f"compliance/snapshots/dt={NOW:%Y-%m-%d}/snapshot.jsonl.gz"
+    assert at_home.legacy_latest == "compliance/latest/snapshot.jsonl.gz"
     keys = ExportKeys.of(member, home)
     assert keys.snapshot(NOW) == (
         f"compliance/snapshots/dt={NOW:%Y-%m-%d}/account_id=222222222222/region=eu-west-1/snapshot.jsonl.gz"
@@ -181,6 +182,7 @@ def test_every_target_s_snapshots_sit_in_its_partition_and_home_keeps_the_single
     assert keys.legacy_snapshot(NOW) == (
         f"compliance/snapshots/dt={NOW:%Y-%m-%d}/snapshot-222222222222-eu-west-1.jsonl.gz"
     )
+    assert keys.legacy_latest == "compliance/latest/snapshot-222222222222-eu-west-1.jsonl.gz"
     assert keys.trend == "compliance/trend/trend-222222222222-eu-west-1.json"
     assert keys.report(NOW) == f"compliance/reports/dt={NOW:%Y-%m-%d}/report-222222222222-eu-west-1.html"
     assert keys.latest_report == "compliance/reports/latest/report-222222222222-eu-west-1.html"

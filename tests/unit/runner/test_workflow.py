@@ -162,12 +162,12 @@ def _substitution_problems(
                 f"template.yaml: {machine.resource}'s DefinitionSubstitutions needs "
                 f"`{step.substitution}: !GetAtt {step.function}.Arn`"
             )
-    for child in machine.starts:
+    for child in machine.starts + machine.publishes:
         if substitutions.get(f"{child}Arn") != {"Ref": child}:
             problems.append(
                 f"template.yaml: {machine.resource}'s DefinitionSubstitutions needs `{child}Arn: !Ref {child}`"
             )
-    started = {f"{child}Arn" for child in machine.starts}
+    started = {f"{child}Arn" for child in machine.starts + machine.publishes}
     for key in sorted(
         set(substitutions) - {step.substitution for step in steps} - started - set(PARTITION_SUBSTITUTION)
     ):
