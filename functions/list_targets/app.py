@@ -29,7 +29,7 @@ POLICY = PolicyConfig.from_env()
 # BYTES_PER_TARGET and checks this worst case fits.
 PAYLOAD_QUOTA_BYTES: Final = 256 * 1024
 MAX_ORG_INPUT_BYTES: Final = 16 * 1024  # an org input is a few keys; a larger one is refused
-ORG_STATE_BYTES: Final = 8 * 1024  # the org context, counts, keys and skipped accounts beside the targets
+ORG_STATE_BYTES: Final = 8 * 1024  # the org context, counts and keys beside the targets
 # A target's item and result at worst: measured under 500 B with 80-character names (a failed child's
 # error name kept, its cause not); budgeted for longer Region names, a 256-character error name, or the
 # short refusal of a start StartExecution refused.
@@ -77,6 +77,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ListTargets
     return {
         "targets": target_items(targets, home, org["execution_name"]),
         "max_concurrency": settings.max_concurrency,
-        "skipped": listed.skipped,
+        "skipped": len(listed.skipped),  # named in the targets file: there may be many, not a target's worth
         "targets_key": targets_key,
     }

@@ -16,14 +16,23 @@ from botocore.exceptions import ClientError
 
 from tagpatch.aws import client, error_code, home_target
 from tagpatch.config import ArtifactConfig, NotificationConfig, OrgReportConfig
-from tagpatch.cycle import iso_z, parse_time, start_cycle
+from tagpatch.cycle import iso_z, start_cycle
 from tagpatch.errors import ArtifactError, InvalidCycleInput
 from tagpatch.export import LATEST_REPORT_KEY
 from tagpatch.inventory import get_bytes, get_bytes_if_exists, get_jsonl_gz, put_bytes, put_json
 from tagpatch.observability import lambda_entry, logger, metrics
 from tagpatch.org_report import home_only, org_page, org_report_keys, plan_report, summed_trend
-from tagpatch.org_summary import SUCCEEDED, ChildFailure, OrgSummary, TargetOutcome, alert, summarize, target_outcome
-from tagpatch.org_targets import OrgRun, child_execution_arn, org_artifact_prefix, org_run
+from tagpatch.org_summary import (
+    SUCCEEDED,
+    ChildFailure,
+    OrgSummary,
+    TargetOutcome,
+    alert,
+    summarize,
+    target_outcome,
+    undescribed_outcome,
+)
+from tagpatch.org_targets import OrgRun, SkippedAccount, child_execution_arn, org_artifact_prefix, org_run
 from tagpatch.trend import decode_trend
 from tagpatch.workflow import SummarizeTargetsResult
 
@@ -60,7 +69,7 @@ def _recorded_failure(described: Mapping[str, Any]) -> ChildFailure | None:
             json.loads(described.get("input") or "{}"),
             execution_id=str(described["executionArn"]),
             execution_name=str(described["name"]),
-            start_time=iso_z(started) if not isinstance(started, str) else iso_z(parse_time(started, "startDate")),
+            start_time=started if isinstance(started, str) else iso_z(started),
         )
     except (InvalidCycleInput, ValueError):
         return None  # the child refused its input, so it failed in PrepareCycle and recorded nothing
@@ -75,11 +84,26 @@ def _outcome(result: Mapping[str, Any], patch_cycle_arn: str) -> TargetOutcome:
     """One target: its iteration's result, with what its child says for itself."""
     if "failure" in result or not result.get("name"):
         return target_outcome(result)  # not started: the iteration alone knows why
-    described = _described(child_execution_arn(patch_cycle_arn, str(result["name"])))
-    recorded = None
-    if described is not None and result.get("status") != SUCCEEDED:
-        recorded = _recorded_failure(described)
+    arn = child_execution_arn(patch_cycle_arn, str(result["name"]))
+    try:
+        described = _described(arn)
+        recorded = None
+        if described is not None and result.get("status") != SUCCEEDED:
+            recorded = _recorded_failure(described)
+    except ClientError as error:
+        # The alert must still go out: name the target with what could not be read.
+        logger.error("target cycle not described", extra={"execution": arn, "error": error_code(error)})
+        return undescribed_outcome(result, f"{arn}: {error_code(error)}")
     return target_outcome(result, described, recorded)
+
+
+def _skipped_accounts(targets_key: object) -> list[SkippedAccount]:
+    """The accounts ListTargets skipped, from its targets file (not the state: there may be many)."""
+    if not isinstance(targets_key, str) or not targets_key:
+        return []  # ListTargets failed: it listed none
+    listed = json.loads(get_bytes(ARTIFACTS.bucket, targets_key))
+    skipped: list[SkippedAccount] = listed.get("skipped") or []
+    return skipped
 
 
 def _report_not_written(org: OrgRun, error: Exception) -> None:
@@ -137,7 +161,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> SummarizeTa
             "the task payload has no 'patch_cycle_state_machine'; the org state machine must pass it"
         )
     outcomes = [_outcome(result, patch_cycle_arn) for result in event.get("results") or []]
-    summary = summarize(org["execution_id"], outcomes, event.get("skipped") or [], event.get("error"))
+    summary = summarize(org["execution_id"], outcomes, _skipped_accounts(event.get("targets_key")), event.get("error"))
     summary_key = f"{org_artifact_prefix(org)}summary.json"
     put_json(ARTIFACTS.bucket, summary_key, summary)
     counts = summary["counts"]

@@ -98,7 +98,7 @@ SAMPLE_FIELDS: Final[Mapping[str, Any]] = {
         },
     ],
     "patch_cycle_state_machine": "arn:aws:states:us-east-1:123456789012:stateMachine:tagpatch-patch-cycle",
-    "skipped": [{"account_id": "777788889999", "state": "SUSPENDED", "parent_id": "ou-ab12-cd34ef56"}],
+    "targets_key": "org-runs/2026/11/27/daily-2026-11-27/targets.json",
 }
 # Fields a step reads only sometimes, left out of its sample: ReportFailure's window_results exist only
 # when the Map ran and SSM rejected a window.

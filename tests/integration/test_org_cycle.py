@@ -318,6 +318,42 @@ def test_many_targets_failing_with_long_causes_end_in_one_alert_not_a_data_limit
         assert f"- {account_id}/{account.region}: its patch cycle ended FAILED in state Discovery" in message["Message"]
 
 
+def test_accounts_skipped_under_the_policy_s_ous_do_not_grow_the_org_cycle_s_state(
+    account: SimulatedAccount, tmp_path: Path
+) -> None:
+    """Closed accounts stay SUSPENDED in an organization for a while, and a policy naming the root lists
+    every one: they are named in the summary and the alert from ListTargets' targets file, not carried in
+    the org cycle's state, whose size the inline cap budgets per target only."""
+    closed = [
+        MemberAccount(
+            f"8{index:011d}", f"closed-{index}", (account.region,), ou=("closed",), status="SUSPENDED", spoke=False
+        )
+        for index in range(40)
+    ]
+    organization = account.seed_accounts(closed)
+    account.use_policy(
+        policy_with_targets(
+            tmp_path,
+            {
+                "accounts": failing_accounts(1),
+                "organizational_units": [organization.root_id],
+                "regions": [account.region],
+            },
+        )
+    )
+    alerts = topic_queue(account)
+    result = account.run_org_cycle({})
+    assert (result.status, result.org.error) == ("FAILED", "TargetsFailed")
+    skipped_ids = {item.id for item in closed}
+    state = json.dumps(result.org.output)
+    assert not any(account_id in state for account_id in skipped_ids)  # not in the state the Fail state got
+    assert result.org.map_output_bytes < 2 * 1024
+    summary = summary_of(account, summary_key(account))
+    assert {item["account_id"] for item in summary["skipped_accounts"]} == skipped_ids
+    (message,) = cycle_alerts(alerts())
+    assert all(f"{account_id} (SUSPENDED)" in message["Message"] for account_id in skipped_ids)
+
+
 def test_a_summarize_targets_that_dies_is_told_to_the_alerts_topic_by_the_state_machine(
     account: SimulatedAccount,
 ) -> None:

@@ -155,6 +155,20 @@ def target_outcome(
     )
 
 
+def undescribed_outcome(result: Mapping[str, Any], why: str) -> TargetOutcome:
+    """A target whose child could not be described (or its record read): named with its iteration's
+    status and why the rest is missing, so the alert still goes out."""
+    succeeded = result.get("status") == SUCCEEDED
+    return TargetOutcome(
+        target=result["target"],
+        status=SUCCEEDED if succeeded else "FAILED",
+        execution_arn=None,
+        error=None if succeeded else str(result.get("error") or "unknown error"),
+        reason=None if succeeded else f"its patch cycle ended FAILED; why could not be read: {why}"[:MAX_REASON],
+        compliance=None,
+    )
+
+
 def summarize(
     execution_id: str,
     outcomes: Sequence[TargetOutcome],

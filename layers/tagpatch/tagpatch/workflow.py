@@ -24,7 +24,7 @@ from typing import Final, NotRequired, TypedDict, get_type_hints, is_typeddict
 from tagpatch.cycle import CyclePayload
 from tagpatch.discovery import DiscoveryCursor
 from tagpatch.monitoring_reads import MonitoringCursor
-from tagpatch.org_targets import SkippedAccount, TargetItem
+from tagpatch.org_targets import TargetItem
 
 # --- what each step returns (the `Payload` its Task states select from) ----------------------------
 
@@ -126,7 +126,7 @@ class ReleaseCycleResult(TypedDict):
 class ListTargetsResult(TypedDict):
     targets: list[TargetItem]  # each target's patch cycle starts with the org input and its `target`
     max_concurrency: int
-    skipped: list[SkippedAccount]  # accounts under the policy's OUs that are not ACTIVE
+    skipped: int  # accounts under the policy's OUs that are not ACTIVE, named in the targets file
     targets_key: str
 
 
@@ -281,7 +281,7 @@ STEPS: Final[tuple[Step, ...]] = (
     Step(
         "SummarizeTargets",
         {"SummarizeTargets": SummarizeTargetsResult, "SummarizeListingFailure": SummarizeTargetsResult},
-        reads=("org", "results", "skipped", "input", "error", "patch_cycle_state_machine"),
+        reads=("org", "results", "targets_key", "input", "error", "patch_cycle_state_machine"),
         machine=ORG_CYCLE,
     ),
 )

@@ -400,3 +400,22 @@ def test_a_now_outside_a_sane_range_is_refused_before_anything_is_written(now: s
 @pytest.mark.parametrize("now", ["2000-01-01T00:00:00Z", "2099-12-31T23:59:59Z"])
 def test_a_now_at_the_range_edges_is_accepted(now: str) -> None:
     assert start_cycle({"now": now}, execution_id="e", execution_name="run", start_time=now).now.year in (2000, 2099)
+
+
+ORG_EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:tagpatch-org-cycle:daily"
+
+
+def test_a_cycle_the_org_cycle_started_knows_it_and_leaves_its_alert_to_the_org_cycle() -> None:
+    cycle = start({"AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": ORG_EXECUTION})
+    assert (cycle.started_by, cycle.alerts_alone) == (ORG_EXECUTION, False)
+    assert cycle.failure_key == f"{cycle.artifact_prefix}failure.json"
+    assert Cycle.from_payload(cycle.to_payload()) == cycle
+    alone = start({})
+    assert (alone.started_by, alone.alerts_alone) == (None, True)
+    assert "started_by" not in alone.to_payload()  # a cycle started alone has the payload it always had
+
+
+@pytest.mark.parametrize("value", ["", 7, ["arn"]])
+def test_a_started_by_that_is_not_an_execution_arn_is_refused(value: object) -> None:
+    with pytest.raises(InvalidCycleInput, match="AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID must be"):
+        start({"AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": value})

@@ -11,7 +11,15 @@ import pytest
 from moto import mock_aws
 
 from tagpatch.errors import InvalidCycleInput
-from tagpatch.org_summary import MAX_ALERT_BODY_BYTES, MAX_LISTED, ChildFailure, alert, summarize, target_outcome
+from tagpatch.org_summary import (
+    MAX_ALERT_BODY_BYTES,
+    MAX_LISTED,
+    ChildFailure,
+    alert,
+    summarize,
+    target_outcome,
+    undescribed_outcome,
+)
 from tagpatch.org_targets import (
     SkippedAccount,
     TargetSettings,
@@ -152,6 +160,21 @@ def test_the_alert_stays_within_sns_s_limit_however_many_targets_fail_with_long_
     assert len(message[1].encode()) <= MAX_ALERT_BODY_BYTES + 200
     assert message[1].count("\n- ") < len(outcomes)
     assert "more (see the summary)" in message[1]
+
+
+def test_a_child_that_could_not_be_described_is_still_named_in_the_alert() -> None:
+    failed = undescribed_outcome(
+        {"target": OTHER, "name": "b2", "status": "FAILED", "error": "States.TaskFailed"}, f"{CHILD_ARN}: AccessDenied"
+    )
+    succeeded = undescribed_outcome({"target": HOME, "name": "a", "status": "SUCCEEDED"}, "AccessDenied")
+    summary = summarize(ORG["execution_id"], [succeeded, failed], [])
+    assert summary["counts"]["failed"] == 1
+    message = alert(summary, "k")
+    assert message is not None
+    assert (
+        f"- 444455556666/eu-west-1: its patch cycle ended FAILED; why could not be read: {CHILD_ARN}: AccessDenied"
+        in (message[1])
+    )
 
 
 def test_a_target_whose_cycle_could_not_start_says_so() -> None:
