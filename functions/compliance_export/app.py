@@ -201,6 +201,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> ComplianceE
     if cycle.mode == "apply":
         keys = {"snapshot_key": export_keys.snapshot(cycle.now), "latest_key": export_keys.latest}
         report_keys = [export_keys.report(cycle.now), export_keys.latest_report]
+        if not cycle.alerts_alone and export_keys.member is None:
+            # Home in an org cycle: its keys become the organization's page, which links this one.
+            report_keys += [export_keys.named_report(cycle.now), export_keys.named_latest_report]
     else:
         keys = {"snapshot_key": cycle.artifact_key("compliance-snapshot.jsonl.gz")}
         report_keys = [cycle.artifact_key("report.html")]

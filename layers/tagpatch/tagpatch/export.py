@@ -85,6 +85,15 @@ class ExportKeys:
     def trend(self) -> str:
         return member_key(TREND_KEY, self.member)
 
+    # The page under the target's own name, home's too: the organization's page takes home's keys, and
+    # its summary links each target's page by this name, beside it under either of its keys.
+    def named_report(self, now: datetime) -> str:
+        return member_key(report_key(now), self.target)
+
+    @property
+    def named_latest_report(self) -> str:
+        return member_key(LATEST_REPORT_KEY, self.target)
+
     # Where the two were before the tables were partitioned by account and Region: read when the new
     # key has none, so an upgrade keeps the carried-over facts and the week's changes.
     def legacy_snapshot(self, now: datetime) -> str:

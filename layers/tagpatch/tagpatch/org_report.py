@@ -91,9 +91,9 @@ def plan_report(outcomes: Iterable[TargetOutcome], home: TargetPayload) -> OrgRe
             target = Target.from_payload(outcome["target"])
             keys = ExportKeys.of(target, Target.from_payload(home))
             trends.append(keys.trend)
-            # A member's page sits beside the organization's under either of its keys (the day's folder and
-            # latest/), so one relative link serves both; home's page key is the organization's.
-            page = posixpath.basename(keys.latest_report) if keys.member is not None else None
+            # Each target's page sits beside the organization's under either of its keys (the day's folder
+            # and latest/), so one relative link serves both.
+            page = posixpath.basename(keys.named_latest_report)
             reported.append(TargetCounts(target.account_id, target.region, _instance_counts(compliance), page))
         else:
             missing.append(NotReported(label, outcome["reason"] or NO_SNAPSHOT))

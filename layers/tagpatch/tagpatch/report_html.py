@@ -499,13 +499,12 @@ def render(
 @dataclass(frozen=True)
 class TargetCounts:
     """One reported target on an organization's summary page: the counts its ComplianceExport returned
-    (None when it returned none) and the href of its own page from the organization's (None: it has no
-    page apart, as home's page key is the organization's)."""
+    (None when it returned none) and the href of its own page from the organization's."""
 
     account_id: str
     region: str
     counts: Mapping[str, int] | None
-    page: str | None
+    page: str
 
     @property
     def label(self) -> str:
@@ -535,11 +534,7 @@ def _counts_by(reported: Sequence[TargetCounts], place: str) -> list[tuple[str, 
 
 
 def _target_row(target: TargetCounts) -> tuple[str, ...]:
-    page = (
-        f'<a href="{escape(target.page)}">{escape(target.page)}</a>'
-        if target.page is not None
-        else "none apart: this page has its key; its rows are in its snapshot"
-    )
+    page = f'<a href="{escape(target.page)}">{escape(target.page)}</a>'
     if target.counts is None:
         return (escape(target.account_id), escape(target.region), "", "", "", "", "counts not returned", page)
     counts = {

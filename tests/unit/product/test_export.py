@@ -186,3 +186,12 @@ def test_every_target_s_snapshots_sit_in_its_partition_and_home_keeps_the_single
     assert keys.trend == "compliance/trend/trend-222222222222-eu-west-1.json"
     assert keys.report(NOW) == f"compliance/reports/dt={NOW:%Y-%m-%d}/report-222222222222-eu-west-1.html"
     assert keys.latest_report == "compliance/reports/latest/report-222222222222-eu-west-1.html"
+
+
+def test_every_target_s_page_has_a_name_of_its_own_beside_the_organization_s_home_s_too() -> None:
+    home, member = Target("111111111111", "us-east-1"), Target("222222222222", "eu-west-1")
+    at_home, keys = ExportKeys.of(home, home), ExportKeys.of(member, home)
+    assert at_home.named_report(NOW) == f"compliance/reports/dt={NOW:%Y-%m-%d}/report-111111111111-us-east-1.html"
+    assert at_home.named_latest_report == "compliance/reports/latest/report-111111111111-us-east-1.html"
+    # A member's page already has its name: the same keys, never a second copy.
+    assert (keys.named_report(NOW), keys.named_latest_report) == (keys.report(NOW), keys.latest_report)

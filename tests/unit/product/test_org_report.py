@@ -209,21 +209,13 @@ def test_past_the_limit_the_page_is_a_summary_of_the_targets_counts_and_reads_no
         "excepted": "3",
     }
     assert _table_rows(page, "target-pages") == [
-        [
-            HUB,
-            "us-east-1",
-            "4",
-            "3",
-            "1",
-            "0",
-            "75.0%",
-            "none apart: this page has its key; its rows are in its snapshot",
-        ],
+        [HUB, "us-east-1", "4", "3", "1", "0", "75.0%", f"report-{HUB}-us-east-1.html"],
         [MEMBER, "eu-west-1", "4", "1", "1", "2", "50.0%", f"report-{MEMBER}-eu-west-1.html"],
         [MEMBER, SECOND_REGION, "2", "2", "0", "0", "100.0%", f"report-{MEMBER}-{SECOND_REGION}.html"],
     ]
-    # Each member target's own page, beside this one under either of its keys.
+    # Each target's own page, home's too, beside this one under either of its keys.
     assert re.findall(r'<a href="([^"]+)">', page) == [
+        f"report-{HUB}-us-east-1.html",
         f"report-{MEMBER}-eu-west-1.html",
         f"report-{MEMBER}-{SECOND_REGION}.html",
     ]
