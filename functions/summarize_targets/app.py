@@ -15,13 +15,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from tagpatch.aws import client, error_code, home_target
-from tagpatch.config import ArtifactConfig, NotificationConfig
+from tagpatch.config import ArtifactConfig, NotificationConfig, OrgReportConfig
 from tagpatch.cycle import iso_z, start_cycle
 from tagpatch.errors import ArtifactError, InvalidCycleInput
 from tagpatch.export import LATEST_REPORT_KEY
 from tagpatch.inventory import get_bytes, get_bytes_if_exists, get_jsonl_gz, put_bytes, put_json
 from tagpatch.observability import lambda_entry, logger, metrics
-from tagpatch.org_report import home_only, org_report_keys, org_rows, plan_report, summed_trend
+from tagpatch.org_report import home_only, org_page, org_report_keys, plan_report, summed_trend
 from tagpatch.org_summary import (
     SUCCEEDED,
     ChildFailure,
@@ -33,12 +33,12 @@ from tagpatch.org_summary import (
     undescribed_outcome,
 )
 from tagpatch.org_targets import OrgRun, SkippedAccount, child_execution_arn, org_artifact_prefix, org_run
-from tagpatch.report_html import render
 from tagpatch.trend import decode_trend
 from tagpatch.workflow import SummarizeTargetsResult
 
 ARTIFACTS = ArtifactConfig.from_env()
 NOTIFICATIONS = NotificationConfig.from_env()
+ORG_REPORT = OrgReportConfig.from_env()
 
 
 def _snapshot_rows(key: str) -> Iterator[Any]:
@@ -141,10 +141,11 @@ def _org_report(org: OrgRun, summary: OrgSummary, org_input: object) -> str | No
     if not keys:
         return None
     plan = plan_report(summary["targets"], home_target().to_payload())
-    rows = org_rows(plan, _snapshot_rows)
     # Each reported target's ComplianceExport has just written its trend, so each exists.
     trend = summed_trend(decode_trend(get_bytes(ARTIFACTS.bucket, key)) for key in plan.trend_keys)
-    page = render(rows, generated_at=iso_z(run.now), trend=trend, targets=plan.targets).encode()
+    page = org_page(
+        plan, _snapshot_rows, generated_at=iso_z(run.now), trend=trend, max_rows=ORG_REPORT.max_rows
+    ).encode()
     for key in keys:
         put_bytes(ARTIFACTS.bucket, key, page, "text/html; charset=utf-8")
     logger.info("org report written", extra={"keys": keys, "reported": len(plan.snapshots)})

@@ -142,6 +142,13 @@ class WorldControls(TemplateDeployment):
                 function.environment["PATCH_EXCEPTIONS_PATH"] = str(path)
                 function.module = None  # configuration is read at import, as on a cold start
 
+    def set_function_environment(self, logical_id: str, name: str, value: str) -> None:
+        """Set one environment variable of one function, as an UpdateFunctionConfiguration would; its
+        configuration is read again at import, as on the cold start that follows."""
+        (function,) = [f for f in self.dispatcher.functions.values() if f.spec.logical_id == logical_id]
+        function.environment[name] = value
+        function.module = None
+
     # -- the notifications it sent --
     def _capture_notifications(self) -> None:
         """Subscribe a queue to the notifications topic, so a run can show every message it got but reminders."""

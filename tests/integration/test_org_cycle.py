@@ -418,3 +418,36 @@ def test_a_cycle_started_by_hand_with_an_org_child_s_input_alerts_itself(account
     assert result.status == "FAILED"
     (message,) = cycle_alerts(alerts())
     assert message["Subject"].endswith("tagpatch cycle failed in Discovery")
+
+
+def test_an_organization_past_its_row_limit_gets_the_summary_page_with_each_targets_own_page_linked(
+    account: SimulatedAccount, tmp_path: Path
+) -> None:
+    """Past ORG_REPORT_MAX_ROWS instances (summed from the children's counts) SummarizeTargets writes the
+    summary: each target's counts and a link to its own page, which its child wrote beside the
+    organization's under both keys, and no instance row."""
+    payments = MemberAccount(
+        "111111111111",
+        "payments",
+        (account.region,),
+        instances=(instance("web", "sun-0200", name="pay-web-01"), instance("web", "sun-0200", name="pay-web-02")),
+    )
+    account.seed([instance("web", "sun-0200", name="hub-web-01")])
+    account.seed_accounts([payments])
+    account.use_policy(policy_with_targets(tmp_path, {"accounts": [ACCOUNT_ID, payments.id]}))
+    account.set_function_environment("SummarizeTargetsFunction", "ORG_REPORT_MAX_ROWS", "2")  # 3 instances
+    result = account.run_org_cycle({})
+    assert result.status == "SUCCEEDED", result.targets
+    report_key = (result.org.output or {})["summary"]["report_key"]
+    s3 = account.client("s3")
+    member_page = f"report-{payments.id}-{account.region}.html"
+    for key in (report_key, "compliance/reports/latest/report.html"):
+        page = s3.get_object(Bucket=account.artifact_bucket, Key=key)["Body"].read().decode()
+        assert "Summary of 3 instances in 2 targets" in page
+        assert "the organization has more instances than the 2 this page reads" in page
+        assert f'<a href="{member_page}">{member_page}</a>' in page
+        assert "hub-web-01" not in page and "pay-web-01" not in page  # no instance row
+        # The link resolves beside this key: the member's child wrote its own page there.
+        linked = f"{key.rsplit('/', 1)[0]}/{member_page}"
+        member = s3.get_object(Bucket=account.artifact_bucket, Key=linked)["Body"].read().decode()
+        assert "pay-web-01" in member and "pay-web-02" in member

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tagpatch.report_html import owner_anchor, owner_of, render
+from tagpatch.report_html import NotReported, OrgTargets, TargetCounts, owner_anchor, owner_of, render, render_summary
 
 from .support import page_layout
 
@@ -126,3 +126,31 @@ def test_owner_anchors_are_unique_for_owners_a_slug_would_merge() -> None:
     anchors = [owner_anchor(owner) for owner in owners]
     assert len(set(anchors)) == len(owners), anchors
     assert owner_anchor("team-a") == "owner-team-a", "a plain owner keeps a readable anchor"
+
+
+def _summary_page() -> str:
+    """An organization's summary page: 200 targets (100 accounts in 2 Regions), one not reported."""
+    reported = [
+        TargetCounts(
+            f"{account:012d}",
+            region,
+            {"instances": 5000, "compliant": 4000, "non_compliant": 900, "unknown": 100, "excepted": 10},
+            f"report-{account:012d}-{region}.html",
+        )
+        for account in range(100_000_000_000, 100_000_000_100)
+        for region in ("eu-west-1", "ap-southeast-2")
+    ]
+    targets = OrgTargets(
+        tuple(target.label for target in reported), (NotReported("999999999999/eu-west-1", LONG_REASON),)
+    )
+    return render_summary(reported, generated_at="2026-12-06T12:00:00Z", trend=[], targets=targets, max_rows=196_206)
+
+
+def test_the_organizations_summary_page_has_no_sideways_scroll_at_390_px_and_stays_tables_on_a_desktop(
+    tmp_path: Path,
+) -> None:
+    phone = page_layout(_summary_page(), 390, tmp_path)
+    assert phone["scrollWidth"] <= 390
+    assert {"target-pages", "by-account-table", "by-region-table", "not-reported"} <= set(phone["ids"])
+    desktop = page_layout(_summary_page(), 1280, tmp_path)
+    assert desktop["scrollWidth"] <= 1280 and set(desktop["tables"]) == {"table"}

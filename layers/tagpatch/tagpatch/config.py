@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tagpatch.errors import ConfigurationError
+from tagpatch.org_report import ORG_REPORT_MAX_ROWS
 from tagpatch.partitions import CatalogTables
 from tagpatch.targets import SPOKE_BACKUP_ROLE, SPOKE_BACKUP_RUNBOOK, SPOKE_BACKUP_SNAPSHOT_RUNBOOK, Home
 
@@ -206,6 +207,20 @@ def _positive_int(environ: Mapping[str, str], name: str) -> int:
     if value < 1:
         raise ConfigurationError(f"{name} must be a positive integer, got {raw!r}")
     return value
+
+
+@dataclass(frozen=True)
+class OrgReportConfig:
+    """How many instance rows the organization's report.html reads before it becomes a summary."""
+
+    max_rows: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> OrgReportConfig:
+        # The template sets none: the figure derived from SummarizeTargets' memory. Tests set a small one.
+        if "ORG_REPORT_MAX_ROWS" not in environ:
+            return cls(max_rows=ORG_REPORT_MAX_ROWS)
+        return cls(max_rows=_positive_int(environ, "ORG_REPORT_MAX_ROWS"))
 
 
 @dataclass(frozen=True)

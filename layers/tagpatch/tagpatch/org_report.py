@@ -8,24 +8,36 @@ compliance trend summed over those targets' own trends (each date: the targets w
 so a target that joined later adds to its dates only). An org
 cycle whose only target is home writes no page of its own: home's page is the report, as a
 single-account stack's is. A plan-mode org cycle writes none: each target's plan page is under its run.
+
+The page holds its rows in memory, so past `max_rows` instances (summed from the counts each target's
+ComplianceExport returned, before any row is read) it is a summary instead: each reported target's
+counts and a link to its own page, built without reading a row (`org_page`).
 """
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from tagpatch.cycle import Mode
 from tagpatch.export import LATEST_REPORT_KEY, ExportKeys, report_key
 from tagpatch.org_summary import SUCCEEDED, TargetOutcome
 from tagpatch.org_targets import target_label
-from tagpatch.report_html import NotReported, OrgTargets
+from tagpatch.report_html import NotReported, OrgTargets, TargetCounts, render, render_summary
 from tagpatch.targets import Target, TargetPayload
 from tagpatch.trend import COUNT_FIELDS, TrendPoint
 
 NO_SNAPSHOT = "its patch cycle succeeded but returned no snapshot key"
+# The rows page held 100,000 rows in about 430 MiB above the baseline (docs/decisions.md, "One
+# report.html over the targets"): some 4.4 KiB a row, growing with the rows.
+MEASURED_BYTES_PER_ROW: Final = 430 * 2**20 // 100_000
+SUMMARIZE_TARGETS_MEMORY_MB: Final = 1769  # its MemorySize in template.yaml (a test holds the two equal)
+# Half the function's memory for the rows (MB read as the smaller 10**6 bytes), the rest for the runtime,
+# the page's text and its encoding: 196,206 rows, about 9 s at the measured pace.
+ORG_REPORT_MAX_ROWS: Final = SUMMARIZE_TARGETS_MEMORY_MB * 1_000_000 // 2 // MEASURED_BYTES_PER_ROW
 
 
 @dataclass(frozen=True)
@@ -36,10 +48,26 @@ class OrgReportPlan:
     snapshots: tuple[tuple[str, str], ...]
     not_reported: tuple[NotReported, ...]
     trend_keys: tuple[str, ...] = ()
+    reported: tuple[TargetCounts, ...] = ()  # each snapshot's target: its counts and its own page
 
     @property
     def targets(self) -> OrgTargets:
         return OrgTargets(tuple(label for label, _ in self.snapshots), self.not_reported)
+
+    @property
+    def instances(self) -> int | None:
+        """The rows the snapshots hold, by their targets' counts; None when a target returned none."""
+        counts = [target.counts for target in self.reported]
+        if len(counts) != len(self.snapshots) or any(count is None for count in counts):
+            return None
+        return sum(int(count["instances"]) for count in counts if count is not None)
+
+
+def _instance_counts(compliance: Mapping[str, Any]) -> dict[str, int] | None:
+    counts = compliance.get("counts")
+    if not isinstance(counts, Mapping) or not isinstance(counts.get("instances"), int):
+        return None
+    return {str(field): int(value) for field, value in counts.items() if isinstance(value, int)}
 
 
 def home_only(outcomes: Sequence[TargetOutcome], home: TargetPayload) -> bool:
@@ -53,16 +81,23 @@ def plan_report(outcomes: Iterable[TargetOutcome], home: TargetPayload) -> OrgRe
     snapshots: list[tuple[str, str]] = []
     trends: list[str] = []
     missing: list[NotReported] = []
+    reported: list[TargetCounts] = []
     for outcome in outcomes:
         label = target_label(outcome["target"])
-        key = (outcome["compliance"] or {}).get("snapshot_key") if outcome["status"] == SUCCEEDED else None
+        compliance = outcome["compliance"] or {}
+        key = compliance.get("snapshot_key") if outcome["status"] == SUCCEEDED else None
         if isinstance(key, str) and key:
             snapshots.append((label, key))
             target = Target.from_payload(outcome["target"])
-            trends.append(ExportKeys.of(target, Target.from_payload(home)).trend)
+            keys = ExportKeys.of(target, Target.from_payload(home))
+            trends.append(keys.trend)
+            # A member's page sits beside the organization's under either of its keys (the day's folder and
+            # latest/), so one relative link serves both; home's page key is the organization's.
+            page = posixpath.basename(keys.latest_report) if keys.member is not None else None
+            reported.append(TargetCounts(target.account_id, target.region, _instance_counts(compliance), page))
         else:
             missing.append(NotReported(label, outcome["reason"] or NO_SNAPSHOT))
-    return OrgReportPlan(tuple(snapshots), tuple(missing), tuple(trends))
+    return OrgReportPlan(tuple(snapshots), tuple(missing), tuple(trends), tuple(reported))
 
 
 def summed_trend(trends: Iterable[Sequence[TrendPoint]]) -> list[TrendPoint]:
@@ -98,3 +133,21 @@ def org_report_keys(mode: Mode, now: datetime) -> list[str]:
     if mode != "apply":
         return []
     return [report_key(now), LATEST_REPORT_KEY]
+
+
+def org_page(
+    plan: OrgReportPlan,
+    read: Callable[[str], Iterable[Mapping[str, Any]]],
+    *,
+    generated_at: str,
+    trend: Sequence[TrendPoint],
+    max_rows: int,
+) -> str:
+    """The organization's page: every reported target's rows when their counts sum to at most `max_rows`;
+    past it (or when a target returned no count) the summary, for which no row is read."""
+    instances = plan.instances
+    if instances is not None and instances <= max_rows:
+        return render(org_rows(plan, read), generated_at=generated_at, trend=trend, targets=plan.targets)
+    return render_summary(
+        plan.reported, generated_at=generated_at, trend=trend, targets=plan.targets, max_rows=max_rows
+    )

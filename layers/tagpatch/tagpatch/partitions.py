@@ -32,8 +32,9 @@ REGION_KEY: Final = "region"
 CREATE_BATCH: Final = 100  # BatchCreatePartition's PartitionInputList at most (Glue API Reference)
 DELETE_BATCH: Final = 25  # BatchDeletePartition's PartitionsToDelete at most
 PAGE_SIZE: Final = 1000  # GetPartitions' MaxResults at most
-# A rerun's reason to write nothing: the partition is there (or already gone), as this run wanted.
-SETTLED_CODES: Final = frozenset({"AlreadyExistsException", "EntityNotFoundException"})
+# The one entry error that means the entry is as this run wanted (another run got there first).
+CREATED: Final = "AlreadyExistsException"
+DROPPED: Final = "EntityNotFoundException"
 
 
 @dataclass(frozen=True)
@@ -129,11 +130,12 @@ def _batches(items: Sequence[tuple[str, ...]], size: int) -> Iterable[Sequence[t
     return (items[start : start + size] for start in range(0, len(items), size))
 
 
-def _entry_refusals(table: str, errors: Iterable[Mapping[str, Any]]) -> list[str]:
+def entry_refusals(table: str, errors: Iterable[Mapping[str, Any]], done: str) -> list[str]:
+    """A batch call's entry errors that are refusals: every one but `done` (CREATED or DROPPED)."""
     refusals = []
     for entry in errors:
         detail = entry.get("ErrorDetail") or {}
-        if detail.get("ErrorCode") not in SETTLED_CODES:
+        if detail.get("ErrorCode") != done:
             values = "/".join(entry.get("PartitionValues") or [])
             refusals.append(f"{table} ({values}): {detail.get('ErrorCode')}: {detail.get('ErrorMessage', '')}")
     return refusals
@@ -144,15 +146,15 @@ def _apply(glue: Any, database: str, plan: TablePlan, outcome: Registration) -> 
     for batch in _batches(plan.create, CREATE_BATCH):
         inputs = [plan.table.partition_input(values) for values in batch]
         answer = glue.batch_create_partition(DatabaseName=database, TableName=name, PartitionInputList=inputs)
-        refused = _entry_refusals(name, answer.get("Errors") or [])
-        outcome.created += len(batch) - len(refused)
-        outcome.refused += refused
+        errors = answer.get("Errors") or []
+        outcome.created += len(batch) - len(errors)
+        outcome.refused += entry_refusals(name, errors, CREATED)
     for batch in _batches(plan.delete, DELETE_BATCH):
         doomed = [{"Values": list(values)} for values in batch]
         answer = glue.batch_delete_partition(DatabaseName=database, TableName=name, PartitionsToDelete=doomed)
-        refused = _entry_refusals(name, answer.get("Errors") or [])
-        outcome.deleted += len(batch) - len(refused)
-        outcome.refused += refused
+        errors = answer.get("Errors") or []
+        outcome.deleted += len(batch) - len(errors)
+        outcome.refused += entry_refusals(name, errors, DROPPED)
 
 
 def register_partitions(tables: CatalogTables, target: Target, day: date, retention_days: int) -> Registration:

@@ -39,6 +39,39 @@ FIXES: Final = {
 }
 
 
+# The page's head, its styles included, shared by the rows page and the organization's summary page.
+_HEAD: Final = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>tagpatch compliance report</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:24px;color:#111827;overflow-wrap:anywhere}
+.tiles{display:flex;flex-wrap:wrap;gap:12px}
+.tile{border:1px solid #d1d5db;border-radius:6px;padding:10px 16px;min-width:120px}
+.big{font-size:28px;font-weight:700}
+table{border-collapse:collapse;margin:8px 0}
+td,th{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:left;font-size:14px}
+.n{text-align:right} .muted{color:#6b7280}
+.owner{border-top:1px solid #d1d5db;margin-top:16px}
+/* Wide: short values break only between words (or, past 24em, anywhere) and ids stay whole, so a long
+reason beside them cannot squeeze them to a letter a line; the prose columns break anywhere. */
+td{overflow-wrap:break-word;max-width:24em}
+td[data-label="reasons"],td[data-label="what to do"],td[data-label="why unknown"]{overflow-wrap:anywhere}
+td[data-label="instance"]{white-space:nowrap}
+/* A phone: each row becomes a card, each cell labelled by its column's header, long ids wrapped. */
+@media (max-width:640px){
+body{margin:12px}
+td{overflow-wrap:anywhere;max-width:none}
+td[data-label="instance"]{white-space:normal}
+.tile{min-width:0;flex:1 1 40%;box-sizing:border-box;padding:8px 10px}
+table,thead,tbody,tr,td{display:block}
+thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+tr{border:1px solid #d1d5db;border-radius:6px;margin:8px 0;padding:4px 8px}
+td,td.n{border:0;padding:2px 0;text-align:left}
+td[data-label]::before{content:attr(data-label) ": ";font-weight:600}
+}
+</style></head><body>"""
+
+
 def action_of(record: Mapping[str, Any]) -> str | None:
     """What the instance's owner should do, or None when nothing is needed."""
     if record.get("class") == EXCEPTED:
@@ -143,6 +176,14 @@ def _cards(
     )
     ident = f' id="{table_id}"' if table_id else ""
     return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _tiles(tiles: Iterable[tuple[str, object, str]]) -> str:
+    """The headline figures: (id, value, label) each."""
+    return "".join(
+        f'<div class=tile><div class=big id="{key}">{value}</div><div>{escape(label)}</div></div>'
+        for key, value, label in tiles
+    )
 
 
 def _table(
@@ -323,10 +364,12 @@ class OrgTargets:
     not_reported: tuple[NotReported, ...]
 
 
-def targets_section(targets: OrgTargets) -> str:
-    """An organization's page names every target: the ones whose rows it shows, and each one it does not
-    with why, so no target is missing without a word."""
+def targets_section(targets: OrgTargets, reported_table: str = "") -> str:
+    """An organization's page names every target: the ones whose rows it shows (or, on the summary page,
+    `reported_table`: each one's counts and page), and each one it does not with why, so no target is
+    missing without a word."""
     reported = ", ".join(escape(label) for label in targets.reported) or "none"
+    held = reported_table or f"<p>Rows of {len(targets.reported)} targets: {reported}.</p>"
     missing = _cards(
         ("target", "not reported"),
         ((escape(item.target), escape(f"not reported: {item.reason}")) for item in targets.not_reported),
@@ -334,7 +377,7 @@ def targets_section(targets: OrgTargets) -> str:
     )
     return (
         '<section id="targets"><h2>Targets</h2>'
-        f"<p>Rows of {len(targets.reported)} targets: {reported}.</p>"
+        f"{held}"
         f"<h3>Not reported: {len(targets.not_reported)}</h3>{missing if targets.not_reported else ''}"
         "<p class=muted>Each target's own report (report-&lt;account&gt;-&lt;Region&gt;.html beside this one) "
         "has its trend and its week's changes.</p></section>"
@@ -366,9 +409,8 @@ def render(
     stale = sum(r.get("scan_status") == "stale" for r in unscanned)
     needing.sort(key=lambda pair: (str(pair[0].get("owner") or ""), str(pair[0]["instance_id"])))
     headline = f"{percent:.1f}%" if percent is not None else "n/a"
-    tiles = "".join(
-        f'<div class=tile><div class=big id="{key}">{value}</div><div>{escape(label)}</div></div>'
-        for key, value, label in (
+    tiles = _tiles(
+        (
             ("compliance-percent", headline, "compliant (of instances with a known state)"),
             ("instances", counts["instances"], "instances"),
             ("compliant", counts["compliant"], "compliant"),
@@ -428,36 +470,7 @@ def render(
         if len(unscanned) > action_limit
         else ""
     )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>tagpatch compliance report</title>
-<style>
-body{{font-family:system-ui,sans-serif;margin:24px;color:#111827;overflow-wrap:anywhere}}
-.tiles{{display:flex;flex-wrap:wrap;gap:12px}}
-.tile{{border:1px solid #d1d5db;border-radius:6px;padding:10px 16px;min-width:120px}}
-.big{{font-size:28px;font-weight:700}}
-table{{border-collapse:collapse;margin:8px 0}}
-td,th{{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:left;font-size:14px}}
-.n{{text-align:right}} .muted{{color:#6b7280}}
-.owner{{border-top:1px solid #d1d5db;margin-top:16px}}
-/* Wide: short values break only between words (or, past 24em, anywhere) and ids stay whole, so a long
-reason beside them cannot squeeze them to a letter a line; the prose columns break anywhere. */
-td{{overflow-wrap:break-word;max-width:24em}}
-td[data-label="reasons"],td[data-label="what to do"],td[data-label="why unknown"]{{overflow-wrap:anywhere}}
-td[data-label="instance"]{{white-space:nowrap}}
-/* A phone: each row becomes a card, each cell labelled by its column's header, long ids wrapped. */
-@media (max-width:640px){{
-body{{margin:12px}}
-td{{overflow-wrap:anywhere;max-width:none}}
-td[data-label="instance"]{{white-space:normal}}
-.tile{{min-width:0;flex:1 1 40%;box-sizing:border-box;padding:8px 10px}}
-table,thead,tbody,tr,td{{display:block}}
-thead{{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}}
-tr{{border:1px solid #d1d5db;border-radius:6px;margin:8px 0;padding:4px 8px}}
-td,td.n{{border:0;padding:2px 0;text-align:left}}
-td[data-label]::before{{content:attr(data-label) ": ";font-weight:600}}
-}}
-</style></head><body>
+    return f"""{_HEAD}
 <h1>tagpatch compliance report</h1>
 <p class=muted>Snapshot of {counts["instances"]} instances, generated {escape(generated_at)}.</p>
 <div class=tiles>{tiles}</div>
@@ -479,5 +492,120 @@ td[data-label]::before{{content:attr(data-label) ": ";font-weight:600}}
 <p class=muted>Each owner's instances, at report.html#owner-&lt;name&gt; (a hash follows names that are not plain).</p>
 {_owner_sections(rows, action_limit)}
 </section>
+</body></html>
+"""
+
+
+@dataclass(frozen=True)
+class TargetCounts:
+    """One reported target on an organization's summary page: the counts its ComplianceExport returned
+    (None when it returned none) and the href of its own page from the organization's (None: it has no
+    page apart, as home's page key is the organization's)."""
+
+    account_id: str
+    region: str
+    counts: Mapping[str, int] | None
+    page: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.account_id}/{self.region}"
+
+
+def _summed(reported: Iterable[TargetCounts]) -> dict[str, int]:
+    totals = {"instances": 0, "compliant": 0, "non_compliant": 0, "unknown": 0, "excepted": 0}
+    for target in reported:
+        for field in totals:
+            totals[field] += int((target.counts or {}).get(field, 0))
+    return totals
+
+
+def _counts_by(reported: Sequence[TargetCounts], place: str) -> list[tuple[str, int, int]]:
+    """(account or Region, compliant, known) as `_group` gives them from rows, from the targets' counts."""
+    compliant: Counter[str] = Counter()
+    known: Counter[str] = Counter()
+    for target in reported:
+        value = target.account_id if place == "account_id" else target.region
+        counts = target.counts or {}
+        compliant[value] += int(counts.get("compliant", 0))
+        known[value] += int(counts.get("compliant", 0)) + int(counts.get("non_compliant", 0))
+    # As from rows: a place none of whose instances has a known compliance is not listed.
+    ordered = sorted(known.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [(value, compliant[value], count) for value, count in ordered if count]
+
+
+def _target_row(target: TargetCounts) -> tuple[str, ...]:
+    page = (
+        f'<a href="{escape(target.page)}">{escape(target.page)}</a>'
+        if target.page is not None
+        else "none apart: this page has its key; its rows are in its snapshot"
+    )
+    if target.counts is None:
+        return (escape(target.account_id), escape(target.region), "", "", "", "", "counts not returned", page)
+    counts = {
+        field: int(target.counts.get(field, 0)) for field in ("instances", "compliant", "non_compliant", "unknown")
+    }
+    percent = compliance_percent(counts)
+    return (
+        escape(target.account_id),
+        escape(target.region),
+        *(str(counts[field]) for field in ("instances", "compliant", "non_compliant", "unknown")),
+        f"{percent:.1f}%" if percent is not None else "n/a",
+        page,
+    )
+
+
+def render_summary(
+    reported: Sequence[TargetCounts],
+    *,
+    generated_at: str,
+    trend: Sequence[TrendPoint],
+    targets: OrgTargets,
+    max_rows: int,
+) -> str:
+    """An organization's page too large to hold its rows: built from each reported target's counts alone,
+    never an instance row, so its size follows the number of targets. The headline, the breakdowns by
+    account and by Region, one line per target with its own page linked, the summed trend and each target
+    not reported with why."""
+    counts = _summed(reported)
+    percent = compliance_percent(counts)
+    why = (
+        f"the organization has more instances than the {max_rows} this page reads"
+        if all(target.counts is not None for target in reported)
+        else "a target returned no count, so this page reads no rows"
+    )
+    tiles = _tiles(
+        (
+            (
+                "compliance-percent",
+                f"{percent:.1f}%" if percent is not None else "n/a",
+                "compliant (of instances with a known state)",
+            ),
+            ("instances", counts["instances"], "instances"),
+            ("compliant", counts["compliant"], "compliant"),
+            ("non-compliant", counts["non_compliant"], "non-compliant"),
+            ("unknown", counts["unknown"], "compliance unknown"),
+            ("excepted", counts["excepted"], "excepted"),
+        )
+    )
+    table = _cards(
+        ("account", "Region", "instances", "compliant", "non-compliant", "unknown", "%", "page"),
+        (_target_row(target) for target in reported),
+        table_id="target-pages",
+        numeric=frozenset({2, 3, 4, 5, 6}),
+    )
+    listing = f"<h3>Reported: {len(reported)}</h3>{table}"
+    # Every account and Region: their number follows the targets', never the instances'.
+    by_account, by_region = _counts_by(reported, "account_id"), _counts_by(reported, "region")
+    return f"""{_HEAD}
+<h1>tagpatch compliance report</h1>
+<p class=muted>Summary of {counts["instances"]} instances in {len(reported)} targets, \
+generated {escape(generated_at)}.</p>
+<p id="rows-elsewhere">The instance rows are on each target's own page, linked below: {escape(why)}.</p>
+<div class=tiles>{tiles}</div>
+{targets_section(targets, listing)}
+{trend_section(trend)}
+{_table("Compliance by account", by_account, len(by_account), non_compliant=True, section_id="by-account")}
+{_table("Compliance by Region", by_region, len(by_region), non_compliant=True, section_id="by-region")}
 </body></html>
 """

@@ -4,18 +4,37 @@ of named with why."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from tagpatch.org_report import NO_SNAPSHOT, home_only, org_report_keys, org_rows, plan_report, summed_trend
+import pytest
+
+from tagpatch.config import OrgReportConfig
+from tagpatch.errors import ConfigurationError
+from tagpatch.org_report import (
+    MEASURED_BYTES_PER_ROW,
+    NO_SNAPSHOT,
+    ORG_REPORT_MAX_ROWS,
+    SUMMARIZE_TARGETS_MEMORY_MB,
+    home_only,
+    org_page,
+    org_report_keys,
+    org_rows,
+    plan_report,
+    summed_trend,
+)
 from tagpatch.org_summary import TargetOutcome
 from tagpatch.report_html import NotReported, owner_anchor, render
 from tagpatch.targets import TargetPayload
 from tagpatch.trend import TrendPoint
+from tagpatch_local.template import load_template
 
 from .test_report_places import _row, _table
 
+REPO = Path(__file__).resolve().parents[3]
 HUB, MEMBER, SPOKELESS = "111111111111", "222222222222", "333333333333"
 HOME = TargetPayload(account_id=HUB, region="us-east-1")
 
@@ -140,3 +159,120 @@ def test_the_page_goes_where_a_single_accounts_does_in_apply_mode_and_nowhere_in
         "compliance/reports/latest/report.html",
     ]
     assert org_report_keys("plan", now) == []
+
+
+# --- past the limit: the summary page, built from the targets' counts alone -----------------------------
+
+SECOND_REGION = "ap-south-1"
+
+
+def _counted(account: str, region: str, compliant: int, non_compliant: int, unknown: int) -> TargetOutcome:
+    outcome = _outcome(account, region, f"compliance/snapshots/dt=2026-12-07/{account}-{region}.jsonl.gz")
+    counts = {"compliant": compliant, "non_compliant": non_compliant, "unknown": unknown, "excepted": 1}
+    outcome["compliance"] = {
+        **(outcome["compliance"] or {}),
+        "counts": {"instances": sum(counts.values()) - 1, **counts},
+    }
+    return outcome
+
+
+COUNTED = [
+    _counted(HUB, "us-east-1", 3, 1, 0),  # home: 4 instances
+    _counted(MEMBER, "eu-west-1", 1, 1, 2),  # 4
+    _counted(MEMBER, SECOND_REGION, 2, 0, 0),  # 2
+    _outcome(SPOKELESS, "eu-west-1", None, "its patch cycle ended FAILED: TargetAccessDenied: no spoke"),
+]
+
+
+def _table_rows(page: str, table_id: str) -> list[list[str]]:
+    """The cells of each row of the table with `table_id` (not of the whole section around it)."""
+    start = page.index(f'<table id="{table_id}"')
+    return _table(f'<section id="only">{page[start : page.index("</table>", start)]}</table></section>', "only")
+
+
+def _no_row_read(key: str) -> Iterable[Mapping[str, Any]]:
+    raise AssertionError(f"the summary page read the rows of {key}")
+
+
+def test_past_the_limit_the_page_is_a_summary_of_the_targets_counts_and_reads_no_row() -> None:
+    trend = [_point("2026-12-07", 10, 6, 2)]
+    page = org_page(
+        plan_report(COUNTED, HOME), _no_row_read, generated_at="2026-12-07T02:00:00Z", trend=trend, max_rows=9
+    )
+    tiles = dict(re.findall(r'<div class=big id="([a-z-]+)">([^<]*)</div>', page))
+    assert tiles == {
+        "compliance-percent": "75.0%",  # 6 of the 8 with a known state
+        "instances": "10",
+        "compliant": "6",
+        "non-compliant": "2",
+        "unknown": "2",
+        "excepted": "3",
+    }
+    assert _table_rows(page, "target-pages") == [
+        [
+            HUB,
+            "us-east-1",
+            "4",
+            "3",
+            "1",
+            "0",
+            "75.0%",
+            "none apart: this page has its key; its rows are in its snapshot",
+        ],
+        [MEMBER, "eu-west-1", "4", "1", "1", "2", "50.0%", f"report-{MEMBER}-eu-west-1.html"],
+        [MEMBER, SECOND_REGION, "2", "2", "0", "0", "100.0%", f"report-{MEMBER}-{SECOND_REGION}.html"],
+    ]
+    # Each member target's own page, beside this one under either of its keys.
+    assert re.findall(r'<a href="([^"]+)">', page) == [
+        f"report-{MEMBER}-eu-west-1.html",
+        f"report-{MEMBER}-{SECOND_REGION}.html",
+    ]
+    assert [row[:4] for row in _table(page, "by-account")] == [
+        [HUB, "3/4", "75.0%", "1"],
+        [MEMBER, "3/4", "75.0%", "1"],
+    ]
+    assert [row[:4] for row in _table(page, "by-region")] == [
+        ["us-east-1", "3/4", "75.0%", "1"],
+        [SECOND_REGION, "2/2", "100.0%", "0"],
+        ["eu-west-1", "1/2", "50.0%", "1"],
+    ]
+    assert [cells[0] for cells in _table_rows(page, "not-reported")] == [f"{SPOKELESS}/eu-west-1"]
+    assert "the organization has more instances than the 9 this page reads" in page
+    assert 'id="trend"' in page and "No snapshots yet" not in page
+    assert 'id="actions"' not in page and 'id="owners"' not in page  # no instance row, no row section
+
+
+def test_the_summed_counts_choose_the_page_at_and_just_over_the_limit() -> None:
+    plan = plan_report(COUNTED, HOME)
+    assert plan.instances == 10
+    read: list[str] = []
+
+    def reader(key: str) -> Iterable[Mapping[str, Any]]:
+        read.append(key)
+        return []
+
+    at_limit = org_page(plan, reader, generated_at="2026-12-07T02:00:00Z", trend=[], max_rows=10)
+    assert read == [key for _, key in plan.snapshots] and 'id="actions"' in at_limit
+    over = org_page(plan, _no_row_read, generated_at="2026-12-07T02:00:00Z", trend=[], max_rows=9)
+    assert 'id="target-pages"' in over and 'id="actions"' not in over
+
+
+def test_a_target_that_returned_no_count_makes_the_summary_not_an_unbounded_read() -> None:
+    plan = plan_report([*COUNTED[:2], _outcome(MEMBER, SECOND_REGION, "compliance/snapshots/x.jsonl.gz")], HOME)
+    assert plan.instances is None
+    page = org_page(plan, _no_row_read, generated_at="2026-12-07T02:00:00Z", trend=[], max_rows=1_000_000)
+    assert _table_rows(page, "target-pages")[2][:7] == [MEMBER, SECOND_REGION, "", "", "", "", "counts not returned"]
+    assert "a target returned no count, so this page reads no rows" in page
+
+
+def test_the_row_limit_is_derived_from_summarize_targets_memory_in_the_template() -> None:
+    template = load_template(REPO / "template.yaml")
+    memory = template["Resources"]["SummarizeTargetsFunction"]["Properties"]["MemorySize"]
+    assert memory == SUMMARIZE_TARGETS_MEMORY_MB
+    # Half the memory at the measured bytes a row: some 200,000 rows, never the 1,000,000 of the design scale.
+    assert memory * 1_000_000 // 2 >= ORG_REPORT_MAX_ROWS * MEASURED_BYTES_PER_ROW
+    assert 150_000 < ORG_REPORT_MAX_ROWS < 250_000
+    assert OrgReportConfig.from_env({}).max_rows == ORG_REPORT_MAX_ROWS
+    assert OrgReportConfig.from_env({"ORG_REPORT_MAX_ROWS": "12"}).max_rows == 12
+    with pytest.raises(ConfigurationError, match="ORG_REPORT_MAX_ROWS must be a positive integer"):
+        OrgReportConfig.from_env({"ORG_REPORT_MAX_ROWS": "0"})

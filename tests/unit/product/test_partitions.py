@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from tagpatch.errors import ConfigurationError
-from tagpatch.partitions import TableShape, plan_table
+from tagpatch.partitions import CREATED, DROPPED, TableShape, entry_refusals, plan_table
 from tagpatch.targets import Target
 
 TARGET = Target("222222222222", "eu-west-1")
@@ -62,3 +62,20 @@ def test_only_what_is_missing_is_created_and_only_dates_past_retention_are_dropp
 def test_a_table_partitioned_otherwise_is_a_configuration_error(keys: tuple[str, ...]) -> None:
     with pytest.raises(ConfigurationError, match="partitioned by"):
         table("odd", *keys).values(TARGET, DAY)
+
+
+def test_only_the_answer_that_means_done_is_not_a_refusal() -> None:
+    def entry(code: str) -> dict[str, object]:
+        return {"PartitionValues": ["a", "r"], "ErrorDetail": {"ErrorCode": code, "ErrorMessage": "m"}}
+
+    errors = [entry("AlreadyExistsException"), entry("EntityNotFoundException"), entry("InvalidInputException")]
+    # Created: one that exists is done; one Glue could not find is not.
+    assert entry_refusals("latest", errors, CREATED) == [
+        "latest (a/r): EntityNotFoundException: m",
+        "latest (a/r): InvalidInputException: m",
+    ]
+    # Dropped: one already gone is done.
+    assert entry_refusals("snapshots", errors, DROPPED) == [
+        "snapshots (a/r): AlreadyExistsException: m",
+        "snapshots (a/r): InvalidInputException: m",
+    ]
