@@ -17,8 +17,9 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
-from tagpatch.aws import client, home_if_known
+from tagpatch.aws import client, error_code, home_if_known
 from tagpatch.config import ArtifactConfig, NotificationConfig
 from tagpatch.cycle import Cycle
 from tagpatch.errors import InvalidCycleInput, failure_cause
@@ -33,6 +34,8 @@ NOTIFICATIONS = NotificationConfig.from_env()
 ARTIFACTS = ArtifactConfig.from_env()
 # SNS caps a message at 256 KB; a long list of rejected windows is cut, with the count kept.
 MAX_LISTED_WINDOWS = 50
+# An org execution waiting for this cycle (DescribeExecution's status while it runs).
+RUNNING = "RUNNING"
 # A failed BaselineAssociation means patch group registrations were not (all) made.
 REGISTRATION_STATE = "BaselineAssociation"
 
@@ -95,13 +98,22 @@ def changes_rejected(event: dict[str, Any]) -> int:
 
 
 def started_by_org(event: dict[str, Any]) -> Cycle | None:
-    """The cycle, when the org cycle started it (its alert is then the org cycle's); None otherwise,
-    or when the cycle object cannot be read (alerting is then the safe side)."""
+    """The cycle, when a running org cycle started it and waits for it (its alert is then the org
+    cycle's); None otherwise, alerting being the safe side: the cycle object cannot be read, or the
+    execution it names has ended or cannot be described (an operator who re-runs a target's cycle from
+    the console copies its input, started-by key and all, long after that org cycle ended)."""
     try:
         cycle = Cycle.from_payload(event.get("cycle"))
     except InvalidCycleInput:
         return None
-    return None if cycle.alerts_alone else cycle
+    if cycle.started_by is None:
+        return None
+    try:
+        status = client("stepfunctions").describe_execution(executionArn=cycle.started_by)["status"]
+    except ClientError as error:
+        logger.warning("starting execution not described", extra={"error": error_code(error)})
+        return None
+    return cycle if status == RUNNING else None
 
 
 def child_failure(event: dict[str, Any], subject: str, body: str) -> ChildFailure:

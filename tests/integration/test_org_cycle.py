@@ -403,6 +403,23 @@ def test_an_org_report_not_written_while_every_target_succeeded_still_fails_the_
     assert message["Subject"] == "tagpatch org cycle: report.html not written"
 
 
+def test_a_cycle_started_by_hand_with_an_org_child_s_input_alerts_itself(account: SimulatedAccount) -> None:
+    """An operator re-running a failed target's cycle from the console copies its input, started-by key
+    included; that org execution has ended and will send no alert, so this cycle sends its own."""
+    account.seed([instance("web", "sun-0200", name="a")])
+    org = account.run_org_cycle({})
+    assert org.status == "SUCCEEDED"
+    alerts = topic_queue(account)
+    copied = {
+        "target": {"account_id": OTHER_ACCOUNT, "region": account.region},
+        "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": org.org.execution_arn,
+    }
+    result = account.run_cycle(copied)
+    assert result.status == "FAILED"
+    (message,) = cycle_alerts(alerts())
+    assert message["Subject"].endswith("tagpatch cycle failed in Discovery")
+
+
 def test_an_organization_past_its_row_limit_gets_the_summary_page_with_each_targets_own_page_linked(
     account: SimulatedAccount, tmp_path: Path
 ) -> None:
