@@ -21,7 +21,7 @@ from tagpatch.errors import ArtifactError, InvalidCycleInput
 from tagpatch.export import LATEST_REPORT_KEY
 from tagpatch.inventory import get_bytes, get_bytes_if_exists, get_jsonl_gz, put_bytes, put_json
 from tagpatch.observability import lambda_entry, logger, metrics
-from tagpatch.org_report import home_only, org_page, org_report_keys, plan_report, summed_trend
+from tagpatch.org_report import home_only, org_pages, org_report_keys, plan_report, summed_trend
 from tagpatch.org_summary import (
     SUCCEEDED,
     ChildFailure,
@@ -143,11 +143,11 @@ def _org_report(org: OrgRun, summary: OrgSummary, org_input: object) -> str | No
     plan = plan_report(summary["targets"], home_target().to_payload())
     # Each reported target's ComplianceExport has just written its trend, so each exists.
     trend = summed_trend(decode_trend(get_bytes(ARTIFACTS.bucket, key)) for key in plan.trend_keys)
-    page = org_page(
-        plan, _snapshot_rows, generated_at=iso_z(run.now), trend=trend, max_rows=ORG_REPORT.max_rows
-    ).encode()
-    for key in keys:
-        put_bytes(ARTIFACTS.bucket, key, page, "text/html; charset=utf-8")
+    pages = org_pages(
+        plan, _snapshot_rows, keys, generated_at=iso_z(run.now), trend=trend, max_rows=ORG_REPORT.max_rows
+    )
+    for key, page in pages.items():
+        put_bytes(ARTIFACTS.bucket, key, page.encode(), "text/html; charset=utf-8")
     logger.info("org report written", extra={"keys": keys, "reported": len(plan.snapshots)})
     return keys[0]
 

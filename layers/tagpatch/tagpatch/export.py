@@ -86,13 +86,17 @@ class ExportKeys:
         return member_key(TREND_KEY, self.member)
 
     # The page under the target's own name, home's too: the organization's page takes home's keys, and
-    # its summary links each target's page by this name, beside it under either of its keys.
+    # its summary links each target's page by this name.
+    def named(self, page_key: str) -> str:
+        """One of this target's page keys (`report`, `latest_report`) under the target's own name."""
+        return member_key(page_key, self.target) if self.member is None else page_key
+
     def named_report(self, now: datetime) -> str:
-        return member_key(report_key(now), self.target)
+        return self.named(self.report(now))
 
     @property
     def named_latest_report(self) -> str:
-        return member_key(LATEST_REPORT_KEY, self.target)
+        return self.named(self.latest_report)
 
     # Where the two were before the tables were partitioned by account and Region: read when the new
     # key has none, so an upgrade keeps the carried-over facts and the week's changes.

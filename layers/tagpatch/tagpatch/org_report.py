@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -49,6 +49,9 @@ class OrgReportPlan:
     not_reported: tuple[NotReported, ...]
     trend_keys: tuple[str, ...] = ()
     reported: tuple[TargetCounts, ...] = ()  # each snapshot's target: its counts and its own page
+    # Each reported target's own pages, by key: its day's (as its ComplianceExport wrote it; None when it
+    # returned none) and its latest.
+    pages: tuple[tuple[str | None, str], ...] = ()
 
     @property
     def targets(self) -> OrgTargets:
@@ -82,6 +85,7 @@ def plan_report(outcomes: Iterable[TargetOutcome], home: TargetPayload) -> OrgRe
     trends: list[str] = []
     missing: list[NotReported] = []
     reported: list[TargetCounts] = []
+    pages: list[tuple[str | None, str]] = []
     for outcome in outcomes:
         label = target_label(outcome["target"])
         compliance = outcome["compliance"] or {}
@@ -91,13 +95,13 @@ def plan_report(outcomes: Iterable[TargetOutcome], home: TargetPayload) -> OrgRe
             target = Target.from_payload(outcome["target"])
             keys = ExportKeys.of(target, Target.from_payload(home))
             trends.append(keys.trend)
-            # Each target's page sits beside the organization's under either of its keys (the day's folder
-            # and latest/), so one relative link serves both.
-            page = posixpath.basename(keys.named_latest_report)
+            day = compliance.get("report_key")
+            pages.append((keys.named(day) if isinstance(day, str) and day else None, keys.named_latest_report))
+            page = posixpath.basename(keys.named_latest_report)  # beside the latest page; see org_pages
             reported.append(TargetCounts(target.account_id, target.region, _instance_counts(compliance), page))
         else:
             missing.append(NotReported(label, outcome["reason"] or NO_SNAPSHOT))
-    return OrgReportPlan(tuple(snapshots), tuple(missing), tuple(trends), tuple(reported))
+    return OrgReportPlan(tuple(snapshots), tuple(missing), tuple(trends), tuple(reported), tuple(pages))
 
 
 def summed_trend(trends: Iterable[Sequence[TrendPoint]]) -> list[TrendPoint]:
@@ -135,6 +139,41 @@ def org_report_keys(mode: Mode, now: datetime) -> list[str]:
     return [report_key(now), LATEST_REPORT_KEY]
 
 
+def _linked(plan: OrgReportPlan, key: str) -> tuple[TargetCounts, ...]:
+    """The reported targets with each one's page linked from `key`: its latest from the latest page, its
+    day's from a day's page (another day's folder when its cycle started after midnight)."""
+    folder = posixpath.dirname(key)
+    linked = []
+    for target, (day, latest) in zip(plan.reported, plan.pages, strict=True):
+        page = latest if key == LATEST_REPORT_KEY or day is None else day
+        linked.append(replace(target, page=posixpath.relpath(page, folder)))
+    return tuple(linked)
+
+
+def org_pages(
+    plan: OrgReportPlan,
+    read: Callable[[str], Iterable[Mapping[str, Any]]],
+    keys: Sequence[str],
+    *,
+    generated_at: str,
+    trend: Sequence[TrendPoint],
+    max_rows: int,
+) -> dict[str, str]:
+    """The organization's page for each of its keys: every reported target's rows (one page for all keys)
+    when their counts sum to at most `max_rows`; past it (or when a target returned no count) the
+    summary, for which no row is read, each key's linking the targets' pages from where it sits."""
+    instances = plan.instances
+    if instances is not None and instances <= max_rows:
+        page = render(org_rows(plan, read), generated_at=generated_at, trend=trend, targets=plan.targets)
+        return dict.fromkeys(keys, page)
+    return {
+        key: render_summary(
+            _linked(plan, key), generated_at=generated_at, trend=trend, targets=plan.targets, max_rows=max_rows
+        )
+        for key in keys
+    }
+
+
 def org_page(
     plan: OrgReportPlan,
     read: Callable[[str], Iterable[Mapping[str, Any]]],
@@ -143,11 +182,6 @@ def org_page(
     trend: Sequence[TrendPoint],
     max_rows: int,
 ) -> str:
-    """The organization's page: every reported target's rows when their counts sum to at most `max_rows`;
-    past it (or when a target returned no count) the summary, for which no row is read."""
-    instances = plan.instances
-    if instances is not None and instances <= max_rows:
-        return render(org_rows(plan, read), generated_at=generated_at, trend=trend, targets=plan.targets)
-    return render_summary(
-        plan.reported, generated_at=generated_at, trend=trend, targets=plan.targets, max_rows=max_rows
-    )
+    """The organization's latest page (`org_pages` for that key alone)."""
+    pages = org_pages(plan, read, [LATEST_REPORT_KEY], generated_at=generated_at, trend=trend, max_rows=max_rows)
+    return pages[LATEST_REPORT_KEY]

@@ -21,6 +21,7 @@ from tagpatch.org_report import (
     SUMMARIZE_TARGETS_MEMORY_MB,
     home_only,
     org_page,
+    org_pages,
     org_report_keys,
     org_rows,
     plan_report,
@@ -268,3 +269,27 @@ def test_the_row_limit_is_derived_from_summarize_targets_memory_in_the_template(
     assert OrgReportConfig.from_env({"ORG_REPORT_MAX_ROWS": "12"}).max_rows == 12
     with pytest.raises(ConfigurationError, match="ORG_REPORT_MAX_ROWS must be a positive integer"):
         OrgReportConfig.from_env({"ORG_REPORT_MAX_ROWS": "0"})
+
+
+def test_each_link_leads_to_the_target_s_page_of_its_own_day_from_the_day_s_page_and_latest() -> None:
+    """A target whose cycle started after midnight (a later wave of the Map) wrote its day's page in the
+    next day's folder: the organization's page of its own day links there, the latest one beside it."""
+    late = _counted(MEMBER, "eu-west-1", 1, 1, 2)
+    late["compliance"] = {
+        **(late["compliance"] or {}),
+        "report_key": f"compliance/reports/dt=2026-12-08/report-{MEMBER}-eu-west-1.html",
+    }
+    home = _counted(HUB, "us-east-1", 3, 1, 0)
+    home["compliance"] = {**(home["compliance"] or {}), "report_key": "compliance/reports/dt=2026-12-07/report.html"}
+    keys = ["compliance/reports/dt=2026-12-07/report.html", "compliance/reports/latest/report.html"]
+    pages = org_pages(
+        plan_report([home, late], HOME), _no_row_read, keys, generated_at="2026-12-07T23:00:00Z", trend=[], max_rows=1
+    )
+    assert re.findall(r'<a href="([^"]+)">', pages[keys[0]]) == [
+        f"report-{HUB}-us-east-1.html",
+        f"../dt=2026-12-08/report-{MEMBER}-eu-west-1.html",
+    ]
+    assert re.findall(r'<a href="([^"]+)">', pages[keys[1]]) == [
+        f"report-{HUB}-us-east-1.html",
+        f"report-{MEMBER}-eu-west-1.html",
+    ]
