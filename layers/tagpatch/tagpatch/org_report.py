@@ -11,7 +11,7 @@ single-account stack's is. A plan-mode org cycle writes none: each target's plan
 
 The page holds its rows in memory, so past `max_rows` instances (summed from the counts each target's
 ComplianceExport returned, before any row is read) it is a summary instead: each reported target's
-counts and a link to its own page, built without reading a row (`org_page`).
+counts and a link to its own page, built without reading a row (`org_pages`).
 """
 
 from __future__ import annotations
