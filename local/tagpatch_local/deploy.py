@@ -427,7 +427,9 @@ class TemplateDeployment(AccountClients):
         if set(value) == {"Fn::If"}:
             condition, when_true, when_false = value["Fn::If"]
             return self._decided(when_true if self._condition({"Condition": condition}) else when_false)
-        return {key: self._decided(item) for key, item in value.items()}
+        # A key whose value is AWS::NoValue is left out, as CloudFormation leaves out such a property.
+        decided = {key: self._decided(item) for key, item in value.items()}
+        return {key: item for key, item in decided.items() if item != {"Ref": "AWS::NoValue"}}
 
     def _policy_documents(self, logical_id: str) -> list[dict[str, Any]]:
         """A function's or the state machine's policies as SAM and CloudFormation would deploy them
@@ -446,7 +448,7 @@ class TemplateDeployment(AccountClients):
             if not isinstance(chosen, dict) or "Statement" not in chosen:
                 # A managed policy or another SAM policy template would grant what the runner cannot see.
                 raise TemplateError(f"{logical_id}: the local runner deploys only inline policy statements: {chosen!r}")
-            documents.append(resolve(chosen, self._resolve))
+            documents.append(resolve(self._decided(chosen), self._resolve))
         return documents
 
     def _create_role(self, logical_id: str) -> str:

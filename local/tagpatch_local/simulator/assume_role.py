@@ -14,8 +14,10 @@ request signed by an assumed role (a function's, a spoke's) is allowed only as I
 
 The trust policy sees the caller's `aws:PrincipalArn` (its role's ARN), `aws:PrincipalAccount`,
 `aws:PrincipalOrgID` (when its account is in an organization), `aws:PrincipalType`, and the request's
-`sts:ExternalId` and `sts:RoleSessionName`. Session tags, session policies and source identity are
-not modelled: a request carrying them is refused rather than half-judged (docs/simulator.md).
+`sts:ExternalId` and `sts:RoleSessionName`. Both policies see the resource's `aws:ResourceAccount` (the
+role's account) and `aws:ResourceOrgID` (that account's organization, absent when it is in none), so a
+data perimeter the caller's own policy draws with them holds. Session tags, session policies and source
+identity are not modelled: a request carrying them is refused rather than half-judged (docs/simulator.md).
 
 The runner's own root credentials are not evaluated, as for every other service (simulator/iam.py).
 """
@@ -102,6 +104,14 @@ def request_context(principal: Principal, params: Mapping[str, Any]) -> dict[str
     org = organization_id(principal.account)
     if org is not None:
         context["aws:PrincipalOrgID"] = (org,)
+    # The resource is the role: its account, and that account's organization only when it is in one
+    # (IAM User Guide, aws:ResourceAccount and aws:ResourceOrgID), so a data perimeter can hold the caller.
+    role_account = _account_of(str(params.get("RoleArn") or ""))
+    if role_account:
+        context["aws:ResourceAccount"] = (role_account,)
+        role_org = organization_id(role_account)
+        if role_org is not None:
+            context["aws:ResourceOrgID"] = (role_org,)
     for parameter, key in (("ExternalId", "sts:ExternalId"), ("RoleSessionName", "sts:RoleSessionName")):
         value = params.get(parameter)
         if value not in (None, ""):

@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from tagpatch_local import simulator
 from tagpatch_local.clients import account_session
+from tagpatch_local.simulator import organizations as ids
 
 HUB = "123456789012"
 MEMBER = "222222222222"
@@ -168,3 +169,50 @@ def test_session_tags_are_refused_rather_than_ignored(org: Org) -> None:
     org.spoke_role(trust(f"arn:aws:iam::{HUB}:role/{HUB_ROLE}"))
     with pytest.raises(Exception, match="not modelled"):
         sts.assume_role(RoleArn=SPOKE_ROLE, RoleSessionName="sess", Tags=[{"Key": "k", "Value": "v"}])
+
+
+STRANGER = "333333333333"
+
+
+def _organization_with_member() -> str:
+    """The hub's organization, MEMBER in it (STRANGER stays outside any): the organization's id."""
+    organizations = boto3.client("organizations", **ROOT)
+    organization_id = str(organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"])
+    with ids.chosen_account_id(MEMBER):
+        organizations.create_account(Email="member@example.com", AccountName="member")
+    return organization_id
+
+
+def _stranger_role(org: Org) -> str:
+    """A role named like a spoke role, in an account outside the organization, trusting the hub's role."""
+    stranger_iam = account_session(STRANGER, REGION, ROOT).client("iam")
+    org.spoke_role(trust(f"arn:aws:iam::{HUB}:role/{HUB_ROLE}"), iam=stranger_iam)
+    return SPOKE_ROLE.replace(MEMBER, STRANGER)
+
+
+def _in_any_account(**condition: Any) -> dict[str, Any]:
+    return {**may_assume("arn:aws:iam::*:role/tagpatch-spoke-discovery"), "Condition": condition}
+
+
+def test_resource_org_id_is_the_target_roles_organization_and_absent_outside_one(org: Org) -> None:
+    organization_id = _organization_with_member()
+    org.spoke_role(trust(f"arn:aws:iam::{HUB}:role/{HUB_ROLE}"))
+    stranger = _stranger_role(org)
+    sts = org.hub_role(HUB_ROLE, _in_any_account(StringEquals={"aws:ResourceOrgID": organization_id}))
+    assert sts.assume_role(RoleArn=SPOKE_ROLE, RoleSessionName="fn")["Credentials"]["AccessKeyId"]
+    denied(lambda: sts.assume_role(RoleArn=stranger, RoleSessionName="fn"), HUB_ROLE, stranger)
+
+
+def test_resource_org_id_if_exists_passes_where_the_key_is_absent(org: Org) -> None:
+    _organization_with_member()
+    stranger = _stranger_role(org)
+    sts = org.hub_role(HUB_ROLE, _in_any_account(StringEqualsIfExists={"aws:ResourceOrgID": "o-elsewhere000"}))
+    assert sts.assume_role(RoleArn=stranger, RoleSessionName="fn")["Credentials"]["AccessKeyId"]
+
+
+def test_resource_account_is_the_target_roles_account(org: Org) -> None:
+    org.spoke_role(trust(f"arn:aws:iam::{HUB}:role/{HUB_ROLE}"))
+    stranger = _stranger_role(org)
+    sts = org.hub_role(HUB_ROLE, _in_any_account(StringEquals={"aws:ResourceAccount": MEMBER}))
+    assert sts.assume_role(RoleArn=SPOKE_ROLE, RoleSessionName="fn")["Credentials"]["AccessKeyId"]
+    denied(lambda: sts.assume_role(RoleArn=stranger, RoleSessionName="fn"), HUB_ROLE, stranger)
