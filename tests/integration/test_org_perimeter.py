@@ -85,7 +85,7 @@ def test_nothing_is_done_outside_the_organization_while_its_member_converges(
 def spoke_role_grants(account: SimulatedAccount) -> list[dict[str, Any]]:
     """Every function role's AssumeSpokeRole statement, as deployed."""
     iam = account.client("iam")
-    grants = []
+    grants: list[dict[str, Any]] = []
     for role in iam.list_roles()["Roles"]:
         for name in iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]:
             document = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=name)["PolicyDocument"]
