@@ -26,6 +26,7 @@ from tagpatch_local.simulator import iam
 from .support import instance, run_ok
 from .test_iam_policies import MEMBER_TARGET_SIDS, write_policy
 from .test_org_cycle import policy_with_targets
+from .test_org_perimeter import spoke_role_grants
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"  # not the hub's Region, so a call that stayed home would miss the member's fleet
@@ -218,3 +219,13 @@ def test_two_targets_cycles_run_side_by_side_each_holding_its_own_lease(
     assert listed.get("KeyCount", 0) == 0  # each released its own lease
     windows = member_client("ssm", SHOP.id).describe_maintenance_windows()["WindowIdentities"]
     assert [window["Name"] for window in windows] == ["tagpatch-sun-0200"]
+
+
+def test_without_an_organization_id_the_spoke_role_grants_carry_no_condition(
+    organization: tuple[SimulatedAccount, SeededOrganization],
+) -> None:
+    # This hub is deployed without OrganizationId (test_org_perimeter has the one with it).
+    account, _ = organization
+    grants = spoke_role_grants(account)
+    assert len(grants) == 7  # one per step that acts in targets
+    assert all("Condition" not in grant for grant in grants)

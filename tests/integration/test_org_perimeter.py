@@ -80,3 +80,24 @@ def test_nothing_is_done_outside_the_organization_while_its_member_converges(
     assert by_account[PAYMENTS.id]["status"] == "SUCCEEDED"
     assert windows_in(account, PAYMENTS.id)
     assert windows_in(account, STRANGER) == []
+
+
+def spoke_role_grants(account: SimulatedAccount) -> list[dict[str, Any]]:
+    """Every function role's AssumeSpokeRole statement, as deployed."""
+    iam = account.client("iam")
+    grants: list[dict[str, Any]] = []
+    for role in iam.list_roles()["Roles"]:
+        for name in iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]:
+            document = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=name)["PolicyDocument"]
+            grants.extend(s for s in document["Statement"] if s.get("Sid") == "AssumeSpokeRole")
+    return grants
+
+
+def test_with_the_organization_id_every_spoke_role_grant_is_held_to_the_organization(
+    perimeter_cycle: tuple[SimulatedAccount, Any, list[Any]],
+) -> None:
+    account, _, _ = perimeter_cycle
+    organization_id, _ = derived_organization_ids(ACCOUNT_ID)
+    grants = spoke_role_grants(account)
+    assert len(grants) == 7  # one per step that acts in targets
+    assert all(grant["Condition"] == {"StringEquals": {"aws:ResourceOrgID": organization_id}} for grant in grants)

@@ -24,6 +24,8 @@
   dashboard whose datasets do not exist created as failed, as QuickSight reports it.
 - `payload_limit`: Step Functions' 256 KiB on a state's data and an execution's input, failing with
   `States.DataLimitExceeded`, which `States.ALL` does not catch.
+- `terminal_errors`: `States.Runtime`, which no Retry or Catch takes, and `States.DataLimitExceeded`,
+  which `States.ALL` does not; an iteration's error reaches its Map under its own name.
 - `throttling`: token buckets at the request rates AWS documents (off unless a runner turns it on).
 
 Simulated state lives on moto's backends, so it is reset whenever moto resets them (each `mock_aws`
@@ -61,6 +63,7 @@ from tagpatch_local.simulator import (
     sqs,
     stepfunctions,
     targets,
+    terminal_errors,
     throttling,
     window_schedule,
     windows,
@@ -131,6 +134,7 @@ __all__ = [
     "sqs",
     "stepfunctions",
     "targets",
+    "terminal_errors",
     "throttling",
     "validate_output",
     "window_schedule",

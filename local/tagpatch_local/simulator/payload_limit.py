@@ -5,7 +5,7 @@ of data as a UTF-8 encoded string", applied to a task's result, a state's output
 its Parameters are processed, and the input an execution is started with (the API reference gives
 StartExecution's `input` a maximum length of 262144). Beyond it a state fails with
 `States.DataLimitExceeded`, a terminal error that "can't be caught by the States.ALL error type"
-(Developer Guide, "Handling errors in Step Functions workflows").
+(Developer Guide, "Handling errors in Step Functions workflows"; the rule is kept in `terminal_errors`).
 
 moto's interpreter checks a state's output and a task's result, but refuses exactly 262,144 bytes
 (AWS allows up to that length), does not check the input Parameters build, accepts any execution input,
@@ -19,8 +19,6 @@ from typing import Any, Final
 
 from moto.stepfunctions.exceptions import ValidationException
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
-from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
-from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
     FailureEventException,
@@ -34,11 +32,10 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
 from tagpatch_local.simulator.core import MARKER, moto_patch
+from tagpatch_local.simulator.terminal_errors import DATA_LIMIT_EXCEEDED
 
 # Step Functions service quotas: 256 KiB of data as a UTF-8 encoded string.
 MAX_PAYLOAD_BYTES: Final = 256 * 1024
-DATA_LIMIT_EXCEEDED: Final = "States.DataLimitExceeded"
-_STATES_ALL: Final = "States.ALL"
 # The modules of moto's interpreter that imported moto's quota check by name.
 _QUOTA_USERS: Final = (
     "moto.stepfunctions.parser.asl.component.state.state",
@@ -65,46 +62,6 @@ def _install_inclusive_quota() -> None:
     for name in _QUOTA_USERS:
         module = importlib.import_module(name)
         module.is_within_size_quota = is_within_size_quota  # type: ignore[attr-defined]
-
-
-@moto_patch
-def _install_uncatchable_data_limit() -> None:
-    original = ErrorEqualsDecl._eval_body
-    if getattr(original, MARKER, None) is not None:
-        return
-
-    def _eval_body(self: Any, env: Any) -> None:
-        error_name = env.stack[-1]
-        names = {getattr(name, "error_name", None) for name in self.error_names}
-        if getattr(error_name, "error_name", None) == DATA_LIMIT_EXCEEDED and DATA_LIMIT_EXCEEDED not in names:
-            # States.ALL (and States.TaskFailed) do not match it; only its own name might (not confirmed).
-            env.stack.pop()
-            env.stack.append(False)
-            return
-        original(self, env)
-
-    setattr(_eval_body, MARKER, "stepfunctions: States.ALL does not catch or retry States.DataLimitExceeded")
-    ErrorEqualsDecl._eval_body = _eval_body  # type: ignore[method-assign]
-
-
-@moto_patch
-def _install_iteration_data_limit() -> None:
-    """moto turns an iteration's error name into a custom one, which may not start with `States.`, so an
-    iteration's DataLimitExceeded reached its Map as States.Runtime; it keeps its own name here."""
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (  # noqa: PLC0415
-        iteration_worker,
-    )
-
-    if getattr(getattr(iteration_worker, "CustomErrorName"), MARKER, None) is not None:  # noqa: B009
-        return
-
-    def error_name_of(error_name: str) -> Any:
-        if error_name == DATA_LIMIT_EXCEEDED:
-            return StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded)
-        return CustomErrorName(error_name=error_name)
-
-    setattr(error_name_of, MARKER, "stepfunctions: an iteration's States.DataLimitExceeded reaches its Map as it is")
-    setattr(iteration_worker, "CustomErrorName", error_name_of)  # noqa: B010
 
 
 def _data_limit_failure(env: Any, size: int) -> FailureEventException:
