@@ -72,9 +72,9 @@ def test_with_no_targets_the_org_cycle_runs_one_patch_cycle_home(account: Simula
     assert outcome["compliance"]["counts"]
 
 
-def test_a_failed_target_is_caught_named_in_one_alert_and_fails_the_org_cycle(
-    account: SimulatedAccount, tmp_path: Path
-) -> None:
+def run_with_a_target_without_spoke(account: SimulatedAccount, tmp_path: Path) -> tuple[Any, list[dict[str, Any]]]:
+    """An org cycle over home and OTHER_ACCOUNT, which has no spoke, one target at a time: the org
+    cycle's result and what reached the alerts topic."""
     account.seed([instance("web", "sun-0200", name="a")])
     account.use_policy(
         policy_with_targets(
@@ -83,13 +83,20 @@ def test_a_failed_target_is_caught_named_in_one_alert_and_fails_the_org_cycle(
     )
     alerts = topic_queue(account)
     result = account.run_org_cycle({})
+    return result, alerts()
+
+
+def test_a_failed_target_is_caught_named_in_one_alert_and_fails_the_org_cycle(
+    account: SimulatedAccount, tmp_path: Path
+) -> None:
+    result, delivered = run_with_a_target_without_spoke(account, tmp_path)
     assert result.status == "FAILED"
     assert result.org.error == "TargetsFailed"
     by_account = {item["target"]["account_id"]: item for item in result.targets}
     assert by_account[ACCOUNT_ID]["status"] == "SUCCEEDED"  # processed in full despite the other's failure
     assert by_account[OTHER_ACCOUNT]["status"] == "FAILED"
     assert result.children[f"{OTHER_ACCOUNT}/{account.region}"].status == "FAILED"
-    messages = [m for m in alerts() if "org cycle" in m["Subject"]]
+    messages = [m for m in delivered if "org cycle" in m["Subject"]]
     assert len(messages) == 1
     (message,) = messages
     assert message["Subject"] == "tagpatch org cycle: 1 of 2 targets failed"
@@ -121,18 +128,11 @@ def test_an_org_cycle_with_a_failed_target_alerts_once_with_the_child_s_failing_
     account: SimulatedAccount, tmp_path: Path
 ) -> None:
     """The child leaves its alert to the org cycle's one, which says what the child's would have."""
-    account.seed([instance("web", "sun-0200", name="a")])
-    account.use_policy(
-        policy_with_targets(
-            tmp_path, {"accounts": [ACCOUNT_ID, OTHER_ACCOUNT], "regions": [account.region], "max_concurrency": 1}
-        )
-    )
-    alerts = topic_queue(account)
-    result = account.run_org_cycle({})
+    result, delivered = run_with_a_target_without_spoke(account, tmp_path)
     assert result.status == "FAILED"
     child = result.children[f"{OTHER_ACCOUNT}/{account.region}"]
     assert child.status == "FAILED"  # the child still ends FAILED
-    messages = cycle_alerts(alerts())
+    messages = cycle_alerts(delivered)
     assert len(messages) == 1, [m["Subject"] for m in messages]
     (message,) = messages
     assert message["Subject"] == "tagpatch org cycle: 1 of 2 targets failed"

@@ -4,42 +4,21 @@ States.ALL neither catches nor retries (tagpatch_local.simulator.payload_limit).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
-from tagpatch_local import simulator
-from tagpatch_local.account_facts import MOTO_CONFIG
+from .state_machines import ROLE, run, stepfunctions
 
 QUOTA = 256 * 1024
-ROLE = "arn:aws:iam::123456789012:role/states"
 CAUGHT = {"Type": "Pass", "Result": "caught", "End": True}
 
 
 @pytest.fixture
 def sfn() -> Iterator[Any]:
-    simulator.install()
-    with mock_aws(config=MOTO_CONFIG):
-        yield boto3.client("stepfunctions", region_name="us-east-1")
-
-
-def run(sfn: Any, definition: dict[str, Any], execution_input: str) -> dict[str, Any]:
-    machine = sfn.create_state_machine(name=f"limit-{time.time_ns()}", definition=json.dumps(definition), roleArn=ROLE)[
-        "stateMachineArn"
-    ]
-    execution = sfn.start_execution(stateMachineArn=machine, input=execution_input)["executionArn"]
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        described: dict[str, Any] = sfn.describe_execution(executionArn=execution)
-        if described["status"] != "RUNNING":
-            return described
-        time.sleep(0.05)
-    raise AssertionError(f"{execution} still running")
+    yield from stepfunctions()
 
 
 def sized_input(total_bytes: int) -> str:

@@ -16,6 +16,8 @@ from moto import mock_aws
 from tagpatch_local import simulator
 from tagpatch_local.account_facts import MOTO_CONFIG
 
+from .state_machines import run
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
@@ -51,18 +53,7 @@ def publish_machine(aws: dict[str, Any], role_arn: str, topic_arn: str) -> dict[
             }
         },
     }
-    sfn = aws["stepfunctions"]
-    machine = sfn.create_state_machine(
-        name=f"publish-{time.time_ns()}", definition=json.dumps(definition), roleArn=role_arn
-    )["stateMachineArn"]
-    execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        described: dict[str, Any] = sfn.describe_execution(executionArn=execution)
-        if described["status"] != "RUNNING":
-            return described
-        time.sleep(0.05)
-    raise AssertionError(f"{execution} still running")
+    return run(aws["stepfunctions"], definition, role=role_arn)
 
 
 def delivered(aws: dict[str, Any], topic_arn: str) -> Any:

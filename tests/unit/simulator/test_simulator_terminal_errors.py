@@ -5,18 +5,14 @@ takes (not even `States.ALL`), and an iteration's error reaching its Map under i
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from tagpatch_local import simulator
-from tagpatch_local.account_facts import MOTO_CONFIG
+from .state_machines import run, stepfunctions
 
-ROLE = "arn:aws:iam::123456789012:role/states"
 CAUGHT = {"Type": "Pass", "Result": "caught", "ResultPath": "$.caught", "End": True}
 # A Pass state cannot carry Catch, so the path mistake sits inside a Map whose Catch and Retry take
 # States.ALL, as in tagpatch's ASLs.
@@ -25,23 +21,7 @@ ONE_ITEM = json.dumps({"items": [{"name": "a"}]})
 
 @pytest.fixture
 def sfn() -> Iterator[Any]:
-    simulator.install()
-    with mock_aws(config=MOTO_CONFIG):
-        yield boto3.client("stepfunctions", region_name="us-east-1")
-
-
-def run(sfn: Any, definition: dict[str, Any], execution_input: str) -> dict[str, Any]:
-    machine = sfn.create_state_machine(
-        name=f"terminal-{time.time_ns()}", definition=json.dumps(definition), roleArn=ROLE
-    )["stateMachineArn"]
-    execution = sfn.start_execution(stateMachineArn=machine, input=execution_input)["executionArn"]
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        described: dict[str, Any] = sfn.describe_execution(executionArn=execution)
-        if described["status"] != "RUNNING":
-            return described
-        time.sleep(0.05)
-    raise AssertionError(f"{execution} still running")
+    yield from stepfunctions()
 
 
 def map_over(iteration: dict[str, Any], error_equals: list[str]) -> dict[str, Any]:
