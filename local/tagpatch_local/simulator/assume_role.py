@@ -66,7 +66,10 @@ def organization_id(account: str) -> str | None:
     organization = organizations_backends[management][PARTITION].org
     if organization is None:
         return None
-    member = organization.master_account_id == account or account in organizations_backends.master_accounts
+    # The organization's own account list, not moto's process-wide master_accounts map, which outlives a
+    # reset backend (a later test's organization would otherwise claim an earlier test's members).
+    members = {str(member.id) for member in organizations_backends[management][PARTITION].accounts}
+    member = organization.master_account_id == account or account in members
     return str(organization.id) if member else None
 
 
