@@ -14,6 +14,7 @@ from tagpatch_local import simulator
 from tagpatch_local.account_facts import MOTO_CONFIG
 
 ROLE = "arn:aws:iam::123456789012:role/states"
+CAUGHT = {"Type": "Pass", "Result": "caught", "ResultPath": "$.caught", "End": True}
 
 
 def stepfunctions() -> Iterator[Any]:
@@ -36,3 +37,26 @@ def run(sfn: Any, definition: dict[str, Any], execution_input: str = "{}", *, ro
             return described
         time.sleep(0.05)
     raise AssertionError(f"{execution} still running")
+
+
+def map_over(iteration: dict[str, Any], error_equals: list[str]) -> dict[str, Any]:
+    """A Map over `$.items` whose one-state iteration is `iteration`, with Retry and Catch on `error_equals`."""
+    return {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "Work",
+                    "States": {"Work": iteration},
+                },
+                "Retry": [{"ErrorEquals": error_equals, "MaxAttempts": 1, "IntervalSeconds": 1}],
+                "Catch": [{"ErrorEquals": error_equals, "ResultPath": "$.error", "Next": "Caught"}],
+                "ResultPath": "$.results",
+                "End": True,
+            },
+            "Caught": CAUGHT,
+        },
+    }

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from .state_machines import ROLE, run, stepfunctions
+from .state_machines import CAUGHT, ROLE, map_over, run, stepfunctions
 
 QUOTA = 256 * 1024
-CAUGHT = {"Type": "Pass", "Result": "caught", "End": True}
 
 
 @pytest.fixture
@@ -42,27 +41,8 @@ def test_a_state_output_of_exactly_the_quota_passes_and_one_byte_more_fails(sfn:
 def test_states_all_does_not_catch_an_iteration_s_data_limit(sfn: Any) -> None:
     """An iteration whose output passes the quota fails the whole execution, through the Map's Catch
     and Retry on States.ALL, as AWS documents (moto alone lets the Catch take it)."""
-    definition = {
-        "StartAt": "Each",
-        "States": {
-            "Each": {
-                "Type": "Map",
-                "ItemsPath": "$.items",
-                "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "INLINE"},
-                    "StartAt": "Grow",
-                    "States": {
-                        "Grow": {"Type": "Pass", "Parameters": {"a.$": "$.s", "b.$": "$.s", "c.$": "$.s"}, "End": True}
-                    },
-                },
-                "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2, "IntervalSeconds": 1}],
-                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
-                "ResultPath": "$.results",
-                "End": True,
-            },
-            "Caught": CAUGHT,
-        },
-    }
+    grow = {"Type": "Pass", "Parameters": {"a.$": "$.s", "b.$": "$.s", "c.$": "$.s"}, "End": True}
+    definition = map_over(grow, ["States.ALL"])
     described = run(sfn, definition, json.dumps({"items": [{"s": "y" * 100_000}]}))
     assert (described["status"], described.get("error")) == ("FAILED", "States.DataLimitExceeded")
 

@@ -11,9 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
-from .state_machines import run, stepfunctions
+from .state_machines import map_over, run, stepfunctions
 
-CAUGHT = {"Type": "Pass", "Result": "caught", "ResultPath": "$.caught", "End": True}
 # A Pass state cannot carry Catch, so the path mistake sits inside a Map whose Catch and Retry take
 # States.ALL, as in tagpatch's ASLs.
 ONE_ITEM = json.dumps({"items": [{"name": "a"}]})
@@ -22,28 +21,6 @@ ONE_ITEM = json.dumps({"items": [{"name": "a"}]})
 @pytest.fixture
 def sfn() -> Iterator[Any]:
     yield from stepfunctions()
-
-
-def map_over(iteration: dict[str, Any], error_equals: list[str]) -> dict[str, Any]:
-    return {
-        "StartAt": "Each",
-        "States": {
-            "Each": {
-                "Type": "Map",
-                "ItemsPath": "$.items",
-                "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "INLINE"},
-                    "StartAt": "Work",
-                    "States": {"Work": iteration},
-                },
-                "Retry": [{"ErrorEquals": error_equals, "MaxAttempts": 1, "IntervalSeconds": 1}],
-                "Catch": [{"ErrorEquals": error_equals, "ResultPath": "$.error", "Next": "Caught"}],
-                "ResultPath": "$.results",
-                "End": True,
-            },
-            "Caught": CAUGHT,
-        },
-    }
 
 
 BAD_INPUT_PATH = {"Type": "Pass", "InputPath": "$.missing", "End": True}
