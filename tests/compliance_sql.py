@@ -14,6 +14,7 @@ over files in the S3 key layout, hive-partitioned as the Glue tables' registered
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
@@ -32,9 +33,15 @@ GLUE_TO_DUCKDB: Final = {
 }
 
 
+@cache
+def repo_template() -> Template:
+    """template.yaml, parsed once: each DuckDB connection reads both tables' columns and keys from it."""
+    return Template.load(REPO / "template.yaml")
+
+
 def named_queries(template: Template | None = None) -> dict[str, dict[str, Any]]:
     """Logical id -> the AWS::Athena::NamedQuery's properties."""
-    template = template or Template.load(REPO / "template.yaml")
+    template = template or repo_template()
     return {
         logical_id: resource["Properties"]
         for logical_id, resource in template.resources.items()
@@ -59,13 +66,13 @@ def _duckdb_type(glue_type: str) -> str:
 
 
 def glue_columns(table_logical_id: str, template: Template | None = None) -> list[tuple[str, str]]:
-    template = template or Template.load(REPO / "template.yaml")
+    template = template or repo_template()
     table = template.resources[table_logical_id]["Properties"]["TableInput"]
     return [(str(c["Name"]), str(c["Type"])) for c in table["StorageDescriptor"]["Columns"]]
 
 
 def partition_keys(table_logical_id: str, template: Template | None = None) -> list[str]:
-    template = template or Template.load(REPO / "template.yaml")
+    template = template or repo_template()
     table = template.resources[table_logical_id]["Properties"]["TableInput"]
     return [str(key["Name"]) for key in table.get("PartitionKeys", [])]
 
@@ -96,7 +103,7 @@ def run(connection: duckdb.DuckDBPyConnection, athena_sql: str) -> list[dict[str
 
 def glue_schema(template: Template | None = None) -> dict[str, dict[str, str]]:
     """Glue table name -> column -> Glue type, partition keys included, for every AWS::Glue::Table."""
-    template = template or Template.load(REPO / "template.yaml")
+    template = template or repo_template()
     schema: dict[str, dict[str, str]] = {}
     for resource in template.resources.values():
         if resource["Type"] != "AWS::Glue::Table":
